@@ -1,0 +1,534 @@
+/* Generated from schemas/*.schema.json by `npm run gen:types`. Do not edit: change the schema instead. */
+
+export type Token = string;
+/**
+ * Identifier of an agency as declared in the policy.
+ *
+ * This interface was referenced by `Common`'s JSON-Schema
+ * via the `definition` "AgencyId".
+ */
+
+export type AgencyId = string;
+/**
+ * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+ *
+ * This interface was referenced by `Common`'s JSON-Schema
+ * via the `definition` "MarkingId".
+ */
+
+export type MarkingId = string;
+/**
+ * Gateway-wide unique event identifier (a UUID is fine).
+ *
+ * This interface was referenced by `Common`'s JSON-Schema
+ * via the `definition` "EventId".
+ */
+
+export type EventId = string;
+
+/**
+ * Definitions shared by the event, link, policy and config schemas.
+ */
+
+export interface Common {
+  [k: string]: unknown;
+}
+/**
+ * One conversation on one network instance, owned by one agency.
+ *
+ * This interface was referenced by `Common`'s JSON-Schema
+ * via the `definition` "Endpoint".
+ */
+
+export interface Endpoint {
+  /**
+   * Protocol family: xmpp, matrix, stashcat, or another adapter's name.
+   */
+  network: string;
+  /**
+   * Which deployment of that network, e.g. "bpol" or "tchap".
+   */
+  instance: string;
+  /**
+   * The conversation's native identifier (a MUC JID, a Matrix room id, a Stashcat channel id).
+   */
+  conversation: string;
+  agency: AgencyId;
+  kind?: "room" | "direct";
+}
+
+export type Secret =
+  | {
+      env: string;
+    }
+  | {
+      file: string;
+    }
+  | {
+      value: string;
+    };
+
+/**
+ * The configuration file of every fedgate process (the gateway and each bridge).
+ */
+
+export interface Config {
+  nats: NatsConfig;
+  gateway?: GatewayConfig;
+  admin?: AdminConfig;
+  telemetry?: TelemetryConfig;
+  log?: {
+    level?: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+  };
+  /**
+   * Links declared in the file; created at start-up when missing. Links made through the admin API live only in the store.
+   */
+  links?: Link[];
+  /**
+   * Per-bridge settings, read by `fedgate bridge <name>`.
+   */
+  bridges?: {
+    [k: string]: unknown;
+  };
+}
+
+export interface NatsConfig {
+  /**
+   * NATS server URL(s), comma-separated. The NATS_URL environment variable overrides it.
+   */
+  url: string;
+  user?: string;
+  password?: Secret;
+  token?: Secret;
+  /**
+   * JetStream replicas for the streams and KV buckets fedgate creates (3 on a clustered NATS).
+   */
+  replicas?: number;
+}
+
+export interface GatewayConfig {
+  /**
+   * Path of the policy YAML file, relative to this config file.
+   */
+  policyFile?: string;
+  policy?: Policy;
+  /**
+   * How long an inbound event may be in work before JetStream hands it to another replica.
+   */
+  ackWaitMs?: number;
+  /**
+   * Window in which JetStream drops a re-published event with the same id.
+   */
+  duplicateWindowMs?: number;
+  /**
+   * Attempts for an event that keeps failing with a transient error before it is dead-lettered.
+   */
+  maxDeliver?: number;
+}
+/**
+ * Who may talk to whom, up to which marking, with which attachments. Anything not allowed here is denied.
+ */
+
+export interface Policy {
+  /**
+   * @minItems 1
+   */
+  agencies: [Agency, ...Agency[]];
+  /**
+   * The markings fedgate may carry at all. Only markings at the lowest classified level (restricted) can be declared: nothing above it is ever bridged.
+   */
+  markings?: Marking[];
+  /**
+   * Pairs of markings declared equivalent by an agreement. Symmetric, not transitive: nothing is equivalent unless listed.
+   */
+  equivalences?: [string, string, ...string[]][];
+  /**
+   * The highest marking each network instance is approved to carry. An instance not listed carries unmarked content only.
+   */
+  accreditations?: Accreditation[];
+  routes: Route[];
+}
+
+export interface Agency {
+  /**
+   * Identifier of an agency as declared in the policy.
+   */
+  id: string;
+  /**
+   * ISO 3166-1 alpha-2, or EU for an EU body.
+   */
+  country: string;
+  name: string;
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  network: string;
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  instance: string;
+}
+
+export interface Marking {
+  /**
+   * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+   */
+  id: string;
+  country: string;
+  /**
+   * How the marking is written, e.g. "VS-NUR FÜR DEN DIENSTGEBRAUCH".
+   */
+  label: string;
+  level: "restricted";
+  /**
+   * A classification level, or a protection marking (like Diffusion Restreinte) that is not a classification.
+   */
+  kind?: "classification" | "protection";
+}
+
+export interface Accreditation {
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  network: string;
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  instance: string;
+  /**
+   * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+   */
+  marking: string;
+}
+
+export interface Route {
+  /**
+   * Identifier of an agency as declared in the policy.
+   */
+  from: string;
+  /**
+   * Identifier of an agency as declared in the policy.
+   */
+  to: string;
+  bidirectional?: boolean;
+  /**
+   * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+   */
+  ceiling?: string;
+  textOnly?: boolean;
+  attachments?: AttachmentRule;
+}
+
+export interface AttachmentRule {
+  /**
+   * Allowed media types; "image/*" allows a whole top-level type.
+   */
+  mediaTypes: string[];
+  maxBytes: number;
+}
+
+export interface AdminConfig {
+  host?: string;
+  port?: number;
+  /**
+   * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
+   */
+  token:
+    | {
+        env: string;
+      }
+    | {
+        file: string;
+      }
+    | {
+        value: string;
+      };
+}
+
+export interface TelemetryConfig {
+  serviceName?: string;
+  /**
+   * OTLP/HTTP endpoint for traces and metrics; OTEL_EXPORTER_OTLP_ENDPOINT works too. None: telemetry stays in-process.
+   */
+  otlpEndpoint?: string;
+}
+/**
+ * Joins two or more conversations on different networks into one bridged conversation.
+ */
+
+export interface Link {
+  id: string;
+  description?: string;
+  /**
+   * @minItems 2
+   * @maxItems 16
+   */
+  endpoints: [Endpoint, Endpoint, ...Endpoint[]];
+  /**
+   * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+   */
+  marking?: string;
+  createdAt?: string;
+}
+/**
+ * One conversation on one network instance, owned by one agency.
+ */
+
+export interface DeadLetter {
+  specVersion: "1";
+  /**
+   * Which process gave up: core, or a bridge's name.
+   */
+  origin: string;
+  /**
+   * Where the message was read from.
+   */
+  subject: string;
+  reason: {
+    /**
+     * The error code (FG_...).
+     */
+    code: string;
+    message: string;
+  };
+  deliveryCount?: number;
+  /**
+   * The message as received.
+   */
+  payload: string;
+  payloadEncoding: "utf8" | "base64";
+  failedAt: string;
+}
+
+export type DecisionReason =
+  | "allowed"
+  | "no-link"
+  | "no-route"
+  | "agency-unknown"
+  | "agency-not-on-network"
+  | "marking-unknown"
+  | "marking-conflict"
+  | "marking-above-route"
+  | "marking-not-accredited"
+  | "attachments-not-allowed"
+  | "attachment-type-not-allowed"
+  | "attachment-too-large"
+  | "echo";
+
+/**
+ * The policy engine's verdict for one event and one target. Also the body of every audit record.
+ */
+
+export interface Decision {
+  [k: string]: unknown;
+}
+/**
+ * Published to fedgate.v1.audit.<decision>. Metadata only: never the message text.
+ *
+ * This interface was referenced by `Decision`'s JSON-Schema
+ * via the `definition` "AuditRecord".
+ */
+
+export interface AuditRecord {
+  specVersion: "1";
+  /**
+   * Gateway-wide unique event identifier (a UUID is fine).
+   */
+  eventId: string;
+  eventType: string;
+  decision: "deliver" | "deny";
+  reason: DecisionReason;
+  /**
+   * Human-readable explanation, free of message content.
+   */
+  detail?: string;
+  source: {
+    network: string;
+    instance: string;
+    conversation: string;
+    agency?: string;
+  };
+  target?: Endpoint;
+  linkId?: string;
+  /**
+   * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+   */
+  marking?: string;
+  /**
+   * SHA-256 of the event content as published, so a record can be matched to a message without holding its text.
+   */
+  contentSha256?: string;
+  decidedAt: string;
+  /**
+   * Which gateway replica decided: <host>/<pid>.
+   */
+  decidedBy?: string;
+}
+/**
+ * One conversation on one network instance, owned by one agency.
+ */
+
+export type NormalisedEvent = {
+  specVersion: "1";
+  /**
+   * Gateway-wide unique event identifier (a UUID is fine).
+   */
+  id: string;
+  type:
+    | "message.created"
+    | "message.edited"
+    | "message.deleted"
+    | "reaction.added"
+    | "reaction.removed"
+    | "member.joined"
+    | "member.left"
+    | "notice";
+  source: EventSource;
+  sender: EventSender;
+  content?: EventContent;
+  relations?: EventRelations;
+  /**
+   * The classification or protection marking the sender put on this event, if any.
+   */
+  marking?: string;
+  timestamp: string;
+  trace?: TraceContext;
+};
+
+/**
+ * What the core publishes to fedgate.v1.outbound.<network>.<instance>: one event, cleared by policy, for one target conversation.
+ */
+
+export interface Delivery {
+  specVersion: "1";
+  /**
+   * Unique per event and target; also the JetStream message id, so a delivery is stored once.
+   */
+  id: string;
+  event: NormalisedEvent;
+  target: Endpoint;
+  senderAgency?: AgencyRef;
+  marking?: DeliveredMarking;
+}
+
+export interface EventSource {
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  network: string;
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  instance: string;
+  conversation: string;
+  /**
+   * The native id of the message this event created or acted through, when the network has one.
+   */
+  messageId?: string;
+}
+
+export interface EventSender {
+  /**
+   * Native user id on the source network.
+   */
+  userId: string;
+  displayName?: string;
+  /**
+   * The sender's agency when the adapter knows it; otherwise the source endpoint's owner is assumed.
+   */
+  agency?: string;
+}
+
+export interface EventContent {
+  /**
+   * Plain-text body.
+   */
+  body?: string;
+  /**
+   * Optional formatted body in the sanitised HTML subset (b, strong, i, em, u, s, del, code, pre, blockquote, p, br, ul, ol, li, a href).
+   */
+  html?: string;
+  /**
+   * @maxItems 16
+   */
+  attachments?: Attachment[];
+  /**
+   * The reaction key, usually one emoji.
+   */
+  reaction?: string;
+}
+/**
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "Attachment".
+ */
+
+export interface Attachment {
+  name: string;
+  mediaType: string;
+  /**
+   * Size in bytes.
+   */
+  size: number;
+  sha256: string;
+  /**
+   * Where the receiving adapter fetches the bytes (an http(s) URL the source adapter serves or a URL on the source server).
+   */
+  url: string;
+}
+/**
+ * Links to earlier events, always as gateway event ids; adapters translate them to native ids per endpoint through the message map.
+ */
+
+export interface EventRelations {
+  /**
+   * Gateway-wide unique event identifier (a UUID is fine).
+   */
+  replyTo?: string;
+  /**
+   * Gateway-wide unique event identifier (a UUID is fine).
+   */
+  replaces?: string;
+  /**
+   * Gateway-wide unique event identifier (a UUID is fine).
+   */
+  redacts?: string;
+  /**
+   * Gateway-wide unique event identifier (a UUID is fine).
+   */
+  reactsTo?: string;
+}
+/**
+ * W3C trace context, so one message can be followed across adapters and the core.
+ */
+
+export interface TraceContext {
+  traceparent: string;
+  tracestate?: string;
+}
+/**
+ * One conversation on one network instance, owned by one agency.
+ */
+
+export interface AgencyRef {
+  /**
+   * Identifier of an agency as declared in the policy.
+   */
+  id: string;
+  name: string;
+  country: string;
+}
+/**
+ * The effective marking, expressed as the target agency's country marks it where the policy declares an equivalence. Adapters must show it.
+ */
+
+export interface DeliveredMarking {
+  /**
+   * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+   */
+  id: string;
+  label: string;
+  /**
+   * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+   */
+  original?: string;
+}
