@@ -1,0 +1,75 @@
+/**
+ * The message bus every fedgate process talks through. JetStreamBus is the production implementation;
+ * MemoryBus serves unit tests without a network.
+ */
+import type { KeyValueStore } from "../stores/KeyValueStore.js";
+import type { ConsumePolicy } from "./consumePolicy.js";
+import type { StreamName } from "./topology.js";
+
+export interface PublishOptions {
+  /** De-duplication id: a second publish with the same id inside the stream's window is dropped. */
+  msgId?: string;
+  headers?: Record<string, string>;
+}
+
+export interface PublishReceipt {
+  stream: string;
+  seq: number;
+  /** True when the bus already held a message with this msgId. */
+  duplicate: boolean;
+}
+
+export interface BusMessage {
+  subject: string;
+  data: Uint8Array;
+  headers: Record<string, string>;
+  /** 1 on first delivery; higher when the bus redelivers (after a crash or an expired ack wait). */
+  deliveryCount: number;
+  /** Position in its stream. */
+  seq: number;
+}
+
+export interface ConsumerSpec {
+  stream: StreamName;
+  /** Durable name: every process that consumes with the same name shares the work. */
+  durable: string;
+  filterSubject: string;
+  /** 1 keeps strict order across all processes sharing the consumer. */
+  maxAckPending: number;
+  ackWaitMs: number;
+}
+
+/**
+ * Processes one message. Returning acknowledges it. Throwing hands it to the consumer's error policy
+ * (see consumeLoop.ts): transient errors retry in place, anything else goes to the dead-letter subject.
+ */
+export type MessageHandler = (message: BusMessage, progress: () => void) => Promise<void>;
+
+export interface Subscription {
+  /** Stops taking new messages and waits for the one in hand. */
+  stop(): Promise<void>;
+}
+
+export interface Bus {
+  /** Creates or updates the streams; idempotent, safe for several processes at once. */
+  ensureTopology(): Promise<void>;
+  /** Resolves once the bus has stored the message durably. */
+  publish(subject: string, data: Uint8Array, options?: PublishOptions): Promise<PublishReceipt>;
+  /** Creates the durable consumer if needed and runs handler for each message, one at a time. */
+  consume(spec: ConsumerSpec, handler: MessageHandler, policy: ConsumePolicy): Promise<Subscription>;
+  /**
+   * Follows a stream without a durable consumer (for operators' tails and tests): every stored message
+   * matching filterSubject from the start, or only new ones.
+   */
+  follow(
+    stream: StreamName,
+    filterSubject: string,
+    from: "start" | "new",
+    onMessage: (m: BusMessage) => void,
+  ): Promise<Subscription>;
+  /** Opens (creating if needed) a key-value bucket. */
+  keyValue(bucket: string): Promise<KeyValueStore>;
+  /** True while the connection is up. */
+  isConnected(): boolean;
+  close(): Promise<void>;
+}

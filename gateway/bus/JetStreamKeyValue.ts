@@ -1,0 +1,77 @@
+/** KeyValueStore on a JetStream KV bucket. */
+import type { KV, KvEntry as NatsKvEntry } from "@nats-io/kv";
+import { TransientError } from "../errors.js";
+import { KeyExistsError, type KeyValueStore, type KvEntry, type KvWatch } from "../stores/KeyValueStore.js";
+
+export class JetStreamKeyValue implements KeyValueStore {
+  constructor(private readonly kv: KV) {}
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    const entry = await this.call(`read ${key}`, () => this.kv.get(key));
+    return entry === null || entry.operation !== "PUT" ? undefined : toEntry(entry);
+  }
+
+  put(key: string, value: Uint8Array): Promise<number> {
+    return this.call(`write ${key}`, () => this.kv.put(key, value));
+  }
+
+  async create(key: string, value: Uint8Array): Promise<number> {
+    try {
+      return await this.kv.create(key, value);
+    } catch (cause) {
+      if ((await this.get(key)) !== undefined) throw new KeyExistsError(key);
+      throw new TransientError("FG_STORE_FAILED", `cannot create ${key}`, { cause });
+    }
+  }
+
+  delete(key: string): Promise<void> {
+    return this.call(`delete ${key}`, () => this.kv.delete(key));
+  }
+
+  async keys(filter = ">"): Promise<string[]> {
+    return this.call("list keys", async () => {
+      const found: string[] = [];
+      for await (const key of await this.kv.keys(filter)) found.push(key);
+      return found;
+    });
+  }
+
+  async watch(onEntry: (entry: KvEntry) => void, onReady: () => void): Promise<KvWatch> {
+    // The replay of current values ends at the entry whose delta (entries still pending) is 0;
+    // an empty bucket replays nothing, so it is ready at once.
+    let ready = false;
+    const markReady = (): void => {
+      if (!ready) {
+        ready = true;
+        onReady();
+      }
+    };
+    const status = await this.call("read bucket status", () => this.kv.status());
+    const iterator = await this.call("watch", () => this.kv.watch({ key: ">" }));
+    if (status.values === 0) markReady();
+    void (async () => {
+      for await (const entry of iterator) {
+        onEntry(toEntry(entry));
+        if (entry.isUpdate || entry.delta === 0) markReady();
+      }
+    })();
+    return { stop: () => iterator.stop() };
+  }
+
+  private async call<T>(what: string, action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (cause) {
+      throw new TransientError("FG_STORE_FAILED", `key-value store: cannot ${what}`, { cause });
+    }
+  }
+}
+
+function toEntry(entry: NatsKvEntry): KvEntry {
+  return {
+    key: entry.key,
+    value: entry.value,
+    revision: entry.revision,
+    operation: entry.operation === "PUT" ? "PUT" : "DEL",
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * Validators for every document fedgate reads from a file or the network, compiled once from schemas/.
+ */
+import { readFileSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import type {
+  AuditRecord,
+  Config,
+  DeadLetter,
+  Delivery,
+  Link,
+  NormalisedEvent,
+  Policy,
+} from "../../schemas/types.js";
+import { type ErrorCode, type SchemaProblem, ValidationError } from "../errors.js";
+
+/** schemas/ sits at the package root, both when run from source and from dist/. */
+function findSchemaDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, "schemas");
+    if (existsSync(join(candidate, "event.schema.json"))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error("fedgate: schemas/ not found next to the installed package");
+    dir = parent;
+  }
+}
+
+export const schemaDir = findSchemaDir();
+const schemaFiles = [
+  "common.schema.json",
+  "event.schema.json",
+  "delivery.schema.json",
+  "decision.schema.json",
+  "link.schema.json",
+  "policy.schema.json",
+  "config.schema.json",
+  "deadletter.schema.json",
+] as const;
+
+// strictRequired is off because conditional branches (if/then) require properties their parent defines.
+const ajv = new Ajv2020({
+  allErrors: true,
+  strict: true,
+  strictRequired: false,
+  useDefaults: true,
+  allowUnionTypes: true,
+});
+addFormats.default(ajv);
+for (const file of schemaFiles) {
+  ajv.addSchema(JSON.parse(readFileSync(join(schemaDir, file), "utf8")) as object);
+}
+
+function toProblems(errors: ErrorObject[] | null | undefined): SchemaProblem[] {
+  return (errors ?? [])
+    .filter((e) => e.keyword !== "if")
+    .map((e) => {
+      const additional =
+        e.keyword === "additionalProperties" ? ` "${String(e.params["additionalProperty"])}"` : "";
+      return { pointer: e.instancePath, message: `${e.message ?? "is invalid"}${additional}` };
+    });
+}
+
+/** A checked validator: returns the value typed, or throws ValidationError with every problem found. */
+export interface Validator<T> {
+  (value: unknown): T;
+  /** The same check, returning the problems instead of throwing (for callers that build their own error). */
+  problems(value: unknown): SchemaProblem[];
+}
+
+function validator<T>(ref: string, what: string, code: ErrorCode): Validator<T> {
+  const compiled: ValidateFunction | undefined = ajv.getSchema(ref);
+  if (compiled === undefined) throw new Error(`schema ${ref} is not loaded`);
+  const check = ((value: unknown): T => {
+    if (!compiled(value)) throw new ValidationError(code, what, toProblems(compiled.errors));
+    return value as T;
+  }) as Validator<T>;
+  check.problems = (value: unknown) => (compiled(value) ? [] : toProblems(compiled.errors));
+  return check;
+}
+
+export const validateEvent = validator<NormalisedEvent>("event.schema.json", "event", "FG_EVENT_INVALID");
+export const validateDelivery = validator<Delivery>("delivery.schema.json", "delivery", "FG_EVENT_INVALID");
+export const validateAuditRecord = validator<AuditRecord>(
+  "decision.schema.json#/$defs/AuditRecord",
+  "audit record",
+  "FG_EVENT_INVALID",
+);
+export const validateLink = validator<Link>("link.schema.json", "link", "FG_LINK_INVALID");
+export const validatePolicy = validator<Policy>("policy.schema.json", "policy", "FG_POLICY_INVALID");
+export const validateConfig = validator<Config>("config.schema.json", "config", "FG_CONFIG_INVALID");
+export const validateDeadLetter = validator<DeadLetter>(
+  "deadletter.schema.json",
+  "dead letter",
+  "FG_EVENT_INVALID",
+);

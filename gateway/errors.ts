@@ -1,0 +1,112 @@
+/**
+ * One error hierarchy for all of fedgate. Every error carries a searchable `code` (listed in the README),
+ * says whether retrying can help (`transient`), and keeps its `cause`.
+ */
+
+export type ErrorCode =
+  | "FG_CONFIG_INVALID"
+  | "FG_CONFIG_UNREADABLE"
+  | "FG_SECRET_UNAVAILABLE"
+  | "FG_EVENT_MALFORMED"
+  | "FG_EVENT_INVALID"
+  | "FG_LINK_INVALID"
+  | "FG_LINK_CONFLICT"
+  | "FG_LINK_NOT_FOUND"
+  | "FG_POLICY_INVALID"
+  | "FG_AGENCY_UNKNOWN"
+  | "FG_BUS_UNAVAILABLE"
+  | "FG_BUS_PUBLISH_FAILED"
+  | "FG_STORE_FAILED"
+  | "FG_AUTH_REQUIRED"
+  | "FG_AUTH_INVALID"
+  | "FG_BRIDGE_UNAVAILABLE"
+  | "FG_SERVER_START_FAILED";
+
+export interface FedgateErrorOptions {
+  cause?: unknown;
+  /** Structured detail for logs and problem documents; never secrets or message text. */
+  detail?: Record<string, unknown>;
+}
+
+export class FedgateError extends Error {
+  readonly code: ErrorCode;
+  readonly transient: boolean;
+  readonly detail: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, transient: boolean, options: FedgateErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.transient = transient;
+    this.detail = options.detail ?? {};
+  }
+}
+
+/** Retrying may succeed: the bus or a store was briefly unreachable. JetStream redelivers with a delay. */
+export class TransientError extends FedgateError {
+  constructor(code: ErrorCode, message: string, options?: FedgateErrorOptions) {
+    super(code, message, true, options);
+  }
+}
+
+/** Retrying cannot succeed: the input is wrong. The event goes to the dead-letter subject with this reason. */
+export class PermanentError extends FedgateError {
+  constructor(code: ErrorCode, message: string, options?: FedgateErrorOptions) {
+    super(code, message, false, options);
+  }
+}
+
+/** A configuration or policy file is wrong. Names the file and the JSON pointer of the offending key. */
+export class ConfigError extends PermanentError {
+  readonly file: string;
+  readonly pointer: string;
+
+  constructor(
+    file: string,
+    pointer: string,
+    problem: string,
+    options?: FedgateErrorOptions & { code?: ErrorCode },
+  ) {
+    super(
+      options?.code ?? "FG_CONFIG_INVALID",
+      `${file}: ${pointer === "" ? "(root)" : pointer}: ${problem}`,
+      options,
+    );
+    this.file = file;
+    this.pointer = pointer;
+  }
+}
+
+/** One schema violation, as a JSON pointer and what is wrong there. */
+export interface SchemaProblem {
+  pointer: string;
+  message: string;
+}
+
+/** A document from the network broke its schema. */
+export class ValidationError extends PermanentError {
+  readonly problems: SchemaProblem[];
+
+  constructor(code: ErrorCode, what: string, problems: SchemaProblem[], options?: FedgateErrorOptions) {
+    const first = problems[0];
+    const summary =
+      first === undefined
+        ? "invalid"
+        : `${first.pointer === "" ? "(root)" : first.pointer}: ${first.message}`;
+    const more = problems.length > 1 ? ` (+${problems.length - 1} more)` : "";
+    super(code, `${what} is invalid: ${summary}${more}`, {
+      ...options,
+      detail: { ...options?.detail, problems },
+    });
+    this.problems = problems;
+  }
+}
+
+export function isTransient(error: unknown): boolean {
+  return error instanceof FedgateError && error.transient;
+}
+
+/** The code of any thrown value, for logs and dead letters. */
+export function errorCode(error: unknown): string {
+  return error instanceof FedgateError ? error.code : "FG_INTERNAL";
+}

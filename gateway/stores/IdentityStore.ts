@@ -1,0 +1,73 @@
+/**
+ * Who is who across networks: each remote user and the puppet that stands for them on another network.
+ *
+ * Keys in fedgate_identities: `puppet.<network>.<instance>.<token(userId)>` → the remote user it stands for;
+ * `remote.<token(network/instance/userId)>.<network>.<instance>` → the puppet's user id on that network.
+ * Puppet ids are mirrored in memory so the core's echo check costs no store read.
+ */
+import { decodeJson, encodeJson, keyToken, type KeyValueStore, type KvWatch } from "./KeyValueStore.js";
+
+export interface UserRef {
+  network: string;
+  instance: string;
+  userId: string;
+}
+
+export interface RemoteUser extends UserRef {
+  displayName?: string;
+  agency?: string;
+}
+
+function puppetKey(puppet: UserRef): string {
+  return `puppet.${puppet.network}.${puppet.instance}.${keyToken(puppet.userId)}`;
+}
+
+function remoteKey(remote: UserRef, network: string, instance: string): string {
+  return `remote.${keyToken(`${remote.network}/${remote.instance}/${remote.userId}`)}.${network}.${instance}`;
+}
+
+export class IdentityStore {
+  private readonly puppets = new Set<string>();
+  private watcher: KvWatch | undefined;
+
+  constructor(private readonly kv: KeyValueStore) {}
+
+  async start(): Promise<void> {
+    let ready!: () => void;
+    const loaded = new Promise<void>((resolve) => (ready = resolve));
+    this.watcher = await this.kv.watch((entry) => {
+      if (!entry.key.startsWith("puppet.")) return;
+      if (entry.operation === "PUT") this.puppets.add(entry.key);
+      else this.puppets.delete(entry.key);
+    }, ready);
+    await loaded;
+  }
+
+  stop(): void {
+    this.watcher?.stop();
+  }
+
+  /** Records that `puppet` stands for `remote` on the puppet's network. Idempotent. */
+  async record(remote: RemoteUser, puppet: UserRef): Promise<void> {
+    await this.kv.put(puppetKey(puppet), encodeJson(remote));
+    await this.kv.put(remoteKey(remote, puppet.network, puppet.instance), encodeJson(puppet.userId));
+    this.puppets.add(puppetKey(puppet));
+  }
+
+  /** The puppet user id that stands for `remote` on network/instance, if one was made. */
+  async puppetFor(remote: UserRef, network: string, instance: string): Promise<string | undefined> {
+    const entry = await this.kv.get(remoteKey(remote, network, instance));
+    return entry === undefined ? undefined : (decodeJson(entry.value) as string);
+  }
+
+  /** The remote user a puppet stands for. */
+  async remoteFor(puppet: UserRef): Promise<RemoteUser | undefined> {
+    const entry = await this.kv.get(puppetKey(puppet));
+    return entry === undefined ? undefined : (decodeJson(entry.value) as RemoteUser);
+  }
+
+  /** True when this user is one of fedgate's puppets: its events must never be bridged back. O(1). */
+  isPuppet(user: UserRef): boolean {
+    return this.puppets.has(puppetKey(user));
+  }
+}

@@ -1,0 +1,56 @@
+/** A key-value bucket: JetStream KV in production, a Map in unit tests. Keys use [A-Za-z0-9_=.-]. */
+
+export interface KvEntry {
+  key: string;
+  value: Uint8Array;
+  revision: number;
+  operation: "PUT" | "DEL";
+}
+
+export interface KvWatch {
+  stop(): void;
+}
+
+export interface KeyValueStore {
+  get(key: string): Promise<KvEntry | undefined>;
+  /** Writes unconditionally; resolves with the new revision once stored. */
+  put(key: string, value: Uint8Array): Promise<number>;
+  /** Writes only if the key does not exist; rejects with KeyExistsError otherwise. */
+  create(key: string, value: Uint8Array): Promise<number>;
+  delete(key: string): Promise<void>;
+  /** Keys matching a subject-style filter ("link.>"); all keys when omitted. */
+  keys(filter?: string): Promise<string[]>;
+  /**
+   * Replays the current value of every key, calls onReady, then every later change, until stopped.
+   * Used to keep in-memory indexes in step with the bucket on every replica.
+   */
+  watch(onEntry: (entry: KvEntry) => void, onReady: () => void): Promise<KvWatch>;
+}
+
+/** create() found the key already there. */
+export class KeyExistsError extends Error {
+  constructor(readonly key: string) {
+    super(`key ${key} already exists`);
+    this.name = "KeyExistsError";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+export function decodeJson(bytes: Uint8Array): unknown {
+  return JSON.parse(decoder.decode(bytes)) as unknown;
+}
+
+/** Any string as one key token: base64url has only key-safe characters and no dots. */
+export function keyToken(text: string): string {
+  return Buffer.from(text, "utf8").toString("base64url") || "_";
+}
+
+export function fromKeyToken(token: string): string {
+  return token === "_" ? "" : Buffer.from(token, "base64url").toString("utf8");
+}

@@ -1,0 +1,132 @@
+/**
+ * Links in the fedgate_links bucket, mirrored in memory on every replica so that routing an event
+ * costs one Map lookup, however many links exist.
+ *
+ * Keys: `link.<id>` holds the Link; `endpoint.<token>` claims one conversation for one link, written
+ * with create() so two links can never claim the same conversation, even from two replicas at once.
+ */
+import type { Endpoint, Link } from "../../schemas/types.js";
+import { validateLink } from "../contract/schemas.js";
+import { PermanentError } from "../errors.js";
+import {
+  decodeJson,
+  encodeJson,
+  KeyExistsError,
+  keyToken,
+  type KeyValueStore,
+  type KvWatch,
+} from "./KeyValueStore.js";
+
+/** The three coordinates that name a conversation anywhere. */
+export interface ConversationRef {
+  network: string;
+  instance: string;
+  conversation: string;
+}
+
+export function conversationKey(ref: ConversationRef): string {
+  return `${ref.network}/${ref.instance}/${ref.conversation}`;
+}
+
+export interface LinkMatch {
+  link: Link;
+  /** The endpoint of the link that matched. */
+  endpoint: Endpoint;
+  /** Every other endpoint of the link. */
+  others: Endpoint[];
+}
+
+export class LinkStore {
+  private readonly byId = new Map<string, Link>();
+  private readonly byConversation = new Map<string, LinkMatch>();
+  private watcher: KvWatch | undefined;
+
+  constructor(private readonly kv: KeyValueStore) {}
+
+  /** Loads every link and follows changes; resolves once the index is complete. */
+  async start(): Promise<void> {
+    let ready!: () => void;
+    const loaded = new Promise<void>((resolve) => (ready = resolve));
+    this.watcher = await this.kv.watch((entry) => {
+      if (!entry.key.startsWith("link.")) return;
+      const id = entry.key.slice("link.".length);
+      this.unindex(id);
+      if (entry.operation === "PUT") this.index(decodeJson(entry.value) as Link);
+    }, ready);
+    await loaded;
+  }
+
+  stop(): void {
+    this.watcher?.stop();
+  }
+
+  get(id: string): Link | undefined {
+    return this.byId.get(id);
+  }
+
+  list(): Link[] {
+    return [...this.byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** The link a conversation belongs to, if any. O(1). */
+  match(ref: ConversationRef): LinkMatch | undefined {
+    return this.byConversation.get(conversationKey(ref));
+  }
+
+  /**
+   * Stores a new link. Throws FG_LINK_INVALID for a malformed link or one that names a conversation twice,
+   * FG_LINK_CONFLICT when the id or a conversation is taken already.
+   */
+  async create(input: unknown): Promise<Link> {
+    const link = validateLink(input);
+    const keys = link.endpoints.map((e) => `endpoint.${keyToken(conversationKey(e))}`);
+    if (new Set(keys).size !== keys.length) {
+      throw new PermanentError("FG_LINK_INVALID", `link ${link.id} names the same conversation twice`);
+    }
+    const stored: Link = { ...link, createdAt: link.createdAt ?? new Date().toISOString() };
+    const claimed: string[] = [];
+    try {
+      for (const key of keys) {
+        await this.kv.create(key, encodeJson(link.id));
+        claimed.push(key);
+      }
+      await this.kv.create(`link.${link.id}`, encodeJson(stored));
+    } catch (error) {
+      await Promise.all(claimed.map((key) => this.kv.delete(key)));
+      if (error instanceof KeyExistsError) {
+        const what = error.key.startsWith("link.")
+          ? `a link with id ${link.id} exists already`
+          : `conversation ${conversationKey(link.endpoints[keys.indexOf(error.key)] ?? link.endpoints[0])} belongs to another link`;
+        throw new PermanentError("FG_LINK_CONFLICT", what, { cause: error });
+      }
+      throw error;
+    }
+    this.index(stored);
+    return stored;
+  }
+
+  /** Removes a link and frees its conversations. Throws FG_LINK_NOT_FOUND. */
+  async delete(id: string): Promise<void> {
+    const entry = await this.kv.get(`link.${id}`);
+    if (entry === undefined) throw new PermanentError("FG_LINK_NOT_FOUND", `no link with id ${id}`);
+    const link = decodeJson(entry.value) as Link;
+    await this.kv.delete(`link.${id}`);
+    await Promise.all(link.endpoints.map((e) => this.kv.delete(`endpoint.${keyToken(conversationKey(e))}`)));
+    this.unindex(id);
+  }
+
+  private index(link: Link): void {
+    this.byId.set(link.id, link);
+    for (const endpoint of link.endpoints) {
+      const others = link.endpoints.filter((e) => e !== endpoint);
+      this.byConversation.set(conversationKey(endpoint), { link, endpoint, others });
+    }
+  }
+
+  private unindex(id: string): void {
+    const link = this.byId.get(id);
+    if (link === undefined) return;
+    this.byId.delete(id);
+    for (const endpoint of link.endpoints) this.byConversation.delete(conversationKey(endpoint));
+  }
+}
