@@ -1,0 +1,133 @@
+/**
+ * What every adapter shares, whatever its protocol: publishing normalised events to the bus, consuming the
+ * deliveries addressed to its network instance, and keeping the message map and identities.
+ *
+ * Relations arrive as gateway event ids and are turned into native ids here, at delivery time: deliveries
+ * of one instance are consumed in order, so the message a reply points at was delivered (and recorded)
+ * before the reply is handled.
+ */
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { Delivery, NormalisedEvent } from "../../schemas/types.js";
+import type { Bus, Subscription } from "../../gateway/bus/Bus.js";
+import { buckets } from "../../gateway/bus/topology.js";
+import { validateDelivery, validateEvent } from "../../gateway/contract/schemas.js";
+import { subjects } from "../../gateway/contract/subjects.js";
+import { PermanentError } from "../../gateway/errors.js";
+import { IdentityStore } from "../../gateway/stores/IdentityStore.js";
+import { encodeJson } from "../../gateway/stores/KeyValueStore.js";
+import { MessageMap } from "../../gateway/stores/MessageMap.js";
+
+/** A delivery's relations as native ids in the target conversation; absent where the target never saw it. */
+export interface NativeRelations {
+  replyTo?: string;
+  replaces?: string;
+  redacts?: string;
+  reactsTo?: string;
+}
+
+/**
+ * Delivers one event into the adapter's network. Returns the native id of what it created there (so later
+ * edits, replies and reactions can find it), or undefined when nothing addressable was created.
+ * Throw a TransientError to be retried, a PermanentError to dead-letter the delivery.
+ */
+export type DeliveryHandler = (delivery: Delivery, relations: NativeRelations) => Promise<string | undefined>;
+
+export interface AdapterRuntimeOptions {
+  network: string;
+  instance: string;
+  log: Logger;
+  /** Attempts for a delivery failing transiently before it is dead-lettered. */
+  maxAttempts?: number;
+  ackWaitMs?: number;
+}
+
+export class AdapterRuntime {
+  private readonly subscriptions: Subscription[] = [];
+
+  private constructor(
+    private readonly bus: Bus,
+    readonly messages: MessageMap,
+    readonly identities: IdentityStore,
+    private readonly options: AdapterRuntimeOptions,
+  ) {}
+
+  static async open(bus: Bus, options: AdapterRuntimeOptions): Promise<AdapterRuntime> {
+    await bus.ensureTopology();
+    const identities = new IdentityStore(await bus.keyValue(buckets.identities));
+    await identities.start();
+    return new AdapterRuntime(bus, new MessageMap(await bus.keyValue(buckets.messages)), identities, options);
+  }
+
+  /** A new gateway-wide event id. */
+  newEventId(): string {
+    return randomUUID();
+  }
+
+  /**
+   * Validates and publishes an event from this adapter's network. The native message id is recorded first,
+   * so an edit that follows at once can already find the event it edits. Publishing the same event id twice
+   * stores it once.
+   */
+  async publish(event: NormalisedEvent): Promise<void> {
+    validateEvent(event);
+    const { network, instance } = this.options;
+    if (event.source.network !== network || event.source.instance !== instance) {
+      throw new PermanentError(
+        "FG_EVENT_INVALID",
+        `adapter ${network}/${instance} cannot publish an event from ${event.source.network}/${event.source.instance}`,
+      );
+    }
+    if (event.source.messageId !== undefined && event.type === "message.created") {
+      await this.messages.record(event.id, event.source, event.source.messageId);
+    }
+    await this.bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
+  }
+
+  /** Consumes deliveries for this instance, in order, and records the native id of each one delivered. */
+  async consumeDeliveries(handler: DeliveryHandler): Promise<Subscription> {
+    const { network, instance, log } = this.options;
+    const subscription = await this.bus.consume(
+      {
+        stream: "FEDGATE_OUTBOUND",
+        durable: `fedgate-adapter-${network}-${instance}`,
+        filterSubject: subjects.outbound(network, instance),
+        maxAckPending: 1,
+        ackWaitMs: this.options.ackWaitMs ?? 30_000,
+      },
+      async (message) => {
+        let value: unknown;
+        try {
+          value = JSON.parse(Buffer.from(message.data).toString("utf8"));
+        } catch (cause) {
+          throw new PermanentError("FG_EVENT_MALFORMED", `delivery on ${message.subject} is not JSON`, {
+            cause,
+          });
+        }
+        const delivery = validateDelivery(value);
+        const nativeId = await handler(delivery, await this.nativeRelations(delivery));
+        if (nativeId !== undefined) await this.messages.record(delivery.event.id, delivery.target, nativeId);
+      },
+      { origin: `${network}-${instance}`, log, maxAttempts: this.options.maxAttempts ?? 10 },
+    );
+    this.subscriptions.push(subscription);
+    return subscription;
+  }
+
+  private async nativeRelations(delivery: Delivery): Promise<NativeRelations> {
+    const resolved: NativeRelations = {};
+    const relations = delivery.event.relations ?? {};
+    for (const key of ["replyTo", "replaces", "redacts", "reactsTo"] as const) {
+      const eventId = relations[key];
+      if (eventId === undefined) continue;
+      const nativeId = await this.messages.nativeId(eventId, delivery.target);
+      if (nativeId !== undefined) resolved[key] = nativeId;
+    }
+    return resolved;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.subscriptions.map((s) => s.stop()));
+    this.identities.stop();
+  }
+}

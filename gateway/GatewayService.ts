@@ -1,0 +1,180 @@
+/**
+ * The routing core as a running service: connects the bus, loads policy and stores, consumes every inbound
+ * partition, and serves the admin API. Any number of replicas may run; they share the partitions.
+ */
+import type { Logger } from "pino";
+import type { Config } from "../schemas/types.js";
+import type { Bus, Subscription } from "./bus/Bus.js";
+import { JetStreamBus } from "./bus/JetStreamBus.js";
+import { buckets } from "./bus/topology.js";
+import { type LoadedConfig, policySource } from "./config/loadConfig.js";
+import { resolveSecret } from "./config/secrets.js";
+import { PARTITIONS, subjects } from "./contract/subjects.js";
+import { ConfigError, FedgateError } from "./errors.js";
+import { AdminServer } from "./admin/AdminApi.js";
+import { PolicyEngine } from "./policy/PolicyEngine.js";
+import { Router } from "./routing/Router.js";
+import { IdentityStore } from "./stores/IdentityStore.js";
+import { LinkStore } from "./stores/LinkStore.js";
+
+export const DEFAULTS = { ackWaitMs: 30_000, duplicateWindowMs: 600_000, maxDeliver: 20 } as const;
+
+/** Connects to NATS as the config says; secrets are resolved here and never logged. */
+export async function connectBus(loaded: LoadedConfig, log: Logger, name: string): Promise<JetStreamBus> {
+  const nats = loaded.config.nats;
+  return JetStreamBus.connect({
+    servers: nats.url,
+    log,
+    name,
+    replicas: nats.replicas ?? 1,
+    duplicateWindowMs: loaded.config.gateway?.duplicateWindowMs ?? DEFAULTS.duplicateWindowMs,
+    ...(nats.user === undefined ? {} : { user: nats.user }),
+    ...(nats.password === undefined
+      ? {}
+      : { password: await resolveSecret(nats.password, loaded.file, "/nats/password") }),
+    ...(nats.token === undefined
+      ? {}
+      : { token: await resolveSecret(nats.token, loaded.file, "/nats/token") }),
+  });
+}
+
+export async function loadPolicy(loaded: LoadedConfig): Promise<PolicyEngine> {
+  const source = policySource(loaded);
+  return "policy" in source
+    ? new PolicyEngine(source.policy, source.file, "/gateway/policy")
+    : PolicyEngine.fromFile(source.policyFile);
+}
+
+/** Links in the config must name declared agencies; checked before anything starts. */
+export function checkDeclaredLinks(config: Config, file: string, policy: PolicyEngine): void {
+  for (const [i, link] of (config.links ?? []).entries()) {
+    for (const [j, endpoint] of link.endpoints.entries()) {
+      if (policy.agency(endpoint.agency) === undefined) {
+        throw new ConfigError(
+          file,
+          `/links/${i}/endpoints/${j}/agency`,
+          `agency ${endpoint.agency} is not declared in the policy`,
+        );
+      }
+    }
+  }
+}
+
+export class GatewayService {
+  private readonly subscriptions: Subscription[] = [];
+  private admin: AdminServer | undefined;
+  private ready = false;
+
+  private constructor(
+    readonly bus: Bus,
+    readonly links: LinkStore,
+    readonly identities: IdentityStore,
+    private policyEngine: PolicyEngine,
+    private readonly loaded: LoadedConfig,
+    private readonly log: Logger,
+  ) {}
+
+  get adminUrl(): string | undefined {
+    return this.admin?.url;
+  }
+
+  get policy(): PolicyEngine {
+    return this.policyEngine;
+  }
+
+  /** Starts a gateway; pass a bus to share one (tests), otherwise it connects as the config says. */
+  static async start(loaded: LoadedConfig, log: Logger, bus?: Bus): Promise<GatewayService> {
+    const policy = await loadPolicy(loaded);
+    checkDeclaredLinks(loaded.config, loaded.file, policy);
+    const adminToken =
+      loaded.config.admin === undefined
+        ? undefined
+        : await resolveSecret(loaded.config.admin.token, loaded.file, "/admin/token");
+    const theBus = bus ?? (await connectBus(loaded, log, "fedgate-gateway"));
+    await theBus.ensureTopology();
+    const links = new LinkStore(await theBus.keyValue(buckets.links));
+    const identities = new IdentityStore(await theBus.keyValue(buckets.identities));
+    await Promise.all([links.start(), identities.start()]);
+    const service = new GatewayService(theBus, links, identities, policy, loaded, log);
+    await service.createDeclaredLinks();
+    if (adminToken !== undefined && loaded.config.admin !== undefined) {
+      service.admin = await AdminServer.listen(
+        {
+          links,
+          checkAgency: (id) => service.policyEngine.agency(id) !== undefined,
+          token: adminToken,
+          readiness: () => ({ nats: theBus.isConnected(), consumers: service.ready }),
+          log,
+        },
+        loaded.config.admin.host ?? "127.0.0.1",
+        loaded.config.admin.port ?? 8480,
+      );
+      log.info({ url: service.admin.url }, "admin API listening");
+    }
+    await service.consume();
+    return service;
+  }
+
+  /** Re-reads the policy file; on error keeps the old policy and throws. */
+  async reloadPolicy(): Promise<void> {
+    this.policyEngine = await loadPolicy(this.loaded);
+    this.log.info("policy reloaded");
+  }
+
+  private async createDeclaredLinks(): Promise<void> {
+    for (const link of this.loaded.config.links ?? []) {
+      if (this.links.get(link.id) !== undefined) continue;
+      try {
+        await this.links.create(link);
+        this.log.info({ link: link.id }, "created link declared in config");
+      } catch (error) {
+        // Another replica may have created it a moment ago.
+        if (!(
+          error instanceof FedgateError &&
+          error.code === "FG_LINK_CONFLICT" &&
+          this.links.get(link.id) !== undefined
+        ))
+          throw error;
+      }
+    }
+  }
+
+  private async consume(): Promise<void> {
+    const router = new Router({
+      bus: this.bus,
+      links: this.links,
+      identities: this.identities,
+      policy: () => this.policyEngine,
+      log: this.log,
+    });
+    const gateway = this.loaded.config.gateway;
+    const policy = { origin: "core", log: this.log, maxAttempts: gateway?.maxDeliver ?? DEFAULTS.maxDeliver };
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      this.subscriptions.push(
+        await this.bus.consume(
+          {
+            stream: "FEDGATE_INBOUND",
+            durable: `fedgate-core-p${partition}`,
+            filterSubject: subjects.inboundPartition(partition),
+            // One event in work per partition across all replicas: a conversation's events stay in order.
+            maxAckPending: 1,
+            ackWaitMs: gateway?.ackWaitMs ?? DEFAULTS.ackWaitMs,
+          },
+          (message) => router.handle(message),
+          policy,
+        ),
+      );
+    }
+    this.ready = true;
+    this.log.info({ partitions: PARTITIONS }, "gateway consuming inbound events");
+  }
+
+  async stop(options: { closeBus?: boolean } = {}): Promise<void> {
+    this.ready = false;
+    await Promise.all(this.subscriptions.map((s) => s.stop()));
+    await this.admin?.close();
+    this.links.stop();
+    this.identities.stop();
+    if (options.closeBus ?? true) await this.bus.close();
+  }
+}

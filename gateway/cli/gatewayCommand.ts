@@ -1,0 +1,30 @@
+import { loadConfig } from "../config/loadConfig.js";
+import { GatewayService } from "../GatewayService.js";
+import { createLogger } from "../log.js";
+import { startTelemetry, stopTelemetry } from "../telemetry/telemetry.js";
+
+/** Runs the routing core until SIGTERM or SIGINT; SIGHUP reloads the policy. */
+export async function gatewayCommand(configFile: string): Promise<void> {
+  const loaded = await loadConfig(configFile);
+  const log = createLogger(loaded.config.log?.level ?? "info", "fedgate-gateway");
+  startTelemetry({
+    serviceName: loaded.config.telemetry?.serviceName ?? "fedgate-gateway",
+    ...(loaded.config.telemetry?.otlpEndpoint === undefined
+      ? {}
+      : { otlpEndpoint: loaded.config.telemetry.otlpEndpoint }),
+  });
+  const gateway = await GatewayService.start(loaded, log);
+  log.info({ config: loaded.file }, "gateway started");
+  process.on("SIGHUP", () => {
+    gateway
+      .reloadPolicy()
+      .catch((error: unknown) => log.error({ err: error }, "policy reload failed; keeping the old policy"));
+  });
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  log.info("stopping");
+  await gateway.stop();
+  await stopTelemetry();
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/** The fedgate command: the routing core, the bridges, config checks, the demo and event tools. */
+import { Command } from "commander";
+import { FedgateError } from "../errors.js";
+import { checkConfigCommand } from "./configCheck.js";
+import { demoCommand } from "./demoCommand.js";
+import { sendEventCommand, tailCommand } from "./eventsCommands.js";
+import { gatewayCommand } from "./gatewayCommand.js";
+
+const program = new Command("fedgate")
+  .description("Federation gateway between the messengers of public authorities")
+  .showHelpAfterError();
+
+program
+  .command("gateway")
+  .description("run the routing core")
+  .requiredOption("-c, --config <file>", "config file (YAML)")
+  .action((opts: { config: string }) => gatewayCommand(opts.config));
+
+program
+  .command("bridge")
+  .description("run a protocol bridge")
+  .argument("<network>", "matrix, xmpp or stashcat")
+  .requiredOption("-c, --config <file>", "config file (YAML)")
+  .action((network: string) => {
+    throw new FedgateError("FG_BRIDGE_UNAVAILABLE", `the ${network} bridge is not part of this build`, false);
+  });
+
+program
+  .command("config")
+  .description("configuration tools")
+  .command("check")
+  .description("validate a config file and the policy it names, then exit")
+  .requiredOption("-c, --config <file>", "config file (YAML)")
+  .action((opts: { config: string }) => checkConfigCommand(opts.config));
+
+program
+  .command("demo")
+  .description("bring up a local demo federation on 127.0.0.1 (Ctrl-C stops it)")
+  .option("-d, --dir <dir>", "working folder (default: a new temporary folder)")
+  .action((opts: { dir?: string }) => demoCommand(opts.dir));
+
+const events = program.command("events").description("publish and follow events on the bus");
+events
+  .command("send")
+  .description("publish a test message as if an adapter had received it")
+  .requiredOption("--nats <url>", "NATS URL")
+  .requiredOption("--from <network/instance/conversation>", "source conversation")
+  .requiredOption("--text <text>", "message text")
+  .option("--sender <userId>", "sender's native user id", "demo-user")
+  .option("--name <displayName>", "sender's display name")
+  .option("--marking <markingId>", "classification marking")
+  .action(sendEventCommand);
+events
+  .command("tail")
+  .description("print events on the bus as they arrive")
+  .argument("<what>", "outbound, audit, deadletter or inbound")
+  .requiredOption("--nats <url>", "NATS URL")
+  .option("--all", "start from the first stored message instead of new ones")
+  .action(tailCommand);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof FedgateError) {
+    process.stderr.write(`fedgate: ${error.code}: ${error.message}\n`);
+  } else {
+    process.stderr.write(
+      `fedgate: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+  }
+  process.exitCode = 1;
+}

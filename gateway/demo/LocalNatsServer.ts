@@ -1,0 +1,99 @@
+/**
+ * A nats-server with JetStream on a free 127.0.0.1 port and a store in a temporary folder: for the demo
+ * and the tests. stop() shuts it down and removes the store; kill() simulates a crash.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PermanentError } from "../errors.js";
+import { ensureDebianBinary } from "./debianPackages.js";
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address !== null
+          ? resolve(address.port)
+          : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+export class LocalNatsServer {
+  private constructor(
+    private child: ChildProcess,
+    readonly port: number,
+    readonly storeDir: string,
+    private readonly binary: string,
+    private readonly ownsStore: boolean,
+  ) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts nats-server; storeDir defaults to a new temporary folder that stop() removes. */
+  static async start(options: { storeDir?: string; port?: number } = {}): Promise<LocalNatsServer> {
+    const binary = await ensureDebianBinary("nats-server", "nats-server");
+    const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "fedgate-nats-")));
+    const port = options.port ?? (await freePort());
+    const server = new LocalNatsServer(
+      await LocalNatsServer.spawn(binary, port, storeDir),
+      port,
+      storeDir,
+      binary,
+      options.storeDir === undefined,
+    );
+    return server;
+  }
+
+  private static spawn(binary: string, port: number, storeDir: string): Promise<ChildProcess> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let log = "";
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new PermanentError("FG_SERVER_START_FAILED", `nats-server did not start in 15 s:\n${log}`));
+      }, 15_000);
+      child.stderr.on("data", (chunk: Buffer) => {
+        log += chunk.toString();
+        if (log.includes("Server is ready")) {
+          clearTimeout(timer);
+          resolve(child);
+        }
+      });
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        reject(new PermanentError("FG_SERVER_START_FAILED", `nats-server exited with ${code}:\n${log}`));
+      });
+    });
+  }
+
+  /** Restarts on the same port and store, as after a crash or an upgrade. */
+  async restart(): Promise<void> {
+    await this.stopProcess("SIGTERM");
+    this.child = await LocalNatsServer.spawn(this.binary, this.port, this.storeDir);
+  }
+
+  async stop(): Promise<void> {
+    await this.stopProcess("SIGTERM");
+    if (this.ownsStore) await rm(this.storeDir, { recursive: true, force: true });
+  }
+
+  private stopProcess(signal: NodeJS.Signals): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.removeAllListeners("exit");
+      this.child.once("exit", () => resolve());
+      this.child.kill(signal);
+    });
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The local demo federation: a nats-server, the routing core with the example policy (German and French
+ * agencies), and one cross-border conversation linked. Each bridge adds its server and accounts here.
+ * Everything listens on 127.0.0.1; demo.json describes it for people and scripts.
+ */
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+import type { Config, Link } from "../../schemas/types.js";
+import { schemaDir } from "../contract/schemas.js";
+import { loadConfig } from "../config/loadConfig.js";
+import { GatewayService } from "../GatewayService.js";
+import type { Logger } from "../log.js";
+import { LocalNatsServer } from "./LocalNatsServer.js";
+
+/** What demo.json holds: enough for a script to drive the demo. */
+export interface DemoDescription {
+  dir: string;
+  configFile: string;
+  policyFile: string;
+  nats: { url: string };
+  admin: { url: string; token: string };
+  links: Link[];
+  accounts: { network: string; instance: string; user: string; password: string; agency: string }[];
+  try: { description: string; command: string }[];
+}
+
+export const demoLink: Link = {
+  id: "demo-einsatz",
+  description:
+    "Cross-border operations room: Bundespolizei (XMPP), Polizei Niedersachsen (Stashcat), Ministère de l'Intérieur (Tchap)",
+  endpoints: [
+    { network: "xmpp", instance: "bpol", conversation: "einsatz@conference.bpol.localhost", agency: "bpol" },
+    { network: "stashcat", instance: "ni", conversation: "channel:1001", agency: "polizei-ni" },
+    { network: "matrix", instance: "tchap", conversation: "!einsatz:tchap.localhost", agency: "dinum-mi" },
+  ],
+};
+
+export class DemoFederation {
+  private constructor(
+    readonly description: DemoDescription,
+    private readonly nats: LocalNatsServer,
+    private readonly gateway: GatewayService,
+  ) {}
+
+  static async start(log: Logger, dir?: string): Promise<DemoFederation> {
+    const workDir = resolve(dir ?? (await mkdtemp(join(tmpdir(), "fedgate-demo-"))));
+    await mkdir(workDir, { recursive: true });
+    const nats = await LocalNatsServer.start({ storeDir: join(workDir, "nats") });
+    try {
+      const policyFile = join(workDir, "policy.yaml");
+      await copyFile(join(schemaDir, "examples", "policy.yaml"), policyFile);
+      const token = randomBytes(24).toString("base64url");
+      const config: Config = {
+        nats: { url: nats.url },
+        gateway: { policyFile: "policy.yaml", ackWaitMs: 5000 },
+        admin: { host: "127.0.0.1", port: 0, token: { value: token } },
+        log: { level: "info" },
+        links: [demoLink],
+      };
+      const configFile = join(workDir, "config.yaml");
+      await writeFile(configFile, stringify(config));
+      const gateway = await GatewayService.start(await loadConfig(configFile, {}), log);
+      const cli = "npx fedgate";
+      const [xmpp, stashcat] = demoLink.endpoints;
+      const description: DemoDescription = {
+        dir: workDir,
+        configFile,
+        policyFile,
+        nats: { url: nats.url },
+        admin: { url: gateway.adminUrl ?? "", token },
+        links: gateway.links.list(),
+        accounts: [],
+        try: [
+          { description: "follow deliveries", command: `${cli} events tail outbound --nats ${nats.url}` },
+          { description: "follow policy decisions", command: `${cli} events tail audit --nats ${nats.url}` },
+          {
+            description: "an allowed message: Bundespolizei writes in the linked room",
+            command: `${cli} events send --nats ${nats.url} --from xmpp/bpol/${xmpp.conversation} --sender officer@bpol.localhost --name "Kommissarin Weber" --text "Lagebesprechung 14 Uhr"`,
+          },
+          {
+            description:
+              "a denied one: VS-NfD from Niedersachsen may not reach Tchap (that route is unmarked only)",
+            command: `${cli} events send --nats ${nats.url} --from stashcat/ni/${stashcat.conversation} --sender 4711 --name "POK Meyer" --marking DE-VS-NFD --text "Nur für den Dienstgebrauch"`,
+          },
+          {
+            description: "list links",
+            command: `curl -s -H "Authorization: Bearer ${token}" ${gateway.adminUrl ?? ""}/v1/links`,
+          },
+        ],
+      };
+      await writeFile(join(workDir, "demo.json"), JSON.stringify(description, null, 2) + "\n");
+      return new DemoFederation(description, nats, gateway);
+    } catch (error) {
+      await nats.stop();
+      throw error;
+    }
+  }
+
+  get descriptionFile(): string {
+    return join(this.description.dir, "demo.json");
+  }
+
+  async stop(): Promise<void> {
+    await this.gateway.stop();
+    await this.nats.stop();
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The routing core: one inbound event in, zero or more deliveries out.
+ *
+ *   validate → resolve link → drop echoes → policy per target → deliveries, notice, audit → ack
+ *
+ * It returns (and so lets the bus acknowledge the event) only after every delivery, notice and audit
+ * record is stored. All of them carry deterministic message ids, so an event processed twice (after a
+ * crash or a redelivery) is still delivered once.
+ */
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import type { Logger } from "pino";
+import type { AuditRecord, Delivery, Endpoint, NormalisedEvent } from "../../schemas/types.js";
+import type { Bus, BusMessage } from "../bus/Bus.js";
+import { validateEvent } from "../contract/schemas.js";
+import { parseInboundSubject, subjects, partitionOf } from "../contract/subjects.js";
+import { PermanentError, ValidationError } from "../errors.js";
+import type { PolicyEngine, Verdict } from "../policy/PolicyEngine.js";
+import type { IdentityStore } from "../stores/IdentityStore.js";
+import { encodeJson } from "../stores/KeyValueStore.js";
+import { conversationKey, type LinkStore } from "../stores/LinkStore.js";
+import { contextOf, meter, tracer } from "../telemetry/telemetry.js";
+import { AuditTrail, contentSha256 } from "./AuditTrail.js";
+
+/** Event types a person wrote: a denial of these is explained to the sender. */
+const PERSONAL_TYPES = new Set<NormalisedEvent["type"]>([
+  "message.created",
+  "message.edited",
+  "reaction.added",
+]);
+
+const decisions = meter.createCounter("fedgate.decisions", {
+  description: "Routing decisions by outcome and reason",
+});
+
+export interface RouterDeps {
+  bus: Bus;
+  links: LinkStore;
+  identities: IdentityStore;
+  policy: () => PolicyEngine;
+  log: Logger;
+  /** Named in audit records as decidedBy; defaults to <host>/<pid>. */
+  replicaId?: string;
+}
+
+export class Router {
+  private readonly audit: AuditTrail;
+  private readonly replicaId: string;
+
+  constructor(private readonly deps: RouterDeps) {
+    this.audit = new AuditTrail(deps.bus);
+    this.replicaId = deps.replicaId ?? `${hostname()}/${process.pid}`;
+  }
+
+  /** Parses and checks an inbound message. Throws FG_EVENT_MALFORMED or FG_EVENT_INVALID. */
+  static parse(message: BusMessage): NormalisedEvent {
+    let value: unknown;
+    try {
+      value = JSON.parse(Buffer.from(message.data).toString("utf8"));
+    } catch (cause) {
+      throw new PermanentError("FG_EVENT_MALFORMED", `inbound message on ${message.subject} is not JSON`, {
+        cause,
+      });
+    }
+    const event = validateEvent(value);
+    const where = parseInboundSubject(message.subject);
+    const { network, instance, conversation } = event.source;
+    if (
+      where?.network !== network ||
+      where.instance !== instance ||
+      where.partition !== partitionOf(network, instance, conversation)
+    ) {
+      throw new ValidationError("FG_EVENT_INVALID", "event", [
+        {
+          pointer: "/source",
+          message: `was published on ${message.subject}, but its source belongs on ${subjects.inbound(event.source)}`,
+        },
+      ]);
+    }
+    return event;
+  }
+
+  async handle(message: BusMessage): Promise<void> {
+    const event = Router.parse(message);
+    await tracer.startActiveSpan(
+      "fedgate.route",
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: { "fedgate.event.id": event.id, "fedgate.event.type": event.type },
+      },
+      contextOf(event.trace),
+      async (span) => {
+        try {
+          await this.route(event);
+        } catch (error) {
+          span.recordException(error as Error);
+          span.setStatus({ code: SpanStatusCode.ERROR });
+          throw error;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  private async route(event: NormalisedEvent): Promise<void> {
+    const { links, identities, log } = this.deps;
+    const match = links.match(event.source);
+    if (match === undefined) {
+      log.debug(
+        { eventId: event.id, source: conversationKey(event.source) },
+        "event from a conversation with no link",
+      );
+      await this.record(event, undefined, undefined, {
+        decision: "deny",
+        reason: "no-link",
+        detail: "conversation is not linked",
+      });
+      return;
+    }
+    const sourceAgency = event.sender.agency ?? match.endpoint.agency;
+    if (identities.isPuppet({ ...event.source, userId: event.sender.userId })) {
+      await this.record(
+        event,
+        match.link.id,
+        undefined,
+        { decision: "deny", reason: "echo", detail: "sent by a fedgate puppet" },
+        sourceAgency,
+      );
+      return;
+    }
+
+    const policy = this.deps.policy();
+    const work: Promise<unknown>[] = [];
+    const denied: { target: Endpoint; verdict: Extract<Verdict, { decision: "deny" }> }[] = [];
+    for (const target of match.others) {
+      const verdict = policy.decide({
+        event,
+        source: match.endpoint,
+        target,
+        ...(match.link.marking === undefined ? {} : { linkMarking: match.link.marking }),
+      });
+      if (verdict.decision === "deliver") {
+        const delivery: Delivery = {
+          specVersion: "1",
+          id: `${event.id}.${createHash("sha256").update(conversationKey(target)).digest("hex").slice(0, 16)}`,
+          event,
+          target,
+          senderAgency: verdict.senderAgency,
+          ...(verdict.marking === undefined ? {} : { marking: verdict.marking }),
+        };
+        work.push(
+          this.deps.bus.publish(subjects.outbound(target.network, target.instance), encodeJson(delivery), {
+            msgId: delivery.id,
+          }),
+        );
+      } else {
+        denied.push({ target, verdict });
+        log.info(
+          { eventId: event.id, target: conversationKey(target), reason: verdict.reason },
+          "event denied by policy",
+        );
+      }
+      work.push(this.record(event, match.link.id, target, verdict, sourceAgency));
+    }
+    if (denied.length > 0 && PERSONAL_TYPES.has(event.type))
+      work.push(this.notify(event, match.endpoint, denied));
+    await Promise.all(work);
+  }
+
+  /** Tells the sender, in their own conversation, which targets refused the event and why. */
+  private async notify(
+    event: NormalisedEvent,
+    source: Endpoint,
+    denied: { target: Endpoint; verdict: Extract<Verdict, { decision: "deny" }> }[],
+  ): Promise<void> {
+    const policy = this.deps.policy();
+    const lines = denied.map(({ target, verdict }) => {
+      const agency = policy.agency(target.agency);
+      return `- ${agency?.name ?? target.agency}: ${verdict.detail} (${verdict.reason})`;
+    });
+    const noticeId = createHash("sha256").update(`${event.id}/notice`).digest("hex").slice(0, 32);
+    const notice: Delivery = {
+      specVersion: "1",
+      id: noticeId,
+      event: {
+        specVersion: "1",
+        id: noticeId,
+        type: "notice",
+        source: { network: source.network, instance: source.instance, conversation: source.conversation },
+        sender: { userId: "fedgate", displayName: "fedgate" },
+        content: { body: `Your message was not delivered to:\n${lines.join("\n")}` },
+        relations: { replyTo: event.id },
+        timestamp: new Date().toISOString(),
+        ...(event.trace === undefined ? {} : { trace: event.trace }),
+      },
+      target: source,
+    };
+    await this.deps.bus.publish(subjects.outbound(source.network, source.instance), encodeJson(notice), {
+      msgId: notice.id,
+    });
+  }
+
+  private async record(
+    event: NormalisedEvent,
+    linkId: string | undefined,
+    target: Endpoint | undefined,
+    verdict: Pick<Verdict, "decision" | "reason"> & { detail?: string; effectiveMarking?: string },
+    sourceAgency?: string,
+  ): Promise<void> {
+    decisions.add(1, { decision: verdict.decision, reason: verdict.reason });
+    const hash = contentSha256(event);
+    const record: AuditRecord = {
+      specVersion: "1",
+      eventId: event.id,
+      eventType: event.type,
+      decision: verdict.decision,
+      reason: verdict.reason,
+      source: { ...event.source, ...(sourceAgency === undefined ? {} : { agency: sourceAgency }) },
+      decidedAt: new Date().toISOString(),
+      decidedBy: this.replicaId,
+      ...(verdict.detail === undefined ? {} : { detail: verdict.detail }),
+      ...(target === undefined ? {} : { target }),
+      ...(linkId === undefined ? {} : { linkId }),
+      ...(verdict.effectiveMarking === undefined ? {} : { marking: verdict.effectiveMarking }),
+      ...(hash === undefined ? {} : { contentSha256: hash }),
+    };
+    await this.audit.record(record);
+  }
+}

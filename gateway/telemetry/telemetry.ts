@@ -1,0 +1,57 @@
+/**
+ * OpenTelemetry for every fedgate process: traces follow one message from adapter through the core
+ * (W3C trace context travels in the event), metrics count decisions. Without an OTLP endpoint the SDK
+ * still runs, so trace ids exist and propagate, but nothing is exported.
+ */
+import { context, metrics, propagation, trace, type Context, type Span } from "@opentelemetry/api";
+import { NodeSDK } from "@opentelemetry/sdk-node";
+import type { TraceContext } from "../../schemas/types.js";
+
+let sdk: NodeSDK | undefined;
+
+export interface TelemetryOptions {
+  serviceName: string;
+  otlpEndpoint?: string;
+}
+
+export function startTelemetry(options: TelemetryOptions, env: NodeJS.ProcessEnv = process.env): void {
+  if (sdk !== undefined) return;
+  const endpoint = options.otlpEndpoint ?? env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+  if (endpoint === undefined) {
+    env["OTEL_TRACES_EXPORTER"] ??= "none";
+    env["OTEL_METRICS_EXPORTER"] ??= "none";
+    env["OTEL_LOGS_EXPORTER"] ??= "none";
+  } else {
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint;
+    env["OTEL_EXPORTER_OTLP_PROTOCOL"] ??= "http/protobuf";
+  }
+  sdk = new NodeSDK({ serviceName: options.serviceName, instrumentations: [] });
+  sdk.start();
+}
+
+export async function stopTelemetry(): Promise<void> {
+  await sdk?.shutdown();
+  sdk = undefined;
+}
+
+export const tracer = trace.getTracer("fedgate");
+export const meter = metrics.getMeter("fedgate");
+
+/** The context an event's trace field continues, or the active one. */
+export function contextOf(traceContext: TraceContext | undefined): Context {
+  if (traceContext === undefined) return context.active();
+  const carrier: Record<string, string> = { traceparent: traceContext.traceparent };
+  if (traceContext.tracestate !== undefined) carrier["tracestate"] = traceContext.tracestate;
+  return propagation.extract(context.active(), carrier);
+}
+
+/** The W3C trace context of a span, to put into an event an adapter publishes. */
+export function traceContextOf(span: Span): TraceContext | undefined {
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(context.active(), span), carrier);
+  const traceparent = carrier["traceparent"];
+  if (traceparent === undefined) return undefined;
+  return carrier["tracestate"] === undefined
+    ? { traceparent }
+    : { traceparent, tracestate: carrier["tracestate"] };
+}
