@@ -1,0 +1,312 @@
+/**
+ * Derives charts/fedgate/values.schema.json from the config, policy, link and common schemas, so that the chart
+ * checks `config` and `policy` exactly as fedgate will. Helm's validator does not follow relative file refs,
+ * so every referenced definition is inlined into one self-contained document.
+ */
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { format } from "prettier";
+
+type Json = null | boolean | number | string | Json[] | JsonObject;
+interface JsonObject {
+  [key: string]: Json;
+}
+
+const schemaDir = fileURLToPath(new URL("../schemas/", import.meta.url));
+export const chartSchemaPath = fileURLToPath(
+  new URL("../charts/fedgate/values.schema.json", import.meta.url),
+);
+const sourceFiles = [
+  "config.schema.json",
+  "policy.schema.json",
+  "link.schema.json",
+  "common.schema.json",
+] as const;
+
+/** The bridges `fedgate bridge <name>` knows; each gets its own optional Deployment. */
+export const bridgeNames = ["matrix", "xmpp", "stashcat"] as const;
+
+/** What the chart puts into config.yaml itself; values.config must not set these. */
+export const chartOwnedConfig = {
+  gateway: { policyFile: "policy.yaml" },
+  admin: { host: "0.0.0.0", token: { env: "FEDGATE_ADMIN_TOKEN" } },
+} as const;
+
+function isObject(value: Json | undefined): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The object at `key`; throws so that a reshaped source schema breaks the generator instead of the chart. */
+function child(node: JsonObject, key: string): JsonObject {
+  const value = node[key];
+  if (!isObject(value)) throw new Error(`chart schema: expected an object at "${key}"`);
+  return value;
+}
+
+function remove(node: JsonObject, ...keys: string[]): void {
+  for (const key of keys) {
+    if (!(key in node)) throw new Error(`chart schema: expected "${key}" in the source schema`);
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- keys are checked just above
+    delete node[key];
+  }
+}
+
+/**
+ * The config schema as values.config sees it. The chart sets admin.host (probes and the Service need the pod
+ * IP), admin.token and the policy location, so those keys are rejected. Values land in a ConfigMap, so a
+ * secret may only be a reference ({env} or {file}), never a literal {value}.
+ */
+function chartConfig(source: JsonObject): JsonObject {
+  const config = structuredClone(source);
+  config["description"] =
+    "The fedgate config file (schemas/config.schema.json), less what the chart sets itself: " +
+    "admin.host, admin.token and gateway.policyFile/policy (the policy comes from values.policy).";
+  const properties = child(config, "properties");
+
+  const gateway = child(properties, "gateway");
+  remove(child(gateway, "properties"), "policyFile", "policy");
+  remove(gateway, "not");
+
+  const admin = child(properties, "admin");
+  const adminProperties = child(admin, "properties");
+  remove(adminProperties, "host", "token");
+  remove(admin, "required");
+  child(adminProperties, "port")["minimum"] = 1; // port 0 (pick any) cannot be probed or served
+
+  const secret = child(child(config, "$defs"), "Secret");
+  const variants = secret["oneOf"];
+  if (!Array.isArray(variants)) throw new Error("chart schema: expected Secret.oneOf");
+  const refs = variants.filter(
+    (v) => !(isObject(v) && Array.isArray(v["required"]) && v["required"].includes("value")),
+  );
+  if (refs.length !== variants.length - 1)
+    throw new Error("chart schema: expected one literal {value} Secret variant");
+  secret["oneOf"] = refs;
+  secret["description"] =
+    "A secret by reference: {env: NAME} (set it with extraEnv) or {file: path} (mount it with extraVolumes). " +
+    "Literal values are not accepted because the config is stored in a ConfigMap.";
+  return config;
+}
+
+/** Collects inlined definitions under #/$defs, named by the referenced schema's title or its $defs key. */
+class Bundle {
+  private readonly defs = new Map<string, JsonObject>();
+  private readonly origins = new Map<string, string>();
+
+  constructor(private readonly schemas: ReadonlyMap<string, JsonObject>) {}
+
+  /** Adds a definition of the chart's own; names must not collide with inlined ones. */
+  define(name: string, schema: JsonObject): string {
+    this.claim(name, `chart:${name}`);
+    this.defs.set(name, schema);
+    return `#/$defs/${name}`;
+  }
+
+  /** Inlines `ref`, as written in the schema file `from`, and returns the local ref that replaces it. */
+  include(ref: string, from: string): string {
+    const hash = ref.indexOf("#");
+    const file = (hash < 0 ? ref : ref.slice(0, hash)) || from;
+    const pointer = hash < 0 ? "" : ref.slice(hash + 1);
+    const schema = this.schemas.get(file);
+    if (schema === undefined)
+      throw new Error(`chart schema: ${from} refers to ${file}, which is not bundled`);
+    let node: Json | undefined = schema;
+    for (const part of pointer.split("/").slice(1)) {
+      node = isObject(node) ? node[part.replace(/~1/g, "/").replace(/~0/g, "~")] : undefined;
+    }
+    if (!isObject(node)) throw new Error(`chart schema: ${file}#${pointer} does not resolve`);
+    const title = schema["title"];
+    const name =
+      pointer === "" ? (typeof title === "string" ? title : file) : (pointer.split("/").pop() ?? file);
+    if (this.claim(name, `${file}#${pointer}`)) {
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped: meaningless once inlined
+      const { $schema, $id, $defs, ...body } = node;
+      this.defs.set(name, this.localise(body, file) as JsonObject);
+    }
+    return `#/$defs/${name}`;
+  }
+
+  /** A copy of `node` (from `file`) with every $ref pointing into the bundle. */
+  localise(node: Json, file: string): Json {
+    if (Array.isArray(node)) return node.map((n) => this.localise(n, file));
+    if (!isObject(node)) return node;
+    const out: JsonObject = {};
+    for (const [key, value] of Object.entries(node)) {
+      out[key] =
+        key === "$ref" && typeof value === "string" ? this.include(value, file) : this.localise(value, file);
+    }
+    return out;
+  }
+
+  /** True when `name` is new; false when it already holds the same origin; throws on a clash. */
+  private claim(name: string, origin: string): boolean {
+    const earlier = this.origins.get(name);
+    if (earlier === undefined) {
+      this.origins.set(name, origin);
+      return true;
+    }
+    if (earlier !== origin)
+      throw new Error(`chart schema: two definitions named ${name} (${earlier}, ${origin})`);
+    return false;
+  }
+
+  sortedDefs(): JsonObject {
+    return Object.fromEntries([...this.defs.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+}
+
+const openObject = (description: string): JsonObject => ({ description, type: "object" });
+const stringMap = (description: string): JsonObject => ({
+  description,
+  type: "object",
+  additionalProperties: { type: "string" },
+});
+const namedList = (description: string, required: string[]): JsonObject => ({
+  description,
+  type: "array",
+  items: {
+    type: "object",
+    required,
+    properties: Object.fromEntries(required.map((key) => [key, { type: "string", minLength: 1 }])),
+  },
+});
+
+/** The values document: fedgate's config and policy, plus the keys only the chart reads. */
+function valuesSchema(bundle: Bundle): JsonObject {
+  const quantities: JsonObject = {
+    type: "object",
+    additionalProperties: { oneOf: [{ type: "string" }, { type: "number" }] },
+  };
+  const resources = bundle.define("Resources", {
+    description: "Kubernetes resource requests and limits for the container.",
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      requests: quantities,
+      limits: quantities,
+      claims: { type: "array", items: { type: "object" } },
+    },
+  });
+  const bridge = bundle.define("Bridge", {
+    description:
+      "A `fedgate bridge <name>` Deployment (1 replica); its settings go under config.bridges.<name>.",
+    type: "object",
+    additionalProperties: false,
+    properties: { enabled: { type: "boolean", default: false }, resources: { $ref: resources } },
+  });
+
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    $comment:
+      "Generated from schemas/ by `npx tsx scripts/generate-chart-schema.ts` (scripts/chartSchema.ts). Do not edit.",
+    title: "fedgate chart values",
+    type: "object",
+    additionalProperties: false,
+    required: ["image", "config", "policy"],
+    properties: {
+      global: openObject("Helm passes global values to every chart and subchart."),
+      nameOverride: { type: "string" },
+      fullnameOverride: { type: "string" },
+      image: {
+        type: "object",
+        additionalProperties: false,
+        required: ["repository"],
+        properties: {
+          repository: { type: "string", minLength: 1 },
+          tag: { description: "Empty: the chart's appVersion.", type: "string" },
+          pullPolicy: { enum: ["Always", "IfNotPresent", "Never"], default: "IfNotPresent" },
+        },
+      },
+      gateway: {
+        description: "The routing core: stateless, so any number of replicas share the work.",
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          replicas: { type: "integer", minimum: 1, default: 1 },
+          resources: { $ref: resources },
+          podDisruptionBudget: {
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              enabled: { type: "boolean", default: false },
+              minAvailable: {
+                description: "A pod count below gateway.replicas, or a percentage.",
+                oneOf: [
+                  { type: "integer", minimum: 0 },
+                  { type: "string", pattern: "^[0-9]{1,3}%$" },
+                ],
+              },
+            },
+          },
+        },
+      },
+      bridges: {
+        type: "object",
+        additionalProperties: false,
+        properties: Object.fromEntries(bridgeNames.map((name) => [name, { $ref: bridge }])),
+      },
+      admin: {
+        description: "Where the admin API's bearer token comes from.",
+        type: "object",
+        additionalProperties: false,
+        required: ["secretKey"],
+        properties: {
+          existingSecret: {
+            description:
+              "Name of a Secret holding the token. Empty: the chart creates one with a random token.",
+            type: "string",
+          },
+          secretKey: {
+            description: "Key of the token in that Secret.",
+            type: "string",
+            pattern: "^[-._a-zA-Z0-9]+$",
+          },
+        },
+      },
+      serviceAccount: {
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          create: { type: "boolean", default: true },
+          name: {
+            description: "Empty: the release's full name (or default when create is false).",
+            type: "string",
+          },
+          annotations: stringMap("Annotations on the ServiceAccount, e.g. for workload identity."),
+        },
+      },
+      podSecurityContext: openObject("Kubernetes PodSecurityContext for every fedgate pod."),
+      securityContext: openObject("Kubernetes SecurityContext for every fedgate container."),
+      nodeSelector: stringMap("Kubernetes nodeSelector for every fedgate pod."),
+      tolerations: {
+        description: "Kubernetes tolerations for every fedgate pod.",
+        type: "array",
+        items: { type: "object" },
+      },
+      affinity: openObject("Kubernetes affinity for every fedgate pod."),
+      extraEnv: namedList(
+        "Extra environment variables (EnvVar) for every container, e.g. for {env} secret refs.",
+        ["name"],
+      ),
+      extraVolumes: namedList("Extra pod volumes, e.g. Secrets for {file} secret refs.", ["name"]),
+      extraVolumeMounts: namedList("Where the extra volumes are mounted in every container.", [
+        "name",
+        "mountPath",
+      ]),
+      config: { $ref: bundle.include("config.schema.json", "values") },
+      policy: { $ref: bundle.include("policy.schema.json", "values") },
+    },
+    $defs: bundle.sortedDefs(),
+  };
+}
+
+/** Renders values.schema.json, formatted as the repository formats JSON. */
+export async function renderChartSchema(): Promise<string> {
+  const schemas = new Map<string, JsonObject>();
+  for (const file of sourceFiles) {
+    const schema = JSON.parse(await readFile(schemaDir + file, "utf8")) as JsonObject;
+    schemas.set(file, file === "config.schema.json" ? chartConfig(schema) : schema);
+  }
+  const schema = valuesSchema(new Bundle(schemas));
+  return format(JSON.stringify(schema, null, 2), { parser: "json", printWidth: 110 });
+}
