@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what fedgate's demo and tests need on a Debian machine: Node.js 20+ must be there already;
+# nats-server comes from Debian's packages, the npm dependencies from package-lock.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_node_major=20
+if ! command -v node >/dev/null 2>&1; then
+  echo "fedgate: Node.js ${need_node_major} or newer is required (https://nodejs.org or your distribution)" >&2
+  exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt "$need_node_major" ]; then
+  echo "fedgate: Node.js ${need_node_major} or newer is required, found $(node --version)" >&2
+  exit 1
+fi
+
+apt_packages=()
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_packages+=(nats-server)
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "fedgate: please install as root: apt-get install -y ${apt_packages[*]}" >&2
+    exit 1
+  fi
+  echo "fedgate: installing Debian packages: ${apt_packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "fedgate: installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi

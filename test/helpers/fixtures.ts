@@ -1,0 +1,80 @@
+/** Shared test data: the example policy, a three-network link, event builders. */
+import { randomUUID } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import type { Config, Endpoint, Link, NormalisedEvent } from "../../schemas/types.js";
+import { schemaDir } from "../../gateway/contract/schemas.js";
+
+export const examplePolicyFile = join(schemaDir, "examples", "policy.yaml");
+
+export const xmppRoom: Endpoint = {
+  network: "xmpp",
+  instance: "bpol",
+  conversation: "lage@conference.bpol.localhost",
+  agency: "bpol",
+};
+export const stashcatChannel: Endpoint = {
+  network: "stashcat",
+  instance: "ni",
+  conversation: "channel:1001",
+  agency: "polizei-ni",
+};
+export const matrixRoom: Endpoint = {
+  network: "matrix",
+  instance: "tchap",
+  conversation: "!lage:tchap.localhost",
+  agency: "dinum-mi",
+};
+
+export const crossBorderLink: Link = { id: "lage", endpoints: [xmppRoom, stashcatChannel, matrixRoom] };
+
+/** A message.created event from `from`, with any field overridden. */
+export function message(from: Endpoint, body: string, extra: Partial<NormalisedEvent> = {}): NormalisedEvent {
+  return {
+    specVersion: "1",
+    id: randomUUID(),
+    type: "message.created",
+    source: {
+      network: from.network,
+      instance: from.instance,
+      conversation: from.conversation,
+      messageId: `native-${randomUUID()}`,
+    },
+    sender: { userId: `user-of-${from.agency}`, displayName: "Test Officer" },
+    content: { body },
+    timestamp: new Date().toISOString(),
+    ...extra,
+  };
+}
+
+/** Writes a gateway config into a new temporary folder and returns its path. */
+export async function writeGatewayConfig(natsUrl: string, overrides: Partial<Config> = {}): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "fedgate-test-"));
+  const config: Config = {
+    nats: { url: natsUrl },
+    gateway: { policyFile: examplePolicyFile, ackWaitMs: 2000 },
+    log: { level: "warn" },
+    links: [crossBorderLink],
+    ...overrides,
+  };
+  const file = join(dir, "config.yaml");
+  await writeFile(file, stringify(config));
+  return file;
+}
+
+/** Polls until check() returns a value other than undefined, or fails after timeoutMs. */
+export async function eventually<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

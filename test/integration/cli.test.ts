@@ -1,0 +1,79 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { examplePolicyFile } from "../helpers/fixtures.js";
+import { runFedgate } from "../helpers/processes.js";
+
+async function configFile(text: string): Promise<string> {
+  const file = join(await mkdtemp(join(tmpdir(), "fedgate-cli-")), "config.yaml");
+  await writeFile(file, text);
+  return file;
+}
+
+async function run(args: string[]): Promise<{ code: number | null; output: string }> {
+  const process = runFedgate(args);
+  const code = await process.exited;
+  return { code, output: process.output() };
+}
+
+describe("cli - fedgate config check", () => {
+  it("cli - a good config is summarised and exits 0", async () => {
+    const file = await configFile(
+      `nats:\n  url: nats://127.0.0.1:4222\ngateway:\n  policyFile: ${examplePolicyFile}\n`,
+    );
+    const { code, output } = await run(["config", "check", "--config", file]);
+    expect(output).toContain("OK");
+    expect(output).toContain("4 agencies");
+    expect(code).toBe(0);
+  });
+
+  it("cli - a wrong key is named with the file, and the exit code is 1", async () => {
+    const file = await configFile("nats:\n  url: nats://127.0.0.1:4222\n  urll: typo\n");
+    const { code, output } = await run(["config", "check", "--config", file]);
+    expect(output).toContain("FG_CONFIG_INVALID");
+    expect(output).toContain(file);
+    expect(output).toContain('/nats: must NOT have additional properties "urll"');
+    expect(code).toBe(1);
+  });
+
+  it("cli - a policy written inside the config is checked, with pointers into the config", async () => {
+    const file = await configFile(
+      [
+        "nats: { url: nats://127.0.0.1:4222 }",
+        "gateway:",
+        "  policy:",
+        "    agencies: [{ id: a, country: DE, name: A, network: xmpp, instance: a }]",
+        "    routes: [{ from: a, to: nobody }]",
+      ].join("\n"),
+    );
+    const { code, output } = await run(["config", "check", "--config", file]);
+    expect(output).toContain("FG_POLICY_INVALID");
+    expect(output).toContain("/gateway/policy/routes/0/to");
+    expect(code).toBe(1);
+  });
+
+  it("cli - a declared link naming an undeclared agency is refused before anything starts", async () => {
+    const file = await configFile(
+      [
+        "nats: { url: nats://127.0.0.1:4222 }",
+        `gateway: { policyFile: ${examplePolicyFile} }`,
+        "links:",
+        "  - id: l1",
+        "    endpoints:",
+        "      - { network: xmpp, instance: bpol, conversation: r@muc, agency: bpol }",
+        "      - { network: matrix, instance: tchap, conversation: '!r:t', agency: dgsi }",
+      ].join("\n"),
+    );
+    const { code, output } = await run(["config", "check", "--config", file]);
+    expect(output).toContain("/links/0/endpoints/1/agency: agency dgsi is not declared in the policy");
+    expect(code).toBe(1);
+  });
+
+  it("cli - a bridge that is not built yet says so instead of starting", async () => {
+    const file = await configFile("nats: { url: nats://127.0.0.1:4222 }\n");
+    const { code, output } = await run(["bridge", "xmpp", "--config", file]);
+    expect(output).toContain("FG_BRIDGE_UNAVAILABLE");
+    expect(code).toBe(1);
+  });
+});
