@@ -2,6 +2,8 @@
  * The routing core as a running service: connects the bus, loads policy and stores, consumes every inbound
  * partition, and serves the admin API. Any number of replicas may run; they share the partitions.
  */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { Config } from "../schemas/types.js";
 import type { Bus, Subscription } from "./bus/Bus.js";
@@ -9,6 +11,8 @@ import { JetStreamBus } from "./bus/JetStreamBus.js";
 import { buckets } from "./bus/topology.js";
 import { type LoadedConfig, policySource } from "./config/loadConfig.js";
 import { resolveSecret } from "./config/secrets.js";
+import { conversationOf } from "./routing/conversationOf.js";
+import { PartitionLeases } from "./routing/PartitionLeases.js";
 import { PARTITIONS, subjects } from "./contract/subjects.js";
 import { ConfigError, FedgateError } from "./errors.js";
 import { AdminServer } from "./admin/AdminApi.js";
@@ -18,6 +22,9 @@ import { IdentityStore } from "./stores/IdentityStore.js";
 import { LinkStore } from "./stores/LinkStore.js";
 
 export const DEFAULTS = { ackWaitMs: 30_000, duplicateWindowMs: 600_000, maxDeliver: 20 } as const;
+
+/** Events of one partition in work at once (each of a different conversation). */
+const PARTITION_CONCURRENCY = 32;
 
 /** Connects to NATS as the config says; secrets are resolved here and never logged. */
 export async function connectBus(loaded: LoadedConfig, log: Logger, name: string): Promise<JetStreamBus> {
@@ -61,7 +68,8 @@ export function checkDeclaredLinks(config: Config, file: string, policy: PolicyE
 }
 
 export class GatewayService {
-  private readonly subscriptions: Subscription[] = [];
+  private readonly subscriptions = new Map<number, Subscription>();
+  private leases: PartitionLeases | undefined;
   private admin: AdminServer | undefined;
   private ready = false;
 
@@ -148,30 +156,48 @@ export class GatewayService {
       log: this.log,
     });
     const gateway = this.loaded.config.gateway;
+    const ackWaitMs = gateway?.ackWaitMs ?? DEFAULTS.ackWaitMs;
     const policy = { origin: "core", log: this.log, maxAttempts: gateway?.maxDeliver ?? DEFAULTS.maxDeliver };
-    for (let partition = 0; partition < PARTITIONS; partition++) {
-      this.subscriptions.push(
-        await this.bus.consume(
+    // A lease outlives the ack wait, so a dead replica's events are due for redelivery before a successor
+    // takes its partitions over.
+    const ttlMs = ackWaitMs + Math.max(3000, ackWaitMs / 2);
+    this.leases = new PartitionLeases({
+      kv: await this.bus.keyValue(buckets.leases, { ttlMs }),
+      replicaId: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+      partitions: PARTITIONS,
+      ttlMs,
+      log: this.log,
+      acquire: async (partition) => {
+        const subscription = await this.bus.consume(
           {
             stream: "FEDGATE_INBOUND",
             durable: `fedgate-core-p${partition}`,
             filterSubject: subjects.inboundPartition(partition),
-            // One event in work per partition across all replicas: a conversation's events stay in order.
-            maxAckPending: 1,
-            ackWaitMs: gateway?.ackWaitMs ?? DEFAULTS.ackWaitMs,
+            maxAckPending: PARTITION_CONCURRENCY,
+            ackWaitMs,
+            orderingKey: conversationOf,
           },
           (message) => router.handle(message),
           policy,
-        ),
-      );
-    }
+        );
+        this.subscriptions.set(partition, subscription);
+      },
+      release: async (partition) => {
+        await this.subscriptions.get(partition)?.stop();
+        this.subscriptions.delete(partition);
+      },
+    });
+    await this.leases.start();
     this.ready = true;
-    this.log.info({ partitions: PARTITIONS }, "gateway consuming inbound events");
+    this.log.info(
+      { partitions: PARTITIONS, held: this.leases.partitions().length },
+      "gateway consuming inbound events",
+    );
   }
 
   async stop(options: { closeBus?: boolean } = {}): Promise<void> {
     this.ready = false;
-    await Promise.all(this.subscriptions.map((s) => s.stop()));
+    await this.leases?.stop();
     await this.admin?.close();
     this.links.stop();
     this.identities.stop();

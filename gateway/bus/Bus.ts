@@ -34,9 +34,14 @@ export interface ConsumerSpec {
   /** Durable name: every process that consumes with the same name shares the work. */
   durable: string;
   filterSubject: string;
-  /** 1 keeps strict order across all processes sharing the consumer. */
+  /** How many messages may be in work at once (across every process sharing the consumer). */
   maxAckPending: number;
   ackWaitMs: number;
+  /**
+   * Messages with the same key are handled one at a time, in stream order; different keys concurrently.
+   * Without it every message is handled in turn.
+   */
+  orderingKey?: (message: BusMessage) => string;
 }
 
 /**
@@ -46,7 +51,10 @@ export interface ConsumerSpec {
 export type MessageHandler = (message: BusMessage, progress: () => void) => Promise<void>;
 
 export interface Subscription {
-  /** Stops taking new messages and waits for the one in hand. */
+  /**
+   * Stops taking new messages, hands back those not yet started (so whoever consumes next gets them
+   * first) and waits for those in work.
+   */
   stop(): Promise<void>;
 }
 
@@ -67,8 +75,8 @@ export interface Bus {
     from: "start" | "new",
     onMessage: (m: BusMessage) => void,
   ): Promise<Subscription>;
-  /** Opens (creating if needed) a key-value bucket. */
-  keyValue(bucket: string): Promise<KeyValueStore>;
+  /** Opens (creating if needed) a key-value bucket; with ttlMs, entries expire that long after their last write. */
+  keyValue(bucket: string, options?: { ttlMs?: number }): Promise<KeyValueStore>;
   /** True while the connection is up. */
   isConnected(): boolean;
   close(): Promise<void>;

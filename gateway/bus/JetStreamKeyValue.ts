@@ -24,6 +24,16 @@ export class JetStreamKeyValue implements KeyValueStore {
     }
   }
 
+  async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+    try {
+      return await this.kv.update(key, value, revision);
+    } catch (cause) {
+      const current = await this.kv.get(key).catch(() => null);
+      if (current !== null && current.revision !== revision) throw new KeyExistsError(key);
+      throw new TransientError("FG_STORE_FAILED", `cannot update ${key}`, { cause });
+    }
+  }
+
   delete(key: string): Promise<void> {
     return this.call(`delete ${key}`, () => this.kv.delete(key));
   }

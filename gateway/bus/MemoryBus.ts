@@ -152,10 +152,10 @@ export class MemoryBus implements Bus {
     });
   }
 
-  keyValue(bucket: string): Promise<KeyValueStore> {
+  keyValue(bucket: string, options: { ttlMs?: number } = {}): Promise<KeyValueStore> {
     let kv = this.buckets.get(bucket);
     if (kv === undefined) {
-      kv = new MemoryKeyValue();
+      kv = new MemoryKeyValue(options.ttlMs);
       this.buckets.set(bucket, kv);
     }
     return Promise.resolve(kv);

@@ -1,14 +1,24 @@
-/** KeyValueStore on a Map, for unit tests. */
-import { subjectMatches } from "./subjectMatches.js";
+/** KeyValueStore on a Map, for unit tests; with ttlMs, entries expire as in a JetStream KV bucket with a TTL. */
 import { KeyExistsError, type KeyValueStore, type KvEntry, type KvWatch } from "../stores/KeyValueStore.js";
+import { subjectMatches } from "./subjectMatches.js";
+
+interface Stored {
+  entry: KvEntry;
+  expiresAt: number;
+}
 
 export class MemoryKeyValue implements KeyValueStore {
-  private readonly entries = new Map<string, KvEntry>();
+  private readonly entries = new Map<string, Stored>();
   private readonly watchers = new Set<(entry: KvEntry) => void>();
   private revision = 0;
 
+  constructor(
+    private readonly ttlMs = 0,
+    private readonly now: () => number = Date.now,
+  ) {}
+
   get(key: string): Promise<KvEntry | undefined> {
-    return Promise.resolve(this.entries.get(key));
+    return Promise.resolve(this.live(key)?.entry);
   }
 
   put(key: string, value: Uint8Array): Promise<number> {
@@ -16,7 +26,12 @@ export class MemoryKeyValue implements KeyValueStore {
   }
 
   create(key: string, value: Uint8Array): Promise<number> {
-    if (this.entries.has(key)) return Promise.reject(new KeyExistsError(key));
+    if (this.live(key) !== undefined) return Promise.reject(new KeyExistsError(key));
+    return this.put(key, value);
+  }
+
+  update(key: string, value: Uint8Array, revision: number): Promise<number> {
+    if (this.live(key)?.entry.revision !== revision) return Promise.reject(new KeyExistsError(key));
     return this.put(key, value);
   }
 
@@ -26,19 +41,33 @@ export class MemoryKeyValue implements KeyValueStore {
   }
 
   keys(filter = ">"): Promise<string[]> {
-    return Promise.resolve([...this.entries.keys()].filter((k) => subjectMatches(filter, k)));
+    return Promise.resolve(
+      [...this.entries.keys()].filter((k) => this.live(k) !== undefined && subjectMatches(filter, k)),
+    );
   }
 
   watch(onEntry: (entry: KvEntry) => void, onReady: () => void): Promise<KvWatch> {
-    for (const entry of this.entries.values()) onEntry(entry);
+    for (const key of [...this.entries.keys()]) {
+      const stored = this.live(key);
+      if (stored !== undefined) onEntry(stored.entry);
+    }
     onReady();
     this.watchers.add(onEntry);
     return Promise.resolve({ stop: () => this.watchers.delete(onEntry) });
   }
 
+  private live(key: string): Stored | undefined {
+    const stored = this.entries.get(key);
+    if (stored !== undefined && this.ttlMs > 0 && stored.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return stored;
+  }
+
   private write(entry: KvEntry): number {
     if (entry.operation === "DEL") this.entries.delete(entry.key);
-    else this.entries.set(entry.key, entry);
+    else this.entries.set(entry.key, { entry, expiresAt: this.now() + this.ttlMs });
     for (const watcher of this.watchers) watcher(entry);
     return entry.revision;
   }

@@ -24,4 +24,6 @@ export const buckets = {
   links: "fedgate_links",
   identities: "fedgate_identities",
   messages: "fedgate_messages",
+  /** Which core replica works on which inbound partition; entries expire. */
+  leases: "fedgate_leases",
 } as const;

@@ -13,7 +13,7 @@
 const ROOT = "fedgate.v1";
 
 /** Fixed by contract v1: every adapter must hash conversations to the same partitions as the core. */
-export const PARTITIONS = 16;
+export const PARTITIONS = 64;
 
 export type Decision = "deliver" | "deny";
 

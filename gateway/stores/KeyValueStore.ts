@@ -17,6 +17,8 @@ export interface KeyValueStore {
   put(key: string, value: Uint8Array): Promise<number>;
   /** Writes only if the key does not exist; rejects with KeyExistsError otherwise. */
   create(key: string, value: Uint8Array): Promise<number>;
+  /** Writes only if the key is still at `revision`; rejects with KeyExistsError otherwise (someone else wrote). */
+  update(key: string, value: Uint8Array, revision: number): Promise<number>;
   delete(key: string): Promise<void>;
   /** Keys matching a subject-style filter ("link.>"); all keys when omitted. */
   keys(filter?: string): Promise<string[]>;

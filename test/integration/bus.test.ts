@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BusMessage } from "../../gateway/bus/Bus.js";
+import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
+import { subjects } from "../../gateway/contract/subjects.js";
+import { createLogger } from "../../gateway/log.js";
+import { KeyExistsError } from "../../gateway/stores/KeyValueStore.js";
+import { eventually } from "../helpers/fixtures.js";
+import { startNatsOrSkip } from "../helpers/nats.js";
+
+const nats = await startNatsOrSkip();
+const log = createLogger("silent");
+const policy = { origin: "test", log, maxAttempts: 3 };
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const text = (m: BusMessage): string => Buffer.from(m.data).toString();
+const keyOf = (m: BusMessage): string => text(m).split(":")[0] ?? "";
+
+describe.skipIf(nats === undefined)("JetStreamBus - against a real nats-server", () => {
+  let bus: JetStreamBus;
+
+  beforeAll(async () => {
+    if (nats === undefined) return;
+    bus = await JetStreamBus.connect({ servers: nats.url, log });
+    // Two processes setting up at once must both succeed.
+    const other = await JetStreamBus.connect({ servers: nats.url, log });
+    await Promise.all([bus.ensureTopology(), other.ensureTopology()]);
+    await other.close();
+  });
+
+  afterAll(async () => {
+    if (nats === undefined) return;
+    await bus.close();
+    await nats.stop();
+  });
+
+  it("JetStreamBus - a message id publishes once", async () => {
+    const subject = subjects.outbound("xmpp", "dedup");
+    const first = await bus.publish(subject, Buffer.from("x"), { msgId: "same-id" });
+    const second = await bus.publish(subject, Buffer.from("x"), { msgId: "same-id" });
+    expect(first.duplicate).toBe(false);
+    expect(second.duplicate).toBe(true);
+  });
+
+  it("JetStreamBus - messages of one key are handled in order, different keys at once", async () => {
+    const subject = subjects.outbound("xmpp", "order");
+    const keys = ["a", "b", "c", "d", "e"];
+    for (let n = 0; n < 200; n++)
+      await bus.publish(subject, Buffer.from(`${keys[n % keys.length] ?? ""}:${n}`));
+    const handled = new Map<string, number[]>();
+    let running = 0;
+    let maxRunning = 0;
+    const subscription = await bus.consume(
+      {
+        stream: "FEDGATE_OUTBOUND",
+        durable: "order",
+        filterSubject: subject,
+        maxAckPending: 32,
+        ackWaitMs: 5000,
+        orderingKey: keyOf,
+      },
+      async (m) => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await sleep(Math.random() * 3);
+        const [key, n] = text(m).split(":");
+        handled.set(key ?? "", [...(handled.get(key ?? "") ?? []), Number(n)]);
+        running--;
+      },
+      policy,
+    );
+    await eventually(() => ([...handled.values()].flat().length === 200 ? true : undefined));
+    await subscription.stop();
+    for (const key of keys) {
+      const ns = handled.get(key) ?? [];
+      expect(ns).toEqual([...ns].sort((x, y) => x - y));
+      expect(ns).toHaveLength(40);
+    }
+    expect(maxRunning).toBeGreaterThan(1);
+  });
+
+  it("JetStreamBus - a stopped consumer hands what it had not started to the next, in order, once", async () => {
+    const subject = subjects.outbound("xmpp", "handover");
+    for (let n = 0; n < 60; n++) await bus.publish(subject, Buffer.from(`k${n % 3}:${n}`));
+    const spec = {
+      stream: "FEDGATE_OUTBOUND",
+      durable: "handover",
+      filterSubject: subject,
+      maxAckPending: 16,
+      ackWaitMs: 30_000,
+      orderingKey: keyOf,
+    } as const;
+    const handled: string[] = [];
+    const first = await bus.consume(
+      spec,
+      async (m) => {
+        await sleep(5);
+        handled.push(text(m));
+      },
+      policy,
+    );
+    await eventually(() => (handled.length >= 10 ? true : undefined));
+    await first.stop();
+    const byFirst = handled.length;
+    // The ack wait is 30 s: only a hand-back lets the second consumer see the rest now.
+    const second = await bus.consume(spec, (m) => Promise.resolve(void handled.push(text(m))), policy);
+    await eventually(() => (handled.length >= 60 ? true : undefined), 10_000, "all 60 messages");
+    await sleep(200);
+    await second.stop();
+    expect(byFirst).toBeLessThan(60);
+    expect(handled).toHaveLength(60);
+    expect(new Set(handled).size).toBe(60);
+    for (const key of ["k0", "k1", "k2"]) {
+      const ns = handled.filter((h) => h.startsWith(`${key}:`)).map((h) => Number(h.split(":")[1]));
+      expect(ns).toEqual([...ns].sort((x, y) => x - y));
+    }
+  });
+
+  it("JetStreamBus - key-value create and update refuse to overwrite someone else's write", async () => {
+    const kv = await bus.keyValue("fedgate_test_cas");
+    const revision = await kv.create("lease.1", Buffer.from("a"));
+    await expect(kv.create("lease.1", Buffer.from("b"))).rejects.toBeInstanceOf(KeyExistsError);
+    const next = await kv.update("lease.1", Buffer.from("a2"), revision);
+    await expect(kv.update("lease.1", Buffer.from("b"), revision)).rejects.toBeInstanceOf(KeyExistsError);
+    expect((await kv.get("lease.1"))?.revision).toBe(next);
+  });
+
+  it("JetStreamBus - key-value entries in a bucket with a TTL expire", async () => {
+    const kv = await bus.keyValue("fedgate_test_ttl", { ttlMs: 1000 });
+    await kv.create("lease.1", Buffer.from("a"));
+    expect(await kv.get("lease.1")).toBeDefined();
+    await eventually(
+      async () => ((await kv.get("lease.1")) === undefined ? true : undefined),
+      5000,
+      "expiry",
+    );
+    // An expired key can be claimed again.
+    await expect(kv.create("lease.1", Buffer.from("b"))).resolves.toBeGreaterThan(0);
+  });
+});
