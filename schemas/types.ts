@@ -323,7 +323,21 @@ export interface Decision {
   [k: string]: unknown;
 }
 /**
- * Published to fedgate.v1.audit.<decision>. Metadata only: never the message text.
+ * One message on fedgate.v1.audit.<decision>: the records of decisions made together. After a crash a record may be stored twice; eventId with target identifies it.
+ *
+ * This interface was referenced by `Decision`'s JSON-Schema
+ * via the `definition` "AuditBatch".
+ */
+
+export interface AuditBatch {
+  specVersion: "1";
+  /**
+   * @minItems 1
+   */
+  records: [AuditRecord, ...AuditRecord[]];
+}
+/**
+ * One decision, in an AuditBatch on fedgate.v1.audit.<decision>. Metadata only: never the message text.
  *
  * This interface was referenced by `Decision`'s JSON-Schema
  * via the `definition` "AuditRecord".

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import type {
-  AuditRecord,
+  AuditBatch,
   Config,
   DeadLetter,
   Delivery,
@@ -84,9 +84,9 @@ function validator<T>(ref: string, what: string, code: ErrorCode): Validator<T> 
 
 export const validateEvent = validator<NormalisedEvent>("event.schema.json", "event", "FG_EVENT_INVALID");
 export const validateDelivery = validator<Delivery>("delivery.schema.json", "delivery", "FG_EVENT_INVALID");
-export const validateAuditRecord = validator<AuditRecord>(
-  "decision.schema.json#/$defs/AuditRecord",
-  "audit record",
+export const validateAuditBatch = validator<AuditBatch>(
+  "decision.schema.json#/$defs/AuditBatch",
+  "audit batch",
   "FG_EVENT_INVALID",
 );
 export const validateLink = validator<Link>("link.schema.json", "link", "FG_LINK_INVALID");

@@ -4,8 +4,8 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import type { Config, Endpoint, Link, NormalisedEvent } from "../../schemas/types.js";
-import { schemaDir } from "../../gateway/contract/schemas.js";
+import type { AuditRecord, Config, Endpoint, Link, NormalisedEvent } from "../../schemas/types.js";
+import { schemaDir, validateAuditBatch } from "../../gateway/contract/schemas.js";
 
 export const examplePolicyFile = join(schemaDir, "examples", "policy.yaml");
 
@@ -77,4 +77,9 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** The audit records in one message of the audit stream, checked against the schema. */
+export function auditRecordsIn(data: Uint8Array): AuditRecord[] {
+  return validateAuditBatch(JSON.parse(Buffer.from(data).toString("utf8"))).records;
 }

@@ -5,6 +5,7 @@ import { parse } from "yaml";
 import { renderSchemaTypes } from "../../../scripts/schemaTypes.js";
 import {
   schemaDir,
+  validateAuditBatch,
   validateConfig,
   validateDelivery,
   validateEvent,
@@ -17,6 +18,7 @@ import { message, xmppRoom } from "../../helpers/fixtures.js";
 const examplesDir = join(schemaDir, "examples");
 const validators: Record<string, (value: unknown) => unknown> = {
   event: validateEvent,
+  audit: validateAuditBatch,
   delivery: validateDelivery,
   link: validateLink,
   policy: validatePolicy,
