@@ -22,6 +22,7 @@ import { encodeJson } from "../stores/KeyValueStore.js";
 import { conversationKey, type LinkStore } from "../stores/LinkStore.js";
 import { contextOf, meter, tracer } from "../telemetry/telemetry.js";
 import { AuditTrail, contentSha256 } from "./AuditTrail.js";
+import { inboundJson } from "./conversationOf.js";
 
 /** Event types a person wrote: a denial of these is explained to the sender. */
 const PERSONAL_TYPES = new Set<NormalisedEvent["type"]>([
@@ -47,6 +48,8 @@ export interface RouterDeps {
 export class Router {
   private readonly audit: AuditTrail;
   private readonly replicaId: string;
+  /** Per target conversation, the suffix that makes a delivery id unique; bounded by the links. */
+  private readonly deliverySuffixes = new Map<string, string>();
 
   constructor(private readonly deps: RouterDeps) {
     this.audit = new AuditTrail(deps.bus);
@@ -57,7 +60,7 @@ export class Router {
   static parse(message: BusMessage): NormalisedEvent {
     let value: unknown;
     try {
-      value = JSON.parse(Buffer.from(message.data).toString("utf8"));
+      value = inboundJson(message);
     } catch (cause) {
       throw new PermanentError("FG_EVENT_MALFORMED", `inbound message on ${message.subject} is not JSON`, {
         cause,
@@ -144,7 +147,7 @@ export class Router {
       if (verdict.decision === "deliver") {
         const delivery: Delivery = {
           specVersion: "1",
-          id: `${event.id}.${createHash("sha256").update(conversationKey(target)).digest("hex").slice(0, 16)}`,
+          id: `${event.id}.${this.deliverySuffix(target)}`,
           event,
           target,
           senderAgency: verdict.senderAgency,
@@ -167,6 +170,16 @@ export class Router {
     if (denied.length > 0 && PERSONAL_TYPES.has(event.type))
       work.push(this.notify(event, match.endpoint, denied));
     await Promise.all(work);
+  }
+
+  private deliverySuffix(target: Endpoint): string {
+    const key = conversationKey(target);
+    let suffix = this.deliverySuffixes.get(key);
+    if (suffix === undefined) {
+      suffix = createHash("sha256").update(key).digest("hex").slice(0, 16);
+      this.deliverySuffixes.set(key, suffix);
+    }
+    return suffix;
   }
 
   /** Tells the sender, in their own conversation, which targets refused the event and why. */

@@ -5,7 +5,14 @@
  * `remote.<token(network/instance/userId)>.<network>.<instance>` → the puppet's user id on that network.
  * Puppet ids are mirrored in memory so the core's echo check costs no store read.
  */
-import { decodeJson, encodeJson, keyToken, type KeyValueStore, type KvWatch } from "./KeyValueStore.js";
+import {
+  decodeJson,
+  encodeJson,
+  fromKeyToken,
+  keyToken,
+  type KeyValueStore,
+  type KvWatch,
+} from "./KeyValueStore.js";
 
 export interface UserRef {
   network: string;
@@ -26,7 +33,13 @@ function remoteKey(remote: UserRef, network: string, instance: string): string {
   return `remote.${keyToken(`${remote.network}/${remote.instance}/${remote.userId}`)}.${network}.${instance}`;
 }
 
+/** A user as one string, for the in-memory puppet index. */
+function userKey(user: UserRef): string {
+  return `${user.network}/${user.instance}/${user.userId}`;
+}
+
 export class IdentityStore {
+  /** userKey of every puppet. */
   private readonly puppets = new Set<string>();
   private watcher: KvWatch | undefined;
 
@@ -36,9 +49,11 @@ export class IdentityStore {
     let ready!: () => void;
     const loaded = new Promise<void>((resolve) => (ready = resolve));
     this.watcher = await this.kv.watch((entry) => {
-      if (!entry.key.startsWith("puppet.")) return;
-      if (entry.operation === "PUT") this.puppets.add(entry.key);
-      else this.puppets.delete(entry.key);
+      const [kind, network, instance, token] = entry.key.split(".");
+      if (kind !== "puppet" || network === undefined || instance === undefined || token === undefined) return;
+      const key = userKey({ network, instance, userId: fromKeyToken(token) });
+      if (entry.operation === "PUT") this.puppets.add(key);
+      else this.puppets.delete(key);
     }, ready);
     await loaded;
   }
@@ -51,7 +66,7 @@ export class IdentityStore {
   async record(remote: RemoteUser, puppet: UserRef): Promise<void> {
     await this.kv.put(puppetKey(puppet), encodeJson(remote));
     await this.kv.put(remoteKey(remote, puppet.network, puppet.instance), encodeJson(puppet.userId));
-    this.puppets.add(puppetKey(puppet));
+    this.puppets.add(userKey(puppet));
   }
 
   /** The puppet user id that stands for `remote` on network/instance, if one was made. */
@@ -68,6 +83,6 @@ export class IdentityStore {
 
   /** True when this user is one of fedgate's puppets: its events must never be bridged back. O(1). */
   isPuppet(user: UserRef): boolean {
-    return this.puppets.has(puppetKey(user));
+    return this.puppets.has(userKey(user));
   }
 }
