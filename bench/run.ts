@@ -1,11 +1,12 @@
 /** `npm run bench`: every benchmark, figures and ratios measured in one run on this machine. */
 import { runRoutingBenchmark } from "./routing.js";
 
-const events = Number(process.env["BENCH_EVENTS"] ?? 10_000);
+const events = Number(process.env["BENCH_EVENTS"] ?? 20_000);
 const latencyEvents = Number(process.env["BENCH_LATENCY_EVENTS"] ?? 2000);
 const perSecond = Number(process.env["BENCH_RATE"] ?? 500);
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
 
-const [forwarder, core] = await runRoutingBenchmark({ events, latencyEvents, perSecond });
+const [forwarder, core] = await runRoutingBenchmark({ events, latencyEvents, perSecond, rounds });
 if (forwarder === undefined || core === undefined) throw new Error("benchmark produced no figures");
 
 const row = (f: typeof core): string =>
