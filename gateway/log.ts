@@ -1,5 +1,5 @@
 /** Structured JSON logs (pino). Secrets are redacted by path, so a logged config or request never shows them. */
-import { pino, type Logger, type LevelWithSilent } from "pino";
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
 
 export type { Logger };
 
@@ -18,6 +18,12 @@ const redact = {
   censor: "[redacted]",
 };
 
-export function createLogger(level: LevelWithSilent = "info", name = "fedgate"): Logger {
-  return pino({ name, level, redact, base: { pid: process.pid } });
+/** A JSON logger to stdout, or to `destination` (tests capture the output that way). */
+export function createLogger(
+  level: LevelWithSilent = "info",
+  name = "fedgate",
+  destination?: DestinationStream,
+): Logger {
+  const options = { name, level, redact, base: { pid: process.pid } };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }

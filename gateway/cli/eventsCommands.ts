@@ -1,6 +1,6 @@
 /** Operator tools: publish a test event, follow a part of the bus. */
 import { randomUUID } from "node:crypto";
-import type { NormalisedEvent } from "../../schemas/types.js";
+import type { AuditBatch, DeadLetter, Delivery, NormalisedEvent } from "../../schemas/types.js";
 import { JetStreamBus } from "../bus/JetStreamBus.js";
 import type { StreamName } from "../bus/topology.js";
 import { validateEvent } from "../contract/schemas.js";
@@ -48,13 +48,44 @@ const tails: Record<string, { stream: StreamName; filter: string }> = {
   deadletter: { stream: "FEDGATE_DEADLETTER", filter: subjects.deadLetterAll },
 };
 
-export async function tailCommand(what: string, opts: { nats: string; all?: boolean }): Promise<void> {
+/** One readable line per record: what a person watching the demo or an incident wants to see. */
+export function describeMessage(what: string, data: Uint8Array): string[] {
+  const value = JSON.parse(Buffer.from(data).toString("utf8")) as unknown;
+  const where = (e: { network: string; instance: string; conversation: string; agency?: string }): string =>
+    `${e.network}/${e.instance}/${e.conversation}${e.agency === undefined ? "" : ` (${e.agency})`}`;
+  if (what === "audit") {
+    return (value as AuditBatch).records.map(
+      (r) =>
+        `${r.decision.toUpperCase().padEnd(7)} ${r.reason.padEnd(22)} ${r.eventType} ${where(r.source)} -> ${r.target === undefined ? "-" : where(r.target)}${r.detail === undefined ? "" : `: ${r.detail}`}`,
+    );
+  }
+  if (what === "outbound") {
+    const d = value as Delivery;
+    const sender = d.event.sender.displayName ?? d.event.sender.userId;
+    const agency = d.senderAgency === undefined ? "" : ` (${d.senderAgency.name})`;
+    const marking = d.marking === undefined ? "" : ` [${d.marking.label}]`;
+    const body = d.event.content?.body === undefined ? "" : `: ${JSON.stringify(d.event.content.body)}`;
+    return [`-> ${where(d.target)}  ${d.event.type} from ${sender}${agency}${marking}${body}`];
+  }
+  if (what === "deadletter") {
+    const l = value as DeadLetter;
+    return [`DEAD    ${l.origin} ${l.reason.code}: ${l.reason.message} (from ${l.subject})`];
+  }
+  const e = value as NormalisedEvent;
+  return [`<- ${where(e.source)}  ${e.type} from ${e.sender.displayName ?? e.sender.userId}`];
+}
+
+export async function tailCommand(
+  what: string,
+  opts: { nats: string; all?: boolean; json?: boolean },
+): Promise<void> {
   const tail = tails[what];
-  if (tail === undefined)
+  if (tail === undefined) {
     throw new PermanentError(
       "FG_EVENT_INVALID",
       `cannot tail "${what}": use ${Object.keys(tails).join(", ")}`,
     );
+  }
   const bus = await JetStreamBus.connect({ servers: opts.nats, log: createLogger("warn") });
   await bus.ensureTopology();
   const subscription = await bus.follow(
@@ -62,7 +93,16 @@ export async function tailCommand(what: string, opts: { nats: string; all?: bool
     tail.filter,
     opts.all === true ? "start" : "new",
     (message) => {
-      process.stdout.write(`${message.subject} ${Buffer.from(message.data).toString("utf8")}\n`);
+      let lines: string[];
+      try {
+        lines =
+          opts.json === true
+            ? [Buffer.from(message.data).toString("utf8")]
+            : describeMessage(what, message.data);
+      } catch {
+        lines = [`(unreadable message on ${message.subject})`];
+      }
+      for (const line of lines) process.stdout.write(`${line}\n`);
     },
   );
   await new Promise<void>((resolve) => {

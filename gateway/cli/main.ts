@@ -57,6 +57,7 @@ events
   .argument("<what>", "outbound, audit, deadletter or inbound")
   .requiredOption("--nats <url>", "NATS URL")
   .option("--all", "start from the first stored message instead of new ones")
+  .option("--json", "print each message as stored, one JSON document a line")
   .action(tailCommand);
 
 try {

@@ -14,18 +14,26 @@ export interface TelemetryOptions {
   otlpEndpoint?: string;
 }
 
-export function startTelemetry(options: TelemetryOptions, env: NodeJS.ProcessEnv = process.env): void {
+/**
+ * Starts the OpenTelemetry SDK. With an OTLP endpoint (from the config or OTEL_EXPORTER_OTLP_ENDPOINT) the
+ * SDK exports as the OpenTelemetry environment variables say; without one it exports nothing, but spans
+ * still carry trace ids from event to event.
+ */
+export function startTelemetry(options: TelemetryOptions): void {
   if (sdk !== undefined) return;
-  const endpoint = options.otlpEndpoint ?? env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+  const endpoint = options.otlpEndpoint ?? process.env["OTEL_EXPORTER_OTLP_ENDPOINT"];
   if (endpoint === undefined) {
-    env["OTEL_TRACES_EXPORTER"] ??= "none";
-    env["OTEL_METRICS_EXPORTER"] ??= "none";
-    env["OTEL_LOGS_EXPORTER"] ??= "none";
+    sdk = new NodeSDK({
+      serviceName: options.serviceName,
+      instrumentations: [],
+      spanProcessors: [],
+      metricReaders: [],
+      logRecordProcessors: [],
+    });
   } else {
-    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint;
-    env["OTEL_EXPORTER_OTLP_PROTOCOL"] ??= "http/protobuf";
+    process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint;
+    sdk = new NodeSDK({ serviceName: options.serviceName, instrumentations: [] });
   }
-  sdk = new NodeSDK({ serviceName: options.serviceName, instrumentations: [] });
   sdk.start();
 }
 
