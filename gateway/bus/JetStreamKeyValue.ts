@@ -46,25 +46,21 @@ export class JetStreamKeyValue implements KeyValueStore {
     });
   }
 
-  async watch(onEntry: (entry: KvEntry) => void, onReady: () => void): Promise<KvWatch> {
+  async watch(onEntry: (entry: KvEntry) => void): Promise<KvWatch> {
     // The replay of current values ends at the entry whose delta (entries still pending) is 0;
-    // an empty bucket replays nothing, so it is ready at once.
-    let ready = false;
-    const markReady = (): void => {
-      if (!ready) {
-        ready = true;
-        onReady();
-      }
-    };
+    // an empty bucket replays nothing, so it is complete at once.
+    let replayed!: () => void;
+    const complete = new Promise<void>((resolve) => (replayed = resolve));
     const status = await this.call("read bucket status", () => this.kv.status());
     const iterator = await this.call("watch", () => this.kv.watch({ key: ">" }));
-    if (status.values === 0) markReady();
+    if (status.values === 0) replayed();
     void (async () => {
       for await (const entry of iterator) {
         onEntry(toEntry(entry));
-        if (entry.isUpdate || entry.delta === 0) markReady();
+        if (entry.isUpdate || entry.delta === 0) replayed();
       }
     })();
+    await complete;
     return { stop: () => iterator.stop() };
   }
 

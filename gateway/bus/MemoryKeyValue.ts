@@ -46,12 +46,11 @@ export class MemoryKeyValue implements KeyValueStore {
     );
   }
 
-  watch(onEntry: (entry: KvEntry) => void, onReady: () => void): Promise<KvWatch> {
+  watch(onEntry: (entry: KvEntry) => void): Promise<KvWatch> {
     for (const key of [...this.entries.keys()]) {
       const stored = this.live(key);
       if (stored !== undefined) onEntry(stored.entry);
     }
-    onReady();
     this.watchers.add(onEntry);
     return Promise.resolve({ stop: () => this.watchers.delete(onEntry) });
   }

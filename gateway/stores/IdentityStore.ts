@@ -46,16 +46,13 @@ export class IdentityStore {
   constructor(private readonly kv: KeyValueStore) {}
 
   async start(): Promise<void> {
-    let ready!: () => void;
-    const loaded = new Promise<void>((resolve) => (ready = resolve));
     this.watcher = await this.kv.watch((entry) => {
       const [kind, network, instance, token] = entry.key.split(".");
       if (kind !== "puppet" || network === undefined || instance === undefined || token === undefined) return;
       const key = userKey({ network, instance, userId: fromKeyToken(token) });
       if (entry.operation === "PUT") this.puppets.add(key);
       else this.puppets.delete(key);
-    }, ready);
-    await loaded;
+    });
   }
 
   stop(): void {

@@ -23,10 +23,10 @@ export interface KeyValueStore {
   /** Keys matching a subject-style filter ("link.>"); all keys when omitted. */
   keys(filter?: string): Promise<string[]>;
   /**
-   * Replays the current value of every key, calls onReady, then every later change, until stopped.
-   * Used to keep in-memory indexes in step with the bucket on every replica.
+   * Replays the current value of every key into onEntry, then every later change, until stopped. Resolves
+   * once the replay is complete. Keeps in-memory indexes in step with the bucket on every replica.
    */
-  watch(onEntry: (entry: KvEntry) => void, onReady: () => void): Promise<KvWatch>;
+  watch(onEntry: (entry: KvEntry) => void): Promise<KvWatch>;
 }
 
 /** create() found the key already there. */

@@ -45,15 +45,12 @@ export class LinkStore {
 
   /** Loads every link and follows changes; resolves once the index is complete. */
   async start(): Promise<void> {
-    let ready!: () => void;
-    const loaded = new Promise<void>((resolve) => (ready = resolve));
     this.watcher = await this.kv.watch((entry) => {
       if (!entry.key.startsWith("link.")) return;
       const id = entry.key.slice("link.".length);
       this.unindex(id);
       if (entry.operation === "PUT") this.index(decodeJson(entry.value) as Link);
-    }, ready);
-    await loaded;
+    });
   }
 
   stop(): void {
