@@ -20,7 +20,14 @@ export type ErrorCode =
   | "FG_AUTH_REQUIRED"
   | "FG_AUTH_INVALID"
   | "FG_BRIDGE_UNAVAILABLE"
-  | "FG_SERVER_START_FAILED";
+  | "FG_SERVER_START_FAILED"
+  // The admin API's own failures of the HTTP exchange.
+  | "FG_REQUEST_INVALID"
+  | "FG_ROUTE_NOT_FOUND"
+  | "FG_MEDIA_TYPE_UNSUPPORTED"
+  | "FG_BODY_TOO_LARGE"
+  // A bug: never expected, always logged with its stack.
+  | "FG_INTERNAL";
 
 export interface FedgateErrorOptions {
   cause?: unknown;
@@ -107,6 +114,6 @@ export function isTransient(error: unknown): boolean {
 }
 
 /** The code of any thrown value, for logs and dead letters. */
-export function errorCode(error: unknown): string {
+export function errorCode(error: unknown): ErrorCode {
   return error instanceof FedgateError ? error.code : "FG_INTERNAL";
 }

@@ -5,18 +5,16 @@
  */
 import { STATUS_CODES } from "node:http";
 import type { Response } from "express";
-import { type ErrorCode, FedgateError, type SchemaProblem, ValidationError } from "../errors.js";
-
-/** Failures that exist only at the HTTP layer, next to the domain codes of gateway/errors.ts. */
-export type HttpProblemCode =
-  | "FG_ROUTE_NOT_FOUND"
-  | "FG_MEDIA_TYPE_UNSUPPORTED"
-  | "FG_BODY_TOO_LARGE"
-  | "FG_REQUEST_INVALID"
-  | "FG_INTERNAL";
+import {
+  type ErrorCode,
+  FedgateError,
+  PermanentError,
+  type SchemaProblem,
+  ValidationError,
+} from "../errors.js";
 
 /** Every code a problem document can carry. */
-export type ProblemCode = ErrorCode | HttpProblemCode;
+export type ProblemCode = ErrorCode;
 
 export const problemMediaType = "application/problem+json";
 export const problemTypeBase = "https://fedgate.eu/problems/";
@@ -42,15 +40,14 @@ export interface MappedProblem {
 }
 
 /** A failure of the HTTP exchange itself (no route, wrong media type), raised by admin middleware. */
-export class HttpProblem extends Error {
+export class HttpProblem extends PermanentError {
   constructor(
     readonly status: number,
-    readonly code: HttpProblemCode,
+    code: ErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
-    this.name = "HttpProblem";
+    super(code, message);
   }
 }
 
