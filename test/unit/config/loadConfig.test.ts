@@ -58,3 +58,17 @@ describe("config - loading and validation", () => {
     );
   });
 });
+
+describe("config - defaults", () => {
+  it("config - the gateway's fallbacks are the defaults the schema documents", async () => {
+    const { DEFAULTS } = await import("../../../gateway/GatewayService.js");
+    const { readFile } = await import("node:fs/promises");
+    const { schemaDir } = await import("../../../gateway/contract/schemas.js");
+    const schema = JSON.parse(await readFile(join(schemaDir, "config.schema.json"), "utf8")) as {
+      properties: { gateway: { properties: Record<string, { default?: unknown }> } };
+    };
+    for (const [key, value] of Object.entries(DEFAULTS)) {
+      expect(schema.properties.gateway.properties[key]?.default, key).toBe(value);
+    }
+  });
+});
