@@ -68,6 +68,28 @@ export type Secret =
       value: string;
     };
 
+export type GatewayConfig = {
+  [k: string]: unknown;
+} & {
+  /**
+   * Path of the policy YAML file, relative to this config file.
+   */
+  policyFile?: string;
+  policy?: Policy;
+  /**
+   * How long an inbound event may be in work before JetStream hands it to another replica.
+   */
+  ackWaitMs?: number;
+  /**
+   * Window in which JetStream drops a re-published event with the same id.
+   */
+  duplicateWindowMs?: number;
+  /**
+   * Attempts for an event that keeps failing with a transient error before it is dead-lettered.
+   */
+  maxDeliver?: number;
+};
+
 /**
  * The configuration file of every fedgate process (the gateway and each bridge).
  */
@@ -104,26 +126,6 @@ export interface NatsConfig {
    * JetStream replicas for the streams and KV buckets fedgate creates (3 on a clustered NATS).
    */
   replicas?: number;
-}
-
-export interface GatewayConfig {
-  /**
-   * Path of the policy YAML file, relative to this config file.
-   */
-  policyFile?: string;
-  policy?: Policy;
-  /**
-   * How long an inbound event may be in work before JetStream hands it to another replica.
-   */
-  ackWaitMs?: number;
-  /**
-   * Window in which JetStream drops a re-published event with the same id.
-   */
-  duplicateWindowMs?: number;
-  /**
-   * Attempts for an event that keeps failing with a transient error before it is dead-lettered.
-   */
-  maxDeliver?: number;
 }
 /**
  * Who may talk to whom, up to which marking, with which attachments. Anything not allowed here is denied.

@@ -65,7 +65,7 @@ function chartConfig(source: JsonObject): JsonObject {
 
   const gateway = child(properties, "gateway");
   remove(child(gateway, "properties"), "policyFile", "policy");
-  remove(gateway, "not");
+  remove(gateway, "allOf"); // only the "policyFile or policy, not both" rule
 
   const admin = child(properties, "admin");
   const adminProperties = child(admin, "properties");

@@ -42,12 +42,14 @@ const schemaFiles = [
 ] as const;
 
 // strictRequired is off because conditional branches (if/then) require properties their parent defines.
+// verbose: errors carry their schema, so a rule's own description can explain a failed "not".
 const ajv = new Ajv2020({
   allErrors: true,
   strict: true,
   strictRequired: false,
   useDefaults: true,
   allowUnionTypes: true,
+  verbose: true,
 });
 addFormats.default(ajv);
 for (const file of schemaFiles) {
@@ -58,6 +60,11 @@ function toProblems(errors: ErrorObject[] | null | undefined): SchemaProblem[] {
   return (errors ?? [])
     .filter((e) => e.keyword !== "if")
     .map((e) => {
+      // "must NOT be valid" says nothing; the rule's description says what is wrong.
+      const description = (e.parentSchema as { description?: unknown } | undefined)?.description;
+      if (e.keyword === "not" && typeof description === "string") {
+        return { pointer: e.instancePath, message: description };
+      }
       const additional =
         e.keyword === "additionalProperties" ? ` "${String(e.params["additionalProperty"])}"` : "";
       return { pointer: e.instancePath, message: `${e.message ?? "is invalid"}${additional}` };

@@ -72,3 +72,14 @@ describe("config - defaults", () => {
     }
   });
 });
+
+describe("config - the policy's source", () => {
+  it("config - a policy given both as a file and inline is refused in words", async () => {
+    const file = await configFile(
+      "nats: { url: nats://x }\ngateway:\n  policyFile: p.yaml\n  policy: { agencies: [{ id: a, country: DE, name: A, network: xmpp, instance: a }], routes: [] }\n",
+    );
+    await expect(loadConfig(file, {})).rejects.toThrow(
+      /\/gateway: must have policyFile or policy, not both \(line 3\)/,
+    );
+  });
+});
