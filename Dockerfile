@@ -1,0 +1,23 @@
+# The fedgate image the Helm chart runs: `fedgate gateway` or `fedgate bridge <name>`.
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY schemas schemas
+COPY gateway gateway
+COPY bridges bridges
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /opt/fedgate
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules node_modules
+COPY --from=build /src/dist dist
+COPY --from=build /src/schemas schemas
+RUN ln -s /opt/fedgate/dist/gateway/cli/main.js /usr/local/bin/fedgate && chmod +x dist/gateway/cli/main.js
+# UID 1000 is the image's node user; the chart runs as it with a read-only root filesystem.
+USER 1000
+ENTRYPOINT ["fedgate"]
+CMD ["--help"]
