@@ -1,4 +1,4 @@
-/* Generated from schemas/*.schema.json by `npm run gen:types`. Do not edit: change the schema instead. */
+/* Generated from schemas/common.schema.json, schemas/config.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/link.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
 export type Token = string;
 /**
@@ -89,6 +89,20 @@ export type GatewayConfig = {
    */
   maxDeliver?: number;
 };
+/**
+ * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
+ */
+
+export type Secret1 =
+  | {
+      env: string;
+    }
+  | {
+      file: string;
+    }
+  | {
+      value: string;
+    };
 
 /**
  * The configuration file of every fedgate process (the gateway and each bridge).
@@ -232,19 +246,7 @@ export interface AttachmentRule {
 export interface AdminConfig {
   host?: string;
   port?: number;
-  /**
-   * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
-   */
-  token:
-    | {
-        env: string;
-      }
-    | {
-        file: string;
-      }
-    | {
-        value: string;
-      };
+  token: Secret1;
 }
 
 export interface TelemetryConfig {

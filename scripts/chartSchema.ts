@@ -197,8 +197,7 @@ function valuesSchema(bundle: Bundle): JsonObject {
 
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
-    $comment:
-      "Generated from schemas/ by `npx tsx scripts/generate-chart-schema.ts` (scripts/chartSchema.ts). Do not edit.",
+    $comment: "Generated from schemas/ by `npm run generate` (scripts/chartSchema.ts). Do not edit.",
     title: "fedgate chart values",
     type: "object",
     additionalProperties: false,

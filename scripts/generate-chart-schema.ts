@@ -1,5 +1,5 @@
 /**
- * Writes charts/fedgate/values.schema.json from schemas/. Run `npx tsx scripts/generate-chart-schema.ts`
+ * Writes charts/fedgate/values.schema.json from schemas/. Run `npm run generate`
  * after changing a schema; a unit test fails when the file is out of date.
  */
 import { writeFile } from "node:fs/promises";

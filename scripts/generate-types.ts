@@ -1,11 +1,13 @@
 /**
- * Derives schemas/types.ts from the JSON Schemas, so that no type is written twice.
- * `npm run gen:types` rewrites it; a unit test fails when it is out of date.
+ * Derives the TypeScript types from the JSON Schemas (schemas/types.ts, and each bridge's config types), so
+ * that no type is written twice. `npm run generate` rewrites them; a unit test fails when one is out of date.
  */
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { renderSchemaTypes } from "./schemaTypes.js";
+import { renderTypes, typesTargets } from "./schemaTypes.js";
 
-const out = fileURLToPath(new URL("../schemas/types.ts", import.meta.url));
-await writeFile(out, await renderSchemaTypes());
-console.log(`wrote ${out}`);
+for (const target of await typesTargets()) {
+  const out = fileURLToPath(new URL(`../${target.out}`, import.meta.url));
+  await writeFile(out, await renderTypes(target));
+  console.log(`wrote ${out}`);
+}

@@ -3,15 +3,45 @@ import { fileURLToPath } from "node:url";
 import { compile, type JSONSchema } from "json-schema-to-typescript";
 import { format } from "prettier";
 
-const schemaDir = fileURLToPath(new URL("../schemas/", import.meta.url));
+const root = fileURLToPath(new URL("../", import.meta.url));
+const schemaDir = `${root}schemas/`;
 
-/** Renders the TypeScript declarations for every schema in schemas/, formatted as the repository formats code. */
-export async function renderSchemaTypes(): Promise<string> {
-  const files = (await readdir(schemaDir)).filter((f) => f.endsWith(".schema.json")).sort();
-  const seen = new Set<string>();
+/** A generated types file and the schemas it is made from. */
+export interface TypesTarget {
+  /** Path of the generated file, relative to the repository root. */
+  out: string;
+  /** Schema files, relative to the repository root. */
+  schemas: string[];
+  /** For a bridge: types it uses from schemas/types.ts are imported from there, not declared again. */
+  importShared?: string;
+}
+
+/** Every generated types file: the contract's, and each bridge's own config. */
+export async function typesTargets(): Promise<TypesTarget[]> {
+  const contract = (await readdir(schemaDir)).filter((f) => f.endsWith(".schema.json")).sort();
+  return [
+    { out: "schemas/types.ts", schemas: contract.map((f) => `schemas/${f}`) },
+    {
+      out: "bridges/xmpp/config.types.ts",
+      schemas: ["bridges/xmpp/config.schema.json"],
+      importShared: "../../schemas/types.js",
+    },
+  ];
+}
+
+async function sharedNames(): Promise<Set<string>> {
+  const shared = await readFile(`${schemaDir}types.ts`, "utf8");
+  return new Set([...shared.matchAll(/^export (?:interface|type) (\w+)/gm)].map((m) => m[1] ?? ""));
+}
+
+/** Renders one target's TypeScript declarations, formatted as the repository formats code. */
+export async function renderTypes(target: TypesTarget): Promise<string> {
+  const seen = target.importShared === undefined ? new Set<string>() : await sharedNames();
+  const imported = new Set<string>();
   const parts: string[] = [];
-  for (const file of files) {
-    const schema = JSON.parse(await readFile(schemaDir + file, "utf8")) as JSONSchema;
+  for (const file of target.schemas) {
+    const schema = JSON.parse(await readFile(root + file, "utf8")) as JSONSchema;
+    // References such as "common.schema.json#/..." resolve against schemas/.
     const ts = await compile(schema, file, {
       cwd: schemaDir,
       bannerComment: "",
@@ -24,12 +54,26 @@ export async function renderSchemaTypes(): Promise<string> {
     // Each file re-declares what it references; keep the first declaration of each name.
     for (const block of ts.split(/\n(?=export )/)) {
       const name = /^export (?:interface|type) (\w+)/.exec(block.trim())?.[1];
-      if (name === undefined || seen.has(name)) continue;
+      if (name === undefined) continue;
+      if (seen.has(name)) {
+        if (
+          target.importShared !== undefined &&
+          !parts.some((p) => p.includes(`export interface ${name} `))
+        ) {
+          imported.add(name);
+        }
+        continue;
+      }
       seen.add(name);
       parts.push(block.trim());
     }
   }
-  const banner =
-    "/* Generated from schemas/*.schema.json by `npm run gen:types`. Do not edit: change the schema instead. */\n\n";
-  return format(banner + parts.join("\n\n") + "\n", { parser: "typescript", printWidth: 110 });
+  const uses = [...imported].filter((name) => parts.some((p) => new RegExp(`\\b${name}\\b`).test(p))).sort();
+  const sources = target.schemas.join(", ");
+  const banner = `/* Generated from ${sources} by \`npm run generate\`. Do not edit: change the schema instead. */\n\n`;
+  const imports =
+    uses.length === 0 || target.importShared === undefined
+      ? ""
+      : `import type { ${uses.join(", ")} } from "${target.importShared}";\n\n`;
+  return format(banner + imports + parts.join("\n\n") + "\n", { parser: "typescript", printWidth: 110 });
 }

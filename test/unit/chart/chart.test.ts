@@ -46,7 +46,7 @@ function renderedConfig(values: Values): Record<string, unknown> {
 }
 
 describe("chart - values and schema", () => {
-  it("chart - values.schema.json is what the schemas generate (run npx tsx scripts/generate-chart-schema.ts)", async () => {
+  it("chart - values.schema.json is what the schemas generate (run npm run generate)", async () => {
     expect(await readFile(chartSchemaPath, "utf8")).toBe(await renderChartSchema());
   });
 
