@@ -20,6 +20,10 @@ export type ErrorCode =
   | "FG_AUTH_REQUIRED"
   | "FG_AUTH_INVALID"
   | "FG_BRIDGE_UNAVAILABLE"
+  // A bridge and the messenger server it serves.
+  | "FG_PEER_REFUSED"
+  | "FG_PEER_UNAVAILABLE"
+  | "FG_NATIVE_INVALID"
   | "FG_SERVER_START_FAILED"
   // The admin API's own failures of the HTTP exchange.
   | "FG_REQUEST_INVALID"

@@ -2,6 +2,7 @@
 /** The fedgate command: the routing core, the bridges, config checks, the demo and event tools. */
 import { Command } from "commander";
 import { FedgateError } from "../errors.js";
+import { bridgeCommand } from "./bridgeCommand.js";
 import { checkConfigCommand } from "./configCheck.js";
 import { demoCommand } from "./demoCommand.js";
 import { sendEventCommand, tailCommand } from "./eventsCommands.js";
@@ -22,9 +23,7 @@ program
   .description("run a protocol bridge")
   .argument("<network>", "matrix, xmpp or stashcat")
   .requiredOption("-c, --config <file>", "config file (YAML)")
-  .action((network: string) => {
-    throw new FedgateError("FG_BRIDGE_UNAVAILABLE", `the ${network} bridge is not part of this build`, false);
-  });
+  .action((network: string, opts: { config: string }) => bridgeCommand(network, opts.config));
 
 program
   .command("config")

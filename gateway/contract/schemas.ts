@@ -30,6 +30,8 @@ function findSchemaDir(): string {
 }
 
 export const schemaDir = findSchemaDir();
+/** The installed package's root folder (schemas/ and each bridge's own schema live below it). */
+export const packageRoot = dirname(schemaDir);
 const schemaFiles = [
   "common.schema.json",
   "event.schema.json",
@@ -76,6 +78,16 @@ export interface Validator<T> {
   (value: unknown): T;
   /** The same check, returning the problems instead of throwing (for callers that build their own error). */
   problems(value: unknown): SchemaProblem[];
+}
+
+/**
+ * A validator for a schema of a bridge's own (its config section), which may refer to the contract's
+ * schemas by file name, e.g. "config.schema.json#/$defs/Secret".
+ */
+export function validatorFor<T>(schemaFile: string, what: string, code: ErrorCode): Validator<T> {
+  const schema = JSON.parse(readFileSync(join(packageRoot, schemaFile), "utf8")) as { $id: string };
+  if (ajv.getSchema(schema.$id) === undefined) ajv.addSchema(schema);
+  return validator<T>(schema.$id, what, code);
 }
 
 function validator<T>(ref: string, what: string, code: ErrorCode): Validator<T> {

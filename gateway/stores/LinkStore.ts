@@ -40,8 +40,14 @@ export class LinkStore {
   private readonly byId = new Map<string, Link>();
   private readonly byConversation = new Map<string, LinkMatch>();
   private watcher: KvWatch | undefined;
+  private readonly listeners = new Set<() => void>();
 
   constructor(private readonly kv: KeyValueStore) {}
+
+  /** Called after any link is added or removed, on this replica or another. */
+  onChange(listener: () => void): void {
+    this.listeners.add(listener);
+  }
 
   /** Loads every link and follows changes; resolves once the index is complete. */
   async start(): Promise<void> {
@@ -50,6 +56,7 @@ export class LinkStore {
       const id = entry.key.slice("link.".length);
       this.unindex(id);
       if (entry.operation === "PUT") this.index(decodeJson(entry.value) as Link);
+      for (const listener of this.listeners) listener();
     });
   }
 

@@ -72,7 +72,7 @@ describe("cli - fedgate config check", () => {
 
   it("cli - a bridge that is not built yet says so instead of starting", async () => {
     const file = await configFile("nats: { url: nats://127.0.0.1:4222 }\n");
-    const { code, output } = await run(["bridge", "xmpp", "--config", file]);
+    const { code, output } = await run(["bridge", "matrix", "--config", file]);
     expect(output).toContain("FG_BRIDGE_UNAVAILABLE");
     expect(code).toBe(1);
   });

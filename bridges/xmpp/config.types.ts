@@ -1,0 +1,37 @@
+/* Generated from bridges/xmpp/config.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+
+import type { Secret } from "../../schemas/types.js";
+
+export interface XmppBridgeConfig {
+  /**
+   * The network instance this server is, as links and the policy name it (e.g. bpol).
+   */
+  instance: string;
+  /**
+   * The server's component port, e.g. xmpp://127.0.0.1:5347.
+   */
+  service: string;
+  /**
+   * The bridge's own component domain; every puppet is a JID on it.
+   */
+  domain: string;
+  secret: Secret;
+  /**
+   * Domains whose users may write through the bridge; anything else is refused.
+   *
+   * @minItems 1
+   */
+  userDomains: [string, ...string[]];
+  /**
+   * Group chat (XEP-0045) services whose rooms may be linked.
+   */
+  mucDomains: string[];
+  /**
+   * Nickname of the bridge's own occupant, which listens in linked rooms.
+   */
+  botNick?: string;
+  /**
+   * Longer message bodies are refused with a stanza error.
+   */
+  maxBodyBytes?: number;
+}
