@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what fedgate's demo and tests need on a Debian machine: Node.js 20+ must be there already;
-# nats-server comes from Debian's packages, the npm dependencies from package-lock.json.
+# nats-server and prosody come from Debian's packages, the npm dependencies from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,7 @@ fi
 
 apt_packages=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_packages+=(nats-server)
+command -v prosody >/dev/null 2>&1 || apt_packages+=(prosody)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "fedgate: please install as root: apt-get install -y ${apt_packages[*]}" >&2
