@@ -1,0 +1,245 @@
+/**
+ * The XMPP bridge: an external component (XEP-0114) on its own domain. Its bot listens in every linked group
+ * chat (XEP-0045) and publishes what native occupants write; each remote person speaks through a puppet JID
+ * on the bridge domain, with the nickname "Name (Agency)".
+ */
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { Delivery } from "../../schemas/types.js";
+import type { Bus } from "../../gateway/bus/Bus.js";
+import { buckets } from "../../gateway/bus/topology.js";
+import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import { LinkStore } from "../../gateway/stores/LinkStore.js";
+import { AdapterRuntime } from "../kit/AdapterRuntime.js";
+import type { XmppBridgeConfig } from "./config.types.js";
+import { escapeLocalpart } from "./escaping.js";
+import { NS } from "./namespaces.js";
+import { toNormalisedEvent } from "./toNormalisedEvent.js";
+import { puppetNick, toGroupchat } from "./toStanza.js";
+import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
+
+/** How long to wait for a room to confirm a join. */
+const JOIN_TIMEOUT_MS = 10_000;
+
+interface Room {
+  /** nick → real bare JID of native occupants, as the room reports them. */
+  occupants: Map<string, string | undefined>;
+  /** Nicks fedgate itself uses here (bot and puppets): their messages come back and are not bridged. */
+  ownNicks: Set<string>;
+  /** Joins in progress or done, by the full JID that joined. */
+  joins: Map<string, Promise<void>>;
+}
+
+export class XmppBridge {
+  private readonly rooms = new Map<string, Room>();
+  private readonly pendingJoins = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+
+  private constructor(
+    private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes">> & XmppBridgeConfig,
+    private readonly component: XmppComponent,
+    private readonly runtime: AdapterRuntime,
+    private readonly links: LinkStore,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(bus: Bus, config: XmppBridgeConfig, secret: string, log: Logger): Promise<XmppBridge> {
+    const runtime = await AdapterRuntime.open(bus, { network: "xmpp", instance: config.instance, log });
+    const links = new LinkStore(await bus.keyValue(buckets.links));
+    await links.start();
+    const component = new XmppComponent({ service: config.service, domain: config.domain, secret, log });
+    const bridge = new XmppBridge(
+      { ...config, botNick: config.botNick ?? "fedgate", maxBodyBytes: config.maxBodyBytes ?? 65536 },
+      component,
+      runtime,
+      links,
+      log,
+    );
+    component.onStanza((stanza) => bridge.receive(stanza));
+    component.onOnline(() => {
+      // A reconnection loses every room membership.
+      bridge.rooms.clear();
+      bridge.joinLinkedRooms();
+    });
+    links.onChange(() => bridge.joinLinkedRooms());
+    await component.start();
+    await runtime.consumeDeliveries((delivery) => bridge.deliver(delivery));
+    return bridge;
+  }
+
+  private get botJid(): string {
+    return `fedgate@${this.config.domain}/bridge`;
+  }
+
+  /** The linked group chats of this instance. */
+  private linkedRooms(): string[] {
+    return this.links
+      .list()
+      .flatMap((link) => link.endpoints)
+      .filter(
+        (e) => e.network === "xmpp" && e.instance === this.config.instance && (e.kind ?? "room") === "room",
+      )
+      .map((e) => e.conversation)
+      .filter((room) => this.config.mucDomains.includes(room.split("@")[1] ?? ""));
+  }
+
+  private joinLinkedRooms(): void {
+    for (const room of this.linkedRooms()) {
+      this.join(room, this.botJid, this.config.botNick).catch((error: unknown) =>
+        this.log.error({ room, err: error }, "cannot join linked room"),
+      );
+    }
+  }
+
+  private room(jid: string): Room {
+    let room = this.rooms.get(jid);
+    if (room === undefined) {
+      room = { occupants: new Map(), ownNicks: new Set(), joins: new Map() };
+      this.rooms.set(jid, room);
+    }
+    return room;
+  }
+
+  /** Joins `room` as `fullJid` with `nick`; resolves when the room confirms. Joining twice is a no-op. */
+  private join(roomJid: string, fullJid: string, nick: string): Promise<void> {
+    const room = this.room(roomJid);
+    const existing = room.joins.get(fullJid);
+    if (existing !== undefined) return existing;
+    room.ownNicks.add(nick);
+    const joined = new Promise<void>((resolve, reject) => {
+      const key = `${roomJid}/${nick}`;
+      const timer = setTimeout(() => {
+        this.pendingJoins.delete(key);
+        reject(new PermanentError("FG_PEER_REFUSED", `room ${roomJid} did not confirm the join of ${nick}`));
+      }, JOIN_TIMEOUT_MS);
+      this.pendingJoins.set(key, {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+    });
+    room.joins.set(fullJid, joined);
+    joined.catch(() => room.joins.delete(fullJid));
+    void this.component
+      .send(
+        xml(
+          "presence",
+          { from: fullJid, to: `${roomJid}/${nick}` },
+          // No history: what was said before is not new, and catching up is MAM's job.
+          xml("x", { xmlns: NS.muc }, xml("history", { maxstanzas: "0" })),
+        ),
+      )
+      .catch((error: unknown) => this.pendingJoins.get(`${roomJid}/${nick}`)?.reject(error as Error));
+    return joined;
+  }
+
+  private receive(stanza: XmlElement): void {
+    try {
+      if (stanza.name === "presence") this.onPresence(stanza);
+      else if (stanza.name === "message" && stanza.attrs["type"] === "groupchat") this.onGroupchat(stanza);
+    } catch (error) {
+      this.log.warn({ err: error, from: stanza.attrs["from"] }, "stanza refused");
+    }
+  }
+
+  private onPresence(stanza: XmlElement): void {
+    const [roomJid, nick] = splitOccupant(stanza.attrs["from"]);
+    if (roomJid === undefined || nick === undefined) return;
+    const key = `${roomJid}/${nick}`;
+    const pending = this.pendingJoins.get(key);
+    if (stanza.attrs["type"] === "error") {
+      this.pendingJoins.delete(key);
+      const condition = stanza
+        .getChild("error")
+        ?.children.find((c): c is XmlElement => typeof c !== "string")?.name;
+      pending?.reject(
+        new PermanentError("FG_PEER_REFUSED", `room ${roomJid} refused ${nick}: ${condition ?? "error"}`),
+      );
+      return;
+    }
+    const room = this.room(roomJid);
+    const item = stanza.getChild("x", NS.mucUser)?.getChild("item");
+    if (stanza.attrs["type"] === "unavailable") {
+      room.occupants.delete(nick);
+      return;
+    }
+    if (pending !== undefined) {
+      this.pendingJoins.delete(key);
+      pending.resolve();
+    }
+    if (!room.ownNicks.has(nick)) room.occupants.set(nick, item?.attrs["jid"]?.split("/")[0]);
+  }
+
+  private onGroupchat(stanza: XmlElement): void {
+    // The room sends every message to each of fedgate's occupants (bot and puppets): read the bot's copy only.
+    if (stanza.attrs["to"] !== this.botJid) return;
+    const [roomJid, nick] = splitOccupant(stanza.attrs["from"]);
+    if (roomJid === undefined || nick === undefined) return;
+    const room = this.rooms.get(roomJid);
+    if (room === undefined || room.ownNicks.has(nick)) return;
+    const realJid = room.occupants.get(nick);
+    const domain = realJid?.split("@")[1];
+    if (domain !== undefined && !this.config.userDomains.includes(domain)) {
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `${realJid ?? nick} is outside the configured user domains`,
+      );
+    }
+    const event = toNormalisedEvent(stanza, {
+      instance: this.config.instance,
+      room: roomJid,
+      nick,
+      realJid,
+      newEventId: () => this.runtime.newEventId(),
+      maxBodyBytes: this.config.maxBodyBytes,
+    });
+    if (event === undefined) return;
+    this.runtime
+      .publish(event)
+      .catch((error: unknown) => this.log.error({ err: error, eventId: event.id }, "cannot publish event"));
+  }
+
+  /** Posts a delivery into its room as the sender's puppet; returns the message's id there. */
+  private async deliver(delivery: Delivery): Promise<string | undefined> {
+    const { target, event } = delivery;
+    if ((target.kind ?? "room") !== "room") {
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `direct chats are not bridged to XMPP yet (${target.conversation})`,
+      );
+    }
+    if (event.type !== "message.created" && event.type !== "notice") {
+      this.log.info({ eventId: event.id, type: event.type }, "event type not bridged to XMPP yet");
+      return undefined;
+    }
+    const puppet = `${escapeLocalpart(`${event.source.network}.${event.source.instance}.${event.sender.userId}`)}@${this.config.domain}`;
+    const fullJid = `${puppet}/fedgate`;
+    await this.join(target.conversation, fullJid, puppetNick(delivery)).catch((error: unknown) => {
+      throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
+    });
+    await this.runtime.identities.record(
+      { ...event.sender, network: event.source.network, instance: event.source.instance },
+      { network: "xmpp", instance: this.config.instance, userId: puppet },
+    );
+    const messageId = randomUUID();
+    await this.component.send(toGroupchat(delivery, fullJid, messageId));
+    return messageId;
+  }
+
+  async stop(): Promise<void> {
+    await this.runtime.close();
+    this.links.stop();
+    await this.component.stop();
+  }
+}
+
+/** "room@muc/nick" → ["room@muc", "nick"]. */
+function splitOccupant(from: string | undefined): [string | undefined, string | undefined] {
+  if (from === undefined) return [undefined, undefined];
+  const slash = from.indexOf("/");
+  return slash < 0 ? [from, undefined] : [from.slice(0, slash), from.slice(slash + 1)];
+}

@@ -1,0 +1,148 @@
+/**
+ * A typed face for @xmpp/component (XEP-0114), which is CommonJS without type declarations. It connects,
+ * reconnects with backoff when the server goes away, and turns the server's refusals into errors that say
+ * why (wrong secret, unknown domain).
+ */
+import { createRequire } from "node:module";
+import type { Logger } from "pino";
+import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
+
+/** The parts of an @xmpp/xml element the bridge uses. */
+export interface XmlElement {
+  name: string;
+  attrs: Record<string, string | undefined>;
+  children: (XmlElement | string)[];
+  is(name: string, xmlns?: string): boolean;
+  getChild(name: string, xmlns?: string): XmlElement | undefined;
+  getChildren(name: string, xmlns?: string): XmlElement[];
+  getChildText(name: string, xmlns?: string): string | null;
+  text(): string;
+  toString(): string;
+}
+
+export type XmlChild = XmlElement | string | undefined;
+export type Xml = (
+  name: string,
+  attrs?: Record<string, string | undefined>,
+  ...children: XmlChild[]
+) => XmlElement;
+
+interface ComponentEntity {
+  start(): Promise<unknown>;
+  stop(): Promise<unknown>;
+  send(element: XmlElement): Promise<void>;
+  on(event: "stanza", listener: (element: XmlElement) => void): void;
+  on(event: "online" | "offline", listener: () => void): void;
+  on(event: "error", listener: (error: Error & { condition?: string }) => void): void;
+  on(event: "status", listener: (status: string) => void): void;
+  reconnect: { delay: number; stop(): void };
+}
+
+const require = createRequire(import.meta.url);
+const library = require("@xmpp/component") as {
+  component(options: { service: string; domain: string; password: string }): ComponentEntity;
+  xml: Xml;
+};
+
+/** Builds stanzas with the library's own element class, so the component serialises them as it expects. */
+export const xml: Xml = library.xml;
+
+export interface XmppComponentOptions {
+  service: string;
+  domain: string;
+  secret: string;
+  log: Logger;
+}
+
+/** What a refusal by the server means, for the log line an operator reads. */
+function explain(error: Error & { condition?: string }, options: XmppComponentOptions): string {
+  switch (error.condition) {
+    case "not-authorized":
+      return `the server refused the component secret for ${options.domain}`;
+    case "host-unknown":
+    case "improper-addressing":
+      return `the server does not know the component domain ${options.domain}; add it as a Component in the server's configuration`;
+    case "conflict":
+      return `another process is already connected as ${options.domain}`;
+    default:
+      return error.message;
+  }
+}
+
+export class XmppComponent {
+  private readonly entity: ComponentEntity;
+  private readonly listeners: ((element: XmlElement) => void)[] = [];
+  private onlineListeners: (() => void)[] = [];
+
+  constructor(private readonly options: XmppComponentOptions) {
+    this.entity = library.component({
+      service: options.service,
+      domain: options.domain,
+      password: options.secret,
+    });
+    this.entity.reconnect.delay = 1000;
+    this.entity.on("stanza", (element) => {
+      for (const listener of this.listeners) listener(element);
+    });
+    this.entity.on("online", () => {
+      options.log.info({ domain: options.domain }, "connected to the XMPP server as a component");
+      for (const listener of this.onlineListeners) listener();
+    });
+    this.entity.on("offline", () => options.log.warn({ domain: options.domain }, "XMPP component offline"));
+    this.entity.on("error", (error) =>
+      options.log.error(
+        { condition: error.condition, reason: explain(error, options) },
+        "XMPP component error",
+      ),
+    );
+  }
+
+  /** Called for every stanza the server routes to the component's domain. */
+  onStanza(listener: (element: XmlElement) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Called after every (re)connection: rooms must be joined again. */
+  onOnline(listener: () => void): void {
+    this.onlineListeners.push(listener);
+  }
+
+  /** Connects; a refusal that retrying cannot fix (secret, domain) is a PermanentError. */
+  async start(): Promise<void> {
+    try {
+      await this.entity.start();
+    } catch (cause) {
+      const error = cause as Error & { condition?: string };
+      const reason = explain(error, this.options);
+      if (error.condition !== undefined) {
+        this.entity.reconnect.stop();
+        throw new PermanentError("FG_PEER_REFUSED", `XMPP server ${this.options.service}: ${reason}`, {
+          cause,
+        });
+      }
+      throw new TransientError(
+        "FG_PEER_UNAVAILABLE",
+        `cannot reach XMPP server ${this.options.service}: ${reason}`,
+        {
+          cause,
+        },
+      );
+    }
+  }
+
+  async send(element: XmlElement): Promise<void> {
+    try {
+      await this.entity.send(element);
+    } catch (cause) {
+      if (cause instanceof FedgateError) throw cause;
+      throw new TransientError("FG_PEER_UNAVAILABLE", `cannot send to the XMPP server: ${String(cause)}`, {
+        cause,
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.entity.reconnect.stop();
+    await this.entity.stop().catch(() => undefined);
+  }
+}

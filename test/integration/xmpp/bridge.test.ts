@@ -1,0 +1,189 @@
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Delivery, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
+import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { buckets } from "../../../gateway/bus/topology.js";
+import { validateEvent } from "../../../gateway/contract/schemas.js";
+import { subjects } from "../../../gateway/contract/subjects.js";
+import { createLogger } from "../../../gateway/log.js";
+import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
+import { LinkStore } from "../../../gateway/stores/LinkStore.js";
+import { eventually } from "../../helpers/fixtures.js";
+import { startNatsOrSkip } from "../../helpers/nats.js";
+import {
+  type Element,
+  startProsodyOrSkip,
+  stopClient,
+  xml,
+  xmppClient,
+  type XmppClient,
+} from "../../helpers/prosody.js";
+
+const nats = await startNatsOrSkip();
+const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
+const logLines: string[] = [];
+const log = createLogger(
+  "info",
+  "xmpp-test",
+  new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(chunk.toString());
+      done();
+    },
+  }),
+);
+
+describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - against a real Prosody", () => {
+  let bus: JetStreamBus;
+  let bridge: XmppBridge;
+  let officer: XmppClient;
+  const heard: Element[] = [];
+  const present = new Set<string>();
+  const inbound: NormalisedEvent[] = [];
+  let room = "";
+  let tchap: Endpoint;
+
+  beforeAll(async () => {
+    if (nats === undefined || prosody === undefined) return;
+    room = `lage@${prosody.mucDomain}`;
+    tchap = {
+      network: "matrix",
+      instance: "tchap",
+      conversation: "!lage:tchap.localhost",
+      agency: "dinum-mi",
+    };
+    bus = await JetStreamBus.connect({ servers: nats.url, log });
+    await bus.ensureTopology();
+    const links = new LinkStore(await bus.keyValue(buckets.links));
+    await links.start();
+    await links.create({
+      id: "lage",
+      endpoints: [{ network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" }, tchap],
+    });
+    links.stop();
+    await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
+      inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
+    );
+
+    await prosody.addUser("weber", "pw-weber");
+    await prosody.addUser("outsider", "pw-outsider");
+    officer = xmppClient(prosody, "weber", "pw-weber");
+    officer.on("stanza", (stanza: Element) => {
+      if (stanza.is("message")) heard.push(stanza);
+      if (stanza.is("presence") && stanza.attrs["type"] !== "unavailable")
+        present.add(String(stanza.attrs["from"]));
+    });
+    await officer.start();
+    await officer.send(
+      xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
+    );
+    await eventually(
+      () => (present.has(`${room}/Weber`) ? true : undefined),
+      10_000,
+      "the officer in the room",
+    );
+
+    bridge = await XmppBridge.start(
+      bus,
+      {
+        instance: "bpol",
+        service: prosody.componentUrl,
+        domain: prosody.componentDomain,
+        secret: { value: prosody.componentSecret },
+        // The outsider's domain is left out on purpose; see the bad-input tests.
+        userDomains: [prosody.domain],
+        mucDomains: [prosody.mucDomain],
+      },
+      prosody.componentSecret,
+      log,
+    );
+  });
+
+  afterAll(async () => {
+    if (nats === undefined || prosody === undefined) return;
+    await bridge.stop();
+    await stopClient(officer);
+    await bus.close();
+    await prosody.stop();
+    await nats.stop();
+  });
+
+  it("XMPP bridge - an officer's group chat message reaches the bus as a valid event", async () => {
+    // The bridge's bot joins the linked room on its own.
+    await eventually(
+      () => (present.has(`${room}/fedgate`) ? true : undefined),
+      10_000,
+      "the bridge in the room",
+    );
+    await officer.send(
+      xml("message", { to: room, type: "groupchat", id: "m1" }, xml("body", {}, "Lage ruhig")),
+    );
+    const event = await eventually(() => inbound.find((e) => e.content?.body === "Lage ruhig"));
+    expect(event.source).toMatchObject({ network: "xmpp", instance: "bpol", conversation: room });
+    expect(event.source.messageId).toBeDefined();
+    expect(event.sender.displayName).toBe("Weber");
+    expect(event.type).toBe("message.created");
+  });
+
+  it("XMPP bridge - a delivery appears in the room from the sender's puppet, named with the agency", async () => {
+    const event: NormalisedEvent = {
+      specVersion: "1",
+      id: "3f0e9a52-0d8b-4a4e-9a53-0c6d2f1e8a11",
+      type: "message.created",
+      source: { network: "matrix", instance: "tchap", conversation: tchap.conversation, messageId: "$abc" },
+      sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+      content: { body: "Bien reçu" },
+      timestamp: new Date().toISOString(),
+    };
+    const delivery: Delivery = {
+      specVersion: "1",
+      id: `${event.id}.x`,
+      event,
+      target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
+      senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
+    };
+    await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
+    const message = await eventually(() => heard.find((m) => m.getChildText("body") === "Bien reçu"));
+    expect(message.attrs["from"]).toBe(`${room}/Claire Martin (Ministère de l'Intérieur)`);
+    expect(message.attrs["type"]).toBe("groupchat");
+    // The puppet's own message, reflected by the room, is not bridged back.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(inbound.filter((e) => e.content?.body === "Bien reçu")).toHaveLength(0);
+  });
+
+  describe("bad input", () => {
+    async function stillBridging(): Promise<void> {
+      const probe = `still there ${Math.random()}`;
+      await officer.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, probe)));
+      await eventually(
+        () => inbound.find((e) => e.content?.body === probe),
+        10_000,
+        "bridging after bad input",
+      );
+    }
+
+    it("bad input - an oversized body is refused with FG_NATIVE_INVALID and a log line, nothing is published", async () => {
+      const huge = "x".repeat(70_000);
+      await officer.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, huge)));
+      await eventually(() =>
+        logLines.find((l) => l.includes("FG_NATIVE_INVALID") && l.includes("70000 bytes")),
+      );
+      await stillBridging();
+      expect(inbound.some((e) => e.content?.body === huge)).toBe(false);
+    });
+
+    it("bad input - a message without a body (a chat state) publishes nothing and breaks nothing", async () => {
+      await officer.send(
+        xml(
+          "message",
+          { to: room, type: "groupchat" },
+          xml("composing", { xmlns: "http://jabber.org/protocol/chatstates" }),
+        ),
+      );
+      const before = inbound.length;
+      await stillBridging();
+      expect(inbound.length).toBe(before + 1);
+    });
+  });
+});
