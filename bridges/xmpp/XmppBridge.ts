@@ -61,8 +61,13 @@ export class XmppBridge {
       bridge.joinLinkedRooms();
     });
     links.onChange(() => bridge.joinLinkedRooms());
-    await component.start();
-    await runtime.consumeDeliveries((delivery) => bridge.deliver(delivery));
+    try {
+      await component.start();
+      await runtime.consumeDeliveries((delivery) => bridge.deliver(delivery));
+    } catch (error) {
+      await bridge.stop();
+      throw error;
+    }
     return bridge;
   }
 

@@ -186,4 +186,23 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
       expect(inbound.length).toBe(before + 1);
     });
   });
+
+  it("XMPP bridge - a wrong component secret is refused at start with FG_PEER_REFUSED saying why", async () => {
+    if (prosody === undefined) return;
+    const attempt = XmppBridge.start(
+      bus,
+      {
+        instance: "bpol",
+        service: prosody.componentUrl,
+        domain: prosody.componentDomain,
+        secret: { value: "wrong" },
+        userDomains: [prosody.domain],
+        mucDomains: [prosody.mucDomain],
+      },
+      "wrong",
+      log,
+    );
+    await expect(attempt).rejects.toMatchObject({ code: "FG_PEER_REFUSED" });
+    await expect(attempt).rejects.toThrow(/refused the component secret/);
+  });
 });

@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Delivery, Endpoint } from "../../../schemas/types.js";
+import { AdapterRuntime } from "../../../bridges/kit/AdapterRuntime.js";
+import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { loadConfig } from "../../../gateway/config/loadConfig.js";
+import { GatewayService } from "../../../gateway/GatewayService.js";
+import { createLogger } from "../../../gateway/log.js";
+import { eventually, message, writeGatewayConfig } from "../../helpers/fixtures.js";
+import { startNatsOrSkip } from "../../helpers/nats.js";
+import {
+  type Element,
+  startProsodyOrSkip,
+  stopClient,
+  xml,
+  xmppClient,
+  type XmppClient,
+} from "../../helpers/prosody.js";
+
+const nats = await startNatsOrSkip();
+const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
+const log = createLogger("silent");
+
+describe.skipIf(nats === undefined || prosody === undefined)(
+  "federation - XMPP through the core, with policy",
+  () => {
+    let gateway: GatewayService;
+    let bus: JetStreamBus;
+    let bridge: XmppBridge;
+    let tchap: AdapterRuntime;
+    let officer: XmppClient;
+    const atTchap: Delivery[] = [];
+    const heard: Element[] = [];
+    const present = new Set<string>();
+    let room = "";
+    const tchapRoom: Endpoint = {
+      network: "matrix",
+      instance: "tchap",
+      conversation: "!lage:tchap.localhost",
+      agency: "dinum-mi",
+    };
+
+    beforeAll(async () => {
+      if (nats === undefined || prosody === undefined) return;
+      room = `lage@${prosody.mucDomain}`;
+      const config = await writeGatewayConfig(nats.url, {
+        links: [
+          {
+            id: "lage",
+            endpoints: [{ network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" }, tchapRoom],
+          },
+        ],
+      });
+      gateway = await GatewayService.start(await loadConfig(config, {}), log);
+      bus = await JetStreamBus.connect({ servers: nats.url, log });
+      // A stand-in for the Matrix bridge: it records what reaches Tchap.
+      tchap = await AdapterRuntime.open(bus, { network: "matrix", instance: "tchap", log });
+      let n = 0;
+      await tchap.consumeDeliveries((delivery) => {
+        atTchap.push(delivery);
+        return Promise.resolve(`$event${++n}`);
+      });
+      bridge = await XmppBridge.start(
+        bus,
+        {
+          instance: "bpol",
+          service: prosody.componentUrl,
+          domain: prosody.componentDomain,
+          secret: { value: prosody.componentSecret },
+          userDomains: [prosody.domain],
+          mucDomains: [prosody.mucDomain],
+        },
+        prosody.componentSecret,
+        log,
+      );
+      await prosody.addUser("weber", "pw-weber");
+      officer = xmppClient(prosody, "weber", "pw-weber");
+      officer.on("stanza", (stanza) => {
+        if (stanza.is("message")) heard.push(stanza);
+        if (stanza.is("presence")) present.add(String(stanza.attrs["from"]));
+      });
+      await officer.start();
+      await officer.send(
+        xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
+      );
+      await eventually(
+        () => (present.has(`${room}/fedgate`) ? true : undefined),
+        10_000,
+        "the bridge in the room",
+      );
+    });
+
+    afterAll(async () => {
+      if (nats === undefined || prosody === undefined) return;
+      await stopClient(officer);
+      await bridge.stop();
+      await tchap.close();
+      await bus.close();
+      await gateway.stop();
+      await prosody.stop();
+      await nats.stop();
+    });
+
+    it("federation - an officer's message reaches Tchap, and the French answer comes back from a puppet", async () => {
+      await officer.send(
+        xml("message", { to: room, type: "groupchat" }, xml("body", {}, "Grenzübergang gesperrt")),
+      );
+      const delivered = await eventually(() =>
+        atTchap.find((d) => d.event.content?.body === "Grenzübergang gesperrt"),
+      );
+      expect(delivered.target).toMatchObject(tchapRoom);
+      expect(delivered.senderAgency?.name).toBe("Bundespolizei");
+      expect(delivered.event.sender.displayName).toBe("Weber");
+
+      await tchap.publish(
+        message(tchapRoom, "Bien noté, merci", {
+          sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+        }),
+      );
+      const answer = await eventually(() => heard.find((m) => m.getChildText("body") === "Bien noté, merci"));
+      expect(answer.attrs["from"]).toBe(`${room}/Claire Martin (Ministère de l'Intérieur)`);
+    });
+
+    it("federation - a marked message the route does not allow stays out of the room, and its sender is told", async () => {
+      // FR-DR from Tchap: bpol <-> dinum-mi allows up to DE-VS-NFD, and FR-DR is declared equivalent,
+      // so it arrives, labelled as Germany marks it.
+      await tchap.publish(
+        message(tchapRoom, "Diffusion restreinte : point de situation", {
+          sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+          marking: "FR-DR",
+        }),
+      );
+      const labelled = await eventually(() =>
+        heard.find(
+          (m) => m.getChildText("body")?.endsWith("Diffusion restreinte : point de situation") === true,
+        ),
+      );
+      expect(labelled.getChildText("body")).toBe(
+        "[VS-NUR FÜR DEN DIENSTGEBRAUCH] Diffusion restreinte : point de situation",
+      );
+
+      // A marking no agreement covers is refused, and the French sender gets a notice.
+      const secret = message(tchapRoom, "Secret défense", {
+        sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+        marking: "FR-SECRET",
+      });
+      await tchap.publish(secret);
+      const notice = await eventually(() => atTchap.find((d) => d.event.relations?.replyTo === secret.id));
+      expect(notice.event.type).toBe("notice");
+      expect(notice.event.content?.body).toContain("marking-unknown");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(heard.some((m) => m.getChildText("body")?.includes("Secret défense") === true)).toBe(false);
+    });
+  },
+);
