@@ -1,10 +1,42 @@
-/** The bridges this build contains, by network name: what `fedgate bridge <network>` can run. */
+/**
+ * The bridges this build contains, by network name: what `fedgate bridge <network>` runs, and what each
+ * brings to `fedgate demo`. The gateway assembles them without knowing their protocols.
+ */
 import type { LoadedConfig } from "../gateway/config/loadConfig.js";
 import type { Logger } from "../gateway/log.js";
+import { startXmppDemo } from "./xmpp/demo.js";
 import { runXmppBridge } from "./xmpp/runXmppBridge.js";
 
+/** Runs a bridge from a loaded config; resolves with a function that stops it. */
 export type BridgeRunner = (loaded: LoadedConfig, log: Logger) => Promise<() => Promise<void>>;
 
-export const bridges: Readonly<Record<string, BridgeRunner>> = {
-  xmpp: runXmppBridge,
+/** A demo person's account on a bridged network. */
+export interface DemoAccount {
+  network: string;
+  instance: string;
+  agency: string;
+  user: string;
+  password: string;
+  /** Where a client connects, and how. */
+  server: string;
+}
+
+/** What a bridge's demo servers are, once started. */
+export interface DemoPart {
+  /** The bridge's section of the demo config (bridges.<network>). */
+  config: Record<string, unknown>;
+  servers: Record<string, string>;
+  accounts: DemoAccount[];
+  try: { description: string; command: string }[];
+  stop(): Promise<void>;
+}
+
+export interface BridgeModule {
+  run: BridgeRunner;
+  /** Starts the bridge's demo server(s) in dir, with accounts, on 127.0.0.1. */
+  startDemo?: (dir: string, log: Logger) => Promise<DemoPart>;
+}
+
+export const bridges: Readonly<Record<string, BridgeModule>> = {
+  xmpp: { run: runXmppBridge, startDemo: startXmppDemo },
 };

@@ -5,7 +5,7 @@ import { createLogger } from "../log.js";
 
 /** Runs one bridge until SIGTERM or SIGINT. */
 export async function bridgeCommand(network: string, configFile: string): Promise<void> {
-  const run = bridges[network];
+  const run = bridges[network]?.run;
   if (run === undefined) {
     throw new PermanentError(
       "FG_BRIDGE_UNAVAILABLE",

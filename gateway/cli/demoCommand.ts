@@ -4,7 +4,7 @@ import { createLogger } from "../log.js";
 /** Brings the demo up, prints how to try it, and tears it down on Ctrl-C. */
 export async function demoCommand(dir?: string): Promise<void> {
   const log = createLogger("warn", "fedgate-demo");
-  process.stdout.write("fedgate demo: starting nats-server and the gateway…\n");
+  process.stdout.write("fedgate demo: starting nats-server, the bridges' servers and the gateway…\n");
   const demo = await DemoFederation.start(log, dir);
   const d = demo.description;
   const lines = [
@@ -13,6 +13,10 @@ export async function demoCommand(dir?: string): Promise<void> {
     `  description (JSON): ${demo.descriptionFile}`,
     `  NATS:               ${d.nats.url}`,
     `  admin API:          ${d.admin.url}   (bearer token in the JSON file)`,
+    ...Object.entries(d.servers).map(([name, url]) => `  ${`${name}:`.padEnd(20)}${url}`),
+    ...d.accounts.map(
+      (a) => `  account:            ${a.user} / ${a.password}  (${a.agency} on ${a.network}, ${a.server})`,
+    ),
     ...d.links.map(
       (l) =>
         `  linked:             ${l.id}: ${l.endpoints.map((e) => `${e.network}/${e.instance}/${e.conversation}`).join("  <->  ")}`,

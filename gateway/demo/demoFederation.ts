@@ -13,6 +13,7 @@ import { schemaDir } from "../contract/schemas.js";
 import { loadConfig } from "../config/loadConfig.js";
 import { GatewayService } from "../GatewayService.js";
 import type { Logger } from "../log.js";
+import { bridges, type DemoAccount, type DemoPart } from "../../bridges/index.js";
 import { LocalNatsServer } from "./LocalNatsServer.js";
 
 /** What demo.json holds: enough for a script to drive the demo. */
@@ -22,8 +23,10 @@ export interface DemoDescription {
   policyFile: string;
   nats: { url: string };
   admin: { url: string; token: string };
+  /** Each bridge's servers, by name. */
+  servers: Record<string, string>;
   links: Link[];
-  accounts: { network: string; instance: string; user: string; password: string; agency: string }[];
+  accounts: DemoAccount[];
   try: { description: string; command: string }[];
 }
 
@@ -41,15 +44,26 @@ export const demoLink: Link = {
 export class DemoFederation {
   private constructor(
     readonly description: DemoDescription,
-    private readonly nats: LocalNatsServer,
-    private readonly gateway: GatewayService,
+    /** Everything started, stopped in reverse order. */
+    private readonly stops: (() => Promise<void>)[],
   ) {}
 
   static async start(log: Logger, dir?: string): Promise<DemoFederation> {
     const workDir = resolve(dir ?? (await mkdtemp(join(tmpdir(), "fedgate-demo-"))));
     await mkdir(workDir, { recursive: true });
-    const nats = await LocalNatsServer.start({ storeDir: join(workDir, "nats") });
+    const stops: (() => Promise<void>)[] = [];
     try {
+      const nats = await LocalNatsServer.start({ storeDir: join(workDir, "nats") });
+      stops.push(() => nats.stop());
+      const parts: [string, DemoPart][] = [];
+      for (const [network, bridge] of Object.entries(bridges)) {
+        if (bridge.startDemo === undefined) continue;
+        process.stdout.write(`fedgate demo: starting the ${network} side…\n`);
+        const part = await bridge.startDemo(workDir, log);
+        stops.push(() => part.stop());
+        parts.push([network, part]);
+      }
+
       const policyFile = join(workDir, "policy.yaml");
       await copyFile(join(schemaDir, "examples", "policy.yaml"), policyFile);
       const token = randomBytes(24).toString("base64url");
@@ -59,10 +73,18 @@ export class DemoFederation {
         admin: { host: "127.0.0.1", port: 0, token: { value: token } },
         log: { level: "info" },
         links: [demoLink],
+        bridges: Object.fromEntries(parts.map(([network, part]) => [network, part.config])),
       };
       const configFile = join(workDir, "config.yaml");
       await writeFile(configFile, stringify(config));
-      const gateway = await GatewayService.start(await loadConfig(configFile, {}), log);
+      const loaded = await loadConfig(configFile, {});
+      const gateway = await GatewayService.start(loaded, log);
+      stops.push(() => gateway.stop());
+      for (const [network] of parts) {
+        const run = bridges[network]?.run;
+        if (run !== undefined) stops.push(await run(loaded, log));
+      }
+
       const cli = "npx fedgate";
       const [xmpp, stashcat] = demoLink.endpoints;
       const description: DemoDescription = {
@@ -71,13 +93,15 @@ export class DemoFederation {
         policyFile,
         nats: { url: nats.url },
         admin: { url: gateway.adminUrl ?? "", token },
+        servers: Object.assign({}, ...parts.map(([, part]) => part.servers)) as Record<string, string>,
         links: gateway.links.list(),
-        accounts: [],
+        accounts: parts.flatMap(([, part]) => part.accounts),
         try: [
           { description: "follow deliveries", command: `${cli} events tail outbound --nats ${nats.url}` },
           { description: "follow policy decisions", command: `${cli} events tail audit --nats ${nats.url}` },
+          ...parts.flatMap(([, part]) => part.try),
           {
-            description: "an allowed message: Bundespolizei writes in the linked room",
+            description: "an allowed message, as if Bundespolizei had written in the linked room",
             command: `${cli} events send --nats ${nats.url} --from xmpp/bpol/${xmpp.conversation} --sender officer@bpol.localhost --name "Kommissarin Weber" --text "Lagebesprechung 14 Uhr"`,
           },
           {
@@ -92,11 +116,15 @@ export class DemoFederation {
         ],
       };
       await writeFile(join(workDir, "demo.json"), JSON.stringify(description, null, 2) + "\n");
-      return new DemoFederation(description, nats, gateway);
+      return new DemoFederation(description, stops);
     } catch (error) {
-      await nats.stop();
+      await DemoFederation.stopAll(stops);
       throw error;
     }
+  }
+
+  private static async stopAll(stops: (() => Promise<void>)[]): Promise<void> {
+    for (const stop of [...stops].reverse()) await stop().catch(() => undefined);
   }
 
   get descriptionFile(): string {
@@ -104,7 +132,6 @@ export class DemoFederation {
   }
 
   async stop(): Promise<void> {
-    await this.gateway.stop();
-    await this.nats.stop();
+    await DemoFederation.stopAll(this.stops);
   }
 }

@@ -59,7 +59,7 @@ export const xml: Xml = clientModule.xml;
  * CPU), so the mechanism is chosen here. Errors are collected rather than thrown as unhandled events.
  */
 export function xmppClient(
-  prosody: LocalProsody,
+  prosody: Pick<LocalProsody, "c2sUrl" | "domain">,
   localpart: string,
   password: string,
   resource = "test",

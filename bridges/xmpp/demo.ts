@@ -1,0 +1,35 @@
+/** The XMPP side of `fedgate demo`: Prosody for the Bundespolizei with one officer's account. */
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import type { Logger } from "../../gateway/log.js";
+import type { DemoPart } from "../index.js";
+import type { XmppBridgeConfig } from "./config.types.js";
+import { LocalProsody } from "./server/LocalProsody.js";
+
+export async function startXmppDemo(dir: string, log: Logger): Promise<DemoPart> {
+  const prosody = await LocalProsody.start({ domain: "bpol.localhost", dir: join(dir, "prosody") });
+  const password = randomBytes(9).toString("base64url");
+  const user = await prosody.addUser("weber", password);
+  log.info({ domain: prosody.domain }, "demo Prosody started");
+  const config: XmppBridgeConfig = {
+    instance: "bpol",
+    service: prosody.componentUrl,
+    domain: prosody.componentDomain,
+    secret: { value: prosody.componentSecret },
+    userDomains: [prosody.domain],
+    mucDomains: [prosody.mucDomain],
+  };
+  const server = `127.0.0.1:${prosody.c2sPort} (no TLS: allow plain-text login on loopback)`;
+  return {
+    config: { ...config },
+    servers: { prosody: prosody.c2sUrl, "prosody-component": prosody.componentUrl },
+    accounts: [{ network: "xmpp", instance: "bpol", agency: "bpol", user, password, server }],
+    try: [
+      {
+        description: `as Bundespolizei: log in with any XMPP client (Gajim, Dino, profanity) to ${server} as ${user}, join einsatz@${prosody.mucDomain}, and write; it reaches the linked Stashcat and Tchap conversations`,
+        command: `profanity  # then: /connect ${user} server 127.0.0.1 port ${prosody.c2sPort} tls disable   and   /join einsatz@${prosody.mucDomain}`,
+      },
+    ],
+    stop: () => prosody.stop(),
+  };
+}
