@@ -26,12 +26,21 @@ export interface NativeRelations {
   reactsTo?: string;
 }
 
+/** The native id of a message, and any other ids the network gives the same message. */
+export interface NativeMessage {
+  id: string;
+  aliases?: string[];
+}
+
 /**
- * Delivers one event into the adapter's network. Returns the native id of what it created there (so later
+ * Delivers one event into the adapter's network. Returns the native id(s) of what it created there (so later
  * edits, replies and reactions can find it), or undefined when nothing addressable was created.
  * Throw a TransientError to be retried, a PermanentError to dead-letter the delivery.
  */
-export type DeliveryHandler = (delivery: Delivery, relations: NativeRelations) => Promise<string | undefined>;
+export type DeliveryHandler = (
+  delivery: Delivery,
+  relations: NativeRelations,
+) => Promise<string | NativeMessage | undefined>;
 
 export interface AdapterRuntimeOptions {
   network: string;
@@ -66,10 +75,10 @@ export class AdapterRuntime {
 
   /**
    * Validates and publishes an event from this adapter's network. The native message id is recorded first,
-   * so an edit that follows at once can already find the event it edits. Publishing the same event id twice
-   * stores it once.
+   * so an edit that follows at once can already find the event it edits. `aliases` are the message's other
+   * native ids. Publishing the same event id twice stores it once.
    */
-  async publish(event: NormalisedEvent): Promise<void> {
+  async publish(event: NormalisedEvent, aliases: string[] = []): Promise<void> {
     validateEvent(event);
     const { network, instance } = this.options;
     if (event.source.network !== network || event.source.instance !== instance) {
@@ -79,7 +88,7 @@ export class AdapterRuntime {
       );
     }
     if (event.source.messageId !== undefined && event.type === "message.created") {
-      await this.messages.record(event.id, event.source, event.source.messageId);
+      await this.messages.record(event.id, event.source, event.source.messageId, aliases);
     }
     await this.bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
   }
@@ -105,8 +114,12 @@ export class AdapterRuntime {
           });
         }
         const delivery = validateDelivery(value);
-        const nativeId = await handler(delivery, await this.nativeRelations(delivery));
-        if (nativeId !== undefined) await this.messages.record(delivery.event.id, delivery.target, nativeId);
+        const native = await handler(delivery, await this.nativeRelations(delivery));
+        if (typeof native === "string")
+          await this.messages.record(delivery.event.id, delivery.target, native);
+        else if (native !== undefined) {
+          await this.messages.record(delivery.event.id, delivery.target, native.id, native.aliases);
+        }
       },
       { origin: `${network}-${instance}`, log, maxAttempts: this.options.maxAttempts ?? 10 },
     );

@@ -10,16 +10,19 @@ import type { Bus } from "../../gateway/bus/Bus.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { FedgateError, PermanentError } from "../../gateway/errors.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
-import { AdapterRuntime } from "../kit/AdapterRuntime.js";
+import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import type { XmppBridgeConfig } from "./config.types.js";
 import { escapeLocalpart } from "./escaping.js";
 import { NS } from "./namespaces.js";
-import { toNormalisedEvent } from "./toNormalisedEvent.js";
+import { toNativeMessage } from "./messageIds.js";
+import { idsOf, referencesOf, toNormalisedEvent } from "./toNormalisedEvent.js";
 import { puppetNick, toGroupchat } from "./toStanza.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
 
 /** How long to wait for a room to confirm a join. */
 const JOIN_TIMEOUT_MS = 10_000;
+/** How long to wait for the room to echo a message with the stanza-id it gave it. */
+const REFLECTION_TIMEOUT_MS = 5_000;
 
 interface Room {
   /** nick → real bare JID of native occupants, as the room reports them. */
@@ -33,6 +36,8 @@ interface Room {
 export class XmppBridge {
   private readonly rooms = new Map<string, Room>();
   private readonly pendingJoins = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  /** Messages a puppet sent, by "<room> <id>", waiting for the room's echo and its stanza-id. */
+  private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
 
   private constructor(
     private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes">> & XmppBridgeConfig,
@@ -63,7 +68,7 @@ export class XmppBridge {
     links.onChange(() => bridge.joinLinkedRooms());
     try {
       await component.start();
-      await runtime.consumeDeliveries((delivery) => bridge.deliver(delivery));
+      await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
     } catch (error) {
       await bridge.stop();
       throw error;
@@ -145,7 +150,11 @@ export class XmppBridge {
   private receive(stanza: XmlElement): void {
     try {
       if (stanza.name === "presence") this.onPresence(stanza);
-      else if (stanza.name === "message" && stanza.attrs["type"] === "groupchat") this.onGroupchat(stanza);
+      else if (stanza.name === "message" && stanza.attrs["type"] === "groupchat") {
+        this.onGroupchat(stanza).catch((error: unknown) =>
+          this.log.warn({ err: error, from: stanza.attrs["from"] }, "group chat message refused"),
+        );
+      }
     } catch (error) {
       this.log.warn({ err: error, from: stanza.attrs["from"] }, "stanza refused");
     }
@@ -179,11 +188,16 @@ export class XmppBridge {
     if (!room.ownNicks.has(nick)) room.occupants.set(nick, item?.attrs["jid"]?.split("/")[0]);
   }
 
-  private onGroupchat(stanza: XmlElement): void {
-    // The room sends every message to each of fedgate's occupants (bot and puppets): read the bot's copy only.
-    if (stanza.attrs["to"] !== this.botJid) return;
+  private async onGroupchat(stanza: XmlElement): Promise<void> {
     const [roomJid, nick] = splitOccupant(stanza.attrs["from"]);
     if (roomJid === undefined || nick === undefined) return;
+    // The room sends every message to each of fedgate's occupants (bot and puppets): read the bot's copy only,
+    // except to learn the stanza-id of what a puppet just sent.
+    if (stanza.attrs["to"] !== this.botJid) {
+      const ids = idsOf(stanza, roomJid);
+      this.pendingEchoes.get(`${roomJid} ${ids.originId ?? ""}`)?.(ids.stanzaId);
+      return;
+    }
     const room = this.rooms.get(roomJid);
     if (room === undefined || room.ownNicks.has(nick)) return;
     const realJid = room.occupants.get(nick);
@@ -194,22 +208,46 @@ export class XmppBridge {
         `${realJid ?? nick} is outside the configured user domains`,
       );
     }
+    const conversation = { network: "xmpp", instance: this.config.instance, conversation: roomJid };
+    const eventOf = (nativeId: string | undefined): Promise<string | undefined> =>
+      nativeId === undefined
+        ? Promise.resolve(undefined)
+        : this.runtime.messages.eventId(conversation, nativeId);
+    const references = referencesOf(stanza);
+    const [replaces, redacts, replyTo] = await Promise.all([
+      eventOf(references.replaces),
+      eventOf(references.retracts),
+      eventOf(references.repliesTo),
+    ]);
+    if (
+      (references.replaces !== undefined && replaces === undefined) ||
+      (references.retracts !== undefined && redacts === undefined)
+    ) {
+      this.log.info(
+        { room: roomJid, references },
+        "correction or retraction of a message fedgate never saw; not bridged",
+      );
+      return;
+    }
+    const native = toNativeMessage(idsOf(stanza, roomJid));
     const event = toNormalisedEvent(stanza, {
       instance: this.config.instance,
       room: roomJid,
       nick,
       realJid,
+      messageId: native?.id,
+      ...(replaces === undefined ? {} : { replaces }),
+      ...(redacts === undefined ? {} : { redacts }),
+      ...(replyTo === undefined ? {} : { replyTo }),
       newEventId: () => this.runtime.newEventId(),
       maxBodyBytes: this.config.maxBodyBytes,
     });
     if (event === undefined) return;
-    this.runtime
-      .publish(event)
-      .catch((error: unknown) => this.log.error({ err: error, eventId: event.id }, "cannot publish event"));
+    await this.runtime.publish(event, native?.aliases ?? []);
   }
 
-  /** Posts a delivery into its room as the sender's puppet; returns the message's id there. */
-  private async deliver(delivery: Delivery): Promise<string | undefined> {
+  /** Posts a delivery into its room as the sender's puppet; returns the ids the message has there. */
+  private async deliver(delivery: Delivery, relations: NativeRelations): Promise<NativeMessage | undefined> {
     const { target, event } = delivery;
     if ((target.kind ?? "room") !== "room") {
       throw new PermanentError(
@@ -217,12 +255,21 @@ export class XmppBridge {
         `direct chats are not bridged to XMPP yet (${target.conversation})`,
       );
     }
-    if (event.type !== "message.created" && event.type !== "notice") {
+    const messageId = randomUUID();
+    const puppet = `${escapeLocalpart(`${event.source.network}.${event.source.instance}.${event.sender.userId}`)}@${this.config.domain}`;
+    const fullJid = `${puppet}/fedgate`;
+    const stanza = toGroupchat(delivery, relations, fullJid, messageId);
+    if (stanza === undefined) {
+      this.log.info(
+        { eventId: event.id, type: event.type },
+        "the message this refers to never reached the room; nothing to do",
+      );
+      return undefined;
+    }
+    if (!["message.created", "message.edited", "message.deleted", "notice"].includes(event.type)) {
       this.log.info({ eventId: event.id, type: event.type }, "event type not bridged to XMPP yet");
       return undefined;
     }
-    const puppet = `${escapeLocalpart(`${event.source.network}.${event.source.instance}.${event.sender.userId}`)}@${this.config.domain}`;
-    const fullJid = `${puppet}/fedgate`;
     await this.join(target.conversation, fullJid, puppetNick(delivery)).catch((error: unknown) => {
       throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
     });
@@ -230,9 +277,23 @@ export class XmppBridge {
       { ...event.sender, network: event.source.network, instance: event.source.instance },
       { network: "xmpp", instance: this.config.instance, userId: puppet },
     );
-    const messageId = randomUUID();
-    await this.component.send(toGroupchat(delivery, fullJid, messageId));
-    return messageId;
+    const echoKey = `${target.conversation} ${messageId}`;
+    const echoed = new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), REFLECTION_TIMEOUT_MS);
+      this.pendingEchoes.set(echoKey, (stanzaId) => {
+        clearTimeout(timer);
+        resolve(stanzaId);
+      });
+    });
+    try {
+      await this.component.send(stanza);
+      const stanzaId = await echoed;
+      return event.type === "message.created" || event.type === "notice"
+        ? toNativeMessage({ originId: messageId, ...(stanzaId === undefined ? {} : { stanzaId }) })
+        : undefined;
+    } finally {
+      this.pendingEchoes.delete(echoKey);
+    }
   }
 
   async stop(): Promise<void> {

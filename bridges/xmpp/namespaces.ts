@@ -5,4 +5,11 @@ export const NS = {
   stanzaId: "urn:xmpp:sid:0",
   delay: "urn:xmpp:delay",
   stanzas: "urn:ietf:params:xml:ns:xmpp-stanzas",
+  correction: "urn:xmpp:message-correct:0",
+  retract: "urn:xmpp:message-retract:1",
+  fasten: "urn:xmpp:fasten:0",
+  retractV0: "urn:xmpp:message-retract:0",
+  reply: "urn:xmpp:reply:0",
+  fallback: "urn:xmpp:fallback:0",
+  hints: "urn:xmpp:hints",
 } as const;

@@ -1,11 +1,65 @@
 /**
- * An XMPP group chat message as a normalised event. Pure: what the bridge knows about the room (who is a
- * puppet, who is who) comes in as arguments.
+ * An XMPP group chat message as a normalised event. Pure: what the bridge knows (which event a referenced
+ * message is, who the occupant is) comes in as arguments.
  */
 import type { NormalisedEvent } from "../../schemas/types.js";
 import { PermanentError } from "../../gateway/errors.js";
+import { type XmppMessageIds } from "./messageIds.js";
 import { NS } from "./namespaces.js";
 import type { XmlElement } from "./XmppComponent.js";
+
+/** The native ids a message refers to, before they are looked up in the message map. */
+export interface References {
+  /** XEP-0308: the corrected message's sender id. */
+  replaces?: string;
+  /** XEP-0424: the retracted message's stanza-id. */
+  retracts?: string;
+  /** XEP-0461: the stanza-id of the message replied to. */
+  repliesTo?: string;
+}
+
+export function referencesOf(stanza: XmlElement): References {
+  const replaces = stanza.getChild("replace", NS.correction)?.attrs["id"];
+  const retracts =
+    stanza.getChild("retract", NS.retract)?.attrs["id"] ??
+    (stanza.getChild("apply-to", NS.fasten)?.getChild("retract", NS.retractV0) === undefined
+      ? undefined
+      : stanza.getChild("apply-to", NS.fasten)?.attrs["id"]);
+  const repliesTo = stanza.getChild("reply", NS.reply)?.attrs["id"];
+  return {
+    ...(replaces === undefined ? {} : { replaces }),
+    ...(retracts === undefined ? {} : { retracts }),
+    ...(repliesTo === undefined ? {} : { repliesTo }),
+  };
+}
+
+/** The ids this message has: the sender's and the room's. */
+export function idsOf(stanza: XmlElement, room: string): XmppMessageIds {
+  const stanzaId = stanza.getChildren("stanza-id", NS.stanzaId).find((el) => el.attrs["by"] === room)?.attrs[
+    "id"
+  ];
+  const originId = stanza.getChild("origin-id", NS.stanzaId)?.attrs["id"] ?? stanza.attrs["id"];
+  return {
+    ...(originId === undefined || originId === "" ? {} : { originId }),
+    ...(stanzaId === undefined ? {} : { stanzaId }),
+  };
+}
+
+/** The body without the fallback quote a reply carries for older clients (XEP-0428; offsets in code points). */
+export function withoutReplyFallback(stanza: XmlElement, body: string): string {
+  const fallback = stanza
+    .getChildren("fallback", NS.fallback)
+    .find((f) => f.attrs["for"] === NS.reply)
+    ?.getChild("body");
+  if (fallback === undefined) return body;
+  // Offsets count Unicode code points, which is what Array.from iterates.
+  const chars = Array.from(body);
+  const start = Number(fallback.attrs["start"] ?? 0);
+  const end = Number(fallback.attrs["end"] ?? chars.length);
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > chars.length || start > end)
+    return body;
+  return [...chars.slice(0, start), ...chars.slice(end)].join("");
+}
 
 export interface GroupchatContext {
   instance: string;
@@ -14,42 +68,61 @@ export interface GroupchatContext {
   nick: string;
   /** The occupant's real bare JID, where the room tells the bridge. */
   realJid: string | undefined;
+  /** This message's ids, encoded as the message map keeps them. */
+  messageId: string | undefined;
+  /** Event ids of the messages referred to, where the message map knows them. */
+  replaces?: string;
+  redacts?: string;
+  replyTo?: string;
   newEventId: () => string;
   maxBodyBytes: number;
 }
 
 /**
- * undefined: nothing to bridge (no body, or a delayed copy from the room's history).
- * Throws FG_NATIVE_INVALID for a message the bridge must refuse.
+ * undefined: nothing to bridge (no body, a delayed copy from the room's history, or a correction or
+ * retraction of a message the bridge never saw). Throws FG_NATIVE_INVALID for a message it must refuse.
  */
 export function toNormalisedEvent(
   stanza: XmlElement,
   context: GroupchatContext,
 ): NormalisedEvent | undefined {
-  const body = stanza.getChildText("body");
-  if (body === null || stanza.getChild("delay", NS.delay) !== undefined) return undefined;
-  if (Buffer.byteLength(body, "utf8") > context.maxBodyBytes) {
-    throw new PermanentError(
-      "FG_NATIVE_INVALID",
-      `message from ${context.room}/${context.nick} has a body of ${Buffer.byteLength(body, "utf8")} bytes; the limit is ${context.maxBodyBytes}`,
-    );
-  }
-  // The room's stanza-id is what replies, retractions and reactions in the room point at (XEP-0359).
-  const stanzaId = stanza.getChildren("stanza-id", NS.stanzaId).find((el) => el.attrs["by"] === context.room)
-    ?.attrs["id"];
-  const messageId = stanzaId ?? stanza.attrs["id"];
-  return {
-    specVersion: "1",
+  if (stanza.getChild("delay", NS.delay) !== undefined) return undefined;
+  const base = {
+    specVersion: "1" as const,
     id: context.newEventId(),
-    type: "message.created",
     source: {
       network: "xmpp",
       instance: context.instance,
       conversation: context.room,
-      ...(messageId === undefined || messageId === "" ? {} : { messageId }),
+      ...(context.messageId === undefined ? {} : { messageId: context.messageId }),
     },
     sender: { userId: context.realJid ?? `${context.room}/${context.nick}`, displayName: context.nick },
-    content: { body },
     timestamp: new Date().toISOString(),
+  };
+  if (context.redacts !== undefined) {
+    return { ...base, type: "message.deleted", relations: { redacts: context.redacts } };
+  }
+  const raw = stanza.getChildText("body");
+  if (raw === null) return undefined;
+  if (Buffer.byteLength(raw, "utf8") > context.maxBodyBytes) {
+    throw new PermanentError(
+      "FG_NATIVE_INVALID",
+      `message from ${context.room}/${context.nick} has a body of ${Buffer.byteLength(raw, "utf8")} bytes; the limit is ${context.maxBodyBytes}`,
+    );
+  }
+  if (context.replaces !== undefined) {
+    return {
+      ...base,
+      type: "message.edited",
+      content: { body: raw },
+      relations: { replaces: context.replaces },
+    };
+  }
+  const body = context.replyTo === undefined ? raw : withoutReplyFallback(stanza, raw);
+  return {
+    ...base,
+    type: "message.created",
+    content: { body },
+    ...(context.replyTo === undefined ? {} : { relations: { replyTo: context.replyTo } }),
   };
 }

@@ -1,5 +1,7 @@
-/** A delivery as an XMPP group chat message from the sender's puppet. Pure. */
+/** Deliveries as XMPP group chat messages from the sender's puppet. Pure. */
 import type { Delivery } from "../../schemas/types.js";
+import type { NativeRelations } from "../kit/AdapterRuntime.js";
+import { fromNativeId } from "./messageIds.js";
 import { NS } from "./namespaces.js";
 import { xml, type XmlElement } from "./XmppComponent.js";
 
@@ -15,11 +17,56 @@ export function shownBody(delivery: Delivery): string {
   return delivery.marking === undefined ? body : `[${delivery.marking.label}] ${body}`;
 }
 
-export function toGroupchat(delivery: Delivery, from: string, messageId: string): XmlElement {
-  return xml(
-    "message",
-    { type: "groupchat", to: delivery.target.conversation, from, id: messageId },
-    xml("body", {}, shownBody(delivery)),
-    xml("origin-id", { xmlns: NS.stanzaId, id: messageId }),
-  );
+const RETRACT_FALLBACK =
+  "This person attempted to retract a previous message, but your client does not support it.";
+
+/**
+ * The stanza for a delivery, or undefined when the relation it needs is unknown in this room (the original
+ * never reached it): then there is nothing to correct or retract here.
+ */
+export function toGroupchat(
+  delivery: Delivery,
+  relations: NativeRelations,
+  from: string,
+  messageId: string,
+): XmlElement | undefined {
+  const attrs = { type: "groupchat", to: delivery.target.conversation, from, id: messageId };
+  const originId = xml("origin-id", { xmlns: NS.stanzaId, id: messageId });
+  switch (delivery.event.type) {
+    case "message.edited": {
+      const original =
+        relations.replaces === undefined ? undefined : fromNativeId(relations.replaces).originId;
+      if (original === undefined) return undefined;
+      return xml(
+        "message",
+        attrs,
+        xml("body", {}, shownBody(delivery)),
+        xml("replace", { xmlns: NS.correction, id: original }),
+        originId,
+      );
+    }
+    case "message.deleted": {
+      const original = relations.redacts === undefined ? undefined : fromNativeId(relations.redacts).stanzaId;
+      if (original === undefined) return undefined;
+      return xml(
+        "message",
+        attrs,
+        xml("retract", { xmlns: NS.retract, id: original }),
+        xml("fallback", { xmlns: NS.fallback, for: NS.retract }),
+        xml("body", {}, RETRACT_FALLBACK),
+        xml("store", { xmlns: NS.hints }),
+        originId,
+      );
+    }
+    default: {
+      const replyTo = relations.replyTo === undefined ? undefined : fromNativeId(relations.replyTo).stanzaId;
+      return xml(
+        "message",
+        attrs,
+        xml("body", {}, shownBody(delivery)),
+        replyTo === undefined ? undefined : xml("reply", { xmlns: NS.reply, id: replyTo }),
+        originId,
+      );
+    }
+  }
 }

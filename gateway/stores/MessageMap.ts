@@ -11,12 +11,16 @@ import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "./KeyValue
 export class MessageMap {
   constructor(private readonly kv: KeyValueStore) {}
 
-  /** Records that event `eventId` is message `nativeId` in `conversation`. Idempotent. */
-  async record(eventId: string, conversation: ConversationRef, nativeId: string): Promise<void> {
+  /**
+   * Records that event `eventId` is message `nativeId` in `conversation`. A network that gives one message
+   * several ids (XMPP: the sender's id and the room's stanza-id) passes the others as aliases: each of them
+   * finds the event too. Idempotent.
+   */
+  async record(eventId: string, conversation: ConversationRef, nativeId: string, aliases: string[] = []): Promise<void> {
     const where = keyToken(conversationKey(conversation));
     await Promise.all([
       this.kv.put(`e.${eventId}.${where}`, encodeJson(nativeId)),
-      this.kv.put(`n.${where}.${keyToken(nativeId)}`, encodeJson(eventId)),
+      ...[nativeId, ...aliases].map((id) => this.kv.put(`n.${where}.${keyToken(id)}`, encodeJson(eventId))),
     ]);
   }
 

@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
+import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { buckets } from "../../../gateway/bus/topology.js";
+import { validateEvent } from "../../../gateway/contract/schemas.js";
+import { subjects } from "../../../gateway/contract/subjects.js";
+import { createLogger } from "../../../gateway/log.js";
+import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
+import { LinkStore } from "../../../gateway/stores/LinkStore.js";
+import { eventually } from "../../helpers/fixtures.js";
+import { startNatsOrSkip } from "../../helpers/nats.js";
+import {
+  type Element,
+  startProsodyOrSkip,
+  stopClient,
+  xml,
+  xmppClient,
+  type XmppClient,
+} from "../../helpers/prosody.js";
+
+const nats = await startNatsOrSkip();
+const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
+const log = createLogger("silent");
+
+const NS = {
+  correction: "urn:xmpp:message-correct:0",
+  retract: "urn:xmpp:message-retract:1",
+  reply: "urn:xmpp:reply:0",
+  fallback: "urn:xmpp:fallback:0",
+  sid: "urn:xmpp:sid:0",
+};
+
+describe.skipIf(nats === undefined || prosody === undefined)(
+  "XMPP bridge - corrections, retractions, replies",
+  () => {
+    let bus: JetStreamBus;
+    let bridge: XmppBridge;
+    let officer: XmppClient;
+    const heard: Element[] = [];
+    const present = new Set<string>();
+    const inbound: NormalisedEvent[] = [];
+    let room = "";
+
+    const body = (m: Element): string | null => m.getChildText("body");
+    const stanzaIdOf = (m: Element): string | undefined =>
+      m.getChildren("stanza-id", NS.sid).find((s) => s.attrs["by"] === room)?.attrs["id"];
+    const say = (text: string, id: string, ...children: Element[]): Promise<void> =>
+      officer.send(xml("message", { to: room, type: "groupchat", id }, xml("body", {}, text), ...children));
+    const fromTchap = (
+      event: Partial<NormalisedEvent> & Pick<NormalisedEvent, "id" | "type">,
+    ): Promise<unknown> => {
+      const full: NormalisedEvent = {
+        specVersion: "1",
+        source: { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost" },
+        sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+        timestamp: new Date().toISOString(),
+        ...event,
+      };
+      const delivery: Delivery = {
+        specVersion: "1",
+        id: `${full.id}.x`,
+        event: full,
+        target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
+        senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
+      };
+      return bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
+    };
+
+    beforeAll(async () => {
+      if (nats === undefined || prosody === undefined) return;
+      room = `lage@${prosody.mucDomain}`;
+      bus = await JetStreamBus.connect({ servers: nats.url, log });
+      await bus.ensureTopology();
+      const links = new LinkStore(await bus.keyValue(buckets.links));
+      await links.start();
+      await links.create({
+        id: "lage",
+        endpoints: [
+          { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" },
+          { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost", agency: "dinum-mi" },
+        ],
+      });
+      links.stop();
+      await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
+        inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
+      );
+      bridge = await XmppBridge.start(
+        bus,
+        {
+          instance: "bpol",
+          service: prosody.componentUrl,
+          domain: prosody.componentDomain,
+          secret: { value: prosody.componentSecret },
+          userDomains: [prosody.domain],
+          mucDomains: [prosody.mucDomain],
+        },
+        prosody.componentSecret,
+        log,
+      );
+      await prosody.addUser("weber", "pw-weber");
+      officer = xmppClient(prosody, "weber", "pw-weber");
+      officer.on("stanza", (stanza) => {
+        if (stanza.is("message")) heard.push(stanza);
+        if (stanza.is("presence")) present.add(String(stanza.attrs["from"]));
+      });
+      await officer.start();
+      await officer.send(
+        xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
+      );
+      await eventually(
+        () => (present.has(`${room}/fedgate`) ? true : undefined),
+        10_000,
+        "the bridge in the room",
+      );
+    });
+
+    afterAll(async () => {
+      if (nats === undefined || prosody === undefined) return;
+      await stopClient(officer);
+      await bridge.stop();
+      await bus.close();
+      await prosody.stop();
+      await nats.stop();
+    });
+
+    it("inbound - a correction (XEP-0308) becomes an edit of the right event", async () => {
+      await say("Treffpunkt Nordtor", "w-1");
+      const original = await eventually(() => inbound.find((e) => e.content?.body === "Treffpunkt Nordtor"));
+      await say("Treffpunkt Südtor", "w-2", xml("replace", { xmlns: NS.correction, id: "w-1" }));
+      const edit = await eventually(() => inbound.find((e) => e.content?.body === "Treffpunkt Südtor"));
+      expect(edit.type).toBe("message.edited");
+      expect(edit.relations?.replaces).toBe(original.id);
+    });
+
+    it("inbound - a retraction (XEP-0424) by stanza-id becomes a deletion of the right event", async () => {
+      await say("Versehentlich gesendet", "w-3");
+      const original = await eventually(() =>
+        inbound.find((e) => e.content?.body === "Versehentlich gesendet"),
+      );
+      const echo = await eventually(() => heard.find((m) => body(m) === "Versehentlich gesendet"));
+      const stanzaId = stanzaIdOf(echo);
+      expect(stanzaId).toBeDefined();
+      await officer.send(
+        xml(
+          "message",
+          { to: room, type: "groupchat", id: "w-4" },
+          xml("retract", { xmlns: NS.retract, id: stanzaId }),
+        ),
+      );
+      const deletion = await eventually(() => inbound.find((e) => e.relations?.redacts === original.id));
+      expect(deletion.type).toBe("message.deleted");
+    });
+
+    it("outbound - an edit, a reply and a deletion from Tchap point at the right messages in the room", async () => {
+      await fromTchap({
+        id: "c1a2b3c4-0001-4000-8000-000000000001",
+        type: "message.created",
+        content: { body: "Nous arrivons" },
+      });
+      const created = await eventually(() => heard.find((m) => body(m) === "Nous arrivons"));
+      const createdId = created.getChild("origin-id", NS.sid)?.attrs["id"] ?? created.attrs["id"];
+      const createdStanzaId = stanzaIdOf(created);
+
+      await fromTchap({
+        id: "c1a2b3c4-0001-4000-8000-000000000002",
+        type: "message.edited",
+        content: { body: "Nous arrivons à 15 h" },
+        relations: { replaces: "c1a2b3c4-0001-4000-8000-000000000001" },
+      });
+      const edit = await eventually(() => heard.find((m) => body(m) === "Nous arrivons à 15 h"));
+      expect(edit.getChild("replace", NS.correction)?.attrs["id"]).toBe(createdId);
+
+      // A reply to what the officer wrote points at the room's stanza-id for it.
+      await say("Wo genau?", "w-5");
+      const question = await eventually(() => inbound.find((e) => e.content?.body === "Wo genau?"));
+      const questionEcho = await eventually(() => heard.find((m) => body(m) === "Wo genau?"));
+      await fromTchap({
+        id: "c1a2b3c4-0001-4000-8000-000000000003",
+        type: "message.created",
+        content: { body: "Au poste frontière" },
+        relations: { replyTo: question.id },
+      });
+      const reply = await eventually(() => heard.find((m) => body(m) === "Au poste frontière"));
+      expect(reply.getChild("reply", NS.reply)?.attrs["id"]).toBe(stanzaIdOf(questionEcho));
+
+      await fromTchap({
+        id: "c1a2b3c4-0001-4000-8000-000000000004",
+        type: "message.deleted",
+        relations: { redacts: "c1a2b3c4-0001-4000-8000-000000000001" },
+      });
+      const claire = `${room}/Claire Martin (Ministère de l'Intérieur)`;
+      const retraction = await eventually(() =>
+        heard.find((m) => m.attrs["from"] === claire && m.getChild("retract", NS.retract) !== undefined),
+      );
+      expect(retraction.getChild("retract", NS.retract)?.attrs["id"]).toBe(createdStanzaId);
+    });
+
+    it("inbound - a reply (XEP-0461) points at the right event, without its fallback quote", async () => {
+      const answered = await eventually(() => heard.find((m) => body(m) === "Au poste frontière"));
+      const quote = "> Claire Martin: Au poste frontière\n";
+      await say(
+        `${quote}Verstanden`,
+        "w-6",
+        xml("reply", { xmlns: NS.reply, id: stanzaIdOf(answered), to: String(answered.attrs["from"]) }),
+        xml(
+          "fallback",
+          { xmlns: NS.fallback, for: NS.reply },
+          xml("body", { start: "0", end: String(Array.from(quote).length) }),
+        ),
+      );
+      const reply = await eventually(() => inbound.find((e) => e.content?.body === "Verstanden"));
+      expect(reply.relations?.replyTo).toBe("c1a2b3c4-0001-4000-8000-000000000003");
+    });
+  },
+);
