@@ -3,12 +3,14 @@
  * chat (XEP-0045) and publishes what native occupants write; each remote person speaks through a puppet JID
  * on the bridge domain, with the nickname "Name (Agency)".
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Delivery } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
+import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import type { XmppBridgeConfig } from "./config.types.js";
@@ -23,6 +25,10 @@ import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
 const JOIN_TIMEOUT_MS = 10_000;
 /** How long to wait for the room to echo a message with the stanza-id it gave it. */
 const REFLECTION_TIMEOUT_MS = 5_000;
+/** Archive page size when catching up (XEP-0313 with XEP-0059). */
+const MAM_PAGE = 100;
+/** The bridge's own state: per room, the last stanza-id bridged. */
+const STATE_BUCKET = "fedgate_xmpp_state";
 
 interface Room {
   /** nick → real bare JID of native occupants, as the room reports them. */
@@ -31,6 +37,8 @@ interface Room {
   ownNicks: Set<string>;
   /** Joins in progress or done, by the full JID that joined. */
   joins: Map<string, Promise<void>>;
+  /** The nick each of those full JIDs joined with. */
+  nickOf: Map<string, string>;
 }
 
 export class XmppBridge {
@@ -38,12 +46,15 @@ export class XmppBridge {
   private readonly pendingJoins = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
   /** Messages a puppet sent, by "<room> <id>", waiting for the room's echo and its stanza-id. */
   private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
+  /** A room's messages, live or from its archive, are handled one at a time and in order. */
+  private readonly perRoom = new KeyedSequencer();
 
   private constructor(
     private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes">> & XmppBridgeConfig,
     private readonly component: XmppComponent,
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
+    private readonly state: KeyValueStore,
     private readonly log: Logger,
   ) {}
 
@@ -57,6 +68,7 @@ export class XmppBridge {
       component,
       runtime,
       links,
+      await bus.keyValue(STATE_BUCKET),
       log,
     );
     component.onStanza((stanza) => bridge.receive(stanza));
@@ -94,16 +106,56 @@ export class XmppBridge {
 
   private joinLinkedRooms(): void {
     for (const room of this.linkedRooms()) {
-      this.join(room, this.botJid, this.config.botNick).catch((error: unknown) =>
-        this.log.error({ room, err: error }, "cannot join linked room"),
-      );
+      if (this.rooms.get(room)?.joins.has(this.botJid) === true) continue;
+      this.join(room, this.botJid, this.config.botNick)
+        .then(() => this.catchUp(room))
+        .catch((error: unknown) =>
+          this.log.error({ room, err: error }, "cannot join or catch up with linked room"),
+        );
     }
+  }
+
+  /**
+   * Bridges what the room received while the bridge was away: its archive (XEP-0313) after the last
+   * stanza-id bridged, page by page. A room never bridged before starts from now.
+   */
+  private async catchUp(room: string): Promise<void> {
+    let after = await this.lastBridged(room);
+    if (after === undefined) return;
+    let caughtUp = 0;
+    for (;;) {
+      const queryid = randomUUID();
+      const result = await this.component.request(
+        xml(
+          "iq",
+          { type: "set", to: room, from: this.botJid },
+          xml(
+            "query",
+            { xmlns: NS.mam, queryid },
+            xml("set", { xmlns: NS.rsm }, xml("max", {}, String(MAM_PAGE)), xml("after", {}, after)),
+          ),
+        ),
+      );
+      // The archived messages arrived before the result and are queued for the room.
+      await this.perRoom.idle();
+      const fin = result.getChild("fin", NS.mam);
+      const last = fin?.getChild("set", NS.rsm)?.getChildText("last");
+      caughtUp += Number(fin?.getChild("set", NS.rsm)?.getChildText("count") ?? 0);
+      if (fin?.attrs["complete"] === "true" || last === null || last === undefined || last === after) break;
+      after = last;
+    }
+    this.log.info({ room, archived: caughtUp }, "caught up with the room's archive");
+  }
+
+  private async lastBridged(room: string): Promise<string | undefined> {
+    const entry = await this.state.get(`last.${keyToken(room)}`);
+    return entry === undefined ? undefined : (decodeJson(entry.value) as string);
   }
 
   private room(jid: string): Room {
     let room = this.rooms.get(jid);
     if (room === undefined) {
-      room = { occupants: new Map(), ownNicks: new Set(), joins: new Map() };
+      room = { occupants: new Map(), ownNicks: new Set(), joins: new Map(), nickOf: new Map() };
       this.rooms.set(jid, room);
     }
     return room;
@@ -115,6 +167,7 @@ export class XmppBridge {
     const existing = room.joins.get(fullJid);
     if (existing !== undefined) return existing;
     room.ownNicks.add(nick);
+    room.nickOf.set(fullJid, nick);
     const joined = new Promise<void>((resolve, reject) => {
       const key = `${roomJid}/${nick}`;
       const timer = setTimeout(() => {
@@ -150,11 +203,7 @@ export class XmppBridge {
   private receive(stanza: XmlElement): void {
     try {
       if (stanza.name === "presence") this.onPresence(stanza);
-      else if (stanza.name === "message" && stanza.attrs["type"] === "groupchat") {
-        this.onGroupchat(stanza).catch((error: unknown) =>
-          this.log.warn({ err: error, from: stanza.attrs["from"] }, "group chat message refused"),
-        );
-      }
+      else if (stanza.name === "message") this.onMessage(stanza);
     } catch (error) {
       this.log.warn({ err: error, from: stanza.attrs["from"] }, "stanza refused");
     }
@@ -188,18 +237,47 @@ export class XmppBridge {
     if (!room.ownNicks.has(nick)) room.occupants.set(nick, item?.attrs["jid"]?.split("/")[0]);
   }
 
-  private async onGroupchat(stanza: XmlElement): Promise<void> {
-    const [roomJid, nick] = splitOccupant(stanza.attrs["from"]);
+  /** A live group chat message, or one from a room's archive (a MAM result), queued per room. */
+  private onMessage(stanza: XmlElement): void {
+    const result = stanza.getChild("result", NS.mam);
+    const archived = result?.getChild("forwarded", NS.forward)?.getChild("message");
+    const message = archived ?? stanza;
+    if (message.attrs["type"] !== "groupchat") return;
+    const [roomJid, nick] = splitOccupant(message.attrs["from"]);
     if (roomJid === undefined || nick === undefined) return;
-    // The room sends every message to each of fedgate's occupants (bot and puppets): read the bot's copy only,
-    // except to learn the stanza-id of what a puppet just sent.
-    if (stanza.attrs["to"] !== this.botJid) {
+    if (archived === undefined && stanza.attrs["to"] !== this.botJid) {
+      // The room sends every message to each of fedgate's occupants (bot and puppets): read the bot's copy
+      // only, except to learn the stanza-id of what a puppet just sent.
       const ids = idsOf(stanza, roomJid);
       this.pendingEchoes.get(`${roomJid} ${ids.originId ?? ""}`)?.(ids.stanzaId);
       return;
     }
+    // In an archive, the result's id is the message's stanza-id.
+    const archiveId = result?.attrs["id"];
+    this.perRoom.run(roomJid, () =>
+      this.onGroupchat(message, roomJid, nick, archiveId).catch((error: unknown) =>
+        this.log.warn({ err: error, from: message.attrs["from"] }, "group chat message refused"),
+      ),
+    );
+  }
+
+  private async onGroupchat(
+    stanza: XmlElement,
+    roomJid: string,
+    nick: string,
+    archiveId?: string,
+  ): Promise<void> {
     const room = this.rooms.get(roomJid);
-    if (room === undefined || room.ownNicks.has(nick)) return;
+    const ids = idsOf(stanza, roomJid);
+    const stanzaId = ids.stanzaId ?? archiveId;
+    const conversation = { network: "xmpp", instance: this.config.instance, conversation: roomJid };
+    // Bridged already (seen live and again in the archive, or before a restart): nothing to do.
+    if (stanzaId !== undefined && (await this.runtime.messages.eventId(conversation, stanzaId)) !== undefined)
+      return;
+    if (room === undefined || room.ownNicks.has(nick)) {
+      if (stanzaId !== undefined) await this.state.put(`last.${keyToken(roomJid)}`, encodeJson(stanzaId));
+      return;
+    }
     const realJid = room.occupants.get(nick);
     const domain = realJid?.split("@")[1];
     if (domain !== undefined && !this.config.userDomains.includes(domain)) {
@@ -208,7 +286,6 @@ export class XmppBridge {
         `${realJid ?? nick} is outside the configured user domains`,
       );
     }
-    const conversation = { network: "xmpp", instance: this.config.instance, conversation: roomJid };
     const eventOf = (nativeId: string | undefined): Promise<string | undefined> =>
       nativeId === undefined
         ? Promise.resolve(undefined)
@@ -229,7 +306,7 @@ export class XmppBridge {
       );
       return;
     }
-    const native = toNativeMessage(idsOf(stanza, roomJid));
+    const native = toNativeMessage({ ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) });
     const event = toNormalisedEvent(stanza, {
       instance: this.config.instance,
       room: roomJid,
@@ -239,11 +316,18 @@ export class XmppBridge {
       ...(replaces === undefined ? {} : { replaces }),
       ...(redacts === undefined ? {} : { redacts }),
       ...(replyTo === undefined ? {} : { replyTo }),
-      newEventId: () => this.runtime.newEventId(),
+      // Derived from the room's stanza-id, so a message seen twice is the same event (and stored once).
+      newEventId: () =>
+        stanzaId === undefined
+          ? this.runtime.newEventId()
+          : createHash("sha256")
+              .update(`xmpp/${this.config.instance}/${roomJid}/${stanzaId}`)
+              .digest("hex")
+              .slice(0, 32),
       maxBodyBytes: this.config.maxBodyBytes,
     });
-    if (event === undefined) return;
-    await this.runtime.publish(event, native?.aliases ?? []);
+    if (event !== undefined) await this.runtime.publish(event, native?.aliases ?? []);
+    if (stanzaId !== undefined) await this.state.put(`last.${keyToken(roomJid)}`, encodeJson(stanzaId));
   }
 
   /** Posts a delivery into its room as the sender's puppet; returns the ids the message has there. */
@@ -298,6 +382,19 @@ export class XmppBridge {
 
   async stop(): Promise<void> {
     await this.runtime.close();
+    await this.perRoom.idle();
+    // A component's occupants are not removed when it disconnects: leave every room, as bot and as puppets.
+    const leaving: Promise<void>[] = [];
+    for (const [roomJid, room] of this.rooms) {
+      for (const [fullJid, nick] of room.nickOf) {
+        leaving.push(
+          this.component
+            .send(xml("presence", { type: "unavailable", from: fullJid, to: `${roomJid}/${nick}` }))
+            .catch(() => undefined),
+        );
+      }
+    }
+    await Promise.all(leaving);
     this.links.stop();
     await this.component.stop();
   }

@@ -36,6 +36,7 @@ interface ComponentEntity {
   on(event: "error", listener: (error: Error & { condition?: string }) => void): void;
   on(event: "status", listener: (status: string) => void): void;
   reconnect: { delay: number; stop(): void };
+  iqCaller: { request(element: XmlElement, timeoutMs?: number): Promise<XmlElement> };
 }
 
 const require = createRequire(import.meta.url);
@@ -138,6 +139,15 @@ export class XmppComponent {
       throw new TransientError("FG_PEER_UNAVAILABLE", `cannot send to the XMPP server: ${String(cause)}`, {
         cause,
       });
+    }
+  }
+
+  /** Sends an iq and resolves with the server's result; an error reply or no reply in time rejects. */
+  async request(iq: XmlElement, timeoutMs = 30_000): Promise<XmlElement> {
+    try {
+      return await this.entity.iqCaller.request(iq, timeoutMs);
+    } catch (cause) {
+      throw new TransientError("FG_PEER_UNAVAILABLE", `XMPP request failed: ${String(cause)}`, { cause });
     }
   }
 

@@ -12,4 +12,8 @@ export const NS = {
   reply: "urn:xmpp:reply:0",
   fallback: "urn:xmpp:fallback:0",
   hints: "urn:xmpp:hints",
+  mam: "urn:xmpp:mam:2",
+  forward: "urn:xmpp:forward:0",
+  rsm: "http://jabber.org/protocol/rsm",
+  dataForms: "jabber:x:data",
 } as const;
