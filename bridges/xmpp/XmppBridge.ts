@@ -16,9 +16,9 @@ import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit
 import type { XmppBridgeConfig } from "./config.types.js";
 import { escapeLocalpart } from "./escaping.js";
 import { NS } from "./namespaces.js";
-import { toNativeMessage } from "./messageIds.js";
-import { idsOf, referencesOf, toNormalisedEvent } from "./toNormalisedEvent.js";
-import { puppetNick, toGroupchat } from "./toStanza.js";
+import { fromNativeId, toNativeMessage } from "./messageIds.js";
+import { idsOf, reactionsOf, referencesOf, toNormalisedEvent } from "./toNormalisedEvent.js";
+import { puppetNick, toGroupchat, toReactions } from "./toStanza.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
 
 /** How long to wait for a room to confirm a join. */
@@ -145,6 +145,55 @@ export class XmppBridge {
       after = last;
     }
     this.log.info({ room, archived: caughtUp }, "caught up with the room's archive");
+  }
+
+  /**
+   * XEP-0444 sends a user's whole set of reactions on a message; the other networks add and remove one at a
+   * time. The set each user (native or puppet) has on each message is kept, and the difference translated.
+   */
+  private async swapReactions(
+    room: string,
+    stanzaId: string,
+    user: string,
+    change: (current: string[]) => string[],
+  ): Promise<{ before: string[]; after: string[] }> {
+    const key = `reactions.${keyToken(room)}.${keyToken(stanzaId)}.${keyToken(user)}`;
+    const entry = await this.state.get(key);
+    const before = entry === undefined ? [] : (decodeJson(entry.value) as string[]);
+    const after = change(before);
+    await this.state.put(key, encodeJson(after));
+    return { before, after };
+  }
+
+  private async publishReactions(
+    room: string,
+    nick: string,
+    user: string,
+    reactsTo: string,
+    reactions: { to: string; keys: string[] },
+    stanzaId: string | undefined,
+  ): Promise<void> {
+    const { before, after } = await this.swapReactions(room, reactions.to, user, () => reactions.keys);
+    const changes = [
+      ...after.filter((k) => !before.includes(k)).map((k) => ["reaction.added", k] as const),
+      ...before.filter((k) => !after.includes(k)).map((k) => ["reaction.removed", k] as const),
+    ];
+    for (const [type, reaction] of changes) {
+      const id = createHash("sha256")
+        .update(`xmpp/${this.config.instance}/${room}/${stanzaId ?? randomUUID()}/${type}/${reaction}`)
+        .digest("hex")
+        .slice(0, 32);
+      await this.runtime.publish({
+        specVersion: "1",
+        id,
+        type,
+        source: { network: "xmpp", instance: this.config.instance, conversation: room },
+        sender: { userId: user, displayName: nick },
+        content: { reaction },
+        relations: { reactsTo },
+        timestamp: new Date().toISOString(),
+      });
+    }
   }
 
   private async lastBridged(room: string): Promise<string | undefined> {
@@ -290,6 +339,27 @@ export class XmppBridge {
       nativeId === undefined
         ? Promise.resolve(undefined)
         : this.runtime.messages.eventId(conversation, nativeId);
+    const reactions = reactionsOf(stanza);
+    if (reactions !== undefined) {
+      const reactsTo = await eventOf(reactions.to);
+      if (reactsTo === undefined) {
+        this.log.info(
+          { room: roomJid, to: reactions.to },
+          "reactions to a message fedgate never saw; not bridged",
+        );
+      } else {
+        await this.publishReactions(
+          roomJid,
+          nick,
+          realJid ?? `${roomJid}/${nick}`,
+          reactsTo,
+          reactions,
+          stanzaId,
+        );
+      }
+      if (stanzaId !== undefined) await this.state.put(`last.${keyToken(roomJid)}`, encodeJson(stanzaId));
+      return;
+    }
     const references = referencesOf(stanza);
     const [replaces, redacts, replyTo] = await Promise.all([
       eventOf(references.replaces),
@@ -342,6 +412,24 @@ export class XmppBridge {
     const messageId = randomUUID();
     const puppet = `${escapeLocalpart(`${event.source.network}.${event.source.instance}.${event.sender.userId}`)}@${this.config.domain}`;
     const fullJid = `${puppet}/fedgate`;
+    const reaction = event.content?.reaction;
+    const reactingTo =
+      relations.reactsTo === undefined ? undefined : fromNativeId(relations.reactsTo).stanzaId;
+    if ((event.type === "reaction.added" || event.type === "reaction.removed") && reaction !== undefined) {
+      if (reactingTo === undefined) return undefined;
+      await this.joinAs(delivery, fullJid, puppet);
+      const { after } = await this.swapReactions(target.conversation, reactingTo, puppet, (current) =>
+        event.type === "reaction.added"
+          ? [...new Set([...current, reaction])]
+          : current.filter((k) => k !== reaction),
+      );
+      await this.component.send(toReactions(target.conversation, fullJid, messageId, reactingTo, after));
+      return undefined;
+    }
+    if (!["message.created", "message.edited", "message.deleted", "notice"].includes(event.type)) {
+      this.log.info({ eventId: event.id, type: event.type }, "event type not bridged to XMPP yet");
+      return undefined;
+    }
     const stanza = toGroupchat(delivery, relations, fullJid, messageId);
     if (stanza === undefined) {
       this.log.info(
@@ -350,17 +438,7 @@ export class XmppBridge {
       );
       return undefined;
     }
-    if (!["message.created", "message.edited", "message.deleted", "notice"].includes(event.type)) {
-      this.log.info({ eventId: event.id, type: event.type }, "event type not bridged to XMPP yet");
-      return undefined;
-    }
-    await this.join(target.conversation, fullJid, puppetNick(delivery)).catch((error: unknown) => {
-      throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
-    });
-    await this.runtime.identities.record(
-      { ...event.sender, network: event.source.network, instance: event.source.instance },
-      { network: "xmpp", instance: this.config.instance, userId: puppet },
-    );
+    await this.joinAs(delivery, fullJid, puppet);
     const echoKey = `${target.conversation} ${messageId}`;
     const echoed = new Promise<string | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), REFLECTION_TIMEOUT_MS);
@@ -378,6 +456,18 @@ export class XmppBridge {
     } finally {
       this.pendingEchoes.delete(echoKey);
     }
+  }
+
+  /** Puts the sender's puppet in the target room (once) and remembers who it stands for. */
+  private async joinAs(delivery: Delivery, fullJid: string, puppet: string): Promise<void> {
+    const { event, target } = delivery;
+    await this.join(target.conversation, fullJid, puppetNick(delivery)).catch((error: unknown) => {
+      throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
+    });
+    await this.runtime.identities.record(
+      { ...event.sender, network: event.source.network, instance: event.source.instance },
+      { network: "xmpp", instance: this.config.instance, userId: puppet },
+    );
   }
 
   async stop(): Promise<void> {

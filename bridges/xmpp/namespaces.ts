@@ -13,6 +13,7 @@ export const NS = {
   fallback: "urn:xmpp:fallback:0",
   hints: "urn:xmpp:hints",
   mam: "urn:xmpp:mam:2",
+  reactions: "urn:xmpp:reactions:0",
   forward: "urn:xmpp:forward:0",
   rsm: "http://jabber.org/protocol/rsm",
   dataForms: "jabber:x:data",

@@ -33,6 +33,18 @@ export function referencesOf(stanza: XmlElement): References {
   };
 }
 
+/** XEP-0444: the reactions a user now has on a message (their whole set), by the message's stanza-id. */
+export function reactionsOf(stanza: XmlElement): { to: string; keys: string[] } | undefined {
+  const reactions = stanza.getChild("reactions", NS.reactions);
+  const to = reactions?.attrs["id"];
+  if (reactions === undefined || to === undefined) return undefined;
+  const keys = reactions
+    .getChildren("reaction")
+    .map((r) => r.text().trim())
+    .filter((k) => k.length > 0 && k.length <= 64);
+  return { to, keys: [...new Set(keys)] };
+}
+
 /** The ids this message has: the sender's and the room's. */
 export function idsOf(stanza: XmlElement, room: string): XmppMessageIds {
   const stanzaId = stanza.getChildren("stanza-id", NS.stanzaId).find((el) => el.attrs["by"] === room)?.attrs[

@@ -17,6 +17,22 @@ export function shownBody(delivery: Delivery): string {
   return delivery.marking === undefined ? body : `[${delivery.marking.label}] ${body}`;
 }
 
+/** XEP-0444: a puppet's whole set of reactions on a message. */
+export function toReactions(
+  room: string,
+  from: string,
+  messageId: string,
+  stanzaId: string,
+  keys: string[],
+): XmlElement {
+  return xml(
+    "message",
+    { type: "groupchat", to: room, from, id: messageId },
+    xml("reactions", { xmlns: NS.reactions, id: stanzaId }, ...keys.map((key) => xml("reaction", {}, key))),
+    xml("store", { xmlns: NS.hints }),
+  );
+}
+
 const RETRACT_FALLBACK =
   "This person attempted to retract a previous message, but your client does not support it.";
 

@@ -29,6 +29,7 @@ const NS = {
   reply: "urn:xmpp:reply:0",
   fallback: "urn:xmpp:fallback:0",
   sid: "urn:xmpp:sid:0",
+  reactions: "urn:xmpp:reactions:0",
 };
 
 describe.skipIf(nats === undefined || prosody === undefined)(
@@ -211,6 +212,59 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       );
       const reply = await eventually(() => inbound.find((e) => e.content?.body === "Verstanden"));
       expect(reply.relations?.replyTo).toBe("c1a2b3c4-0001-4000-8000-000000000003");
+    });
+
+    it("inbound - reactions (XEP-0444) arrive as a whole set and leave as what was added and removed", async () => {
+      const claire = await eventually(() => heard.find((m) => body(m) === "Au poste frontière"));
+      const react = (id: string, ...keys: string[]): Promise<void> =>
+        officer.send(
+          xml(
+            "message",
+            { to: room, type: "groupchat", id },
+            xml(
+              "reactions",
+              { xmlns: NS.reactions, id: stanzaIdOf(claire) },
+              ...keys.map((k) => xml("reaction", {}, k)),
+            ),
+          ),
+        );
+      const reactionsTo = (): NormalisedEvent[] =>
+        inbound.filter((e) => e.relations?.reactsTo === "c1a2b3c4-0001-4000-8000-000000000003");
+      await react("r-1", "👍");
+      await eventually(() => (reactionsTo().length === 1 ? true : undefined));
+      await react("r-2", "👀");
+      await eventually(() => (reactionsTo().length === 3 ? true : undefined));
+      expect(reactionsTo().map((e) => `${e.type} ${e.content?.reaction ?? ""}`)).toEqual([
+        "reaction.added 👍",
+        "reaction.added 👀",
+        "reaction.removed 👍",
+      ]);
+    });
+
+    it("outbound - reactions from Tchap, one at a time, reach the room as the puppet's whole set", async () => {
+      const question = await eventually(() => inbound.find((e) => e.content?.body === "Wo genau?"));
+      const questionEcho = await eventually(() => heard.find((m) => body(m) === "Wo genau?"));
+      const react = (
+        n: number,
+        type: "reaction.added" | "reaction.removed",
+        reaction: string,
+      ): Promise<unknown> =>
+        fromTchap({
+          id: `c1a2b3c4-0002-4000-8000-00000000000${n}`,
+          type,
+          content: { reaction },
+          relations: { reactsTo: question.id },
+        });
+      const sets = (): string[][] =>
+        heard
+          .map((m) => m.getChild("reactions", NS.reactions))
+          .filter((r) => r !== undefined && r.attrs["id"] === stanzaIdOf(questionEcho))
+          .map((r) => (r?.getChildren("reaction") ?? []).map((x) => x.text()));
+      await react(1, "reaction.added", "👍");
+      await react(2, "reaction.added", "🙏");
+      await react(3, "reaction.removed", "👍");
+      await eventually(() => (sets().length === 3 ? true : undefined));
+      expect(sets()).toEqual([["👍"], ["👍", "🙏"], ["🙏"]]);
     });
   },
 );
