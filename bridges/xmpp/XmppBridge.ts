@@ -15,6 +15,7 @@ import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import type { XmppBridgeConfig } from "./config.types.js";
 import { escapeLocalpart } from "./escaping.js";
+import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
 import { fromNativeId, toNativeMessage } from "./messageIds.js";
 import { idsOf, reactionsOf, referencesOf, toNormalisedEvent } from "./toNormalisedEvent.js";
@@ -50,7 +51,8 @@ export class XmppBridge {
   private readonly perRoom = new KeyedSequencer();
 
   private constructor(
-    private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes">> & XmppBridgeConfig,
+    private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes" | "labels">> &
+      XmppBridgeConfig,
     private readonly component: XmppComponent,
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
@@ -64,7 +66,12 @@ export class XmppBridge {
     await links.start();
     const component = new XmppComponent({ service: config.service, domain: config.domain, secret, log });
     const bridge = new XmppBridge(
-      { ...config, botNick: config.botNick ?? "fedgate", maxBodyBytes: config.maxBodyBytes ?? 65536 },
+      {
+        ...config,
+        botNick: config.botNick ?? "fedgate",
+        maxBodyBytes: config.maxBodyBytes ?? 65536,
+        labels: config.labels ?? [],
+      },
       component,
       runtime,
       links,
@@ -145,6 +152,22 @@ export class XmppBridge {
       after = last;
     }
     this.log.info({ room, archived: caughtUp }, "caught up with the room's archive");
+  }
+
+  /** Tells a sender, with a stanza error their client shows, that their message was not bridged and why. */
+  private async refuse(stanza: XmlElement, to: string, error: Error): Promise<void> {
+    await this.component.send(
+      xml(
+        "message",
+        { type: "error", from: this.botJid, to, id: stanza.attrs["id"] },
+        xml(
+          "error",
+          { type: "cancel" },
+          xml("policy-violation", { xmlns: NS.stanzas }),
+          xml("text", { xmlns: NS.stanzas }, `Not bridged: ${error.message}`),
+        ),
+      ),
+    );
   }
 
   /**
@@ -360,6 +383,14 @@ export class XmppBridge {
       if (stanzaId !== undefined) await this.state.put(`last.${keyToken(roomJid)}`, encodeJson(stanzaId));
       return;
     }
+    let marking: string | undefined;
+    try {
+      marking = markingOf(stanza, this.config.labels);
+    } catch (error) {
+      // Refused before anything is published; the sender's client shows why (XEP-0258 §5).
+      await this.refuse(stanza, realJid ?? `${roomJid}/${nick}`, error as Error);
+      throw error;
+    }
     const references = referencesOf(stanza);
     const [replaces, redacts, replyTo] = await Promise.all([
       eventOf(references.replaces),
@@ -383,6 +414,7 @@ export class XmppBridge {
       nick,
       realJid,
       messageId: native?.id,
+      ...(marking === undefined ? {} : { marking }),
       ...(replaces === undefined ? {} : { replaces }),
       ...(redacts === undefined ? {} : { redacts }),
       ...(replyTo === undefined ? {} : { replyTo }),
@@ -430,7 +462,18 @@ export class XmppBridge {
       this.log.info({ eventId: event.id, type: event.type }, "event type not bridged to XMPP yet");
       return undefined;
     }
-    const stanza = toGroupchat(delivery, relations, fullJid, messageId);
+    // A delivery back into the conversation its event came from is the gateway's own notice: the bot says it.
+    const fromGateway =
+      event.source.network === target.network &&
+      event.source.instance === target.instance &&
+      event.source.conversation === target.conversation;
+    const label = labelFor(delivery.marking, this.config.labels);
+    if (fromGateway) {
+      const notice = toGroupchat({ ...delivery, marking: undefined }, relations, this.botJid, messageId);
+      if (notice !== undefined) await this.component.send(notice);
+      return undefined;
+    }
+    const stanza = toGroupchat(delivery, relations, fullJid, messageId, label);
     if (stanza === undefined) {
       this.log.info(
         { eventId: event.id, type: event.type },

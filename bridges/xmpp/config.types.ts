@@ -31,7 +31,28 @@ export interface XmppBridgeConfig {
    */
   botNick?: string;
   /**
+   * Security labels (XEP-0258) and the policy markings they stand for. A message whose label is not listed is refused.
+   */
+  labels?: XmppSecurityLabel[];
+  /**
    * Longer message bodies are refused with a stanza error.
    */
   maxBodyBytes?: number;
+}
+
+export interface XmppSecurityLabel {
+  /**
+   * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+   */
+  marking: string;
+  /**
+   * The label's display marking, e.g. VS-NfD.
+   */
+  displayMarking: string;
+  /**
+   * The base64 ESS security label, where the server's label catalogue uses one.
+   */
+  ess?: string;
+  fgcolor?: string;
+  bgcolor?: string;
 }

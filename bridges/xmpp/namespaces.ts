@@ -14,6 +14,8 @@ export const NS = {
   hints: "urn:xmpp:hints",
   mam: "urn:xmpp:mam:2",
   reactions: "urn:xmpp:reactions:0",
+  securityLabel: "urn:xmpp:sec-label:0",
+  essLabel: "urn:xmpp:sec-label:ess:0",
   forward: "urn:xmpp:forward:0",
   rsm: "http://jabber.org/protocol/rsm",
   dataForms: "jabber:x:data",

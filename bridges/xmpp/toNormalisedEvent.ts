@@ -82,6 +82,8 @@ export interface GroupchatContext {
   realJid: string | undefined;
   /** This message's ids, encoded as the message map keeps them. */
   messageId: string | undefined;
+  /** The marking its security label stands for. */
+  marking?: string;
   /** Event ids of the messages referred to, where the message map knows them. */
   replaces?: string;
   redacts?: string;
@@ -110,6 +112,7 @@ export function toNormalisedEvent(
     },
     sender: { userId: context.realJid ?? `${context.room}/${context.nick}`, displayName: context.nick },
     timestamp: new Date().toISOString(),
+    ...(context.marking === undefined ? {} : { marking: context.marking }),
   };
   if (context.redacts !== undefined) {
     return { ...base, type: "message.deleted", relations: { redacts: context.redacts } };

@@ -45,6 +45,7 @@ export function toGroupchat(
   relations: NativeRelations,
   from: string,
   messageId: string,
+  label?: XmlElement,
 ): XmlElement | undefined {
   const attrs = { type: "groupchat", to: delivery.target.conversation, from, id: messageId };
   const originId = xml("origin-id", { xmlns: NS.stanzaId, id: messageId });
@@ -58,6 +59,7 @@ export function toGroupchat(
         attrs,
         xml("body", {}, shownBody(delivery)),
         xml("replace", { xmlns: NS.correction, id: original }),
+        label,
         originId,
       );
     }
@@ -81,6 +83,7 @@ export function toGroupchat(
         attrs,
         xml("body", {}, shownBody(delivery)),
         replyTo === undefined ? undefined : xml("reply", { xmlns: NS.reply, id: replyTo }),
+        label,
         originId,
       );
     }

@@ -16,7 +16,12 @@ export class MessageMap {
    * several ids (XMPP: the sender's id and the room's stanza-id) passes the others as aliases: each of them
    * finds the event too. Idempotent.
    */
-  async record(eventId: string, conversation: ConversationRef, nativeId: string, aliases: string[] = []): Promise<void> {
+  async record(
+    eventId: string,
+    conversation: ConversationRef,
+    nativeId: string,
+    aliases: string[] = [],
+  ): Promise<void> {
     const where = keyToken(conversationKey(conversation));
     await Promise.all([
       this.kv.put(`e.${eventId}.${where}`, encodeJson(nativeId)),

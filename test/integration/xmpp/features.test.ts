@@ -30,6 +30,8 @@ const NS = {
   fallback: "urn:xmpp:fallback:0",
   sid: "urn:xmpp:sid:0",
   reactions: "urn:xmpp:reactions:0",
+  label: "urn:xmpp:sec-label:0",
+  stanzas: "urn:ietf:params:xml:ns:xmpp-stanzas",
 };
 
 describe.skipIf(nats === undefined || prosody === undefined)(
@@ -95,6 +97,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
           secret: { value: prosody.componentSecret },
           userDomains: [prosody.domain],
           mucDomains: [prosody.mucDomain],
+          labels: [{ marking: "DE-VS-NFD", displayMarking: "VS-NfD", fgcolor: "black", bgcolor: "yellow" }],
         },
         prosody.componentSecret,
         log,
@@ -265,6 +268,76 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       await react(3, "reaction.removed", "👍");
       await eventually(() => (sets().length === 3 ? true : undefined));
       expect(sets()).toEqual([["👍"], ["👍", "🙏"], ["🙏"]]);
+    });
+
+    it("labels - a message labelled VS-NfD (XEP-0258) carries that marking onto the bus", async () => {
+      const label = xml("securitylabel", { xmlns: NS.label }, xml("displaymarking", {}, "VS-NfD"));
+      await say("Fahndungsfoto folgt", "l-1", label);
+      const event = await eventually(() => inbound.find((e) => e.content?.body === "Fahndungsfoto folgt"));
+      expect(event.marking).toBe("DE-VS-NFD");
+    });
+
+    it("labels - a label fedgate may not carry is refused with a stanza error, and nothing is published", async () => {
+      const label = xml("securitylabel", { xmlns: NS.label }, xml("displaymarking", {}, "GEHEIM"));
+      await say("Streng geheim", "l-2", label);
+      const error = await eventually(() =>
+        heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "l-2"),
+      );
+      expect(error.getChild("error")?.getChild("policy-violation", NS.stanzas)).toBeDefined();
+      expect(error.getChild("error")?.getChildText("text", NS.stanzas)).toContain("GEHEIM");
+      await say("danach normal", "l-3");
+      await eventually(() => inbound.find((e) => e.content?.body === "danach normal"));
+      expect(inbound.some((e) => e.content?.body === "Streng geheim")).toBe(false);
+    });
+
+    it("labels - a marked delivery arrives with the label the table gives its marking", async () => {
+      const full: NormalisedEvent = {
+        specVersion: "1",
+        id: "c1a2b3c4-0003-4000-8000-000000000001",
+        type: "message.created",
+        source: { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost" },
+        sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+        content: { body: "Point de situation" },
+        marking: "FR-DR",
+        timestamp: new Date().toISOString(),
+      };
+      const delivery: Delivery = {
+        specVersion: "1",
+        id: `${full.id}.x`,
+        event: full,
+        target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
+        senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
+        marking: { id: "DE-VS-NFD", label: "VS-NUR FÜR DEN DIENSTGEBRAUCH", original: "FR-DR" },
+      };
+      await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
+      const message = await eventually(() =>
+        heard.find((m) => body(m)?.endsWith("Point de situation") === true),
+      );
+      const displayed = message.getChild("securitylabel", NS.label)?.getChild("displaymarking");
+      expect(displayed?.text()).toBe("VS-NfD");
+      expect(displayed?.attrs["bgcolor"]).toBe("yellow");
+    });
+
+    it("notices - the gateway's own notice is said by the bridge's bot, not by a puppet", async () => {
+      const notice: Delivery = {
+        specVersion: "1",
+        id: "notice-test-1",
+        event: {
+          specVersion: "1",
+          id: "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5",
+          type: "notice",
+          source: { network: "xmpp", instance: "bpol", conversation: room },
+          sender: { userId: "fedgate", displayName: "fedgate" },
+          content: { body: "Your message was not delivered to: Zoll" },
+          timestamp: new Date().toISOString(),
+        },
+        target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
+      };
+      await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(notice), { msgId: notice.id });
+      const said = await eventually(() =>
+        heard.find((m) => body(m) === "Your message was not delivered to: Zoll"),
+      );
+      expect(said.attrs["from"]).toBe(`${room}/fedgate`);
     });
   },
 );
