@@ -1,5 +1,6 @@
 /** `npm run bench`: every benchmark, figures and ratios measured in one run on this machine. */
-import { runRoutingBenchmark } from "./routing.js";
+import { runRoutingBenchmark, type RunFigures } from "./routing.js";
+import { runXmppBenchmark } from "./xmpp.js";
 
 const events = Number(process.env["BENCH_EVENTS"] ?? 20_000);
 const latencyEvents = Number(process.env["BENCH_LATENCY_EVENTS"] ?? 2000);
@@ -9,7 +10,7 @@ const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const [forwarder, core] = await runRoutingBenchmark({ events, latencyEvents, perSecond, rounds });
 if (forwarder === undefined || core === undefined) throw new Error("benchmark produced no figures");
 
-const row = (f: typeof core): string =>
+const row = (f: RunFigures): string =>
   `${f.name.padEnd(28)} ${f.throughputPerSecond.toFixed(0).padStart(8)} ev/s   p50 ${f.p50Ms.toFixed(2).padStart(7)} ms   p99 ${f.p99Ms.toFixed(2).padStart(7)} ms`;
 console.log(
   `\nrouting (${events} events backlog; latency at ${perSecond} ev/s over ${latencyEvents} events, 64 conversations)`,
@@ -19,3 +20,20 @@ console.log(row(core));
 const ratio = core.throughputPerSecond / forwarder.throughputPerSecond;
 console.log(`core / forwarder throughput: ${(ratio * 100).toFixed(1)} %  (target ≥ 50 %)`);
 console.log(`core / forwarder p99 latency: ${(core.p99Ms / forwarder.p99Ms).toFixed(2)}x`);
+
+const [raw, bridged] = await runXmppBenchmark({
+  events: Number(process.env["BENCH_XMPP_EVENTS"] ?? 2000),
+  perSecond: Number(process.env["BENCH_XMPP_RATE"] ?? 200),
+});
+if (raw === undefined || bridged === undefined) throw new Error("XMPP benchmark produced no figures");
+const xmppRow = (f: RunFigures): string =>
+  `${f.name.padEnd(36)} ${f.throughputPerSecond.toFixed(0).padStart(7)} msg/s   p50 ${f.p50Ms.toFixed(2).padStart(7)} ms   p99 ${f.p99Ms.toFixed(2).padStart(7)} ms`;
+console.log(
+  `\nXMPP (${raw.events} messages sent as fast as the client can, then ${raw.events} at ${process.env["BENCH_XMPP_RATE"] ?? 200}/s)`,
+);
+console.log(xmppRow(raw));
+console.log(xmppRow(bridged));
+console.log(
+  `bridge / client-to-client throughput: ${((bridged.throughputPerSecond / raw.throughputPerSecond) * 100).toFixed(1)} %`,
+);
+console.log(`bridge / client-to-client p99 latency: ${(bridged.p99Ms / raw.p99Ms).toFixed(2)}x`);

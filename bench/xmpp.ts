@@ -1,0 +1,177 @@
+/**
+ * XMPP benchmark: from an XMPP client's send to the normalised event on the bus (through Prosody and the
+ * bridge), next to plain client-to-client delivery through the same Prosody, in the same run.
+ */
+import { connect } from "@nats-io/transport-node";
+import { XmppBridge } from "../bridges/xmpp/XmppBridge.js";
+import { JetStreamBus } from "../gateway/bus/JetStreamBus.js";
+import { buckets } from "../gateway/bus/topology.js";
+import { subjects } from "../gateway/contract/subjects.js";
+import { LocalNatsServer } from "../gateway/demo/LocalNatsServer.js";
+import { createLogger } from "../gateway/log.js";
+import { LinkStore } from "../gateway/stores/LinkStore.js";
+import { LocalProsody } from "../bridges/xmpp/server/LocalProsody.js";
+import { stopClient, xml, xmppClient, type XmppClient } from "../test/helpers/prosody.js";
+import type { RunFigures } from "./routing.js";
+
+const log = createLogger("warn", "fedgate-bench");
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function joined(client: XmppClient, room: string, nick: string): Promise<void> {
+  await client.start();
+  await new Promise<void>((resolve) => {
+    const onStanza = (stanza: {
+      is(name: string): boolean;
+      attrs: Record<string, string | undefined>;
+    }): void => {
+      if (stanza.is("presence") && stanza.attrs["from"] === `${room}/${nick}`) {
+        client.removeListener("stanza", onStanza as never);
+        resolve();
+      }
+    };
+    client.on("stanza", onStanza as never);
+    void client.send(
+      xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
+    );
+  });
+}
+
+/**
+ * Sends `events` messages from `sender` and measures, per message, the time until `arrived` reports it:
+ * first as fast as the client sends (throughput), then paced (latency).
+ */
+async function measure(
+  name: string,
+  sender: XmppClient,
+  room: string,
+  events: number,
+  perSecond: number,
+  onArrival: (listener: (text: string) => void) => void,
+): Promise<RunFigures> {
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let arrived = 0;
+  onArrival((text) => {
+    const at = sentAt.get(text);
+    if (at === undefined) return;
+    latencies.push(performance.now() - at);
+    sentAt.delete(text);
+    arrived++;
+  });
+  const send = (text: string): Promise<void> => {
+    sentAt.set(text, performance.now());
+    return sender.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, text)));
+  };
+  const waitFor = async (count: number): Promise<void> => {
+    const deadline = performance.now() + 60_000;
+    while (arrived < count && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    if (arrived < count) throw new Error(`${name}: only ${arrived}/${count} messages arrived`);
+  };
+
+  const burstStart = performance.now();
+  for (let n = 0; n < events; n++) await send(`${name} burst ${n}`);
+  await waitFor(events);
+  const throughputPerSecond = events / ((performance.now() - burstStart) / 1000);
+
+  latencies.length = 0;
+  const begin = performance.now();
+  for (let n = 0; n < events; n++) {
+    const wait = begin + (n * 1000) / perSecond - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    await send(`${name} paced ${n}`);
+  }
+  await waitFor(events * 2);
+  latencies.sort((a, b) => a - b);
+  return {
+    name,
+    events,
+    throughputPerSecond,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
+}
+
+export async function runXmppBenchmark(options: {
+  events: number;
+  perSecond: number;
+}): Promise<RunFigures[]> {
+  const nats = await LocalNatsServer.start();
+  const prosody = await LocalProsody.start();
+  const bus = await JetStreamBus.connect({ servers: nats.url, log });
+  const nc = await connect({ servers: nats.url });
+  const room = `bench@${prosody.mucDomain}`;
+  const clients: XmppClient[] = [];
+  let bridge: XmppBridge | undefined;
+  try {
+    await bus.ensureTopology();
+    const links = new LinkStore(await bus.keyValue(buckets.links));
+    await links.start();
+    await links.create({
+      id: "bench",
+      endpoints: [
+        { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" },
+        { network: "matrix", instance: "tchap", conversation: "!bench:tchap.localhost", agency: "dinum-mi" },
+      ],
+    });
+    links.stop();
+    await prosody.addUser("sender", "pw-sender");
+    await prosody.addUser("receiver", "pw-receiver");
+    const sender = xmppClient(prosody, "sender", "pw-sender");
+    const receiver = xmppClient(prosody, "receiver", "pw-receiver");
+    clients.push(sender, receiver);
+    await joined(sender, room, "Sender");
+    await joined(receiver, room, "Receiver");
+    bridge = await XmppBridge.start(
+      bus,
+      {
+        instance: "bpol",
+        service: prosody.componentUrl,
+        domain: prosody.componentDomain,
+        secret: { value: prosody.componentSecret },
+        userDomains: [prosody.domain],
+        mucDomains: [prosody.mucDomain],
+      },
+      prosody.componentSecret,
+      log,
+    );
+    await new Promise((r) => setTimeout(r, 500)); // the bridge's bot joins the room
+
+    const raw = await measure(
+      "client to client through Prosody",
+      sender,
+      room,
+      options.events,
+      options.perSecond,
+      (listener) =>
+        receiver.on("stanza", (stanza) => {
+          const text = stanza.is("message") ? stanza.getChildText("body") : null;
+          if (text !== null) listener(text);
+        }),
+    );
+    const bridged = await measure(
+      "client to bus through the bridge",
+      sender,
+      room,
+      options.events,
+      options.perSecond,
+      (listener) =>
+        nc.subscribe(subjects.inboundAll, {
+          callback: (_error, message) => {
+            const body = (JSON.parse(message.string()) as { content?: { body?: string } }).content?.body;
+            if (body !== undefined) listener(body);
+          },
+        }),
+    );
+    return [raw, bridged];
+  } finally {
+    await bridge?.stop();
+    for (const client of clients) await stopClient(client);
+    await nc.close();
+    await bus.close();
+    await prosody.stop();
+    await nats.stop();
+  }
+}
