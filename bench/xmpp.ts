@@ -11,7 +11,7 @@ import { LocalNatsServer } from "../gateway/demo/LocalNatsServer.js";
 import { createLogger } from "../gateway/log.js";
 import { LinkStore } from "../gateway/stores/LinkStore.js";
 import { LocalProsody } from "../bridges/xmpp/server/LocalProsody.js";
-import { stopClient, xml, xmppClient, type XmppClient } from "../test/helpers/prosody.js";
+import { type Element, stopClient, xml, xmppClient, type XmppClient } from "../test/helpers/prosody.js";
 import type { RunFigures } from "./routing.js";
 
 const log = createLogger("warn", "fedgate-bench");
@@ -23,16 +23,13 @@ function percentile(sorted: number[], p: number): number {
 async function joined(client: XmppClient, room: string, nick: string): Promise<void> {
   await client.start();
   await new Promise<void>((resolve) => {
-    const onStanza = (stanza: {
-      is(name: string): boolean;
-      attrs: Record<string, string | undefined>;
-    }): void => {
+    const onStanza = (stanza: Element): void => {
       if (stanza.is("presence") && stanza.attrs["from"] === `${room}/${nick}`) {
-        client.removeListener("stanza", onStanza as never);
+        client.removeListener("stanza", onStanza);
         resolve();
       }
     };
-    client.on("stanza", onStanza as never);
+    client.on("stanza", onStanza);
     void client.send(
       xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
     );
