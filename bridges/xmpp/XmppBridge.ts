@@ -40,6 +40,8 @@ interface Room {
   joins: Map<string, Promise<void>>;
   /** The nick each of those full JIDs joined with. */
   nickOf: Map<string, string>;
+  /** Set once the bot's own join is confirmed: occupants the room lists before that were there already. */
+  listening: boolean;
 }
 
 export class XmppBridge {
@@ -227,7 +229,13 @@ export class XmppBridge {
   private room(jid: string): Room {
     let room = this.rooms.get(jid);
     if (room === undefined) {
-      room = { occupants: new Map(), ownNicks: new Set(), joins: new Map(), nickOf: new Map() };
+      room = {
+        occupants: new Map(),
+        ownNicks: new Set(),
+        joins: new Map(),
+        nickOf: new Map(),
+        listening: false,
+      };
       this.rooms.set(jid, room);
     }
     return room;
@@ -297,8 +305,12 @@ export class XmppBridge {
       return;
     }
     const room = this.room(roomJid);
-    const item = stanza.getChild("x", NS.mucUser)?.getChild("item");
+    const realJid = stanza.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"]?.split("/")[0];
+    // Every own occupant gets each presence: the bot's copy alone tells who came and went.
+    const news = stanza.attrs["to"] === this.botJid && room.listening && !room.ownNicks.has(nick);
     if (stanza.attrs["type"] === "unavailable") {
+      // A nick change (status 303) arrives as this leave and then a join under the new nick.
+      if (news && room.occupants.has(nick)) this.publishMembership("member.left", roomJid, nick, realJid);
       room.occupants.delete(nick);
       return;
     }
@@ -306,7 +318,32 @@ export class XmppBridge {
       this.pendingJoins.delete(key);
       pending.resolve();
     }
-    if (!room.ownNicks.has(nick)) room.occupants.set(nick, item?.attrs["jid"]?.split("/")[0]);
+    if (stanza.attrs["to"] === this.botJid && nick === this.config.botNick) room.listening = true;
+    if (room.ownNicks.has(nick)) return;
+    if (news && !room.occupants.has(nick)) this.publishMembership("member.joined", roomJid, nick, realJid);
+    room.occupants.set(nick, realJid);
+  }
+
+  private publishMembership(
+    type: "member.joined" | "member.left",
+    room: string,
+    nick: string,
+    realJid: string | undefined,
+  ): void {
+    const domain = realJid?.split("@")[1];
+    if (domain !== undefined && !this.config.userDomains.includes(domain)) return;
+    this.perRoom.run(room, () =>
+      this.runtime
+        .publish({
+          specVersion: "1",
+          id: this.runtime.newEventId(),
+          type,
+          source: { network: "xmpp", instance: this.config.instance, conversation: room },
+          sender: { userId: realJid ?? `${room}/${nick}`, displayName: nick },
+          timestamp: new Date().toISOString(),
+        })
+        .catch((error: unknown) => this.log.error({ err: error, room, nick }, "cannot publish membership")),
+    );
   }
 
   /** A live group chat message, or one from a room's archive (a MAM result), queued per room. */
@@ -458,6 +495,10 @@ export class XmppBridge {
       await this.component.send(toReactions(target.conversation, fullJid, messageId, reactingTo, after));
       return undefined;
     }
+    if (event.type === "member.left") {
+      await this.leave(target.conversation, fullJid);
+      return undefined;
+    }
     if (!["message.created", "message.edited", "message.deleted", "notice"].includes(event.type)) {
       this.log.info({ eventId: event.id, type: event.type }, "event type not bridged to XMPP yet");
       return undefined;
@@ -499,6 +540,19 @@ export class XmppBridge {
     } finally {
       this.pendingEchoes.delete(echoKey);
     }
+  }
+
+  /** A puppet leaves a room, as the remote member it stands for left. */
+  private async leave(roomJid: string, fullJid: string): Promise<void> {
+    const room = this.rooms.get(roomJid);
+    const nick = room?.nickOf.get(fullJid);
+    if (room === undefined || nick === undefined) return;
+    room.joins.delete(fullJid);
+    room.nickOf.delete(fullJid);
+    room.ownNicks.delete(nick);
+    await this.component.send(
+      xml("presence", { type: "unavailable", from: fullJid, to: `${roomJid}/${nick}` }),
+    );
   }
 
   /** Puts the sender's puppet in the target room (once) and remembers who it stands for. */

@@ -339,5 +339,42 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       );
       expect(said.attrs["from"]).toBe(`${room}/fedgate`);
     });
+
+    it("membership - a native member joining, renaming and leaving is published as joins and leaves", async () => {
+      if (prosody === undefined) return;
+      await prosody.addUser("meyer", "pw-meyer");
+      const meyer = xmppClient(prosody, "meyer", "pw-meyer");
+      await meyer.start();
+      const membership = (): string[] =>
+        inbound
+          .filter((e) => e.type.startsWith("member.") && e.sender.userId === `meyer@${prosody?.domain ?? ""}`)
+          .map((e) => `${e.type} ${e.sender.displayName ?? ""}`);
+      await meyer.send(
+        xml("presence", { to: `${room}/Meyer` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
+      );
+      await eventually(() => (membership().length === 1 ? true : undefined), 10_000, "the join");
+      await meyer.send(xml("presence", { to: `${room}/POK Meyer` }));
+      await eventually(() => (membership().length === 3 ? true : undefined), 10_000, "the rename");
+      await meyer.send(xml("presence", { to: `${room}/POK Meyer`, type: "unavailable" }));
+      await eventually(() => (membership().length === 4 ? true : undefined), 10_000, "the leave");
+      expect(membership()).toEqual([
+        "member.joined Meyer",
+        "member.left Meyer",
+        "member.joined POK Meyer",
+        "member.left POK Meyer",
+      ]);
+      await stopClient(meyer);
+    });
+
+    it("membership - a remote member who leaves takes their puppet out of the room", async () => {
+      const claire = `${room}/Claire Martin (Ministère de l'Intérieur)`;
+      const left: string[] = [];
+      officer.on("stanza", (stanza) => {
+        if (stanza.is("presence") && stanza.attrs["type"] === "unavailable")
+          left.push(String(stanza.attrs["from"]));
+      });
+      await fromTchap({ id: "c1a2b3c4-0004-4000-8000-000000000001", type: "member.left" });
+      await eventually(() => (left.includes(claire) ? true : undefined), 10_000, "Claire's puppet leaving");
+    });
   },
 );
