@@ -32,7 +32,7 @@ const MAM_PAGE = 100;
 const STATE_BUCKET = "fedgate_xmpp_state";
 
 interface Room {
-  /** nick → real bare JID of native occupants, as the room reports them. */
+  /** nick → real full JID of native occupants, where the room reports it. */
   occupants: Map<string, string | undefined>;
   /** Nicks fedgate itself uses here (bot and puppets): their messages come back and are not bridged. */
   ownNicks: Set<string>;
@@ -304,24 +304,31 @@ export class XmppBridge {
       );
       return;
     }
-    const room = this.room(roomJid);
-    const realJid = stanza.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"]?.split("/")[0];
-    // Every own occupant gets each presence: the bot's copy alone tells who came and went.
-    const news = stanza.attrs["to"] === this.botJid && room.listening && !room.ownNicks.has(nick);
-    if (stanza.attrs["type"] === "unavailable") {
-      // A nick change (status 303) arrives as this leave and then a join under the new nick.
-      if (news && room.occupants.has(nick)) this.publishMembership("member.left", roomJid, nick, realJid);
-      room.occupants.delete(nick);
-      return;
-    }
-    if (pending !== undefined) {
+    const available = stanza.attrs["type"] !== "unavailable";
+    if (available && pending !== undefined) {
       this.pendingJoins.delete(key);
       pending.resolve();
     }
-    if (stanza.attrs["to"] === this.botJid && nick === this.config.botNick) room.listening = true;
+    // Every own occupant (bot and puppets) gets each presence: the bot's copy alone tells who came and went.
+    if (stanza.attrs["to"] !== this.botJid) return;
+    const room = this.room(roomJid);
+    if (nick === this.config.botNick) {
+      room.listening = available;
+      return;
+    }
     if (room.ownNicks.has(nick)) return;
-    if (news && !room.occupants.has(nick)) this.publishMembership("member.joined", roomJid, nick, realJid);
-    room.occupants.set(nick, realJid);
+    const fullRealJid = stanza.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
+    const realJid = fullRealJid?.split("/")[0];
+    if (!available) {
+      // A nick change (status 303) arrives as this leave and then a join under the new nick.
+      if (room.listening && room.occupants.has(nick))
+        this.publishMembership("member.left", roomJid, nick, realJid);
+      room.occupants.delete(nick);
+      return;
+    }
+    if (room.listening && !room.occupants.has(nick))
+      this.publishMembership("member.joined", roomJid, nick, realJid);
+    room.occupants.set(nick, fullRealJid);
   }
 
   private publishMembership(
@@ -387,7 +394,8 @@ export class XmppBridge {
       if (stanzaId !== undefined) await this.state.put(`last.${keyToken(roomJid)}`, encodeJson(stanzaId));
       return;
     }
-    const realJid = room.occupants.get(nick);
+    const fullRealJid = room.occupants.get(nick);
+    const realJid = fullRealJid?.split("/")[0];
     const domain = realJid?.split("@")[1];
     if (domain !== undefined && !this.config.userDomains.includes(domain)) {
       throw new PermanentError(
@@ -425,7 +433,8 @@ export class XmppBridge {
       marking = markingOf(stanza, this.config.labels);
     } catch (error) {
       // Refused before anything is published; the sender's client shows why (XEP-0258 §5).
-      await this.refuse(stanza, realJid ?? `${roomJid}/${nick}`, error as Error);
+      // An error to a bare JID is dropped by the server: address the sender's session, or the occupant.
+      await this.refuse(stanza, fullRealJid ?? `${roomJid}/${nick}`, error as Error);
       throw error;
     }
     const references = referencesOf(stanza);

@@ -69,7 +69,12 @@ describe.skipIf(probeNats === undefined || probeProsody === undefined)("demo - t
       );
 
       const decided = await eventually(() => {
-        const records = audit.filter((r) => r.source.network === "xmpp" && r.source.conversation === room);
+        const records = audit.filter(
+          (r) =>
+            r.eventType === "message.created" &&
+            r.source.network === "xmpp" &&
+            r.source.conversation === room,
+        );
         return records.length >= 2 ? records : undefined;
       });
       expect(decided.map((r) => `${r.decision} ${r.target?.network ?? ""}`).sort()).toEqual([
