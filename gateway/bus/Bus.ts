@@ -52,8 +52,8 @@ export type MessageHandler = (message: BusMessage, progress: () => void) => Prom
 
 export interface Subscription {
   /**
-   * Stops taking new messages, hands back those not yet started (so whoever consumes next gets them
-   * first) and waits for those in work.
+   * Stops asking for messages and finishes every message already received, in order; whoever consumes
+   * next continues after the last of them.
    */
   stop(): Promise<void>;
 }

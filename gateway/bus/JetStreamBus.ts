@@ -43,6 +43,8 @@ export interface JetStreamBusOptions {
 }
 
 const NANOS_PER_MS = 1_000_000;
+/** How long one pull waits for messages; also the longest a stopping consumer waits for its last batch. */
+const FETCH_EXPIRES_MS = 2000;
 
 export class JetStreamBus implements Bus {
   private readonly subscriptions = new Set<Subscription>();
@@ -167,32 +169,40 @@ export class JetStreamBus implements Bus {
       }
     }
     const consumer = await this.js.consumers.get(spec.stream, spec.durable);
-    // The server never delivers more than maxAckPending unacknowledged messages, so the client holds no
-    // more than that either: every delivered message passes through the loop below at once.
-    const messages = await consumer.consume({ max_messages: Math.max(spec.maxAckPending, 1) });
     const publish = this.publish.bind(this);
     const keyed = new KeyedSequencer();
-    let stopping = false;
+    const stopping = new AbortController();
+    const stopped = (): boolean => stopping.signal.aborted;
     const settle = async (jsMsg: JsMsg, message: BusMessage): Promise<void> => {
-      // Handed back unstarted when stopping: naked messages are redelivered before newer ones.
-      if (stopping) {
-        jsMsg.nak();
-        return;
-      }
       const outcome = await runWithPolicy(message, handler, () => jsMsg.working(), publish, policy);
       if (outcome === "ack") jsMsg.ack();
       else if (outcome === "term") jsMsg.term();
     };
+    // Batches (one pull request each) rather than a continuous consume: a batch's iterator yields every
+    // message the server sends for it, so a stopping consumer finishes all it was given and none waits,
+    // delivered but unseen, for its ack wait to run out. Handing messages back with nak would not do:
+    // the server may act on a nak after the next consumer's first pull, letting newer messages overtake.
     const loop = (async () => {
-      for await (const jsMsg of messages) {
-        const message = toBusMessage(jsMsg);
-        keyed.run(spec.orderingKey?.(message) ?? "", () => settle(jsMsg, message));
+      while (!stopped()) {
+        try {
+          const batch = await consumer.fetch({
+            max_messages: Math.max(spec.maxAckPending, 1),
+            expires: FETCH_EXPIRES_MS,
+          });
+          for await (const jsMsg of batch) {
+            const message = toBusMessage(jsMsg);
+            keyed.run(spec.orderingKey?.(message) ?? "", () => settle(jsMsg, message));
+          }
+        } catch (error) {
+          if (stopped()) break;
+          policy.log.warn({ err: error, consumer: spec.durable }, "pulling messages failed; retrying");
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
       }
     })();
     const subscription: Subscription = {
       stop: async () => {
-        stopping = true;
-        await messages.close();
+        stopping.abort();
         await loop;
         await keyed.idle();
         this.subscriptions.delete(subscription);

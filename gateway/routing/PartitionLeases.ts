@@ -71,11 +71,11 @@ export class PartitionLeases {
     const live = Math.max((await kv.keys("replica.>")).length, 1);
     const share = Math.ceil(partitions / live);
     // Give back the highest-numbered extras; their work finishes before the lease is deleted.
-    for (const partition of this.partitions()
+    // In parallel: each waits for its partition's last batch.
+    const extras = this.partitions()
       .reverse()
-      .slice(0, Math.max(this.held.size - share, 0))) {
-      await this.giveBack(partition);
-    }
+      .slice(0, Math.max(this.held.size - share, 0));
+    await Promise.all(extras.map((partition) => this.giveBack(partition)));
     // Claim free partitions, starting at a replica-specific offset so replicas do not all try the same ones.
     const offset = fnv1a32(replicaId) % partitions;
     for (let i = 0; i < partitions && this.held.size < share; i++) {
@@ -134,7 +134,7 @@ export class PartitionLeases {
     this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.ticking;
-    for (const partition of this.partitions()) await this.giveBack(partition);
+    await Promise.all(this.partitions().map((partition) => this.giveBack(partition)));
     await this.options.kv.delete(`replica.${keyToken(this.options.replicaId)}`);
   }
 }

@@ -77,7 +77,7 @@ describe.skipIf(nats === undefined)("JetStreamBus - against a real nats-server",
     expect(maxRunning).toBeGreaterThan(1);
   });
 
-  it("JetStreamBus - a stopped consumer hands what it had not started to the next, in order, once", async () => {
+  it("JetStreamBus - a stopped consumer finishes what it was given, and the next continues in order, once", async () => {
     const subject = subjects.outbound("xmpp", "handover");
     for (let n = 0; n < 60; n++) await bus.publish(subject, Buffer.from(`k${n % 3}:${n}`));
     const spec = {
@@ -100,7 +100,7 @@ describe.skipIf(nats === undefined)("JetStreamBus - against a real nats-server",
     await eventually(() => (handled.length >= 10 ? true : undefined));
     await first.stop();
     const byFirst = handled.length;
-    // The ack wait is 30 s: only a hand-back lets the second consumer see the rest now.
+    // The ack wait is 30 s: a message left delivered but unhandled would hold the second consumer up that long.
     const second = await bus.consume(spec, (m) => Promise.resolve(void handled.push(text(m))), policy);
     await eventually(() => (handled.length >= 60 ? true : undefined), 10_000, "all 60 messages");
     await sleep(200);
