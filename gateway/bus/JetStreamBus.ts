@@ -43,6 +43,11 @@ export interface JetStreamBusOptions {
 }
 
 const NANOS_PER_MS = 1_000_000;
+/**
+ * One pull asks for this many messages; the server still sends no more than maxAckPending unacknowledged,
+ * so the pull stays open and messages stream in as acks free room, with no new request in between.
+ */
+const FETCH_BATCH = 1024;
 /** How long one pull waits for messages; also the longest a stopping consumer waits for its last batch. */
 const FETCH_EXPIRES_MS = 2000;
 
@@ -186,7 +191,7 @@ export class JetStreamBus implements Bus {
       while (!stopped()) {
         try {
           const batch = await consumer.fetch({
-            max_messages: Math.max(spec.maxAckPending, 1),
+            max_messages: FETCH_BATCH,
             expires: FETCH_EXPIRES_MS,
           });
           for await (const jsMsg of batch) {

@@ -79,7 +79,14 @@ describe.skipIf(nats === undefined)("JetStreamBus - against a real nats-server",
 
   it("JetStreamBus - a stopped consumer finishes what it was given, and the next continues in order, once", async () => {
     const subject = subjects.outbound("xmpp", "handover");
-    for (let n = 0; n < 60; n++) await bus.publish(subject, Buffer.from(`k${n % 3}:${n}`));
+    const total = 200;
+    // Messages keep arriving while the first consumer stops and the second takes over.
+    const publishing = (async () => {
+      for (let n = 0; n < total; n++) {
+        await bus.publish(subject, Buffer.from(`k${n % 3}:${n}`));
+        await sleep(20);
+      }
+    })();
     const spec = {
       stream: "FEDGATE_OUTBOUND",
       durable: "handover",
@@ -88,28 +95,34 @@ describe.skipIf(nats === undefined)("JetStreamBus - against a real nats-server",
       ackWaitMs: 30_000,
       orderingKey: keyOf,
     } as const;
-    const handled: string[] = [];
+    const byFirst: string[] = [];
+    const bySecond: string[] = [];
     const first = await bus.consume(
       spec,
       async (m) => {
         await sleep(5);
-        handled.push(text(m));
+        byFirst.push(text(m));
       },
       policy,
     );
-    await eventually(() => (handled.length >= 10 ? true : undefined));
+    await eventually(() => (byFirst.length >= 10 ? true : undefined));
     await first.stop();
-    const byFirst = handled.length;
+    const firstCount = byFirst.length;
     // The ack wait is 30 s: a message left delivered but unhandled would hold the second consumer up that long.
-    const second = await bus.consume(spec, (m) => Promise.resolve(void handled.push(text(m))), policy);
-    await eventually(() => (handled.length >= 60 ? true : undefined), 10_000, "all 60 messages");
+    const second = await bus.consume(spec, (m) => Promise.resolve(void bySecond.push(text(m))), policy);
+    await publishing;
+    const handled = (): string[] => [...byFirst, ...bySecond];
+    await eventually(() => (handled().length >= total ? true : undefined), 10_000, `all ${total} messages`);
     await sleep(200);
     await second.stop();
-    expect(byFirst).toBeLessThan(60);
-    expect(handled).toHaveLength(60);
-    expect(new Set(handled).size).toBe(60);
+    expect(byFirst).toHaveLength(firstCount);
+    expect(bySecond.length).toBeGreaterThan(0);
+    expect(handled()).toHaveLength(total);
+    expect(new Set(handled()).size).toBe(total);
     for (const key of ["k0", "k1", "k2"]) {
-      const ns = handled.filter((h) => h.startsWith(`${key}:`)).map((h) => Number(h.split(":")[1]));
+      const ns = handled()
+        .filter((h) => h.startsWith(`${key}:`))
+        .map((h) => Number(h.split(":")[1]));
       expect(ns).toEqual([...ns].sort((x, y) => x - y));
     }
   });
