@@ -121,19 +121,7 @@ export async function runXmppBenchmark(options: {
     clients.push(sender, receiver);
     await joined(sender, room, "Sender");
     await joined(receiver, room, "Receiver");
-    bridge = await XmppBridge.start(
-      bus,
-      {
-        instance: "bpol",
-        service: prosody.componentUrl,
-        domain: prosody.componentDomain,
-        secret: { value: prosody.componentSecret },
-        userDomains: [prosody.domain],
-        mucDomains: [prosody.mucDomain],
-      },
-      prosody.componentSecret,
-      log,
-    );
+    bridge = await XmppBridge.start(bus, prosody.bridgeConfig(), prosody.componentSecret, log);
     await new Promise((r) => setTimeout(r, 500)); // the bridge's bot joins the room
 
     const raw = await measure(

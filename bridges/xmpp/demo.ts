@@ -3,7 +3,6 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Logger } from "../../gateway/log.js";
 import type { DemoPart } from "../index.js";
-import type { XmppBridgeConfig } from "./config.types.js";
 import { LocalProsody } from "./server/LocalProsody.js";
 
 export async function startXmppDemo(dir: string, log: Logger): Promise<DemoPart> {
@@ -11,14 +10,7 @@ export async function startXmppDemo(dir: string, log: Logger): Promise<DemoPart>
   const password = randomBytes(9).toString("base64url");
   const user = await prosody.addUser("weber", password);
   log.info({ domain: prosody.domain }, "demo Prosody started");
-  const config: XmppBridgeConfig = {
-    instance: "bpol",
-    service: prosody.componentUrl,
-    domain: prosody.componentDomain,
-    secret: { value: prosody.componentSecret },
-    userDomains: [prosody.domain],
-    mucDomains: [prosody.mucDomain],
-  };
+  const config = prosody.bridgeConfig("bpol");
   const server = `127.0.0.1:${prosody.c2sPort} (no TLS: allow plain-text login on loopback)`;
   return {
     config: { ...config },

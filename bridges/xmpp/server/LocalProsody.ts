@@ -4,6 +4,7 @@
  * service. stop() shuts it down and removes the folder; restart() keeps ports and data, as after an
  * operator's restart in the middle of a conversation.
  */
+import type { XmppBridgeConfig } from "../config.types.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -246,6 +247,18 @@ export class LocalProsody {
   }
 
   /** Creates the account, or resets its password; returns the bare JID. Works while the server runs. */
+  /** The bridge's config for this server: its component, its users' domain and its group chat service. */
+  bridgeConfig(instance = "bpol"): XmppBridgeConfig {
+    return {
+      instance,
+      service: this.componentUrl,
+      domain: this.componentDomain,
+      secret: { value: this.componentSecret },
+      userDomains: [this.domain],
+      mucDomains: [this.mucDomain],
+    };
+  }
+
   async addUser(localpart: string, password: string): Promise<string> {
     const { code, output } = await run(this.prosodyctl, [
       "--config",

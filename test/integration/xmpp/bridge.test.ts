@@ -84,20 +84,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
       "the officer in the room",
     );
 
-    bridge = await XmppBridge.start(
-      bus,
-      {
-        instance: "bpol",
-        service: prosody.componentUrl,
-        domain: prosody.componentDomain,
-        secret: { value: prosody.componentSecret },
-        // The outsider's domain is left out on purpose; see the bad-input tests.
-        userDomains: [prosody.domain],
-        mucDomains: [prosody.mucDomain],
-      },
-      prosody.componentSecret,
-      log,
-    );
+    bridge = await XmppBridge.start(bus, prosody.bridgeConfig(), prosody.componentSecret, log);
   });
 
   afterAll(async () => {

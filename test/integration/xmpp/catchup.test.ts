@@ -73,14 +73,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
         inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
       );
-      config = {
-        instance: "bpol",
-        service: prosody.componentUrl,
-        domain: prosody.componentDomain,
-        secret: { value: prosody.componentSecret },
-        userDomains: [prosody.domain],
-        mucDomains: [prosody.mucDomain],
-      };
+      config = prosody.bridgeConfig();
       await prosody.addUser("weber", "pw-weber");
     });
 

@@ -91,12 +91,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       bridge = await XmppBridge.start(
         bus,
         {
-          instance: "bpol",
-          service: prosody.componentUrl,
-          domain: prosody.componentDomain,
-          secret: { value: prosody.componentSecret },
-          userDomains: [prosody.domain],
-          mucDomains: [prosody.mucDomain],
+          ...prosody.bridgeConfig(),
           labels: [{ marking: "DE-VS-NFD", displayMarking: "VS-NfD", fgcolor: "black", bgcolor: "yellow" }],
         },
         prosody.componentSecret,

@@ -60,19 +60,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         atTchap.push(delivery);
         return Promise.resolve(`$event${++n}`);
       });
-      bridge = await XmppBridge.start(
-        bus,
-        {
-          instance: "bpol",
-          service: prosody.componentUrl,
-          domain: prosody.componentDomain,
-          secret: { value: prosody.componentSecret },
-          userDomains: [prosody.domain],
-          mucDomains: [prosody.mucDomain],
-        },
-        prosody.componentSecret,
-        log,
-      );
+      bridge = await XmppBridge.start(bus, prosody.bridgeConfig(), prosody.componentSecret, log);
       await prosody.addUser("weber", "pw-weber");
       officer = xmppClient(prosody, "weber", "pw-weber");
       officer.on("stanza", (stanza) => {
