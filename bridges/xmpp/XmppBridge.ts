@@ -34,12 +34,8 @@ const STATE_BUCKET = "fedgate_xmpp_state";
 interface Room {
   /** nick → real full JID of native occupants, where the room reports it. */
   occupants: Map<string, string | undefined>;
-  /** Nicks fedgate itself uses here (bot and puppets): their messages come back and are not bridged. */
-  ownNicks: Set<string>;
-  /** Joins in progress or done, by the full JID that joined. */
-  joins: Map<string, Promise<void>>;
-  /** The nick each of those full JIDs joined with. */
-  nickOf: Map<string, string>;
+  /** fedgate's own occupants here (bot and puppets), by full JID: the nick and the join, done or in progress. */
+  own: Map<string, { nick: string; joined: Promise<void> }>;
   /** Set once the bot's own join is confirmed: occupants the room lists before that were there already. */
   listening: boolean;
 }
@@ -115,7 +111,7 @@ export class XmppBridge {
 
   private joinLinkedRooms(): void {
     for (const room of this.linkedRooms()) {
-      if (this.rooms.get(room)?.joins.has(this.botJid) === true) continue;
+      if (this.rooms.get(room)?.own.has(this.botJid) === true) continue;
       this.join(room, this.botJid, this.config.botNick)
         .then(() => this.catchUp(room))
         .catch((error: unknown) =>
@@ -204,10 +200,7 @@ export class XmppBridge {
       ...before.filter((k) => !after.includes(k)).map((k) => ["reaction.removed", k] as const),
     ];
     for (const [type, reaction] of changes) {
-      const id = createHash("sha256")
-        .update(`xmpp/${this.config.instance}/${room}/${stanzaId ?? randomUUID()}/${type}/${reaction}`)
-        .digest("hex")
-        .slice(0, 32);
+      const id = this.eventIdFor(room, stanzaId ?? randomUUID(), type, reaction);
       await this.runtime.publish({
         specVersion: "1",
         id,
@@ -221,6 +214,25 @@ export class XmppBridge {
     }
   }
 
+  /** The event id of a room message, derived from its stanza-id so that a message seen twice is one event. */
+  private eventIdFor(room: string, stanzaId: string, ...detail: string[]): string {
+    return createHash("sha256")
+      .update([`xmpp/${this.config.instance}/${room}/${stanzaId}`, ...detail].join("/"))
+      .digest("hex")
+      .slice(0, 32);
+  }
+
+  /** Where catching up resumes: the last stanza-id bridged (or deliberately passed over) in a room. */
+  private async markBridged(room: string, stanzaId: string | undefined): Promise<void> {
+    if (stanzaId !== undefined) await this.state.put(`last.${keyToken(room)}`, encodeJson(stanzaId));
+  }
+
+  /** A native user may write through the bridge unless the room shows their JID outside userDomains. */
+  private allowed(realJid: string | undefined): boolean {
+    const domain = realJid?.split("@")[1];
+    return domain === undefined || this.config.userDomains.includes(domain);
+  }
+
   private async lastBridged(room: string): Promise<string | undefined> {
     const entry = await this.state.get(`last.${keyToken(room)}`);
     return entry === undefined ? undefined : (decodeJson(entry.value) as string);
@@ -229,13 +241,7 @@ export class XmppBridge {
   private room(jid: string): Room {
     let room = this.rooms.get(jid);
     if (room === undefined) {
-      room = {
-        occupants: new Map(),
-        ownNicks: new Set(),
-        joins: new Map(),
-        nickOf: new Map(),
-        listening: false,
-      };
+      room = { occupants: new Map(), own: new Map(), listening: false };
       this.rooms.set(jid, room);
     }
     return room;
@@ -244,10 +250,8 @@ export class XmppBridge {
   /** Joins `room` as `fullJid` with `nick`; resolves when the room confirms. Joining twice is a no-op. */
   private join(roomJid: string, fullJid: string, nick: string): Promise<void> {
     const room = this.room(roomJid);
-    const existing = room.joins.get(fullJid);
-    if (existing !== undefined) return existing;
-    room.ownNicks.add(nick);
-    room.nickOf.set(fullJid, nick);
+    const existing = room.own.get(fullJid);
+    if (existing !== undefined) return existing.joined;
     const joined = new Promise<void>((resolve, reject) => {
       const key = `${roomJid}/${nick}`;
       const timer = setTimeout(() => {
@@ -265,8 +269,8 @@ export class XmppBridge {
         },
       });
     });
-    room.joins.set(fullJid, joined);
-    joined.catch(() => room.joins.delete(fullJid));
+    room.own.set(fullJid, { nick, joined });
+    joined.catch(() => room.own.delete(fullJid));
     void this.component
       .send(
         xml(
@@ -316,7 +320,7 @@ export class XmppBridge {
       room.listening = available;
       return;
     }
-    if (room.ownNicks.has(nick)) return;
+    if (isOwnNick(room, nick)) return;
     const fullRealJid = stanza.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
     const realJid = fullRealJid?.split("/")[0];
     if (!available) {
@@ -337,8 +341,7 @@ export class XmppBridge {
     nick: string,
     realJid: string | undefined,
   ): void {
-    const domain = realJid?.split("@")[1];
-    if (domain !== undefined && !this.config.userDomains.includes(domain)) return;
+    if (!this.allowed(realJid)) return;
     this.perRoom.run(room, () =>
       this.runtime
         .publish({
@@ -390,14 +393,13 @@ export class XmppBridge {
     // Bridged already (seen live and again in the archive, or before a restart): nothing to do.
     if (stanzaId !== undefined && (await this.runtime.messages.eventId(conversation, stanzaId)) !== undefined)
       return;
-    if (room === undefined || room.ownNicks.has(nick)) {
-      if (stanzaId !== undefined) await this.state.put(`last.${keyToken(roomJid)}`, encodeJson(stanzaId));
+    if (room === undefined || isOwnNick(room, nick)) {
+      await this.markBridged(roomJid, stanzaId);
       return;
     }
     const fullRealJid = room.occupants.get(nick);
     const realJid = fullRealJid?.split("/")[0];
-    const domain = realJid?.split("@")[1];
-    if (domain !== undefined && !this.config.userDomains.includes(domain)) {
+    if (!this.allowed(realJid)) {
       throw new PermanentError(
         "FG_NATIVE_INVALID",
         `${realJid ?? nick} is outside the configured user domains`,
@@ -425,7 +427,7 @@ export class XmppBridge {
           stanzaId,
         );
       }
-      if (stanzaId !== undefined) await this.state.put(`last.${keyToken(roomJid)}`, encodeJson(stanzaId));
+      await this.markBridged(roomJid, stanzaId);
       return;
     }
     let marking: string | undefined;
@@ -466,16 +468,11 @@ export class XmppBridge {
       ...(replyTo === undefined ? {} : { replyTo }),
       // Derived from the room's stanza-id, so a message seen twice is the same event (and stored once).
       newEventId: () =>
-        stanzaId === undefined
-          ? this.runtime.newEventId()
-          : createHash("sha256")
-              .update(`xmpp/${this.config.instance}/${roomJid}/${stanzaId}`)
-              .digest("hex")
-              .slice(0, 32),
+        stanzaId === undefined ? this.runtime.newEventId() : this.eventIdFor(roomJid, stanzaId),
       maxBodyBytes: this.config.maxBodyBytes,
     });
     if (event !== undefined) await this.runtime.publish(event, native?.aliases ?? []);
-    if (stanzaId !== undefined) await this.state.put(`last.${keyToken(roomJid)}`, encodeJson(stanzaId));
+    await this.markBridged(roomJid, stanzaId);
   }
 
   /** Posts a delivery into its room as the sender's puppet; returns the ids the message has there. */
@@ -517,13 +514,18 @@ export class XmppBridge {
       event.source.network === target.network &&
       event.source.instance === target.instance &&
       event.source.conversation === target.conversation;
-    const label = labelFor(delivery.marking, this.config.labels);
     if (fromGateway) {
       const notice = toGroupchat({ ...delivery, marking: undefined }, relations, this.botJid, messageId);
       if (notice !== undefined) await this.component.send(notice);
       return undefined;
     }
-    const stanza = toGroupchat(delivery, relations, fullJid, messageId, label);
+    const stanza = toGroupchat(
+      delivery,
+      relations,
+      fullJid,
+      messageId,
+      labelFor(delivery.marking, this.config.labels),
+    );
     if (stanza === undefined) {
       this.log.info(
         { eventId: event.id, type: event.type },
@@ -554,11 +556,9 @@ export class XmppBridge {
   /** A puppet leaves a room, as the remote member it stands for left. */
   private async leave(roomJid: string, fullJid: string): Promise<void> {
     const room = this.rooms.get(roomJid);
-    const nick = room?.nickOf.get(fullJid);
+    const nick = room?.own.get(fullJid)?.nick;
     if (room === undefined || nick === undefined) return;
-    room.joins.delete(fullJid);
-    room.nickOf.delete(fullJid);
-    room.ownNicks.delete(nick);
+    room.own.delete(fullJid);
     await this.component.send(
       xml("presence", { type: "unavailable", from: fullJid, to: `${roomJid}/${nick}` }),
     );
@@ -582,7 +582,7 @@ export class XmppBridge {
     // A component's occupants are not removed when it disconnects: leave every room, as bot and as puppets.
     const leaving: Promise<void>[] = [];
     for (const [roomJid, room] of this.rooms) {
-      for (const [fullJid, nick] of room.nickOf) {
+      for (const [fullJid, { nick }] of room.own) {
         leaving.push(
           this.component
             .send(xml("presence", { type: "unavailable", from: fullJid, to: `${roomJid}/${nick}` }))
@@ -594,6 +594,12 @@ export class XmppBridge {
     this.links.stop();
     await this.component.stop();
   }
+}
+
+/** Whether a nick is one of fedgate's own occupants: their messages come back and are not bridged. */
+function isOwnNick(room: Room, nick: string): boolean {
+  for (const own of room.own.values()) if (own.nick === nick) return true;
+  return false;
 }
 
 /** "room@muc/nick" → ["room@muc", "nick"]. */
