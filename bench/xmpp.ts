@@ -5,13 +5,18 @@
 import { connect } from "@nats-io/transport-node";
 import { XmppBridge } from "../bridges/xmpp/XmppBridge.js";
 import { JetStreamBus } from "../gateway/bus/JetStreamBus.js";
-import { buckets } from "../gateway/bus/topology.js";
 import { subjects } from "../gateway/contract/subjects.js";
 import { LocalNatsServer } from "../gateway/demo/LocalNatsServer.js";
 import { createLogger } from "../gateway/log.js";
-import { LinkStore } from "../gateway/stores/LinkStore.js";
 import { LocalProsody } from "../bridges/xmpp/server/LocalProsody.js";
-import { type Element, stopClient, xml, xmppClient, type XmppClient } from "../test/helpers/prosody.js";
+import {
+  type Element,
+  stopClient,
+  xml,
+  xmppClient,
+  type XmppClient,
+  linkRoom,
+} from "../test/helpers/prosody.js";
 import type { RunFigures } from "./routing.js";
 
 const log = createLogger("warn", "fedgate-bench");
@@ -104,16 +109,7 @@ export async function runXmppBenchmark(options: {
   let bridge: XmppBridge | undefined;
   try {
     await bus.ensureTopology();
-    const links = new LinkStore(await bus.keyValue(buckets.links));
-    await links.start();
-    await links.create({
-      id: "bench",
-      endpoints: [
-        { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" },
-        { network: "matrix", instance: "tchap", conversation: "!bench:tchap.localhost", agency: "dinum-mi" },
-      ],
-    });
-    links.stop();
+    await linkRoom(bus, "bench", room);
     await prosody.addUser("sender", "pw-sender");
     await prosody.addUser("receiver", "pw-receiver");
     const sender = xmppClient(prosody, "sender", "pw-sender");

@@ -5,6 +5,9 @@
  */
 import { LocalProsody, type ProsodyOptions } from "../../bridges/xmpp/server/LocalProsody.js";
 import type { Xml, XmlElement } from "../../bridges/xmpp/XmppComponent.js";
+import type { Bus } from "../../gateway/bus/Bus.js";
+import { buckets } from "../../gateway/bus/topology.js";
+import { LinkStore } from "../../gateway/stores/LinkStore.js";
 
 export async function startProsodyOrSkip(options?: ProsodyOptions): Promise<LocalProsody | undefined> {
   try {
@@ -82,4 +85,26 @@ export async function stopClient(entity: XmppClient | undefined): Promise<void> 
   entity.reconnect.stop();
   if (entity.status === "offline") return;
   await Promise.race([entity.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+}
+
+/** Links a room of this Prosody with a Tchap room, as an agency's admin would, straight in the link store. */
+export async function linkRoom(
+  bus: Bus,
+  id: string,
+  room: string,
+  tchapRoom = `!${id}:tchap.localhost`,
+): Promise<void> {
+  const links = new LinkStore(await bus.keyValue(buckets.links));
+  await links.start();
+  try {
+    await links.create({
+      id,
+      endpoints: [
+        { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" },
+        { network: "matrix", instance: "tchap", conversation: tchapRoom, agency: "dinum-mi" },
+      ],
+    });
+  } finally {
+    links.stop();
+  }
 }

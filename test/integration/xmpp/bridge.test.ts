@@ -3,12 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Delivery, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
 import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { buckets } from "../../../gateway/bus/topology.js";
 import { validateEvent } from "../../../gateway/contract/schemas.js";
 import { subjects } from "../../../gateway/contract/subjects.js";
 import { createLogger } from "../../../gateway/log.js";
 import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
-import { LinkStore } from "../../../gateway/stores/LinkStore.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import {
@@ -18,6 +16,7 @@ import {
   xml,
   xmppClient,
   type XmppClient,
+  linkRoom,
 } from "../../helpers/prosody.js";
 
 const nats = await startNatsOrSkip();
@@ -55,13 +54,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
     };
     bus = await JetStreamBus.connect({ servers: nats.url, log });
     await bus.ensureTopology();
-    const links = new LinkStore(await bus.keyValue(buckets.links));
-    await links.start();
-    await links.create({
-      id: "lage",
-      endpoints: [{ network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" }, tchap],
-    });
-    links.stop();
+    await linkRoom(bus, "lage", room);
     await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
       inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
     );

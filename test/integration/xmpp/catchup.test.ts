@@ -3,14 +3,19 @@ import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { XmppBridgeConfig } from "../../../bridges/xmpp/config.types.js";
 import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { buckets } from "../../../gateway/bus/topology.js";
 import { validateEvent } from "../../../gateway/contract/schemas.js";
 import { subjects } from "../../../gateway/contract/subjects.js";
 import { createLogger } from "../../../gateway/log.js";
-import { LinkStore } from "../../../gateway/stores/LinkStore.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
-import { startProsodyOrSkip, stopClient, xml, xmppClient, type XmppClient } from "../../helpers/prosody.js";
+import {
+  startProsodyOrSkip,
+  stopClient,
+  xml,
+  xmppClient,
+  type XmppClient,
+  linkRoom,
+} from "../../helpers/prosody.js";
 
 const nats = await startNatsOrSkip();
 const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
@@ -60,16 +65,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       room = `lage@${prosody.mucDomain}`;
       bus = await JetStreamBus.connect({ servers: nats.url, log });
       await bus.ensureTopology();
-      const links = new LinkStore(await bus.keyValue(buckets.links));
-      await links.start();
-      await links.create({
-        id: "lage",
-        endpoints: [
-          { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" },
-          { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost", agency: "dinum-mi" },
-        ],
-      });
-      links.stop();
+      await linkRoom(bus, "lage", room);
       await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
         inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
       );

@@ -2,12 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { buckets } from "../../../gateway/bus/topology.js";
 import { validateEvent } from "../../../gateway/contract/schemas.js";
 import { subjects } from "../../../gateway/contract/subjects.js";
 import { createLogger } from "../../../gateway/log.js";
 import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
-import { LinkStore } from "../../../gateway/stores/LinkStore.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import {
@@ -17,6 +15,7 @@ import {
   xml,
   xmppClient,
   type XmppClient,
+  linkRoom,
 } from "../../helpers/prosody.js";
 
 const nats = await startNatsOrSkip();
@@ -75,16 +74,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       room = `lage@${prosody.mucDomain}`;
       bus = await JetStreamBus.connect({ servers: nats.url, log });
       await bus.ensureTopology();
-      const links = new LinkStore(await bus.keyValue(buckets.links));
-      await links.start();
-      await links.create({
-        id: "lage",
-        endpoints: [
-          { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" },
-          { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost", agency: "dinum-mi" },
-        ],
-      });
-      links.stop();
+      await linkRoom(bus, "lage", room);
       await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
         inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
       );
