@@ -50,10 +50,13 @@ export interface Endpoint {
    */
   instance: string;
   /**
-   * The conversation's native identifier (a MUC JID, a Matrix room id, a Stashcat channel id).
+   * The conversation's native identifier (a MUC JID, a Matrix room id, a Stashcat channel id). For kind "direct": the participant on this network, "|", then the peer as network/instance/userId ("%" and "|" in user ids percent-encoded).
    */
   conversation: string;
   agency: AgencyId;
+  /**
+   * A group conversation, or a direct chat between two people.
+   */
   kind?: "room" | "direct";
 }
 

@@ -109,7 +109,7 @@ export class Router {
 
   private async route(event: NormalisedEvent): Promise<void> {
     const { links, identities, log } = this.deps;
-    const match = links.match(event.source);
+    const match = await links.resolve(event.source);
     if (match === undefined) {
       log.debug(
         { eventId: event.id, source: conversationKey(event.source) },

@@ -72,9 +72,25 @@ export class LinkStore {
     return [...this.byId.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** The link a conversation belongs to, if any. O(1). */
+  /** The link a conversation belongs to, if any, as this replica has seen it so far. O(1). */
   match(ref: ConversationRef): LinkMatch | undefined {
     return this.byConversation.get(conversationKey(ref));
+  }
+
+  /**
+   * The link a conversation belongs to, asking the store when the mirror has none: a link another process
+   * created a moment ago (a direct chat opened by a bridge) may reach the store before its watch update
+   * reaches this replica, and the first message must not be refused for that.
+   */
+  async resolve(ref: ConversationRef): Promise<LinkMatch | undefined> {
+    const known = this.match(ref);
+    if (known !== undefined) return known;
+    const claim = await this.kv.get(`endpoint.${keyToken(conversationKey(ref))}`);
+    if (claim === undefined) return undefined;
+    const entry = await this.kv.get(`link.${decodeJson(claim.value) as string}`);
+    if (entry === undefined) return undefined;
+    this.index(decodeJson(entry.value) as Link);
+    return this.match(ref);
   }
 
   /**
