@@ -10,6 +10,12 @@ import type { Bus } from "../../gateway/bus/Bus.js";
 import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import {
+  directLink,
+  directConversation,
+  parseDirectConversation,
+} from "../../gateway/contract/directConversations.js";
+import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
@@ -17,9 +23,17 @@ import type { XmppBridgeConfig } from "./config.types.js";
 import { escapeLocalpart } from "./escaping.js";
 import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
-import { fromNativeId, toNativeMessage } from "./messageIds.js";
-import { idsOf, reactionsOf, referencesOf, toNormalisedEvent } from "./toNormalisedEvent.js";
-import { puppetNick, toGroupchat, toReactions } from "./toStanza.js";
+import { toNativeMessage, type XmppMessageIds } from "./messageIds.js";
+import {
+  idsOf,
+  moderatorOf,
+  nickOf,
+  occupantIdOf,
+  reactionsOf,
+  referencesOf,
+  toNormalisedEvent,
+} from "./toNormalisedEvent.js";
+import { puppetNick, referenceId, toMessage, toReactions, type MessageAddress } from "./toStanza.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
 
 /** How long to wait for a room to confirm a join. */
@@ -30,10 +44,18 @@ const REFLECTION_TIMEOUT_MS = 5_000;
 const MAM_PAGE = 100;
 /** The bridge's own state: per room, the last stanza-id bridged. */
 const STATE_BUCKET = "fedgate_xmpp_state";
+/** How many recent native messages the bridge remembers, to refuse them to their sender if policy denies. */
+const RECENT_SENDERS = 1000;
+
+/** A native occupant: their real full JID where the room shows it, and their XEP-0421 id where it gives one. */
+interface Occupant {
+  jid?: string;
+  occupantId?: string;
+}
 
 interface Room {
-  /** nick → real full JID of native occupants, where the room reports it. */
-  occupants: Map<string, string | undefined>;
+  /** Native occupants by nick. */
+  occupants: Map<string, Occupant>;
   /** fedgate's own occupants here (bot and puppets), by full JID: the nick and the join, done or in progress. */
   own: Map<string, { nick: string; joined: Promise<void> }>;
   /** Set once the bot's own join is confirmed: occupants the room lists before that were there already. */
@@ -45,8 +67,10 @@ export class XmppBridge {
   private readonly pendingJoins = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
   /** Messages a puppet sent, by "<room> <id>", waiting for the room's echo and its stanza-id. */
   private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
-  /** A room's messages, live or from its archive, are handled one at a time and in order. */
+  /** A conversation's messages, live or from a room's archive, are handled one at a time and in order. */
   private readonly perRoom = new KeyedSequencer();
+  /** Recent native messages by event id: where to send a stanza error if the gateway refuses them. */
+  private readonly recentSenders = new Map<string, { refusal: Refusal; id: string }>();
 
   private constructor(
     private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes" | "labels">> &
@@ -77,6 +101,7 @@ export class XmppBridge {
       log,
     );
     component.onStanza((stanza) => bridge.receive(stanza));
+    component.onGet(NS.vcard, "vCard", (iq) => bridge.vcardOf(iq));
     component.onOnline(() => {
       // A reconnection loses every room membership.
       bridge.rooms.clear();
@@ -152,16 +177,25 @@ export class XmppBridge {
     this.log.info({ room, archived: caughtUp }, "caught up with the room's archive");
   }
 
-  /** Tells a sender, with a stanza error their client shows, that their message was not bridged and why. */
-  private async refuse(stanza: XmlElement, to: string, error: Error): Promise<void> {
+  /**
+   * Tells a sender, with a stanza error their client shows, that their message was not bridged and why.
+   * The error names the stanza's id and comes from the JID they wrote to where the bridge owns it (a puppet),
+   * else from the bot. An error to a bare JID is dropped by the server: it goes to the sender's session, or
+   * to their occupant in a room that hides real JIDs.
+   */
+  private async refuse(refusal: Refusal, id: string | undefined, error: Error): Promise<void> {
+    const condition =
+      error instanceof FedgateError && typeof error.detail["condition"] === "string"
+        ? error.detail["condition"]
+        : "policy-violation";
     await this.component.send(
       xml(
         "message",
-        { type: "error", from: this.botJid, to, id: stanza.attrs["id"] },
+        { type: "error", from: refusal.from, to: refusal.to, id },
         xml(
           "error",
           { type: "cancel" },
-          xml("policy-violation", { xmlns: NS.stanzas }),
+          xml(condition, { xmlns: NS.stanzas }),
           xml("text", { xmlns: NS.stanzas }, `Not bridged: ${error.message}`),
         ),
       ),
@@ -173,12 +207,12 @@ export class XmppBridge {
    * time. The set each user (native or puppet) has on each message is kept, and the difference translated.
    */
   private async swapReactions(
-    room: string,
-    stanzaId: string,
+    conversation: string,
+    messageId: string,
     user: string,
     change: (current: string[]) => string[],
   ): Promise<{ before: string[]; after: string[] }> {
-    const key = `reactions.${keyToken(room)}.${keyToken(stanzaId)}.${keyToken(user)}`;
+    const key = `reactions.${keyToken(conversation)}.${keyToken(messageId)}.${keyToken(user)}`;
     const entry = await this.state.get(key);
     const before = entry === undefined ? [] : (decodeJson(entry.value) as string[]);
     const after = change(before);
@@ -187,26 +221,28 @@ export class XmppBridge {
   }
 
   private async publishReactions(
-    room: string,
-    nick: string,
-    user: string,
+    chat: NativeChat,
     reactsTo: string,
     reactions: { to: string; keys: string[] },
-    stanzaId: string | undefined,
   ): Promise<void> {
-    const { before, after } = await this.swapReactions(room, reactions.to, user, () => reactions.keys);
+    const { before, after } = await this.swapReactions(
+      chat.conversation,
+      reactions.to,
+      chat.sender.userId,
+      () => reactions.keys,
+    );
     const changes = [
       ...after.filter((k) => !before.includes(k)).map((k) => ["reaction.added", k] as const),
       ...before.filter((k) => !after.includes(k)).map((k) => ["reaction.removed", k] as const),
     ];
     for (const [type, reaction] of changes) {
-      const id = this.eventIdFor(room, stanzaId ?? randomUUID(), type, reaction);
+      const id = this.eventIdFor(chat.conversation, chat.dedupeId ?? randomUUID(), type, reaction);
       await this.runtime.publish({
         specVersion: "1",
         id,
         type,
-        source: { network: "xmpp", instance: this.config.instance, conversation: room },
-        sender: { userId: user, displayName: nick },
+        source: { network: "xmpp", instance: this.config.instance, conversation: chat.conversation },
+        sender: chat.sender,
         content: { reaction },
         relations: { reactsTo },
         timestamp: new Date().toISOString(),
@@ -214,10 +250,10 @@ export class XmppBridge {
     }
   }
 
-  /** The event id of a room message, derived from its stanza-id so that a message seen twice is one event. */
-  private eventIdFor(room: string, stanzaId: string, ...detail: string[]): string {
+  /** The event id of a native message, derived from its dedupe id so that a message seen twice is one event. */
+  private eventIdFor(conversation: string, dedupeId: string, ...detail: string[]): string {
     return createHash("sha256")
-      .update([`xmpp/${this.config.instance}/${room}/${stanzaId}`, ...detail].join("/"))
+      .update([`xmpp/${this.config.instance}/${conversation}/${dedupeId}`, ...detail].join("/"))
       .digest("hex")
       .slice(0, 32);
   }
@@ -227,9 +263,9 @@ export class XmppBridge {
     if (stanzaId !== undefined) await this.state.put(`last.${keyToken(room)}`, encodeJson(stanzaId));
   }
 
-  /** A native user may write through the bridge unless the room shows their JID outside userDomains. */
+  /** A native user may write through the bridge unless their JID, where known, is outside userDomains. */
   private allowed(realJid: string | undefined): boolean {
-    const domain = realJid?.split("@")[1];
+    const domain = realJid === undefined ? undefined : bareJid(realJid).split("@")[1];
     return domain === undefined || this.config.userDomains.includes(domain);
   }
 
@@ -321,27 +357,31 @@ export class XmppBridge {
       return;
     }
     if (isOwnNick(room, nick)) return;
-    const fullRealJid = stanza.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
-    const realJid = fullRealJid?.split("/")[0];
+    const jid = stanza.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
+    const occupantId = occupantIdOf(stanza);
+    const occupant: Occupant = {
+      ...(jid === undefined ? {} : { jid }),
+      ...(occupantId === undefined ? {} : { occupantId }),
+    };
     if (!available) {
       // A nick change (status 303) arrives as this leave and then a join under the new nick.
       if (room.listening && room.occupants.has(nick))
-        this.publishMembership("member.left", roomJid, nick, realJid);
+        this.publishMembership("member.left", roomJid, nick, occupant);
       room.occupants.delete(nick);
       return;
     }
     if (room.listening && !room.occupants.has(nick))
-      this.publishMembership("member.joined", roomJid, nick, realJid);
-    room.occupants.set(nick, fullRealJid);
+      this.publishMembership("member.joined", roomJid, nick, occupant);
+    room.occupants.set(nick, occupant);
   }
 
   private publishMembership(
     type: "member.joined" | "member.left",
     room: string,
     nick: string,
-    realJid: string | undefined,
+    occupant: Occupant,
   ): void {
-    if (!this.allowed(realJid)) return;
+    if (!this.allowed(occupant.jid)) return;
     this.perRoom.run(room, () =>
       this.runtime
         .publish({
@@ -349,20 +389,44 @@ export class XmppBridge {
           id: this.runtime.newEventId(),
           type,
           source: { network: "xmpp", instance: this.config.instance, conversation: room },
-          sender: { userId: realJid ?? `${room}/${nick}`, displayName: nick },
+          sender: occupantSender(room, nick, occupant),
           timestamp: new Date().toISOString(),
         })
         .catch((error: unknown) => this.log.error({ err: error, room, nick }, "cannot publish membership")),
     );
   }
 
-  /** A live group chat message, or one from a room's archive (a MAM result), queued per room. */
   private onMessage(stanza: XmlElement): void {
+    const type = stanza.attrs["type"] ?? "normal";
+    if (type === "error") {
+      this.log.info(
+        { from: stanza.attrs["from"], to: stanza.attrs["to"], error: stanza.getChild("error")?.toString() },
+        "the XMPP server returned a stanza as undeliverable",
+      );
+      return;
+    }
+    const to = stanza.attrs["to"];
+    if (
+      (type === "chat" || type === "normal") &&
+      stanza.getChild("result", NS.mam) === undefined &&
+      to !== undefined &&
+      isPuppetJid(to, this.config.domain)
+    ) {
+      this.onDirect(stanza, to);
+      return;
+    }
+    this.onRoomMessage(stanza);
+  }
+
+  /** A live group chat message, or one from a room's archive (a MAM result), queued per room. */
+  private onRoomMessage(stanza: XmlElement): void {
     const result = stanza.getChild("result", NS.mam);
     const archived = result?.getChild("forwarded", NS.forward)?.getChild("message");
     const message = archived ?? stanza;
     if (message.attrs["type"] !== "groupchat") return;
-    const [roomJid, nick] = splitOccupant(message.attrs["from"]);
+    const [roomJid, occupantNick] = splitOccupant(message.attrs["from"]);
+    // A moderator's retraction comes from the room itself and names the moderator.
+    const nick = occupantNick ?? splitOccupant(moderatorOf(message))[1];
     if (roomJid === undefined || nick === undefined) return;
     if (archived === undefined && stanza.attrs["to"] !== this.botJid) {
       // The room sends every message to each of fedgate's occupants (bot and puppets): read the bot's copy
@@ -389,22 +453,142 @@ export class XmppBridge {
     const room = this.rooms.get(roomJid);
     const ids = idsOf(stanza, roomJid);
     const stanzaId = ids.stanzaId ?? archiveId;
-    const conversation = { network: "xmpp", instance: this.config.instance, conversation: roomJid };
-    // Bridged already (seen live and again in the archive, or before a restart): nothing to do.
-    if (stanzaId !== undefined && (await this.runtime.messages.eventId(conversation, stanzaId)) !== undefined)
-      return;
     if (room === undefined || isOwnNick(room, nick)) {
       await this.markBridged(roomJid, stanzaId);
       return;
     }
-    const fullRealJid = room.occupants.get(nick);
-    const realJid = fullRealJid?.split("/")[0];
-    if (!this.allowed(realJid)) {
+    const occupant = room.occupants.get(nick) ?? {};
+    const occupantId = occupantIdOf(stanza);
+    const chat: NativeChat = {
+      conversation: roomJid,
+      sender: occupantSender(roomJid, nick, {
+        ...occupant,
+        ...(occupantId === undefined ? {} : { occupantId }),
+      }),
+      refusal: { from: this.botJid, to: occupant.jid ?? `${roomJid}/${nick}` },
+      dedupeId: stanzaId,
+      ids: { ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) },
+    };
+    try {
+      if (!this.allowed(occupant.jid)) {
+        throw new PermanentError(
+          "FG_NATIVE_INVALID",
+          `${bareJid(occupant.jid ?? nick)} is outside the configured user domains`,
+          { detail: { condition: "forbidden" } },
+        );
+      }
+      await this.publishNative(stanza, chat);
+    } catch (error) {
+      await this.refuseOnce(stanza, chat, error);
+    }
+    await this.markBridged(roomJid, stanzaId);
+  }
+
+  /**
+   * A message a native user wrote to a puppet: a direct chat with the remote person the puppet stands for.
+   * The first one opens the chat: a link between this user and that person, of this server's agency and
+   * theirs, which the policy then judges message by message.
+   */
+  private onDirect(stanza: XmlElement, puppetFullJid: string): void {
+    const from = stanza.attrs["from"] ?? "";
+    const puppet = bareJid(puppetFullJid);
+    const refusal = { from: puppetFullJid, to: from };
+    // Typing notifications, receipts and the like carry nothing to bridge, and must not open a chat.
+    if (!carriesContent(stanza)) return;
+    this.perRoom.run(`${bareJid(from)} ${puppet}`, async () => {
+      try {
+        if (!this.allowed(from) || !from.includes("@")) {
+          throw new PermanentError(
+            "FG_NATIVE_INVALID",
+            `${bareJid(from)} is outside the configured user domains`,
+            { detail: { condition: "forbidden" } },
+          );
+        }
+        const remote = await this.remoteBehind(puppet);
+        const conversation = await this.openDirect(bareJid(from), remote);
+        const ids = idsOf(stanza, conversation);
+        await this.publishNative(stanza, {
+          conversation,
+          sender: {
+            userId: bareJid(from),
+            displayName: nickOf(stanza) ?? bareJid(from).split("@")[0] ?? from,
+          },
+          refusal,
+          // Only this user writes natively in this conversation: their id for the message is unique here.
+          dedupeId: ids.originId,
+          ids,
+        });
+      } catch (error) {
+        await this.refuseOnce(stanza, { refusal }, error);
+      }
+    });
+  }
+
+  /** The remote person a puppet stands for; an unknown puppet is an item-not-found for the sender. */
+  private async remoteBehind(puppet: string): Promise<RemoteUser & { agency: string }> {
+    const remote = await this.runtime.identities.remoteFor({
+      network: "xmpp",
+      instance: this.config.instance,
+      userId: puppet,
+    });
+    if (remote?.agency === undefined) {
+      throw new PermanentError("FG_NATIVE_INVALID", `${puppet} stands for no one fedgate knows`, {
+        detail: { condition: "item-not-found" },
+      });
+    }
+    return { ...remote, agency: remote.agency };
+  }
+
+  /** The direct conversation between a native user and a remote person, linked on first use. */
+  private async openDirect(native: string, remote: RemoteUser & { agency: string }): Promise<string> {
+    const nativeUser = { network: "xmpp", instance: this.config.instance, userId: native };
+    const conversation = directConversation(native, remote);
+    if ((await this.links.resolve({ ...nativeUser, conversation })) !== undefined) return conversation;
+    if (this.config.agency === undefined) {
       throw new PermanentError(
         "FG_NATIVE_INVALID",
-        `${realJid ?? nick} is outside the configured user domains`,
+        "direct chats are not enabled on this server (bridges.xmpp.agency is not set)",
+        { detail: { condition: "service-unavailable" } },
       );
     }
+    try {
+      await this.links.create(directLink(nativeUser, this.config.agency, remote, remote.agency));
+      this.log.info({ native, remote: `${remote.network}/${remote.instance}` }, "direct chat opened");
+    } catch (error) {
+      // Opened a moment ago from the other side, or by a message that was handled meanwhile.
+      if (!(error instanceof PermanentError && error.code === "FG_LINK_CONFLICT")) throw error;
+    }
+    return conversation;
+  }
+
+  /** Logs why a native message was not bridged and, where it is the sender's fault, tells them. */
+  private async refuseOnce(
+    stanza: XmlElement,
+    chat: Pick<NativeChat, "refusal">,
+    error: unknown,
+  ): Promise<void> {
+    if (error instanceof FedgateError && !error.transient) {
+      this.log.warn({ err: error, from: stanza.attrs["from"] }, "message refused");
+      await this.refuse(chat.refusal, stanza.attrs["id"], error).catch((cause: unknown) =>
+        this.log.warn({ err: cause }, "cannot tell the sender their message was refused"),
+      );
+      return;
+    }
+    this.log.error({ err: error, from: stanza.attrs["from"] }, "cannot bridge a message");
+  }
+
+  /**
+   * Publishes what a native user wrote, in a room or a direct chat: a message, a correction, a retraction,
+   * a reply or reactions. Throws FG_NATIVE_INVALID for what the sender must be told was refused.
+   */
+  private async publishNative(stanza: XmlElement, chat: NativeChat): Promise<void> {
+    const conversation = { network: "xmpp", instance: this.config.instance, conversation: chat.conversation };
+    // Bridged already (seen live and again in the archive, or before a restart): nothing to do.
+    if (
+      chat.dedupeId !== undefined &&
+      (await this.runtime.messages.eventId(conversation, chat.dedupeId)) !== undefined
+    )
+      return;
     const eventOf = (nativeId: string | undefined): Promise<string | undefined> =>
       nativeId === undefined
         ? Promise.resolve(undefined)
@@ -413,32 +597,14 @@ export class XmppBridge {
     if (reactions !== undefined) {
       const reactsTo = await eventOf(reactions.to);
       if (reactsTo === undefined) {
-        this.log.info(
-          { room: roomJid, to: reactions.to },
-          "reactions to a message fedgate never saw; not bridged",
-        );
-      } else {
-        await this.publishReactions(
-          roomJid,
-          nick,
-          realJid ?? `${roomJid}/${nick}`,
-          reactsTo,
-          reactions,
-          stanzaId,
-        );
+        this.log.info({ conversation: chat.conversation }, "reactions to a message fedgate never saw");
+        return;
       }
-      await this.markBridged(roomJid, stanzaId);
+      await this.publishReactions(chat, reactsTo, reactions);
       return;
     }
-    let marking: string | undefined;
-    try {
-      marking = markingOf(stanza, this.config.labels);
-    } catch (error) {
-      // Refused before anything is published; the sender's client shows why (XEP-0258 §5).
-      // An error to a bare JID is dropped by the server: address the sender's session, or the occupant.
-      await this.refuse(stanza, fullRealJid ?? `${roomJid}/${nick}`, error as Error);
-      throw error;
-    }
+    // An unknown label is refused before anything is published; the sender's client shows why (XEP-0258 §5).
+    const marking = markingOf(stanza, this.config.labels);
     const references = referencesOf(stanza);
     const [replaces, redacts, replyTo] = await Promise.all([
       eventOf(references.replaces),
@@ -450,90 +616,112 @@ export class XmppBridge {
       (references.retracts !== undefined && redacts === undefined)
     ) {
       this.log.info(
-        { room: roomJid, references },
+        { conversation: chat.conversation, references },
         "correction or retraction of a message fedgate never saw; not bridged",
       );
       return;
     }
-    const native = toNativeMessage({ ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) });
+    const native = toNativeMessage(chat.ids);
+    const dedupeId = chat.dedupeId;
     const event = toNormalisedEvent(stanza, {
       instance: this.config.instance,
-      room: roomJid,
-      nick,
-      realJid,
+      conversation: chat.conversation,
+      sender: chat.sender,
       messageId: native?.id,
       ...(marking === undefined ? {} : { marking }),
       ...(replaces === undefined ? {} : { replaces }),
       ...(redacts === undefined ? {} : { redacts }),
       ...(replyTo === undefined ? {} : { replyTo }),
-      // Derived from the room's stanza-id, so a message seen twice is the same event (and stored once).
+      // Derived from the dedupe id, so a message seen twice is the same event (and stored once).
       newEventId: () =>
-        stanzaId === undefined ? this.runtime.newEventId() : this.eventIdFor(roomJid, stanzaId),
+        dedupeId === undefined ? this.runtime.newEventId() : this.eventIdFor(chat.conversation, dedupeId),
       maxBodyBytes: this.config.maxBodyBytes,
     });
-    if (event !== undefined) await this.runtime.publish(event, native?.aliases ?? []);
-    await this.markBridged(roomJid, stanzaId);
+    if (event === undefined) return;
+    this.rememberSender(event.id, chat.refusal, stanza.attrs["id"]);
+    await this.runtime.publish(event, native?.aliases ?? []);
   }
 
-  /** Posts a delivery into its room as the sender's puppet; returns the ids the message has there. */
-  private async deliver(delivery: Delivery, relations: NativeRelations): Promise<NativeMessage | undefined> {
-    const { target, event } = delivery;
-    if ((target.kind ?? "room") !== "room") {
+  private rememberSender(eventId: string, refusal: Refusal, id: string | undefined): void {
+    if (id === undefined) return;
+    this.recentSenders.set(eventId, { refusal, id });
+    if (this.recentSenders.size > RECENT_SENDERS) {
+      const oldest = this.recentSenders.keys().next().value;
+      if (oldest !== undefined) this.recentSenders.delete(oldest);
+    }
+  }
+
+  /** Where a delivery goes: a linked room, or the native participant of a direct chat. */
+  private destination(delivery: Delivery): { type: MessageAddress["type"]; to: string } {
+    const { target } = delivery;
+    if ((target.kind ?? "room") === "room") return { type: "groupchat", to: target.conversation };
+    const direct = parseDirectConversation(target.conversation);
+    if (direct === undefined || !direct.participant.includes("@")) {
       throw new PermanentError(
-        "FG_NATIVE_INVALID",
-        `direct chats are not bridged to XMPP yet (${target.conversation})`,
+        "FG_EVENT_INVALID",
+        `${target.conversation} is not a direct conversation of this server`,
       );
     }
+    return { type: "chat", to: direct.participant };
+  }
+
+  /**
+   * Posts a delivery as the sender's puppet, into its room or to the native participant of a direct chat;
+   * returns the ids the message has there.
+   */
+  private async deliver(delivery: Delivery, relations: NativeRelations): Promise<NativeMessage | undefined> {
+    const { target, event } = delivery;
+    const { type, to } = this.destination(delivery);
     const messageId = randomUUID();
-    const puppet = `${escapeLocalpart(`${event.source.network}.${event.source.instance}.${event.sender.userId}`)}@${this.config.domain}`;
+    const puppet = puppetJid(event.source.network, event.source.instance, event.sender.userId, this.config);
     const fullJid = `${puppet}/fedgate`;
+    const address: MessageAddress = { type, to, from: fullJid, id: messageId };
     const reaction = event.content?.reaction;
-    const reactingTo =
-      relations.reactsTo === undefined ? undefined : fromNativeId(relations.reactsTo).stanzaId;
     if ((event.type === "reaction.added" || event.type === "reaction.removed") && reaction !== undefined) {
+      const reactingTo =
+        relations.reactsTo === undefined ? undefined : referenceId(relations.reactsTo, type, "other");
       if (reactingTo === undefined) return undefined;
-      await this.joinAs(delivery, fullJid, puppet);
+      await this.present(delivery, fullJid, puppet, type);
       const { after } = await this.swapReactions(target.conversation, reactingTo, puppet, (current) =>
         event.type === "reaction.added"
           ? [...new Set([...current, reaction])]
           : current.filter((k) => k !== reaction),
       );
-      await this.component.send(toReactions(target.conversation, fullJid, messageId, reactingTo, after));
+      await this.component.send(toReactions(address, reactingTo, after));
       return undefined;
     }
     if (event.type === "member.left") {
-      await this.leave(target.conversation, fullJid);
+      if (type === "groupchat") await this.leave(target.conversation, fullJid);
       return undefined;
     }
     if (!["message.created", "message.edited", "message.deleted", "notice"].includes(event.type)) {
       this.log.info({ eventId: event.id, type: event.type }, "event type not bridged to XMPP yet");
       return undefined;
     }
-    // A delivery back into the conversation its event came from is the gateway's own notice: the bot says it.
-    const fromGateway =
+    // A delivery back into the conversation its event came from is the gateway's own notice: the bot says it,
+    // and where it answers a native message just sent, that message's sender gets a stanza error too.
+    if (
       event.source.network === target.network &&
       event.source.instance === target.instance &&
-      event.source.conversation === target.conversation;
-    if (fromGateway) {
-      const notice = toGroupchat({ ...delivery, marking: undefined }, relations, this.botJid, messageId);
-      if (notice !== undefined) await this.component.send(notice);
+      event.source.conversation === target.conversation
+    ) {
+      await this.sayNotice(delivery, relations, { ...address, from: this.botJid });
       return undefined;
     }
-    const stanza = toGroupchat(
-      delivery,
-      relations,
-      fullJid,
-      messageId,
-      labelFor(delivery.marking, this.config.labels),
-    );
+    const stanza = toMessage(delivery, relations, address, labelFor(delivery.marking, this.config.labels));
     if (stanza === undefined) {
       this.log.info(
         { eventId: event.id, type: event.type },
-        "the message this refers to never reached the room; nothing to do",
+        "the message this refers to never reached the conversation; nothing to do",
       );
       return undefined;
     }
-    await this.joinAs(delivery, fullJid, puppet);
+    await this.present(delivery, fullJid, puppet, type);
+    const created = event.type === "message.created" || event.type === "notice";
+    if (type === "chat") {
+      await this.component.send(stanza);
+      return created ? toNativeMessage({ originId: messageId }) : undefined;
+    }
     const echoKey = `${target.conversation} ${messageId}`;
     const echoed = new Promise<string | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), REFLECTION_TIMEOUT_MS);
@@ -545,12 +733,29 @@ export class XmppBridge {
     try {
       await this.component.send(stanza);
       const stanzaId = await echoed;
-      return event.type === "message.created" || event.type === "notice"
+      return created
         ? toNativeMessage({ originId: messageId, ...(stanzaId === undefined ? {} : { stanzaId }) })
         : undefined;
     } finally {
       this.pendingEchoes.delete(echoKey);
     }
+  }
+
+  private async sayNotice(
+    delivery: Delivery,
+    relations: NativeRelations,
+    address: MessageAddress,
+  ): Promise<void> {
+    const notice = toMessage({ ...delivery, marking: undefined }, relations, address);
+    if (notice !== undefined) await this.component.send(notice);
+    const answered = delivery.event.relations?.replyTo;
+    const sender = answered === undefined ? undefined : this.recentSenders.get(answered);
+    if (sender === undefined) return;
+    await this.refuse(
+      sender.refusal,
+      sender.id,
+      new PermanentError("FG_NATIVE_INVALID", delivery.event.content?.body ?? "refused by policy"),
+    );
   }
 
   /** A puppet leaves a room, as the remote member it stands for left. */
@@ -564,15 +769,51 @@ export class XmppBridge {
     );
   }
 
-  /** Puts the sender's puppet in the target room (once) and remembers who it stands for. */
-  private async joinAs(delivery: Delivery, fullJid: string, puppet: string): Promise<void> {
-    const { event, target } = delivery;
-    await this.join(target.conversation, fullJid, puppetNick(delivery)).catch((error: unknown) => {
-      throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
-    });
+  /**
+   * Makes the sender's puppet ready to speak: in the target room (joined once), and known as the remote
+   * person it stands for, so that a native user who writes to it reaches them.
+   */
+  private async present(
+    delivery: Delivery,
+    fullJid: string,
+    puppet: string,
+    type: MessageAddress["type"],
+  ): Promise<void> {
+    const { event, target, senderAgency } = delivery;
+    if (type === "groupchat") {
+      await this.join(target.conversation, fullJid, puppetNick(delivery)).catch((error: unknown) => {
+        throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
+      });
+    }
     await this.runtime.identities.record(
-      { ...event.sender, network: event.source.network, instance: event.source.instance },
+      {
+        ...event.sender,
+        network: event.source.network,
+        instance: event.source.instance,
+        ...(senderAgency === undefined ? {} : { agency: senderAgency.id, agencyName: senderAgency.name }),
+      },
       { network: "xmpp", instance: this.config.instance, userId: puppet },
+    );
+  }
+
+  /** XEP-0054: a puppet's vCard says who it stands for: their name, and their agency as organisation. */
+  private async vcardOf(iq: XmlElement): Promise<XmlElement> {
+    const puppet = bareJid(iq.attrs["to"] ?? "");
+    const remote = await this.runtime.identities.remoteFor({
+      network: "xmpp",
+      instance: this.config.instance,
+      userId: puppet,
+    });
+    if (remote === undefined)
+      return xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: NS.stanzas }));
+    const name = remote.displayName ?? remote.userId;
+    const agency = remote.agencyName ?? remote.agency;
+    return xml(
+      "vCard",
+      { xmlns: NS.vcard },
+      xml("FN", {}, name),
+      xml("NICKNAME", {}, agency === undefined ? name : `${name} (${agency})`),
+      agency === undefined ? undefined : xml("ORG", {}, xml("ORGNAME", {}, agency)),
     );
   }
 
@@ -594,6 +835,78 @@ export class XmppBridge {
     this.links.stop();
     await this.component.stop();
   }
+}
+
+/** Where a refusal of a native message goes: from the JID they wrote to (or the bot), to the sender. */
+interface Refusal {
+  from: string;
+  to: string;
+}
+
+/** A native message's conversation and sender, as the bridge resolved them. */
+interface NativeChat {
+  /** The room's bare JID, or the direct conversation's id. */
+  conversation: string;
+  sender: { userId: string; displayName: string };
+  refusal: Refusal;
+  /**
+   * What makes the message one event however often it is seen: the room's stanza-id, or in a direct chat the
+   * sender's id for it.
+   */
+  dedupeId: string | undefined;
+  ids: XmppMessageIds;
+}
+
+/**
+ * Who an occupant is across nick changes: their real JID where the room shows it, else the room's stable
+ * occupant-id (XEP-0421), else (rooms without it) their occupant JID.
+ */
+function occupantSender(
+  room: string,
+  nick: string,
+  occupant: Occupant,
+): { userId: string; displayName: string } {
+  const userId =
+    occupant.jid === undefined
+      ? occupant.occupantId === undefined
+        ? `${room}/${nick}`
+        : `${room}#${occupant.occupantId}`
+      : bareJid(occupant.jid);
+  return { userId, displayName: nick };
+}
+
+/**
+ * A remote user's puppet JID on the bridge domain. Localparts compare case-insensitively (RFC 7622), so the
+ * escaped id is lower-cased: the JID a native user writes to is the one the bridge looks up.
+ */
+export function puppetJid(
+  network: string,
+  instance: string,
+  userId: string,
+  config: Pick<XmppBridgeConfig, "domain">,
+): string {
+  return `${escapeLocalpart(`${network}.${instance}.${userId}`).toLowerCase()}@${config.domain}`;
+}
+
+/** A JID on the bridge's domain other than the bot's: a puppet. */
+function isPuppetJid(jid: string, domain: string): boolean {
+  const bare = bareJid(jid);
+  const at = bare.indexOf("@");
+  return at > 0 && bare.slice(at + 1) === domain && bare.slice(0, at) !== "fedgate";
+}
+
+/** Whether a direct message carries anything to bridge (not only a chat state or a receipt). */
+function carriesContent(stanza: XmlElement): boolean {
+  return (
+    stanza.getChild("body") !== undefined ||
+    reactionsOf(stanza) !== undefined ||
+    referencesOf(stanza).retracts !== undefined
+  );
+}
+
+function bareJid(jid: string): string {
+  const slash = jid.indexOf("/");
+  return slash < 0 ? jid : jid.slice(0, slash);
 }
 
 /** Whether a nick is one of fedgate's own occupants: their messages come back and are not bridged. */

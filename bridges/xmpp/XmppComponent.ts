@@ -6,6 +6,7 @@
 import { createRequire } from "node:module";
 import type { Logger } from "pino";
 import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
+import { NS } from "./namespaces.js";
 
 /** The parts of an @xmpp/xml element the bridge uses. */
 export interface XmlElement {
@@ -37,7 +38,20 @@ interface ComponentEntity {
   on(event: "status", listener: (status: string) => void): void;
   reconnect: { delay: number; stop(): void };
   iqCaller: { request(element: XmlElement, timeoutMs?: number): Promise<XmlElement> };
+  iqCallee: {
+    get(
+      xmlns: string,
+      name: string,
+      handler: (context: { stanza: XmlElement }) => Promise<XmlElement | undefined>,
+    ): void;
+  };
 }
+
+/**
+ * Answers an iq get: the payload of the result, an `error` element for an error reply, or undefined for
+ * service-unavailable.
+ */
+export type IqGetHandler = (stanza: XmlElement) => Promise<XmlElement | undefined>;
 
 const require = createRequire(import.meta.url);
 const library = require("@xmpp/component") as {
@@ -106,6 +120,18 @@ export class XmppComponent {
   /** Called after every (re)connection: rooms must be joined again. */
   onOnline(listener: () => void): void {
     this.onlineListeners.push(listener);
+  }
+
+  /** Answers iq gets for one payload. The library answers service-unavailable to any other get or set. */
+  onGet(xmlns: string, name: string, handler: IqGetHandler): void {
+    this.entity.iqCallee.get(xmlns, name, async ({ stanza }) => {
+      try {
+        return await handler(stanza);
+      } catch (error) {
+        this.options.log.warn({ err: error, from: stanza.attrs["from"] }, "cannot answer an iq");
+        return xml("error", { type: "wait" }, xml("internal-server-error", { xmlns: NS.stanzas }));
+      }
+    });
   }
 
   /** Connects; a refusal that retrying cannot fix (secret, domain) is a PermanentError. */

@@ -27,6 +27,10 @@ export interface XmppBridgeConfig {
    */
   mucDomains: string[];
   /**
+   * The agency whose officers use this server. It owns the XMPP side of every direct chat an officer opens by writing to a puppet; without it, such messages are refused.
+   */
+  agency?: string;
+  /**
    * Nickname of the bridge's own occupant, which listens in linked rooms.
    */
   botNick?: string;

@@ -19,4 +19,13 @@ export const NS = {
   forward: "urn:xmpp:forward:0",
   rsm: "http://jabber.org/protocol/rsm",
   dataForms: "jabber:x:data",
+  discoInfo: "http://jabber.org/protocol/disco#info",
+  discoItems: "http://jabber.org/protocol/disco#items",
+  httpUpload: "urn:xmpp:http:upload:0",
+  oob: "jabber:x:oob",
+  nick: "http://jabber.org/protocol/nick",
+  vcard: "vcard-temp",
+  occupantId: "urn:xmpp:occupant-id:0",
+  moderate: "urn:xmpp:message-moderate:1",
+  moderateV0: "urn:xmpp:message-moderate:0",
 } as const;

@@ -1,5 +1,5 @@
 /**
- * An XMPP group chat message as a normalised event. Pure: what the bridge knows (which event a referenced
+ * An XMPP message, from a group chat or a direct chat, as a normalised event. Pure: what the bridge knows (which event a referenced
  * message is, who the occupant is) comes in as arguments.
  */
 import type { NormalisedEvent } from "../../schemas/types.js";
@@ -12,7 +12,7 @@ import type { XmlElement } from "./XmppComponent.js";
 export interface References {
   /** XEP-0308: the corrected message's sender id. */
   replaces?: string;
-  /** XEP-0424: the retracted message's stanza-id. */
+  /** XEP-0424 (or a moderator's XEP-0425): the retracted message's stanza-id. */
   retracts?: string;
   /** XEP-0461: the stanza-id of the message replied to. */
   repliesTo?: string;
@@ -20,17 +20,43 @@ export interface References {
 
 export function referencesOf(stanza: XmlElement): References {
   const replaces = stanza.getChild("replace", NS.correction)?.attrs["id"];
+  // XEP-0424 now, or its fastening form of 0.2 and the moderation of XEP-0425 0.2 that wraps it.
+  const applyTo = stanza.getChild("apply-to", NS.fasten);
+  const retractsV0 =
+    applyTo?.getChild("retract", NS.retractV0) ??
+    applyTo?.getChild("moderated", NS.moderateV0)?.getChild("retract", NS.retractV0);
   const retracts =
     stanza.getChild("retract", NS.retract)?.attrs["id"] ??
-    (stanza.getChild("apply-to", NS.fasten)?.getChild("retract", NS.retractV0) === undefined
-      ? undefined
-      : stanza.getChild("apply-to", NS.fasten)?.attrs["id"]);
+    (retractsV0 === undefined ? undefined : applyTo?.attrs["id"]);
   const repliesTo = stanza.getChild("reply", NS.reply)?.attrs["id"];
   return {
     ...(replaces === undefined ? {} : { replaces }),
     ...(retracts === undefined ? {} : { retracts }),
     ...(repliesTo === undefined ? {} : { repliesTo }),
   };
+}
+
+/**
+ * XEP-0425: a moderator's retraction, which the room itself sends from its bare JID. Returns the moderator's
+ * occupant JID (room@service/nick), or undefined for any other message.
+ */
+export function moderatorOf(stanza: XmlElement): string | undefined {
+  const moderated =
+    stanza.getChild("retract", NS.retract)?.getChild("moderated", NS.moderate) ??
+    stanza.getChild("apply-to", NS.fasten)?.getChild("moderated", NS.moderateV0);
+  return moderated?.attrs["by"];
+}
+
+/** XEP-0421: the room's stable id for an occupant, whatever nick they use. */
+export function occupantIdOf(stanza: XmlElement): string | undefined {
+  const id = stanza.getChild("occupant-id", NS.occupantId)?.attrs["id"];
+  return id === undefined || id === "" ? undefined : id;
+}
+
+/** XEP-0172: the nickname a sender gives in a direct chat. */
+export function nickOf(stanza: XmlElement): string | undefined {
+  const nick = stanza.getChildText("nick", NS.nick)?.trim();
+  return nick === undefined || nick === "" ? undefined : nick.slice(0, 255);
 }
 
 /** XEP-0444: the reactions a user now has on a message (their whole set), by the message's stanza-id. */
@@ -73,13 +99,12 @@ export function withoutReplyFallback(stanza: XmlElement, body: string): string {
   return [...chars.slice(0, start), ...chars.slice(end)].join("");
 }
 
-export interface GroupchatContext {
+export interface NativeMessageContext {
   instance: string;
-  /** The room's bare JID. */
-  room: string;
-  nick: string;
-  /** The occupant's real bare JID, where the room tells the bridge. */
-  realJid: string | undefined;
+  /** The room's bare JID, or the direct conversation's id. */
+  conversation: string;
+  /** Who wrote it, as the bridge identified them. */
+  sender: { userId: string; displayName: string };
   /** This message's ids, encoded as the message map keeps them. */
   messageId: string | undefined;
   /** The marking its security label stands for. */
@@ -98,7 +123,7 @@ export interface GroupchatContext {
  */
 export function toNormalisedEvent(
   stanza: XmlElement,
-  context: GroupchatContext,
+  context: NativeMessageContext,
 ): NormalisedEvent | undefined {
   if (stanza.getChild("delay", NS.delay) !== undefined) return undefined;
   const base = {
@@ -107,10 +132,10 @@ export function toNormalisedEvent(
     source: {
       network: "xmpp",
       instance: context.instance,
-      conversation: context.room,
+      conversation: context.conversation,
       ...(context.messageId === undefined ? {} : { messageId: context.messageId }),
     },
-    sender: { userId: context.realJid ?? `${context.room}/${context.nick}`, displayName: context.nick },
+    sender: context.sender,
     timestamp: new Date().toISOString(),
     ...(context.marking === undefined ? {} : { marking: context.marking }),
   };
@@ -122,7 +147,7 @@ export function toNormalisedEvent(
   if (Buffer.byteLength(raw, "utf8") > context.maxBodyBytes) {
     throw new PermanentError(
       "FG_NATIVE_INVALID",
-      `message from ${context.room}/${context.nick} has a body of ${Buffer.byteLength(raw, "utf8")} bytes; the limit is ${context.maxBodyBytes}`,
+      `message from ${context.sender.userId} has a body of ${Buffer.byteLength(raw, "utf8")} bytes; the limit is ${context.maxBodyBytes}`,
     );
   }
   if (context.replaces !== undefined) {

@@ -1,4 +1,4 @@
-/** Deliveries as XMPP group chat messages from the sender's puppet. Pure. */
+/** Deliveries as XMPP messages from the sender's puppet: into a group chat, or to one person. Pure. */
 import type { Delivery } from "../../schemas/types.js";
 import type { NativeRelations } from "../kit/AdapterRuntime.js";
 import { fromNativeId } from "./messageIds.js";
@@ -17,18 +17,41 @@ export function shownBody(delivery: Delivery): string {
   return delivery.marking === undefined ? body : `[${delivery.marking.label}] ${body}`;
 }
 
-/** XEP-0444: a puppet's whole set of reactions on a message. */
-export function toReactions(
-  room: string,
-  from: string,
-  messageId: string,
-  stanzaId: string,
-  keys: string[],
-): XmlElement {
+/** Where a message goes and from whom. */
+export interface MessageAddress {
+  /** "groupchat" into a room (XEP-0045), "chat" to one person. */
+  type: "groupchat" | "chat";
+  /** The room's bare JID, or the person's bare JID. */
+  to: string;
+  from: string;
+  /** The id (and origin-id) the message gets. */
+  id: string;
+}
+
+/**
+ * The id by which a message refers to another. Corrections always name the sender's id (XEP-0308);
+ * retractions, reactions and replies name the room's stanza-id in a group chat and the sender's id in a
+ * direct chat (XEP-0424, XEP-0444, XEP-0461).
+ */
+export function referenceId(
+  nativeId: string,
+  type: MessageAddress["type"],
+  what: "correction" | "other",
+): string | undefined {
+  const ids = fromNativeId(nativeId);
+  return what === "correction" || type === "chat" ? ids.originId : ids.stanzaId;
+}
+
+function attrsOf(address: MessageAddress): Record<string, string> {
+  return { type: address.type, to: address.to, from: address.from, id: address.id };
+}
+
+/** XEP-0444: a puppet's whole set of reactions on a message, named by `reactsTo` (see referenceId). */
+export function toReactions(address: MessageAddress, reactsTo: string, keys: string[]): XmlElement {
   return xml(
     "message",
-    { type: "groupchat", to: room, from, id: messageId },
-    xml("reactions", { xmlns: NS.reactions, id: stanzaId }, ...keys.map((key) => xml("reaction", {}, key))),
+    attrsOf(address),
+    xml("reactions", { xmlns: NS.reactions, id: reactsTo }, ...keys.map((key) => xml("reaction", {}, key))),
     xml("store", { xmlns: NS.hints }),
   );
 }
@@ -37,22 +60,24 @@ const RETRACT_FALLBACK =
   "This person attempted to retract a previous message, but your client does not support it.";
 
 /**
- * The stanza for a delivery, or undefined when the relation it needs is unknown in this room (the original
- * never reached it): then there is nothing to correct or retract here.
+ * The stanza for a delivery, or undefined when the relation it needs is unknown in this conversation (the
+ * original never reached it): then there is nothing to correct or retract here. In a direct chat the
+ * puppet's nickname travels with each message (XEP-0172), as there is no room to show it.
  */
-export function toGroupchat(
+export function toMessage(
   delivery: Delivery,
   relations: NativeRelations,
-  from: string,
-  messageId: string,
+  address: MessageAddress,
   label?: XmlElement,
 ): XmlElement | undefined {
-  const attrs = { type: "groupchat", to: delivery.target.conversation, from, id: messageId };
-  const originId = xml("origin-id", { xmlns: NS.stanzaId, id: messageId });
+  const attrs = attrsOf(address);
+  const originId = xml("origin-id", { xmlns: NS.stanzaId, id: address.id });
+  const nick = address.type === "chat" ? xml("nick", { xmlns: NS.nick }, puppetNick(delivery)) : undefined;
+  const ref = (nativeId: string | undefined, what: "correction" | "other"): string | undefined =>
+    nativeId === undefined ? undefined : referenceId(nativeId, address.type, what);
   switch (delivery.event.type) {
     case "message.edited": {
-      const original =
-        relations.replaces === undefined ? undefined : fromNativeId(relations.replaces).originId;
+      const original = ref(relations.replaces, "correction");
       if (original === undefined) return undefined;
       return xml(
         "message",
@@ -64,7 +89,7 @@ export function toGroupchat(
       );
     }
     case "message.deleted": {
-      const original = relations.redacts === undefined ? undefined : fromNativeId(relations.redacts).stanzaId;
+      const original = ref(relations.redacts, "other");
       if (original === undefined) return undefined;
       return xml(
         "message",
@@ -77,12 +102,13 @@ export function toGroupchat(
       );
     }
     default: {
-      const replyTo = relations.replyTo === undefined ? undefined : fromNativeId(relations.replyTo).stanzaId;
+      const replyTo = ref(relations.replyTo, "other");
       return xml(
         "message",
         attrs,
         xml("body", {}, shownBody(delivery)),
         replyTo === undefined ? undefined : xml("reply", { xmlns: NS.reply, id: replyTo }),
+        nick,
         label,
         originId,
       );

@@ -22,7 +22,9 @@ export interface UserRef {
 
 export interface RemoteUser extends UserRef {
   displayName?: string;
+  /** The agency's id in the policy, and its name as people read it. */
   agency?: string;
+  agencyName?: string;
 }
 
 function puppetKey(puppet: UserRef): string {

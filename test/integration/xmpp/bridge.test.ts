@@ -132,6 +132,23 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
     expect(inbound.filter((e) => e.content?.body === "Bien reçu")).toHaveLength(0);
   });
 
+  it("XMPP bridge - a nick change is a leave and a join of the same person, known by the room's occupant-id", async () => {
+    await officer.send(xml("presence", { to: `${room}/Weber (Einsatzleitung)` }));
+    const joined = await eventually(() =>
+      inbound.find((e) => e.type === "member.joined" && e.sender.displayName === "Weber (Einsatzleitung)"),
+    );
+    const left = await eventually(() =>
+      inbound.find((e) => e.type === "member.left" && e.sender.displayName === "Weber"),
+    );
+    // The room hides real JIDs from the bot here, so XEP-0421 is what keeps the person the same.
+    expect(joined.sender.userId).toBe(left.sender.userId);
+    expect(joined.sender.userId.startsWith(`${room}#`)).toBe(true);
+    await officer.send(xml("presence", { to: `${room}/Weber` }));
+    await eventually(() =>
+      inbound.find((e) => e.type === "member.joined" && e.sender.displayName === "Weber"),
+    );
+  });
+
   describe("bad input", () => {
     async function stillBridging(): Promise<void> {
       const probe = `still there ${Math.random()}`;
@@ -145,9 +162,18 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
 
     it("bad input - an oversized body is refused with FG_NATIVE_INVALID and a log line, nothing is published", async () => {
       const huge = "x".repeat(70_000);
-      await officer.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, huge)));
+      await officer.send(
+        xml("message", { to: room, type: "groupchat", id: "huge-1" }, xml("body", {}, huge)),
+      );
       await eventually(() =>
         logLines.find((l) => l.includes("FG_NATIVE_INVALID") && l.includes("70000 bytes")),
+      );
+      // The sender's client shows why.
+      const error = await eventually(() =>
+        heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "huge-1"),
+      );
+      expect(error.getChild("error")?.getChildText("text", "urn:ietf:params:xml:ns:xmpp-stanzas")).toContain(
+        "70000 bytes",
       );
       await stillBridging();
       expect(inbound.some((e) => e.content?.body === huge)).toBe(false);

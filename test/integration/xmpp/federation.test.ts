@@ -60,7 +60,19 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         atTchap.push(delivery);
         return Promise.resolve(`$event${++n}`);
       });
-      bridge = await XmppBridge.start(bus, prosody.bridgeConfig(), prosody.componentSecret, log);
+      bridge = await XmppBridge.start(
+        bus,
+        {
+          ...prosody.bridgeConfig(),
+          labels: [
+            { marking: "DE-VS-NFD", displayMarking: "VS-NfD" },
+            // A marking the bridge may carry but no agreement in the policy covers.
+            { marking: "DE-VS-VERTRAULICH", displayMarking: "VS-VERTRAULICH" },
+          ],
+        },
+        prosody.componentSecret,
+        log,
+      );
       await prosody.addUser("weber", "pw-weber");
       officer = xmppClient(prosody, "weber", "pw-weber");
       officer.on("stanza", (stanza) => {
@@ -138,6 +150,31 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       expect(notice.event.content?.body).toContain("marking-unknown");
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(heard.some((m) => m.getChildText("body")?.includes("Secret défense") === true)).toBe(false);
+    });
+
+    it("federation - an officer's message labelled above what the route allows reaches no one, and its sender gets a stanza error", async () => {
+      await officer.send(
+        xml(
+          "message",
+          { to: room, type: "groupchat", id: "vs-v-1" },
+          xml("body", {}, "Lagebild VS-VERTRAULICH"),
+          xml(
+            "securitylabel",
+            { xmlns: "urn:xmpp:sec-label:0" },
+            xml("displaymarking", {}, "VS-VERTRAULICH"),
+          ),
+        ),
+      );
+      const error = await eventually(() =>
+        heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "vs-v-1"),
+      );
+      const text = error.getChild("error")?.getChildText("text", "urn:ietf:params:xml:ns:xmpp-stanzas");
+      expect(text).toContain("Ministère de l'Intérieur");
+      expect(
+        error.getChild("error")?.getChild("policy-violation", "urn:ietf:params:xml:ns:xmpp-stanzas"),
+      ).toBeDefined();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(atTchap.some((d) => d.event.content?.body === "Lagebild VS-VERTRAULICH")).toBe(false);
     });
   },
 );

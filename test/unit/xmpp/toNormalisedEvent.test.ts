@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { fromNativeId, toNativeMessage } from "../../../bridges/xmpp/messageIds.js";
-import { withoutReplyFallback } from "../../../bridges/xmpp/toNormalisedEvent.js";
+import {
+  moderatorOf,
+  nickOf,
+  occupantIdOf,
+  referencesOf,
+  withoutReplyFallback,
+} from "../../../bridges/xmpp/toNormalisedEvent.js";
 import { xml } from "../../../bridges/xmpp/XmppComponent.js";
 
 describe("XMPP mapping - pure parts", () => {
@@ -38,5 +44,52 @@ describe("XMPP mapping - pure parts", () => {
     expect(fromNativeId(native?.id ?? "")).toEqual({ originId: "abc", stanzaId: "room-17" });
     expect(fromNativeId("bare")).toEqual({ originId: "bare", stanzaId: "bare" });
     expect(toNativeMessage({})).toBeUndefined();
+  });
+
+  it("XMPP mapping - a moderator's retraction (XEP-0425), in both its forms, names the message and the moderator", () => {
+    const current = xml(
+      "message",
+      { type: "groupchat", from: "lage@conference.example" },
+      xml(
+        "retract",
+        { xmlns: "urn:xmpp:message-retract:1", id: "room-17" },
+        xml("moderated", { xmlns: "urn:xmpp:message-moderate:1", by: "lage@conference.example/Chef" }),
+      ),
+    );
+    const older = xml(
+      "message",
+      { type: "groupchat", from: "lage@conference.example" },
+      xml(
+        "apply-to",
+        { xmlns: "urn:xmpp:fasten:0", id: "room-18" },
+        xml(
+          "moderated",
+          { xmlns: "urn:xmpp:message-moderate:0", by: "lage@conference.example/Chef" },
+          xml("retract", { xmlns: "urn:xmpp:message-retract:0" }),
+        ),
+      ),
+    );
+    expect(referencesOf(current).retracts).toBe("room-17");
+    expect(referencesOf(older).retracts).toBe("room-18");
+    expect(moderatorOf(current)).toBe("lage@conference.example/Chef");
+    expect(moderatorOf(older)).toBe("lage@conference.example/Chef");
+    expect(
+      moderatorOf(xml("message", {}, xml("retract", { xmlns: "urn:xmpp:message-retract:1", id: "x" }))),
+    ).toBe(undefined);
+  });
+
+  it("XMPP mapping - occupant-id (XEP-0421) and nick (XEP-0172) are read, and empty ones ignored", () => {
+    expect(
+      occupantIdOf(xml("message", {}, xml("occupant-id", { xmlns: "urn:xmpp:occupant-id:0", id: "b64=" }))),
+    ).toBe("b64=");
+    expect(
+      occupantIdOf(xml("message", {}, xml("occupant-id", { xmlns: "urn:xmpp:occupant-id:0", id: "" }))),
+    ).toBe(undefined);
+    expect(
+      nickOf(xml("message", {}, xml("nick", { xmlns: "http://jabber.org/protocol/nick" }, " POK Weber "))),
+    ).toBe("POK Weber");
+    expect(nickOf(xml("message", {}, xml("nick", { xmlns: "http://jabber.org/protocol/nick" }, "  ")))).toBe(
+      undefined,
+    );
   });
 });
