@@ -13,7 +13,8 @@ export async function startXmppDemo(dir: string, log: Logger): Promise<DemoPart>
   const config = prosody.bridgeConfig("bpol");
   const server = `127.0.0.1:${prosody.c2sPort} (no TLS: allow plain-text login on loopback)`;
   return {
-    config: { ...config },
+    // Officers can open direct chats with the puppets they meet in the linked room.
+    config: { ...config, agency: "bpol" },
     servers: { prosody: prosody.c2sUrl, "prosody-component": prosody.componentUrl },
     accounts: [{ network: "xmpp", instance: "bpol", agency: "bpol", user, password, server }],
     try: [
