@@ -223,6 +223,17 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - dire
     expect(card?.getChild("ORG")?.getChildText("ORGNAME")).toBe("Ministère de l'Intérieur");
   });
 
+  it("XMPP bridge - a request the bridge does not serve is answered with service-unavailable", async () => {
+    const answer = officer.iqCaller.request(
+      xml("iq", { type: "get", to: puppet }, xml("query", { xmlns: "urn:example:unknown" })),
+    );
+    const error = (await answer.then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { condition?: string } | undefined;
+    expect(error?.condition).toBe("service-unavailable");
+  });
+
   it("XMPP bridge - a message to a puppet that stands for no one is refused with item-not-found", async () => {
     const nobody = puppetJid("matrix", "tchap", "@nobody:tchap.localhost", {
       domain: prosody?.componentDomain ?? "",
