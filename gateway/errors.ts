@@ -24,6 +24,8 @@ export type ErrorCode =
   | "FG_PEER_REFUSED"
   | "FG_PEER_UNAVAILABLE"
   | "FG_NATIVE_INVALID"
+  // A file to bridge: not http(s), too large, refused by its server, or not the bytes its event describes.
+  | "FG_ATTACHMENT_INVALID"
   | "FG_SERVER_START_FAILED"
   // The admin API's own failures of the HTTP exchange.
   | "FG_REQUEST_INVALID"

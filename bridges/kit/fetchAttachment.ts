@@ -1,0 +1,264 @@
+/**
+ * Downloading attachments, for every bridge. A source adapter describes a file its user shared (size, hash,
+ * type, name) without keeping it; a receiving adapter fetches the bytes for re-upload and checks them
+ * against the event. Downloads stream and stop as soon as they exceed their limit.
+ *
+ * Attachment URLs are often capability URLs (whoever knows one can read the file), so errors name only the
+ * host, never the path or query.
+ */
+import { createHash } from "node:crypto";
+import { request, type Dispatcher } from "undici";
+import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
+import type { Attachment } from "../../schemas/types.js";
+
+export interface FetchAttachmentOptions {
+  /** Refuse anything larger, as soon as the response announces it or the bytes read exceed it. */
+  maxBytes: number;
+  /** Longest wait for the response headers; default 10 s. */
+  headersTimeoutMs?: number;
+  /** Longest pause between two chunks of the body; default 30 s. */
+  bodyTimeoutMs?: number;
+  /** Longest time for the whole download, redirects included; default 120 s. */
+  timeoutMs?: number;
+  /** Redirects followed; default 3. */
+  maxRedirects?: number;
+  /**
+   * When given, the only hosts ("host" or "host:port") fetched from, redirects included: a URL from a native
+   * user must not make the bridge read internal services.
+   */
+  allowedHosts?: readonly string[];
+  /** For a proxy or a custom CA; default undici's global dispatcher. */
+  dispatcher?: Dispatcher;
+}
+
+/** The schema's pattern for Attachment.mediaType. */
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
+const FALLBACK_MEDIA_TYPE = "application/octet-stream";
+const MAX_URL_LENGTH = 2048;
+const MAX_NAME_LENGTH = 255;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Statuses that say "later", not "never". */
+const RETRYABLE = new Set([408, 425, 429]);
+
+/** A media type as the schema wants it: lowercased, without parameters; application/octet-stream if odd. */
+export function normaliseMediaType(contentType: string | undefined): string {
+  const essence = contentType?.split(";")[0]?.trim().toLowerCase() ?? "";
+  return MEDIA_TYPE.test(essence) ? essence : FALLBACK_MEDIA_TYPE;
+}
+
+/**
+ * A file name that is safe to show and to hand to another server: no control or bidi-override characters
+ * (which can disguise an extension), no path separators, at most 255 characters keeping the extension.
+ */
+export function safeFileName(name: string): string {
+  const cleaned = name
+    .replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, "")
+    .replace(/[/\\]/g, "_")
+    .trim();
+  if (cleaned === "" || cleaned === "." || cleaned === "..") return "file";
+  // Code points, as the schema's maxLength counts them.
+  const chars = Array.from(cleaned);
+  if (chars.length <= MAX_NAME_LENGTH) return cleaned;
+  const dot = cleaned.lastIndexOf(".");
+  const extension = dot > 0 && cleaned.length - dot <= 16 ? Array.from(cleaned.slice(dot)) : [];
+  return [...chars.slice(0, MAX_NAME_LENGTH - extension.length), ...extension].join("");
+}
+
+/** The URL's last path segment, decoded. */
+function nameOf(url: URL): string {
+  const segment = url.pathname.split("/").pop() ?? "";
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    decoded = segment;
+  }
+  return safeFileName(decoded);
+}
+
+function invalid(message: string, host: string | undefined, detail: Record<string, unknown> = {}): never {
+  throw new PermanentError(
+    "FG_ATTACHMENT_INVALID",
+    host === undefined ? message : `attachment at ${host}: ${message}`,
+    { detail: { ...detail, ...(host === undefined ? {} : { host }) } },
+  );
+}
+
+/** A network failure, by its code (undici's messages carry no URL, but its code is all a reader needs). */
+function unreachable(host: string, cause: unknown, signal: AbortSignal): FedgateError {
+  if (cause instanceof FedgateError) return cause;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const reason = signal.aborted
+    ? "the download took too long"
+    : typeof code === "string"
+      ? code
+      : cause instanceof Error
+        ? cause.name
+        : "unknown error";
+  return new TransientError("FG_PEER_UNAVAILABLE", `cannot fetch attachment from ${host}: ${reason}`, {
+    cause,
+    detail: { host },
+  });
+}
+
+function parseUrl(url: string, options: FetchAttachmentOptions): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    invalid("the attachment URL is not a URL", undefined);
+  }
+  checkTarget(parsed, options);
+  return parsed;
+}
+
+function checkTarget(url: URL, options: FetchAttachmentOptions): void {
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    invalid(`only http and https URLs are fetched, not ${url.protocol}`, url.host || undefined);
+  const allowed = options.allowedHosts;
+  if (allowed !== undefined && !allowed.includes(url.host) && !allowed.includes(url.hostname))
+    invalid("the host is not among the allowed ones", url.host);
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+interface Opened {
+  host: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData["body"];
+  signal: AbortSignal;
+}
+
+/** GETs the URL, following redirects, and returns a 200 response whose body is still unread. */
+async function open(url: URL, options: FetchAttachmentOptions): Promise<Opened> {
+  const signal = AbortSignal.timeout(options.timeoutMs ?? 120_000);
+  const maxRedirects = options.maxRedirects ?? 3;
+  let target = url;
+  for (let redirects = 0; ; redirects++) {
+    const host = target.host;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(target, {
+        method: "GET",
+        headersTimeout: options.headersTimeoutMs ?? 10_000,
+        bodyTimeout: options.bodyTimeoutMs ?? 30_000,
+        signal,
+        ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
+      });
+    } catch (cause) {
+      throw unreachable(host, cause, signal);
+    }
+    const { statusCode: status, headers, body } = response;
+    if (status === 200) return { host, headers, body, signal };
+    // Only the status matters; the body of a refusal is not read beyond what frees the connection.
+    await body.dump().catch(() => undefined);
+    const location = header(headers, "location");
+    if (REDIRECTS.has(status) && location !== undefined) {
+      if (redirects >= maxRedirects) invalid(`more than ${maxRedirects} redirects`, host, { status });
+      try {
+        target = new URL(location, target);
+      } catch {
+        invalid(`HTTP ${status} redirects to something that is not a URL`, host, { status });
+      }
+      checkTarget(target, options);
+      continue;
+    }
+    if (status >= 500 || RETRYABLE.has(status))
+      throw new TransientError("FG_PEER_UNAVAILABLE", `attachment at ${host}: HTTP ${status}`, {
+        detail: { host, status },
+      });
+    invalid(`HTTP ${status}`, host, { status });
+  }
+}
+
+/**
+ * Reads the body, at most `limit` bytes: one byte more destroys the stream, which closes the connection,
+ * and throws what `tooMuch` returns. Returns the byte count.
+ */
+async function read(
+  opened: Opened,
+  limit: number,
+  tooMuch: () => never,
+  onChunk: (chunk: Buffer) => void,
+): Promise<number> {
+  let count = 0;
+  try {
+    for await (const chunk of opened.body as AsyncIterable<Buffer>) {
+      count += chunk.length;
+      // Leaving the loop destroys the body, which aborts the download.
+      if (count > limit) tooMuch();
+      onChunk(chunk);
+    }
+  } catch (cause) {
+    throw unreachable(opened.host, cause, opened.signal);
+  }
+  return count;
+}
+
+function tooLarge(host: string, maxBytes: number): never {
+  invalid(`larger than the limit of ${maxBytes} bytes`, host, { maxBytes });
+}
+
+/**
+ * Describes a file a native user shared: downloads it (http or https only) without keeping it, to learn its
+ * size and SHA-256. The media type comes from Content-Type, the name from the URL's last path segment.
+ * The URL is returned as the WHATWG URL serialises it, which is the input for any well-formed URL.
+ */
+export async function describeAttachment(url: string, options: FetchAttachmentOptions): Promise<Attachment> {
+  const parsed = parseUrl(url, options);
+  if (parsed.href.length > MAX_URL_LENGTH)
+    invalid(`the URL is longer than ${MAX_URL_LENGTH} characters`, parsed.host);
+  const opened = await open(parsed, options);
+  const declared = Number(header(opened.headers, "content-length"));
+  if (declared > options.maxBytes) {
+    opened.body.destroy();
+    tooLarge(opened.host, options.maxBytes);
+  }
+  const hash = createHash("sha256");
+  const size = await read(
+    opened,
+    options.maxBytes,
+    () => tooLarge(opened.host, options.maxBytes),
+    (chunk) => hash.update(chunk),
+  );
+  return {
+    name: nameOf(parsed),
+    mediaType: normaliseMediaType(header(opened.headers, "content-type")),
+    size,
+    sha256: hash.digest("hex"),
+    url: parsed.href,
+  };
+}
+
+/**
+ * The bytes of an event's attachment, for re-upload. Refuses a file above `maxBytes`, and bytes whose count
+ * or SHA-256 differ from what the event says: the file changed, or someone tampered with it.
+ */
+export async function fetchAttachment(
+  attachment: Attachment,
+  options: FetchAttachmentOptions,
+): Promise<Buffer> {
+  const parsed = parseUrl(attachment.url, options);
+  if (attachment.size > options.maxBytes) tooLarge(parsed.host, options.maxBytes);
+  const opened = await open(parsed, options);
+  const mismatch = (): never =>
+    invalid(`the file is not the size the event says (${attachment.size} bytes)`, opened.host);
+  const declared = header(opened.headers, "content-length");
+  if (declared !== undefined && Number(declared) !== attachment.size) {
+    opened.body.destroy();
+    mismatch();
+  }
+  const hash = createHash("sha256");
+  const chunks: Buffer[] = [];
+  const size = await read(opened, attachment.size, mismatch, (chunk) => {
+    hash.update(chunk);
+    chunks.push(chunk);
+  });
+  if (size !== attachment.size) mismatch();
+  if (hash.digest("hex") !== attachment.sha256)
+    invalid("the file's SHA-256 differs from the one the event says", opened.host);
+  return Buffer.concat(chunks, size);
+}

@@ -1,0 +1,296 @@
+/**
+ * Downloading attachments against a local HTTP server: what describeAttachment learns, what
+ * fetchAttachment verifies, and which failures are worth a retry.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  describeAttachment,
+  fetchAttachment,
+  normaliseMediaType,
+  safeFileName,
+} from "../../../bridges/kit/fetchAttachment.js";
+import { FedgateError } from "../../../gateway/errors.js";
+import type { Attachment } from "../../../schemas/types.js";
+
+const content = randomBytes(100_000);
+const sha256 = createHash("sha256").update(content).digest("hex");
+/** Stands for the secret part of a capability URL; no error message may contain it. */
+const secret = "s3cr3t-slot-7f1c";
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+const routes = new Map<string, Handler>();
+let server: Server;
+let base: string;
+let host: string;
+/** What the endless route wrote before its client went away. */
+let endless: Promise<{ written: number; finished: boolean }> | undefined;
+
+function send(status: number, headers: Record<string, string> = {}, body: Buffer | string = ""): Handler {
+  return (_request, response) => {
+    response.writeHead(status, headers);
+    response.end(body);
+  };
+}
+
+beforeAll(async () => {
+  routes.set(
+    `/files/${secret}/R%C3%A9sum%C3%A9%20v2.pdf`,
+    send(200, { "Content-Type": "Application/PDF" }, content),
+  );
+  routes.set(`/typed/${secret}/photo.png`, send(200, { "Content-Type": "Image/PNG; charset=binary" }, "png"));
+  routes.set(`/untyped/${secret}/`, send(200, { "Content-Type": "not a media type" }, "x"));
+  routes.set(`/gone/${secret}/a.txt`, send(404, {}, "not here"));
+  routes.set(`/busy/${secret}/a.txt`, send(503, {}, "later"));
+  routes.set(`/throttled/${secret}/a.txt`, send(429, {}, "slow down"));
+  routes.set(`/moved/${secret}/a.pdf`, send(302, { Location: `/files/${secret}/R%C3%A9sum%C3%A9%20v2.pdf` }));
+  routes.set(`/to-ftp/${secret}/a.pdf`, send(302, { Location: "ftp://127.0.0.1/a.pdf" }));
+  routes.set(`/loop/${secret}`, send(302, { Location: `/loop/${secret}` }));
+  routes.set(`/declared-large/${secret}`, send(200, { "Content-Length": String(10 * 1024 * 1024) }, ""));
+  routes.set(`/endless/${secret}`, (_request, response) => {
+    // No Content-Length and no end: only the client's early abort stops this.
+    response.writeHead(200, { "Content-Type": "application/octet-stream" });
+    let written = 0;
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    endless = new Promise((resolve) => {
+      response.on("close", () => resolve({ written, finished: response.writableFinished }));
+    });
+    const pump = (): void => {
+      while (!response.destroyed) {
+        written += chunk.length;
+        if (!response.write(chunk)) {
+          response.once("drain", pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+  routes.set(`/silent/${secret}`, () => undefined);
+  routes.set(`/stalls/${secret}`, (_request, response) => {
+    response.writeHead(200, { "Content-Length": "10" });
+    response.write("12345");
+  });
+  routes.set(`/short/${secret}`, (_request, response) => {
+    // Announces 10 bytes and hangs up after 5: a broken transfer, not a different file.
+    response.writeHead(200, { "Content-Length": "10" });
+    response.write("12345", () => response.destroy());
+  });
+
+  server = createServer((request, response) => {
+    const handler = routes.get(request.url ?? "");
+    if (handler === undefined) send(404)(request, response);
+    else handler(request, response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  host = `127.0.0.1:${port}`;
+  base = `http://${host}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+/** The error a promise rejects with, checked to be one of fedgate's and free of the URL's secret part. */
+async function failure(promise: Promise<unknown>): Promise<FedgateError> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(FedgateError);
+  const fedgateError = error as FedgateError;
+  expect(fedgateError.message).not.toContain(secret);
+  expect(JSON.stringify(fedgateError.detail)).not.toContain(secret);
+  return fedgateError;
+}
+
+function attachmentAt(path: string, overrides: Partial<Attachment> = {}): Attachment {
+  return {
+    name: "Résumé v2.pdf",
+    mediaType: "application/pdf",
+    size: content.length,
+    sha256,
+    url: `${base}${path}`,
+    ...overrides,
+  };
+}
+
+const resume = `/files/${secret}/R%C3%A9sum%C3%A9%20v2.pdf`;
+
+describe("describeAttachment", () => {
+  it("learns size, SHA-256, media type and name, and keeps the URL", async () => {
+    const url = `${base}${resume}`;
+    expect(await describeAttachment(url, { maxBytes: 1024 * 1024 })).toEqual({
+      name: "Résumé v2.pdf",
+      mediaType: "application/pdf",
+      size: content.length,
+      sha256,
+      url,
+    });
+  });
+
+  it("lowercases the media type and strips its parameters; an odd one becomes application/octet-stream", async () => {
+    const png = await describeAttachment(`${base}/typed/${secret}/photo.png`, { maxBytes: 1024 });
+    expect(png).toMatchObject({ mediaType: "image/png", name: "photo.png", size: 3 });
+    const odd = await describeAttachment(`${base}/untyped/${secret}/`, { maxBytes: 1024 });
+    // An empty last segment leaves only the fallback name.
+    expect(odd).toMatchObject({ mediaType: "application/octet-stream", name: "file", size: 1 });
+  });
+
+  it("follows a redirect, naming the file after the URL it was given", async () => {
+    const described = await describeAttachment(`${base}/moved/${secret}/a.pdf`, { maxBytes: 1024 * 1024 });
+    expect(described).toMatchObject({ name: "a.pdf", sha256, size: content.length });
+  });
+
+  it("aborts as soon as the body exceeds maxBytes", async () => {
+    const error = await failure(describeAttachment(`${base}/endless/${secret}`, { maxBytes: 64 * 1024 }));
+    expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+    expect(error.message).toContain(host);
+    // The server's endless response was cut off: the client closed the connection.
+    const outcome = await endless;
+    expect(outcome?.finished).toBe(false);
+    // At most what the socket buffers held when the client gave up, far from the endless whole.
+    expect(outcome?.written).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("refuses a body whose Content-Length already exceeds maxBytes", async () => {
+    const error = await failure(describeAttachment(`${base}/declared-large/${secret}`, { maxBytes: 1024 }));
+    expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+  });
+
+  it("refuses URLs that are not http(s), without echoing them", async () => {
+    for (const url of [`ftp://127.0.0.1/${secret}`, `file:///etc/${secret}`, `not a url ${secret}`]) {
+      const error = await failure(describeAttachment(url, { maxBytes: 1024 }));
+      expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+    }
+  });
+
+  it("refuses a redirect to another scheme, and endless redirects", async () => {
+    const ftp = await failure(describeAttachment(`${base}/to-ftp/${secret}/a.pdf`, { maxBytes: 1024 }));
+    expect(ftp).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+    const loop = await failure(describeAttachment(`${base}/loop/${secret}`, { maxBytes: 1024 }));
+    expect(loop).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+  });
+
+  it("fetches only from allowedHosts when given", async () => {
+    const url = `${base}/typed/${secret}/photo.png`;
+    const refused = await failure(
+      describeAttachment(url, { maxBytes: 1024, allowedHosts: ["upload.example"] }),
+    );
+    expect(refused).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+    await expect(describeAttachment(url, { maxBytes: 1024, allowedHosts: [host] })).resolves.toMatchObject({
+      size: 3,
+    });
+  });
+
+  it("gives up on a server that does not answer, or stalls in the body, as transient", async () => {
+    const silent = await failure(
+      describeAttachment(`${base}/silent/${secret}`, { maxBytes: 1024, headersTimeoutMs: 200 }),
+    );
+    expect(silent).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
+    const stalls = await failure(
+      describeAttachment(`${base}/stalls/${secret}`, { maxBytes: 1024, bodyTimeoutMs: 200 }),
+    );
+    expect(stalls).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
+    const overall = await failure(
+      describeAttachment(`${base}/stalls/${secret}`, { maxBytes: 1024, timeoutMs: 300 }),
+    );
+    expect(overall).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
+    expect(overall.message).toContain("too long");
+  });
+});
+
+describe("fetchAttachment", () => {
+  it("returns the bytes when size and SHA-256 match", async () => {
+    const bytes = await fetchAttachment(attachmentAt(resume), { maxBytes: 1024 * 1024 });
+    expect(bytes.equals(content)).toBe(true);
+  });
+
+  it("refuses an attachment above maxBytes without downloading it", async () => {
+    const error = await failure(fetchAttachment(attachmentAt(resume), { maxBytes: 1000 }));
+    expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+  });
+
+  it("refuses bytes that are more or fewer than the event says", async () => {
+    for (const size of [content.length - 1, content.length + 1]) {
+      const error = await failure(fetchAttachment(attachmentAt(resume, { size }), { maxBytes: 1024 * 1024 }));
+      expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+      expect(error.message).toContain("size");
+    }
+  });
+
+  it("refuses bytes whose SHA-256 differs", async () => {
+    const error = await failure(
+      fetchAttachment(attachmentAt(resume, { sha256: "0".repeat(64) }), { maxBytes: 1024 * 1024 }),
+    );
+    expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+    expect(error.message).toContain("SHA-256");
+  });
+
+  it("takes 404 as permanent, 503 and 429 as transient", async () => {
+    const gone = await failure(
+      fetchAttachment(attachmentAt(`/gone/${secret}/a.txt`), { maxBytes: 1024 * 1024 }),
+    );
+    expect(gone).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false, detail: { status: 404 } });
+    expect(gone.message).toContain(host);
+    const busy = await failure(
+      fetchAttachment(attachmentAt(`/busy/${secret}/a.txt`), { maxBytes: 1024 * 1024 }),
+    );
+    expect(busy).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true, detail: { status: 503 } });
+    const throttled = await failure(
+      fetchAttachment(attachmentAt(`/throttled/${secret}/a.txt`), { maxBytes: 1024 * 1024 }),
+    );
+    expect(throttled).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
+  });
+
+  it("takes a refused connection and a cut-off transfer as transient", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = await failure(
+      fetchAttachment(
+        { ...attachmentAt(""), url: `http://127.0.0.1:${port}/${secret}` },
+        { maxBytes: 1024 * 1024 },
+      ),
+    );
+    expect(refused).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
+    expect(refused.message).toContain(`127.0.0.1:${port}`);
+
+    const cut = await failure(
+      fetchAttachment(attachmentAt(`/short/${secret}`, { size: 10 }), { maxBytes: 1024 }),
+    );
+    expect(cut).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
+  });
+
+  it("refuses an attachment whose URL is not http(s)", async () => {
+    const error = await failure(
+      fetchAttachment(attachmentAt("", { url: `file:///var/${secret}` }), { maxBytes: 1024 * 1024 }),
+    );
+    expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+  });
+});
+
+describe("normaliseMediaType and safeFileName", () => {
+  it("normalises media types to the schema's pattern", () => {
+    expect(normaliseMediaType("Text/Plain; charset=UTF-8")).toBe("text/plain");
+    expect(normaliseMediaType(undefined)).toBe("application/octet-stream");
+    expect(normaliseMediaType("text")).toBe("application/octet-stream");
+    expect(normaliseMediaType("image/svg+xml")).toBe("image/svg+xml");
+  });
+
+  it("keeps names showable and short, with their extension", () => {
+    expect(safeFileName("a/b\\c.txt")).toBe("a_b_c.txt");
+    // A right-to-left override would show "invoice_fdp.exe" as "invoice_exe.pdf".
+    expect(safeFileName("invoice_\u202efdp.exe")).toBe("invoice_fdp.exe");
+    expect(safeFileName("\u0000\n")).toBe("file");
+    expect(safeFileName("..")).toBe("file");
+    const long = safeFileName(`${"ä".repeat(300)}.pdf`);
+    expect(Array.from(long)).toHaveLength(255);
+    expect(long.endsWith(".pdf")).toBe(true);
+  });
+});
