@@ -19,6 +19,7 @@ import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
+import { describeAttachment, fetchAttachment } from "../kit/fetchAttachment.js";
 import type { XmppBridgeConfig } from "./config.types.js";
 import { escapeLocalpart } from "./escaping.js";
 import { labelFor, markingOf } from "./securityLabels.js";
@@ -33,7 +34,17 @@ import {
   referencesOf,
   toNormalisedEvent,
 } from "./toNormalisedEvent.js";
-import { puppetNick, referenceId, toMessage, toReactions, type MessageAddress } from "./toStanza.js";
+import {
+  puppetNick,
+  referenceId,
+  toFileMessage,
+  toMessage,
+  toReactions,
+  withBody,
+  type MessageAddress,
+} from "./toStanza.js";
+import { discoverUploadService, requestSlot, upload } from "./httpUpload.js";
+import { outOfBandOf } from "./outOfBand.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
 
 /** How long to wait for a room to confirm a join. */
@@ -69,6 +80,7 @@ export class XmppBridge {
   private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
   /** A conversation's messages, live or from a room's archive, are handled one at a time and in order. */
   private readonly perRoom = new KeyedSequencer();
+  private discoveredUploadService: Promise<string> | undefined;
   /** Recent native messages by event id: where to send a stanza error if the gateway refuses them. */
   private readonly recentSenders = new Map<string, { refusal: Refusal; id: string }>();
 
@@ -184,17 +196,21 @@ export class XmppBridge {
    * to their occupant in a room that hides real JIDs.
    */
   private async refuse(refusal: Refusal, id: string | undefined, error: Error): Promise<void> {
+    const transient = error instanceof FedgateError && error.transient;
     const condition =
       error instanceof FedgateError && typeof error.detail["condition"] === "string"
         ? error.detail["condition"]
-        : "policy-violation";
+        : transient
+          ? "resource-constraint"
+          : "policy-violation";
     await this.component.send(
       xml(
         "message",
         { type: "error", from: refusal.from, to: refusal.to, id },
         xml(
           "error",
-          { type: "cancel" },
+          // "wait": sending it again later may work.
+          { type: transient ? "wait" : "cancel" },
           xml(condition, { xmlns: NS.stanzas }),
           xml("text", { xmlns: NS.stanzas }, `Not bridged: ${error.message}`),
         ),
@@ -561,20 +577,24 @@ export class XmppBridge {
     return conversation;
   }
 
-  /** Logs why a native message was not bridged and, where it is the sender's fault, tells them. */
+  /**
+   * Logs why a native message was not bridged and tells its sender: refused for good (their input), or not
+   * now (a server or the bus unavailable: they may send it again).
+   */
   private async refuseOnce(
     stanza: XmlElement,
     chat: Pick<NativeChat, "refusal">,
     error: unknown,
   ): Promise<void> {
-    if (error instanceof FedgateError && !error.transient) {
-      this.log.warn({ err: error, from: stanza.attrs["from"] }, "message refused");
-      await this.refuse(chat.refusal, stanza.attrs["id"], error).catch((cause: unknown) =>
-        this.log.warn({ err: cause }, "cannot tell the sender their message was refused"),
-      );
+    if (!(error instanceof FedgateError)) {
+      this.log.error({ err: error, from: stanza.attrs["from"] }, "cannot bridge a message");
       return;
     }
-    this.log.error({ err: error, from: stanza.attrs["from"] }, "cannot bridge a message");
+    if (error.transient) this.log.error({ err: error, from: stanza.attrs["from"] }, "message not bridged");
+    else this.log.warn({ err: error, from: stanza.attrs["from"] }, "message refused");
+    await this.refuse(chat.refusal, stanza.attrs["id"], error).catch((cause: unknown) =>
+      this.log.warn({ err: cause }, "cannot tell the sender their message was not bridged"),
+    );
   }
 
   /**
@@ -621,6 +641,10 @@ export class XmppBridge {
       );
       return;
     }
+    // Each linked file is fetched once to learn its size, type and hash; the event carries its link.
+    const attachments = await Promise.all(
+      outOfBandOf(stanza).map((link) => describeAttachment(link.url, this.attachmentLimits)),
+    );
     const native = toNativeMessage(chat.ids);
     const dedupeId = chat.dedupeId;
     const event = toNormalisedEvent(stanza, {
@@ -632,6 +656,7 @@ export class XmppBridge {
       ...(replaces === undefined ? {} : { replaces }),
       ...(redacts === undefined ? {} : { redacts }),
       ...(replyTo === undefined ? {} : { replyTo }),
+      ...(attachments.length === 0 ? {} : { attachments }),
       // Derived from the dedupe id, so a message seen twice is the same event (and stored once).
       newEventId: () =>
         dedupeId === undefined ? this.runtime.newEventId() : this.eventIdFor(chat.conversation, dedupeId),
@@ -708,18 +733,38 @@ export class XmppBridge {
       await this.sayNotice(delivery, relations, { ...address, from: this.botJid });
       return undefined;
     }
-    const stanza = toMessage(delivery, relations, address, labelFor(delivery.marking, this.config.labels));
-    if (stanza === undefined) {
-      this.log.info(
-        { eventId: event.id, type: event.type },
-        "the message this refers to never reached the conversation; nothing to do",
-      );
-      return undefined;
+    const label = labelFor(delivery.marking, this.config.labels);
+    // Files first: a transient failure retries the delivery before anything of it reached the conversation.
+    const files = event.type === "message.created" ? await this.uploadFiles(delivery, fullJid) : undefined;
+    const text =
+      files === undefined || files.notes.length === 0
+        ? delivery
+        : withBody(delivery, [event.content?.body, ...files.notes].filter(Boolean).join("\n"));
+    const stanzas: XmlElement[] = [];
+    const hasText = (text.event.content?.body ?? "") !== "" || delivery.marking !== undefined;
+    if (files === undefined || hasText || files.uploaded.length === 0) {
+      const stanza = toMessage(text, relations, address, label);
+      if (stanza === undefined) {
+        this.log.info(
+          { eventId: event.id, type: event.type },
+          "the message this refers to never reached the conversation; nothing to do",
+        );
+        return undefined;
+      }
+      stanzas.push(stanza);
+    }
+    for (const file of files?.uploaded ?? []) {
+      const id = stanzas.length === 0 ? messageId : randomUUID();
+      stanzas.push(toFileMessage(delivery, { ...address, id }, file, label));
     }
     await this.present(delivery, fullJid, puppet, type);
     const created = event.type === "message.created" || event.type === "notice";
+    // The first stanza is the message others refer to; the files that follow it are its parts.
+    const send = async (): Promise<void> => {
+      for (const stanza of stanzas) await this.component.send(stanza);
+    };
     if (type === "chat") {
-      await this.component.send(stanza);
+      await send();
       return created ? toNativeMessage({ originId: messageId }) : undefined;
     }
     const echoKey = `${target.conversation} ${messageId}`;
@@ -731,7 +776,7 @@ export class XmppBridge {
       });
     });
     try {
-      await this.component.send(stanza);
+      await send();
       const stanzaId = await echoed;
       return created
         ? toNativeMessage({ originId: messageId, ...(stanzaId === undefined ? {} : { stanzaId }) })
@@ -739,6 +784,64 @@ export class XmppBridge {
     } finally {
       this.pendingEchoes.delete(echoKey);
     }
+  }
+
+  /**
+   * Re-uploads a delivery's files to the server's upload service as the puppet. A file that cannot be carried
+   * for good (too large, gone, not what the event says) becomes a line of text saying so; a passing failure
+   * throws, and the delivery is retried.
+   */
+  private async uploadFiles(
+    delivery: Delivery,
+    from: string,
+  ): Promise<{ uploaded: { url: string; name: string }[]; notes: string[] }> {
+    const uploaded: { url: string; name: string }[] = [];
+    const notes: string[] = [];
+    for (const attachment of delivery.event.content?.attachments ?? []) {
+      try {
+        const bytes = await fetchAttachment(attachment, { maxBytes: this.attachmentLimits.maxBytes });
+        const slot = await requestSlot(this.component, {
+          service: await this.uploadService(),
+          from,
+          filename: attachment.name,
+          size: attachment.size,
+          contentType: attachment.mediaType,
+        });
+        await upload(slot, bytes, attachment.mediaType);
+        uploaded.push({ url: slot.get, name: attachment.name });
+      } catch (error) {
+        if (!(error instanceof FedgateError) || error.transient) throw error;
+        this.log.warn({ err: error, eventId: delivery.event.id }, "file not bridged");
+        notes.push(`[${attachment.name}: not bridged, ${error.message}]`);
+      }
+    }
+    return { uploaded, notes };
+  }
+
+  /** The upload service puppets use: configured, or discovered once on the users' server. */
+  private uploadService(): Promise<string> {
+    const configured = this.config.attachments?.uploadService;
+    if (configured !== undefined) return Promise.resolve(configured);
+    const domain = this.config.userDomains[0];
+    this.discoveredUploadService ??= discoverUploadService(this.component, this.botJid, domain).then(
+      (service) => {
+        if (service === undefined) {
+          throw new PermanentError(
+            "FG_ATTACHMENT_INVALID",
+            `${domain} offers no HTTP File Upload service (XEP-0363)`,
+          );
+        }
+        return service.jid;
+      },
+    );
+    // A failed discovery is tried again with the next file.
+    this.discoveredUploadService.catch(() => (this.discoveredUploadService = undefined));
+    return this.discoveredUploadService;
+  }
+
+  private get attachmentLimits(): { maxBytes: number; allowedHosts?: string[] } {
+    const { maxBytes = 10 * 1024 * 1024, hosts } = this.config.attachments ?? {};
+    return { maxBytes, ...(hosts === undefined ? {} : { allowedHosts: hosts }) };
   }
 
   private async sayNotice(

@@ -38,6 +38,7 @@ export interface XmppBridgeConfig {
    * Security labels (XEP-0258) and the policy markings they stand for. A message whose label is not listed is refused.
    */
   labels?: XmppSecurityLabel[];
+  attachments?: XmppAttachments;
   /**
    * Longer message bodies are refused with a stanza error.
    */
@@ -59,4 +60,22 @@ export interface XmppSecurityLabel {
   ess?: string;
   fgcolor?: string;
   bgcolor?: string;
+}
+/**
+ * Files: uploaded to the server's HTTP File Upload service (XEP-0363) and announced with out-of-band data (XEP-0066).
+ */
+
+export interface XmppAttachments {
+  /**
+   * Larger files are not bridged, in either direction (the policy may allow less).
+   */
+  maxBytes?: number;
+  /**
+   * JID of the upload service puppets upload to; default: the one the first of userDomains announces.
+   */
+  uploadService?: string;
+  /**
+   * Hosts (host or host:port) that native users' file links may point at; a link elsewhere is refused. Without it any host is fetched: set it in production, so that a link cannot make the bridge read internal services.
+   */
+  hosts?: string[];
 }

@@ -2,10 +2,11 @@
  * An XMPP message, from a group chat or a direct chat, as a normalised event. Pure: what the bridge knows (which event a referenced
  * message is, who the occupant is) comes in as arguments.
  */
-import type { NormalisedEvent } from "../../schemas/types.js";
+import type { Attachment, NormalisedEvent } from "../../schemas/types.js";
 import { PermanentError } from "../../gateway/errors.js";
 import { type XmppMessageIds } from "./messageIds.js";
 import { NS } from "./namespaces.js";
+import { outOfBandOf } from "./outOfBand.js";
 import type { XmlElement } from "./XmppComponent.js";
 
 /** The native ids a message refers to, before they are looked up in the message map. */
@@ -113,6 +114,8 @@ export interface NativeMessageContext {
   replaces?: string;
   redacts?: string;
   replyTo?: string;
+  /** The files its out-of-band links (XEP-0066) point at, as the bridge described them. */
+  attachments?: Attachment[];
   newEventId: () => string;
   maxBodyBytes: number;
 }
@@ -143,14 +146,17 @@ export function toNormalisedEvent(
     return { ...base, type: "message.deleted", relations: { redacts: context.redacts } };
   }
   const raw = stanza.getChildText("body");
-  if (raw === null) return undefined;
-  if (Buffer.byteLength(raw, "utf8") > context.maxBodyBytes) {
+  const attachments = context.attachments ?? [];
+  if (raw === null && attachments.length === 0) return undefined;
+  const bytes = Buffer.byteLength(raw ?? "", "utf8");
+  if (bytes > context.maxBodyBytes) {
     throw new PermanentError(
       "FG_NATIVE_INVALID",
-      `message from ${context.sender.userId} has a body of ${Buffer.byteLength(raw, "utf8")} bytes; the limit is ${context.maxBodyBytes}`,
+      `message from ${context.sender.userId} has a body of ${bytes} bytes; the limit is ${context.maxBodyBytes}`,
     );
   }
   if (context.replaces !== undefined) {
+    if (raw === null) return undefined;
     return {
       ...base,
       type: "message.edited",
@@ -158,11 +164,17 @@ export function toNormalisedEvent(
       relations: { replaces: context.replaces },
     };
   }
-  const body = context.replyTo === undefined ? raw : withoutReplyFallback(stanza, raw);
+  let body = raw === null || context.replyTo === undefined ? raw : withoutReplyFallback(stanza, raw);
+  // A file's message carries its link as the body too, for clients without XEP-0066: that is no text.
+  const links = new Set(outOfBandOf(stanza).map((link) => link.url));
+  if (body !== null && attachments.length > 0 && links.has(body.trim())) body = null;
   return {
     ...base,
     type: "message.created",
-    content: { body },
+    content: {
+      ...(body === null ? {} : { body }),
+      ...(attachments.length === 0 ? {} : { attachments }),
+    },
     ...(context.replyTo === undefined ? {} : { relations: { replyTo: context.replyTo } }),
   };
 }

@@ -3,12 +3,18 @@ import type { Delivery } from "../../schemas/types.js";
 import type { NativeRelations } from "../kit/AdapterRuntime.js";
 import { fromNativeId } from "./messageIds.js";
 import { NS } from "./namespaces.js";
+import { outOfBandElement } from "./outOfBand.js";
 import { xml, type XmlElement } from "./XmppComponent.js";
 
 /** How a remote person appears in a room: their name and their agency. */
 export function puppetNick(delivery: Delivery): string {
   const name = delivery.event.sender.displayName ?? delivery.event.sender.userId;
   return delivery.senderAgency === undefined ? name : `${name} (${delivery.senderAgency.name})`;
+}
+
+/** The delivery with another body: the text, with what could not be carried said in words. */
+export function withBody(delivery: Delivery, body: string): Delivery {
+  return { ...delivery, event: { ...delivery.event, content: { ...delivery.event.content, body } } };
 }
 
 /** The message body as shown: the marking, where there is one, leads. */
@@ -114,4 +120,25 @@ export function toMessage(
       );
     }
   }
+}
+
+/**
+ * A file the puppet uploaded: its link as the body, so that clients show it inline (they do when the body is
+ * exactly the out-of-band URL), and as XEP-0066 data with the file's name.
+ */
+export function toFileMessage(
+  delivery: Delivery,
+  address: MessageAddress,
+  file: { url: string; name: string },
+  label?: XmlElement,
+): XmlElement {
+  return xml(
+    "message",
+    attrsOf(address),
+    xml("body", {}, file.url),
+    outOfBandElement(file.url, file.name),
+    address.type === "chat" ? xml("nick", { xmlns: NS.nick }, puppetNick(delivery)) : undefined,
+    label,
+    xml("origin-id", { xmlns: NS.stanzaId, id: address.id }),
+  );
 }

@@ -1,0 +1,252 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { request } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Attachment, Delivery, NormalisedEvent } from "../../../schemas/types.js";
+import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { validateEvent } from "../../../gateway/contract/schemas.js";
+import { subjects } from "../../../gateway/contract/subjects.js";
+import { createLogger } from "../../../gateway/log.js";
+import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
+import { eventually } from "../../helpers/fixtures.js";
+import { startNatsOrSkip } from "../../helpers/nats.js";
+import {
+  type Element,
+  linkRoom,
+  startProsodyOrSkip,
+  stopClient,
+  xml,
+  xmppClient,
+  type XmppClient,
+} from "../../helpers/prosody.js";
+
+const nats = await startNatsOrSkip();
+const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
+const log = createLogger("silent");
+
+const NS = {
+  muc: "http://jabber.org/protocol/muc",
+  upload: "urn:xmpp:http:upload:0",
+  oob: "jabber:x:oob",
+};
+const MAX_BYTES = 256 * 1024;
+const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
+
+describe.skipIf(nats === undefined || prosody === undefined)(
+  "XMPP bridge - files (XEP-0363, XEP-0066)",
+  () => {
+    let bus: JetStreamBus;
+    let bridge: XmppBridge;
+    let officer: XmppClient;
+    let tchapFiles: Server;
+    let tchapBase = "";
+    const served = new Map<string, { bytes: Buffer; type: string }>();
+    const heard: Element[] = [];
+    const present = new Set<string>();
+    const inbound: NormalisedEvent[] = [];
+    let room = "";
+    let n = 0;
+
+    /** What the Matrix bridge would publish: a file Claire shared on Tchap, served from its media API. */
+    const shareFromTchap = async (
+      name: string,
+      bytes: Buffer,
+      type: string,
+      body?: string,
+    ): Promise<Attachment> => {
+      served.set(`/${name}`, { bytes, type });
+      const attachment: Attachment = {
+        name,
+        mediaType: type,
+        size: bytes.length,
+        sha256: sha256(bytes),
+        url: `${tchapBase}/${encodeURIComponent(name)}`,
+      };
+      const event: NormalisedEvent = {
+        specVersion: "1",
+        id: `tchap-file-${++n}-${randomBytes(4).toString("hex")}`,
+        type: "message.created",
+        source: { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost" },
+        sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+        content: { attachments: [attachment], ...(body === undefined ? {} : { body }) },
+        timestamp: new Date().toISOString(),
+      };
+      const delivery: Delivery = {
+        specVersion: "1",
+        id: `${event.id}.x`,
+        event,
+        target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
+        senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
+      };
+      await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
+      return attachment;
+    };
+
+    /** An officer shares a file as XMPP clients do: a slot from the upload service, a PUT, a link. */
+    const shareFromXmpp = async (name: string, bytes: Buffer, type: string): Promise<string> => {
+      const reply = await officer.iqCaller.request(
+        xml(
+          "iq",
+          { type: "get", to: prosody?.uploadDomain },
+          xml("request", {
+            xmlns: NS.upload,
+            filename: name,
+            size: String(bytes.length),
+            "content-type": type,
+          }),
+        ),
+      );
+      const slot = reply.getChild("slot", NS.upload);
+      const put = slot?.getChild("put");
+      const get = slot?.getChild("get")?.attrs["url"] ?? "";
+      const headers: Record<string, string> = { "content-type": type };
+      for (const header of put?.getChildren("header") ?? [])
+        headers[String(header.attrs["name"])] = header.text();
+      const response = await request(String(put?.attrs["url"]), { method: "PUT", headers, body: bytes });
+      await response.body.dump();
+      expect(response.statusCode).toBeLessThan(300);
+      await officer.send(
+        xml(
+          "message",
+          { to: room, type: "groupchat", id: `file-${name}` },
+          xml("body", {}, get),
+          xml("x", { xmlns: NS.oob }, xml("url", {}, get)),
+        ),
+      );
+      return get;
+    };
+
+    beforeAll(async () => {
+      if (nats === undefined || prosody === undefined) return;
+      room = `lage@${prosody.mucDomain}`;
+      tchapFiles = createServer((req, res) => {
+        const file = served.get(decodeURIComponent(req.url ?? ""));
+        if (file === undefined) {
+          res.writeHead(404).end();
+          return;
+        }
+        res
+          .writeHead(200, { "content-type": file.type, "content-length": file.bytes.length })
+          .end(file.bytes);
+      });
+      await new Promise<void>((resolve) => tchapFiles.listen(0, "127.0.0.1", resolve));
+      tchapBase = `http://127.0.0.1:${(tchapFiles.address() as AddressInfo).port}`;
+      bus = await JetStreamBus.connect({ servers: nats.url, log });
+      await bus.ensureTopology();
+      await linkRoom(bus, "lage", room);
+      await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
+        inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
+      );
+      bridge = await XmppBridge.start(
+        bus,
+        { ...prosody.bridgeConfig(), attachments: { maxBytes: MAX_BYTES } },
+        prosody.componentSecret,
+        log,
+      );
+      await prosody.addUser("weber", "pw-weber");
+      officer = xmppClient(prosody, "weber", "pw-weber");
+      officer.on("stanza", (stanza) => {
+        if (stanza.is("message")) heard.push(stanza);
+        if (stanza.is("presence")) present.add(String(stanza.attrs["from"]));
+      });
+      await officer.start();
+      await officer.send(xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: NS.muc })));
+      await eventually(
+        () => (present.has(`${room}/fedgate`) ? true : undefined),
+        10_000,
+        "the bridge in the room",
+      );
+    });
+
+    afterAll(async () => {
+      if (nats === undefined || prosody === undefined) return;
+      await stopClient(officer);
+      await bridge.stop();
+      await bus.close();
+      await new Promise((resolve) => tchapFiles.close(resolve));
+      await prosody.stop();
+      await nats.stop();
+    });
+
+    it("inbound - a file an officer shares becomes an attachment with its size, type and hash, and no text", async () => {
+      const bytes = randomBytes(40_000);
+      const url = await shareFromXmpp("lagebild.png", bytes, "image/png");
+      const event = await eventually(() =>
+        inbound.find((e) => e.content?.attachments?.some((a) => a.name === "lagebild.png") === true),
+      );
+      expect(event.type).toBe("message.created");
+      expect(event.content?.body).toBeUndefined();
+      expect(event.content?.attachments).toEqual([
+        { name: "lagebild.png", mediaType: "image/png", size: bytes.length, sha256: sha256(bytes), url },
+      ]);
+    });
+
+    it("outbound - a file from Tchap is uploaded to Prosody by the puppet and announced with its link", async () => {
+      const bytes = randomBytes(50_000);
+      await shareFromTchap("carte.jpg", bytes, "image/jpeg");
+      const claire = `${room}/Claire Martin (Ministère de l'Intérieur)`;
+      const message = await eventually(() =>
+        heard.find((m) => m.attrs["from"] === claire && m.getChild("x", NS.oob) !== undefined),
+      );
+      const url = message.getChild("x", NS.oob)?.getChildText("url") ?? "";
+      expect(message.getChildText("body")).toBe(url);
+      expect(message.getChild("x", NS.oob)?.getChildText("desc")).toBe("carte.jpg");
+      expect(url.startsWith(`${prosody?.httpUrl ?? "?"}/`)).toBe(true);
+      const response = await request(url);
+      const fetched = Buffer.from(await response.body.arrayBuffer());
+      expect(sha256(fetched)).toBe(sha256(bytes));
+      expect(response.headers["content-type"]).toContain("image/jpeg");
+    });
+
+    it("outbound - a file over the bridge's limit is not uploaded; the room reads why, with the text", async () => {
+      await shareFromTchap("video.mp4", randomBytes(MAX_BYTES + 1), "video/mp4", "La vidéo de la caméra");
+      const message = await eventually(() =>
+        heard.find((m) => m.getChildText("body")?.startsWith("La vidéo de la caméra") === true),
+      );
+      expect(message.getChildText("body")).toContain("[video.mp4: not bridged");
+      expect(message.getChild("x", NS.oob)).toBeUndefined();
+    });
+
+    it("bad input - a link to a file that is not there is refused with a stanza error, and nothing is published", async () => {
+      const missing = `${prosody?.httpUrl ?? "?"}/file_share/no-such-slot/bericht.pdf`;
+      await officer.send(
+        xml(
+          "message",
+          { to: room, type: "groupchat", id: "file-missing" },
+          xml("body", {}, missing),
+          xml("x", { xmlns: NS.oob }, xml("url", {}, missing)),
+        ),
+      );
+      const error = await eventually(() =>
+        heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "file-missing"),
+      );
+      expect(error.getChild("error")?.getChildText("text", "urn:ietf:params:xml:ns:xmpp-stanzas")).toContain(
+        "404",
+      );
+      expect(inbound.some((e) => e.content?.attachments?.some((a) => a.url === missing) === true)).toBe(
+        false,
+      );
+    });
+
+    it("bad input - a link to a host that does not answer is not bridged, and the sender is told to try later", async () => {
+      const unreachable = "http://127.0.0.1:1/lage.pdf";
+      await officer.send(
+        xml(
+          "message",
+          { to: room, type: "groupchat", id: "file-unreachable" },
+          xml("body", {}, unreachable),
+          xml("x", { xmlns: NS.oob }, xml("url", {}, unreachable)),
+        ),
+      );
+      const error = await eventually(() =>
+        heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "file-unreachable"),
+      );
+      expect(error.getChild("error")?.attrs["type"]).toBe("wait");
+      expect(inbound.some((e) => e.content?.attachments?.some((a) => a.url === unreachable) === true)).toBe(
+        false,
+      );
+    });
+  },
+);
