@@ -19,6 +19,7 @@ import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
+import { BoundedMap } from "../kit/BoundedMap.js";
 import { describeAttachment, fetchAttachment } from "../kit/fetchAttachment.js";
 import type { XmppBridgeConfig } from "./config.types.js";
 import { escapeLocalpart } from "./escaping.js";
@@ -26,6 +27,7 @@ import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
 import { toNativeMessage, type XmppMessageIds } from "./messageIds.js";
 import {
+  withoutReplyFallback,
   idsOf,
   moderatorOf,
   nickOf,
@@ -42,6 +44,7 @@ import {
   toReactions,
   withBody,
   type MessageAddress,
+  type Quote,
 } from "./toStanza.js";
 import { discoverUploadService, requestSlot, upload } from "./httpUpload.js";
 import { outOfBandOf } from "./outOfBand.js";
@@ -55,8 +58,12 @@ const REFLECTION_TIMEOUT_MS = 5_000;
 const MAM_PAGE = 100;
 /** The bridge's own state: per room, the last stanza-id bridged. */
 const STATE_BUCKET = "fedgate_xmpp_state";
-/** How many recent native messages the bridge remembers, to refuse them to their sender if policy denies. */
-const RECENT_SENDERS = 1000;
+/**
+ * How many recent messages the bridge remembers: who sent them (to refuse them to their sender if policy
+ * denies) and their text (for the quote a reply to them carries). Memory only: after a restart a denial is
+ * still said in the conversation, and a reply still names what it answers.
+ */
+const RECENT_MESSAGES = 2000;
 
 /** A native occupant: their real full JID where the room shows it, and their XEP-0421 id where it gives one. */
 interface Occupant {
@@ -82,7 +89,9 @@ export class XmppBridge {
   private readonly perRoom = new KeyedSequencer();
   private discoveredUploadService: Promise<string> | undefined;
   /** Recent native messages by event id: where to send a stanza error if the gateway refuses them. */
-  private readonly recentSenders = new Map<string, { refusal: Refusal; id: string }>();
+  private readonly recentSenders = new BoundedMap<string, { refusal: Refusal; id: string }>(RECENT_MESSAGES);
+  /** Recent texts by "<conversation> <the id replies use>", for the quote a reply carries (XEP-0461). */
+  private readonly recentTexts = new BoundedMap<string, Quote>(RECENT_MESSAGES);
 
   private constructor(
     private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes" | "labels">> &
@@ -469,6 +478,7 @@ export class XmppBridge {
     const room = this.rooms.get(roomJid);
     const ids = idsOf(stanza, roomJid);
     const stanzaId = ids.stanzaId ?? archiveId;
+    if (stanzaId !== undefined) this.rememberText(roomJid, stanzaId, stanza, nick, `${roomJid}/${nick}`);
     if (room === undefined || isOwnNick(room, nick)) {
       await this.markBridged(roomJid, stanzaId);
       return;
@@ -523,12 +533,12 @@ export class XmppBridge {
         const remote = await this.remoteBehind(puppet);
         const conversation = await this.openDirect(bareJid(from), remote);
         const ids = idsOf(stanza, conversation);
+        const displayName = nickOf(stanza) ?? bareJid(from).split("@")[0] ?? from;
+        if (ids.originId !== undefined)
+          this.rememberText(conversation, ids.originId, stanza, displayName, bareJid(from));
         await this.publishNative(stanza, {
           conversation,
-          sender: {
-            userId: bareJid(from),
-            displayName: nickOf(stanza) ?? bareJid(from).split("@")[0] ?? from,
-          },
+          sender: { userId: bareJid(from), displayName },
           refusal,
           // Only this user writes natively in this conversation: their id for the message is unique here.
           dedupeId: ids.originId,
@@ -667,13 +677,22 @@ export class XmppBridge {
     await this.runtime.publish(event, native?.aliases ?? []);
   }
 
+  /** Keeps a message's text (without its own reply quote) for a reply to it to quote. */
+  private rememberText(
+    conversation: string,
+    id: string,
+    stanza: XmlElement,
+    author: string,
+    jid: string,
+  ): void {
+    const body = stanza.getChildText("body");
+    if (body === null || stanza.getChild("replace", NS.correction) !== undefined) return;
+    this.recentTexts.set(`${conversation} ${id}`, { author, jid, text: withoutReplyFallback(stanza, body) });
+  }
+
   private rememberSender(eventId: string, refusal: Refusal, id: string | undefined): void {
     if (id === undefined) return;
     this.recentSenders.set(eventId, { refusal, id });
-    if (this.recentSenders.size > RECENT_SENDERS) {
-      const oldest = this.recentSenders.keys().next().value;
-      if (oldest !== undefined) this.recentSenders.delete(oldest);
-    }
   }
 
   /** Where a delivery goes: a linked room, or the native participant of a direct chat. */
@@ -743,7 +762,7 @@ export class XmppBridge {
     const stanzas: XmlElement[] = [];
     const hasText = (text.event.content?.body ?? "") !== "" || delivery.marking !== undefined;
     if (files === undefined || hasText || files.uploaded.length === 0) {
-      const stanza = toMessage(text, relations, address, label);
+      const stanza = toMessage(text, relations, address, label, this.quoteFor(delivery, relations, type));
       if (stanza === undefined) {
         this.log.info(
           { eventId: event.id, type: event.type },
@@ -784,6 +803,17 @@ export class XmppBridge {
     } finally {
       this.pendingEchoes.delete(echoKey);
     }
+  }
+
+  /** The text a delivered reply quotes, where the bridge saw the message it answers. */
+  private quoteFor(
+    delivery: Delivery,
+    relations: NativeRelations,
+    type: MessageAddress["type"],
+  ): Quote | undefined {
+    if (delivery.event.type !== "message.created" || relations.replyTo === undefined) return undefined;
+    const id = referenceId(relations.replyTo, type, "other");
+    return id === undefined ? undefined : this.recentTexts.get(`${delivery.target.conversation} ${id}`);
   }
 
   /**

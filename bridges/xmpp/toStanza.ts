@@ -23,6 +23,27 @@ export function shownBody(delivery: Delivery): string {
   return delivery.marking === undefined ? body : `[${delivery.marking.label}] ${body}`;
 }
 
+/** What a reply quotes for clients without XEP-0461: who wrote the message answered, and what. */
+export interface Quote {
+  author: string;
+  /** Their JID where the reply is read: an occupant JID in a room. */
+  jid: string;
+  text: string;
+}
+
+/** Longest quote, in code points: enough to recognise the message. */
+const QUOTE_LENGTH = 200;
+
+/** "> Author: first line\n> second line\n", cut to QUOTE_LENGTH. */
+export function quoteOf(quote: Quote): string {
+  const chars = Array.from(quote.text.trim());
+  const text = chars.length > QUOTE_LENGTH ? `${chars.slice(0, QUOTE_LENGTH).join("")}…` : chars.join("");
+  return `${`${quote.author}: ${text}`
+    .split("\n")
+    .map((line) => `> ${line}`)
+    .join("\n")}\n`;
+}
+
 /** Where a message goes and from whom. */
 export interface MessageAddress {
   /** "groupchat" into a room (XEP-0045), "chat" to one person. */
@@ -75,6 +96,7 @@ export function toMessage(
   relations: NativeRelations,
   address: MessageAddress,
   label?: XmlElement,
+  quote?: Quote,
 ): XmlElement | undefined {
   const attrs = attrsOf(address);
   const originId = xml("origin-id", { xmlns: NS.stanzaId, id: address.id });
@@ -109,11 +131,20 @@ export function toMessage(
     }
     default: {
       const replyTo = ref(relations.replyTo, "other");
+      // The quote leads the body and is marked as a fallback (XEP-0428), so that clients with XEP-0461 hide it.
+      const quoted = replyTo === undefined || quote === undefined ? "" : quoteOf(quote);
       return xml(
         "message",
         attrs,
-        xml("body", {}, shownBody(delivery)),
-        replyTo === undefined ? undefined : xml("reply", { xmlns: NS.reply, id: replyTo }),
+        xml("body", {}, `${quoted}${shownBody(delivery)}`),
+        replyTo === undefined ? undefined : xml("reply", { xmlns: NS.reply, id: replyTo, to: quote?.jid }),
+        quoted === ""
+          ? undefined
+          : xml(
+              "fallback",
+              { xmlns: NS.fallback, for: NS.reply },
+              xml("body", { start: "0", end: String(Array.from(quoted).length) }),
+            ),
         nick,
         label,
         originId,

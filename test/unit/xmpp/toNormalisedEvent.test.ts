@@ -7,6 +7,7 @@ import {
   referencesOf,
   withoutReplyFallback,
 } from "../../../bridges/xmpp/toNormalisedEvent.js";
+import { quoteOf } from "../../../bridges/xmpp/toStanza.js";
 import { xml } from "../../../bridges/xmpp/XmppComponent.js";
 
 describe("XMPP mapping - pure parts", () => {
@@ -91,5 +92,13 @@ describe("XMPP mapping - pure parts", () => {
     expect(nickOf(xml("message", {}, xml("nick", { xmlns: "http://jabber.org/protocol/nick" }, "  ")))).toBe(
       undefined,
     );
+  });
+
+  it("XMPP mapping - a reply's quote marks every line and is cut at 200 code points", () => {
+    expect(quoteOf({ author: "Weber", jid: "r@c/Weber", text: "Zeile eins\nZeile zwei" })).toBe(
+      "> Weber: Zeile eins\n> Zeile zwei\n",
+    );
+    const long = quoteOf({ author: "W", jid: "r@c/W", text: "👮".repeat(300) });
+    expect(Array.from(long)).toHaveLength("> W: ".length + 200 + "…\n".length);
   });
 });
