@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what fedgate's demo and tests need on a Debian machine: Node.js 20+ must be there already;
-# nats-server and prosody come from Debian's packages, the npm dependencies from package-lock.json.
+# nats-server, prosody and ejabberd come from Debian's packages, the npm dependencies from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,8 @@ fi
 apt_packages=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_packages+=(nats-server)
 command -v prosody >/dev/null 2>&1 || apt_packages+=(prosody)
+# The XMPP bridge's suite runs against ejabberd too; ejabberdctl lives in /usr/sbin, often not on PATH.
+[ -x /usr/sbin/ejabberdctl ] || command -v ejabberdctl >/dev/null 2>&1 || apt_packages+=(ejabberd)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "fedgate: please install as root: apt-get install -y ${apt_packages[*]}" >&2

@@ -88,6 +88,8 @@ export class XmppBridge {
   /** A conversation's messages, live or from a room's archive, are handled one at a time and in order. */
   private readonly perRoom = new KeyedSequencer();
   private discoveredUploadService: Promise<string> | undefined;
+  /** Messages received per archive query in progress, by queryid. */
+  private readonly archivePages = new Map<string, number>();
   /** Recent native messages by event id: where to send a stanza error if the gateway refuses them. */
   private readonly recentSenders = new BoundedMap<string, { refusal: Refusal; id: string }>(RECENT_MESSAGES);
   /** Recent texts by "<conversation> <the id replies use>", for the quote a reply carries (XEP-0461). */
@@ -176,6 +178,7 @@ export class XmppBridge {
     let caughtUp = 0;
     for (;;) {
       const queryid = randomUUID();
+      this.archivePages.set(queryid, 0);
       const result = await this.component.request(
         xml(
           "iq",
@@ -191,7 +194,9 @@ export class XmppBridge {
       await this.perRoom.idle();
       const fin = result.getChild("fin", NS.mam);
       const last = fin?.getChild("set", NS.rsm)?.getChildText("last");
-      caughtUp += Number(fin?.getChild("set", NS.rsm)?.getChildText("count") ?? 0);
+      // Counted as they come: ejabberd's <count> is the whole archive's, whatever <after> says.
+      caughtUp += this.archivePages.get(queryid) ?? 0;
+      this.archivePages.delete(queryid);
       if (fin?.attrs["complete"] === "true" || last === null || last === undefined || last === after) break;
       after = last;
     }
@@ -462,8 +467,13 @@ export class XmppBridge {
     }
     // In an archive, the result's id is the message's stanza-id.
     const archiveId = result?.attrs["id"];
+    const queryid = result?.attrs["queryid"];
+    const page = queryid === undefined ? undefined : this.archivePages.get(queryid);
+    if (queryid !== undefined && page !== undefined) this.archivePages.set(queryid, page + 1);
+    // An archive may name the sender's real JID (ejabberd does), though they have left since.
+    const archivedJid = archived?.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
     this.perRoom.run(roomJid, () =>
-      this.onGroupchat(message, roomJid, nick, archiveId).catch((error: unknown) =>
+      this.onGroupchat(message, roomJid, nick, archiveId, archivedJid).catch((error: unknown) =>
         this.log.warn({ err: error, from: message.attrs["from"] }, "group chat message refused"),
       ),
     );
@@ -474,6 +484,7 @@ export class XmppBridge {
     roomJid: string,
     nick: string,
     archiveId?: string,
+    archivedJid?: string,
   ): Promise<void> {
     const room = this.rooms.get(roomJid);
     const ids = idsOf(stanza, roomJid);
@@ -496,10 +507,11 @@ export class XmppBridge {
       ids: { ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) },
     };
     try {
-      if (!this.allowed(occupant.jid)) {
+      // The archive's word only ever refuses: what a message carries must not vouch for its sender.
+      if (!this.allowed(occupant.jid) || !this.allowed(archivedJid)) {
         throw new PermanentError(
           "FG_NATIVE_INVALID",
-          `${bareJid(occupant.jid ?? nick)} is outside the configured user domains`,
+          `${bareJid(occupant.jid ?? archivedJid ?? nick)} is outside the configured user domains`,
           { detail: { condition: "forbidden" } },
         );
       }

@@ -1,22 +1,16 @@
 /**
- * A real Prosody per test file, and typed XMPP clients that log in to it. Where Prosody is missing and
- * cannot be installed (not root), the tier is skipped with the reason printed; under CI it fails instead,
- * because CI must run every test.
+ * A real Prosody per test file (see servers.ts for when it is skipped), and typed XMPP clients that log in
+ * to it or to any other local XMPP server.
  */
 import { LocalProsody, type ProsodyOptions } from "../../bridges/xmpp/server/LocalProsody.js";
 import type { Xml, XmlElement } from "../../bridges/xmpp/XmppComponent.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
+import { startOrSkip } from "./servers.js";
 
-export async function startProsodyOrSkip(options?: ProsodyOptions): Promise<LocalProsody | undefined> {
-  try {
-    return await LocalProsody.start(options);
-  } catch (error) {
-    if (process.env["CI"] === "true") throw error;
-    console.warn(`SKIPPED: integration tests need prosody: ${(error as Error).message}`);
-    return undefined;
-  }
+export function startProsodyOrSkip(options?: ProsodyOptions): Promise<LocalProsody | undefined> {
+  return startOrSkip("prosody", () => LocalProsody.start(options));
 }
 
 /** XMPP elements as the bridge sees them; the client library builds the same shape. */
