@@ -6,16 +6,21 @@
  * conversation.
  */
 import type { XmppBridgeConfig } from "../config.types.js";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { PermanentError } from "../../../gateway/errors.js";
 import { ensureDebianBinary } from "../../../gateway/demo/debianPackages.js";
-import { freePort } from "../../../gateway/demo/LocalNatsServer.js";
-import type { LocalXmppServer } from "./LocalXmppServer.js";
+import {
+  canConnect,
+  freePorts,
+  runCommand,
+  ServerChild,
+  ServerLog,
+} from "../../../gateway/demo/serverProcess.js";
+import { bridgeConfigFor, type LocalXmppServer } from "./LocalXmppServer.js";
 
 export interface EjabberdOptions {
   /** The virtual host users live on; default "bpol.localhost". */
@@ -47,7 +52,6 @@ export interface EjabberdSettings {
 
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 5_000;
-const LOG_TAIL_LINES = 40;
 
 /** A YAML double-quoted scalar (JSON strings are YAML): a quote in a secret must not break the config. */
 function yaml(value: string): string {
@@ -157,37 +161,6 @@ EJABBERD_PID_PATH=${sh(join(s.dir, "ejabberd.pid"))}
 `;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
-}
-
-function run(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, output }));
-  });
-}
-
 export class LocalEjabberd implements LocalXmppServer {
   readonly domain: string;
   readonly mucDomain: string;
@@ -203,6 +176,7 @@ export class LocalEjabberd implements LocalXmppServer {
   readonly logFile: string;
 
   private child: ChildProcess | undefined;
+  private readonly log: ServerLog;
 
   private constructor(
     settings: EjabberdSettings,
@@ -221,6 +195,7 @@ export class LocalEjabberd implements LocalXmppServer {
     this.configFile = join(settings.dir, "ejabberd.yml");
     this.ctlConfigFile = join(settings.dir, "ejabberdctl.cfg");
     this.logFile = join(settings.dir, "logs", "ejabberd.log");
+    this.log = new ServerLog(this.logFile);
   }
 
   get c2sUrl(): string {
@@ -243,7 +218,7 @@ export class LocalEjabberd implements LocalXmppServer {
     // ejabberdctl passes the spool folder to Erlang as an unquoted shell word inside a quoted Erlang string.
     if (/[\s"'\\$`]/.test(dir))
       throw new PermanentError("FG_SERVER_START_FAILED", `ejabberd cannot use a folder named ${dir}`);
-    const [c2sPort, componentPort, distPort] = await distinctFreePorts(3);
+    const [c2sPort, componentPort, distPort] = await freePorts(3);
     if (c2sPort === undefined || componentPort === undefined || distPort === undefined)
       throw new PermanentError("FG_SERVER_START_FAILED", "no free ports for ejabberd");
     const settings: EjabberdSettings = {
@@ -277,14 +252,7 @@ export class LocalEjabberd implements LocalXmppServer {
 
   /** The bridge's config for this server: its component, its users' domain and its group chat service. */
   bridgeConfig(instance = "bpol"): XmppBridgeConfig {
-    return {
-      instance,
-      service: this.componentUrl,
-      domain: this.componentDomain,
-      secret: { value: this.componentSecret },
-      userDomains: [this.domain],
-      mucDomains: [this.mucDomain],
-    };
+    return bridgeConfigFor(this, instance);
   }
 
   /** Creates the account, or resets its password; returns the bare JID. Works while the server runs. */
@@ -329,28 +297,16 @@ export class LocalEjabberd implements LocalXmppServer {
   }
 
   private ctl(...command: string[]): Promise<{ code: number | null; output: string }> {
-    return run(this.ejabberdctl, [...this.ctlArgs(), ...command]);
+    return runCommand(this.ejabberdctl, [...this.ctlArgs(), ...command]);
   }
 
   private async launch(): Promise<void> {
-    const logStart = await this.logSize();
+    const logStart = await this.log.size();
     // A pidfile left by a killed server would point at some other process.
     await rm(this.pidFile, { force: true });
     // foreground-quiet: stays our child, and prints only what goes wrong before logging is set up.
-    const child = spawn(this.ejabberdctl, [...this.ctlArgs(), "foreground-quiet"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.child = child;
-    let output = "";
-    const collect = (chunk: Buffer): void => {
-      output += chunk.toString();
-    };
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
-    let exited: string | undefined;
-    const exitReason = (): string | undefined => exited;
-    child.once("error", (error) => (exited = `could not run ${this.ejabberdctl}: ${error.message}`));
-    child.once("exit", (code, signal) => (exited = `ejabberd exited with ${String(signal ?? code)}`));
+    const child = new ServerChild("ejabberd", this.ejabberdctl, [...this.ctlArgs(), "foreground-quiet"]);
+    this.child = child.process;
 
     // A port that accepts may be someone else's: ejabberd's own log says when it has bound each of them.
     // It opens them last, once every module (the group chat service among them) has started.
@@ -360,8 +316,8 @@ export class LocalEjabberd implements LocalXmppServer {
     let failure: string | undefined;
     while (failure === undefined) {
       // Read after the exit is seen, so that the log has everything up to it.
-      const exit = exitReason();
-      const log = await this.logSince(logStart);
+      const exit = child.exitReason;
+      const log = await this.log.since(logStart);
       if (exit !== undefined) {
         // A port that cannot be bound stops ejabberd; its first error says which, before long reports.
         const firstError = /^.*\[(?:error|critical)\].*$/m.exec(log)?.[0];
@@ -376,35 +332,7 @@ export class LocalEjabberd implements LocalXmppServer {
       if (failure === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await this.stopProcess();
-    throw new PermanentError(
-      "FG_SERVER_START_FAILED",
-      `${failure}\n${output.trim()}\n--- ${this.logFile} (tail) ---\n${await this.logTail()}`,
-      { detail: { dir: this.dir } },
-    );
-  }
-
-  private async logSize(): Promise<number> {
-    try {
-      return (await stat(this.logFile)).size;
-    } catch {
-      return 0;
-    }
-  }
-
-  private async logSince(offset: number): Promise<string> {
-    try {
-      return (await readFile(this.logFile)).subarray(offset).toString("utf8");
-    } catch {
-      return "";
-    }
-  }
-
-  private async logTail(): Promise<string> {
-    try {
-      return (await readFile(this.logFile, "utf8")).trimEnd().split("\n").slice(-LOG_TAIL_LINES).join("\n");
-    } catch {
-      return "(no log)";
-    }
+    throw await child.startFailure(failure, this.log, this.dir);
   }
 
   /** The Erlang VM's process: ejabberdctl runs it as its own child rather than in its place. */

@@ -5,16 +5,21 @@
  * operator's restart in the middle of a conversation.
  */
 import type { XmppBridgeConfig } from "../config.types.js";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PermanentError } from "../../../gateway/errors.js";
 import { ensureDebianBinary } from "../../../gateway/demo/debianPackages.js";
-import { freePort } from "../../../gateway/demo/LocalNatsServer.js";
-import type { LocalXmppServer } from "./LocalXmppServer.js";
+import {
+  canConnect,
+  freePorts,
+  runCommand,
+  ServerChild,
+  ServerLog,
+} from "../../../gateway/demo/serverProcess.js";
+import { bridgeConfigFor, type LocalXmppServer } from "./LocalXmppServer.js";
 
 export interface ProsodyOptions {
   /** The virtual host users live on; default "bpol.localhost". */
@@ -42,7 +47,6 @@ export interface ProsodySettings {
 
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 5_000;
-const LOG_TAIL_LINES = 40;
 
 /** A Lua string literal; the values are ours, but a quote in a secret must not break the config. */
 function lua(value: string): string {
@@ -136,37 +140,6 @@ Component ${lua(s.uploadDomain)} "http_file_share"
 `;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
-}
-
-function run(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, output }));
-  });
-}
-
 export class LocalProsody implements LocalXmppServer {
   readonly domain: string;
   readonly mucDomain: string;
@@ -181,6 +154,7 @@ export class LocalProsody implements LocalXmppServer {
   readonly logFile: string;
 
   private child: ChildProcess | undefined;
+  private readonly log: ServerLog;
 
   private constructor(
     settings: ProsodySettings,
@@ -199,6 +173,7 @@ export class LocalProsody implements LocalXmppServer {
     this.dir = settings.dir;
     this.configFile = join(settings.dir, "prosody.cfg.lua");
     this.logFile = join(settings.dir, "prosody.log");
+    this.log = new ServerLog(this.logFile);
   }
 
   get c2sUrl(): string {
@@ -220,7 +195,7 @@ export class LocalProsody implements LocalXmppServer {
     const prosodyctl = await ensureDebianBinary("prosodyctl", "prosody");
     const domain = options.domain ?? "bpol.localhost";
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "fedgate-prosody-")));
-    const [c2sPort, componentPort, httpPort] = await distinctFreePorts(3);
+    const [c2sPort, componentPort, httpPort] = await freePorts(3);
     if (c2sPort === undefined || componentPort === undefined || httpPort === undefined)
       throw new PermanentError("FG_SERVER_START_FAILED", "no free ports for Prosody");
     const settings: ProsodySettings = {
@@ -250,19 +225,12 @@ export class LocalProsody implements LocalXmppServer {
 
   /** The bridge's config for this server: its component, its users' domain and its group chat service. */
   bridgeConfig(instance = "bpol"): XmppBridgeConfig {
-    return {
-      instance,
-      service: this.componentUrl,
-      domain: this.componentDomain,
-      secret: { value: this.componentSecret },
-      userDomains: [this.domain],
-      mucDomains: [this.mucDomain],
-    };
+    return bridgeConfigFor(this, instance);
   }
 
   /** Creates the account, or resets its password; returns the bare JID. Works while the server runs. */
   async addUser(localpart: string, password: string): Promise<string> {
-    const { code, output } = await run(this.prosodyctl, [
+    const { code, output } = await runCommand(this.prosodyctl, [
       "--config",
       this.configFile,
       "register",
@@ -290,32 +258,20 @@ export class LocalProsody implements LocalXmppServer {
   }
 
   private async launch(): Promise<void> {
-    const logStart = await this.logSize();
-    // -F: stay in the foreground as our child (the "daemonize" option is deprecated in 0.12).
-    const child = spawn(this.prosody, ["--config", this.configFile, "-F"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.child = child;
-    // Before logging is set up (a bad config, say) Prosody only prints to the console.
-    let output = "";
-    const collect = (chunk: Buffer): void => {
-      output += chunk.toString();
-    };
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
-    let exited: string | undefined;
-    const exitReason = (): string | undefined => exited;
-    child.once("error", (error) => (exited = `could not run ${this.prosody}: ${error.message}`));
-    child.once("exit", (code, signal) => (exited = `prosody exited with ${String(signal ?? code)}`));
+    const logStart = await this.log.size();
+    // -F: stay in the foreground as our child (the "daemonize" option is deprecated in 0.12). Before
+    // logging is set up (a bad config, say) Prosody only prints to the console.
+    const child = new ServerChild("prosody", this.prosody, ["--config", this.configFile, "-F"]);
+    this.child = child.process;
 
     const deadline = Date.now() + START_TIMEOUT_MS;
     let failure: string | undefined;
     while (failure === undefined) {
       const ready = await Promise.all([this.c2sPort, this.componentPort, this.httpPort].map(canConnect));
       // Prosody keeps running when it cannot bind a port, and someone else may be answering on it.
-      const log = await this.logSince(logStart);
+      const log = await this.log.since(logStart);
       const bindFailure = /^.*Failed to open server port.*$/m.exec(log)?.[0];
-      failure = exitReason() ?? bindFailure;
+      failure = child.exitReason ?? bindFailure;
       if (failure === undefined && ready.every(Boolean)) return;
       if (failure === undefined && Date.now() > deadline) {
         failure = `prosody did not listen on its ports within ${START_TIMEOUT_MS / 1000} s`;
@@ -323,35 +279,7 @@ export class LocalProsody implements LocalXmppServer {
       if (failure === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await this.stopProcess();
-    throw new PermanentError(
-      "FG_SERVER_START_FAILED",
-      `${failure}\n${output.trim()}\n--- ${this.logFile} (tail) ---\n${await this.logTail()}`,
-      { detail: { dir: this.dir } },
-    );
-  }
-
-  private async logSize(): Promise<number> {
-    try {
-      return (await stat(this.logFile)).size;
-    } catch {
-      return 0;
-    }
-  }
-
-  private async logSince(offset: number): Promise<string> {
-    try {
-      return (await readFile(this.logFile)).subarray(offset).toString("utf8");
-    } catch {
-      return "";
-    }
-  }
-
-  private async logTail(): Promise<string> {
-    try {
-      return (await readFile(this.logFile, "utf8")).trimEnd().split("\n").slice(-LOG_TAIL_LINES).join("\n");
-    } catch {
-      return "(no log)";
-    }
+    throw await child.startFailure(failure, this.log, this.dir);
   }
 
   private stopProcess(): Promise<void> {

@@ -25,3 +25,15 @@ export interface LocalXmppServer {
   /** The bridge's config for this server: its component, its users' domain and its group chat service. */
   bridgeConfig(instance?: string): XmppBridgeConfig;
 }
+
+/** The bridge's config for a local server: its component, its users' domain and its group chat service. */
+export function bridgeConfigFor(server: LocalXmppServer, instance: string): XmppBridgeConfig {
+  return {
+    instance,
+    service: server.componentUrl,
+    domain: server.componentDomain,
+    secret: { value: server.componentSecret },
+    userDomains: [server.domain],
+    mucDomains: [server.mucDomain],
+  };
+}

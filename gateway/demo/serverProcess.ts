@@ -1,0 +1,130 @@
+/**
+ * What every local server fedgate starts for its tests and demo needs (nats-server, Prosody, ejabberd):
+ * free loopback ports, a check that a port accepts, a command run to its end, and the server's log read
+ * from where this start began.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFile, stat } from "node:fs/promises";
+import { connect, createServer } from "node:net";
+import { PermanentError } from "../errors.js";
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address !== null
+          ? resolve(address.port)
+          : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+/** `count` different free ports (a port just freed can be handed out twice). */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** Runs a command to its end; its exit code and everything it printed. */
+export function runCommand(
+  command: string,
+  args: string[],
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => resolve({ code, output }));
+  });
+}
+
+/** A server's log file, which may not exist yet. */
+export class ServerLog {
+  constructor(readonly file: string) {}
+
+  /** Where the log ends now: what a start writes comes after. */
+  async size(): Promise<number> {
+    try {
+      return (await stat(this.file)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  async since(offset: number): Promise<string> {
+    try {
+      return (await readFile(this.file)).subarray(offset).toString("utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  /** The last lines, for an error that says why a server did not start. */
+  async tail(lines = 40): Promise<string> {
+    try {
+      return (await readFile(this.file, "utf8")).trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+}
+
+/** A server run as our child: what it printed before its own log took over, and why it exited, if it did. */
+export class ServerChild {
+  readonly process: ChildProcess;
+  private printed = "";
+  private exited: string | undefined;
+
+  constructor(
+    private readonly name: string,
+    command: string,
+    args: string[],
+  ) {
+    this.process = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const collect = (chunk: Buffer): void => {
+      this.printed += chunk.toString();
+    };
+    this.process.stdout?.on("data", collect);
+    this.process.stderr?.on("data", collect);
+    this.process.once("error", (error) => (this.exited = `could not run ${command}: ${error.message}`));
+    this.process.once(
+      "exit",
+      (code, signal) => (this.exited = `${name} exited with ${String(signal ?? code)}`),
+    );
+  }
+
+  /** Why the process ended; undefined while it runs. */
+  get exitReason(): string | undefined {
+    return this.exited;
+  }
+
+  /** The error for a start that failed: the reason, what the server printed, and its log's last lines. */
+  async startFailure(reason: string, log: ServerLog, dir: string): Promise<PermanentError> {
+    return new PermanentError(
+      "FG_SERVER_START_FAILED",
+      `${this.name}: ${reason}\n${this.printed.trim()}\n--- ${log.file} (tail) ---\n${await log.tail()}`,
+      { detail: { dir } },
+    );
+  }
+}
