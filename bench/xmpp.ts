@@ -3,42 +3,19 @@
  * bridge), next to plain client-to-client delivery through the same Prosody, in the same run.
  */
 import { connect } from "@nats-io/transport-node";
-import { XmppBridge } from "../bridges/xmpp/XmppBridge.js";
-import { JetStreamBus } from "../gateway/bus/JetStreamBus.js";
+import type { XmppBridge } from "../bridges/xmpp/XmppBridge.js";
 import { subjects } from "../gateway/contract/subjects.js";
 import { LocalNatsServer } from "../gateway/demo/LocalNatsServer.js";
 import { createLogger } from "../gateway/log.js";
 import { LocalProsody } from "../bridges/xmpp/server/LocalProsody.js";
-import {
-  type Element,
-  stopClient,
-  xml,
-  xmppClient,
-  type XmppClient,
-  linkRoom,
-} from "../test/helpers/prosody.js";
+import { stopClient, xml, xmppClient, type XmppClient } from "../test/helpers/prosody.js";
+import { joinRoom, linkedBus, startXmppBridge } from "../test/helpers/xmppScenes.js";
 import type { RunFigures } from "./routing.js";
 
 const log = createLogger("warn", "fedgate-bench");
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-async function joined(client: XmppClient, room: string, nick: string): Promise<void> {
-  await client.start();
-  await new Promise<void>((resolve) => {
-    const onStanza = (stanza: Element): void => {
-      if (stanza.is("presence") && stanza.attrs["from"] === `${room}/${nick}`) {
-        client.removeListener("stanza", onStanza);
-        resolve();
-      }
-    };
-    client.on("stanza", onStanza);
-    void client.send(
-      xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
-    );
-  });
 }
 
 /**
@@ -102,22 +79,22 @@ export async function runXmppBenchmark(options: {
 }): Promise<RunFigures[]> {
   const nats = await LocalNatsServer.start();
   const prosody = await LocalProsody.start();
-  const bus = await JetStreamBus.connect({ servers: nats.url, log });
-  const nc = await connect({ servers: nats.url });
   const room = `bench@${prosody.mucDomain}`;
+  const bus = await linkedBus(nats.url, log, room, "bench");
+  const nc = await connect({ servers: nats.url });
   const clients: XmppClient[] = [];
   let bridge: XmppBridge | undefined;
   try {
-    await bus.ensureTopology();
-    await linkRoom(bus, "bench", room);
     await prosody.addUser("sender", "pw-sender");
     await prosody.addUser("receiver", "pw-receiver");
     const sender = xmppClient(prosody, "sender", "pw-sender");
     const receiver = xmppClient(prosody, "receiver", "pw-receiver");
     clients.push(sender, receiver);
-    await joined(sender, room, "Sender");
-    await joined(receiver, room, "Receiver");
-    bridge = await XmppBridge.start(bus, prosody.bridgeConfig(), prosody.componentSecret, log);
+    await sender.start();
+    await joinRoom(sender, room, "Sender");
+    await receiver.start();
+    await joinRoom(receiver, room, "Receiver");
+    bridge = await startXmppBridge(bus, prosody, log);
     await new Promise((r) => setTimeout(r, 500)); // the bridge's bot joins the room
 
     const raw = await measure(

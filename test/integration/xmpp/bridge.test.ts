@@ -1,23 +1,14 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Delivery, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
+import type { NormalisedEvent } from "../../../schemas/types.js";
 import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
-import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { validateEvent } from "../../../gateway/contract/schemas.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
+import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/log.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
-import { eventually } from "../../helpers/fixtures.js";
+import { eventually, matrixRoom } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
-import {
-  type Element,
-  startProsodyOrSkip,
-  stopClient,
-  xml,
-  xmppClient,
-  type XmppClient,
-  linkRoom,
-} from "../../helpers/prosody.js";
+import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
+import { NS } from "../../helpers/xmppNamespaces.js";
+import * as scene from "../../helpers/xmppScenes.js";
 
 const nats = await startNatsOrSkip();
 const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
@@ -41,43 +32,18 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
   const present = new Set<string>();
   const inbound: NormalisedEvent[] = [];
   let room = "";
-  let tchap: Endpoint;
 
   beforeAll(async () => {
     if (nats === undefined || prosody === undefined) return;
     room = `lage@${prosody.mucDomain}`;
-    tchap = {
-      network: "matrix",
-      instance: "tchap",
-      conversation: "!lage:tchap.localhost",
-      agency: "dinum-mi",
-    };
-    bus = await JetStreamBus.connect({ servers: nats.url, log });
-    await bus.ensureTopology();
-    await linkRoom(bus, "lage", room);
-    await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
-      inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
-    );
+    bus = await scene.linkedBus(nats.url, log, room);
+    await scene.collectInbound(bus, inbound);
 
-    await prosody.addUser("weber", "pw-weber");
+    await scene.addWeber(prosody);
     await prosody.addUser("outsider", "pw-outsider");
-    officer = xmppClient(prosody, "weber", "pw-weber");
-    officer.on("stanza", (stanza: Element) => {
-      if (stanza.is("message")) heard.push(stanza);
-      if (stanza.is("presence") && stanza.attrs["type"] !== "unavailable")
-        present.add(String(stanza.attrs["from"]));
-    });
-    await officer.start();
-    await officer.send(
-      xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
-    );
-    await eventually(
-      () => (present.has(`${room}/Weber`) ? true : undefined),
-      10_000,
-      "the officer in the room",
-    );
+    officer = await scene.weberInRoom(prosody, room, { heard, present });
 
-    bridge = await XmppBridge.start(bus, prosody.bridgeConfig(), prosody.componentSecret, log);
+    bridge = await scene.startXmppBridge(bus, prosody, log);
   });
 
   afterAll(async () => {
@@ -91,11 +57,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
 
   it("XMPP bridge - an officer's group chat message reaches the bus as a valid event", async () => {
     // The bridge's bot joins the linked room on its own.
-    await eventually(
-      () => (present.has(`${room}/fedgate`) ? true : undefined),
-      10_000,
-      "the bridge in the room",
-    );
+    await scene.bridgeInRoom(present, room);
     await officer.send(
       xml("message", { to: room, type: "groupchat", id: "m1" }, xml("body", {}, "Lage ruhig")),
     );
@@ -107,23 +69,17 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
   });
 
   it("XMPP bridge - a delivery appears in the room from the sender's puppet, named with the agency", async () => {
-    const event: NormalisedEvent = {
-      specVersion: "1",
+    await scene.deliverFromClaire(bus, scene.roomTarget(room), {
       id: "3f0e9a52-0d8b-4a4e-9a53-0c6d2f1e8a11",
       type: "message.created",
-      source: { network: "matrix", instance: "tchap", conversation: tchap.conversation, messageId: "$abc" },
-      sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+      source: {
+        network: "matrix",
+        instance: "tchap",
+        conversation: matrixRoom.conversation,
+        messageId: "$abc",
+      },
       content: { body: "Bien reçu" },
-      timestamp: new Date().toISOString(),
-    };
-    const delivery: Delivery = {
-      specVersion: "1",
-      id: `${event.id}.x`,
-      event,
-      target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
-      senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
-    };
-    await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
+    });
     const message = await eventually(() => heard.find((m) => m.getChildText("body") === "Bien reçu"));
     expect(message.attrs["from"]).toBe(`${room}/Claire Martin (Ministère de l'Intérieur)`);
     expect(message.attrs["type"]).toBe("groupchat");
@@ -172,20 +128,14 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
       const error = await eventually(() =>
         heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "huge-1"),
       );
-      expect(error.getChild("error")?.getChildText("text", "urn:ietf:params:xml:ns:xmpp-stanzas")).toContain(
-        "70000 bytes",
-      );
+      expect(error.getChild("error")?.getChildText("text", NS.stanzas)).toContain("70000 bytes");
       await stillBridging();
       expect(inbound.some((e) => e.content?.body === huge)).toBe(false);
     });
 
     it("bad input - a message without a body (a chat state) publishes nothing and breaks nothing", async () => {
       await officer.send(
-        xml(
-          "message",
-          { to: room, type: "groupchat" },
-          xml("composing", { xmlns: "http://jabber.org/protocol/chatstates" }),
-        ),
+        xml("message", { to: room, type: "groupchat" }, xml("composing", { xmlns: NS.chatstates })),
       );
       const before = inbound.length;
       await stillBridging();

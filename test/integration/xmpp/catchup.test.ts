@@ -1,21 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import type { XmppBridgeConfig } from "../../../bridges/xmpp/config.types.js";
-import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
-import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { validateEvent } from "../../../gateway/contract/schemas.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
+import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/log.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
-import {
-  startProsodyOrSkip,
-  stopClient,
-  xml,
-  xmppClient,
-  type XmppClient,
-  linkRoom,
-} from "../../helpers/prosody.js";
+import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
+import * as scene from "../../helpers/xmppScenes.js";
 
 const nats = await startNatsOrSkip();
 const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
@@ -25,12 +15,13 @@ describe.skipIf(nats === undefined || prosody === undefined)(
   "XMPP bridge - nothing lost while down (MAM)",
   () => {
     let bus: JetStreamBus;
-    let config: XmppBridgeConfig;
     let officer: XmppClient;
     let room = "";
     const present = new Set<string>();
-    /** Bodies the room has echoed back to the officer: what the room has certainly received. */
-    const echoed: string[] = [];
+    const heard: Element[] = [];
+    /** Whether the room has echoed `body` back to the officer: then the room has certainly received it. */
+    const echoed = (body: string): true | undefined =>
+      heard.some((m) => m.getChildText("body") === body) ? true : undefined;
     const inbound: NormalisedEvent[] = [];
     const bodies = (): string[] => inbound.map((e) => e.content?.body ?? "");
 
@@ -38,23 +29,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       if (prosody === undefined) return;
       await stopClient(officer);
       present.clear();
-      officer = xmppClient(prosody, "weber", "pw-weber");
-      officer.on("stanza", (stanza) => {
-        if (stanza.is("presence") && stanza.attrs["type"] !== "unavailable")
-          present.add(String(stanza.attrs["from"]));
-        if (stanza.is("presence") && stanza.attrs["type"] === "unavailable")
-          present.delete(String(stanza.attrs["from"]));
-        if (stanza.is("message")) echoed.push(stanza.getChildText("body") ?? "");
-      });
-      await officer.start();
-      await officer.send(
-        xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
-      );
-      await eventually(
-        () => (present.has(`${room}/Weber`) ? true : undefined),
-        10_000,
-        "the officer in the room",
-      );
+      officer = await scene.weberInRoom(prosody, room, { heard, present });
     }
 
     const say = (text: string): Promise<void> =>
@@ -63,14 +38,9 @@ describe.skipIf(nats === undefined || prosody === undefined)(
     beforeAll(async () => {
       if (nats === undefined || prosody === undefined) return;
       room = `lage@${prosody.mucDomain}`;
-      bus = await JetStreamBus.connect({ servers: nats.url, log });
-      await bus.ensureTopology();
-      await linkRoom(bus, "lage", room);
-      await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
-        inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
-      );
-      config = prosody.bridgeConfig();
-      await prosody.addUser("weber", "pw-weber");
+      bus = await scene.linkedBus(nats.url, log, room);
+      await scene.collectInbound(bus, inbound);
+      await scene.addWeber(prosody);
     });
 
     afterAll(async () => {
@@ -83,13 +53,9 @@ describe.skipIf(nats === undefined || prosody === undefined)(
 
     it("catch-up - what the room got while the bridge was stopped is bridged once, in order, after it restarts", async () => {
       if (prosody === undefined) return;
-      let bridge = await XmppBridge.start(bus, config, prosody.componentSecret, log);
+      let bridge = await scene.startXmppBridge(bus, prosody, log);
       await joinAsOfficer();
-      await eventually(
-        () => (present.has(`${room}/fedgate`) ? true : undefined),
-        10_000,
-        "the bridge in the room",
-      );
+      await scene.bridgeInRoom(present, room);
       await say("eins");
       await eventually(() => (bodies().includes("eins") ? true : undefined));
 
@@ -97,13 +63,9 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       await eventually(() => (present.has(`${room}/fedgate`) ? undefined : true), 10_000, "the bridge gone");
       await say("zwei");
       await say("drei");
-      await eventually(
-        () => (echoed.includes("drei") ? true : undefined),
-        10_000,
-        "the room to have the messages",
-      );
+      await eventually(() => echoed("drei"), 10_000, "the room to have the messages");
 
-      bridge = await XmppBridge.start(bus, config, prosody.componentSecret, log);
+      bridge = await scene.startXmppBridge(bus, prosody, log);
       await eventually(() => (bodies().includes("drei") ? true : undefined), 15_000, "the missed messages");
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(bodies().filter((b) => ["eins", "zwei", "drei"].includes(b))).toEqual(["eins", "zwei", "drei"]);
@@ -112,13 +74,9 @@ describe.skipIf(nats === undefined || prosody === undefined)(
 
     it("catch-up - Prosody restarted mid-conversation: nothing lost, nothing doubled", async () => {
       if (prosody === undefined) return;
-      const bridge = await XmppBridge.start(bus, config, prosody.componentSecret, log);
+      const bridge = await scene.startXmppBridge(bus, prosody, log);
       await joinAsOfficer();
-      await eventually(
-        () => (present.has(`${room}/fedgate`) ? true : undefined),
-        10_000,
-        "the bridge in the room",
-      );
+      await scene.bridgeInRoom(present, room);
       await say("vor dem Neustart");
       await eventually(() => (bodies().includes("vor dem Neustart") ? true : undefined));
 
@@ -131,11 +89,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         20_000,
         "the message after the restart",
       );
-      await eventually(
-        () => (present.has(`${room}/fedgate`) ? true : undefined),
-        20_000,
-        "the bridge back in the room",
-      );
+      await scene.bridgeInRoom(present, room, 20_000, "the bridge back in the room");
       await say("danach");
       await eventually(() => (bodies().includes("danach") ? true : undefined), 10_000);
       await new Promise((resolve) => setTimeout(resolve, 500));

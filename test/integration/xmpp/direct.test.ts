@@ -1,41 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Delivery, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
-import { puppetJid, XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
-import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import type { Endpoint, NormalisedEvent } from "../../../schemas/types.js";
+import { puppetJid, type XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { buckets } from "../../../gateway/bus/topology.js";
-import { directConversation } from "../../../gateway/contract/directConversations.js";
-import { validateEvent } from "../../../gateway/contract/schemas.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
 import { createLogger } from "../../../gateway/log.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../../gateway/stores/LinkStore.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
-import {
-  type Element,
-  linkRoom,
-  startProsodyOrSkip,
-  stopClient,
-  xml,
-  xmppClient,
-  type XmppClient,
-} from "../../helpers/prosody.js";
+import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
+import { NS } from "../../helpers/xmppNamespaces.js";
+import * as scene from "../../helpers/xmppScenes.js";
 
 const nats = await startNatsOrSkip();
 const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
 const log = createLogger("silent");
-
-const NS = {
-  muc: "http://jabber.org/protocol/muc",
-  correction: "urn:xmpp:message-correct:0",
-  reactions: "urn:xmpp:reactions:0",
-  nick: "http://jabber.org/protocol/nick",
-  vcard: "vcard-temp",
-  stanzas: "urn:ietf:params:xml:ns:xmpp-stanzas",
-};
-
-const claire = { network: "matrix", instance: "tchap", userId: "@claire.martin:tchap.localhost" };
-const dinum = { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" };
 
 describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - direct chats", () => {
   let bus: JetStreamBus;
@@ -52,82 +30,31 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - dire
   let n = 0;
 
   /** Publishes what the core would deliver: an event from Claire on Tchap, into `target`. */
-  const fromClaire = async (
-    target: Endpoint,
-    event: Partial<NormalisedEvent> & Pick<NormalisedEvent, "type">,
-  ): Promise<NormalisedEvent> => {
-    const full: NormalisedEvent = {
-      specVersion: "1",
-      id: `claire-direct-${++n}`,
-      source: {
-        network: "matrix",
-        instance: "tchap",
-        conversation: directConversation(claire.userId, {
-          network: "xmpp",
-          instance: "bpol",
-          userId: officerJid,
-        }),
-      },
-      sender: { userId: claire.userId, displayName: "Claire Martin" },
-      timestamp: new Date().toISOString(),
-      ...event,
-    };
-    const delivery: Delivery = {
-      specVersion: "1",
-      id: `${full.id}.x`,
-      event: full,
+  const fromClaire = (target: Endpoint, event: Omit<scene.EventFromClaire, "id">): Promise<NormalisedEvent> =>
+    scene.deliverFromClaire(
+      bus,
       target,
-      senderAgency: dinum,
-    };
-    await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
-    return full;
-  };
+      { id: `claire-direct-${++n}`, ...event },
+      { conversation: scene.claireSideOfDirect(officerJid) },
+    );
 
   beforeAll(async () => {
     if (nats === undefined || prosody === undefined) return;
     room = `lage@${prosody.mucDomain}`;
-    bus = await JetStreamBus.connect({ servers: nats.url, log });
-    await bus.ensureTopology();
-    await linkRoom(bus, "lage", room);
+    ({ bus, bridge, officer, officerJid } = await scene.bridgedRoom(
+      { natsUrl: nats.url, server: prosody, log, room, inbound, heard, present },
+      { agency: "bpol" },
+      { available: true },
+    ));
     links = new LinkStore(await bus.keyValue(buckets.links));
     await links.start();
-    await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
-      inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
-    );
-    bridge = await XmppBridge.start(
-      bus,
-      { ...prosody.bridgeConfig(), agency: "bpol" },
-      prosody.componentSecret,
-      log,
-    );
-    officerJid = await prosody.addUser("weber", "pw-weber");
-    puppet = puppetJid(claire.network, claire.instance, claire.userId, { domain: prosody.componentDomain });
-    direct = {
-      network: "xmpp",
-      instance: "bpol",
-      conversation: directConversation(officerJid, claire),
-      agency: "bpol",
-      kind: "direct",
-    };
-    officer = xmppClient(prosody, "weber", "pw-weber");
-    officer.on("stanza", (stanza) => {
-      if (stanza.is("message")) heard.push(stanza);
-      if (stanza.is("presence")) present.add(String(stanza.attrs["from"]));
-    });
-    await officer.start();
-    // Available, as any client is: a message to the bare JID reaches only available sessions.
-    await officer.send(xml("presence"));
-    await officer.send(xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: NS.muc })));
-    await eventually(
-      () => (present.has(`${room}/fedgate`) ? true : undefined),
-      10_000,
-      "the bridge in the room",
-    );
+    puppet = scene.clairePuppet(prosody.componentDomain);
+    direct = scene.directWithClaire(officerJid);
     // Claire speaks in the shared room first: that is how the officer meets her puppet.
-    await fromClaire(
-      { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
-      { type: "message.created", content: { body: "Bonjour à tous" } },
-    );
+    await fromClaire(scene.roomTarget(room), {
+      type: "message.created",
+      content: { body: "Bonjour à tous" },
+    });
     await eventually(() => heard.find((m) => m.getChildText("body") === "Bonjour à tous"));
   });
 
@@ -162,11 +89,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - dire
       {
         network: "matrix",
         instance: "tchap",
-        conversation: directConversation(claire.userId, {
-          network: "xmpp",
-          instance: "bpol",
-          userId: officerJid,
-        }),
+        conversation: scene.claireSideOfDirect(officerJid),
         agency: "dinum-mi",
         kind: "direct",
       },
@@ -256,7 +179,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - dire
         "message",
         { to: `${room}/Claire Martin (Ministère de l'Intérieur)`, type: "chat", id: "pm-1" },
         xml("body", {}, "Privat über den Raum"),
-        xml("x", { xmlns: "http://jabber.org/protocol/muc#user" }),
+        xml("x", { xmlns: NS.mucUser }),
       ),
     );
     const error = await eventually(() =>
@@ -272,11 +195,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - dire
       domain: prosody?.componentDomain ?? "",
     });
     await officer.send(
-      xml(
-        "message",
-        { to: other, type: "chat" },
-        xml("composing", { xmlns: "http://jabber.org/protocol/chatstates" }),
-      ),
+      xml("message", { to: other, type: "chat" }, xml("composing", { xmlns: NS.chatstates })),
     );
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(links.list().length).toBe(before);

@@ -4,35 +4,20 @@
  * mid-conversation.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
-import { puppetJid, XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
-import { directConversation } from "../../../gateway/contract/directConversations.js";
-import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { validateEvent } from "../../../gateway/contract/schemas.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
+import type { NormalisedEvent } from "../../../schemas/types.js";
+import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/log.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
 import { startEjabberdOrSkip } from "../../helpers/ejabberd.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
-import {
-  type Element,
-  stopClient,
-  xml,
-  xmppClient,
-  type XmppClient,
-  linkRoom,
-} from "../../helpers/prosody.js";
+import { type Element, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
+import { NS } from "../../helpers/xmppNamespaces.js";
+import * as scene from "../../helpers/xmppScenes.js";
 
 const nats = await startNatsOrSkip();
 const ejabberd = nats === undefined ? undefined : await startEjabberdOrSkip();
 const log = createLogger("silent");
-
-const NS = {
-  muc: "http://jabber.org/protocol/muc",
-  correction: "urn:xmpp:message-correct:0",
-  sid: "urn:xmpp:sid:0",
-};
 
 describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ejabberd", () => {
   let bus: JetStreamBus;
@@ -48,12 +33,7 @@ describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ej
 
   const startBridge = async (): Promise<XmppBridge> => {
     if (ejabberd === undefined) throw new Error("no ejabberd");
-    bridge = await XmppBridge.start(
-      bus,
-      { ...ejabberd.bridgeConfig(), agency: "bpol" },
-      ejabberd.componentSecret,
-      log,
-    );
+    bridge = await scene.startXmppBridge(bus, ejabberd, log, { agency: "bpol" });
     return bridge;
   };
 
@@ -62,22 +42,8 @@ describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ej
     if (ejabberd === undefined) throw new Error("no ejabberd");
     await stopClient(officer);
     present.clear();
-    const client = xmppClient(ejabberd, "weber", "pw-weber");
-    officer = client;
-    client.on("stanza", (stanza) => {
-      if (stanza.is("message")) heard.push(stanza);
-      if (!stanza.is("presence")) return;
-      if (stanza.attrs["type"] === "unavailable") present.delete(String(stanza.attrs["from"]));
-      else if (stanza.attrs["type"] !== "error") present.add(String(stanza.attrs["from"]));
-    });
-    await client.start();
-    await client.send(xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: NS.muc })));
-    await eventually(
-      () => (present.has(`${room}/Weber`) ? true : undefined),
-      10_000,
-      "the officer in the room",
-    );
-    return client;
+    officer = await scene.weberInRoom(ejabberd, room, { heard, present });
+    return officer;
   }
 
   const say = async (text: string, id?: string, ...children: Element[]): Promise<void> => {
@@ -91,39 +57,15 @@ describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ej
     );
   };
 
-  const bridgeInRoom = (): Promise<true> =>
-    eventually(() => (present.has(`${room}/fedgate`) ? true : undefined), 20_000, "the bridge in the room");
-
-  const fromTchap = (
-    event: Partial<NormalisedEvent> & Pick<NormalisedEvent, "id" | "type">,
-  ): Promise<unknown> => {
-    const full: NormalisedEvent = {
-      specVersion: "1",
-      source: { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost" },
-      sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
-      timestamp: new Date().toISOString(),
-      ...event,
-    };
-    const delivery: Delivery = {
-      specVersion: "1",
-      id: `${full.id}.x`,
-      event: full,
-      target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
-      senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
-    };
-    return bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
-  };
+  const fromTchap = (event: scene.EventFromClaire): Promise<unknown> =>
+    scene.deliverFromClaire(bus, scene.roomTarget(room), event);
 
   beforeAll(async () => {
     if (nats === undefined || ejabberd === undefined) return;
     room = `lage@${ejabberd.mucDomain}`;
-    bus = await JetStreamBus.connect({ servers: nats.url, log });
-    await bus.ensureTopology();
-    await linkRoom(bus, "lage", room);
-    await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
-      inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
-    );
-    await ejabberd.addUser("weber", "pw-weber");
+    bus = await scene.linkedBus(nats.url, log, room);
+    await scene.collectInbound(bus, inbound);
+    await scene.addWeber(ejabberd);
     // The bridge's bot creates the room by joining it and never configures it: the officer must be able to
     // join and write at once.
     await startBridge();
@@ -140,7 +82,7 @@ describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ej
 
   it("XMPP bridge on ejabberd - an officer's group chat message reaches the bus as a valid event", async () => {
     await joinAsOfficer();
-    await bridgeInRoom();
+    await scene.bridgeInRoom(present, room, 20_000);
     await say("Lage ruhig", "m1");
     const event = await eventually(() => inbound.find((e) => e.content?.body === "Lage ruhig"));
     expect(event.type).toBe("message.created");
@@ -168,8 +110,7 @@ describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ej
 
   it("XMPP bridge on ejabberd - a direct chat with a puppet, both ways", async () => {
     if (ejabberd === undefined || officer === undefined) return;
-    const claireUser = { network: "matrix", instance: "tchap", userId: "@claire.martin:tchap.localhost" };
-    const puppet = puppetJid("matrix", "tchap", claireUser.userId, { domain: ejabberd.componentDomain });
+    const puppet = scene.clairePuppet(ejabberd.componentDomain);
     const officerJid = `weber@${ejabberd.domain}`;
     // Available, as any client is: a message to the bare JID reaches only available sessions.
     await officer.send(xml("presence"));
@@ -177,35 +118,20 @@ describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ej
       xml("message", { to: puppet, type: "chat", id: "dm-1" }, xml("body", {}, "Unter vier Augen")),
     );
     const event = await eventually(() => inbound.find((e) => e.content?.body === "Unter vier Augen"));
-    const conversation = directConversation(officerJid, claireUser);
-    expect(event.source.conversation).toBe(conversation);
+    const direct = scene.directWithClaire(officerJid);
+    expect(event.source.conversation).toBe(direct.conversation);
     expect(event.sender.userId).toBe(officerJid);
 
-    const answer: NormalisedEvent = {
-      specVersion: "1",
-      id: "5d1e2f30-0002-4000-8000-000000000001",
-      type: "message.created",
-      source: {
-        network: "matrix",
-        instance: "tchap",
-        conversation: directConversation(claireUser.userId, {
-          network: "xmpp",
-          instance: "bpol",
-          userId: officerJid,
-        }),
+    await scene.deliverFromClaire(
+      bus,
+      direct,
+      {
+        id: "5d1e2f30-0002-4000-8000-000000000001",
+        type: "message.created",
+        content: { body: "Je vous écoute" },
       },
-      sender: { userId: claireUser.userId, displayName: "Claire Martin" },
-      content: { body: "Je vous écoute" },
-      timestamp: new Date().toISOString(),
-    };
-    const delivery: Delivery = {
-      specVersion: "1",
-      id: `${answer.id}.x`,
-      event: answer,
-      target: { network: "xmpp", instance: "bpol", conversation, agency: "bpol", kind: "direct" },
-      senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
-    };
-    await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
+      { conversation: scene.claireSideOfDirect(officerJid) },
+    );
     const reply = await eventually(() => heard.find((m) => body(m) === "Je vous écoute"));
     expect(reply.attrs["type"]).toBe("chat");
     expect(reply.attrs["from"]).toBe(`${puppet}/fedgate`);
@@ -257,7 +183,7 @@ describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ej
     await officerSays("während der Wartung 1");
     await officerSays("während der Wartung 2");
     await startBridge();
-    await bridgeInRoom();
+    await scene.bridgeInRoom(present, room, 20_000);
     await eventually(
       () => (bodies().includes("während der Wartung 2") ? true : undefined),
       15_000,
@@ -269,7 +195,7 @@ describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ej
     await ejabberd.restart();
     await joinAsOfficer();
     await officerSays("nach dem Neustart");
-    await bridgeInRoom();
+    await scene.bridgeInRoom(present, room, 20_000);
     await officerSays("danach");
     await eventually(() => (bodies().includes("danach") ? true : undefined), 15_000, "the last message");
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
-import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
-import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { validateEvent } from "../../../gateway/contract/schemas.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
+import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/log.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import {
@@ -15,23 +12,13 @@ import {
   xml,
   xmppClient,
   type XmppClient,
-  linkRoom,
 } from "../../helpers/prosody.js";
+import { NS } from "../../helpers/xmppNamespaces.js";
+import * as scene from "../../helpers/xmppScenes.js";
 
 const nats = await startNatsOrSkip();
 const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
 const log = createLogger("silent");
-
-const NS = {
-  correction: "urn:xmpp:message-correct:0",
-  retract: "urn:xmpp:message-retract:1",
-  reply: "urn:xmpp:reply:0",
-  fallback: "urn:xmpp:fallback:0",
-  sid: "urn:xmpp:sid:0",
-  reactions: "urn:xmpp:reactions:0",
-  label: "urn:xmpp:sec-label:0",
-  stanzas: "urn:ietf:params:xml:ns:xmpp-stanzas",
-};
 
 describe.skipIf(nats === undefined || prosody === undefined)(
   "XMPP bridge - corrections, retractions, replies",
@@ -49,59 +36,18 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       m.getChildren("stanza-id", NS.sid).find((s) => s.attrs["by"] === room)?.attrs["id"];
     const say = (text: string, id: string, ...children: Element[]): Promise<void> =>
       officer.send(xml("message", { to: room, type: "groupchat", id }, xml("body", {}, text), ...children));
-    const fromTchap = (
-      event: Partial<NormalisedEvent> & Pick<NormalisedEvent, "id" | "type">,
-    ): Promise<unknown> => {
-      const full: NormalisedEvent = {
-        specVersion: "1",
-        source: { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost" },
-        sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
-        timestamp: new Date().toISOString(),
-        ...event,
-      };
-      const delivery: Delivery = {
-        specVersion: "1",
-        id: `${full.id}.x`,
-        event: full,
-        target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
-        senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
-      };
-      return bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
-    };
+    const fromTchap = (event: scene.EventFromClaire): Promise<unknown> =>
+      scene.deliverFromClaire(bus, scene.roomTarget(room), event);
 
     beforeAll(async () => {
       if (nats === undefined || prosody === undefined) return;
       room = `lage@${prosody.mucDomain}`;
-      bus = await JetStreamBus.connect({ servers: nats.url, log });
-      await bus.ensureTopology();
-      await linkRoom(bus, "lage", room);
-      await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
-        inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
-      );
-      bridge = await XmppBridge.start(
-        bus,
+      ({ bus, bridge, officer } = await scene.bridgedRoom(
+        { natsUrl: nats.url, server: prosody, log, room, inbound, heard, present },
         {
-          ...prosody.bridgeConfig(),
           labels: [{ marking: "DE-VS-NFD", displayMarking: "VS-NfD", fgcolor: "black", bgcolor: "yellow" }],
         },
-        prosody.componentSecret,
-        log,
-      );
-      await prosody.addUser("weber", "pw-weber");
-      officer = xmppClient(prosody, "weber", "pw-weber");
-      officer.on("stanza", (stanza) => {
-        if (stanza.is("message")) heard.push(stanza);
-        if (stanza.is("presence")) present.add(String(stanza.attrs["from"]));
-      });
-      await officer.start();
-      await officer.send(
-        xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
-      );
-      await eventually(
-        () => (present.has(`${room}/fedgate`) ? true : undefined),
-        10_000,
-        "the bridge in the room",
-      );
+      ));
     });
 
     afterAll(async () => {
@@ -287,25 +233,17 @@ describe.skipIf(nats === undefined || prosody === undefined)(
     });
 
     it("labels - a marked delivery arrives with the label the table gives its marking", async () => {
-      const full: NormalisedEvent = {
-        specVersion: "1",
-        id: "c1a2b3c4-0003-4000-8000-000000000001",
-        type: "message.created",
-        source: { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost" },
-        sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
-        content: { body: "Point de situation" },
-        marking: "FR-DR",
-        timestamp: new Date().toISOString(),
-      };
-      const delivery: Delivery = {
-        specVersion: "1",
-        id: `${full.id}.x`,
-        event: full,
-        target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
-        senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
-        marking: { id: "DE-VS-NFD", label: "VS-NUR FÜR DEN DIENSTGEBRAUCH", original: "FR-DR" },
-      };
-      await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
+      await scene.deliverFromClaire(
+        bus,
+        scene.roomTarget(room),
+        {
+          id: "c1a2b3c4-0003-4000-8000-000000000001",
+          type: "message.created",
+          content: { body: "Point de situation" },
+          marking: "FR-DR",
+        },
+        { marking: { id: "DE-VS-NFD", label: "VS-NUR FÜR DEN DIENSTGEBRAUCH", original: "FR-DR" } },
+      );
       const message = await eventually(() =>
         heard.find((m) => body(m)?.endsWith("Point de situation") === true),
       );
@@ -327,9 +265,9 @@ describe.skipIf(nats === undefined || prosody === undefined)(
           content: { body: "Your message was not delivered to: Zoll" },
           timestamp: new Date().toISOString(),
         },
-        target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
+        target: scene.roomTarget(room),
       };
-      await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(notice), { msgId: notice.id });
+      await scene.publishToXmpp(bus, notice);
       const said = await eventually(() =>
         heard.find((m) => body(m) === "Your message was not delivered to: Zoll"),
       );
@@ -349,9 +287,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
               e.type.startsWith("member.") && ["Meyer", "POK Meyer"].includes(e.sender.displayName ?? ""),
           )
           .map((e) => `${e.type} ${e.sender.displayName ?? ""}`);
-      await meyer.send(
-        xml("presence", { to: `${room}/Meyer` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
-      );
+      await meyer.send(xml("presence", { to: `${room}/Meyer` }, xml("x", { xmlns: NS.muc })));
       await eventually(() => (membership().length === 1 ? true : undefined), 10_000, "the join");
       await meyer.send(xml("presence", { to: `${room}/POK Meyer` }));
       await eventually(() => (membership().length === 3 ? true : undefined), 10_000, "the rename");

@@ -1,21 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Delivery, Endpoint } from "../../../schemas/types.js";
+import type { Delivery } from "../../../schemas/types.js";
 import { AdapterRuntime } from "../../../bridges/kit/AdapterRuntime.js";
-import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { loadConfig } from "../../../gateway/config/loadConfig.js";
 import { GatewayService } from "../../../gateway/GatewayService.js";
 import { createLogger } from "../../../gateway/log.js";
-import { eventually, message, writeGatewayConfig } from "../../helpers/fixtures.js";
+import { eventually, matrixRoom, message, writeGatewayConfig } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
-import {
-  type Element,
-  startProsodyOrSkip,
-  stopClient,
-  xml,
-  xmppClient,
-  type XmppClient,
-} from "../../helpers/prosody.js";
+import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
+import { NS } from "../../helpers/xmppNamespaces.js";
+import * as scene from "../../helpers/xmppScenes.js";
 
 const nats = await startNatsOrSkip();
 const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
@@ -33,12 +28,6 @@ describe.skipIf(nats === undefined || prosody === undefined)(
     const heard: Element[] = [];
     const present = new Set<string>();
     let room = "";
-    const tchapRoom: Endpoint = {
-      network: "matrix",
-      instance: "tchap",
-      conversation: "!lage:tchap.localhost",
-      agency: "dinum-mi",
-    };
 
     beforeAll(async () => {
       if (nats === undefined || prosody === undefined) return;
@@ -47,7 +36,10 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         links: [
           {
             id: "lage",
-            endpoints: [{ network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" }, tchapRoom],
+            endpoints: [
+              { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol" },
+              matrixRoom,
+            ],
           },
         ],
       });
@@ -60,34 +52,16 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         atTchap.push(delivery);
         return Promise.resolve(`$event${++n}`);
       });
-      bridge = await XmppBridge.start(
-        bus,
-        {
-          ...prosody.bridgeConfig(),
-          labels: [
-            { marking: "DE-VS-NFD", displayMarking: "VS-NfD" },
-            // A marking the bridge may carry but no agreement in the policy covers.
-            { marking: "DE-VS-VERTRAULICH", displayMarking: "VS-VERTRAULICH" },
-          ],
-        },
-        prosody.componentSecret,
-        log,
-      );
-      await prosody.addUser("weber", "pw-weber");
-      officer = xmppClient(prosody, "weber", "pw-weber");
-      officer.on("stanza", (stanza) => {
-        if (stanza.is("message")) heard.push(stanza);
-        if (stanza.is("presence")) present.add(String(stanza.attrs["from"]));
+      bridge = await scene.startXmppBridge(bus, prosody, log, {
+        labels: [
+          { marking: "DE-VS-NFD", displayMarking: "VS-NfD" },
+          // A marking the bridge may carry but no agreement in the policy covers.
+          { marking: "DE-VS-VERTRAULICH", displayMarking: "VS-VERTRAULICH" },
+        ],
       });
-      await officer.start();
-      await officer.send(
-        xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
-      );
-      await eventually(
-        () => (present.has(`${room}/fedgate`) ? true : undefined),
-        10_000,
-        "the bridge in the room",
-      );
+      await scene.addWeber(prosody);
+      officer = await scene.weberInRoom(prosody, room, { heard, present });
+      await scene.bridgeInRoom(present, room);
     });
 
     afterAll(async () => {
@@ -108,15 +82,11 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       const delivered = await eventually(() =>
         atTchap.find((d) => d.event.content?.body === "Grenzübergang gesperrt"),
       );
-      expect(delivered.target).toMatchObject(tchapRoom);
+      expect(delivered.target).toMatchObject(matrixRoom);
       expect(delivered.senderAgency?.name).toBe("Bundespolizei");
       expect(delivered.event.sender.displayName).toBe("Weber");
 
-      await tchap.publish(
-        message(tchapRoom, "Bien noté, merci", {
-          sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
-        }),
-      );
+      await tchap.publish(message(matrixRoom, "Bien noté, merci", { sender: scene.claireAsSender }));
       const answer = await eventually(() => heard.find((m) => m.getChildText("body") === "Bien noté, merci"));
       expect(answer.attrs["from"]).toBe(`${room}/Claire Martin (Ministère de l'Intérieur)`);
     });
@@ -125,8 +95,8 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       // FR-DR from Tchap: bpol <-> dinum-mi allows up to DE-VS-NFD, and FR-DR is declared equivalent,
       // so it arrives, labelled as Germany marks it.
       await tchap.publish(
-        message(tchapRoom, "Diffusion restreinte : point de situation", {
-          sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+        message(matrixRoom, "Diffusion restreinte : point de situation", {
+          sender: scene.claireAsSender,
           marking: "FR-DR",
         }),
       );
@@ -140,8 +110,8 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       );
 
       // A marking no agreement covers is refused, and the French sender gets a notice.
-      const secret = message(tchapRoom, "Secret défense", {
-        sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
+      const secret = message(matrixRoom, "Secret défense", {
+        sender: scene.claireAsSender,
         marking: "FR-SECRET",
       });
       await tchap.publish(secret);
@@ -158,21 +128,15 @@ describe.skipIf(nats === undefined || prosody === undefined)(
           "message",
           { to: room, type: "groupchat", id: "vs-v-1" },
           xml("body", {}, "Lagebild VS-VERTRAULICH"),
-          xml(
-            "securitylabel",
-            { xmlns: "urn:xmpp:sec-label:0" },
-            xml("displaymarking", {}, "VS-VERTRAULICH"),
-          ),
+          xml("securitylabel", { xmlns: NS.label }, xml("displaymarking", {}, "VS-VERTRAULICH")),
         ),
       );
       const error = await eventually(() =>
         heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "vs-v-1"),
       );
-      const text = error.getChild("error")?.getChildText("text", "urn:ietf:params:xml:ns:xmpp-stanzas");
+      const text = error.getChild("error")?.getChildText("text", NS.stanzas);
       expect(text).toContain("Ministère de l'Intérieur");
-      expect(
-        error.getChild("error")?.getChild("policy-violation", "urn:ietf:params:xml:ns:xmpp-stanzas"),
-      ).toBeDefined();
+      expect(error.getChild("error")?.getChild("policy-violation", NS.stanzas)).toBeDefined();
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(atTchap.some((d) => d.event.content?.body === "Lagebild VS-VERTRAULICH")).toBe(false);
     });

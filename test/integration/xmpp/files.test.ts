@@ -3,34 +3,20 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Attachment, Delivery, NormalisedEvent } from "../../../schemas/types.js";
-import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
-import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { validateEvent } from "../../../gateway/contract/schemas.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
+import type { Attachment, NormalisedEvent } from "../../../schemas/types.js";
+import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/log.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
-import {
-  type Element,
-  linkRoom,
-  startProsodyOrSkip,
-  stopClient,
-  xml,
-  xmppClient,
-  type XmppClient,
-} from "../../helpers/prosody.js";
+import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
+import { NS } from "../../helpers/xmppNamespaces.js";
+import * as scene from "../../helpers/xmppScenes.js";
 
 const nats = await startNatsOrSkip();
 const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
 const log = createLogger("silent");
 
-const NS = {
-  muc: "http://jabber.org/protocol/muc",
-  upload: "urn:xmpp:http:upload:0",
-  oob: "jabber:x:oob",
-};
 const MAX_BYTES = 256 * 1024;
 const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
@@ -64,58 +50,35 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         sha256: sha256(bytes),
         url: `${tchapBase}/${encodeURIComponent(name)}`,
       };
-      const event: NormalisedEvent = {
-        specVersion: "1",
+      await scene.deliverFromClaire(bus, scene.roomTarget(room), {
         id: `tchap-file-${++n}-${randomBytes(4).toString("hex")}`,
         type: "message.created",
-        source: { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost" },
-        sender: { userId: "@claire.martin:tchap.localhost", displayName: "Claire Martin" },
         content: { attachments: [attachment], ...(body === undefined ? {} : { body }) },
-        timestamp: new Date().toISOString(),
-      };
-      const delivery: Delivery = {
-        specVersion: "1",
-        id: `${event.id}.x`,
-        event,
-        target: { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" },
-        senderAgency: { id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR" },
-      };
-      await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery), { msgId: delivery.id });
+      });
       return attachment;
     };
 
-    /** An officer shares a file as XMPP clients do: a slot from the upload service, a PUT, a link. */
-    const shareFromXmpp = async (name: string, bytes: Buffer, type: string): Promise<string> => {
-      const reply = await officer.iqCaller.request(
-        xml(
-          "iq",
-          { type: "get", to: prosody?.uploadDomain },
-          xml("request", {
-            xmlns: NS.upload,
-            filename: name,
-            size: String(bytes.length),
-            "content-type": type,
-          }),
-        ),
-      );
-      const slot = reply.getChild("slot", NS.upload);
-      const put = slot?.getChild("put");
-      const get = slot?.getChild("get")?.attrs["url"] ?? "";
-      const headers: Record<string, string> = { "content-type": type };
-      for (const header of put?.getChildren("header") ?? [])
-        headers[String(header.attrs["name"])] = header.text();
-      const response = await request(String(put?.attrs["url"]), { method: "PUT", headers, body: bytes });
-      await response.body.dump();
-      expect(response.statusCode).toBeLessThan(300);
-      await officer.send(
+    /** A message with a link to a file (XEP-0066), as XMPP clients send one. */
+    const sendLink = (id: string, url: string): Promise<void> =>
+      officer.send(
         xml(
           "message",
-          { to: room, type: "groupchat", id: `file-${name}` },
-          xml("body", {}, get),
-          xml("x", { xmlns: NS.oob }, xml("url", {}, get)),
+          { to: room, type: "groupchat", id },
+          xml("body", {}, url),
+          xml("x", { xmlns: NS.oob }, xml("url", {}, url)),
         ),
       );
-      return get;
+
+    /** An officer shares a file as XMPP clients do: a slot from the upload service, a PUT, a link. */
+    const shareFromXmpp = async (name: string, bytes: Buffer, type: string): Promise<string> => {
+      const { status, url } = await scene.uploadAsClient(officer, prosody?.uploadDomain ?? "", {
+        name,
+        bytes,
+        type,
+      });
+      expect(status).toBeLessThan(300);
+      await sendLink(`file-${name}`, url);
+      return url;
     };
 
     beforeAll(async () => {
@@ -133,31 +96,10 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       });
       await new Promise<void>((resolve) => tchapFiles.listen(0, "127.0.0.1", resolve));
       tchapBase = `http://127.0.0.1:${(tchapFiles.address() as AddressInfo).port}`;
-      bus = await JetStreamBus.connect({ servers: nats.url, log });
-      await bus.ensureTopology();
-      await linkRoom(bus, "lage", room);
-      await bus.follow("FEDGATE_INBOUND", subjects.inboundAll, "start", (m) =>
-        inbound.push(validateEvent(JSON.parse(Buffer.from(m.data).toString()))),
-      );
-      bridge = await XmppBridge.start(
-        bus,
-        { ...prosody.bridgeConfig(), attachments: { maxBytes: MAX_BYTES } },
-        prosody.componentSecret,
-        log,
-      );
-      await prosody.addUser("weber", "pw-weber");
-      officer = xmppClient(prosody, "weber", "pw-weber");
-      officer.on("stanza", (stanza) => {
-        if (stanza.is("message")) heard.push(stanza);
-        if (stanza.is("presence")) present.add(String(stanza.attrs["from"]));
-      });
-      await officer.start();
-      await officer.send(xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: NS.muc })));
-      await eventually(
-        () => (present.has(`${room}/fedgate`) ? true : undefined),
-        10_000,
-        "the bridge in the room",
-      );
+      ({ bus, bridge, officer } = await scene.bridgedRoom(
+        { natsUrl: nats.url, server: prosody, log, room, inbound, heard, present },
+        { attachments: { maxBytes: MAX_BYTES } },
+      ));
     });
 
     afterAll(async () => {
@@ -211,20 +153,11 @@ describe.skipIf(nats === undefined || prosody === undefined)(
 
     it("bad input - a link to a file that is not there is refused with a stanza error, and nothing is published", async () => {
       const missing = `${prosody?.httpUrl ?? "?"}/file_share/no-such-slot/bericht.pdf`;
-      await officer.send(
-        xml(
-          "message",
-          { to: room, type: "groupchat", id: "file-missing" },
-          xml("body", {}, missing),
-          xml("x", { xmlns: NS.oob }, xml("url", {}, missing)),
-        ),
-      );
+      await sendLink("file-missing", missing);
       const error = await eventually(() =>
         heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "file-missing"),
       );
-      expect(error.getChild("error")?.getChildText("text", "urn:ietf:params:xml:ns:xmpp-stanzas")).toContain(
-        "404",
-      );
+      expect(error.getChild("error")?.getChildText("text", NS.stanzas)).toContain("404");
       expect(inbound.some((e) => e.content?.attachments?.some((a) => a.url === missing) === true)).toBe(
         false,
       );
@@ -232,14 +165,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
 
     it("bad input - a link to a host that does not answer is not bridged, and the sender is told to try later", async () => {
       const unreachable = "http://127.0.0.1:1/lage.pdf";
-      await officer.send(
-        xml(
-          "message",
-          { to: room, type: "groupchat", id: "file-unreachable" },
-          xml("body", {}, unreachable),
-          xml("x", { xmlns: NS.oob }, xml("url", {}, unreachable)),
-        ),
-      );
+      await sendLink("file-unreachable", unreachable);
       const error = await eventually(() =>
         heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "file-unreachable"),
       );

@@ -5,7 +5,6 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { pino } from "pino";
-import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeAttachment, fetchAttachment } from "../../../bridges/kit/fetchAttachment.js";
 import {
@@ -24,10 +23,10 @@ import {
   type Element,
   type XmppClient,
 } from "../../helpers/prosody.js";
+import { uploadAsClient } from "../../helpers/xmppScenes.js";
 
 const prosody = await startProsodyOrSkip();
 
-const NS_UPLOAD = "urn:xmpp:http:upload:0";
 /** LocalProsody's http_file_share_size_limit. */
 const SIZE_LIMIT = 10 * 1024 * 1024;
 
@@ -162,35 +161,20 @@ describe.skipIf(prosody === undefined)("HTTP File Upload with Prosody's http_fil
     alice = xmppClient(server, "alice", "geheim", "upload");
     await alice.start();
     const bytes = Buffer.from("Lagebericht: alles ruhig\n");
-    const reply = await alice.iqCaller.request(
-      xml(
-        "iq",
-        { type: "get", to: server.uploadDomain },
-        xml("request", {
-          xmlns: NS_UPLOAD,
-          filename: "lage.txt",
-          size: String(bytes.length),
-          "content-type": "text/plain; charset=utf-8",
-        }),
-      ),
-    );
-    const slot = reply.getChild("slot", NS_UPLOAD);
-    const put = slot?.getChild("put");
-    const get = slot?.getChild("get")?.attrs["url"] ?? "";
-    const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8" };
-    for (const header of put?.getChildren("header") ?? [])
-      headers[header.attrs["name"] ?? ""] = header.text();
-    const response = await request(put?.attrs["url"] ?? "", { method: "PUT", headers, body: bytes });
-    await response.body.dump();
-    expect(response.statusCode).toBe(201);
+    const { status, url } = await uploadAsClient(alice, server.uploadDomain, {
+      name: "lage.txt",
+      bytes,
+      type: "text/plain; charset=utf-8",
+    });
+    expect(status).toBe(201);
 
-    expect(await describeAttachment(get, { maxBytes: 1024 })).toEqual({
+    expect(await describeAttachment(url, { maxBytes: 1024 })).toEqual({
       name: "lage.txt",
       // Prosody serves the type the client declared; the kit keeps its essence only.
       mediaType: "text/plain",
       size: bytes.length,
       sha256: createHash("sha256").update(bytes).digest("hex"),
-      url: get,
+      url,
     });
   });
 });

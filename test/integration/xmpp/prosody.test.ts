@@ -12,6 +12,7 @@ import {
   type Element,
   type XmppClient,
 } from "../../helpers/prosody.js";
+import { uploadAsClient } from "../../helpers/xmppScenes.js";
 
 const prosody = await startProsodyOrSkip();
 
@@ -244,29 +245,14 @@ describe.skipIf(prosody === undefined)("LocalProsody - a real XMPP server for th
     expect(features).toContain(NS_UPLOAD);
 
     const content = Buffer.from("Lagebericht: alles ruhig\n");
-    const slotReply = await alice.iqCaller.request(
-      xml(
-        "iq",
-        { type: "get", to: server.uploadDomain },
-        xml("request", {
-          xmlns: NS_UPLOAD,
-          filename: "lage.txt",
-          size: String(content.length),
-          "content-type": "text/plain",
-        }),
-      ),
-    );
-    const slot = slotReply.getChild("slot", NS_UPLOAD);
-    const put = slot?.getChild("put");
-    const getUrl = slot?.getChild("get")?.attrs["url"] ?? "";
-    expect(getUrl.startsWith(`${server.httpUrl}/file_share/`)).toBe(true);
-    const headers: Record<string, string> = { "content-type": "text/plain" };
-    for (const header of put?.getChildren("header") ?? [])
-      headers[header.attrs["name"] ?? ""] = header.text();
-
-    const upload = await fetch(put?.attrs["url"] ?? "", { method: "PUT", headers, body: content });
+    const upload = await uploadAsClient(alice, server.uploadDomain, {
+      name: "lage.txt",
+      bytes: content,
+      type: "text/plain",
+    });
+    expect(upload.url.startsWith(`${server.httpUrl}/file_share/`)).toBe(true);
     expect(upload.status).toBe(201);
-    const download = await fetch(getUrl);
+    const download = await fetch(upload.url);
     expect(download.status).toBe(200);
     expect(Buffer.from(await download.arrayBuffer())).toEqual(content);
   });
