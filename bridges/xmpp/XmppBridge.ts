@@ -88,8 +88,8 @@ export class XmppBridge {
   /** A conversation's messages, live or from a room's archive, are handled one at a time and in order. */
   private readonly perRoom = new KeyedSequencer();
   private discoveredUploadService: Promise<string> | undefined;
-  /** Messages received per archive query in progress, by queryid. */
-  private readonly archivePages = new Map<string, number>();
+  /** The messages of each archive query in progress, by queryid. */
+  private readonly archivePages = new Map<string, ArchivedMessage[]>();
   /** Recent native messages by event id: where to send a stanza error if the gateway refuses them. */
   private readonly recentSenders = new BoundedMap<string, { refusal: Refusal; id: string }>(RECENT_MESSAGES);
   /** Recent texts by "<conversation> <the id replies use>", for the quote a reply carries (XEP-0461). */
@@ -160,11 +160,15 @@ export class XmppBridge {
   private joinLinkedRooms(): void {
     for (const room of this.linkedRooms()) {
       if (this.rooms.get(room)?.own.has(this.botJid) === true) continue;
-      this.join(room, this.botJid, this.config.botNick)
-        .then(() => this.catchUp(room))
-        .catch((error: unknown) =>
-          this.log.error({ room, err: error }, "cannot join or catch up with linked room"),
-        );
+      // First in the room's queue: live messages that arrive meanwhile wait until the archive is bridged,
+      // so the room's order holds across a reconnection.
+      this.perRoom.run(room, () =>
+        this.join(room, this.botJid, this.config.botNick)
+          .then(() => this.catchUp(room))
+          .catch((error: unknown) =>
+            this.log.error({ room, err: error }, "cannot join or catch up with linked room"),
+          ),
+      );
     }
   }
 
@@ -178,7 +182,8 @@ export class XmppBridge {
     let caughtUp = 0;
     for (;;) {
       const queryid = randomUUID();
-      this.archivePages.set(queryid, 0);
+      const page: ArchivedMessage[] = [];
+      this.archivePages.set(queryid, page);
       const result = await this.component.request(
         xml(
           "iq",
@@ -190,13 +195,16 @@ export class XmppBridge {
           ),
         ),
       );
-      // The archived messages arrived before the result and are queued for the room.
-      await this.perRoom.idle();
+      this.archivePages.delete(queryid);
+      // The archived messages arrived before the result, in the room's order.
+      for (const { message, nick, archiveId, archivedJid } of page) {
+        await this.onGroupchat(message, room, nick, archiveId, archivedJid).catch((error: unknown) =>
+          this.log.warn({ err: error, from: message.attrs["from"] }, "archived message refused"),
+        );
+      }
+      caughtUp += page.length;
       const fin = result.getChild("fin", NS.mam);
       const last = fin?.getChild("set", NS.rsm)?.getChildText("last");
-      // Counted as they come: ejabberd's <count> is the whole archive's, whatever <after> says.
-      caughtUp += this.archivePages.get(queryid) ?? 0;
-      this.archivePages.delete(queryid);
       if (fin?.attrs["complete"] === "true" || last === null || last === undefined || last === after) break;
       after = last;
     }
@@ -448,7 +456,7 @@ export class XmppBridge {
     this.onRoomMessage(stanza);
   }
 
-  /** A live group chat message, or one from a room's archive (a MAM result), queued per room. */
+  /** A live group chat message, queued per room, or one from a room's archive, kept for the catch-up. */
   private onRoomMessage(stanza: XmlElement): void {
     const result = stanza.getChild("result", NS.mam);
     const archived = result?.getChild("forwarded", NS.forward)?.getChild("message");
@@ -465,15 +473,23 @@ export class XmppBridge {
       this.pendingEchoes.get(`${roomJid} ${ids.originId ?? ""}`)?.(ids.stanzaId);
       return;
     }
-    // In an archive, the result's id is the message's stanza-id.
-    const archiveId = result?.attrs["id"];
-    const queryid = result?.attrs["queryid"];
-    const page = queryid === undefined ? undefined : this.archivePages.get(queryid);
-    if (queryid !== undefined && page !== undefined) this.archivePages.set(queryid, page + 1);
-    // An archive may name the sender's real JID (ejabberd does), though they have left since.
-    const archivedJid = archived?.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
+    if (result !== undefined) {
+      // Only the catch-up asks the archive: its page is bridged in order once complete. The result's id is
+      // the message's stanza-id.
+      const archiveId = result.attrs["id"];
+      const page = this.archivePages.get(result.attrs["queryid"] ?? "");
+      // An archive may name the sender's real JID (ejabberd does), though they have left since.
+      const archivedJid = message.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
+      page?.push({
+        message,
+        nick,
+        ...(archiveId === undefined ? {} : { archiveId }),
+        ...(archivedJid === undefined ? {} : { archivedJid }),
+      });
+      return;
+    }
     this.perRoom.run(roomJid, () =>
-      this.onGroupchat(message, roomJid, nick, archiveId, archivedJid).catch((error: unknown) =>
+      this.onGroupchat(message, roomJid, nick).catch((error: unknown) =>
         this.log.warn({ err: error, from: message.attrs["from"] }, "group chat message refused"),
       ),
     );
@@ -980,6 +996,15 @@ export class XmppBridge {
     this.links.stop();
     await this.component.stop();
   }
+}
+
+/** A room's message as its archive returned it (XEP-0313). */
+interface ArchivedMessage {
+  message: XmlElement;
+  nick: string;
+  /** The result's id: the message's stanza-id. */
+  archiveId?: string;
+  archivedJid?: string;
 }
 
 /** Where a refusal of a native message goes: from the JID they wrote to (or the bot), to the sender. */
