@@ -25,7 +25,7 @@ import type { XmppBridgeConfig } from "./config.types.js";
 import { escapeLocalpart } from "./escaping.js";
 import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
-import { toNativeMessage, type XmppMessageIds } from "./messageIds.js";
+import { fromNativeId, toNativeMessage, type XmppMessageIds } from "./messageIds.js";
 import {
   withoutReplyFallback,
   idsOf,
@@ -766,6 +766,17 @@ export class XmppBridge {
       if (type === "groupchat") await this.leave(target.conversation, fullJid);
       return undefined;
     }
+    const redacted = relations.redacts === undefined ? undefined : fromNativeId(relations.redacts);
+    if (event.type === "message.deleted" && redacted !== undefined && redacted.author !== puppet) {
+      // Only a message's sender may retract it (XEP-0424); anyone else's needs a moderator's retraction
+      // (XEP-0425), which neither Prosody 0.12 nor ejabberd 23.01 offers. Say so rather than send a retraction
+      // that clients would wrongly apply or silently drop.
+      this.log.warn(
+        { eventId: event.id, conversation: target.conversation },
+        "deletion of a message its sender's puppet did not send: XMPP lets only a moderator retract it; not bridged",
+      );
+      return undefined;
+    }
     if (!["message.created", "message.edited", "message.deleted", "notice"].includes(event.type)) {
       this.log.info({ eventId: event.id, type: event.type }, "event type not bridged to XMPP yet");
       return undefined;
@@ -812,7 +823,7 @@ export class XmppBridge {
     };
     if (type === "chat") {
       await send();
-      return created ? toNativeMessage({ originId: messageId }) : undefined;
+      return created ? toNativeMessage({ originId: messageId, author: puppet }) : undefined;
     }
     const echoKey = `${target.conversation} ${messageId}`;
     const echoed = new Promise<string | undefined>((resolve) => {
@@ -826,7 +837,11 @@ export class XmppBridge {
       await send();
       const stanzaId = await echoed;
       return created
-        ? toNativeMessage({ originId: messageId, ...(stanzaId === undefined ? {} : { stanzaId }) })
+        ? toNativeMessage({
+            originId: messageId,
+            author: puppet,
+            ...(stanzaId === undefined ? {} : { stanzaId }),
+          })
         : undefined;
     } finally {
       this.pendingEchoes.delete(echoKey);

@@ -10,12 +10,14 @@ export interface XmppMessageIds {
   originId?: string;
   /** The room's stanza-id. */
   stanzaId?: string;
+  /** The puppet that sent it, for a message fedgate posted; absent for a native user's message. */
+  author?: string;
 }
 
 export function toNativeMessage(ids: XmppMessageIds): NativeMessage | undefined {
   const aliases = [ids.stanzaId, ids.originId].filter((id): id is string => id !== undefined && id !== "");
   if (aliases.length === 0) return undefined;
-  return { id: JSON.stringify({ o: ids.originId, s: ids.stanzaId }), aliases };
+  return { id: JSON.stringify({ o: ids.originId, s: ids.stanzaId, a: ids.author }), aliases };
 }
 
 /** The ids inside a native id; a bare id (from elsewhere) is taken as both. */
@@ -23,10 +25,11 @@ export function fromNativeId(nativeId: string): XmppMessageIds {
   try {
     const parsed = JSON.parse(nativeId) as unknown;
     if (typeof parsed === "object" && parsed !== null) {
-      const { o, s } = parsed as { o?: unknown; s?: unknown };
+      const { o, s, a } = parsed as { o?: unknown; s?: unknown; a?: unknown };
       return {
         ...(typeof o === "string" ? { originId: o } : {}),
         ...(typeof s === "string" ? { stanzaId: s } : {}),
+        ...(typeof a === "string" ? { author: a } : {}),
       };
     }
   } catch {

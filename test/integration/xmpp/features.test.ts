@@ -138,6 +138,27 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       expect(retraction.getChild("retract", NS.retract)?.attrs["id"]).toBe(createdStanzaId);
     });
 
+    it("outbound - a deletion from Tchap of an officer's message is not sent as a retraction by someone else", async () => {
+      await say("Bitte nicht löschen", "w-keep");
+      const kept = await eventually(() => inbound.find((e) => e.content?.body === "Bitte nicht löschen"));
+      const echo = await eventually(() => heard.find((m) => body(m) === "Bitte nicht löschen"));
+      await fromTchap({
+        id: "c1a2b3c4-0001-4000-8000-000000000009",
+        type: "message.deleted",
+        relations: { redacts: kept.id },
+      });
+      // What follows is delivered: the deletion was passed over, not stuck.
+      await fromTchap({
+        id: "c1a2b3c4-0001-4000-8000-000000000010",
+        type: "message.created",
+        content: { body: "Message suivant" },
+      });
+      await eventually(() => heard.find((m) => body(m) === "Message suivant"));
+      expect(heard.some((m) => m.getChild("retract", NS.retract)?.attrs["id"] === stanzaIdOf(echo))).toBe(
+        false,
+      );
+    });
+
     it("inbound - a reply (XEP-0461) points at the right event, without its fallback quote", async () => {
       const answered = await eventually(() =>
         heard.find((m) => body(m)?.endsWith("Au poste frontière") === true),
