@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what fedgate's demo and tests need on a Debian machine: Node.js 20+ must be there already;
-# nats-server, prosody and ejabberd come from Debian's packages, the npm dependencies from package-lock.json.
+# nats-server, prosody, ejabberd and debootstrap come from Debian's packages, Synapse from Debian sid in a
+# chroot, the npm dependencies from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_pa
 command -v prosody >/dev/null 2>&1 || apt_packages+=(prosody)
 # The XMPP bridge's suite runs against ejabberd too; ejabberdctl lives in /usr/sbin, often not on PATH.
 [ -x /usr/sbin/ejabberdctl ] || command -v ejabberdctl >/dev/null 2>&1 || apt_packages+=(ejabberd)
+# The Matrix bridge's suite runs against Synapse, which Debian 12 lacks: it is installed into a Debian sid
+# chroot that debootstrap builds (below).
+[ -x /usr/sbin/debootstrap ] || command -v debootstrap >/dev/null 2>&1 || apt_packages+=(debootstrap)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "fedgate: please install as root: apt-get install -y ${apt_packages[*]}" >&2
@@ -34,4 +38,10 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "fedgate: installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund
+fi
+
+# Synapse's chroot (once per machine, about a minute; cached in /var/cache/fedgate/synapse-sid or
+# $FEDGATE_SYNAPSE_CHROOT): built here, with progress, rather than inside the first test that needs it.
+if [ "$(id -u)" -eq 0 ]; then
+  npx tsx bridges/matrix/server/buildSynapseChroot.ts
 fi
