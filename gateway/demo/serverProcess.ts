@@ -114,6 +114,20 @@ export class ServerChild {
     );
   }
 
+  /** Asks the server to stop (SIGTERM), kills it after `timeoutMs`; resolves once it has exited. */
+  stop(timeoutMs: number): Promise<void> {
+    const child = this.process;
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      child.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill("SIGTERM");
+    });
+  }
+
   /** Why the process ended; undefined while it runs. */
   get exitReason(): string | undefined {
     return this.exited;

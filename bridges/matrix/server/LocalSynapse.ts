@@ -8,16 +8,15 @@
  * to the server process alone: the kernel removes every mount when the process ends, however it ends, so
  * nothing is ever left mounted on the host nor written into the shared tree.
  */
-import type { ChildProcess } from "node:child_process";
 import { createHmac, generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { request } from "undici";
 import { parse as parseYaml } from "yaml";
 import { PermanentError } from "../../../gateway/errors.js";
 import { freePort, ServerChild, ServerLog } from "../../../gateway/demo/serverProcess.js";
-import { chrootEnv, ensureSynapseChroot } from "./buildSynapseChroot.js";
+import { chrootEnv, ensureSynapseChroot, exists } from "./buildSynapseChroot.js";
 
 export interface SynapseOptions {
   /** The homeserver's name, the part after the colon in user IDs; default "tchap.localhost". */
@@ -173,15 +172,6 @@ export function synapseSigningKey(): string {
   return `ed25519 ${version} ${Buffer.from(seed, "base64url").toString("base64").replace(/=+$/, "")}\n`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The registration's YAML text, from the text itself or its file. */
 async function registrationText(registration: string, index: number): Promise<string> {
   let text = registration;
@@ -243,7 +233,7 @@ export class LocalSynapse {
   readonly chroot: string;
   readonly synapseVersion: string;
 
-  private child: ChildProcess | undefined;
+  private child: ServerChild | undefined;
   private readonly log: ServerLog;
 
   private constructor(
@@ -381,7 +371,7 @@ export class LocalSynapse {
       this.chroot,
       this.dir,
     ]);
-    this.child = child.process;
+    this.child = child;
 
     // The port alone may be someone else's: Synapse's log says when it has bound ours, and the client API
     // answers only once the homeserver has started.
@@ -409,14 +399,6 @@ export class LocalSynapse {
   private stopProcess(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-    return new Promise((done) => {
-      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-      child.once("exit", () => {
-        clearTimeout(timer);
-        done();
-      });
-      child.kill("SIGTERM");
-    });
+    return child === undefined ? Promise.resolve() : child.stop(STOP_TIMEOUT_MS);
   }
 }

@@ -64,7 +64,8 @@ async function readMarker(dir: string): Promise<SynapseChrootInfo | undefined> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether a path exists. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;

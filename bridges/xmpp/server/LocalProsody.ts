@@ -5,7 +5,6 @@
  * operator's restart in the middle of a conversation.
  */
 import type { XmppBridgeConfig } from "../config.types.js";
-import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -153,7 +152,7 @@ export class LocalProsody implements LocalXmppServer {
   readonly configFile: string;
   readonly logFile: string;
 
-  private child: ChildProcess | undefined;
+  private child: ServerChild | undefined;
   private readonly log: ServerLog;
 
   private constructor(
@@ -262,7 +261,7 @@ export class LocalProsody implements LocalXmppServer {
     // -F: stay in the foreground as our child (the "daemonize" option is deprecated in 0.12). Before
     // logging is set up (a bad config, say) Prosody only prints to the console.
     const child = new ServerChild("prosody", this.prosody, ["--config", this.configFile, "-F"]);
-    this.child = child.process;
+    this.child = child;
 
     const deadline = Date.now() + START_TIMEOUT_MS;
     let failure: string | undefined;
@@ -285,14 +284,6 @@ export class LocalProsody implements LocalXmppServer {
   private stopProcess(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-      child.once("exit", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill("SIGTERM");
-    });
+    return child === undefined ? Promise.resolve() : child.stop(STOP_TIMEOUT_MS);
   }
 }
