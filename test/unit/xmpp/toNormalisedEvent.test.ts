@@ -45,6 +45,9 @@ describe("XMPP mapping - pure parts", () => {
     expect(fromNativeId(native?.id ?? "")).toEqual({ originId: "abc", stanzaId: "room-17" });
     expect(fromNativeId("bare")).toEqual({ originId: "bare", stanzaId: "bare" });
     expect(toNativeMessage({})).toBeUndefined();
+    // What a puppet posted remembers the puppet, so that only it retracts the message.
+    const posted = toNativeMessage({ originId: "p1", stanzaId: "room-18", author: "claire@bridge.example" });
+    expect(fromNativeId(posted?.id ?? "").author).toBe("claire@bridge.example");
   });
 
   it("XMPP mapping - a moderator's retraction (XEP-0425), in both its forms, names the message and the moderator", () => {
