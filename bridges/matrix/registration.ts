@@ -1,0 +1,95 @@
+/**
+ * The application service registration the Matrix bridge hands to Synapse (`app_service_config_files`):
+ * fresh random tokens, and exclusive namespaces for the bridge's ghosts (puppets) and their aliases.
+ */
+import { randomBytes } from "node:crypto";
+import { stringify } from "yaml";
+import { PermanentError } from "../../gateway/errors.js";
+
+export interface RegistrationOptions {
+  /** The AS's id at the homeserver; unique among its registrations. */
+  id: string;
+  /** Where the homeserver reaches the AS endpoint, e.g. http://bridge.internal:9000. */
+  url: string;
+  /** The homeserver's name, the part after the colon in user IDs. */
+  serverName: string;
+  /** The bridge bot's localpart; default "fedgate". */
+  senderLocalpart?: string;
+  /** Localpart prefix of every ghost and alias the bridge owns; default "fedgate_". */
+  ghostPrefix?: string;
+}
+
+export interface Namespace {
+  exclusive: boolean;
+  regex: string;
+}
+
+/** The registration as the Matrix AS spec names its keys. */
+export interface AppServiceRegistration {
+  id: string;
+  url: string;
+  as_token: string;
+  hs_token: string;
+  sender_localpart: string;
+  rate_limited: boolean;
+  namespaces: { users: Namespace[]; aliases: Namespace[]; rooms: Namespace[] };
+}
+
+export interface GeneratedRegistration {
+  registration: AppServiceRegistration;
+  /** The same, as the YAML file Synapse reads. */
+  yaml: string;
+}
+
+// Matrix's historical localpart grammar, which every homeserver accepts.
+const localpartPattern = /^[a-z0-9._=\-/+]+$/;
+
+/** A literal for a regex: Synapse compiles these with Python's `re`, which escapes the same characters. */
+export function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function invalid(problem: string): PermanentError {
+  return new PermanentError("FG_CONFIG_INVALID", `application service registration: ${problem}`);
+}
+
+export function generateRegistration(options: RegistrationOptions): GeneratedRegistration {
+  const { id, url, serverName, senderLocalpart = "fedgate", ghostPrefix = "fedgate_" } = options;
+  if (id.trim() === "") throw invalid("id must not be empty");
+  if (serverName.trim() === "" || /\s/.test(serverName))
+    throw invalid(`server name ${JSON.stringify(serverName)} is not a host name`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalid(`url ${JSON.stringify(url)} is not a URL`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw invalid(`url ${JSON.stringify(url)} must be http or https`);
+  if (!localpartPattern.test(senderLocalpart))
+    throw invalid(`sender localpart ${JSON.stringify(senderLocalpart)} is not a valid localpart`);
+  if (!localpartPattern.test(ghostPrefix))
+    throw invalid(`ghost prefix ${JSON.stringify(ghostPrefix)} is not a valid localpart prefix`);
+  // Otherwise the bot would sit in the ghosts' namespace and be taken for a puppet.
+  if (senderLocalpart.startsWith(ghostPrefix))
+    throw invalid(`sender localpart ${senderLocalpart} must not start with the ghost prefix ${ghostPrefix}`);
+
+  // Synapse matches from the start only (Python's re.match): the `$` keeps other servers' IDs that merely
+  // begin with this server's name out of the exclusive namespace.
+  const server = escapeRegex(serverName);
+  const prefix = escapeRegex(ghostPrefix);
+  const registration: AppServiceRegistration = {
+    id,
+    url,
+    as_token: randomBytes(32).toString("base64url"),
+    hs_token: randomBytes(32).toString("base64url"),
+    sender_localpart: senderLocalpart,
+    rate_limited: false,
+    namespaces: {
+      users: [{ exclusive: true, regex: `@${prefix}.*:${server}$` }],
+      aliases: [{ exclusive: true, regex: `#${prefix}.*:${server}$` }],
+      rooms: [],
+    },
+  };
+  return { registration, yaml: stringify(registration) };
+}

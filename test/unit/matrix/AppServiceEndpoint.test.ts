@@ -1,0 +1,284 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { request } from "undici";
+import {
+  AppServiceServer,
+  type AppServiceEndpointOptions,
+} from "../../../bridges/matrix/AppServiceEndpoint.js";
+import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
+import { createLogger } from "../../../gateway/log.js";
+
+const hsToken = "hs-token-9c1f2e7a4b";
+const wrongToken = "hs-token-wrong";
+
+interface Call {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+interface Harness {
+  server: AppServiceServer;
+  kv: MemoryKeyValue;
+  logs: string[];
+  /** Every transaction the handler ran, with its events. */
+  handled: { txnId: string; events: readonly unknown[] }[];
+  onEvents: AppServiceEndpointOptions["onEvents"];
+}
+
+let h: Harness;
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+async function start(overrides: Partial<AppServiceEndpointOptions> = {}): Promise<Harness> {
+  const logs: string[] = [];
+  const log = createLogger("debug", "test", { write: (line: string) => logs.push(line) });
+  const kv = new MemoryKeyValue();
+  const harness: Harness = {
+    kv,
+    logs,
+    handled: [],
+    onEvents: (events, txnId) => {
+      harness.handled.push({ txnId, events });
+      return Promise.resolve();
+    },
+    server: undefined as unknown as AppServiceServer,
+  };
+  harness.server = await AppServiceServer.listen(
+    {
+      hsToken,
+      txns: kv,
+      onEvents: (events, txnId) => harness.onEvents(events, txnId),
+      log,
+      ...overrides,
+    },
+    "127.0.0.1",
+    0,
+  );
+  return harness;
+}
+
+async function call(
+  method: "GET" | "PUT" | "POST",
+  path: string,
+  options: { auth?: "header" | "query" | "none" | "wrong"; body?: string; contentType?: string } = {},
+): Promise<Call> {
+  const auth = options.auth ?? "header";
+  const headers: Record<string, string> = { "content-type": options.contentType ?? "application/json" };
+  if (auth === "header") headers["authorization"] = `Bearer ${hsToken}`;
+  if (auth === "wrong") headers["authorization"] = `Bearer ${wrongToken}`;
+  const url = new URL(path, h.server.url);
+  if (auth === "query") url.searchParams.set("access_token", hsToken);
+  const response = await request(url, { method, headers, body: options.body ?? null });
+  const text = await response.body.text();
+  return { status: response.statusCode, body: JSON.parse(text) as Record<string, unknown> };
+}
+
+function putTxn(txnId: string, events: unknown[] = [{ type: "m.room.message", event_id: `$${txnId}` }]) {
+  return call("PUT", `/_matrix/app/v1/transactions/${txnId}`, { body: JSON.stringify({ events }) });
+}
+
+beforeEach(async () => {
+  h = await start();
+});
+
+afterEach(async () => {
+  await h.server.close();
+});
+
+describe("Matrix AS endpoint", () => {
+  it("Matrix AS endpoint - refuses a request without a token (401) or with a wrong one (403), and logs it", async () => {
+    const none = await call("PUT", "/_matrix/app/v1/transactions/1", { auth: "none", body: '{"events":[]}' });
+    expect(none).toMatchObject({ status: 401, body: { errcode: "M_UNAUTHORIZED" } });
+    const wrongHeader = await call("GET", "/_matrix/app/v1/users/@a:b", { auth: "wrong" });
+    expect(wrongHeader).toMatchObject({ status: 403, body: { errcode: "M_FORBIDDEN" } });
+    const wrongQuery = await call("GET", `/_matrix/app/v1/users/@a:b?access_token=${wrongToken}`, {
+      auth: "none",
+    });
+    expect(wrongQuery).toMatchObject({ status: 403, body: { errcode: "M_FORBIDDEN" } });
+    const notBearer = await call("POST", "/_matrix/app/v1/ping", { auth: "none", body: "{}" });
+    expect(notBearer.status).toBe(401);
+    expect(h.handled).toHaveLength(0);
+    const refusals = h.logs.filter((line) => line.includes("Matrix AS request with"));
+    expect(refusals).toHaveLength(4);
+    for (const line of h.logs) {
+      expect(line).not.toContain(hsToken);
+      expect(line).not.toContain(wrongToken);
+    }
+  });
+
+  it("Matrix AS endpoint - accepts the token as a bearer header and as the legacy access_token query", async () => {
+    expect(await call("POST", "/_matrix/app/v1/ping", { body: "{}" })).toEqual({ status: 200, body: {} });
+    expect(await call("POST", "/_matrix/app/v1/ping", { auth: "query", body: "{}" })).toEqual({
+      status: 200,
+      body: {},
+    });
+    const legacy = await call("PUT", "/transactions/legacy-1", {
+      auth: "query",
+      body: '{"events":[{"a":1}]}',
+    });
+    expect(legacy).toEqual({ status: 200, body: {} });
+    expect(h.handled).toEqual([{ txnId: "legacy-1", events: [{ a: 1 }] }]);
+  });
+
+  it("Matrix AS endpoint - handles a transaction once; a repeat is answered without the handler", async () => {
+    const events = [{ type: "m.room.message", event_id: "$1" }, { malformed: true }, 42];
+    expect(await putTxn("7", events)).toEqual({ status: 200, body: {} });
+    expect(h.handled).toEqual([{ txnId: "7", events }]);
+    expect(await h.kv.keys()).toHaveLength(1);
+    expect(await putTxn("7", events)).toEqual({ status: 200, body: {} });
+    expect(h.handled).toHaveLength(1);
+    expect(await putTxn("8")).toEqual({ status: 200, body: {} });
+    expect(h.handled.map((t) => t.txnId)).toEqual(["7", "8"]);
+  });
+
+  it("Matrix AS endpoint - a failing handler answers 500 M_UNKNOWN, records nothing, and the retry is handled", async () => {
+    let failures = 1;
+    h.onEvents = (events, txnId) => {
+      if (failures-- > 0) return Promise.reject(new Error("bus unavailable"));
+      h.handled.push({ txnId, events });
+      return Promise.resolve();
+    };
+    expect(await putTxn("9")).toMatchObject({ status: 500, body: { errcode: "M_UNKNOWN" } });
+    expect(await h.kv.keys()).toHaveLength(0);
+    expect(h.handled).toHaveLength(0);
+    expect(await putTxn("9")).toEqual({ status: 200, body: {} });
+    expect(h.handled.map((t) => t.txnId)).toEqual(["9"]);
+    expect(await putTxn("9")).toEqual({ status: 200, body: {} });
+    expect(h.handled).toHaveLength(1);
+  });
+
+  it("Matrix AS endpoint - a failing store answers 500 so that the homeserver retries", async () => {
+    h.kv.get = () => Promise.reject(new Error("KV unavailable"));
+    expect(await putTxn("10")).toMatchObject({ status: 500, body: { errcode: "M_UNKNOWN" } });
+    expect(h.handled).toHaveLength(0);
+  });
+
+  it("Matrix AS endpoint - answers only once the handler has resolved", async () => {
+    const gate = deferred();
+    let resolved = false;
+    h.onEvents = async (events, txnId) => {
+      await gate.promise;
+      h.handled.push({ txnId, events });
+      resolved = true;
+    };
+    let answeredAt: boolean | undefined;
+    const answer = putTxn("11").then((result) => {
+      answeredAt = resolved;
+      return result;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answeredAt).toBeUndefined();
+    gate.resolve();
+    expect(await answer).toEqual({ status: 200, body: {} });
+    expect(answeredAt).toBe(true);
+  });
+
+  it("Matrix AS endpoint - the same transaction sent twice at once runs the handler once", async () => {
+    const gate = deferred();
+    let running = 0;
+    h.onEvents = async (events, txnId) => {
+      running++;
+      await gate.promise;
+      h.handled.push({ txnId, events });
+    };
+    const first = putTxn("12");
+    const second = putTxn("12");
+    const other = putTxn("13");
+    await new Promise((r) => setTimeout(r, 200));
+    // Another transaction is not held up by the first; the same one is.
+    expect(running).toBe(2);
+    gate.resolve();
+    expect(await Promise.all([first, second, other])).toEqual([
+      { status: 200, body: {} },
+      { status: 200, body: {} },
+      { status: 200, body: {} },
+    ]);
+    expect(h.handled.map((t) => t.txnId).sort()).toEqual(["12", "13"]);
+  });
+
+  it("Matrix AS endpoint - refuses a body that is not JSON, not an object, or has no events array (400)", async () => {
+    const path = "/_matrix/app/v1/transactions/14";
+    expect(await call("PUT", path, { body: "{not json" })).toMatchObject({
+      status: 400,
+      body: { errcode: "M_NOT_JSON" },
+    });
+    expect(await call("PUT", path, { body: "" })).toMatchObject({
+      status: 400,
+      body: { errcode: "M_NOT_JSON" },
+    });
+    expect(await call("PUT", path, { body: "[]" })).toMatchObject({
+      status: 400,
+      body: { errcode: "M_BAD_JSON" },
+    });
+    expect(await call("PUT", path, { body: '{"events":{}}' })).toMatchObject({
+      status: 400,
+      body: { errcode: "M_BAD_JSON" },
+    });
+    // The content type does not matter: the body is JSON or it is not.
+    expect(await call("PUT", path, { body: '{"events":[]}', contentType: "text/plain" })).toEqual({
+      status: 200,
+      body: {},
+    });
+    expect(h.handled.map((t) => t.txnId)).toEqual(["14"]);
+    expect(h.logs.filter((line) => line.includes('"level":40')).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("Matrix AS endpoint - refuses a body over the limit (413 M_TOO_LARGE)", async () => {
+    const body = JSON.stringify({ events: [{ body: "x".repeat(11 * 1024 * 1024) }] });
+    expect(await call("PUT", "/_matrix/app/v1/transactions/15", { body })).toMatchObject({
+      status: 413,
+      body: { errcode: "M_TOO_LARGE" },
+    });
+    expect(h.handled).toHaveLength(0);
+  });
+
+  it("Matrix AS endpoint - user and alias queries are 404 unless the bridge knows them", async () => {
+    expect(await call("GET", "/_matrix/app/v1/users/%40fedgate_x%3Atchap.localhost")).toMatchObject({
+      status: 404,
+      body: { errcode: "M_NOT_FOUND" },
+    });
+    expect(await call("GET", "/_matrix/app/v1/rooms/%23fedgate_x%3Atchap.localhost")).toMatchObject({
+      status: 404,
+      body: { errcode: "M_NOT_FOUND" },
+    });
+    await h.server.close();
+    const asked: string[] = [];
+    h = await start({
+      userExists: (userId) => {
+        asked.push(userId);
+        return Promise.resolve(userId === "@fedgate_x:tchap.localhost");
+      },
+      aliasExists: (alias) => {
+        asked.push(alias);
+        if (alias === "#broken:tchap.localhost") return Promise.reject(new Error("store down"));
+        return Promise.resolve(alias === "#fedgate_x:tchap.localhost");
+      },
+    });
+    expect(await call("GET", "/_matrix/app/v1/users/%40fedgate_x%3Atchap.localhost")).toEqual({
+      status: 200,
+      body: {},
+    });
+    expect((await call("GET", "/users/%40fedgate_y%3Atchap.localhost", { auth: "query" })).status).toBe(404);
+    expect(await call("GET", "/_matrix/app/v1/rooms/%23fedgate_x%3Atchap.localhost")).toEqual({
+      status: 200,
+      body: {},
+    });
+    expect((await call("GET", "/_matrix/app/v1/rooms/%23broken%3Atchap.localhost")).status).toBe(500);
+    expect(asked).toEqual([
+      "@fedgate_x:tchap.localhost",
+      "@fedgate_y:tchap.localhost",
+      "#fedgate_x:tchap.localhost",
+      "#broken:tchap.localhost",
+    ]);
+  });
+
+  it("Matrix AS endpoint - an unknown path is 404 M_UNRECOGNIZED", async () => {
+    expect(await call("GET", "/_matrix/app/v1/thirdparty/protocol/irc")).toMatchObject({
+      status: 404,
+      body: { errcode: "M_UNRECOGNIZED" },
+    });
+  });
+});
