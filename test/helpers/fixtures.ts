@@ -1,11 +1,11 @@
 /** Shared test data: the example policy, a three-network link, event builders. */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { AuditRecord, Config, Endpoint, Link, NormalisedEvent } from "../../schemas/types.js";
 import { schemaDir, validateAuditBatch } from "../../gateway/contract/schemas.js";
+import { scratchDir } from "./scratchDir.js";
 
 export const examplePolicyFile = join(schemaDir, "examples", "policy.yaml");
 
@@ -51,7 +51,7 @@ export function message(from: Endpoint, body: string, extra: Partial<NormalisedE
 
 /** Writes a gateway config into a new temporary folder and returns its path. */
 export async function writeGatewayConfig(natsUrl: string, overrides: Partial<Config> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "fedgate-test-"));
+  const dir = await scratchDir("test");
   const config: Config = {
     nats: { url: natsUrl },
     gateway: { policyFile: examplePolicyFile, ackWaitMs: 2000 },

@@ -1,12 +1,12 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { examplePolicyFile } from "../helpers/fixtures.js";
 import { runFedgate } from "../helpers/processes.js";
+import { scratchDir } from "../helpers/scratchDir.js";
 
 async function configFile(text: string): Promise<string> {
-  const file = join(await mkdtemp(join(tmpdir(), "fedgate-cli-")), "config.yaml");
+  const file = join(await scratchDir("cli"), "config.yaml");
   await writeFile(file, text);
   return file;
 }

@@ -1,7 +1,5 @@
-import { mkdtemp, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../schemas/types.js";
 import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
@@ -11,6 +9,7 @@ import { createLogger } from "../../gateway/log.js";
 import { auditRecordsIn, eventually } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 import { startProsodyOrSkip, stopClient, xml, xmppClient } from "../helpers/prosody.js";
+import { scratchDir } from "../helpers/scratchDir.js";
 
 const log = createLogger("silent");
 // The demo installs and starts its own servers; these probes only find out whether this machine can.
@@ -33,7 +32,7 @@ function portOpen(url: string): Promise<boolean> {
 
 describe.skipIf(probeNats === undefined || probeProsody === undefined)("demo - the local federation", () => {
   it("demo - an officer logs in with the printed account, writes in the linked room, and the policy decides", async () => {
-    const demo = await DemoFederation.start(log, await mkdtemp(join(tmpdir(), "fedgate-demo-test-")));
+    const demo = await DemoFederation.start(log, await scratchDir("demo-test"));
     let description: DemoDescription | undefined;
     try {
       description = JSON.parse(await readFile(demo.descriptionFile, "utf8")) as DemoDescription;

@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
@@ -15,6 +14,7 @@ import {
 import { validateConfig } from "../../../gateway/contract/schemas.js";
 import { loadConfig } from "../../../gateway/config/loadConfig.js";
 import { checkDeclaredLinks, loadPolicy } from "../../../gateway/GatewayService.js";
+import { scratchDir } from "../../helpers/scratchDir.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const chartDir = join(root, "charts/fedgate");
@@ -131,7 +131,7 @@ describe("chart - the config it renders", () => {
       expect(() => validateConfig(structuredClone(config))).not.toThrow();
 
       // The ConfigMap as mounted at /etc/fedgate: the policy file is found next to the config, links name known agencies.
-      const dir = await mkdtemp(join(tmpdir(), "fedgate-chart-"));
+      const dir = await scratchDir("chart");
       await writeFile(join(dir, "config.yaml"), stringify(config));
       await writeFile(join(dir, "policy.yaml"), stringify(values.policy));
       const loaded = await loadConfig(join(dir, "config.yaml"), {});

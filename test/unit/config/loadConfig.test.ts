@@ -1,13 +1,13 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../gateway/config/loadConfig.js";
 import { resolveSecret } from "../../../gateway/config/secrets.js";
 import { ConfigError } from "../../../gateway/errors.js";
+import { scratchDir } from "../../helpers/scratchDir.js";
 
 async function configFile(text: string): Promise<string> {
-  const file = join(await mkdtemp(join(tmpdir(), "fedgate-config-")), "config.yaml");
+  const file = join(await scratchDir("config"), "config.yaml");
   await writeFile(file, text);
   return file;
 }

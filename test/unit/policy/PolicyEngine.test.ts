@@ -1,11 +1,11 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Attachment, Endpoint, NormalisedEvent, Policy } from "../../../schemas/types.js";
 import { ConfigError } from "../../../gateway/errors.js";
 import { PolicyEngine, type RouteQuery, type Verdict } from "../../../gateway/policy/PolicyEngine.js";
+import { scratchDir } from "../../helpers/scratchDir.js";
 
 const examplePolicy = fileURLToPath(new URL("../../../schemas/examples/policy.yaml", import.meta.url));
 
@@ -559,12 +559,12 @@ describe("PolicyEngine - policy errors", () => {
   });
 
   it("reports an unreadable file", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "fedgate-policy-"));
+    const dir = await scratchDir("policy");
     await expect(PolicyEngine.fromFile(join(dir, "missing.yaml"))).rejects.toThrow(/missing\.yaml/);
   });
 
   it("reads a policy file from disk", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "fedgate-policy-"));
+    const dir = await scratchDir("policy");
     const file = join(dir, "p.yaml");
     await writeFile(
       file,
