@@ -84,17 +84,21 @@ function invalid(message: string, host: string | undefined, detail: Record<strin
   );
 }
 
-/** A network failure, by its code (undici's messages carry no URL, but its code is all a reader needs). */
+/**
+ * Why an HTTP exchange failed, in words safe to log: its timeout, or undici's error code (undici's messages
+ * carry no URL, but the code is all a reader needs).
+ */
+export function networkFailureReason(cause: unknown, signal: AbortSignal, timedOut: string): string {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (signal.aborted) return timedOut;
+  if (typeof code === "string") return code;
+  return cause instanceof Error ? cause.name : "unknown error";
+}
+
+/** A network failure of a download. */
 function unreachable(host: string, cause: unknown, signal: AbortSignal): FedgateError {
   if (cause instanceof FedgateError) return cause;
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  const reason = signal.aborted
-    ? "the download took too long"
-    : typeof code === "string"
-      ? code
-      : cause instanceof Error
-        ? cause.name
-        : "unknown error";
+  const reason = networkFailureReason(cause, signal, "the download took too long");
   return new TransientError("FG_PEER_UNAVAILABLE", `cannot fetch attachment from ${host}: ${reason}`, {
     cause,
     detail: { host },

@@ -7,7 +7,7 @@
  */
 import { request, type Dispatcher } from "undici";
 import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
-import { safeFileName } from "../kit/fetchAttachment.js";
+import { networkFailureReason, safeFileName } from "../kit/fetchAttachment.js";
 import { NS } from "./namespaces.js";
 import { xml, type XmlElement, type XmppComponent } from "./XmppComponent.js";
 
@@ -280,14 +280,7 @@ export async function upload(
     status = response.statusCode;
     await response.body.dump();
   } catch (cause) {
-    const code = (cause as { code?: unknown } | undefined)?.code;
-    const reason = signal.aborted
-      ? "the upload took too long"
-      : typeof code === "string"
-        ? code
-        : cause instanceof Error
-          ? cause.name
-          : "unknown error";
+    const reason = networkFailureReason(cause, signal, "the upload took too long");
     throw new TransientError("FG_PEER_UNAVAILABLE", `cannot upload to ${host}: ${reason}`, {
       cause,
       detail: { host },
