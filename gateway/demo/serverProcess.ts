@@ -4,7 +4,7 @@
  * from where this start began.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFile, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { PermanentError } from "../errors.js";
 
@@ -140,5 +140,58 @@ export class ServerChild {
       `${this.name}: ${reason}\n${this.printed.trim()}\n--- ${log.file} (tail) ---\n${await log.tail()}`,
       { detail: { dir } },
     );
+  }
+}
+
+/**
+ * The life cycle every local server shares: one folder of config and data, a child process that each kind
+ * launches in its own way, a restart that keeps the folder (as after an operator's restart in the middle
+ * of a conversation), and a stop that removes the folder when the server made it.
+ */
+export abstract class LocalServerProcess {
+  protected child: ServerChild | undefined;
+  protected readonly log: ServerLog;
+
+  protected constructor(
+    /** Config, data and log. */
+    readonly dir: string,
+    /** Whether the folder is this server's own, made for it and removed with it. */
+    protected readonly ownsDir: boolean,
+    readonly logFile: string,
+    private readonly stopTimeoutMs: number,
+  ) {
+    this.log = new ServerLog(logFile);
+  }
+
+  /** Starts the server process; resolves once it serves. */
+  protected abstract launch(): Promise<void>;
+
+  /** Writes the folder's files and launches; a first start that fails removes the folder it made. */
+  protected async firstLaunch(prepare: () => Promise<void>): Promise<void> {
+    try {
+      await prepare();
+      await this.launch();
+    } catch (error) {
+      if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /** Stops the server process, if it runs; a server that does not stop in time is killed. */
+  protected stopProcess(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    return child === undefined ? Promise.resolve() : child.stop(this.stopTimeoutMs);
+  }
+
+  /** Stops and starts again on the same ports with the same data: what the server stored remains. */
+  async restart(): Promise<void> {
+    await this.stopProcess();
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopProcess();
+    if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { request } from "undici";
 import { parse as parseYaml } from "yaml";
 import { PermanentError } from "../../../gateway/errors.js";
-import { freePort, ServerChild, ServerLog } from "../../../gateway/demo/serverProcess.js";
+import { freePort, LocalServerProcess, ServerChild } from "../../../gateway/demo/serverProcess.js";
 import { chrootEnv, ensureSynapseChroot, exists } from "./buildSynapseChroot.js";
 
 export interface SynapseOptions {
@@ -223,34 +223,27 @@ async function callSynapse(
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-export class LocalSynapse {
+export class LocalSynapse extends LocalServerProcess {
   readonly serverName: string;
   readonly port: number;
-  readonly dir: string;
   readonly configFile: string;
-  readonly logFile: string;
   /** The Debian sid tree Synapse runs in. */
   readonly chroot: string;
   readonly synapseVersion: string;
-
-  private child: ServerChild | undefined;
-  private readonly log: ServerLog;
 
   private constructor(
     settings: SynapseSettings,
     dir: string,
     chroot: { dir: string; synapseVersion: string },
     private readonly registrationSharedSecret: string,
-    private readonly ownsDir: boolean,
+    ownsDir: boolean,
   ) {
+    super(dir, ownsDir, join(dir, "homeserver.log"), STOP_TIMEOUT_MS);
     this.serverName = settings.serverName;
     this.port = settings.port;
-    this.dir = dir;
     this.configFile = join(dir, "homeserver.yaml");
-    this.logFile = join(dir, "homeserver.log");
     this.chroot = chroot.dir;
     this.synapseVersion = chroot.synapseVersion;
-    this.log = new ServerLog(this.logFile);
   }
 
   get baseUrl(): string {
@@ -265,20 +258,25 @@ export class LocalSynapse {
     const chroot = await ensureSynapseChroot();
     const registrations = await Promise.all((options.appServiceRegistrations ?? []).map(registrationText));
     const dir = resolve(options.dir ?? (await mkdtemp(join(tmpdir(), "fedgate-synapse-"))));
-    const ownsDir = options.dir === undefined;
-    try {
-      const settings: SynapseSettings = {
-        serverName: options.serverName ?? "tchap.localhost",
-        port: await freePort(),
-        dataDir: INSIDE,
-        registrationSharedSecret: randomBytes(24).toString("base64url"),
-        macaroonSecretKey: randomBytes(24).toString("base64url"),
-        formSecret: randomBytes(24).toString("base64url"),
-        appServiceConfigFiles: registrations.map(
-          (_, index) => `${INSIDE}/appservices/${String(index + 1)}.yaml`,
-        ),
-      };
-      const server = new LocalSynapse(settings, dir, chroot, settings.registrationSharedSecret, ownsDir);
+    const settings: SynapseSettings = {
+      serverName: options.serverName ?? "tchap.localhost",
+      port: await freePort(),
+      dataDir: INSIDE,
+      registrationSharedSecret: randomBytes(24).toString("base64url"),
+      macaroonSecretKey: randomBytes(24).toString("base64url"),
+      formSecret: randomBytes(24).toString("base64url"),
+      appServiceConfigFiles: registrations.map(
+        (_, index) => `${INSIDE}/appservices/${String(index + 1)}.yaml`,
+      ),
+    };
+    const server = new LocalSynapse(
+      settings,
+      dir,
+      chroot,
+      settings.registrationSharedSecret,
+      options.dir === undefined,
+    );
+    await server.firstLaunch(async () => {
       await mkdir(join(dir, "media"), { recursive: true, mode: 0o750 });
       // A kept folder (the demo's) may hold the registrations of an earlier start: only this start's count.
       await rm(join(dir, "appservices"), { recursive: true, force: true });
@@ -290,12 +288,8 @@ export class LocalSynapse {
       if (!(await exists(keyFile))) await writeFile(keyFile, synapseSigningKey(), { mode: 0o600 });
       await writeFile(join(dir, "log.config"), synapseLogConfig(`${INSIDE}/homeserver.log`));
       await writeFile(server.configFile, synapseConfig(settings), { mode: 0o600 });
-      await server.launch();
-      return server;
-    } catch (error) {
-      if (ownsDir) await rm(dir, { recursive: true, force: true });
-      throw error;
-    }
+    });
+    return server;
   }
 
   /**
@@ -321,17 +315,6 @@ export class LocalSynapse {
     return { userId, accessToken, deviceId };
   }
 
-  /** Stops and starts again on the same port with the same data: rooms, users and tokens remain. */
-  async restart(): Promise<void> {
-    await this.stopProcess();
-    await this.launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.stopProcess();
-    if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
-  }
-
   /** Whether the client API answers: the listener is up and the homeserver has finished starting. */
   private async answers(): Promise<boolean> {
     try {
@@ -346,7 +329,7 @@ export class LocalSynapse {
     }
   }
 
-  private async launch(): Promise<void> {
+  protected async launch(): Promise<void> {
     const logStart = await this.log.size();
     // A mount namespace of the server's own: /proc (Python and Synapse's metrics read it), a tmpfs on /run
     // so that the tree is never written to, and the data folder in it. `exec` leaves Synapse itself as our
@@ -394,11 +377,5 @@ export class LocalSynapse {
     }
     await this.stopProcess();
     throw await child.startFailure(failure, this.log, this.dir);
-  }
-
-  private stopProcess(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    return child === undefined ? Promise.resolve() : child.stop(STOP_TIMEOUT_MS);
   }
 }

@@ -6,7 +6,6 @@
  * conversation.
  */
 import type { XmppBridgeConfig } from "../config.types.js";
-import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,9 +15,9 @@ import { ensureDebianBinary } from "../../../gateway/demo/debianPackages.js";
 import {
   canConnect,
   freePorts,
+  LocalServerProcess,
   runCommand,
   ServerChild,
-  ServerLog,
 } from "../../../gateway/demo/serverProcess.js";
 import { bridgeConfigFor, type LocalXmppServer } from "./LocalXmppServer.js";
 
@@ -161,7 +160,7 @@ EJABBERD_PID_PATH=${sh(join(s.dir, "ejabberd.pid"))}
 `;
 }
 
-export class LocalEjabberd implements LocalXmppServer {
+export class LocalEjabberd extends LocalServerProcess implements LocalXmppServer {
   readonly domain: string;
   readonly mucDomain: string;
   readonly componentDomain: string;
@@ -170,19 +169,15 @@ export class LocalEjabberd implements LocalXmppServer {
   readonly componentPort: number;
   readonly distPort: number;
   readonly node: string;
-  readonly dir: string;
   readonly configFile: string;
   readonly ctlConfigFile: string;
-  readonly logFile: string;
-
-  private child: ChildProcess | undefined;
-  private readonly log: ServerLog;
 
   private constructor(
     settings: EjabberdSettings,
     private readonly ejabberdctl: string,
-    private readonly ownsDir: boolean,
+    ownsDir: boolean,
   ) {
+    super(settings.dir, ownsDir, join(settings.dir, "logs", "ejabberd.log"), STOP_TIMEOUT_MS);
     this.domain = settings.domain;
     this.mucDomain = settings.mucDomain;
     this.componentDomain = settings.componentDomain;
@@ -191,11 +186,8 @@ export class LocalEjabberd implements LocalXmppServer {
     this.componentPort = settings.componentPort;
     this.distPort = settings.distPort;
     this.node = settings.node;
-    this.dir = settings.dir;
     this.configFile = join(settings.dir, "ejabberd.yml");
     this.ctlConfigFile = join(settings.dir, "ejabberdctl.cfg");
-    this.logFile = join(settings.dir, "logs", "ejabberd.log");
-    this.log = new ServerLog(this.logFile);
   }
 
   get c2sUrl(): string {
@@ -235,18 +227,14 @@ export class LocalEjabberd implements LocalXmppServer {
       dir,
     };
     const server = new LocalEjabberd(settings, ejabberdctl, options.dir === undefined);
-    try {
+    await server.firstLaunch(async () => {
       await mkdir(join(dir, "spool"), { recursive: true, mode: 0o750 });
       await mkdir(join(dir, "logs"), { recursive: true });
       await writeFile(server.configFile, ejabberdConfig(settings));
       await writeFile(server.ctlConfigFile, ejabberdctlConfig(settings), { mode: 0o600 });
       // Erlang's resolver reads <config dir>/inetrc and complains on every start when it is missing.
       await writeFile(join(dir, "inetrc"), "{lookup, [file, native]}.\n");
-      await server.launch();
-    } catch (error) {
-      if (server.ownsDir) await rm(dir, { recursive: true, force: true });
-      throw error;
-    }
+    });
     return server;
   }
 
@@ -269,17 +257,6 @@ export class LocalEjabberd implements LocalXmppServer {
     return `${localpart}@${this.domain}`;
   }
 
-  /** Stops and starts again on the same ports with the same data: rooms, archives and accounts remain. */
-  async restart(): Promise<void> {
-    await this.stopProcess();
-    await this.launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.stopProcess();
-    if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
-  }
-
   /** ejabberdctl's options that point it at this server's files and node, never the system's. */
   private ctlArgs(): string[] {
     return [
@@ -300,13 +277,13 @@ export class LocalEjabberd implements LocalXmppServer {
     return runCommand(this.ejabberdctl, [...this.ctlArgs(), ...command]);
   }
 
-  private async launch(): Promise<void> {
+  protected async launch(): Promise<void> {
     const logStart = await this.log.size();
     // A pidfile left by a killed server would point at some other process.
     await rm(this.pidFile, { force: true });
     // foreground-quiet: stays our child, and prints only what goes wrong before logging is set up.
     const child = new ServerChild("ejabberd", this.ejabberdctl, [...this.ctlArgs(), "foreground-quiet"]);
-    this.child = child.process;
+    this.child = child;
 
     // A port that accepts may be someone else's: ejabberd's own log says when it has bound each of them.
     // It opens them last, once every module (the group chat service among them) has started.
@@ -345,8 +322,9 @@ export class LocalEjabberd implements LocalXmppServer {
     }
   }
 
-  private async stopProcess(): Promise<void> {
-    const child = this.child;
+  /** Signals the Erlang VM itself: ejabberdctl runs it as a child of its own. */
+  protected override async stopProcess(): Promise<void> {
+    const child = this.child?.process;
     this.child = undefined;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

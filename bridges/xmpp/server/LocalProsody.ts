@@ -6,7 +6,7 @@
  */
 import type { XmppBridgeConfig } from "../config.types.js";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PermanentError } from "../../../gateway/errors.js";
@@ -14,9 +14,9 @@ import { ensureDebianBinary } from "../../../gateway/demo/debianPackages.js";
 import {
   canConnect,
   freePorts,
+  LocalServerProcess,
   runCommand,
   ServerChild,
-  ServerLog,
 } from "../../../gateway/demo/serverProcess.js";
 import { bridgeConfigFor, type LocalXmppServer } from "./LocalXmppServer.js";
 
@@ -139,7 +139,7 @@ Component ${lua(s.uploadDomain)} "http_file_share"
 `;
 }
 
-export class LocalProsody implements LocalXmppServer {
+export class LocalProsody extends LocalServerProcess implements LocalXmppServer {
   readonly domain: string;
   readonly mucDomain: string;
   readonly uploadDomain: string;
@@ -148,19 +148,15 @@ export class LocalProsody implements LocalXmppServer {
   readonly c2sPort: number;
   readonly componentPort: number;
   readonly httpPort: number;
-  readonly dir: string;
   readonly configFile: string;
-  readonly logFile: string;
-
-  private child: ServerChild | undefined;
-  private readonly log: ServerLog;
 
   private constructor(
     settings: ProsodySettings,
     private readonly prosody: string,
     private readonly prosodyctl: string,
-    private readonly ownsDir: boolean,
+    ownsDir: boolean,
   ) {
+    super(settings.dir, ownsDir, join(settings.dir, "prosody.log"), STOP_TIMEOUT_MS);
     this.domain = settings.domain;
     this.mucDomain = settings.mucDomain;
     this.uploadDomain = settings.uploadDomain;
@@ -169,10 +165,7 @@ export class LocalProsody implements LocalXmppServer {
     this.c2sPort = settings.c2sPort;
     this.componentPort = settings.componentPort;
     this.httpPort = settings.httpPort;
-    this.dir = settings.dir;
     this.configFile = join(settings.dir, "prosody.cfg.lua");
-    this.logFile = join(settings.dir, "prosody.log");
-    this.log = new ServerLog(this.logFile);
   }
 
   get c2sUrl(): string {
@@ -209,16 +202,12 @@ export class LocalProsody implements LocalXmppServer {
       dir,
     };
     const server = new LocalProsody(settings, prosody, prosodyctl, options.dir === undefined);
-    try {
+    await server.firstLaunch(async () => {
       await mkdir(join(dir, "data"), { recursive: true, mode: 0o750 });
       // Prosody indexes <config dir>/certs at start and logs an error when it is missing.
       await mkdir(join(dir, "certs"), { recursive: true });
       await writeFile(server.configFile, prosodyConfig(settings));
-      await server.launch();
-    } catch (error) {
-      if (server.ownsDir) await rm(dir, { recursive: true, force: true });
-      throw error;
-    }
+    });
     return server;
   }
 
@@ -245,18 +234,7 @@ export class LocalProsody implements LocalXmppServer {
     return `${localpart}@${this.domain}`;
   }
 
-  /** Stops and starts again on the same ports with the same data: rooms, archives and accounts remain. */
-  async restart(): Promise<void> {
-    await this.stopProcess();
-    await this.launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.stopProcess();
-    if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
-  }
-
-  private async launch(): Promise<void> {
+  protected async launch(): Promise<void> {
     const logStart = await this.log.size();
     // -F: stay in the foreground as our child (the "daemonize" option is deprecated in 0.12). Before
     // logging is set up (a bad config, say) Prosody only prints to the console.
@@ -279,11 +257,5 @@ export class LocalProsody implements LocalXmppServer {
     }
     await this.stopProcess();
     throw await child.startFailure(failure, this.log, this.dir);
-  }
-
-  private stopProcess(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    return child === undefined ? Promise.resolve() : child.stop(STOP_TIMEOUT_MS);
   }
 }
