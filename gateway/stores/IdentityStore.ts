@@ -43,6 +43,8 @@ function userKey(user: UserRef): string {
 export class IdentityStore {
   /** userKey of every puppet. */
   private readonly puppets = new Set<string>();
+  /** userKey of each puppet this process recorded → the remote user as it wrote it. */
+  private readonly recorded = new Map<string, string>();
   private watcher: KvWatch | undefined;
 
   constructor(private readonly kv: KeyValueStore) {}
@@ -61,11 +63,18 @@ export class IdentityStore {
     this.watcher?.stop();
   }
 
-  /** Records that `puppet` stands for `remote` on the puppet's network. Idempotent. */
+  /**
+   * Records that `puppet` stands for `remote` on the puppet's network. Idempotent; adapters call it for every
+   * delivery, so what this process has already written unchanged is not written again.
+   */
   async record(remote: RemoteUser, puppet: UserRef): Promise<void> {
+    const key = userKey(puppet);
+    const written = JSON.stringify(remote);
+    if (this.recorded.get(key) === written) return;
     await this.kv.put(puppetKey(puppet), encodeJson(remote));
     await this.kv.put(remoteKey(remote, puppet.network, puppet.instance), encodeJson(puppet.userId));
-    this.puppets.add(userKey(puppet));
+    this.puppets.add(key);
+    this.recorded.set(key, written);
   }
 
   /** The puppet user id that stands for `remote` on network/instance, if one was made. */

@@ -31,4 +31,29 @@ describe("IdentityStore - who stands for whom", () => {
     await other.start();
     expect(other.isPuppet(puppet)).toBe(true);
   });
+
+  it("IdentityStore - recording the same puppet again writes nothing; a change is written", async () => {
+    const kv = new MemoryKeyValue();
+    let puts = 0;
+    const put = kv.put.bind(kv);
+    kv.put = (key, value) => {
+      puts++;
+      return put(key, value);
+    };
+    const store = new IdentityStore(kv);
+    const remote = {
+      network: "matrix",
+      instance: "tchap",
+      userId: "@claire:tchap.example",
+      agency: "dinum-mi",
+    };
+    const puppet = { network: "xmpp", instance: "bpol", userId: "claire@bridge.bpol.example" };
+    await store.record(remote, puppet);
+    const afterFirst = puts;
+    await store.record({ ...remote }, puppet);
+    expect(puts).toBe(afterFirst);
+    await store.record({ ...remote, displayName: "Claire Martin" }, puppet);
+    expect(puts).toBeGreaterThan(afterFirst);
+    expect((await store.remoteFor(puppet))?.displayName).toBe("Claire Martin");
+  });
 });
