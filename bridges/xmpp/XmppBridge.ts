@@ -766,8 +766,11 @@ export class XmppBridge {
       if (type === "groupchat") await this.leave(target.conversation, fullJid);
       return undefined;
     }
-    const redacted = relations.redacts === undefined ? undefined : fromNativeId(relations.redacts);
-    if (event.type === "message.deleted" && redacted !== undefined && redacted.author !== puppet) {
+    if (
+      event.type === "message.deleted" &&
+      relations.redacts !== undefined &&
+      fromNativeId(relations.redacts).author !== puppet
+    ) {
       // Only a message's sender may retract it (XEP-0424); anyone else's needs a moderator's retraction
       // (XEP-0425), which neither Prosody 0.12 nor ejabberd 23.01 offers. Say so rather than send a retraction
       // that clients would wrongly apply or silently drop.
@@ -793,14 +796,19 @@ export class XmppBridge {
     }
     const label = labelFor(delivery.marking, this.config.labels);
     // Files first: a transient failure retries the delivery before anything of it reached the conversation.
-    const files = event.type === "message.created" ? await this.uploadFiles(delivery, fullJid) : undefined;
+    const files =
+      event.type === "message.created"
+        ? await this.uploadFiles(delivery, fullJid)
+        : { uploaded: [], notes: [] };
     const text =
-      files === undefined || files.notes.length === 0
+      files.notes.length === 0
         ? delivery
         : withBody(delivery, [event.content?.body, ...files.notes].filter(Boolean).join("\n"));
     const stanzas: XmlElement[] = [];
-    const hasText = (text.event.content?.body ?? "") !== "" || delivery.marking !== undefined;
-    if (files === undefined || hasText || files.uploaded.length === 0) {
+    // Files alone, with no text and no marking to show, need no text message before them.
+    const filesOnly =
+      files.uploaded.length > 0 && (text.event.content?.body ?? "") === "" && delivery.marking === undefined;
+    if (!filesOnly) {
       const stanza = toMessage(text, relations, address, label, this.quoteFor(delivery, relations, type));
       if (stanza === undefined) {
         this.log.info(
@@ -811,7 +819,7 @@ export class XmppBridge {
       }
       stanzas.push(stanza);
     }
-    for (const file of files?.uploaded ?? []) {
+    for (const file of files.uploaded) {
       const id = stanzas.length === 0 ? messageId : randomUUID();
       stanzas.push(toFileMessage(delivery, { ...address, id }, file, label));
     }
