@@ -125,6 +125,74 @@ export class LinkStore {
     return stored;
   }
 
+  /**
+   * Adds a conversation to an existing link (an agency joining its room to a conversation set up by
+   * another). The conversation is claimed first, as create() does, so it cannot end up in two links; the
+   * link itself is updated against its revision, so two concurrent changes cannot undo each other.
+   * Throws FG_LINK_NOT_FOUND, FG_LINK_CONFLICT, or FG_LINK_INVALID.
+   */
+  async addEndpoint(id: string, endpoint: Endpoint): Promise<Link> {
+    const claim = `endpoint.${keyToken(conversationKey(endpoint))}`;
+    try {
+      await this.kv.create(claim, encodeJson(id));
+    } catch (error) {
+      if (!(error instanceof KeyExistsError)) throw error;
+      throw new PermanentError(
+        "FG_LINK_CONFLICT",
+        `conversation ${conversationKey(endpoint)} belongs to a link already`,
+        { cause: error },
+      );
+    }
+    try {
+      return await this.change(id, (link) => ({ ...link, endpoints: [...link.endpoints, endpoint] }));
+    } catch (error) {
+      await this.kv.delete(claim);
+      throw error;
+    }
+  }
+
+  /**
+   * Takes a conversation out of its link; a link that would be left with one conversation is removed.
+   * Resolves with the link as it remains, or undefined when it was removed. Throws FG_LINK_NOT_FOUND.
+   */
+  async removeEndpoint(ref: ConversationRef): Promise<Link | undefined> {
+    const claim = `endpoint.${keyToken(conversationKey(ref))}`;
+    const entry = await this.kv.get(claim);
+    if (entry === undefined)
+      throw new PermanentError("FG_LINK_NOT_FOUND", `${conversationKey(ref)} belongs to no link`);
+    const id = decodeJson(entry.value) as string;
+    const key = conversationKey(ref);
+    if ((this.get(id) ?? (await this.resolve(ref))?.link)?.endpoints.length === 2) {
+      await this.delete(id);
+      return undefined;
+    }
+    const changed = await this.change(id, (link) => ({
+      ...link,
+      // validateLink in change() refuses a link left with fewer than two.
+      endpoints: link.endpoints.filter((e) => conversationKey(e) !== key) as Link["endpoints"],
+    }));
+    await this.kv.delete(claim);
+    return changed;
+  }
+
+  /** Rewrites a stored link against its revision, retrying when another writer came first. */
+  private async change(id: string, edit: (link: Link) => Link): Promise<Link> {
+    for (;;) {
+      const entry = await this.kv.get(`link.${id}`);
+      if (entry === undefined) throw new PermanentError("FG_LINK_NOT_FOUND", `no link with id ${id}`);
+      const changed = validateLink(edit(decodeJson(entry.value) as Link));
+      try {
+        await this.kv.update(`link.${id}`, encodeJson(changed), entry.revision);
+      } catch (error) {
+        if (error instanceof KeyExistsError) continue;
+        throw error;
+      }
+      this.unindex(id);
+      this.index(changed);
+      return changed;
+    }
+  }
+
   /** Removes a link and frees its conversations. Throws FG_LINK_NOT_FOUND. */
   async delete(id: string): Promise<void> {
     const entry = await this.kv.get(`link.${id}`);

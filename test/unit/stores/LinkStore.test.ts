@@ -20,3 +20,52 @@ describe("LinkStore - which link a conversation belongs to", () => {
     expect(await replica.resolve({ ...xmppRoom, conversation: "unlinked@conference.bpol" })).toBeUndefined();
   });
 });
+
+describe("LinkStore - changing a link's conversations", () => {
+  const room = {
+    network: "matrix",
+    instance: "other",
+    conversation: "!added:example.org",
+    agency: "dinum-mi",
+  };
+
+  it("LinkStore - addEndpoint joins a conversation to a link, and refuses one that is linked already", async () => {
+    const kv = new MemoryKeyValue();
+    const store = new LinkStore(kv);
+    await store.start();
+    await store.create(crossBorderLink);
+    const changed = await store.addEndpoint(crossBorderLink.id, room);
+    expect(changed.endpoints).toHaveLength(crossBorderLink.endpoints.length + 1);
+    expect(store.match(room)?.link.id).toBe(crossBorderLink.id);
+    // Another replica sees it from the store.
+    expect((await new LinkStore(kv).resolve(room))?.link.endpoints).toHaveLength(changed.endpoints.length);
+    await expect(store.addEndpoint(crossBorderLink.id, room)).rejects.toMatchObject({
+      code: "FG_LINK_CONFLICT",
+    });
+    await expect(
+      store.addEndpoint("no-such-link", { ...room, conversation: "!x:example.org" }),
+    ).rejects.toMatchObject({ code: "FG_LINK_NOT_FOUND" });
+    // The failed attempt released its claim: the conversation can still be linked.
+    expect(
+      (await store.addEndpoint(crossBorderLink.id, { ...room, conversation: "!x:example.org" })).id,
+    ).toBe(crossBorderLink.id);
+    store.stop();
+  });
+
+  it("LinkStore - removeEndpoint takes a conversation out, and removes a link left with one", async () => {
+    const store = new LinkStore(new MemoryKeyValue());
+    await store.start();
+    await store.create(crossBorderLink);
+    await store.addEndpoint(crossBorderLink.id, room);
+    const remaining = await store.removeEndpoint(room);
+    expect(remaining?.endpoints).toHaveLength(crossBorderLink.endpoints.length);
+    expect(store.match(room)).toBeUndefined();
+    await expect(store.removeEndpoint(room)).rejects.toMatchObject({ code: "FG_LINK_NOT_FOUND" });
+    // Down to two conversations, removing one leaves nothing to bridge: the link goes.
+    for (const endpoint of crossBorderLink.endpoints.slice(2)) await store.removeEndpoint(endpoint);
+    const [first] = crossBorderLink.endpoints;
+    expect(await store.removeEndpoint(first)).toBeUndefined();
+    expect(store.get(crossBorderLink.id)).toBeUndefined();
+    store.stop();
+  });
+});
