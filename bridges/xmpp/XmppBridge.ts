@@ -10,16 +10,14 @@ import type { Bus } from "../../gateway/bus/Bus.js";
 import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { FedgateError, PermanentError } from "../../gateway/errors.js";
-import {
-  directLink,
-  directConversation,
-  parseDirectConversation,
-} from "../../gateway/contract/directConversations.js";
+import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
 import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
+import { openDirectChat } from "../kit/openDirectChat.js";
+import { puppetName } from "../kit/puppetName.js";
 import { describeAttachment, fetchAttachment } from "../kit/fetchAttachment.js";
 import type { XmppBridgeConfig } from "./config.types.js";
 import { escapeLocalpart } from "./escaping.js";
@@ -37,7 +35,6 @@ import {
   toNormalisedEvent,
 } from "./toNormalisedEvent.js";
 import {
-  puppetNick,
   referenceId,
   toFileMessage,
   toMessage,
@@ -594,25 +591,11 @@ export class XmppBridge {
   }
 
   /** The direct conversation between a native user and a remote person, linked on first use. */
-  private async openDirect(native: string, remote: RemoteUser & { agency: string }): Promise<string> {
+  private openDirect(native: string, remote: RemoteUser & { agency: string }): Promise<string> {
     const nativeUser = { network: "xmpp", instance: this.config.instance, userId: native };
-    const conversation = directConversation(native, remote);
-    if ((await this.links.resolve({ ...nativeUser, conversation })) !== undefined) return conversation;
-    if (this.config.agency === undefined) {
-      throw new PermanentError(
-        "FG_NATIVE_INVALID",
-        "direct chats are not enabled on this server (bridges.xmpp.agency is not set)",
-        { detail: { condition: "service-unavailable" } },
-      );
-    }
-    try {
-      await this.links.create(directLink(nativeUser, this.config.agency, remote, remote.agency));
-      this.log.info({ native, remote: `${remote.network}/${remote.instance}` }, "direct chat opened");
-    } catch (error) {
-      // Opened a moment ago from the other side, or by a message that was handled meanwhile.
-      if (!(error instanceof PermanentError && error.code === "FG_LINK_CONFLICT")) throw error;
-    }
-    return conversation;
+    return openDirectChat(this.links, nativeUser, this.config.agency, remote, this.log, {
+      condition: "service-unavailable",
+    });
   }
 
   /**
@@ -965,7 +948,7 @@ export class XmppBridge {
   ): Promise<void> {
     const { event, target, senderAgency } = delivery;
     if (type === "groupchat") {
-      await this.join(target.conversation, fullJid, puppetNick(delivery)).catch((error: unknown) => {
+      await this.join(target.conversation, fullJid, puppetName(delivery)).catch((error: unknown) => {
         throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
       });
     }

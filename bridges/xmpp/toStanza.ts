@@ -1,16 +1,11 @@
 /** Deliveries as XMPP messages from the sender's puppet: into a group chat, or to one person. Pure. */
 import type { Delivery } from "../../schemas/types.js";
 import type { NativeRelations } from "../kit/AdapterRuntime.js";
+import { puppetName } from "../kit/puppetName.js";
 import { fromNativeId } from "./messageIds.js";
 import { NS } from "./namespaces.js";
 import { outOfBandElement } from "./outOfBand.js";
 import { xml, type XmlElement } from "./XmppComponent.js";
-
-/** How a remote person appears in a room: their name and their agency. */
-export function puppetNick(delivery: Delivery): string {
-  const name = delivery.event.sender.displayName ?? delivery.event.sender.userId;
-  return delivery.senderAgency === undefined ? name : `${name} (${delivery.senderAgency.name})`;
-}
 
 /** The delivery with another body: the text, with what could not be carried said in words. */
 export function withBody(delivery: Delivery, body: string): Delivery {
@@ -100,7 +95,7 @@ export function toMessage(
 ): XmlElement | undefined {
   const attrs = attrsOf(address);
   const originId = xml("origin-id", { xmlns: NS.stanzaId, id: address.id });
-  const nick = address.type === "chat" ? xml("nick", { xmlns: NS.nick }, puppetNick(delivery)) : undefined;
+  const nick = address.type === "chat" ? xml("nick", { xmlns: NS.nick }, puppetName(delivery)) : undefined;
   const ref = (nativeId: string | undefined, what: "correction" | "other"): string | undefined =>
     nativeId === undefined ? undefined : referenceId(nativeId, address.type, what);
   switch (delivery.event.type) {
@@ -168,7 +163,7 @@ export function toFileMessage(
     attrsOf(address),
     xml("body", {}, file.url),
     outOfBandElement(file.url, file.name),
-    address.type === "chat" ? xml("nick", { xmlns: NS.nick }, puppetNick(delivery)) : undefined,
+    address.type === "chat" ? xml("nick", { xmlns: NS.nick }, puppetName(delivery)) : undefined,
     label,
     xml("origin-id", { xmlns: NS.stanzaId, id: address.id }),
   );
