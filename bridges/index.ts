@@ -4,6 +4,7 @@
  */
 import type { LoadedConfig } from "../gateway/config/loadConfig.js";
 import type { Logger } from "../gateway/log.js";
+import { runMatrixBridge, writeMatrixRegistration } from "./matrix/runMatrixBridge.js";
 import { startXmppDemo } from "./xmpp/demo.js";
 import { runXmppBridge } from "./xmpp/runXmppBridge.js";
 
@@ -35,8 +36,14 @@ export interface BridgeModule {
   run: BridgeRunner;
   /** Starts the bridge's demo server(s) in dir, with accounts, on 127.0.0.1. */
   startDemo?: (dir: string, log: Logger) => Promise<DemoPart>;
+  /**
+   * Writes what the bridge's server must be given before the bridge can run (a Matrix homeserver's
+   * Application Service registration); resolves with the file written.
+   */
+  generateRegistration?: (loaded: LoadedConfig, url?: string) => Promise<string>;
 }
 
 export const bridges: Readonly<Record<string, BridgeModule>> = {
   xmpp: { run: runXmppBridge, startDemo: startXmppDemo },
+  matrix: { run: runMatrixBridge, generateRegistration: writeMatrixRegistration },
 };

@@ -21,11 +21,11 @@ export async function typesTargets(): Promise<TypesTarget[]> {
   const contract = (await readdir(schemaDir)).filter((f) => f.endsWith(".schema.json")).sort();
   return [
     { out: "schemas/types.ts", schemas: contract.map((f) => `schemas/${f}`) },
-    {
-      out: "bridges/xmpp/config.types.ts",
-      schemas: ["bridges/xmpp/config.schema.json"],
+    ...["xmpp", "matrix"].map((bridge) => ({
+      out: `bridges/${bridge}/config.types.ts`,
+      schemas: [`bridges/${bridge}/config.schema.json`],
       importShared: "../../schemas/types.js",
-    },
+    })),
   ];
 }
 

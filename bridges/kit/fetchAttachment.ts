@@ -29,6 +29,11 @@ export interface FetchAttachmentOptions {
   allowedHosts?: readonly string[];
   /** For a proxy or a custom CA; default undici's global dispatcher. */
   dispatcher?: Dispatcher;
+  /**
+   * Request headers, such as a homeserver's Authorization: sent to the URL's origin only, and dropped for
+   * good at the first redirect to another origin, which must not learn a credential.
+   */
+  headers?: Record<string, string>;
 }
 
 /** The schema's pattern for Attachment.mediaType. */
@@ -141,6 +146,7 @@ async function open(url: URL, options: FetchAttachmentOptions): Promise<Opened> 
   const signal = AbortSignal.timeout(options.timeoutMs ?? 120_000);
   const maxRedirects = options.maxRedirects ?? 3;
   let target = url;
+  let requestHeaders = options.headers;
   for (let redirects = 0; ; redirects++) {
     const host = target.host;
     let response: Dispatcher.ResponseData;
@@ -150,24 +156,30 @@ async function open(url: URL, options: FetchAttachmentOptions): Promise<Opened> 
         headersTimeout: options.headersTimeoutMs ?? 10_000,
         bodyTimeout: options.bodyTimeoutMs ?? 30_000,
         signal,
+        ...(requestHeaders === undefined ? {} : { headers: requestHeaders }),
         ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
       });
     } catch (cause) {
       throw unreachable(host, cause, signal);
     }
     const { statusCode: status, headers, body } = response;
+    // undici's body emits an error when destroyed unread after it arrived whole; a refusal here destroys
+    // it that way, and an error nobody listens for would end the process. Readers still see their errors.
+    body.on("error", () => undefined);
     if (status === 200) return { host, headers, body, signal };
     // Only the status matters; the body of a refusal is not read beyond what frees the connection.
     await body.dump().catch(() => undefined);
     const location = header(headers, "location");
     if (REDIRECTS.has(status) && location !== undefined) {
       if (redirects >= maxRedirects) invalid(`more than ${maxRedirects} redirects`, host, { status });
+      const from = target;
       try {
         target = new URL(location, target);
       } catch {
         invalid(`HTTP ${status} redirects to something that is not a URL`, host, { status });
       }
       checkTarget(target, options);
+      if (target.origin !== from.origin) requestHeaders = undefined;
       continue;
     }
     if (status >= 500 || RETRYABLE.has(status))

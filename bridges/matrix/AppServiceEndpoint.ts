@@ -266,9 +266,12 @@ export class AppServiceServer {
     options: AppServiceEndpointOptions,
     host: string,
     port: number,
+    /** Served first, on their own paths (the bridge's file links); they must not need the hs_token. */
+    alongside: express.Router[] = [],
   ): Promise<AppServiceServer> {
     const app = express();
     app.disable("x-powered-by");
+    for (const router of alongside) app.use(router);
     app.use(createAppServiceRouter(options));
     const server = createServer(app);
     server.headersTimeout = 10_000;

@@ -3,8 +3,8 @@
  * fresh random tokens, and exclusive namespaces for the bridge's ghosts (puppets) and their aliases.
  */
 import { randomBytes } from "node:crypto";
-import { stringify } from "yaml";
-import { PermanentError } from "../../gateway/errors.js";
+import { parse, stringify } from "yaml";
+import { ConfigError, PermanentError } from "../../gateway/errors.js";
 
 export interface RegistrationOptions {
   /** The AS's id at the homeserver; unique among its registrations. */
@@ -92,4 +92,35 @@ export function generateRegistration(options: RegistrationOptions): GeneratedReg
     },
   };
   return { registration, yaml: stringify(registration) };
+}
+
+/**
+ * Reads a registration file's text (as generateRegistration writes it, or as an admin adapted it); throws a
+ * ConfigError naming the file and the key for anything the bridge cannot work with. Tokens never appear in
+ * the error.
+ */
+export function parseRegistration(text: string, file: string): AppServiceRegistration {
+  let parsed: unknown;
+  try {
+    parsed = parse(text);
+  } catch (cause) {
+    throw new ConfigError(file, "", "is not YAML", { cause });
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new ConfigError(file, "", "is not a registration (a YAML mapping)");
+  const doc = parsed as Record<string, unknown>;
+  for (const key of ["id", "url", "as_token", "hs_token", "sender_localpart"]) {
+    const value = doc[key];
+    if (typeof value !== "string" || value === "")
+      throw new ConfigError(file, `/${key}`, "must be a non-empty string");
+  }
+  const users = (doc["namespaces"] as { users?: unknown } | undefined)?.users;
+  if (!Array.isArray(users) || users.length === 0)
+    throw new ConfigError(file, "/namespaces/users", "must list the ghosts' namespace");
+  for (const [index, namespace] of (users as unknown[]).entries()) {
+    const ns = namespace as Partial<Namespace> | null;
+    if (typeof ns?.regex !== "string" || typeof ns.exclusive !== "boolean")
+      throw new ConfigError(file, `/namespaces/users/${String(index)}`, "must have regex and exclusive");
+  }
+  return doc as unknown as AppServiceRegistration;
 }

@@ -3,8 +3,14 @@ import { loadConfig } from "../config/loadConfig.js";
 import { PermanentError } from "../errors.js";
 import { createLogger } from "../log.js";
 
-/** Runs one bridge until SIGTERM or SIGINT. */
-export async function bridgeCommand(network: string, configFile: string): Promise<void> {
+export interface BridgeCommandOptions {
+  config: string;
+  generateRegistration?: boolean;
+  url?: string;
+}
+
+/** Runs one bridge until SIGTERM or SIGINT, or writes the registration its server needs. */
+export async function bridgeCommand(network: string, options: BridgeCommandOptions): Promise<void> {
   const run = bridges[network]?.run;
   if (run === undefined) {
     throw new PermanentError(
@@ -12,7 +18,17 @@ export async function bridgeCommand(network: string, configFile: string): Promis
       `the ${network} bridge is not part of this build (available: ${Object.keys(bridges).join(", ")})`,
     );
   }
-  const loaded = await loadConfig(configFile);
+  const loaded = await loadConfig(options.config);
+  if (options.generateRegistration === true) {
+    const generate = bridges[network]?.generateRegistration;
+    if (generate === undefined)
+      throw new PermanentError("FG_CONFIG_INVALID", `the ${network} bridge needs no registration`);
+    const file = await generate(loaded, options.url);
+    process.stdout.write(
+      `fedgate: wrote ${file}\nAdd it to the homeserver's app_service_config_files (Synapse) and restart the homeserver.\n`,
+    );
+    return;
+  }
   const log = createLogger(loaded.config.log?.level ?? "info", `fedgate-bridge-${network}`);
   const stop = await run(loaded, log);
   log.info({ network }, "bridge started");

@@ -2,7 +2,7 @@
 /** The fedgate command: the routing core, the bridges, config checks, the demo and event tools. */
 import { Command } from "commander";
 import { FedgateError } from "../errors.js";
-import { bridgeCommand } from "./bridgeCommand.js";
+import { bridgeCommand, type BridgeCommandOptions } from "./bridgeCommand.js";
 import { checkConfigCommand } from "./configCheck.js";
 import { demoCommand } from "./demoCommand.js";
 import { sendEventCommand, tailCommand } from "./eventsCommands.js";
@@ -23,7 +23,9 @@ program
   .description("run a protocol bridge")
   .argument("<network>", "matrix, xmpp or stashcat")
   .requiredOption("-c, --config <file>", "config file (YAML)")
-  .action((network: string, opts: { config: string }) => bridgeCommand(network, opts.config));
+  .option("--generate-registration", "write the registration the bridge's server needs (Matrix), then exit")
+  .option("--url <url>", "with --generate-registration: where the homeserver reaches the bridge")
+  .action((network: string, opts: BridgeCommandOptions) => bridgeCommand(network, opts));
 
 program
   .command("config")

@@ -25,6 +25,11 @@ const routes = new Map<string, Handler>();
 let server: Server;
 let base: string;
 let host: string;
+/** The Authorization header of every request to the echo routes, in order; "-" for none. */
+const authorizations: string[] = [];
+/** Another origin, for redirects that must not carry the Authorization header. */
+let other: Server;
+let otherBase: string;
 /** What the endless route wrote before its client went away. */
 let endless: Promise<{ written: number; finished: boolean }> | undefined;
 
@@ -68,6 +73,7 @@ beforeAll(async () => {
     };
     pump();
   });
+  routes.set(`/five/${secret}`, send(200, { "Content-Length": "5" }, "12345"));
   routes.set(`/silent/${secret}`, () => undefined);
   routes.set(`/stalls/${secret}`, (_request, response) => {
     response.writeHead(200, { "Content-Length": "10" });
@@ -79,6 +85,18 @@ beforeAll(async () => {
     response.write("12345", () => response.destroy());
   });
 
+  routes.set(`/echo-auth/${secret}`, (request, response) => {
+    authorizations.push(request.headers.authorization ?? "-");
+    send(200, {}, "ok")(request, response);
+  });
+  routes.set(`/auth-moved/${secret}`, send(302, { Location: `/echo-auth/${secret}` }));
+  routes.set(`/auth-away/${secret}`, (request, response) => {
+    send(302, { Location: `${otherBase}/echo` })(request, response);
+  });
+  routes.set(`/auth-away-and-back/${secret}`, (request, response) => {
+    send(302, { Location: `${otherBase}/back` })(request, response);
+  });
+
   server = createServer((request, response) => {
     const handler = routes.get(request.url ?? "");
     if (handler === undefined) send(404)(request, response);
@@ -88,11 +106,22 @@ beforeAll(async () => {
   const { port } = server.address() as AddressInfo;
   host = `127.0.0.1:${port}`;
   base = `http://${host}`;
+
+  other = createServer((request, response) => {
+    if (request.url === "/echo") {
+      authorizations.push(request.headers.authorization ?? "-");
+      send(200, {}, "ok")(request, response);
+    } else send(302, { Location: `${base}/echo-auth/${secret}` })(request, response);
+  });
+  await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+  otherBase = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  for (const each of [server, other]) {
+    each.closeAllConnections();
+    await new Promise((resolve) => each.close(resolve));
+  }
 });
 
 /** The error a promise rejects with, checked to be one of fedgate's and free of the URL's secret part. */
@@ -187,6 +216,20 @@ describe("describeAttachment", () => {
     });
   });
 
+  it("sends the given headers, across same-origin redirects but never to another origin", async () => {
+    const options = { maxBytes: 1024, headers: { Authorization: `Bearer ${secret}` } };
+    authorizations.length = 0;
+    await describeAttachment(`${base}/echo-auth/${secret}`, options);
+    await describeAttachment(`${base}/auth-moved/${secret}`, options);
+    expect(authorizations).toEqual([`Bearer ${secret}`, `Bearer ${secret}`]);
+
+    authorizations.length = 0;
+    await describeAttachment(`${base}/auth-away/${secret}`, options);
+    // Once dropped, the header stays dropped, even when a redirect leads back to the first origin.
+    await describeAttachment(`${base}/auth-away-and-back/${secret}`, options);
+    expect(authorizations).toEqual(["-", "-"]);
+  });
+
   it("gives up on a server that does not answer, or stalls in the body, as transient", async () => {
     const silent = await failure(
       describeAttachment(`${base}/silent/${secret}`, { maxBytes: 1024, headersTimeoutMs: 200 }),
@@ -221,6 +264,15 @@ describe("fetchAttachment", () => {
       expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
       expect(error.message).toContain("size");
     }
+  });
+
+  it("refuses a file whose Content-Length differs from the event's size once it arrived whole", async () => {
+    const error = await failure(
+      fetchAttachment(attachmentAt(`/five/${secret}`, { size: 10 }), { maxBytes: 1024 }),
+    );
+    expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+    // The unread body is destroyed after the refusal; that must not raise an error nobody handles.
+    await new Promise((resolve) => setTimeout(resolve, 50));
   });
 
   it("refuses bytes whose SHA-256 differs", async () => {

@@ -1,0 +1,792 @@
+/**
+ * The Matrix bridge: an Application Service that puts what officials write in linked Matrix rooms on the
+ * bus, and posts what the core delivers as ghosts, one Matrix user per remote person.
+ *
+ * Inbound, the homeserver pushes transactions; each event is published before the transaction is answered
+ * (see AppServiceEndpoint), with an event id derived from the Matrix event id, so that a retried
+ * transaction stores nothing twice. Outbound, deliveries of this instance arrive in order; each Matrix call
+ * carries a transaction id derived from the delivery, so that a retried delivery posts nothing twice.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import type { Attachment, Delivery, NormalisedEvent } from "../../schemas/types.js";
+import type { Bus } from "../../gateway/bus/Bus.js";
+import { buckets } from "../../gateway/bus/topology.js";
+import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
+import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import type { Logger } from "../../gateway/log.js";
+import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
+import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import { LinkStore } from "../../gateway/stores/LinkStore.js";
+import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
+import { BoundedMap } from "../kit/BoundedMap.js";
+import { describeAttachment, fetchAttachment } from "../kit/fetchAttachment.js";
+import { openDirectChat } from "../kit/openDirectChat.js";
+import { puppetName } from "../kit/puppetName.js";
+import { AppServiceServer, openTxnStore } from "./AppServiceEndpoint.js";
+import type { LoadedMatrixConfig } from "./config.js";
+import type { MatrixBridgeConfig } from "./config.types.js";
+import { ghostUserId, isGhost, localpartOf, type GhostNaming } from "./ghosts.js";
+import { MatrixClient, matrixErrcode, type MatrixProfile } from "./MatrixClient.js";
+import {
+  EventType,
+  markingOfState,
+  markingStateKey,
+  parseMatrixEvent,
+  type MatrixEvent,
+} from "./matrixEvents.js";
+import { createMediaRouter, mediaLink } from "./MediaProxy.js";
+import { toMatrixContent } from "./toMatrixContent.js";
+import { toNormalisedEvent, type MatrixMedia } from "./toNormalisedEvent.js";
+
+const NETWORK = "matrix";
+/** Direct chat rooms, reactions sent and received, notices said once: what a restart must not forget. */
+const STATE_BUCKET = "fedgate_matrix_state";
+/** Tchap's rule for who may join a room; "restricted" keeps out users of other servers. */
+const ACCESS_RULES_STATE = "im.vector.room.access_rules";
+/** Power level a room member needs to link or unlink the room by a bot command (a room moderator). */
+const LINKING_POWER = 50;
+const COMMAND = "!fedgate";
+const CACHE_SIZE = 5000;
+
+/** Why a room may not be bridged, in words for the room; undefined when it may. */
+type RoomRefusal = string | undefined;
+
+interface ResolvedConfig extends MatrixBridgeConfig {
+  ghostPrefix: string;
+  maxBodyBytes: number;
+  attachments: { maxBytes: number; hosts?: string[] };
+  publicUrl: string;
+  listen: { host: string; port: number };
+}
+
+interface ReceivedReaction {
+  conversation: string;
+  reactsTo: string;
+  key: string;
+  sender: string;
+}
+
+export class MatrixBridge {
+  /** Rooms the bot has joined (or found it cannot), by room id. */
+  private readonly botRooms = new Map<string, RoomRefusal>();
+  /** Ghosts known to be in a room: `${room} ${ghost}`. */
+  private readonly present = new BoundedMap<string, true>(CACHE_SIZE);
+  /** Ghost profiles already set: ghost → display name. */
+  private readonly profiles = new BoundedMap<string, string>(CACHE_SIZE);
+  /** Native users' display names. */
+  private readonly names = new BoundedMap<string, string>(CACHE_SIZE);
+  /** Room markings from their state event, by room id (null: none). */
+  private readonly markings = new BoundedMap<string, string | null>(CACHE_SIZE);
+  private server: AppServiceServer | undefined;
+
+  private constructor(
+    private readonly config: ResolvedConfig,
+    private readonly bot: string,
+    private readonly client: MatrixClient,
+    private readonly runtime: AdapterRuntime,
+    private readonly links: LinkStore,
+    private readonly state: KeyValueStore,
+    /** Signs the file links the bridge serves. */
+    private readonly mediaKey: Buffer,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(bus: Bus, loaded: LoadedMatrixConfig, log: Logger): Promise<MatrixBridge> {
+    const { config: section, registration } = loaded;
+    const listen = { host: section.listen?.host ?? "127.0.0.1", port: section.listen?.port ?? 9000 };
+    const config: ResolvedConfig = {
+      ...section,
+      ghostPrefix: section.ghostPrefix ?? "fedgate_",
+      maxBodyBytes: section.maxBodyBytes ?? 65536,
+      attachments: { maxBytes: 10 * 1024 * 1024, ...section.attachments },
+      publicUrl: (section.publicUrl ?? registration.url).replace(/\/+$/, ""),
+      listen,
+    };
+    const runtime = await AdapterRuntime.open(bus, { network: NETWORK, instance: config.instance, log });
+    const links = new LinkStore(await bus.keyValue(buckets.links));
+    await links.start();
+    const client = new MatrixClient({
+      homeserverUrl: config.homeserverUrl,
+      asToken: registration.as_token,
+      log,
+    });
+    const bot = `@${registration.sender_localpart}:${config.serverName}`;
+    const bridge = new MatrixBridge(
+      config,
+      bot,
+      client,
+      runtime,
+      links,
+      await bus.keyValue(STATE_BUCKET),
+      // A key of its own for file links, so that a leaked link reveals nothing of the AS tokens.
+      createHash("sha256").update(`fedgate media links\0${registration.as_token}`).digest(),
+      log,
+    );
+    try {
+      const media = createMediaRouter({
+        client,
+        key: bridge.mediaKey,
+        baseUrl: config.publicUrl,
+        log,
+        maxBytes: config.attachments.maxBytes,
+      });
+      bridge.server = await AppServiceServer.listen(
+        {
+          hsToken: registration.hs_token,
+          txns: await openTxnStore(bus),
+          onEvents: (events) => bridge.onTransaction(events),
+          userExists: (userId) => bridge.ghostExists(userId),
+          log,
+        },
+        listen.host,
+        listen.port,
+        [media],
+      );
+      await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
+      links.onChange(() => void bridge.joinLinkedRooms());
+      await bridge.joinLinkedRooms();
+    } catch (error) {
+      await bridge.stop();
+      throw error;
+    }
+    log.info({ url: bridge.server.url, bot }, "Matrix bridge listening for the homeserver");
+    return bridge;
+  }
+
+  /** Where the homeserver reaches this bridge. */
+  get url(): string {
+    return this.server?.url ?? "";
+  }
+
+  private get naming(): GhostNaming {
+    return { prefix: this.config.ghostPrefix, serverName: this.config.serverName };
+  }
+
+  private ref(conversation: string): { network: string; instance: string; conversation: string } {
+    return { network: NETWORK, instance: this.config.instance, conversation };
+  }
+
+  private isBridgeUser(userId: string): boolean {
+    return userId === this.bot || isGhost(this.naming, userId);
+  }
+
+  // ---------------------------------------------------------------- inbound: the homeserver's events
+
+  /**
+   * One transaction, event by event in order. Bad input is logged and skipped, so the homeserver does not
+   * retry it forever; a passing failure (the bus, the homeserver) fails the transaction, which the
+   * homeserver then retries whole: what was published already is found by its derived event id.
+   */
+  private async onTransaction(events: readonly unknown[]): Promise<void> {
+    for (const raw of events) {
+      try {
+        await this.onEvent(raw);
+      } catch (error) {
+        if (error instanceof FedgateError && error.transient) throw error;
+        const ids = eventIds(raw);
+        if (error instanceof FedgateError) {
+          this.log.warn({ err: error, ...ids }, "Matrix event not bridged");
+          if (error.code === "FG_NATIVE_INVALID") await this.explain(raw, error);
+        } else {
+          this.log.error({ err: error, ...ids }, "Matrix event not bridged: unexpected failure");
+        }
+      }
+    }
+  }
+
+  private async onEvent(raw: unknown): Promise<void> {
+    const event = parseMatrixEvent(raw);
+    // What the bridge's own users do is what the bridge did: never bridged back.
+    if (this.isBridgeUser(event.sender)) return;
+    if (
+      event.type === "m.room.member" &&
+      event.state_key !== undefined &&
+      this.isBridgeUser(event.state_key)
+    ) {
+      if (event.content["membership"] === "invite") await this.onInvite(event, event.state_key);
+      return;
+    }
+    const direct = await this.directConversationOf(event.room_id);
+    if (direct === undefined && isCommand(event)) {
+      await this.onCommand(event);
+      return;
+    }
+    const conversation = direct ?? event.room_id;
+    const match = await this.links.resolve(this.ref(conversation));
+    if (match === undefined) {
+      // State and receipts of rooms the bot merely sits in are no one's concern; messages are refused.
+      if (carriesContent(event))
+        throw new PermanentError("FG_NATIVE_INVALID", `room ${event.room_id} is not linked`, {
+          detail: { room: event.room_id },
+        });
+      return;
+    }
+    if (event.type === EventType.marking) {
+      await this.onMarkingChanged(event);
+      return;
+    }
+    if (event.type === "m.room.encryption" || event.type === "m.room.encrypted") {
+      await this.sayOnce(event.room_id, "encrypted", ENCRYPTED_NOTICE);
+      if (event.type === "m.room.encrypted")
+        throw new PermanentError("FG_NATIVE_INVALID", "end-to-end encrypted event; fedgate cannot read it", {
+          detail: { room: event.room_id },
+        });
+      return;
+    }
+    const refusal = direct === undefined ? this.botRooms.get(event.room_id) : undefined;
+    if (refusal !== undefined)
+      throw new PermanentError("FG_NATIVE_INVALID", `room ${event.room_id} is not bridged: ${refusal}`);
+    if (event.type === "m.room.redaction" && (await this.onReactionRedacted(event, conversation))) return;
+    await this.publish(event, conversation, direct === undefined);
+  }
+
+  private async publish(event: MatrixEvent, conversation: string, isRoom: boolean): Promise<void> {
+    const ref = this.ref(conversation);
+    // A message seen before (a retried transaction) is not published again.
+    if (event.type === "m.room.message" && (await this.runtime.messages.eventId(ref, event.event_id))) return;
+    const sender = event.type === "m.room.member" ? (event.state_key ?? event.sender) : event.sender;
+    const normalised = await toNormalisedEvent(event, {
+      instance: this.config.instance,
+      conversation,
+      sender: { userId: sender, ...(await this.displayNameOf(event, sender)) },
+      eventId: eventIdFor(this.config.instance, event.event_id),
+      ...(isRoom ? await this.roomMarkingOf(event.room_id) : {}),
+      maxBodyBytes: this.config.maxBodyBytes,
+      eventIdOf: (id) => this.runtime.messages.eventId(ref, id),
+      describeMedia: (media) => this.describeMedia(media),
+    });
+    if (normalised === undefined) return;
+    await this.runtime.publish(normalised);
+    if (normalised.type === "reaction.added") await this.rememberReaction(event.event_id, normalised);
+  }
+
+  private async displayNameOf(event: MatrixEvent, userId: string): Promise<{ displayName?: string }> {
+    const fromEvent = event.type === "m.room.member" ? event.content["displayname"] : undefined;
+    if (typeof fromEvent === "string" && fromEvent !== "") {
+      this.names.set(userId, fromEvent);
+      return { displayName: fromEvent };
+    }
+    let name = this.names.get(userId);
+    if (name === undefined) {
+      // A name is a courtesy: without one, the localpart does.
+      const profile = await this.client.getProfile(userId).catch((): MatrixProfile => ({}));
+      name = profile.displayname ?? localpartOf(userId);
+      this.names.set(userId, name);
+    }
+    return { displayName: name };
+  }
+
+  /** A file in a Matrix message: its size and hash from the homeserver, and a link the bridge serves. */
+  private async describeMedia(media: MatrixMedia): Promise<Attachment> {
+    const { url, headers } = this.client.mediaDownload(media.mxc);
+    const described = await describeAttachment(url, { maxBytes: this.config.attachments.maxBytes, headers });
+    return {
+      ...described,
+      name: media.name,
+      mediaType: media.mediaType ?? described.mediaType,
+      url: mediaLink({ key: this.mediaKey, baseUrl: this.config.publicUrl }, media.mxc, media.name),
+    };
+  }
+
+  private async rememberReaction(matrixEventId: string, event: NormalisedEvent): Promise<void> {
+    const reaction: ReceivedReaction = {
+      conversation: event.source.conversation,
+      reactsTo: event.relations?.reactsTo ?? "",
+      key: event.content?.reaction ?? "",
+      sender: event.sender.userId,
+    };
+    await this.state.put(`reaction.in.${keyToken(matrixEventId)}`, encodeJson(reaction));
+  }
+
+  /** A redacted reaction is the reaction taken back; true when the redaction was one. */
+  private async onReactionRedacted(event: MatrixEvent, conversation: string): Promise<boolean> {
+    const target = event.redacts ?? event.content["redacts"];
+    if (typeof target !== "string") return false;
+    const entry = await this.state.get(`reaction.in.${keyToken(target)}`);
+    if (entry === undefined) return false;
+    const reaction = decodeJson(entry.value) as ReceivedReaction;
+    const removal: NormalisedEvent = {
+      specVersion: "1",
+      id: eventIdFor(this.config.instance, event.event_id),
+      type: "reaction.removed",
+      source: { network: NETWORK, instance: this.config.instance, conversation, messageId: event.event_id },
+      sender: { userId: reaction.sender, ...(await this.displayNameOf(event, reaction.sender)) },
+      content: { reaction: reaction.key },
+      relations: { reactsTo: reaction.reactsTo },
+      timestamp: new Date(event.origin_server_ts).toISOString(),
+    };
+    await this.runtime.publish(removal);
+    return true;
+  }
+
+  /** Tells a room why a message in it was not bridged, as a notice answering it. */
+  private async explain(raw: unknown, error: FedgateError): Promise<void> {
+    const { room, eventId } = eventIds(raw);
+    if (room === undefined || eventId === undefined || !this.botRooms.has(room)) return;
+    if ((raw as { type?: unknown }).type !== "m.room.message") return;
+    await this.say(room, `Not bridged: ${error.message}`, eventId).catch((cause: unknown) =>
+      this.log.warn({ err: cause, room }, "cannot tell the room a message was not bridged"),
+    );
+  }
+
+  // ---------------------------------------------------------------- rooms: invites, links, commands
+
+  private async onInvite(event: MatrixEvent, invitee: string): Promise<void> {
+    if (invitee === this.bot) {
+      await this.client.joinRoom(event.room_id);
+      this.botRooms.set(event.room_id, undefined);
+      this.log.info({ room: event.room_id, by: event.sender }, "bot invited into a room");
+      if (this.links.match(this.ref(event.room_id)) !== undefined) await this.checkLinkedRoom(event.room_id);
+      else await this.say(event.room_id, HELP);
+      return;
+    }
+    // A ghost invited into a direct chat: the native user opens a chat with the person it stands for.
+    if (event.content["is_direct"] !== true) {
+      this.log.info({ room: event.room_id, ghost: invitee }, "ghost invited into a room; declined");
+      await this.client.leaveRoom(event.room_id, invitee);
+      return;
+    }
+    const remote = await this.runtime.identities.remoteFor({
+      network: NETWORK,
+      instance: this.config.instance,
+      userId: invitee,
+    });
+    if (remote?.agency === undefined) {
+      await this.client.leaveRoom(event.room_id, invitee);
+      throw new PermanentError("FG_NATIVE_INVALID", `${invitee} stands for no one fedgate knows`);
+    }
+    await this.openDirect(event.room_id, event.sender, { ...remote, agency: remote.agency }, invitee);
+  }
+
+  private async openDirect(
+    room: string,
+    native: string,
+    remote: RemoteUser & { agency: string },
+    ghost: string,
+  ): Promise<void> {
+    const nativeUser = { network: NETWORK, instance: this.config.instance, userId: native };
+    let conversation: string;
+    try {
+      conversation = await openDirectChat(this.links, nativeUser, this.config.agency, remote, this.log);
+    } catch (error) {
+      await this.client.leaveRoom(room, ghost).catch(() => undefined);
+      throw error;
+    }
+    await this.client.joinRoom(room, ghost);
+    this.present.set(`${room} ${ghost}`, true);
+    await this.state.put(`direct.room.${keyToken(room)}`, encodeJson(conversation));
+    await this.state.put(`direct.chat.${keyToken(conversation)}`, encodeJson(room));
+  }
+
+  private async directConversationOf(room: string): Promise<string | undefined> {
+    const entry = await this.state.get(`direct.room.${keyToken(room)}`);
+    return entry === undefined ? undefined : (decodeJson(entry.value) as string);
+  }
+
+  /** The bot joins every linked room it is not in yet, and checks each one may be bridged. */
+  private async joinLinkedRooms(): Promise<void> {
+    for (const link of this.links.list()) {
+      for (const endpoint of link.endpoints) {
+        if (endpoint.network !== NETWORK || endpoint.instance !== this.config.instance) continue;
+        if ((endpoint.kind ?? "room") !== "room" || this.botRooms.has(endpoint.conversation)) continue;
+        try {
+          await this.client.joinRoom(endpoint.conversation);
+          this.botRooms.set(endpoint.conversation, undefined);
+          await this.checkLinkedRoom(endpoint.conversation);
+        } catch (error) {
+          this.log.warn(
+            { err: error, room: endpoint.conversation, link: link.id },
+            "the bot cannot join a linked room; invite it",
+          );
+        }
+      }
+    }
+  }
+
+  /** A linked room the bridge may not bridge says so in the room, and stays unbridged. */
+  private async checkLinkedRoom(room: string): Promise<void> {
+    const refusal = await this.refusalOf(room);
+    this.botRooms.set(room, refusal);
+    if (refusal === undefined) return;
+    this.log.warn({ room, refusal }, "linked room refused");
+    await this.sayOnce(room, "refused", `fedgate will not bridge this room: ${refusal}.`);
+  }
+
+  /** Why a room may not be bridged: Tchap's rules and encryption, read from the room's state. */
+  private async refusalOf(room: string): Promise<RoomRefusal> {
+    const [rules, create, encryption] = await Promise.all([
+      this.client.getState(room, ACCESS_RULES_STATE, ""),
+      this.client.getState(room, "m.room.create", ""),
+      this.client.getState(room, "m.room.encryption", ""),
+    ]);
+    if (rules?.["rule"] === "restricted")
+      return "its access rule is restricted, so it refuses users from outside servers, and every person fedgate brings in comes from another agency";
+    if (create?.["m.federate"] === false)
+      return "it was created without federation (m.federate: false), so no one from outside can ever join it";
+    if (encryption !== undefined)
+      return "it is end-to-end encrypted, and fedgate cannot read encrypted messages";
+    return undefined;
+  }
+
+  private async onCommand(event: MatrixEvent): Promise<void> {
+    const room = event.room_id;
+    const [, verb, argument] = (event.content["body"] as string).trim().split(/\s+/);
+    if (verb !== "link" && verb !== "unlink") {
+      await this.say(room, HELP, event.event_id);
+      return;
+    }
+    const power = await this.powerOf(room, event.sender);
+    if (power < LINKING_POWER) {
+      await this.say(
+        room,
+        `Only room moderators (power level ${String(LINKING_POWER)} or more) may ${verb} this room.`,
+        event.event_id,
+      );
+      return;
+    }
+    try {
+      if (verb === "unlink") {
+        const remaining = await this.links.removeEndpoint(this.ref(room));
+        await this.say(
+          room,
+          remaining === undefined ? "Unlinked; the link is gone." : "Unlinked.",
+          event.event_id,
+        );
+        return;
+      }
+      if (argument === undefined) {
+        await this.say(room, "Name the link: !fedgate link <link-id>", event.event_id);
+        return;
+      }
+      if (this.config.agency === undefined) {
+        await this.say(room, "Linking is not enabled on this server (bridges.matrix.agency is not set).");
+        return;
+      }
+      const refusal = await this.refusalOf(room);
+      if (refusal !== undefined) {
+        await this.say(room, `fedgate will not bridge this room: ${refusal}.`, event.event_id);
+        return;
+      }
+      const link = await this.links.addEndpoint(argument, {
+        ...this.ref(room),
+        agency: this.config.agency,
+        kind: "room",
+      });
+      this.botRooms.set(room, undefined);
+      this.log.info({ room, link: link.id, by: event.sender }, "room linked by a bot command");
+      await this.say(
+        room,
+        `Linked to ${link.id}${link.description === undefined ? "" : `: ${link.description}`}.`,
+      );
+    } catch (error) {
+      if (!(error instanceof PermanentError) || !error.code.startsWith("FG_LINK_")) throw error;
+      await this.say(room, `Not done: ${error.message}.`, event.event_id);
+    }
+  }
+
+  private async powerOf(room: string, userId: string): Promise<number> {
+    const levels = await this.client.getState(room, "m.room.power_levels", "");
+    const users = (levels?.["users"] ?? {}) as Record<string, unknown>;
+    const level = users[userId] ?? levels?.["users_default"] ?? 0;
+    return typeof level === "number" ? level : 0;
+  }
+
+  /** A room's marking changed: kept for its next messages, and shown in its topic. */
+  private async onMarkingChanged(event: MatrixEvent): Promise<void> {
+    const marking = markingOfState(event.content);
+    this.markings.set(event.room_id, marking ?? null);
+    const topic = await this.client.getState(event.room_id, "m.room.topic", "");
+    const current = typeof topic?.["topic"] === "string" ? topic["topic"] : "";
+    const text = withTopicMarking(current, marking);
+    if (text === current) return;
+    try {
+      await this.client.sendState(event.room_id, "m.room.topic", "", { topic: text });
+    } catch (error) {
+      if (matrixErrcode(error) !== "M_FORBIDDEN") throw error;
+      await this.say(
+        event.room_id,
+        `The room's marking is now ${marking ?? "none"}. To show it in the topic, give fedgate power level 50.`,
+      );
+    }
+  }
+
+  private async roomMarkingOf(room: string): Promise<{ roomMarking?: string }> {
+    let marking = this.markings.get(room);
+    if (marking === undefined) {
+      const content = await this.client.getState(room, EventType.marking, markingStateKey);
+      marking = (content === undefined ? undefined : markingOfState(content)) ?? null;
+      this.markings.set(room, marking);
+    }
+    return marking === null ? {} : { roomMarking: marking };
+  }
+
+  private async ghostExists(userId: string): Promise<boolean> {
+    if (!isGhost(this.naming, userId)) return false;
+    const remote = await this.runtime.identities.remoteFor({
+      network: NETWORK,
+      instance: this.config.instance,
+      userId,
+    });
+    if (remote === undefined) return false;
+    await this.client.registerUser(localpartOf(userId));
+    return true;
+  }
+
+  // ---------------------------------------------------------------- outbound: deliveries as ghosts
+
+  private async deliver(delivery: Delivery, relations: NativeRelations): Promise<NativeMessage | undefined> {
+    const { event, target } = delivery;
+    // A delivery back into the conversation its event came from is the gateway's own notice: the bot says it.
+    if (
+      event.source.network === target.network &&
+      event.source.instance === target.instance &&
+      event.source.conversation === target.conversation
+    ) {
+      const room = await this.roomOf(delivery, undefined);
+      await this.client.sendEvent(
+        room,
+        "m.room.message",
+        { msgtype: "m.notice", body: event.content?.body ?? "" },
+        txnIdFor(delivery.id, 0),
+      );
+      return undefined;
+    }
+    const ghost = await this.ghostFor(delivery);
+    const room = await this.roomOf(delivery, ghost);
+    if (this.botRooms.get(room) !== undefined)
+      throw new PermanentError(
+        "FG_PEER_REFUSED",
+        `room ${room} is not bridged: ${this.botRooms.get(room) ?? ""}`,
+      );
+    switch (event.type) {
+      case "member.left":
+        if (this.present.get(`${room} ${ghost}`) !== undefined || (await this.isMember(room, ghost))) {
+          await this.client.leaveRoom(room, ghost);
+          this.present.delete(`${room} ${ghost}`);
+        }
+        return undefined;
+      case "member.joined":
+        await this.enter(room, ghost);
+        return undefined;
+      case "message.deleted":
+        if (relations.redacts !== undefined)
+          await this.client.redact(room, relations.redacts, txnIdFor(delivery.id, 0), ghost);
+        return undefined;
+      case "reaction.removed":
+        await this.removeReaction(delivery, relations, room, ghost);
+        return undefined;
+      default:
+        break;
+    }
+    await this.enter(room, ghost);
+    const uploaded = await this.upload(event, ghost);
+    const shown = delivery.marking;
+    const contents = toMatrixContent(
+      shown === undefined ? { ...event, marking: undefined } : { ...event, marking: shown.id },
+      relations,
+      { uploaded, markingLabel: () => shown?.label ?? "" },
+    );
+    const ids: string[] = [];
+    for (const [index, content] of contents.entries())
+      ids.push(
+        await this.client.sendEvent(room, content.type, content.content, txnIdFor(delivery.id, index), ghost),
+      );
+    const [first, ...rest] = ids;
+    if (first === undefined) return undefined;
+    if (event.type === "reaction.added") {
+      await this.state.put(
+        sentReactionKey(room, relations.reactsTo, ghost, event.content?.reaction),
+        encodeJson(first),
+      );
+      return undefined;
+    }
+    return { id: first, aliases: rest };
+  }
+
+  private async removeReaction(
+    delivery: Delivery,
+    relations: NativeRelations,
+    room: string,
+    ghost: string,
+  ): Promise<void> {
+    const key = sentReactionKey(room, relations.reactsTo, ghost, delivery.event.content?.reaction);
+    const entry = await this.state.get(key);
+    if (entry === undefined) return;
+    await this.client.redact(room, decodeJson(entry.value) as string, txnIdFor(delivery.id, 0), ghost);
+    await this.state.delete(key);
+  }
+
+  /** Uploads the event's files as the ghost; a file that cannot be carried is named in the text instead. */
+  private async upload(event: NormalisedEvent, ghost: string): Promise<Map<string, string>> {
+    const uploaded = new Map<string, string>();
+    if (event.type !== "message.created") return uploaded;
+    for (const attachment of event.content?.attachments ?? []) {
+      try {
+        const bytes = await fetchAttachment(attachment, {
+          maxBytes: this.config.attachments.maxBytes,
+          ...(this.config.attachments.hosts === undefined
+            ? {}
+            : { allowedHosts: this.config.attachments.hosts }),
+        });
+        uploaded.set(
+          attachment.url,
+          await this.client.uploadMedia(bytes, attachment.mediaType, attachment.name, ghost),
+        );
+      } catch (error) {
+        if (error instanceof FedgateError && error.transient) throw error;
+        this.log.warn({ err: error, eventId: event.id, file: attachment.name }, "file not carried to Matrix");
+      }
+    }
+    return uploaded;
+  }
+
+  /** The ghost of the delivery's sender: registered, named "Name (Agency)", and known as who it stands for. */
+  private async ghostFor(delivery: Delivery): Promise<string> {
+    const { event, senderAgency } = delivery;
+    const remote = { network: event.source.network, instance: event.source.instance };
+    const ghost = ghostUserId(this.naming, { ...remote, userId: event.sender.userId });
+    const name = puppetName(delivery);
+    if (this.profiles.get(ghost) !== name) {
+      await this.client.registerUser(localpartOf(ghost));
+      await this.client.setDisplayName(ghost, name);
+      this.profiles.set(ghost, name);
+    }
+    await this.runtime.identities.record(
+      {
+        ...event.sender,
+        ...remote,
+        ...(senderAgency === undefined ? {} : { agency: senderAgency.id, agencyName: senderAgency.name }),
+      },
+      { network: NETWORK, instance: this.config.instance, userId: ghost },
+    );
+    return ghost;
+  }
+
+  /** The room a delivery goes to: the linked room, or the direct chat's room, opened by the ghost if new. */
+  private async roomOf(delivery: Delivery, ghost: string | undefined): Promise<string> {
+    const { target } = delivery;
+    if ((target.kind ?? "room") === "room") return target.conversation;
+    const known = await this.state.get(`direct.chat.${keyToken(target.conversation)}`);
+    if (known !== undefined) return decodeJson(known.value) as string;
+    const direct = parseDirectConversation(target.conversation);
+    if (direct === undefined || !direct.participant.startsWith("@") || ghost === undefined)
+      throw new PermanentError(
+        "FG_EVENT_INVALID",
+        `${target.conversation} is not a direct chat of this server`,
+      );
+    const room = await this.client.createRoom(
+      { is_direct: true, invite: [direct.participant], preset: "trusted_private_chat" },
+      ghost,
+    );
+    this.present.set(`${room} ${ghost}`, true);
+    await this.state.put(`direct.room.${keyToken(room)}`, encodeJson(target.conversation));
+    await this.state.put(`direct.chat.${keyToken(target.conversation)}`, encodeJson(room));
+    this.log.info({ room, participant: direct.participant }, "direct chat room opened by a ghost");
+    return room;
+  }
+
+  private async isMember(room: string, user: string): Promise<boolean> {
+    return (await this.client.joinedMembers(room)).includes(user);
+  }
+
+  /**
+   * Puts the ghost in the room: it joins, and where the room is invite-only, the bot invites it first.
+   * A homeserver's M_FORBIDDEN is the room's policy: a permanent refusal, not something to retry.
+   */
+  private async enter(room: string, ghost: string): Promise<void> {
+    const key = `${room} ${ghost}`;
+    if (this.present.get(key) !== undefined) return;
+    try {
+      await this.client.joinRoom(room, ghost);
+    } catch (error) {
+      if (matrixErrcode(error) !== "M_FORBIDDEN") throw error;
+      await this.client.invite(room, ghost);
+      await this.client.joinRoom(room, ghost);
+    }
+    this.present.set(key, true);
+  }
+
+  // ---------------------------------------------------------------- the bot's words
+
+  private async say(room: string, text: string, inReplyTo?: string): Promise<void> {
+    const content: Record<string, unknown> = { msgtype: "m.notice", body: text };
+    if (inReplyTo !== undefined) content["m.relates_to"] = { "m.in_reply_to": { event_id: inReplyTo } };
+    // Answering an event, the same words twice (a retried transaction) are one message; otherwise any id.
+    const txnId = inReplyTo === undefined ? randomUUID() : txnIdFor(`say ${inReplyTo} ${text}`, 0);
+    await this.client.sendEvent(room, "m.room.message", content, txnId);
+  }
+
+  /** Says something in a room once ever, across restarts. */
+  private async sayOnce(room: string, what: string, text: string): Promise<void> {
+    const key = `said.${what}.${keyToken(room)}`;
+    if ((await this.state.get(key)) !== undefined) return;
+    await this.say(room, text);
+    await this.state.put(key, encodeJson(new Date().toISOString()));
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.close();
+    await this.runtime.close();
+    this.links.stop();
+  }
+}
+
+const HELP =
+  "fedgate bridges this room to other agencies' messengers. Room moderators: `!fedgate link <link-id>` joins this room to a link, `!fedgate unlink` takes it out.";
+
+const ENCRYPTED_NOTICE =
+  "This room is end-to-end encrypted. fedgate cannot read encrypted messages, so nothing from this room is bridged any more.";
+
+function isCommand(event: MatrixEvent): boolean {
+  const body = event.content["body"];
+  return (
+    event.type === "m.room.message" &&
+    typeof body === "string" &&
+    (body === COMMAND || body.startsWith(`${COMMAND} `))
+  );
+}
+
+/** Whether an event is something a person wrote (rather than state or a receipt). */
+function carriesContent(event: MatrixEvent): boolean {
+  return ["m.room.message", "m.reaction", "m.room.redaction", "m.room.encrypted", "m.sticker"].includes(
+    event.type,
+  );
+}
+
+/** The topic with the marking leading in brackets, replacing any the bridge put there before. */
+export function withTopicMarking(topic: string, marking: string | undefined): string {
+  const rest = topic.replace(/^\[[A-Z0-9-]+\]\s*/, "");
+  return marking === undefined ? rest : `[${marking}] ${rest}`.trimEnd();
+}
+
+/** The gateway event id of a Matrix event: the same for the same event, so a retry is stored once. */
+export function eventIdFor(instance: string, matrixEventId: string): string {
+  return `mx${createHash("sha256").update(`${instance}\0${matrixEventId}`).digest("base64url").slice(0, 40)}`;
+}
+
+/** A Matrix transaction id for a delivery's n-th call: a retried delivery repeats it, and posts nothing twice. */
+function txnIdFor(deliveryId: string, index: number): string {
+  return `fg${createHash("sha256").update(deliveryId).digest("base64url").slice(0, 32)}.${String(index)}`;
+}
+
+function sentReactionKey(
+  room: string,
+  target: string | undefined,
+  ghost: string,
+  key: string | undefined,
+): string {
+  const digest = createHash("sha256")
+    .update([room, target ?? "", ghost, key ?? ""].join("\0"))
+    .digest("base64url");
+  return `reaction.out.${digest}`;
+}
+
+/** Ids for a log line about an event that may be malformed. */
+function eventIds(raw: unknown): { room?: string; eventId?: string } {
+  if (typeof raw !== "object" || raw === null) return {};
+  const { room_id: room, event_id: eventId } = raw as Record<string, unknown>;
+  return {
+    ...(typeof room === "string" ? { room } : {}),
+    ...(typeof eventId === "string" ? { eventId } : {}),
+  };
+}

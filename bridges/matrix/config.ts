@@ -1,0 +1,53 @@
+/** Reads and checks bridges.matrix from a loaded config file, and the registration file it names. */
+import { dirname, resolve } from "node:path";
+import { readText, type LoadedConfig } from "../../gateway/config/loadConfig.js";
+import { validatorFor } from "../../gateway/contract/schemas.js";
+import { ConfigError } from "../../gateway/errors.js";
+import { bridgeSection } from "../kit/bridgeSection.js";
+import type { MatrixBridgeConfig } from "./config.types.js";
+import { parseRegistration, type AppServiceRegistration } from "./registration.js";
+
+const validateMatrixConfig = validatorFor<MatrixBridgeConfig>(
+  "bridges/matrix/config.schema.json",
+  "Matrix bridge config",
+  "FG_CONFIG_INVALID",
+);
+
+/** Section and registration together; the registration's tokens are the bridge's secrets. */
+export interface LoadedMatrixConfig {
+  config: MatrixBridgeConfig;
+  registration: AppServiceRegistration;
+}
+
+/**
+ * The Matrix section and its registration. Errors name the file and key: a ghost a homeserver would not
+ * route to the bridge (outside the registration's user namespace) is a config error at start-up, not a
+ * silent loss later.
+ */
+export async function loadMatrixConfig(loaded: LoadedConfig): Promise<LoadedMatrixConfig> {
+  const config = matrixSection(loaded);
+  const file = registrationPath(loaded, config);
+  const registration = parseRegistration(await readText(file), file);
+  const sampleGhost = `@${config.ghostPrefix ?? "fedgate_"}x:${config.serverName}`;
+  const covered = registration.namespaces.users.some(
+    (ns) => ns.exclusive && new RegExp(`^(?:${ns.regex})`).test(sampleGhost),
+  );
+  if (!covered) {
+    throw new ConfigError(
+      loaded.file,
+      "/bridges/matrix/ghostPrefix",
+      `ghosts such as ${sampleGhost} are outside the exclusive user namespace of ${file}`,
+    );
+  }
+  return { config, registration };
+}
+
+/** The Matrix section alone, before any registration exists. */
+export function matrixSection(loaded: LoadedConfig): MatrixBridgeConfig {
+  return bridgeSection(loaded, "matrix", validateMatrixConfig);
+}
+
+/** The registration file, a relative path read from the config file's folder. */
+export function registrationPath(loaded: LoadedConfig, config: MatrixBridgeConfig): string {
+  return resolve(dirname(loaded.file), config.registrationFile);
+}

@@ -1,0 +1,283 @@
+/**
+ * Scenes for the Matrix bridge's tests: a real Synapse that knows the bridge as an Application Service, a
+ * nats-server, French officials as plain client-server API users, and German officers as deliveries the
+ * core would publish.
+ */
+import { randomUUID } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { request } from "undici";
+import type { AgencyRef, Delivery, Endpoint, EventSender, NormalisedEvent } from "../../schemas/types.js";
+import type { Bus } from "../../gateway/bus/Bus.js";
+import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
+import { buckets } from "../../gateway/bus/topology.js";
+import { subjects } from "../../gateway/contract/subjects.js";
+import type { LocalNatsServer } from "../../gateway/demo/LocalNatsServer.js";
+import { freePort } from "../../gateway/demo/serverProcess.js";
+import type { Logger } from "../../gateway/log.js";
+import { encodeJson } from "../../gateway/stores/KeyValueStore.js";
+import { LinkStore } from "../../gateway/stores/LinkStore.js";
+import type { MatrixBridgeConfig } from "../../bridges/matrix/config.types.js";
+import { MatrixBridge } from "../../bridges/matrix/MatrixBridge.js";
+import { generateRegistration, type AppServiceRegistration } from "../../bridges/matrix/registration.js";
+import type { LocalSynapse } from "../../bridges/matrix/server/LocalSynapse.js";
+import { startNatsOrSkip } from "./nats.js";
+import { scratchDir } from "./scratchDir.js";
+import { startSynapseOrSkip } from "./synapse.js";
+
+export type Json = Record<string, unknown>;
+
+export const serverName = "tchap.localhost";
+
+/** Kommissarin Weber of the Bundespolizei, on XMPP: the remote person of every scene. */
+export const weber: EventSender = { userId: "weber@bpol.localhost", displayName: "Kommissarin Weber" };
+export const bpol: AgencyRef = { id: "bpol", name: "Bundespolizei", country: "DE" };
+export const weberXmppRoom: Endpoint = {
+  network: "xmpp",
+  instance: "bpol",
+  conversation: "einsatz@conference.bpol.localhost",
+  agency: "bpol",
+};
+/** Weber's ghost on Tchap. */
+export const weberGhost = `@fedgate_xmpp_bpol_weber=40bpol.localhost:${serverName}`;
+
+export interface MatrixScene {
+  nats: LocalNatsServer;
+  synapse: LocalSynapse;
+  registration: AppServiceRegistration;
+  /** The bridge's part of the config. */
+  config: MatrixBridgeConfig;
+  bot: string;
+  stop(): Promise<void>;
+}
+
+/** nats-server and a Synapse with the bridge registered on a free port; undefined when either is missing. */
+export async function startMatrixScene(): Promise<MatrixScene | undefined> {
+  const nats = await startNatsOrSkip();
+  if (nats === undefined) return undefined;
+  const port = await freePort();
+  const { registration, yaml } = generateRegistration({
+    id: "fedgate-tchap",
+    url: `http://127.0.0.1:${String(port)}`,
+    serverName,
+  });
+  const synapse = await startSynapseOrSkip({ serverName, appServiceRegistrations: [yaml] });
+  if (synapse === undefined) {
+    await nats.stop();
+    return undefined;
+  }
+  const dir = await scratchDir("matrix");
+  await writeFile(join(dir, "registration.yaml"), yaml);
+  const config: MatrixBridgeConfig = {
+    instance: "tchap",
+    homeserverUrl: synapse.baseUrl,
+    serverName,
+    registrationFile: join(dir, "registration.yaml"),
+    listen: { host: "127.0.0.1", port },
+    agency: "dinum-mi",
+  };
+  return {
+    nats,
+    synapse,
+    registration,
+    config,
+    bot: `@${registration.sender_localpart}:${serverName}`,
+    stop: async () => {
+      await synapse.stop();
+      await nats.stop();
+    },
+  };
+}
+
+export async function connectBus(scene: MatrixScene, log: Logger): Promise<JetStreamBus> {
+  const bus = await JetStreamBus.connect({ servers: scene.nats.url, log });
+  await bus.ensureTopology();
+  return bus;
+}
+
+export function startMatrixBridge(
+  bus: Bus,
+  scene: MatrixScene,
+  log: Logger,
+  config: Partial<MatrixBridgeConfig> = {},
+): Promise<MatrixBridge> {
+  return MatrixBridge.start(
+    bus,
+    { config: { ...scene.config, ...config }, registration: scene.registration },
+    log,
+  );
+}
+
+/** Links a Tchap room with an XMPP room of Weber's, named after the link. */
+export async function linkTchapRoom(bus: Bus, linkId: string, room: string): Promise<void> {
+  const links = new LinkStore(await bus.keyValue(buckets.links));
+  await links.create({
+    id: linkId,
+    endpoints: [
+      { ...weberXmppRoom, conversation: `${linkId}@conference.bpol.localhost` },
+      { network: "matrix", instance: "tchap", conversation: room, agency: "dinum-mi" },
+    ],
+  });
+}
+
+/** Publishes what the core delivers to the Tchap bridge of an event Weber sent in the XMPP room. */
+export async function deliverFromWeber(
+  bus: Bus,
+  target: Endpoint,
+  event: Partial<NormalisedEvent> & Pick<NormalisedEvent, "type">,
+  extra: Partial<Delivery> = {},
+): Promise<NormalisedEvent> {
+  const full: NormalisedEvent = {
+    specVersion: "1",
+    id: randomUUID(),
+    source: { network: "xmpp", instance: "bpol", conversation: weberXmppRoom.conversation },
+    sender: weber,
+    timestamp: new Date().toISOString(),
+    ...event,
+  };
+  const delivery: Delivery = {
+    specVersion: "1",
+    id: `${full.id}.m`,
+    event: full,
+    target,
+    senderAgency: bpol,
+    ...extra,
+  };
+  await bus.publish(subjects.outbound("matrix", "tchap"), encodeJson(delivery), { msgId: delivery.id });
+  return full;
+}
+
+export function tchapRoom(room: string): Endpoint {
+  return { network: "matrix", instance: "tchap", conversation: room, agency: "dinum-mi" };
+}
+
+/** A French official: a Synapse account driven through the plain client-server API. */
+export class Official {
+  private constructor(
+    private readonly synapse: LocalSynapse,
+    readonly userId: string,
+    private readonly token: string,
+  ) {}
+
+  static async register(synapse: LocalSynapse, localpart: string, displayName?: string): Promise<Official> {
+    const user = await synapse.registerUser(localpart, `pw-${localpart}-${randomUUID()}`);
+    const official = new Official(synapse, user.userId, user.accessToken);
+    if (displayName !== undefined)
+      await official.call(
+        "PUT",
+        `/_matrix/client/v3/profile/${encodeURIComponent(user.userId)}/displayname`,
+        {
+          displayname: displayName,
+        },
+      );
+    return official;
+  }
+
+  /** One client-server API call; fails with Synapse's answer unless it is 200. */
+  async call(method: "GET" | "POST" | "PUT", path: string, body: Json = {}): Promise<Json> {
+    const response = await request(`${this.synapse.baseUrl}${path}`, {
+      method,
+      headers: { "content-type": "application/json", authorization: `Bearer ${this.token}` },
+      body: method === "GET" ? null : JSON.stringify(body),
+    });
+    const answer = (await response.body.json()) as Json;
+    if (response.statusCode !== 200)
+      throw new Error(`${method} ${path}: ${String(response.statusCode)} ${JSON.stringify(answer)}`);
+    return answer;
+  }
+
+  async createRoom(body: Json = { preset: "private_chat" }): Promise<string> {
+    return String((await this.call("POST", "/_matrix/client/v3/createRoom", body))["room_id"]);
+  }
+
+  async invite(room: string, userId: string): Promise<void> {
+    await this.call("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/invite`, {
+      user_id: userId,
+    });
+  }
+
+  async join(room: string): Promise<void> {
+    await this.call("POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`);
+  }
+
+  async send(room: string, content: Json, type = "m.room.message"): Promise<string> {
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/send/${type}/${randomUUID()}`;
+    return String((await this.call("PUT", path, content))["event_id"]);
+  }
+
+  async say(room: string, body: string): Promise<string> {
+    return this.send(room, { msgtype: "m.text", body });
+  }
+
+  async setState(room: string, type: string, content: Json, stateKey = ""): Promise<void> {
+    await this.call(
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state/${type}/${encodeURIComponent(stateKey)}`,
+      content,
+    );
+  }
+
+  async state(room: string, type: string, stateKey = ""): Promise<Json> {
+    return this.call(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state/${type}/${encodeURIComponent(stateKey)}`,
+    );
+  }
+
+  async redact(room: string, eventId: string): Promise<void> {
+    await this.call(
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/redact/${encodeURIComponent(eventId)}/${randomUUID()}`,
+      {},
+    );
+  }
+
+  /** The room's latest events, oldest first. */
+  async timeline(room: string, limit = 50): Promise<Json[]> {
+    const answer = await this.call(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/messages?dir=b&limit=${String(limit)}`,
+    );
+    return [...(answer["chunk"] as Json[])].reverse();
+  }
+
+  /** The room's messages (and reactions) from `sender`, oldest first. */
+  async eventsFrom(room: string, sender: string, type = "m.room.message"): Promise<Json[]> {
+    return (await this.timeline(room)).filter((e) => e["sender"] === sender && e["type"] === type);
+  }
+
+  async displayName(userId: string): Promise<unknown> {
+    return (await this.call("GET", `/_matrix/client/v3/profile/${encodeURIComponent(userId)}`))[
+      "displayname"
+    ];
+  }
+
+  async upload(bytes: Buffer, contentType: string, name: string): Promise<string> {
+    const response = await request(
+      `${this.synapse.baseUrl}/_matrix/media/v3/upload?filename=${encodeURIComponent(name)}`,
+      {
+        method: "POST",
+        headers: { "content-type": contentType, authorization: `Bearer ${this.token}` },
+        body: bytes,
+      },
+    );
+    const answer = (await response.body.json()) as Json;
+    if (response.statusCode !== 200) throw new Error(`upload: ${JSON.stringify(answer)}`);
+    return String(answer["content_uri"]);
+  }
+
+  async download(mxc: string): Promise<Buffer> {
+    const [server, id] = mxc.slice("mxc://".length).split("/");
+    const response = await request(
+      `${this.synapse.baseUrl}/_matrix/client/v1/media/download/${server ?? ""}/${id ?? ""}`,
+      { headers: { authorization: `Bearer ${this.token}` } },
+    );
+    if (response.statusCode !== 200) throw new Error(`download: ${String(response.statusCode)}`);
+    return Buffer.from(await response.body.arrayBuffer());
+  }
+}
+
+/** The content of an event. */
+export function contentOf(event: Json | undefined): Json {
+  return (event?.["content"] ?? {}) as Json;
+}
