@@ -18,7 +18,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import { PermanentError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
-import { encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 
 /** The bucket of transaction ids already handled. */
 export const txnBucket = "fedgate_matrix_txns";
@@ -123,6 +123,20 @@ function txnKey(prefix: string, txnId: string): string {
   return token.length <= 200 ? `${prefix}.${token}` : `${prefix}.h.${sha256(txnId).toString("hex")}`;
 }
 
+/**
+ * What identifies a transaction's content: its events' ids. A retry carries the same events (re-serialised,
+ * so `unsigned.age` and the like differ); a homeserver that numbers its transactions from 1 again after a
+ * restart (Synapse on SQLite does) sends other events under an id already seen, and those must not be
+ * taken for a repeat and dropped.
+ */
+function eventsDigest(events: readonly unknown[]): string {
+  const ids = events.map((event) => {
+    const id = (event as { event_id?: unknown } | null)?.event_id;
+    return typeof id === "string" ? id : JSON.stringify(event);
+  });
+  return sha256(ids.join("\0")).toString("base64url");
+}
+
 /** The events of a transaction body, or why it is refused. */
 function parseTransaction(
   body: unknown,
@@ -186,14 +200,22 @@ export function createAppServiceRouter(options: AppServiceEndpointOptions): expr
       return;
     }
     const key = txnKey(prefix, txnId);
+    const events = eventsDigest(parsed.events);
     try {
       const outcome = await queue.run(key, async () => {
-        if ((await txns.get(key)) !== undefined) return "repeat" as const;
+        const seen = await txns.get(key);
+        if (seen !== undefined && (decodeJson(seen.value) as { events?: unknown }).events === events)
+          return "repeat" as const;
         // Handler first, record second: a crash in between means a retry (at least once), never a loss.
         await onEvents(parsed.events, txnId);
-        await txns.put(key, encodeJson({ handledAt: new Date().toISOString() }));
-        return "handled" as const;
+        await txns.put(key, encodeJson({ handledAt: new Date().toISOString(), events }));
+        return seen === undefined ? ("handled" as const) : ("reused" as const);
       });
+      if (outcome === "reused")
+        log.warn(
+          { txnId },
+          "Matrix AS transaction id reused for other events (a homeserver restarted?); handled",
+        );
       if (outcome === "repeat") log.info({ txnId }, "Matrix AS transaction repeated; already handled");
       else log.debug({ txnId, events: parsed.events.length }, "Matrix AS transaction handled");
       res.status(200).json({});

@@ -184,9 +184,13 @@ export abstract class LocalServerProcess {
     return child === undefined ? Promise.resolve() : child.stop(this.stopTimeoutMs);
   }
 
-  /** Stops and starts again on the same ports with the same data: what the server stored remains. */
-  async restart(): Promise<void> {
+  /**
+   * Stops and starts again on the same ports with the same data: what the server stored remains.
+   * `whileDown` runs in between, for what must happen while the server is away.
+   */
+  async restart(whileDown?: () => Promise<void>): Promise<void> {
     await this.stopProcess();
+    await whileDown?.();
     await this.launch();
   }
 

@@ -134,6 +134,19 @@ describe("Matrix AS endpoint", () => {
     expect(h.handled.map((t) => t.txnId)).toEqual(["7", "8"]);
   });
 
+  it("Matrix AS endpoint - a retry with re-serialised events is a repeat; an id reused for other events is handled", async () => {
+    const first = [{ type: "m.room.message", event_id: "$a", unsigned: { age: 10 } }];
+    expect(await putTxn("1", first)).toEqual({ status: 200, body: {} });
+    // The homeserver's retry: same events, another age.
+    expect(await putTxn("1", [{ ...first[0], unsigned: { age: 5000 } }])).toEqual({ status: 200, body: {} });
+    expect(h.handled).toHaveLength(1);
+    // Synapse on SQLite numbers its transactions from 1 again after a restart: new events, old id.
+    const after = [{ type: "m.room.message", event_id: "$b" }];
+    expect(await putTxn("1", after)).toEqual({ status: 200, body: {} });
+    expect(h.handled.map((t) => t.events)).toEqual([first, after]);
+    expect(h.logs.some((l) => l.includes("transaction id reused"))).toBe(true);
+  });
+
   it("Matrix AS endpoint - a failing handler answers 500 M_UNKNOWN, records nothing, and the retry is handled", async () => {
     let failures = 1;
     h.onEvents = (events, txnId) => {

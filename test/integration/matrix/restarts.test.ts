@@ -1,0 +1,153 @@
+/**
+ * Nothing lost, nothing doubled: Synapse restarted in the middle of a conversation, a transaction the
+ * homeserver sends again, and the bridge restarted while officials keep writing.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { request } from "undici";
+import type { NormalisedEvent } from "../../../schemas/types.js";
+import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { createLogger } from "../../../gateway/log.js";
+import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import { eventually } from "../../helpers/fixtures.js";
+import {
+  connectBus,
+  contentOf,
+  deliverFromWeber,
+  linkTchapRoom,
+  Official,
+  startMatrixBridge,
+  startMatrixScene,
+  tchapRoom,
+  weberGhost,
+} from "../../helpers/matrixScenes.js";
+import { collectInbound } from "../../helpers/xmppScenes.js";
+
+const log = createLogger("silent");
+const scene = await startMatrixScene();
+
+describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () => {
+  const inbound: NormalisedEvent[] = [];
+  let bus: JetStreamBus;
+  let bridge: MatrixBridge | undefined;
+  let claire: Official;
+  let room = "";
+
+  beforeAll(async () => {
+    if (scene === undefined) return;
+    bus = await connectBus(scene, log);
+    await collectInbound(bus, inbound);
+    bridge = await startMatrixBridge(bus, scene, log);
+    claire = await Official.register(scene.synapse, "claire.martin", "Claire Martin");
+    room = await claire.createRoom();
+    await linkTchapRoom(bus, "einsatz", room);
+    await claire.invite(room, scene.bot);
+    await eventually(async () =>
+      (await claire.timeline(room)).some((e) => e["sender"] === scene.bot) ? true : undefined,
+    );
+  });
+
+  afterAll(async () => {
+    await bridge?.stop();
+    await bus.close();
+    await scene?.stop();
+  });
+
+  /** The bodies of Claire's messages on the bus, in the order published. */
+  function bridgedBodies(prefix: string): string[] {
+    return inbound
+      .filter((e) => e.type === "message.created" && e.content?.body?.startsWith(prefix) === true)
+      .map((e) => e.content?.body ?? "");
+  }
+
+  async function weberSaysInRoom(prefix: string): Promise<string[]> {
+    return (await claire.eventsFrom(room, weberGhost))
+      .map((e) => String(contentOf(e)["body"]))
+      .filter((body) => body.startsWith(prefix));
+  }
+
+  it("Matrix bridge - Synapse restarted mid-conversation: nothing lost, nothing doubled, both ways", async () => {
+    if (scene === undefined) return;
+    await claire.say(room, "vorher 1");
+    await eventually(() => (bridgedBodies("vorher").length === 1 ? true : undefined), 20_000);
+    await scene.synapse.restart(async () => {
+      // Delivered while the homeserver is down: retried until it is back.
+      await deliverFromWeber(bus, tchapRoom(room), {
+        type: "message.created",
+        content: { body: "während 1" },
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    });
+    await claire.say(room, "nachher 1");
+    await claire.say(room, "nachher 2");
+    await eventually(
+      () => (bridgedBodies("nachher").length === 2 ? true : undefined),
+      30_000,
+      "after restart",
+    );
+    await eventually(
+      async () => ((await weberSaysInRoom("während")).length === 1 ? true : undefined),
+      60_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(bridgedBodies("vorher")).toEqual(["vorher 1"]);
+    expect(bridgedBodies("nachher")).toEqual(["nachher 1", "nachher 2"]);
+    expect(await weberSaysInRoom("während")).toEqual(["während 1"]);
+  });
+
+  it("Matrix bridge - a transaction sent again, or its events in another one, is bridged once", async () => {
+    if (scene === undefined || bridge === undefined) return;
+    const event = {
+      type: "m.room.message",
+      room_id: room,
+      sender: claire.userId,
+      event_id: `$${randomUUID()}`,
+      origin_server_ts: Date.now(),
+      content: { msgtype: "m.text", body: "wiederholt" },
+    };
+    const put = async (txnId: string): Promise<number> => {
+      const response = await request(`${bridge?.url ?? ""}/_matrix/app/v1/transactions/${txnId}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${scene.registration.hs_token}` },
+        body: JSON.stringify({ events: [event] }),
+      });
+      await response.body.dump();
+      return response.statusCode;
+    };
+    expect(await put("again-1")).toBe(200);
+    expect(await put("again-1")).toBe(200);
+    expect(await put("again-2")).toBe(200);
+    await eventually(() => (bridgedBodies("wiederholt").length > 0 ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(bridgedBodies("wiederholt")).toEqual(["wiederholt"]);
+  });
+
+  it("Matrix bridge - the bridge restarted while officials write: each message bridged once, in order", async () => {
+    if (scene === undefined) return;
+    await bridge?.stop();
+    bridge = undefined;
+    await claire.say(room, "offline 1");
+    await claire.say(room, "offline 2");
+    await claire.say(room, "offline 3");
+    await deliverFromWeber(bus, tchapRoom(room), {
+      type: "message.created",
+      content: { body: "gepuffert 1" },
+    });
+    bridge = await startMatrixBridge(bus, scene, log);
+    // Synapse retries the transactions it could not deliver, with a backoff of a few seconds.
+    await eventually(
+      () => (bridgedBodies("offline").length >= 3 ? true : undefined),
+      60_000,
+      "the retried transactions",
+    );
+    await eventually(
+      async () => ((await weberSaysInRoom("gepuffert")).length === 1 ? true : undefined),
+      20_000,
+    );
+    await claire.say(room, "online 1");
+    await eventually(() => (bridgedBodies("online").length === 1 ? true : undefined), 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(bridgedBodies("offline")).toEqual(["offline 1", "offline 2", "offline 3"]);
+    expect(await weberSaysInRoom("gepuffert")).toEqual(["gepuffert 1"]);
+  });
+});
