@@ -4,6 +4,7 @@
  */
 import type { LoadedConfig } from "../gateway/config/loadConfig.js";
 import type { Logger } from "../gateway/log.js";
+import { startMatrixDemo } from "./matrix/demo.js";
 import { runMatrixBridge, writeMatrixRegistration } from "./matrix/runMatrixBridge.js";
 import { startXmppDemo } from "./xmpp/demo.js";
 import { runXmppBridge } from "./xmpp/runXmppBridge.js";
@@ -26,6 +27,8 @@ export interface DemoAccount {
 export interface DemoPart {
   /** The bridge's section of the demo config (bridges.<network>). */
   config: Record<string, unknown>;
+  /** The demo conversation's native id, where the server chose it (a Matrix room id). */
+  conversation?: string;
   servers: Record<string, string>;
   accounts: DemoAccount[];
   try: { description: string; command: string }[];
@@ -45,5 +48,5 @@ export interface BridgeModule {
 
 export const bridges: Readonly<Record<string, BridgeModule>> = {
   xmpp: { run: runXmppBridge, startDemo: startXmppDemo },
-  matrix: { run: runMatrixBridge, generateRegistration: writeMatrixRegistration },
+  matrix: { run: runMatrixBridge, startDemo: startMatrixDemo, generateRegistration: writeMatrixRegistration },
 };

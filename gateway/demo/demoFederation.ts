@@ -37,6 +37,7 @@ export const demoLink: Link = {
   endpoints: [
     { network: "xmpp", instance: "bpol", conversation: "einsatz@conference.bpol.localhost", agency: "bpol" },
     { network: "stashcat", instance: "ni", conversation: "channel:1001", agency: "polizei-ni" },
+    // The demo's Synapse gives the room its id when it creates it.
     { network: "matrix", instance: "tchap", conversation: "!einsatz:tchap.localhost", agency: "dinum-mi" },
   ],
 };
@@ -72,7 +73,15 @@ export class DemoFederation {
         gateway: { policyFile: "policy.yaml", ackWaitMs: 5000 },
         admin: { host: "127.0.0.1", port: 0, token: { value: token } },
         log: { level: "info" },
-        links: [demoLink],
+        links: [
+          {
+            ...demoLink,
+            endpoints: demoLink.endpoints.map((endpoint) => {
+              const conversation = parts.find(([network]) => network === endpoint.network)?.[1].conversation;
+              return conversation === undefined ? endpoint : { ...endpoint, conversation };
+            }) as Link["endpoints"],
+          },
+        ],
         bridges: Object.fromEntries(parts.map(([network, part]) => [network, part.config])),
       };
       const configFile = join(workDir, "config.yaml");
