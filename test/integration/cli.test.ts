@@ -1,6 +1,7 @@
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { examplePolicyFile } from "../helpers/fixtures.js";
 import { runFedgate } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
@@ -72,8 +73,44 @@ describe("cli - fedgate config check", () => {
 
   it("cli - a bridge that is not built yet says so instead of starting", async () => {
     const file = await configFile("nats: { url: nats://127.0.0.1:4222 }\n");
-    const { code, output } = await run(["bridge", "matrix", "--config", file]);
+    const { code, output } = await run(["bridge", "stashcat", "--config", file]);
     expect(output).toContain("FG_BRIDGE_UNAVAILABLE");
     expect(code).toBe(1);
+  });
+});
+
+describe("cli - fedgate bridge matrix --generate-registration", () => {
+  it("cli - writes the registration the config names, and says where it goes", async () => {
+    const file = await configFile(
+      [
+        "nats: { url: nats://127.0.0.1:4222 }",
+        "bridges:",
+        "  matrix:",
+        "    instance: tchap",
+        "    homeserverUrl: http://127.0.0.1:8008",
+        "    serverName: tchap.example",
+        "    registrationFile: registration.yaml",
+      ].join("\n"),
+    );
+    const args = [
+      "bridge",
+      "matrix",
+      "--config",
+      file,
+      "--generate-registration",
+      "--url",
+      "http://bridge:9000",
+    ];
+    const first = await run(args);
+    expect(first.output).toContain(`wrote ${join(file, "..", "registration.yaml")}`);
+    expect(first.output).toContain("app_service_config_files");
+    expect(first.code).toBe(0);
+    const written = await readFile(join(file, "..", "registration.yaml"), "utf8");
+    expect(written).toContain("url: http://bridge:9000");
+    const namespace = (parse(written) as { namespaces: { users: { regex: string }[] } }).namespaces.users[0];
+    expect(namespace?.regex).toBe("@fedgate_.*:tchap\\.example$");
+    const again = await run(args);
+    expect(again.output).toContain("exists already");
+    expect(again.code).toBe(1);
   });
 });
