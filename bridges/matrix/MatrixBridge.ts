@@ -226,6 +226,8 @@ export class MatrixBridge {
       return;
     }
     if (event.type === "m.room.encryption" || event.type === "m.room.encrypted") {
+      // Nothing goes into the room either: plain text from other agencies would break what its members expect.
+      if (direct === undefined) this.botRooms.set(event.room_id, ENCRYPTED_REFUSAL);
       await this.sayOnce(event.room_id, "encrypted", ENCRYPTED_NOTICE);
       if (event.type === "m.room.encrypted")
         throw new PermanentError("FG_NATIVE_INVALID", "end-to-end encrypted event; fedgate cannot read it", {
@@ -423,8 +425,7 @@ export class MatrixBridge {
       return "its access rule is restricted, so it refuses users from outside servers, and every person fedgate brings in comes from another agency";
     if (create?.["m.federate"] === false)
       return "it was created without federation (m.federate: false), so no one from outside can ever join it";
-    if (encryption !== undefined)
-      return "it is end-to-end encrypted, and fedgate cannot read encrypted messages";
+    if (encryption !== undefined) return ENCRYPTED_REFUSAL;
     return undefined;
   }
 
@@ -733,6 +734,8 @@ export class MatrixBridge {
 
 const HELP =
   "fedgate bridges this room to other agencies' messengers. Room moderators: `!fedgate link <link-id>` joins this room to a link, `!fedgate unlink` takes it out.";
+
+const ENCRYPTED_REFUSAL = "it is end-to-end encrypted, and fedgate cannot read encrypted messages";
 
 const ENCRYPTED_NOTICE =
   "This room is end-to-end encrypted. fedgate cannot read encrypted messages, so nothing from this room is bridged any more.";

@@ -224,6 +224,41 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
     );
   });
 
+  it("Matrix bridge - members joining and leaving are bridged; a ghost leaves when its person leaves", async () => {
+    if (scene === undefined) return;
+    const bob = await Official.register(scene.synapse, "bob.durand", "Bob Durand");
+    await claire.invite(room, bob.userId);
+    await bob.join(room);
+    expect(
+      await received((e) => e.type === "member.joined" && e.sender.userId === bob.userId, "Bob joining"),
+    ).toMatchObject({ sender: { displayName: "Bob Durand" } });
+    await bob.call("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/leave`);
+    await received((e) => e.type === "member.left" && e.sender.userId === bob.userId, "Bob leaving");
+
+    await deliverFromWeber(bus, tchapRoom(room), { type: "member.left" });
+    await eventually(
+      async () =>
+        (await claire.timeline(room)).some(
+          (e) =>
+            e["type"] === "m.room.member" &&
+            e["state_key"] === weberGhost &&
+            contentOf(e)["membership"] === "leave",
+        )
+          ? true
+          : undefined,
+      20_000,
+      "Weber's ghost leaving",
+    );
+    // Speaking again brings the ghost back.
+    await deliverFromWeber(bus, tchapRoom(room), { type: "message.created", content: { body: "Wieder da" } });
+    await eventually(
+      async () =>
+        (await claire.eventsFrom(room, weberGhost)).find((e) => contentOf(e)["body"] === "Wieder da"),
+      20_000,
+      "Weber back in the room",
+    );
+  });
+
   it("Matrix bridge - files go both ways through the homeserver's authenticated media", async () => {
     // Tchap → bus: the event's link is served by the bridge and gives the bytes back.
     const bytes = Buffer.from("%PDF-1.4 Lagebild\n".repeat(200));

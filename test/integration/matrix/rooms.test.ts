@@ -189,6 +189,10 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
       String(contentOf(e)["body"]).includes("end-to-end encrypted"),
     );
     expect(notices).toHaveLength(1);
+    // Nor does anything go in: a delivery to the room is refused rather than posted in plain text.
+    await deliverFromWeber(bus, tchapRoom(room), { type: "message.created", content: { body: "Klartext" } });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await claire.timeline(room)).some((e) => contentOf(e)["body"] === "Klartext")).toBe(false);
   });
 
   it("Matrix bridge - a direct chat with a ghost reaches the remote person, and back", async () => {
@@ -281,6 +285,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
     const giant = await claire.send(room, { msgtype: "m.text", body: "x".repeat(10_000) });
     const unlinked = await claire.createRoom();
     await claire.invite(unlinked, bot);
+    await botSays(unlinked, "!fedgate link");
     const stray = await claire.say(unlinked, "Niemand hört zu");
 
     // Straight to the endpoint, as a broken homeserver might send them: still answered 200, not retried.
