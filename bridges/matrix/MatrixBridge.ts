@@ -67,8 +67,10 @@ interface ReceivedReaction {
 }
 
 export class MatrixBridge {
-  /** Rooms the bot has joined (or found it cannot), by room id. */
-  private readonly botRooms = new Map<string, RoomRefusal>();
+  /** Rooms the bot is in. */
+  private readonly botRooms = new Set<string>();
+  /** Linked rooms checked for whether they may be bridged, and why not. */
+  private readonly checkedRooms = new Map<string, RoomRefusal>();
   /** Ghosts known to be in a room: `${room} ${ghost}`. */
   private readonly present = new BoundedMap<string, true>(CACHE_SIZE);
   /** Ghost profiles already set: ghost → display name. */
@@ -227,7 +229,7 @@ export class MatrixBridge {
     }
     if (event.type === "m.room.encryption" || event.type === "m.room.encrypted") {
       // Nothing goes into the room either: plain text from other agencies would break what its members expect.
-      if (direct === undefined) this.botRooms.set(event.room_id, ENCRYPTED_REFUSAL);
+      if (direct === undefined) this.checkedRooms.set(event.room_id, ENCRYPTED_REFUSAL);
       await this.sayOnce(event.room_id, "encrypted", ENCRYPTED_NOTICE);
       if (event.type === "m.room.encrypted")
         throw new PermanentError("FG_NATIVE_INVALID", "end-to-end encrypted event; fedgate cannot read it", {
@@ -235,7 +237,7 @@ export class MatrixBridge {
         });
       return;
     }
-    const refusal = direct === undefined ? this.botRooms.get(event.room_id) : undefined;
+    const refusal = direct === undefined ? this.checkedRooms.get(event.room_id) : undefined;
     if (refusal !== undefined)
       throw new PermanentError("FG_NATIVE_INVALID", `room ${event.room_id} is not bridged: ${refusal}`);
     if (event.type === "m.room.redaction" && (await this.onReactionRedacted(event, conversation))) return;
@@ -336,7 +338,7 @@ export class MatrixBridge {
   private async onInvite(event: MatrixEvent, invitee: string): Promise<void> {
     if (invitee === this.bot) {
       await this.client.joinRoom(event.room_id);
-      this.botRooms.set(event.room_id, undefined);
+      this.botRooms.add(event.room_id);
       this.log.info({ room: event.room_id, by: event.sender }, "bot invited into a room");
       if (this.links.match(this.ref(event.room_id)) !== undefined) await this.checkLinkedRoom(event.room_id);
       else await this.say(event.room_id, HELP);
@@ -390,11 +392,12 @@ export class MatrixBridge {
     for (const link of this.links.list()) {
       for (const endpoint of link.endpoints) {
         if (endpoint.network !== NETWORK || endpoint.instance !== this.config.instance) continue;
-        if ((endpoint.kind ?? "room") !== "room" || this.botRooms.has(endpoint.conversation)) continue;
+        const room = endpoint.conversation;
+        if ((endpoint.kind ?? "room") !== "room" || this.checkedRooms.has(room)) continue;
         try {
-          await this.client.joinRoom(endpoint.conversation);
-          this.botRooms.set(endpoint.conversation, undefined);
-          await this.checkLinkedRoom(endpoint.conversation);
+          if (!this.botRooms.has(room)) await this.client.joinRoom(room);
+          this.botRooms.add(room);
+          await this.checkLinkedRoom(room);
         } catch (error) {
           this.log.warn(
             { err: error, room: endpoint.conversation, link: link.id },
@@ -408,7 +411,7 @@ export class MatrixBridge {
   /** A linked room the bridge may not bridge says so in the room, and stays unbridged. */
   private async checkLinkedRoom(room: string): Promise<void> {
     const refusal = await this.refusalOf(room);
-    this.botRooms.set(room, refusal);
+    this.checkedRooms.set(room, refusal);
     if (refusal === undefined) return;
     this.log.warn({ room, refusal }, "linked room refused");
     await this.sayOnce(room, "refused", `fedgate will not bridge this room: ${refusal}.`);
@@ -448,6 +451,7 @@ export class MatrixBridge {
     try {
       if (verb === "unlink") {
         const remaining = await this.links.removeEndpoint(this.ref(room));
+        this.checkedRooms.delete(room);
         await this.say(
           room,
           remaining === undefined ? "Unlinked; the link is gone." : "Unlinked.",
@@ -473,7 +477,7 @@ export class MatrixBridge {
         agency: this.config.agency,
         kind: "room",
       });
-      this.botRooms.set(room, undefined);
+      this.checkedRooms.set(room, undefined);
       this.log.info({ room, link: link.id, by: event.sender }, "room linked by a bot command");
       await this.say(
         room,
@@ -554,11 +558,9 @@ export class MatrixBridge {
     }
     const ghost = await this.ghostFor(delivery);
     const room = await this.roomOf(delivery, ghost);
-    if (this.botRooms.get(room) !== undefined)
-      throw new PermanentError(
-        "FG_PEER_REFUSED",
-        `room ${room} is not bridged: ${this.botRooms.get(room) ?? ""}`,
-      );
+    const refusal = this.checkedRooms.get(room);
+    if (refusal !== undefined)
+      throw new PermanentError("FG_PEER_REFUSED", `room ${room} is not bridged: ${refusal}`);
     switch (event.type) {
       case "member.left":
         if (this.present.get(`${room} ${ghost}`) !== undefined || (await this.isMember(room, ghost))) {
@@ -649,7 +651,9 @@ export class MatrixBridge {
     const name = puppetName(delivery);
     if (this.profiles.get(ghost) !== name) {
       await this.client.registerUser(localpartOf(ghost));
-      await this.client.setDisplayName(ghost, name);
+      // Setting a name announces it in every room the ghost is in: only when it changed, not on every start.
+      if ((await this.client.getProfile(ghost)).displayname !== name)
+        await this.client.setDisplayName(ghost, name);
       this.profiles.set(ghost, name);
     }
     await this.runtime.identities.record(
