@@ -145,6 +145,8 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
       creation_content: { "m.federate": false },
     });
     await claire.invite(local2, bot);
+    // The bot is in the room before the link exists: the link is checked when it appears.
+    await botSays(local2, "!fedgate link");
     await linkTchapRoom(bus, "admin-linked", local2);
     await botSays(local2, "fedgate will not bridge this room");
     const said = await claire.say(local2, "Geht das raus?");
