@@ -323,11 +323,17 @@ export class MatrixBridge {
     return true;
   }
 
-  /** Tells a room why a message in it was not bridged, as a notice answering it. */
+  /**
+   * Tells a bridged room why a message in it was not bridged, as a notice answering it. Rooms that are not
+   * linked, or were refused (and told so once), hear nothing: the bot would answer every message there.
+   */
   private async explain(raw: unknown, error: FedgateError): Promise<void> {
     const { room, eventId } = eventIds(raw);
     if (room === undefined || eventId === undefined || !this.botRooms.has(room)) return;
     if ((raw as { type?: unknown }).type !== "m.room.message") return;
+    const bridged =
+      this.links.match(this.ref(room)) !== undefined && this.checkedRooms.get(room) === undefined;
+    if (!bridged) return;
     await this.say(room, `Not bridged: ${error.message}`, eventId).catch((cause: unknown) =>
       this.log.warn({ err: cause, room }, "cannot tell the room a message was not bridged"),
     );

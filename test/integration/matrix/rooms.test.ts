@@ -334,6 +334,16 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
       20_000,
       "a good message after the bad ones",
     );
+    // The linked room hears why; the unlinked one is not answered at every message.
+    const answered = (await claire.eventsFrom(room, bot)).filter((e) =>
+      String(contentOf(e)["body"]).startsWith("Not bridged:"),
+    );
+    expect(answered.length).toBeGreaterThanOrEqual(2);
+    expect(
+      (await claire.eventsFrom(unlinked, bot)).some((e) =>
+        String(contentOf(e)["body"]).startsWith("Not bridged:"),
+      ),
+    ).toBe(false);
     for (const id of [unknown, giant, stray, "$no-content", "$bad-content", "$wrong-type"]) {
       expect(inbound.some((e) => e.source.messageId === id)).toBe(false);
       // Each one logged with its code; a malformed event's id is in its log line where it has one.
