@@ -194,6 +194,33 @@ function valuesSchema(bundle: Bundle): JsonObject {
     additionalProperties: false,
     properties: { enabled: { type: "boolean", default: false }, resources: { $ref: resources } },
   });
+  const matrixBridge = bundle.define("MatrixBridge", {
+    description:
+      "The Matrix bridge's Deployment (1 replica) and its ClusterIP Service, which the homeserver and the other " +
+      "bridges call; its settings go under config.bridges.matrix.",
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      enabled: { type: "boolean", default: false },
+      resources: { $ref: resources },
+      registrationSecret: {
+        description:
+          "An existing Secret holding the Application Service registration the homeserver was given. The chart " +
+          "mounts it and points config.bridges.matrix.registrationFile at it, unless that is set.",
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          name: { description: "Empty: no Secret is mounted.", type: "string" },
+          key: {
+            description: "Key of the registration file in that Secret.",
+            type: "string",
+            pattern: "^[-._a-zA-Z0-9]+$",
+            default: "registration.yaml",
+          },
+        },
+      },
+    },
+  });
 
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
@@ -242,7 +269,9 @@ function valuesSchema(bundle: Bundle): JsonObject {
       bridges: {
         type: "object",
         additionalProperties: false,
-        properties: Object.fromEntries(bridgeNames.map((name) => [name, { $ref: bridge }])),
+        properties: Object.fromEntries(
+          bridgeNames.map((name) => [name, { $ref: name === "matrix" ? matrixBridge : bridge }]),
+        ),
       },
       admin: {
         description: "Where the admin API's bearer token comes from.",

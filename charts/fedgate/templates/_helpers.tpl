@@ -57,51 +57,103 @@ app.kubernetes.io/part-of: fedgate
 {{- dig "admin" "port" 8480 .Values.config | int }}
 {{- end }}
 
-{{/* config.yaml as fedgate reads it: values.config plus what the chart owns (admin listener and token, policy file). */}}
+{{/* config.yaml as fedgate reads it: values.config plus what the chart owns (admin listener and token, policy file),
+and for an enabled Matrix bridge the defaults a pod needs (listen on every address, the mounted registration). */}}
 {{- define "fedgate.configYaml" -}}
 {{- $config := deepCopy .Values.config }}
 {{- $admin := merge (dict "host" "0.0.0.0" "token" (dict "env" "FEDGATE_ADMIN_TOKEN")) (get $config "admin" | default dict) }}
 {{- $gateway := merge (dict "policyFile" "policy.yaml") (get $config "gateway" | default dict) }}
 {{- $_ := set $config "admin" $admin }}
 {{- $_ = set $config "gateway" $gateway }}
+{{- if (.Values.bridges.matrix | default dict).enabled }}
+{{- $defaults := dict "listen" (dict "host" "0.0.0.0") }}
+{{- if include "fedgate.matrixRegistrationSecret" . }}
+{{- $_ = set $defaults "registrationFile" (include "fedgate.matrixRegistrationFile" .) }}
+{{- end }}
+{{- $bridges := get $config "bridges" | default dict }}
+{{- $_ = set $bridges "matrix" (merge (get $bridges "matrix" | default dict) $defaults) }}
+{{- $_ = set $config "bridges" $bridges }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
 
-{{/* Pod settings shared by the gateway and the bridges. */}}
+{{/* A bridge's Deployment and Service: (list $ NAME). The full name is cut, not the suffix, so bridges stay apart. */}}
+{{- define "fedgate.bridgeFullname" -}}
+{{- $suffix := printf "-bridge-%s" (index . 1) }}
+{{- include "fedgate.fullname" (index . 0) | trunc (int (sub 63 (len $suffix))) | trimSuffix "-" }}{{ $suffix }}
+{{- end }}
+
+{{/* The Matrix bridge's port for the homeserver and the other bridges: config.bridges.matrix.listen.port. */}}
+{{- define "fedgate.matrixPort" -}}
+{{- dig "bridges" "matrix" "listen" "port" 9000 .Values.config | int }}
+{{- end }}
+
+{{/* Name of the Secret holding the Matrix registration file; empty when the chart mounts none. */}}
+{{- define "fedgate.matrixRegistrationSecret" -}}
+{{- dig "registrationSecret" "name" "" (.Values.bridges.matrix | default dict) }}
+{{- end }}
+
+{{/* Where the registration Secret is mounted: a folder of its own, not under the ConfigMap's read-only /etc/fedgate. */}}
+{{- define "fedgate.matrixRegistrationDir" -}}
+/etc/fedgate-matrix
+{{- end }}
+
+{{- define "fedgate.matrixRegistrationFile" -}}
+{{- include "fedgate.matrixRegistrationDir" . }}/registration.yaml
+{{- end }}
+
+{{/* Mistakes that would leave the Matrix bridge crash-looping or unreachable, caught at install. */}}
+{{- define "fedgate.matrixChecks" -}}
+{{- $matrix := dig "bridges" "matrix" dict .Values.config }}
+{{- if not (or (include "fedgate.matrixRegistrationSecret" .) (get $matrix "registrationFile")) }}
+{{- fail "bridges.matrix.registrationSecret.name: name the Secret holding the Matrix bridge's registration file (or set config.bridges.matrix.registrationFile and mount the file with extraVolumes)" }}
+{{- end }}
+{{- $host := dig "listen" "host" "0.0.0.0" $matrix }}
+{{- if has $host (list "127.0.0.1" "localhost" "::1") }}
+{{- fail (printf "config.bridges.matrix.listen.host: %s is not reachable from other pods; leave it out (the chart sets 0.0.0.0)" $host) }}
+{{- end }}
+{{- end }}
+
+{{/* Pod settings shared by the gateway and the bridges: (dict "root" $ "volumes" LIST), LIST the component's own volumes. */}}
 {{- define "fedgate.podCommon" -}}
-serviceAccountName: {{ include "fedgate.serviceAccountName" . }}
+{{- $root := .root -}}
+serviceAccountName: {{ include "fedgate.serviceAccountName" $root }}
 # fedgate does not call the Kubernetes API.
 automountServiceAccountToken: false
-{{- with .Values.podSecurityContext }}
+{{- with $root.Values.podSecurityContext }}
 securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.nodeSelector }}
+{{- with $root.Values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.affinity }}
+{{- with $root.Values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.tolerations }}
+{{- with $root.Values.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 volumes:
   - name: config
     configMap:
-      name: {{ include "fedgate.configMapName" . }}
-  {{- with .Values.extraVolumes }}
+      name: {{ include "fedgate.configMapName" $root }}
+  {{- with .volumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- with $root.Values.extraVolumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end }}
 
-{{/* Container settings shared by the gateway and the bridges. */}}
+{{/* Container settings shared by the gateway and the bridges: (dict "root" $ "volumeMounts" LIST). */}}
 {{- define "fedgate.containerCommon" -}}
-image: {{ include "fedgate.image" . }}
-imagePullPolicy: {{ .Values.image.pullPolicy }}
-{{- with .Values.securityContext }}
+{{- $root := .root -}}
+image: {{ include "fedgate.image" $root }}
+imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+{{- with $root.Values.securityContext }}
 securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -109,7 +161,10 @@ volumeMounts:
   - name: config
     mountPath: /etc/fedgate
     readOnly: true
-  {{- with .Values.extraVolumeMounts }}
+  {{- with .volumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- with $root.Values.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end }}
