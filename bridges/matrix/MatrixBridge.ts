@@ -201,7 +201,7 @@ export class MatrixBridge {
     // What the bridge's own users do is what the bridge did: never bridged back.
     if (this.isBridgeUser(event.sender)) return;
     if (
-      event.type === "m.room.member" &&
+      event.type === EventType.member &&
       event.state_key !== undefined &&
       this.isBridgeUser(event.state_key)
     ) {
@@ -227,11 +227,11 @@ export class MatrixBridge {
       await this.onMarkingChanged(event);
       return;
     }
-    if (event.type === "m.room.encryption" || event.type === "m.room.encrypted") {
+    if (event.type === EventType.encryption || event.type === EventType.encrypted) {
       // Nothing goes into the room either: plain text from other agencies would break what its members expect.
       if (direct === undefined) this.checkedRooms.set(event.room_id, ENCRYPTED_REFUSAL);
       await this.sayOnce(event.room_id, "encrypted", ENCRYPTED_NOTICE);
-      if (event.type === "m.room.encrypted")
+      if (event.type === EventType.encrypted)
         throw new PermanentError("FG_NATIVE_INVALID", "end-to-end encrypted event; fedgate cannot read it", {
           detail: { room: event.room_id },
         });
@@ -240,15 +240,16 @@ export class MatrixBridge {
     const refusal = direct === undefined ? this.checkedRooms.get(event.room_id) : undefined;
     if (refusal !== undefined)
       throw new PermanentError("FG_NATIVE_INVALID", `room ${event.room_id} is not bridged: ${refusal}`);
-    if (event.type === "m.room.redaction" && (await this.onReactionRedacted(event, conversation))) return;
+    if (event.type === EventType.redaction && (await this.onReactionRedacted(event, conversation))) return;
     await this.publish(event, conversation, direct === undefined);
   }
 
   private async publish(event: MatrixEvent, conversation: string, isRoom: boolean): Promise<void> {
     const ref = this.ref(conversation);
     // A message seen before (a retried transaction) is not published again.
-    if (event.type === "m.room.message" && (await this.runtime.messages.eventId(ref, event.event_id))) return;
-    const sender = event.type === "m.room.member" ? (event.state_key ?? event.sender) : event.sender;
+    if (event.type === EventType.message && (await this.runtime.messages.eventId(ref, event.event_id)))
+      return;
+    const sender = event.type === EventType.member ? (event.state_key ?? event.sender) : event.sender;
     const normalised = await toNormalisedEvent(event, {
       instance: this.config.instance,
       conversation,
@@ -265,7 +266,7 @@ export class MatrixBridge {
   }
 
   private async displayNameOf(event: MatrixEvent, userId: string): Promise<{ displayName?: string }> {
-    const fromEvent = event.type === "m.room.member" ? event.content["displayname"] : undefined;
+    const fromEvent = event.type === EventType.member ? event.content["displayname"] : undefined;
     if (typeof fromEvent === "string" && fromEvent !== "") {
       this.names.set(userId, fromEvent);
       return { displayName: fromEvent };
@@ -330,11 +331,11 @@ export class MatrixBridge {
   private async explain(raw: unknown, error: FedgateError): Promise<void> {
     const { room, eventId } = eventIds(raw);
     if (room === undefined || eventId === undefined || !this.botRooms.has(room)) return;
-    if ((raw as { type?: unknown }).type !== "m.room.message") return;
+    if ((raw as { type?: unknown }).type !== EventType.message) return;
     const bridged =
       this.links.match(this.ref(room)) !== undefined && this.checkedRooms.get(room) === undefined;
     if (!bridged) return;
-    await this.say(room, `Not bridged: ${error.message}`, eventId).catch((cause: unknown) =>
+    await this.say(room, `Not bridged: ${error.message}`, { inReplyTo: eventId }).catch((cause: unknown) =>
       this.log.warn({ err: cause, room }, "cannot tell the room a message was not bridged"),
     );
   }
@@ -427,8 +428,8 @@ export class MatrixBridge {
   private async refusalOf(room: string): Promise<RoomRefusal> {
     const [rules, create, encryption] = await Promise.all([
       this.client.getState(room, ACCESS_RULES_STATE, ""),
-      this.client.getState(room, "m.room.create", ""),
-      this.client.getState(room, "m.room.encryption", ""),
+      this.client.getState(room, EventType.create, ""),
+      this.client.getState(room, EventType.encryption, ""),
     ]);
     if (rules?.["rule"] === "restricted")
       return "its access rule is restricted, so it refuses users from outside servers, and every person fedgate brings in comes from another agency";
@@ -442,7 +443,7 @@ export class MatrixBridge {
     const room = event.room_id;
     const [, verb, argument] = (event.content["body"] as string).trim().split(/\s+/);
     if (verb !== "link" && verb !== "unlink") {
-      await this.say(room, HELP, event.event_id);
+      await this.say(room, HELP, { inReplyTo: event.event_id });
       return;
     }
     const power = await this.powerOf(room, event.sender);
@@ -450,7 +451,7 @@ export class MatrixBridge {
       await this.say(
         room,
         `Only room moderators (power level ${String(LINKING_POWER)} or more) may ${verb} this room.`,
-        event.event_id,
+        { inReplyTo: event.event_id },
       );
       return;
     }
@@ -458,15 +459,13 @@ export class MatrixBridge {
       if (verb === "unlink") {
         const remaining = await this.links.removeEndpoint(this.ref(room));
         this.checkedRooms.delete(room);
-        await this.say(
-          room,
-          remaining === undefined ? "Unlinked; the link is gone." : "Unlinked.",
-          event.event_id,
-        );
+        await this.say(room, remaining === undefined ? "Unlinked; the link is gone." : "Unlinked.", {
+          inReplyTo: event.event_id,
+        });
         return;
       }
       if (argument === undefined) {
-        await this.say(room, "Name the link: !fedgate link <link-id>", event.event_id);
+        await this.say(room, "Name the link: !fedgate link <link-id>", { inReplyTo: event.event_id });
         return;
       }
       if (this.config.agency === undefined) {
@@ -475,7 +474,7 @@ export class MatrixBridge {
       }
       const refusal = await this.refusalOf(room);
       if (refusal !== undefined) {
-        await this.say(room, `fedgate will not bridge this room: ${refusal}.`, event.event_id);
+        await this.say(room, `fedgate will not bridge this room: ${refusal}.`, { inReplyTo: event.event_id });
         return;
       }
       const link = await this.links.addEndpoint(argument, {
@@ -491,12 +490,12 @@ export class MatrixBridge {
       );
     } catch (error) {
       if (!(error instanceof PermanentError) || !error.code.startsWith("FG_LINK_")) throw error;
-      await this.say(room, `Not done: ${error.message}.`, event.event_id);
+      await this.say(room, `Not done: ${error.message}.`, { inReplyTo: event.event_id });
     }
   }
 
   private async powerOf(room: string, userId: string): Promise<number> {
-    const levels = await this.client.getState(room, "m.room.power_levels", "");
+    const levels = await this.client.getState(room, EventType.powerLevels, "");
     const users = (levels?.["users"] ?? {}) as Record<string, unknown>;
     const level = users[userId] ?? levels?.["users_default"] ?? 0;
     return typeof level === "number" ? level : 0;
@@ -506,12 +505,12 @@ export class MatrixBridge {
   private async onMarkingChanged(event: MatrixEvent): Promise<void> {
     const marking = markingOfState(event.content);
     this.markings.set(event.room_id, marking ?? null);
-    const topic = await this.client.getState(event.room_id, "m.room.topic", "");
+    const topic = await this.client.getState(event.room_id, EventType.topic, "");
     const current = typeof topic?.["topic"] === "string" ? topic["topic"] : "";
     const text = withTopicMarking(current, marking);
     if (text === current) return;
     try {
-      await this.client.sendState(event.room_id, "m.room.topic", "", { topic: text });
+      await this.client.sendState(event.room_id, EventType.topic, "", { topic: text });
     } catch (error) {
       if (matrixErrcode(error) !== "M_FORBIDDEN") throw error;
       await this.say(
@@ -553,13 +552,9 @@ export class MatrixBridge {
       event.source.instance === target.instance &&
       event.source.conversation === target.conversation
     ) {
-      const room = await this.roomOf(delivery, undefined);
-      await this.client.sendEvent(
-        room,
-        "m.room.message",
-        { msgtype: "m.notice", body: event.content?.body ?? "" },
-        txnIdFor(delivery.id, 0),
-      );
+      await this.say(await this.roomOf(delivery, undefined), event.content?.body ?? "", {
+        txnId: txnIdFor(delivery.id, 0),
+      });
       return undefined;
     }
     const ghost = await this.ghostFor(delivery);
@@ -719,12 +714,21 @@ export class MatrixBridge {
 
   // ---------------------------------------------------------------- the bot's words
 
-  private async say(room: string, text: string, inReplyTo?: string): Promise<void> {
+  /**
+   * The bot's notice in a room, answering `inReplyTo` when given. A notice tied to something (an event it
+   * answers, a delivery) has a transaction id derived from it, so that a retry says it once.
+   */
+  private async say(
+    room: string,
+    text: string,
+    tie: { inReplyTo?: string; txnId?: string } = {},
+  ): Promise<void> {
+    const { inReplyTo } = tie;
     const content: Record<string, unknown> = { msgtype: "m.notice", body: text };
     if (inReplyTo !== undefined) content["m.relates_to"] = { "m.in_reply_to": { event_id: inReplyTo } };
-    // Answering an event, the same words twice (a retried transaction) are one message; otherwise any id.
-    const txnId = inReplyTo === undefined ? randomUUID() : txnIdFor(`say ${inReplyTo} ${text}`, 0);
-    await this.client.sendEvent(room, "m.room.message", content, txnId);
+    const txnId =
+      tie.txnId ?? (inReplyTo === undefined ? randomUUID() : txnIdFor(`say ${inReplyTo} ${text}`, 0));
+    await this.client.sendEvent(room, EventType.message, content, txnId);
   }
 
   /** Says something in a room once ever, across restarts. */
@@ -753,7 +757,7 @@ const ENCRYPTED_NOTICE =
 function isCommand(event: MatrixEvent): boolean {
   const body = event.content["body"];
   return (
-    event.type === "m.room.message" &&
+    event.type === EventType.message &&
     typeof body === "string" &&
     (body === COMMAND || body.startsWith(`${COMMAND} `))
   );
@@ -761,9 +765,14 @@ function isCommand(event: MatrixEvent): boolean {
 
 /** Whether an event is something a person wrote (rather than state or a receipt). */
 function carriesContent(event: MatrixEvent): boolean {
-  return ["m.room.message", "m.reaction", "m.room.redaction", "m.room.encrypted", "m.sticker"].includes(
-    event.type,
-  );
+  const kinds: string[] = [
+    EventType.message,
+    EventType.reaction,
+    EventType.redaction,
+    EventType.encrypted,
+    EventType.sticker,
+  ];
+  return kinds.includes(event.type);
 }
 
 /** The topic with the marking leading in brackets, replacing any the bridge put there before. */

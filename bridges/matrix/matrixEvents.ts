@@ -24,6 +24,13 @@ export const EventType = {
   reaction: "m.reaction",
   redaction: "m.room.redaction",
   member: "m.room.member",
+  encrypted: "m.room.encrypted",
+  sticker: "m.sticker",
+  // Room state the bridge reads.
+  create: "m.room.create",
+  encryption: "m.room.encryption",
+  powerLevels: "m.room.power_levels",
+  topic: "m.room.topic",
   /** fedgate's room state: the marking of everything said in the room. */
   marking: "eu.fedgate.marking",
 } as const;
