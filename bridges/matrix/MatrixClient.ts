@@ -7,10 +7,11 @@
  * The as_token goes into the Authorization header only, never into a URL, a log line or an error; errors
  * name the path without its query string.
  */
-import { request, type Dispatcher } from "undici";
+import { request } from "undici";
 import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
 import { networkFailureReason } from "../kit/fetchAttachment.js";
+import { readUpTo } from "../kit/readUpTo.js";
 
 export interface MatrixClientOptions {
   /** The homeserver's client-server API base, e.g. http://synapse:8008. */
@@ -102,30 +103,6 @@ function roomPath(roomId: string, ...rest: string[]): string {
 
 function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Reads at most `limit` bytes; undefined (and the stream destroyed) when there are more. */
-async function readBounded(
-  body: Dispatcher.ResponseData["body"],
-  declared: string | string[] | undefined,
-  limit: number,
-): Promise<Buffer | undefined> {
-  // undici's body emits an error when destroyed unread after it arrived whole; unheard, it would end the
-  // process. The loop below still sees errors.
-  body.on("error", () => undefined);
-  if (typeof declared === "string" && Number(declared) > limit) {
-    body.destroy();
-    return undefined;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    // Leaving the loop destroys the body, which closes the connection.
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 function parseJson(bytes: Buffer | undefined): Json | undefined {
@@ -398,7 +375,7 @@ export class MatrixClient {
       });
       status = response.statusCode;
       retryAfter = response.headers["retry-after"];
-      bytes = await readBounded(response.body, response.headers["content-length"], limit);
+      bytes = await readUpTo(response.body, limit, response.headers["content-length"]);
       answer = parseJson(bytes);
     } catch (cause) {
       const reason = networkFailureReason(cause, signal, `no answer within ${timeoutMs} ms`);

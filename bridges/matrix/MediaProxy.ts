@@ -12,6 +12,7 @@ import express, { type Request, type Response } from "express";
 import { request, type Dispatcher } from "undici";
 import type { Logger } from "../../gateway/log.js";
 import { safeFileName } from "../kit/fetchAttachment.js";
+import { readUpTo } from "../kit/readUpTo.js";
 import { parseMxc, type MatrixClient } from "./MatrixClient.js";
 
 export interface MediaProxyOptions {
@@ -91,18 +92,6 @@ class Limit extends Transform {
       callback(Object.assign(new Error(`more than ${this.maxBytes} bytes`), { code: "FG_TOO_MANY_BYTES" }));
     else callback(null, chunk);
   }
-}
-
-/** Reads the whole body if it is at most `limit` bytes; undefined (and the body destroyed) otherwise. */
-async function readUpTo(body: Dispatcher.ResponseData["body"], limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 /**

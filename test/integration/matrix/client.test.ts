@@ -18,6 +18,7 @@ import { FedgateError, PermanentError, TransientError } from "../../../gateway/e
 import { freePort } from "../../../gateway/demo/serverProcess.js";
 import { createLogger } from "../../../gateway/log.js";
 import { startSynapseOrSkip } from "../../helpers/synapse.js";
+import { rejectionWithout } from "../../helpers/rejection.js";
 
 type Json = Record<string, unknown>;
 
@@ -57,18 +58,8 @@ async function asUser(
   return answer;
 }
 
-/** The error a promise rejects with, checked to be fedgate's and free of the as_token. */
-async function failure(promise: Promise<unknown>): Promise<FedgateError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(FedgateError);
-  const fedgateError = error as FedgateError;
-  expect(fedgateError.message).not.toContain(registration.as_token);
-  expect(JSON.stringify(fedgateError.detail)).not.toContain(registration.as_token);
-  expect(String(fedgateError.detail["path"])).not.toContain("?");
-  return fedgateError;
+function failure(promise: Promise<unknown>): Promise<FedgateError> {
+  return rejectionWithout(promise, registration.as_token);
 }
 
 function must<T>(value: T | undefined): T {

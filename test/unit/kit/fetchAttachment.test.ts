@@ -14,6 +14,7 @@ import {
 } from "../../../bridges/kit/fetchAttachment.js";
 import { FedgateError } from "../../../gateway/errors.js";
 import type { Attachment } from "../../../schemas/types.js";
+import { rejectionWithout } from "../../helpers/rejection.js";
 
 const content = randomBytes(100_000);
 const sha256 = createHash("sha256").update(content).digest("hex");
@@ -124,17 +125,8 @@ afterAll(async () => {
   }
 });
 
-/** The error a promise rejects with, checked to be one of fedgate's and free of the URL's secret part. */
-async function failure(promise: Promise<unknown>): Promise<FedgateError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(FedgateError);
-  const fedgateError = error as FedgateError;
-  expect(fedgateError.message).not.toContain(secret);
-  expect(JSON.stringify(fedgateError.detail)).not.toContain(secret);
-  return fedgateError;
+function failure(promise: Promise<unknown>): Promise<FedgateError> {
+  return rejectionWithout(promise, secret);
 }
 
 function attachmentAt(path: string, overrides: Partial<Attachment> = {}): Attachment {
