@@ -35,7 +35,7 @@ import {
   type MatrixEvent,
 } from "./matrixEvents.js";
 import { createMediaRouter, mediaLink } from "./MediaProxy.js";
-import { toMatrixContent } from "./toMatrixContent.js";
+import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
 import { toNormalisedEvent, type MatrixMedia } from "./toNormalisedEvent.js";
 
 const NETWORK = "matrix";
@@ -205,7 +205,11 @@ export class MatrixBridge {
       event.state_key !== undefined &&
       this.isBridgeUser(event.state_key)
     ) {
-      if (event.content["membership"] === "invite") await this.onInvite(event, event.state_key);
+      const membership = event.content["membership"];
+      if (membership === "invite") await this.onInvite(event, event.state_key);
+      // Kicked or banned by a room moderator: the next message must join (or be refused) again.
+      else if (membership === "leave" || membership === "ban")
+        this.present.delete(`${event.room_id} ${event.state_key}`);
       return;
     }
     const direct = await this.directConversationOf(event.room_id);
@@ -592,9 +596,7 @@ export class MatrixBridge {
     );
     const ids: string[] = [];
     for (const [index, content] of contents.entries())
-      ids.push(
-        await this.client.sendEvent(room, content.type, content.content, txnIdFor(delivery.id, index), ghost),
-      );
+      ids.push(await this.sendAs(ghost, room, content, txnIdFor(delivery.id, index)));
     const [first, ...rest] = ids;
     if (first === undefined) return undefined;
     if (event.type === "reaction.added") {
@@ -710,6 +712,21 @@ export class MatrixBridge {
       await this.client.joinRoom(room, ghost);
     }
     this.present.set(key, true);
+  }
+
+  /**
+   * Sends as the ghost. Refused because the ghost is no longer in the room (kicked a moment ago, before the
+   * homeserver told the bridge), it enters again once and retries; refused again, the refusal stands.
+   */
+  private async sendAs(ghost: string, room: string, content: MatrixContent, txnId: string): Promise<string> {
+    try {
+      return await this.client.sendEvent(room, content.type, content.content, txnId, ghost);
+    } catch (error) {
+      if (matrixErrcode(error) !== "M_FORBIDDEN") throw error;
+      this.present.delete(`${room} ${ghost}`);
+      await this.enter(room, ghost);
+      return this.client.sendEvent(room, content.type, content.content, txnId, ghost);
+    }
   }
 
   // ---------------------------------------------------------------- the bot's words

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { subjects } from "../../../gateway/contract/subjects.js";
 import { createLogger } from "../../../gateway/log.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
@@ -257,6 +258,38 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
       20_000,
       "Weber back in the room",
     );
+    // Kicked by a moderator, the ghost is invited back by the bot when its person speaks again.
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(room)}`;
+    await claire.call("POST", `${path}/kick`, { user_id: weberGhost, reason: "test" });
+    await deliverFromWeber(bus, tchapRoom(room), {
+      type: "message.created",
+      content: { body: "Nach dem Kick" },
+    });
+    await eventually(
+      async () =>
+        (await claire.eventsFrom(room, weberGhost)).find((e) => contentOf(e)["body"] === "Nach dem Kick"),
+      20_000,
+      "Weber back after a kick",
+    );
+    // Banned, it stays out: the room's policy, so the delivery is dead-lettered with the reason, not retried.
+    const deadLetters: string[] = [];
+    await bus.follow("FEDGATE_DEADLETTER", subjects.deadLetterAll, "start", (m) => {
+      deadLetters.push(Buffer.from(m.data).toString("utf8"));
+    });
+    await claire.call("POST", `${path}/ban`, { user_id: weberGhost, reason: "test" });
+    const banned = await deliverFromWeber(bus, tchapRoom(room), {
+      type: "message.created",
+      content: { body: "Nach dem Bann" },
+    });
+    const letter = await eventually(
+      () => deadLetters.find((l) => l.includes(banned.id)),
+      20_000,
+      "the delivery dead-lettered",
+    );
+    expect(letter).toContain("FG_PEER_REFUSED");
+    const posted = await claire.eventsFrom(room, weberGhost);
+    expect(posted.some((e) => contentOf(e)["body"] === "Nach dem Bann")).toBe(false);
+    await claire.call("POST", `${path}/unban`, { user_id: weberGhost });
   });
 
   it("Matrix bridge - files go both ways through the homeserver's authenticated media", async () => {
