@@ -19,14 +19,7 @@ import { LocalNatsServer } from "../gateway/demo/LocalNatsServer.js";
 import { GatewayService } from "../gateway/GatewayService.js";
 import { createLogger } from "../gateway/log.js";
 import { encodeJson } from "../gateway/stores/KeyValueStore.js";
-
-export interface RunFigures {
-  name: string;
-  events: number;
-  throughputPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-}
+import { percentile, type RunFigures } from "./measure.js";
 
 const CONVERSATIONS = 64;
 const log = createLogger("warn", "fedgate-bench");
@@ -63,11 +56,6 @@ function event(n: number): NormalisedEvent {
     },
     timestamp: new Date().toISOString(),
   };
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 async function resetStreams(jsm: JetStreamManager): Promise<void> {

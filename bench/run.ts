@@ -1,5 +1,7 @@
 /** `npm run bench`: every benchmark, figures and ratios measured in one run on this machine. */
-import { runRoutingBenchmark, type RunFigures } from "./routing.js";
+import type { RunFigures } from "./measure.js";
+import { runRoutingBenchmark } from "./routing.js";
+import { IN_FLIGHT, runMatrixBenchmark } from "./matrix.js";
 import { runXmppBenchmark } from "./xmpp.js";
 
 const events = Number(process.env["BENCH_EVENTS"] ?? 20_000);
@@ -21,19 +23,40 @@ const ratio = core.throughputPerSecond / forwarder.throughputPerSecond;
 console.log(`core / forwarder throughput: ${(ratio * 100).toFixed(1)} %  (target ≥ 50 %)`);
 console.log(`core / forwarder p99 latency: ${(core.p99Ms / forwarder.p99Ms).toFixed(2)}x`);
 
+const xmppRate = Number(process.env["BENCH_XMPP_RATE"] ?? 200);
 const [raw, bridged] = await runXmppBenchmark({
   events: Number(process.env["BENCH_XMPP_EVENTS"] ?? 2000),
-  perSecond: Number(process.env["BENCH_XMPP_RATE"] ?? 200),
+  perSecond: xmppRate,
 });
 if (raw === undefined || bridged === undefined) throw new Error("XMPP benchmark produced no figures");
-const xmppRow = (f: RunFigures): string =>
-  `${f.name.padEnd(36)} ${f.throughputPerSecond.toFixed(0).padStart(7)} msg/s   p50 ${f.p50Ms.toFixed(2).padStart(7)} ms   p99 ${f.p99Ms.toFixed(2).padStart(7)} ms`;
-console.log(
-  `\nXMPP (${raw.events} messages sent as fast as the client can, then ${raw.events} at ${process.env["BENCH_XMPP_RATE"] ?? 200}/s)`,
+bridgeSection(
+  `XMPP (${raw.events} messages sent as fast as the client can, then ${raw.events} at ${xmppRate}/s)`,
+  raw,
+  bridged,
 );
-console.log(xmppRow(raw));
-console.log(xmppRow(bridged));
-console.log(
-  `bridge / client-to-client throughput: ${((bridged.throughputPerSecond / raw.throughputPerSecond) * 100).toFixed(1)} %`,
+
+const matrixRate = Number(process.env["BENCH_MATRIX_RATE"] ?? 20);
+const [matrixRaw, matrixBridged] = await runMatrixBenchmark({
+  events: Number(process.env["BENCH_MATRIX_EVENTS"] ?? 500),
+  perSecond: matrixRate,
+});
+if (matrixRaw === undefined || matrixBridged === undefined)
+  throw new Error("Matrix benchmark produced no figures");
+bridgeSection(
+  `Matrix (${matrixRaw.events} messages sent as fast as the client can with ${IN_FLIGHT} in flight, then ${matrixRaw.events} at ${matrixRate}/s)`,
+  matrixRaw,
+  matrixBridged,
 );
-console.log(`bridge / client-to-client p99 latency: ${(bridged.p99Ms / raw.p99Ms).toFixed(2)}x`);
+
+/** A bridge's figures next to client-to-client delivery through the same server. */
+function bridgeSection(title: string, client: RunFigures, bridge: RunFigures): void {
+  const messageRow = (f: RunFigures): string =>
+    `${f.name.padEnd(36)} ${f.throughputPerSecond.toFixed(0).padStart(7)} msg/s   p50 ${f.p50Ms.toFixed(2).padStart(7)} ms   p99 ${f.p99Ms.toFixed(2).padStart(7)} ms`;
+  console.log(`\n${title}`);
+  console.log(messageRow(client));
+  console.log(messageRow(bridge));
+  console.log(
+    `bridge / client-to-client throughput: ${((bridge.throughputPerSecond / client.throughputPerSecond) * 100).toFixed(1)} %`,
+  );
+  console.log(`bridge / client-to-client p99 latency: ${(bridge.p99Ms / client.p99Ms).toFixed(2)}x`);
+}

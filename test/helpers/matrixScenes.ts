@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { request } from "undici";
+import { Agent, request } from "undici";
 import type { AgencyRef, Delivery, Endpoint, EventSender, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
@@ -151,17 +151,30 @@ export function tchapRoom(room: string): Endpoint {
   return { network: "matrix", instance: "tchap", conversation: room, agency: "dinum-mi" };
 }
 
-/** A French official: a Synapse account driven through the plain client-server API. */
+/**
+ * A French official: a Synapse account driven through the plain client-server API. With `keepAlive`, over
+ * kept-alive connections of its own (as the benchmark's clients), which close() closes.
+ */
 export class Official {
   private constructor(
     private readonly synapse: LocalSynapse,
     readonly userId: string,
     private readonly token: string,
+    private readonly agent: Agent | undefined,
   ) {}
 
-  static async register(synapse: LocalSynapse, localpart: string, displayName?: string): Promise<Official> {
+  static async register(
+    synapse: LocalSynapse,
+    localpart: string,
+    displayName?: string,
+    options: { keepAlive?: boolean } = {},
+  ): Promise<Official> {
     const user = await synapse.registerUser(localpart, `pw-${localpart}-${randomUUID()}`);
-    const official = new Official(synapse, user.userId, user.accessToken);
+    const agent =
+      options.keepAlive === true
+        ? new Agent({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000 })
+        : undefined;
+    const official = new Official(synapse, user.userId, user.accessToken, agent);
     if (displayName !== undefined)
       await official.call(
         "PUT",
@@ -174,16 +187,28 @@ export class Official {
   }
 
   /** One client-server API call; fails with Synapse's answer unless it is 200. */
-  async call(method: "GET" | "POST" | "PUT", path: string, body: Json = {}): Promise<Json> {
+  async call(
+    method: "GET" | "POST" | "PUT",
+    path: string,
+    body: Json = {},
+    signal?: AbortSignal,
+  ): Promise<Json> {
     const response = await request(`${this.synapse.baseUrl}${path}`, {
+      dispatcher: this.agent,
       method,
       headers: { "content-type": "application/json", authorization: `Bearer ${this.token}` },
       body: method === "GET" ? null : JSON.stringify(body),
+      signal,
     });
     const answer = (await response.body.json()) as Json;
     if (response.statusCode !== 200)
       throw new Error(`${method} ${path}: ${String(response.statusCode)} ${JSON.stringify(answer)}`);
     return answer;
+  }
+
+  /** Closes the connections of an official registered with `keepAlive`. */
+  async close(): Promise<void> {
+    await this.agent?.destroy();
   }
 
   async createRoom(body: Json = { preset: "private_chat" }): Promise<string> {
@@ -232,6 +257,72 @@ export class Official {
     );
   }
 
+  async joinedMembers(room: string): Promise<string[]> {
+    const answer = await this.call(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/joined_members`,
+    );
+    return Object.keys(answer["joined"] as Json);
+  }
+
+  /**
+   * Long-polls /sync for the room's messages, one loop until stop(), handing each body to `listener` as its
+   * answer arrives. A failed sync is retried after a second, as a client would, and said on stderr.
+   */
+  async follow(room: string, listener: (body: string) => void): Promise<{ stop(): Promise<void> }> {
+    const filter = encodeURIComponent(
+      JSON.stringify({
+        presence: { types: [] },
+        account_data: { types: [] },
+        room: {
+          rooms: [room],
+          // Far above what one answer holds in a burst: a "limited" timeline would drop messages.
+          timeline: { types: ["m.room.message"], limit: 1000 },
+          state: { types: [] },
+          ephemeral: { types: [] },
+          account_data: { types: [] },
+        },
+      }),
+    );
+    const sync = (since: string | undefined, signal?: AbortSignal): Promise<Json> =>
+      this.call(
+        "GET",
+        `/_matrix/client/v3/sync?filter=${filter}&timeout=${since === undefined ? "0" : `30000&since=${encodeURIComponent(since)}`}`,
+        {},
+        signal,
+      );
+    let since = String((await sync(undefined))["next_batch"]);
+    const stopping = new AbortController();
+    const loop = (async () => {
+      for (;;) {
+        let answer: Json;
+        try {
+          answer = await sync(since, stopping.signal);
+        } catch (error) {
+          if (stopping.signal.aborted) return;
+          process.stderr.write(`${this.userId}'s sync failed, retrying: ${String(error)}\n`);
+          await new Promise((r) => setTimeout(r, 1000));
+          continue;
+        }
+        since = String(answer["next_batch"]);
+        const joined = (answer["rooms"] as { join?: Record<string, { timeline?: Json }> } | undefined)?.join;
+        const timeline = joined?.[room]?.timeline;
+        if (timeline?.["limited"] === true)
+          process.stderr.write(`${this.userId}'s sync skipped messages (limited timeline)\n`);
+        for (const event of (timeline?.["events"] ?? []) as { content?: { body?: unknown } }[]) {
+          const body = event.content?.body;
+          if (typeof body === "string") listener(body);
+        }
+      }
+    })();
+    return {
+      stop: async () => {
+        stopping.abort();
+        await loop;
+      },
+    };
+  }
+
   /** The room's latest events, oldest first. */
   async timeline(room: string, limit = 50): Promise<Json[]> {
     const answer = await this.call(
@@ -256,6 +347,7 @@ export class Official {
     const response = await request(
       `${this.synapse.baseUrl}/_matrix/media/v3/upload?filename=${encodeURIComponent(name)}`,
       {
+        dispatcher: this.agent,
         method: "POST",
         headers: { "content-type": contentType, authorization: `Bearer ${this.token}` },
         body: bytes,
@@ -270,7 +362,7 @@ export class Official {
     const [server, id] = mxc.slice("mxc://".length).split("/");
     const response = await request(
       `${this.synapse.baseUrl}/_matrix/client/v1/media/download/${server ?? ""}/${id ?? ""}`,
-      { headers: { authorization: `Bearer ${this.token}` } },
+      { dispatcher: this.agent, headers: { authorization: `Bearer ${this.token}` } },
     );
     if (response.statusCode !== 200) throw new Error(`download: ${String(response.statusCode)}`);
     return Buffer.from(await response.body.arrayBuffer());

@@ -1,0 +1,120 @@
+/**
+ * Matrix benchmark: from a Matrix client's send to the normalised event on the bus (through Synapse and the
+ * bridge), next to plain client-to-client delivery through the same Synapse, in the same run.
+ *
+ * Both are measured in one room that the receiving client and the bridge's bot have both joined, so Synapse
+ * does the same work (persist, push to the bridge, wake the receiver's /sync) whichever delivery is timed.
+ */
+import { rm } from "node:fs/promises";
+import { dirname } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { subjects } from "../gateway/contract/subjects.js";
+import { createLogger } from "../gateway/log.js";
+import {
+  connectBus,
+  linkTchapRoom,
+  Official,
+  startMatrixBridge,
+  startMatrixScene,
+} from "../test/helpers/matrixScenes.js";
+import { measure, type RunFigures } from "./measure.js";
+
+const log = createLogger("warn", "fedgate-bench");
+/** Sends in flight at once, the same for both runs: a client that waits for each answer measures latency, not Synapse. */
+export const IN_FLIGHT = 8;
+
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = performance.now() + 20_000;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`Matrix benchmark: ${what} within 20 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function runMatrixBenchmark(options: {
+  events: number;
+  perSecond: number;
+}): Promise<RunFigures[]> {
+  // Undone last first, whatever step failed.
+  const cleanups: (() => unknown)[] = [];
+  try {
+    const scene = await startMatrixScene();
+    if (scene === undefined)
+      throw new Error("Matrix benchmark: needs nats-server and Synapse (see the SKIPPED line above)");
+    cleanups.push(() => scene.stop());
+    // Outside vitest nothing removes the scene's scratch folder (the registration file): the bench does.
+    cleanups.push(() => rm(dirname(scene.config.registrationFile), { recursive: true, force: true }));
+    const bus = await connectBus(scene, log);
+    cleanups.push(() => bus.close());
+    const nc = await connect({ servers: scene.nats.url });
+    cleanups.push(() => nc.close());
+    const bridge = await startMatrixBridge(bus, scene, log);
+    cleanups.push(() => bridge.stop());
+
+    const sender = await Official.register(scene.synapse, "sender", undefined, { keepAlive: true });
+    cleanups.push(() => sender.close());
+    const receiver = await Official.register(scene.synapse, "receiver", undefined, { keepAlive: true });
+    cleanups.push(() => receiver.close());
+    const room = await sender.createRoom();
+    for (const invitee of [receiver.userId, scene.bot]) await sender.invite(room, invitee);
+    await receiver.join(room);
+    // Invited before the room is linked, the bot joins on the invite; linked first, it would try to join
+    // before it may and log a warning.
+    await until("the bot did not join the room", async () =>
+      (await sender.joinedMembers(room)).includes(scene.bot),
+    );
+    await linkTchapRoom(bus, "bench", room);
+
+    const onBus = new Set<(body: string) => void>();
+    const subscription = nc.subscribe(subjects.inboundAll, {
+      callback: (_error, message) => {
+        const body = (JSON.parse(message.string()) as { content?: { body?: string } }).content?.body;
+        if (body !== undefined) for (const listener of onBus) listener(body);
+      },
+    });
+    cleanups.push(() => {
+      subscription.unsubscribe();
+    });
+    const inSync = new Set<(body: string) => void>();
+    const following = await receiver.follow(room, (body) => {
+      for (const listener of inSync) listener(body);
+    });
+    cleanups.push(() => following.stop());
+
+    await new Promise((r) => setTimeout(r, 500)); // the bridge sees the new link
+    // One message through both paths first: the bridge has seen the link, and neither run pays for a
+    // first request (the sender's display name, the sync's first wake-up).
+    let warm = 0;
+    const warmUp = (): void => {
+      warm++;
+    };
+    onBus.add(warmUp);
+    inSync.add(warmUp);
+    await sender.say(room, "bench warm-up");
+    await until("the warm-up message did not arrive", () => Promise.resolve(warm >= 2));
+    onBus.delete(warmUp);
+    inSync.delete(warmUp);
+
+    const send = async (text: string): Promise<void> => {
+      await sender.say(room, text);
+    };
+    // The same sender, room and pace for both runs: only where a message's arrival is seen differs.
+    const figures: RunFigures[] = [];
+    for (const [name, listeners] of [
+      ["client to client through Synapse", inSync],
+      ["client to bus through the bridge", onBus],
+    ] as const)
+      figures.push(
+        await measure(name, send, options.events, options.perSecond, (listener) => listeners.add(listener), {
+          inFlight: IN_FLIGHT,
+        }),
+      );
+    return figures;
+  } finally {
+    // Each step on its own, so that one failing to stop leaves no server running behind it.
+    for (const cleanup of cleanups.reverse())
+      await Promise.resolve()
+        .then(cleanup)
+        .catch((error: unknown) => process.stderr.write(`bench: Matrix clean-up: ${String(error)}\n`));
+  }
+}
