@@ -18,6 +18,7 @@ COPY --from=build /src/dist dist
 COPY --from=build /src/schemas schemas
 # Each bridge validates its own config section against the schema it ships.
 COPY --from=build /src/bridges/xmpp/config.schema.json bridges/xmpp/config.schema.json
+COPY --from=build /src/bridges/matrix/config.schema.json bridges/matrix/config.schema.json
 RUN ln -s /opt/fedgate/dist/gateway/cli/main.js /usr/local/bin/fedgate && chmod +x dist/gateway/cli/main.js
 # UID 1000 is the image's node user; the chart runs as it with a read-only root filesystem.
 USER 1000
