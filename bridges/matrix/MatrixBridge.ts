@@ -59,8 +59,8 @@ interface ResolvedConfig extends MatrixBridgeConfig {
   listen: { host: string; port: number };
 }
 
+/** A reaction an official made, kept so that its redaction can be bridged as the reaction taken back. */
 interface ReceivedReaction {
-  conversation: string;
   reactsTo: string;
   key: string;
   sender: string;
@@ -299,7 +299,6 @@ export class MatrixBridge {
 
   private async rememberReaction(matrixEventId: string, event: NormalisedEvent): Promise<void> {
     const reaction: ReceivedReaction = {
-      conversation: event.source.conversation,
       reactsTo: event.relations?.reactsTo ?? "",
       key: event.content?.reaction ?? "",
       sender: event.sender.userId,
