@@ -21,6 +21,7 @@ import type { MatrixBridgeConfig } from "../../bridges/matrix/config.types.js";
 import { MatrixBridge } from "../../bridges/matrix/MatrixBridge.js";
 import { generateRegistration, type AppServiceRegistration } from "../../bridges/matrix/registration.js";
 import type { LocalSynapse } from "../../bridges/matrix/server/LocalSynapse.js";
+import { eventually } from "./fixtures.js";
 import { startNatsOrSkip } from "./nats.js";
 import { scratchDir } from "./scratchDir.js";
 import { startSynapseOrSkip } from "./synapse.js";
@@ -118,6 +119,27 @@ export async function linkTchapRoom(bus: Bus, linkId: string, room: string): Pro
       { network: "matrix", instance: "tchap", conversation: room, agency: "dinum-mi" },
     ],
   });
+}
+
+/**
+ * A room the official creates, linked (as `linkId`) with an XMPP room of Weber's, with the bridge's bot
+ * invited and in it: what every scene starts from.
+ */
+export async function linkedRoom(
+  scene: MatrixScene,
+  bus: Bus,
+  official: Official,
+  linkId: string,
+): Promise<string> {
+  const room = await official.createRoom();
+  await linkTchapRoom(bus, linkId, room);
+  await official.invite(room, scene.bot);
+  await eventually(
+    async () => ((await official.joinedMembers(room)).includes(scene.bot) ? true : undefined),
+    20_000,
+    "the bot in the room",
+  );
+  return room;
 }
 
 /** Publishes what the core delivers to the Tchap bridge of an event Weber sent in the XMPP room. */

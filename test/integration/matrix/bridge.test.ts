@@ -18,7 +18,7 @@ import {
   contentOf,
   deliverFromWeber,
   type Json,
-  linkTchapRoom,
+  linkedRoom,
   Official,
   startMatrixBridge,
   startMatrixScene,
@@ -43,20 +43,17 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
     await collectInbound(bus, inbound);
     bridge = await startMatrixBridge(bus, scene, log);
     claire = await Official.register(scene.synapse, "claire.martin", "Claire Martin");
-    room = await claire.createRoom();
-    await linkTchapRoom(bus, "einsatz", room);
-    await claire.invite(room, scene.bot);
-    await eventually(
-      async () => ((await claire.timeline(room)).some((e) => e["sender"] === scene.bot) ? true : undefined),
-      20_000,
-      "the bot in the room",
-    );
+    room = await linkedRoom(scene, bus, claire, "einsatz");
   });
 
   afterAll(async () => {
-    await bridge.stop();
-    await bus.close();
-    await scene?.stop();
+    // The servers stop even when the set-up failed half-way.
+    try {
+      await bridge.stop();
+      await bus.close();
+    } finally {
+      await scene?.stop();
+    }
   });
 
   function received(predicate: (e: NormalisedEvent) => boolean, what: string): Promise<NormalisedEvent> {

@@ -14,7 +14,7 @@ import {
   connectBus,
   contentOf,
   deliverFromWeber,
-  linkTchapRoom,
+  linkedRoom,
   Official,
   startMatrixBridge,
   startMatrixScene,
@@ -39,18 +39,17 @@ describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () 
     await collectInbound(bus, inbound);
     bridge = await startMatrixBridge(bus, scene, log);
     claire = await Official.register(scene.synapse, "claire.martin", "Claire Martin");
-    room = await claire.createRoom();
-    await linkTchapRoom(bus, "einsatz", room);
-    await claire.invite(room, scene.bot);
-    await eventually(async () =>
-      (await claire.timeline(room)).some((e) => e["sender"] === scene.bot) ? true : undefined,
-    );
+    room = await linkedRoom(scene, bus, claire, "einsatz");
   });
 
   afterAll(async () => {
-    await bridge?.stop();
-    await bus.close();
-    await scene?.stop();
+    // The servers stop even when the set-up failed half-way.
+    try {
+      await bridge?.stop();
+      await bus.close();
+    } finally {
+      await scene?.stop();
+    }
   });
 
   /** The bodies of Claire's messages on the bus, in the order published. */

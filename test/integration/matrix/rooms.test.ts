@@ -20,6 +20,7 @@ import {
   contentOf,
   deliverFromWeber,
   linkTchapRoom,
+  linkedRoom,
   Official,
   startMatrixBridge,
   startMatrixScene,
@@ -37,6 +38,12 @@ const log = createLogger("warn", "test", {
   },
 });
 const scene = await startMatrixScene();
+
+/** The scene, inside tests that run only when it started. */
+function must<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error("no Matrix scene");
+  return value;
+}
 
 describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and bad input", () => {
   const inbound: NormalisedEvent[] = [];
@@ -60,10 +67,14 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
   });
 
   afterAll(async () => {
-    links.stop();
-    await bridge.stop();
-    await bus.close();
-    await scene?.stop();
+    // The servers stop even when the set-up failed half-way.
+    try {
+      links.stop();
+      await bridge.stop();
+      await bus.close();
+    } finally {
+      await scene?.stop();
+    }
   });
 
   /** The bot's notices in a room, as they arrive. */
@@ -155,12 +166,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
   });
 
   it("Matrix bridge - an encrypted linked room is told once that nothing is bridged", async () => {
-    const room = await claire.createRoom();
-    await linkTchapRoom(bus, "verschluesselt", room);
-    await claire.invite(room, bot);
-    await eventually(async () =>
-      (await claire.timeline(room)).some((e) => e["sender"] === bot) ? true : undefined,
-    );
+    const room = await linkedRoom(must(scene), bus, claire, "verschluesselt");
     await claire.setState(room, "m.room.encryption", { algorithm: "m.megolm.v1.aes-sha2" });
     await botSays(room, "end-to-end encrypted");
     const encrypted = await claire.send(
@@ -199,9 +205,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
 
   it("Matrix bridge - a direct chat with a ghost reaches the remote person, and back", async () => {
     // Weber spoke through the bridge before, so her ghost is known.
-    const linked = await claire.createRoom();
-    await linkTchapRoom(bus, "vorher", linked);
-    await claire.invite(linked, bot);
+    const linked = await linkedRoom(must(scene), bus, claire, "vorher");
     await deliverFromWeber(bus, tchapRoom(linked), { type: "message.created", content: { body: "Hallo" } });
     await eventually(
       async () => (await claire.eventsFrom(linked, weberGhost)).at(0),
@@ -276,12 +280,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
   });
 
   it("Matrix bridge - bad input is refused with a log line, acknowledged, and the bridge keeps serving", async () => {
-    const room = await claire.createRoom();
-    await linkTchapRoom(bus, "schlecht", room);
-    await claire.invite(room, bot);
-    await eventually(async () =>
-      (await claire.timeline(room)).some((e) => e["sender"] === bot) ? true : undefined,
-    );
+    const room = await linkedRoom(must(scene), bus, claire, "schlecht");
     const unknown = await claire.send(room, { msgtype: "m.hologram", body: "3D" });
     await botSays(room, "Not bridged:");
     const giant = await claire.send(room, { msgtype: "m.text", body: "x".repeat(10_000) });
