@@ -455,6 +455,10 @@ export interface EventSender {
   userId: string;
   displayName?: string;
   /**
+   * Where the sender's picture can be fetched (http or https), when their network has one: a link the source adapter serves or a URL on the source server, like an attachment's.
+   */
+  avatarUrl?: string;
+  /**
    * The sender's agency when the adapter knows it; otherwise the source endpoint's owner is assumed.
    */
   agency?: string;

@@ -224,6 +224,27 @@ function tooLarge(host: string, maxBytes: number): never {
  * The URL is returned as the WHATWG URL serialises it, which is the input for any well-formed URL.
  */
 export async function describeAttachment(url: string, options: FetchAttachmentOptions): Promise<Attachment> {
+  const hash = createHash("sha256");
+  const { parsed, mediaType, size } = await download(url, options, (chunk) => hash.update(chunk));
+  return { name: nameOf(parsed), mediaType, size, sha256: hash.digest("hex"), url: parsed.href };
+}
+
+/** A file no event describes (a person's picture): its bytes and media type, at most `maxBytes`. */
+export async function fetchFile(
+  url: string,
+  options: FetchAttachmentOptions,
+): Promise<{ bytes: Buffer; mediaType: string }> {
+  const chunks: Buffer[] = [];
+  const { mediaType, size } = await download(url, options, (chunk) => chunks.push(chunk));
+  return { bytes: Buffer.concat(chunks, size), mediaType };
+}
+
+/** GETs a URL (http or https only) and reads its body, at most `maxBytes`, handing on each chunk. */
+async function download(
+  url: string,
+  options: FetchAttachmentOptions,
+  onChunk: (chunk: Buffer) => void,
+): Promise<{ parsed: URL; mediaType: string; size: number }> {
   const parsed = parseUrl(url, options);
   if (parsed.href.length > MAX_URL_LENGTH)
     invalid(`the URL is longer than ${MAX_URL_LENGTH} characters`, parsed.host);
@@ -233,20 +254,8 @@ export async function describeAttachment(url: string, options: FetchAttachmentOp
     opened.body.destroy();
     tooLarge(opened.host, options.maxBytes);
   }
-  const hash = createHash("sha256");
-  const size = await read(
-    opened,
-    options.maxBytes,
-    () => tooLarge(opened.host, options.maxBytes),
-    (chunk) => hash.update(chunk),
-  );
-  return {
-    name: nameOf(parsed),
-    mediaType: normaliseMediaType(header(opened.headers, "content-type")),
-    size,
-    sha256: hash.digest("hex"),
-    url: parsed.href,
-  };
+  const size = await read(opened, options.maxBytes, () => tooLarge(opened.host, options.maxBytes), onChunk);
+  return { parsed, mediaType: normaliseMediaType(header(opened.headers, "content-type")), size };
 }
 
 /**

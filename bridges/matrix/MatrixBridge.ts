@@ -8,7 +8,7 @@
  * carries a transaction id derived from the delivery, so that a retried delivery posts nothing twice.
  */
 import { createHash, randomUUID } from "node:crypto";
-import type { Attachment, Delivery, NormalisedEvent } from "../../schemas/types.js";
+import type { Attachment, Delivery, EventSender, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
@@ -19,7 +19,7 @@ import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gate
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
-import { describeAttachment, fetchAttachment } from "../kit/fetchAttachment.js";
+import { describeAttachment, fetchAttachment, fetchFile } from "../kit/fetchAttachment.js";
 import { openDirectChat } from "../kit/openDirectChat.js";
 import { puppetName } from "../kit/puppetName.js";
 import { AppServiceServer, openTxnStore } from "./AppServiceEndpoint.js";
@@ -47,6 +47,8 @@ const ACCESS_RULES_STATE = "im.vector.room.access_rules";
 const LINKING_POWER = 50;
 const COMMAND = "!fedgate";
 const CACHE_SIZE = 5000;
+/** Larger pictures are not given to ghosts: a profile picture needs far less. */
+const MAX_AVATAR_BYTES = 1024 * 1024;
 
 /** Why a room may not be bridged, in words for the room; undefined when it may. */
 type RoomRefusal = string | undefined;
@@ -75,8 +77,8 @@ export class MatrixBridge {
   private readonly present = new BoundedMap<string, true>(CACHE_SIZE);
   /** Ghost profiles already set: ghost → display name. */
   private readonly profiles = new BoundedMap<string, string>(CACHE_SIZE);
-  /** Native users' display names. */
-  private readonly names = new BoundedMap<string, string>(CACHE_SIZE);
+  /** Native users as events name them: display name and picture link. */
+  private readonly natives = new BoundedMap<string, Omit<EventSender, "userId">>(CACHE_SIZE);
   /** Room markings from their state event, by room id (null: none). */
   private readonly markings = new BoundedMap<string, string | null>(CACHE_SIZE);
   private server: AppServiceServer | undefined;
@@ -257,7 +259,7 @@ export class MatrixBridge {
     const normalised = await toNormalisedEvent(event, {
       instance: this.config.instance,
       conversation,
-      sender: { userId: sender, ...(await this.displayNameOf(event, sender)) },
+      sender: await this.senderOf(event, sender),
       eventId: eventIdFor(this.config.instance, event.event_id),
       ...(isRoom ? await this.roomMarkingOf(event.room_id) : {}),
       maxBodyBytes: this.config.maxBodyBytes,
@@ -269,20 +271,44 @@ export class MatrixBridge {
     if (normalised.type === "reaction.added") await this.rememberReaction(event.event_id, normalised);
   }
 
-  private async displayNameOf(event: MatrixEvent, userId: string): Promise<{ displayName?: string }> {
-    const fromEvent = event.type === EventType.member ? event.content["displayname"] : undefined;
-    if (typeof fromEvent === "string" && fromEvent !== "") {
-      this.names.set(userId, fromEvent);
-      return { displayName: fromEvent };
+  /**
+   * A native user as an event names them: their display name (else their localpart) and, where they have
+   * one, a link to their picture that the bridge serves. A join carries both; otherwise the homeserver is
+   * asked once.
+   */
+  private async senderOf(event: MatrixEvent, userId: string): Promise<EventSender> {
+    let known = this.natives.get(userId);
+    // A join names the member as they are now (a join after a join is a new name or picture).
+    if (
+      event.type === EventType.member &&
+      event.state_key === userId &&
+      event.content["membership"] === "join"
+    ) {
+      known = this.profileFrom(userId, event.content);
+      this.natives.set(userId, known);
     }
-    let name = this.names.get(userId);
-    if (name === undefined) {
+    if (known === undefined) {
       // A name is a courtesy: without one, the localpart does.
       const profile = await this.client.getProfile(userId).catch((): MatrixProfile => ({}));
-      name = profile.displayname ?? localpartOf(userId);
-      this.names.set(userId, name);
+      known = this.profileFrom(userId, profile);
+      this.natives.set(userId, known);
     }
-    return { displayName: name };
+    return { userId, ...known };
+  }
+
+  private profileFrom(
+    userId: string,
+    profile: { displayname?: unknown; avatar_url?: unknown },
+  ): Omit<EventSender, "userId"> {
+    const { displayname: name, avatar_url: avatar } = profile;
+    const displayName = typeof name === "string" && name.trim() !== "" ? name : localpartOf(userId);
+    if (typeof avatar !== "string" || !avatar.startsWith("mxc://")) return { displayName };
+    return { displayName, avatarUrl: this.link(avatar, "avatar") };
+  }
+
+  /** A link other bridges fetch a Matrix file from. */
+  private link(mxc: string, name: string): string {
+    return mediaLink({ key: this.mediaKey, baseUrl: this.config.publicUrl }, mxc, name);
   }
 
   /** A file in a Matrix message: its size and hash from the homeserver, and a link the bridge serves. */
@@ -293,7 +319,7 @@ export class MatrixBridge {
       ...described,
       name: media.name,
       mediaType: media.mediaType ?? described.mediaType,
-      url: mediaLink({ key: this.mediaKey, baseUrl: this.config.publicUrl }, media.mxc, media.name),
+      url: this.link(media.mxc, media.name),
     };
   }
 
@@ -318,7 +344,7 @@ export class MatrixBridge {
       id: eventIdFor(this.config.instance, event.event_id),
       type: "reaction.removed",
       source: { network: NETWORK, instance: this.config.instance, conversation, messageId: event.event_id },
-      sender: { userId: reaction.sender, ...(await this.displayNameOf(event, reaction.sender)) },
+      sender: await this.senderOf(event, reaction.sender),
       content: { reaction: reaction.key },
       relations: { reactsTo: reaction.reactsTo },
       timestamp: new Date(event.origin_server_ts).toISOString(),
@@ -651,12 +677,15 @@ export class MatrixBridge {
     const remote = { network: event.source.network, instance: event.source.instance };
     const ghost = ghostUserId(this.naming, { ...remote, userId: event.sender.userId });
     const name = puppetName(delivery);
-    if (this.profiles.get(ghost) !== name) {
+    const avatar = event.sender.avatarUrl;
+    const profile = `${name}\n${avatar ?? ""}`;
+    if (this.profiles.get(ghost) !== profile) {
       await this.client.registerUser(localpartOf(ghost));
       // Setting a name announces it in every room the ghost is in: only when it changed, not on every start.
       if ((await this.client.getProfile(ghost)).displayname !== name)
         await this.client.setDisplayName(ghost, name);
-      this.profiles.set(ghost, name);
+      if (avatar !== undefined) await this.setAvatar(ghost, avatar);
+      this.profiles.set(ghost, profile);
     }
     await this.runtime.identities.record(
       {
@@ -667,6 +696,30 @@ export class MatrixBridge {
       { network: NETWORK, instance: this.config.instance, userId: ghost },
     );
     return ghost;
+  }
+
+  /**
+   * Gives the ghost the picture its person has elsewhere, once per picture link (remembered across
+   * restarts). A picture is a courtesy: one that cannot be fetched is logged, and the message still goes.
+   */
+  private async setAvatar(ghost: string, url: string): Promise<void> {
+    const key = `avatar.${keyToken(ghost)}`;
+    const entry = await this.state.get(key);
+    if (entry !== undefined && decodeJson(entry.value) === url) return;
+    try {
+      const { bytes, mediaType } = await fetchFile(url, {
+        maxBytes: Math.min(this.config.attachments.maxBytes, MAX_AVATAR_BYTES),
+        ...(this.config.attachments.hosts === undefined
+          ? {}
+          : { allowedHosts: this.config.attachments.hosts }),
+      });
+      if (!mediaType.startsWith("image/"))
+        throw new PermanentError("FG_ATTACHMENT_INVALID", `the picture is ${mediaType}, not an image`);
+      await this.client.setAvatarUrl(ghost, await this.client.uploadMedia(bytes, mediaType, "avatar", ghost));
+      await this.state.put(key, encodeJson(url));
+    } catch (error) {
+      this.log.warn({ err: error, ghost }, "ghost's picture not set");
+    }
   }
 
   /** The room a delivery goes to: the linked room, or the direct chat's room, opened by the ghost if new. */

@@ -2,7 +2,7 @@
  * A Matrix room event as a normalised event. Pure but for what the bridge knows, which comes in as lookups:
  * which gateway event a Matrix event is, and the description (with hash) of a file.
  */
-import type { Attachment, EventContent, NormalisedEvent } from "../../schemas/types.js";
+import type { Attachment, EventContent, EventSender, NormalisedEvent } from "../../schemas/types.js";
 import { PermanentError } from "../../gateway/errors.js";
 import { toEventHtml } from "./html.js";
 import {
@@ -29,7 +29,8 @@ export interface InboundContext {
   instance: string;
   /** The endpoint's conversation: the room id, or a direct conversation's id. */
   conversation: string;
-  sender: { userId: string; displayName?: string };
+  /** Who sent it, with their name and picture link where known; the name is cut to the schema's length. */
+  sender: EventSender;
   /** The gateway event id to use. */
   eventId: string;
   /** The room's marking, from its eu.fedgate.marking state. */
@@ -192,8 +193,10 @@ function base(event: MatrixEvent, ctx: InboundContext, marking: string | undefin
       messageId: event.event_id,
     },
     sender: {
-      userId: ctx.sender.userId,
-      ...(ctx.sender.displayName === undefined ? {} : { displayName: ctx.sender.displayName }),
+      ...ctx.sender,
+      ...(ctx.sender.displayName === undefined
+        ? {}
+        : { displayName: cut(ctx.sender.displayName, maxDisplayNameLength) }),
     },
     timestamp: new Date(event.origin_server_ts).toISOString(),
     ...(marking === undefined ? {} : { marking }),
@@ -328,7 +331,11 @@ function fromMember(event: MatrixEvent, ctx: InboundContext): NormalisedEvent | 
   return {
     ...base(event, ctx, ctx.roomMarking),
     type,
-    sender: { userId, ...(displayName === undefined ? {} : { displayName }) },
+    sender: {
+      userId,
+      ...(displayName === undefined ? {} : { displayName }),
+      ...(ctx.sender.avatarUrl === undefined ? {} : { avatarUrl: ctx.sender.avatarUrl }),
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { subjects } from "../../../gateway/contract/subjects.js";
 import { createLogger } from "../../../gateway/log.js";
+import { ghostUserId } from "../../../bridges/matrix/ghosts.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {
@@ -351,6 +352,74 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
       expect((await claire.download(String(contentOf(posted)["url"]))).equals(image)).toBe(true);
     } finally {
       files.close();
+    }
+  });
+
+  it("Matrix bridge - people's pictures go both ways: an official's as a link, a remote person's on the ghost", async () => {
+    // Tchap → bus: the official's picture is a link the bridge serves.
+    const picture = Buffer.from([
+      0x89,
+      0x50,
+      0x4e,
+      0x47,
+      ...Array.from({ length: 300 }, (_, i) => (i * 7) % 256),
+    ]);
+    const mxc = await claire.upload(picture, "image/png", "claire.png");
+    await claire.call("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(claire.userId)}/avatar_url`, {
+      avatar_url: mxc,
+    });
+    // The homeserver tells the room of the new picture; the next message carries it.
+    await eventually(
+      async () =>
+        (await claire.timeline(room)).some(
+          (e) => e["type"] === "m.room.member" && contentOf(e)["avatar_url"] === mxc,
+        )
+          ? true
+          : undefined,
+      20_000,
+      "the new picture in the room",
+    );
+    const said = await claire.say(room, "Mit Bild");
+    const event = await received((e) => e.source.messageId === said, "the message with a picture");
+    const avatarUrl = event.sender.avatarUrl ?? "";
+    expect(avatarUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/_fedgate\/media\/v1\//);
+    const fetched = await request(avatarUrl);
+    expect(Buffer.from(await fetched.body.arrayBuffer()).equals(picture)).toBe(true);
+
+    // XMPP → Tchap: the remote person's picture becomes the ghost's.
+    const photo = Buffer.from([0xff, 0xd8, 0xff, ...Array.from({ length: 400 }, (_, i) => (i * 3) % 256)]);
+    const photos: Server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "image/jpeg" }).end(photo);
+    });
+    await new Promise<void>((resolve) => photos.listen(0, "127.0.0.1", resolve));
+    try {
+      const address = photos.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      const schulz = {
+        userId: "schulz@bpol.localhost",
+        displayName: "PHK Schulz",
+        avatarUrl: `http://127.0.0.1:${String(port)}/schulz.jpg`,
+      };
+      await deliverFromWeber(bus, tchapRoom(room), {
+        type: "message.created",
+        content: { body: "Schulz hier" },
+        sender: schulz,
+      });
+      const ghost = ghostUserId(
+        { prefix: "fedgate_", serverName: "tchap.localhost" },
+        { network: "xmpp", instance: "bpol", userId: schulz.userId },
+      );
+      const avatar = await eventually(
+        async () => {
+          const profile = await claire.call("GET", `/_matrix/client/v3/profile/${encodeURIComponent(ghost)}`);
+          return typeof profile["avatar_url"] === "string" ? profile["avatar_url"] : undefined;
+        },
+        20_000,
+        "the ghost's picture",
+      );
+      expect((await claire.download(avatar)).equals(photo)).toBe(true);
+    } finally {
+      photos.close();
     }
   });
 

@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   describeAttachment,
+  fetchFile,
   fetchAttachment,
   normaliseMediaType,
   safeFileName,
@@ -236,6 +237,19 @@ describe("describeAttachment", () => {
     );
     expect(overall).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
     expect(overall.message).toContain("too long");
+  });
+});
+
+describe("fetchFile", () => {
+  it("returns the bytes and media type of a file no event describes, within maxBytes", async () => {
+    const { bytes, mediaType } = await fetchFile(`${base}${resume}`, { maxBytes: 1024 * 1024 });
+    expect(bytes.equals(content)).toBe(true);
+    expect(mediaType).toBe("application/pdf");
+    const tooLarge = await failure(fetchFile(`${base}${resume}`, { maxBytes: content.length - 1 }));
+    expect(tooLarge).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
+    expect(await failure(fetchFile(`${base}/busy/${secret}/a.txt`, { maxBytes: 1024 }))).toMatchObject({
+      transient: true,
+    });
   });
 });
 
