@@ -5,13 +5,12 @@
  * and streams the file from the homeserver's authenticated media API, as the AS, to whoever presents a link
  * it signed. A link is a capability URL: its signature is never logged.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import express, { type Request, type Response } from "express";
 import { request, type Dispatcher } from "undici";
 import type { Logger } from "../../gateway/log.js";
-import { safeFileName } from "../kit/fetchAttachment.js";
+import { contentDisposition, linkSignature, validLinkSignature } from "../kit/fileLinks.js";
 import { readUpTo } from "../kit/readUpTo.js";
 import { parseMxc, type MatrixClient } from "./MatrixClient.js";
 
@@ -30,12 +29,6 @@ export interface MediaProxyOptions {
 export const mediaPathPrefix = "/_fedgate/media/v1";
 /** Longest wait for the homeserver's response headers, and longest pause between two chunks. */
 const UPSTREAM_TIMEOUT_MS = 30_000;
-/** An HMAC-SHA256 in unpadded base64url. */
-const SIGNATURE = /^[A-Za-z0-9_-]{43}$/;
-
-function sign(key: Buffer | string, server: string, mediaId: string): Buffer {
-  return createHmac("sha256", key).update(`${server}/${mediaId}`, "utf8").digest();
-}
 
 /** The signed link to the file of `mxc`, named `fileName`. FG_NATIVE_INVALID for a malformed mxc URI. */
 export function mediaLink(
@@ -44,27 +37,10 @@ export function mediaLink(
   fileName: string,
 ): string {
   const { server, mediaId } = parseMxc(mxc);
-  const sig = sign(options.key, server, mediaId).toString("base64url");
+  const sig = linkSignature(options.key, `${server}/${mediaId}`);
   const base = options.baseUrl.replace(/\/+$/, "");
   const path = [server, mediaId, fileName].map(encodeURIComponent).join("/");
   return `${base}${mediaPathPrefix}/${path}?sig=${sig}`;
-}
-
-function validSignature(key: Buffer | string, server: string, mediaId: string, sig: unknown): boolean {
-  if (typeof sig !== "string" || !SIGNATURE.test(sig)) return false;
-  // Both are 32 bytes: the comparison takes the same time wherever they differ.
-  return timingSafeEqual(Buffer.from(sig, "base64url"), sign(key, server, mediaId));
-}
-
-/** Content-Disposition for a download: an ASCII fallback name and the exact one (RFC 6266, RFC 5987). */
-function contentDisposition(name: string): string {
-  const fileName = safeFileName(name);
-  const ascii = fileName.replace(/[^\x20-\x7e]|["\\%]/g, "_");
-  const exact = encodeURIComponent(fileName).replace(
-    /['()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${exact}`;
 }
 
 /** An undici or stream error's code, else its name: enough to tell what happened, never a URL. */
@@ -116,7 +92,7 @@ export function createMediaRouter(options: MediaProxyOptions): express.Router {
       method: req.method,
       path: req.baseUrl + req.path,
     };
-    if (!validSignature(key, server, mediaId, req.query["sig"])) {
+    if (!validLinkSignature(key, `${server}/${mediaId}`, req.query["sig"])) {
       log.warn({ code: "FG_AUTH_INVALID", ...context }, "media link with a missing or wrong signature");
       refuse(res, 403, "the link's signature is missing or wrong");
       return;
