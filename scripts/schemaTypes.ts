@@ -21,7 +21,7 @@ export async function typesTargets(): Promise<TypesTarget[]> {
   const contract = (await readdir(schemaDir)).filter((f) => f.endsWith(".schema.json")).sort();
   return [
     { out: "schemas/types.ts", schemas: contract.map((f) => `schemas/${f}`) },
-    ...["xmpp", "matrix"].map((bridge) => ({
+    ...["xmpp", "matrix", "stashcat"].map((bridge) => ({
       out: `bridges/${bridge}/config.types.ts`,
       schemas: [`bridges/${bridge}/config.schema.json`],
       importShared: "../../schemas/types.js",

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus, Subscription } from "../../gateway/bus/Bus.js";
+import { deadLetterOf } from "../../gateway/bus/consumePolicy.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { validateDelivery, validateEvent } from "../../gateway/contract/schemas.js";
 import { subjects } from "../../gateway/contract/subjects.js";
@@ -91,6 +92,21 @@ export class AdapterRuntime {
       await this.messages.record(event.id, event.source, event.source.messageId, aliases);
     }
     await this.bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
+  }
+
+  /**
+   * Tells operators about native input the adapter refused (it could not be read, decrypted or bridged):
+   * a dead letter with the reason, read from `where` (the native conversation), with the native message as
+   * it arrived (never decrypted text) as its payload.
+   */
+  async deadLetter(where: string, nativeMessage: unknown, error: unknown): Promise<void> {
+    const { network, instance } = this.options;
+    const origin = `${network}-${instance}`;
+    const data = new TextEncoder().encode(
+      typeof nativeMessage === "string" ? nativeMessage : JSON.stringify(nativeMessage),
+    );
+    const letter = deadLetterOf(origin, `${network}/${instance}/${where}`, data, error);
+    await this.bus.publish(subjects.deadLetter(origin), encodeJson(letter));
   }
 
   /** Consumes deliveries for this instance, in order, and records the native id of each one delivered. */

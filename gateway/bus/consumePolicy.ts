@@ -28,15 +28,26 @@ export type Outcome = "ack" | "term" | "unsettled";
 const defaultBackoff = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 5000);
 
 export function toDeadLetter(origin: string, message: BusMessage, error: unknown): DeadLetter {
-  const text = Buffer.from(message.data).toString("utf8");
-  const isUtf8 = Buffer.from(text, "utf8").equals(Buffer.from(message.data));
+  return deadLetterOf(origin, message.subject, message.data, error, message.deliveryCount);
+}
+
+/** A dead letter for `data`, read from `subject` (a bus subject, or where an adapter read native input). */
+export function deadLetterOf(
+  origin: string,
+  subject: string,
+  data: Uint8Array,
+  error: unknown,
+  deliveryCount?: number,
+): DeadLetter {
+  const text = Buffer.from(data).toString("utf8");
+  const isUtf8 = Buffer.from(text, "utf8").equals(Buffer.from(data));
   return {
     specVersion: "1",
     origin,
-    subject: message.subject,
+    subject,
     reason: { code: errorCode(error), message: error instanceof Error ? error.message : String(error) },
-    deliveryCount: message.deliveryCount,
-    payload: isUtf8 ? text : Buffer.from(message.data).toString("base64"),
+    ...(deliveryCount === undefined ? {} : { deliveryCount }),
+    payload: isUtf8 ? text : Buffer.from(data).toString("base64"),
     payloadEncoding: isUtf8 ? "utf8" : "base64",
     failedAt: new Date().toISOString(),
   };

@@ -1,0 +1,30 @@
+/** Reads and checks bridges.stashcat from a loaded config file, with its secrets. */
+import type { LoadedConfig } from "../../gateway/config/loadConfig.js";
+import { resolveSecret } from "../../gateway/config/secrets.js";
+import { validatorFor } from "../../gateway/contract/schemas.js";
+import { bridgeSection } from "../kit/bridgeSection.js";
+import type { StashcatBridgeConfig } from "./config.types.js";
+
+const validateStashcatConfig = validatorFor<StashcatBridgeConfig>(
+  "bridges/stashcat/config.schema.json",
+  "Stashcat bridge config",
+  "FG_CONFIG_INVALID",
+);
+
+export interface LoadedStashcatConfig {
+  config: StashcatBridgeConfig;
+  password: string;
+  /** Opens the account's private key. */
+  encryptionPassword: string;
+}
+
+/** The Stashcat section and its secrets; errors name the file and the key under /bridges/stashcat. */
+export async function loadStashcatConfig(loaded: LoadedConfig): Promise<LoadedStashcatConfig> {
+  const config = bridgeSection(loaded, "stashcat", validateStashcatConfig);
+  const password = await resolveSecret(config.password, loaded.file, "/bridges/stashcat/password");
+  const encryptionPassword =
+    config.encryptionPassword === undefined
+      ? password
+      : await resolveSecret(config.encryptionPassword, loaded.file, "/bridges/stashcat/encryptionPassword");
+  return { config, password, encryptionPassword };
+}

@@ -1,0 +1,62 @@
+/* Generated from bridges/stashcat/config.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+
+import type { Secret } from "../../schemas/types.js";
+
+export interface StashcatBridgeConfig {
+  /**
+   * The network instance this Stashcat is, as links and the policy name it (e.g. ni).
+   */
+  instance: string;
+  /**
+   * The REST API, e.g. https://api.stashcat.com/.
+   */
+  apiUrl: string;
+  /**
+   * The socket.io push service, e.g. https://push.stashcat.com.
+   */
+  pushUrl: string;
+  /**
+   * The service account's login.
+   */
+  email: string;
+  password: Secret;
+  encryptionPassword?: Secret;
+  /**
+   * The device id the bridge logs in with; keep it stable, so that a restart reuses its session.
+   */
+  deviceId?: string;
+  appName?: string;
+  /**
+   * The agency whose officers use this Stashcat. It owns the Stashcat side of direct chats; without it, they are refused.
+   */
+  agency?: string;
+  listen?: StashcatListen;
+  /**
+   * The base URL other bridges fetch those files from; default http://<listen.host>:<listen.port>.
+   */
+  publicUrl?: string;
+  attachments?: StashcatAttachments;
+  /**
+   * Longer message texts are refused.
+   */
+  maxBodyBytes?: number;
+}
+/**
+ * Where the bridge serves the decrypted files of Stashcat messages to the other bridges.
+ */
+
+export interface StashcatListen {
+  host?: string;
+  port?: number;
+}
+
+export interface StashcatAttachments {
+  /**
+   * Larger files are not bridged, in either direction (the policy may allow less).
+   */
+  maxBytes?: number;
+  /**
+   * Hosts (host or host:port) that other networks' file links may point at. Without it any host is fetched: set it in production.
+   */
+  hosts?: string[];
+}
