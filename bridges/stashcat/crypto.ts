@@ -173,9 +173,24 @@ export function decryptText(hexText: string, hexIv: string, key: Buffer): string
   if (!HEX.test(hexText)) throw failed("message", "its text is not hex");
   if (!HEX.test(hexIv)) throw failed("message", "its IV is not hex");
   const plain = decryptBytes(Buffer.from(hexText, "hex"), key, Buffer.from(hexIv, "hex"), "message");
+  let text: string;
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(plain);
+    text = new TextDecoder("utf-8", { fatal: true }).decode(plain);
   } catch (cause) {
     throw failed("message", "its plaintext is not UTF-8", cause);
   }
+  // CBC has no integrity check: a wrong IV garbles only the first block and still "opens". Garbage is almost
+  // never valid UTF-8 free of control characters; this refuses the rest rather than passing it on.
+  if (hasControlCharacters(text))
+    throw failed("message", "its plaintext holds control characters (a wrong IV or key)");
+  return text;
+}
+
+/** C0 controls other than tab, line feed and carriage return, and DEL. */
+function hasControlCharacters(text: string): boolean {
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    if ((code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || code === 0x7f) return true;
+  }
+  return false;
 }
