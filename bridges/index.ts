@@ -2,10 +2,14 @@
  * The bridges this build contains, by network name: what `fedgate bridge <network>` runs, and what each
  * brings to `fedgate demo`. The gateway assembles them without knowing their protocols.
  */
+import type { Command } from "commander";
 import type { LoadedConfig } from "../gateway/config/loadConfig.js";
 import type { Logger } from "../gateway/log.js";
 import { startMatrixDemo } from "./matrix/demo.js";
 import { runMatrixBridge, writeMatrixRegistration } from "./matrix/runMatrixBridge.js";
+import { registerStashcatCommands } from "./stashcat/commands.js";
+import { startStashcatDemo } from "./stashcat/demo.js";
+import { runStashcatBridge } from "./stashcat/runStashcatBridge.js";
 import { startXmppDemo } from "./xmpp/demo.js";
 import { runXmppBridge } from "./xmpp/runXmppBridge.js";
 
@@ -44,9 +48,12 @@ export interface BridgeModule {
    * Application Service registration); resolves with the file written.
    */
   generateRegistration?: (loaded: LoadedConfig, url?: string) => Promise<string>;
+  /** Commands of the bridge's own under `fedgate` (a person's view of its network, for the demo). */
+  commands?: (program: Command) => void;
 }
 
 export const bridges: Readonly<Record<string, BridgeModule>> = {
   xmpp: { run: runXmppBridge, startDemo: startXmppDemo },
   matrix: { run: runMatrixBridge, startDemo: startMatrixDemo, generateRegistration: writeMatrixRegistration },
+  stashcat: { run: runStashcatBridge, startDemo: startStashcatDemo, commands: registerStashcatCommands },
 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The fedgate command: the routing core, the bridges, config checks, the demo and event tools. */
 import { Command } from "commander";
+import { bridges } from "../../bridges/index.js";
 import { FedgateError } from "../errors.js";
 import { bridgeCommand, type BridgeCommandOptions } from "./bridgeCommand.js";
 import { checkConfigCommand } from "./configCheck.js";
@@ -60,6 +61,8 @@ events
   .option("--all", "start from the first stored message instead of new ones")
   .option("--json", "print each message as stored, one JSON document a line")
   .action(tailCommand);
+
+for (const bridge of Object.values(bridges)) bridge.commands?.(program);
 
 try {
   await program.parseAsync(process.argv);

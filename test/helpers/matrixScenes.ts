@@ -142,7 +142,7 @@ export async function linkedRoom(
   return room;
 }
 
-/** Publishes what the core delivers to the Tchap bridge of an event Weber sent in the XMPP room. */
+/** Publishes what the core delivers to `target` (its bridge) of an event Weber sent in the XMPP room. */
 export async function deliverFromWeber(
   bus: Bus,
   target: Endpoint,
@@ -165,7 +165,9 @@ export async function deliverFromWeber(
     senderAgency: bpol,
     ...extra,
   };
-  await bus.publish(subjects.outbound("matrix", "tchap"), encodeJson(delivery), { msgId: delivery.id });
+  await bus.publish(subjects.outbound(target.network, target.instance), encodeJson(delivery), {
+    msgId: delivery.id,
+  });
   return full;
 }
 

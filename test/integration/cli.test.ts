@@ -71,9 +71,9 @@ describe("cli - fedgate config check", () => {
     expect(code).toBe(1);
   });
 
-  it("cli - a bridge that is not built yet says so instead of starting", async () => {
+  it("cli - a bridge that is not part of the build says so instead of starting", async () => {
     const file = await configFile("nats: { url: nats://127.0.0.1:4222 }\n");
-    const { code, output } = await run(["bridge", "stashcat", "--config", file]);
+    const { code, output } = await run(["bridge", "signal", "--config", file]);
     expect(output).toContain("FG_BRIDGE_UNAVAILABLE");
     expect(code).toBe(1);
   });

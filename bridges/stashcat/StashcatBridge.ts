@@ -1,0 +1,606 @@
+/**
+ * The Stashcat bridge: reads and writes as one service account, since Stashcat has no puppets. What
+ * officers write in linked channels and conversations reaches the bus decrypted; what the core delivers is
+ * encrypted for the chat and posted with the sender's name and agency leading the text.
+ *
+ * New messages arrive through the push channel. After every (re)connection and at start, each linked chat
+ * is read from the last message bridged (`message/content`), so nothing is lost while the push channel or
+ * the bridge was down; message ids already in the message map are skipped, so nothing is doubled.
+ */
+import { createHash } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import express from "express";
+import type { Attachment, Delivery, NormalisedEvent } from "../../schemas/types.js";
+import type { Bus } from "../../gateway/bus/Bus.js";
+import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
+import { buckets } from "../../gateway/bus/topology.js";
+import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
+import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import type { Logger } from "../../gateway/log.js";
+import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import { LinkStore } from "../../gateway/stores/LinkStore.js";
+import { AdapterRuntime, type NativeRelations } from "../kit/AdapterRuntime.js";
+import { fetchAttachment } from "../kit/fetchAttachment.js";
+import { linkSignature } from "../kit/fileLinks.js";
+import { puppetName } from "../kit/puppetName.js";
+import type { LoadedStashcatConfig } from "./config.js";
+import type { StashcatBridgeConfig } from "./config.types.js";
+import {
+  decryptBytes,
+  decryptText,
+  encryptBytes,
+  encryptText,
+  newKey,
+  unlockPrivateKey,
+  unwrapChatKey,
+  wrapChatKey,
+} from "./crypto.js";
+import { createFileRouter, filePathPrefix } from "./FileLinks.js";
+import { parseMessage, StashcatClient, type ChatRef, type StashcatMessage } from "./StashcatClient.js";
+import { StashcatPush } from "./StashcatPush.js";
+
+const NETWORK = "stashcat";
+/** The session, the last message bridged per chat, direct chats and likes: what a restart must not forget. */
+const STATE_BUCKET = "fedgate_stashcat_state";
+/** Messages read per `message/content` call while catching up. */
+const PAGE = 50;
+/** Likes are Stashcat's only reaction; every reaction from elsewhere becomes one. */
+const LIKE = "👍";
+
+interface ResolvedConfig extends StashcatBridgeConfig {
+  maxBodyBytes: number;
+  attachments: { maxBytes: number; hosts?: string[] };
+  listen: { host: string; port: number };
+}
+
+/** A chat as an endpoint's conversation names it: `channel:1001`, `conversation:2001`. */
+export function chatConversation(chat: ChatRef): string {
+  return `${chat.type}:${String(chat.id)}`;
+}
+
+export function parseChatConversation(conversation: string): ChatRef | undefined {
+  const match = /^(channel|conversation):([1-9][0-9]{0,15})$/.exec(conversation);
+  if (match === null) return undefined;
+  return { type: match[1] as ChatRef["type"], id: Number(match[2]) };
+}
+
+/** A chat in a KV key (which allows no colon): `channel.1001`. */
+function stateKeyOf(chat: ChatRef): string {
+  return `${chat.type}.${String(chat.id)}`;
+}
+
+/** The gateway event id of something that happened to a Stashcat message: the same every time it is seen. */
+export function eventIdFor(instance: string, what: string): string {
+  return `sc${createHash("sha256").update(`${instance}\0${what}`).digest("base64url").slice(0, 40)}`;
+}
+
+export class StashcatBridge {
+  /** Chat keys, opened once: by chat conversation. */
+  private readonly chatKeys = new Map<string, Buffer>();
+  private readonly perChat = new KeyedSequencer();
+  private push: StashcatPush | undefined;
+  private server: Server | undefined;
+  private stopping = false;
+
+  private constructor(
+    private readonly config: ResolvedConfig,
+    private readonly client: StashcatClient,
+    private readonly privateKey: ReturnType<typeof unlockPrivateKey>,
+    private readonly runtime: AdapterRuntime,
+    private readonly links: LinkStore,
+    private readonly state: KeyValueStore,
+    private readonly fileKey: Buffer,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(bus: Bus, loaded: LoadedStashcatConfig, log: Logger): Promise<StashcatBridge> {
+    const { config: section } = loaded;
+    const listen = { host: section.listen?.host ?? "127.0.0.1", port: section.listen?.port ?? 9100 };
+    const config: ResolvedConfig = {
+      ...section,
+      maxBodyBytes: section.maxBodyBytes ?? 65536,
+      attachments: { maxBytes: 10 * 1024 * 1024, ...section.attachments },
+      listen,
+    };
+    const runtime = await AdapterRuntime.open(bus, { network: NETWORK, instance: config.instance, log });
+    const links = new LinkStore(await bus.keyValue(buckets.links));
+    await links.start();
+    const state = await bus.keyValue(STATE_BUCKET);
+    try {
+      const client = await StashcatClient.connect({
+        apiUrl: config.apiUrl,
+        email: config.email,
+        password: loaded.password,
+        deviceId: config.deviceId ?? "fedgatebridge0000000000000000001",
+        appName: config.appName ?? "fedgate-bridge",
+        log,
+        sessionStore: {
+          load: async () => {
+            const entry = await state.get("session");
+            return entry === undefined ? undefined : (decodeJson(entry.value) as string);
+          },
+          save: async (clientKey) => {
+            await state.put("session", encodeJson(clientKey));
+          },
+        },
+      });
+      const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), loaded.encryptionPassword);
+      // A key of its own for file links, so that a leaked link reveals nothing of the account's secrets.
+      const fileKey = createHash("sha256").update(`fedgate stashcat file links\0${loaded.password}`).digest();
+      const bridge = new StashcatBridge(config, client, privateKey, runtime, links, state, fileKey, log);
+      await bridge.listen();
+      await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
+      bridge.push = await StashcatPush.connect({
+        pushUrl: config.pushUrl,
+        deviceId: config.deviceId ?? "fedgatebridge0000000000000000001",
+        client,
+        log,
+        onMessage: (raw) => {
+          bridge.onPush(raw);
+        },
+        onReady: () => {
+          bridge.catchUp();
+        },
+      });
+      return bridge;
+    } catch (error) {
+      links.stop();
+      await runtime.close();
+      throw error;
+    }
+  }
+
+  private ref(conversation: string): { network: string; instance: string; conversation: string } {
+    return { network: NETWORK, instance: this.config.instance, conversation };
+  }
+
+  private async listen(): Promise<void> {
+    const app = express();
+    app.disable("x-powered-by");
+    app.use(
+      createFileRouter({
+        key: this.fileKey,
+        log: this.log,
+        open: (fileId) => this.openFile(fileId),
+      }),
+    );
+    const server = createServer(app);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (error) =>
+        reject(
+          new PermanentError(
+            "FG_SERVER_START_FAILED",
+            `Stashcat bridge cannot serve files on ${this.config.listen.host}:${String(this.config.listen.port)}: ${error.message}`,
+            { cause: error },
+          ),
+        ),
+      );
+      server.listen(this.config.listen.port, this.config.listen.host, resolve);
+    });
+    this.server = server;
+  }
+
+  /** The base of the file links: as configured, else where the bridge listens (port 0 gives a free one). */
+  private get publicUrl(): string {
+    if (this.config.publicUrl !== undefined) return this.config.publicUrl.replace(/\/+$/, "");
+    const address = this.server?.address();
+    const port = typeof address === "object" && address !== null ? address.port : this.config.listen.port;
+    return `http://${this.config.listen.host}:${String(port)}`;
+  }
+
+  // ---------------------------------------------------------------- inbound: officers' messages
+
+  /** A pushed message: handled in its chat's order, after any catch-up queued before it. */
+  private onPush(raw: unknown): void {
+    let message: StashcatMessage;
+    try {
+      message = parseMessage(raw);
+    } catch (error) {
+      void this.refuse("push", raw, error);
+      return;
+    }
+    const conversation = chatConversation(message.chat);
+    this.perChat.run(conversation, () => this.receive(message, raw));
+  }
+
+  /** Catches every linked chat up from the last message bridged, each in its own queue. */
+  private catchUp(): void {
+    void this.bridgedChats().then((chats) => {
+      for (const chat of chats) this.queueCatchUp(chat);
+    });
+  }
+
+  private queueCatchUp(chat: ChatRef): void {
+    this.perChat.run(chatConversation(chat), async () => {
+      try {
+        await this.catchUpChat(chat);
+      } catch (error) {
+        this.log.error({ err: error, chat: chatConversation(chat) }, "Stashcat catch-up failed");
+      }
+    });
+  }
+
+  private async catchUpChat(chat: ChatRef): Promise<void> {
+    const key = `last.${stateKeyOf(chat)}`;
+    const entry = await this.state.get(key);
+    if (entry === undefined) {
+      // First sight of the chat: its history is not bridged, only what comes from now on.
+      const [newest] = (await this.client.messages(chat, { limit: 1 })).slice(-1);
+      await this.state.put(key, encodeJson(newest?.id ?? 0));
+      return;
+    }
+    let after = decodeJson(entry.value) as number;
+    let caught = 0;
+    for (;;) {
+      const page = await this.client.messages(chat, { limit: PAGE, afterMessageId: after });
+      for (const message of page) {
+        await this.receive(message, message);
+        after = Math.max(after, message.id);
+        caught++;
+      }
+      if (page.length < PAGE) break;
+    }
+    if (caught > 0)
+      this.log.info({ chat: chatConversation(chat), messages: caught }, "Stashcat chat caught up");
+  }
+
+  /** Linked chats of this instance, and the conversations the bridge opened for direct chats. */
+  private async bridgedChats(): Promise<ChatRef[]> {
+    const chats = new Map<string, ChatRef>();
+    for (const key of await this.state.keys("direct.chat.>").catch(() => [] as string[])) {
+      const chat = parseChatConversation(key.slice("direct.chat.".length).replace(".", ":"));
+      if (chat !== undefined) chats.set(chatConversation(chat), chat);
+    }
+    for (const link of this.links.list()) {
+      for (const endpoint of link.endpoints) {
+        if (endpoint.network !== NETWORK || endpoint.instance !== this.config.instance) continue;
+        const chat = parseChatConversation(endpoint.conversation);
+        if (chat !== undefined) chats.set(chatConversation(chat), chat);
+      }
+    }
+    return [...chats.values()];
+  }
+
+  /** The endpoint conversation of a chat: the chat itself, or the direct chat the bridge opened in it. */
+  private async conversationOf(chat: ChatRef): Promise<string> {
+    const entry = await this.state.get(`direct.chat.${stateKeyOf(chat)}`);
+    return entry === undefined ? chatConversation(chat) : (decodeJson(entry.value) as string);
+  }
+
+  /** One message, from the push channel or a catch-up: published once, or refused with a dead letter. */
+  private async receive(message: StashcatMessage, raw: unknown): Promise<void> {
+    if (this.stopping) return;
+    const where = chatConversation(message.chat);
+    try {
+      // The bridge's own messages are what it delivered.
+      if (message.senderId === this.client.userId) return;
+      const conversation = await this.conversationOf(message.chat);
+      if ((await this.links.resolve(this.ref(conversation))) === undefined) return;
+      await this.publishMessage(message, conversation);
+      await this.markBridged(message);
+    } catch (error) {
+      if (error instanceof FedgateError && error.transient) {
+        this.log.error(
+          { err: error, chat: where, messageId: message.id },
+          "Stashcat message not bridged yet",
+        );
+        return;
+      }
+      await this.refuse(where, raw, error);
+      await this.markBridged(message);
+    }
+  }
+
+  private async markBridged(message: StashcatMessage): Promise<void> {
+    const key = `last.${stateKeyOf(message.chat)}`;
+    const entry = await this.state.get(key);
+    const last = entry === undefined ? 0 : (decodeJson(entry.value) as number);
+    if (message.id > last) await this.state.put(key, encodeJson(message.id));
+  }
+
+  /** Logs a refused message and tells the bus, with the reason: nothing of it reaches another messenger. */
+  private async refuse(where: string, raw: unknown, error: unknown): Promise<void> {
+    this.log.warn({ err: error, chat: where }, "Stashcat message refused");
+    await this.runtime.deadLetter(where, raw, error).catch((cause: unknown) => {
+      this.log.error({ err: cause }, "dead letter for a refused Stashcat message could not be stored");
+    });
+  }
+
+  private async publishMessage(message: StashcatMessage, conversation: string): Promise<void> {
+    const ref = this.ref(conversation);
+    const nativeId = String(message.id);
+    const known = await this.runtime.messages.eventId(ref, nativeId);
+    const base = {
+      specVersion: "1" as const,
+      source: { network: NETWORK, instance: this.config.instance, conversation, messageId: nativeId },
+      sender: { userId: String(message.senderId), displayName: message.senderName },
+      timestamp: new Date(message.time * 1000).toISOString(),
+    };
+    if (known !== undefined) {
+      // Seen before: only a deletion is news.
+      if (message.deleted)
+        await this.runtime.publish({
+          ...base,
+          id: eventIdFor(this.config.instance, `deleted ${nativeId}`),
+          type: "message.deleted",
+          relations: { redacts: known },
+        });
+      await this.publishLikes(message, known, base);
+      return;
+    }
+    if (message.deleted) return;
+    if (message.kind !== "message")
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `a Stashcat entry of kind ${message.kind} is not a message`,
+      );
+    const text = message.encrypted
+      ? decryptText(message.text, message.iv ?? "", await this.chatKey(message.chat))
+      : message.text;
+    if (Buffer.byteLength(text, "utf8") > this.config.maxBodyBytes)
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `the message text is larger than ${String(this.config.maxBodyBytes)} bytes`,
+      );
+    const attachments = await Promise.all(message.fileIds.map((id) => this.describeFile(id, message.chat)));
+    const replyTo =
+      message.replyTo === undefined
+        ? undefined
+        : await this.runtime.messages.eventId(ref, String(message.replyTo));
+    const event: NormalisedEvent = {
+      ...base,
+      id: eventIdFor(this.config.instance, nativeId),
+      type: "message.created",
+      content: {
+        ...(text === "" ? {} : { body: text }),
+        ...(attachments.length === 0 ? {} : { attachments }),
+      },
+      ...(replyTo === undefined ? {} : { relations: { replyTo } }),
+    };
+    if (text === "" && attachments.length === 0)
+      throw new PermanentError("FG_NATIVE_INVALID", "the message has neither text nor files");
+    await this.runtime.publish(event);
+    await this.publishLikes(message, event.id, base);
+  }
+
+  /** Likes arrive as a count: each one more is a like added, each one fewer a like taken back. */
+  private async publishLikes(
+    message: StashcatMessage,
+    eventId: string,
+    base: Pick<NormalisedEvent, "specVersion" | "source" | "timestamp">,
+  ): Promise<void> {
+    const key = `likes.in.${keyToken(`${chatConversation(message.chat)}/${String(message.id)}`)}`;
+    const entry = await this.state.get(key);
+    let seen = entry === undefined ? 0 : (decodeJson(entry.value) as number);
+    while (seen !== message.likes) {
+      const added = message.likes > seen;
+      const count = added ? seen + 1 : seen;
+      await this.runtime.publish({
+        ...base,
+        id: eventIdFor(
+          this.config.instance,
+          `like ${String(message.id)} ${added ? "+" : "-"}${String(count)}`,
+        ),
+        type: added ? "reaction.added" : "reaction.removed",
+        // Stashcat says how many liked a message, not who.
+        sender: { userId: `likes-${String(message.id)}-${String(count)}`, displayName: "Stashcat" },
+        content: { reaction: LIKE },
+        relations: { reactsTo: eventId },
+      });
+      seen = added ? seen + 1 : seen - 1;
+    }
+    await this.state.put(key, encodeJson(seen));
+  }
+
+  /** A file of a message: decrypted once to learn its size and hash, then served by a signed link. */
+  private async describeFile(fileId: number, chat: ChatRef): Promise<Attachment> {
+    const { info, bytes } = await this.openFile(fileId, chat);
+    return {
+      name: info.name,
+      mediaType: info.mediaType,
+      size: bytes.length,
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+      url: `${this.publicUrl}${filePathPrefix}/${String(fileId)}/${encodeURIComponent(info.name)}?sig=${linkSignature(this.fileKey, `stashcat/${String(fileId)}`)}`,
+    };
+  }
+
+  /** A file's name, type and decrypted bytes; too large, missing keys or undecryptable: refused. */
+  private async openFile(
+    fileId: number,
+    chat?: ChatRef,
+  ): Promise<{ info: { name: string; mediaType: string }; bytes: Buffer }> {
+    const info = await this.client.fileInfo(fileId);
+    if (info.size > this.config.attachments.maxBytes)
+      throw new PermanentError(
+        "FG_ATTACHMENT_INVALID",
+        `file ${String(fileId)} is larger than ${String(this.config.attachments.maxBytes)} bytes`,
+      );
+    const data = await this.client.download(fileId, this.config.attachments.maxBytes + 32);
+    if (!info.encrypted) return { info, bytes: data };
+    const access =
+      info.keys.find((k) => chat === undefined || (k.chatType === chat.type && k.chatId === chat.id)) ??
+      info.keys[0];
+    if (access === undefined || info.iv === undefined)
+      throw new PermanentError("FG_DECRYPTION_FAILED", `file ${String(fileId)} has no key for this account`);
+    const chatKey = await this.chatKey({ type: access.chatType as ChatRef["type"], id: access.chatId });
+    const fileKey = decryptBytes(
+      Buffer.from(access.key, "hex"),
+      chatKey,
+      Buffer.from(access.iv, "hex"),
+      "file key",
+    );
+    return { info, bytes: decryptBytes(data, fileKey, Buffer.from(info.iv, "hex")) };
+  }
+
+  /** A chat's key for this account; FG_DECRYPTION_FAILED when the chat gives it none. */
+  private async chatKey(chat: ChatRef): Promise<Buffer> {
+    const name = chatConversation(chat);
+    let key = this.chatKeys.get(name);
+    if (key === undefined) {
+      const wrapped = await this.client.chatKeyField(chat);
+      if (wrapped === undefined || wrapped === "")
+        throw new PermanentError("FG_DECRYPTION_FAILED", `${name} has no key for this account`);
+      key = unwrapChatKey(wrapped, this.privateKey);
+      this.chatKeys.set(name, key);
+    }
+    return key;
+  }
+
+  // ---------------------------------------------------------------- outbound: deliveries as the service account
+
+  private async deliver(delivery: Delivery, relations: NativeRelations): Promise<string | undefined> {
+    const { event, target } = delivery;
+    const chat = await this.chatOf(delivery);
+    const ownNotice =
+      event.source.network === target.network &&
+      event.source.instance === target.instance &&
+      event.source.conversation === target.conversation;
+    switch (event.type) {
+      case "member.joined":
+      case "member.left":
+        // No puppets: the conversation would only hear the bridge announce people it cannot show.
+        return undefined;
+      case "message.deleted":
+        if (relations.redacts !== undefined) await this.client.deleteMessage(Number(relations.redacts));
+        return undefined;
+      case "reaction.added":
+      case "reaction.removed":
+        if (relations.reactsTo !== undefined)
+          await this.changeLike(Number(relations.reactsTo), event.type === "reaction.added");
+        return undefined;
+      default:
+        break;
+    }
+    const files =
+      event.type === "message.created" ? await this.uploadFiles(event, chat) : { ids: [], missing: [] };
+    const who = ownNotice ? "fedgate" : puppetName(delivery);
+    const marking = delivery.marking === undefined ? "" : `[${delivery.marking.label}] `;
+    const edited = event.type === "message.edited" ? "(corrected) " : "";
+    const missing = files.missing.map((name) => `\n[file not carried: ${name}]`).join("");
+    const text = `**${escapeMarkdown(who)}:** ${marking}${edited}${event.content?.body ?? ""}${missing}`;
+    const replyTo = relations.replyTo ?? relations.replaces;
+    const sealed = encryptText(text, await this.chatKey(chat));
+    const sent = await this.client.send(chat, {
+      text: sealed.text,
+      iv: sealed.iv,
+      encrypted: true,
+      fileIds: files.ids,
+      markdown: true,
+      ...(replyTo === undefined ? {} : { replyTo: Number(replyTo) }),
+    });
+    return String(sent.id);
+  }
+
+  /** Likes by the service account stand for every remote reaction: liked while any remains. */
+  private async changeLike(messageId: number, added: boolean): Promise<void> {
+    const key = `likes.out.${String(messageId)}`;
+    const entry = await this.state.get(key);
+    const before = entry === undefined ? 0 : (decodeJson(entry.value) as number);
+    const after = Math.max(0, before + (added ? 1 : -1));
+    if (before === 0 && after > 0) await this.client.like(messageId);
+    if (before > 0 && after === 0) await this.client.unlike(messageId);
+    await this.state.put(key, encodeJson(after));
+  }
+
+  /** Files are encrypted with a key of their own, which is sealed for the chat (Stashcat's file-key scheme). */
+  private async uploadFiles(
+    event: NormalisedEvent,
+    chat: ChatRef,
+  ): Promise<{ ids: number[]; missing: string[] }> {
+    const ids: number[] = [];
+    const missing: string[] = [];
+    for (const attachment of event.content?.attachments ?? []) {
+      try {
+        const bytes = await fetchAttachment(attachment, {
+          maxBytes: this.config.attachments.maxBytes,
+          ...(this.config.attachments.hosts === undefined
+            ? {}
+            : { allowedHosts: this.config.attachments.hosts }),
+        });
+        const fileKey = newKey();
+        const sealed = encryptBytes(bytes, fileKey);
+        const fileId = await this.client.uploadFile(chat, {
+          name: attachment.name,
+          mediaType: attachment.mediaType,
+          data: sealed.data,
+          iv: sealed.iv.toString("hex"),
+        });
+        const wrapped = encryptBytes(fileKey, await this.chatKey(chat));
+        await this.client.setFileAccessKey(
+          fileId,
+          chat,
+          wrapped.data.toString("hex"),
+          wrapped.iv.toString("hex"),
+        );
+        ids.push(fileId);
+      } catch (error) {
+        if (error instanceof FedgateError && error.transient) throw error;
+        this.log.warn(
+          { err: error, eventId: event.id, file: attachment.name },
+          "file not carried to Stashcat",
+        );
+        missing.push(attachment.name);
+      }
+    }
+    return { ids, missing };
+  }
+
+  /** The chat a delivery goes to: a linked one, or the encrypted conversation of a direct chat, opened once. */
+  private async chatOf(delivery: Delivery): Promise<ChatRef> {
+    const { target } = delivery;
+    const linked = parseChatConversation(target.conversation);
+    if ((target.kind ?? "room") === "room") {
+      if (linked === undefined)
+        throw new PermanentError("FG_EVENT_INVALID", `${target.conversation} is not a Stashcat chat`);
+      return linked;
+    }
+    const known = await this.state.get(`direct.conversation.${keyToken(target.conversation)}`);
+    if (known !== undefined) return decodeJson(known.value) as ChatRef;
+    const direct = parseDirectConversation(target.conversation);
+    const memberId = Number(direct?.participant);
+    if (direct === undefined || !Number.isSafeInteger(memberId) || memberId <= 0)
+      throw new PermanentError(
+        "FG_EVENT_INVALID",
+        `${target.conversation} is not a direct chat of this Stashcat`,
+      );
+    const member = await this.client.userInfo(memberId);
+    if (member.publicKey === undefined)
+      throw new PermanentError(
+        "FG_PEER_REFUSED",
+        `Stashcat user ${String(memberId)} has no key to encrypt for`,
+      );
+    const me = await this.client.userInfo(this.client.userId);
+    const chatKey = newKey();
+    const members = [
+      { id: this.client.userId, key: wrapChatKey(chatKey, me.publicKey ?? "") },
+      { id: memberId, key: wrapChatKey(chatKey, member.publicKey) },
+    ];
+    const { id } = await this.client.createEncryptedConversation(members);
+    // The server may answer with a conversation of these members that exists already, and its key: the
+    // key is read back, not assumed.
+    const chat: ChatRef = { type: "conversation", id };
+    await this.state.put(`direct.chat.${stateKeyOf(chat)}`, encodeJson(target.conversation));
+    await this.state.put(`direct.conversation.${keyToken(target.conversation)}`, encodeJson(chat));
+    // From now on the chat is caught up like a linked one.
+    await this.state.put(`last.${stateKeyOf(chat)}`, encodeJson(0));
+    this.log.info({ chat: chatConversation(chat) }, "Stashcat conversation opened for a direct chat");
+    return chat;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.push?.stop();
+    await this.perChat.idle();
+    await new Promise<void>((resolve) => {
+      if (this.server === undefined) resolve();
+      else this.server.close(() => resolve());
+    });
+    await this.runtime.close();
+    this.links.stop();
+  }
+}
+
+/** Markdown in a name is shown, not applied: it must not make a sender look like someone else. */
+function escapeMarkdown(text: string): string {
+  return text.replace(/[\\*_`[\]#~>|]/g, "\\$&");
+}

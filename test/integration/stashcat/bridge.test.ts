@@ -1,0 +1,348 @@
+/**
+ * The Stashcat bridge against the Stashcat-compatible server and a real nats-server: officers' encrypted
+ * messages reach the bus as plaintext events, and deliveries appear encrypted in the chat, readable by an
+ * officer's client, with every message feature both ways.
+ */
+import { createHash } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { request } from "undici";
+import type { NormalisedEvent } from "../../../schemas/types.js";
+import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { buckets } from "../../../gateway/bus/topology.js";
+import { subjects } from "../../../gateway/contract/subjects.js";
+import { directConversation, directLink } from "../../../gateway/contract/directConversations.js";
+import { decodeJson, keyToken } from "../../../gateway/stores/KeyValueStore.js";
+import { LinkStore } from "../../../gateway/stores/LinkStore.js";
+import { createLogger } from "../../../gateway/log.js";
+import { decryptBytes, encryptBytes, encryptText, newKey } from "../../../bridges/stashcat/crypto.js";
+import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
+import { eventually } from "../../helpers/fixtures.js";
+import { deliverFromWeber, weber } from "../../helpers/matrixScenes.js";
+import {
+  einsatz,
+  linkChannel,
+  MEYER,
+  Officer,
+  SCHULZ,
+  startStashcatBridge,
+  startStashcatScene,
+  stashcatTarget,
+} from "../../helpers/stashcatScenes.js";
+import { collectInbound } from "../../helpers/xmppScenes.js";
+
+const logLines: string[] = [];
+const log = createLogger("info", "test", {
+  write: (line: string) => {
+    logLines.push(line);
+  },
+});
+const scene = await startStashcatScene();
+
+describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () => {
+  const inbound: NormalisedEvent[] = [];
+  const deadLetters: string[] = [];
+  let bus: JetStreamBus;
+  let bridge: StashcatBridge | undefined;
+  let meyer: Officer;
+  let schulz: Officer;
+
+  beforeAll(async () => {
+    if (scene === undefined) return;
+    bus = await JetStreamBus.connect({ servers: scene.nats.url, log });
+    await bus.ensureTopology();
+    await collectInbound(bus, inbound);
+    await bus.follow("FEDGATE_DEADLETTER", subjects.deadLetterAll, "start", (m) => {
+      deadLetters.push(Buffer.from(m.data).toString("utf8"));
+    });
+    await linkChannel(bus, "einsatz", einsatz);
+    bridge = await startStashcatBridge(bus, scene, log);
+    // Officers log elsewhere: the bridge's log lines are what the tests count.
+    meyer = await Officer.login(scene, MEYER, createLogger("silent"));
+    schulz = await Officer.login(scene, SCHULZ, createLogger("silent"));
+  });
+
+  afterAll(async () => {
+    try {
+      await bridge?.stop();
+      await bus.close();
+    } finally {
+      await scene?.stop();
+    }
+  });
+
+  function received(predicate: (e: NormalisedEvent) => boolean, what: string): Promise<NormalisedEvent> {
+    return eventually(() => inbound.find(predicate), 20_000, what);
+  }
+
+  async function inChannel(
+    text: string,
+  ): Promise<{ id: number; plain: string; fileIds: number[]; replyTo?: number }> {
+    return eventually(
+      async () => (await schulz.read(einsatz)).find((m) => m.plain.includes(text)),
+      20_000,
+      `"${text}" in the channel`,
+    );
+  }
+
+  it("Stashcat bridge - a channel message reaches the bus as a valid event with the decrypted text, once", async () => {
+    const id = await meyer.say(einsatz, "Lage in Hannover ruhig");
+    const event = await received((e) => e.source.messageId === String(id), "the message on the bus");
+    expect(event).toMatchObject({
+      type: "message.created",
+      source: { network: "stashcat", instance: "ni", conversation: "channel:1001" },
+      sender: { userId: String(MEYER) },
+      content: { body: "Lage in Hannover ruhig" },
+    });
+    expect(event.sender.displayName).toMatch(/Meyer/);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(inbound.filter((e) => e.source.messageId === String(id))).toHaveLength(1);
+  });
+
+  it("Stashcat bridge - a delivery appears in the channel encrypted, named and readable by an officer", async () => {
+    await deliverFromWeber(bus, stashcatTarget(), {
+      type: "message.created",
+      content: { body: "Wir übernehmen" },
+    });
+    const message = await inChannel("Wir übernehmen");
+    expect(message.plain).toBe("**Kommissarin Weber (Bundespolizei):** Wir übernehmen");
+    const raw = (await schulz.client.messages(einsatz, { limit: 50 })).find((m) => m.id === message.id);
+    expect(raw?.encrypted).toBe(true);
+    expect(raw?.text).not.toContain("übernehmen");
+    expect(raw?.markdown).toBe(true);
+    // The bridge's own message does not come back to the bus.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(inbound.some((e) => e.content?.body?.includes("Wir übernehmen") === true)).toBe(false);
+  });
+
+  it("Stashcat bridge - a reply, a like and a deletion go both ways", async () => {
+    // Stashcat → bus.
+    const original = await meyer.say(einsatz, "Treffpunkt Bahnhof");
+    const originalEvent = await received((e) => e.source.messageId === String(original), "the original");
+    const reply = await schulz.say(einsatz, "Bin unterwegs", { replyTo: original });
+    expect(await received((e) => e.source.messageId === String(reply), "the reply")).toMatchObject({
+      relations: { replyTo: originalEvent.id },
+    });
+    await schulz.client.like(original);
+    expect(
+      await received(
+        (e) => e.type === "reaction.added" && e.relations?.reactsTo === originalEvent.id,
+        "the like",
+      ),
+    ).toMatchObject({ content: { reaction: "👍" } });
+    await meyer.client.deleteMessage(original);
+    await received(
+      (e) => e.type === "message.deleted" && e.relations?.redacts === originalEvent.id,
+      "the deletion",
+    );
+
+    // Bus → Stashcat.
+    const first = await deliverFromWeber(bus, stashcatTarget(), {
+      type: "message.created",
+      content: { body: "Lagebild folgt" },
+    });
+    const firstInChannel = await inChannel("Lagebild folgt");
+    await deliverFromWeber(bus, stashcatTarget(), {
+      type: "message.created",
+      content: { body: "Hier ist es" },
+      relations: { replyTo: first.id },
+    });
+    expect((await inChannel("Hier ist es")).replyTo).toBe(firstInChannel.id);
+    await deliverFromWeber(bus, stashcatTarget(), {
+      type: "reaction.added",
+      content: { reaction: "✅" },
+      relations: { reactsTo: first.id },
+    });
+    await eventually(
+      async () =>
+        (await schulz.client.messages(einsatz, { limit: 50 })).find((m) => m.id === firstInChannel.id)
+          ?.likes === 1
+          ? true
+          : undefined,
+      20_000,
+      "the like in the channel",
+    );
+    await deliverFromWeber(bus, stashcatTarget(), {
+      type: "message.deleted",
+      relations: { redacts: first.id },
+    });
+    await eventually(
+      async () =>
+        (await schulz.client.messages(einsatz, { limit: 50 })).find((m) => m.id === firstInChannel.id)
+          ?.deleted === true
+          ? true
+          : undefined,
+      20_000,
+      "the deletion in the channel",
+    );
+  });
+
+  it("Stashcat bridge - files go both ways, encrypted with the file-key scheme", async () => {
+    // Stashcat → bus: the event's link gives the decrypted bytes.
+    const bytes = Buffer.from("%PDF-1.4 Einsatzplan\n".repeat(300));
+    const fileKey = newKey();
+    const sealed = encryptBytes(bytes, fileKey);
+    const fileId = await meyer.client.uploadFile(einsatz, {
+      name: "einsatzplan.pdf",
+      mediaType: "application/pdf",
+      data: sealed.data,
+      iv: sealed.iv.toString("hex"),
+    });
+    const wrapped = encryptBytes(fileKey, await meyer.chatKey(einsatz));
+    await meyer.client.setFileAccessKey(
+      fileId,
+      einsatz,
+      wrapped.data.toString("hex"),
+      wrapped.iv.toString("hex"),
+    );
+    const id = await meyer.say(einsatz, "Der Plan", { fileIds: [fileId] });
+    const event = await received((e) => e.source.messageId === String(id), "the file message");
+    const [attachment] = event.content?.attachments ?? [];
+    expect(attachment).toMatchObject({
+      name: "einsatzplan.pdf",
+      mediaType: "application/pdf",
+      size: bytes.length,
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+    });
+    const fetched = await request(attachment?.url ?? "");
+    expect(Buffer.from(await fetched.body.arrayBuffer()).equals(bytes)).toBe(true);
+    const unsigned = await request((attachment?.url ?? "").replace(/\?.*$/, ""));
+    await unsigned.body.dump();
+    expect(unsigned.statusCode).toBe(403);
+
+    // Bus → Stashcat: fetched, encrypted under a new file key, sealed for the chat.
+    const image = Buffer.from([0x89, 0x50, 0x4e, 0x47, ...Array.from({ length: 700 }, (_, i) => i % 251)]);
+    const files: Server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "image/png" }).end(image);
+    });
+    await new Promise<void>((resolve) => files.listen(0, "127.0.0.1", resolve));
+    try {
+      const address = files.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      await deliverFromWeber(bus, stashcatTarget(), {
+        type: "message.created",
+        content: {
+          body: "Karte anbei",
+          attachments: [
+            {
+              name: "karte.png",
+              mediaType: "image/png",
+              size: image.length,
+              sha256: createHash("sha256").update(image).digest("hex"),
+              url: `http://127.0.0.1:${String(port)}/karte.png`,
+            },
+          ],
+        },
+      });
+      const posted = await inChannel("Karte anbei");
+      const [postedFile] = posted.fileIds;
+      expect(postedFile).toBeDefined();
+      const info = await schulz.client.fileInfo(postedFile ?? 0);
+      expect(info).toMatchObject({ name: "karte.png", encrypted: true });
+      const access = info.keys[0];
+      if (access === undefined || info.iv === undefined) throw new Error("no file key");
+      const key = decryptBytes(
+        Buffer.from(access.key, "hex"),
+        await schulz.chatKey(einsatz),
+        Buffer.from(access.iv, "hex"),
+      );
+      const data = await schulz.client.download(postedFile ?? 0, 1024 * 1024);
+      expect(decryptBytes(data, key, Buffer.from(info.iv, "hex")).equals(image)).toBe(true);
+    } finally {
+      files.close();
+    }
+  });
+
+  it("Stashcat bridge - a direct chat opens an encrypted conversation for the officer, and the answer comes back", async () => {
+    const conversation = directConversation(String(MEYER), {
+      network: "xmpp",
+      instance: "bpol",
+      userId: weber.userId,
+    });
+    const meyerOnStashcat = { network: "stashcat", instance: "ni", userId: String(MEYER) };
+    // The link, as the XMPP bridge makes it when Weber writes to Meyer's puppet.
+    const links = new LinkStore(await bus.keyValue(buckets.links));
+    await links.create(
+      directLink(
+        { network: "xmpp", instance: "bpol", userId: weber.userId },
+        "bpol",
+        meyerOnStashcat,
+        "polizei-ni",
+      ),
+    );
+    await deliverFromWeber(
+      bus,
+      { network: "stashcat", instance: "ni", conversation, agency: "polizei-ni", kind: "direct" },
+      {
+        type: "message.created",
+        content: { body: "Kurze Frage unter vier Augen" },
+        source: {
+          network: "xmpp",
+          instance: "bpol",
+          conversation: directConversation(weber.userId, meyerOnStashcat),
+        },
+      },
+    );
+    // The conversation the bridge opened: Meyer finds it by reading it with his own key.
+    const state = await bus.keyValue("fedgate_stashcat_state");
+    const direct = await eventually(
+      async () => {
+        const entry = await state.get(`direct.conversation.${keyToken(conversation)}`);
+        return entry === undefined ? undefined : (decodeJson(entry.value) as { id: number }).id;
+      },
+      20_000,
+      "the direct conversation",
+    );
+    const messages = await meyer.read({ type: "conversation", id: direct });
+    expect(messages.map((m) => m.plain)).toContain(
+      "**Kommissarin Weber (Bundespolizei):** Kurze Frage unter vier Augen",
+    );
+    const answer = await meyer.say({ type: "conversation", id: direct }, "Ja, rufen Sie an");
+    expect(
+      await received((e) => e.source.messageId === String(answer), "the answer on the bus"),
+    ).toMatchObject({
+      source: { conversation },
+      content: { body: "Ja, rufen Sie an" },
+    });
+  });
+
+  it("Stashcat bridge - bad input is refused with a log line and a dead letter, and the bridge keeps serving", async () => {
+    const key = await meyer.chatKey(einsatz);
+    // Undecryptable: encrypted under another key.
+    const foreign = encryptText("Geheim", newKey());
+    const undecryptable = (
+      await meyer.client.send(einsatz, { text: foreign.text, iv: foreign.iv, encrypted: true })
+    ).id;
+    // A wrong IV.
+    const good = encryptText("Falscher IV", key);
+    const wrongIv = (
+      await meyer.client.send(einsatz, { text: good.text, iv: "00".repeat(16), encrypted: true })
+    ).id;
+    // An IV of the wrong length.
+    const shortIv = (await meyer.client.send(einsatz, { text: good.text, iv: "abcd", encrypted: true })).id;
+    // Too long for the bridge.
+    const huge = encryptText("x".repeat(70_000), key);
+    const tooLong = (await meyer.client.send(einsatz, { text: huge.text, iv: huge.iv, encrypted: true })).id;
+
+    const after = await meyer.say(einsatz, "Und weiter geht's");
+    await received((e) => e.source.messageId === String(after), "a good message after the bad ones");
+    for (const id of [undecryptable, wrongIv, shortIv, tooLong]) {
+      expect(inbound.some((e) => e.source.messageId === String(id))).toBe(false);
+      const letter = await eventually(
+        () =>
+          deadLetters.find((l) => {
+            const { payload } = JSON.parse(l) as { payload: string };
+            return (JSON.parse(payload) as { id?: unknown }).id === id;
+          }),
+        10_000,
+        `the dead letter of ${String(id)}`,
+      );
+      expect(letter).toMatch(/FG_DECRYPTION_FAILED|FG_NATIVE_INVALID/);
+      // The plaintext never goes into a dead letter.
+      expect(letter).not.toContain("Geheim");
+    }
+    expect(
+      logLines.some((l) => l.includes("FG_DECRYPTION_FAILED") && l.includes("Stashcat message refused")),
+    ).toBe(true);
+  });
+});
