@@ -23,6 +23,8 @@ export interface DemoAccount {
   agency: string;
   user: string;
   password: string;
+  /** Opens the account's end-to-end encryption key, where the network has one apart from the login. */
+  encryptionPassword?: string;
   /** Where a client connects, and how. */
   server: string;
 }

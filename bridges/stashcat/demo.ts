@@ -38,7 +38,8 @@ export async function startStashcatDemo(_dir: string, log: Logger): Promise<Demo
         agency: "polizei-ni",
         user: officer.email,
         password: officer.password,
-        server: `${server.apiUrl} (encryption password ${officer.encryptionPassword})`,
+        encryptionPassword: officer.encryptionPassword,
+        server: server.apiUrl,
       },
     ],
     try: [

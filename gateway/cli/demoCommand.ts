@@ -15,7 +15,8 @@ export async function demoCommand(dir?: string): Promise<void> {
     `  admin API:          ${d.admin.url}   (bearer token in the JSON file)`,
     ...Object.entries(d.servers).map(([name, url]) => `  ${`${name}:`.padEnd(20)}${url}`),
     ...d.accounts.map(
-      (a) => `  account:            ${a.user} / ${a.password}  (${a.agency} on ${a.network}, ${a.server})`,
+      (a) =>
+        `  account:            ${a.user} / ${a.password}${a.encryptionPassword === undefined ? "" : ` (encryption password ${a.encryptionPassword})`}  (${a.agency} on ${a.network}, ${a.server})`,
     ),
     ...d.links.map(
       (l) =>

@@ -123,17 +123,24 @@ export class Officer {
     private readonly privateKey: KeyObject,
   ) {}
 
-  static async login(scene: StashcatScene, id: number, log: Logger): Promise<Officer> {
-    const user = seedUser(scene.seed, id);
+  static login(scene: StashcatScene, id: number, log: Logger): Promise<Officer> {
+    return Officer.loginTo(scene.server.apiUrl, seedUser(scene.seed, id), log);
+  }
+
+  static async loginTo(
+    apiUrl: string,
+    account: { email: string; password: string; encryptionPassword: string },
+    log: Logger,
+  ): Promise<Officer> {
     const client = await StashcatClient.connect({
-      apiUrl: scene.server.apiUrl,
-      email: user.email,
-      password: user.password,
-      deviceId: `officer${String(id)}${randomUUID().replace(/-/g, "").slice(0, 16)}`,
+      apiUrl,
+      email: account.email,
+      password: account.password,
+      deviceId: `officer${randomUUID().replace(/-/g, "")}`,
       appName: "fedgate-tests",
       log,
     });
-    return new Officer(client, unlockPrivateKey(await client.lockedPrivateKey(), user.encryptionPassword));
+    return new Officer(client, unlockPrivateKey(await client.lockedPrivateKey(), account.encryptionPassword));
   }
 
   async chatKey(chat: ChatRef): Promise<Buffer> {

@@ -11,6 +11,7 @@ import { auditRecordsIn, eventually } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 import { startProsodyOrSkip, stopClient, xml, xmppClient } from "../helpers/prosody.js";
 import { scratchDir } from "../helpers/scratchDir.js";
+import { Officer } from "../helpers/stashcatScenes.js";
 import { startSynapseOrSkip } from "../helpers/synapse.js";
 
 const log = createLogger("silent");
@@ -141,6 +142,46 @@ describe.skipIf(probeNats === undefined || probeProsody === undefined || probeSy
           20_000,
           "the official's answer in the XMPP room",
         );
+
+        // The Lower Saxony officer reads the XMPP officer's message in the linked Stashcat channel, decrypted,
+        // and writes; it reaches the XMPP room and the Tchap room.
+        const meyerAccount = description.accounts.find((a) => a.network === "stashcat");
+        expect(meyerAccount?.encryptionPassword).toBeDefined();
+        if (meyerAccount === undefined) return;
+        const meyer = await Officer.loginTo(
+          meyerAccount.server,
+          {
+            email: meyerAccount.user,
+            password: meyerAccount.password,
+            encryptionPassword: meyerAccount.encryptionPassword ?? "",
+          },
+          log,
+        );
+        const channel = { type: "channel" as const, id: 1001 };
+        await eventually(
+          async () =>
+            (await meyer.read(channel)).some((m) => m.plain.includes("Hallo aus Potsdam")) ? true : undefined,
+          20_000,
+          "the officer's message in the Stashcat channel",
+        );
+        await meyer.say(channel, "Moin aus Hannover");
+        await eventually(
+          () => (heard.some((b) => b.includes("Moin aus Hannover")) ? true : undefined),
+          20_000,
+          "the Stashcat message in the XMPP room",
+        );
+        await eventually(
+          async () => {
+            const { chunk } = (await matrix("GET", `${roomPath}/messages?dir=b&limit=50`)) as {
+              chunk: { content: { body?: string } }[];
+            };
+            return chunk.some((e) => e.content.body?.includes("Moin aus Hannover") === true)
+              ? true
+              : undefined;
+          },
+          20_000,
+          "the Stashcat message in the Tchap room",
+        );
         await stopClient(officer);
         await bus.close();
       } finally {
@@ -151,6 +192,7 @@ describe.skipIf(probeNats === undefined || probeProsody === undefined || probeSy
       expect(await portOpen(description.servers["prosody"] ?? "")).toBe(false);
       expect(await portOpen(description.servers["synapse"] ?? "")).toBe(false);
       expect(await portOpen(description.servers["matrix-bridge"] ?? "")).toBe(false);
+    expect(await portOpen(description.servers["stashcat"] ?? "")).toBe(false);
     });
   },
 );
