@@ -97,16 +97,20 @@ export class AdapterRuntime {
   /**
    * Tells operators about native input the adapter refused (it could not be read, decrypted or bridged):
    * a dead letter with the reason, read from `where` (the native conversation), with the native message as
-   * it arrived (never decrypted text) as its payload.
+   * it arrived (never decrypted text) as its payload. With `dedupeId`, the same refusal is stored once.
    */
-  async deadLetter(where: string, nativeMessage: unknown, error: unknown): Promise<void> {
+  async deadLetter(where: string, nativeMessage: unknown, error: unknown, dedupeId?: string): Promise<void> {
     const { network, instance } = this.options;
     const origin = `${network}-${instance}`;
     const data = new TextEncoder().encode(
       typeof nativeMessage === "string" ? nativeMessage : JSON.stringify(nativeMessage),
     );
     const letter = deadLetterOf(origin, `${network}/${instance}/${where}`, data, error);
-    await this.bus.publish(subjects.deadLetter(origin), encodeJson(letter));
+    await this.bus.publish(
+      subjects.deadLetter(origin),
+      encodeJson(letter),
+      dedupeId === undefined ? undefined : { msgId: `${origin}.${dedupeId}` },
+    );
   }
 
   /** Consumes deliveries for this instance, in order, and records the native id of each one delivered. */

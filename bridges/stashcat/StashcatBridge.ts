@@ -286,8 +286,9 @@ export class StashcatBridge {
         );
         return;
       }
-      await this.refuse(where, raw, error);
-      await this.markBridged(message);
+      // The last bridged id stays: a pushed id cannot move the catch-up past messages not yet read. A refused
+      // message read again later gives the same dead letter, which the bus stores once.
+      await this.refuse(where, raw, error, `${where}/${String(message.id)}`);
     }
   }
 
@@ -299,9 +300,9 @@ export class StashcatBridge {
   }
 
   /** Logs a refused message and tells the bus, with the reason: nothing of it reaches another messenger. */
-  private async refuse(where: string, raw: unknown, error: unknown): Promise<void> {
+  private async refuse(where: string, raw: unknown, error: unknown, dedupeId?: string): Promise<void> {
     this.log.warn({ err: error, chat: where }, "Stashcat message refused");
-    await this.runtime.deadLetter(where, raw, error).catch((cause: unknown) => {
+    await this.runtime.deadLetter(where, raw, error, dedupeId).catch((cause: unknown) => {
       this.log.error({ err: cause }, "dead letter for a refused Stashcat message could not be stored");
     });
   }

@@ -121,6 +121,14 @@ export class StashcatServer {
     this.push.dropConnections();
   }
 
+  /**
+   * Pushes an event as it is given to a user's sockets: what a newer Stashcat might send that this server
+   * never makes itself (another kind of entry, a malformed object), so that tests can show a client copes.
+   */
+  pushRaw(userId: number, event: string, payload: unknown): void {
+    this.push.emit(userId, event, payload);
+  }
+
   private stopped: Promise<void> | undefined;
 
   /** Closes both ports and every connection; a second call waits for the first. */

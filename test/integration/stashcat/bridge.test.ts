@@ -25,6 +25,7 @@ import {
   MEYER,
   Officer,
   SCHULZ,
+  SERVICE_ACCOUNT,
   startStashcatBridge,
   startStashcatScene,
   stashcatTarget,
@@ -56,7 +57,8 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
       deadLetters.push(Buffer.from(m.data).toString("utf8"));
     });
     await linkChannel(bus, "einsatz", einsatz);
-    bridge = await startStashcatBridge(bus, scene, log);
+    // Files above 1 MiB are not carried: the bad-input test sends one.
+    bridge = await startStashcatBridge(bus, scene, log, { attachments: { maxBytes: 1024 * 1024 } });
     // Officers log elsewhere: the bridge's log lines are what the tests count.
     meyer = await Officer.login(scene, MEYER, createLogger("silent"));
     schulz = await Officer.login(scene, SCHULZ, createLogger("silent"));
@@ -324,9 +326,47 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
     const huge = encryptText("x".repeat(70_000), key);
     const tooLong = (await meyer.client.send(einsatz, { text: huge.text, iv: huge.iv, encrypted: true })).id;
 
+    // A file without a key for the chat: the bridge cannot open it.
+    const keyless = encryptBytes(Buffer.from("geheim"), newKey());
+    const keylessFile = await meyer.client.uploadFile(einsatz, {
+      name: "ohne-schluessel.txt",
+      mediaType: "text/plain",
+      data: keyless.data,
+      iv: keyless.iv.toString("hex"),
+    });
+    const withoutKey = await meyer.say(einsatz, "Datei ohne Schlüssel", { fileIds: [keylessFile] });
+    // A file larger than the bridge carries.
+    const bigKey = newKey();
+    const big = encryptBytes(Buffer.alloc(1024 * 1024 + 1, 7), bigKey);
+    const bigFile = await meyer.client.uploadFile(einsatz, {
+      name: "gross.bin",
+      mediaType: "application/octet-stream",
+      data: big.data,
+      iv: big.iv.toString("hex"),
+    });
+    const bigSealed = encryptBytes(bigKey, key);
+    await meyer.client.setFileAccessKey(
+      bigFile,
+      einsatz,
+      bigSealed.data.toString("hex"),
+      bigSealed.iv.toString("hex"),
+    );
+    const tooLarge = await meyer.say(einsatz, "Zu groß", { fileIds: [bigFile] });
+    // An entry of a kind the bridge does not know, pushed as a newer Stashcat might.
+    scene?.server.pushRaw(SERVICE_ACCOUNT, "message_sync", {
+      id: 99_001,
+      kind: "call",
+      channel_id: 1001,
+      conversation_id: 0,
+      sender: { id: String(MEYER), first_name: "Hans", last_name: "Meyer" },
+      time: String(Math.floor(Date.now() / 1000)),
+      text: "",
+      encrypted: false,
+    });
+
     const after = await meyer.say(einsatz, "Und weiter geht's");
     await received((e) => e.source.messageId === String(after), "a good message after the bad ones");
-    for (const id of [undecryptable, wrongIv, shortIv, tooLong]) {
+    for (const id of [undecryptable, wrongIv, shortIv, tooLong, withoutKey, tooLarge, 99_001]) {
       expect(inbound.some((e) => e.source.messageId === String(id))).toBe(false);
       const letter = await eventually(
         () =>
@@ -337,12 +377,19 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
         10_000,
         `the dead letter of ${String(id)}`,
       );
-      expect(letter).toMatch(/FG_DECRYPTION_FAILED|FG_NATIVE_INVALID/);
+      expect(letter).toMatch(/FG_DECRYPTION_FAILED|FG_NATIVE_INVALID|FG_ATTACHMENT_INVALID/);
       // The plaintext never goes into a dead letter.
       expect(letter).not.toContain("Geheim");
     }
     expect(
       logLines.some((l) => l.includes("FG_DECRYPTION_FAILED") && l.includes("Stashcat message refused")),
     ).toBe(true);
+    // A refused entry's id (the unknown kind's is far ahead) does not move the catch-up past real messages.
+    scene?.server.dropPushConnections();
+    const whileAway = await meyer.say(einsatz, "Während die Verbindung fehlt");
+    await received(
+      (e) => e.source.messageId === String(whileAway),
+      "the message sent while the push was down",
+    );
   });
 });
