@@ -45,6 +45,20 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Statuses that say "later", not "never". */
 const RETRYABLE = new Set([408, 425, 429]);
 
+/** A bridge's file size limit when its config sets none. */
+export const DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024;
+
+/**
+ * The fetch options a bridge's `attachments` config section gives: its size limit, and the only hosts
+ * files may come from when it names them.
+ */
+export function attachmentFetchOptions(
+  attachments: { maxBytes?: number; hosts?: readonly string[] } | undefined,
+): FetchAttachmentOptions {
+  const { maxBytes = DEFAULT_MAX_ATTACHMENT_BYTES, hosts } = attachments ?? {};
+  return { maxBytes, ...(hosts === undefined ? {} : { allowedHosts: hosts }) };
+}
+
 /** A media type as the schema wants it: lowercased, without parameters; application/octet-stream if odd. */
 export function normaliseMediaType(contentType: string | undefined): string {
   const essence = contentType?.split(";")[0]?.trim().toLowerCase() ?? "";

@@ -19,7 +19,13 @@ import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gate
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
-import { describeAttachment, fetchAttachment, fetchFile } from "../kit/fetchAttachment.js";
+import {
+  attachmentFetchOptions,
+  DEFAULT_MAX_ATTACHMENT_BYTES,
+  describeAttachment,
+  fetchAttachment,
+  fetchFile,
+} from "../kit/fetchAttachment.js";
 import { openDirectChat } from "../kit/openDirectChat.js";
 import { puppetName } from "../kit/puppetName.js";
 import { AppServiceServer, openTxnStore } from "./AppServiceEndpoint.js";
@@ -102,7 +108,7 @@ export class MatrixBridge {
       ...section,
       ghostPrefix: section.ghostPrefix ?? "fedgate_",
       maxBodyBytes: section.maxBodyBytes ?? 65536,
-      attachments: { maxBytes: 10 * 1024 * 1024, ...section.attachments },
+      attachments: { maxBytes: DEFAULT_MAX_ATTACHMENT_BYTES, ...section.attachments },
       publicUrl: (section.publicUrl ?? registration.url).replace(/\/+$/, ""),
       listen,
     };
@@ -653,12 +659,7 @@ export class MatrixBridge {
     if (event.type !== "message.created") return uploaded;
     for (const attachment of event.content?.attachments ?? []) {
       try {
-        const bytes = await fetchAttachment(attachment, {
-          maxBytes: this.config.attachments.maxBytes,
-          ...(this.config.attachments.hosts === undefined
-            ? {}
-            : { allowedHosts: this.config.attachments.hosts }),
-        });
+        const bytes = await fetchAttachment(attachment, attachmentFetchOptions(this.config.attachments));
         uploaded.set(
           attachment.url,
           await this.client.uploadMedia(bytes, attachment.mediaType, attachment.name, ghost),
@@ -707,11 +708,10 @@ export class MatrixBridge {
     const entry = await this.state.get(key);
     if (entry !== undefined && decodeJson(entry.value) === url) return;
     try {
+      const limits = attachmentFetchOptions(this.config.attachments);
       const { bytes, mediaType } = await fetchFile(url, {
-        maxBytes: Math.min(this.config.attachments.maxBytes, MAX_AVATAR_BYTES),
-        ...(this.config.attachments.hosts === undefined
-          ? {}
-          : { allowedHosts: this.config.attachments.hosts }),
+        ...limits,
+        maxBytes: Math.min(limits.maxBytes, MAX_AVATAR_BYTES),
       });
       if (!mediaType.startsWith("image/"))
         throw new PermanentError("FG_ATTACHMENT_INVALID", `the picture is ${mediaType}, not an image`);

@@ -1,26 +1,24 @@
 import { writeFile } from "node:fs/promises";
 import type { LoadedConfig } from "../../gateway/config/loadConfig.js";
-import { connectBus } from "../../gateway/GatewayService.js";
 import { ConfigError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
+import { runBridge } from "../kit/runBridge.js";
 import { loadMatrixConfig, matrixSection, registrationPath } from "./config.js";
 import { MatrixBridge } from "./MatrixBridge.js";
 import { generateRegistration } from "./registration.js";
 
 /** `fedgate bridge matrix`: connects the bus and serves the homeserver; resolves with a function that stops both. */
-export async function runMatrixBridge(loaded: LoadedConfig, log: Logger): Promise<() => Promise<void>> {
-  const matrix = await loadMatrixConfig(loaded);
-  const bus = await connectBus(loaded, log, `fedgate-bridge-matrix-${matrix.config.instance}`);
-  try {
-    const bridge = await MatrixBridge.start(bus, matrix, log);
-    return async () => {
-      await bridge.stop();
-      await bus.close();
-    };
-  } catch (error) {
-    await bus.close();
-    throw error;
-  }
+export function runMatrixBridge(loaded: LoadedConfig, log: Logger): Promise<() => Promise<void>> {
+  return runBridge(
+    "matrix",
+    loaded,
+    log,
+    async (l) => {
+      const matrix = await loadMatrixConfig(l);
+      return { ...matrix, instance: matrix.config.instance };
+    },
+    (bus, matrix) => MatrixBridge.start(bus, matrix, log),
+  );
 }
 
 /**

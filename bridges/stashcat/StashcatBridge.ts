@@ -20,7 +20,11 @@ import type { Logger } from "../../gateway/log.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeRelations } from "../kit/AdapterRuntime.js";
-import { fetchAttachment } from "../kit/fetchAttachment.js";
+import {
+  attachmentFetchOptions,
+  DEFAULT_MAX_ATTACHMENT_BYTES,
+  fetchAttachment,
+} from "../kit/fetchAttachment.js";
 import { linkSignature } from "../kit/fileLinks.js";
 import { puppetName } from "../kit/puppetName.js";
 import type { LoadedStashcatConfig } from "./config.js";
@@ -99,7 +103,7 @@ export class StashcatBridge {
     const config: ResolvedConfig = {
       ...section,
       maxBodyBytes: section.maxBodyBytes ?? 65536,
-      attachments: { maxBytes: 10 * 1024 * 1024, ...section.attachments },
+      attachments: { maxBytes: DEFAULT_MAX_ATTACHMENT_BYTES, ...section.attachments },
       listen,
     };
     const runtime = await AdapterRuntime.open(bus, { network: NETWORK, instance: config.instance, log });
@@ -512,12 +516,7 @@ export class StashcatBridge {
     const missing: string[] = [];
     for (const attachment of event.content?.attachments ?? []) {
       try {
-        const bytes = await fetchAttachment(attachment, {
-          maxBytes: this.config.attachments.maxBytes,
-          ...(this.config.attachments.hosts === undefined
-            ? {}
-            : { allowedHosts: this.config.attachments.hosts }),
-        });
+        const bytes = await fetchAttachment(attachment, attachmentFetchOptions(this.config.attachments));
         const fileKey = newKey();
         const sealed = encryptBytes(bytes, fileKey);
         const fileId = await this.client.uploadFile(chat, {

@@ -18,7 +18,12 @@ import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { openDirectChat } from "../kit/openDirectChat.js";
 import { puppetName } from "../kit/puppetName.js";
-import { describeAttachment, fetchAttachment } from "../kit/fetchAttachment.js";
+import {
+  attachmentFetchOptions,
+  describeAttachment,
+  fetchAttachment,
+  type FetchAttachmentOptions,
+} from "../kit/fetchAttachment.js";
 import type { XmppBridgeConfig } from "./config.types.js";
 import { escapeLocalpart } from "./escaping.js";
 import { labelFor, markingOf } from "./securityLabels.js";
@@ -903,9 +908,8 @@ export class XmppBridge {
     return this.discoveredUploadService;
   }
 
-  private get attachmentLimits(): { maxBytes: number; allowedHosts?: string[] } {
-    const { maxBytes = 10 * 1024 * 1024, hosts } = this.config.attachments ?? {};
-    return { maxBytes, ...(hosts === undefined ? {} : { allowedHosts: hosts }) };
+  private get attachmentLimits(): FetchAttachmentOptions {
+    return attachmentFetchOptions(this.config.attachments);
   }
 
   private async sayNotice(

@@ -4,7 +4,6 @@
  * feature both ways.
  */
 import { createHash } from "node:crypto";
-import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import type { NormalisedEvent } from "../../../schemas/types.js";
@@ -14,6 +13,7 @@ import { createLogger } from "../../../gateway/log.js";
 import { ghostUserId } from "../../../bridges/matrix/ghosts.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
+import { serveFile } from "../../helpers/fileServer.js";
 import {
   connectBus,
   contentOf,
@@ -318,13 +318,8 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
 
     // XMPP → Tchap: the file is fetched, uploaded as the ghost, and posted as an image.
     const image = Buffer.from([0x89, 0x50, 0x4e, 0x47, ...Array.from({ length: 500 }, (_, i) => i % 256)]);
-    const files: Server = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "image/png" }).end(image);
-    });
-    await new Promise<void>((resolve) => files.listen(0, "127.0.0.1", resolve));
+    const files = await serveFile(image, "image/png");
     try {
-      const address = files.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
       await deliverFromWeber(bus, tchapRoom(room), {
         type: "message.created",
         content: {
@@ -334,7 +329,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
               mediaType: "image/png",
               size: image.length,
               sha256: createHash("sha256").update(image).digest("hex"),
-              url: `http://127.0.0.1:${String(port)}/karte.png`,
+              url: files.url("karte.png"),
             },
           ],
         },
@@ -351,7 +346,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
       });
       expect((await claire.download(String(contentOf(posted)["url"]))).equals(image)).toBe(true);
     } finally {
-      files.close();
+      await files.close();
     }
   });
 
@@ -388,17 +383,12 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
 
     // XMPP → Tchap: the remote person's picture becomes the ghost's.
     const photo = Buffer.from([0xff, 0xd8, 0xff, ...Array.from({ length: 400 }, (_, i) => (i * 3) % 256)]);
-    const photos: Server = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "image/jpeg" }).end(photo);
-    });
-    await new Promise<void>((resolve) => photos.listen(0, "127.0.0.1", resolve));
+    const photos = await serveFile(photo, "image/jpeg");
     try {
-      const address = photos.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
       const schulz = {
         userId: "schulz@bpol.localhost",
         displayName: "PHK Schulz",
-        avatarUrl: `http://127.0.0.1:${String(port)}/schulz.jpg`,
+        avatarUrl: photos.url("schulz.jpg"),
       };
       await deliverFromWeber(bus, tchapRoom(room), {
         type: "message.created",
@@ -419,7 +409,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
       );
       expect((await claire.download(avatar)).equals(photo)).toBe(true);
     } finally {
-      photos.close();
+      await photos.close();
     }
   });
 

@@ -4,7 +4,6 @@
  * officer's client, with every message feature both ways.
  */
 import { createHash } from "node:crypto";
-import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import type { NormalisedEvent } from "../../../schemas/types.js";
@@ -18,6 +17,7 @@ import { createLogger } from "../../../gateway/log.js";
 import { decryptBytes, encryptBytes, encryptText, newKey } from "../../../bridges/stashcat/crypto.js";
 import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
+import { serveFile } from "../../helpers/fileServer.js";
 import { deliverFromWeber, weber } from "../../helpers/matrixScenes.js";
 import {
   einsatz,
@@ -214,13 +214,8 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
 
     // Bus → Stashcat: fetched, encrypted under a new file key, sealed for the chat.
     const image = Buffer.from([0x89, 0x50, 0x4e, 0x47, ...Array.from({ length: 700 }, (_, i) => i % 251)]);
-    const files: Server = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "image/png" }).end(image);
-    });
-    await new Promise<void>((resolve) => files.listen(0, "127.0.0.1", resolve));
+    const files = await serveFile(image, "image/png");
     try {
-      const address = files.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
       await deliverFromWeber(bus, stashcatTarget(), {
         type: "message.created",
         content: {
@@ -231,7 +226,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
               mediaType: "image/png",
               size: image.length,
               sha256: createHash("sha256").update(image).digest("hex"),
-              url: `http://127.0.0.1:${String(port)}/karte.png`,
+              url: files.url("karte.png"),
             },
           ],
         },
@@ -251,7 +246,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
       const data = await schulz.client.download(postedFile ?? 0, 1024 * 1024);
       expect(decryptBytes(data, key, Buffer.from(info.iv, "hex")).equals(image)).toBe(true);
     } finally {
-      files.close();
+      await files.close();
     }
   });
 
