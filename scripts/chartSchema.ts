@@ -26,6 +26,18 @@ const sourceFiles = [
 /** The bridges `fedgate bridge <name>` knows; each gets its own optional Deployment. */
 export const bridgeNames = ["matrix", "xmpp", "stashcat"] as const;
 
+/**
+ * The bridges that serve HTTP to other pods: each enabled one gets a ClusterIP Service on its listen.port, TCP
+ * probes, listen.host 0.0.0.0 and that Service as publicUrl (templates/_helpers.tpl, fedgate.httpBridges).
+ */
+export const httpBridgeNames = ["matrix", "stashcat"] as const;
+
+/** The env vars the chart gives the Stashcat bridge from bridges.stashcat.credentialsSecret. */
+export const stashcatCredentialEnv = {
+  password: "STASHCAT_PASSWORD",
+  encryptionPassword: "STASHCAT_ENCRYPTION_PASSWORD",
+} as const;
+
 /** What the chart puts into config.yaml itself; values.config must not set these. */
 export const chartOwnedConfig = {
   gateway: { policyFile: "policy.yaml" },
@@ -194,6 +206,12 @@ function valuesSchema(bundle: Bundle): JsonObject {
     additionalProperties: false,
     properties: { enabled: { type: "boolean", default: false }, resources: { $ref: resources } },
   });
+  const secretKeyName = (description: string, dflt: string): JsonObject => ({
+    description,
+    type: "string",
+    pattern: "^[-._a-zA-Z0-9]+$",
+    default: dflt,
+  });
   const matrixBridge = bundle.define("MatrixBridge", {
     description:
       "The Matrix bridge's Deployment (1 replica) and its ClusterIP Service, which the homeserver and the other " +
@@ -211,16 +229,47 @@ function valuesSchema(bundle: Bundle): JsonObject {
         additionalProperties: false,
         properties: {
           name: { description: "Empty: no Secret is mounted.", type: "string" },
-          key: {
-            description: "Key of the registration file in that Secret.",
+          key: secretKeyName("Key of the registration file in that Secret.", "registration.yaml"),
+        },
+      },
+    },
+  });
+  const stashcatBridge = bundle.define("StashcatBridge", {
+    description:
+      "The Stashcat bridge's Deployment (1 replica) and its ClusterIP Service, where the other bridges fetch " +
+      "Stashcat files; its settings go under config.bridges.stashcat.",
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      enabled: { type: "boolean", default: false },
+      resources: { $ref: resources },
+      credentialsSecret: {
+        description:
+          `An existing Secret holding the service account's passwords, given to the bridge's container as ` +
+          `${stashcatCredentialEnv.password} and ${stashcatCredentialEnv.encryptionPassword}. The chart points ` +
+          "config.bridges.stashcat.password and .encryptionPassword at them, unless those are set.",
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          name: { description: "Empty: no env vars are set from a Secret.", type: "string" },
+          passwordKey: secretKeyName("Key of the login password in that Secret.", "password"),
+          encryptionPasswordKey: {
+            description:
+              "Key of the encryption password (opens the account's private key) in that Secret. Empty: none; " +
+              "the bridge opens the key with the login password.",
             type: "string",
-            pattern: "^[-._a-zA-Z0-9]+$",
-            default: "registration.yaml",
+            pattern: "^[-._a-zA-Z0-9]*$",
+            default: "encryptionPassword",
           },
         },
       },
     },
   });
+  const bridgeSchemas: Record<(typeof bridgeNames)[number], string> = {
+    matrix: matrixBridge,
+    xmpp: bridge,
+    stashcat: stashcatBridge,
+  };
 
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
@@ -269,9 +318,7 @@ function valuesSchema(bundle: Bundle): JsonObject {
       bridges: {
         type: "object",
         additionalProperties: false,
-        properties: Object.fromEntries(
-          bridgeNames.map((name) => [name, { $ref: name === "matrix" ? matrixBridge : bridge }]),
-        ),
+        properties: Object.fromEntries(bridgeNames.map((name) => [name, { $ref: bridgeSchemas[name] }])),
       },
       admin: {
         description: "Where the admin API's bearer token comes from.",

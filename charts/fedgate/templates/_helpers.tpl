@@ -58,20 +58,37 @@ app.kubernetes.io/part-of: fedgate
 {{- end }}
 
 {{/* config.yaml as fedgate reads it: values.config plus what the chart owns (admin listener and token, policy file),
-and for an enabled Matrix bridge the defaults a pod needs (listen on every address, the mounted registration). */}}
+and for each enabled bridge the defaults its pod needs: for one that serves HTTP, listening on every address and
+its Service as publicUrl; the Matrix bridge's mounted registration; the Stashcat bridge's credentials from env.
+Values set in config win; a secret reference is only filled in when config has none. */}}
 {{- define "fedgate.configYaml" -}}
 {{- $config := deepCopy .Values.config }}
 {{- $admin := merge (dict "host" "0.0.0.0" "token" (dict "env" "FEDGATE_ADMIN_TOKEN")) (get $config "admin" | default dict) }}
 {{- $gateway := merge (dict "policyFile" "policy.yaml") (get $config "gateway" | default dict) }}
 {{- $_ := set $config "admin" $admin }}
 {{- $_ = set $config "gateway" $gateway }}
-{{- if (.Values.bridges.matrix | default dict).enabled }}
-{{- $defaults := dict "listen" (dict "host" "0.0.0.0") }}
-{{- if include "fedgate.matrixRegistrationSecret" . }}
-{{- $_ = set $defaults "registrationFile" (include "fedgate.matrixRegistrationFile" .) }}
-{{- end }}
 {{- $bridges := get $config "bridges" | default dict }}
-{{- $_ = set $bridges "matrix" (merge (get $bridges "matrix" | default dict) $defaults) }}
+{{- range $name, $http := include "fedgate.httpBridges" . | fromYaml }}
+{{- if (index $.Values.bridges $name | default dict).enabled }}
+{{- $section := get $bridges $name | default dict }}
+{{- $defaults := dict "listen" (dict "host" "0.0.0.0") "publicUrl" (include "fedgate.bridgeUrl" (list $ $name)) }}
+{{- if and (eq $name "matrix") (include "fedgate.matrixRegistrationSecret" $) }}
+{{- $_ = set $defaults "registrationFile" (include "fedgate.matrixRegistrationFile" $) }}
+{{- end }}
+{{- if eq $name "stashcat" }}
+{{- $env := include "fedgate.stashcatCredentialEnv" $ | fromYaml }}
+{{- /* Not merged: mergo would mix a {file} reference of the values with the default {env}. */}}
+{{- if and (hasKey $env "STASHCAT_PASSWORD") (not (hasKey $section "password")) }}
+{{- $_ = set $section "password" (dict "env" "STASHCAT_PASSWORD") }}
+{{- end }}
+{{- if and (hasKey $env "STASHCAT_ENCRYPTION_PASSWORD") (not (hasKey $section "encryptionPassword")) }}
+{{- $_ = set $section "encryptionPassword" (dict "env" "STASHCAT_ENCRYPTION_PASSWORD") }}
+{{- end }}
+{{- end }}
+{{- $_ = set $bridges $name (merge $section $defaults) }}
+{{- end }}
+{{- end }}
+{{- if $bridges }}
 {{- $_ = set $config "bridges" $bridges }}
 {{- end }}
 {{- toYaml $config }}
@@ -83,9 +100,46 @@ and for an enabled Matrix bridge the defaults a pod needs (listen on every addre
 {{- include "fedgate.fullname" (index . 0) | trunc (int (sub 63 (len $suffix))) | trimSuffix "-" }}{{ $suffix }}
 {{- end }}
 
-{{/* The Matrix bridge's port for the homeserver and the other bridges: config.bridges.matrix.listen.port. */}}
-{{- define "fedgate.matrixPort" -}}
-{{- dig "bridges" "matrix" "listen" "port" 9000 .Values.config | int }}
+{{/* The bridges that serve HTTP to other pods, by name: the container port's name, the bridge's own default for
+config.bridges.<name>.listen.port, and what NOTES.txt says the Service's URL is for. Each enabled one gets a
+ClusterIP Service on that port, TCP probes, listen.host 0.0.0.0 and its Service as publicUrl. */}}
+{{- define "fedgate.httpBridges" -}}
+matrix:
+  label: Matrix
+  portName: appservice
+  defaultPort: 9000
+  url: the registration's url, for the homeserver
+stashcat:
+  label: Stashcat
+  portName: files
+  defaultPort: 9100
+  url: where the other bridges fetch Stashcat files
+{{- end }}
+
+{{/* An HTTP bridge's port for its Service and container: config.bridges.<name>.listen.port. (list $ NAME) */}}
+{{- define "fedgate.bridgePort" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $http := index (include "fedgate.httpBridges" $root | fromYaml) $name }}
+{{- dig "bridges" $name "listen" "port" $http.defaultPort $root.Values.config | int }}
+{{- end }}
+
+{{/* An HTTP bridge's URL inside the release's namespace, through its Service: (list $ NAME). */}}
+{{- define "fedgate.bridgeUrl" -}}
+{{- printf "http://%s:%s" (include "fedgate.bridgeFullname" .) (include "fedgate.bridgePort" .) }}
+{{- end }}
+
+{{/* Mistakes that would leave an HTTP bridge unreachable, caught at install: (list $ NAME). */}}
+{{- define "fedgate.httpBridgeChecks" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $host := dig "bridges" $name "listen" "host" "0.0.0.0" $root.Values.config }}
+{{- if has $host (list "127.0.0.1" "localhost" "::1") }}
+{{- fail (printf "config.bridges.%s.listen.host: %s is not reachable from other pods; leave it out (the chart sets 0.0.0.0)" $name $host) }}
+{{- end }}
+{{- if eq (include "fedgate.bridgePort" .) "0" }}
+{{- fail (printf "config.bridges.%s.listen.port: 0 picks a free port, which the Service and the probes cannot name; leave it out or give one" $name) }}
+{{- end }}
 {{- end }}
 
 {{/* Name of the Secret holding the Matrix registration file; empty when the chart mounts none. */}}
@@ -102,15 +156,49 @@ and for an enabled Matrix bridge the defaults a pod needs (listen on every addre
 {{- include "fedgate.matrixRegistrationDir" . }}/registration.yaml
 {{- end }}
 
-{{/* Mistakes that would leave the Matrix bridge crash-looping or unreachable, caught at install. */}}
+{{/* Mistakes that would leave the Matrix bridge crash-looping, caught at install. */}}
 {{- define "fedgate.matrixChecks" -}}
 {{- $matrix := dig "bridges" "matrix" dict .Values.config }}
 {{- if not (or (include "fedgate.matrixRegistrationSecret" .) (get $matrix "registrationFile")) }}
 {{- fail "bridges.matrix.registrationSecret.name: name the Secret holding the Matrix bridge's registration file (or set config.bridges.matrix.registrationFile and mount the file with extraVolumes)" }}
 {{- end }}
-{{- $host := dig "listen" "host" "0.0.0.0" $matrix }}
-{{- if has $host (list "127.0.0.1" "localhost" "::1") }}
-{{- fail (printf "config.bridges.matrix.listen.host: %s is not reachable from other pods; leave it out (the chart sets 0.0.0.0)" $host) }}
+{{- end }}
+
+{{/* Name of the Secret holding the Stashcat service account's passwords; empty when the chart exposes none. */}}
+{{- define "fedgate.stashcatCredentialsSecret" -}}
+{{- dig "credentialsSecret" "name" "" (.Values.bridges.stashcat | default dict) }}
+{{- end }}
+
+{{/* The env vars the Stashcat bridge's container gets from that Secret, as YAML (NAME: key in the Secret); empty
+without a Secret. No encryptionPasswordKey: the bridge opens the account's key with the login password. */}}
+{{- define "fedgate.stashcatCredentialEnv" -}}
+{{- $secret := dig "credentialsSecret" dict (.Values.bridges.stashcat | default dict) }}
+{{- if include "fedgate.stashcatCredentialsSecret" . }}
+STASHCAT_PASSWORD: {{ dig "passwordKey" "password" $secret | quote }}
+{{- with dig "encryptionPasswordKey" "encryptionPassword" $secret }}
+STASHCAT_ENCRYPTION_PASSWORD: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Mistakes that would leave the Stashcat bridge crash-looping, caught at install: no password at all, or an
+{env} reference to a variable its container does not get. */}}
+{{- define "fedgate.stashcatChecks" -}}
+{{- $stashcat := dig "bridges" "stashcat" dict .Values.config }}
+{{- $env := include "fedgate.stashcatCredentialEnv" . | fromYaml }}
+{{- if not (or $env (get $stashcat "password")) }}
+{{- fail "bridges.stashcat.credentialsSecret.name: name the Secret holding the Stashcat service account's password (or set config.bridges.stashcat.password and provide it with extraEnv or extraVolumes)" }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- $_ := set $env .name "extraEnv" }}
+{{- end }}
+{{- range $key := list "password" "encryptionPassword" }}
+{{- $secret := get $stashcat $key }}
+{{- if and (kindIs "map" $secret) (hasKey $secret "env") }}
+{{- if not (hasKey $env (toString $secret.env)) }}
+{{- fail (printf "config.bridges.stashcat.%s: the bridge's container has no %s; set bridges.stashcat.credentialsSecret (with the matching key) or add it to extraEnv" $key (toString $secret.env)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 

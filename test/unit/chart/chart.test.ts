@@ -3,18 +3,21 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { parse, stringify } from "yaml";
 import {
   bridgeNames,
   chartOwnedConfig,
   chartSchemaPath,
+  httpBridgeNames,
   renderChartSchema,
+  stashcatCredentialEnv,
 } from "../../../scripts/chartSchema.js";
 import { validateConfig } from "../../../gateway/contract/schemas.js";
 import { loadConfig } from "../../../gateway/config/loadConfig.js";
 import { checkDeclaredLinks, loadPolicy } from "../../../gateway/GatewayService.js";
 import { matrixSection } from "../../../bridges/matrix/config.js";
+import { loadStashcatConfig, type LoadedStashcatConfig } from "../../../bridges/stashcat/config.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
 import { helmTemplate, type RenderedChart } from "./helmTemplate.js";
 
@@ -49,8 +52,14 @@ interface Manifest {
   metadata: { name: string; labels?: Record<string, string> };
   [key: string]: unknown;
 }
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+}
 interface Container {
   name: string;
+  env?: EnvVar[];
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   ports?: { name: string; containerPort: number }[];
   startupProbe?: Record<string, unknown>;
@@ -86,8 +95,9 @@ function find(rendered: RenderedChart, kind: string, name: string): Manifest {
 const named = (rendered: RenderedChart, kind: string): string[] =>
   (rendered.manifests as unknown as Manifest[]).filter((m) => m.kind === kind).map((m) => m.metadata.name);
 
-/** helm.yaml with bridges.matrix and config.bridges.matrix replaced. */
-async function withMatrix(
+/** helm.yaml with bridges.NAME and config.bridges.NAME replaced. */
+async function withBridge(
+  name: (typeof bridgeNames)[number],
   bridge: Record<string, unknown>,
   section: Record<string, unknown>,
 ): Promise<Values> {
@@ -96,12 +106,46 @@ async function withMatrix(
   const config = values.config;
   return {
     ...values,
-    bridges: { ...bridges, matrix: bridge },
-    config: { ...config, bridges: { matrix: section } },
+    bridges: { ...bridges, [name]: bridge },
+    config: { ...config, bridges: { ...(config["bridges"] as object), [name]: section } },
   };
 }
 
+const withMatrix = (bridge: Record<string, unknown>, section: Record<string, unknown>): Promise<Values> =>
+  withBridge("matrix", bridge, section);
+const withStashcat = (bridge: Record<string, unknown>, section: Record<string, unknown>): Promise<Values> =>
+  withBridge("stashcat", bridge, section);
+
 const tchap = { instance: "tchap", homeserverUrl: "http://synapse:8008", serverName: "tchap.example" };
+const ni = {
+  instance: "ni",
+  apiUrl: "https://api.stashcat.com/",
+  pushUrl: "https://push.stashcat.com",
+  email: "bridge@polizei.example",
+};
+
+const envNames = (container: Container | undefined): string[] => (container?.env ?? []).map((e) => e.name);
+
+/**
+ * The rendered config.yaml's Stashcat section as the bridge's container loads it, secrets included: with the
+ * env its Deployment gives, a secretKeyRef's value being "<secret>/<key>".
+ */
+async function stashcatInPod(values: Values): Promise<LoadedStashcatConfig> {
+  const rendered = await helmTemplate(chartDir, { values });
+  const pod = (find(rendered, "Deployment", "fedgate-bridge-stashcat") as Deployment).spec.template.spec;
+  const dir = await scratchDir("chart");
+  await writeFile(join(dir, "config.yaml"), stringify(await renderedConfig(values)));
+  const loaded = await loadConfig(join(dir, "config.yaml"), {});
+  try {
+    for (const { name, value, valueFrom } of pod.containers[0]?.env ?? []) {
+      const ref = valueFrom?.secretKeyRef;
+      vi.stubEnv(name, ref === undefined ? (value ?? "") : `${ref.name}/${ref.key}`);
+    }
+    return await loadStashcatConfig(loaded);
+  } finally {
+    vi.unstubAllEnvs();
+  }
+}
 
 describe("chart - values and schema", () => {
   it("chart - values.schema.json is what the schemas generate (run npm run generate)", async () => {
@@ -185,6 +229,30 @@ describe("chart - values and schema", () => {
         params: { additionalProperty: "registrationSecret" },
       }),
     );
+    expect(
+      validate({
+        ...base,
+        bridges: { stashcat: { enabled: true, credentialsSecret: { passwordkey: "pw" } } },
+      }),
+    ).toContainEqual(
+      expect.objectContaining({
+        instancePath: "/bridges/stashcat/credentialsSecret",
+        params: { additionalProperty: "passwordkey" },
+      }),
+    );
+    expect(validate({ ...base, bridges: { xmpp: { credentialsSecret: { name: "sc" } } } })).toContainEqual(
+      expect.objectContaining({
+        instancePath: "/bridges/xmpp",
+        params: { additionalProperty: "credentialsSecret" },
+      }),
+    );
+    // No encryption password key: the login password opens the account's key.
+    expect(
+      validate({
+        ...base,
+        bridges: { stashcat: { credentialsSecret: { name: "sc", encryptionPasswordKey: "" } } },
+      }),
+    ).toEqual([]);
     expect(validate({ ...base, gateway: { replicas: 0 } }).map((e) => e.instancePath)).toContain(
       "/gateway/replicas",
     );
@@ -213,8 +281,10 @@ describe("chart - the config it renders", () => {
       for (const [name, section] of Object.entries(chartOwnedConfig))
         expect(config[name]).toMatchObject(section);
       // Each enabled bridge's section as the bridge reads it.
-      if ((values["bridges"] as { matrix: { enabled: boolean } }).matrix.enabled)
-        expect(() => matrixSection(loaded)).not.toThrow();
+      const bridges = values["bridges"] as Record<string, { enabled: boolean }>;
+      if (bridges["matrix"]?.enabled) expect(() => matrixSection(loaded)).not.toThrow();
+      // The Stashcat bridge's secrets too, from the env its Deployment gives.
+      if (bridges["stashcat"]?.enabled) await expect(stashcatInPod(values)).resolves.toBeDefined();
     },
   );
 
@@ -229,6 +299,18 @@ describe("chart - the config it renders", () => {
     expect(bridges).toContain(`list ${bridgeNames.map((n) => `"${n}"`).join(" ")}`);
     const values = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
     expect(Object.keys(values["bridges"] as object).sort()).toEqual([...bridgeNames].sort());
+    for (const name of Object.values(stashcatCredentialEnv)) expect(helpers).toContain(`${name}:`);
+
+    // The HTTP bridges and their default ports are the bridges' own (listen.port in their config schemas).
+    const block = /define "fedgate\.httpBridges" -}}\n([\s\S]*?)\n\{\{- end \}\}/.exec(helpers)?.[1];
+    const httpBridges = parse(block ?? "") as Record<string, { defaultPort: number }>;
+    expect(Object.keys(httpBridges).sort()).toEqual([...httpBridgeNames].sort());
+    for (const name of httpBridgeNames) {
+      const schema = JSON.parse(await readFile(join(root, `bridges/${name}/config.schema.json`), "utf8")) as {
+        properties: { listen: { properties: { port: { default: number } } } };
+      };
+      expect(httpBridges[name]?.defaultPort, name).toBe(schema.properties.listen.properties.port.default);
+    }
   });
 });
 
@@ -275,11 +357,19 @@ describe("chart - the manifests it renders", () => {
       "data.config\\.yaml.bridges",
     );
 
-    // Another bridge alone: its Deployment, without the Matrix bridge's Service, volume, port or probes.
+    // A bridge that serves no HTTP, alone: its Deployment, without a Service, volume, port or probes.
     const values = await readValues(valuesFiles["helm.yaml"]);
     const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
     const xmppOnly = await helmTemplate(chartDir, {
-      values: { ...values, bridges: { ...bridges, matrix: { enabled: false }, xmpp: { enabled: true } } },
+      values: {
+        ...values,
+        bridges: {
+          ...bridges,
+          matrix: { enabled: false },
+          stashcat: { enabled: false },
+          xmpp: { enabled: true },
+        },
+      },
     });
     expect(named(xmppOnly, "Service")).toEqual(["fedgate"]);
     const xmpp = find(xmppOnly, "Deployment", "fedgate-bridge-xmpp") as Deployment;
@@ -391,8 +481,162 @@ describe("chart - the manifests it renders", () => {
     for (const name of named(rendered, "Service")) expect(name.length).toBeLessThanOrEqual(63);
     const matrix = deployments.find((n) => n.endsWith("-bridge-matrix"));
     expect(deployments.find((n) => n.endsWith("-bridge-xmpp"))).toBeDefined();
-    expect(named(rendered, "Service")).toContain(matrix);
+    const stashcat = deployments.find((n) => n.endsWith("-bridge-stashcat"));
+    expect(named(rendered, "Service")).toEqual(expect.arrayContaining([matrix, stashcat]));
     expect(rendered.notes).toContain(`http://${matrix ?? ""}.default.svc:9000`);
+    expect(rendered.notes).toContain(`http://${stashcat ?? ""}.default.svc:9100`);
+  });
+
+  it("chart - the Stashcat bridge gets a ClusterIP Service, its credentials as env and TCP probes", async () => {
+    const values = await readValues(valuesFiles["helm.yaml"]);
+    const rendered = await helmTemplate(chartDir, { values, namespace: "fedgate" });
+    const section = ((await renderedConfig(values))["bridges"] as { stashcat: Record<string, unknown> })
+      .stashcat;
+
+    const service = find(rendered, "Service", "fedgate-bridge-stashcat") as Service;
+    expect(service.spec.type).toBe("ClusterIP");
+    expect(service.spec.ports).toEqual([
+      expect.objectContaining({ name: "files", port: 9100, targetPort: "files", protocol: "TCP" }),
+    ]);
+    expect(service.spec.selector).toMatchObject({ "app.kubernetes.io/component": "bridge-stashcat" });
+    // The other bridges fetch Stashcat files through that Service.
+    expect(section["publicUrl"]).toBe(
+      `http://${service.metadata.name}:${String(service.spec.ports[0]?.port)}`,
+    );
+    expect(section["listen"]).toEqual({ host: "0.0.0.0", port: 9100 });
+    expect(rendered.notes).toContain("http://fedgate-bridge-stashcat.fedgate.svc:9100");
+
+    const deployment = find(rendered, "Deployment", "fedgate-bridge-stashcat") as Deployment;
+    expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
+    const [container] = deployment.spec.template.spec.containers;
+    expect(container?.env).toEqual(
+      expect.arrayContaining([
+        {
+          name: stashcatCredentialEnv.password,
+          valueFrom: { secretKeyRef: { name: "fedgate-stashcat", key: "password" } },
+        },
+        {
+          name: stashcatCredentialEnv.encryptionPassword,
+          valueFrom: { secretKeyRef: { name: "fedgate-stashcat", key: "encryptionPassword" } },
+        },
+      ]),
+    );
+    // extraEnv still reaches it (NATS_PASSWORD for config.nats.password).
+    expect(envNames(container)).toContain("NATS_PASSWORD");
+    expect(container?.ports).toEqual([{ name: "files", containerPort: 9100, protocol: "TCP" }]);
+    for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
+      expect(probe).toMatchObject({ tcpSocket: { port: "files" } });
+    // No volume of its own: the passwords come as env, the session is kept in NATS.
+    expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
+
+    // The config's references resolve to the Secret's keys in the bridge's pod.
+    const loaded = await stashcatInPod(values);
+    expect(loaded).toMatchObject({
+      password: "fedgate-stashcat/password",
+      encryptionPassword: "fedgate-stashcat/encryptionPassword",
+    });
+
+    // Only the Stashcat bridge's pod sees the service account's passwords.
+    for (const name of ["fedgate-gateway", "fedgate-bridge-matrix"]) {
+      const pod = (find(rendered, "Deployment", name) as Deployment).spec.template.spec;
+      for (const c of pod.containers)
+        expect(envNames(c)).not.toEqual(expect.arrayContaining([stashcatCredentialEnv.password]));
+    }
+  });
+
+  it("chart - a disabled Stashcat bridge gets no Service, Deployment or credentials", async () => {
+    const values = await readValues(valuesFiles["helm.yaml"]);
+    const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
+    const off = { ...values, bridges: { ...bridges, stashcat: { ...bridges["stashcat"], enabled: false } } };
+    const rendered = await helmTemplate(chartDir, { values: off });
+    expect(named(rendered, "Service").sort()).toEqual(["fedgate", "fedgate-bridge-matrix"]);
+    expect(named(rendered, "Deployment").sort()).toEqual(["fedgate-bridge-matrix", "fedgate-gateway"]);
+    expect(rendered.notes).not.toContain("Stashcat");
+    for (const d of (rendered.manifests as unknown as Manifest[]).filter(
+      (m): m is Deployment => m.kind === "Deployment",
+    ))
+      for (const c of d.spec.template.spec.containers)
+        expect(envNames(c).filter((n) => n.startsWith("STASHCAT_"))).toEqual([]);
+    // Its config section is left as given: no listener or publicUrl filled in.
+    const section = ((await renderedConfig(off))["bridges"] as { stashcat: Record<string, unknown> })
+      .stashcat;
+    expect(section).toEqual((values.config["bridges"] as { stashcat: unknown }).stashcat);
+  });
+
+  it("chart - the chart fills in the Stashcat listener, publicUrl and secret references, and the Service follows the port", async () => {
+    const values = await withStashcat(
+      { enabled: true, credentialsSecret: { name: "sc", passwordKey: "pw", encryptionPasswordKey: "" } },
+      { ...ni, listen: { port: 9200 } },
+    );
+    const section = ((await renderedConfig(values))["bridges"] as { stashcat: Record<string, unknown> })
+      .stashcat;
+    expect(section).toMatchObject({
+      listen: { host: "0.0.0.0", port: 9200 },
+      publicUrl: "http://fedgate-bridge-stashcat:9200",
+      password: { env: stashcatCredentialEnv.password },
+    });
+    // No encryption password key: neither the env var nor the reference; the login password opens the key.
+    expect(section).not.toHaveProperty("encryptionPassword");
+    const rendered = await helmTemplate(chartDir, { values });
+    expect((find(rendered, "Service", "fedgate-bridge-stashcat") as Service).spec.ports[0]?.port).toBe(9200);
+    const [container] = (find(rendered, "Deployment", "fedgate-bridge-stashcat") as Deployment).spec.template
+      .spec.containers;
+    expect(container?.ports?.[0]?.containerPort).toBe(9200);
+    expect(envNames(container).filter((n) => n.startsWith("STASHCAT_"))).toEqual([
+      stashcatCredentialEnv.password,
+    ]);
+    expect(await stashcatInPod(values)).toMatchObject({ password: "sc/pw", encryptionPassword: "sc/pw" });
+
+    // References the values give win, and are not mixed with the chart's.
+    const own = await withStashcat(
+      { enabled: true, credentialsSecret: { name: "sc" } },
+      { ...ni, password: { file: "/run/stashcat/password" }, publicUrl: "http://stashcat-files.example" },
+    );
+    expect(((await renderedConfig(own))["bridges"] as { stashcat: unknown }).stashcat).toMatchObject({
+      password: { file: "/run/stashcat/password" },
+      encryptionPassword: { env: stashcatCredentialEnv.encryptionPassword },
+      publicUrl: "http://stashcat-files.example",
+    });
+
+    // Passwords from extraEnv instead of a credentials Secret.
+    const extra = await withStashcat({ enabled: true }, { ...ni, password: { env: "SC_PASSWORD" } });
+    const withEnv = {
+      ...extra,
+      extraEnv: [...(extra["extraEnv"] as object[]), { name: "SC_PASSWORD", value: "from-extra-env" }],
+    };
+    expect(await stashcatInPod(withEnv)).toMatchObject({ password: "from-extra-env" });
+    const pod = (
+      find(
+        await helmTemplate(chartDir, { values: withEnv }),
+        "Deployment",
+        "fedgate-bridge-stashcat",
+      ) as Deployment
+    ).spec.template.spec;
+    expect(envNames(pod.containers[0]).filter((n) => n.startsWith("STASHCAT_"))).toEqual([]);
+  });
+
+  it("chart - a Stashcat bridge without a password, with an env var its pod lacks, or unreachable, fails the install", async () => {
+    await expect(
+      helmTemplate(chartDir, { values: await withStashcat({ enabled: true }, ni) }),
+    ).rejects.toThrow(/bridges\.stashcat\.credentialsSecret\.name/);
+    const missing = await withStashcat(
+      { enabled: true, credentialsSecret: { name: "sc", encryptionPasswordKey: "" } },
+      { ...ni, encryptionPassword: { env: stashcatCredentialEnv.encryptionPassword } },
+    );
+    await expect(helmTemplate(chartDir, { values: missing })).rejects.toThrow(
+      /config\.bridges\.stashcat\.encryptionPassword: the bridge's container has no STASHCAT_ENCRYPTION_PASSWORD/,
+    );
+    const unset = await withStashcat({ enabled: true }, { ...ni, password: { env: "SC_PASSWORD" } });
+    await expect(helmTemplate(chartDir, { values: unset })).rejects.toThrow(
+      /config\.bridges\.stashcat\.password: the bridge's container has no SC_PASSWORD/,
+    );
+    const secret = { enabled: true, credentialsSecret: { name: "sc" } };
+    const loopback = await withStashcat(secret, { ...ni, listen: { host: "localhost" } });
+    await expect(helmTemplate(chartDir, { values: loopback })).rejects.toThrow(/listen\.host: localhost/);
+    const anyPort = await withStashcat(secret, { ...ni, listen: { port: 0 } });
+    await expect(helmTemplate(chartDir, { values: anyPort })).rejects.toThrow(
+      /config\.bridges\.stashcat\.listen\.port: 0/,
+    );
   });
 
   it("chart - a disruption budget that would block drains fails the install", async () => {

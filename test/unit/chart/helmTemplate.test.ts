@@ -69,5 +69,8 @@ describe("chart - the helm template stand-in", () => {
   it("chart - unknown functions and fail stop the render", async () => {
     await expect(render("{{ nosuch 1 }}")).rejects.toThrow(/function "nosuch" not defined/);
     await expect(render('{{ fail "stop here" }}')).rejects.toThrow(/stop here/);
+    // Names that Object.prototype has are functions or unknown, never literals.
+    expect(await render("{{ toString 8 }}|{{ toString .Values.nope }}")).toBe("8|");
+    await expect(render("{{ constructor }}")).rejects.toThrow(/function "constructor" not defined/);
   });
 });

@@ -141,7 +141,9 @@ function tokenize(body: string, where: string): Token[] {
     } else if ((m = /^[A-Za-z_]\w*/.exec(rest))) {
       const literals: Dict = { true: true, false: false, nil: null };
       tokens.push(
-        m[0] in literals ? { t: "lit", value: literals[m[0]], spaced } : { t: "ident", name: m[0], spaced },
+        Object.hasOwn(literals, m[0])
+          ? { t: "lit", value: literals[m[0]], spaced }
+          : { t: "ident", name: m[0], spaced },
       );
     } else {
       throw new Error(`${where}: cannot read ${JSON.stringify(rest.slice(0, 20))}`);
