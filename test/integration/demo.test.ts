@@ -192,7 +192,7 @@ describe.skipIf(probeNats === undefined || probeProsody === undefined || probeSy
       expect(await portOpen(description.servers["prosody"] ?? "")).toBe(false);
       expect(await portOpen(description.servers["synapse"] ?? "")).toBe(false);
       expect(await portOpen(description.servers["matrix-bridge"] ?? "")).toBe(false);
-    expect(await portOpen(description.servers["stashcat"] ?? "")).toBe(false);
+      expect(await portOpen(description.servers["stashcat"] ?? "")).toBe(false);
     });
   },
 );
