@@ -4,7 +4,7 @@
  */
 import type { Attachment, NormalisedEvent } from "../../schemas/types.js";
 import type { NativeRelations } from "../kit/AdapterRuntime.js";
-import { escapeHtml, toMatrixHtml } from "./html.js";
+import { escapeHtml, toEventHtml } from "../kit/eventHtml.js";
 import { EventType, htmlFormat, markingContentKey, MsgType, RelType } from "./matrixEvents.js";
 
 export interface OutboundOptions {
@@ -39,7 +39,7 @@ function textContent(
   notes: readonly string[] = [],
 ): TextContent | undefined {
   let body = event.content?.body ?? "";
-  let html = event.content?.html === undefined ? "" : toMatrixHtml(event.content.html);
+  let html = event.content?.html === undefined ? "" : toEventHtml(event.content.html);
   if (body === "" && html.trim() === "" && notes.length === 0) return undefined;
   let msgtype: string = event.type === "notice" ? MsgType.notice : MsgType.text;
   if (event.type !== "notice" && body.startsWith(emotePrefix)) {

@@ -4,7 +4,7 @@
  */
 import type { Attachment, EventContent, EventSender, NormalisedEvent } from "../../schemas/types.js";
 import { PermanentError } from "../../gateway/errors.js";
-import { toEventHtml } from "./html.js";
+import { toEventHtml } from "../kit/eventHtml.js";
 import {
   EventType,
   htmlFormat,

@@ -1,6 +1,7 @@
 /**
- * HTML between Matrix's formatted_body and the normalised event's HTML subset, through sanitize-html: a
- * maintained parser-based sanitiser, as a hand-written one is where script injection slips through.
+ * The normalised event's HTML subset, through sanitize-html: a maintained parser-based sanitiser, as a
+ * hand-written one is where script injection slips through. Every bridge cleans HTML it reads from its
+ * network, and HTML from the bus before it writes it: the bus is not trusted either.
  */
 import sanitizeHtml from "sanitize-html";
 
@@ -45,13 +46,8 @@ const options: sanitizeHtml.IOptions = {
   },
 };
 
-/** A Matrix formatted_body as the normalised event's HTML: the subset only, without a reply's quote. */
+/** HTML reduced to the event's subset (headings become paragraphs, a Matrix reply's quote goes). */
 export function toEventHtml(html: string): string {
-  return sanitizeHtml(html, options);
-}
-
-/** An event's HTML as a Matrix formatted_body. The source bridge sanitised it, but the bus is not trusted. */
-export function toMatrixHtml(html: string): string {
   return sanitizeHtml(html, options);
 }
 
