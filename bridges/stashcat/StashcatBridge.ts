@@ -40,6 +40,7 @@ import {
   wrapChatKey,
 } from "./crypto.js";
 import { createFileRouter, filePathPrefix } from "./FileLinks.js";
+import { markdownToEventHtml } from "./markdown.js";
 import { parseMessage, StashcatClient, type ChatRef, type StashcatMessage } from "./StashcatClient.js";
 import { StashcatPush } from "./StashcatPush.js";
 
@@ -358,6 +359,7 @@ export class StashcatBridge {
       type: "message.created",
       content: {
         ...(text === "" ? {} : { body: text }),
+        ...(message.markdown && text !== "" ? { html: markdownToEventHtml(text) } : {}),
         ...(attachments.length === 0 ? {} : { attachments }),
       },
       ...(replyTo === undefined ? {} : { relations: { replyTo } }),

@@ -101,6 +101,24 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
     expect(inbound.filter((e) => e.source.messageId === String(id))).toHaveLength(1);
   });
 
+  it("Stashcat bridge - a markdown message carries its formatting as the event's HTML", async () => {
+    const sealed = encryptText("**Dringend:** Lage _angespannt_", await meyer.chatKey(einsatz));
+    const sent = await meyer.client.send(einsatz, {
+      text: sealed.text,
+      iv: sealed.iv,
+      encrypted: true,
+      markdown: true,
+    });
+    expect(
+      await received((e) => e.source.messageId === String(sent.id), "the markdown message"),
+    ).toMatchObject({
+      content: {
+        body: "**Dringend:** Lage _angespannt_",
+        html: "<p><strong>Dringend:</strong> Lage <em>angespannt</em></p>",
+      },
+    });
+  });
+
   it("Stashcat bridge - a delivery appears in the channel encrypted, named and readable by an officer", async () => {
     await deliverFromWeber(bus, stashcatTarget(), {
       type: "message.created",

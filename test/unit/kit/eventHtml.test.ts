@@ -1,24 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { escapeHtml, toEventHtml } from "../../../bridges/kit/eventHtml.js";
 
-describe("Matrix HTML", () => {
-  it("Matrix HTML - the event subset passes unchanged", () => {
+describe("event HTML", () => {
+  it("event HTML - the event subset passes unchanged", () => {
     const html =
       "<p><b>b</b> <strong>s</strong> <i>i</i> <em>e</em> <u>u</u> <s>x</s> <del>d</del> <code>c</code></p>" +
       "<pre>pre</pre><blockquote>q</blockquote><ul><li>one</li></ul><ol><li>two</li></ol>" +
       '<a href="https://example.org/a?b=1&amp;c=2">web</a> <a href="mailto:lage@example.org">mail</a>';
     expect(toEventHtml(html)).toBe(html);
-    expect(toEventHtml(html)).toBe(html);
   });
 
-  it("Matrix HTML - tags outside the subset go and keep their text; attributes other than href go", () => {
+  it("event HTML - tags outside the subset go and keep their text; attributes other than href go", () => {
     expect(
       toEventHtml('<span data-mx-color="#f00">rot</span> <font color="red">x</font> <b class="k">b</b>'),
     ).toBe("rot x <b>b</b>");
     expect(toEventHtml("<h1>Lage</h1><strike>alt</strike>")).toBe("<p>Lage</p><s>alt</s>");
   });
 
-  it("Matrix HTML - scripts, handlers and script URLs are stripped, inbound and outbound", () => {
+  it("event HTML - scripts, handlers and script URLs are stripped", () => {
     const attacks = [
       "<script>alert(1)</script>",
       '<img src="x" onerror="alert(1)">',
@@ -31,20 +30,19 @@ describe("Matrix HTML", () => {
       '<iframe src="https://evil.example/"></iframe>',
       '<svg onload="alert(1)"></svg>',
     ].join("");
-    for (const clean of [toEventHtml(attacks), toEventHtml(attacks)]) {
-      expect(clean).toBe("<a>a</a><a>b</a><a>c</a><a>d</a><b>e</b>");
-      expect(clean).not.toMatch(/script|onerror|onclick|onload|alert|iframe|href/i);
-    }
+    const clean = toEventHtml(attacks);
+    expect(clean).toBe("<a>a</a><a>b</a><a>c</a><a>d</a><b>e</b>");
+    expect(clean).not.toMatch(/script|onerror|onclick|onload|alert|iframe|href/i);
   });
 
-  it("Matrix HTML - the reply quote <mx-reply> goes with all it holds", () => {
+  it("event HTML - the reply quote <mx-reply> goes with all it holds", () => {
     const html =
       '<mx-reply><blockquote><a href="https://matrix.to/#/!r:hs/$e">In reply to</a> ' +
       '<a href="https://matrix.to/#/@weber:hs">@weber:hs</a><br><b>Lage?</b></blockquote></mx-reply>Ruhig';
     expect(toEventHtml(html)).toBe("Ruhig");
   });
 
-  it("Matrix HTML - text stays escaped", () => {
+  it("event HTML - text stays escaped", () => {
     expect(toEventHtml("a &lt;b&gt; &amp; c")).toBe("a &lt;b&gt; &amp; c");
     expect(escapeHtml(`<b title="x">Tom's & co</b>`)).toBe(
       "&lt;b title=&quot;x&quot;&gt;Tom&#39;s &amp; co&lt;/b&gt;",
