@@ -2,6 +2,7 @@
 import type { RunFigures } from "./measure.js";
 import { runRoutingBenchmark } from "./routing.js";
 import { IN_FLIGHT, runMatrixBenchmark } from "./matrix.js";
+import { runStashcatBenchmark, STASHCAT_IN_FLIGHT } from "./stashcat.js";
 import { runXmppBenchmark } from "./xmpp.js";
 
 const events = Number(process.env["BENCH_EVENTS"] ?? 20_000);
@@ -23,30 +24,42 @@ const ratio = core.throughputPerSecond / forwarder.throughputPerSecond;
 console.log(`core / forwarder throughput: ${(ratio * 100).toFixed(1)} %  (target ≥ 50 %)`);
 console.log(`core / forwarder p99 latency: ${(core.p99Ms / forwarder.p99Ms).toFixed(2)}x`);
 
-const xmppRate = Number(process.env["BENCH_XMPP_RATE"] ?? 200);
-const [raw, bridged] = await runXmppBenchmark({
-  events: Number(process.env["BENCH_XMPP_EVENTS"] ?? 2000),
-  perSecond: xmppRate,
-});
-if (raw === undefined || bridged === undefined) throw new Error("XMPP benchmark produced no figures");
-bridgeSection(
-  `XMPP (${raw.events} messages sent as fast as the client can, then ${raw.events} at ${xmppRate}/s)`,
-  raw,
-  bridged,
+await bridgeBenchmark(
+  "XMPP",
+  { events: 2000, perSecond: 200 },
+  runXmppBenchmark,
+  "messages sent as fast as the client can",
+);
+await bridgeBenchmark(
+  "Matrix",
+  { events: 500, perSecond: 20 },
+  runMatrixBenchmark,
+  `messages sent as fast as the client can with ${IN_FLIGHT} in flight`,
+);
+await bridgeBenchmark(
+  "Stashcat",
+  { events: 1000, perSecond: 100 },
+  runStashcatBenchmark,
+  `encrypted messages sent as fast as the client can with ${STASHCAT_IN_FLIGHT} in flight`,
 );
 
-const matrixRate = Number(process.env["BENCH_MATRIX_RATE"] ?? 20);
-const [matrixRaw, matrixBridged] = await runMatrixBenchmark({
-  events: Number(process.env["BENCH_MATRIX_EVENTS"] ?? 500),
-  perSecond: matrixRate,
-});
-if (matrixRaw === undefined || matrixBridged === undefined)
-  throw new Error("Matrix benchmark produced no figures");
-bridgeSection(
-  `Matrix (${matrixRaw.events} messages sent as fast as the client can with ${IN_FLIGHT} in flight, then ${matrixRaw.events} at ${matrixRate}/s)`,
-  matrixRaw,
-  matrixBridged,
-);
+/**
+ * Runs one bridge's benchmark, its figures from BENCH_<NAME>_EVENTS and BENCH_<NAME>_RATE or `defaults`,
+ * and prints its section; `burst` says how the first run sends.
+ */
+async function bridgeBenchmark(
+  name: string,
+  defaults: { events: number; perSecond: number },
+  run: (options: { events: number; perSecond: number }) => Promise<RunFigures[]>,
+  burst: string,
+): Promise<void> {
+  const prefix = `BENCH_${name.toUpperCase()}`;
+  const events = Number(process.env[`${prefix}_EVENTS`] ?? defaults.events);
+  const perSecond = Number(process.env[`${prefix}_RATE`] ?? defaults.perSecond);
+  const [client, bridge] = await run({ events, perSecond });
+  if (client === undefined || bridge === undefined) throw new Error(`${name} benchmark produced no figures`);
+  bridgeSection(`${name} (${events} ${burst}, then ${events} at ${perSecond}/s)`, client, bridge);
+}
 
 /** A bridge's figures next to client-to-client delivery through the same server. */
 function bridgeSection(title: string, client: RunFigures, bridge: RunFigures): void {

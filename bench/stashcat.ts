@@ -1,0 +1,147 @@
+/**
+ * Stashcat benchmark: from a Stashcat client's send (encryption included) to the normalised event on the bus
+ * (through the Stashcat-compatible server and the bridge), next to the server's own round trip, in the same
+ * run: one officer's send to another officer's push `message_sync`, decryption included.
+ *
+ * Both are measured in one channel of which the bridge's account and both officers are members, so the
+ * server does the same work (store, push to every member's sockets) whichever delivery is timed.
+ */
+import { randomUUID } from "node:crypto";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { decryptText, unlockPrivateKey, unwrapChatKey } from "../bridges/stashcat/crypto.js";
+import type { StashcatBridge } from "../bridges/stashcat/StashcatBridge.js";
+import { parseMessage, StashcatClient } from "../bridges/stashcat/StashcatClient.js";
+import { StashcatPush } from "../bridges/stashcat/StashcatPush.js";
+import { JetStreamBus } from "../gateway/bus/JetStreamBus.js";
+import { subjects } from "../gateway/contract/subjects.js";
+import { createLogger } from "../gateway/log.js";
+import {
+  einsatz,
+  linkChannel,
+  MEYER,
+  Officer,
+  SCHULZ,
+  seedUser,
+  startStashcatBridge,
+  startStashcatScene,
+  type StashcatScene,
+} from "../test/helpers/stashcatScenes.js";
+import { measure, type RunFigures } from "./measure.js";
+
+const log = createLogger("warn", "fedgate-bench");
+/**
+ * Sends in flight at once, the same for both runs: `message/send` resolves with the server's answer, so a
+ * client that waits for each one measures the round trip rather than the server and the bridge.
+ */
+export const STASHCAT_IN_FLIGHT = 8;
+
+type Listeners = Set<(text: string) => void>;
+
+/** Resolves at the first text `listeners` hear; fails after 20 s. */
+function firstArrival(listeners: Listeners, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const heard = (): void => {
+      clearTimeout(timer);
+      listeners.delete(heard);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      listeners.delete(heard);
+      reject(new Error(`Stashcat benchmark: the warm-up message did not arrive ${path} within 20 s`));
+    }, 20_000);
+    listeners.add(heard);
+  });
+}
+
+export async function runStashcatBenchmark(options: {
+  events: number;
+  perSecond: number;
+}): Promise<RunFigures[]> {
+  let scene: StashcatScene | undefined;
+  let bus: JetStreamBus | undefined;
+  let nc: NatsConnection | undefined;
+  let bridge: StashcatBridge | undefined;
+  let push: StashcatPush | undefined;
+  try {
+    scene = await startStashcatScene();
+    if (scene === undefined)
+      throw new Error("Stashcat benchmark: needs nats-server (see the SKIPPED line above)");
+    bus = await JetStreamBus.connect({ servers: scene.nats.url, log });
+    await bus.ensureTopology();
+    // Linked before the bridge starts, which then bridges the channel from its first push on.
+    await linkChannel(bus, "bench", einsatz);
+    bridge = await startStashcatBridge(bus, scene, log);
+    nc = await connect({ servers: scene.nats.url });
+
+    const meyer = await Officer.login(scene, MEYER, log);
+    // Schulz's client is made here rather than by Officer: the push channel needs the device id it logged
+    // in with.
+    const schulz = seedUser(scene.seed, SCHULZ);
+    const deviceId = `bench${randomUUID().replace(/-/g, "")}`;
+    const client = await StashcatClient.connect({
+      apiUrl: scene.server.apiUrl,
+      email: schulz.email,
+      password: schulz.password,
+      deviceId,
+      appName: "fedgate-bench",
+      log,
+    });
+    const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), schulz.encryptionPassword);
+    const key = unwrapChatKey((await client.chatKeyField(einsatz)) ?? "", privateKey);
+
+    const pushed: Listeners = new Set();
+    push = await StashcatPush.connect({
+      pushUrl: scene.server.pushUrl,
+      deviceId,
+      client,
+      log,
+      onMessage: (raw) => {
+        const message = parseMessage(raw);
+        const text = message.encrypted ? decryptText(message.text, message.iv ?? "", key) : message.text;
+        for (const listener of pushed) listener(text);
+      },
+      onReady: () => undefined,
+    });
+    const onBus: Listeners = new Set();
+    nc.subscribe(subjects.inboundAll, {
+      callback: (_error, message) => {
+        const body = (JSON.parse(message.string()) as { content?: { body?: string } }).content?.body;
+        if (body !== undefined) for (const listener of onBus) listener(body);
+      },
+    });
+
+    // One message through both paths first, so that neither run pays for a first time: Meyer's chat key,
+    // the bridge's catch-up of the channel and its key.
+    await Promise.all([
+      firstArrival(pushed, "by push"),
+      firstArrival(onBus, "on the bus"),
+      meyer.say(einsatz, "bench warm-up"),
+    ]);
+
+    const send = async (text: string): Promise<void> => {
+      await meyer.say(einsatz, text);
+    };
+    // The same sender, channel and pace for both runs: only where a message's arrival is seen differs.
+    const run = (name: string, listeners: Listeners): Promise<RunFigures> =>
+      measure(name, send, options.events, options.perSecond, (listener) => listeners.add(listener), {
+        inFlight: STASHCAT_IN_FLIGHT,
+      });
+    return [
+      await run("client to client through the server", pushed),
+      await run("client to bus through the bridge", onBus),
+    ];
+  } finally {
+    // Each step on its own, so that one failing to stop leaves no server running behind it.
+    const steps = [
+      () => bridge?.stop(),
+      () => push?.stop(),
+      () => nc?.close(),
+      () => bus?.close(),
+      () => scene?.stop(),
+    ];
+    for (const step of steps)
+      await Promise.resolve()
+        .then(step)
+        .catch((error: unknown) => process.stderr.write(`bench: Stashcat clean-up: ${String(error)}\n`));
+  }
+}
