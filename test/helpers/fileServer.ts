@@ -1,5 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { request } from "undici";
+import { expect } from "vitest";
 
 /** A file another network's server would hold: the same bytes at any path, on 127.0.0.1. */
 export interface ServedFile {
@@ -21,4 +23,14 @@ export async function serveFile(bytes: Buffer, contentType: string): Promise<Ser
         server.closeAllConnections();
       }),
   };
+}
+
+/** A file link a bridge handed out gives `bytes`; without its signature it gives nothing (403). */
+export async function expectSignedLink(url: string | undefined, bytes: Buffer): Promise<void> {
+  const fetched = await request(url ?? "");
+  expect(fetched.statusCode).toBe(200);
+  expect(Buffer.from(await fetched.body.arrayBuffer()).equals(bytes)).toBe(true);
+  const unsigned = await request((url ?? "").replace(/\?.*$/, ""));
+  await unsigned.body.dump();
+  expect(unsigned.statusCode).toBe(403);
 }
