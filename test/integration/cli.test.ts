@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { StashcatServer } from "../../bridges/stashcat/server/StashcatServer.js";
 import { examplePolicyFile } from "../helpers/fixtures.js";
 import { runFedgate } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
@@ -112,5 +113,37 @@ describe("cli - fedgate bridge matrix --generate-registration", () => {
     const again = await run(args);
     expect(again.output).toContain("exists already");
     expect(again.code).toBe(1);
+  });
+});
+
+describe("cli - fedgate stashcat send and read", () => {
+  it("cli - an officer's message goes in encrypted and reads back decrypted", async () => {
+    const server = await StashcatServer.start();
+    try {
+      const meyer = server.seed.users.find((u) => u.id === 4711);
+      if (meyer === undefined) throw new Error("no seed officer");
+      const login = ["--api", server.apiUrl, "--email", meyer.email, "--password", meyer.password];
+      const withKey = [...login, "--encryption-password", meyer.encryptionPassword, "--channel", "1001"];
+      const sent = await run(["stashcat", "send", ...withKey, "--text", "Lage in Hannover ruhig"]);
+      expect(sent.output).toMatch(/sent message \d+ to channel 1001/);
+      expect(sent.code).toBe(0);
+      const read = await run(["stashcat", "read", ...withKey]);
+      expect(read.output).toContain("Lage in Hannover ruhig");
+      expect(read.code).toBe(0);
+      // The wrong encryption password opens nothing, and says so.
+      const refused = await run([
+        "stashcat",
+        "read",
+        ...login,
+        "--encryption-password",
+        "falsch",
+        "--channel",
+        "1001",
+      ]);
+      expect(refused.output).toContain("FG_DECRYPTION_FAILED");
+      expect(refused.code).toBe(1);
+    } finally {
+      await server.stop();
+    }
   });
 });
