@@ -2,13 +2,13 @@
  * A nats-server with JetStream on a free 127.0.0.1 port and a store in a temporary folder: for the demo
  * and the tests. stop() shuts it down and removes the store; kill() simulates a crash.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PermanentError } from "../errors.js";
 import { ensureDebianBinary } from "./debianPackages.js";
-import { freePort } from "./serverProcess.js";
+import { freePort, spawnServer } from "./serverProcess.js";
 
 export class LocalNatsServer {
   private constructor(
@@ -40,15 +40,17 @@ export class LocalNatsServer {
 
   private static spawn(binary: string, port: number, storeDir: string): Promise<ChildProcess> {
     return new Promise((resolve, reject) => {
-      const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
-        stdio: ["ignore", "ignore", "pipe"],
-      });
+      const child = spawnServer(
+        binary,
+        ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir],
+        ["ignore", "ignore", "pipe"],
+      );
       let log = "";
       const timer = setTimeout(() => {
         child.kill("SIGKILL");
         reject(new PermanentError("FG_SERVER_START_FAILED", `nats-server did not start in 15 s:\n${log}`));
       }, 15_000);
-      child.stderr.on("data", (chunk: Buffer) => {
+      child.stderr?.on("data", (chunk: Buffer) => {
         log += chunk.toString();
         if (log.includes("Server is ready")) {
           clearTimeout(timer);

@@ -3,7 +3,7 @@
  * free loopback ports, a check that a port accepts, a command run to its end, and the server's log read
  * from where this start began.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { readFile, rm, stat } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { PermanentError } from "../errors.js";
@@ -59,6 +59,15 @@ export function runCommand(
   });
 }
 
+/**
+ * Starts a server process in a process group of its own: Ctrl-C in the terminal reaches only us, and we
+ * stop the servers in order (the bridges and the core first, NATS last) instead of all of them dying under
+ * a core still writing to NATS. The parent-death signal still stops the server should we die first.
+ */
+export function spawnServer(command: string, args: string[], stdio: StdioOptions): ChildProcess {
+  return spawn("setpriv", ["--pdeathsig", "TERM", "--", command, ...args], { stdio, detached: true });
+}
+
 /** A server's log file, which may not exist yet. */
 export class ServerLog {
   constructor(readonly file: string) {}
@@ -101,7 +110,7 @@ export class ServerChild {
     command: string,
     args: string[],
   ) {
-    this.process = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    this.process = spawnServer(command, args, ["ignore", "pipe", "pipe"]);
     const collect = (chunk: Buffer): void => {
       this.printed += chunk.toString();
     };

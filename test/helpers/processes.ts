@@ -13,11 +13,20 @@ export interface FedgateProcess {
   exited: Promise<number | null>;
 }
 
-export function runFedgate(args: string[], env: NodeJS.ProcessEnv = {}): FedgateProcess {
+/**
+ * `ownGroup` runs it as a terminal runs a command: in a process group of its own, so that a signal to the
+ * group (`process.kill(-pid, "SIGINT")`) is what Ctrl-C does.
+ */
+export function runFedgate(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { ownGroup?: boolean } = {},
+): FedgateProcess {
   const child = spawn(process.execPath, ["--import", "tsx", "gateway/cli/main.ts", ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: options.ownGroup === true,
   });
   let output = "";
   const listeners = new Set<() => void>();

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { connect } from "node:net";
 import { request } from "undici";
 import { describe, expect, it } from "vitest";
@@ -10,6 +11,7 @@ import { createLogger } from "../../gateway/log.js";
 import { auditRecordsIn, eventually } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 import { startProsodyOrSkip, stopClient, xml, xmppClient } from "../helpers/prosody.js";
+import { runFedgate } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
 import { Officer } from "../helpers/stashcatScenes.js";
 import { startSynapseOrSkip } from "../helpers/synapse.js";
@@ -193,6 +195,24 @@ describe.skipIf(probeNats === undefined || probeProsody === undefined || probeSy
       expect(await portOpen(description.servers["synapse"] ?? "")).toBe(false);
       expect(await portOpen(description.servers["matrix-bridge"] ?? "")).toBe(false);
       expect(await portOpen(description.servers["stashcat"] ?? "")).toBe(false);
+    });
+
+    it("demo - Ctrl-C in the terminal stops everything the demo started, in order", async () => {
+      const dir = await scratchDir("demo-ctrl-c");
+      const demo = runFedgate(["demo", "--dir", dir], {}, { ownGroup: true });
+      await demo.waitFor("Ctrl-C stops everything", 120_000);
+      const description = JSON.parse(await readFile(join(dir, "demo.json"), "utf8")) as DemoDescription;
+      // What a terminal does on Ctrl-C: SIGINT to the whole foreground process group.
+      process.kill(-(demo.child.pid ?? 0), "SIGINT");
+      const code = await Promise.race([
+        demo.exited,
+        new Promise<string>((resolve) => setTimeout(() => resolve("still running after 60 s"), 60_000)),
+      ]);
+      if (code === "still running after 60 s") process.kill(-(demo.child.pid ?? 0), "SIGKILL");
+      expect(code).toBe(0);
+      expect(demo.output()).toContain("fedgate demo: stopping");
+      for (const url of [description.nats.url, ...Object.values(description.servers)])
+        expect(await portOpen(url), url).toBe(false);
     });
   },
 );
