@@ -49,6 +49,8 @@ const NETWORK = "stashcat";
 const STATE_BUCKET = "fedgate_stashcat_state";
 /** Messages read per `message/content` call while catching up. */
 const PAGE = 50;
+/** Longest pause between two attempts at a message that failed in passing. */
+const RETRY_MAX_MS = 15_000;
 /** Likes are Stashcat's only reaction; every reaction from elsewhere becomes one. */
 const LIKE = "👍";
 
@@ -273,27 +275,35 @@ export class StashcatBridge {
   }
 
   /** One message, from the push channel or a catch-up: published once, or refused with a dead letter. */
+  /**
+   * A passing failure (NATS or Stashcat away) is retried, with a growing pause, before the chat's next
+   * message: a later message bridged first would move the catch-up past this one, and it would be lost.
+   * Stopping ends the retries without marking it bridged, so the next start reads it again.
+   */
   private async receive(message: StashcatMessage, raw: unknown): Promise<void> {
-    if (this.stopping) return;
     const where = chatConversation(message.chat);
-    try {
-      // The bridge's own messages are what it delivered.
-      if (message.senderId === this.client.userId) return;
-      const conversation = await this.conversationOf(message.chat);
-      if ((await this.links.resolve(this.ref(conversation))) === undefined) return;
-      await this.publishMessage(message, conversation);
-      await this.markBridged(message);
-    } catch (error) {
-      if (error instanceof FedgateError && error.transient) {
-        this.log.error(
-          { err: error, chat: where, messageId: message.id },
-          "Stashcat message not bridged yet",
-        );
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        // The bridge's own messages are what it delivered.
+        if (message.senderId === this.client.userId) return;
+        const conversation = await this.conversationOf(message.chat);
+        if ((await this.links.resolve(this.ref(conversation))) === undefined) return;
+        await this.publishMessage(message, conversation);
+        await this.markBridged(message);
         return;
+      } catch (error) {
+        if (!(error instanceof FedgateError && error.transient)) {
+          // The last bridged id stays: a pushed id cannot move the catch-up past messages not yet read. A
+          // refused message read again later gives the same dead letter, which the bus stores once.
+          await this.refuse(where, raw, error, `${where}/${String(message.id)}`);
+          return;
+        }
+        this.log.warn(
+          { err: error, chat: where, messageId: message.id, attempt },
+          "Stashcat message not bridged yet; retrying",
+        );
+        await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MAX_MS, 250 * 2 ** attempt)));
       }
-      // The last bridged id stays: a pushed id cannot move the catch-up past messages not yet read. A refused
-      // message read again later gives the same dead letter, which the bus stores once.
-      await this.refuse(where, raw, error, `${where}/${String(message.id)}`);
     }
   }
 

@@ -64,9 +64,13 @@ export class LocalNatsServer {
     });
   }
 
-  /** Restarts on the same port and store, as after a crash or an upgrade. */
-  async restart(): Promise<void> {
+  /**
+   * Restarts on the same port and store, as after a crash or an upgrade. `whileDown` runs in between, for
+   * what must happen while NATS is away.
+   */
+  async restart(whileDown?: () => Promise<void>): Promise<void> {
     await this.stopProcess("SIGTERM");
+    await whileDown?.();
     this.child = await LocalNatsServer.spawn(this.binary, this.port, this.storeDir);
   }
 

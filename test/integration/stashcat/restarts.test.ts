@@ -112,6 +112,37 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
     expect(await inChannel("gepuffert")).toHaveLength(1);
   });
 
+  it("Stashcat bridge - NATS away while an officer writes: the message waits for it, and is bridged once", async () => {
+    if (scene === undefined) return;
+    await scene.nats.restart(async () => {
+      await meyer.say(einsatz, "ohne NATS 1");
+      // The bridge receives it by push and cannot publish it yet.
+      await eventually(
+        () => (logLines.some((l) => l.includes("not bridged yet; retrying")) ? true : undefined),
+        20_000,
+        "the bridge retrying",
+      );
+    });
+    await meyer.say(einsatz, "mit NATS 1");
+    await eventually(
+      () => (bridged("mit NATS").length === 1 ? true : undefined),
+      60_000,
+      "after NATS is back",
+    );
+    await eventually(
+      () => (bridged("ohne NATS").length === 1 ? true : undefined),
+      60_000,
+      "the waiting message",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(bridged("ohne NATS")).toEqual(["ohne NATS 1"]);
+    // In order: the waiting message before the next one.
+    const order = inbound
+      .map((e) => e.content?.body)
+      .filter((b) => b === "ohne NATS 1" || b === "mit NATS 1");
+    expect(order).toEqual(["ohne NATS 1", "mit NATS 1"]);
+  });
+
   it("Stashcat bridge - an expired session key costs one login, and the bridge goes on", async () => {
     if (scene === undefined) return;
     const loginsBefore = logLines.filter((l) => l.includes("Stashcat session expired")).length;
