@@ -186,6 +186,36 @@ export abstract class LocalServerProcess {
     }
   }
 
+  /**
+   * Waits for the child just launched to serve. `check` sees the log the server wrote since `logStart`
+   * (read after its exit, if any, was seen, so that the log has everything up to it) and the child's exit
+   * reason, and returns true once the server serves, a failure, or undefined to look again. A failure, or no
+   * answer within `timeoutMs` (`timedOut` then says why), stops the process and throws
+   * FG_SERVER_START_FAILED with what the server printed and its log's tail.
+   */
+  protected async awaitServing(
+    child: ServerChild,
+    logStart: number,
+    options: {
+      timeoutMs: number;
+      pollMs: number;
+      timedOut: string;
+      check: (log: string, exit: string | undefined) => Promise<true | string | undefined>;
+    },
+  ): Promise<void> {
+    const deadline = Date.now() + options.timeoutMs;
+    let failure: string | undefined;
+    while (failure === undefined) {
+      const exit = child.exitReason;
+      const outcome = await options.check(await this.log.since(logStart), exit);
+      if (outcome === true) return;
+      failure = outcome ?? (Date.now() > deadline ? options.timedOut : undefined);
+      if (failure === undefined) await new Promise((resolve) => setTimeout(resolve, options.pollMs));
+    }
+    await this.stopProcess();
+    throw await child.startFailure(failure, this.log, this.dir);
+  }
+
   /** Stops the server process, if it runs; a server that does not stop in time is killed. */
   protected stopProcess(): Promise<void> {
     const child = this.child;

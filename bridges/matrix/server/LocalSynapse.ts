@@ -358,24 +358,18 @@ export class LocalSynapse extends LocalServerProcess {
 
     // The port alone may be someone else's: Synapse's log says when it has bound ours, and the client API
     // answers only once the homeserver has started.
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    let failure: string | undefined;
-    while (failure === undefined) {
-      // Read after the exit is seen, so that the log has everything up to it.
-      const exit = child.exitReason;
-      const log = await this.log.since(logStart);
-      if (exit !== undefined) {
-        const firstError = /^.*(?:ERROR|CRITICAL|Error:).*$/m.exec(log)?.[0];
-        failure = firstError === undefined ? exit : `${exit}: ${firstError}`;
-      } else if (log.includes(`Synapse now listening on TCP port ${this.port}`) && (await this.answers())) {
-        return;
-      }
-      if (failure === undefined && Date.now() > deadline) {
-        failure = `synapse did not answer on port ${this.port} within ${START_TIMEOUT_MS / 1000} s`;
-      }
-      if (failure === undefined) await new Promise((done) => setTimeout(done, 100));
-    }
-    await this.stopProcess();
-    throw await child.startFailure(failure, this.log, this.dir);
+    await this.awaitServing(child, logStart, {
+      timeoutMs: START_TIMEOUT_MS,
+      pollMs: 100,
+      timedOut: `synapse did not answer on port ${this.port} within ${START_TIMEOUT_MS / 1000} s`,
+      check: async (log, exit) => {
+        if (exit !== undefined) {
+          const firstError = /^.*(?:ERROR|CRITICAL|Error:).*$/m.exec(log)?.[0];
+          return firstError === undefined ? exit : `${exit}: ${firstError}`;
+        }
+        const listening = log.includes(`Synapse now listening on TCP port ${this.port}`);
+        return listening && (await this.answers()) ? true : undefined;
+      },
+    });
   }
 }

@@ -289,27 +289,21 @@ export class LocalEjabberd extends LocalServerProcess implements LocalXmppServer
     // It opens them last, once every module (the group chat service among them) has started.
     const bound = (port: number, log: string): boolean =>
       log.includes(`Start accepting TCP connections at 127.0.0.1:${port} `);
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    let failure: string | undefined;
-    while (failure === undefined) {
-      // Read after the exit is seen, so that the log has everything up to it.
-      const exit = child.exitReason;
-      const log = await this.log.since(logStart);
-      if (exit !== undefined) {
-        // A port that cannot be bound stops ejabberd; its first error says which, before long reports.
-        const firstError = /^.*\[(?:error|critical)\].*$/m.exec(log)?.[0];
-        failure = firstError === undefined ? exit : `${exit}: ${firstError}`;
-      } else if (bound(this.c2sPort, log) && bound(this.componentPort, log)) {
+    await this.awaitServing(child, logStart, {
+      timeoutMs: START_TIMEOUT_MS,
+      pollMs: 50,
+      timedOut: `ejabberd did not listen on its ports within ${START_TIMEOUT_MS / 1000} s`,
+      check: async (log, exit) => {
+        if (exit !== undefined) {
+          // A port that cannot be bound stops ejabberd; its first error says which, before long reports.
+          const firstError = /^.*\[(?:error|critical)\].*$/m.exec(log)?.[0];
+          return firstError === undefined ? exit : `${exit}: ${firstError}`;
+        }
+        if (!bound(this.c2sPort, log) || !bound(this.componentPort, log)) return undefined;
         const ready = await Promise.all([this.c2sPort, this.componentPort].map(canConnect));
-        if (ready.every(Boolean)) return;
-      }
-      if (failure === undefined && Date.now() > deadline) {
-        failure = `ejabberd did not listen on its ports within ${START_TIMEOUT_MS / 1000} s`;
-      }
-      if (failure === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    await this.stopProcess();
-    throw await child.startFailure(failure, this.log, this.dir);
+        return ready.every(Boolean) ? true : undefined;
+      },
+    });
   }
 
   /** The Erlang VM's process: ejabberdctl runs it as its own child rather than in its place. */

@@ -241,21 +241,17 @@ export class LocalProsody extends LocalServerProcess implements LocalXmppServer 
     const child = new ServerChild("prosody", this.prosody, ["--config", this.configFile, "-F"]);
     this.child = child;
 
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    let failure: string | undefined;
-    while (failure === undefined) {
-      const ready = await Promise.all([this.c2sPort, this.componentPort, this.httpPort].map(canConnect));
-      // Prosody keeps running when it cannot bind a port, and someone else may be answering on it.
-      const log = await this.log.since(logStart);
-      const bindFailure = /^.*Failed to open server port.*$/m.exec(log)?.[0];
-      failure = child.exitReason ?? bindFailure;
-      if (failure === undefined && ready.every(Boolean)) return;
-      if (failure === undefined && Date.now() > deadline) {
-        failure = `prosody did not listen on its ports within ${START_TIMEOUT_MS / 1000} s`;
-      }
-      if (failure === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    await this.stopProcess();
-    throw await child.startFailure(failure, this.log, this.dir);
+    await this.awaitServing(child, logStart, {
+      timeoutMs: START_TIMEOUT_MS,
+      pollMs: 50,
+      timedOut: `prosody did not listen on its ports within ${START_TIMEOUT_MS / 1000} s`,
+      check: async (log, exit) => {
+        const ready = await Promise.all([this.c2sPort, this.componentPort, this.httpPort].map(canConnect));
+        // Prosody keeps running when it cannot bind a port, and someone else may be answering on it.
+        const failure = exit ?? /^.*Failed to open server port.*$/m.exec(log)?.[0];
+        if (failure !== undefined) return failure;
+        return ready.every(Boolean) ? true : undefined;
+      },
+    });
   }
 }
