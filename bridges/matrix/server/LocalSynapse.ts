@@ -333,15 +333,15 @@ export class LocalSynapse extends LocalServerProcess {
     const logStart = await this.log.size();
     // A mount namespace of the server's own: /proc (Python and Synapse's metrics read it), a tmpfs on /run
     // so that the tree is never written to, and the data folder in it. `exec` leaves Synapse itself as our
-    // child, so that signals reach it; env -i keeps the host's environment (PYTHONPATH, say) out. A test
-    // process that dies without stop() would leave Synapse running on: the parent-death signal stops it.
+    // child, so that signals reach it (and the parent-death signal ServerChild sets, which exec keeps);
+    // env -i keeps the host's environment (PYTHONPATH, say) out.
     const script = [
       "set -e",
       'mount -t proc proc "$1/proc"',
       'mount -t tmpfs -o mode=0755 fedgate-run "$1/run"',
       `mkdir "$1${INSIDE}"`,
       `mount --bind "$2" "$1${INSIDE}"`,
-      `exec setpriv --pdeathsig TERM chroot "$1" env -i ${Object.entries(chrootEnv)
+      `exec chroot "$1" env -i ${Object.entries(chrootEnv)
         .map(([name, value]) => `${name}=${value ?? ""}`)
         .join(" ")} python3 -m synapse.app.homeserver -c ${INSIDE}/homeserver.yaml`,
     ].join("\n");
