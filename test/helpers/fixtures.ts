@@ -83,3 +83,10 @@ export async function eventually<T>(
 export function auditRecordsIn(data: Uint8Array): AuditRecord[] {
   return validateAuditBatch(JSON.parse(Buffer.from(data).toString("utf8"))).records;
 }
+
+/** The bodies of the messages among `events` whose text starts with `prefix`, in the order published. */
+export function bodiesStartingWith(events: readonly NormalisedEvent[], prefix: string): string[] {
+  return events
+    .filter((e) => e.type === "message.created" && e.content?.body?.startsWith(prefix) === true)
+    .map((e) => e.content?.body ?? "");
+}

@@ -317,15 +317,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
       await deliverFromWeber(bus, tchapRoom(room), {
         type: "message.created",
         content: {
-          attachments: [
-            {
-              name: "karte.png",
-              mediaType: "image/png",
-              size: image.length,
-              sha256: createHash("sha256").update(image).digest("hex"),
-              url: files.url("karte.png"),
-            },
-          ],
+          attachments: [files.attachment("karte.png")],
         },
       });
       const posted = await eventually(

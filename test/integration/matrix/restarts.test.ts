@@ -9,7 +9,7 @@ import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/log.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
-import { eventually } from "../../helpers/fixtures.js";
+import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import {
   connectBus,
   contentOf,
@@ -52,11 +52,8 @@ describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () 
     }
   });
 
-  /** The bodies of Claire's messages on the bus, in the order published. */
   function bridgedBodies(prefix: string): string[] {
-    return inbound
-      .filter((e) => e.type === "message.created" && e.content?.body?.startsWith(prefix) === true)
-      .map((e) => e.content?.body ?? "");
+    return bodiesStartingWith(inbound, prefix);
   }
 
   async function weberSaysInRoom(prefix: string): Promise<string[]> {

@@ -233,15 +233,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
         type: "message.created",
         content: {
           body: "Karte anbei",
-          attachments: [
-            {
-              name: "karte.png",
-              mediaType: "image/png",
-              size: image.length,
-              sha256: createHash("sha256").update(image).digest("hex"),
-              url: files.url("karte.png"),
-            },
-          ],
+          attachments: [files.attachment("karte.png")],
         },
       });
       const posted = await inChannel("Karte anbei");

@@ -7,7 +7,7 @@ import type { NormalisedEvent } from "../../../schemas/types.js";
 import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/log.js";
 import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
-import { eventually } from "../../helpers/fixtures.js";
+import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import { deliverFromWeber } from "../../helpers/matrixScenes.js";
 import {
   einsatz,
@@ -58,9 +58,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
   });
 
   function bridged(prefix: string): string[] {
-    return inbound
-      .filter((e) => e.type === "message.created" && e.content?.body?.startsWith(prefix) === true)
-      .map((e) => e.content?.body ?? "");
+    return bodiesStartingWith(inbound, prefix);
   }
 
   async function inChannel(prefix: string): Promise<string[]> {
