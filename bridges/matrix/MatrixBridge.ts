@@ -85,6 +85,8 @@ export class MatrixBridge {
   private readonly profiles = new BoundedMap<string, string>(CACHE_SIZE);
   /** Native users as events name them: display name and picture link. */
   private readonly natives = new BoundedMap<string, Omit<EventSender, "userId">>(CACHE_SIZE);
+  /** Which rooms are direct chats, and of which conversation (null: not one). */
+  private readonly directRooms = new BoundedMap<string, string | null>(CACHE_SIZE);
   /** Room markings from their state event, by room id (null: none). */
   private readonly markings = new BoundedMap<string, string | null>(CACHE_SIZE);
   private server: AppServiceServer | undefined;
@@ -420,13 +422,28 @@ export class MatrixBridge {
     }
     await this.client.joinRoom(room, ghost);
     this.present.set(`${room} ${ghost}`, true);
-    await this.state.put(`direct.room.${keyToken(room)}`, encodeJson(conversation));
-    await this.state.put(`direct.chat.${keyToken(conversation)}`, encodeJson(room));
+    await this.rememberDirect(room, conversation);
   }
 
+  /** A direct chat's room, both ways: its events belong to the conversation, deliveries go to the room. */
+  private async rememberDirect(room: string, conversation: string): Promise<void> {
+    await this.state.put(`direct.room.${keyToken(room)}`, encodeJson(conversation));
+    await this.state.put(`direct.chat.${keyToken(conversation)}`, encodeJson(room));
+    this.directRooms.set(room, conversation);
+  }
+
+  /**
+   * The direct conversation a room is, if it is one. Asked for every event, so kept in memory: a room
+   * becomes a direct chat only through rememberDirect, which updates the memory too.
+   */
   private async directConversationOf(room: string): Promise<string | undefined> {
-    const entry = await this.state.get(`direct.room.${keyToken(room)}`);
-    return entry === undefined ? undefined : (decodeJson(entry.value) as string);
+    let known = this.directRooms.get(room);
+    if (known === undefined) {
+      const entry = await this.state.get(`direct.room.${keyToken(room)}`);
+      known = entry === undefined ? null : (decodeJson(entry.value) as string);
+      this.directRooms.set(room, known);
+    }
+    return known ?? undefined;
   }
 
   /** The bot joins every linked room it is not in yet, and checks each one may be bridged. */
@@ -739,8 +756,7 @@ export class MatrixBridge {
       ghost,
     );
     this.present.set(`${room} ${ghost}`, true);
-    await this.state.put(`direct.room.${keyToken(room)}`, encodeJson(target.conversation));
-    await this.state.put(`direct.chat.${keyToken(target.conversation)}`, encodeJson(room));
+    await this.rememberDirect(room, target.conversation);
     this.log.info({ room, participant: direct.participant }, "direct chat room opened by a ghost");
     return room;
   }
