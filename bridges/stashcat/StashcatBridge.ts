@@ -85,6 +85,8 @@ export class StashcatBridge {
   /** Chat keys, opened once: by chat conversation. */
   private readonly chatKeys = new Map<string, Buffer>();
   private readonly perChat = new KeyedSequencer();
+  /** The last message bridged per chat (`channel.1001`), as stored under `last.<chat>`. */
+  private readonly lastBridged = new Map<string, number>();
   private push: StashcatPush | undefined;
   private server: Server | undefined;
   private stopping = false;
@@ -233,7 +235,7 @@ export class StashcatBridge {
     if (entry === undefined) {
       // First sight of the chat: its history is not bridged, only what comes from now on.
       const [newest] = (await this.client.messages(chat, { limit: 1 })).slice(-1);
-      await this.state.put(key, encodeJson(newest?.id ?? 0));
+      await this.saveLast(chat, newest?.id ?? 0);
       return;
     }
     let after = decodeJson(entry.value) as number;
@@ -307,11 +309,21 @@ export class StashcatBridge {
     }
   }
 
+  /** Moves the chat's catch-up point forward; kept in memory too, as every message passes here. */
   private async markBridged(message: StashcatMessage): Promise<void> {
-    const key = `last.${stateKeyOf(message.chat)}`;
-    const entry = await this.state.get(key);
-    const last = entry === undefined ? 0 : (decodeJson(entry.value) as number);
-    if (message.id > last) await this.state.put(key, encodeJson(message.id));
+    const chat = stateKeyOf(message.chat);
+    let last = this.lastBridged.get(chat);
+    if (last === undefined) {
+      const entry = await this.state.get(`last.${chat}`);
+      last = entry === undefined ? 0 : (decodeJson(entry.value) as number);
+    }
+    if (message.id > last) await this.saveLast(message.chat, message.id);
+    else this.lastBridged.set(chat, last);
+  }
+
+  private async saveLast(chat: ChatRef, id: number): Promise<void> {
+    await this.state.put(`last.${stateKeyOf(chat)}`, encodeJson(id));
+    this.lastBridged.set(stateKeyOf(chat), id);
   }
 
   /** Logs a refused message and tells the bus, with the reason: nothing of it reaches another messenger. */
@@ -594,7 +606,7 @@ export class StashcatBridge {
     await this.state.put(`direct.chat.${stateKeyOf(chat)}`, encodeJson(target.conversation));
     await this.state.put(`direct.conversation.${keyToken(target.conversation)}`, encodeJson(chat));
     // From now on the chat is caught up like a linked one.
-    await this.state.put(`last.${stateKeyOf(chat)}`, encodeJson(0));
+    await this.saveLast(chat, 0);
     this.log.info({ chat: chatConversation(chat) }, "Stashcat conversation opened for a direct chat");
     return chat;
   }
