@@ -26,7 +26,7 @@ export type ErrorCode =
   | "FG_NATIVE_INVALID"
   // A file to bridge: not http(s), too large, refused by its server, or not the bytes its event describes.
   | "FG_ATTACHMENT_INVALID"
-  // A message, file or key that does not open with the key and IV it should (Stashcat's end-to-end encryption).
+  // A message, file or key that does not open with the keys it should (a network's end-to-end encryption).
   | "FG_DECRYPTION_FAILED"
   | "FG_SERVER_START_FAILED"
   // The admin API's own failures of the HTTP exchange.
