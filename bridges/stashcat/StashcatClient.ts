@@ -27,6 +27,8 @@ import {
 } from "./messages.js";
 
 export type { ChatRef, StashcatMessage } from "./messages.js";
+/** Normalises one wire message object (message/content, message/send, push); FG_NATIVE_INVALID if broken. */
+export { parseMessage } from "./messages.js";
 
 export interface StashcatSessionStore {
   load(): Promise<string | undefined>;
@@ -169,11 +171,6 @@ export function isAuthInvalid(error: unknown): boolean {
     error.code === "FG_PEER_REFUSED" &&
     error.detail["shortMessage"] === "auth_invalid"
   );
-}
-
-/** Normalises one wire message object (message/content, message/send, push); FG_NATIVE_INVALID if broken. */
-export function parseMessage(raw: unknown): StashcatMessage {
-  return parseWireMessage(raw);
 }
 
 function encodeField(value: Exclude<Field, undefined>): string {
