@@ -6,7 +6,7 @@
  * of one instance are consumed in order, so the message a reply points at was delivered (and recorded)
  * before the reply is handled.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus, Subscription } from "../../gateway/bus/Bus.js";
@@ -72,6 +72,20 @@ export class AdapterRuntime {
   /** A new gateway-wide event id. */
   newEventId(): string {
     return randomUUID();
+  }
+
+  /**
+   * The event id of something that happened to native input, derived from what identifies it in this
+   * network instance: the same input seen twice (a retried transaction, a catch-up) gets the same id, and
+   * the bus stores it once.
+   */
+  eventIdOf(...identity: string[]): string {
+    const { network, instance } = this.options;
+    // 32 hex digits: 128 bits, and always a valid event id.
+    return createHash("sha256")
+      .update([network, instance, ...identity].join("\0"))
+      .digest("hex")
+      .slice(0, 32);
   }
 
   /**

@@ -268,7 +268,7 @@ export class MatrixBridge {
       instance: this.config.instance,
       conversation,
       sender: await this.senderOf(event, sender),
-      eventId: eventIdFor(this.config.instance, event.event_id),
+      eventId: this.runtime.eventIdOf(event.event_id),
       ...(isRoom ? await this.roomMarkingOf(event.room_id) : {}),
       maxBodyBytes: this.config.maxBodyBytes,
       eventIdOf: (id) => this.runtime.messages.eventId(ref, id),
@@ -349,7 +349,7 @@ export class MatrixBridge {
     const reaction = decodeJson(entry.value) as ReceivedReaction;
     const removal: NormalisedEvent = {
       specVersion: "1",
-      id: eventIdFor(this.config.instance, event.event_id),
+      id: this.runtime.eventIdOf(event.event_id),
       type: "reaction.removed",
       source: { network: NETWORK, instance: this.config.instance, conversation, messageId: event.event_id },
       sender: await this.senderOf(event, reaction.sender),
@@ -864,11 +864,6 @@ function carriesContent(event: MatrixEvent): boolean {
 export function withTopicMarking(topic: string, marking: string | undefined): string {
   const rest = topic.replace(/^\[[A-Z0-9-]+\]\s*/, "");
   return marking === undefined ? rest : `[${marking}] ${rest}`.trimEnd();
-}
-
-/** The gateway event id of a Matrix event: the same for the same event, so a retry is stored once. */
-export function eventIdFor(instance: string, matrixEventId: string): string {
-  return `mx${createHash("sha256").update(`${instance}\0${matrixEventId}`).digest("base64url").slice(0, 40)}`;
 }
 
 /** A Matrix transaction id for a delivery's n-th call: a retried delivery repeats it, and posts nothing twice. */

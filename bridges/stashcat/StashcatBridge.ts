@@ -76,11 +76,6 @@ function stateKeyOf(chat: ChatRef): string {
   return `${chat.type}.${String(chat.id)}`;
 }
 
-/** The gateway event id of something that happened to a Stashcat message: the same every time it is seen. */
-export function eventIdFor(instance: string, what: string): string {
-  return `sc${createHash("sha256").update(`${instance}\0${what}`).digest("base64url").slice(0, 40)}`;
-}
-
 export class StashcatBridge {
   /** Chat keys, opened once: by chat conversation. */
   private readonly chatKeys = new Map<string, Buffer>();
@@ -349,7 +344,7 @@ export class StashcatBridge {
       if (message.deleted)
         await this.runtime.publish({
           ...base,
-          id: eventIdFor(this.config.instance, `deleted ${nativeId}`),
+          id: this.runtime.eventIdOf(`deleted ${nativeId}`),
           type: "message.deleted",
           relations: { redacts: known },
         });
@@ -377,7 +372,7 @@ export class StashcatBridge {
         : await this.runtime.messages.eventId(ref, String(message.replyTo));
     const event: NormalisedEvent = {
       ...base,
-      id: eventIdFor(this.config.instance, nativeId),
+      id: this.runtime.eventIdOf(nativeId),
       type: "message.created",
       content: {
         ...(text === "" ? {} : { body: text }),
@@ -406,10 +401,7 @@ export class StashcatBridge {
       const count = added ? seen + 1 : seen;
       await this.runtime.publish({
         ...base,
-        id: eventIdFor(
-          this.config.instance,
-          `like ${String(message.id)} ${added ? "+" : "-"}${String(count)}`,
-        ),
+        id: this.runtime.eventIdOf(`like ${String(message.id)} ${added ? "+" : "-"}${String(count)}`),
         type: added ? "reaction.added" : "reaction.removed",
         // Stashcat says how many liked a message, not who.
         sender: { userId: `likes-${String(message.id)}-${String(count)}`, displayName: "Stashcat" },

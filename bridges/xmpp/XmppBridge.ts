@@ -3,7 +3,7 @@
  * chat (XEP-0045) and publishes what native occupants write; each remote person speaks through a puppet JID
  * on the bridge domain, with the nickname "Name (Agency)".
  */
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Delivery } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
@@ -276,7 +276,7 @@ export class XmppBridge {
       ...before.filter((k) => !after.includes(k)).map((k) => ["reaction.removed", k] as const),
     ];
     for (const [type, reaction] of changes) {
-      const id = this.eventIdFor(chat.conversation, chat.dedupeId ?? randomUUID(), type, reaction);
+      const id = this.runtime.eventIdOf(chat.conversation, chat.dedupeId ?? randomUUID(), type, reaction);
       await this.runtime.publish({
         specVersion: "1",
         id,
@@ -288,14 +288,6 @@ export class XmppBridge {
         timestamp: new Date().toISOString(),
       });
     }
-  }
-
-  /** The event id of a native message, derived from its dedupe id so that a message seen twice is one event. */
-  private eventIdFor(conversation: string, dedupeId: string, ...detail: string[]): string {
-    return createHash("sha256")
-      .update([`xmpp/${this.config.instance}/${conversation}/${dedupeId}`, ...detail].join("/"))
-      .digest("hex")
-      .slice(0, 32);
   }
 
   /** Where catching up resumes: the last stanza-id bridged (or deliberately passed over) in a room. */
@@ -685,7 +677,9 @@ export class XmppBridge {
       ...(attachments.length === 0 ? {} : { attachments }),
       // Derived from the dedupe id, so a message seen twice is the same event (and stored once).
       newEventId: () =>
-        dedupeId === undefined ? this.runtime.newEventId() : this.eventIdFor(chat.conversation, dedupeId),
+        dedupeId === undefined
+          ? this.runtime.newEventId()
+          : this.runtime.eventIdOf(chat.conversation, dedupeId),
       maxBodyBytes: this.config.maxBodyBytes,
     });
     if (event === undefined) return;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { encodeLocalpart, ghostUserId, isGhost, localpartOf } from "../../../bridges/matrix/ghosts.js";
-import { eventIdFor, withTopicMarking } from "../../../bridges/matrix/MatrixBridge.js";
+import { withTopicMarking } from "../../../bridges/matrix/MatrixBridge.js";
 
 const naming = { prefix: "fedgate_", serverName: "tchap.gouv.fr" };
 const localpartGrammar = /^[a-z0-9._=\-/]+$/;
@@ -40,13 +40,6 @@ describe("Matrix ghosts", () => {
 });
 
 describe("Matrix bridge helpers", () => {
-  it("Matrix bridge - a Matrix event id gives the same gateway event id every time, valid for the schema", () => {
-    const id = eventIdFor("tchap", "$abc:tchap.gouv.fr");
-    expect(id).toBe(eventIdFor("tchap", "$abc:tchap.gouv.fr"));
-    expect(id).not.toBe(eventIdFor("other", "$abc:tchap.gouv.fr"));
-    expect(id).toMatch(/^[0-9A-Za-z][0-9A-Za-z_-]{7,63}$/);
-  });
-
   it("Matrix bridge - the room topic leads with the marking, replacing the one before", () => {
     expect(withTopicMarking("Lage Nord", "DE-VS-NFD")).toBe("[DE-VS-NFD] Lage Nord");
     expect(withTopicMarking("[DE-VS-NFD] Lage Nord", "FR-DR")).toBe("[FR-DR] Lage Nord");
