@@ -3,16 +3,10 @@
  *
  * Keys in fedgate_identities: `puppet.<network>.<instance>.<token(userId)>` → the remote user it stands for;
  * `remote.<token(network/instance/userId)>.<network>.<instance>` → the puppet's user id on that network.
- * Puppet ids are mirrored in memory so the core's echo check costs no store read.
+ * Puppet keys are mirrored in memory so the core's echo check costs no store read; the key, not the user id,
+ * is what is mirrored, as a long id's token is a digest that cannot be read back.
  */
-import {
-  decodeJson,
-  encodeJson,
-  fromKeyToken,
-  keyToken,
-  type KeyValueStore,
-  type KvWatch,
-} from "./KeyValueStore.js";
+import { decodeJson, encodeJson, keyToken, type KeyValueStore, type KvWatch } from "./KeyValueStore.js";
 
 export interface UserRef {
   network: string;
@@ -41,7 +35,7 @@ function userKey(user: UserRef): string {
 }
 
 export class IdentityStore {
-  /** userKey of every puppet. */
+  /** puppetKey of every puppet. */
   private readonly puppets = new Set<string>();
   /** userKey of each puppet this process recorded → the remote user as it wrote it. */
   private readonly recorded = new Map<string, string>();
@@ -51,11 +45,9 @@ export class IdentityStore {
 
   async start(): Promise<void> {
     this.watcher = await this.kv.watch((entry) => {
-      const [kind, network, instance, token] = entry.key.split(".");
-      if (kind !== "puppet" || network === undefined || instance === undefined || token === undefined) return;
-      const key = userKey({ network, instance, userId: fromKeyToken(token) });
-      if (entry.operation === "PUT") this.puppets.add(key);
-      else this.puppets.delete(key);
+      if (!entry.key.startsWith("puppet.")) return;
+      if (entry.operation === "PUT") this.puppets.add(entry.key);
+      else this.puppets.delete(entry.key);
     });
   }
 
@@ -73,7 +65,7 @@ export class IdentityStore {
     if (this.recorded.get(key) === written) return;
     await this.kv.put(puppetKey(puppet), encodeJson(remote));
     await this.kv.put(remoteKey(remote, puppet.network, puppet.instance), encodeJson(puppet.userId));
-    this.puppets.add(key);
+    this.puppets.add(puppetKey(puppet));
     this.recorded.set(key, written);
   }
 
@@ -91,6 +83,6 @@ export class IdentityStore {
 
   /** True when this user is one of fedgate's puppets: its events must never be bridged back. O(1). */
   isPuppet(user: UserRef): boolean {
-    return this.puppets.has(userKey(user));
+    return this.puppets.has(puppetKey(user));
   }
 }

@@ -1,4 +1,5 @@
 /** A key-value bucket: JetStream KV in production, a Map in unit tests. Keys use [A-Za-z0-9_=.-]. */
+import { createHash } from "node:crypto";
 
 export interface KvEntry {
   key: string;
@@ -48,11 +49,17 @@ export function decodeJson(bytes: Uint8Array): unknown {
   return JSON.parse(decoder.decode(bytes)) as unknown;
 }
 
-/** Any string as one key token: base64url has only key-safe characters and no dots. */
-export function keyToken(text: string): string {
-  return Buffer.from(text, "utf8").toString("base64url") || "_";
-}
+/** Longest token kept readable; NATS puts a key in a subject, and a too-long control line closes the connection. */
+const MAX_TOKEN_LENGTH = 160;
 
-export function fromKeyToken(token: string): string {
-  return token === "_" ? "" : Buffer.from(token, "base64url").toString("utf8");
+/**
+ * Any string as one key token: base64url has only key-safe characters and no dots. A string whose token would
+ * be longer than MAX_TOKEN_LENGTH (native ids are hostile input) is kept as "=" and its SHA-256: "=" never
+ * occurs in unpadded base64url, so the two forms cannot collide, and every key stays bounded.
+ */
+export function keyToken(text: string): string {
+  const token = Buffer.from(text, "utf8").toString("base64url");
+  if (token.length > MAX_TOKEN_LENGTH)
+    return `=${createHash("sha256").update(text, "utf8").digest("base64url")}`;
+  return token || "_";
 }
