@@ -103,7 +103,10 @@ export class AdapterRuntime {
       );
     }
     if (event.source.messageId !== undefined && event.type === "message.created") {
-      await this.messages.record(event.id, event.source, event.source.messageId, aliases);
+      this.warnTaken(
+        event.id,
+        await this.messages.record(event.id, event.source, event.source.messageId, aliases),
+      );
     }
     await this.bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
   }
@@ -149,16 +152,26 @@ export class AdapterRuntime {
         }
         const delivery = validateDelivery(value);
         const native = await handler(delivery, await this.nativeRelations(delivery));
-        if (typeof native === "string")
-          await this.messages.record(delivery.event.id, delivery.target, native);
-        else if (native !== undefined) {
-          await this.messages.record(delivery.event.id, delivery.target, native.id, native.aliases);
-        }
+        const { id, aliases } = typeof native === "string" ? { id: native, aliases: [] } : (native ?? {});
+        if (id !== undefined)
+          this.warnTaken(
+            delivery.event.id,
+            await this.messages.record(delivery.event.id, delivery.target, id, aliases),
+          );
       },
       { origin: `${network}-${instance}`, log, maxAttempts: this.options.maxAttempts ?? 10 },
     );
     this.subscriptions.push(subscription);
     return subscription;
+  }
+
+  /** Native ids another message had already: they keep naming it (see MessageMap.record). */
+  private warnTaken(eventId: string, taken: string[]): void {
+    if (taken.length > 0)
+      this.options.log.warn(
+        { eventId, ids: taken.length },
+        "a message reuses ids of another; they keep naming the first",
+      );
   }
 
   private async nativeRelations(delivery: Delivery): Promise<NativeRelations> {
