@@ -18,6 +18,7 @@ import { ConfigError, FedgateError } from "./errors.js";
 import { AdminServer } from "./admin/AdminApi.js";
 import { PolicyEngine } from "./policy/PolicyEngine.js";
 import { Router } from "./routing/Router.js";
+import { DeliveryLedger } from "./stores/DeliveryLedger.js";
 import { IdentityStore } from "./stores/IdentityStore.js";
 import { LinkStore } from "./stores/LinkStore.js";
 
@@ -152,6 +153,7 @@ export class GatewayService {
       bus: this.bus,
       links: this.links,
       identities: this.identities,
+      ledger: new DeliveryLedger(await this.bus.keyValue(buckets.deliveries)),
       policy: () => this.policyEngine,
       log: this.log,
     });

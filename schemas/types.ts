@@ -320,6 +320,9 @@ export type DecisionReason =
   | "attachments-not-allowed"
   | "attachment-type-not-allowed"
   | "attachment-too-large"
+  | "relation-not-delivered"
+  | "relation-withheld"
+  | "not-author"
   | "echo";
 
 /**

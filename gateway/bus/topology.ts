@@ -24,6 +24,8 @@ export const buckets = {
   links: "fedgate_links",
   identities: "fedgate_identities",
   messages: "fedgate_messages",
+  /** Per routed message: its author, effective marking, and which conversations hold it or were denied it. */
+  deliveries: "fedgate_deliveries",
   /** Which core replica works on which inbound partition; entries expire. */
   leases: "fedgate_leases",
 } as const;

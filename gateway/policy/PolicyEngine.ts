@@ -30,6 +30,8 @@ export interface RouteQuery {
   target: Endpoint;
   /** The link's default marking, if any. */
   linkMarking?: string;
+  /** The effective markings of the messages the event is about (it edits, answers or reacts to). */
+  relatedMarkings?: readonly string[];
 }
 
 /** The engine's answer. `detail` names agencies and markings only, never message content. */
@@ -244,10 +246,20 @@ export class PolicyEngine {
     return this.#summary;
   }
 
+  /**
+   * The marking an event carries on its link, as decide() determines it; where that fails (an undeclared or
+   * conflicting marking), the first marking it claims, so that what relates to it is judged by that.
+   */
+  markingOf(q: Pick<RouteQuery, "event" | "linkMarking" | "relatedMarkings">): string | undefined {
+    const resolution = this.#markings.resolve(q.event.marking, q.linkMarking, q.relatedMarkings);
+    if (resolution.ok) return resolution.effective;
+    return q.event.marking ?? q.relatedMarkings?.[0] ?? q.linkMarking;
+  }
+
   /** Decides whether `q.event` may be delivered to `q.target`. Never throws for a valid event. */
   decide(q: RouteQuery): Verdict {
     const { event, source, target } = q;
-    const resolution = this.#markings.resolve(event.marking, q.linkMarking);
+    const resolution = this.#markings.resolve(event.marking, q.linkMarking, q.relatedMarkings);
     const effective = resolution.ok ? resolution.effective : undefined;
     const deny = (reason: Deny["reason"], detail: string): Deny =>
       effective === undefined

@@ -78,11 +78,17 @@ export class MarkingCatalogue {
   }
 
   /**
-   * The effective marking of an event on a link: the one present, or the event's own when both are present
-   * and the same or declared equivalent. Markings are all of one level, so nothing else is "higher".
+   * The effective marking of an event on a link: the event's own, else the marking of a message it relates to
+   * (an edit, a reply or a reaction is about that message, whatever its sender's client put on it), else the
+   * link's. Every other marking present must be the same or declared equivalent. Markings are all of one
+   * level, so nothing else is "higher".
    */
-  resolve(eventMarking: string | undefined, linkMarking: string | undefined): MarkingResolution {
-    for (const id of [eventMarking, linkMarking]) {
+  resolve(
+    eventMarking: string | undefined,
+    linkMarking: string | undefined,
+    inherited: readonly string[] = [],
+  ): MarkingResolution {
+    for (const id of [eventMarking, ...inherited, linkMarking]) {
       if (id !== undefined && !this.#byId.has(id)) {
         return {
           ok: false,
@@ -91,14 +97,25 @@ export class MarkingCatalogue {
         };
       }
     }
-    if (eventMarking === undefined || linkMarking === undefined) {
-      return { ok: true, effective: eventMarking ?? linkMarking };
+    const effective = eventMarking ?? inherited[0] ?? linkMarking;
+    if (effective === undefined) return { ok: true, effective };
+    const own = eventMarking === undefined ? "The message it relates to" : "The event";
+    for (const other of inherited) {
+      if (!this.equivalent(effective, other)) {
+        return {
+          ok: false,
+          reason: "marking-conflict",
+          detail: `${own} is marked ${effective} but a message it relates to is marked ${other}, and the two are not declared equivalent.`,
+        };
+      }
     }
-    if (this.equivalent(eventMarking, linkMarking)) return { ok: true, effective: eventMarking };
-    return {
-      ok: false,
-      reason: "marking-conflict",
-      detail: `The event is marked ${eventMarking} but its link is marked ${linkMarking}, and the two are not declared equivalent.`,
-    };
+    if (linkMarking !== undefined && !this.equivalent(effective, linkMarking)) {
+      return {
+        ok: false,
+        reason: "marking-conflict",
+        detail: `${own} is marked ${effective} but its link is marked ${linkMarking}, and the two are not declared equivalent.`,
+      };
+    }
+    return { ok: true, effective };
   }
 }

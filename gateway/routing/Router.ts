@@ -1,7 +1,8 @@
 /**
  * The routing core: one inbound event in, zero or more deliveries out.
  *
- *   validate → resolve link → drop echoes → policy per target → deliveries, notice, audit → ack
+ *   validate → resolve link → drop echoes → what it relates to → policy per target → ledger → deliveries,
+ *   notice, audit → ack
  *
  * It returns (and so lets the bus acknowledge the event) only after every delivery, notice and audit
  * record is stored. All of them carry deterministic message ids, so an event processed twice (after a
@@ -17,12 +18,14 @@ import { validateEvent } from "../contract/schemas.js";
 import { parseInboundSubject, subjects, partitionOf } from "../contract/subjects.js";
 import { PermanentError, ValidationError } from "../errors.js";
 import type { PolicyEngine, Verdict } from "../policy/PolicyEngine.js";
+import type { DeliveryLedger } from "../stores/DeliveryLedger.js";
 import type { IdentityStore } from "../stores/IdentityStore.js";
 import { encodeJson } from "../stores/KeyValueStore.js";
 import { conversationKey, type LinkStore } from "../stores/LinkStore.js";
 import { contextOf, meter, tracer } from "../telemetry/telemetry.js";
 import { AuditTrail, contentSha256 } from "./AuditTrail.js";
 import { inboundJson } from "./conversationOf.js";
+import { authorOf, inheritedMarkings, originalsOf, relationDenial, WITHHOLDING } from "./relations.js";
 
 /** Event types a person wrote: a denial of these is explained to the sender. */
 const PERSONAL_TYPES = new Set<NormalisedEvent["type"]>([
@@ -30,6 +33,9 @@ const PERSONAL_TYPES = new Set<NormalisedEvent["type"]>([
   "message.edited",
   "reaction.added",
 ]);
+
+/** Event types others can relate to (edit, answer, react to, delete): their routing goes in the ledger. */
+const RELATED_TO_TYPES = new Set<NormalisedEvent["type"]>(["message.created", "message.edited", "notice"]);
 
 const decisions = meter.createCounter("fedgate.decisions", {
   description: "Routing decisions by outcome and reason",
@@ -39,6 +45,8 @@ export interface RouterDeps {
   bus: Bus;
   links: LinkStore;
   identities: IdentityStore;
+  /** What was decided for each routed message, for judging what relates to it later. */
+  ledger: DeliveryLedger;
   policy: () => PolicyEngine;
   log: Logger;
   /** Named in audit records as decidedBy; defaults to <host>/<pid>. */
@@ -135,15 +143,35 @@ export class Router {
     }
 
     const policy = this.deps.policy();
+    const originals = await originalsOf(event, this.deps.ledger);
+    const relatedMarkings = inheritedMarkings(originals);
+    const linkMarking = match.link.marking === undefined ? {} : { linkMarking: match.link.marking };
+    const decided = match.others.map((target) => ({
+      target,
+      verdict:
+        relationDenial(event, target, originals) ??
+        policy.decide({ event, source: match.endpoint, target, relatedMarkings, ...linkMarking }),
+    }));
+    // Stored before any delivery goes out: an answer to this message can only come after someone received it.
+    if (RELATED_TO_TYPES.has(event.type)) {
+      const marking = policy.markingOf({ event, relatedMarkings, ...linkMarking });
+      await this.deps.ledger.record(event.id, {
+        author: authorOf(event),
+        source: conversationKey(event.source),
+        ...(marking === undefined ? {} : { marking }),
+        reached: [
+          conversationKey(event.source),
+          ...decided.filter((d) => d.verdict.decision === "deliver").map((d) => conversationKey(d.target)),
+        ],
+        withheld: decided
+          .filter((d) => d.verdict.decision === "deny" && WITHHOLDING.has(d.verdict.reason))
+          .map((d) => conversationKey(d.target)),
+      });
+    }
+
     const work: Promise<unknown>[] = [];
     const denied: { target: Endpoint; verdict: Extract<Verdict, { decision: "deny" }> }[] = [];
-    for (const target of match.others) {
-      const verdict = policy.decide({
-        event,
-        source: match.endpoint,
-        target,
-        ...(match.link.marking === undefined ? {} : { linkMarking: match.link.marking }),
-      });
+    for (const { target, verdict } of decided) {
       if (verdict.decision === "deliver") {
         const delivery: Delivery = {
           specVersion: "1",
