@@ -18,6 +18,7 @@ import { PermanentError } from "../../gateway/errors.js";
 import { IdentityStore } from "../../gateway/stores/IdentityStore.js";
 import { encodeJson } from "../../gateway/stores/KeyValueStore.js";
 import { MessageMap } from "../../gateway/stores/MessageMap.js";
+import { cleanDelivery, cleanEvent } from "./cleanText.js";
 
 /** A delivery's relations as native ids in the target conversation; absent where the target never saw it. */
 export interface NativeRelations {
@@ -89,11 +90,12 @@ export class AdapterRuntime {
   }
 
   /**
-   * Validates and publishes an event from this adapter's network. The native message id is recorded first,
+   * Cleans (see cleanText), validates and publishes an event from this adapter's network. The native message id is recorded first,
    * so an edit that follows at once can already find the event it edits. `aliases` are the message's other
    * native ids. Publishing the same event id twice stores it once.
    */
-  async publish(event: NormalisedEvent, aliases: string[] = []): Promise<void> {
+  async publish(native: NormalisedEvent, aliases: string[] = []): Promise<void> {
+    const event = cleanEvent(native);
     validateEvent(event);
     const { network, instance } = this.options;
     if (event.source.network !== network || event.source.instance !== instance) {
@@ -150,7 +152,7 @@ export class AdapterRuntime {
             cause,
           });
         }
-        const delivery = validateDelivery(value);
+        const delivery = cleanDelivery(validateDelivery(value));
         const native = await handler(delivery, await this.nativeRelations(delivery));
         const { id, aliases } = typeof native === "string" ? { id: native, aliases: [] } : (native ?? {});
         if (id !== undefined)

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { AdapterRuntime } from "../../../bridges/kit/AdapterRuntime.js";
+import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import { MemoryBus } from "../../../gateway/bus/MemoryBus.js";
+import { subjects } from "../../../gateway/contract/subjects.js";
+import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
+import { eventually } from "../../helpers/fixtures.js";
 import { createLogger } from "../../../gateway/log.js";
 
 const log = createLogger("silent");
@@ -19,5 +23,68 @@ describe("AdapterRuntime", () => {
     expect(id).toMatch(/^[0-9A-Za-z][0-9A-Za-z_-]{7,63}$/);
     await tchap.close();
     await other.close();
+  });
+
+  /** A message published by `runtime` as it reaches the bus. */
+  function inboundOf(bus: MemoryBus): NormalisedEvent[] {
+    return bus
+      .messages(subjects.inboundAll)
+      .map((m) => JSON.parse(Buffer.from(m.data).toString()) as NormalisedEvent);
+  }
+
+  it("AdapterRuntime - a name of any length or with control and direction characters is cleaned, not a refusal", async () => {
+    const bus = new MemoryBus();
+    await bus.ensureTopology();
+    const runtime = await AdapterRuntime.open(bus, { network: "stashcat", instance: "ni", log });
+    const event: NormalisedEvent = {
+      specVersion: "1",
+      id: runtime.eventIdOf("1"),
+      type: "message.created",
+      source: { network: "stashcat", instance: "ni", conversation: "channel:1001" },
+      // A right-to-left override makes "Meyer (Bundespolizei)" read as something else; a bell stops Prosody.
+      sender: { userId: "42", displayName: `Meyer\u202e\u0007\n(BKA) ${"x".repeat(400)}` },
+      content: { body: "Lage\u0007 ruhig\nEnde\u0000", attachments: [] },
+      timestamp: new Date().toISOString(),
+    };
+    await runtime.publish(event);
+    const [published] = inboundOf(bus);
+    expect(published?.sender.displayName).toMatch(/^Meyer \(BKA\) x+$/);
+    expect(Array.from(published?.sender.displayName ?? "")).toHaveLength(256);
+    expect(published?.content?.body).toBe("Lage ruhig\nEnde");
+    await runtime.close();
+  });
+
+  it("AdapterRuntime - a delivery reaches the bridge without what XML forbids or names could hide", async () => {
+    const bus = new MemoryBus();
+    await bus.ensureTopology();
+    const runtime = await AdapterRuntime.open(bus, { network: "xmpp", instance: "bpol", log });
+    const handled: Delivery[] = [];
+    await runtime.consumeDeliveries((delivery) => {
+      handled.push(delivery);
+      return Promise.resolve(undefined);
+    });
+    const delivery: Delivery = {
+      specVersion: "1",
+      id: "delivery-1",
+      event: {
+        specVersion: "1",
+        id: "event-00000001",
+        type: "message.created",
+        source: { network: "matrix", instance: "tchap", conversation: "!r:tchap" },
+        sender: { userId: "@claire:tchap", displayName: "Claire\u2066 Martin\u0007" },
+        content: { body: "Bonjour\u0007 \ud800tout le monde\uffff", html: "<b>Bonjour\u0008</b>" },
+        timestamp: new Date().toISOString(),
+      },
+      target: { network: "xmpp", instance: "bpol", conversation: "lage@conference.bpol", agency: "bpol" },
+      senderAgency: { id: "dinum-mi", name: "Ministère\u202e de l'Intérieur", country: "FR" },
+    };
+    await bus.publish(subjects.outbound("xmpp", "bpol"), encodeJson(delivery));
+    await eventually(() => (handled.length > 0 ? true : undefined), 2000);
+    const [got] = handled;
+    expect(got?.event.sender.displayName).toBe("Claire Martin");
+    expect(got?.event.content?.body).toBe("Bonjour tout le monde");
+    expect(got?.event.content?.html).toBe("<b>Bonjour</b>");
+    expect(got?.senderAgency?.name).toBe("Ministère de l'Intérieur");
+    await runtime.close();
   });
 });
