@@ -2,6 +2,7 @@
 import { connect, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
 import {
   AckPolicy,
+  DiscardPolicy,
   DeliverPolicy,
   jetstream,
   jetstreamManager,
@@ -27,7 +28,7 @@ import type {
 import { type ConsumePolicy, runWithPolicy } from "./consumePolicy.js";
 import { JetStreamKeyValue } from "./JetStreamKeyValue.js";
 import { KeyedSequencer } from "./KeyedSequencer.js";
-import { type StreamName, streams } from "./topology.js";
+import { MAX_MESSAGE_BYTES, type StreamName, streams } from "./topology.js";
 
 export interface JetStreamBusOptions {
   servers: string;
@@ -103,6 +104,10 @@ export class JetStreamBus implements Bus {
         name: spec.name,
         subjects: spec.subjects,
         max_age: spec.maxAgeMs * NANOS_PER_MS,
+        max_bytes: spec.maxBytes,
+        max_msgs: spec.maxMsgs,
+        max_msg_size: MAX_MESSAGE_BYTES,
+        discard: spec.discard === "new" ? DiscardPolicy.New : DiscardPolicy.Old,
         duplicate_window: Math.min(duplicateWindow, spec.maxAgeMs * NANOS_PER_MS),
         num_replicas: replicas,
       };

@@ -1,3 +1,5 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BusMessage } from "../../gateway/bus/Bus.js";
 import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
@@ -147,5 +149,35 @@ describe.skipIf(nats === undefined)("JetStreamBus - against a real nats-server",
     );
     // An expired key can be claimed again.
     await expect(kv.create("lease.1", Buffer.from("b"))).resolves.toBeGreaterThan(0);
+  });
+
+  it("JetStreamBus - every stream is bounded in bytes, messages and message size; work streams refuse rather than drop", async () => {
+    const nc = await connect({ servers: nats?.url ?? "" });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const limits: Record<string, { bytes: number; msgs: number; size: number; discard: string }> = {};
+      for (const name of ["FEDGATE_INBOUND", "FEDGATE_OUTBOUND", "FEDGATE_AUDIT", "FEDGATE_DEADLETTER"]) {
+        const { config } = await jsm.streams.info(name);
+        limits[name] = {
+          bytes: config.max_bytes,
+          msgs: config.max_msgs,
+          size: config.max_msg_size,
+          discard: config.discard,
+        };
+      }
+      for (const [name, limit] of Object.entries(limits)) {
+        expect(limit.bytes, name).toBeGreaterThan(0);
+        expect(limit.msgs, name).toBeGreaterThan(0);
+        expect(limit.size, name).toBeGreaterThan(0);
+      }
+      // A full work or audit stream refuses the publish, which the publisher retries: nothing silently lost.
+      expect(limits["FEDGATE_INBOUND"]?.discard).toBe("new");
+      expect(limits["FEDGATE_OUTBOUND"]?.discard).toBe("new");
+      expect(limits["FEDGATE_AUDIT"]?.discard).toBe("new");
+      // Dead letters are diagnostics: the newest are kept, and a flood of refused input never stops bridging.
+      expect(limits["FEDGATE_DEADLETTER"]?.discard).toBe("old");
+    } finally {
+      await nc.close();
+    }
   });
 });
