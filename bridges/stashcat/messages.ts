@@ -30,6 +30,9 @@ export interface StashcatMessage {
 
 type Json = Record<string, unknown>;
 
+/** 9999-12-31T23:59:59Z in seconds: the latest time an event's timestamp (RFC 3339) can say. */
+const LATEST_TIME = 253_402_300_799;
+
 export function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -158,6 +161,7 @@ export function parseMessage(raw: unknown, chat?: ChatRef): StashcatMessage {
 
   const time = toInt(raw["time"]);
   if (time === undefined) invalid("time", raw["time"] === undefined ? "is missing" : "is not a time", id);
+  if (time > LATEST_TIME) invalid("time", "is after the year 9999", id);
 
   const likes = toInt(raw["likes"] ?? 0);
   if (likes === undefined) invalid("likes", "is not a count", id);
