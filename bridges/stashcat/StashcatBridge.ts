@@ -53,6 +53,14 @@ const PAGE = 50;
 const RETRY_MAX_MS = 15_000;
 /** Likes are Stashcat's only reaction; every reaction from elsewhere becomes one. */
 const LIKE = "👍";
+/** Who "likes" on the other networks: Stashcat does not say who liked. */
+const LIKES_SENDER = { userId: "likes", displayName: "Stashcat" };
+
+/** What the bridge saw of a message's likes: the count, and how often they came or went. */
+interface LikesSeen {
+  likes: number;
+  turns: number;
+}
 
 interface ResolvedConfig extends StashcatBridgeConfig {
   maxBodyBytes: number;
@@ -387,7 +395,11 @@ export class StashcatBridge {
     await this.publishLikes(message, event.id, base);
   }
 
-  /** Likes arrive as a count: each one more is a like added, each one fewer a like taken back. */
+  /**
+   * Stashcat says how many liked a message, not who: the likes are one reaction of one stable sender, added
+   * when the first like comes and taken back when the last goes. A person per like would invent people (and a
+   * ghost account or puppet for each, on every other network).
+   */
   private async publishLikes(
     message: StashcatMessage,
     eventId: string,
@@ -395,22 +407,25 @@ export class StashcatBridge {
   ): Promise<void> {
     const key = `likes.in.${keyToken(`${chatConversation(message.chat)}/${String(message.id)}`)}`;
     const entry = await this.state.get(key);
-    let seen = entry === undefined ? 0 : (decodeJson(entry.value) as number);
-    while (seen !== message.likes) {
-      const added = message.likes > seen;
-      const count = added ? seen + 1 : seen;
+    const stored = entry === undefined ? 0 : (decodeJson(entry.value) as LikesSeen | number);
+    // Before likes were one sender's, only the count was kept.
+    const seen: LikesSeen = typeof stored === "number" ? { likes: stored, turns: 0 } : stored;
+    const liked = message.likes > 0;
+    const turns = liked !== seen.likes > 0 ? seen.turns + 1 : seen.turns;
+    if (turns !== seen.turns) {
+      // Each coming or going of the likes is an event of its own, the same however often it is read: the
+      // count of turns is stored only after the publish, so a retry publishes the same id.
       await this.runtime.publish({
         ...base,
-        id: this.runtime.eventIdOf(`like ${String(message.id)} ${added ? "+" : "-"}${String(count)}`),
-        type: added ? "reaction.added" : "reaction.removed",
-        // Stashcat says how many liked a message, not who.
-        sender: { userId: `likes-${String(message.id)}-${String(count)}`, displayName: "Stashcat" },
+        id: this.runtime.eventIdOf(`likes ${String(message.id)} ${String(turns)}`),
+        type: liked ? "reaction.added" : "reaction.removed",
+        sender: LIKES_SENDER,
         content: { reaction: LIKE },
         relations: { reactsTo: eventId },
       });
-      seen = added ? seen + 1 : seen - 1;
     }
-    await this.state.put(key, encodeJson(seen));
+    if (message.likes !== seen.likes || turns !== seen.turns)
+      await this.state.put(key, encodeJson({ likes: message.likes, turns } satisfies LikesSeen));
   }
 
   /** A file of a message: decrypted once to learn its size and hash, then served by a signed link. */
@@ -498,7 +513,9 @@ export class StashcatBridge {
     const marking = delivery.marking === undefined ? "" : `[${delivery.marking.label}] `;
     const edited = event.type === "message.edited" ? "(corrected) " : "";
     const missing = files.missing.map((name) => `\n[file not carried: ${name}]`).join("");
-    const text = `**${escapeMarkdown(who)}:** ${marking}${edited}${event.content?.body ?? ""}${missing}`;
+    // The message is markdown for its header; everything after the header is plain text and shown as such.
+    const said = escapeMarkdown(`${marking}${edited}${event.content?.body ?? ""}${missing}`);
+    const text = `**${escapeMarkdown(who)}:** ${said}`;
     const replyTo = relations.replyTo ?? relations.replaces;
     const sealed = encryptText(text, await this.chatKey(chat));
     const sent = await this.client.send(chat, {
@@ -616,7 +633,15 @@ export class StashcatBridge {
   }
 }
 
-/** Markdown in a name is shown, not applied: it must not make a sender look like someone else. */
+/**
+ * Plain text as markdown that shows it as written: the marks that make emphasis, links, code, tables and
+ * headings are escaped everywhere, and those that start lists, rules and underlined headings at a line's
+ * start, so that no name or body can add a bold "Name (Agency):" header of its own or a link whose text hides
+ * where it goes. CommonMark lets any ASCII punctuation be escaped with a backslash.
+ */
 function escapeMarkdown(text: string): string {
-  return text.replace(/[\\*_`[\]#~>|]/g, "\\$&");
+  return text
+    .replace(/[\\`*_[\]<>~|#]/g, "\\$&")
+    .replace(/^(\s*)([-+=])/gm, "$1\\$2")
+    .replace(/^(\s*\d+)([.)])/gm, "$1\\$2");
 }
