@@ -308,21 +308,22 @@ export class PolicyEngine {
     // 4. Declared and consistent markings.
     if (!resolution.ok) return deny(resolution.reason, resolution.detail);
 
-    // 5. Marked content needs the route's ceiling and both instances' accreditations.
-    if (effective !== undefined) {
-      if (!route.admits.has(effective)) {
+    // 5. Marked content needs the route's ceiling and both instances' accreditations, for every marking in
+    //    play: the event's, the link's and those of what it relates to (equivalence is not transitive).
+    for (const marking of resolution.applies) {
+      if (!route.admits.has(marking)) {
         return deny(
           "marking-above-route",
           route.ceiling === undefined
-            ? `The route from ${sender.id} to ${receiver.id} carries unmarked content only, not ${effective}.`
-            : `${effective} is not within the ceiling ${route.ceiling} of the route from ${sender.id} to ${receiver.id}.`,
+            ? `The route from ${sender.id} to ${receiver.id} carries unmarked content only, not ${marking}.`
+            : `${marking} is not within the ceiling ${route.ceiling} of the route from ${sender.id} to ${receiver.id}.`,
         );
       }
       for (const agency of [sender, receiver]) {
-        if (!(this.#accredited.get(instanceKey(agency.network, agency.instance)) ?? NONE).has(effective)) {
+        if (!(this.#accredited.get(instanceKey(agency.network, agency.instance)) ?? NONE).has(marking)) {
           return deny(
             "marking-not-accredited",
-            `${agency.network}/${agency.instance} (${agency.id}) is not accredited for ${effective}.`,
+            `${agency.network}/${agency.instance} (${agency.id}) is not accredited for ${marking}.`,
           );
         }
       }

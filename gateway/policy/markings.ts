@@ -9,7 +9,11 @@ export type PolicyFault = (pointer: string, problem: string) => never;
 
 /** The effective marking of one event on one link, or why there is none. */
 export type MarkingResolution =
-  | { ok: true; effective: string | undefined }
+  /**
+   * `applies`: every distinct marking in play (the effective one first). Equivalence is not transitive, so a
+   * ceiling or accreditation must admit each of them, not only the effective one.
+   */
+  | { ok: true; effective: string | undefined; applies: string[] }
   | { ok: false; reason: "marking-unknown" | "marking-conflict"; detail: string };
 
 const NONE: ReadonlySet<string> = new Set();
@@ -98,7 +102,7 @@ export class MarkingCatalogue {
       }
     }
     const effective = eventMarking ?? inherited[0] ?? linkMarking;
-    if (effective === undefined) return { ok: true, effective };
+    if (effective === undefined) return { ok: true, effective, applies: [] };
     const own = eventMarking === undefined ? "The message it relates to" : "The event";
     for (const other of inherited) {
       if (!this.equivalent(effective, other)) {
@@ -116,6 +120,7 @@ export class MarkingCatalogue {
         detail: `${own} is marked ${effective} but its link is marked ${linkMarking}, and the two are not declared equivalent.`,
       };
     }
-    return { ok: true, effective };
+    const applies = [...new Set([effective, ...inherited, ...(linkMarking === undefined ? [] : [linkMarking])])];
+    return { ok: true, effective, applies };
   }
 }

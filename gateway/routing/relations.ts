@@ -84,6 +84,15 @@ export function relationDenial(
       "not-author",
       "Only its author, or a moderator of the conversation it was written in, may delete a message.",
     );
+  // Only what a conversation holds can be answered, edited or reacted to from it: anything else is made up.
+  const here = conversationKey(event.source);
+  for (const original of Object.values(originals)) {
+    if (original !== null && !original.reached.includes(here))
+      return deny(
+        "relation-not-delivered",
+        "The message it relates to never reached the conversation it comes from.",
+      );
+  }
   const there = conversationKey(target);
   for (const kind of ACTING_ON) {
     const original = originals[kind];

@@ -72,8 +72,8 @@ function referenceAllows(policy: Policy, q: RouteQuery): boolean {
     effective = marking ?? linkMarking;
   }
 
-  if (effective !== undefined) {
-    const m = effective;
+  // Equivalence is not transitive: the ceiling and accreditations must cover each marking present.
+  for (const m of new Set([effective, linkMarking].filter((x): x is string => x !== undefined))) {
     if (route.ceiling === undefined || !equivalent(policy, m, route.ceiling)) return false;
     const accredited = (a: Agency): boolean =>
       (policy.accreditations ?? []).some(
