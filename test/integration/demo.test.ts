@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect } from "node:net";
-import { request } from "undici";
 import { describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../schemas/types.js";
 import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
@@ -9,21 +8,14 @@ import { subjects } from "../../gateway/contract/subjects.js";
 import { DemoFederation, type DemoDescription } from "../../gateway/demo/demoFederation.js";
 import { createLogger } from "../../gateway/log.js";
 import { auditRecordsIn, eventually } from "../helpers/fixtures.js";
-import { startNatsOrSkip } from "../helpers/nats.js";
-import { startProsodyOrSkip, stopClient, xml, xmppClient } from "../helpers/prosody.js";
+import { demoServersAvailable, matrixLogin } from "../helpers/demoScenes.js";
+import { stopClient, xml, xmppClient } from "../helpers/prosody.js";
 import { runFedgate } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
 import { Officer } from "../helpers/stashcatScenes.js";
-import { startSynapseOrSkip } from "../helpers/synapse.js";
 
 const log = createLogger("silent");
-// The demo installs and starts its own servers; these probes only find out whether this machine can.
-const probeNats = await startNatsOrSkip();
-const probeProsody = probeNats === undefined ? undefined : await startProsodyOrSkip();
-const probeSynapse = probeProsody === undefined ? undefined : await startSynapseOrSkip();
-await probeNats?.stop();
-await probeProsody?.stop();
-await probeSynapse?.stop();
+const available = await demoServersAvailable();
 
 function portOpen(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url.replace(/^(nats|xmpp):/, "http:"));
@@ -37,182 +29,156 @@ function portOpen(url: string): Promise<boolean> {
   });
 }
 
-/** Logs a demo account into the demo's Synapse and returns a client-server API caller. */
-async function matrixLogin(
-  server: string,
-  user: string,
-  password: string,
-): Promise<(method: "GET" | "PUT", path: string, body?: unknown) => Promise<Record<string, unknown>>> {
-  const login = await request(`${server}/_matrix/client/v3/login`, {
-    method: "POST",
-    body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user }, password }),
-  });
-  const { access_token: token } = (await login.body.json()) as { access_token: string };
-  return async (method, path, body) => {
-    const response = await request(`${server}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}` },
-      body: body === undefined ? null : JSON.stringify(body),
-    });
-    return (await response.body.json()) as Record<string, unknown>;
-  };
-}
+describe.skipIf(!available)("demo - the local federation", () => {
+  it("demo - an officer logs in with the printed account, writes in the linked room, and the policy decides", async () => {
+    const demo = await DemoFederation.start(log, await scratchDir("demo-test"));
+    let description: DemoDescription | undefined;
+    try {
+      description = JSON.parse(await readFile(demo.descriptionFile, "utf8")) as DemoDescription;
+      const account = description.accounts.find((a) => a.network === "xmpp");
+      const prosodyUrl = description.servers["prosody"];
+      expect(account).toBeDefined();
+      expect(prosodyUrl).toBeDefined();
+      if (account === undefined || prosodyUrl === undefined) return;
 
-describe.skipIf(probeNats === undefined || probeProsody === undefined || probeSynapse === undefined)(
-  "demo - the local federation",
-  () => {
-    it("demo - an officer logs in with the printed account, writes in the linked room, and the policy decides", async () => {
-      const demo = await DemoFederation.start(log, await scratchDir("demo-test"));
-      let description: DemoDescription | undefined;
-      try {
-        description = JSON.parse(await readFile(demo.descriptionFile, "utf8")) as DemoDescription;
-        const account = description.accounts.find((a) => a.network === "xmpp");
-        const prosodyUrl = description.servers["prosody"];
-        expect(account).toBeDefined();
-        expect(prosodyUrl).toBeDefined();
-        if (account === undefined || prosodyUrl === undefined) return;
+      const bus = await JetStreamBus.connect({ servers: description.nats.url, log });
+      const audit: AuditRecord[] = [];
+      await bus.follow("FEDGATE_AUDIT", subjects.auditAll, "start", (m) =>
+        audit.push(...auditRecordsIn(m.data)),
+      );
+      const [localpart, domain] = account.user.split("@") as [string, string];
+      const officer = xmppClient({ c2sUrl: prosodyUrl, domain }, localpart, account.password);
+      const present = new Set<string>();
+      officer.on("stanza", (stanza) => {
+        if (stanza.is("presence")) present.add(String(stanza.attrs["from"]));
+      });
+      const heard: string[] = [];
+      officer.on("stanza", (stanza) => {
+        const body = stanza.is("message") ? stanza.getChildText("body") : null;
+        if (body !== null) heard.push(body);
+      });
+      await officer.start();
+      const room = description.links[0]?.endpoints.find((e) => e.network === "xmpp")?.conversation ?? "";
+      await officer.send(
+        xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
+      );
+      await eventually(
+        () => (present.has(`${room}/fedgate`) ? true : undefined),
+        10_000,
+        "the bridge in the room",
+      );
+      await officer.send(
+        xml("message", { to: room, type: "groupchat" }, xml("body", {}, "Hallo aus Potsdam")),
+      );
 
-        const bus = await JetStreamBus.connect({ servers: description.nats.url, log });
-        const audit: AuditRecord[] = [];
-        await bus.follow("FEDGATE_AUDIT", subjects.auditAll, "start", (m) =>
-          audit.push(...auditRecordsIn(m.data)),
+      const decided = await eventually(() => {
+        const records = audit.filter(
+          (r) =>
+            r.eventType === "message.created" &&
+            r.source.network === "xmpp" &&
+            r.source.conversation === room,
         );
-        const [localpart, domain] = account.user.split("@") as [string, string];
-        const officer = xmppClient({ c2sUrl: prosodyUrl, domain }, localpart, account.password);
-        const present = new Set<string>();
-        officer.on("stanza", (stanza) => {
-          if (stanza.is("presence")) present.add(String(stanza.attrs["from"]));
-        });
-        const heard: string[] = [];
-        officer.on("stanza", (stanza) => {
-          const body = stanza.is("message") ? stanza.getChildText("body") : null;
-          if (body !== null) heard.push(body);
-        });
-        await officer.start();
-        const room = description.links[0]?.endpoints.find((e) => e.network === "xmpp")?.conversation ?? "";
-        await officer.send(
-          xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
-        );
-        await eventually(
-          () => (present.has(`${room}/fedgate`) ? true : undefined),
-          10_000,
-          "the bridge in the room",
-        );
-        await officer.send(
-          xml("message", { to: room, type: "groupchat" }, xml("body", {}, "Hallo aus Potsdam")),
-        );
-
-        const decided = await eventually(() => {
-          const records = audit.filter(
-            (r) =>
-              r.eventType === "message.created" &&
-              r.source.network === "xmpp" &&
-              r.source.conversation === room,
-          );
-          return records.length >= 2 ? records : undefined;
-        });
-        expect(decided.map((r) => `${r.decision} ${r.target?.network ?? ""}`).sort()).toEqual([
-          "deliver matrix",
-          "deliver stashcat",
-        ]);
-
-        // The Tchap official sees the officer's message in the linked room, from the officer's ghost, and answers.
-        const official = description.accounts.find((a) => a.network === "matrix");
-        const tchapRoom =
-          description.links[0]?.endpoints.find((e) => e.network === "matrix")?.conversation ?? "";
-        expect(official).toBeDefined();
-        if (official === undefined) return;
-        const matrix = await matrixLogin(official.server, official.user, official.password);
-        const roomPath = `/_matrix/client/v3/rooms/${encodeURIComponent(tchapRoom)}`;
-        const fromOfficer = await eventually(
-          async () => {
-            const { chunk } = (await matrix("GET", `${roomPath}/messages?dir=b&limit=50`)) as {
-              chunk: { sender: string; content: { body?: string } }[];
-            };
-            return chunk.find((e) => e.content.body === "Hallo aus Potsdam");
-          },
-          20_000,
-          "the officer's message in the Tchap room",
-        );
-        expect(fromOfficer.sender).toMatch(/^@fedgate_xmpp_bpol_weber/);
-        await matrix("PUT", `${roomPath}/send/m.room.message/demo-answer-1`, {
-          msgtype: "m.text",
-          body: "Bonjour de Paris",
-        });
-        await eventually(
-          () => (heard.includes("Bonjour de Paris") ? true : undefined),
-          20_000,
-          "the official's answer in the XMPP room",
-        );
-
-        // The Lower Saxony officer reads the XMPP officer's message in the linked Stashcat channel, decrypted,
-        // and writes; it reaches the XMPP room and the Tchap room.
-        const meyerAccount = description.accounts.find((a) => a.network === "stashcat");
-        expect(meyerAccount?.encryptionPassword).toBeDefined();
-        if (meyerAccount === undefined) return;
-        const meyer = await Officer.loginTo(
-          meyerAccount.server,
-          {
-            email: meyerAccount.user,
-            password: meyerAccount.password,
-            encryptionPassword: meyerAccount.encryptionPassword ?? "",
-          },
-          log,
-        );
-        const channel = { type: "channel" as const, id: 1001 };
-        await eventually(
-          async () =>
-            (await meyer.read(channel)).some((m) => m.plain.includes("Hallo aus Potsdam")) ? true : undefined,
-          20_000,
-          "the officer's message in the Stashcat channel",
-        );
-        await meyer.say(channel, "Moin aus Hannover");
-        await eventually(
-          () => (heard.some((b) => b.includes("Moin aus Hannover")) ? true : undefined),
-          20_000,
-          "the Stashcat message in the XMPP room",
-        );
-        await eventually(
-          async () => {
-            const { chunk } = (await matrix("GET", `${roomPath}/messages?dir=b&limit=50`)) as {
-              chunk: { content: { body?: string } }[];
-            };
-            return chunk.some((e) => e.content.body?.includes("Moin aus Hannover") === true)
-              ? true
-              : undefined;
-          },
-          20_000,
-          "the Stashcat message in the Tchap room",
-        );
-        await stopClient(officer);
-        await bus.close();
-      } finally {
-        await demo.stop();
-      }
-      // Everything the demo started is stopped.
-      expect(await portOpen(description.nats.url)).toBe(false);
-      expect(await portOpen(description.servers["prosody"] ?? "")).toBe(false);
-      expect(await portOpen(description.servers["synapse"] ?? "")).toBe(false);
-      expect(await portOpen(description.servers["matrix-bridge"] ?? "")).toBe(false);
-      expect(await portOpen(description.servers["stashcat"] ?? "")).toBe(false);
-    });
-
-    it("demo - Ctrl-C in the terminal stops everything the demo started, in order", async () => {
-      const dir = await scratchDir("demo-ctrl-c");
-      const demo = runFedgate(["demo", "--dir", dir], {}, { ownGroup: true });
-      await demo.waitFor("Ctrl-C stops everything", 120_000);
-      const description = JSON.parse(await readFile(join(dir, "demo.json"), "utf8")) as DemoDescription;
-      // What a terminal does on Ctrl-C: SIGINT to the whole foreground process group.
-      process.kill(-(demo.child.pid ?? 0), "SIGINT");
-      const code = await Promise.race([
-        demo.exited,
-        new Promise<string>((resolve) => setTimeout(() => resolve("still running after 60 s"), 60_000)),
+        return records.length >= 2 ? records : undefined;
+      });
+      expect(decided.map((r) => `${r.decision} ${r.target?.network ?? ""}`).sort()).toEqual([
+        "deliver matrix",
+        "deliver stashcat",
       ]);
-      if (code === "still running after 60 s") process.kill(-(demo.child.pid ?? 0), "SIGKILL");
-      expect(code).toBe(0);
-      expect(demo.output()).toContain("fedgate demo: stopping");
-      for (const url of [description.nats.url, ...Object.values(description.servers)])
-        expect(await portOpen(url), url).toBe(false);
-    });
-  },
-);
+
+      // The Tchap official sees the officer's message in the linked room, from the officer's ghost, and answers.
+      const official = description.accounts.find((a) => a.network === "matrix");
+      const tchapRoom =
+        description.links[0]?.endpoints.find((e) => e.network === "matrix")?.conversation ?? "";
+      expect(official).toBeDefined();
+      if (official === undefined) return;
+      const matrix = await matrixLogin(official.server, official.user, official.password);
+      const roomPath = `/_matrix/client/v3/rooms/${encodeURIComponent(tchapRoom)}`;
+      const fromOfficer = await eventually(
+        async () => {
+          const { chunk } = (await matrix("GET", `${roomPath}/messages?dir=b&limit=50`)) as {
+            chunk: { sender: string; content: { body?: string } }[];
+          };
+          return chunk.find((e) => e.content.body === "Hallo aus Potsdam");
+        },
+        20_000,
+        "the officer's message in the Tchap room",
+      );
+      expect(fromOfficer.sender).toMatch(/^@fedgate_xmpp_bpol_weber/);
+      await matrix("PUT", `${roomPath}/send/m.room.message/demo-answer-1`, {
+        msgtype: "m.text",
+        body: "Bonjour de Paris",
+      });
+      await eventually(
+        () => (heard.includes("Bonjour de Paris") ? true : undefined),
+        20_000,
+        "the official's answer in the XMPP room",
+      );
+
+      // The Lower Saxony officer reads the XMPP officer's message in the linked Stashcat channel, decrypted,
+      // and writes; it reaches the XMPP room and the Tchap room.
+      const meyerAccount = description.accounts.find((a) => a.network === "stashcat");
+      expect(meyerAccount?.encryptionPassword).toBeDefined();
+      if (meyerAccount === undefined) return;
+      const meyer = await Officer.loginTo(
+        meyerAccount.server,
+        {
+          email: meyerAccount.user,
+          password: meyerAccount.password,
+          encryptionPassword: meyerAccount.encryptionPassword ?? "",
+        },
+        log,
+      );
+      const channel = { type: "channel" as const, id: 1001 };
+      await eventually(
+        async () =>
+          (await meyer.read(channel)).some((m) => m.plain.includes("Hallo aus Potsdam")) ? true : undefined,
+        20_000,
+        "the officer's message in the Stashcat channel",
+      );
+      await meyer.say(channel, "Moin aus Hannover");
+      await eventually(
+        () => (heard.some((b) => b.includes("Moin aus Hannover")) ? true : undefined),
+        20_000,
+        "the Stashcat message in the XMPP room",
+      );
+      await eventually(
+        async () => {
+          const { chunk } = (await matrix("GET", `${roomPath}/messages?dir=b&limit=50`)) as {
+            chunk: { content: { body?: string } }[];
+          };
+          return chunk.some((e) => e.content.body?.includes("Moin aus Hannover") === true) ? true : undefined;
+        },
+        20_000,
+        "the Stashcat message in the Tchap room",
+      );
+      await stopClient(officer);
+      await bus.close();
+    } finally {
+      await demo.stop();
+    }
+    // Everything the demo started is stopped.
+    expect(await portOpen(description.nats.url)).toBe(false);
+    expect(await portOpen(description.servers["prosody"] ?? "")).toBe(false);
+    expect(await portOpen(description.servers["synapse"] ?? "")).toBe(false);
+    expect(await portOpen(description.servers["matrix-bridge"] ?? "")).toBe(false);
+    expect(await portOpen(description.servers["stashcat"] ?? "")).toBe(false);
+  });
+
+  it("demo - Ctrl-C in the terminal stops everything the demo started, in order", async () => {
+    const dir = await scratchDir("demo-ctrl-c");
+    const demo = runFedgate(["demo", "--dir", dir], {}, { ownGroup: true });
+    await demo.waitFor("Ctrl-C stops everything", 120_000);
+    const description = JSON.parse(await readFile(join(dir, "demo.json"), "utf8")) as DemoDescription;
+    // What a terminal does on Ctrl-C: SIGINT to the whole foreground process group.
+    process.kill(-(demo.child.pid ?? 0), "SIGINT");
+    const code = await Promise.race([
+      demo.exited,
+      new Promise<string>((resolve) => setTimeout(() => resolve("still running after 60 s"), 60_000)),
+    ]);
+    if (code === "still running after 60 s") process.kill(-(demo.child.pid ?? 0), "SIGKILL");
+    expect(code).toBe(0);
+    expect(demo.output()).toContain("fedgate demo: stopping");
+    for (const url of [description.nats.url, ...Object.values(description.servers)])
+      expect(await portOpen(url), url).toBe(false);
+  });
+});

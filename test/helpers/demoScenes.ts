@@ -1,0 +1,42 @@
+/** For tests that run the whole demo federation: whether this machine can, and a Tchap official's client. */
+import { request } from "undici";
+import { startNatsOrSkip } from "./nats.js";
+import { startProsodyOrSkip } from "./prosody.js";
+import { startSynapseOrSkip } from "./synapse.js";
+
+/**
+ * Whether nats-server, Prosody and Synapse can run here: the demo installs and starts its own servers; these
+ * probes only find out whether this machine can.
+ */
+export async function demoServersAvailable(): Promise<boolean> {
+  const nats = await startNatsOrSkip();
+  const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
+  const synapse = prosody === undefined ? undefined : await startSynapseOrSkip();
+  await nats?.stop();
+  await prosody?.stop();
+  await synapse?.stop();
+  return synapse !== undefined;
+}
+
+export type MatrixCall = (
+  method: "GET" | "PUT",
+  path: string,
+  body?: unknown,
+) => Promise<Record<string, unknown>>;
+
+/** Logs a demo account into the demo's Synapse and returns a client-server API caller. */
+export async function matrixLogin(server: string, user: string, password: string): Promise<MatrixCall> {
+  const login = await request(`${server}/_matrix/client/v3/login`, {
+    method: "POST",
+    body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user }, password }),
+  });
+  const { access_token: token } = (await login.body.json()) as { access_token: string };
+  return async (method, path, body) => {
+    const response = await request(`${server}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}` },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+    return (await response.body.json()) as Record<string, unknown>;
+  };
+}

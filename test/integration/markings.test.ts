@@ -1,0 +1,88 @@
+/**
+ * Markings end to end, through the whole demo federation (nats-server, Prosody, Synapse, the Stashcat-compatible
+ * server, the gateway and all three bridges): a Tchap official's message marked Diffusion Restreinte is denied to
+ * Stashcat by the policy, and an edit of it made the way Element makes one (without the marking in
+ * `m.new_content`) must not slip through to Stashcat either.
+ */
+import { describe, expect, it } from "vitest";
+import type { AuditRecord } from "../../schemas/types.js";
+import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
+import { subjects } from "../../gateway/contract/subjects.js";
+import { DemoFederation } from "../../gateway/demo/demoFederation.js";
+import { createLogger } from "../../gateway/log.js";
+import { demoServersAvailable, matrixLogin } from "../helpers/demoScenes.js";
+import { auditRecordsIn, eventually } from "../helpers/fixtures.js";
+import { scratchDir } from "../helpers/scratchDir.js";
+import { Officer } from "../helpers/stashcatScenes.js";
+
+const log = createLogger("silent");
+const available = await demoServersAvailable();
+
+describe.skipIf(!available)("markings - end to end through the demo federation", () => {
+  it("markings - an unmarked edit of a Diffusion Restreinte message reaches XMPP marked, and Stashcat never", async () => {
+    const demo = await DemoFederation.start(log, await scratchDir("markings-test"));
+    try {
+      const { description } = demo;
+      const bus = await JetStreamBus.connect({ servers: description.nats.url, log });
+      const audit: AuditRecord[] = [];
+      await bus.follow("FEDGATE_AUDIT", subjects.auditAll, "start", (m) =>
+        audit.push(...auditRecordsIn(m.data)),
+      );
+      const official = description.accounts.find((a) => a.network === "matrix");
+      const meyerAccount = description.accounts.find((a) => a.network === "stashcat");
+      const room = description.links[0]?.endpoints.find((e) => e.network === "matrix")?.conversation ?? "";
+      if (official === undefined || meyerAccount === undefined) throw new Error("the demo has no accounts");
+      const matrix = await matrixLogin(official.server, official.user, official.password);
+      const roomPath = `/_matrix/client/v3/rooms/${encodeURIComponent(room)}`;
+
+      const sent = await matrix("PUT", `${roomPath}/send/m.room.message/marked-1`, {
+        msgtype: "m.text",
+        body: "Lagebild: Zugriff um 6 Uhr",
+        "eu.fedgate.marking": "FR-DR",
+      });
+      const originalId = String(sent["event_id"]);
+      // Element's edit: the marking stays on the original only.
+      await matrix("PUT", `${roomPath}/send/m.room.message/marked-edit-1`, {
+        msgtype: "m.text",
+        body: "* Lagebild: Zugriff um 5 Uhr",
+        "m.new_content": { msgtype: "m.text", body: "Lagebild: Zugriff um 5 Uhr" },
+        "m.relates_to": { rel_type: "m.replace", event_id: originalId },
+      });
+
+      const decided = (type: string): Record<string, string> | undefined => {
+        const records = audit.filter(
+          (r) => r.eventType === type && r.source.network === "matrix" && r.target,
+        );
+        if (records.length < 2) return undefined;
+        return Object.fromEntries(records.map((r) => [r.target?.network ?? "", `${r.decision} ${r.reason}`]));
+      };
+      expect(await eventually(() => decided("message.created"), 30_000, "the original's decisions")).toEqual({
+        xmpp: "deliver allowed",
+        stashcat: "deny marking-above-route",
+      });
+      expect(await eventually(() => decided("message.edited"), 30_000, "the edit's decisions")).toEqual({
+        xmpp: "deliver allowed",
+        stashcat: "deny relation-not-delivered",
+      });
+      // The edit reached XMPP with the original's marking.
+      const editToXmpp = audit.find((r) => r.eventType === "message.edited" && r.target?.network === "xmpp");
+      expect(editToXmpp?.marking).toBe("FR-DR");
+
+      // Nothing of either reached the Stashcat channel.
+      const meyer = await Officer.loginTo(
+        meyerAccount.server,
+        {
+          email: meyerAccount.user,
+          password: meyerAccount.password,
+          encryptionPassword: meyerAccount.encryptionPassword ?? "",
+        },
+        log,
+      );
+      const channel = await meyer.read({ type: "channel", id: 1001 });
+      expect(channel.some((m) => m.plain.includes("Lagebild"))).toBe(false);
+      await bus.close();
+    } finally {
+      await demo.stop();
+    }
+  });
+});
