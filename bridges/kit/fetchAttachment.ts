@@ -4,7 +4,8 @@
  * against the event. Downloads stream and stop as soon as they exceed their limit.
  *
  * Attachment URLs are often capability URLs (whoever knows one can read the file), so errors name only the
- * host, never the path or query. Files come only from the hosts fileHosts.ts allows.
+ * host, never the path or query. Files come only from the hosts fileHosts.ts allows, and their media type is
+ * what their bytes show (mediaTypeOfBytes.ts).
  */
 import { createHash } from "node:crypto";
 import { request, type Agent, type Dispatcher } from "undici";
@@ -12,6 +13,7 @@ import { FedgateError, PermanentError, TransientError } from "../../gateway/erro
 import type { Attachment } from "../../schemas/types.js";
 import { fileHostDispatcher } from "./fileHostDispatcher.js";
 import { PUBLIC_HOSTS_ONLY, type FileHosts } from "./fileHosts.js";
+import { mediaTypeOfBytes, SIGNATURE_BYTES } from "./mediaTypeOfBytes.js";
 
 export interface FetchAttachmentOptions {
   /** Refuse anything larger, as soon as the response announces it or the bytes read exceed it. */
@@ -250,8 +252,9 @@ function tooLarge(host: string, maxBytes: number): never {
 
 /**
  * Describes a file a native user shared: downloads it (http or https only) without keeping it, to learn its
- * size and SHA-256. The media type comes from Content-Type, the name from the URL's last path segment.
- * The URL is returned as the WHATWG URL serialises it, which is the input for any well-formed URL.
+ * size and SHA-256. The media type is what the bytes show, read against the served Content-Type (see
+ * mediaTypeOfBytes); the name comes from the URL's last path segment. The URL is returned as the WHATWG URL
+ * serialises it, which is the input for any well-formed URL.
  */
 export async function describeAttachment(url: string, options: FetchAttachmentOptions): Promise<Attachment> {
   const hash = createHash("sha256");
@@ -259,7 +262,7 @@ export async function describeAttachment(url: string, options: FetchAttachmentOp
   return { name: nameOf(parsed), mediaType, size, sha256: hash.digest("hex"), url: parsed.href };
 }
 
-/** A file no event describes (a person's picture): its bytes and media type, at most `maxBytes`. */
+/** A file no event describes (a person's picture): its bytes and the type they show, at most `maxBytes`. */
 export async function fetchFile(
   url: string,
   options: FetchAttachmentOptions,
@@ -269,7 +272,10 @@ export async function fetchFile(
   return { bytes: Buffer.concat(chunks, size), mediaType };
 }
 
-/** GETs a URL (http or https only) and reads its body, at most `maxBytes`, handing on each chunk. */
+/**
+ * GETs a URL (http or https only) and reads its body, at most `maxBytes`, handing on each chunk; its media
+ * type is what the first SIGNATURE_BYTES show.
+ */
 async function download(
   url: string,
   options: FetchAttachmentOptions,
@@ -285,14 +291,29 @@ async function download(
       opened.body.destroy();
       tooLarge(opened.host, options.maxBytes);
     }
-    const size = await read(opened, options.maxBytes, () => tooLarge(opened.host, options.maxBytes), onChunk);
-    return { parsed, mediaType: normaliseMediaType(header(opened.headers, "content-type")), size };
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    const size = await read(
+      opened,
+      options.maxBytes,
+      () => tooLarge(opened.host, options.maxBytes),
+      (chunk) => {
+        if (headBytes < SIGNATURE_BYTES) {
+          head.push(chunk);
+          headBytes += chunk.length;
+        }
+        onChunk(chunk);
+      },
+    );
+    const served = normaliseMediaType(header(opened.headers, "content-type"));
+    return { parsed, mediaType: await mediaTypeOfBytes(served, Buffer.concat(head)), size };
   });
 }
 
 /**
- * The bytes of an event's attachment, for re-upload. Refuses a file above `maxBytes`, and bytes whose count
- * or SHA-256 differ from what the event says: the file changed, or someone tampered with it.
+ * The bytes of an event's attachment, for re-upload. Refuses a file above `maxBytes`, bytes whose count or
+ * SHA-256 differ from what the event says (the file changed, or someone tampered with it), and bytes whose
+ * type contradicts the event's media type: the bus is not trusted to have checked.
  */
 export async function fetchAttachment(
   attachment: Attachment,
@@ -300,7 +321,7 @@ export async function fetchAttachment(
 ): Promise<Buffer> {
   const parsed = parseUrl(attachment.url);
   if (attachment.size > options.maxBytes) tooLarge(parsed.host, options.maxBytes);
-  return withHostRules(options, async (dispatcher) => {
+  const bytes = await withHostRules(options, async (dispatcher) => {
     const opened = await open(parsed, options, dispatcher);
     const mismatch = (): never =>
       invalid(`the file is not the size the event says (${attachment.size} bytes)`, opened.host);
@@ -320,4 +341,11 @@ export async function fetchAttachment(
       invalid("the file's SHA-256 differs from the one the event says", opened.host);
     return Buffer.concat(chunks, size);
   });
+  const shown = await mediaTypeOfBytes(attachment.mediaType, bytes);
+  if (shown !== attachment.mediaType)
+    invalid(`the file's bytes are ${shown}, not the ${attachment.mediaType} the event says`, parsed.host, {
+      mediaType: attachment.mediaType,
+      shown,
+    });
+  return bytes;
 }

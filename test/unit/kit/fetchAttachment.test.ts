@@ -222,6 +222,30 @@ describe("describeAttachment", () => {
     expect(loop).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
   });
 
+  it("describes a file with the type its bytes show, not the type it is served as", async () => {
+    const program = await describeAttachment(`${base}/program/${secret}/photo.png`, {
+      ...local,
+      maxBytes: 1024,
+    });
+    expect(program).toMatchObject({ name: "photo.png", mediaType: "application/x-msdownload" });
+    // A PNG has a signature: bytes without it are not a PNG, whatever they are.
+    const unsigned = await describeAttachment(`${base}/unsigned/${secret}/photo.png`, {
+      ...local,
+      maxBytes: 1024,
+    });
+    expect(unsigned.mediaType).toBe("application/octet-stream");
+    const picture = await describeAttachment(`${base}/picture/${secret}/photo.png`, {
+      ...local,
+      maxBytes: 1024,
+    });
+    expect(picture.mediaType).toBe("image/png");
+    const { mediaType } = await fetchFile(`${base}/program/${secret}/photo.png`, {
+      ...local,
+      maxBytes: 1024,
+    });
+    expect(mediaType).toBe("application/x-msdownload");
+  });
+
   it("sends the given headers, across same-origin redirects but never to another origin", async () => {
     const options = { ...local, maxBytes: 1024, headers: { Authorization: `Bearer ${secret}` } };
     authorizations.length = 0;
@@ -340,6 +364,30 @@ describe("fetchAttachment", () => {
       fetchAttachment(attachmentAt(`/short/${secret}`, { size: 10 }), { ...local, maxBytes: 1024 }),
     );
     expect(cut).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
+  });
+
+  it("refuses bytes whose type contradicts the event's media type, though size and hash match", async () => {
+    const program = sampleFile("exe", 600);
+    const asPicture: Attachment = {
+      name: "photo.png",
+      mediaType: "image/png",
+      size: program.length,
+      sha256: createHash("sha256").update(program).digest("hex"),
+      url: `${base}/program/${secret}/photo.png`,
+    };
+    const error = await failure(fetchAttachment(asPicture, { ...local, maxBytes: 1024 }));
+    expect(error).toMatchObject({
+      code: "FG_ATTACHMENT_INVALID",
+      transient: false,
+      detail: { mediaType: "image/png", shown: "application/x-msdownload" },
+    });
+    const picture = sampleFile("png", 600);
+    const fine = { ...asPicture, sha256: createHash("sha256").update(picture).digest("hex") };
+    const bytes = await fetchAttachment(
+      { ...fine, url: `${base}/picture/${secret}/photo.png` },
+      { ...local, maxBytes: 1024 },
+    );
+    expect(bytes.equals(picture)).toBe(true);
   });
 
   it("refuses an attachment whose URL is not http(s)", async () => {
