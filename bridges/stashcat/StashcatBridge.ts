@@ -25,10 +25,10 @@ import {
   DEFAULT_MAX_ATTACHMENT_BYTES,
   fetchAttachment,
 } from "../kit/fetchAttachment.js";
-import { linkSignature } from "../kit/fileLinks.js";
+import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
 import { puppetName } from "../kit/puppetName.js";
 import type { LoadedStashcatConfig } from "./config.js";
-import type { StashcatBridgeConfig } from "./config.types.js";
+import type { StashcatAttachments, StashcatBridgeConfig } from "./config.types.js";
 import {
   decryptBytes,
   decryptText,
@@ -39,7 +39,7 @@ import {
   unwrapChatKey,
   wrapChatKey,
 } from "./crypto.js";
-import { createFileRouter, filePathPrefix } from "./FileLinks.js";
+import { createFileRouter, fileLink } from "./FileLinks.js";
 import { markdownToEventHtml } from "./markdown.js";
 import { parseMessage, StashcatClient, type ChatRef, type StashcatMessage } from "./StashcatClient.js";
 import { StashcatPush } from "./StashcatPush.js";
@@ -56,7 +56,7 @@ const LIKE = "👍";
 
 interface ResolvedConfig extends StashcatBridgeConfig {
   maxBodyBytes: number;
-  attachments: { maxBytes: number; hosts?: string[] };
+  attachments: StashcatAttachments & { maxBytes: number };
   listen: { host: string; port: number };
 }
 
@@ -413,15 +413,16 @@ export class StashcatBridge {
     await this.state.put(key, encodeJson(seen));
   }
 
-  /** A file of a message: decrypted once to learn its size and hash, then served by a signed link. */
+  /** A file of a message: decrypted once to learn its size and hash, then served by a signed link that expires. */
   private async describeFile(fileId: number, chat: ChatRef): Promise<Attachment> {
     const { info, bytes } = await this.openFile(fileId, chat);
+    const lifetimeSeconds = this.config.attachments.linkLifetimeSeconds ?? DEFAULT_LINK_LIFETIME_SECONDS;
     return {
       name: info.name,
       mediaType: info.mediaType,
       size: bytes.length,
       sha256: createHash("sha256").update(bytes).digest("hex"),
-      url: `${this.publicUrl}${filePathPrefix}/${String(fileId)}/${encodeURIComponent(info.name)}?sig=${linkSignature(this.fileKey, `stashcat/${String(fileId)}`)}`,
+      url: fileLink({ key: this.fileKey, baseUrl: this.publicUrl, lifetimeSeconds }, fileId, info.name),
     };
   }
 

@@ -59,4 +59,8 @@ export interface StashcatAttachments {
    * Hosts (host or host:port) that other networks' file links may point at. Without it any host is fetched: set it in production.
    */
   hosts?: string[];
+  /**
+   * How long, in seconds, a file link the bridge hands out to the other bridges stays valid: between half of this and all of it (links made meanwhile are the same, so a person's picture is not fetched again for each message). A link past its expiry is refused with HTTP 410. Keep it above the longest a delivery may wait (a bridge down, retries).
+   */
+  linkLifetimeSeconds?: number;
 }

@@ -62,12 +62,20 @@ export async function serveFile(bytes: Buffer, contentType: string): Promise<Ser
   };
 }
 
-/** A file link a bridge handed out gives `bytes`; without its signature it gives nothing (403). */
+/**
+ * A file link a bridge handed out gives `bytes`; without its signature, or under another name (the name is
+ * signed), it gives nothing (403).
+ */
 export async function expectSignedLink(url: string | undefined, bytes: Buffer): Promise<void> {
   const fetched = await request(url ?? "");
   expect(fetched.statusCode).toBe(200);
   expect(Buffer.from(await fetched.body.arrayBuffer()).equals(bytes)).toBe(true);
-  const unsigned = await request((url ?? "").replace(/\?.*$/, ""));
-  await unsigned.body.dump();
-  expect(unsigned.statusCode).toBe(403);
+  for (const altered of [
+    (url ?? "").replace(/\?.*$/, ""),
+    (url ?? "").replace(/\/[^/?]*\?/, "/renamed.exe?"),
+  ]) {
+    const refused = await request(altered);
+    await refused.body.dump();
+    expect(refused.statusCode, altered.replace(/sig=.*/, "sig=…")).toBe(403);
+  }
 }

@@ -242,7 +242,8 @@ describe.skipIf(synapse === undefined)("MatrixClient - against Synapse", () => {
     proxy = server;
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const link = mediaLink({ key, baseUrl }, mxc, "Lagebild Süd.pdf");
+    const lifetimeSeconds = 3600;
+    const link = mediaLink({ key, baseUrl, lifetimeSeconds }, mxc, "Lagebild Süd.pdf");
     // Another bridge fetches it like any attachment, with no Matrix token.
     const fetched = await fetchAttachment({ ...described, url: link }, { maxBytes: 1024 * 1024 });
     expect(fetched.equals(bytes)).toBe(true);
@@ -260,7 +261,7 @@ describe.skipIf(synapse === undefined)("MatrixClient - against Synapse", () => {
     await new Promise<void>((resolve) => small.listen(0, "127.0.0.1", resolve));
     try {
       const smallBase = `http://127.0.0.1:${(small.address() as AddressInfo).port}`;
-      const tooLarge = await request(mediaLink({ key, baseUrl: smallBase }, mxc, "a.pdf"));
+      const tooLarge = await request(mediaLink({ key, baseUrl: smallBase, lifetimeSeconds }, mxc, "a.pdf"));
       await tooLarge.body.dump();
       expect(tooLarge.statusCode).toBe(413);
     } finally {
@@ -268,7 +269,7 @@ describe.skipIf(synapse === undefined)("MatrixClient - against Synapse", () => {
       await new Promise((resolve) => small.close(resolve));
     }
     const missing = await request(
-      mediaLink({ key, baseUrl }, "mxc://tchap.localhost/NoSuchMediaId", "a.pdf"),
+      mediaLink({ key, baseUrl, lifetimeSeconds }, "mxc://tchap.localhost/NoSuchMediaId", "a.pdf"),
     );
     await missing.body.dump();
     expect(missing.statusCode).toBe(404);
