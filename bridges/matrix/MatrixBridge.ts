@@ -333,10 +333,16 @@ export class MatrixBridge {
     return mediaLink({ key: this.mediaKey, baseUrl: this.config.publicUrl, lifetimeSeconds }, mxc, name);
   }
 
-  /** A file in a Matrix message: its size and hash from the homeserver, and a link the bridge serves. */
+  /**
+   * A file in a Matrix message: its size and hash from the homeserver's copy, and a link the bridge serves.
+   * The homeserver is trusted wherever it is.
+   */
   private async describeMedia(media: MatrixMedia): Promise<Attachment> {
     const { url, headers } = this.client.mediaDownload(media.mxc);
-    const described = await describeAttachment(url, { maxBytes: this.config.attachments.maxBytes, headers });
+    const described = await describeAttachment(url, {
+      ...attachmentFetchOptions(this.config.attachments, [this.config.homeserverUrl]),
+      headers,
+    });
     return {
       ...described,
       name: media.name,
