@@ -334,8 +334,8 @@ export class MatrixBridge {
   }
 
   /**
-   * A file in a Matrix message: its size and hash from the homeserver's copy, and a link the bridge serves.
-   * The homeserver is trusted wherever it is.
+   * A file in a Matrix message: its size, hash and type from the homeserver's copy (the type its bytes show,
+   * not the one the message declares), and a link the bridge serves. The homeserver is trusted wherever it is.
    */
   private async describeMedia(media: MatrixMedia): Promise<Attachment> {
     const { url, headers } = this.client.mediaDownload(media.mxc);
@@ -343,12 +343,7 @@ export class MatrixBridge {
       ...attachmentFetchOptions(this.config.attachments, [this.config.homeserverUrl]),
       headers,
     });
-    return {
-      ...described,
-      name: media.name,
-      mediaType: media.mediaType ?? described.mediaType,
-      url: this.link(media.mxc, media.name),
-    };
+    return { ...described, name: media.name, url: this.link(media.mxc, media.name) };
   }
 
   private async rememberReaction(matrixEventId: string, event: NormalisedEvent): Promise<void> {

@@ -2,12 +2,14 @@
  * GET /_fedgate/stashcat/v1/files/:fileId/:name?exp=…&sig=…: the decrypted file of a Stashcat message, for
  * the other bridges. Stashcat keeps files encrypted for the chat's members; the link is signed by the bridge
  * (the file, its name and an expiry: kit/fileLinks.ts), which decrypts on each request, so no decrypted copy
- * is ever stored.
+ * is ever stored. The file is served as the type its bytes show, as the bridge described it.
  */
 import express, { type Request, type Response } from "express";
 import { FedgateError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
 import { checkSignedLink, contentDisposition, linkRefusal, signedLinkQuery } from "../kit/fileLinks.js";
+import { normaliseMediaType } from "../kit/fetchAttachment.js";
+import { mediaTypeOfBytes } from "../kit/mediaTypeOfBytes.js";
 
 export const filePathPrefix = "/_fedgate/stashcat/v1/files";
 
@@ -59,7 +61,7 @@ export function createFileRouter(options: FileRouterOptions): express.Router {
       try {
         const { info, bytes } = await options.open(Number(fileId));
         res.status(200);
-        res.setHeader("content-type", info.mediaType);
+        res.setHeader("content-type", await mediaTypeOfBytes(normaliseMediaType(info.mediaType), bytes));
         res.setHeader("content-length", String(bytes.length));
         res.setHeader("content-disposition", contentDisposition(info.name));
         res.setHeader("x-content-type-options", "nosniff");

@@ -24,8 +24,10 @@ import {
   attachmentFetchOptions,
   DEFAULT_MAX_ATTACHMENT_BYTES,
   fetchAttachment,
+  normaliseMediaType,
 } from "../kit/fetchAttachment.js";
 import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
+import { mediaTypeOfBytes } from "../kit/mediaTypeOfBytes.js";
 import { puppetName } from "../kit/puppetName.js";
 import type { LoadedStashcatConfig } from "./config.js";
 import type { StashcatAttachments, StashcatBridgeConfig } from "./config.types.js";
@@ -413,13 +415,16 @@ export class StashcatBridge {
     await this.state.put(key, encodeJson(seen));
   }
 
-  /** A file of a message: decrypted once to learn its size and hash, then served by a signed link that expires. */
+  /**
+   * A file of a message: decrypted once to learn its size, hash and type (what its bytes show, not what its
+   * uploader declared), then served by a signed link that expires.
+   */
   private async describeFile(fileId: number, chat: ChatRef): Promise<Attachment> {
     const { info, bytes } = await this.openFile(fileId, chat);
     const lifetimeSeconds = this.config.attachments.linkLifetimeSeconds ?? DEFAULT_LINK_LIFETIME_SECONDS;
     return {
       name: info.name,
-      mediaType: info.mediaType,
+      mediaType: await mediaTypeOfBytes(normaliseMediaType(info.mediaType), bytes),
       size: bytes.length,
       sha256: createHash("sha256").update(bytes).digest("hex"),
       url: fileLink({ key: this.fileKey, baseUrl: this.publicUrl, lifetimeSeconds }, fileId, info.name),

@@ -156,6 +156,25 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       expect(response.headers["content-type"]).toContain("image/jpeg");
     });
 
+    it("inbound - a file is described as the type its bytes show, not the one its sender declared", async () => {
+      const program = sampleFile("exe", 5000);
+      await shareFromXmpp("foto.png", program, "image/png");
+      const event = await eventually(() =>
+        inbound.find((e) => e.content?.attachments?.some((a) => a.name === "foto.png") === true),
+      );
+      expect(event.content?.attachments?.[0]).toMatchObject({ mediaType: "application/x-msdownload" });
+    });
+
+    it("outbound - bytes that are not the type the event says are not uploaded; the room reads why", async () => {
+      // The bus is not trusted: an event may call a program a picture.
+      await shareFromTchap("plan.png", sampleFile("exe", 3000), "image/png", "Le plan");
+      const message = await eventually(() =>
+        heard.find((m) => m.getChildText("body")?.startsWith("Le plan") === true),
+      );
+      expect(message.getChildText("body")).toContain("[plan.png: not bridged");
+      expect(message.getChild("x", NS.oob)).toBeUndefined();
+    });
+
     it("outbound - a file over the bridge's limit is not uploaded; the room reads why, with the text", async () => {
       await shareFromTchap("video.mp4", randomBytes(MAX_BYTES + 1), "video/mp4", "La vidéo de la caméra");
       const message = await eventually(() =>

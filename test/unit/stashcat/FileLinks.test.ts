@@ -1,5 +1,5 @@
 /**
- * The Stashcat bridge's file links: what a link opens, and what it refuses.
+ * The Stashcat bridge's file links: what a link opens, what it refuses, and the type it serves a file as.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -55,10 +55,12 @@ async function get(url: string): Promise<{ status: number; type: unknown; body: 
 }
 
 describe("Stashcat file links", () => {
-  it("Stashcat files - a link opens its file", async () => {
+  it("Stashcat files - a link opens its file, named and typed as its bytes show", async () => {
     const pdf = await get(fileLink({ key, baseUrl: base, lifetimeSeconds }, 42, "Lagebild.pdf"));
     expect(pdf).toMatchObject({ status: 200, type: "application/pdf" });
     expect(pdf.body.equals(files.get(42)?.bytes ?? Buffer.alloc(0))).toBe(true);
+    const program = await get(fileLink({ key, baseUrl: base, lifetimeSeconds }, 43, "foto.png"));
+    expect(program).toMatchObject({ status: 200, type: "application/x-msdownload" });
   });
 
   it("Stashcat files - a link is refused once expired (410), renamed or for another file (403)", async () => {
