@@ -45,10 +45,11 @@ function defaultPort(protocol: string): number {
  * brackets, IPv4 in dotted decimal), so that it compares with what a link's URL says.
  */
 function parseRule(entry: string): HostRule {
-  const bad = (): never => {
+  const bad = (cause?: unknown): never => {
     throw new PermanentError(
       "FG_CONFIG_INVALID",
       `attachments.hosts: ${JSON.stringify(entry)} is not a host, host:port or http(s) URL`,
+      { cause },
     );
   };
   try {
@@ -63,7 +64,7 @@ function parseRule(entry: string): HostRule {
     return match[2] === undefined ? { hostname } : { hostname, port: Number(match[2]) };
   } catch (error) {
     if (error instanceof PermanentError) throw error;
-    return bad();
+    return bad(error);
   }
 }
 
@@ -83,9 +84,4 @@ export function isTrustedHost(hosts: FileHosts, hostname: string, port: number):
     const rule = parseRule(entry);
     return urlHostname(rule.hostname) === name && (rule.port === undefined || rule.port === port);
   });
-}
-
-/** The port a URL connects to. */
-export function portOf(url: URL): number {
-  return url.port === "" ? defaultPort(url.protocol) : Number(url.port);
 }

@@ -194,6 +194,11 @@ describe("file hosts - the operator's hosts", () => {
     expect(isTrustedHost(hosts, "media.example", 443)).toBe(true);
     expect(isTrustedHost(hosts, "media.example", 80)).toBe(false);
     expect(isTrustedHost(hosts, "evil-upload.example", 80)).toBe(false);
+    // An entry that names no host is a config error, not a host that matches nothing.
+    for (const entry of ["ftp://files.example", "files.example:http", "a b"])
+      expect(() => isTrustedHost({ trusted: [entry] }, "files.example", 80), entry).toThrow(
+        expect.objectContaining({ code: "FG_CONFIG_INVALID" }),
+      );
   });
 });
 
