@@ -36,6 +36,11 @@ export interface DemoPart {
   /** The demo conversation's native id, where the server chose it (a Matrix room id). */
   conversation?: string;
   servers: Record<string, string>;
+  /**
+   * Where the other bridges fetch this network's files from (base URLs on 127.0.0.1): the demo lists them in
+   * their attachments.hosts, since loopback is fetched from only when listed.
+   */
+  fileServers: string[];
   accounts: DemoAccount[];
   try: { description: string; command: string }[];
   stop(): Promise<void>;

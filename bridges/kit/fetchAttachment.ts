@@ -4,12 +4,16 @@
  * against the event. Downloads stream and stop as soon as they exceed their limit.
  *
  * Attachment URLs are often capability URLs (whoever knows one can read the file), so errors name only the
- * host, never the path or query.
+ * host, never the path or query. Files come only from the hosts fileHosts.ts allows, and their media type is
+ * what their bytes show (mediaTypeOfBytes.ts).
  */
 import { createHash } from "node:crypto";
-import { request, type Dispatcher } from "undici";
+import { request, type Agent, type Dispatcher } from "undici";
 import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
 import type { Attachment } from "../../schemas/types.js";
+import { fileHostDispatcher } from "./fileHostDispatcher.js";
+import { PUBLIC_HOSTS_ONLY, type FileHosts } from "./fileHosts.js";
+import { mediaTypeOfBytes, SIGNATURE_BYTES } from "./mediaTypeOfBytes.js";
 
 export interface FetchAttachmentOptions {
   /** Refuse anything larger, as soon as the response announces it or the bytes read exceed it. */
@@ -23,12 +27,10 @@ export interface FetchAttachmentOptions {
   /** Redirects followed; default 3. */
   maxRedirects?: number;
   /**
-   * When given, the only hosts ("host" or "host:port") fetched from, redirects included: a URL from a native
-   * user must not make the bridge read internal services.
+   * Which hosts files are fetched from, redirects included (see fileHosts.ts); default public addresses
+   * only: a URL from a native user or an event must not make the bridge read internal services.
    */
-  allowedHosts?: readonly string[];
-  /** For a proxy or a custom CA; default undici's global dispatcher. */
-  dispatcher?: Dispatcher;
+  hosts?: FileHosts;
   /**
    * Request headers, such as a homeserver's Authorization: sent to the URL's origin only, and dropped for
    * good at the first redirect to another origin, which must not learn a credential.
@@ -49,14 +51,16 @@ const RETRYABLE = new Set([408, 425, 429]);
 export const DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024;
 
 /**
- * The fetch options a bridge's `attachments` config section gives: its size limit, and the only hosts
- * files may come from when it names them.
+ * The fetch options a bridge's `attachments` config section gives: its size limit, and the hosts files
+ * come from: those it lists and `ownServers` (the URLs of the bridge's own server, when it reads its own
+ * network's files) whatever their address, any other only on a public address unless `publicHosts` is off.
  */
 export function attachmentFetchOptions(
-  attachments: { maxBytes?: number; hosts?: readonly string[] } | undefined,
+  attachments: { maxBytes?: number; hosts?: readonly string[]; publicHosts?: boolean } | undefined,
+  ownServers: readonly string[] = [],
 ): FetchAttachmentOptions {
-  const { maxBytes = DEFAULT_MAX_ATTACHMENT_BYTES, hosts } = attachments ?? {};
-  return { maxBytes, ...(hosts === undefined ? {} : { allowedHosts: hosts }) };
+  const { maxBytes = DEFAULT_MAX_ATTACHMENT_BYTES, hosts = [], publicHosts = true } = attachments ?? {};
+  return { maxBytes, hosts: { trusted: [...hosts, ...ownServers], publicHosts } };
 }
 
 /** A media type as the schema wants it: lowercased, without parameters; application/octet-stream if odd. */
@@ -124,23 +128,21 @@ function unreachable(host: string, cause: unknown, signal: AbortSignal): Fedgate
   });
 }
 
-function parseUrl(url: string, options: FetchAttachmentOptions): URL {
+function parseUrl(url: string): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     invalid("the attachment URL is not a URL", undefined);
   }
-  checkTarget(parsed, options);
+  checkTarget(parsed);
   return parsed;
 }
 
-function checkTarget(url: URL, options: FetchAttachmentOptions): void {
+/** Only the scheme: which hosts and addresses are fetched from is checked where connections are made. */
+function checkTarget(url: URL): void {
   if (url.protocol !== "http:" && url.protocol !== "https:")
     invalid(`only http and https URLs are fetched, not ${url.protocol}`, url.host || undefined);
-  const allowed = options.allowedHosts;
-  if (allowed !== undefined && !allowed.includes(url.host) && !allowed.includes(url.hostname))
-    invalid("the host is not among the allowed ones", url.host);
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -155,8 +157,24 @@ interface Opened {
   signal: AbortSignal;
 }
 
+/**
+ * Runs one download on a dispatcher of its own that connects only where `options.hosts` allows, and closes
+ * its connections when the download ends.
+ */
+async function withHostRules<T>(
+  options: FetchAttachmentOptions,
+  download: (dispatcher: Agent) => Promise<T>,
+): Promise<T> {
+  const dispatcher = fileHostDispatcher(options.hosts ?? PUBLIC_HOSTS_ONLY);
+  try {
+    return await download(dispatcher);
+  } finally {
+    await dispatcher.destroy().catch(() => undefined);
+  }
+}
+
 /** GETs the URL, following redirects, and returns a 200 response whose body is still unread. */
-async function open(url: URL, options: FetchAttachmentOptions): Promise<Opened> {
+async function open(url: URL, options: FetchAttachmentOptions, dispatcher: Dispatcher): Promise<Opened> {
   const signal = AbortSignal.timeout(options.timeoutMs ?? 120_000);
   const maxRedirects = options.maxRedirects ?? 3;
   let target = url;
@@ -170,8 +188,8 @@ async function open(url: URL, options: FetchAttachmentOptions): Promise<Opened> 
         headersTimeout: options.headersTimeoutMs ?? 10_000,
         bodyTimeout: options.bodyTimeoutMs ?? 30_000,
         signal,
+        dispatcher,
         ...(requestHeaders === undefined ? {} : { headers: requestHeaders }),
-        ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
       });
     } catch (cause) {
       throw unreachable(host, cause, signal);
@@ -192,7 +210,7 @@ async function open(url: URL, options: FetchAttachmentOptions): Promise<Opened> 
       } catch {
         invalid(`HTTP ${status} redirects to something that is not a URL`, host, { status });
       }
-      checkTarget(target, options);
+      checkTarget(target);
       if (target.origin !== from.origin) requestHeaders = undefined;
       continue;
     }
@@ -234,8 +252,9 @@ function tooLarge(host: string, maxBytes: number): never {
 
 /**
  * Describes a file a native user shared: downloads it (http or https only) without keeping it, to learn its
- * size and SHA-256. The media type comes from Content-Type, the name from the URL's last path segment.
- * The URL is returned as the WHATWG URL serialises it, which is the input for any well-formed URL.
+ * size and SHA-256. The media type is what the bytes show, read against the served Content-Type (see
+ * mediaTypeOfBytes); the name comes from the URL's last path segment. The URL is returned as the WHATWG URL
+ * serialises it, which is the input for any well-formed URL.
  */
 export async function describeAttachment(url: string, options: FetchAttachmentOptions): Promise<Attachment> {
   const hash = createHash("sha256");
@@ -243,7 +262,7 @@ export async function describeAttachment(url: string, options: FetchAttachmentOp
   return { name: nameOf(parsed), mediaType, size, sha256: hash.digest("hex"), url: parsed.href };
 }
 
-/** A file no event describes (a person's picture): its bytes and media type, at most `maxBytes`. */
+/** A file no event describes (a person's picture): its bytes and the type they show, at most `maxBytes`. */
 export async function fetchFile(
   url: string,
   options: FetchAttachmentOptions,
@@ -253,51 +272,80 @@ export async function fetchFile(
   return { bytes: Buffer.concat(chunks, size), mediaType };
 }
 
-/** GETs a URL (http or https only) and reads its body, at most `maxBytes`, handing on each chunk. */
+/**
+ * GETs a URL (http or https only) and reads its body, at most `maxBytes`, handing on each chunk; its media
+ * type is what the first SIGNATURE_BYTES show.
+ */
 async function download(
   url: string,
   options: FetchAttachmentOptions,
   onChunk: (chunk: Buffer) => void,
 ): Promise<{ parsed: URL; mediaType: string; size: number }> {
-  const parsed = parseUrl(url, options);
+  const parsed = parseUrl(url);
   if (parsed.href.length > MAX_URL_LENGTH)
     invalid(`the URL is longer than ${MAX_URL_LENGTH} characters`, parsed.host);
-  const opened = await open(parsed, options);
-  const declared = Number(header(opened.headers, "content-length"));
-  if (declared > options.maxBytes) {
-    opened.body.destroy();
-    tooLarge(opened.host, options.maxBytes);
-  }
-  const size = await read(opened, options.maxBytes, () => tooLarge(opened.host, options.maxBytes), onChunk);
-  return { parsed, mediaType: normaliseMediaType(header(opened.headers, "content-type")), size };
+  return withHostRules(options, async (dispatcher) => {
+    const opened = await open(parsed, options, dispatcher);
+    const declared = Number(header(opened.headers, "content-length"));
+    if (declared > options.maxBytes) {
+      opened.body.destroy();
+      tooLarge(opened.host, options.maxBytes);
+    }
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    const size = await read(
+      opened,
+      options.maxBytes,
+      () => tooLarge(opened.host, options.maxBytes),
+      (chunk) => {
+        if (headBytes < SIGNATURE_BYTES) {
+          head.push(chunk);
+          headBytes += chunk.length;
+        }
+        onChunk(chunk);
+      },
+    );
+    const served = normaliseMediaType(header(opened.headers, "content-type"));
+    return { parsed, mediaType: await mediaTypeOfBytes(served, Buffer.concat(head)), size };
+  });
 }
 
 /**
- * The bytes of an event's attachment, for re-upload. Refuses a file above `maxBytes`, and bytes whose count
- * or SHA-256 differ from what the event says: the file changed, or someone tampered with it.
+ * The bytes of an event's attachment, for re-upload. Refuses a file above `maxBytes`, bytes whose count or
+ * SHA-256 differ from what the event says (the file changed, or someone tampered with it), and bytes whose
+ * type contradicts the event's media type: the bus is not trusted to have checked.
  */
 export async function fetchAttachment(
   attachment: Attachment,
   options: FetchAttachmentOptions,
 ): Promise<Buffer> {
-  const parsed = parseUrl(attachment.url, options);
+  const parsed = parseUrl(attachment.url);
   if (attachment.size > options.maxBytes) tooLarge(parsed.host, options.maxBytes);
-  const opened = await open(parsed, options);
-  const mismatch = (): never =>
-    invalid(`the file is not the size the event says (${attachment.size} bytes)`, opened.host);
-  const declared = header(opened.headers, "content-length");
-  if (declared !== undefined && Number(declared) !== attachment.size) {
-    opened.body.destroy();
-    mismatch();
-  }
-  const hash = createHash("sha256");
-  const chunks: Buffer[] = [];
-  const size = await read(opened, attachment.size, mismatch, (chunk) => {
-    hash.update(chunk);
-    chunks.push(chunk);
+  const bytes = await withHostRules(options, async (dispatcher) => {
+    const opened = await open(parsed, options, dispatcher);
+    const mismatch = (): never =>
+      invalid(`the file is not the size the event says (${attachment.size} bytes)`, opened.host);
+    const declared = header(opened.headers, "content-length");
+    if (declared !== undefined && Number(declared) !== attachment.size) {
+      opened.body.destroy();
+      mismatch();
+    }
+    const hash = createHash("sha256");
+    const chunks: Buffer[] = [];
+    const size = await read(opened, attachment.size, mismatch, (chunk) => {
+      hash.update(chunk);
+      chunks.push(chunk);
+    });
+    if (size !== attachment.size) mismatch();
+    if (hash.digest("hex") !== attachment.sha256)
+      invalid("the file's SHA-256 differs from the one the event says", opened.host);
+    return Buffer.concat(chunks, size);
   });
-  if (size !== attachment.size) mismatch();
-  if (hash.digest("hex") !== attachment.sha256)
-    invalid("the file's SHA-256 differs from the one the event says", opened.host);
-  return Buffer.concat(chunks, size);
+  const shown = await mediaTypeOfBytes(attachment.mediaType, bytes);
+  if (shown !== attachment.mediaType)
+    invalid(`the file's bytes are ${shown}, not the ${attachment.mediaType} the event says`, parsed.host, {
+      mediaType: attachment.mediaType,
+      shown,
+    });
+  return bytes;
 }

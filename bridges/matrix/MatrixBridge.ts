@@ -19,6 +19,7 @@ import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gate
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
+import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
 import {
   attachmentFetchOptions,
   DEFAULT_MAX_ATTACHMENT_BYTES,
@@ -30,7 +31,7 @@ import { openDirectChat } from "../kit/openDirectChat.js";
 import { puppetName } from "../kit/puppetName.js";
 import { AppServiceServer, openTxnStore } from "./AppServiceEndpoint.js";
 import type { LoadedMatrixConfig } from "./config.js";
-import type { MatrixBridgeConfig } from "./config.types.js";
+import type { MatrixAttachments, MatrixBridgeConfig } from "./config.types.js";
 import { ghostUserId, isGhost, localpartOf, type GhostNaming } from "./ghosts.js";
 import { MatrixClient, matrixErrcode, type MatrixProfile } from "./MatrixClient.js";
 import {
@@ -62,9 +63,15 @@ type RoomRefusal = string | undefined;
 interface ResolvedConfig extends MatrixBridgeConfig {
   ghostPrefix: string;
   maxBodyBytes: number;
-  attachments: { maxBytes: number; hosts?: string[] };
+  attachments: MatrixAttachments & { maxBytes: number };
   publicUrl: string;
   listen: { host: string; port: number };
+}
+
+/** A native user as the bridge remembers them: the name events give, and their picture's mxc URI. */
+interface NativeProfile {
+  displayName: string;
+  avatarMxc?: string;
 }
 
 /** A reaction an official made, kept so that its redaction can be bridged as the reaction taken back. */
@@ -83,8 +90,8 @@ export class MatrixBridge {
   private readonly present = new BoundedMap<string, true>(CACHE_SIZE);
   /** Ghost profiles already set: ghost → display name. */
   private readonly profiles = new BoundedMap<string, string>(CACHE_SIZE);
-  /** Native users as events name them: display name and picture link. */
-  private readonly natives = new BoundedMap<string, Omit<EventSender, "userId">>(CACHE_SIZE);
+  /** Native users as events name them: display name and picture (its mxc URI). */
+  private readonly natives = new BoundedMap<string, NativeProfile>(CACHE_SIZE);
   /** Which rooms are direct chats, and of which conversation (null: not one). */
   private readonly directRooms = new BoundedMap<string, string | null>(CACHE_SIZE);
   /** Room markings from their state event, by room id (null: none). */
@@ -301,34 +308,42 @@ export class MatrixBridge {
       known = this.profileFrom(userId, profile);
       this.natives.set(userId, known);
     }
-    return { userId, ...known };
+    // The picture's link is made for each event: one kept since an earlier event may have expired.
+    const { displayName, avatarMxc } = known;
+    return {
+      userId,
+      displayName,
+      ...(avatarMxc === undefined ? {} : { avatarUrl: this.link(avatarMxc, "avatar") }),
+    };
   }
 
   private profileFrom(
     userId: string,
     profile: { displayname?: unknown; avatar_url?: unknown },
-  ): Omit<EventSender, "userId"> {
+  ): NativeProfile {
     const { displayname: name, avatar_url: avatar } = profile;
     const displayName = typeof name === "string" && name.trim() !== "" ? name : localpartOf(userId);
     if (typeof avatar !== "string" || !avatar.startsWith("mxc://")) return { displayName };
-    return { displayName, avatarUrl: this.link(avatar, "avatar") };
+    return { displayName, avatarMxc: avatar };
   }
 
-  /** A link other bridges fetch a Matrix file from. */
+  /** A link other bridges fetch a Matrix file from; it expires (attachments.linkLifetimeSeconds). */
   private link(mxc: string, name: string): string {
-    return mediaLink({ key: this.mediaKey, baseUrl: this.config.publicUrl }, mxc, name);
+    const lifetimeSeconds = this.config.attachments.linkLifetimeSeconds ?? DEFAULT_LINK_LIFETIME_SECONDS;
+    return mediaLink({ key: this.mediaKey, baseUrl: this.config.publicUrl, lifetimeSeconds }, mxc, name);
   }
 
-  /** A file in a Matrix message: its size and hash from the homeserver, and a link the bridge serves. */
+  /**
+   * A file in a Matrix message: its size, hash and type from the homeserver's copy (the type its bytes show,
+   * not the one the message declares), and a link the bridge serves. The homeserver is trusted wherever it is.
+   */
   private async describeMedia(media: MatrixMedia): Promise<Attachment> {
     const { url, headers } = this.client.mediaDownload(media.mxc);
-    const described = await describeAttachment(url, { maxBytes: this.config.attachments.maxBytes, headers });
-    return {
-      ...described,
-      name: media.name,
-      mediaType: media.mediaType ?? described.mediaType,
-      url: this.link(media.mxc, media.name),
-    };
+    const described = await describeAttachment(url, {
+      ...attachmentFetchOptions(this.config.attachments, [this.config.homeserverUrl]),
+      headers,
+    });
+    return { ...described, name: media.name, url: this.link(media.mxc, media.name) };
   }
 
   private async rememberReaction(matrixEventId: string, event: NormalisedEvent): Promise<void> {

@@ -2,15 +2,16 @@
  * Matrix files for the other bridges. A normalised event's attachment URL must be plain http(s) that any
  * bridge can GET without a Matrix token, while the homeserver serves media only to authenticated users. So
  * the Matrix bridge hands out links to itself, signed with an HMAC of the file's server name and media id,
- * and streams the file from the homeserver's authenticated media API, as the AS, to whoever presents a link
- * it signed. A link is a capability URL: its signature is never logged.
+ * its name and an expiry (kit/fileLinks.ts), and streams the file from the homeserver's authenticated media
+ * API, as the AS, to whoever presents a link it signed that has not expired. A link is a capability URL:
+ * its signature is never logged.
  */
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import express, { type Request, type Response } from "express";
 import { request, type Dispatcher } from "undici";
 import type { Logger } from "../../gateway/log.js";
-import { contentDisposition, linkSignature, validLinkSignature } from "../kit/fileLinks.js";
+import { checkSignedLink, contentDisposition, linkRefusal, signedLinkQuery } from "../kit/fileLinks.js";
 import { readUpTo } from "../kit/readUpTo.js";
 import { parseMxc, type MatrixClient } from "./MatrixClient.js";
 
@@ -20,6 +21,8 @@ export interface MediaProxyOptions {
   key: Buffer | string;
   /** Public base URL the other bridges reach, e.g. http://bridge:9000. */
   baseUrl: string;
+  /** How long a link lasts (attachments.linkLifetimeSeconds); see signedLinkQuery. */
+  lifetimeSeconds: number;
   log: Logger;
   /** Larger files are refused with 413. */
   maxBytes: number;
@@ -30,17 +33,21 @@ export const mediaPathPrefix = "/_fedgate/media/v1";
 /** Longest wait for the homeserver's response headers, and longest pause between two chunks. */
 const UPSTREAM_TIMEOUT_MS = 30_000;
 
-/** The signed link to the file of `mxc`, named `fileName`. FG_NATIVE_INVALID for a malformed mxc URI. */
+/**
+ * The signed link, made at `now`, to the file of `mxc`, named `fileName`. FG_NATIVE_INVALID for a malformed
+ * mxc URI.
+ */
 export function mediaLink(
-  options: Pick<MediaProxyOptions, "key" | "baseUrl">,
+  options: Pick<MediaProxyOptions, "key" | "baseUrl" | "lifetimeSeconds">,
   mxc: string,
   fileName: string,
+  now?: number,
 ): string {
   const { server, mediaId } = parseMxc(mxc);
-  const sig = linkSignature(options.key, `${server}/${mediaId}`);
+  const query = signedLinkQuery(options.key, `${server}/${mediaId}`, fileName, options.lifetimeSeconds, now);
   const base = options.baseUrl.replace(/\/+$/, "");
   const path = [server, mediaId, fileName].map(encodeURIComponent).join("/");
-  return `${base}${mediaPathPrefix}/${path}?sig=${sig}`;
+  return `${base}${mediaPathPrefix}/${path}?${query}`;
 }
 
 /** An undici or stream error's code, else its name: enough to tell what happened, never a URL. */
@@ -74,7 +81,7 @@ class Limit extends Transform {
  * GET /_fedgate/media/v1/:server/:mediaId/:name?sig=… as an express router; any other path goes on to
  * the next handler. Needs no token but the link's signature.
  */
-export function createMediaRouter(options: MediaProxyOptions): express.Router {
+export function createMediaRouter(options: Omit<MediaProxyOptions, "lifetimeSeconds">): express.Router {
   const { client, key, log, maxBytes } = options;
   const router = express.Router();
 
@@ -92,9 +99,11 @@ export function createMediaRouter(options: MediaProxyOptions): express.Router {
       method: req.method,
       path: req.baseUrl + req.path,
     };
-    if (!validLinkSignature(key, `${server}/${mediaId}`, req.query["sig"])) {
-      log.warn({ code: "FG_AUTH_INVALID", ...context }, "media link with a missing or wrong signature");
-      refuse(res, 403, "the link's signature is missing or wrong");
+    const check = checkSignedLink(key, `${server}/${mediaId}`, name, req.query);
+    if (check !== "valid") {
+      const { status, error } = linkRefusal(check);
+      log.warn({ code: "FG_AUTH_INVALID", ...context, status }, `media link refused: ${error}`);
+      refuse(res, status, error);
       return;
     }
     let target: { url: string; headers: Record<string, string> };

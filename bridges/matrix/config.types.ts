@@ -51,7 +51,17 @@ export interface MatrixAttachments {
    */
   maxBytes?: number;
   /**
-   * Hosts (host or host:port) that other networks' file links may point at. Without it any host is fetched: set it in production.
+   * Hosts the bridge fetches files from whatever their address: "host" (any port), "host:port" or a URL (its host and port), matched by name as the file links spell them. List where the other networks' file links point when that is not a public address: the other bridges' publicUrl (the chart fills them in), an XMPP server's upload service. The homeserver (homeserverUrl) is trusted for the bridge's own files. Any other host: see publicHosts.
+   *
+   * @maxItems 100
    */
   hosts?: string[];
+  /**
+   * Whether a host not in hosts is fetched when every address it resolves to is public (global unicast): a link to the internet works, one to loopback, private, shared (CGNAT), link-local (cloud metadata) or other special-purpose addresses is refused. false: only the hosts listed (and the bridge's own server) are fetched from.
+   */
+  publicHosts?: boolean;
+  /**
+   * How long, in seconds, a file link the bridge hands out to the other bridges stays valid: between half of this and all of it (links made meanwhile are the same, so a person's picture is not fetched again for each message). A link past its expiry is refused with HTTP 410. Keep it above the longest a delivery may wait (a bridge down, retries).
+   */
+  linkLifetimeSeconds?: number;
 }

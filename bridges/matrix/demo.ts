@@ -78,6 +78,8 @@ export async function startMatrixDemo(dir: string, log: Logger): Promise<DemoPar
       config: { ...config },
       conversation: room,
       servers: { synapse: synapse.baseUrl, "matrix-bridge": `http://127.0.0.1:${String(port)}` },
+      // The bridge's media links (its publicUrl is the registration's url).
+      fileServers: [`http://127.0.0.1:${String(port)}`],
       accounts: [
         {
           network: "matrix",

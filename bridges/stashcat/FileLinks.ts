@@ -1,12 +1,15 @@
 /**
- * GET /_fedgate/stashcat/v1/files/:fileId/:name?sig=…: the decrypted file of a Stashcat message, for the
- * other bridges. Stashcat keeps files encrypted for the chat's members; the link is signed by the bridge,
- * which decrypts on each request, so no decrypted copy is ever stored.
+ * GET /_fedgate/stashcat/v1/files/:fileId/:name?exp=…&sig=…: the decrypted file of a Stashcat message, for
+ * the other bridges. Stashcat keeps files encrypted for the chat's members; the link is signed by the bridge
+ * (the file, its name and an expiry: kit/fileLinks.ts), which decrypts on each request, so no decrypted copy
+ * is ever stored. The file is served as the type its bytes show, as the bridge described it.
  */
 import express, { type Request, type Response } from "express";
 import { FedgateError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
-import { contentDisposition, validLinkSignature } from "../kit/fileLinks.js";
+import { checkSignedLink, contentDisposition, linkRefusal, signedLinkQuery } from "../kit/fileLinks.js";
+import { normaliseMediaType } from "../kit/fetchAttachment.js";
+import { mediaTypeOfBytes } from "../kit/mediaTypeOfBytes.js";
 
 export const filePathPrefix = "/_fedgate/stashcat/v1/files";
 
@@ -18,27 +21,47 @@ export interface FileRouterOptions {
   open(fileId: number): Promise<{ info: { name: string; mediaType: string }; bytes: Buffer }>;
 }
 
+/** What a link to a Stashcat file signs as the file. */
+function subjectOf(fileId: number | string): string {
+  return `stashcat/${String(fileId)}`;
+}
+
+/**
+ * The link, made at `now`, that the bridge at `baseUrl` serves the file `fileId` at, downloaded as `name`;
+ * it lasts `lifetimeSeconds` at most (see signedLinkQuery).
+ */
+export function fileLink(
+  options: { key: Buffer; baseUrl: string; lifetimeSeconds: number },
+  fileId: number,
+  name: string,
+  now?: number,
+): string {
+  const query = signedLinkQuery(options.key, subjectOf(fileId), name, options.lifetimeSeconds, now);
+  return `${options.baseUrl}${filePathPrefix}/${String(fileId)}/${encodeURIComponent(name)}?${query}`;
+}
+
 export function createFileRouter(options: FileRouterOptions): express.Router {
   const router = express.Router();
   router.get(
     `${filePathPrefix}/:fileId/:name`,
     async (req: Request<{ fileId: string; name: string }>, res: Response) => {
-      const { fileId } = req.params;
-      if (
-        !/^[1-9][0-9]{0,15}$/.test(fileId) ||
-        !validLinkSignature(options.key, `stashcat/${fileId}`, req.query["sig"])
-      ) {
+      const { fileId, name } = req.params;
+      const check = /^[1-9][0-9]{0,15}$/.test(fileId)
+        ? checkSignedLink(options.key, subjectOf(fileId), name, req.query)
+        : "invalid";
+      if (check !== "valid") {
+        const { status, error } = linkRefusal(check);
         options.log.warn(
-          { code: "FG_AUTH_INVALID", fileId, remoteAddress: req.socket.remoteAddress },
-          "Stashcat file link with a missing or wrong signature",
+          { code: "FG_AUTH_INVALID", fileId, status, remoteAddress: req.socket.remoteAddress },
+          `Stashcat file link refused: ${error}`,
         );
-        res.status(403).json({ error: "not a link this bridge handed out" });
+        res.status(status).json({ error });
         return;
       }
       try {
         const { info, bytes } = await options.open(Number(fileId));
         res.status(200);
-        res.setHeader("content-type", info.mediaType);
+        res.setHeader("content-type", await mediaTypeOfBytes(normaliseMediaType(info.mediaType), bytes));
         res.setHeader("content-length", String(bytes.length));
         res.setHeader("content-disposition", contentDisposition(info.name));
         res.setHeader("x-content-type-options", "nosniff");

@@ -24,11 +24,13 @@ import {
   attachmentFetchOptions,
   DEFAULT_MAX_ATTACHMENT_BYTES,
   fetchAttachment,
+  normaliseMediaType,
 } from "../kit/fetchAttachment.js";
-import { linkSignature } from "../kit/fileLinks.js";
+import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
+import { mediaTypeOfBytes } from "../kit/mediaTypeOfBytes.js";
 import { puppetName } from "../kit/puppetName.js";
 import type { LoadedStashcatConfig } from "./config.js";
-import type { StashcatBridgeConfig } from "./config.types.js";
+import type { StashcatAttachments, StashcatBridgeConfig } from "./config.types.js";
 import {
   decryptBytes,
   decryptText,
@@ -39,7 +41,7 @@ import {
   unwrapChatKey,
   wrapChatKey,
 } from "./crypto.js";
-import { createFileRouter, filePathPrefix } from "./FileLinks.js";
+import { createFileRouter, fileLink } from "./FileLinks.js";
 import { markdownToEventHtml } from "./markdown.js";
 import { parseMessage, StashcatClient, type ChatRef, type StashcatMessage } from "./StashcatClient.js";
 import { StashcatPush } from "./StashcatPush.js";
@@ -64,7 +66,7 @@ interface LikesSeen {
 
 interface ResolvedConfig extends StashcatBridgeConfig {
   maxBodyBytes: number;
-  attachments: { maxBytes: number; hosts?: string[] };
+  attachments: StashcatAttachments & { maxBytes: number };
   listen: { host: string; port: number };
 }
 
@@ -428,15 +430,19 @@ export class StashcatBridge {
       await this.state.put(key, encodeJson({ likes: message.likes, turns } satisfies LikesSeen));
   }
 
-  /** A file of a message: decrypted once to learn its size and hash, then served by a signed link. */
+  /**
+   * A file of a message: decrypted once to learn its size, hash and type (what its bytes show, not what its
+   * uploader declared), then served by a signed link that expires.
+   */
   private async describeFile(fileId: number, chat: ChatRef): Promise<Attachment> {
     const { info, bytes } = await this.openFile(fileId, chat);
+    const lifetimeSeconds = this.config.attachments.linkLifetimeSeconds ?? DEFAULT_LINK_LIFETIME_SECONDS;
     return {
       name: info.name,
-      mediaType: info.mediaType,
+      mediaType: await mediaTypeOfBytes(normaliseMediaType(info.mediaType), bytes),
       size: bytes.length,
       sha256: createHash("sha256").update(bytes).digest("hex"),
-      url: `${this.publicUrl}${filePathPrefix}/${String(fileId)}/${encodeURIComponent(info.name)}?sig=${linkSignature(this.fileKey, `stashcat/${String(fileId)}`)}`,
+      url: fileLink({ key: this.fileKey, baseUrl: this.publicUrl, lifetimeSeconds }, fileId, info.name),
     };
   }
 

@@ -2,6 +2,7 @@
  * The Stashcat side of `fedgate demo`: the Stashcat-compatible server for the Polizei Niedersachsen, with
  * the bridge's service account, an officer's account and the channel "Einsatz" (1001), which the demo links.
  */
+import { freePort } from "../../gateway/demo/serverProcess.js";
 import type { Logger } from "../../gateway/log.js";
 import type { DemoPart } from "../index.js";
 import type { StashcatBridgeConfig } from "./config.types.js";
@@ -16,6 +17,8 @@ export async function startStashcatDemo(_dir: string, log: Logger): Promise<Demo
     throw new Error("the Stashcat seed lacks its service account or officer");
   }
   log.info({ api: server.apiUrl }, "demo Stashcat-compatible server started");
+  // A port known before the bridge starts: the other bridges' configs list where its file links point.
+  const port = await freePort();
   const config: StashcatBridgeConfig = {
     instance: "ni",
     apiUrl: server.apiUrl,
@@ -24,13 +27,14 @@ export async function startStashcatDemo(_dir: string, log: Logger): Promise<Demo
     password: { value: account.password },
     encryptionPassword: { value: account.encryptionPassword },
     agency: "polizei-ni",
-    listen: { host: "127.0.0.1", port: 0 },
+    listen: { host: "127.0.0.1", port },
   };
   const login = `--api ${server.apiUrl} --email ${officer.email} --password ${officer.password} --encryption-password ${officer.encryptionPassword}`;
   return {
     config: { ...config },
     conversation: "channel:1001",
     servers: { stashcat: server.apiUrl, "stashcat-push": server.pushUrl },
+    fileServers: [`http://127.0.0.1:${String(port)}`],
     accounts: [
       {
         network: "stashcat",

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { Delivery } from "../../schemas/types.js";
+import type { Attachment, Delivery } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
 import { buckets } from "../../gateway/bus/topology.js";
@@ -660,9 +660,7 @@ export class XmppBridge {
       return;
     }
     // Each linked file is fetched once to learn its size, type and hash; the event carries its link.
-    const attachments = await Promise.all(
-      outOfBandOf(stanza).map((link) => describeAttachment(link.url, this.attachmentLimits)),
-    );
+    const attachments = await Promise.all(outOfBandOf(stanza).map((link) => this.describeLink(link.url)));
     const native = toNativeMessage(chat.ids);
     const dedupeId = chat.dedupeId;
     const event = toNormalisedEvent(stanza, {
@@ -685,6 +683,22 @@ export class XmppBridge {
     if (event === undefined) return;
     this.rememberSender(event.id, chat.refusal, stanza.attrs["id"]);
     await this.runtime.publish(event, native?.aliases ?? []);
+  }
+
+  /**
+   * Describes a file a native user linked, from a host the bridge's rules allow. Whatever fails (a refused
+   * host, a closed port, a missing file) the sender is told the same, with the same stanza error: telling
+   * them apart would let anyone in a room map the bridge's network. The log keeps the cause.
+   */
+  private async describeLink(url: string): Promise<Attachment> {
+    try {
+      return await describeAttachment(url, this.attachmentLimits);
+    } catch (cause) {
+      throw new PermanentError("FG_NATIVE_INVALID", "a linked file cannot be fetched", {
+        cause,
+        detail: { condition: "not-acceptable" },
+      });
+    }
   }
 
   /** Keeps a message's text (without its own reply quote) for a reply to it to quote. */
@@ -862,7 +876,7 @@ export class XmppBridge {
     const notes: string[] = [];
     for (const attachment of delivery.event.content?.attachments ?? []) {
       try {
-        const bytes = await fetchAttachment(attachment, { maxBytes: this.attachmentLimits.maxBytes });
+        const bytes = await fetchAttachment(attachment, this.attachmentLimits);
         const slot = await requestSlot(this.component, {
           service: await this.uploadService(),
           from,

@@ -75,7 +75,13 @@ export interface XmppAttachments {
    */
   uploadService?: string;
   /**
-   * Hosts (host or host:port) that native users' file links may point at; a link elsewhere is refused. Without it any host is fetched: set it in production, so that a link cannot make the bridge read internal services.
+   * Hosts the bridge fetches files from whatever their address: "host" (any port), "host:port" or a URL (its host and port), matched by name as the file links spell them. List the HTTP host of the XMPP server's upload service when it is not on a public address (native users' links point there), and the other bridges' publicUrl (the chart fills them in). Any other host: see publicHosts.
+   *
+   * @maxItems 100
    */
   hosts?: string[];
+  /**
+   * Whether a host not in hosts is fetched when every address it resolves to is public (global unicast): a link to the internet works, one to loopback, private, shared (CGNAT), link-local (cloud metadata) or other special-purpose addresses is refused. false: only the hosts listed (and the bridge's own server) are fetched from.
+   */
+  publicHosts?: boolean;
 }

@@ -13,9 +13,11 @@ export async function startXmppDemo(dir: string, log: Logger): Promise<DemoPart>
   const config = prosody.bridgeConfig("bpol");
   const server = `127.0.0.1:${prosody.c2sPort} (no TLS: allow plain-text login on loopback)`;
   return {
-    // Officers can open direct chats with the puppets they meet in the linked room.
-    config: { ...config, agency: "bpol" },
+    // Officers can open direct chats with the puppets they meet in the linked room. Their files are on
+    // Prosody's upload service, on loopback: the bridge fetches from it because it is listed.
+    config: { ...config, agency: "bpol", attachments: { hosts: [prosody.httpUrl] } },
     servers: { prosody: prosody.c2sUrl, "prosody-component": prosody.componentUrl },
+    fileServers: [prosody.httpUrl],
     accounts: [{ network: "xmpp", instance: "bpol", agency: "bpol", user, password, server }],
     try: [
       {

@@ -42,6 +42,19 @@ export const demoLink: Link = {
   ],
 };
 
+/**
+ * A bridge's demo config with the other bridges' file servers added to its attachments.hosts: everything runs
+ * on loopback, which a bridge fetches files from only when its config lists the host.
+ */
+function withFileServers(part: DemoPart, parts: [string, DemoPart][]): Record<string, unknown> {
+  const attachments = (part.config["attachments"] ?? {}) as { hosts?: string[] };
+  const others = parts.filter(([, other]) => other !== part).flatMap(([, other]) => other.fileServers);
+  return {
+    ...part.config,
+    attachments: { ...attachments, hosts: [...(attachments.hosts ?? []), ...others] },
+  };
+}
+
 export class DemoFederation {
   private constructor(
     readonly description: DemoDescription,
@@ -82,7 +95,7 @@ export class DemoFederation {
             }) as Link["endpoints"],
           },
         ],
-        bridges: Object.fromEntries(parts.map(([network, part]) => [network, part.config])),
+        bridges: Object.fromEntries(parts.map(([network, part]) => [network, withFileServers(part, parts)])),
       };
       const configFile = join(workDir, "config.yaml");
       await writeFile(configFile, stringify(config));

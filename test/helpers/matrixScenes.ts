@@ -76,6 +76,8 @@ export async function startMatrixScene(): Promise<MatrixScene | undefined> {
     registrationFile: join(dir, "registration.yaml"),
     listen: { host: "127.0.0.1", port },
     agency: "dinum-mi",
+    // The tests' file servers (the other networks' files) listen on loopback, on ports chosen at random.
+    attachments: { hosts: ["127.0.0.1"] },
   };
   return {
     nats,
@@ -102,9 +104,10 @@ export function startMatrixBridge(
   log: Logger,
   config: Partial<MatrixBridgeConfig> = {},
 ): Promise<MatrixBridge> {
+  const attachments = { ...scene.config.attachments, ...config.attachments };
   return MatrixBridge.start(
     bus,
-    { config: { ...scene.config, ...config }, registration: scene.registration },
+    { config: { ...scene.config, ...config, attachments }, registration: scene.registration },
     log,
   );
 }

@@ -55,6 +55,8 @@ export async function startStashcatScene(): Promise<StashcatScene | undefined> {
       deviceId: `bridge${randomUUID().replace(/-/g, "")}`,
       agency: "polizei-ni",
       listen: { host: "127.0.0.1", port: await freePort() },
+      // The tests' file servers (the other networks' files) listen on loopback, on ports chosen at random.
+      attachments: { hosts: ["127.0.0.1"] },
     },
     password: account.password,
     encryptionPassword: account.encryptionPassword,
@@ -77,7 +79,12 @@ export function startStashcatBridge(
   log: Logger,
   config: Partial<LoadedStashcatConfig["config"]> = {},
 ): Promise<StashcatBridge> {
-  return StashcatBridge.start(bus, { ...scene.config, config: { ...scene.config.config, ...config } }, log);
+  const attachments = { ...scene.config.config.attachments, ...config.attachments };
+  return StashcatBridge.start(
+    bus,
+    { ...scene.config, config: { ...scene.config.config, ...config, attachments } },
+    log,
+  );
 }
 
 /** Links a Stashcat channel with an XMPP room of Weber's, named after the link. */

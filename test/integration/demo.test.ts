@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
-import type { AuditRecord } from "../../schemas/types.js";
+import { parse } from "yaml";
+import type { AuditRecord, Config } from "../../schemas/types.js";
 import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
 import { subjects } from "../../gateway/contract/subjects.js";
 import { DemoFederation, type DemoDescription } from "../../gateway/demo/demoFederation.js";
@@ -46,6 +47,13 @@ describe.skipIf(!available)("demo - the local federation", () => {
       await bus.follow("FEDGATE_AUDIT", subjects.auditAll, "start", (m) =>
         audit.push(...auditRecordsIn(m.data)),
       );
+      // Everything is on loopback: each bridge's config lists where the others serve their files.
+      const bridgeConfigs = (parse(await readFile(description.configFile, "utf8")) as Config)
+        .bridges as Record<string, { attachments?: { hosts?: string[] } }>;
+      const matrixFiles = description.servers["matrix-bridge"] ?? "?";
+      expect(bridgeConfigs["xmpp"]?.attachments?.hosts).toContain(matrixFiles);
+      expect(bridgeConfigs["stashcat"]?.attachments?.hosts).toContain(matrixFiles);
+      expect(bridgeConfigs["matrix"]?.attachments?.hosts).not.toContain(matrixFiles);
       const [localpart, domain] = account.user.split("@") as [string, string];
       const officer = xmppClient({ c2sUrl: prosodyUrl, domain }, localpart, account.password);
       const present = new Set<string>();

@@ -59,7 +59,9 @@ app.kubernetes.io/part-of: fedgate
 
 {{/* config.yaml as fedgate reads it: values.config plus what the chart owns (admin listener and token, policy file),
 and for each enabled bridge the defaults its pod needs: for one that serves HTTP, listening on every address and
-its Service as publicUrl; the Matrix bridge's mounted registration; the Stashcat bridge's credentials from env.
+its Service as publicUrl; the Matrix bridge's mounted registration; the Stashcat bridge's credentials from env;
+and, for every bridge, the other enabled HTTP bridges' publicUrl in its attachments.hosts, since their file links
+point at in-cluster addresses, which a bridge fetches from only when its config lists them.
 Values set in config win; a secret reference is only filled in when config has none. */}}
 {{- define "fedgate.configYaml" -}}
 {{- $config := deepCopy .Values.config }}
@@ -86,6 +88,28 @@ Values set in config win; a secret reference is only filled in when config has n
 {{- end }}
 {{- end }}
 {{- $_ = set $bridges $name (merge $section $defaults) }}
+{{- end }}
+{{- end }}
+{{- $fileServers := dict }}
+{{- range $name, $http := include "fedgate.httpBridges" . | fromYaml }}
+{{- if (index $.Values.bridges $name | default dict).enabled }}
+{{- $_ := set $fileServers $name (get (get $bridges $name) "publicUrl") }}
+{{- end }}
+{{- end }}
+{{- range $name, $bridge := .Values.bridges }}
+{{- if and (kindIs "map" $bridge) $bridge.enabled (hasKey $bridges $name) }}
+{{- $section := get $bridges $name }}
+{{- $attachments := get $section "attachments" | default dict }}
+{{- $hosts := get $attachments "hosts" | default list }}
+{{- range $other, $url := $fileServers }}
+{{- if and (ne $other $name) (not (has $url $hosts)) }}
+{{- $hosts = append $hosts $url }}
+{{- end }}
+{{- end }}
+{{- if $hosts }}
+{{- $_ := set $attachments "hosts" $hosts }}
+{{- $_ = set $section "attachments" $attachments }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if $bridges }}

@@ -13,7 +13,7 @@ import { createLogger } from "../../../gateway/log.js";
 import { ghostUserId } from "../../../bridges/matrix/ghosts.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
-import { expectSignedLink, serveFile } from "../../helpers/fileServer.js";
+import { expectSignedLink, sampleFile, serveFile } from "../../helpers/fileServer.js";
 import {
   connectBus,
   contentOf,
@@ -311,7 +311,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
     await expectSignedLink(attachment?.url, bytes);
 
     // XMPP → Tchap: the file is fetched, uploaded as the ghost, and posted as an image.
-    const image = Buffer.from([0x89, 0x50, 0x4e, 0x47, ...Array.from({ length: 500 }, (_, i) => i % 256)]);
+    const image = sampleFile("png", 504);
     const files = await serveFile(image, "image/png");
     try {
       await deliverFromWeber(bus, tchapRoom(room), {
@@ -334,6 +334,34 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
     } finally {
       await files.close();
     }
+  });
+
+  it("Matrix bridge - an image whose bytes are a program reaches the bus as the program it is", async () => {
+    const program = sampleFile("exe", 2000, 3);
+    // The homeserver serves the type the upload named; the message claims a picture.
+    const mxc = await claire.upload(program, "application/x-msdownload", "foto.png");
+    const sent = await claire.send(room, {
+      msgtype: "m.image",
+      body: "foto.png",
+      url: mxc,
+      info: { mimetype: "image/png", size: program.length },
+    });
+    const event = await received((e) => e.source.messageId === sent, "the image on the bus");
+    expect(event.content?.attachments?.[0]).toMatchObject({
+      name: "foto.png",
+      mediaType: "application/x-msdownload",
+      size: program.length,
+    });
+    // Served as a picture, by a homeserver that repeats what the uploader said, it is still what it is.
+    const disguised = await claire.upload(program, "image/png", "bild.png");
+    const again = await claire.send(room, {
+      msgtype: "m.image",
+      body: "bild.png",
+      url: disguised,
+      info: { mimetype: "image/png", size: program.length },
+    });
+    const second = await received((e) => e.source.messageId === again, "the disguised image on the bus");
+    expect(second.content?.attachments?.[0]?.mediaType).toBe("application/x-msdownload");
   });
 
   it("Matrix bridge - people's pictures go both ways: an official's as a link, a remote person's on the ghost", async () => {

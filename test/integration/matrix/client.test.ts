@@ -202,7 +202,8 @@ describe.skipIf(synapse === undefined)("MatrixClient - against Synapse", () => {
 
   it("MatrixClient - uploads a file and downloads it through the authenticated media API and the proxy", async () => {
     const matrix = must(client);
-    const bytes = randomBytes(200_000);
+    // A PDF's signature first: files are described with the type their bytes show.
+    const bytes = Buffer.concat([Buffer.from("%PDF-1.7\n"), randomBytes(200_000)]);
     const mxc = await matrix.uploadMedia(bytes, "application/pdf", "Lagebild Süd.pdf", ghost);
     expect(mxc).toMatch(/^mxc:\/\/tchap\.localhost\/[A-Za-z0-9_-]+$/);
 
@@ -227,6 +228,7 @@ describe.skipIf(synapse === undefined)("MatrixClient - against Synapse", () => {
     // What a Matrix bridge learns of a file with the download headers.
     const described = await describeAttachment(matrix.mediaDownload(mxc, "Lagebild Süd.pdf").url, {
       maxBytes: 1024 * 1024,
+      hosts: { trusted: [must(synapse).baseUrl] },
       headers: direct.headers,
     });
     expect(described).toMatchObject({
@@ -242,9 +244,13 @@ describe.skipIf(synapse === undefined)("MatrixClient - against Synapse", () => {
     proxy = server;
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const link = mediaLink({ key, baseUrl }, mxc, "Lagebild Süd.pdf");
-    // Another bridge fetches it like any attachment, with no Matrix token.
-    const fetched = await fetchAttachment({ ...described, url: link }, { maxBytes: 1024 * 1024 });
+    const lifetimeSeconds = 3600;
+    const link = mediaLink({ key, baseUrl, lifetimeSeconds }, mxc, "Lagebild Süd.pdf");
+    // Another bridge fetches it like any attachment, with no Matrix token, from a host it lists.
+    const fetched = await fetchAttachment(
+      { ...described, url: link },
+      { maxBytes: 1024 * 1024, hosts: { trusted: [baseUrl] } },
+    );
     expect(fetched.equals(bytes)).toBe(true);
     const viaProxy = await request(link);
     await viaProxy.body.dump();
@@ -260,7 +266,7 @@ describe.skipIf(synapse === undefined)("MatrixClient - against Synapse", () => {
     await new Promise<void>((resolve) => small.listen(0, "127.0.0.1", resolve));
     try {
       const smallBase = `http://127.0.0.1:${(small.address() as AddressInfo).port}`;
-      const tooLarge = await request(mediaLink({ key, baseUrl: smallBase }, mxc, "a.pdf"));
+      const tooLarge = await request(mediaLink({ key, baseUrl: smallBase, lifetimeSeconds }, mxc, "a.pdf"));
       await tooLarge.body.dump();
       expect(tooLarge.statusCode).toBe(413);
     } finally {
@@ -268,7 +274,7 @@ describe.skipIf(synapse === undefined)("MatrixClient - against Synapse", () => {
       await new Promise((resolve) => small.close(resolve));
     }
     const missing = await request(
-      mediaLink({ key, baseUrl }, "mxc://tchap.localhost/NoSuchMediaId", "a.pdf"),
+      mediaLink({ key, baseUrl, lifetimeSeconds }, "mxc://tchap.localhost/NoSuchMediaId", "a.pdf"),
     );
     await missing.body.dump();
     expect(missing.statusCode).toBe(404);

@@ -16,7 +16,7 @@ import { createLogger } from "../../../gateway/log.js";
 import { decryptBytes, encryptBytes, encryptText, newKey } from "../../../bridges/stashcat/crypto.js";
 import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
-import { expectSignedLink, serveFile } from "../../helpers/fileServer.js";
+import { expectSignedLink, sampleFile, serveFile } from "../../helpers/fileServer.js";
 import { deliverFromWeber, weber } from "../../helpers/matrixScenes.js";
 import {
   einsatz,
@@ -196,14 +196,13 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
     );
   });
 
-  it("Stashcat bridge - files go both ways, encrypted with the file-key scheme", async () => {
-    // Stashcat → bus: the event's link gives the decrypted bytes.
-    const bytes = Buffer.from("%PDF-1.4 Einsatzplan\n".repeat(300));
+  /** Meyer uploads a file to the channel as Stashcat's clients do: under a file key sealed for the chat. */
+  async function uploadSealed(name: string, mediaType: string, bytes: Buffer): Promise<number> {
     const fileKey = newKey();
     const sealed = encryptBytes(bytes, fileKey);
     const fileId = await meyer.client.uploadFile(einsatz, {
-      name: "einsatzplan.pdf",
-      mediaType: "application/pdf",
+      name,
+      mediaType,
       data: sealed.data,
       iv: sealed.iv.toString("hex"),
     });
@@ -214,6 +213,13 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
       wrapped.data.toString("hex"),
       wrapped.iv.toString("hex"),
     );
+    return fileId;
+  }
+
+  it("Stashcat bridge - files go both ways, encrypted with the file-key scheme", async () => {
+    // Stashcat → bus: the event's link gives the decrypted bytes.
+    const bytes = Buffer.from("%PDF-1.4 Einsatzplan\n".repeat(300));
+    const fileId = await uploadSealed("einsatzplan.pdf", "application/pdf", bytes);
     const id = await meyer.say(einsatz, "Der Plan", { fileIds: [fileId] });
     const event = await received((e) => e.source.messageId === String(id), "the file message");
     const [attachment] = event.content?.attachments ?? [];
@@ -226,7 +232,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
     await expectSignedLink(attachment?.url, bytes);
 
     // Bus → Stashcat: fetched, encrypted under a new file key, sealed for the chat.
-    const image = Buffer.from([0x89, 0x50, 0x4e, 0x47, ...Array.from({ length: 700 }, (_, i) => i % 251)]);
+    const image = sampleFile("png", 704);
     const files = await serveFile(image, "image/png");
     try {
       await deliverFromWeber(bus, stashcatTarget(), {
@@ -253,6 +259,16 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
     } finally {
       await files.close();
     }
+  });
+
+  it("Stashcat bridge - a file is described as the type its bytes show, not the one its uploader declared", async () => {
+    const fileId = await uploadSealed("foto.png", "image/png", sampleFile("exe", 1500));
+    const id = await meyer.say(einsatz, "Das Foto", { fileIds: [fileId] });
+    const event = await received((e) => e.source.messageId === String(id), "the disguised file");
+    expect(event.content?.attachments?.[0]).toMatchObject({
+      name: "foto.png",
+      mediaType: "application/x-msdownload",
+    });
   });
 
   it("Stashcat bridge - a direct chat opens an encrypted conversation for the officer, and the answer comes back", async () => {

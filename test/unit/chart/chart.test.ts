@@ -288,6 +288,46 @@ describe("chart - the config it renders", () => {
     },
   );
 
+  it("chart - each enabled bridge may fetch the files the other bridges serve: their Services join its attachments.hosts", async () => {
+    const bpol = {
+      instance: "bpol",
+      service: "xmpp://prosody:5347",
+      domain: "fedgate.bpol.example",
+      secret: { env: "XMPP_SECRET" },
+      userDomains: ["bpol.example"],
+      mucDomains: ["conference.bpol.example"],
+    };
+    const all = await withBridge("xmpp", { enabled: true }, bpol);
+    const hostsOf = async (values: Values): Promise<Record<string, unknown>> => {
+      const bridges = (await renderedConfig(values))["bridges"] as Record<string, { attachments?: unknown }>;
+      return Object.fromEntries(
+        Object.entries(bridges).map(([name, section]) => [name, section.attachments]),
+      );
+    };
+    // The lists the values give come first; a bridge is not told to trust itself.
+    expect(await hostsOf(all)).toEqual({
+      xmpp: { hosts: ["http://fedgate-bridge-matrix:9000", "http://fedgate-bridge-stashcat:9100"] },
+      matrix: { hosts: ["upload.bpol.example", "http://fedgate-bridge-stashcat:9100"], publicHosts: false },
+      stashcat: { hosts: ["upload.bpol.example", "http://fedgate-bridge-matrix:9000"], publicHosts: false },
+    });
+
+    // A publicUrl of the values' own is what the others trust; a disabled bridge is trusted by no one.
+    const bridges = all["bridges"] as Record<string, unknown>;
+    const config = all.config["bridges"] as Record<string, Record<string, unknown>>;
+    const elsewhere = {
+      ...all,
+      bridges: { ...bridges, matrix: { ...(bridges["matrix"] as object), enabled: false } },
+      config: {
+        ...all.config,
+        bridges: { ...config, stashcat: { ...config["stashcat"], publicUrl: "https://files.ni.example/" } },
+      },
+    };
+    expect(await hostsOf(elsewhere)).toMatchObject({
+      xmpp: { hosts: ["https://files.ni.example/"] },
+      stashcat: { hosts: ["upload.bpol.example"] },
+    });
+  });
+
   it("chart - the templates use the names the schema generator assumes", async () => {
     const helpers = await readFile(join(chartDir, "templates/_helpers.tpl"), "utf8");
     expect(helpers).toContain(`"policyFile" "${chartOwnedConfig.gateway.policyFile}"`);

@@ -1,6 +1,7 @@
 /**
  * Downloading attachments against a local HTTP server: what describeAttachment learns, what
- * fetchAttachment verifies, and which failures are worth a retry.
+ * fetchAttachment verifies, and which failures are worth a retry. The server is on loopback, which the
+ * bridges fetch from only when told to: every call here trusts it (fileHosts.test.ts tests that rule).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -15,9 +16,12 @@ import {
 } from "../../../bridges/kit/fetchAttachment.js";
 import { FedgateError } from "../../../gateway/errors.js";
 import type { Attachment } from "../../../schemas/types.js";
+import { sampleFile } from "../../helpers/fileServer.js";
 import { rejectionWithout } from "../../helpers/rejection.js";
 
-const content = randomBytes(100_000);
+/** The test server's host, trusted by every call. */
+const local = { hosts: { trusted: ["127.0.0.1"] } };
+const content = Buffer.concat([Buffer.from("%PDF-1.7\n"), randomBytes(100_000 - 9)]);
 const sha256 = createHash("sha256").update(content).digest("hex");
 /** Stands for the secret part of a capability URL; no error message may contain it. */
 const secret = "s3cr3t-slot-7f1c";
@@ -47,7 +51,18 @@ beforeAll(async () => {
     `/files/${secret}/R%C3%A9sum%C3%A9%20v2.pdf`,
     send(200, { "Content-Type": "Application/PDF" }, content),
   );
-  routes.set(`/typed/${secret}/photo.png`, send(200, { "Content-Type": "Image/PNG; charset=binary" }, "png"));
+  routes.set(`/typed/${secret}/notes.txt`, send(200, { "Content-Type": "Text/Plain; Charset=UTF-8" }, "txt"));
+  // A program, served as the picture its sender declared.
+  routes.set(
+    `/program/${secret}/photo.png`,
+    send(200, { "Content-Type": "image/png" }, sampleFile("exe", 600)),
+  );
+  // No signature at all, served as a type that has one.
+  routes.set(`/unsigned/${secret}/photo.png`, send(200, { "Content-Type": "image/png" }, "not a picture"));
+  routes.set(
+    `/picture/${secret}/photo.png`,
+    send(200, { "Content-Type": "image/png" }, sampleFile("png", 600)),
+  );
   routes.set(`/untyped/${secret}/`, send(200, { "Content-Type": "not a media type" }, "x"));
   routes.set(`/gone/${secret}/a.txt`, send(404, {}, "not here"));
   routes.set(`/busy/${secret}/a.txt`, send(503, {}, "later"));
@@ -146,7 +161,7 @@ const resume = `/files/${secret}/R%C3%A9sum%C3%A9%20v2.pdf`;
 describe("describeAttachment", () => {
   it("learns size, SHA-256, media type and name, and keeps the URL", async () => {
     const url = `${base}${resume}`;
-    expect(await describeAttachment(url, { maxBytes: 1024 * 1024 })).toEqual({
+    expect(await describeAttachment(url, { ...local, maxBytes: 1024 * 1024 })).toEqual({
       name: "Résumé v2.pdf",
       mediaType: "application/pdf",
       size: content.length,
@@ -156,20 +171,25 @@ describe("describeAttachment", () => {
   });
 
   it("lowercases the media type and strips its parameters; an odd one becomes application/octet-stream", async () => {
-    const png = await describeAttachment(`${base}/typed/${secret}/photo.png`, { maxBytes: 1024 });
-    expect(png).toMatchObject({ mediaType: "image/png", name: "photo.png", size: 3 });
-    const odd = await describeAttachment(`${base}/untyped/${secret}/`, { maxBytes: 1024 });
+    const text = await describeAttachment(`${base}/typed/${secret}/notes.txt`, { ...local, maxBytes: 1024 });
+    expect(text).toMatchObject({ mediaType: "text/plain", name: "notes.txt", size: 3 });
+    const odd = await describeAttachment(`${base}/untyped/${secret}/`, { ...local, maxBytes: 1024 });
     // An empty last segment leaves only the fallback name.
     expect(odd).toMatchObject({ mediaType: "application/octet-stream", name: "file", size: 1 });
   });
 
   it("follows a redirect, naming the file after the URL it was given", async () => {
-    const described = await describeAttachment(`${base}/moved/${secret}/a.pdf`, { maxBytes: 1024 * 1024 });
+    const described = await describeAttachment(`${base}/moved/${secret}/a.pdf`, {
+      ...local,
+      maxBytes: 1024 * 1024,
+    });
     expect(described).toMatchObject({ name: "a.pdf", sha256, size: content.length });
   });
 
   it("aborts as soon as the body exceeds maxBytes", async () => {
-    const error = await failure(describeAttachment(`${base}/endless/${secret}`, { maxBytes: 64 * 1024 }));
+    const error = await failure(
+      describeAttachment(`${base}/endless/${secret}`, { ...local, maxBytes: 64 * 1024 }),
+    );
     expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
     expect(error.message).toContain(host);
     // The server's endless response was cut off: the client closed the connection.
@@ -180,37 +200,54 @@ describe("describeAttachment", () => {
   });
 
   it("refuses a body whose Content-Length already exceeds maxBytes", async () => {
-    const error = await failure(describeAttachment(`${base}/declared-large/${secret}`, { maxBytes: 1024 }));
+    const error = await failure(
+      describeAttachment(`${base}/declared-large/${secret}`, { ...local, maxBytes: 1024 }),
+    );
     expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
   });
 
   it("refuses URLs that are not http(s), without echoing them", async () => {
     for (const url of [`ftp://127.0.0.1/${secret}`, `file:///etc/${secret}`, `not a url ${secret}`]) {
-      const error = await failure(describeAttachment(url, { maxBytes: 1024 }));
+      const error = await failure(describeAttachment(url, { ...local, maxBytes: 1024 }));
       expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
     }
   });
 
   it("refuses a redirect to another scheme, and endless redirects", async () => {
-    const ftp = await failure(describeAttachment(`${base}/to-ftp/${secret}/a.pdf`, { maxBytes: 1024 }));
+    const ftp = await failure(
+      describeAttachment(`${base}/to-ftp/${secret}/a.pdf`, { ...local, maxBytes: 1024 }),
+    );
     expect(ftp).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
-    const loop = await failure(describeAttachment(`${base}/loop/${secret}`, { maxBytes: 1024 }));
+    const loop = await failure(describeAttachment(`${base}/loop/${secret}`, { ...local, maxBytes: 1024 }));
     expect(loop).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
   });
 
-  it("fetches only from allowedHosts when given", async () => {
-    const url = `${base}/typed/${secret}/photo.png`;
-    const refused = await failure(
-      describeAttachment(url, { maxBytes: 1024, allowedHosts: ["upload.example"] }),
-    );
-    expect(refused).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
-    await expect(describeAttachment(url, { maxBytes: 1024, allowedHosts: [host] })).resolves.toMatchObject({
-      size: 3,
+  it("describes a file with the type its bytes show, not the type it is served as", async () => {
+    const program = await describeAttachment(`${base}/program/${secret}/photo.png`, {
+      ...local,
+      maxBytes: 1024,
     });
+    expect(program).toMatchObject({ name: "photo.png", mediaType: "application/x-msdownload" });
+    // A PNG has a signature: bytes without it are not a PNG, whatever they are.
+    const unsigned = await describeAttachment(`${base}/unsigned/${secret}/photo.png`, {
+      ...local,
+      maxBytes: 1024,
+    });
+    expect(unsigned.mediaType).toBe("application/octet-stream");
+    const picture = await describeAttachment(`${base}/picture/${secret}/photo.png`, {
+      ...local,
+      maxBytes: 1024,
+    });
+    expect(picture.mediaType).toBe("image/png");
+    const { mediaType } = await fetchFile(`${base}/program/${secret}/photo.png`, {
+      ...local,
+      maxBytes: 1024,
+    });
+    expect(mediaType).toBe("application/x-msdownload");
   });
 
   it("sends the given headers, across same-origin redirects but never to another origin", async () => {
-    const options = { maxBytes: 1024, headers: { Authorization: `Bearer ${secret}` } };
+    const options = { ...local, maxBytes: 1024, headers: { Authorization: `Bearer ${secret}` } };
     authorizations.length = 0;
     await describeAttachment(`${base}/echo-auth/${secret}`, options);
     await describeAttachment(`${base}/auth-moved/${secret}`, options);
@@ -225,15 +262,15 @@ describe("describeAttachment", () => {
 
   it("gives up on a server that does not answer, or stalls in the body, as transient", async () => {
     const silent = await failure(
-      describeAttachment(`${base}/silent/${secret}`, { maxBytes: 1024, headersTimeoutMs: 200 }),
+      describeAttachment(`${base}/silent/${secret}`, { ...local, maxBytes: 1024, headersTimeoutMs: 200 }),
     );
     expect(silent).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
     const stalls = await failure(
-      describeAttachment(`${base}/stalls/${secret}`, { maxBytes: 1024, bodyTimeoutMs: 200 }),
+      describeAttachment(`${base}/stalls/${secret}`, { ...local, maxBytes: 1024, bodyTimeoutMs: 200 }),
     );
     expect(stalls).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
     const overall = await failure(
-      describeAttachment(`${base}/stalls/${secret}`, { maxBytes: 1024, timeoutMs: 300 }),
+      describeAttachment(`${base}/stalls/${secret}`, { ...local, maxBytes: 1024, timeoutMs: 300 }),
     );
     expect(overall).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
     expect(overall.message).toContain("too long");
@@ -242,12 +279,14 @@ describe("describeAttachment", () => {
 
 describe("fetchFile", () => {
   it("returns the bytes and media type of a file no event describes, within maxBytes", async () => {
-    const { bytes, mediaType } = await fetchFile(`${base}${resume}`, { maxBytes: 1024 * 1024 });
+    const { bytes, mediaType } = await fetchFile(`${base}${resume}`, { ...local, maxBytes: 1024 * 1024 });
     expect(bytes.equals(content)).toBe(true);
     expect(mediaType).toBe("application/pdf");
-    const tooLarge = await failure(fetchFile(`${base}${resume}`, { maxBytes: content.length - 1 }));
+    const tooLarge = await failure(fetchFile(`${base}${resume}`, { ...local, maxBytes: content.length - 1 }));
     expect(tooLarge).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
-    expect(await failure(fetchFile(`${base}/busy/${secret}/a.txt`, { maxBytes: 1024 }))).toMatchObject({
+    expect(
+      await failure(fetchFile(`${base}/busy/${secret}/a.txt`, { ...local, maxBytes: 1024 })),
+    ).toMatchObject({
       transient: true,
     });
   });
@@ -255,18 +294,20 @@ describe("fetchFile", () => {
 
 describe("fetchAttachment", () => {
   it("returns the bytes when size and SHA-256 match", async () => {
-    const bytes = await fetchAttachment(attachmentAt(resume), { maxBytes: 1024 * 1024 });
+    const bytes = await fetchAttachment(attachmentAt(resume), { ...local, maxBytes: 1024 * 1024 });
     expect(bytes.equals(content)).toBe(true);
   });
 
   it("refuses an attachment above maxBytes without downloading it", async () => {
-    const error = await failure(fetchAttachment(attachmentAt(resume), { maxBytes: 1000 }));
+    const error = await failure(fetchAttachment(attachmentAt(resume), { ...local, maxBytes: 1000 }));
     expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
   });
 
   it("refuses bytes that are more or fewer than the event says", async () => {
     for (const size of [content.length - 1, content.length + 1]) {
-      const error = await failure(fetchAttachment(attachmentAt(resume, { size }), { maxBytes: 1024 * 1024 }));
+      const error = await failure(
+        fetchAttachment(attachmentAt(resume, { size }), { ...local, maxBytes: 1024 * 1024 }),
+      );
       expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
       expect(error.message).toContain("size");
     }
@@ -274,7 +315,7 @@ describe("fetchAttachment", () => {
 
   it("refuses a file whose Content-Length differs from the event's size once it arrived whole", async () => {
     const error = await failure(
-      fetchAttachment(attachmentAt(`/five/${secret}`, { size: 10 }), { maxBytes: 1024 }),
+      fetchAttachment(attachmentAt(`/five/${secret}`, { size: 10 }), { ...local, maxBytes: 1024 }),
     );
     expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
     // The unread body is destroyed after the refusal; that must not raise an error nobody handles.
@@ -283,7 +324,7 @@ describe("fetchAttachment", () => {
 
   it("refuses bytes whose SHA-256 differs", async () => {
     const error = await failure(
-      fetchAttachment(attachmentAt(resume, { sha256: "0".repeat(64) }), { maxBytes: 1024 * 1024 }),
+      fetchAttachment(attachmentAt(resume, { sha256: "0".repeat(64) }), { ...local, maxBytes: 1024 * 1024 }),
     );
     expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
     expect(error.message).toContain("SHA-256");
@@ -291,16 +332,16 @@ describe("fetchAttachment", () => {
 
   it("takes 404 as permanent, 503 and 429 as transient", async () => {
     const gone = await failure(
-      fetchAttachment(attachmentAt(`/gone/${secret}/a.txt`), { maxBytes: 1024 * 1024 }),
+      fetchAttachment(attachmentAt(`/gone/${secret}/a.txt`), { ...local, maxBytes: 1024 * 1024 }),
     );
     expect(gone).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false, detail: { status: 404 } });
     expect(gone.message).toContain(host);
     const busy = await failure(
-      fetchAttachment(attachmentAt(`/busy/${secret}/a.txt`), { maxBytes: 1024 * 1024 }),
+      fetchAttachment(attachmentAt(`/busy/${secret}/a.txt`), { ...local, maxBytes: 1024 * 1024 }),
     );
     expect(busy).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true, detail: { status: 503 } });
     const throttled = await failure(
-      fetchAttachment(attachmentAt(`/throttled/${secret}/a.txt`), { maxBytes: 1024 * 1024 }),
+      fetchAttachment(attachmentAt(`/throttled/${secret}/a.txt`), { ...local, maxBytes: 1024 * 1024 }),
     );
     expect(throttled).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
   });
@@ -313,21 +354,48 @@ describe("fetchAttachment", () => {
     const refused = await failure(
       fetchAttachment(
         { ...attachmentAt(""), url: `http://127.0.0.1:${port}/${secret}` },
-        { maxBytes: 1024 * 1024 },
+        { ...local, maxBytes: 1024 * 1024 },
       ),
     );
     expect(refused).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
     expect(refused.message).toContain(`127.0.0.1:${port}`);
 
     const cut = await failure(
-      fetchAttachment(attachmentAt(`/short/${secret}`, { size: 10 }), { maxBytes: 1024 }),
+      fetchAttachment(attachmentAt(`/short/${secret}`, { size: 10 }), { ...local, maxBytes: 1024 }),
     );
     expect(cut).toMatchObject({ code: "FG_PEER_UNAVAILABLE", transient: true });
   });
 
+  it("refuses bytes whose type contradicts the event's media type, though size and hash match", async () => {
+    const program = sampleFile("exe", 600);
+    const asPicture: Attachment = {
+      name: "photo.png",
+      mediaType: "image/png",
+      size: program.length,
+      sha256: createHash("sha256").update(program).digest("hex"),
+      url: `${base}/program/${secret}/photo.png`,
+    };
+    const error = await failure(fetchAttachment(asPicture, { ...local, maxBytes: 1024 }));
+    expect(error).toMatchObject({
+      code: "FG_ATTACHMENT_INVALID",
+      transient: false,
+      detail: { mediaType: "image/png", shown: "application/x-msdownload" },
+    });
+    const picture = sampleFile("png", 600);
+    const fine = { ...asPicture, sha256: createHash("sha256").update(picture).digest("hex") };
+    const bytes = await fetchAttachment(
+      { ...fine, url: `${base}/picture/${secret}/photo.png` },
+      { ...local, maxBytes: 1024 },
+    );
+    expect(bytes.equals(picture)).toBe(true);
+  });
+
   it("refuses an attachment whose URL is not http(s)", async () => {
     const error = await failure(
-      fetchAttachment(attachmentAt("", { url: `file:///var/${secret}` }), { maxBytes: 1024 * 1024 }),
+      fetchAttachment(attachmentAt("", { url: `file:///var/${secret}` }), {
+        ...local,
+        maxBytes: 1024 * 1024,
+      }),
     );
     expect(error).toMatchObject({ code: "FG_ATTACHMENT_INVALID", transient: false });
   });

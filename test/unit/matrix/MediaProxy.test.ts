@@ -15,6 +15,7 @@ import { createLogger } from "../../../gateway/log.js";
 
 const asToken = "as-token-5d0b9e";
 const key = randomBytes(32);
+const lifetimeSeconds = 86_400;
 const maxBytes = 1000;
 const small = randomBytes(600);
 
@@ -133,9 +134,14 @@ beforeEach(() => {
   authorizations.length = 0;
 });
 
-/** The proxy's link to a file of the stand-in homeserver. */
-function link(mediaId: string, name = "Lagebild 1.pdf"): string {
-  return mediaLink({ key, baseUrl: proxyBase }, `mxc://tchap.localhost/${mediaId}`, name);
+/** The proxy's link to a file of the stand-in homeserver, made at `now` (default: now). */
+function link(mediaId: string, name = "Lagebild 1.pdf", now?: number): string {
+  return mediaLink(
+    { key, baseUrl: proxyBase, lifetimeSeconds },
+    `mxc://tchap.localhost/${mediaId}`,
+    name,
+    now,
+  );
 }
 
 async function get(url: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
@@ -145,16 +151,19 @@ async function get(url: string): Promise<{ status: number; headers: Record<strin
 }
 
 describe("mediaLink", () => {
-  it("names server, media id and file under the prefix, signed with an HMAC of server and media id", () => {
+  it("names server, media id and file under the prefix, with an expiry, signed with an HMAC of all three", () => {
     const url = mediaLink(
-      { key: "k", baseUrl: "http://bridge:9000/" },
+      { key: "k", baseUrl: "http://bridge:9000/", lifetimeSeconds: 86_400 },
       "mxc://tchap.localhost/AbC_1-2",
       "a b/ü.pdf",
+      Date.UTC(2025, 2, 1, 12, 30),
     );
-    // HMAC-SHA256("k", "tchap.localhost/AbC_1-2"), base64url.
-    const sig = "H2aSQSXkPYb3hdkFaLI8RSNac6STZ8WxjhqxbXqp5Lo";
+    // Expires 2025-03-02T12:00:00Z: the end of the next half-day after 2025-03-01T12:30Z.
+    const exp = 1740916800;
+    // HMAC-SHA256("k", '["tchap.localhost/AbC_1-2","a b/ü.pdf",1740916800]'), base64url.
+    const sig = "0aokplFzLGkDVRUz5M-FIeVpowWEXWdCkzM9OsuZGTg";
     expect(url).toBe(
-      `http://bridge:9000/_fedgate/media/v1/tchap.localhost/AbC_1-2/a%20b%2F%C3%BC.pdf?sig=${sig}`,
+      `http://bridge:9000/_fedgate/media/v1/tchap.localhost/AbC_1-2/a%20b%2F%C3%BC.pdf?exp=${exp}&sig=${sig}`,
     );
     expect(url.startsWith(`http://bridge:9000${mediaPathPrefix}/`)).toBe(true);
   });
@@ -166,7 +175,9 @@ describe("mediaLink", () => {
       "mxc://tchap.localhost/",
       "mxc://a b/c",
     ]) {
-      expect(() => mediaLink({ key, baseUrl: "http://bridge" }, mxc, "f")).toThrow(FedgateError);
+      expect(() => mediaLink({ key, baseUrl: "http://bridge", lifetimeSeconds }, mxc, "f")).toThrow(
+        FedgateError,
+      );
     }
   });
 });
@@ -217,9 +228,23 @@ describe("createMediaRouter", () => {
       expect(JSON.parse(line)).toMatchObject({ level: 40, code: "FG_AUTH_INVALID" });
       expect(line).not.toContain(sig.slice(0, 20));
     }
-    // The name is not signed: another name still fetches the same file.
-    const renamed = await get(good.href.replace("Lagebild%201.pdf", "other.pdf"));
-    expect(renamed.status).toBe(200);
+    // The name is signed too: whoever holds a link cannot make the file download as a program.
+    logs.length = 0;
+    const renamed = await get(good.href.replace("Lagebild%201.pdf", "Lagebild%201.exe"));
+    expect(renamed.status).toBe(403);
+    const later = new URL(good);
+    later.searchParams.set("exp", String(Number(good.searchParams.get("exp")) + 86_400));
+    expect((await get(later.href)).status).toBe(403);
+    expect(authorizations).toEqual([]);
+  });
+
+  it("refuses a link past its expiry with 410, without asking the homeserver", async () => {
+    const old = link("small", "Lagebild 1.pdf", Date.now() - 2 * lifetimeSeconds * 1000);
+    const { status, body } = await get(old);
+    expect(status).toBe(410);
+    expect(JSON.parse(body.toString())).toEqual({ error: "the link has expired" });
+    expect(authorizations).toEqual([]);
+    expect(logs.join("\n")).not.toContain(new URL(old).searchParams.get("sig") ?? "?");
   });
 
   it("passes every other path on to the next handler", async () => {
@@ -282,7 +307,9 @@ describe("createMediaRouter", () => {
     );
     const base = await listen(app);
     try {
-      const { status } = await get(mediaLink({ key, baseUrl: base }, "mxc://tchap.localhost/small", "a.pdf"));
+      const { status } = await get(
+        mediaLink({ key, baseUrl: base, lifetimeSeconds }, "mxc://tchap.localhost/small", "a.pdf"),
+      );
       expect(status).toBe(502);
       expect(logs.some((line) => line.includes("FG_PEER_UNAVAILABLE"))).toBe(true);
       expect(logs.join("\n")).not.toContain(asToken);
