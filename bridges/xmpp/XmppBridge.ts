@@ -25,6 +25,7 @@ import {
   type FetchAttachmentOptions,
 } from "../kit/fetchAttachment.js";
 import type { XmppBridgeConfig } from "./config.types.js";
+import { boundedId } from "./boundedId.js";
 import { escapeLocalpart } from "./escaping.js";
 import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
@@ -37,6 +38,7 @@ import {
   occupantIdOf,
   reactionsOf,
   referencesOf,
+  stanzaIdOf,
   toNormalisedEvent,
 } from "./toNormalisedEvent.js";
 import {
@@ -390,7 +392,15 @@ export class XmppBridge {
     }
     if (isOwnNick(room, nick)) return;
     const jid = stanza.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
-    const occupantId = occupantIdOf(stanza);
+    let occupantId: string | undefined;
+    try {
+      occupantId = occupantIdOf(stanza);
+    } catch (error) {
+      // Not an occupant the bridge can tell apart from others: their messages are refused, and say why.
+      this.log.warn({ err: error, room: roomJid, nick }, "occupant refused");
+      room.occupants.delete(nick);
+      return;
+    }
     const occupant: Occupant = {
       ...(jid === undefined ? {} : { jid }),
       ...(occupantId === undefined ? {} : { occupantId }),
@@ -463,8 +473,10 @@ export class XmppBridge {
     if (archived === undefined && stanza.attrs["to"] !== this.botJid) {
       // The room sends every message to each of fedgate's occupants (bot and puppets): read the bot's copy
       // only, except to learn the stanza-id of what a puppet just sent.
-      const ids = idsOf(stanza, roomJid);
-      this.pendingEchoes.get(`${roomJid} ${ids.originId ?? ""}`)?.(ids.stanzaId);
+      const echo = this.pendingEchoes.get(
+        `${roomJid} ${stanza.getChild("origin-id", NS.stanzaId)?.attrs["id"] ?? ""}`,
+      );
+      echo?.(stanzaIdOf(stanza, roomJid));
       return;
     }
     if (result !== undefined) {
@@ -497,26 +509,29 @@ export class XmppBridge {
     archivedJid?: string,
   ): Promise<void> {
     const room = this.rooms.get(roomJid);
-    const ids = idsOf(stanza, roomJid);
-    const stanzaId = ids.stanzaId ?? archiveId;
-    if (stanzaId !== undefined) this.rememberText(roomJid, stanzaId, stanza, nick, `${roomJid}/${nick}`);
-    if (room === undefined || isOwnNick(room, nick)) {
-      await this.markBridged(roomJid, stanzaId);
-      return;
-    }
-    const occupant = room.occupants.get(nick) ?? {};
-    const occupantId = occupantIdOf(stanza);
-    const chat: NativeChat = {
-      conversation: roomJid,
-      sender: occupantSender(roomJid, nick, {
-        ...occupant,
-        ...(occupantId === undefined ? {} : { occupantId }),
-      }),
-      refusal: { from: this.botJid, to: occupant.jid ?? `${roomJid}/${nick}` },
-      dedupeId: stanzaId,
-      ids: { ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) },
-    };
+    const occupant = room?.occupants.get(nick) ?? {};
+    const refusal = { from: this.botJid, to: occupant.jid ?? `${roomJid}/${nick}` };
+    // Where catching up resumes: past this message, bridged or refused.
+    let stanzaId: string | undefined;
     try {
+      stanzaId = stanzaIdOf(stanza, roomJid) ?? boundedId(archiveId, "the archive's id");
+      if (stanzaId !== undefined) this.rememberText(roomJid, stanzaId, stanza, nick, `${roomJid}/${nick}`);
+      if (room === undefined || isOwnNick(room, nick)) {
+        await this.markBridged(roomJid, stanzaId);
+        return;
+      }
+      const ids = idsOf(stanza, roomJid);
+      const occupantId = occupantIdOf(stanza);
+      const chat: NativeChat = {
+        conversation: roomJid,
+        sender: occupantSender(roomJid, nick, {
+          ...occupant,
+          ...(occupantId === undefined ? {} : { occupantId }),
+        }),
+        refusal,
+        dedupeId: stanzaId,
+        ids: { ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) },
+      };
       // The archive's word only ever refuses: what a message carries must not vouch for its sender.
       if (!this.allowed(occupant.jid) || !this.allowed(archivedJid)) {
         throw new PermanentError(
@@ -527,7 +542,7 @@ export class XmppBridge {
       }
       await this.publishNative(stanza, chat);
     } catch (error) {
-      await this.refuseOnce(stanza, chat, error);
+      await this.refuseOnce(stanza, { refusal }, error);
     }
     await this.markBridged(roomJid, stanzaId);
   }
@@ -1071,11 +1086,13 @@ function isPuppetJid(jid: string, domain: string): boolean {
 
 /** Whether a direct message carries anything to bridge (not only a chat state or a receipt). */
 function carriesContent(stanza: XmlElement): boolean {
-  return (
-    stanza.getChild("body") !== undefined ||
-    reactionsOf(stanza) !== undefined ||
-    referencesOf(stanza).retracts !== undefined
-  );
+  if (stanza.getChild("body") !== undefined) return true;
+  try {
+    return reactionsOf(stanza) !== undefined || referencesOf(stanza).retracts !== undefined;
+  } catch {
+    // An id too long to read: it is refused, and its sender told, where messages are handled.
+    return true;
+  }
 }
 
 function bareJid(jid: string): string {

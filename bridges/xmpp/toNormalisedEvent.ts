@@ -4,6 +4,7 @@
  */
 import type { Attachment, NormalisedEvent } from "../../schemas/types.js";
 import { PermanentError } from "../../gateway/errors.js";
+import { boundedId } from "./boundedId.js";
 import { type XmppMessageIds } from "./messageIds.js";
 import { NS } from "./namespaces.js";
 import { outOfBandOf } from "./outOfBand.js";
@@ -19,17 +20,26 @@ export interface References {
   repliesTo?: string;
 }
 
+/** Throws FG_NATIVE_INVALID for an id longer than MAX_ID_LENGTH. */
 export function referencesOf(stanza: XmlElement): References {
-  const replaces = stanza.getChild("replace", NS.correction)?.attrs["id"];
+  const replaces = boundedId(
+    stanza.getChild("replace", NS.correction)?.attrs["id"],
+    "the id of the corrected message",
+  );
   // XEP-0424 now, or its fastening form of 0.2 and the moderation of XEP-0425 0.2 that wraps it.
   const applyTo = stanza.getChild("apply-to", NS.fasten);
   const retractsV0 =
     applyTo?.getChild("retract", NS.retractV0) ??
     applyTo?.getChild("moderated", NS.moderateV0)?.getChild("retract", NS.retractV0);
-  const retracts =
+  const retracts = boundedId(
     stanza.getChild("retract", NS.retract)?.attrs["id"] ??
-    (retractsV0 === undefined ? undefined : applyTo?.attrs["id"]);
-  const repliesTo = stanza.getChild("reply", NS.reply)?.attrs["id"];
+      (retractsV0 === undefined ? undefined : applyTo?.attrs["id"]),
+    "the id of the retracted message",
+  );
+  const repliesTo = boundedId(
+    stanza.getChild("reply", NS.reply)?.attrs["id"],
+    "the id of the message replied to",
+  );
   return {
     ...(replaces === undefined ? {} : { replaces }),
     ...(retracts === undefined ? {} : { retracts }),
@@ -48,9 +58,9 @@ export function moderatorOf(stanza: XmlElement): string | undefined {
   return moderated?.attrs["by"];
 }
 
-/** XEP-0421: the room's stable id for an occupant, whatever nick they use. */
+/** XEP-0421: the room's stable id for an occupant, whatever nick they use. Throws for an over-long one. */
 export function occupantIdOf(stanza: XmlElement): string | undefined {
-  const id = stanza.getChild("occupant-id", NS.occupantId)?.attrs["id"];
+  const id = boundedId(stanza.getChild("occupant-id", NS.occupantId)?.attrs["id"], "the occupant-id");
   return id === undefined || id === "" ? undefined : id;
 }
 
@@ -63,7 +73,7 @@ export function nickOf(stanza: XmlElement): string | undefined {
 /** XEP-0444: the reactions a user now has on a message (their whole set), by the message's stanza-id. */
 export function reactionsOf(stanza: XmlElement): { to: string; keys: string[] } | undefined {
   const reactions = stanza.getChild("reactions", NS.reactions);
-  const to = reactions?.attrs["id"];
+  const to = boundedId(reactions?.attrs["id"], "the id of the message reacted to");
   if (reactions === undefined || to === undefined) return undefined;
   const keys = reactions
     .getChildren("reaction")
@@ -72,12 +82,24 @@ export function reactionsOf(stanza: XmlElement): { to: string; keys: string[] } 
   return { to, keys: [...new Set(keys)] };
 }
 
-/** The ids this message has: the sender's and the room's. */
+/**
+ * The id the room gave this message (XEP-0359): only a stanza-id by the room itself counts, as the room
+ * removes any other that claims to be its own. Throws for an over-long one.
+ */
+export function stanzaIdOf(stanza: XmlElement, room: string): string | undefined {
+  return boundedId(
+    stanza.getChildren("stanza-id", NS.stanzaId).find((el) => el.attrs["by"] === room)?.attrs["id"],
+    "the room's stanza-id",
+  );
+}
+
+/** The ids this message has: the sender's and the room's. Throws for an over-long one. */
 export function idsOf(stanza: XmlElement, room: string): XmppMessageIds {
-  const stanzaId = stanza.getChildren("stanza-id", NS.stanzaId).find((el) => el.attrs["by"] === room)?.attrs[
-    "id"
-  ];
-  const originId = stanza.getChild("origin-id", NS.stanzaId)?.attrs["id"] ?? stanza.attrs["id"];
+  const stanzaId = stanzaIdOf(stanza, room);
+  const originId = boundedId(
+    stanza.getChild("origin-id", NS.stanzaId)?.attrs["id"] ?? stanza.attrs["id"],
+    "the message's id",
+  );
   return {
     ...(originId === undefined || originId === "" ? {} : { originId }),
     ...(stanzaId === undefined ? {} : { stanzaId }),

@@ -1,14 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { fromNativeId, toNativeMessage } from "../../../bridges/xmpp/messageIds.js";
+import { MAX_ID_LENGTH } from "../../../bridges/xmpp/boundedId.js";
 import {
+  idsOf,
   moderatorOf,
   nickOf,
   occupantIdOf,
+  reactionsOf,
   referencesOf,
+  stanzaIdOf,
   withoutReplyFallback,
 } from "../../../bridges/xmpp/toNormalisedEvent.js";
 import { quoteOf } from "../../../bridges/xmpp/toStanza.js";
-import { xml } from "../../../bridges/xmpp/XmppComponent.js";
+import { xml, type XmlElement } from "../../../bridges/xmpp/XmppComponent.js";
 
 describe("XMPP mapping - pure parts", () => {
   it("XMPP mapping - a reply's fallback is cut by code points, so an emoji in the quote does not shift it", () => {
@@ -103,5 +107,44 @@ describe("XMPP mapping - pure parts", () => {
     );
     const long = quoteOf({ author: "W", jid: "r@c/W", text: "👮".repeat(300) });
     expect(Array.from(long)).toHaveLength("> W: ".length + 200 + "…\n".length);
+  });
+
+  it("XMPP mapping - every id read from a stanza is bounded, in code points: a longer one is FG_NATIVE_INVALID", () => {
+    const room = "lage@conference.example";
+    // As long as allowed, in characters that take two UTF-16 units each.
+    const longest = "🚓".repeat(MAX_ID_LENGTH);
+    const tooLong = "a".repeat(MAX_ID_LENGTH + 1);
+    const withId = (id: string): XmlElement[] => [
+      xml("message", { id }),
+      xml("message", {}, xml("origin-id", { xmlns: "urn:xmpp:sid:0", id })),
+      xml("message", {}, xml("stanza-id", { xmlns: "urn:xmpp:sid:0", id, by: room })),
+      xml("message", {}, xml("replace", { xmlns: "urn:xmpp:message-correct:0", id })),
+      xml("message", {}, xml("retract", { xmlns: "urn:xmpp:message-retract:1", id })),
+      xml(
+        "message",
+        {},
+        xml(
+          "apply-to",
+          { xmlns: "urn:xmpp:fasten:0", id },
+          xml("retract", { xmlns: "urn:xmpp:message-retract:0" }),
+        ),
+      ),
+      xml("message", {}, xml("reply", { xmlns: "urn:xmpp:reply:0", id })),
+      xml("message", {}, xml("reactions", { xmlns: "urn:xmpp:reactions:0", id })),
+      xml("message", {}, xml("occupant-id", { xmlns: "urn:xmpp:occupant-id:0", id })),
+    ];
+    const readAll = (stanza: XmlElement): unknown[] => [
+      idsOf(stanza, room),
+      stanzaIdOf(stanza, room),
+      referencesOf(stanza),
+      reactionsOf(stanza),
+      occupantIdOf(stanza),
+    ];
+    for (const stanza of withId(longest)) expect(JSON.stringify(readAll(stanza))).toContain(longest);
+    for (const stanza of withId(tooLong)) {
+      expect(() => readAll(stanza), stanza.toString().slice(0, 60)).toThrow(
+        expect.objectContaining({ code: "FG_NATIVE_INVALID", transient: false }) as Error,
+      );
+    }
   });
 });

@@ -1,0 +1,133 @@
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NormalisedEvent } from "../../../schemas/types.js";
+import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { createLogger } from "../../../gateway/log.js";
+import { eventually } from "../../helpers/fixtures.js";
+import { startNatsOrSkip } from "../../helpers/nats.js";
+import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
+import { NS } from "../../helpers/xmppNamespaces.js";
+import * as scene from "../../helpers/xmppScenes.js";
+
+const nats = await startNatsOrSkip();
+const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
+const logLines: string[] = [];
+const log = createLogger(
+  "info",
+  "xmpp-hostile-test",
+  new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(chunk.toString());
+      done();
+    },
+  }),
+);
+
+/** What occupants send that no honest client would: each reproduced against a real Prosody. */
+describe.skipIf(nats === undefined || prosody === undefined)(
+  "XMPP bridge - hostile stanzas against a real Prosody",
+  () => {
+    let bus: JetStreamBus;
+    let bridge: XmppBridge;
+    let officer: XmppClient;
+    const heard: Element[] = [];
+    const present = new Set<string>();
+    const inbound: NormalisedEvent[] = [];
+    let room = "";
+    let n = 0;
+
+    const send = (client: XmppClient, attrs: Record<string, string>, ...children: Element[]): Promise<void> =>
+      client.send(xml("message", { to: room, type: "groupchat", ...attrs }, ...children));
+    /** The stanza error a sender's client received for its message `id`. */
+    const refusalOf = (hearing: Element[], id: string): Promise<Element> =>
+      eventually(
+        () => hearing.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === id),
+        10_000,
+        `the refusal of ${id.slice(0, 40)}`,
+      );
+
+    /** The room still bridges: a message after the hostile one reaches the bus. */
+    async function stillBridging(): Promise<void> {
+      const probe = `still there ${Math.random()}`;
+      await send(officer, {}, xml("body", {}, probe));
+      await eventually(
+        () => inbound.find((e) => e.content?.body === probe),
+        10_000,
+        "bridging after bad input",
+      );
+    }
+
+    beforeAll(async () => {
+      if (nats === undefined || prosody === undefined) return;
+      room = `lage@${prosody.mucDomain}`;
+      ({ bus, bridge, officer } = await scene.bridgedRoom({
+        natsUrl: nats.url,
+        server: prosody,
+        log,
+        room,
+        inbound,
+        heard,
+        present,
+      }));
+    });
+
+    afterAll(async () => {
+      if (nats === undefined || prosody === undefined) return;
+      await stopClient(officer);
+      await bridge.stop();
+      await bus.close();
+      await prosody.stop();
+      await nats.stop();
+    });
+
+    describe("over-long ids", () => {
+      const long = "a".repeat(4000);
+      const cases: [string, () => Element[], Record<string, string>][] = [
+        ["an origin-id", () => [xml("origin-id", { xmlns: NS.sid, id: long })], {}],
+        ["an id attribute", () => [], { id: long }],
+        ["a correction", () => [xml("replace", { xmlns: NS.correction, id: long })], {}],
+        ["a retraction", () => [xml("retract", { xmlns: NS.retract, id: long })], {}],
+        [
+          "an older retraction (fastening)",
+          () => [xml("apply-to", { xmlns: NS.fasten, id: long }, xml("retract", { xmlns: NS.retractV0 }))],
+          {},
+        ],
+        ["a reply", () => [xml("reply", { xmlns: NS.reply, id: long, to: `${room}/Weber` })], {}],
+      ];
+
+      it.each(cases)(
+        "ids - %s naming a 4,000-character id is refused, the sender told, and the room goes on",
+        async (what, children, attrs) => {
+          const id = attrs["id"] ?? `long-${++n}`;
+          const text = `Langer Bezeichner ${n}`;
+          await send(officer, { id, ...attrs }, xml("body", {}, text), ...children());
+          const refusal = await refusalOf(heard, id);
+          // Refused for good: sending it again cannot help.
+          expect(refusal.getChild("error")?.attrs["type"]).toBe("cancel");
+          expect(refusal.getChild("error")?.getChildText("text", NS.stanzas)).toMatch(/longer than/);
+          await eventually(() =>
+            logLines.find((l) => l.includes("FG_NATIVE_INVALID") && l.includes("longer than")),
+          );
+          await stillBridging();
+          expect(
+            inbound.some((e) => e.content?.body === text),
+            what,
+          ).toBe(false);
+        },
+      );
+
+      it("ids - reactions naming a 4,000-character id are refused, the sender told, and the room goes on", async () => {
+        const id = `long-reactions-${++n}`;
+        await send(
+          officer,
+          { id },
+          xml("reactions", { xmlns: NS.reactions, id: long }, xml("reaction", {}, "👍")),
+        );
+        const refusal = await refusalOf(heard, id);
+        expect(refusal.getChild("error")?.attrs["type"]).toBe("cancel");
+        await stillBridging();
+      });
+    });
+  },
+);
