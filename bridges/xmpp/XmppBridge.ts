@@ -17,7 +17,6 @@ import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { openDirectChat } from "../kit/openDirectChat.js";
-import { puppetName } from "../kit/puppetName.js";
 import {
   attachmentFetchOptions,
   describeAttachment,
@@ -52,6 +51,7 @@ import {
 } from "./toStanza.js";
 import { discoverUploadService, requestSlot, upload } from "./httpUpload.js";
 import { outOfBandOf } from "./outOfBand.js";
+import { puppetNick } from "./puppetNick.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
 
 /** How long to wait for a room to confirm a join. */
@@ -961,7 +961,7 @@ export class XmppBridge {
   ): Promise<void> {
     const { event, target, senderAgency } = delivery;
     if (type === "groupchat") {
-      await this.join(target.conversation, fullJid, puppetName(delivery)).catch((error: unknown) => {
+      await this.join(target.conversation, fullJid, puppetNick(delivery)).catch((error: unknown) => {
         throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
       });
     }

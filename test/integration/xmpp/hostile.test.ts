@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { subjects } from "../../../gateway/contract/subjects.js";
 import { createLogger } from "../../../gateway/log.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
@@ -34,9 +35,11 @@ describe.skipIf(nats === undefined || prosody === undefined)(
     const heard: Element[] = [];
     const present = new Set<string>();
     const inbound: NormalisedEvent[] = [];
+    const deadLetters: string[] = [];
     let room = "";
     let n = 0;
 
+    const body = (m: Element): string | null => m.getChildText("body");
     const send = (client: XmppClient, attrs: Record<string, string>, ...children: Element[]): Promise<void> =>
       client.send(xml("message", { to: room, type: "groupchat", ...attrs }, ...children));
     /** The stanza error a sender's client received for its message `id`. */
@@ -46,6 +49,12 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         10_000,
         `the refusal of ${id.slice(0, 40)}`,
       );
+
+    const fromTchap = (event: Omit<scene.EventFromClaire, "id">): Promise<NormalisedEvent> =>
+      scene.deliverFromClaire(bus, scene.roomTarget(room), {
+        id: `c1a2b3c4-0009-4000-8000-${String(++n).padStart(12, "0")}`,
+        ...event,
+      });
 
     /** The room still bridges: a message after the hostile one reaches the bus. */
     async function stillBridging(): Promise<void> {
@@ -70,6 +79,9 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         heard,
         present,
       }));
+      await bus.follow("FEDGATE_DEADLETTER", subjects.deadLetterAll, "start", (m) => {
+        deadLetters.push(Buffer.from(m.data).toString("utf8"));
+      });
     });
 
     afterAll(async () => {
@@ -128,6 +140,17 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         expect(refusal.getChild("error")?.attrs["type"]).toBe("cancel");
         await stillBridging();
       });
+    });
+
+    it("outbound - a delivery whose body and sender's name hold U+0007 reaches the room readable, and the next one follows", async () => {
+      const sender = { userId: "@bernard.petit:tchap.localhost", displayName: "Bernard\u0007 Petit" };
+      await fromTchap({ type: "message.created", sender, content: { body: "Alarmstufe\u0007 2" } });
+      await fromTchap({ type: "message.created", sender, content: { body: "Alarmstufe 3" } });
+      const first = await eventually(() => heard.find((m) => body(m)?.startsWith("Alarmstufe") === true));
+      expect(body(first)).toBe("Alarmstufe\uFFFD 2");
+      expect(first.attrs["from"]).toBe(`${room}/Bernard Petit (Ministère de l'Intérieur)`);
+      await eventually(() => heard.find((m) => body(m) === "Alarmstufe 3"));
+      expect(deadLetters.filter((l) => l.includes("Alarmstufe"))).toEqual([]);
     });
   },
 );
