@@ -32,6 +32,7 @@ import { fromNativeId, toNativeMessage, type XmppMessageIds } from "./messageIds
 import {
   withoutReplyFallback,
   idsOf,
+  MAX_REACTIONS,
   moderatorOf,
   nickOf,
   occupantIdOf,
@@ -751,11 +752,19 @@ export class XmppBridge {
         relations.reactsTo === undefined ? undefined : referenceId(relations.reactsTo, type, "other");
       if (reactingTo === undefined) return undefined;
       await this.present(delivery, fullJid, puppet, type);
-      const { after } = await this.swapReactions(target.conversation, reactingTo, puppet, (current) =>
-        event.type === "reaction.added"
-          ? [...new Set([...current, reaction])]
-          : current.filter((k) => k !== reaction),
-      );
+      const { after } = await this.swapReactions(target.conversation, reactingTo, puppet, (current) => {
+        if (event.type === "reaction.removed") return current.filter((k) => k !== reaction);
+        const added = [...new Set([...current, reaction])];
+        return added.length > MAX_REACTIONS ? current : added;
+      });
+      if (!after.includes(reaction) && event.type === "reaction.added") {
+        // Each change sends the puppet's whole set: without a bound, every one would grow the stanza.
+        this.log.warn(
+          { eventId: event.id, conversation: target.conversation },
+          `a person's reaction beyond the ${MAX_REACTIONS} XMPP carries on one message; not bridged`,
+        );
+        return undefined;
+      }
       await this.component.send(toReactions(address, reactingTo, after));
       return undefined;
     }

@@ -70,15 +70,42 @@ export function nickOf(stanza: XmlElement): string | undefined {
   return nick === undefined || nick === "" ? undefined : nick.slice(0, 255);
 }
 
-/** XEP-0444: the reactions a user now has on a message (their whole set), by the message's stanza-id. */
+/**
+ * The most reactions one person may have on one message. Each stanza carries a person's whole set, and every
+ * difference from the set before becomes an event on every linked network: a stanza may cause at most twice
+ * this many.
+ */
+export const MAX_REACTIONS = 20;
+/** The longest reaction, in code points, as the event schema allows. */
+const MAX_REACTION_LENGTH = 64;
+
+/**
+ * XEP-0444: the reactions a user now has on a message (their whole set), by the message's stanza-id. Throws
+ * FG_NATIVE_INVALID for more than MAX_REACTIONS, a reaction longer than the schema allows, or an over-long id.
+ */
 export function reactionsOf(stanza: XmlElement): { to: string; keys: string[] } | undefined {
   const reactions = stanza.getChild("reactions", NS.reactions);
   const to = boundedId(reactions?.attrs["id"], "the id of the message reacted to");
   if (reactions === undefined || to === undefined) return undefined;
-  const keys = reactions
-    .getChildren("reaction")
-    .map((r) => r.text().trim())
-    .filter((k) => k.length > 0 && k.length <= 64);
+  const elements = reactions.getChildren("reaction");
+  if (elements.length > MAX_REACTIONS) {
+    throw new PermanentError(
+      "FG_NATIVE_INVALID",
+      `${elements.length} reactions on one message; fedgate carries at most ${MAX_REACTIONS} from one person`,
+      { detail: { reactions: elements.length } },
+    );
+  }
+  const keys = elements.map((r) => r.text().trim()).filter((k) => k.length > 0);
+  for (const key of keys) {
+    const length = Array.from(key).length;
+    if (length > MAX_REACTION_LENGTH) {
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `a reaction of ${length} characters; the limit is ${MAX_REACTION_LENGTH}`,
+        { detail: { length } },
+      );
+    }
+  }
   return { to, keys: [...new Set(keys)] };
 }
 

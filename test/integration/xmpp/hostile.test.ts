@@ -40,6 +40,8 @@ describe.skipIf(nats === undefined || prosody === undefined)(
     let n = 0;
 
     const body = (m: Element): string | null => m.getChildText("body");
+    const stanzaIdOf = (m: Element): string | undefined =>
+      m.getChildren("stanza-id", NS.sid).find((s) => s.attrs["by"] === room)?.attrs["id"];
     const send = (client: XmppClient, attrs: Record<string, string>, ...children: Element[]): Promise<void> =>
       client.send(xml("message", { to: room, type: "groupchat", ...attrs }, ...children));
     /** The stanza error a sender's client received for its message `id`. */
@@ -151,6 +153,73 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       expect(first.attrs["from"]).toBe(`${room}/Bernard Petit (Ministère de l'Intérieur)`);
       await eventually(() => heard.find((m) => body(m) === "Alarmstufe 3"));
       expect(deadLetters.filter((l) => l.includes("Alarmstufe"))).toEqual([]);
+    });
+
+    describe("reactions", () => {
+      let target: Element;
+      let targetEvent: string;
+      const reactionsTo = (): NormalisedEvent[] =>
+        inbound.filter((e) => e.relations?.reactsTo === targetEvent);
+      const react = (id: string, keys: string[]): Promise<void> =>
+        send(
+          officer,
+          { id },
+          xml(
+            "reactions",
+            { xmlns: NS.reactions, id: stanzaIdOf(target) },
+            ...keys.map((k) => xml("reaction", {}, k)),
+          ),
+        );
+
+      beforeAll(async () => {
+        if (nats === undefined || prosody === undefined) return;
+        targetEvent = (await fromTchap({ type: "message.created", content: { body: "Reagiert bitte" } })).id;
+        target = await eventually(() =>
+          heard.find((m) => body(m) === "Reagiert bitte" && stanzaIdOf(m) !== undefined),
+        );
+      });
+
+      it("reactions - 2,000 reactions in one stanza are refused, the sender told, and not one is published", async () => {
+        const keys = Array.from({ length: 2000 }, (_, i) => `r${i}`);
+        await react("many-reactions", keys);
+        const refusal = await refusalOf(heard, "many-reactions");
+        expect(refusal.getChild("error")?.getChildText("text", NS.stanzas)).toMatch(/reactions/);
+        await stillBridging();
+        expect(reactionsTo()).toEqual([]);
+      });
+
+      it("reactions - a reaction longer than 64 code points is refused, the sender told", async () => {
+        await react("long-reaction", ["👍", "🚓".repeat(65)]);
+        await refusalOf(heard, "long-reaction");
+        await stillBridging();
+        expect(reactionsTo()).toEqual([]);
+      });
+
+      it("reactions - a person's set within the bound still arrives, one event per reaction", async () => {
+        await react("few-reactions", ["👍", "👀", "🚓"]);
+        await eventually(() => (reactionsTo().length === 3 ? true : undefined));
+      });
+
+      it("reactions - a remote person's reactions beyond 20 on one message are not sent; their set stops there", async () => {
+        const sets = (): string[][] =>
+          heard
+            .filter((m) => m.attrs["from"] === `${room}/Claire Martin (Ministère de l'Intérieur)`)
+            .map((m) => m.getChild("reactions", NS.reactions))
+            .filter((r) => r !== undefined && r.attrs["id"] === stanzaIdOf(target))
+            .map((r) => (r?.getChildren("reaction") ?? []).map((x) => x.text()));
+        for (let i = 1; i <= 21; i++) {
+          await fromTchap({
+            type: "reaction.added",
+            content: { reaction: `+${i}` },
+            relations: { reactsTo: targetEvent },
+          });
+        }
+        await fromTchap({ type: "message.created", content: { body: "Fin des réactions" } });
+        await eventually(() => heard.find((m) => body(m) === "Fin des réactions"));
+        expect(sets()).toHaveLength(20);
+        expect(sets().at(-1)).toHaveLength(20);
+        expect(sets().flat()).not.toContain("+21");
+      });
     });
   },
 );

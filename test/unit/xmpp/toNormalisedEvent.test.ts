@@ -3,6 +3,7 @@ import { fromNativeId, toNativeMessage } from "../../../bridges/xmpp/messageIds.
 import { MAX_ID_LENGTH } from "../../../bridges/xmpp/boundedId.js";
 import {
   idsOf,
+  MAX_REACTIONS,
   moderatorOf,
   nickOf,
   occupantIdOf,
@@ -146,5 +147,27 @@ describe("XMPP mapping - pure parts", () => {
         expect.objectContaining({ code: "FG_NATIVE_INVALID", transient: false }) as Error,
       );
     }
+  });
+
+  it("XMPP mapping - reactions are bounded: 20 a person, 64 code points each; more is FG_NATIVE_INVALID, never dropped", () => {
+    const reacting = (...keys: string[]): XmlElement =>
+      xml(
+        "message",
+        {},
+        xml(
+          "reactions",
+          { xmlns: "urn:xmpp:reactions:0", id: "room-17" },
+          ...keys.map((k) => xml("reaction", {}, k)),
+        ),
+      );
+    const twenty = Array.from({ length: MAX_REACTIONS }, (_, i) => `r${i}`);
+    expect(reactionsOf(reacting(...twenty))?.keys).toEqual(twenty);
+    expect(() => reactionsOf(reacting(...twenty, "one more"))).toThrow(/21 reactions/);
+    // 64 code points, 128 UTF-16 units: allowed, as the event schema counts code points.
+    expect(reactionsOf(reacting("🚓".repeat(64)))?.keys).toEqual(["🚓".repeat(64)]);
+    expect(() => reactionsOf(reacting("👍", "🚓".repeat(65)))).toThrow(
+      expect.objectContaining({ code: "FG_NATIVE_INVALID" }) as Error,
+    );
+    expect(reactionsOf(reacting("👍", " ", "👍"))?.keys).toEqual(["👍"]);
   });
 });
