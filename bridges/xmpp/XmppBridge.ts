@@ -12,6 +12,7 @@ import { buckets } from "../../gateway/bus/topology.js";
 import { FedgateError, PermanentError } from "../../gateway/errors.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
 import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
+import type { ConversationRef } from "../../gateway/stores/LinkStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
@@ -32,6 +33,7 @@ import { fromNativeId, toNativeMessage, type XmppMessageIds } from "./messageIds
 import {
   withoutReplyFallback,
   idsOf,
+  isModeration,
   MAX_REACTIONS,
   moderatorOf,
   nickOf,
@@ -94,7 +96,7 @@ export class XmppBridge {
   private readonly perRoom = new KeyedSequencer();
   private discoveredUploadService: Promise<string> | undefined;
   /** The messages of each archive query in progress, by queryid. */
-  private readonly archivePages = new Map<string, ArchivedMessage[]>();
+  private readonly archivePages = new Map<string, { room: string; page: ArchivedMessage[] }>();
   /** Recent native messages by event id: where to send a stanza error if the gateway refuses them. */
   private readonly recentSenders = new BoundedMap<string, { refusal: Refusal; id: string }>(RECENT_MESSAGES);
   /** Recent texts by "<conversation> <the id replies use>", for the quote a reply carries (XEP-0461). */
@@ -188,7 +190,7 @@ export class XmppBridge {
     for (;;) {
       const queryid = randomUUID();
       const page: ArchivedMessage[] = [];
-      this.archivePages.set(queryid, page);
+      this.archivePages.set(queryid, { room, page });
       const result = await this.component.request(
         xml(
           "iq",
@@ -464,7 +466,12 @@ export class XmppBridge {
   /** A live group chat message, queued per room, or one from a room's archive, kept for the catch-up. */
   private onRoomMessage(stanza: XmlElement): void {
     const result = stanza.getChild("result", NS.mam);
-    const archived = result?.getChild("forwarded", NS.forward)?.getChild("message");
+    const query = this.archivePages.get(result?.attrs["queryid"] ?? "");
+    // Only the room answers the bridge's archive query: a result an occupant wrote into a message is none.
+    const archived =
+      query !== undefined && stanza.attrs["from"] === query.room
+        ? result?.getChild("forwarded", NS.forward)?.getChild("message")
+        : undefined;
     const message = archived ?? stanza;
     if (message.attrs["type"] !== "groupchat") return;
     const [roomJid, occupantNick] = splitOccupant(message.attrs["from"]);
@@ -480,14 +487,13 @@ export class XmppBridge {
       echo?.(stanzaIdOf(stanza, roomJid));
       return;
     }
-    if (result !== undefined) {
+    if (archived !== undefined) {
       // Only the catch-up asks the archive: its page is bridged in order once complete. The result's id is
       // the message's stanza-id.
-      const archiveId = result.attrs["id"];
-      const page = this.archivePages.get(result.attrs["queryid"] ?? "");
+      const archiveId = result?.attrs["id"];
       // An archive may name the sender's real JID (ejabberd does), though they have left since.
       const archivedJid = message.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
-      page?.push({
+      query?.page.push({
         message,
         nick,
         ...(archiveId === undefined ? {} : { archiveId }),
@@ -532,6 +538,7 @@ export class XmppBridge {
         refusal,
         dedupeId: stanzaId,
         ids: { ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) },
+        moderated: isModeration(stanza, roomJid),
       };
       // The archive's word only ever refuses: what a message carries must not vouch for its sender.
       if (!this.allowed(occupant.jid) || !this.allowed(archivedJid)) {
@@ -675,11 +682,16 @@ export class XmppBridge {
       );
       return;
     }
+    if (replaces !== undefined)
+      await this.mustBeAuthor(conversation, replaces, chat.sender.userId, "correct");
+    // A moderator's retraction (XEP-0425) comes from the room itself, which no occupant can write as.
+    if (redacts !== undefined && chat.moderated !== true)
+      await this.mustBeAuthor(conversation, redacts, chat.sender.userId, "retract");
     // Each linked file is fetched once to learn its size, type and hash; the event carries its link.
     const attachments = await Promise.all(
       outOfBandOf(stanza).map((link) => describeAttachment(link.url, this.attachmentLimits)),
     );
-    const native = toNativeMessage(chat.ids);
+    const native = toNativeMessage({ ...chat.ids, author: chat.sender.userId });
     const dedupeId = chat.dedupeId;
     const event = toNormalisedEvent(stanza, {
       instance: this.config.instance,
@@ -700,7 +712,56 @@ export class XmppBridge {
     });
     if (event === undefined) return;
     this.rememberSender(event.id, chat.refusal, stanza.attrs["id"]);
-    await this.runtime.publish(event, native?.aliases ?? []);
+    // Only a new message's ids are recorded, so only they can claim another message's.
+    const aliases =
+      event.type === "message.created"
+        ? await this.unclaimed(conversation, native?.aliases ?? [], event.id)
+        : [];
+    await this.runtime.publish(event, aliases);
+  }
+
+  /**
+   * XEP-0308 and XEP-0424: only a message's author may correct or retract it; the message map's native id
+   * names the author (a native sender's id, or the puppet). Throws FG_NATIVE_INVALID (forbidden) for anyone
+   * else, and for a message whose author the bridge did not record.
+   */
+  private async mustBeAuthor(
+    conversation: ConversationRef,
+    eventId: string,
+    sender: string,
+    what: "correct" | "retract",
+  ): Promise<void> {
+    const nativeId = await this.runtime.messages.nativeId(eventId, conversation);
+    const author = nativeId === undefined ? undefined : fromNativeId(nativeId).author;
+    if (author === sender) return;
+    throw new PermanentError(
+      "FG_NATIVE_INVALID",
+      author === undefined
+        ? `fedgate cannot tell who wrote the message to ${what}, so it does not ${what} it`
+        : `only the author of a message may ${what} it`,
+      { detail: { condition: "forbidden" } },
+    );
+  }
+
+  /**
+   * The ids among a new message's `aliases` that name no other message in the conversation. A sender picks
+   * their own id (XEP-0359 origin-id): one that another message already has (its stanza-id, say) must not
+   * take that message's place, or what others then correct, retract or answer would be the wrong message.
+   */
+  private async unclaimed(
+    conversation: ConversationRef,
+    aliases: string[],
+    eventId: string,
+  ): Promise<string[]> {
+    const owners = await Promise.all(aliases.map((id) => this.runtime.messages.eventId(conversation, id)));
+    const claimed = aliases.filter((_, i) => owners[i] !== undefined && owners[i] !== eventId);
+    if (claimed.length > 0) {
+      this.log.warn(
+        { conversation: conversation.conversation, eventId, claimed },
+        "a message gives itself an id another message has here; that id keeps finding the other message",
+      );
+    }
+    return aliases.filter((id) => !claimed.includes(id));
   }
 
   /** Keeps a message's text (without its own reply quote) for a reply to it to quote. */
@@ -783,6 +844,19 @@ export class XmppBridge {
       this.log.warn(
         { eventId: event.id, conversation: target.conversation },
         "deletion of a message its sender's puppet did not send: XMPP lets only a moderator retract it; not bridged",
+      );
+      return undefined;
+    }
+    if (
+      event.type === "message.edited" &&
+      relations.replaces !== undefined &&
+      fromNativeId(relations.replaces).author !== puppet
+    ) {
+      // Only a message's sender may correct it (XEP-0308): a correction from another puppet would be taken
+      // by some clients as a change to someone else's words.
+      this.log.warn(
+        { eventId: event.id, conversation: target.conversation },
+        "edit of a message its sender's puppet did not send: XMPP lets only its author correct it; not bridged",
       );
       return undefined;
     }
@@ -1053,6 +1127,8 @@ interface NativeChat {
    */
   dedupeId: string | undefined;
   ids: XmppMessageIds;
+  /** A moderator's retraction (XEP-0425), which the room sent from its own JID. */
+  moderated?: boolean;
 }
 
 /**

@@ -58,6 +58,14 @@ export function moderatorOf(stanza: XmlElement): string | undefined {
   return moderated?.attrs["by"];
 }
 
+/**
+ * Whether `stanza` is a moderator's retraction (XEP-0425) the room itself sent: it comes from the room's own
+ * JID, which no occupant can write as, and may retract anyone's message.
+ */
+export function isModeration(stanza: XmlElement, room: string): boolean {
+  return stanza.attrs["from"] === room && moderatorOf(stanza) !== undefined;
+}
+
 /** XEP-0421: the room's stable id for an occupant, whatever nick they use. Throws for an over-long one. */
 export function occupantIdOf(stanza: XmlElement): string | undefined {
   const id = boundedId(stanza.getChild("occupant-id", NS.occupantId)?.attrs["id"], "the occupant-id");

@@ -7,7 +7,14 @@ import { subjects } from "../../../gateway/contract/subjects.js";
 import { createLogger } from "../../../gateway/log.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
-import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
+import {
+  type Element,
+  startProsodyOrSkip,
+  stopClient,
+  xml,
+  xmppClient,
+  type XmppClient,
+} from "../../helpers/prosody.js";
 import { NS } from "../../helpers/xmppNamespaces.js";
 import * as scene from "../../helpers/xmppScenes.js";
 
@@ -32,10 +39,14 @@ describe.skipIf(nats === undefined || prosody === undefined)(
     let bus: JetStreamBus;
     let bridge: XmppBridge;
     let officer: XmppClient;
+    /** A second officer in the room, who tries to act on Weber's messages. */
+    let meyer: XmppClient;
     const heard: Element[] = [];
+    const meyerHeard: Element[] = [];
     const present = new Set<string>();
     const inbound: NormalisedEvent[] = [];
     const deadLetters: string[] = [];
+    const others: XmppClient[] = [];
     let room = "";
     let n = 0;
 
@@ -58,6 +69,16 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         ...event,
       });
 
+    /** A message Weber writes, once bridged: its event and the room's echo of it. */
+    async function weberSays(text: string, id: string): Promise<{ event: NormalisedEvent; echo: Element }> {
+      await send(officer, { id }, xml("body", {}, text), xml("origin-id", { xmlns: NS.sid, id }));
+      const event = await eventually(() =>
+        inbound.find((e) => e.type === "message.created" && e.content?.body === text),
+      );
+      const echo = await eventually(() => heard.find((m) => body(m) === text && stanzaIdOf(m) !== undefined));
+      return { event, echo };
+    }
+
     /** The room still bridges: a message after the hostile one reaches the bus. */
     async function stillBridging(): Promise<void> {
       const probe = `still there ${Math.random()}`;
@@ -67,6 +88,20 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         10_000,
         "bridging after bad input",
       );
+    }
+
+    /** Logs `localpart` in and has them join the room as `nick`, recording what they hear into `hearing`. */
+    async function occupant(localpart: string, nick: string, hearing: Element[] = []): Promise<XmppClient> {
+      if (prosody === undefined) throw new Error("no Prosody");
+      await prosody.addUser(localpart, `pw-${localpart}`);
+      const client = xmppClient(prosody, localpart, `pw-${localpart}`, `r${others.length}`);
+      others.push(client);
+      client.on("stanza", (stanza) => {
+        if (stanza.is("message")) hearing.push(stanza);
+      });
+      await client.start();
+      await scene.joinRoom(client, room, nick);
+      return client;
     }
 
     beforeAll(async () => {
@@ -84,10 +119,12 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       await bus.follow("FEDGATE_DEADLETTER", subjects.deadLetterAll, "start", (m) => {
         deadLetters.push(Buffer.from(m.data).toString("utf8"));
       });
+      meyer = await occupant("meyer", "Meyer", meyerHeard);
     });
 
     afterAll(async () => {
       if (nats === undefined || prosody === undefined) return;
+      for (const client of others) await stopClient(client);
       await stopClient(officer);
       await bridge.stop();
       await bus.close();
@@ -219,6 +256,99 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         expect(sets()).toHaveLength(20);
         expect(sets().at(-1)).toHaveLength(20);
         expect(sets().flat()).not.toContain("+21");
+      });
+    });
+
+    describe("relations tied to their author", () => {
+      it("relations - another occupant's correction of Weber's message is refused, the sender told", async () => {
+        const { event } = await weberSays("Treffpunkt Nordtor 1", "weber-own-1");
+        await send(
+          meyer,
+          { id: "meyer-replace-1" },
+          xml("body", {}, "Treffpunkt Südtor (gefälscht)"),
+          xml("replace", { xmlns: NS.correction, id: "weber-own-1" }),
+        );
+        const refusal = await refusalOf(meyerHeard, "meyer-replace-1");
+        expect(refusal.getChild("error")?.getChild("forbidden", NS.stanzas)).toBeDefined();
+        await stillBridging();
+        expect(inbound.some((e) => e.relations?.replaces === event.id)).toBe(false);
+      });
+
+      it("relations - another occupant's retraction of Weber's message is refused, the sender told", async () => {
+        const { event, echo } = await weberSays("Bitte stehen lassen", "weber-own-2");
+        await send(
+          meyer,
+          { id: "meyer-retract-1" },
+          xml("retract", { xmlns: NS.retract, id: stanzaIdOf(echo) }),
+        );
+        const refusal = await refusalOf(meyerHeard, "meyer-retract-1");
+        expect(refusal.getChild("error")?.getChild("forbidden", NS.stanzas)).toBeDefined();
+        await stillBridging();
+        expect(inbound.some((e) => e.relations?.redacts === event.id)).toBe(false);
+      });
+
+      it("relations - an occupant cannot correct what a remote person's puppet wrote", async () => {
+        const claires = await fromTchap({ type: "message.created", content: { body: "Rendez-vous à 8 h" } });
+        const posted = await eventually(() => heard.find((m) => body(m) === "Rendez-vous à 8 h"));
+        const postedId = posted.getChild("origin-id", NS.sid)?.attrs["id"] ?? "";
+        await send(
+          officer,
+          { id: "weber-replace-claire" },
+          xml("body", {}, "Rendez-vous à 9 h"),
+          xml("replace", { xmlns: NS.correction, id: postedId }),
+        );
+        await refusalOf(heard, "weber-replace-claire");
+        await stillBridging();
+        expect(inbound.some((e) => e.relations?.replaces === claires.id)).toBe(false);
+      });
+
+      it("relations - an id another message has in the room cannot be taken over as one's own origin-id", async () => {
+        const { event, echo } = await weberSays("Mein Beitrag", "weber-own-3");
+        const taken = stanzaIdOf(echo) ?? "";
+        await send(
+          meyer,
+          { id: "meyer-hijack" },
+          xml("body", {}, "Übernommen"),
+          xml("origin-id", { xmlns: NS.sid, id: taken }),
+        );
+        await eventually(() => inbound.find((e) => e.content?.body === "Übernommen"));
+        // Weber retracts his own message, by the id the room gave it: that message, not Meyer's, is deleted.
+        await send(officer, { id: "weber-retract-own" }, xml("retract", { xmlns: NS.retract, id: taken }));
+        const deletion = await eventually(() =>
+          inbound.find((e) => e.type === "message.deleted" && e.sender.displayName === "Weber"),
+        );
+        expect(deletion.relations?.redacts).toBe(event.id);
+      });
+
+      it("relations - the author's own correction and retraction still go through", async () => {
+        const { event, echo } = await weberSays("Treffpunkt Westtor", "weber-own-4");
+        await send(
+          officer,
+          { id: "weber-own-5" },
+          xml("body", {}, "Treffpunkt Osttor"),
+          xml("replace", { xmlns: NS.correction, id: "weber-own-4" }),
+        );
+        const edit = await eventually(() => inbound.find((e) => e.content?.body === "Treffpunkt Osttor"));
+        expect(edit.relations?.replaces).toBe(event.id);
+        await send(
+          officer,
+          { id: "weber-own-6" },
+          xml("retract", { xmlns: NS.retract, id: stanzaIdOf(echo) }),
+        );
+        await eventually(() => inbound.find((e) => e.relations?.redacts === event.id));
+      });
+
+      it("relations - an edit from Tchap of an officer's message is not sent as a correction by someone else", async () => {
+        const { event } = await weberSays("Nur ich korrigiere das", "weber-own-7");
+        await fromTchap({
+          type: "message.edited",
+          content: { body: "Corrigé par quelqu'un d'autre" },
+          relations: { replaces: event.id },
+        });
+        // What follows is delivered: the edit was passed over, not stuck.
+        await fromTchap({ type: "message.created", content: { body: "Après la correction" } });
+        await eventually(() => heard.find((m) => body(m) === "Après la correction"));
+        expect(heard.some((m) => body(m) === "Corrigé par quelqu'un d'autre")).toBe(false);
       });
     });
   },

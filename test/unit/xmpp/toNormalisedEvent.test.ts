@@ -3,6 +3,7 @@ import { fromNativeId, toNativeMessage } from "../../../bridges/xmpp/messageIds.
 import { MAX_ID_LENGTH } from "../../../bridges/xmpp/boundedId.js";
 import {
   idsOf,
+  isModeration,
   MAX_REACTIONS,
   moderatorOf,
   nickOf,
@@ -80,6 +81,16 @@ describe("XMPP mapping - pure parts", () => {
     );
     expect(referencesOf(current).retracts).toBe("room-17");
     expect(referencesOf(older).retracts).toBe("room-18");
+    // The room's own JID vouches for the moderation; an occupant's message with the same payload is none.
+    expect(isModeration(current, "lage@conference.example")).toBe(true);
+    expect(isModeration(older, "lage@conference.example")).toBe(true);
+    expect(isModeration(current, "other@conference.example")).toBe(false);
+    const byOccupant = xml(
+      "message",
+      { ...current.attrs, from: "lage@conference.example/Meyer" },
+      ...current.children,
+    );
+    expect(isModeration(byOccupant, "lage@conference.example")).toBe(false);
     expect(moderatorOf(current)).toBe("lage@conference.example/Chef");
     expect(moderatorOf(older)).toBe("lage@conference.example/Chef");
     expect(
