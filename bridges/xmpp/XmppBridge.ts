@@ -54,11 +54,17 @@ import {
 } from "./toStanza.js";
 import { discoverUploadService, requestSlot, upload } from "./httpUpload.js";
 import { outOfBandOf } from "./outOfBand.js";
-import { puppetNick } from "./puppetNick.js";
+import { nickCandidates, puppetNick } from "./nicks.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
 
 /** How long to wait for a room to confirm a join. */
 const JOIN_TIMEOUT_MS = 10_000;
+/**
+ * How many nicks a join tries that the room then says are taken. Nicks the bot sees occupants hold are passed
+ * over without asking: a conflict means someone took the nick meanwhile, which does not happen by chance
+ * again and again.
+ */
+const MAX_NICK_CONFLICTS = 5;
 /** How long to wait for the room to echo a message with the stanza-id it gave it. */
 const REFLECTION_TIMEOUT_MS = 5_000;
 /** Archive page size when catching up (XEP-0313 with XEP-0059). */
@@ -89,7 +95,11 @@ interface Room {
 
 export class XmppBridge {
   private readonly rooms = new Map<string, Room>();
-  private readonly pendingJoins = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  /** Joins waiting for the room's answer, by "<room> <full JID joining>". */
+  private readonly pendingJoins = new Map<
+    string,
+    { resolve: (nick: string) => void; reject: (e: Error) => void }
+  >();
   /** Messages a puppet sent, by "<room> <id>", waiting for the room's echo and its stanza-id. */
   private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
   /** A conversation's messages, live or from a room's archive, are handled one at a time and in order. */
@@ -170,7 +180,7 @@ export class XmppBridge {
       // First in the room's queue: live messages that arrive meanwhile wait until the archive is bridged,
       // so the room's order holds across a reconnection.
       this.perRoom.run(room, () =>
-        this.join(room, this.botJid, this.config.botNick)
+        this.join(room, this.botJid, nickCandidates(this.config.botNick))
           .then(() => this.catchUp(room))
           .catch((error: unknown) =>
             this.log.error({ room, err: error }, "cannot join or catch up with linked room"),
@@ -320,30 +330,74 @@ export class XmppBridge {
     return room;
   }
 
-  /** Joins `room` as `fullJid` with `nick`; resolves when the room confirms. Joining twice is a no-op. */
-  private join(roomJid: string, fullJid: string, nick: string): Promise<void> {
+  /**
+   * Joins `room` as `fullJid` under the first of `nicks` no one else holds there (a native occupant may have
+   * taken a remote person's name); resolves when the room confirms. Joining twice is a no-op.
+   */
+  private join(roomJid: string, fullJid: string, nicks: Iterable<string>): Promise<void> {
     const room = this.room(roomJid);
     const existing = room.own.get(fullJid);
     if (existing !== undefined) return existing.joined;
-    const joined = new Promise<void>((resolve, reject) => {
-      const key = `${roomJid}/${nick}`;
+    const own = { nick: "", joined: Promise.resolve() };
+    own.joined = this.enterUnderFreeNick(room, roomJid, fullJid, nicks, own);
+    room.own.set(fullJid, own);
+    own.joined.catch(() => {
+      if (room.own.get(fullJid) === own) room.own.delete(fullJid);
+    });
+    return own.joined;
+  }
+
+  /**
+   * Tries `nicks` in order until the room lets `fullJid` in, keeping the nick tried (then the one the room
+   * confirmed) in `own`. A nick the bot sees an occupant hold is passed over; one the room says is taken
+   * (someone came in meanwhile) is too, MAX_NICK_CONFLICTS times at most. Any other refusal throws.
+   */
+  private async enterUnderFreeNick(
+    room: Room,
+    roomJid: string,
+    fullJid: string,
+    nicks: Iterable<string>,
+    own: { nick: string },
+  ): Promise<void> {
+    let conflicts = 0;
+    for (const nick of nicks) {
+      if (room.occupants.has(nick) || isOwnNick(room, nick)) continue;
+      own.nick = nick;
+      try {
+        own.nick = await this.enter(roomJid, fullJid, nick);
+        return;
+      } catch (error) {
+        const taken = error instanceof FedgateError && error.detail["condition"] === "conflict";
+        if (!taken || ++conflicts >= MAX_NICK_CONFLICTS) throw error;
+        this.log.info({ room: roomJid, nick }, "nick taken in the room; trying the next");
+      }
+    }
+  }
+
+  /**
+   * Asks to enter `room` as `fullJid` under `nick`; resolves with the nick the room confirms (it may have
+   * normalised it), rejects with the room's refusal, its condition in the detail.
+   */
+  private enter(roomJid: string, fullJid: string, nick: string): Promise<string> {
+    const key = `${roomJid} ${fullJid}`;
+    const entered = new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pendingJoins.delete(key);
         reject(new PermanentError("FG_PEER_REFUSED", `room ${roomJid} did not confirm the join of ${nick}`));
       }, JOIN_TIMEOUT_MS);
       this.pendingJoins.set(key, {
-        resolve: () => {
+        resolve: (confirmed) => {
+          this.pendingJoins.delete(key);
           clearTimeout(timer);
-          resolve();
+          resolve(confirmed);
         },
         reject: (error) => {
+          this.pendingJoins.delete(key);
           clearTimeout(timer);
           reject(error);
         },
       });
     });
-    room.own.set(fullJid, { nick, joined });
-    joined.catch(() => room.own.delete(fullJid));
     void this.component
       .send(
         xml(
@@ -353,8 +407,8 @@ export class XmppBridge {
           xml("x", { xmlns: NS.muc }, xml("history", { maxstanzas: "0" })),
         ),
       )
-      .catch((error: unknown) => this.pendingJoins.get(`${roomJid}/${nick}`)?.reject(error as Error));
-    return joined;
+      .catch((error: unknown) => this.pendingJoins.get(key)?.reject(error as Error));
+    return entered;
   }
 
   private receive(stanza: XmlElement): void {
@@ -369,27 +423,27 @@ export class XmppBridge {
   private onPresence(stanza: XmlElement): void {
     const [roomJid, nick] = splitOccupant(stanza.attrs["from"]);
     if (roomJid === undefined || nick === undefined) return;
-    const key = `${roomJid}/${nick}`;
-    const pending = this.pendingJoins.get(key);
+    const to = stanza.attrs["to"] ?? "";
+    // A join in progress is answered to the JID that asked: a refusal, or the room's word that this is us.
+    const pending = this.pendingJoins.get(`${roomJid} ${to}`);
     if (stanza.attrs["type"] === "error") {
-      this.pendingJoins.delete(key);
       const condition = stanza
         .getChild("error")
         ?.children.find((c): c is XmlElement => typeof c !== "string")?.name;
       pending?.reject(
-        new PermanentError("FG_PEER_REFUSED", `room ${roomJid} refused ${nick}: ${condition ?? "error"}`),
+        new PermanentError("FG_PEER_REFUSED", `room ${roomJid} refused ${nick}: ${condition ?? "error"}`, {
+          detail: { condition },
+        }),
       );
       return;
     }
     const available = stanza.attrs["type"] !== "unavailable";
-    if (available && pending !== undefined) {
-      this.pendingJoins.delete(key);
-      pending.resolve();
-    }
+    const self = isSelfPresence(stanza);
+    if (available && self) pending?.resolve(nick);
     // Every own occupant (bot and puppets) gets each presence: the bot's copy alone tells who came and went.
-    if (stanza.attrs["to"] !== this.botJid) return;
+    if (to !== this.botJid) return;
     const room = this.room(roomJid);
-    if (nick === this.config.botNick) {
+    if (self) {
       room.listening = available;
       return;
     }
@@ -1044,9 +1098,11 @@ export class XmppBridge {
   ): Promise<void> {
     const { event, target, senderAgency } = delivery;
     if (type === "groupchat") {
-      await this.join(target.conversation, fullJid, puppetNick(delivery)).catch((error: unknown) => {
-        throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
-      });
+      await this.join(target.conversation, fullJid, nickCandidates(puppetNick(delivery))).catch(
+        (error: unknown) => {
+          throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
+        },
+      );
     }
     await this.runtime.identities.record(
       {
@@ -1183,6 +1239,16 @@ function carriesContent(stanza: XmlElement): boolean {
 function bareJid(jid: string): string {
   const slash = jid.indexOf("/");
   return slash < 0 ? jid : jid.slice(0, slash);
+}
+
+/** Whether a presence is the room's word about the recipient's own occupant (XEP-0045 status 110). */
+function isSelfPresence(stanza: XmlElement): boolean {
+  return (
+    stanza
+      .getChild("x", NS.mucUser)
+      ?.getChildren("status")
+      .some((status) => status.attrs["code"] === "110") === true
+  );
 }
 
 /** Whether a nick is one of fedgate's own occupants: their messages come back and are not bridged. */

@@ -9,6 +9,7 @@ import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import {
   type Element,
+  linkRoom,
   startProsodyOrSkip,
   stopClient,
   xml,
@@ -90,8 +91,13 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       );
     }
 
-    /** Logs `localpart` in and has them join the room as `nick`, recording what they hear into `hearing`. */
-    async function occupant(localpart: string, nick: string, hearing: Element[] = []): Promise<XmppClient> {
+    /** Logs `localpart` in and has them join the room (or `where`) as `nick`; what they hear goes to `hearing`. */
+    async function occupant(
+      localpart: string,
+      nick: string,
+      hearing: Element[] = [],
+      where = room,
+    ): Promise<XmppClient> {
       if (prosody === undefined) throw new Error("no Prosody");
       await prosody.addUser(localpart, `pw-${localpart}`);
       const client = xmppClient(prosody, localpart, `pw-${localpart}`, `r${others.length}`);
@@ -100,7 +106,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         if (stanza.is("message")) hearing.push(stanza);
       });
       await client.start();
-      await scene.joinRoom(client, room, nick);
+      await scene.joinRoom(client, where, nick);
       return client;
     }
 
@@ -349,6 +355,30 @@ describe.skipIf(nats === undefined || prosody === undefined)(
         await fromTchap({ type: "message.created", content: { body: "Après la correction" } });
         await eventually(() => heard.find((m) => body(m) === "Après la correction"));
         expect(heard.some((m) => body(m) === "Corrigé par quelqu'un d'autre")).toBe(false);
+      });
+    });
+
+    it("nicks - a native occupant holding a remote person's nick does not keep that person out", async () => {
+      const nick = "Amélie Durand (Ministère de l'Intérieur)";
+      await occupant("schulz", nick);
+      const sender = { userId: "@amelie.durand:tchap.localhost", displayName: "Amélie Durand" };
+      const event = await fromTchap({ type: "message.created", sender, content: { body: "Je suis là" } });
+      const message = await eventually(() => heard.find((m) => body(m) === "Je suis là"));
+      expect(message.attrs["from"]).toBe(`${room}/${nick} [2]`);
+      expect(deadLetters.some((l) => l.includes(event.id))).toBe(false);
+    });
+
+    it("nicks - a native occupant holding the bot's nick before the room is linked does not keep the room unbridged", async () => {
+      if (prosody === undefined) return;
+      const other = `wache@${prosody.mucDomain}`;
+      const squatter = await occupant("wolf", "fedgate", [], other);
+      await linkRoom(bus, "wache", other);
+      // The bot joins under another nick; what the room says from then on reaches the bus.
+      const probe = `Wache besetzt ${Math.random()}`;
+      await eventually(async () => {
+        await squatter.send(xml("message", { to: other, type: "groupchat" }, xml("body", {}, probe)));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return inbound.find((e) => e.content?.body === probe && e.source.conversation === other);
       });
     });
   },

@@ -1,4 +1,7 @@
-/** The nickname a puppet takes in a group chat: "Name (Agency)", as a room accepts it and shows it. */
+/**
+ * The nicknames fedgate's occupants take in a group chat: a puppet's "Name (Agency)", as a room accepts it
+ * and shows it, and the others to fall back on when someone already holds it.
+ */
 import type { Delivery } from "../../schemas/types.js";
 import { puppetName } from "../kit/puppetName.js";
 
@@ -18,4 +21,13 @@ function fit(text: string): string {
 /** The nick the sender of `delivery` speaks under in a room. */
 export function puppetNick(delivery: Delivery): string {
   return fit(puppetName(delivery)) || fit(delivery.event.sender.userId) || "(unnamed)";
+}
+
+/**
+ * The nicks to try, in order: `nick`, then "nick [2]", "nick [3]"... Deterministic, so that a person keeps the
+ * same name while the room is the same, and endless: the caller bounds its tries.
+ */
+export function* nickCandidates(nick: string): Generator<string, never> {
+  yield nick;
+  for (let n = 2; ; n++) yield `${nick} [${n}]`;
 }

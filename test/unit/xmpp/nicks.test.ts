@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { puppetNick } from "../../../bridges/xmpp/puppetNick.js";
+import { nickCandidates, puppetNick } from "../../../bridges/xmpp/nicks.js";
 import type { Delivery } from "../../../schemas/types.js";
 
-describe("puppet nicks - what a puppet is called in a room", () => {
+describe("nicks - what fedgate's occupants are called in a room", () => {
   const from = (displayName: string, agency = "Ministère de l'Intérieur"): Delivery => ({
     specVersion: "1",
     id: "d1",
@@ -26,5 +26,21 @@ describe("puppet nicks - what a puppet is called in a room", () => {
     expect(puppetNick(from("Claire 👮\u200D\u2640\uFE0F"))).toBe(
       "Claire 👮\u2640\uFE0F (Ministère de l'Intérieur)",
     );
+  });
+
+  it("nicks - the nicks to fall back on are numbered, the same ones every time", () => {
+    const first = (n: number): string[] => {
+      const nicks: string[] = [];
+      for (const nick of nickCandidates("Claire Martin (DINUM)")) {
+        if (nicks.push(nick) === n) break;
+      }
+      return nicks;
+    };
+    expect(first(3)).toEqual([
+      "Claire Martin (DINUM)",
+      "Claire Martin (DINUM) [2]",
+      "Claire Martin (DINUM) [3]",
+    ]);
+    expect(first(3)).toEqual(first(3));
   });
 });
