@@ -26,7 +26,6 @@ import {
 } from "../kit/fetchAttachment.js";
 import type { XmppBridgeConfig } from "./config.types.js";
 import { boundedId } from "./boundedId.js";
-import { escapeLocalpart } from "./escaping.js";
 import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
 import { fromNativeId, toNativeMessage, type XmppMessageIds } from "./messageIds.js";
@@ -54,6 +53,7 @@ import {
 } from "./toStanza.js";
 import { discoverUploadService, requestSlot, upload } from "./httpUpload.js";
 import { outOfBandOf } from "./outOfBand.js";
+import { puppetJid } from "./puppetJid.js";
 import { nickCandidates, puppetNick } from "./nicks.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
 
@@ -1203,19 +1203,6 @@ function occupantSender(
         : `${room}#${occupant.occupantId}`
       : bareJid(occupant.jid);
   return { userId, displayName: nick };
-}
-
-/**
- * A remote user's puppet JID on the bridge domain. Localparts compare case-insensitively (RFC 7622), so the
- * escaped id is lower-cased: the JID a native user writes to is the one the bridge looks up.
- */
-export function puppetJid(
-  network: string,
-  instance: string,
-  userId: string,
-  config: Pick<XmppBridgeConfig, "domain">,
-): string {
-  return `${escapeLocalpart(`${network}.${instance}.${userId}`).toLowerCase()}@${config.domain}`;
 }
 
 /** A JID on the bridge's domain other than the bot's: a puppet. */
