@@ -380,23 +380,31 @@ export class XmppBridge {
    */
   private enter(roomJid: string, fullJid: string, nick: string): Promise<string> {
     const key = `${roomJid} ${fullJid}`;
+    let pending!: { resolve: (nick: string) => void; reject: (e: Error) => void };
     const entered = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pendingJoins.delete(key);
-        reject(new PermanentError("FG_PEER_REFUSED", `room ${roomJid} did not confirm the join of ${nick}`));
-      }, JOIN_TIMEOUT_MS);
-      this.pendingJoins.set(key, {
-        resolve: (confirmed) => {
-          this.pendingJoins.delete(key);
-          clearTimeout(timer);
+      // Ends this join only: a later one under the same key (after a reconnection) keeps its entry.
+      const settle = (): void => {
+        clearTimeout(timer);
+        if (this.pendingJoins.get(key) === pending) this.pendingJoins.delete(key);
+      };
+      pending = {
+        resolve: (confirmed: string) => {
+          settle();
           resolve(confirmed);
         },
-        reject: (error) => {
-          this.pendingJoins.delete(key);
-          clearTimeout(timer);
+        reject: (error: Error) => {
+          settle();
           reject(error);
         },
-      });
+      };
+      const timer = setTimeout(
+        () =>
+          pending.reject(
+            new PermanentError("FG_PEER_REFUSED", `room ${roomJid} did not confirm the join of ${nick}`),
+          ),
+        JOIN_TIMEOUT_MS,
+      );
+      this.pendingJoins.set(key, pending);
     });
     void this.component
       .send(
@@ -407,7 +415,7 @@ export class XmppBridge {
           xml("x", { xmlns: NS.muc }, xml("history", { maxstanzas: "0" })),
         ),
       )
-      .catch((error: unknown) => this.pendingJoins.get(key)?.reject(error as Error));
+      .catch((error: unknown) => pending.reject(error as Error));
     return entered;
   }
 
