@@ -884,7 +884,7 @@ export class XmppBridge {
         // Each change sends the puppet's whole set: without a bound, every one would grow the stanza.
         this.log.warn(
           { eventId: event.id, conversation: target.conversation },
-          `a person's reaction beyond the ${MAX_REACTIONS} XMPP carries on one message; not bridged`,
+          `reaction not bridged: its sender has ${MAX_REACTIONS} on this message already, as many as the bridge carries`,
         );
         return undefined;
       }
