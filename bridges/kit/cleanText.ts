@@ -8,20 +8,22 @@ import type { Delivery, EventContent, EventSender, NormalisedEvent } from "../..
 import { safeFileName } from "./fetchAttachment.js";
 
 /**
- * Characters XML 1.0 forbids (C0 controls but tab, line feed and carriage return; U+FFFE, U+FFFF) and lone
- * surrogates, which no encoding can carry.
+ * What XML 1.0 forbids (its Char production): C0 controls but tab, line feed and carriage return; U+FFFE and
+ * U+FFFF; and, in this Unicode-aware pattern, a surrogate that is not half of a pair.
  */
-const XML_FORBIDDEN =
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const XML_FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/gu;
 /** Controls of every kind, and the marks and overrides that change the direction text reads in. */
 const NAME_HIDING = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]|[\u2028\u2029]/gu;
 /** event.schema.json: sender.displayName maxLength, in code points as the validator counts them. */
 const MAX_NAME_LENGTH = 256;
 
-/** The text without what XML 1.0 forbids. */
-export function withoutXmlForbidden(text: string): string {
-  return text.replace(XML_FORBIDDEN, "");
+/**
+ * The text without what XML 1.0 forbids, or with each such character replaced one for one (U+FFFD where
+ * positions counted in code points must stay where they were).
+ */
+export function withoutXmlForbidden(text: string, replacement = ""): string {
+  return text.replace(XML_FORBIDDEN, replacement);
 }
 
 /**

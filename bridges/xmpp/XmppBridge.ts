@@ -12,12 +12,12 @@ import { buckets } from "../../gateway/bus/topology.js";
 import { FedgateError, PermanentError } from "../../gateway/errors.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
 import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
+import type { ConversationRef } from "../../gateway/stores/LinkStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { openDirectChat } from "../kit/openDirectChat.js";
-import { puppetName } from "../kit/puppetName.js";
 import {
   attachmentFetchOptions,
   describeAttachment,
@@ -25,18 +25,21 @@ import {
   type FetchAttachmentOptions,
 } from "../kit/fetchAttachment.js";
 import type { XmppBridgeConfig } from "./config.types.js";
-import { escapeLocalpart } from "./escaping.js";
+import { boundedId } from "./boundedId.js";
 import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
 import { fromNativeId, toNativeMessage, type XmppMessageIds } from "./messageIds.js";
 import {
   withoutReplyFallback,
   idsOf,
+  isModeration,
+  MAX_REACTIONS,
   moderatorOf,
   nickOf,
   occupantIdOf,
   reactionsOf,
   referencesOf,
+  stanzaIdOf,
   toNormalisedEvent,
 } from "./toNormalisedEvent.js";
 import {
@@ -50,10 +53,18 @@ import {
 } from "./toStanza.js";
 import { discoverUploadService, requestSlot, upload } from "./httpUpload.js";
 import { outOfBandOf } from "./outOfBand.js";
+import { puppetJid } from "./puppetJid.js";
+import { nickCandidates, puppetNick } from "./nicks.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
 
 /** How long to wait for a room to confirm a join. */
 const JOIN_TIMEOUT_MS = 10_000;
+/**
+ * How many nicks a join tries that the room then says are taken. Nicks the bot sees occupants hold are passed
+ * over without asking: a conflict means someone took the nick meanwhile, which does not happen by chance
+ * again and again.
+ */
+const MAX_NICK_CONFLICTS = 5;
 /** How long to wait for the room to echo a message with the stanza-id it gave it. */
 const REFLECTION_TIMEOUT_MS = 5_000;
 /** Archive page size when catching up (XEP-0313 with XEP-0059). */
@@ -84,14 +95,18 @@ interface Room {
 
 export class XmppBridge {
   private readonly rooms = new Map<string, Room>();
-  private readonly pendingJoins = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  /** Joins waiting for the room's answer, by "<room> <full JID joining>". */
+  private readonly pendingJoins = new Map<
+    string,
+    { resolve: (nick: string) => void; reject: (e: Error) => void }
+  >();
   /** Messages a puppet sent, by "<room> <id>", waiting for the room's echo and its stanza-id. */
   private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
   /** A conversation's messages, live or from a room's archive, are handled one at a time and in order. */
   private readonly perRoom = new KeyedSequencer();
   private discoveredUploadService: Promise<string> | undefined;
   /** The messages of each archive query in progress, by queryid. */
-  private readonly archivePages = new Map<string, ArchivedMessage[]>();
+  private readonly archivePages = new Map<string, { room: string; page: ArchivedMessage[] }>();
   /** Recent native messages by event id: where to send a stanza error if the gateway refuses them. */
   private readonly recentSenders = new BoundedMap<string, { refusal: Refusal; id: string }>(RECENT_MESSAGES);
   /** Recent texts by "<conversation> <the id replies use>", for the quote a reply carries (XEP-0461). */
@@ -165,7 +180,7 @@ export class XmppBridge {
       // First in the room's queue: live messages that arrive meanwhile wait until the archive is bridged,
       // so the room's order holds across a reconnection.
       this.perRoom.run(room, () =>
-        this.join(room, this.botJid, this.config.botNick)
+        this.join(room, this.botJid, nickCandidates(this.config.botNick))
           .then(() => this.catchUp(room))
           .catch((error: unknown) =>
             this.log.error({ room, err: error }, "cannot join or catch up with linked room"),
@@ -185,7 +200,7 @@ export class XmppBridge {
     for (;;) {
       const queryid = randomUUID();
       const page: ArchivedMessage[] = [];
-      this.archivePages.set(queryid, page);
+      this.archivePages.set(queryid, { room, page });
       const result = await this.component.request(
         xml(
           "iq",
@@ -315,30 +330,82 @@ export class XmppBridge {
     return room;
   }
 
-  /** Joins `room` as `fullJid` with `nick`; resolves when the room confirms. Joining twice is a no-op. */
-  private join(roomJid: string, fullJid: string, nick: string): Promise<void> {
+  /**
+   * Joins `room` as `fullJid` under the first of `nicks` no one else holds there (a native occupant may have
+   * taken a remote person's name); resolves when the room confirms. Joining twice is a no-op.
+   */
+  private join(roomJid: string, fullJid: string, nicks: Iterable<string>): Promise<void> {
     const room = this.room(roomJid);
     const existing = room.own.get(fullJid);
     if (existing !== undefined) return existing.joined;
-    const joined = new Promise<void>((resolve, reject) => {
-      const key = `${roomJid}/${nick}`;
-      const timer = setTimeout(() => {
-        this.pendingJoins.delete(key);
-        reject(new PermanentError("FG_PEER_REFUSED", `room ${roomJid} did not confirm the join of ${nick}`));
-      }, JOIN_TIMEOUT_MS);
-      this.pendingJoins.set(key, {
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
+    const own = { nick: "", joined: Promise.resolve() };
+    own.joined = this.enterUnderFreeNick(room, roomJid, fullJid, nicks, own);
+    room.own.set(fullJid, own);
+    own.joined.catch(() => {
+      if (room.own.get(fullJid) === own) room.own.delete(fullJid);
+    });
+    return own.joined;
+  }
+
+  /**
+   * Tries `nicks` in order until the room lets `fullJid` in, keeping the nick tried (then the one the room
+   * confirmed) in `own`. A nick the bot sees an occupant hold is passed over; one the room says is taken
+   * (someone came in meanwhile) is too, MAX_NICK_CONFLICTS times at most. Any other refusal throws.
+   */
+  private async enterUnderFreeNick(
+    room: Room,
+    roomJid: string,
+    fullJid: string,
+    nicks: Iterable<string>,
+    own: { nick: string },
+  ): Promise<void> {
+    let conflicts = 0;
+    for (const nick of nicks) {
+      if (room.occupants.has(nick) || isOwnNick(room, nick)) continue;
+      own.nick = nick;
+      try {
+        own.nick = await this.enter(roomJid, fullJid, nick);
+        return;
+      } catch (error) {
+        const taken = error instanceof FedgateError && error.detail["condition"] === "conflict";
+        if (!taken || ++conflicts >= MAX_NICK_CONFLICTS) throw error;
+        this.log.info({ room: roomJid, nick }, "nick taken in the room; trying the next");
+      }
+    }
+  }
+
+  /**
+   * Asks to enter `room` as `fullJid` under `nick`; resolves with the nick the room confirms (it may have
+   * normalised it), rejects with the room's refusal, its condition in the detail.
+   */
+  private enter(roomJid: string, fullJid: string, nick: string): Promise<string> {
+    const key = `${roomJid} ${fullJid}`;
+    let pending!: { resolve: (nick: string) => void; reject: (e: Error) => void };
+    const entered = new Promise<string>((resolve, reject) => {
+      // Ends this join only: a later one under the same key (after a reconnection) keeps its entry.
+      const settle = (): void => {
+        clearTimeout(timer);
+        if (this.pendingJoins.get(key) === pending) this.pendingJoins.delete(key);
+      };
+      pending = {
+        resolve: (confirmed: string) => {
+          settle();
+          resolve(confirmed);
         },
-        reject: (error) => {
-          clearTimeout(timer);
+        reject: (error: Error) => {
+          settle();
           reject(error);
         },
-      });
+      };
+      const timer = setTimeout(
+        () =>
+          pending.reject(
+            new PermanentError("FG_PEER_REFUSED", `room ${roomJid} did not confirm the join of ${nick}`),
+          ),
+        JOIN_TIMEOUT_MS,
+      );
+      this.pendingJoins.set(key, pending);
     });
-    room.own.set(fullJid, { nick, joined });
-    joined.catch(() => room.own.delete(fullJid));
     void this.component
       .send(
         xml(
@@ -348,8 +415,8 @@ export class XmppBridge {
           xml("x", { xmlns: NS.muc }, xml("history", { maxstanzas: "0" })),
         ),
       )
-      .catch((error: unknown) => this.pendingJoins.get(`${roomJid}/${nick}`)?.reject(error as Error));
-    return joined;
+      .catch((error: unknown) => pending.reject(error as Error));
+    return entered;
   }
 
   private receive(stanza: XmlElement): void {
@@ -364,33 +431,41 @@ export class XmppBridge {
   private onPresence(stanza: XmlElement): void {
     const [roomJid, nick] = splitOccupant(stanza.attrs["from"]);
     if (roomJid === undefined || nick === undefined) return;
-    const key = `${roomJid}/${nick}`;
-    const pending = this.pendingJoins.get(key);
+    const to = stanza.attrs["to"] ?? "";
+    // A join in progress is answered to the JID that asked: a refusal, or the room's word that this is us.
+    const pending = this.pendingJoins.get(`${roomJid} ${to}`);
     if (stanza.attrs["type"] === "error") {
-      this.pendingJoins.delete(key);
       const condition = stanza
         .getChild("error")
         ?.children.find((c): c is XmlElement => typeof c !== "string")?.name;
       pending?.reject(
-        new PermanentError("FG_PEER_REFUSED", `room ${roomJid} refused ${nick}: ${condition ?? "error"}`),
+        new PermanentError("FG_PEER_REFUSED", `room ${roomJid} refused ${nick}: ${condition ?? "error"}`, {
+          detail: { condition },
+        }),
       );
       return;
     }
     const available = stanza.attrs["type"] !== "unavailable";
-    if (available && pending !== undefined) {
-      this.pendingJoins.delete(key);
-      pending.resolve();
-    }
+    const self = isSelfPresence(stanza);
+    if (available && self) pending?.resolve(nick);
     // Every own occupant (bot and puppets) gets each presence: the bot's copy alone tells who came and went.
-    if (stanza.attrs["to"] !== this.botJid) return;
+    if (to !== this.botJid) return;
     const room = this.room(roomJid);
-    if (nick === this.config.botNick) {
+    if (self) {
       room.listening = available;
       return;
     }
     if (isOwnNick(room, nick)) return;
     const jid = stanza.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
-    const occupantId = occupantIdOf(stanza);
+    let occupantId: string | undefined;
+    try {
+      occupantId = occupantIdOf(stanza);
+    } catch (error) {
+      // Not an occupant the bridge can tell apart from others: their messages are refused, and say why.
+      this.log.warn({ err: error, room: roomJid, nick }, "occupant refused");
+      room.occupants.delete(nick);
+      return;
+    }
     const occupant: Occupant = {
       ...(jid === undefined ? {} : { jid }),
       ...(occupantId === undefined ? {} : { occupantId }),
@@ -453,7 +528,12 @@ export class XmppBridge {
   /** A live group chat message, queued per room, or one from a room's archive, kept for the catch-up. */
   private onRoomMessage(stanza: XmlElement): void {
     const result = stanza.getChild("result", NS.mam);
-    const archived = result?.getChild("forwarded", NS.forward)?.getChild("message");
+    const query = this.archivePages.get(result?.attrs["queryid"] ?? "");
+    // Only the room answers the bridge's archive query: a result an occupant wrote into a message is none.
+    const archived =
+      query !== undefined && stanza.attrs["from"] === query.room
+        ? result?.getChild("forwarded", NS.forward)?.getChild("message")
+        : undefined;
     const message = archived ?? stanza;
     if (message.attrs["type"] !== "groupchat") return;
     const [roomJid, occupantNick] = splitOccupant(message.attrs["from"]);
@@ -463,18 +543,19 @@ export class XmppBridge {
     if (archived === undefined && stanza.attrs["to"] !== this.botJid) {
       // The room sends every message to each of fedgate's occupants (bot and puppets): read the bot's copy
       // only, except to learn the stanza-id of what a puppet just sent.
-      const ids = idsOf(stanza, roomJid);
-      this.pendingEchoes.get(`${roomJid} ${ids.originId ?? ""}`)?.(ids.stanzaId);
+      const echo = this.pendingEchoes.get(
+        `${roomJid} ${stanza.getChild("origin-id", NS.stanzaId)?.attrs["id"] ?? ""}`,
+      );
+      echo?.(stanzaIdOf(stanza, roomJid));
       return;
     }
-    if (result !== undefined) {
+    if (archived !== undefined) {
       // Only the catch-up asks the archive: its page is bridged in order once complete. The result's id is
       // the message's stanza-id.
-      const archiveId = result.attrs["id"];
-      const page = this.archivePages.get(result.attrs["queryid"] ?? "");
+      const archiveId = result?.attrs["id"];
       // An archive may name the sender's real JID (ejabberd does), though they have left since.
       const archivedJid = message.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
-      page?.push({
+      query?.page.push({
         message,
         nick,
         ...(archiveId === undefined ? {} : { archiveId }),
@@ -497,26 +578,30 @@ export class XmppBridge {
     archivedJid?: string,
   ): Promise<void> {
     const room = this.rooms.get(roomJid);
-    const ids = idsOf(stanza, roomJid);
-    const stanzaId = ids.stanzaId ?? archiveId;
-    if (stanzaId !== undefined) this.rememberText(roomJid, stanzaId, stanza, nick, `${roomJid}/${nick}`);
-    if (room === undefined || isOwnNick(room, nick)) {
-      await this.markBridged(roomJid, stanzaId);
-      return;
-    }
-    const occupant = room.occupants.get(nick) ?? {};
-    const occupantId = occupantIdOf(stanza);
-    const chat: NativeChat = {
-      conversation: roomJid,
-      sender: occupantSender(roomJid, nick, {
-        ...occupant,
-        ...(occupantId === undefined ? {} : { occupantId }),
-      }),
-      refusal: { from: this.botJid, to: occupant.jid ?? `${roomJid}/${nick}` },
-      dedupeId: stanzaId,
-      ids: { ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) },
-    };
+    const occupant = room?.occupants.get(nick) ?? {};
+    const refusal = { from: this.botJid, to: occupant.jid ?? `${roomJid}/${nick}` };
+    // Where catching up resumes: past this message, bridged or refused.
+    let stanzaId: string | undefined;
     try {
+      stanzaId = stanzaIdOf(stanza, roomJid) ?? boundedId(archiveId, "the archive's id");
+      if (stanzaId !== undefined) this.rememberText(roomJid, stanzaId, stanza, nick, `${roomJid}/${nick}`);
+      if (room === undefined || isOwnNick(room, nick)) {
+        await this.markBridged(roomJid, stanzaId);
+        return;
+      }
+      const ids = idsOf(stanza, roomJid);
+      const occupantId = occupantIdOf(stanza);
+      const chat: NativeChat = {
+        conversation: roomJid,
+        sender: occupantSender(roomJid, nick, {
+          ...occupant,
+          ...(occupantId === undefined ? {} : { occupantId }),
+        }),
+        refusal,
+        dedupeId: stanzaId,
+        ids: { ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) },
+        moderated: isModeration(stanza, roomJid),
+      };
       // The archive's word only ever refuses: what a message carries must not vouch for its sender.
       if (!this.allowed(occupant.jid) || !this.allowed(archivedJid)) {
         throw new PermanentError(
@@ -527,7 +612,7 @@ export class XmppBridge {
       }
       await this.publishNative(stanza, chat);
     } catch (error) {
-      await this.refuseOnce(stanza, chat, error);
+      await this.refuseOnce(stanza, { refusal }, error);
     }
     await this.markBridged(roomJid, stanzaId);
   }
@@ -659,9 +744,14 @@ export class XmppBridge {
       );
       return;
     }
+    if (replaces !== undefined)
+      await this.mustBeAuthor(conversation, replaces, chat.sender.userId, "correct");
+    // A moderator's retraction (XEP-0425) comes from the room itself, which no occupant can write as.
+    if (redacts !== undefined && chat.moderated !== true)
+      await this.mustBeAuthor(conversation, redacts, chat.sender.userId, "retract");
     // Each linked file is fetched once to learn its size, type and hash; the event carries its link.
     const attachments = await Promise.all(outOfBandOf(stanza).map((link) => this.describeLink(link.url)));
-    const native = toNativeMessage(chat.ids);
+    const native = toNativeMessage({ ...chat.ids, author: chat.sender.userId });
     const dedupeId = chat.dedupeId;
     const event = toNormalisedEvent(stanza, {
       instance: this.config.instance,
@@ -682,7 +772,32 @@ export class XmppBridge {
     });
     if (event === undefined) return;
     this.rememberSender(event.id, chat.refusal, stanza.attrs["id"]);
+    // An id this message gives itself that another message has already keeps naming that message: the
+    // message map creates ids, never overwrites them.
     await this.runtime.publish(event, native?.aliases ?? []);
+  }
+
+  /**
+   * XEP-0308 and XEP-0424: only a message's author may correct or retract it; the message map's native id
+   * names the author (a native sender's id, or the puppet). Throws FG_NATIVE_INVALID (forbidden) for anyone
+   * else, and for a message whose author the bridge did not record.
+   */
+  private async mustBeAuthor(
+    conversation: ConversationRef,
+    eventId: string,
+    sender: string,
+    what: "correct" | "retract",
+  ): Promise<void> {
+    const nativeId = await this.runtime.messages.nativeId(eventId, conversation);
+    const author = nativeId === undefined ? undefined : fromNativeId(nativeId).author;
+    if (author === sender) return;
+    throw new PermanentError(
+      "FG_NATIVE_INVALID",
+      author === undefined
+        ? `fedgate cannot tell who wrote the message to ${what}, so it does not ${what} it`
+        : `only the author of a message may ${what} it`,
+      { detail: { condition: "forbidden" } },
+    );
   }
 
   /**
@@ -750,11 +865,19 @@ export class XmppBridge {
         relations.reactsTo === undefined ? undefined : referenceId(relations.reactsTo, type, "other");
       if (reactingTo === undefined) return undefined;
       await this.present(delivery, fullJid, puppet, type);
-      const { after } = await this.swapReactions(target.conversation, reactingTo, puppet, (current) =>
-        event.type === "reaction.added"
-          ? [...new Set([...current, reaction])]
-          : current.filter((k) => k !== reaction),
-      );
+      const { after } = await this.swapReactions(target.conversation, reactingTo, puppet, (current) => {
+        if (event.type === "reaction.removed") return current.filter((k) => k !== reaction);
+        const added = [...new Set([...current, reaction])];
+        return added.length > MAX_REACTIONS ? current : added;
+      });
+      if (!after.includes(reaction) && event.type === "reaction.added") {
+        // Each change sends the puppet's whole set: without a bound, every one would grow the stanza.
+        this.log.warn(
+          { eventId: event.id, conversation: target.conversation },
+          `reaction not bridged: its sender has ${MAX_REACTIONS} on this message already, as many as the bridge carries`,
+        );
+        return undefined;
+      }
       await this.component.send(toReactions(address, reactingTo, after));
       return undefined;
     }
@@ -773,6 +896,19 @@ export class XmppBridge {
       this.log.warn(
         { eventId: event.id, conversation: target.conversation },
         "deletion of a message its sender's puppet did not send: XMPP lets only a moderator retract it; not bridged",
+      );
+      return undefined;
+    }
+    if (
+      event.type === "message.edited" &&
+      relations.replaces !== undefined &&
+      fromNativeId(relations.replaces).author !== puppet
+    ) {
+      // Only a message's sender may correct it (XEP-0308): a correction from another puppet would be taken
+      // by some clients as a change to someone else's words.
+      this.log.warn(
+        { eventId: event.id, conversation: target.conversation },
+        "edit of a message its sender's puppet did not send: XMPP lets only its author correct it; not bridged",
       );
       return undefined;
     }
@@ -960,9 +1096,11 @@ export class XmppBridge {
   ): Promise<void> {
     const { event, target, senderAgency } = delivery;
     if (type === "groupchat") {
-      await this.join(target.conversation, fullJid, puppetName(delivery)).catch((error: unknown) => {
-        throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
-      });
+      await this.join(target.conversation, fullJid, nickCandidates(puppetNick(delivery))).catch(
+        (error: unknown) => {
+          throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
+        },
+      );
     }
     await this.runtime.identities.record(
       {
@@ -1043,6 +1181,8 @@ interface NativeChat {
    */
   dedupeId: string | undefined;
   ids: XmppMessageIds;
+  /** A moderator's retraction (XEP-0425), which the room sent from its own JID. */
+  moderated?: boolean;
 }
 
 /**
@@ -1063,19 +1203,6 @@ function occupantSender(
   return { userId, displayName: nick };
 }
 
-/**
- * A remote user's puppet JID on the bridge domain. Localparts compare case-insensitively (RFC 7622), so the
- * escaped id is lower-cased: the JID a native user writes to is the one the bridge looks up.
- */
-export function puppetJid(
-  network: string,
-  instance: string,
-  userId: string,
-  config: Pick<XmppBridgeConfig, "domain">,
-): string {
-  return `${escapeLocalpart(`${network}.${instance}.${userId}`).toLowerCase()}@${config.domain}`;
-}
-
 /** A JID on the bridge's domain other than the bot's: a puppet. */
 function isPuppetJid(jid: string, domain: string): boolean {
   const bare = bareJid(jid);
@@ -1085,16 +1212,28 @@ function isPuppetJid(jid: string, domain: string): boolean {
 
 /** Whether a direct message carries anything to bridge (not only a chat state or a receipt). */
 function carriesContent(stanza: XmlElement): boolean {
-  return (
-    stanza.getChild("body") !== undefined ||
-    reactionsOf(stanza) !== undefined ||
-    referencesOf(stanza).retracts !== undefined
-  );
+  if (stanza.getChild("body") !== undefined) return true;
+  try {
+    return reactionsOf(stanza) !== undefined || referencesOf(stanza).retracts !== undefined;
+  } catch {
+    // An id too long to read: it is refused, and its sender told, where messages are handled.
+    return true;
+  }
 }
 
 function bareJid(jid: string): string {
   const slash = jid.indexOf("/");
   return slash < 0 ? jid : jid.slice(0, slash);
+}
+
+/** Whether a presence is the room's word about the recipient's own occupant (XEP-0045 status 110). */
+function isSelfPresence(stanza: XmlElement): boolean {
+  return (
+    stanza
+      .getChild("x", NS.mucUser)
+      ?.getChildren("status")
+      .some((status) => status.attrs["code"] === "110") === true
+  );
 }
 
 /** Whether a nick is one of fedgate's own occupants: their messages come back and are not bridged. */

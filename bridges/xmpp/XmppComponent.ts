@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import type { Logger } from "pino";
 import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
 import { NS } from "./namespaces.js";
+import { withoutXmlForbidden } from "../kit/cleanText.js";
 
 /** The parts of an @xmpp/xml element the bridge uses. */
 export interface XmlElement {
@@ -32,6 +33,8 @@ interface ComponentEntity {
   start(): Promise<unknown>;
   stop(): Promise<unknown>;
   send(element: XmlElement): Promise<void>;
+  /** Writes serialised XML to the socket: every stanza and the stream's own elements pass through it. */
+  write(text: string): Promise<void>;
   on(event: "stanza", listener: (element: XmlElement) => void): void;
   on(event: "online" | "offline", listener: () => void): void;
   on(event: "error", listener: (error: Error & { condition?: string }) => void): void;
@@ -96,6 +99,10 @@ export class XmppComponent {
       password: options.secret,
     });
     this.entity.reconnect.delay = 1000;
+    // The one place every stanza passes, whoever built it (the bridge, the iq caller, the answers to iqs):
+    // no text from another network can break the stream with a character XML forbids.
+    const write = this.entity.write.bind(this.entity);
+    this.entity.write = (text) => write(withoutXmlForbidden(text, "\uFFFD"));
     this.entity.on("stanza", (element) => {
       for (const listener of this.listeners) listener(element);
     });

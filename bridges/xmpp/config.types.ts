@@ -35,7 +35,7 @@ export interface XmppBridgeConfig {
    */
   botNick?: string;
   /**
-   * Security labels (XEP-0258) and the policy markings they stand for. A message whose label is not listed is refused.
+   * Security labels (XEP-0258) and the policy markings they stand for. A message whose label is not listed is refused, as is one with more than one label or with an equivalent label.
    */
   labels?: XmppSecurityLabel[];
   attachments?: XmppAttachments;
@@ -55,7 +55,7 @@ export interface XmppSecurityLabel {
    */
   displayMarking: string;
   /**
-   * The base64 ESS security label, where the server's label catalogue uses one.
+   * The base64 ESS security label, where the server's label catalogue uses one. A message's ESS label decides: it must be listed here, and its display marking, if any, must be this entry's.
    */
   ess?: string;
   fgcolor?: string;

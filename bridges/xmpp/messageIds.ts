@@ -10,7 +10,10 @@ export interface XmppMessageIds {
   originId?: string;
   /** The room's stanza-id. */
   stanzaId?: string;
-  /** The puppet that sent it, for a message fedgate posted; absent for a native user's message. */
+  /**
+   * Who wrote it, the only one who may correct or retract it: the puppet, for a message fedgate posted; the
+   * sender's user id (as its events name them), for a native user's. Absent where it was not recorded.
+   */
   author?: string;
 }
 

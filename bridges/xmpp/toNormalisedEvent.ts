@@ -4,6 +4,7 @@
  */
 import type { Attachment, NormalisedEvent } from "../../schemas/types.js";
 import { PermanentError } from "../../gateway/errors.js";
+import { boundedId } from "./boundedId.js";
 import { type XmppMessageIds } from "./messageIds.js";
 import { NS } from "./namespaces.js";
 import { outOfBandOf } from "./outOfBand.js";
@@ -19,17 +20,26 @@ export interface References {
   repliesTo?: string;
 }
 
+/** Throws FG_NATIVE_INVALID for an id longer than MAX_ID_LENGTH. */
 export function referencesOf(stanza: XmlElement): References {
-  const replaces = stanza.getChild("replace", NS.correction)?.attrs["id"];
+  const replaces = boundedId(
+    stanza.getChild("replace", NS.correction)?.attrs["id"],
+    "the id of the corrected message",
+  );
   // XEP-0424 now, or its fastening form of 0.2 and the moderation of XEP-0425 0.2 that wraps it.
   const applyTo = stanza.getChild("apply-to", NS.fasten);
   const retractsV0 =
     applyTo?.getChild("retract", NS.retractV0) ??
     applyTo?.getChild("moderated", NS.moderateV0)?.getChild("retract", NS.retractV0);
-  const retracts =
+  const retracts = boundedId(
     stanza.getChild("retract", NS.retract)?.attrs["id"] ??
-    (retractsV0 === undefined ? undefined : applyTo?.attrs["id"]);
-  const repliesTo = stanza.getChild("reply", NS.reply)?.attrs["id"];
+      (retractsV0 === undefined ? undefined : applyTo?.attrs["id"]),
+    "the id of the retracted message",
+  );
+  const repliesTo = boundedId(
+    stanza.getChild("reply", NS.reply)?.attrs["id"],
+    "the id of the message replied to",
+  );
   return {
     ...(replaces === undefined ? {} : { replaces }),
     ...(retracts === undefined ? {} : { retracts }),
@@ -48,9 +58,17 @@ export function moderatorOf(stanza: XmlElement): string | undefined {
   return moderated?.attrs["by"];
 }
 
-/** XEP-0421: the room's stable id for an occupant, whatever nick they use. */
+/**
+ * Whether `stanza` is a moderator's retraction (XEP-0425) the room itself sent: it comes from the room's own
+ * JID, which no occupant can write as, and may retract anyone's message.
+ */
+export function isModeration(stanza: XmlElement, room: string): boolean {
+  return stanza.attrs["from"] === room && moderatorOf(stanza) !== undefined;
+}
+
+/** XEP-0421: the room's stable id for an occupant, whatever nick they use. Throws for an over-long one. */
 export function occupantIdOf(stanza: XmlElement): string | undefined {
-  const id = stanza.getChild("occupant-id", NS.occupantId)?.attrs["id"];
+  const id = boundedId(stanza.getChild("occupant-id", NS.occupantId)?.attrs["id"], "the occupant-id");
   return id === undefined || id === "" ? undefined : id;
 }
 
@@ -60,24 +78,63 @@ export function nickOf(stanza: XmlElement): string | undefined {
   return nick === undefined || nick === "" ? undefined : nick.slice(0, 255);
 }
 
-/** XEP-0444: the reactions a user now has on a message (their whole set), by the message's stanza-id. */
+/**
+ * The most reactions one person may have on one message. Each stanza carries a person's whole set, and every
+ * difference from the set before becomes an event on every linked network: a stanza may cause at most twice
+ * this many.
+ */
+export const MAX_REACTIONS = 20;
+/** The longest reaction, in code points, as the event schema allows. */
+const MAX_REACTION_LENGTH = 64;
+
+/**
+ * XEP-0444: the reactions a user now has on a message (their whole set), by the message's stanza-id. Throws
+ * FG_NATIVE_INVALID for more than MAX_REACTIONS, a reaction longer than the schema allows, or an over-long id.
+ */
 export function reactionsOf(stanza: XmlElement): { to: string; keys: string[] } | undefined {
   const reactions = stanza.getChild("reactions", NS.reactions);
-  const to = reactions?.attrs["id"];
+  const to = boundedId(reactions?.attrs["id"], "the id of the message reacted to");
   if (reactions === undefined || to === undefined) return undefined;
-  const keys = reactions
-    .getChildren("reaction")
-    .map((r) => r.text().trim())
-    .filter((k) => k.length > 0 && k.length <= 64);
+  const elements = reactions.getChildren("reaction");
+  if (elements.length > MAX_REACTIONS) {
+    throw new PermanentError(
+      "FG_NATIVE_INVALID",
+      `${elements.length} reactions on one message; fedgate carries at most ${MAX_REACTIONS} from one person`,
+      { detail: { reactions: elements.length } },
+    );
+  }
+  const keys = elements.map((r) => r.text().trim()).filter((k) => k.length > 0);
+  for (const key of keys) {
+    const length = Array.from(key).length;
+    if (length > MAX_REACTION_LENGTH) {
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `a reaction of ${length} characters; the limit is ${MAX_REACTION_LENGTH}`,
+        { detail: { length } },
+      );
+    }
+  }
   return { to, keys: [...new Set(keys)] };
 }
 
-/** The ids this message has: the sender's and the room's. */
+/**
+ * The id the room gave this message (XEP-0359): only a stanza-id by the room itself counts, as the room
+ * removes any other that claims to be its own. Throws for an over-long one.
+ */
+export function stanzaIdOf(stanza: XmlElement, room: string): string | undefined {
+  return boundedId(
+    stanza.getChildren("stanza-id", NS.stanzaId).find((el) => el.attrs["by"] === room)?.attrs["id"],
+    "the room's stanza-id",
+  );
+}
+
+/** The ids this message has: the sender's and the room's. Throws for an over-long one. */
 export function idsOf(stanza: XmlElement, room: string): XmppMessageIds {
-  const stanzaId = stanza.getChildren("stanza-id", NS.stanzaId).find((el) => el.attrs["by"] === room)?.attrs[
-    "id"
-  ];
-  const originId = stanza.getChild("origin-id", NS.stanzaId)?.attrs["id"] ?? stanza.attrs["id"];
+  const stanzaId = stanzaIdOf(stanza, room);
+  const originId = boundedId(
+    stanza.getChild("origin-id", NS.stanzaId)?.attrs["id"] ?? stanza.attrs["id"],
+    "the message's id",
+  );
   return {
     ...(originId === undefined || originId === "" ? {} : { originId }),
     ...(stanzaId === undefined ? {} : { stanzaId }),

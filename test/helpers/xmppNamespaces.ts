@@ -13,6 +13,9 @@ export const NS = {
   sid: "urn:xmpp:sid:0",
   correction: "urn:xmpp:message-correct:0",
   retract: "urn:xmpp:message-retract:1",
+  /** XEP-0424 0.2, carried in a fastening (XEP-0422). */
+  retractV0: "urn:xmpp:message-retract:0",
+  fasten: "urn:xmpp:fasten:0",
   reply: "urn:xmpp:reply:0",
   fallback: "urn:xmpp:fallback:0",
   reactions: "urn:xmpp:reactions:0",

@@ -5,7 +5,8 @@
 import { request } from "undici";
 import type { XmppBridgeConfig } from "../../bridges/xmpp/config.types.js";
 import type { LocalXmppServer } from "../../bridges/xmpp/server/LocalXmppServer.js";
-import { puppetJid, XmppBridge } from "../../bridges/xmpp/XmppBridge.js";
+import { puppetJid } from "../../bridges/xmpp/puppetJid.js";
+import { XmppBridge } from "../../bridges/xmpp/XmppBridge.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
 import { directConversation } from "../../gateway/contract/directConversations.js";
@@ -49,15 +50,20 @@ export function roomTarget(room: string): Endpoint {
   return { network: "xmpp", instance: "bpol", conversation: room, agency: "bpol", kind: "room" };
 }
 
-/** The XMPP side of the direct chat between the officer `officerJid` and Claire, as a delivery's target. */
-export function directWithClaire(officerJid: string): Endpoint {
+/** The XMPP side of the direct chat between the officer `officerJid` and `remote`, as a delivery's target. */
+export function directWith(officerJid: string, remote: UserRef): Endpoint {
   return {
     network: "xmpp",
     instance: "bpol",
-    conversation: directConversation(officerJid, claireOnTchap),
+    conversation: directConversation(officerJid, remote),
     agency: "bpol",
     kind: "direct",
   };
+}
+
+/** The XMPP side of the direct chat between the officer `officerJid` and Claire, as a delivery's target. */
+export function directWithClaire(officerJid: string): Endpoint {
+  return directWith(officerJid, claireOnTchap);
 }
 
 /** The same direct chat as Tchap names it: from Claire's side. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Endpoint, NormalisedEvent } from "../../../schemas/types.js";
-import { puppetJid, type XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import { puppetJid } from "../../../bridges/xmpp/puppetJid.js";
+import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { buckets } from "../../../gateway/bus/topology.js";
 import { createLogger } from "../../../gateway/log.js";
@@ -200,5 +201,30 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - dire
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(links.list().length).toBe(before);
     expect(heard.some((m) => m.attrs["type"] === "error" && m.attrs["from"] === other)).toBe(false);
+  });
+
+  it("XMPP bridge - two people whose ids differ only in case get a puppet each, and each puppet reaches its own", async () => {
+    if (prosody === undefined) return;
+    const capitalised = { userId: "@Claire.Martin:tchap.localhost", displayName: "C. Martin" };
+    await scene.deliverFromClaire(bus, scene.roomTarget(room), {
+      id: "claire-capitalised-1",
+      type: "message.created",
+      sender: capitalised,
+      content: { body: "Une autre Claire" },
+    });
+    await eventually(() => heard.find((m) => m.getChildText("body") === "Une autre Claire"));
+    const other = puppetJid("matrix", "tchap", capitalised.userId, { domain: prosody.componentDomain });
+    expect(other).not.toBe(puppet);
+    const write = (to: string, id: string, text: string): Promise<NormalisedEvent> =>
+      officer
+        .send(xml("message", { to, type: "chat", id }, xml("body", {}, text)))
+        .then(() => eventually(() => inbound.find((e) => e.content?.body === text)));
+    const toCapitalised = await write(other, "dm-case-1", "An die andere Claire");
+    const toClaire = await write(puppet, "dm-case-2", "An Claire");
+    expect(toCapitalised.source.conversation).toBe(
+      scene.directWith(officerJid, { network: "matrix", instance: "tchap", userId: capitalised.userId })
+        .conversation,
+    );
+    expect(toClaire.source.conversation).toBe(direct.conversation);
   });
 });

@@ -45,7 +45,16 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       ({ bus, bridge, officer } = await scene.bridgedRoom(
         { natsUrl: nats.url, server: prosody, log, room, inbound, heard, present },
         {
-          labels: [{ marking: "DE-VS-NFD", displayMarking: "VS-NfD", fgcolor: "black", bgcolor: "yellow" }],
+          labels: [
+            {
+              marking: "DE-VS-NFD",
+              displayMarking: "VS-NfD",
+              ess: "MQYCAQQGASk=",
+              fgcolor: "black",
+              bgcolor: "yellow",
+            },
+            { marking: "DE-OFFEN", displayMarking: "OFFEN", ess: "MQYCAQEGASk=" },
+          ],
         },
       ));
     });
@@ -251,6 +260,95 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       await say("danach normal", "l-3");
       await eventually(() => inbound.find((e) => e.content?.body === "danach normal"));
       expect(inbound.some((e) => e.content?.body === "Streng geheim")).toBe(false);
+    });
+
+    describe("labels that do not add up", () => {
+      const ess = (value: string): Element =>
+        xml("label", {}, xml("esssecuritylabel", { xmlns: "urn:xmpp:sec-label:ess:0" }, value));
+      const cases: [string, () => Element[]][] = [
+        [
+          "an ESS label the table does not list, shown with a display marking it does",
+          () => [xml("securitylabel", { xmlns: NS.label }, xml("displaymarking", {}, "VS-NfD"), ess("AAAA"))],
+        ],
+        [
+          "a listed ESS label shown with another entry's display marking",
+          () => [
+            xml(
+              "securitylabel",
+              { xmlns: NS.label },
+              xml("displaymarking", {}, "OFFEN"),
+              ess("MQYCAQQGASk="),
+            ),
+          ],
+        ],
+        [
+          "two labels, the first one listed",
+          () => [
+            xml("securitylabel", { xmlns: NS.label }, xml("displaymarking", {}, "OFFEN")),
+            xml("securitylabel", { xmlns: NS.label }, xml("displaymarking", {}, "GEHEIM")),
+          ],
+        ],
+        [
+          "a listed label with an equivalent label fedgate cannot check",
+          () => [
+            xml(
+              "securitylabel",
+              { xmlns: NS.label },
+              xml("displaymarking", {}, "VS-NfD"),
+              ess("MQYCAQQGASk="),
+              xml(
+                "equivalentlabel",
+                {},
+                xml("esssecuritylabel", { xmlns: "urn:xmpp:sec-label:ess:0" }, "AAAA"),
+              ),
+            ),
+          ],
+        ],
+        [
+          "a label in a format other than ESS",
+          () => [
+            xml(
+              "securitylabel",
+              { xmlns: NS.label },
+              xml("displaymarking", {}, "VS-NfD"),
+              xml("label", {}, xml("other", { xmlns: "urn:example:labels" }, "VS-NfD")),
+            ),
+          ],
+        ],
+      ];
+      let n = 0;
+      it.each(cases)(
+        "labels - %s is refused with a stanza error, and nothing is published",
+        async (_, labels) => {
+          const id = `l-bad-${++n}`;
+          const text = `Falsch gekennzeichnet ${n}`;
+          await say(text, id, ...labels());
+          const error = await eventually(() =>
+            heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === id),
+          );
+          expect(error.getChild("error")?.getChild("policy-violation", NS.stanzas)).toBeDefined();
+          await say(`danach ${n}`, `${id}-next`);
+          await eventually(() => inbound.find((e) => e.content?.body === `danach ${n}`));
+          expect(inbound.some((e) => e.content?.body === text)).toBe(false);
+        },
+      );
+    });
+
+    it("labels - a listed ESS label is read, with or without its display marking", async () => {
+      const ess = xml(
+        "label",
+        {},
+        xml("esssecuritylabel", { xmlns: "urn:xmpp:sec-label:ess:0" }, "MQYCAQEGASk="),
+      );
+      await say("Offen mit ESS", "l-ess-1", xml("securitylabel", { xmlns: NS.label }, ess));
+      await say(
+        "Offen mit beidem",
+        "l-ess-2",
+        xml("securitylabel", { xmlns: NS.label }, xml("displaymarking", {}, "offen"), ess),
+      );
+      const alone = await eventually(() => inbound.find((e) => e.content?.body === "Offen mit ESS"));
+      const both = await eventually(() => inbound.find((e) => e.content?.body === "Offen mit beidem"));
+      expect([alone.marking, both.marking]).toEqual(["DE-OFFEN", "DE-OFFEN"]);
     });
 
     it("labels - a marked delivery arrives with the label the table gives its marking", async () => {

@@ -1,14 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { fromNativeId, toNativeMessage } from "../../../bridges/xmpp/messageIds.js";
+import { MAX_ID_LENGTH } from "../../../bridges/xmpp/boundedId.js";
 import {
+  idsOf,
+  isModeration,
+  MAX_REACTIONS,
   moderatorOf,
   nickOf,
   occupantIdOf,
+  reactionsOf,
   referencesOf,
+  stanzaIdOf,
   withoutReplyFallback,
 } from "../../../bridges/xmpp/toNormalisedEvent.js";
 import { quoteOf } from "../../../bridges/xmpp/toStanza.js";
-import { xml } from "../../../bridges/xmpp/XmppComponent.js";
+import { xml, type XmlElement } from "../../../bridges/xmpp/XmppComponent.js";
 
 describe("XMPP mapping - pure parts", () => {
   it("XMPP mapping - a reply's fallback is cut by code points, so an emoji in the quote does not shift it", () => {
@@ -75,6 +81,16 @@ describe("XMPP mapping - pure parts", () => {
     );
     expect(referencesOf(current).retracts).toBe("room-17");
     expect(referencesOf(older).retracts).toBe("room-18");
+    // The room's own JID vouches for the moderation; an occupant's message with the same payload is none.
+    expect(isModeration(current, "lage@conference.example")).toBe(true);
+    expect(isModeration(older, "lage@conference.example")).toBe(true);
+    expect(isModeration(current, "other@conference.example")).toBe(false);
+    const byOccupant = xml(
+      "message",
+      { ...current.attrs, from: "lage@conference.example/Meyer" },
+      ...current.children,
+    );
+    expect(isModeration(byOccupant, "lage@conference.example")).toBe(false);
     expect(moderatorOf(current)).toBe("lage@conference.example/Chef");
     expect(moderatorOf(older)).toBe("lage@conference.example/Chef");
     expect(
@@ -103,5 +119,66 @@ describe("XMPP mapping - pure parts", () => {
     );
     const long = quoteOf({ author: "W", jid: "r@c/W", text: "👮".repeat(300) });
     expect(Array.from(long)).toHaveLength("> W: ".length + 200 + "…\n".length);
+  });
+
+  it("XMPP mapping - every id read from a stanza is bounded, in code points: a longer one is FG_NATIVE_INVALID", () => {
+    const room = "lage@conference.example";
+    // As long as allowed, in characters that take two UTF-16 units each.
+    const longest = "🚓".repeat(MAX_ID_LENGTH);
+    const tooLong = "a".repeat(MAX_ID_LENGTH + 1);
+    const withId = (id: string): XmlElement[] => [
+      xml("message", { id }),
+      xml("message", {}, xml("origin-id", { xmlns: "urn:xmpp:sid:0", id })),
+      xml("message", {}, xml("stanza-id", { xmlns: "urn:xmpp:sid:0", id, by: room })),
+      xml("message", {}, xml("replace", { xmlns: "urn:xmpp:message-correct:0", id })),
+      xml("message", {}, xml("retract", { xmlns: "urn:xmpp:message-retract:1", id })),
+      xml(
+        "message",
+        {},
+        xml(
+          "apply-to",
+          { xmlns: "urn:xmpp:fasten:0", id },
+          xml("retract", { xmlns: "urn:xmpp:message-retract:0" }),
+        ),
+      ),
+      xml("message", {}, xml("reply", { xmlns: "urn:xmpp:reply:0", id })),
+      xml("message", {}, xml("reactions", { xmlns: "urn:xmpp:reactions:0", id })),
+      xml("message", {}, xml("occupant-id", { xmlns: "urn:xmpp:occupant-id:0", id })),
+    ];
+    const readAll = (stanza: XmlElement): unknown[] => [
+      idsOf(stanza, room),
+      stanzaIdOf(stanza, room),
+      referencesOf(stanza),
+      reactionsOf(stanza),
+      occupantIdOf(stanza),
+    ];
+    for (const stanza of withId(longest)) expect(JSON.stringify(readAll(stanza))).toContain(longest);
+    for (const stanza of withId(tooLong)) {
+      expect(() => readAll(stanza), stanza.toString().slice(0, 60)).toThrow(
+        expect.objectContaining({ code: "FG_NATIVE_INVALID", transient: false }) as Error,
+      );
+    }
+  });
+
+  it("XMPP mapping - reactions are bounded: 20 a person, 64 code points each; more is FG_NATIVE_INVALID, never dropped", () => {
+    const reacting = (...keys: string[]): XmlElement =>
+      xml(
+        "message",
+        {},
+        xml(
+          "reactions",
+          { xmlns: "urn:xmpp:reactions:0", id: "room-17" },
+          ...keys.map((k) => xml("reaction", {}, k)),
+        ),
+      );
+    const twenty = Array.from({ length: MAX_REACTIONS }, (_, i) => `r${i}`);
+    expect(reactionsOf(reacting(...twenty))?.keys).toEqual(twenty);
+    expect(() => reactionsOf(reacting(...twenty, "one more"))).toThrow(/21 reactions/);
+    // 64 code points, 128 UTF-16 units: allowed, as the event schema counts code points.
+    expect(reactionsOf(reacting("🚓".repeat(64)))?.keys).toEqual(["🚓".repeat(64)]);
+    expect(() => reactionsOf(reacting("👍", "🚓".repeat(65)))).toThrow(
+      expect.objectContaining({ code: "FG_NATIVE_INVALID" }) as Error,
+    );
+    expect(reactionsOf(reacting("👍", " ", "👍"))?.keys).toEqual(["👍"]);
   });
 });
