@@ -40,6 +40,7 @@ import {
   parseMatrixEvent,
   type MatrixEvent,
 } from "./matrixEvents.js";
+import { isEventId, loggableId } from "./matrixIds.js";
 import { createMediaRouter, mediaLink } from "./MediaProxy.js";
 import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
 import { toNormalisedEvent, type MatrixMedia } from "./toNormalisedEvent.js";
@@ -368,7 +369,10 @@ export class MatrixBridge {
   private async explain(raw: unknown, error: FedgateError): Promise<void> {
     const { room, eventId } = eventIds(raw);
     if (room === undefined || eventId === undefined || !this.botRooms.has(room)) return;
-    if ((raw as { type?: unknown }).type !== EventType.message) return;
+    const { type, sender } = raw as { type?: unknown; sender?: unknown };
+    if (type !== EventType.message || !isEventId(eventId)) return;
+    // The bridge's own notices are never answered: the bot would answer itself for ever.
+    if (typeof sender !== "string" || this.isBridgeUser(sender)) return;
     const bridged =
       this.links.match(this.ref(room)) !== undefined && this.checkedRooms.get(room) === undefined;
     if (!bridged) return;
@@ -883,12 +887,12 @@ function sentReactionKey(
   return `reaction.out.${digest}`;
 }
 
-/** Ids for a log line about an event that may be malformed. */
+/** Ids for a log line about an event that may be malformed; a hostile id is cut to a loggable length. */
 function eventIds(raw: unknown): { room?: string; eventId?: string } {
   if (typeof raw !== "object" || raw === null) return {};
   const { room_id: room, event_id: eventId } = raw as Record<string, unknown>;
   return {
-    ...(typeof room === "string" ? { room } : {}),
-    ...(typeof eventId === "string" ? { eventId } : {}),
+    ...(typeof room === "string" ? { room: loggableId(room) } : {}),
+    ...(typeof eventId === "string" ? { eventId: loggableId(eventId) } : {}),
   };
 }

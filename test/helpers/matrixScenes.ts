@@ -397,3 +397,23 @@ export class Official {
 export function contentOf(event: Json | undefined): Json {
   return (event?.["content"] ?? {}) as Json;
 }
+
+/**
+ * PUTs an Application Service transaction straight to the bridge, as a homeserver would (the test knows the
+ * hs_token): how a test shows the bridge events Synapse itself would not send, such as a user of another
+ * homeserver speaking in a room. Resolves with the bridge's HTTP status.
+ */
+export async function putTransaction(
+  scene: MatrixScene,
+  bridgeUrl: string,
+  events: unknown[],
+  txnId = `test-${randomUUID()}`,
+): Promise<number> {
+  const response = await request(`${bridgeUrl}/_matrix/app/v1/transactions/${txnId}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${scene.registration.hs_token}`, "content-type": "application/json" },
+    body: JSON.stringify({ events }),
+  });
+  await response.body.dump();
+  return response.statusCode;
+}
