@@ -12,7 +12,7 @@ import type { Attachment, Delivery, EventSender, NormalisedEvent } from "../../s
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
-import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import { FedgateError, isTransient, PermanentError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
 import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
@@ -37,10 +37,11 @@ import {
   EventType,
   markingOfState,
   markingStateKey,
+  isRecord,
   parseMatrixEvent,
   type MatrixEvent,
 } from "./matrixEvents.js";
-import { isEventId, loggableId } from "./matrixIds.js";
+import { isEventId, isUserId, loggableId, serverOf } from "./matrixIds.js";
 import { createMediaRouter, mediaLink } from "./MediaProxy.js";
 import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
 import { toNormalisedEvent, type MatrixMedia } from "./toNormalisedEvent.js";
@@ -61,6 +62,8 @@ const MAX_AVATAR_BYTES = 1024 * 1024;
 type RoomRefusal = string | undefined;
 
 interface ResolvedConfig extends MatrixBridgeConfig {
+  userServers: [string, ...string[]];
+  roomServers: [string, ...string[]];
   ghostPrefix: string;
   maxBodyBytes: number;
   attachments: { maxBytes: number; hosts?: string[] };
@@ -107,8 +110,11 @@ export class MatrixBridge {
   static async start(bus: Bus, loaded: LoadedMatrixConfig, log: Logger): Promise<MatrixBridge> {
     const { config: section, registration } = loaded;
     const listen = { host: section.listen?.host ?? "127.0.0.1", port: section.listen?.port ?? 9000 };
+    const userServers: [string, ...string[]] = section.userServers ?? [section.serverName];
     const config: ResolvedConfig = {
       ...section,
+      userServers,
+      roomServers: section.roomServers ?? userServers,
       ghostPrefix: section.ghostPrefix ?? "fedgate_",
       maxBodyBytes: section.maxBodyBytes ?? 65536,
       attachments: { maxBytes: DEFAULT_MAX_ATTACHMENT_BYTES, ...section.attachments },
@@ -183,6 +189,16 @@ export class MatrixBridge {
     return userId === this.bot || isGhost(this.naming, userId);
   }
 
+  /**
+   * Why a user may not speak for the agency through the bridge, in words for them; undefined when they may:
+   * a user of one of userServers.
+   */
+  private outsiderRefusal(userId: string): string | undefined {
+    const server = serverOf(userId);
+    if (server !== undefined && this.config.userServers.includes(server)) return undefined;
+    return `fedgate bridges only users of ${this.config.userServers.join(" or ")}, and ${userId} is not one`;
+  }
+
   // ---------------------------------------------------------------- inbound: the homeserver's events
 
   /**
@@ -255,6 +271,13 @@ export class MatrixBridge {
     const refusal = direct === undefined ? this.checkedRooms.get(event.room_id) : undefined;
     if (refusal !== undefined)
       throw new PermanentError("FG_NATIVE_INVALID", `room ${event.room_id} is not bridged: ${refusal}`);
+    // Whose message, reaction or membership it is: a membership is the member's, whoever changed it.
+    const speaker = event.type === EventType.member ? (event.state_key ?? event.sender) : event.sender;
+    const outsider = this.outsiderRefusal(speaker);
+    if (outsider !== undefined)
+      throw new PermanentError("FG_NATIVE_INVALID", outsider, {
+        detail: { room: event.room_id, user: speaker },
+      });
     if (event.type === EventType.redaction && (await this.onReactionRedacted(event, conversation))) return;
     await this.publish(event, conversation, direct === undefined);
   }
@@ -384,7 +407,16 @@ export class MatrixBridge {
   // ---------------------------------------------------------------- rooms: invites, links, commands
 
   private async onInvite(event: MatrixEvent, invitee: string): Promise<void> {
+    const outsider = this.outsiderRefusal(event.sender);
+    if (outsider !== undefined) await this.refuseInvite(event, invitee, outsider);
     if (invitee === this.bot) {
+      const server = roomServerOfInvite(event);
+      if (server === undefined || !this.config.roomServers.includes(server))
+        await this.refuseInvite(
+          event,
+          invitee,
+          `fedgate joins only rooms of ${this.config.roomServers.join(" or ")}, and this room is ${server === undefined ? "of an unknown server" : `of ${server}`}`,
+        );
       await this.client.joinRoom(event.room_id);
       this.botRooms.add(event.room_id);
       this.log.info({ room: event.room_id, by: event.sender }, "bot invited into a room");
@@ -393,21 +425,39 @@ export class MatrixBridge {
       return;
     }
     // A ghost invited into a direct chat: the native user opens a chat with the person it stands for.
-    if (event.content["is_direct"] !== true) {
-      this.log.info({ room: event.room_id, ghost: invitee }, "ghost invited into a room; declined");
-      await this.client.leaveRoom(event.room_id, invitee);
-      return;
-    }
+    if (event.content["is_direct"] !== true)
+      await this.refuseInvite(
+        event,
+        invitee,
+        "fedgate's people join rooms only through links; invite them to a direct chat to write to them alone",
+      );
     const remote = await this.runtime.identities.remoteFor({
       network: NETWORK,
       instance: this.config.instance,
       userId: invitee,
     });
-    if (remote?.agency === undefined) {
-      await this.client.leaveRoom(event.room_id, invitee);
-      throw new PermanentError("FG_NATIVE_INVALID", `${invitee} stands for no one fedgate knows`);
+    if (remote?.agency === undefined)
+      await this.refuseInvite(event, invitee, `${invitee} stands for no one fedgate knows`);
+    else await this.openDirect(event.room_id, event.sender, { ...remote, agency: remote.agency }, invitee);
+  }
+
+  /**
+   * Declines an invitation with the reason, which the inviter's client shows, and refuses the event
+   * (FG_NATIVE_INVALID, logged). A homeserver's refusal to let the invitee leave is kept as the cause.
+   */
+  private async refuseInvite(event: MatrixEvent, invitee: string, reason: string): Promise<never> {
+    const room = event.room_id;
+    let cause: unknown;
+    try {
+      await this.client.leaveRoom(room, invitee === this.bot ? undefined : invitee, reason);
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      cause = error;
     }
-    await this.openDirect(event.room_id, event.sender, { ...remote, agency: remote.agency }, invitee);
+    throw new PermanentError("FG_NATIVE_INVALID", `invitation of ${invitee} refused: ${reason}`, {
+      detail: { room, invitee, by: event.sender },
+      ...(cause === undefined ? {} : { cause }),
+    });
   }
 
   private async openDirect(
@@ -500,6 +550,12 @@ export class MatrixBridge {
     const [, verb, argument] = (event.content["body"] as string).trim().split(/\s+/);
     if (verb !== "link" && verb !== "unlink") {
       await this.say(room, HELP, { inReplyTo: event.event_id });
+      return;
+    }
+    const outsider = this.outsiderRefusal(event.sender);
+    if (outsider !== undefined) {
+      this.log.warn({ room, by: event.sender }, "bot command of a user of another server refused");
+      await this.say(room, `Not done: ${outsider}.`, { inReplyTo: event.event_id });
       return;
     }
     const power = await this.powerOf(room, event.sender);
@@ -850,6 +906,22 @@ function isCommand(event: MatrixEvent): boolean {
     typeof body === "string" &&
     (body === COMMAND || body.startsWith(`${COMMAND} `))
   );
+}
+
+/**
+ * The server a room an invitation is for belongs to: the one its id names (the homeserver checks that it is
+ * the creator's), or from room version 12 on, whose ids name none, the creator's as the invitation's room
+ * state shows it. undefined when neither says.
+ */
+function roomServerOfInvite(event: MatrixEvent): string | undefined {
+  const named = serverOf(event.room_id);
+  if (named !== undefined) return named;
+  const state = event.unsigned?.["invite_room_state"];
+  const create = Array.isArray(state)
+    ? (state as unknown[]).find((e) => isRecord(e) && e["type"] === EventType.create)
+    : undefined;
+  const creator = isRecord(create) ? create["sender"] : undefined;
+  return typeof creator === "string" && isUserId(creator) ? serverOf(creator) : undefined;
 }
 
 /** Whether an event is something a person wrote (rather than state or a receipt). */
