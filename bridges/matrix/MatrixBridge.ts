@@ -8,7 +8,7 @@
  * carries a transaction id derived from the delivery, so that a retried delivery posts nothing twice.
  */
 import { createHash, randomUUID } from "node:crypto";
-import type { Attachment, Delivery, EventSender, NormalisedEvent } from "../../schemas/types.js";
+import type { Attachment, Delivery, EventSender, Link, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
@@ -16,6 +16,7 @@ import { FedgateError, isTransient, PermanentError } from "../../gateway/errors.
 import type { Logger } from "../../gateway/log.js";
 import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import { JoinCodeStore } from "../../gateway/stores/JoinCodeStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
@@ -101,6 +102,7 @@ export class MatrixBridge {
     private readonly client: MatrixClient,
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
+    private readonly joinCodes: JoinCodeStore,
     private readonly state: KeyValueStore,
     /** Signs the file links the bridge serves. */
     private readonly mediaKey: Buffer,
@@ -136,6 +138,7 @@ export class MatrixBridge {
       client,
       runtime,
       links,
+      await JoinCodeStore.open(bus, log),
       await bus.keyValue(STATE_BUCKET),
       // A key of its own for file links, so that a leaked link reveals nothing of the AS tokens.
       createHash("sha256").update(`fedgate media links\0${registration.as_token}`).digest(),
@@ -410,13 +413,8 @@ export class MatrixBridge {
     const outsider = this.outsiderRefusal(event.sender);
     if (outsider !== undefined) await this.refuseInvite(event, invitee, outsider);
     if (invitee === this.bot) {
-      const server = roomServerOfInvite(event);
-      if (server === undefined || !this.config.roomServers.includes(server))
-        await this.refuseInvite(
-          event,
-          invitee,
-          `fedgate joins only rooms of ${this.config.roomServers.join(" or ")}, and this room is ${server === undefined ? "of an unknown server" : `of ${server}`}`,
-        );
+      const foreign = this.foreignRoomRefusal(roomServerOfInvite(event));
+      if (foreign !== undefined) await this.refuseInvite(event, invitee, foreign);
       await this.client.joinRoom(event.room_id);
       this.botRooms.add(event.room_id);
       this.log.info({ room: event.room_id, by: event.sender }, "bot invited into a room");
@@ -507,6 +505,16 @@ export class MatrixBridge {
         if (endpoint.network !== NETWORK || endpoint.instance !== this.config.instance) continue;
         const room = endpoint.conversation;
         if ((endpoint.kind ?? "room") !== "room" || this.checkedRooms.has(room)) continue;
+        // A room whose id names a server outside roomServers is not joined at all.
+        const foreign = this.foreignRoomRefusal(serverOf(room));
+        if (foreign !== undefined) {
+          this.checkedRooms.set(room, foreign);
+          this.log.warn(
+            { room, link: link.id, refusal: foreign },
+            "linked room refused; the bot does not join it",
+          );
+          continue;
+        }
         try {
           if (!this.botRooms.has(room)) await this.client.joinRoom(room);
           this.botRooms.add(room);
@@ -530,13 +538,28 @@ export class MatrixBridge {
     await this.sayOnce(room, "refused", `fedgate will not bridge this room: ${refusal}.`);
   }
 
-  /** Why a room may not be bridged: Tchap's rules and encryption, read from the room's state. */
+  /** Why a room of `server` may not be joined (a server outside roomServers, or none known); else undefined. */
+  private foreignRoomRefusal(server: string | undefined): RoomRefusal {
+    if (server !== undefined && this.config.roomServers.includes(server)) return undefined;
+    return `fedgate joins only rooms of ${this.config.roomServers.join(" or ")}, and this room is ${server === undefined ? "of no server it knows" : `of ${server}`}`;
+  }
+
+  /**
+   * Why a room may not be bridged, read from the room's state: a server outside roomServers, Tchap's rules,
+   * no federation, encryption.
+   */
   private async refusalOf(room: string): Promise<RoomRefusal> {
-    const [rules, create, encryption] = await Promise.all([
+    const [rules, createEvent, encryption] = await Promise.all([
       this.client.getState(room, ACCESS_RULES_STATE, ""),
-      this.client.getState(room, EventType.create, ""),
+      this.client.getStateEvent(room, EventType.create, ""),
       this.client.getState(room, EventType.encryption, ""),
     ]);
+    const creator = createEvent?.["sender"];
+    const server =
+      serverOf(room) ?? (typeof creator === "string" && isUserId(creator) ? serverOf(creator) : undefined);
+    const foreign = this.foreignRoomRefusal(server);
+    if (foreign !== undefined) return foreign;
+    const create = isRecord(createEvent?.["content"]) ? createEvent["content"] : undefined;
     if (rules?.["rule"] === "restricted")
       return "its access rule is restricted, so it refuses users from outside servers, and every person fedgate brings in comes from another agency";
     if (create?.["m.federate"] === false)
@@ -571,17 +594,14 @@ export class MatrixBridge {
       if (verb === "unlink") {
         const remaining = await this.links.removeEndpoint(this.ref(room));
         this.checkedRooms.delete(room);
+        this.log.info({ room, by: event.sender }, "room unlinked by a bot command");
         await this.say(room, remaining === undefined ? "Unlinked; the link is gone." : "Unlinked.", {
           inReplyTo: event.event_id,
         });
         return;
       }
       if (argument === undefined) {
-        await this.say(room, "Name the link: !fedgate link <link-id>", { inReplyTo: event.event_id });
-        return;
-      }
-      if (this.config.agency === undefined) {
-        await this.say(room, "Linking is not enabled on this server (bridges.matrix.agency is not set).");
+        await this.say(room, `Give the join code: ${LINK_USAGE}`, { inReplyTo: event.event_id });
         return;
       }
       const refusal = await this.refusalOf(room);
@@ -589,21 +609,41 @@ export class MatrixBridge {
         await this.say(room, `fedgate will not bridge this room: ${refusal}.`, { inReplyTo: event.event_id });
         return;
       }
-      const link = await this.links.addEndpoint(argument, {
-        ...this.ref(room),
-        agency: this.config.agency,
-        kind: "room",
-      });
-      this.checkedRooms.set(room, undefined);
-      this.log.info({ room, link: link.id, by: event.sender }, "room linked by a bot command");
+      const link = await this.linkWithCode(event, argument);
       await this.say(
         room,
         `Linked to ${link.id}${link.description === undefined ? "" : `: ${link.description}`}.`,
       );
     } catch (error) {
-      if (!(error instanceof PermanentError) || !error.code.startsWith("FG_LINK_")) throw error;
+      if (
+        !(error instanceof PermanentError) ||
+        !(error.code.startsWith("FG_LINK_") || error.code === "FG_JOIN_CODE_INVALID")
+      )
+        throw error;
+      this.log.warn({ err: error, room, by: event.sender }, `bot command "${verb}" refused`);
       await this.say(room, `Not done: ${error.message}.`, { inReplyTo: event.event_id });
     }
+  }
+
+  /**
+   * Joins the room to the link a join code grants, owned by the agency the code names. The code is the
+   * authority: power in a room proves nothing about a link, as anyone can create a room. Audit-logged.
+   */
+  private async linkWithCode(event: MatrixEvent, code: string): Promise<Link> {
+    const room = event.room_id;
+    return this.joinCodes.redeem(code, this.ref(room), async (grant) => {
+      const link = await this.links.addEndpoint(grant.linkId, {
+        ...this.ref(room),
+        agency: grant.agency,
+        kind: "room",
+      });
+      this.checkedRooms.set(room, undefined);
+      this.log.info(
+        { room, link: link.id, agency: grant.agency, codeId: grant.codeId, by: event.sender },
+        "room linked with a join code",
+      );
+      return link;
+    });
   }
 
   private async powerOf(room: string, userId: string): Promise<number> {
@@ -891,8 +931,9 @@ export class MatrixBridge {
   }
 }
 
-const HELP =
-  "fedgate bridges this room to other agencies' messengers. Room moderators: `!fedgate link <link-id>` joins this room to a link, `!fedgate unlink` takes it out.";
+const LINK_USAGE = "`!fedgate link <join code>`, with a code your fedgate administrator issued for this room";
+
+const HELP = `fedgate bridges this room to other agencies' messengers. Room moderators: ${LINK_USAGE} joins this room to a link, \`!fedgate unlink\` takes it out.`;
 
 const ENCRYPTED_REFUSAL = "it is end-to-end encrypted, and fedgate cannot read encrypted messages";
 

@@ -41,7 +41,7 @@ export interface MatrixBridgeConfig {
    */
   publicUrl?: string;
   /**
-   * The agency whose officials use this homeserver. It owns the Matrix side of rooms linked by a bot command and of every direct chat; without it, both are refused.
+   * The agency whose officials use this homeserver. It owns the Matrix side of every direct chat; without it, direct chats are refused. (A room linked by a bot command is owned by the agency its join code names.)
    */
   agency?: string;
   /**
