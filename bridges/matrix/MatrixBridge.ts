@@ -36,9 +36,10 @@ import { ghostUserId, isGhost, localpartOf, type GhostNaming } from "./ghosts.js
 import { MatrixClient, matrixErrcode, type MatrixProfile } from "./MatrixClient.js";
 import {
   EventType,
-  markingOfState,
-  markingStateKey,
   isRecord,
+  markingOfState,
+  MsgType,
+  markingStateKey,
   parseMatrixEvent,
   type MatrixEvent,
 } from "./matrixEvents.js";
@@ -230,6 +231,14 @@ export class MatrixBridge {
     const event = parseMatrixEvent(raw);
     // What the bridge's own users do is what the bridge did: never bridged back.
     if (this.isBridgeUser(event.sender)) return;
+    const direct = await this.directConversationOf(event.room_id);
+    // A newcomer that is the bot or another ghost is then invited as into any room.
+    if (
+      direct !== undefined &&
+      (await this.endedByNewcomer(event, direct)) &&
+      !this.isBridgeUser(event.state_key ?? "")
+    )
+      return;
     if (
       event.type === EventType.member &&
       event.state_key !== undefined &&
@@ -242,7 +251,6 @@ export class MatrixBridge {
         this.present.delete(`${event.room_id} ${event.state_key}`);
       return;
     }
-    const direct = await this.directConversationOf(event.room_id);
     if (direct === undefined && isCommand(event)) {
       await this.onCommand(event);
       return;
@@ -281,6 +289,14 @@ export class MatrixBridge {
       throw new PermanentError("FG_NATIVE_INVALID", outsider, {
         detail: { room: event.room_id, user: speaker },
       });
+    // A direct chat is its participant's: nothing of anyone else in its room is bridged.
+    const participant = direct === undefined ? undefined : parseDirectConversation(direct)?.participant;
+    if (direct !== undefined && speaker !== participant)
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `only ${participant ?? "its participant"} is bridged from their direct chat, not ${speaker}`,
+        { detail: { room: event.room_id, user: speaker } },
+      );
     if (event.type === EventType.redaction && (await this.onReactionRedacted(event, conversation))) return;
     await this.publish(event, conversation, direct === undefined);
   }
@@ -429,6 +445,13 @@ export class MatrixBridge {
         invitee,
         "fedgate's people join rooms only through links; invite them to a direct chat to write to them alone",
       );
+    // A room shared with others never becomes a direct chat, whatever the invitation says.
+    if (
+      this.botRooms.has(event.room_id) ||
+      (await this.links.resolve(this.ref(event.room_id))) !== undefined ||
+      (await this.directConversationOf(event.room_id)) !== undefined
+    )
+      await this.refuseInvite(event, invitee, SHARED_ROOM_REFUSAL);
     const remote = await this.runtime.identities.remoteFor({
       network: NETWORK,
       instance: this.config.instance,
@@ -436,7 +459,7 @@ export class MatrixBridge {
     });
     if (remote?.agency === undefined)
       await this.refuseInvite(event, invitee, `${invitee} stands for no one fedgate knows`);
-    else await this.openDirect(event.room_id, event.sender, { ...remote, agency: remote.agency }, invitee);
+    else await this.openDirect(event, { ...remote, agency: remote.agency }, invitee);
   }
 
   /**
@@ -458,23 +481,80 @@ export class MatrixBridge {
     });
   }
 
+  /**
+   * The ghost joins the room the native user invited it to, and the room becomes their direct chat: only if
+   * no one else is in it or invited to it.
+   */
   private async openDirect(
-    room: string,
-    native: string,
+    event: MatrixEvent,
     remote: RemoteUser & { agency: string },
     ghost: string,
   ): Promise<void> {
+    const { room_id: room, sender: native } = event;
+    await this.client.joinRoom(room, ghost);
+    const others = (await this.client.presentMembers(room, ghost)).filter((u) => u !== native && u !== ghost);
+    if (others.length > 0) await this.refuseInvite(event, ghost, SHARED_ROOM_REFUSAL);
     const nativeUser = { network: NETWORK, instance: this.config.instance, userId: native };
     let conversation: string;
     try {
       conversation = await openDirectChat(this.links, nativeUser, this.config.agency, remote, this.log);
     } catch (error) {
-      await this.client.leaveRoom(room, ghost).catch(() => undefined);
+      const reason = error instanceof Error ? error.message : "the direct chat cannot be opened";
+      await this.client.leaveRoom(room, ghost, reason).catch((cause: unknown) => {
+        this.log.warn({ err: cause, room, ghost }, "the ghost cannot leave a direct chat it could not open");
+      });
       throw error;
     }
-    await this.client.joinRoom(room, ghost);
     this.present.set(`${room} ${ghost}`, true);
     await this.rememberDirect(room, conversation);
+  }
+
+  /**
+   * A third person invited to or joining a direct chat's room ends it: the ghost says so and leaves, and the
+   * room is no longer the chat's (the next message opens a new one). True when the event did that.
+   */
+  private async endedByNewcomer(event: MatrixEvent, conversation: string): Promise<boolean> {
+    const membership = event.content["membership"];
+    if (event.type !== EventType.member || (membership !== "invite" && membership !== "join")) return false;
+    const newcomer = event.state_key ?? "";
+    const ghost = this.ghostOfDirect(conversation);
+    if (newcomer === parseDirectConversation(conversation)?.participant || newcomer === ghost) return false;
+    const room = event.room_id;
+    this.log.warn({ room, newcomer }, "a third person entered a direct chat's room; it is no longer bridged");
+    if (ghost !== undefined) {
+      try {
+        await this.client.sendEvent(
+          room,
+          EventType.message,
+          { msgtype: MsgType.notice, body: DIRECT_ENDED_NOTICE },
+          txnIdFor(`direct chat ended ${room}`, 0),
+          ghost,
+        );
+        await this.client.leaveRoom(room, ghost, DIRECT_ENDED_NOTICE);
+      } catch (error) {
+        // Passing: the homeserver retries the transaction, and the room is still the chat's till then.
+        if (isTransient(error)) throw error;
+        this.log.warn({ err: error, room, ghost }, "the ghost cannot leave a direct chat that ended");
+      }
+      this.present.delete(`${room} ${ghost}`);
+    }
+    await this.state.delete(`direct.room.${keyToken(room)}`);
+    const chatKey = `direct.chat.${keyToken(conversation)}`;
+    const chat = await this.state.get(chatKey);
+    if (chat !== undefined && decodeJson(chat.value) === room) await this.state.delete(chatKey);
+    this.directRooms.set(room, null);
+    return true;
+  }
+
+  /** The ghost of the remote person of a direct conversation. */
+  private ghostOfDirect(conversation: string): string | undefined {
+    const direct = parseDirectConversation(conversation);
+    return direct === undefined ? undefined : ghostUserId(this.naming, direct.peer);
+  }
+
+  /** Whether a room is shared with others: linked as a room, or with the bot in it. Never a direct chat. */
+  private isSharedRoom(room: string): boolean {
+    return this.botRooms.has(room) || this.links.match(this.ref(room)) !== undefined;
   }
 
   /** A direct chat's room, both ways: its events belong to the conversation, deliveries go to the room. */
@@ -489,6 +569,8 @@ export class MatrixBridge {
    * becomes a direct chat only through rememberDirect, which updates the memory too.
    */
   private async directConversationOf(room: string): Promise<string | undefined> {
+    // Remembered before this check existed, a shared room may still be mapped: it is not a direct chat.
+    if (this.isSharedRoom(room)) return undefined;
     let known = this.directRooms.get(room);
     if (known === undefined) {
       const entry = await this.state.get(`direct.room.${keyToken(room)}`);
@@ -844,7 +926,9 @@ export class MatrixBridge {
     const { target } = delivery;
     if ((target.kind ?? "room") === "room") return target.conversation;
     const known = await this.state.get(`direct.chat.${keyToken(target.conversation)}`);
-    if (known !== undefined) return decodeJson(known.value) as string;
+    const remembered = known === undefined ? undefined : (decodeJson(known.value) as string);
+    // A shared room is never a direct chat's, however it came to be remembered as one: a new room is opened.
+    if (remembered !== undefined && !this.isSharedRoom(remembered)) return remembered;
     const direct = parseDirectConversation(target.conversation);
     if (direct === undefined || !direct.participant.startsWith("@") || ghost === undefined)
       throw new PermanentError(
@@ -934,6 +1018,12 @@ export class MatrixBridge {
 const LINK_USAGE = "`!fedgate link <join code>`, with a code your fedgate administrator issued for this room";
 
 const HELP = `fedgate bridges this room to other agencies' messengers. Room moderators: ${LINK_USAGE} joins this room to a link, \`!fedgate unlink\` takes it out.`;
+
+const SHARED_ROOM_REFUSAL =
+  "a direct chat is a room of exactly two people, and this room is shared (linked, with the fedgate bot, another chat's, or with someone else invited)";
+
+const DIRECT_ENDED_NOTICE =
+  "Someone else was invited to this room, so it is no longer a private chat: fedgate stopped bridging it. Start a new direct chat to write privately again.";
 
 const ENCRYPTED_REFUSAL = "it is end-to-end encrypted, and fedgate cannot read encrypted messages";
 

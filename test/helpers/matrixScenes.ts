@@ -180,6 +180,8 @@ export function tchapRoom(room: string): Endpoint {
  * kept-alive connections of its own (as the benchmark's clients), which close() closes.
  */
 export class Official {
+  private syncs = 0;
+
   private constructor(
     private readonly synapse: LocalSynapse,
     readonly userId: string,
@@ -345,6 +347,23 @@ export class Official {
         await loop;
       },
     };
+  }
+
+  /**
+   * Accepts every pending invitation; resolves with the rooms joined. Synapse answers a repeated identical
+   * /sync from a cache for two minutes, so each call differs in its (for an initial sync meaningless) timeout.
+   */
+  async acceptInvitations(): Promise<string[]> {
+    this.syncs += 1;
+    const answer = await this.call("GET", `/_matrix/client/v3/sync?timeout=${String(this.syncs)}`);
+    const invited = Object.keys((answer["rooms"] as Json | undefined)?.["invite"] ?? {});
+    for (const room of invited) await this.join(room);
+    return invited;
+  }
+
+  /** The rooms the official is in. */
+  async joinedRooms(): Promise<string[]> {
+    return (await this.call("GET", "/_matrix/client/v3/joined_rooms"))["joined_rooms"] as string[];
   }
 
   /** The room's latest events, oldest first. */
