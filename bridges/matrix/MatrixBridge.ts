@@ -45,6 +45,7 @@ import {
 } from "./matrixEvents.js";
 import { isEventId, isUserId, loggableId, serverOf } from "./matrixIds.js";
 import { createMediaRouter, mediaLink } from "./MediaProxy.js";
+import { powerOf, statePowerFor } from "./powerLevels.js";
 import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
 import { toNormalisedEvent, type MatrixMedia } from "./toNormalisedEvent.js";
 
@@ -729,14 +730,29 @@ export class MatrixBridge {
   }
 
   private async powerOf(room: string, userId: string): Promise<number> {
-    const levels = await this.client.getState(room, EventType.powerLevels, "");
-    const users = (levels?.["users"] ?? {}) as Record<string, unknown>;
-    const level = users[userId] ?? levels?.["users_default"] ?? 0;
-    return typeof level === "number" ? level : 0;
+    return powerOf(await this.client.getState(room, EventType.powerLevels, ""), userId);
   }
 
-  /** A room's marking changed: kept for its next messages, and shown in its topic. */
+  /**
+   * A room's marking changed: kept for its next messages, and shown in its topic. Only room state under the
+   * empty key, set by a member with the power to set it, is the room's marking: the same type sent as a
+   * message (which any member may send), or under another state key, is refused.
+   */
   private async onMarkingChanged(event: MatrixEvent): Promise<void> {
+    const detail = { room: event.room_id, user: event.sender };
+    if (event.state_key !== markingStateKey)
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `${event.sender}'s ${EventType.marking} ${event.state_key === undefined ? "message" : "state under another key"} is not the room's marking: only its state under the empty key is`,
+        { detail },
+      );
+    const levels = await this.client.getState(event.room_id, EventType.powerLevels, "");
+    if (powerOf(levels, event.sender) < statePowerFor(levels, EventType.marking))
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `${event.sender} has no power to set the room's marking; it is not changed`,
+        { detail },
+      );
     const marking = markingOfState(event.content);
     this.markings.set(event.room_id, marking ?? null);
     const topic = await this.client.getState(event.room_id, EventType.topic, "");
