@@ -38,8 +38,8 @@ import {
   EventType,
   isRecord,
   markingOfState,
-  MsgType,
   markingStateKey,
+  MsgType,
   parseMatrixEvent,
   type MatrixEvent,
 } from "./matrixEvents.js";
@@ -684,7 +684,9 @@ export class MatrixBridge {
         return;
       }
       if (argument === undefined) {
-        await this.say(room, `Give the join code: ${LINK_USAGE}`, { inReplyTo: event.event_id });
+        await this.say(room, `Give the join code your fedgate administrator issued: ${LINK_USAGE}`, {
+          inReplyTo: event.event_id,
+        });
         return;
       }
       const refusal = await this.refusalOf(room);
@@ -1031,9 +1033,9 @@ export class MatrixBridge {
   }
 }
 
-const LINK_USAGE = "`!fedgate link <join code>`, with a code your fedgate administrator issued for this room";
+const LINK_USAGE = "`!fedgate link <join code>`";
 
-const HELP = `fedgate bridges this room to other agencies' messengers. Room moderators: ${LINK_USAGE} joins this room to a link, \`!fedgate unlink\` takes it out.`;
+const HELP = `fedgate bridges this room to other agencies' messengers. Room moderators: ${LINK_USAGE} joins this room to a link, with a one-time code from your fedgate administrator; \`!fedgate unlink\` takes it out.`;
 
 const SHARED_ROOM_REFUSAL =
   "a direct chat is a room of exactly two people, and this room is shared (linked, with the fedgate bot, another chat's, or with someone else invited)";
