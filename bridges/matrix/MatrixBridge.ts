@@ -45,7 +45,7 @@ import {
 } from "./matrixEvents.js";
 import { isEventId, isUserId, loggableId, serverOf } from "./matrixIds.js";
 import { createMediaRouter, mediaLink } from "./MediaProxy.js";
-import { powerOf, statePowerFor } from "./powerLevels.js";
+import { powerOf, privilegedCreators, statePowerFor } from "./powerLevels.js";
 import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
 import { toNormalisedEvent, type MatrixMedia } from "./toNormalisedEvent.js";
 
@@ -664,7 +664,7 @@ export class MatrixBridge {
       await this.say(room, `Not done: ${outsider}.`, { inReplyTo: event.event_id });
       return;
     }
-    const power = await this.powerOf(room, event.sender);
+    const { power } = await this.powerOf(room, event.sender);
     if (power < LINKING_POWER) {
       await this.say(
         room,
@@ -731,8 +731,20 @@ export class MatrixBridge {
     });
   }
 
-  private async powerOf(room: string, userId: string): Promise<number> {
-    return powerOf(await this.client.getState(room, EventType.powerLevels, ""), userId);
+  /** A member's power in a room, and the power setting `stateType` there needs. */
+  private async powerOf(
+    room: string,
+    userId: string,
+    stateType: string = EventType.powerLevels,
+  ): Promise<{ power: number; needed: number }> {
+    const [levels, create] = await Promise.all([
+      this.client.getState(room, EventType.powerLevels, ""),
+      this.client.getStateEvent(room, EventType.create, ""),
+    ]);
+    return {
+      power: powerOf(levels, userId, privilegedCreators(create)),
+      needed: statePowerFor(levels, stateType),
+    };
   }
 
   /**
@@ -748,8 +760,8 @@ export class MatrixBridge {
         `${event.sender}'s ${EventType.marking} ${event.state_key === undefined ? "message" : "state under another key"} is not the room's marking: only its state under the empty key is`,
         { detail },
       );
-    const levels = await this.client.getState(event.room_id, EventType.powerLevels, "");
-    if (powerOf(levels, event.sender) < statePowerFor(levels, EventType.marking))
+    const { power, needed } = await this.powerOf(event.room_id, event.sender, EventType.marking);
+    if (power < needed)
       throw new PermanentError(
         "FG_NATIVE_INVALID",
         `${event.sender} has no power to set the room's marking; it is not changed`,

@@ -1,6 +1,7 @@
 /**
  * Power in a Matrix room, read from its m.room.power_levels content as the spec's defaults say: what a
- * member has, and what setting a state event needs.
+ * member has, and what setting a state event needs. From room version 12 on, the room's creators hold
+ * unlimited power that the power levels do not list.
  */
 
 type Levels = Record<string, unknown> | undefined;
@@ -15,8 +16,28 @@ function entry(map: unknown, key: string): unknown {
     : undefined;
 }
 
-/** A member's power level: their own, else users_default, else 0. */
-export function powerOf(levels: Levels, userId: string): number {
+/** Room versions whose creators have only the power the power levels give them. */
+const versionsWithoutCreatorPower: ReadonlySet<string> = new Set(
+  Array.from({ length: 11 }, (_, i) => String(i + 1)),
+);
+
+/**
+ * The users with unlimited power in a room, from its m.room.create event (whole, with its sender): from room
+ * version 12 on, its sender and `additional_creators`; none in earlier rooms.
+ */
+export function privilegedCreators(create: Record<string, unknown> | undefined): string[] {
+  const content = create?.["content"];
+  const version = entry(content, "room_version") ?? "1";
+  if (typeof version !== "string" || versionsWithoutCreatorPower.has(version)) return [];
+  const additional = entry(content, "additional_creators");
+  return [create?.["sender"], ...(Array.isArray(additional) ? (additional as unknown[]) : [])].filter(
+    (user): user is string => typeof user === "string",
+  );
+}
+
+/** A member's power level: unlimited for a privileged creator, else their own, else users_default, else 0. */
+export function powerOf(levels: Levels, userId: string, creators: readonly string[] = []): number {
+  if (creators.includes(userId)) return Number.POSITIVE_INFINITY;
   return level(entry(levels?.["users"], userId)) ?? level(levels?.["users_default"]) ?? 0;
 }
 

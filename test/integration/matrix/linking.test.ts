@@ -207,6 +207,22 @@ describe.skipIf(scene === undefined)("Matrix bridge - joining a room to a link",
     expect(links.get("grenze")?.endpoints).toHaveLength(3);
   });
 
+  it("Matrix linking - a room of version 12, whose id names no server, is linked by its creator", async () => {
+    const v12 = await claire.createRoom({ preset: "private_chat", room_version: "12" });
+    expect(v12).not.toContain(":");
+    await claire.invite(v12, bot);
+    await botSays(claire, v12, "!fedgate link");
+    const { code } = await joinCode({ conversation: v12 });
+    // Its creator holds power the power levels do not list.
+    expect(await command(claire, v12, `!fedgate link ${code}`)).toBe("Linked to grenze: Grenzlage.");
+    const said = await claire.say(v12, "Raumversion 12");
+    await eventually(
+      () => inbound.find((e) => e.source.messageId === said),
+      20_000,
+      "the message on the bus",
+    );
+  });
+
   it("Matrix linking - the bot joins no room of another homeserver, and takes no invitation from its users", async () => {
     const invite = (room: string, sender: string, unsigned?: Record<string, unknown>) => ({
       type: "m.room.member",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { powerOf, statePowerFor } from "../../../bridges/matrix/powerLevels.js";
+import { powerOf, privilegedCreators, statePowerFor } from "../../../bridges/matrix/powerLevels.js";
 
 describe("Matrix power levels", () => {
   const levels = {
@@ -22,5 +22,16 @@ describe("Matrix power levels", () => {
     expect(statePowerFor(levels, "m.room.topic")).toBe(60);
     expect(statePowerFor({ events: { "eu.fedgate.marking": "0" } }, "eu.fedgate.marking")).toBe(50);
     expect(statePowerFor(undefined, "eu.fedgate.marking")).toBe(0);
+  });
+
+  it("Matrix power levels - from room version 12 on, the creators hold unlimited power the levels do not list", () => {
+    const create = (content: Record<string, unknown>) => ({ sender: "@claire:tchap", content });
+    const v12 = privilegedCreators(create({ room_version: "12", additional_creators: ["@anne:tchap", 7] }));
+    expect(v12).toEqual(["@claire:tchap", "@anne:tchap"]);
+    expect(powerOf(levels, "@anne:tchap", v12)).toBe(Number.POSITIVE_INFINITY);
+    expect(powerOf(levels, "@bob:tchap", v12)).toBe(5);
+    for (const content of [{ room_version: "11" }, { room_version: "1" }, {}, { room_version: 12 }])
+      expect(privilegedCreators(create(content)), JSON.stringify(content)).toEqual([]);
+    expect(privilegedCreators(undefined)).toEqual([]);
   });
 });
