@@ -20,6 +20,7 @@ import { PolicyEngine } from "./policy/PolicyEngine.js";
 import { Router } from "./routing/Router.js";
 import { DeliveryLedger } from "./stores/DeliveryLedger.js";
 import { IdentityStore } from "./stores/IdentityStore.js";
+import { JoinCodeStore } from "./stores/JoinCodeStore.js";
 import { LinkStore } from "./stores/LinkStore.js";
 
 export const DEFAULTS = { ackWaitMs: 30_000, duplicateWindowMs: 600_000, maxDeliver: 20 } as const;
@@ -110,6 +111,7 @@ export class GatewayService {
       service.admin = await AdminServer.listen(
         {
           links,
+          joinCodes: await JoinCodeStore.open(theBus, log),
           checkAgency: (id) => service.policyEngine.agency(id) !== undefined,
           token: adminToken,
           readiness: () => ({ nats: theBus.isConnected(), consumers: service.ready }),

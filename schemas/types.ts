@@ -1,4 +1,4 @@
-/* Generated from schemas/common.schema.json, schemas/config.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/link.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+/* Generated from schemas/common.schema.json, schemas/config.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/join-code-request.schema.json, schemas/link.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
 export type Token = string;
 /**
@@ -559,4 +559,27 @@ export interface DeliveredMarking {
    * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
    */
   original?: string;
+}
+
+export interface JoinCodeRequest {
+  /**
+   * The network of the conversation that may join, e.g. matrix.
+   */
+  network: string;
+  /**
+   * Its network instance, e.g. tchap.
+   */
+  instance: string;
+  /**
+   * The agency that owns the joining conversation; it must be declared in the policy.
+   */
+  agency: string;
+  /**
+   * The only conversation (a Matrix room id) that may redeem the code; without it, any conversation of the network instance may.
+   */
+  conversation?: string;
+  /**
+   * How long the code is valid, in seconds: at least a minute, at most a day.
+   */
+  ttlSeconds?: number;
 }

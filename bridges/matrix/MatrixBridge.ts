@@ -8,14 +8,15 @@
  * carries a transaction id derived from the delivery, so that a retried delivery posts nothing twice.
  */
 import { createHash, randomUUID } from "node:crypto";
-import type { Attachment, Delivery, EventSender, NormalisedEvent } from "../../schemas/types.js";
+import type { Attachment, Delivery, EventSender, Link, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
-import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import { FedgateError, isTransient, PermanentError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
 import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import { JoinCodeStore } from "../../gateway/stores/JoinCodeStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
@@ -36,12 +37,16 @@ import { ghostUserId, isGhost, localpartOf, type GhostNaming } from "./ghosts.js
 import { MatrixClient, matrixErrcode, type MatrixProfile } from "./MatrixClient.js";
 import {
   EventType,
+  isRecord,
   markingOfState,
   markingStateKey,
+  MsgType,
   parseMatrixEvent,
   type MatrixEvent,
 } from "./matrixEvents.js";
+import { isEventId, isUserId, loggableId, serverOf } from "./matrixIds.js";
 import { createMediaRouter, mediaLink } from "./MediaProxy.js";
+import { powerOf, privilegedCreators, statePowerFor } from "./powerLevels.js";
 import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
 import { toNormalisedEvent, type MatrixMedia } from "./toNormalisedEvent.js";
 
@@ -61,6 +66,8 @@ const MAX_AVATAR_BYTES = 1024 * 1024;
 type RoomRefusal = string | undefined;
 
 interface ResolvedConfig extends MatrixBridgeConfig {
+  userServers: [string, ...string[]];
+  roomServers: [string, ...string[]];
   ghostPrefix: string;
   maxBodyBytes: number;
   attachments: MatrixAttachments & { maxBytes: number };
@@ -104,6 +111,7 @@ export class MatrixBridge {
     private readonly client: MatrixClient,
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
+    private readonly joinCodes: JoinCodeStore,
     private readonly state: KeyValueStore,
     /** Signs the file links the bridge serves. */
     private readonly mediaKey: Buffer,
@@ -113,8 +121,11 @@ export class MatrixBridge {
   static async start(bus: Bus, loaded: LoadedMatrixConfig, log: Logger): Promise<MatrixBridge> {
     const { config: section, registration } = loaded;
     const listen = { host: section.listen?.host ?? "127.0.0.1", port: section.listen?.port ?? 9000 };
+    const userServers: [string, ...string[]] = section.userServers ?? [section.serverName];
     const config: ResolvedConfig = {
       ...section,
+      userServers,
+      roomServers: section.roomServers ?? userServers,
       ghostPrefix: section.ghostPrefix ?? "fedgate_",
       maxBodyBytes: section.maxBodyBytes ?? 65536,
       attachments: { maxBytes: DEFAULT_MAX_ATTACHMENT_BYTES, ...section.attachments },
@@ -136,6 +147,7 @@ export class MatrixBridge {
       client,
       runtime,
       links,
+      await JoinCodeStore.open(bus, log),
       await bus.keyValue(STATE_BUCKET),
       // A key of its own for file links, so that a leaked link reveals nothing of the AS tokens.
       createHash("sha256").update(`fedgate media links\0${registration.as_token}`).digest(),
@@ -189,6 +201,16 @@ export class MatrixBridge {
     return userId === this.bot || isGhost(this.naming, userId);
   }
 
+  /**
+   * Why a user may not speak for the agency through the bridge, in words for them; undefined when they may:
+   * a user of one of userServers.
+   */
+  private outsiderRefusal(userId: string): string | undefined {
+    const server = serverOf(userId);
+    if (server !== undefined && this.config.userServers.includes(server)) return undefined;
+    return `fedgate bridges only users of ${this.config.userServers.join(" or ")}, and ${userId} is not one`;
+  }
+
   // ---------------------------------------------------------------- inbound: the homeserver's events
 
   /**
@@ -217,6 +239,14 @@ export class MatrixBridge {
     const event = parseMatrixEvent(raw);
     // What the bridge's own users do is what the bridge did: never bridged back.
     if (this.isBridgeUser(event.sender)) return;
+    const direct = await this.directConversationOf(event.room_id);
+    // A newcomer that is the bot or another ghost is then invited as into any room.
+    if (
+      direct !== undefined &&
+      (await this.endedByNewcomer(event, direct)) &&
+      !this.isBridgeUser(event.state_key ?? "")
+    )
+      return;
     if (
       event.type === EventType.member &&
       event.state_key !== undefined &&
@@ -229,7 +259,6 @@ export class MatrixBridge {
         this.present.delete(`${event.room_id} ${event.state_key}`);
       return;
     }
-    const direct = await this.directConversationOf(event.room_id);
     if (direct === undefined && isCommand(event)) {
       await this.onCommand(event);
       return;
@@ -261,6 +290,21 @@ export class MatrixBridge {
     const refusal = direct === undefined ? this.checkedRooms.get(event.room_id) : undefined;
     if (refusal !== undefined)
       throw new PermanentError("FG_NATIVE_INVALID", `room ${event.room_id} is not bridged: ${refusal}`);
+    // Whose message, reaction or membership it is: a membership is the member's, whoever changed it.
+    const speaker = event.type === EventType.member ? (event.state_key ?? event.sender) : event.sender;
+    const outsider = this.outsiderRefusal(speaker);
+    if (outsider !== undefined)
+      throw new PermanentError("FG_NATIVE_INVALID", outsider, {
+        detail: { room: event.room_id, user: speaker },
+      });
+    // A direct chat is its participant's: nothing of anyone else in its room is bridged.
+    const participant = direct === undefined ? undefined : parseDirectConversation(direct)?.participant;
+    if (direct !== undefined && speaker !== participant)
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `only ${participant ?? "its participant"} is bridged from their direct chat, not ${speaker}`,
+        { detail: { room: event.room_id, user: speaker } },
+      );
     if (event.type === EventType.redaction && (await this.onReactionRedacted(event, conversation))) return;
     await this.publish(event, conversation, direct === undefined);
   }
@@ -383,7 +427,10 @@ export class MatrixBridge {
   private async explain(raw: unknown, error: FedgateError): Promise<void> {
     const { room, eventId } = eventIds(raw);
     if (room === undefined || eventId === undefined || !this.botRooms.has(room)) return;
-    if ((raw as { type?: unknown }).type !== EventType.message) return;
+    const { type, sender } = raw as { type?: unknown; sender?: unknown };
+    if (type !== EventType.message || !isEventId(eventId)) return;
+    // The bridge's own notices are never answered: the bot would answer itself for ever.
+    if (typeof sender !== "string" || this.isBridgeUser(sender)) return;
     const bridged =
       this.links.match(this.ref(room)) !== undefined && this.checkedRooms.get(room) === undefined;
     if (!bridged) return;
@@ -395,7 +442,11 @@ export class MatrixBridge {
   // ---------------------------------------------------------------- rooms: invites, links, commands
 
   private async onInvite(event: MatrixEvent, invitee: string): Promise<void> {
+    const outsider = this.outsiderRefusal(event.sender);
+    if (outsider !== undefined) await this.refuseInvite(event, invitee, outsider);
     if (invitee === this.bot) {
+      const foreign = this.foreignRoomRefusal(roomServerOfInvite(event));
+      if (foreign !== undefined) await this.refuseInvite(event, invitee, foreign);
       await this.client.joinRoom(event.room_id);
       this.botRooms.add(event.room_id);
       this.log.info({ room: event.room_id, by: event.sender }, "bot invited into a room");
@@ -404,40 +455,122 @@ export class MatrixBridge {
       return;
     }
     // A ghost invited into a direct chat: the native user opens a chat with the person it stands for.
-    if (event.content["is_direct"] !== true) {
-      this.log.info({ room: event.room_id, ghost: invitee }, "ghost invited into a room; declined");
-      await this.client.leaveRoom(event.room_id, invitee);
-      return;
-    }
+    if (event.content["is_direct"] !== true)
+      await this.refuseInvite(
+        event,
+        invitee,
+        "fedgate's people join rooms only through links; invite them to a direct chat to write to them alone",
+      );
+    // A room shared with others never becomes a direct chat, whatever the invitation says.
+    if (
+      this.botRooms.has(event.room_id) ||
+      (await this.links.resolve(this.ref(event.room_id))) !== undefined ||
+      (await this.directConversationOf(event.room_id)) !== undefined
+    )
+      await this.refuseInvite(event, invitee, SHARED_ROOM_REFUSAL);
     const remote = await this.runtime.identities.remoteFor({
       network: NETWORK,
       instance: this.config.instance,
       userId: invitee,
     });
-    if (remote?.agency === undefined) {
-      await this.client.leaveRoom(event.room_id, invitee);
-      throw new PermanentError("FG_NATIVE_INVALID", `${invitee} stands for no one fedgate knows`);
-    }
-    await this.openDirect(event.room_id, event.sender, { ...remote, agency: remote.agency }, invitee);
+    if (remote?.agency === undefined)
+      await this.refuseInvite(event, invitee, `${invitee} stands for no one fedgate knows`);
+    else await this.openDirect(event, { ...remote, agency: remote.agency }, invitee);
   }
 
+  /**
+   * Declines an invitation with the reason, which the inviter's client shows, and refuses the event
+   * (FG_NATIVE_INVALID, logged). A homeserver's refusal to let the invitee leave is kept as the cause.
+   */
+  private async refuseInvite(event: MatrixEvent, invitee: string, reason: string): Promise<never> {
+    const room = event.room_id;
+    let cause: unknown;
+    try {
+      await this.client.leaveRoom(room, invitee === this.bot ? undefined : invitee, reason);
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      cause = error;
+    }
+    throw new PermanentError("FG_NATIVE_INVALID", `invitation of ${invitee} refused: ${reason}`, {
+      detail: { room, invitee, by: event.sender },
+      ...(cause === undefined ? {} : { cause }),
+    });
+  }
+
+  /**
+   * The ghost joins the room the native user invited it to, and the room becomes their direct chat: only if
+   * no one else is in it or invited to it.
+   */
   private async openDirect(
-    room: string,
-    native: string,
+    event: MatrixEvent,
     remote: RemoteUser & { agency: string },
     ghost: string,
   ): Promise<void> {
+    const { room_id: room, sender: native } = event;
+    await this.client.joinRoom(room, ghost);
+    const others = (await this.client.presentMembers(room, ghost)).filter((u) => u !== native && u !== ghost);
+    if (others.length > 0) await this.refuseInvite(event, ghost, SHARED_ROOM_REFUSAL);
     const nativeUser = { network: NETWORK, instance: this.config.instance, userId: native };
     let conversation: string;
     try {
       conversation = await openDirectChat(this.links, nativeUser, this.config.agency, remote, this.log);
     } catch (error) {
-      await this.client.leaveRoom(room, ghost).catch(() => undefined);
+      const reason = error instanceof Error ? error.message : "the direct chat cannot be opened";
+      await this.client.leaveRoom(room, ghost, reason).catch((cause: unknown) => {
+        this.log.warn({ err: cause, room, ghost }, "the ghost cannot leave a direct chat it could not open");
+      });
       throw error;
     }
-    await this.client.joinRoom(room, ghost);
     this.present.set(`${room} ${ghost}`, true);
     await this.rememberDirect(room, conversation);
+  }
+
+  /**
+   * A third person invited to or joining a direct chat's room ends it: the ghost says so and leaves, and the
+   * room is no longer the chat's (the next message opens a new one). True when the event did that.
+   */
+  private async endedByNewcomer(event: MatrixEvent, conversation: string): Promise<boolean> {
+    const membership = event.content["membership"];
+    if (event.type !== EventType.member || (membership !== "invite" && membership !== "join")) return false;
+    const newcomer = event.state_key ?? "";
+    const ghost = this.ghostOfDirect(conversation);
+    if (newcomer === parseDirectConversation(conversation)?.participant || newcomer === ghost) return false;
+    const room = event.room_id;
+    this.log.warn({ room, newcomer }, "a third person entered a direct chat's room; it is no longer bridged");
+    if (ghost !== undefined) {
+      try {
+        await this.client.sendEvent(
+          room,
+          EventType.message,
+          { msgtype: MsgType.notice, body: DIRECT_ENDED_NOTICE },
+          txnIdFor(`direct chat ended ${room}`, 0),
+          ghost,
+        );
+        await this.client.leaveRoom(room, ghost, DIRECT_ENDED_NOTICE);
+      } catch (error) {
+        // Passing: the homeserver retries the transaction, and the room is still the chat's till then.
+        if (isTransient(error)) throw error;
+        this.log.warn({ err: error, room, ghost }, "the ghost cannot leave a direct chat that ended");
+      }
+      this.present.delete(`${room} ${ghost}`);
+    }
+    await this.state.delete(`direct.room.${keyToken(room)}`);
+    const chatKey = `direct.chat.${keyToken(conversation)}`;
+    const chat = await this.state.get(chatKey);
+    if (chat !== undefined && decodeJson(chat.value) === room) await this.state.delete(chatKey);
+    this.directRooms.set(room, null);
+    return true;
+  }
+
+  /** The ghost of the remote person of a direct conversation. */
+  private ghostOfDirect(conversation: string): string | undefined {
+    const direct = parseDirectConversation(conversation);
+    return direct === undefined ? undefined : ghostUserId(this.naming, direct.peer);
+  }
+
+  /** Whether a room is shared with others: linked as a room, or with the bot in it. Never a direct chat. */
+  private isSharedRoom(room: string): boolean {
+    return this.botRooms.has(room) || this.links.match(this.ref(room)) !== undefined;
   }
 
   /** A direct chat's room, both ways: its events belong to the conversation, deliveries go to the room. */
@@ -452,6 +585,8 @@ export class MatrixBridge {
    * becomes a direct chat only through rememberDirect, which updates the memory too.
    */
   private async directConversationOf(room: string): Promise<string | undefined> {
+    // Remembered before this check existed, a shared room may still be mapped: it is not a direct chat.
+    if (this.isSharedRoom(room)) return undefined;
     let known = this.directRooms.get(room);
     if (known === undefined) {
       const entry = await this.state.get(`direct.room.${keyToken(room)}`);
@@ -468,6 +603,16 @@ export class MatrixBridge {
         if (endpoint.network !== NETWORK || endpoint.instance !== this.config.instance) continue;
         const room = endpoint.conversation;
         if ((endpoint.kind ?? "room") !== "room" || this.checkedRooms.has(room)) continue;
+        // A room whose id names a server outside roomServers is not joined at all.
+        const foreign = this.foreignRoomRefusal(serverOf(room));
+        if (foreign !== undefined) {
+          this.checkedRooms.set(room, foreign);
+          this.log.warn(
+            { room, link: link.id, refusal: foreign },
+            "linked room refused; the bot does not join it",
+          );
+          continue;
+        }
         try {
           if (!this.botRooms.has(room)) await this.client.joinRoom(room);
           this.botRooms.add(room);
@@ -491,13 +636,28 @@ export class MatrixBridge {
     await this.sayOnce(room, "refused", `fedgate will not bridge this room: ${refusal}.`);
   }
 
-  /** Why a room may not be bridged: Tchap's rules and encryption, read from the room's state. */
+  /** Why a room of `server` may not be joined (a server outside roomServers, or none known); else undefined. */
+  private foreignRoomRefusal(server: string | undefined): RoomRefusal {
+    if (server !== undefined && this.config.roomServers.includes(server)) return undefined;
+    return `fedgate joins only rooms of ${this.config.roomServers.join(" or ")}, and this room is ${server === undefined ? "of no server it knows" : `of ${server}`}`;
+  }
+
+  /**
+   * Why a room may not be bridged, read from the room's state: a server outside roomServers, Tchap's rules,
+   * no federation, encryption.
+   */
   private async refusalOf(room: string): Promise<RoomRefusal> {
-    const [rules, create, encryption] = await Promise.all([
+    const [rules, createEvent, encryption] = await Promise.all([
       this.client.getState(room, ACCESS_RULES_STATE, ""),
-      this.client.getState(room, EventType.create, ""),
+      this.client.getStateEvent(room, EventType.create, ""),
       this.client.getState(room, EventType.encryption, ""),
     ]);
+    const creator = createEvent?.["sender"];
+    const server =
+      serverOf(room) ?? (typeof creator === "string" && isUserId(creator) ? serverOf(creator) : undefined);
+    const foreign = this.foreignRoomRefusal(server);
+    if (foreign !== undefined) return foreign;
+    const create = isRecord(createEvent?.["content"]) ? createEvent["content"] : undefined;
     if (rules?.["rule"] === "restricted")
       return "its access rule is restricted, so it refuses users from outside servers, and every person fedgate brings in comes from another agency";
     if (create?.["m.federate"] === false)
@@ -513,7 +673,13 @@ export class MatrixBridge {
       await this.say(room, HELP, { inReplyTo: event.event_id });
       return;
     }
-    const power = await this.powerOf(room, event.sender);
+    const outsider = this.outsiderRefusal(event.sender);
+    if (outsider !== undefined) {
+      this.log.warn({ room, by: event.sender }, "bot command of a user of another server refused");
+      await this.say(room, `Not done: ${outsider}.`, { inReplyTo: event.event_id });
+      return;
+    }
+    const { power } = await this.powerOf(room, event.sender);
     if (power < LINKING_POWER) {
       await this.say(
         room,
@@ -526,17 +692,16 @@ export class MatrixBridge {
       if (verb === "unlink") {
         const remaining = await this.links.removeEndpoint(this.ref(room));
         this.checkedRooms.delete(room);
+        this.log.info({ room, by: event.sender }, "room unlinked by a bot command");
         await this.say(room, remaining === undefined ? "Unlinked; the link is gone." : "Unlinked.", {
           inReplyTo: event.event_id,
         });
         return;
       }
       if (argument === undefined) {
-        await this.say(room, "Name the link: !fedgate link <link-id>", { inReplyTo: event.event_id });
-        return;
-      }
-      if (this.config.agency === undefined) {
-        await this.say(room, "Linking is not enabled on this server (bridges.matrix.agency is not set).");
+        await this.say(room, `Give the join code your fedgate administrator issued: ${LINK_USAGE}`, {
+          inReplyTo: event.event_id,
+        });
         return;
       }
       const refusal = await this.refusalOf(room);
@@ -544,32 +709,79 @@ export class MatrixBridge {
         await this.say(room, `fedgate will not bridge this room: ${refusal}.`, { inReplyTo: event.event_id });
         return;
       }
-      const link = await this.links.addEndpoint(argument, {
-        ...this.ref(room),
-        agency: this.config.agency,
-        kind: "room",
-      });
-      this.checkedRooms.set(room, undefined);
-      this.log.info({ room, link: link.id, by: event.sender }, "room linked by a bot command");
+      const link = await this.linkWithCode(event, argument);
       await this.say(
         room,
         `Linked to ${link.id}${link.description === undefined ? "" : `: ${link.description}`}.`,
       );
     } catch (error) {
-      if (!(error instanceof PermanentError) || !error.code.startsWith("FG_LINK_")) throw error;
+      if (
+        !(error instanceof PermanentError) ||
+        !(error.code.startsWith("FG_LINK_") || error.code === "FG_JOIN_CODE_INVALID")
+      )
+        throw error;
+      this.log.warn({ err: error, room, by: event.sender }, `bot command "${verb}" refused`);
       await this.say(room, `Not done: ${error.message}.`, { inReplyTo: event.event_id });
     }
   }
 
-  private async powerOf(room: string, userId: string): Promise<number> {
-    const levels = await this.client.getState(room, EventType.powerLevels, "");
-    const users = (levels?.["users"] ?? {}) as Record<string, unknown>;
-    const level = users[userId] ?? levels?.["users_default"] ?? 0;
-    return typeof level === "number" ? level : 0;
+  /**
+   * Joins the room to the link a join code grants, owned by the agency the code names. The code is the
+   * authority: power in a room proves nothing about a link, as anyone can create a room. Audit-logged.
+   */
+  private async linkWithCode(event: MatrixEvent, code: string): Promise<Link> {
+    const room = event.room_id;
+    return this.joinCodes.redeem(code, this.ref(room), async (grant) => {
+      const link = await this.links.addEndpoint(grant.linkId, {
+        ...this.ref(room),
+        agency: grant.agency,
+        kind: "room",
+      });
+      this.checkedRooms.set(room, undefined);
+      this.log.info(
+        { room, link: link.id, agency: grant.agency, codeId: grant.codeId, by: event.sender },
+        "room linked with a join code",
+      );
+      return link;
+    });
   }
 
-  /** A room's marking changed: kept for its next messages, and shown in its topic. */
+  /** A member's power in a room, and the power setting `stateType` there needs. */
+  private async powerOf(
+    room: string,
+    userId: string,
+    stateType: string = EventType.powerLevels,
+  ): Promise<{ power: number; needed: number }> {
+    const [levels, create] = await Promise.all([
+      this.client.getState(room, EventType.powerLevels, ""),
+      this.client.getStateEvent(room, EventType.create, ""),
+    ]);
+    return {
+      power: powerOf(levels, userId, privilegedCreators(create)),
+      needed: statePowerFor(levels, stateType),
+    };
+  }
+
+  /**
+   * A room's marking changed: kept for its next messages, and shown in its topic. Only room state under the
+   * empty key, set by a member with the power to set it, is the room's marking: the same type sent as a
+   * message (which any member may send), or under another state key, is refused.
+   */
   private async onMarkingChanged(event: MatrixEvent): Promise<void> {
+    const detail = { room: event.room_id, user: event.sender };
+    if (event.state_key !== markingStateKey)
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `${event.sender}'s ${EventType.marking} ${event.state_key === undefined ? "message" : "state under another key"} is not the room's marking: only its state under the empty key is`,
+        { detail },
+      );
+    const { power, needed } = await this.powerOf(event.room_id, event.sender, EventType.marking);
+    if (power < needed)
+      throw new PermanentError(
+        "FG_NATIVE_INVALID",
+        `${event.sender} has no power to set the room's marking; it is not changed`,
+        { detail },
+      );
     const marking = markingOfState(event.content);
     this.markings.set(event.room_id, marking ?? null);
     const topic = await this.client.getState(event.room_id, EventType.topic, "");
@@ -759,7 +971,9 @@ export class MatrixBridge {
     const { target } = delivery;
     if ((target.kind ?? "room") === "room") return target.conversation;
     const known = await this.state.get(`direct.chat.${keyToken(target.conversation)}`);
-    if (known !== undefined) return decodeJson(known.value) as string;
+    const remembered = known === undefined ? undefined : (decodeJson(known.value) as string);
+    // A shared room is never a direct chat's, however it came to be remembered as one: a new room is opened.
+    if (remembered !== undefined && !this.isSharedRoom(remembered)) return remembered;
     const direct = parseDirectConversation(target.conversation);
     if (direct === undefined || !direct.participant.startsWith("@") || ghost === undefined)
       throw new PermanentError(
@@ -846,8 +1060,15 @@ export class MatrixBridge {
   }
 }
 
-const HELP =
-  "fedgate bridges this room to other agencies' messengers. Room moderators: `!fedgate link <link-id>` joins this room to a link, `!fedgate unlink` takes it out.";
+const LINK_USAGE = "`!fedgate link <join code>`";
+
+const HELP = `fedgate bridges this room to other agencies' messengers. Room moderators: ${LINK_USAGE} joins this room to a link, with a one-time code from your fedgate administrator; \`!fedgate unlink\` takes it out.`;
+
+const SHARED_ROOM_REFUSAL =
+  "a direct chat is a room of exactly two people, and this room is shared (linked, with the fedgate bot, another chat's, or with someone else invited)";
+
+const DIRECT_ENDED_NOTICE =
+  "Someone else was invited to this room, so it is no longer a private chat: fedgate stopped bridging it. Start a new direct chat to write privately again.";
 
 const ENCRYPTED_REFUSAL = "it is end-to-end encrypted, and fedgate cannot read encrypted messages";
 
@@ -861,6 +1082,22 @@ function isCommand(event: MatrixEvent): boolean {
     typeof body === "string" &&
     (body === COMMAND || body.startsWith(`${COMMAND} `))
   );
+}
+
+/**
+ * The server a room an invitation is for belongs to: the one its id names (the homeserver checks that it is
+ * the creator's), or from room version 12 on, whose ids name none, the creator's as the invitation's room
+ * state shows it. undefined when neither says.
+ */
+function roomServerOfInvite(event: MatrixEvent): string | undefined {
+  const named = serverOf(event.room_id);
+  if (named !== undefined) return named;
+  const state = event.unsigned?.["invite_room_state"];
+  const create = Array.isArray(state)
+    ? (state as unknown[]).find((e) => isRecord(e) && e["type"] === EventType.create)
+    : undefined;
+  const creator = isRecord(create) ? create["sender"] : undefined;
+  return typeof creator === "string" && isUserId(creator) ? serverOf(creator) : undefined;
 }
 
 /** Whether an event is something a person wrote (rather than state or a receipt). */
@@ -898,12 +1135,12 @@ function sentReactionKey(
   return `reaction.out.${digest}`;
 }
 
-/** Ids for a log line about an event that may be malformed. */
+/** Ids for a log line about an event that may be malformed; a hostile id is cut to a loggable length. */
 function eventIds(raw: unknown): { room?: string; eventId?: string } {
   if (typeof raw !== "object" || raw === null) return {};
   const { room_id: room, event_id: eventId } = raw as Record<string, unknown>;
   return {
-    ...(typeof room === "string" ? { room } : {}),
-    ...(typeof eventId === "string" ? { eventId } : {}),
+    ...(typeof room === "string" ? { room: loggableId(room) } : {}),
+    ...(typeof eventId === "string" ? { eventId: loggableId(eventId) } : {}),
   };
 }

@@ -205,8 +205,12 @@ export class MatrixClient {
     return this.stringField(answer, "room_id", "POST", "/_matrix/client/v3/join");
   }
 
-  async leaveRoom(roomId: string, asUser?: string): Promise<void> {
-    await this.call("POST", roomPath(roomId, "leave"), { asUser, json: {} });
+  /** Leaves a room, or declines an invitation; a reason is shown to the room's members (and the inviter). */
+  async leaveRoom(roomId: string, asUser?: string, reason?: string): Promise<void> {
+    await this.call("POST", roomPath(roomId, "leave"), {
+      asUser,
+      json: reason === undefined ? {} : { reason },
+    });
   }
 
   /**
@@ -274,6 +278,43 @@ export class MatrixClient {
       if (isNotFound(error)) return undefined;
       throw error;
     }
+  }
+
+  /** A state event whole (sender included, which the content alone lacks); undefined when there is none. */
+  async getStateEvent(
+    roomId: string,
+    type: string,
+    stateKey: string,
+    asUser?: string,
+  ): Promise<Record<string, unknown> | undefined> {
+    try {
+      return await this.call("GET", roomPath(roomId, "state", type, stateKey), {
+        asUser,
+        query: { format: "event" },
+      });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The user ids of the room's members who are in it or invited to it, as `asUser` sees the room: who
+   * reads what is said there, now or once they accept.
+   */
+  async presentMembers(roomId: string, asUser?: string): Promise<string[]> {
+    const path = roomPath(roomId, "members");
+    const answer = await this.call("GET", path, { asUser, limit: MEMBERS_LIMIT });
+    const chunk = answer["chunk"];
+    if (!Array.isArray(chunk)) throw this.malformed("GET", path, "chunk");
+    const present: string[] = [];
+    for (const event of chunk as unknown[]) {
+      if (!isObject(event) || !isObject(event["content"])) continue;
+      const { state_key: user } = event;
+      const membership = event["content"]["membership"];
+      if (typeof user === "string" && (membership === "join" || membership === "invite")) present.push(user);
+    }
+    return present;
   }
 
   /** The user ids of the room's joined members. */

@@ -1,5 +1,11 @@
 /* Generated from bridges/matrix/config.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
+export type ServerName = string;
+
+/**
+ * bridges.matrix in the config file: how the Matrix bridge serves its homeserver as an Application Service.
+ */
+
 export interface MatrixBridgeConfig {
   /**
    * The network instance this homeserver is, as links and the policy name it (e.g. tchap).
@@ -14,6 +20,18 @@ export interface MatrixBridgeConfig {
    */
   serverName: string;
   /**
+   * Homeservers whose users speak for `agency` through the bridge: their messages, reactions and memberships are bridged, they may command the bot and open direct chats with ghosts. Anyone else is refused and told so. Default: [serverName].
+   *
+   * @minItems 1
+   */
+  userServers?: [ServerName, ...ServerName[]];
+  /**
+   * Homeservers whose rooms the bot joins: a room belongs to the server its id names, or for room version 12 and later, whose ids name none, to the server of its creator. The bot refuses invitations into other rooms, and does not join a linked room elsewhere. Default: userServers.
+   *
+   * @minItems 1
+   */
+  roomServers?: [ServerName, ...ServerName[]];
+  /**
    * The Application Service registration (YAML) the homeserver was given, as `fedgate bridge matrix --generate-registration` writes it. Its tokens are the bridge's secrets; a relative path is read from the config file's folder.
    */
   registrationFile: string;
@@ -23,7 +41,7 @@ export interface MatrixBridgeConfig {
    */
   publicUrl?: string;
   /**
-   * The agency whose officials use this homeserver. It owns the Matrix side of rooms linked by a bot command and of every direct chat; without it, both are refused.
+   * The agency whose officials use this homeserver. It owns the Matrix side of every direct chat; without it, direct chats are refused. (A room linked by a bot command is owned by the agency its join code names.)
    */
   agency?: string;
   /**

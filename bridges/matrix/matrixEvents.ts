@@ -3,6 +3,7 @@
  * bridge reads it, and the Matrix names the bridge uses.
  */
 import { PermanentError } from "../../gateway/errors.js";
+import { isEventId, isRoomId, isUserId, loggableId, maxIdBytes } from "./matrixIds.js";
 
 export interface MatrixEvent {
   event_id: string;
@@ -86,7 +87,7 @@ function invalid(
   event?: { eventId?: unknown; type?: unknown },
   field?: string,
 ): PermanentError {
-  const eventId = typeof event?.eventId === "string" ? event.eventId : undefined;
+  const eventId = typeof event?.eventId === "string" ? loggableId(event.eventId) : undefined;
   const type = typeof event?.type === "string" ? event.type : undefined;
   return new PermanentError("FG_NATIVE_INVALID", message, {
     detail: {
@@ -98,6 +99,32 @@ function invalid(
   });
 }
 
+type IdKind = "event" | "room" | "user";
+
+const idChecks: Record<IdKind, (text: string) => boolean> = {
+  event: isEventId,
+  room: isRoomId,
+  user: isUserId,
+};
+
+/**
+ * Every event id the content names that the bridge may read, by where it is: what a redaction takes back
+ * (room version 11 moved it into the content), and what a relation points at (an edit's or reaction's
+ * target, the message a reply answers).
+ */
+function relationIds(type: string, content: Record<string, unknown>): [string, unknown][] {
+  const found: [string, unknown][] = [];
+  if (type === EventType.redaction && content["redacts"] !== undefined)
+    found.push(["content.redacts", content["redacts"]]);
+  const relates = content["m.relates_to"];
+  if (!isRecord(relates)) return found;
+  if (relates["event_id"] !== undefined) found.push(["m.relates_to.event_id", relates["event_id"]]);
+  const inReplyTo = relates["m.in_reply_to"];
+  if (isRecord(inReplyTo) && inReplyTo["event_id"] !== undefined)
+    found.push(["m.in_reply_to.event_id", inReplyTo["event_id"]]);
+  return found;
+}
+
 /**
  * The event, checked for the fields the bridge reads; other fields are dropped. Throws FG_NATIVE_INVALID for
  * anything that is not an event.
@@ -105,7 +132,8 @@ function invalid(
 export function parseMatrixEvent(raw: unknown): MatrixEvent {
   if (!isRecord(raw)) throw invalid("Matrix event is not a JSON object", "not-an-object");
   const ids = { eventId: raw["event_id"], type: raw["type"] };
-  const name = typeof ids.eventId === "string" && ids.eventId !== "" ? ids.eventId : "without an id";
+  const name =
+    typeof ids.eventId === "string" && ids.eventId !== "" ? loggableId(ids.eventId) : "without an id";
 
   const text = (field: string): string => {
     const value = raw[field];
@@ -137,9 +165,21 @@ export function parseMatrixEvent(raw: unknown): MatrixEvent {
     return value;
   };
 
-  const event_id = text("event_id");
-  const room_id = text("room_id");
-  const sender = text("sender");
+  /** An id the bridge reads: of its kind, and within the spec's 255 bytes, or the event is refused. */
+  const id = (field: string, value: string, kind: IdKind): string => {
+    if (!idChecks[kind](value))
+      throw invalid(
+        `Matrix event ${name} has a ${field} that is not a Matrix ${kind} id (a sigil, at most ${String(maxIdBytes)} bytes)`,
+        "id-invalid",
+        ids,
+        field,
+      );
+    return value;
+  };
+
+  const event_id = id("event_id", text("event_id"), "event");
+  const room_id = id("room_id", text("room_id"), "room");
+  const sender = id("sender", text("sender"), "user");
   const type = text("type");
   const ts = raw["origin_server_ts"];
   if (ts === undefined)
@@ -153,7 +193,15 @@ export function parseMatrixEvent(raw: unknown): MatrixEvent {
     );
   const content = object("content", true) ?? {};
   const state_key = optionalText("state_key");
+  // A membership's state key is the user it is about.
+  if (type === EventType.member && state_key !== undefined) id("state_key", state_key, "user");
   const redacts = optionalText("redacts");
+  if (redacts !== undefined) id("redacts", redacts, "event");
+  for (const [field, value] of relationIds(type, content)) {
+    if (typeof value !== "string")
+      throw invalid(`Matrix event ${name} has a ${field} that is not a string`, "wrong-type", ids, field);
+    id(field, value, "event");
+  }
   const unsigned = object("unsigned", false);
   return {
     event_id,

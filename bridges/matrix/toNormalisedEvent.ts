@@ -5,6 +5,7 @@
 import type { Attachment, EventContent, EventSender, NormalisedEvent } from "../../schemas/types.js";
 import { PermanentError } from "../../gateway/errors.js";
 import { toEventHtml } from "../kit/eventHtml.js";
+import { safeFileName } from "../kit/fetchAttachment.js";
 import {
   EventType,
   htmlFormat,
@@ -47,9 +48,8 @@ export interface InboundContext {
 const maxHtmlLength = 131_072;
 /** event.schema.json: content.reaction maxLength, in code points as the validator counts. */
 const maxReactionLength = 64;
-/** event.schema.json: sender.displayName and Attachment.name maxLength, in code points. */
+/** event.schema.json: sender.displayName maxLength, in code points. */
 const maxDisplayNameLength = 256;
-const maxFileNameLength = 255;
 
 const mediaTypes: ReadonlySet<string> = new Set([MsgType.image, MsgType.file, MsgType.audio, MsgType.video]);
 
@@ -128,7 +128,8 @@ function mediaOf(event: MatrixEvent, content: Record<string, unknown>, body: str
   const size = info["size"];
   return {
     mxc: url,
-    name: cut(name.trim() === "" ? "file" : name, maxFileNameLength),
+    // Cleaned as every network's file names are: a bidi override can disguise an extension.
+    name: safeFileName(name),
     ...(typeof mimetype === "string" && mimetype !== "" ? { mediaType: mimetype.toLowerCase() } : {}),
     ...(typeof size === "number" && Number.isSafeInteger(size) && size >= 0 ? { size } : {}),
   };

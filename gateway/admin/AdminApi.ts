@@ -1,20 +1,24 @@
 /**
  * The admin HTTP API: liveness and readiness probes without authentication, and link management under
- * /v1 behind a bearer token. Every failure is answered as an RFC 9457 problem document (see problem.ts).
+ * /v1 behind a bearer token, including the one-time join codes that let a room join a link. Every failure
+ * is answered as an RFC 9457 problem document (see problem.ts).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { Link } from "../../schemas/types.js";
-import { validateLink } from "../contract/schemas.js";
+import type { JoinCodeRequest, Link } from "../../schemas/types.js";
+import { validateLink, validatorFor } from "../contract/schemas.js";
 import { PermanentError, type SchemaProblem, ValidationError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { LinkStore } from "../stores/LinkStore.js";
+import type { JoinCodeStore } from "../stores/JoinCodeStore.js";
+import { isDirectLink, type LinkStore } from "../stores/LinkStore.js";
 import { bodyParserErrorType, HttpProblem, sendProblem, toProblem } from "./problem.js";
 
 /** What the admin API needs from the gateway. */
 export interface AdminApiDeps {
   links: LinkStore;
+  /** Where join codes are kept (as digests) until a room redeems them. */
+  joinCodes: JoinCodeStore;
   /** True when the agency is declared in the policy; links naming any other agency are refused. */
   checkAgency: (agencyId: string) => boolean;
   /** Bearer token for /v1/*. Must not be empty. */
@@ -29,6 +33,12 @@ export const bodyLimit = "64kb";
 
 // The id pattern of link.schema.json: anything else cannot name a stored link, and must not reach a KV key.
 const linkIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+const validateJoinCodeRequest = validatorFor<JoinCodeRequest>(
+  "schemas/join-code-request.schema.json",
+  "join code request",
+  "FG_REQUEST_INVALID",
+);
 
 function sha256(text: string): Buffer {
   return createHash("sha256").update(text, "utf8").digest();
@@ -174,6 +184,42 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
     res.status(201).location(`/v1/links/${stored.id}`).json(stored);
   });
 
+  // A one-time code that lets one conversation (a room) join the link; see JoinCodeStore.
+  v1.post("/links/:id/join-codes", requireJson, express.json({ limit: bodyLimit }), async (req, res) => {
+    const id = String(req.params["id"]);
+    const link = linkIdPattern.test(id) ? deps.links.get(id) : undefined;
+    if (link === undefined) throw linkNotFound(id);
+    const request = validateJoinCodeRequest(req.body);
+    if (!deps.checkAgency(request.agency))
+      throw new ValidationError("FG_AGENCY_UNKNOWN", "join code request", [
+        { pointer: "/agency", message: `agency "${request.agency}" is not declared in the policy` },
+      ]);
+    if (isDirectLink(link))
+      throw new PermanentError(
+        "FG_LINK_CONFLICT",
+        `link ${id} is a direct chat between two people; it takes no other conversation`,
+      );
+    const { conversation } = request;
+    if (conversation !== undefined && deps.links.match({ ...request, conversation }) !== undefined)
+      throw new PermanentError("FG_LINK_CONFLICT", "that conversation belongs to a link already");
+    const issued = await deps.joinCodes.issue(id, request);
+    // Who may join what, for the audit; never the code itself.
+    log.info(
+      {
+        linkId: id,
+        codeId: issued.codeId,
+        network: issued.network,
+        instance: issued.instance,
+        agency: issued.agency,
+        ...(conversation === undefined ? {} : { conversation }),
+        expiresAt: issued.expiresAt,
+        remoteAddress: req.socket.remoteAddress,
+      },
+      "join code issued through the admin API",
+    );
+    res.status(201).json(issued);
+  });
+
   v1.delete("/links/:id", async (req, res) => {
     const id = req.params.id;
     if (!linkIdPattern.test(id)) throw linkNotFound(id);
@@ -182,9 +228,9 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
     res.status(204).end();
   });
 
-  // The only JSON this API reads is a link, so a syntax error is an invalid link.
-  v1.use((error: unknown, _req: Request, _res: Response, next: NextFunction) => {
-    const malformed = bodyParserErrorType(error) === "entity.parse.failed";
+  // A link that is not JSON is an invalid link; any other body is an invalid request (problem.ts).
+  v1.use((error: unknown, req: Request, _res: Response, next: NextFunction) => {
+    const malformed = bodyParserErrorType(error) === "entity.parse.failed" && req.path === "/links";
     next(malformed ? new PermanentError("FG_LINK_INVALID", "the request body is not valid JSON") : error);
   });
 

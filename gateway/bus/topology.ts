@@ -68,4 +68,6 @@ export const buckets = {
   deliveries: "fedgate_deliveries",
   /** Which core replica works on which inbound partition; entries expire. */
   leases: "fedgate_leases",
+  /** One-time codes that let a conversation join a link, as digests; entries expire. */
+  joinCodes: "fedgate_join_codes",
 } as const;

@@ -4,6 +4,10 @@
  *
  * Keys: `link.<id>` holds the Link; `endpoint.<token>` claims one conversation for one link, written
  * with create() so two links can never claim the same conversation, even from two replicas at once.
+ *
+ * A direct chat's link is two people's alone: exactly two `direct` endpoints under a `dm-` id (see
+ * directLinkId, computable by anyone from two public user ids), and it never takes another conversation.
+ * This store enforces that for every caller.
  */
 import type { Endpoint, Link } from "../../schemas/types.js";
 import { validateLink } from "../contract/schemas.js";
@@ -26,6 +30,29 @@ export interface ConversationRef {
 
 export function conversationKey(ref: ConversationRef): string {
   return `${ref.network}/${ref.instance}/${ref.conversation}`;
+}
+
+/** The id prefix of direct chats' links (directLinkId); no other link may use it. */
+const directLinkPrefix = "dm-";
+
+/** Whether a link is a direct chat between two people: by its id, or by any of its endpoints. */
+export function isDirectLink(link: Link): boolean {
+  return link.id.startsWith(directLinkPrefix) || link.endpoints.some((e) => e.kind === "direct");
+}
+
+/** FG_LINK_INVALID unless a direct link is exactly two direct endpoints under a dm- id. */
+function checkDirectShape(link: Link): void {
+  if (!isDirectLink(link)) return;
+  if (
+    link.id.startsWith(directLinkPrefix) &&
+    link.endpoints.length === 2 &&
+    link.endpoints.every((e) => e.kind === "direct")
+  )
+    return;
+  throw new PermanentError(
+    "FG_LINK_INVALID",
+    `link ${link.id}: a direct chat's link is exactly two direct endpoints under an id starting with ${directLinkPrefix}, and no other link has either`,
+  );
 }
 
 export interface LinkMatch {
@@ -99,6 +126,7 @@ export class LinkStore {
    */
   async create(input: unknown): Promise<Link> {
     const link = validateLink(input);
+    checkDirectShape(link);
     const keys = link.endpoints.map((e) => `endpoint.${keyToken(conversationKey(e))}`);
     if (new Set(keys).size !== keys.length) {
       throw new PermanentError("FG_LINK_INVALID", `link ${link.id} names the same conversation twice`);
@@ -129,9 +157,15 @@ export class LinkStore {
    * Adds a conversation to an existing link (an agency joining its room to a conversation set up by
    * another). The conversation is claimed first, as create() does, so it cannot end up in two links; the
    * link itself is updated against its revision, so two concurrent changes cannot undo each other.
-   * Throws FG_LINK_NOT_FOUND, FG_LINK_CONFLICT, or FG_LINK_INVALID.
+   * Throws FG_LINK_NOT_FOUND, FG_LINK_CONFLICT (also for a direct chat's link, which takes no other
+   * conversation), or FG_LINK_INVALID (also for a direct endpoint, which only its own direct link has).
    */
   async addEndpoint(id: string, endpoint: Endpoint): Promise<Link> {
+    if (endpoint.kind === "direct")
+      throw new PermanentError(
+        "FG_LINK_INVALID",
+        `a direct endpoint cannot join link ${id}: only the direct chat's own link has it`,
+      );
     const claim = `endpoint.${keyToken(conversationKey(endpoint))}`;
     try {
       await this.kv.create(claim, encodeJson(id));
@@ -144,7 +178,14 @@ export class LinkStore {
       );
     }
     try {
-      return await this.change(id, (link) => ({ ...link, endpoints: [...link.endpoints, endpoint] }));
+      return await this.change(id, (link) => {
+        if (isDirectLink(link))
+          throw new PermanentError(
+            "FG_LINK_CONFLICT",
+            `link ${id} is a direct chat between two people; it takes no other conversation`,
+          );
+        return { ...link, endpoints: [...link.endpoints, endpoint] };
+      });
     } catch (error) {
       await this.kv.delete(claim);
       throw error;

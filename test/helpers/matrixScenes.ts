@@ -183,6 +183,8 @@ export function tchapRoom(room: string): Endpoint {
  * kept-alive connections of its own (as the benchmark's clients), which close() closes.
  */
 export class Official {
+  private syncs = 0;
+
   private constructor(
     private readonly synapse: LocalSynapse,
     readonly userId: string,
@@ -350,6 +352,23 @@ export class Official {
     };
   }
 
+  /**
+   * Accepts every pending invitation; resolves with the rooms joined. Synapse answers a repeated identical
+   * /sync from a cache for two minutes, so each call differs in its (for an initial sync meaningless) timeout.
+   */
+  async acceptInvitations(): Promise<string[]> {
+    this.syncs += 1;
+    const answer = await this.call("GET", `/_matrix/client/v3/sync?timeout=${String(this.syncs)}`);
+    const invited = Object.keys((answer["rooms"] as Json | undefined)?.["invite"] ?? {});
+    for (const room of invited) await this.join(room);
+    return invited;
+  }
+
+  /** The rooms the official is in. */
+  async joinedRooms(): Promise<string[]> {
+    return (await this.call("GET", "/_matrix/client/v3/joined_rooms"))["joined_rooms"] as string[];
+  }
+
   /** The room's latest events, oldest first. */
   async timeline(room: string, limit = 50): Promise<Json[]> {
     const answer = await this.call(
@@ -399,4 +418,24 @@ export class Official {
 /** The content of an event. */
 export function contentOf(event: Json | undefined): Json {
   return (event?.["content"] ?? {}) as Json;
+}
+
+/**
+ * PUTs an Application Service transaction straight to the bridge, as a homeserver would (the test knows the
+ * hs_token): how a test shows the bridge events Synapse itself would not send, such as a user of another
+ * homeserver speaking in a room. Resolves with the bridge's HTTP status.
+ */
+export async function putTransaction(
+  scene: MatrixScene,
+  bridgeUrl: string,
+  events: unknown[],
+  txnId = `test-${randomUUID()}`,
+): Promise<number> {
+  const response = await request(`${bridgeUrl}/_matrix/app/v1/transactions/${txnId}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${scene.registration.hs_token}`, "content-type": "application/json" },
+    body: JSON.stringify({ events }),
+  });
+  await response.body.dump();
+  return response.statusCode;
 }

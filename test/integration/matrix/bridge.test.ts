@@ -493,4 +493,33 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
       "eu.fedgate.marking": "DE-VS-NFD",
     });
   });
+
+  it("Matrix bridge - a room's marking is its state under the empty key: one sent as a message or under another key changes nothing", async () => {
+    if (scene === undefined) return;
+    const marked = await linkedRoom(scene, bus, claire, "einstufung");
+    await claire.setState(marked, "eu.fedgate.marking", { marking: "DE-VS-NFD" });
+    const first = await claire.say(marked, "Eingestuft");
+    expect(await received((e) => e.source.messageId === first, "the first message")).toMatchObject({
+      marking: "DE-VS-NFD",
+    });
+    const eve = await Official.register(scene.synapse, "eve.dupont", "Eve Dupont");
+    await claire.invite(marked, eve.userId);
+    await eve.join(marked);
+    // A member without power to set state sends the marking as a timeline event; a moderator sets one under
+    // another state key. Neither is the room's marking.
+    const attempts: [() => Promise<unknown>, string][] = [
+      [() => eve.send(marked, { marking: "OFFEN" }, "eu.fedgate.marking"), "after a marking message"],
+      [
+        () => claire.setState(marked, "eu.fedgate.marking", { marking: "FR-DR" }, "anders"),
+        "after a marking under another key",
+      ],
+    ];
+    for (const [attempt, what] of attempts) {
+      await attempt();
+      const said = await claire.say(marked, what);
+      expect(await received((e) => e.source.messageId === said, what)).toMatchObject({
+        marking: "DE-VS-NFD",
+      });
+    }
+  });
 });

@@ -11,6 +11,7 @@ import { buckets } from "../../../gateway/bus/topology.js";
 import { directConversation } from "../../../gateway/contract/directConversations.js";
 import { createLogger } from "../../../gateway/log.js";
 import { IdentityStore } from "../../../gateway/stores/IdentityStore.js";
+import { JoinCodeStore } from "../../../gateway/stores/JoinCodeStore.js";
 import { LinkStore } from "../../../gateway/stores/LinkStore.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
@@ -94,7 +95,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
     return room;
   }
 
-  it("Matrix bridge - a moderator links a room by a bot command; others may not", async () => {
+  it("Matrix bridge - a moderator links a room by a bot command with a join code; others may not", async () => {
     await links.create({
       id: "grenze",
       description: "Grenzlage",
@@ -104,13 +105,19 @@ describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and ba
       ],
     });
     const room = await roomWithBot();
+    const codes = await JoinCodeStore.open(bus, log);
+    const { code } = await codes.issue("grenze", {
+      network: "matrix",
+      instance: "tchap",
+      agency: "dinum-mi",
+    });
     await claire.invite(room, bob.userId);
     await bob.join(room);
-    await bob.say(room, "!fedgate link grenze");
+    await bob.say(room, `!fedgate link ${code}`);
     await botSays(room, "Only room moderators (power level 50 or more)");
     expect(links.match({ network: "matrix", instance: "tchap", conversation: room })).toBeUndefined();
 
-    await claire.say(room, "!fedgate link grenze");
+    await claire.say(room, `!fedgate link ${code}`);
     await botSays(room, "Linked to grenze: Grenzlage.");
     expect(
       await eventually(() => links.match({ network: "matrix", instance: "tchap", conversation: room }), 5000),

@@ -5,6 +5,8 @@ import { AdminServer, type AdminApiDeps } from "../../../gateway/admin/AdminApi.
 import { problemType, toProblem, type ProblemDocument } from "../../../gateway/admin/problem.js";
 import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
 import { PermanentError, TransientError, ValidationError } from "../../../gateway/errors.js";
+import { directLink } from "../../../gateway/contract/directConversations.js";
+import { JoinCodeStore, type IssuedJoinCode } from "../../../gateway/stores/JoinCodeStore.js";
 import { LinkStore } from "../../../gateway/stores/LinkStore.js";
 
 const token = "s3cret-admin-token-7f3a9c";
@@ -26,6 +28,7 @@ interface Harness {
   server: AdminServer;
   kv: FlakyKeyValue;
   store: LinkStore;
+  codes: JoinCodeStore;
   logs: string[];
   checks: Record<string, boolean>;
   /** fetch against the server; sends the right bearer token unless `auth` says otherwise. */
@@ -63,8 +66,10 @@ async function start(): Promise<Harness> {
   const store = new LinkStore(kv);
   await store.start();
   const checks: Record<string, boolean> = { nats: true, streams: true, links: true };
+  const codes = new JoinCodeStore(new MemoryKeyValue(), log);
   const deps: AdminApiDeps = {
     links: store,
+    joinCodes: codes,
     checkAgency: (id) => knownAgencies.has(id),
     token,
     readiness: () => ({ ...checks }),
@@ -77,7 +82,7 @@ async function start(): Promise<Harness> {
     if (auth !== null) headers.set("authorization", auth);
     return fetch(server.url + path, { ...rest, headers });
   };
-  return { server, kv, store, logs, checks, call };
+  return { server, kv, store, codes, logs, checks, call };
 }
 
 let h: Harness;
@@ -157,6 +162,84 @@ describe("AdminApi - links", () => {
     expect((await postLink(h, aLink("first"))).status).toBe(201);
     expect((await h.call("/v1/links/first", { method: "DELETE" })).status).toBe(204);
     expect((await postLink(h, { ...aLink("first"), id: "second" })).status).toBe(201);
+  });
+});
+
+describe("AdminApi - join codes", () => {
+  function postCode(id: string, body: unknown): Promise<globalThis.Response> {
+    return h.call(`/v1/links/${id}/join-codes`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+  }
+  const request = { network: "matrix", instance: "tchap", agency: "fr-pn" };
+
+  it("AdminApi - a join code is issued for a link and an endpoint, returned once, and never logged", async () => {
+    await postLink(h, aLink("bpol-pn"));
+    const room = "!neu:tchap.example";
+    const response = await postCode("bpol-pn", { ...request, conversation: room });
+    expect(response.status).toBe(201);
+    const issued = (await response.json()) as IssuedJoinCode;
+    expect(issued).toMatchObject({ linkId: "bpol-pn", ...request, conversation: room });
+    expect(issued.code).toMatch(/^fgj_/);
+    // An hour unless the request says otherwise.
+    expect(Date.parse(issued.expiresAt) - Date.parse(issued.issuedAt)).toBe(3_600_000);
+    const where = { network: "matrix", instance: "tchap", conversation: room };
+    expect(await h.codes.redeem(issued.code, where, (grant) => Promise.resolve(grant))).toMatchObject({
+      linkId: "bpol-pn",
+      agency: "fr-pn",
+    });
+    const short = (await (
+      await postCode("bpol-pn", { ...request, ttlSeconds: 120 })
+    ).json()) as IssuedJoinCode;
+    expect(Date.parse(short.expiresAt) - Date.parse(short.issuedAt)).toBe(120_000);
+    await vi.waitFor(() => expect(h.logs.some((l) => l.includes("join code issued"))).toBe(true));
+    const issuedLine = h.logs.find((l) => l.includes("join code issued")) ?? "";
+    expect(issuedLine).toContain(issued.codeId);
+    const all = h.logs.join("");
+    for (const code of [issued.code, short.code]) expect(all).not.toContain(code);
+  });
+
+  it("AdminApi - join codes are refused for unknown links, bad requests, undeclared agencies and direct chats", async () => {
+    const missing = await postCode("nope", request);
+    expect(missing.status).toBe(404);
+    expect((await problemOf(missing)).code).toBe("FG_LINK_NOT_FOUND");
+
+    await postLink(h, aLink("bpol-pn"));
+    const tooLong = await postCode("bpol-pn", { ...request, ttlSeconds: 86_401 });
+    expect(tooLong.status).toBe(400);
+    expect(await problemOf(tooLong)).toMatchObject({
+      code: "FG_REQUEST_INVALID",
+      errors: [{ pointer: "/ttlSeconds" }],
+    });
+    const unknownField = await postCode("bpol-pn", { ...request, linkId: "other" });
+    expect(unknownField.status).toBe(400);
+    const notJson = await postCode("bpol-pn", "{");
+    expect(notJson.status).toBe(400);
+    expect((await problemOf(notJson)).code).toBe("FG_REQUEST_INVALID");
+
+    const agency = await postCode("bpol-pn", { ...request, agency: "xx-ghost" });
+    expect(agency.status).toBe(422);
+    expect(await problemOf(agency)).toMatchObject({
+      code: "FG_AGENCY_UNKNOWN",
+      errors: [{ pointer: "/agency" }],
+    });
+
+    const linked = await postCode("bpol-pn", { ...request, conversation: "!bpol-pn:tchap.example" });
+    expect(linked.status).toBe(409);
+    expect((await problemOf(linked)).code).toBe("FG_LINK_CONFLICT");
+
+    const dm = directLink(
+      { network: "matrix", instance: "tchap", userId: "@claire:tchap.example" },
+      "fr-pn",
+      { network: "xmpp", instance: "bpol", userId: "weber@bpol.example" },
+      "de-bpol",
+    );
+    expect((await postLink(h, dm)).status).toBe(201);
+    const direct = await postCode(dm.id, request);
+    expect(direct.status).toBe(409);
+    expect(await problemOf(direct)).toMatchObject({ code: "FG_LINK_CONFLICT" });
   });
 });
 
@@ -371,6 +454,7 @@ describe("AdminApi - server", () => {
   function depsOf(overrides: Partial<AdminApiDeps>): AdminApiDeps {
     return {
       links: h.store,
+      joinCodes: h.codes,
       checkAgency: () => true,
       token,
       readiness: () => ({}),

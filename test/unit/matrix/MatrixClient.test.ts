@@ -130,6 +130,36 @@ describe("MatrixClient requests", () => {
     );
     expect(await client.sendState(room, "m.room.topic", "", { topic: "Lage" })).toBe("$s");
   });
+
+  it("declines with a reason, reads a state event whole, and lists who is in a room or invited to it", async () => {
+    const path = "/_matrix/client/v3/rooms/!abc%3Atchap.localhost";
+    answers.set(`${path}/leave`, json(200, {}));
+    await client.leaveRoom(room, "@fedgate_x:tchap.localhost", "not a direct chat");
+    expect(JSON.parse(seen.at(-1)?.body ?? "")).toEqual({ reason: "not a direct chat" });
+    answers.set(
+      `${path}/state/m.room.create/`,
+      json(200, { sender: "@claire:tchap.localhost", content: {} }),
+    );
+    expect(await client.getStateEvent(room, "m.room.create", "")).toMatchObject({
+      sender: "@claire:tchap.localhost",
+    });
+    expect(seen.at(-1)?.url).toContain("format=event");
+    const member = (user: unknown, membership: unknown) => ({ state_key: user, content: { membership } });
+    answers.set(
+      `${path}/members`,
+      json(200, {
+        chunk: [
+          member("@claire:tchap.localhost", "join"),
+          member("@bob:tchap.localhost", "invite"),
+          member("@left:tchap.localhost", "leave"),
+          member("@banned:tchap.localhost", "ban"),
+          member(7, "join"),
+          "not an event",
+        ],
+      }),
+    );
+    expect(await client.presentMembers(room)).toEqual(["@claire:tchap.localhost", "@bob:tchap.localhost"]);
+  });
 });
 
 describe("MatrixClient errors", () => {

@@ -58,6 +58,22 @@ describe("Matrix bridge config", () => {
     expect(error.message).not.toContain(/^as_token: (.*)$/m.exec(registration)?.[1] ?? "none");
   });
 
+  it("Matrix config - userServers and roomServers are lists of server names", async () => {
+    const good = await configWith(
+      { ...section, userServers: ["tchap.localhost", "[::1]:8448"], roomServers: ["rooms.localhost"] },
+      registration,
+    );
+    expect((await loadMatrixConfig(good.loaded)).config).toMatchObject({
+      userServers: ["tchap.localhost", "[::1]:8448"],
+    });
+    for (const servers of [[], ["tchap localhost"], ["@claire:tchap.localhost"]]) {
+      const { loaded, file } = await configWith({ ...section, userServers: servers }, registration);
+      await expect(loadMatrixConfig(loaded)).rejects.toMatchObject({
+        message: expect.stringContaining(`${file}: /bridges/matrix/userServers`) as unknown,
+      });
+    }
+  });
+
   it("Matrix config - ghosts outside the registration's namespace are refused at start-up", async () => {
     const { loaded, file } = await configWith({ ...section, ghostPrefix: "bridge_" }, registration);
     await expect(loadMatrixConfig(loaded)).rejects.toMatchObject({

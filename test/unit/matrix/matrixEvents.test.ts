@@ -88,6 +88,60 @@ describe("Matrix events", () => {
     expect(refusal({ ...valid, unsigned: "x" }).detail).toMatchObject({ field: "unsigned" });
   });
 
+  it("Matrix events - every id the bridge reads is checked: its sigil, its form, at most 255 bytes", () => {
+    const huge = `$${"a".repeat(4000)}`;
+    const cases: [Record<string, unknown>, string][] = [
+      [{ event_id: huge }, "event_id"],
+      [{ event_id: "abc:tchap.localhost" }, "event_id"],
+      [{ event_id: "$with space" }, "event_id"],
+      [{ room_id: `!${"r".repeat(300)}:tchap.localhost` }, "room_id"],
+      [{ room_id: "#alias:tchap.localhost" }, "room_id"],
+      [{ room_id: "!lage:bad server" }, "room_id"],
+      [{ sender: "weber" }, "sender"],
+      [{ sender: "@:tchap.localhost" }, "sender"],
+      [{ sender: `@${"w".repeat(300)}:tchap.localhost` }, "sender"],
+      [{ sender: "@weber:tchap localhost" }, "sender"],
+      [{ sender: "@wéber:tchap.localhost" }, "sender"],
+      [{ type: "m.room.member", state_key: "weber", content: { membership: "join" } }, "state_key"],
+      [{ type: "m.room.redaction", redacts: huge }, "redacts"],
+      [{ type: "m.room.redaction", content: { redacts: huge } }, "content.redacts"],
+      [{ type: "m.room.redaction", content: { redacts: 5 } }, "content.redacts"],
+      [
+        { content: { body: "x", "m.relates_to": { "m.in_reply_to": { event_id: huge } } } },
+        "m.in_reply_to.event_id",
+      ],
+      [
+        { content: { body: "x", "m.relates_to": { rel_type: "m.replace", event_id: huge } } },
+        "m.relates_to.event_id",
+      ],
+      [
+        {
+          type: "m.reaction",
+          content: { "m.relates_to": { rel_type: "m.annotation", event_id: 7, key: "👍" } },
+        },
+        "m.relates_to.event_id",
+      ],
+    ];
+    for (const [change, field] of cases) {
+      const error = refusal({ ...valid, ...change });
+      expect(error.detail, JSON.stringify(change).slice(0, 120)).toMatchObject({ field });
+      // Neither the message nor the log line carries a hostile id whole.
+      expect(`${error.message} ${JSON.stringify(error.detail)}`.length).toBeLessThan(1000);
+    }
+    // Ids of every room version pass: v1 event ids with a server, v3 base64, v4 url-safe base64, v12 rooms.
+    for (const change of [
+      { event_id: "$143273582443PhrSn:example.org" },
+      { event_id: "$acR1l0raoZnm60CBwAVgqbZqoO/mYU81xysh1u7XcJk" },
+      { event_id: "$Rqnc-F-dvnEYJTyHq_iKxU2bZ1CI92-kuZq3a5lr5Zg" },
+      { room_id: "!cURbafjkfsMDVwdRDQ:matrix.org" },
+      { room_id: "!31hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogLM" },
+      { sender: "@Alice_=/+-.1:[2001:db8::1]:8448" },
+      { type: "m.room.member", state_key: "@bob:127.0.0.1:8008", content: { membership: "join" } },
+      { type: "m.room.redaction", content: { redacts: "$x:hs" } },
+    ])
+      expect(() => parseMatrixEvent({ ...valid, ...change })).not.toThrow();
+  });
+
   it("Matrix events - a refusal never carries the message text", () => {
     const error = refusal({ ...valid, origin_server_ts: "soon" });
     expect(`${error.message} ${JSON.stringify(error.detail)}`).not.toContain("Lage ruhig");

@@ -244,6 +244,32 @@ describe("Matrix to normalised event", () => {
     expect(event.content?.attachments).toHaveLength(1);
   });
 
+  it("Matrix inbound - a file's name is cleaned as every network's: no bidi overrides, controls or path separators", async () => {
+    const names: [string, string][] = [
+      ["rechnung\u202Efdp.exe", "rechnungfdp.exe"],
+      ["../../etc/passwd", ".._.._etc_passwd"],
+      ["bericht\u0000\u0007.pdf", "bericht.pdf"],
+      ["\u202E", "file"],
+      [`${"x".repeat(300)}.pdf`, `${"x".repeat(251)}.pdf`],
+    ];
+    for (const [filename, cleaned] of names) {
+      const ctx = context();
+      await normalised(
+        matrixEvent("m.room.message", {
+          msgtype: "m.file",
+          body: filename,
+          filename,
+          url: "mxc://tchap.localhost/XyZ",
+        }),
+        ctx,
+      );
+      expect(
+        ctx.described.map((m) => m.name),
+        JSON.stringify(filename),
+      ).toEqual([cleaned]);
+    }
+  });
+
   it("Matrix inbound - an encrypted file is refused with its reason", async () => {
     const error = await refusal(
       matrixEvent("m.room.message", {

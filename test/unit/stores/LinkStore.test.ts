@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
+import { directLink } from "../../../gateway/contract/directConversations.js";
 import { LinkStore } from "../../../gateway/stores/LinkStore.js";
-import { crossBorderLink, xmppRoom } from "../../helpers/fixtures.js";
+import { crossBorderLink, matrixRoom, xmppRoom } from "../../helpers/fixtures.js";
 
 describe("LinkStore - which link a conversation belongs to", () => {
   it("LinkStore - resolve finds a link another process stored before this replica's mirror saw it", async () => {
@@ -66,6 +67,54 @@ describe("LinkStore - changing a link's conversations", () => {
     const [first] = crossBorderLink.endpoints;
     expect(await store.removeEndpoint(first)).toBeUndefined();
     expect(store.get(crossBorderLink.id)).toBeUndefined();
+    store.stop();
+  });
+});
+
+describe("LinkStore - direct chats are two people's alone", () => {
+  const claire = { network: "matrix", instance: "tchap", userId: "@claire:tchap.localhost" };
+  const weber = { network: "xmpp", instance: "bpol", userId: "weber@bpol.localhost" };
+  const dm = directLink(claire, "dinum-mi", weber, "bpol");
+  const eveRoom = {
+    network: "matrix",
+    instance: "tchap",
+    conversation: "!eve:tchap.localhost",
+    agency: "dinum-mi",
+  };
+
+  it("LinkStore - a direct link takes no other conversation, whoever asks", async () => {
+    const kv = new MemoryKeyValue();
+    const store = new LinkStore(kv);
+    await store.start();
+    await store.create(dm);
+    await expect(store.addEndpoint(dm.id, eveRoom)).rejects.toMatchObject({ code: "FG_LINK_CONFLICT" });
+    await expect(store.addEndpoint(dm.id, { ...eveRoom, kind: "direct" })).rejects.toMatchObject({
+      code: "FG_LINK_INVALID",
+    });
+    expect(store.get(dm.id)?.endpoints).toHaveLength(2);
+    // The refused conversation was not left claimed.
+    expect(await new LinkStore(kv).resolve(eveRoom)).toBeUndefined();
+    await store.create(crossBorderLink);
+    expect((await store.addEndpoint(crossBorderLink.id, eveRoom)).endpoints).toHaveLength(4);
+    store.stop();
+  });
+
+  it("LinkStore - a direct endpoint joins no room link, and a dm- link is exactly two direct endpoints", async () => {
+    const store = new LinkStore(new MemoryKeyValue());
+    await store.start();
+    await store.create(crossBorderLink);
+    await expect(store.addEndpoint(crossBorderLink.id, { ...eveRoom, kind: "direct" })).rejects.toMatchObject(
+      { code: "FG_LINK_INVALID" },
+    );
+    const [first, second] = dm.endpoints;
+    for (const malformed of [
+      { ...dm, endpoints: [...dm.endpoints, eveRoom] },
+      { ...dm, endpoints: [first, { ...second, kind: "room" }] },
+      { id: "not-a-dm", endpoints: dm.endpoints },
+      { id: "dm-squatted", endpoints: [xmppRoom, matrixRoom] },
+    ])
+      await expect(store.create(malformed)).rejects.toMatchObject({ code: "FG_LINK_INVALID" });
+    expect(store.list().map((l) => l.id)).toEqual([crossBorderLink.id]);
     store.stop();
   });
 });
