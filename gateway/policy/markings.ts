@@ -120,7 +120,9 @@ export class MarkingCatalogue {
         detail: `${own} is marked ${effective} but its link is marked ${linkMarking}, and the two are not declared equivalent.`,
       };
     }
-    const applies = [...new Set([effective, ...inherited, ...(linkMarking === undefined ? [] : [linkMarking])])];
+    const applies = [
+      ...new Set([effective, ...inherited, ...(linkMarking === undefined ? [] : [linkMarking])]),
+    ];
     return { ok: true, effective, applies };
   }
 }
