@@ -117,10 +117,9 @@ function txnKeyPrefix(hsToken: string): string {
   return `txn.${sha256(`fedgate matrix txn\0${hsToken}`).subarray(0, 12).toString("base64url")}`;
 }
 
+/** keyToken bounds the key, however long the homeserver's id. */
 function txnKey(prefix: string, txnId: string): string {
-  const token = keyToken(txnId);
-  // NATS caps subject (key) length; an absurdly long id is kept as its digest. Tokens have no dots.
-  return token.length <= 200 ? `${prefix}.${token}` : `${prefix}.h.${sha256(txnId).toString("hex")}`;
+  return `${prefix}.${keyToken(txnId)}`;
 }
 
 /**

@@ -266,32 +266,33 @@ export class MatrixClient {
   }
 
   /** A state event's content; undefined when the room has none of that type and key. */
-  async getState(
+  getState(
     roomId: string,
     type: string,
     stateKey: string,
     asUser?: string,
   ): Promise<Record<string, unknown> | undefined> {
-    try {
-      return await this.call("GET", roomPath(roomId, "state", type, stateKey), { asUser });
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+    return this.readState(roomId, type, stateKey, { asUser });
   }
 
   /** A state event whole (sender included, which the content alone lacks); undefined when there is none. */
-  async getStateEvent(
+  getStateEvent(
     roomId: string,
     type: string,
     stateKey: string,
     asUser?: string,
   ): Promise<Record<string, unknown> | undefined> {
+    return this.readState(roomId, type, stateKey, { asUser, query: { format: "event" } });
+  }
+
+  private async readState(
+    roomId: string,
+    type: string,
+    stateKey: string,
+    options: { asUser: string | undefined; query?: Record<string, string> },
+  ): Promise<Record<string, unknown> | undefined> {
     try {
-      return await this.call("GET", roomPath(roomId, "state", type, stateKey), {
-        asUser,
-        query: { format: "event" },
-      });
+      return await this.call("GET", roomPath(roomId, "state", type, stateKey), options);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

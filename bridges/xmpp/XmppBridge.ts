@@ -885,30 +885,20 @@ export class XmppBridge {
       if (type === "groupchat") await this.leave(target.conversation, fullJid);
       return undefined;
     }
-    if (
-      event.type === "message.deleted" &&
-      relations.redacts !== undefined &&
-      fromNativeId(relations.redacts).author !== puppet
-    ) {
-      // Only a message's sender may retract it (XEP-0424); anyone else's needs a moderator's retraction
-      // (XEP-0425), which neither Prosody 0.12 nor ejabberd 23.01 offers. Say so rather than send a retraction
-      // that clients would wrongly apply or silently drop.
+    const changed =
+      event.type === "message.deleted"
+        ? relations.redacts
+        : event.type === "message.edited"
+          ? relations.replaces
+          : undefined;
+    if (changed !== undefined && fromNativeId(changed).author !== puppet) {
+      // Only a message's sender may retract or correct it (XEP-0424, XEP-0308). Anyone else's retraction needs a
+      // moderator's (XEP-0425), which neither Prosody 0.12 nor ejabberd 23.01 offers, and a correction from
+      // another puppet would be taken by some clients as a change to someone else's words. Say so rather than
+      // send what clients would wrongly apply or silently drop.
       this.log.warn(
-        { eventId: event.id, conversation: target.conversation },
-        "deletion of a message its sender's puppet did not send: XMPP lets only a moderator retract it; not bridged",
-      );
-      return undefined;
-    }
-    if (
-      event.type === "message.edited" &&
-      relations.replaces !== undefined &&
-      fromNativeId(relations.replaces).author !== puppet
-    ) {
-      // Only a message's sender may correct it (XEP-0308): a correction from another puppet would be taken
-      // by some clients as a change to someone else's words.
-      this.log.warn(
-        { eventId: event.id, conversation: target.conversation },
-        "edit of a message its sender's puppet did not send: XMPP lets only its author correct it; not bridged",
+        { eventId: event.id, conversation: target.conversation, type: event.type },
+        "change of a message its sender's puppet did not send: XMPP lets only its author make it; not bridged",
       );
       return undefined;
     }

@@ -1,5 +1,8 @@
 /** For tests that run the whole demo federation: whether this machine can, and a Tchap official's client. */
 import { request } from "undici";
+import type { DemoDescription } from "../../gateway/demo/demoFederation.js";
+import type { Logger } from "../../gateway/log.js";
+import { Officer } from "./stashcatScenes.js";
 import { startNatsOrSkip } from "./nats.js";
 import { startProsodyOrSkip } from "./prosody.js";
 import { startSynapseOrSkip } from "./synapse.js";
@@ -39,4 +42,15 @@ export async function matrixLogin(server: string, user: string, password: string
     });
     return (await response.body.json()) as Record<string, unknown>;
   };
+}
+
+/** The demo's Stashcat officer, logged in with the account the demo printed. */
+export async function demoOfficer(description: DemoDescription, log: Logger): Promise<Officer> {
+  const account = description.accounts.find((a) => a.network === "stashcat");
+  if (account?.encryptionPassword === undefined) throw new Error("the demo printed no Stashcat account");
+  return Officer.loginTo(
+    account.server,
+    { email: account.user, password: account.password, encryptionPassword: account.encryptionPassword },
+    log,
+  );
 }

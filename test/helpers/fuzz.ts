@@ -5,6 +5,9 @@
  */
 import fc from "fast-check";
 import { expect } from "vitest";
+import type { NormalisedEvent } from "../../schemas/types.js";
+import { cleanEvent } from "../../bridges/kit/cleanText.js";
+import { validateEvent } from "../../gateway/contract/schemas.js";
 import { FedgateError } from "../../gateway/errors.js";
 
 /** How many inputs each parser gets. */
@@ -95,7 +98,7 @@ export function mutated(template: Json): fc.Arbitrary<Json> {
 }
 
 /** Runs `parse`; whatever it throws must be a typed error. */
-export async function onlyTypedErrors(parse: () => unknown): Promise<"accepted" | "refused"> {
+async function onlyTypedErrors(parse: () => unknown): Promise<"accepted" | "refused"> {
   try {
     await parse();
     return "accepted";
@@ -106,5 +109,36 @@ export async function onlyTypedErrors(parse: () => unknown): Promise<"accepted" 
       );
     }
     return "refused";
+  }
+}
+
+/**
+ * Feeds FUZZ_RUNS inputs to `take` (which reads one as a bridge does); fails on the first untyped error and
+ * counts how many were accepted and refused, for the caller to check that the inputs reach both ways.
+ */
+export async function fuzz(
+  input: fc.Arbitrary<unknown>,
+  take: (raw: unknown) => unknown,
+): Promise<{ accepted: number; refused: number }> {
+  const outcomes = { accepted: 0, refused: 0 };
+  await fc.assert(
+    fc.asyncProperty(input, async (raw) => {
+      outcomes[await onlyTypedErrors(() => take(raw))]++;
+    }),
+    { numRuns: FUZZ_RUNS },
+  );
+  return outcomes;
+}
+
+/**
+ * What a parser made of native input, as a bridge publishes it (cleaned by the kit), must be an event the
+ * contract accepts: anything else is a parser bug, reported as an untyped error.
+ */
+export function mustMeetContract(event: NormalisedEvent | undefined): void {
+  if (event === undefined) return;
+  try {
+    validateEvent(cleanEvent(event));
+  } catch (error) {
+    throw new Error(`accepted an event the contract refuses: ${String(error)}`);
   }
 }

@@ -9,11 +9,10 @@ import { subjects } from "../../gateway/contract/subjects.js";
 import { DemoFederation, type DemoDescription } from "../../gateway/demo/demoFederation.js";
 import { createLogger } from "../../gateway/log.js";
 import { auditRecordsIn, eventually } from "../helpers/fixtures.js";
-import { demoServersAvailable, matrixLogin } from "../helpers/demoScenes.js";
+import { demoOfficer, demoServersAvailable, matrixLogin } from "../helpers/demoScenes.js";
 import { stopClient, xml, xmppClient } from "../helpers/prosody.js";
 import { runFedgate } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
-import { Officer } from "../helpers/stashcatScenes.js";
 
 const log = createLogger("silent");
 const available = await demoServersAvailable();
@@ -124,18 +123,7 @@ describe.skipIf(!available)("demo - the local federation", () => {
 
       // The Lower Saxony officer reads the XMPP officer's message in the linked Stashcat channel, decrypted,
       // and writes; it reaches the XMPP room and the Tchap room.
-      const meyerAccount = description.accounts.find((a) => a.network === "stashcat");
-      expect(meyerAccount?.encryptionPassword).toBeDefined();
-      if (meyerAccount === undefined) return;
-      const meyer = await Officer.loginTo(
-        meyerAccount.server,
-        {
-          email: meyerAccount.user,
-          password: meyerAccount.password,
-          encryptionPassword: meyerAccount.encryptionPassword ?? "",
-        },
-        log,
-      );
+      const meyer = await demoOfficer(description, log);
       const channel = { type: "channel" as const, id: 1001 };
       await eventually(
         async () =>

@@ -10,10 +10,9 @@ import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
 import { subjects } from "../../gateway/contract/subjects.js";
 import { DemoFederation } from "../../gateway/demo/demoFederation.js";
 import { createLogger } from "../../gateway/log.js";
-import { demoServersAvailable, matrixLogin } from "../helpers/demoScenes.js";
+import { demoOfficer, demoServersAvailable, matrixLogin } from "../helpers/demoScenes.js";
 import { auditRecordsIn, eventually } from "../helpers/fixtures.js";
 import { scratchDir } from "../helpers/scratchDir.js";
-import { Officer } from "../helpers/stashcatScenes.js";
 
 const log = createLogger("silent");
 const available = await demoServersAvailable();
@@ -29,9 +28,8 @@ describe.skipIf(!available)("markings - end to end through the demo federation",
         audit.push(...auditRecordsIn(m.data)),
       );
       const official = description.accounts.find((a) => a.network === "matrix");
-      const meyerAccount = description.accounts.find((a) => a.network === "stashcat");
       const room = description.links[0]?.endpoints.find((e) => e.network === "matrix")?.conversation ?? "";
-      if (official === undefined || meyerAccount === undefined) throw new Error("the demo has no accounts");
+      if (official === undefined) throw new Error("the demo printed no Tchap account");
       const matrix = await matrixLogin(official.server, official.user, official.password);
       const roomPath = `/_matrix/client/v3/rooms/${encodeURIComponent(room)}`;
 
@@ -69,15 +67,7 @@ describe.skipIf(!available)("markings - end to end through the demo federation",
       expect(editToXmpp?.marking).toBe("FR-DR");
 
       // Nothing of either reached the Stashcat channel.
-      const meyer = await Officer.loginTo(
-        meyerAccount.server,
-        {
-          email: meyerAccount.user,
-          password: meyerAccount.password,
-          encryptionPassword: meyerAccount.encryptionPassword ?? "",
-        },
-        log,
-      );
+      const meyer = await demoOfficer(description, log);
       const channel = await meyer.read({ type: "channel", id: 1001 });
       expect(channel.some((m) => m.plain.includes("Lagebild"))).toBe(false);
       await bus.close();
