@@ -431,8 +431,9 @@ export class MatrixBridge {
     if (type !== EventType.message || !isEventId(eventId)) return;
     // The bridge's own notices are never answered: the bot would answer itself for ever.
     if (typeof sender !== "string" || this.isBridgeUser(sender)) return;
+    // Asked of the store, not only the mirror: a link made a moment ago may not have reached this replica's watch.
     const bridged =
-      this.links.match(this.ref(room)) !== undefined && this.checkedRooms.get(room) === undefined;
+      (await this.links.resolve(this.ref(room))) !== undefined && this.checkedRooms.get(room) === undefined;
     if (!bridged) return;
     await this.say(room, `Not bridged: ${error.message}`, { inReplyTo: eventId }).catch((cause: unknown) =>
       this.log.warn({ err: cause, room }, "cannot tell the room a message was not bridged"),
