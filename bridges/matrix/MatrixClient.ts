@@ -240,7 +240,7 @@ export class MatrixClient {
    * Sends a room event; returns its id. Synapse answers a repeated `txnId` with the first event's id
    * instead of sending again, but only for the same path (room, type, txnId) whoever the AS acts as, and
    * only until it restarts: a txnId must be unique per event across all senders, and is no guarantee
-   * against a duplicate after a homeserver restart.
+   * against a duplicate after a homeserver restart (MatrixBridge finds what it posted by latestEventsBy).
    */
   async sendEvent(
     roomId: string,
