@@ -6,13 +6,13 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { Config } from "../schemas/types.js";
-import type { Bus, Subscription } from "./bus/Bus.js";
+import { type Bus, PULL_WINDOW_MS, type Subscription } from "./bus/Bus.js";
 import { JetStreamBus } from "./bus/JetStreamBus.js";
 import { buckets } from "./bus/topology.js";
 import { type LoadedConfig, policySource } from "./config/loadConfig.js";
 import { resolveSecret } from "./config/secrets.js";
 import { conversationOf } from "./routing/conversationOf.js";
-import { PartitionLeases } from "./routing/PartitionLeases.js";
+import { leaseTimings, PartitionLeases } from "./routing/PartitionLeases.js";
 import { PARTITIONS, subjects } from "./contract/subjects.js";
 import { ConfigError, FedgateError } from "./errors.js";
 import { AdminServer } from "./admin/AdminApi.js";
@@ -162,14 +162,13 @@ export class GatewayService {
     const gateway = this.loaded.config.gateway;
     const ackWaitMs = gateway?.ackWaitMs ?? DEFAULTS.ackWaitMs;
     const policy = { origin: "core", log: this.log, maxAttempts: gateway?.maxDeliver ?? DEFAULTS.maxDeliver };
-    // A lease outlives the ack wait, so a dead replica's events are due for redelivery before a successor
-    // takes its partitions over.
-    const ttlMs = ackWaitMs + Math.max(3000, ackWaitMs / 2);
-    this.leases = new PartitionLeases({
+    const { ttlMs, freshMs } = leaseTimings(ackWaitMs, PULL_WINDOW_MS);
+    const leases = new PartitionLeases({
       kv: await this.bus.keyValue(buckets.leases, { ttlMs }),
       replicaId: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
       partitions: PARTITIONS,
       ttlMs,
+      freshMs,
       log: this.log,
       acquire: async (partition) => {
         const subscription = await this.bus.consume(
@@ -180,6 +179,8 @@ export class GatewayService {
             maxAckPending: PARTITION_CONCURRENCY,
             ackWaitMs,
             orderingKey: conversationOf,
+            // After a stall the lease may be another replica's: nothing new until it is confirmed.
+            mayPull: () => leases.isFresh(partition),
           },
           (message) => router.handle(message),
           policy,
@@ -191,10 +192,11 @@ export class GatewayService {
         this.subscriptions.delete(partition);
       },
     });
-    await this.leases.start();
+    this.leases = leases;
+    await leases.start();
     this.ready = true;
     this.log.info(
-      { partitions: PARTITIONS, held: this.leases.partitions().length },
+      { partitions: PARTITIONS, held: leases.partitions().length },
       "gateway consuming inbound events",
     );
   }

@@ -5,7 +5,9 @@
  * Inbound, the homeserver pushes transactions; each event is published before the transaction is answered
  * (see AppServiceEndpoint), with an event id derived from the Matrix event id, so that a retried
  * transaction stores nothing twice. Outbound, deliveries of this instance arrive in order; each Matrix call
- * carries a transaction id derived from the delivery, so that a retried delivery posts nothing twice.
+ * carries a transaction id derived from the delivery, so that a retried delivery posts nothing twice. Synapse
+ * forgets transaction ids when it restarts, so each event a delivery posts also carries its transaction id
+ * in its content, and a delivery handled again looks in the room for what it posted before (postedBefore).
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Attachment, Delivery, EventSender, Link, NormalisedEvent } from "../../schemas/types.js";
@@ -61,6 +63,13 @@ const COMMAND = "!fedgate";
 const CACHE_SIZE = 5000;
 /** Larger pictures are not given to ghosts: a profile picture needs far less. */
 const MAX_AVATAR_BYTES = 1024 * 1024;
+/** Content key of each event a delivery posts: its transaction id, by which a retry finds it in the room. */
+const POSTED_MARKER = "eu.fedgate.txn";
+/**
+ * How many of its latest events in the room a sender's retried delivery looks through. Deliveries to a
+ * conversation go out one at a time, so the ones it looks for are among the last few the sender posted.
+ */
+const POSTED_LOOKBACK = 50;
 
 /** Why a room may not be bridged, in words for the room; undefined when it may. */
 type RoomRefusal = string | undefined;
@@ -832,9 +841,10 @@ export class MatrixBridge {
       event.source.instance === target.instance &&
       event.source.conversation === target.conversation
     ) {
-      await this.say(await this.roomOf(delivery, undefined), event.content?.body ?? "", {
-        txnId: txnIdFor(delivery.id, 0),
-      });
+      const room = await this.roomOf(delivery, undefined);
+      const txnId = txnIdFor(delivery.id, 0);
+      const posted = await this.postedBefore(delivery, room, this.bot);
+      if (!posted.has(txnId)) await this.say(room, event.content?.body ?? "", { txnId });
       return undefined;
     }
     const ghost = await this.ghostFor(delivery);
@@ -870,9 +880,13 @@ export class MatrixBridge {
       relations,
       { uploaded, markingLabel: () => shown?.label ?? "" },
     );
+    const posted =
+      contents.length === 0 ? new Map<string, string>() : await this.postedBefore(delivery, room, ghost);
     const ids: string[] = [];
-    for (const [index, content] of contents.entries())
-      ids.push(await this.sendAs(ghost, room, content, txnIdFor(delivery.id, index)));
+    for (const [index, content] of contents.entries()) {
+      const txnId = txnIdFor(delivery.id, index);
+      ids.push(posted.get(txnId) ?? (await this.sendAs(ghost, room, content, txnId)));
+    }
     const [first, ...rest] = ids;
     if (first === undefined) return undefined;
     if (event.type === "reaction.added") {
@@ -1012,19 +1026,58 @@ export class MatrixBridge {
     this.present.set(key, true);
   }
 
+  /** Sends as the ghost, with the transaction id in the content (see postedBefore). */
+  private sendAs(ghost: string, room: string, content: MatrixContent, txnId: string): Promise<string> {
+    const marked = { ...content.content, [POSTED_MARKER]: txnId };
+    return this.asMember(room, ghost, () => this.client.sendEvent(room, content.type, marked, txnId, ghost));
+  }
+
   /**
-   * Sends as the ghost. Refused because the ghost is no longer in the room (kicked a moment ago, before the
-   * homeserver told the bridge), it enters again once and retries; refused again, the refusal stands.
+   * Acts as the ghost in the room. Refused because the ghost is no longer in it (kicked a moment ago, before
+   * the homeserver told the bridge), it enters again once and retries; refused again, the refusal stands.
    */
-  private async sendAs(ghost: string, room: string, content: MatrixContent, txnId: string): Promise<string> {
+  private async asMember<T>(room: string, ghost: string, action: () => Promise<T>): Promise<T> {
     try {
-      return await this.client.sendEvent(room, content.type, content.content, txnId, ghost);
+      return await action();
     } catch (error) {
       if (matrixErrcode(error) !== "M_FORBIDDEN") throw error;
       this.present.delete(`${room} ${ghost}`);
       await this.enter(room, ghost);
-      return this.client.sendEvent(room, content.type, content.content, txnId, ghost);
+      return action();
     }
+  }
+
+  /**
+   * What an earlier attempt at this delivery posted in the room: event ids by transaction id. Synapse
+   * answers a repeated transaction id with the first event only until it restarts, so a delivery handled
+   * again (its ack lost, the bridge restarted, a retry after an answer that never came) would post twice.
+   * Before a delivery posts, the bridge notes it as the one underway in its conversation; a delivery found
+   * noted already was attempted before, and its events are looked for, by their content's marker, among the
+   * sender's latest in the room. Only the sender's events count: anyone in the room can write a marker.
+   */
+  private async postedBefore(delivery: Delivery, room: string, sender: string): Promise<Map<string, string>> {
+    const posted = new Map<string, string>();
+    const key = `underway.${keyToken(delivery.target.conversation)}`;
+    const underway = await this.state.get(key);
+    if (underway === undefined || decodeJson(underway.value) !== delivery.id) {
+      await this.state.put(key, encodeJson(delivery.id));
+      return posted;
+    }
+    const asUser = sender === this.bot ? undefined : sender;
+    const read = (): Promise<Record<string, unknown>[]> =>
+      this.client.latestEventsBy(room, sender, POSTED_LOOKBACK, asUser);
+    const events = asUser === undefined ? await read() : await this.asMember(room, asUser, read);
+    for (const event of events) {
+      const marker = isRecord(event["content"]) ? event["content"][POSTED_MARKER] : undefined;
+      const eventId = event["event_id"];
+      if (typeof marker === "string" && typeof eventId === "string" && isEventId(eventId))
+        posted.set(marker, eventId);
+    }
+    this.log.info(
+      { deliveryId: delivery.id, room, found: posted.size },
+      "delivery handled again; looked in the room for what it posted before",
+    );
+    return posted;
   }
 
   // ---------------------------------------------------------------- the bot's words
@@ -1041,6 +1094,7 @@ export class MatrixBridge {
     const { inReplyTo } = tie;
     const content: Record<string, unknown> = { msgtype: "m.notice", body: text };
     if (inReplyTo !== undefined) content["m.relates_to"] = { "m.in_reply_to": { event_id: inReplyTo } };
+    if (tie.txnId !== undefined) content[POSTED_MARKER] = tie.txnId;
     const txnId =
       tie.txnId ?? (inReplyTo === undefined ? randomUUID() : txnIdFor(`say ${inReplyTo} ${text}`, 0));
     await this.client.sendEvent(room, EventType.message, content, txnId);

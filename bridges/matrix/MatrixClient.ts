@@ -54,6 +54,8 @@ interface CallOptions {
 const JSON_LIMIT = 1024 * 1024;
 /** joined_members names every member, with display name and avatar: some 100 bytes each. */
 const MEMBERS_LIMIT = 16 * 1024 * 1024;
+/** Largest event the spec allows; it bounds a page of events read back. */
+const MAX_EVENT_BYTES = 65_536;
 /** How much of Matrix's `error` text goes into a message. */
 const ERROR_TEXT_LIMIT = 300;
 /** Statuses that say "later", not "never". */
@@ -238,7 +240,7 @@ export class MatrixClient {
    * Sends a room event; returns its id. Synapse answers a repeated `txnId` with the first event's id
    * instead of sending again, but only for the same path (room, type, txnId) whoever the AS acts as, and
    * only until it restarts: a txnId must be unique per event across all senders, and is no guarantee
-   * against a duplicate after a homeserver restart.
+   * against a duplicate after a homeserver restart (MatrixBridge finds what it posted by latestEventsBy).
    */
   async sendEvent(
     roomId: string,
@@ -325,6 +327,25 @@ export class MatrixClient {
     const joined = answer["joined"];
     if (!isObject(joined)) throw this.malformed("GET", path, "joined");
     return Object.keys(joined);
+  }
+
+  /**
+   * The latest events (at most `limit`, newest first) `sender` sent in the room, as `asUser` sees the room:
+   * its timeline, state changes such as joins included. Entries that are not objects, or name another
+   * sender, are left out.
+   */
+  async latestEventsBy(roomId: string, sender: string, limit: number, asUser?: string): Promise<Json[]> {
+    const path = roomPath(roomId, "messages");
+    const answer = await this.call("GET", path, {
+      asUser,
+      query: { dir: "b", limit: String(limit), filter: JSON.stringify({ senders: [sender] }) },
+      limit: (limit + 1) * MAX_EVENT_BYTES,
+    });
+    const chunk = answer["chunk"];
+    if (!Array.isArray(chunk)) throw this.malformed("GET", path, "chunk");
+    return (chunk as unknown[])
+      .slice(0, limit)
+      .filter((event): event is Json => isObject(event) && event["sender"] === sender);
   }
 
   /** Redacts an event; returns the redaction's event id. A repeated `txnId` is answered like sendEvent's. */

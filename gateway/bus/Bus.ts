@@ -42,7 +42,16 @@ export interface ConsumerSpec {
    * Without it every message is handled in turn.
    */
   orderingKey?: (message: BusMessage) => string;
+  /**
+   * Asked before each pull for messages: while it says false, the consumer asks for none (those in hand are
+   * still finished). A pull lasts at most PULL_WINDOW_MS. MemoryBus does not ask: it lives in one process,
+   * where no stalled consumer can race another.
+   */
+  mayPull?: () => boolean;
 }
+
+/** The longest one pull for messages stays open: messages can reach a consumer this long after mayPull said yes. */
+export const PULL_WINDOW_MS = 2000;
 
 /**
  * Processes one message. Returning acknowledges it. Throwing hands it to the consumer's error policy

@@ -16,14 +16,15 @@ import { Kvm } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { TransientError } from "../errors.js";
 import type { KeyValueStore } from "../stores/KeyValueStore.js";
-import type {
-  Bus,
-  BusMessage,
-  ConsumerSpec,
-  MessageHandler,
-  PublishOptions,
-  PublishReceipt,
-  Subscription,
+import {
+  type Bus,
+  type BusMessage,
+  type ConsumerSpec,
+  type MessageHandler,
+  type PublishOptions,
+  type PublishReceipt,
+  PULL_WINDOW_MS,
+  type Subscription,
 } from "./Bus.js";
 import { type ConsumePolicy, runWithPolicy } from "./consumePolicy.js";
 import { JetStreamKeyValue } from "./JetStreamKeyValue.js";
@@ -50,7 +51,9 @@ const NANOS_PER_MS = 1_000_000;
  */
 const FETCH_BATCH = 1024;
 /** How long one pull waits for messages; also the longest a stopping consumer waits for its last batch. */
-const FETCH_EXPIRES_MS = 2000;
+const FETCH_EXPIRES_MS = PULL_WINDOW_MS;
+/** How often a consumer whose mayPull says no asks again. */
+const PULL_PAUSE_MS = 50;
 
 export class JetStreamBus implements Bus {
   private readonly subscriptions = new Set<Subscription>();
@@ -194,6 +197,10 @@ export class JetStreamBus implements Bus {
     // the server may act on a nak after the next consumer's first pull, letting newer messages overtake.
     const loop = (async () => {
       while (!stopped()) {
+        if (spec.mayPull?.() === false) {
+          await new Promise((resolve) => setTimeout(resolve, PULL_PAUSE_MS));
+          continue;
+        }
         try {
           const batch = await consumer.fetch({
             max_messages: FETCH_BATCH,
@@ -252,6 +259,18 @@ export class JetStreamBus implements Bus {
         replicas: this.options.replicas ?? 1,
         ...(options.ttlMs === undefined ? {} : { ttl: options.ttlMs }),
       });
+      // An existing bucket keeps the TTL it was made with; entries must expire when the caller counts on it.
+      if (options.ttlMs !== undefined && (await kv.status()).ttl !== options.ttlMs) {
+        const { config } = await this.jsm.streams.info(`KV_${bucket}`);
+        const maxAge = options.ttlMs * NANOS_PER_MS;
+        // The server refuses a duplicate window longer than the entries live.
+        const duplicateWindow = Math.min(config.duplicate_window, maxAge);
+        await this.jsm.streams.update(config.name, {
+          ...config,
+          max_age: maxAge,
+          duplicate_window: duplicateWindow,
+        });
+      }
       return new JetStreamKeyValue(kv);
     } catch (cause) {
       throw new TransientError("FG_STORE_FAILED", `cannot open key-value bucket ${bucket}`, { cause });

@@ -151,6 +151,49 @@ describe.skipIf(nats === undefined)("JetStreamBus - against a real nats-server",
     await expect(kv.create("lease.1", Buffer.from("b"))).resolves.toBeGreaterThan(0);
   });
 
+  it("JetStreamBus - a bucket opened with another TTL than it was made with expires entries by the new one", async () => {
+    await bus.keyValue("fedgate_test_ttl_change", { ttlMs: 60_000 });
+    const kv = await bus.keyValue("fedgate_test_ttl_change", { ttlMs: 1000 });
+    await kv.create("lease.1", Buffer.from("a"));
+    await eventually(
+      async () => ((await kv.get("lease.1")) === undefined ? true : undefined),
+      5000,
+      "expiry after 1 s, not 60 s",
+    );
+  });
+
+  it("JetStreamBus - a consumer asks for nothing while mayPull says no, then takes each message once, in order", async () => {
+    const subject = subjects.outbound("xmpp", "gate");
+    let mayPull = false;
+    const handled: string[] = [];
+    const subscription = await bus.consume(
+      {
+        stream: "FEDGATE_OUTBOUND",
+        durable: "gate",
+        filterSubject: subject,
+        maxAckPending: 32,
+        ackWaitMs: 5000,
+        mayPull: () => mayPull,
+      },
+      (m) => {
+        handled.push(text(m));
+        return Promise.resolve();
+      },
+      policy,
+    );
+    for (let n = 0; n < 5; n++) await bus.publish(subject, Buffer.from(`g:${n}`));
+    await sleep(500);
+    expect(handled).toEqual([]);
+    mayPull = true;
+    await eventually(
+      () => (handled.length === 5 ? true : undefined),
+      5000,
+      "messages once pulling may go on",
+    );
+    await subscription.stop();
+    expect(handled).toEqual(["g:0", "g:1", "g:2", "g:3", "g:4"]);
+  });
+
   it("JetStreamBus - every stream is bounded in bytes, messages and message size; work streams refuse rather than drop", async () => {
     const nc = await connect({ servers: nats?.url ?? "" });
     try {

@@ -5,12 +5,15 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
-import type { NormalisedEvent } from "../../../schemas/types.js";
+import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
+import { subjects } from "../../../gateway/contract/subjects.js";
 import { createLogger } from "../../../gateway/log.js";
+import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import {
+  bpol,
   connectBus,
   contentOf,
   deliverFromWeber,
@@ -19,7 +22,9 @@ import {
   startMatrixBridge,
   startMatrixScene,
   tchapRoom,
+  weber,
   weberGhost,
+  weberXmppRoom,
 } from "../../helpers/matrixScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
 
@@ -89,6 +94,47 @@ describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () 
     expect(bridgedBodies("vorher")).toEqual(["vorher 1"]);
     expect(bridgedBodies("nachher")).toEqual(["nachher 1", "nachher 2"]);
     expect(await weberSaysInRoom("während")).toEqual(["während 1"]);
+  });
+
+  it("Matrix bridge - a delivery posted, its ack lost, handled again after Synapse and the bridge restarted: posted once", async () => {
+    if (scene === undefined) return;
+    const delivery = (body: string): Delivery => {
+      const id = randomUUID();
+      const event: NormalisedEvent = {
+        specVersion: "1",
+        id,
+        source: { network: "xmpp", instance: "bpol", conversation: weberXmppRoom.conversation },
+        sender: weber,
+        timestamp: new Date().toISOString(),
+        type: "message.created",
+        content: { body },
+      };
+      return { specVersion: "1", id: `${id}.m`, event, target: tchapRoom(room), senderAgency: bpol };
+    };
+    // The bus has the delivery once more, as after an ack that never reached it: under another message id,
+    // since the first is still in the bus's duplicate window.
+    const handOver = async (d: Delivery, msgId: string): Promise<void> => {
+      await bus.publish(subjects.outbound("matrix", "tchap"), encodeJson(d), { msgId });
+    };
+    const first = delivery("einmal 1");
+    await handOver(first, first.id);
+    await eventually(async () => ((await weberSaysInRoom("einmal")).length === 1 ? true : undefined), 20_000);
+    // The bridge dies before its ack is stored, and Synapse restarts meanwhile, forgetting its transaction ids.
+    await bridge?.stop();
+    bridge = undefined;
+    await scene.synapse.restart();
+    await handOver(first, `${first.id}.again`);
+    const second = delivery("einmal 2");
+    await handOver(second, second.id);
+    bridge = await startMatrixBridge(bus, scene, log);
+    // Deliveries go out in order: once the second is in the room, the first was handled again before it.
+    await eventually(
+      async () => ((await weberSaysInRoom("einmal 2")).length === 1 ? true : undefined),
+      60_000,
+      "the delivery after the one handled again",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await weberSaysInRoom("einmal")).toEqual(["einmal 1", "einmal 2"]);
   });
 
   it("Matrix bridge - a transaction sent again, or its events in another one, is bridged once", async () => {

@@ -162,6 +162,39 @@ describe("MatrixClient requests", () => {
   });
 });
 
+describe("MatrixClient reading back", () => {
+  it("reads at most so many of a sender's latest events, newest first, through a filter, and keeps only theirs", async () => {
+    const path = "/_matrix/client/v3/rooms/!abc%3Atchap.localhost/messages";
+    const event = (sender: unknown, id: string) => ({ sender, event_id: id, content: {} });
+    answers.set(
+      path,
+      json(200, {
+        chunk: [
+          event(ghost, "$3"),
+          event("@claire:tchap.localhost", "$forged"),
+          "not an event",
+          event(ghost, "$2"),
+          event(ghost, "$1"),
+        ],
+      }),
+    );
+    const events = await client.latestEventsBy(room, ghost, 4, ghost);
+    expect(events.map((e) => e["event_id"])).toEqual(["$3", "$2"]);
+    const query = new URLSearchParams(seen[0]?.url.split("?")[1]);
+    expect(query.get("dir")).toBe("b");
+    expect(query.get("limit")).toBe("4");
+    expect(JSON.parse(query.get("filter") ?? "")).toEqual({ senders: [ghost] });
+    expect(query.get("user_id")).toBe(ghost);
+  });
+
+  it("refuses an answer without a list of events", async () => {
+    answers.set("/_matrix/client/v3/rooms/!abc%3Atchap.localhost/messages", json(200, { chunk: "none" }));
+    const error = await failure(client.latestEventsBy(room, ghost, 3));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).toContain("chunk");
+  });
+});
+
 describe("MatrixClient errors", () => {
   it("takes a 4xx as permanent, with Matrix's errcode and error text", async () => {
     answers.set(sendPath, json(403, { errcode: "M_FORBIDDEN", error: "User not in room" }));
