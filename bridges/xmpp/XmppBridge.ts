@@ -25,7 +25,7 @@ import {
   fetchAttachment,
   type FetchAttachmentOptions,
 } from "../kit/fetchAttachment.js";
-import type { XmppBridgeConfig } from "./config.types.js";
+import type { XmppBridgeConfig, XmppStoreRetry } from "./config.types.js";
 import { boundedId } from "./boundedId.js";
 import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
@@ -79,11 +79,6 @@ const STATE_BUCKET = "fedgate_xmpp_state";
  * still said in the conversation, and a reply still names what it answers.
  */
 const RECENT_MESSAGES = 2000;
-/**
- * How many native messages of one conversation may wait in memory while the bus cannot store them. Past it,
- * a room's messages are left to its archive; a direct message's sender is told to send it again.
- */
-const MAX_WAITING = 1000;
 
 /** A native occupant: their real full JID where the room shows it, and their XEP-0421 id where it gives one. */
 interface Occupant {
@@ -109,8 +104,11 @@ export class XmppBridge {
   >();
   /** Messages a puppet sent, by "<room> <id>", waiting for the room's echo and its stanza-id. */
   private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
-  /** A conversation's messages, live or from a room's archive, are handled one at a time and in order. */
-  private readonly perRoom = new InputQueue(MAX_WAITING);
+  /**
+   * A conversation's messages, live or from a room's archive, are handled one at a time and in order; at
+   * most storeRetry.maxWaiting of them wait while the bus cannot store them.
+   */
+  private readonly perRoom: InputQueue;
   /** Ends the retries of what waits for the bus (see untilStored) when the bridge stops. */
   private readonly stopping = new AbortController();
   /**
@@ -129,16 +127,16 @@ export class XmppBridge {
   private readonly recentTexts = new BoundedMap<string, Quote>(RECENT_MESSAGES);
 
   private constructor(
-    private readonly config: Required<
-      Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes" | "labels" | "storeRetry">
-    > &
-      XmppBridgeConfig,
+    private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes" | "labels">> &
+      XmppBridgeConfig & { storeRetry: Required<XmppStoreRetry> },
     private readonly component: XmppComponent,
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
     private readonly state: KeyValueStore,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.perRoom = new InputQueue(config.storeRetry.maxWaiting);
+  }
 
   static async start(bus: Bus, config: XmppBridgeConfig, secret: string, log: Logger): Promise<XmppBridge> {
     const runtime = await AdapterRuntime.open(bus, { network: "xmpp", instance: config.instance, log });
@@ -152,7 +150,7 @@ export class XmppBridge {
         maxBodyBytes: config.maxBodyBytes ?? 65536,
         labels: config.labels ?? [],
         // The schema's defaults, for a config that did not pass through it.
-        storeRetry: { maxDelayMs: 5000, giveUpAfterMs: 60_000, ...config.storeRetry },
+        storeRetry: { maxDelayMs: 5000, giveUpAfterMs: 60_000, maxWaiting: 1000, ...config.storeRetry },
       },
       component,
       runtime,
@@ -257,11 +255,13 @@ export class XmppBridge {
 
   /** Runs `attempt` until the bus has stored what it writes, or the bridge gives up or stops (untilStored). */
   private stored<T>(attempt: () => Promise<T>, context: Record<string, unknown>): Promise<T> {
+    const { maxDelayMs, giveUpAfterMs } = this.config.storeRetry;
     return untilStored(attempt, {
       signal: this.stopping.signal,
       log: this.log,
       context,
-      ...this.config.storeRetry,
+      maxDelayMs,
+      giveUpAfterMs,
     });
   }
 
@@ -609,7 +609,12 @@ export class XmppBridge {
       this.stored(() => this.runtime.publish(event), { room, type }).catch(lost),
     );
     if (!queued)
-      lost(new TransientError("FG_BUS_UNAVAILABLE", `${MAX_WAITING} messages of ${room} wait already`));
+      lost(
+        new TransientError(
+          "FG_BUS_UNAVAILABLE",
+          `${this.config.storeRetry.maxWaiting} messages of ${room} wait already`,
+        ),
+      );
   }
 
   private onMessage(stanza: XmlElement): void {
@@ -692,7 +697,7 @@ export class XmppBridge {
         roomJid,
         new TransientError(
           "FG_BUS_UNAVAILABLE",
-          `${MAX_WAITING} messages of ${roomJid} wait for the bus already`,
+          `${this.config.storeRetry.maxWaiting} messages of ${roomJid} wait for the bus already`,
         ),
       );
       this.leaveToArchive(roomJid, message);
@@ -830,7 +835,7 @@ export class XmppBridge {
           "FG_BUS_UNAVAILABLE",
           "too many messages wait for the gateway; send it again later",
           {
-            detail: { waiting: MAX_WAITING },
+            detail: { waiting: this.config.storeRetry.maxWaiting },
           },
         ),
       );

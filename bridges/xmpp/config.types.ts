@@ -99,4 +99,8 @@ export interface XmppStoreRetry {
    * How long a message waits for the bus before the bridge stops holding it (see storeRetry).
    */
   giveUpAfterMs?: number;
+  /**
+   * How many messages of one conversation the bridge holds while they wait for the bus; it stops holding a room's messages past it (see storeRetry), and refuses a direct message with a stanza error asking to send it again.
+   */
+  maxWaiting?: number;
 }

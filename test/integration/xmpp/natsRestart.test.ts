@@ -217,6 +217,24 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - NATS
     }
   }, 120_000);
 
+  it("bus restart - more messages than the bridge holds arrive while NATS is away: the room's archive gives the rest, once, in order", async () => {
+    if (nats === undefined) return;
+    await startBridge({ maxWaiting: 3 });
+    const bodies = numbered("stau", 10);
+    await nats.restart(async () => {
+      for (const body of bodies) {
+        await say(body);
+        await sleep(50);
+      }
+      await sleep(1000);
+    }, "SIGKILL");
+    const stored = await storedOnBus("stau", bodies.length, 60_000);
+    expect(bodiesOf(stored)).toEqual(bodies);
+    expect(
+      logLines.some((l) => l.includes("3 messages of lage@") && l.includes("wait for the bus already")),
+    ).toBe(true);
+  }, 120_000);
+
   it("direct chat - NATS away when an officer writes to a puppet: the message waits and is bridged once, with no error to the sender", async () => {
     if (nats === undefined) return;
     await startBridge();
@@ -255,5 +273,27 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - NATS
       expect(error.getChild("error")?.getChildText("text", NS.stanzas)).toMatch(/send it again/);
     }, "SIGKILL");
     await stopBridge();
+  }, 120_000);
+
+  it("direct chat - more direct messages than the bridge holds while NATS is away: the one past the bound is refused at once, asking to send it again", async () => {
+    if (nats === undefined) return;
+    await startBridge({ maxWaiting: 1 });
+    await nats.restart(async () => {
+      await officer.send(
+        xml("message", { to: puppet, type: "chat", id: "dm-held" }, xml("body", {}, "direkt gehalten")),
+      );
+      await officer.send(
+        xml("message", { to: puppet, type: "chat", id: "dm-past" }, xml("body", {}, "direkt zu viele")),
+      );
+      const error = await eventually(
+        () => heard.find((m) => m.attrs["type"] === "error" && m.attrs["id"] === "dm-past"),
+        10_000,
+        "the error to the sender",
+      );
+      expect(error.getChild("error")?.attrs["type"]).toBe("wait");
+      expect(error.getChild("error")?.getChildText("text", NS.stanzas)).toMatch(/send it again/);
+    }, "SIGKILL");
+    expect(bodiesOf(await storedOnBus("direkt gehalten", 1, 30_000))).toEqual(["direkt gehalten"]);
+    expect(heard.some((m) => m.attrs["type"] === "error" && m.attrs["id"] === "dm-held")).toBe(false);
   }, 120_000);
 });
