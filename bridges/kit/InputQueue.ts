@@ -9,22 +9,32 @@ export class InputQueue {
   private readonly sequencer = new KeyedSequencer();
   /** Native input queued and not yet finished, per conversation. */
   private readonly waiting = new Map<string, number>();
+  private total = 0;
 
-  /** @param limit how many inputs of one conversation may wait at once. */
-  constructor(private readonly limit: number) {}
+  /**
+   * @param limit how many inputs of one conversation may wait at once.
+   * @param totalLimit how many may wait in all conversations together: where anyone can open a conversation
+   *   (a direct chat), their number is no bound.
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly totalLimit = Infinity,
+  ) {}
 
   /**
    * Queues native input of conversation `key` behind its earlier input. Returns false, queuing nothing, when
-   * `limit` inputs of it wait already: the caller decides what becomes of this one.
+   * `limit` inputs of it, or `totalLimit` in all, wait already: the caller decides what becomes of this one.
    */
   offer(key: string, task: () => Promise<void>): boolean {
     const count = this.waiting.get(key) ?? 0;
-    if (count >= this.limit) return false;
+    if (count >= this.limit || this.total >= this.totalLimit) return false;
     this.waiting.set(key, count + 1);
+    this.total++;
     this.sequencer.run(key, async () => {
       try {
         await task();
       } finally {
+        this.total--;
         const left = (this.waiting.get(key) ?? 1) - 1;
         if (left > 0) this.waiting.set(key, left);
         else this.waiting.delete(key);

@@ -109,6 +109,11 @@ export class XmppBridge {
    * most storeRetry.maxWaiting of them wait while the bus cannot store them.
    */
   private readonly perRoom: InputQueue;
+  /**
+   * The same for direct chats, by "<native user> <puppet>". Anyone may open one, so the bound holds for all
+   * of them together too.
+   */
+  private readonly perDirect: InputQueue;
   /** Ends the retries of what waits for the bus (see untilStored) when the bridge stops. */
   private readonly stopping = new AbortController();
   /**
@@ -136,6 +141,7 @@ export class XmppBridge {
     private readonly log: Logger,
   ) {
     this.perRoom = new InputQueue(config.storeRetry.maxWaiting);
+    this.perDirect = new InputQueue(config.storeRetry.maxWaiting, config.storeRetry.maxWaiting);
   }
 
   static async start(bus: Bus, config: XmppBridgeConfig, secret: string, log: Logger): Promise<XmppBridge> {
@@ -809,15 +815,18 @@ export class XmppBridge {
     };
     // No archive keeps a direct chat for the bridge: its messages wait for the bus, and the sender is told
     // if they finally do not get there.
-    const queued = this.perRoom.offer(`${bareJid(from)} ${puppet}`, async () => {
+    if (!this.allowed(from) || !from.includes("@")) {
+      void this.refuseOnce(
+        stanza,
+        { refusal },
+        new PermanentError("FG_NATIVE_INVALID", `${bareJid(from)} is outside the configured user domains`, {
+          detail: { condition: "forbidden" },
+        }),
+      );
+      return;
+    }
+    const queued = this.perDirect.offer(`${bareJid(from)} ${puppet}`, async () => {
       try {
-        if (!this.allowed(from) || !from.includes("@")) {
-          throw new PermanentError(
-            "FG_NATIVE_INVALID",
-            `${bareJid(from)} is outside the configured user domains`,
-            { detail: { condition: "forbidden" } },
-          );
-        }
         await this.stored(publish, { from: bareJid(from), puppet });
       } catch (error) {
         await this.refuseOnce(
@@ -1319,7 +1328,7 @@ export class XmppBridge {
     // direct message's sender is told (while the component is still connected).
     this.stopping.abort();
     await this.runtime.close();
-    await this.perRoom.idle();
+    await Promise.all([this.perRoom.idle(), this.perDirect.idle()]);
     // A component's occupants are not removed when it disconnects: leave every room, as bot and as puppets.
     const leaving: Promise<void>[] = [];
     for (const [roomJid, room] of this.rooms) {

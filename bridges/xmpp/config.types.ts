@@ -100,7 +100,7 @@ export interface XmppStoreRetry {
    */
   giveUpAfterMs?: number;
   /**
-   * How many messages of one conversation the bridge holds while they wait for the bus; it stops holding a room's messages past it (see storeRetry), and refuses a direct message with a stanza error asking to send it again.
+   * How many messages of one conversation, and of all direct chats together, the bridge holds while they wait for the bus. Past it, the bridge stops holding a room's messages (see storeRetry), and refuses a direct message with a stanza error asking to send it again.
    */
   maxWaiting?: number;
 }

@@ -30,6 +30,19 @@ describe("InputQueue - native input per conversation, in order, bounded", () => 
     expect(done.at(-1)).toBe("a4");
   });
 
+  it("InputQueue - with a total bound, input past it is not queued whatever its conversation", async () => {
+    const queue = new InputQueue(5, 2);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    expect(queue.offer("weber claire", () => held)).toBe(true);
+    expect(queue.offer("weber pierre", () => held)).toBe(true);
+    expect(queue.offer("weber anne", () => Promise.resolve())).toBe(false);
+    release();
+    await queue.idle();
+    expect(queue.offer("weber anne", () => Promise.resolve())).toBe(true);
+    await queue.idle();
+  });
+
   it("InputQueue - a failing input frees its place and does not stop the conversation", async () => {
     const queue = new InputQueue(1);
     const done: string[] = [];
