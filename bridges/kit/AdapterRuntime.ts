@@ -90,9 +90,11 @@ export class AdapterRuntime {
   }
 
   /**
-   * Cleans (see cleanText), validates and publishes an event from this adapter's network. The native message id is recorded first,
-   * so an edit that follows at once can already find the event it edits. `aliases` are the message's other
-   * native ids. Publishing the same event id twice stores it once.
+   * Cleans (see cleanText), validates and publishes an event from this adapter's network, then records its
+   * native message id: once recorded, the message counts as bridged (bridges skip what the message map
+   * knows), so it must be on the bus first. It is recorded before this resolves, so the conversation's next
+   * message (an edit of it) finds it. `aliases` are the message's other native ids. Publishing the same event
+   * id twice stores it once; a failure in between is retried by publishing again.
    */
   async publish(native: NormalisedEvent, aliases: string[] = []): Promise<void> {
     const event = cleanEvent(native);
@@ -104,13 +106,13 @@ export class AdapterRuntime {
         `adapter ${network}/${instance} cannot publish an event from ${event.source.network}/${event.source.instance}`,
       );
     }
+    await this.bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
     if (event.source.messageId !== undefined && event.type === "message.created") {
       this.warnTaken(
         event.id,
         await this.messages.record(event.id, event.source, event.source.messageId, aliases),
       );
     }
-    await this.bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
   }
 
   /**

@@ -7,9 +7,8 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Attachment, Delivery } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
-import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
 import { buckets } from "../../gateway/bus/topology.js";
-import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
 import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import type { ConversationRef } from "../../gateway/stores/LinkStore.js";
@@ -17,6 +16,8 @@ import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gate
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
+import { InputQueue } from "../kit/InputQueue.js";
+import { NotStoredError, untilStored } from "../kit/untilStored.js";
 import { openDirectChat } from "../kit/openDirectChat.js";
 import {
   attachmentFetchOptions,
@@ -24,7 +25,7 @@ import {
   fetchAttachment,
   type FetchAttachmentOptions,
 } from "../kit/fetchAttachment.js";
-import type { XmppBridgeConfig } from "./config.types.js";
+import type { XmppBridgeConfig, XmppStoreRetry } from "./config.types.js";
 import { boundedId } from "./boundedId.js";
 import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
@@ -53,6 +54,7 @@ import {
 } from "./toStanza.js";
 import { discoverUploadService, requestSlot, upload } from "./httpUpload.js";
 import { outOfBandOf } from "./outOfBand.js";
+import { isDefinite } from "./stanzaErrors.js";
 import { puppetJid } from "./puppetJid.js";
 import { nickCandidates, puppetNick } from "./nicks.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
@@ -102,8 +104,25 @@ export class XmppBridge {
   >();
   /** Messages a puppet sent, by "<room> <id>", waiting for the room's echo and its stanza-id. */
   private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
-  /** A conversation's messages, live or from a room's archive, are handled one at a time and in order. */
-  private readonly perRoom = new KeyedSequencer();
+  /**
+   * A conversation's messages, live or from a room's archive, are handled one at a time and in order; at
+   * most storeRetry.maxWaiting of them wait while the bus cannot store them.
+   */
+  private readonly perRoom: InputQueue;
+  /**
+   * The same for direct chats, by "<native user> <puppet>". Anyone may open one, so the bound holds for all
+   * of them together too.
+   */
+  private readonly perDirect: InputQueue;
+  /** Ends the retries of what waits for the bus (see untilStored) when the bridge stops. */
+  private readonly stopping = new AbortController();
+  /**
+   * Rooms whose messages the bus did not store in time: their live messages are left to a catch-up from the
+   * room's archive, queued behind them, which starts after the last stanza-id the bus stored.
+   */
+  private readonly behind = new Set<string>();
+  /** Rooms with such a catch-up queued and not yet started. */
+  private readonly catchUpQueued = new Set<string>();
   private discoveredUploadService: Promise<string> | undefined;
   /** The messages of each archive query in progress, by queryid. */
   private readonly archivePages = new Map<string, { room: string; page: ArchivedMessage[] }>();
@@ -114,13 +133,16 @@ export class XmppBridge {
 
   private constructor(
     private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes" | "labels">> &
-      XmppBridgeConfig,
+      XmppBridgeConfig & { storeRetry: Required<XmppStoreRetry> },
     private readonly component: XmppComponent,
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
     private readonly state: KeyValueStore,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.perRoom = new InputQueue(config.storeRetry.maxWaiting);
+    this.perDirect = new InputQueue(config.storeRetry.maxWaiting, config.storeRetry.maxWaiting);
+  }
 
   static async start(bus: Bus, config: XmppBridgeConfig, secret: string, log: Logger): Promise<XmppBridge> {
     const runtime = await AdapterRuntime.open(bus, { network: "xmpp", instance: config.instance, log });
@@ -133,6 +155,8 @@ export class XmppBridge {
         botNick: config.botNick ?? "fedgate",
         maxBodyBytes: config.maxBodyBytes ?? 65536,
         labels: config.labels ?? [],
+        // The schema's defaults, for a config that did not pass through it.
+        storeRetry: { maxDelayMs: 5000, giveUpAfterMs: 60_000, maxWaiting: 1000, ...config.storeRetry },
       },
       component,
       runtime,
@@ -179,14 +203,72 @@ export class XmppBridge {
       if (this.rooms.get(room)?.own.has(this.botJid) === true) continue;
       // First in the room's queue: live messages that arrive meanwhile wait until the archive is bridged,
       // so the room's order holds across a reconnection.
-      this.perRoom.run(room, () =>
-        this.join(room, this.botJid, nickCandidates(this.config.botNick))
-          .then(() => this.catchUp(room))
-          .catch((error: unknown) =>
-            this.log.error({ room, err: error }, "cannot join or catch up with linked room"),
-          ),
+      this.perRoom.run(room, async () => {
+        try {
+          await this.join(room, this.botJid, nickCandidates(this.config.botNick));
+        } catch (error) {
+          this.log.error({ room, err: error }, "cannot join linked room");
+          return;
+        }
+        await this.catchUpOrFallBehind(room);
+      });
+    }
+  }
+
+  /**
+   * Catches up with a room's archive, retrying while the bus cannot store what it reads. Not stored in time,
+   * the room falls behind and another catch-up is queued; an archive that refuses ends the room's catch-up,
+   * and says what that leaves unbridged.
+   */
+  private async catchUpOrFallBehind(room: string): Promise<void> {
+    try {
+      await this.stored(() => this.catchUp(room), { room });
+      if (this.behind.delete(room)) this.log.info({ room }, "the room's messages are bridged live again");
+    } catch (error) {
+      if (error instanceof NotStoredError) {
+        this.fallBehind(room, error);
+        return;
+      }
+      this.behind.delete(room);
+      this.log.error(
+        { room, err: error },
+        "cannot catch up with the room's archive: what it received since the last message bridged is not bridged",
       );
     }
+  }
+
+  /**
+   * The bus did not store a room's message in time, or too many wait: the room's live messages are left to
+   * its archive until a catch-up, queued behind every message already waiting, has read them. When the
+   * bridge is stopping, the next start's catch-up does that.
+   */
+  private fallBehind(room: string, error: unknown): void {
+    if (this.stopping.signal.aborted) return;
+    if (!this.behind.has(room)) {
+      this.behind.add(room);
+      this.log.error(
+        { room, err: error },
+        "the bus did not store the room's messages in time: they are read from the room's archive once it does",
+      );
+    }
+    if (this.catchUpQueued.has(room)) return;
+    this.catchUpQueued.add(room);
+    this.perRoom.run(room, async () => {
+      this.catchUpQueued.delete(room);
+      if (this.behind.has(room) && !this.stopping.signal.aborted) await this.catchUpOrFallBehind(room);
+    });
+  }
+
+  /** Runs `attempt` until the bus has stored what it writes, or the bridge gives up or stops (untilStored). */
+  private stored<T>(attempt: () => Promise<T>, context: Record<string, unknown>): Promise<T> {
+    const { maxDelayMs, giveUpAfterMs } = this.config.storeRetry;
+    return untilStored(attempt, {
+      signal: this.stopping.signal,
+      log: this.log,
+      context,
+      maxDelayMs,
+      giveUpAfterMs,
+    });
   }
 
   /**
@@ -195,29 +277,48 @@ export class XmppBridge {
    */
   private async catchUp(room: string): Promise<void> {
     let after = await this.lastBridged(room);
-    if (after === undefined) return;
+    if (after === undefined) {
+      if (this.behind.has(room))
+        this.log.error(
+          { room },
+          "messages not bridged: the bus stored none of the room's messages yet, so there is no point in its archive to read them again from",
+        );
+      return;
+    }
     let caughtUp = 0;
     for (;;) {
       const queryid = randomUUID();
       const page: ArchivedMessage[] = [];
       this.archivePages.set(queryid, { room, page });
-      const result = await this.component.request(
-        xml(
-          "iq",
-          { type: "set", to: room, from: this.botJid },
+      const result = await this.component
+        .request(
           xml(
-            "query",
-            { xmlns: NS.mam, queryid },
-            xml("set", { xmlns: NS.rsm }, xml("max", {}, String(MAM_PAGE)), xml("after", {}, after)),
+            "iq",
+            { type: "set", to: room, from: this.botJid },
+            xml(
+              "query",
+              { xmlns: NS.mam, queryid },
+              xml("set", { xmlns: NS.rsm }, xml("max", {}, String(MAM_PAGE)), xml("after", {}, after)),
+            ),
           ),
-        ),
-      );
-      this.archivePages.delete(queryid);
-      // The archived messages arrived before the result, in the room's order.
+        )
+        .catch((error: unknown) => {
+          // An archive that answers no (it has no archive, or no longer the last id bridged) will not
+          // answer yes later; no answer, or a "wait", may.
+          if (!isDefinite(error)) throw error;
+          throw new PermanentError(
+            "FG_PEER_REFUSED",
+            `the archive of ${room} refuses to give what follows ${after}`,
+            {
+              cause: error,
+            },
+          );
+        })
+        .finally(() => this.archivePages.delete(queryid));
+      // The archived messages arrived before the result, in the room's order. One the bus does not store
+      // ends the catch-up, before any later one moves the room's catch-up point past it.
       for (const { message, nick, archiveId, archivedJid } of page) {
-        await this.onGroupchat(message, room, nick, archiveId, archivedJid).catch((error: unknown) =>
-          this.log.warn({ err: error, from: message.attrs["from"] }, "archived message refused"),
-        );
+        await this.onGroupchat(message, room, nick, archiveId, archivedJid);
       }
       caughtUp += page.length;
       const fin = result.getChild("fin", NS.mam);
@@ -259,20 +360,24 @@ export class XmppBridge {
 
   /**
    * XEP-0444 sends a user's whole set of reactions on a message; the other networks add and remove one at a
-   * time. The set each user (native or puppet) has on each message is kept, and the difference translated.
+   * time. The set each user (native or puppet) has on each message is kept, and the difference translated:
+   * `apply` carries it, and only then is the new set kept, so that a retry after a failure in `apply` finds
+   * the same difference again. Resolves with the new set.
    */
   private async swapReactions(
     conversation: string,
     messageId: string,
     user: string,
     change: (current: string[]) => string[],
-  ): Promise<{ before: string[]; after: string[] }> {
+    apply: (before: string[], after: string[]) => Promise<void>,
+  ): Promise<string[]> {
     const key = `reactions.${keyToken(conversation)}.${keyToken(messageId)}.${keyToken(user)}`;
     const entry = await this.state.get(key);
     const before = entry === undefined ? [] : (decodeJson(entry.value) as string[]);
     const after = change(before);
+    await apply(before, after);
     await this.state.put(key, encodeJson(after));
-    return { before, after };
+    return after;
   }
 
   private async publishReactions(
@@ -280,32 +385,37 @@ export class XmppBridge {
     reactsTo: string,
     reactions: { to: string; keys: string[] },
   ): Promise<void> {
-    const { before, after } = await this.swapReactions(
+    const dedupeId = chat.dedupeId ?? chat.onceId;
+    await this.swapReactions(
       chat.conversation,
       reactions.to,
       chat.sender.userId,
       () => reactions.keys,
+      async (before, after) => {
+        const changes = [
+          ...after.filter((k) => !before.includes(k)).map((k) => ["reaction.added", k] as const),
+          ...before.filter((k) => !after.includes(k)).map((k) => ["reaction.removed", k] as const),
+        ];
+        for (const [type, reaction] of changes) {
+          await this.runtime.publish({
+            specVersion: "1",
+            id: this.runtime.eventIdOf(chat.conversation, dedupeId, type, reaction),
+            type,
+            source: { network: "xmpp", instance: this.config.instance, conversation: chat.conversation },
+            sender: chat.sender,
+            content: { reaction },
+            relations: { reactsTo },
+            timestamp: new Date().toISOString(),
+          });
+        }
+      },
     );
-    const changes = [
-      ...after.filter((k) => !before.includes(k)).map((k) => ["reaction.added", k] as const),
-      ...before.filter((k) => !after.includes(k)).map((k) => ["reaction.removed", k] as const),
-    ];
-    for (const [type, reaction] of changes) {
-      const id = this.runtime.eventIdOf(chat.conversation, chat.dedupeId ?? randomUUID(), type, reaction);
-      await this.runtime.publish({
-        specVersion: "1",
-        id,
-        type,
-        source: { network: "xmpp", instance: this.config.instance, conversation: chat.conversation },
-        sender: chat.sender,
-        content: { reaction },
-        relations: { reactsTo },
-        timestamp: new Date().toISOString(),
-      });
-    }
   }
 
-  /** Where catching up resumes: the last stanza-id bridged (or deliberately passed over) in a room. */
+  /**
+   * Where catching up resumes: the last stanza-id bridged (or deliberately passed over) in a room. Moved only
+   * once the bus has stored the message, never past one it has not.
+   */
   private async markBridged(room: string, stanzaId: string | undefined): Promise<void> {
     if (stanzaId !== undefined) await this.state.put(`last.${keyToken(room)}`, encodeJson(stanzaId));
   }
@@ -489,18 +599,28 @@ export class XmppBridge {
     occupant: Occupant,
   ): void {
     if (!this.allowed(occupant.jid)) return;
-    this.perRoom.run(room, () =>
-      this.runtime
-        .publish({
-          specVersion: "1",
-          id: this.runtime.newEventId(),
-          type,
-          source: { network: "xmpp", instance: this.config.instance, conversation: room },
-          sender: occupantSender(room, nick, occupant),
-          timestamp: new Date().toISOString(),
-        })
-        .catch((error: unknown) => this.log.error({ err: error, room, nick }, "cannot publish membership")),
+    // One id, so that a retry is the same event.
+    const event = {
+      specVersion: "1" as const,
+      id: this.runtime.newEventId(),
+      type,
+      source: { network: "xmpp", instance: this.config.instance, conversation: room },
+      sender: occupantSender(room, nick, occupant),
+      timestamp: new Date().toISOString(),
+    };
+    // No archive keeps who came and went: what the bus does not store in time is lost, and logged.
+    const lost = (error: unknown): void =>
+      this.log.error({ err: error, room, type }, "membership change not bridged: the bus did not store it");
+    const queued = this.perRoom.offer(room, () =>
+      this.stored(() => this.runtime.publish(event), { room, type }).catch(lost),
     );
+    if (!queued)
+      lost(
+        new TransientError(
+          "FG_BUS_UNAVAILABLE",
+          `${this.config.storeRetry.maxWaiting} messages of ${room} wait already`,
+        ),
+      );
   }
 
   private onMessage(stanza: XmlElement): void {
@@ -563,13 +683,58 @@ export class XmppBridge {
       });
       return;
     }
-    this.perRoom.run(roomJid, () =>
-      this.onGroupchat(message, roomJid, nick).catch((error: unknown) =>
-        this.log.warn({ err: error, from: message.attrs["from"] }, "group chat message refused"),
-      ),
-    );
+    if (this.behind.has(roomJid)) {
+      this.leaveToArchive(roomJid, message);
+      return;
+    }
+    const queued = this.perRoom.offer(roomJid, async () => {
+      // The room fell behind after this was queued: the catch-up queued behind it reads it from the archive.
+      if (this.behind.has(roomJid)) {
+        this.leaveToArchive(roomJid, message);
+        return;
+      }
+      await this.onGroupchat(message, roomJid, nick).catch((error: unknown) => {
+        if (error instanceof NotStoredError) this.fallBehind(roomJid, error);
+        else this.log.error({ err: error, room: roomJid }, "cannot bridge a message");
+      });
+    });
+    if (!queued) {
+      this.fallBehind(
+        roomJid,
+        new TransientError(
+          "FG_BUS_UNAVAILABLE",
+          `${this.config.storeRetry.maxWaiting} messages of ${roomJid} wait for the bus already`,
+        ),
+      );
+      this.leaveToArchive(roomJid, message);
+    }
   }
 
+  /**
+   * Leaves a live message of a room that fell behind to the catch-up queued (see fallBehind): the room put
+   * it in its archive before sending it. One without a stanza-id (a room that keeps no archive) is lost, and
+   * that is logged.
+   */
+  private leaveToArchive(roomJid: string, message: XmlElement): void {
+    let archived: boolean;
+    try {
+      archived = stanzaIdOf(message, roomJid) !== undefined;
+    } catch {
+      // An id past the bound: the catch-up reads it, and refuses it as it would have live.
+      archived = true;
+    }
+    if (!archived)
+      this.log.error(
+        { room: roomJid, from: message.attrs["from"] },
+        "message not bridged: the bus did not store the room's messages in time, and the room keeps no archive to read it from",
+      );
+  }
+
+  /**
+   * Bridges a room's message, live or from its archive, retrying while the bus cannot store it; then moves
+   * the room's catch-up point past it. Refused input is passed over, its sender told. Throws NotStoredError
+   * when the bus did not store it in time: then the catch-up point stays, and the archive gives it again.
+   */
   private async onGroupchat(
     stanza: XmlElement,
     roomJid: string,
@@ -586,7 +751,7 @@ export class XmppBridge {
       stanzaId = stanzaIdOf(stanza, roomJid) ?? boundedId(archiveId, "the archive's id");
       if (stanzaId !== undefined) this.rememberText(roomJid, stanzaId, stanza, nick, `${roomJid}/${nick}`);
       if (room === undefined || isOwnNick(room, nick)) {
-        await this.markBridged(roomJid, stanzaId);
+        await this.stored(() => this.markBridged(roomJid, stanzaId), { room: roomJid });
         return;
       }
       const ids = idsOf(stanza, roomJid);
@@ -599,6 +764,7 @@ export class XmppBridge {
         }),
         refusal,
         dedupeId: stanzaId,
+        onceId: randomUUID(),
         ids: { ...ids, ...(stanzaId === undefined ? {} : { stanzaId }) },
         moderated: isModeration(stanza, roomJid),
       };
@@ -610,11 +776,12 @@ export class XmppBridge {
           { detail: { condition: "forbidden" } },
         );
       }
-      await this.publishNative(stanza, chat);
+      await this.stored(() => this.publishNative(stanza, chat), { room: roomJid, stanzaId });
     } catch (error) {
+      if (error instanceof NotStoredError) throw error;
       await this.refuseOnce(stanza, { refusal }, error);
     }
-    await this.markBridged(roomJid, stanzaId);
+    await this.stored(() => this.markBridged(roomJid, stanzaId), { room: roomJid });
   }
 
   /**
@@ -628,33 +795,60 @@ export class XmppBridge {
     const refusal = { from: puppetFullJid, to: from };
     // Typing notifications, receipts and the like carry nothing to bridge, and must not open a chat.
     if (!carriesContent(stanza)) return;
-    this.perRoom.run(`${bareJid(from)} ${puppet}`, async () => {
+    const onceId = randomUUID();
+    const publish = async (): Promise<void> => {
+      const remote = await this.remoteBehind(puppet);
+      const conversation = await this.openDirect(bareJid(from), remote);
+      const ids = idsOf(stanza, conversation);
+      const displayName = nickOf(stanza) ?? bareJid(from).split("@")[0] ?? from;
+      if (ids.originId !== undefined)
+        this.rememberText(conversation, ids.originId, stanza, displayName, bareJid(from));
+      await this.publishNative(stanza, {
+        conversation,
+        sender: { userId: bareJid(from), displayName },
+        refusal,
+        // Only this user writes natively in this conversation: their id for the message is unique here.
+        dedupeId: ids.originId,
+        onceId,
+        ids,
+      });
+    };
+    // No archive keeps a direct chat for the bridge: its messages wait for the bus, and the sender is told
+    // if they finally do not get there.
+    if (!this.allowed(from) || !from.includes("@")) {
+      void this.refuseOnce(
+        stanza,
+        { refusal },
+        new PermanentError("FG_NATIVE_INVALID", `${bareJid(from)} is outside the configured user domains`, {
+          detail: { condition: "forbidden" },
+        }),
+      );
+      return;
+    }
+    const queued = this.perDirect.offer(`${bareJid(from)} ${puppet}`, async () => {
       try {
-        if (!this.allowed(from) || !from.includes("@")) {
-          throw new PermanentError(
-            "FG_NATIVE_INVALID",
-            `${bareJid(from)} is outside the configured user domains`,
-            { detail: { condition: "forbidden" } },
-          );
-        }
-        const remote = await this.remoteBehind(puppet);
-        const conversation = await this.openDirect(bareJid(from), remote);
-        const ids = idsOf(stanza, conversation);
-        const displayName = nickOf(stanza) ?? bareJid(from).split("@")[0] ?? from;
-        if (ids.originId !== undefined)
-          this.rememberText(conversation, ids.originId, stanza, displayName, bareJid(from));
-        await this.publishNative(stanza, {
-          conversation,
-          sender: { userId: bareJid(from), displayName },
-          refusal,
-          // Only this user writes natively in this conversation: their id for the message is unique here.
-          dedupeId: ids.originId,
-          ids,
-        });
+        await this.stored(publish, { from: bareJid(from), puppet });
       } catch (error) {
-        await this.refuseOnce(stanza, { refusal }, error);
+        await this.refuseOnce(
+          stanza,
+          { refusal },
+          error instanceof NotStoredError ? notTakenInTime(error) : error,
+        );
       }
     });
+    if (!queued) {
+      void this.refuseOnce(
+        stanza,
+        { refusal },
+        new TransientError(
+          "FG_BUS_UNAVAILABLE",
+          "too many messages wait for the gateway; send it again later",
+          {
+            detail: { waiting: this.config.storeRetry.maxWaiting },
+          },
+        ),
+      );
+    }
   }
 
   /** The remote person a puppet stands for; an unknown puppet is an item-not-found for the sender. */
@@ -752,7 +946,7 @@ export class XmppBridge {
     // Each linked file is fetched once to learn its size, type and hash; the event carries its link.
     const attachments = await Promise.all(outOfBandOf(stanza).map((link) => this.describeLink(link.url)));
     const native = toNativeMessage({ ...chat.ids, author: chat.sender.userId });
-    const dedupeId = chat.dedupeId;
+    const dedupeId = chat.dedupeId ?? chat.onceId;
     const event = toNormalisedEvent(stanza, {
       instance: this.config.instance,
       conversation: chat.conversation,
@@ -763,11 +957,9 @@ export class XmppBridge {
       ...(redacts === undefined ? {} : { redacts }),
       ...(replyTo === undefined ? {} : { replyTo }),
       ...(attachments.length === 0 ? {} : { attachments }),
-      // Derived from the dedupe id, so a message seen twice is the same event (and stored once).
-      newEventId: () =>
-        dedupeId === undefined
-          ? this.runtime.newEventId()
-          : this.runtime.eventIdOf(chat.conversation, dedupeId),
+      // Derived from the dedupe id, so a message seen twice, or published again, is the same event (and
+      // stored once).
+      newEventId: () => this.runtime.eventIdOf(chat.conversation, dedupeId),
       maxBodyBytes: this.config.maxBodyBytes,
     });
     if (event === undefined) return;
@@ -865,20 +1057,27 @@ export class XmppBridge {
         relations.reactsTo === undefined ? undefined : referenceId(relations.reactsTo, type, "other");
       if (reactingTo === undefined) return undefined;
       await this.present(delivery, fullJid, puppet, type);
-      const { after } = await this.swapReactions(target.conversation, reactingTo, puppet, (current) => {
-        if (event.type === "reaction.removed") return current.filter((k) => k !== reaction);
-        const added = [...new Set([...current, reaction])];
-        return added.length > MAX_REACTIONS ? current : added;
-      });
-      if (!after.includes(reaction) && event.type === "reaction.added") {
-        // Each change sends the puppet's whole set: without a bound, every one would grow the stanza.
-        this.log.warn(
-          { eventId: event.id, conversation: target.conversation },
-          `reaction not bridged: its sender has ${MAX_REACTIONS} on this message already, as many as the bridge carries`,
-        );
-        return undefined;
-      }
-      await this.component.send(toReactions(address, reactingTo, after));
+      await this.swapReactions(
+        target.conversation,
+        reactingTo,
+        puppet,
+        (current) => {
+          if (event.type === "reaction.removed") return current.filter((k) => k !== reaction);
+          const added = [...new Set([...current, reaction])];
+          return added.length > MAX_REACTIONS ? current : added;
+        },
+        async (_before, after) => {
+          if (!after.includes(reaction) && event.type === "reaction.added") {
+            // Each change sends the puppet's whole set: without a bound, every one would grow the stanza.
+            this.log.warn(
+              { eventId: event.id, conversation: target.conversation },
+              `reaction not bridged: its sender has ${MAX_REACTIONS} on this message already, as many as the bridge carries`,
+            );
+            return;
+          }
+          await this.component.send(toReactions(address, reactingTo, after));
+        },
+      );
       return undefined;
     }
     if (event.type === "member.left") {
@@ -1125,8 +1324,11 @@ export class XmppBridge {
   }
 
   async stop(): Promise<void> {
+    // What waits for the bus stops waiting: a room's message is read from its archive by the next start, a
+    // direct message's sender is told (while the component is still connected).
+    this.stopping.abort();
     await this.runtime.close();
-    await this.perRoom.idle();
+    await Promise.all([this.perRoom.idle(), this.perDirect.idle()]);
     // A component's occupants are not removed when it disconnects: leave every room, as bot and as puppets.
     const leaving: Promise<void>[] = [];
     for (const [roomJid, room] of this.rooms) {
@@ -1170,6 +1372,11 @@ interface NativeChat {
    * sender's id for it.
    */
   dedupeId: string | undefined;
+  /**
+   * A random id chosen before the first attempt to publish: what the events of a message without a dedupe id
+   * are derived from, so that a retry publishes the same events.
+   */
+  onceId: string;
   ids: XmppMessageIds;
   /** A moderator's retraction (XEP-0425), which the room sent from its own JID. */
   moderated?: boolean;
@@ -1191,6 +1398,18 @@ function occupantSender(
         : `${room}#${occupant.occupantId}`
       : bareJid(occupant.jid);
   return { userId, displayName: nick };
+}
+
+/**
+ * What a sender is told of a message the bus did not confirm in time, without the bus's inner workings (the
+ * cause keeps them for the log). "May": the bus client can still hand on an attempt it held while cut off.
+ */
+function notTakenInTime(error: NotStoredError): TransientError {
+  return new TransientError(
+    error.code,
+    "the gateway did not confirm it in time, so it may not have arrived; send it again",
+    { cause: error },
+  );
 }
 
 /** A JID on the bridge's domain other than the bot's: a puppet. */

@@ -9,6 +9,7 @@ import { request, type Dispatcher } from "undici";
 import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
 import { networkFailureReason, safeFileName } from "../kit/fetchAttachment.js";
 import { NS } from "./namespaces.js";
+import { isDefinite, stanzaErrorOf } from "./stanzaErrors.js";
 import { xml, type XmlElement, type XmppComponent } from "./XmppComponent.js";
 
 /** What of the component these functions use, so tests can stand in for it. */
@@ -59,28 +60,6 @@ const RETRYABLE_CONDITIONS = new Set([
   "resource-constraint",
   "service-unavailable",
 ]);
-
-interface StanzaErrorLike {
-  condition: string;
-  type?: string;
-  text?: string;
-  element?: XmlElement;
-}
-
-/** The stanza error behind a failed request (XmppComponent keeps it as the cause), if it was one. */
-function stanzaErrorOf(error: unknown): StanzaErrorLike | undefined {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    const condition = (current as { condition?: unknown }).condition;
-    if (typeof condition === "string") return current as Error & StanzaErrorLike;
-  }
-  return undefined;
-}
-
-/** An answer that settles the question; a timeout, a lost connection or a "wait" error does not. */
-function isDefinite(error: unknown): boolean {
-  const stanzaError = stanzaErrorOf(error);
-  return stanzaError !== undefined && stanzaError.type !== "wait";
-}
 
 function httpUrl(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;

@@ -65,11 +65,11 @@ export class LocalNatsServer {
   }
 
   /**
-   * Restarts on the same port and store, as after a crash or an upgrade. `whileDown` runs in between, for
-   * what must happen while NATS is away.
+   * Restarts on the same port and store, as after an upgrade, or after a crash with `signal` SIGKILL.
+   * `whileDown` runs in between, for what must happen while NATS is away.
    */
-  async restart(whileDown?: () => Promise<void>): Promise<void> {
-    await this.stopProcess("SIGTERM");
+  async restart(whileDown?: () => Promise<void>, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    await this.stopProcess(signal);
     await whileDown?.();
     this.child = await LocalNatsServer.spawn(this.binary, this.port, this.storeDir);
   }

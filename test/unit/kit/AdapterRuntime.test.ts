@@ -4,6 +4,7 @@ import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import { MemoryBus } from "../../../gateway/bus/MemoryBus.js";
 import { subjects } from "../../../gateway/contract/subjects.js";
 import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
+import { TransientError } from "../../../gateway/errors.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { createLogger } from "../../../gateway/log.js";
 
@@ -85,6 +86,39 @@ describe("AdapterRuntime", () => {
     expect(got?.event.content?.body).toBe("Bonjour tout le monde");
     expect(got?.event.content?.html).toBe("<b>Bonjour</b>");
     expect(got?.senderAgency?.name).toBe("Ministère de l'Intérieur");
+    await runtime.close();
+  });
+
+  it("AdapterRuntime - a message the bus did not store is not taken as bridged: seen again, it is published", async () => {
+    const bus = new MemoryBus();
+    await bus.ensureTopology();
+    const runtime = await AdapterRuntime.open(bus, { network: "xmpp", instance: "bpol", log });
+    const source = {
+      network: "xmpp",
+      instance: "bpol",
+      conversation: "lage@conference.bpol",
+      messageId: "m1",
+    };
+    const event: NormalisedEvent = {
+      specVersion: "1",
+      id: runtime.eventIdOf("m1"),
+      type: "message.created",
+      source,
+      sender: { userId: "weber@bpol", displayName: "Weber" },
+      content: { body: "Lage ruhig" },
+      timestamp: new Date().toISOString(),
+    };
+    // NATS goes away as the event is published; the message map is still reachable.
+    const publish = bus.publish.bind(bus);
+    bus.publish = () =>
+      Promise.reject(new TransientError("FG_BUS_PUBLISH_FAILED", "cannot publish: timeout"));
+    await expect(runtime.publish(event)).rejects.toThrow("cannot publish");
+    expect(await runtime.messages.eventId(source, "m1")).toBeUndefined();
+    bus.publish = publish;
+    // The bridge sees it again (a retry, an archive) and asks whether it was bridged: not yet.
+    await runtime.publish(event);
+    expect(inboundOf(bus).map((e) => e.id)).toEqual([event.id]);
+    expect(await runtime.messages.eventId(source, "m1")).toBe(event.id);
     await runtime.close();
   });
 });
