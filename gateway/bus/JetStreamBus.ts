@@ -9,6 +9,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   JetStreamApiError,
+  type ConsumerMessages,
   type JsMsg,
 } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
@@ -54,6 +55,8 @@ const FETCH_BATCH = 1024;
 const FETCH_EXPIRES_MS = PULL_WINDOW_MS;
 /** How often a consumer whose mayPull says no asks again. */
 const PULL_PAUSE_MS = 50;
+/** How long past a pull's window a stopping consumer waits for it before closing it. */
+const STOP_GRACE_MS = 3000;
 
 export class JetStreamBus implements Bus {
   private readonly subscriptions = new Set<Subscription>();
@@ -195,6 +198,7 @@ export class JetStreamBus implements Bus {
     // message the server sends for it, so a stopping consumer finishes all it was given and none waits,
     // delivered but unseen, for its ack wait to run out. Handing messages back with nak would not do:
     // the server may act on a nak after the next consumer's first pull, letting newer messages overtake.
+    let batch: ConsumerMessages | undefined;
     const loop = (async () => {
       while (!stopped()) {
         if (spec.mayPull?.() === false) {
@@ -202,7 +206,7 @@ export class JetStreamBus implements Bus {
           continue;
         }
         try {
-          const batch = await consumer.fetch({
+          batch = await consumer.fetch({
             max_messages: FETCH_BATCH,
             expires: FETCH_EXPIRES_MS,
           });
@@ -220,6 +224,13 @@ export class JetStreamBus implements Bus {
     const subscription: Subscription = {
       stop: async () => {
         stopping.abort();
+        // A pull ends within its window; with NATS away it may never, and nothing it holds could be acked
+        // anyway: past the window it is closed, and the server hands its messages out again after their ack wait.
+        const ended = await Promise.race([
+          loop.then(() => true),
+          new Promise<false>((resolve) => setTimeout(() => resolve(false), FETCH_EXPIRES_MS + STOP_GRACE_MS)),
+        ]);
+        if (!ended) await batch?.close();
         await loop;
         await keyed.idle();
         this.subscriptions.delete(subscription);

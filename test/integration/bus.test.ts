@@ -3,6 +3,7 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BusMessage } from "../../gateway/bus/Bus.js";
 import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
+import { LocalNatsServer } from "../../gateway/demo/LocalNatsServer.js";
 import { subjects } from "../../gateway/contract/subjects.js";
 import { createLogger } from "../../gateway/log.js";
 import { KeyExistsError } from "../../gateway/stores/KeyValueStore.js";
@@ -221,6 +222,34 @@ describe.skipIf(nats === undefined)("JetStreamBus - against a real nats-server",
       expect(limits["FEDGATE_DEADLETTER"]?.discard).toBe("old");
     } finally {
       await nc.close();
+    }
+  });
+
+  it("JetStreamBus - a consumer stops promptly while NATS is away, instead of waiting on a pull that never ends", async () => {
+    const own = await LocalNatsServer.start();
+    const other = await JetStreamBus.connect({ servers: own.url, log });
+    try {
+      await other.ensureTopology();
+      const subscription = await other.consume(
+        {
+          stream: "FEDGATE_OUTBOUND",
+          durable: "stopping-while-away",
+          filterSubject: subjects.outbound("xmpp", "away"),
+          maxAckPending: 1,
+          ackWaitMs: 5000,
+        },
+        () => Promise.resolve(),
+        policy,
+      );
+      await own.restart(async () => {
+        // A bridge shutting down while the bus is away must still shut down.
+        const started = Date.now();
+        await subscription.stop();
+        expect(Date.now() - started).toBeLessThan(15_000);
+      }, "SIGKILL");
+    } finally {
+      await other.close();
+      await own.stop();
     }
   });
 });
