@@ -11,10 +11,10 @@ import { accountRoutes } from "./accountRoutes.js";
 import { createApi, type ApiContext } from "./api.js";
 import { chatRoutes } from "./chatRoutes.js";
 import { fileRoutes } from "./fileRoutes.js";
-import { messageRoutes } from "./messageRoutes.js";
+import { messageRoutes, publish } from "./messageRoutes.js";
 import { Push } from "./push.js";
 import { stashcatSeed, type Seed } from "./seed.js";
-import { Store } from "./store.js";
+import { Store, type ChatType } from "./store.js";
 
 export type { Seed, SeedChannel, SeedConversation, SeedUser } from "./seed.js";
 export { seedUser, stashcatSeed } from "./seed.js";
@@ -61,6 +61,7 @@ export class StashcatServer {
     private readonly http: Server,
     private readonly push: Push,
     private readonly store: Store,
+    private readonly ctx: ApiContext,
     /** Base URL of the REST API, with a trailing slash: http://127.0.0.1:PORT/ */
     readonly apiUrl: string,
     /** Base URL of the push channel (socket.io at path /socket.io): http://127.0.0.1:PUSHPORT */
@@ -91,6 +92,7 @@ export class StashcatServer {
       rawChannelKeys: options.rawChannelKeys ?? false,
       maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
       online: (userId) => push.online(userId),
+      delays: new Map(),
     };
     const app = createApi(ctx, { ...accountRoutes, ...chatRoutes, ...messageRoutes, ...fileRoutes });
     const http = createServer(app);
@@ -108,7 +110,15 @@ export class StashcatServer {
       );
     }
     http.on("error", (error) => log.error({ err: error }, "Stashcat test server error"));
-    return new StashcatServer(http, push, store, `http://${urlHost(host)}:${String(port)}/`, push.url, seed);
+    return new StashcatServer(
+      http,
+      push,
+      store,
+      ctx,
+      `http://${urlHost(host)}:${String(port)}/`,
+      push.url,
+      seed,
+    );
   }
 
   /** Every existing session answers auth_invalid from now on, and its push sockets receive nothing. */
@@ -127,6 +137,44 @@ export class StashcatServer {
    */
   pushRaw(userId: number, event: string, payload: unknown): void {
     this.push.emit(userId, event, payload);
+  }
+
+  /**
+   * Calls `listener` with the user's id right after a push socket's login is confirmed (after
+   * `new_device_connected`), in the same instant: for tests that act the moment a client is back. Returns
+   * the function that removes it.
+   */
+  onPushLogin(listener: (userId: number) => void): () => void {
+    return this.push.onLogin(listener);
+  }
+
+  /**
+   * Stores and pushes a message as `message/send` would for this user, at once and without a request: for
+   * tests that must write in an exact instant (while a client's push socket is away, or just back). The text
+   * is stored as given (hex ciphertext when encrypted). Returns the message id.
+   */
+  writeAs(
+    userId: number,
+    chat: { type: ChatType; id: number },
+    message: { text: string; iv?: string; encrypted: boolean },
+  ): number {
+    const target = this.store.memberChat(chat.type, chat.id, userId);
+    const stored = this.store.addEntry(target, userId, "", {
+      text: message.text,
+      iv: message.iv ?? null,
+      encrypted: message.encrypted,
+    });
+    publish(this.ctx, target, stored, true);
+    return stored.id;
+  }
+
+  /**
+   * Holds back every answer of `endpoint` (such as `message/content`) by `ms` after it was made, as a slow
+   * network would; 0 ends it. The answer is what the server held when the request came.
+   */
+  slowDown(endpoint: string, ms: number): void {
+    if (ms > 0) this.ctx.delays.set(endpoint.toLowerCase(), ms);
+    else this.ctx.delays.delete(endpoint.toLowerCase());
   }
 
   private stopped: Promise<void> | undefined;

@@ -16,6 +16,8 @@ export interface ApiContext extends ViewContext {
   push: Push;
   maxUploadBytes: number;
   log: Logger;
+  /** Milliseconds an endpoint's answer is held back after it was made, as on a slow network (tests). */
+  delays: Map<string, number>;
 }
 
 /** A file part of a multipart body. */
@@ -138,6 +140,9 @@ export function createApi(ctx: ApiContext, endpoints: Readonly<Record<string, En
       send(res, refused(new Refusal("internal_error", "the server failed to handle the request")));
       return;
     }
+    // The answer is what the server saw on arrival; only its delivery is late.
+    const delay = ctx.delays.get(name) ?? 0;
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     if (answer instanceof RawFile) {
       res.status(200);
       res.setHeader("content-type", answer.mime === "" ? "application/octet-stream" : answer.mime);

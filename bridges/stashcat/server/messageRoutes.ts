@@ -16,7 +16,7 @@ function chatType(form: Form, field: "source" | "target"): ChatType {
 }
 
 /** Sends the message to every member's sockets, each seeing it as theirs to see. */
-function publish(ctx: ApiContext, chat: Chat, message: Message, isNew: boolean): void {
+export function publish(ctx: ApiContext, chat: Chat, message: Message, isNew: boolean): void {
   for (const memberId of chat.memberIds) {
     const view = messageView(ctx, message, memberId);
     ctx.push.emit(memberId, "message_sync", view);
