@@ -5,17 +5,20 @@
  *
  * New messages arrive through the push channel. After every (re)connection and at start, each linked chat
  * is read from the last message bridged (`message/content`), so nothing is lost while the push channel or
- * the bridge was down; message ids already in the message map are skipped, so nothing is doubled.
+ * the bridge was down; message ids already in the message map are skipped, so nothing is doubled. The
+ * catch-ups of a connection are queued before any of its pushes is handled, so a pushed message never moves
+ * a chat's catch-up point past messages written while the channel was down.
  */
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import express from "express";
 import type { Attachment, Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
-import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import { FedgateError, isTransient, PermanentError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
@@ -92,9 +95,18 @@ export class StashcatBridge {
   private readonly perChat = new KeyedSequencer();
   /** The last message bridged per chat (`channel.1001`), as stored under `last.<chat>`. */
   private readonly lastBridged = new Map<string, number>();
+  /**
+   * Chats (`channel.1001`) whose last catch-up failed for good: what was written while the push channel was
+   * down is unread, so pushed messages do not move their catch-up point until a catch-up succeeds.
+   */
+  private readonly behind = new Set<string>();
+  /** Resolves once the catch-ups of the push channel's latest connection are queued; its pushes wait for it. */
+  private catchUpsQueued: Promise<void> = Promise.resolve();
   private push: StashcatPush | undefined;
   private server: Server | undefined;
   private stopping = false;
+  /** Ends the pauses between retries at once when the bridge stops. */
+  private readonly stopped = new AbortController();
 
   private constructor(
     private readonly config: ResolvedConfig,
@@ -153,7 +165,7 @@ export class StashcatBridge {
           bridge.onPush(raw);
         },
         onReady: () => {
-          bridge.catchUp();
+          bridge.onPushReady();
         },
       });
       return bridge;
@@ -204,7 +216,10 @@ export class StashcatBridge {
 
   // ---------------------------------------------------------------- inbound: officers' messages
 
-  /** A pushed message: handled in its chat's order, after any catch-up queued before it. */
+  /**
+   * A pushed message: handled in its chat's order, after the catch-ups of the connection it came on are
+   * queued (so after the chat's catch-up).
+   */
   private onPush(raw: unknown): void {
     let message: StashcatMessage;
     try {
@@ -214,22 +229,56 @@ export class StashcatBridge {
       return;
     }
     const conversation = chatConversation(message.chat);
-    this.perChat.run(conversation, () => this.receive(message, raw));
-  }
-
-  /** Catches every linked chat up from the last message bridged, each in its own queue. */
-  private catchUp(): void {
-    void this.bridgedChats().then((chats) => {
-      for (const chat of chats) this.queueCatchUp(chat);
+    void this.catchUpsQueued.then(() => {
+      this.perChat.run(conversation, () => this.receive(message, raw, "push"));
     });
   }
 
-  private queueCatchUp(chat: ChatRef): void {
-    this.perChat.run(chatConversation(chat), async () => {
+  /**
+   * The push channel is (again) authenticated: every bridged chat is caught up before anything this
+   * connection pushes is handled. Listing the chats waits for the bus; the pushes wait with it.
+   */
+  private onPushReady(): void {
+    this.catchUpsQueued = this.queueCatchUps();
+  }
+
+  /** Queues a catch-up of every bridged chat; retries the listing (the bus away) until it succeeds or the bridge stops. */
+  private async queueCatchUps(): Promise<void> {
+    for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        await this.catchUpChat(chat);
+        for (const chat of await this.bridgedChats()) this.queueCatchUp(chat);
+        return;
       } catch (error) {
-        this.log.error({ err: error, chat: chatConversation(chat) }, "Stashcat catch-up failed");
+        this.log.warn({ err: error, attempt }, "Stashcat chats to catch up not listed yet; retrying");
+        await this.pause(attempt);
+      }
+    }
+  }
+
+  /**
+   * Queues a chat's catch-up in its queue. A failure in passing (the bus or Stashcat away) is retried before
+   * the chat's next message; a lasting one leaves the chat behind, logged, until a later catch-up succeeds.
+   */
+  private queueCatchUp(chat: ChatRef): void {
+    const where = chatConversation(chat);
+    this.perChat.run(where, async () => {
+      for (let attempt = 1; !this.stopping; attempt++) {
+        try {
+          await this.catchUpChat(chat);
+          this.behind.delete(stateKeyOf(chat));
+          return;
+        } catch (error) {
+          if (!isTransient(error)) {
+            this.behind.add(stateKeyOf(chat));
+            this.log.error(
+              { err: error, chat: where },
+              "Stashcat catch-up failed; the chat is read again at the next reconnection or start",
+            );
+            return;
+          }
+          this.log.warn({ err: error, chat: where, attempt }, "Stashcat catch-up not done yet; retrying");
+          await this.pause(attempt);
+        }
       }
     });
   }
@@ -245,10 +294,10 @@ export class StashcatBridge {
     }
     let after = decodeJson(entry.value) as number;
     let caught = 0;
-    for (;;) {
+    while (!this.stopping) {
       const page = await this.client.messages(chat, { limit: PAGE, afterMessageId: after });
       for (const message of page) {
-        await this.receive(message, message);
+        await this.receive(message, message, "catch-up");
         after = Math.max(after, message.id);
         caught++;
       }
@@ -258,10 +307,17 @@ export class StashcatBridge {
       this.log.info({ chat: chatConversation(chat), messages: caught }, "Stashcat chat caught up");
   }
 
+  /** Waits before attempt `attempt + 1`: longer each time, up to RETRY_MAX_MS; at once when the bridge stops. */
+  private async pause(attempt: number): Promise<void> {
+    await sleep(Math.min(RETRY_MAX_MS, 250 * 2 ** attempt), undefined, { signal: this.stopped.signal }).catch(
+      () => undefined,
+    );
+  }
+
   /** Linked chats of this instance, and the conversations the bridge opened for direct chats. */
   private async bridgedChats(): Promise<ChatRef[]> {
     const chats = new Map<string, ChatRef>();
-    for (const key of await this.state.keys("direct.chat.>").catch(() => [] as string[])) {
+    for (const key of await this.state.keys("direct.chat.>")) {
       const chat = parseChatConversation(key.slice("direct.chat.".length).replace(".", ":"));
       if (chat !== undefined) chats.set(chatConversation(chat), chat);
     }
@@ -281,13 +337,13 @@ export class StashcatBridge {
     return entry === undefined ? chatConversation(chat) : (decodeJson(entry.value) as string);
   }
 
-  /** One message, from the push channel or a catch-up: published once, or refused with a dead letter. */
   /**
-   * A passing failure (NATS or Stashcat away) is retried, with a growing pause, before the chat's next
+   * One message, from the push channel or a catch-up: published once, or refused with a dead letter. A
+   * passing failure (NATS or Stashcat away) is retried, with a growing pause, before the chat's next
    * message: a later message bridged first would move the catch-up past this one, and it would be lost.
    * Stopping ends the retries without marking it bridged, so the next start reads it again.
    */
-  private async receive(message: StashcatMessage, raw: unknown): Promise<void> {
+  private async receive(message: StashcatMessage, raw: unknown, via: "push" | "catch-up"): Promise<void> {
     const where = chatConversation(message.chat);
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
@@ -296,10 +352,11 @@ export class StashcatBridge {
         const conversation = await this.conversationOf(message.chat);
         if ((await this.links.resolve(this.ref(conversation))) === undefined) return;
         await this.publishMessage(message, conversation);
-        await this.markBridged(message);
+        // A push moves the catch-up point only where nothing before it is left unread.
+        if (via === "catch-up" || !this.behind.has(stateKeyOf(message.chat))) await this.markBridged(message);
         return;
       } catch (error) {
-        if (!(error instanceof FedgateError && error.transient)) {
+        if (!isTransient(error)) {
           // The last bridged id stays: a pushed id cannot move the catch-up past messages not yet read. A
           // refused message read again later gives the same dead letter, which the bus stores once.
           await this.refuse(where, raw, error, `${where}/${String(message.id)}`);
@@ -309,7 +366,7 @@ export class StashcatBridge {
           { err: error, chat: where, messageId: message.id, attempt },
           "Stashcat message not bridged yet; retrying",
         );
-        await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MAX_MS, 250 * 2 ** attempt)));
+        await this.pause(attempt);
       }
     }
   }
@@ -628,7 +685,10 @@ export class StashcatBridge {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     await this.push?.stop();
+    // Pushes held for a catch-up listing join their queues once it ends; then every queue runs out.
+    await this.catchUpsQueued;
     await this.perChat.idle();
     await new Promise<void>((resolve) => {
       if (this.server === undefined) resolve();
