@@ -60,6 +60,11 @@ const RETRY_MAX_MS = 15_000;
 const LIKE = "👍";
 /** Who "likes" on the other networks: Stashcat does not say who liked. */
 const LIKES_SENDER = { userId: "likes", displayName: "Stashcat" };
+/**
+ * Who deleted a message the bridge posted for another network: a manager of the chat, whom Stashcat does not
+ * name. The core lets a deletion from a conversation other than the message's own come from a moderator.
+ */
+const MODERATION_SENDER = { userId: "moderation", displayName: "Stashcat moderation" };
 
 /** What the bridge saw of a message's likes: the count, and how often they came or went. */
 interface LikesSeen {
@@ -347,8 +352,6 @@ export class StashcatBridge {
     const where = chatConversation(message.chat);
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        // The bridge's own messages are what it delivered.
-        if (message.senderId === this.client.userId) return;
         const conversation = await this.conversationOf(message.chat);
         if ((await this.links.resolve(this.ref(conversation))) === undefined) return;
         await this.publishMessage(message, conversation);
@@ -396,10 +399,15 @@ export class StashcatBridge {
     });
   }
 
+  /**
+   * A message new to the bus is published; of one seen before (an officer's, or one the bridge posted for
+   * another network) only what changed is news: its deletion and its likes.
+   */
   private async publishMessage(message: StashcatMessage, conversation: string): Promise<void> {
     const ref = this.ref(conversation);
     const nativeId = String(message.id);
     const known = await this.runtime.messages.eventId(ref, nativeId);
+    const posted = message.senderId === this.client.userId;
     const base = {
       specVersion: "1" as const,
       source: { network: NETWORK, instance: this.config.instance, conversation, messageId: nativeId },
@@ -407,10 +415,11 @@ export class StashcatBridge {
       timestamp: new Date(message.time * 1000).toISOString(),
     };
     if (known !== undefined) {
-      // Seen before: only a deletion is news.
-      if (message.deleted)
+      if (message.deleted && !(await this.deletedByBridge(message.id)))
         await this.runtime.publish({
           ...base,
+          // A message the bridge posted was someone's elsewhere: here only a manager can have deleted it.
+          ...(posted ? { sender: MODERATION_SENDER } : {}),
           id: this.runtime.eventIdOf(`deleted ${nativeId}`),
           type: "message.deleted",
           relations: { redacts: known },
@@ -418,7 +427,9 @@ export class StashcatBridge {
       await this.publishLikes(message, known, base);
       return;
     }
-    if (message.deleted) return;
+    // What the bridge posts is recorded as the delivery of another network's message; one not (yet)
+    // recorded has nothing new to tell.
+    if (posted || message.deleted) return;
     if (message.kind !== "message")
       throw new PermanentError(
         "FG_NATIVE_INVALID",
@@ -457,19 +468,23 @@ export class StashcatBridge {
   /**
    * Stashcat says how many liked a message, not who: the likes are one reaction of one stable sender, added
    * when the first like comes and taken back when the last goes. A person per like would invent people (and a
-   * ghost account or puppet for each, on every other network).
+   * ghost account or puppet for each, on every other network); a count in the reaction would make every
+   * further like a new reaction on the other networks, and still name no one. The bridge's own like stands
+   * for reactions from elsewhere (changeLike), so it is not counted: it would only come back as an echo.
    */
   private async publishLikes(
     message: StashcatMessage,
     eventId: string,
     base: Pick<NormalisedEvent, "specVersion" | "source" | "timestamp">,
   ): Promise<void> {
+    const ownLike = message.liked ?? (await this.likedByBridge(message.id));
+    const likes = Math.max(0, message.likes - (ownLike ? 1 : 0));
     const key = `likes.in.${keyToken(`${chatConversation(message.chat)}/${String(message.id)}`)}`;
     const entry = await this.state.get(key);
     const stored = entry === undefined ? 0 : (decodeJson(entry.value) as LikesSeen | number);
     // Before likes were one sender's, only the count was kept.
     const seen: LikesSeen = typeof stored === "number" ? { likes: stored, turns: 0 } : stored;
-    const liked = message.likes > 0;
+    const liked = likes > 0;
     const turns = liked !== seen.likes > 0 ? seen.turns + 1 : seen.turns;
     if (turns !== seen.turns) {
       // Each coming or going of the likes is an event of its own, the same however often it is read: the
@@ -483,8 +498,19 @@ export class StashcatBridge {
         relations: { reactsTo: eventId },
       });
     }
-    if (message.likes !== seen.likes || turns !== seen.turns)
-      await this.state.put(key, encodeJson({ likes: message.likes, turns } satisfies LikesSeen));
+    if (likes !== seen.likes || turns !== seen.turns)
+      await this.state.put(key, encodeJson({ likes, turns } satisfies LikesSeen));
+  }
+
+  /** Whether the bridge likes the message (for servers that do not say so in the message's `liked`). */
+  private async likedByBridge(messageId: number): Promise<boolean> {
+    const entry = await this.state.get(`likes.out.${String(messageId)}`);
+    return entry !== undefined && (decodeJson(entry.value) as number) > 0;
+  }
+
+  /** Whether the bridge deleted the message itself, for a deletion elsewhere: that is no news to bring back. */
+  private async deletedByBridge(messageId: number): Promise<boolean> {
+    return (await this.state.get(`deleted.out.${String(messageId)}`)) !== undefined;
   }
 
   /**
@@ -560,7 +586,12 @@ export class StashcatBridge {
         // No puppets: the conversation would only hear the bridge announce people it cannot show.
         return undefined;
       case "message.deleted":
-        if (relations.redacts !== undefined) await this.client.deleteMessage(Number(relations.redacts));
+        if (relations.redacts !== undefined) {
+          const messageId = Number(relations.redacts);
+          // Noted first, so that the deletion Stashcat pushes back is known as the bridge's own.
+          await this.state.put(`deleted.out.${String(messageId)}`, encodeJson(true));
+          await this.client.deleteMessage(messageId);
+        }
         return undefined;
       case "reaction.added":
       case "reaction.removed":

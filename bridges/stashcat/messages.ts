@@ -24,6 +24,8 @@ export interface StashcatMessage {
   replyTo?: number;
   fileIds: number[];
   likes: number;
+  /** Whether the account reading it liked it, when the server says (`liked` is the reader's own). */
+  liked?: boolean;
   deleted: boolean;
   markdown: boolean;
 }
@@ -165,6 +167,10 @@ export function parseMessage(raw: unknown, chat?: ChatRef): StashcatMessage {
 
   const likes = toInt(raw["likes"] ?? 0);
   if (likes === undefined) invalid("likes", "is not a count", id);
+  const likedValue = raw["liked"];
+  const liked = likedValue === undefined || likedValue === null ? undefined : toBool(likedValue);
+  if (liked === undefined && likedValue !== undefined && likedValue !== null)
+    invalid("liked", "is not a boolean", id);
 
   const deleted = toBool(raw["deleted"] ?? false);
   const deletedByManager = toBool(raw["is_deleted_by_manager"] ?? false);
@@ -185,6 +191,7 @@ export function parseMessage(raw: unknown, chat?: ChatRef): StashcatMessage {
     deleted: deleted || deletedByManager,
     markdown: isMarkdown(raw["metainfo"]),
   };
+  if (liked !== undefined) message.liked = liked;
   const iv = toText(ivValue);
   if (iv !== undefined) message.iv = iv;
   const replyTo = replyTarget(raw["reply_to"], id);

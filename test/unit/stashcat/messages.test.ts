@@ -64,9 +64,17 @@ describe("parseMessage", () => {
       time: 1767225600,
       fileIds: [],
       likes: 0,
+      liked: false,
       deleted: false,
       markdown: false,
     });
+  });
+
+  it("says whether the reader liked it only when the server does", () => {
+    expect(parseMessage(wire({ likes: 2, liked: true })).liked).toBe(true);
+    expect(parseMessage(wire({ liked: "1" })).liked).toBe(true);
+    expect(parseMessage(wire({ liked: undefined }))).not.toHaveProperty("liked");
+    expect(parseMessage(wire({ liked: null }))).not.toHaveProperty("liked");
   });
 
   it("takes ids and times as strings or numbers", () => {
@@ -187,6 +195,7 @@ describe("parseMessage", () => {
     ["a file without an id", { files: [{ name: "lage.pdf" }] }, "files"],
     ["a reply_to that is not an id", { reply_to: { message_id: "x" } }, "reply_to"],
     ["likes that are not a count", { likes: "viele" }, "likes"],
+    ["liked that is not a boolean", { liked: "vielleicht" }, "liked"],
   ])("refuses %s, naming the field", (_what, overrides, field) => {
     const error = refusal(wire({ text: "geheimer Lagebericht", ...overrides }));
     expect(error.detail["field"]).toBe(field);
