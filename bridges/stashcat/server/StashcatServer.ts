@@ -32,6 +32,11 @@ export interface StashcatServerOptions {
   clientKeyTtlMs?: number;
   /** Hand out channel keys as the raw key in 64 hex characters, as some deployments do. */
   rawChannelKeys?: boolean;
+  /**
+   * How messages say they are deleted: "time" (the default: null while live, the quoted unix time of the
+   * deletion after, as gostashcat reads the real server) or "boolean" (as stashcat-api declares it).
+   */
+  deletedAs?: "time" | "boolean";
   /** Largest file accepted; default 20 MiB. */
   maxUploadBytes?: number;
   /** Default: silent. */
@@ -90,6 +95,7 @@ export class StashcatServer {
       push,
       log,
       rawChannelKeys: options.rawChannelKeys ?? false,
+      deletedAs: options.deletedAs ?? "time",
       maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
       online: (userId) => push.online(userId),
       delays: new Map(),
