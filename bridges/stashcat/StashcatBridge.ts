@@ -105,6 +105,12 @@ export class StashcatBridge {
    * down is unread, so pushed messages do not move their catch-up point until a catch-up succeeds.
    */
   private readonly behind = new Set<string>();
+  /**
+   * The lowest message id pushed per chat (`channel.1001`) since the push channel's latest connection was
+   * ready: where a chat seen for the first time starts, so that what is pushed but not yet handled when
+   * its starting point is stored is not taken for history.
+   */
+  private readonly firstPushed = new Map<string, number>();
   /** Resolves once the catch-ups of the push channel's latest connection are queued; its pushes wait for it. */
   private catchUpsQueued: Promise<void> = Promise.resolve();
   private push: StashcatPush | undefined;
@@ -234,6 +240,8 @@ export class StashcatBridge {
       return;
     }
     const conversation = chatConversation(message.chat);
+    const key = stateKeyOf(message.chat);
+    this.firstPushed.set(key, Math.min(this.firstPushed.get(key) ?? message.id, message.id));
     void this.catchUpsQueued.then(() => {
       this.perChat.run(conversation, () => this.receive(message, raw, "push"));
     });
@@ -244,6 +252,7 @@ export class StashcatBridge {
    * connection pushes is handled. Listing the chats waits for the bus; the pushes wait with it.
    */
   private onPushReady(): void {
+    this.firstPushed.clear();
     this.catchUpsQueued = this.queueCatchUps();
   }
 
@@ -292,9 +301,11 @@ export class StashcatBridge {
     const key = `last.${stateKeyOf(chat)}`;
     const entry = await this.state.get(key);
     if (entry === undefined) {
-      // First sight of the chat: its history is not bridged, only what comes from now on.
+      // First sight of the chat: its history is not bridged, only what comes from now on, which includes
+      // what was pushed since the channel was ready and is still queued behind this.
       const [newest] = (await this.client.messages(chat, { limit: 1 })).slice(-1);
-      await this.saveLast(chat, newest?.id ?? 0);
+      const pushed = this.firstPushed.get(stateKeyOf(chat));
+      await this.saveLast(chat, Math.min(newest?.id ?? 0, pushed === undefined ? Infinity : pushed - 1));
       return;
     }
     let after = decodeJson(entry.value) as number;
@@ -376,14 +387,20 @@ export class StashcatBridge {
 
   /** Moves the chat's catch-up point forward; kept in memory too, as every message passes here. */
   private async markBridged(message: StashcatMessage): Promise<void> {
-    const chat = stateKeyOf(message.chat);
-    let last = this.lastBridged.get(chat);
-    if (last === undefined) {
-      const entry = await this.state.get(`last.${chat}`);
-      last = entry === undefined ? 0 : (decodeJson(entry.value) as number);
-    }
+    const last = await this.lastOf(message.chat);
     if (message.id > last) await this.saveLast(message.chat, message.id);
-    else this.lastBridged.set(chat, last);
+  }
+
+  /** The chat's catch-up point: the last message bridged (0 for none). */
+  private async lastOf(chat: ChatRef): Promise<number> {
+    const key = stateKeyOf(chat);
+    let last = this.lastBridged.get(key);
+    if (last === undefined) {
+      const entry = await this.state.get(`last.${key}`);
+      last = entry === undefined ? 0 : (decodeJson(entry.value) as number);
+      this.lastBridged.set(key, last);
+    }
+    return last;
   }
 
   private async saveLast(chat: ChatRef, id: number): Promise<void> {
@@ -406,8 +423,13 @@ export class StashcatBridge {
   private async publishMessage(message: StashcatMessage, conversation: string): Promise<void> {
     const ref = this.ref(conversation);
     const nativeId = String(message.id);
-    const known = await this.runtime.messages.eventId(ref, nativeId);
     const posted = message.senderId === this.client.userId;
+    let known = await this.runtime.messages.eventId(ref, nativeId);
+    // The message map is written before the event is published: an officer's message known there but past
+    // the catch-up point may have been cut off in between (a crash) and is published again, under the
+    // same event id, which the bus stores once.
+    if (known !== undefined && !posted && !message.deleted && message.id > (await this.lastOf(message.chat)))
+      known = undefined;
     const base = {
       specVersion: "1" as const,
       source: { network: NETWORK, instance: this.config.instance, conversation, messageId: nativeId },

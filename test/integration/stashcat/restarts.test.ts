@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/log.js";
+import { createHash } from "node:crypto";
+import { buckets } from "../../../gateway/bus/topology.js";
+import { MessageMap } from "../../../gateway/stores/MessageMap.js";
 import { encryptText } from "../../../bridges/stashcat/crypto.js";
 import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
@@ -201,6 +204,47 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(bridged("offline")).toEqual(["offline 1", "offline 2", "offline 3"]);
     expect(await inChannel("gepuffert")).toHaveLength(1);
+  });
+
+  it("Stashcat bridge - killed between recording a message's ids and publishing it: the next start publishes it", async () => {
+    if (scene === undefined) return;
+    await bridge?.stop();
+    bridge = undefined;
+    const text = "halb gesendet 1";
+    const id = scene.server.writeAs(MEYER, einsatz, { ...encryptText(text, meyerKey), encrypted: true });
+    // What a kill -9 after the message map was written, before the event reached the bus, leaves behind.
+    const eventId = createHash("sha256")
+      .update(["stashcat", "ni", String(id)].join("\0"))
+      .digest("hex")
+      .slice(0, 32);
+    const map = new MessageMap(await bus.keyValue(buckets.messages));
+    await map.record(
+      eventId,
+      { network: "stashcat", instance: "ni", conversation: "channel:1001" },
+      String(id),
+    );
+    bridge = await startStashcatBridge(bus, scene, log);
+    await expectBridgedInOrder("halb gesendet", [text]);
+    expect(inbound.find((e) => e.content?.body === text)?.id).toBe(eventId);
+  });
+
+  it("Stashcat bridge - a chat seen for the first time: what is pushed while its starting point is read is not taken for history, even across a stop", async () => {
+    if (scene === undefined) return;
+    await bridge?.stop();
+    // The chat as if never bridged: its catch-up starts at what is newest.
+    await (await bus.keyValue("fedgate_stashcat_state")).delete("last.channel.1001");
+    scene.server.slowDown("message/content", 1500);
+    try {
+      whenBridgeIsBack(() => write("erster Blick 1"));
+      bridge = await startStashcatBridge(bus, scene, log);
+      // Stopped while the first catch-up still waits for the newest message: the pushed one is not handled.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await bridge.stop();
+    } finally {
+      scene.server.slowDown("message/content", 0);
+    }
+    bridge = await startStashcatBridge(bus, scene, log);
+    await expectBridgedInOrder("erster Blick", ["erster Blick 1"]);
   });
 
   it("Stashcat bridge - NATS away while an officer writes: the message waits for it, and is bridged once", async () => {
