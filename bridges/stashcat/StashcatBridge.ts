@@ -20,7 +20,13 @@ import { buckets } from "../../gateway/bus/topology.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
 import { FedgateError, isTransient, PermanentError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
-import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import {
+  decodeJson,
+  encodeJson,
+  KeyExistsError,
+  keyToken,
+  type KeyValueStore,
+} from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeRelations } from "../kit/AdapterRuntime.js";
 import {
@@ -52,6 +58,12 @@ import { StashcatPush } from "./StashcatPush.js";
 const NETWORK = "stashcat";
 /** The session, the last message bridged per chat, direct chats and likes: what a restart must not forget. */
 const STATE_BUCKET = "fedgate_stashcat_state";
+/** The deliveries the bridge began to post, by delivery id: a second handling looks for the first's message. */
+const OUTBOX_BUCKET = "fedgate_stashcat_outbox";
+/** How long a delivery is remembered there: longer than it can wait for a redelivery. */
+const OUTBOX_TTL_MS = 7 * 24 * 3600 * 1000;
+/** The bridge's latest messages in a chat searched for a delivery posted before a crash. */
+const POSTED_SEARCH = 100;
 /** Messages read per `message/content` call while catching up. */
 const PAGE = 50;
 /** Longest pause between two attempts at a message that failed in passing. */
@@ -126,6 +138,7 @@ export class StashcatBridge {
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
     private readonly state: KeyValueStore,
+    private readonly outbox: KeyValueStore,
     private readonly fileKey: Buffer,
     private readonly log: Logger,
   ) {}
@@ -143,6 +156,7 @@ export class StashcatBridge {
     const links = new LinkStore(await bus.keyValue(buckets.links));
     await links.start();
     const state = await bus.keyValue(STATE_BUCKET);
+    const outbox = await bus.keyValue(OUTBOX_BUCKET, { ttlMs: OUTBOX_TTL_MS });
     try {
       const client = await StashcatClient.connect({
         apiUrl: config.apiUrl,
@@ -164,7 +178,17 @@ export class StashcatBridge {
       const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), loaded.encryptionPassword);
       // A key of its own for file links, so that a leaked link reveals nothing of the account's secrets.
       const fileKey = createHash("sha256").update(`fedgate stashcat file links\0${loaded.password}`).digest();
-      const bridge = new StashcatBridge(config, client, privateKey, runtime, links, state, fileKey, log);
+      const bridge = new StashcatBridge(
+        config,
+        client,
+        privateKey,
+        runtime,
+        links,
+        state,
+        outbox,
+        fileKey,
+        log,
+      );
       await bridge.listen();
       await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
       bridge.push = await StashcatPush.connect({
@@ -634,7 +658,11 @@ export class StashcatBridge {
     const text = `**${escapeMarkdown(who)}:** ${said}`;
     const replyTo = relations.replyTo ?? relations.replaces;
     const sealed = encryptText(text, await this.chatKey(chat));
+    const marker = deliveryMarker(delivery.id);
+    const postedBefore = await this.postedBefore(delivery.id, chat, marker);
+    if (postedBefore !== undefined) return String(postedBefore);
     const sent = await this.client.send(chat, {
+      verification: marker,
       text: sealed.text,
       iv: sealed.iv,
       encrypted: true,
@@ -643,6 +671,28 @@ export class StashcatBridge {
       ...(replyTo === undefined ? {} : { replyTo: Number(replyTo) }),
     });
     return String(sent.id);
+  }
+
+  /**
+   * The message a delivery became when it was handled before and the bridge died before its ack (or its
+   * record): found by the delivery's marker among the account's latest messages in the chat. The first
+   * handling notes the delivery in the outbox, so only a second one searches.
+   */
+  private async postedBefore(deliveryId: string, chat: ChatRef, marker: string): Promise<number | undefined> {
+    try {
+      await this.outbox.create(keyToken(deliveryId), encodeJson(marker));
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof KeyExistsError)) throw error;
+    }
+    const recent = await this.client.messages(chat, { limit: POSTED_SEARCH });
+    const found = recent.find((m) => m.senderId === this.client.userId && m.verification === marker);
+    if (found !== undefined)
+      this.log.info(
+        { chat: chatConversation(chat), messageId: found.id },
+        "Stashcat delivery was posted before",
+      );
+    return found?.id;
   }
 
   /** Likes by the service account stand for every remote reaction: liked while any remains. */
@@ -750,6 +800,14 @@ export class StashcatBridge {
     await this.runtime.close();
     this.links.stop();
   }
+}
+
+/**
+ * What marks the message a delivery became, in its `verification` (where Stashcat's web client puts an MD5
+ * checksum of its own, so that it looks like one): the same for every handling of the delivery.
+ */
+function deliveryMarker(deliveryId: string): string {
+  return createHash("md5").update(`fedgate delivery\0${deliveryId}`).digest("hex");
 }
 
 /**

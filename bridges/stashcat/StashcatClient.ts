@@ -99,6 +99,8 @@ export interface OutgoingMessage {
   fileIds?: number[];
   replyTo?: number;
   markdown?: boolean;
+  /** Goes in `verification`, which Stashcat stores and shows again and no one checks; default "". */
+  verification?: string;
 }
 
 export interface UploadFile {
@@ -416,8 +418,8 @@ export class StashcatClient {
       text: message.text,
       iv: message.iv,
       encrypted: message.encrypted,
-      // Stashcat's web client computes a checksum here; nothing checks it and every client sends "".
-      verification: "",
+      // Stashcat's web client puts an MD5 checksum here; nothing checks it and other clients send "".
+      verification: message.verification ?? "",
       files: message.fileIds ?? [],
       url: [],
       type: "text",

@@ -29,6 +29,8 @@ export interface StashcatMessage {
   liked?: boolean;
   deleted: boolean;
   markdown: boolean;
+  /** What the sender's client put in `verification`, when anything (the bridge: its delivery's marker). */
+  verification?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -206,6 +208,8 @@ export function parseMessage(raw: unknown, chat?: ChatRef): StashcatMessage {
     markdown: isMarkdown(raw["metainfo"]),
   };
   if (liked !== undefined) message.liked = liked;
+  const verification = toText(raw["verification"]);
+  if (verification !== undefined) message.verification = verification;
   const iv = toText(ivValue);
   if (iv !== undefined) message.iv = iv;
   const replyTo = replyTarget(raw["reply_to"], id);

@@ -2,17 +2,19 @@
  * Nothing lost, nothing doubled: the push channel dropped in the middle of a conversation, the bridge
  * restarted while officers keep writing, and a session key that expired.
  */
+import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NormalisedEvent } from "../../../schemas/types.js";
+import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { createLogger } from "../../../gateway/log.js";
-import { createHash } from "node:crypto";
 import { buckets } from "../../../gateway/bus/topology.js";
+import { subjects } from "../../../gateway/contract/subjects.js";
+import { createLogger } from "../../../gateway/log.js";
+import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
 import { MessageMap } from "../../../gateway/stores/MessageMap.js";
 import { encryptText } from "../../../bridges/stashcat/crypto.js";
 import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
-import { deliverFromWeber } from "../../helpers/matrixScenes.js";
+import { bpol, deliverFromWeber, weber, weberXmppRoom } from "../../helpers/matrixScenes.js";
 import {
   einsatz,
   linkChannel,
@@ -245,6 +247,40 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
     }
     bridge = await startStashcatBridge(bus, scene, log);
     await expectBridgedInOrder("erster Blick", ["erster Blick 1"]);
+  });
+
+  it("Stashcat bridge - a delivery handled again, as after a crash before its ack, is not posted twice", async () => {
+    if (scene === undefined) return;
+    const event: NormalisedEvent = {
+      specVersion: "1",
+      id: randomUUID(),
+      type: "message.created",
+      source: { network: "xmpp", instance: "bpol", conversation: weberXmppRoom.conversation },
+      sender: weber,
+      timestamp: new Date().toISOString(),
+      content: { body: "nur einmal 1" },
+    };
+    const delivery: Delivery = {
+      specVersion: "1",
+      id: `${event.id}.m`,
+      event,
+      target: stashcatTarget(),
+      senderAgency: bpol,
+    };
+    // The stream holds it twice: the bridge handles it a second time, as it would had it died before the ack.
+    for (const copy of ["first", "again"])
+      await bus.publish(subjects.outbound("stashcat", "ni"), encodeJson(delivery), {
+        msgId: `${delivery.id}.${copy}`,
+      });
+    await deliverFromWeber(bus, stashcatTarget(), {
+      type: "message.created",
+      content: { body: "nur einmal 2" },
+    });
+    await eventually(async () => ((await inChannel("nur einmal 2")).length === 1 ? true : undefined), 20_000);
+    expect(await inChannel("nur einmal")).toEqual([
+      "**Kommissarin Weber (Bundespolizei):** nur einmal 1",
+      "**Kommissarin Weber (Bundespolizei):** nur einmal 2",
+    ]);
   });
 
   it("Stashcat bridge - NATS away while an officer writes: the message waits for it, and is bridged once", async () => {
