@@ -37,6 +37,11 @@ export interface StashcatServerOptions {
    * deletion after, as gostashcat reads the real server) or "boolean" (as stashcat-api declares it).
    */
   deletedAs?: "time" | "boolean";
+  /**
+   * How often the push server pings each socket and how long it waits for the answer before it drops the
+   * socket; default socket.io's (25 s and 20 s). Short values let tests see a frozen client dropped.
+   */
+  pushPing?: { intervalMs: number; timeoutMs: number };
   /** Largest file accepted; default 20 MiB. */
   maxUploadBytes?: number;
   /** Default: silent. */
@@ -82,7 +87,7 @@ export class StashcatServer {
     const store = new Store(seed, options.clientKeyTtlMs);
     let push: Push;
     try {
-      push = await Push.listen(host, options.pushPort ?? 0, store, log);
+      push = await Push.listen(host, options.pushPort ?? 0, store, log, options.pushPing);
     } catch (cause) {
       throw new PermanentError(
         "FG_SERVER_START_FAILED",

@@ -42,11 +42,22 @@ export class Push {
     io.on("connection", (socket) => this.accept(socket));
   }
 
-  /** Listens on host:port (0: any free port). */
-  static async listen(host: string, port: number, store: Store, log: Logger): Promise<Push> {
+  /** Listens on host:port (0: any free port); `ping` replaces socket.io's heartbeat timing. */
+  static async listen(
+    host: string,
+    port: number,
+    store: Store,
+    log: Logger,
+    ping?: { intervalMs: number; timeoutMs: number },
+  ): Promise<Push> {
     const http = createServer();
     // Older clients speak Engine.IO 3; the real server evidently still accepts them.
-    const io = new Server(http, { path: "/socket.io", serveClient: false, allowEIO3: true });
+    const io = new Server(http, {
+      path: "/socket.io",
+      serveClient: false,
+      allowEIO3: true,
+      ...(ping === undefined ? {} : { pingInterval: ping.intervalMs, pingTimeout: ping.timeoutMs }),
+    });
     await new Promise<void>((resolve, reject) => {
       http.once("error", reject);
       http.listen(port, host, () => {
