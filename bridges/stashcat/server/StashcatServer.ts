@@ -12,6 +12,7 @@ import { createApi, type ApiContext } from "./api.js";
 import { chatRoutes } from "./chatRoutes.js";
 import { fileRoutes } from "./fileRoutes.js";
 import { messageRoutes, publish } from "./messageRoutes.js";
+import type { RefusalCode } from "./envelope.js";
 import { Push } from "./push.js";
 import { stashcatSeed, type Seed } from "./seed.js";
 import { Store, type ChatType } from "./store.js";
@@ -104,6 +105,7 @@ export class StashcatServer {
       maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
       online: (userId) => push.online(userId),
       delays: new Map(),
+      refusals: new Map(),
     };
     const app = createApi(ctx, { ...accountRoutes, ...chatRoutes, ...messageRoutes, ...fileRoutes });
     const http = createServer(app);
@@ -186,6 +188,12 @@ export class StashcatServer {
   slowDown(endpoint: string, ms: number): void {
     if (ms > 0) this.ctx.delays.set(endpoint.toLowerCase(), ms);
     else this.ctx.delays.delete(endpoint.toLowerCase());
+  }
+
+  /** Refuses every call of `endpoint` with `shortMessage` (such as no_permission) until called with undefined. */
+  refuse(endpoint: string, shortMessage: RefusalCode | undefined): void {
+    if (shortMessage === undefined) this.ctx.refusals.delete(endpoint.toLowerCase());
+    else this.ctx.refusals.set(endpoint.toLowerCase(), shortMessage);
   }
 
   private stopped: Promise<void> | undefined;

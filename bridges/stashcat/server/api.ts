@@ -7,7 +7,7 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import multer from "multer";
 import type { Logger } from "../../../gateway/log.js";
-import { Form, Refusal, ok, refused, type Envelope } from "./envelope.js";
+import { Form, Refusal, ok, refused, type Envelope, type RefusalCode } from "./envelope.js";
 import type { Push } from "./push.js";
 import type { Session, User } from "./store.js";
 import type { ViewContext } from "./views.js";
@@ -18,6 +18,8 @@ export interface ApiContext extends ViewContext {
   log: Logger;
   /** Milliseconds an endpoint's answer is held back after it was made, as on a slow network (tests). */
   delays: Map<string, number>;
+  /** Endpoints refused whatever is asked, with this short_message (tests). */
+  refusals: Map<string, RefusalCode>;
 }
 
 /** A file part of a multipart body. */
@@ -107,6 +109,11 @@ export function createApi(ctx: ApiContext, endpoints: Readonly<Record<string, En
     const endpoint = table.get(name);
     if (endpoint === undefined) {
       refuse(new Refusal("unknown_endpoint", `there is no endpoint ${name === "" ? "/" : name}`));
+      return;
+    }
+    const refusal = ctx.refusals.get(name);
+    if (refusal !== undefined) {
+      refuse(new Refusal(refusal, `${name} is refused for now`));
       return;
     }
     const form = Form.of(req.body);

@@ -283,6 +283,30 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
     ]);
   });
 
+  it("Stashcat bridge - a catch-up refused for good leaves the chat behind: pushes are bridged but do not move its point, and the next catch-up brings what it missed", async () => {
+    if (scene === undefined) return;
+    scene.server.refuse("message/content", "no_permission");
+    try {
+      scene.server.dropPushConnections();
+      const missed = writeNumbered("Zurückgeblieben A", 3);
+      await eventually(
+        () => (logLines.some((l) => l.includes("Stashcat catch-up failed")) ? true : undefined),
+        20_000,
+        "the catch-up refused",
+      );
+      // The push channel works: a new message is bridged, though what was missed is not yet.
+      write("Zurückgeblieben B 1");
+      await expectBridgedInOrder("Zurückgeblieben B", ["Zurückgeblieben B 1"]);
+      expect(bridged("Zurückgeblieben A")).toEqual([]);
+      scene.server.refuse("message/content", undefined);
+      // The next reconnection reads the chat from where it stood.
+      scene.server.dropPushConnections();
+      await expectBridgedInOrder("Zurückgeblieben A", missed);
+    } finally {
+      scene.server.refuse("message/content", undefined);
+    }
+  });
+
   it("Stashcat bridge - NATS away while an officer writes: the message waits for it, and is bridged once", async () => {
     if (scene === undefined) return;
     await scene.nats.restart(async () => {
