@@ -59,7 +59,7 @@ const NETWORK = "stashcat";
 /** The session, the last message bridged per chat, direct chats and likes: what a restart must not forget. */
 const STATE_BUCKET = "fedgate_stashcat_state";
 /** The deliveries the bridge began to post, by delivery id: a second handling looks for the first's message. */
-const OUTBOX_BUCKET = "fedgate_stashcat_outbox";
+const OUTBOX_BUCKET = "fedgate_stashcat_sent";
 /** How long a delivery is remembered there: longer than it can wait for a redelivery. */
 const OUTBOX_TTL_MS = 7 * 24 * 3600 * 1000;
 /** The bridge's latest messages in a chat searched for a delivery posted before a crash. */
