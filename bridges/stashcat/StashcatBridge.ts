@@ -5,19 +5,28 @@
  *
  * New messages arrive through the push channel. After every (re)connection and at start, each linked chat
  * is read from the last message bridged (`message/content`), so nothing is lost while the push channel or
- * the bridge was down; message ids already in the message map are skipped, so nothing is doubled.
+ * the bridge was down; message ids already in the message map are skipped, so nothing is doubled. The
+ * catch-ups of a connection are queued before any of its pushes is handled, so a pushed message never moves
+ * a chat's catch-up point past messages written while the channel was down.
  */
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import express from "express";
 import type { Attachment, Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
-import { FedgateError, PermanentError } from "../../gateway/errors.js";
+import { FedgateError, isTransient, PermanentError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
-import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import {
+  decodeJson,
+  encodeJson,
+  KeyExistsError,
+  keyToken,
+  type KeyValueStore,
+} from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import { AdapterRuntime, type NativeRelations } from "../kit/AdapterRuntime.js";
 import {
@@ -49,6 +58,12 @@ import { StashcatPush } from "./StashcatPush.js";
 const NETWORK = "stashcat";
 /** The session, the last message bridged per chat, direct chats and likes: what a restart must not forget. */
 const STATE_BUCKET = "fedgate_stashcat_state";
+/** The deliveries the bridge began to post, by delivery id: a second handling looks for the first's message. */
+const OUTBOX_BUCKET = "fedgate_stashcat_sent";
+/** How long a delivery is remembered there: longer than it can wait for a redelivery. */
+const OUTBOX_TTL_MS = 7 * 24 * 3600 * 1000;
+/** The bridge's latest messages in a chat searched for a delivery posted before a crash. */
+const POSTED_SEARCH = 100;
 /** Messages read per `message/content` call while catching up. */
 const PAGE = 50;
 /** Longest pause between two attempts at a message that failed in passing. */
@@ -57,6 +72,11 @@ const RETRY_MAX_MS = 15_000;
 const LIKE = "👍";
 /** Who "likes" on the other networks: Stashcat does not say who liked. */
 const LIKES_SENDER = { userId: "likes", displayName: "Stashcat" };
+/**
+ * Who deleted a message the bridge posted for another network: a manager of the chat, whom Stashcat does not
+ * name. The core lets a deletion from a conversation other than the message's own come from a moderator.
+ */
+const MODERATION_SENDER = { userId: "moderation", displayName: "Stashcat moderation" };
 
 /** What the bridge saw of a message's likes: the count, and how often they came or went. */
 interface LikesSeen {
@@ -92,9 +112,24 @@ export class StashcatBridge {
   private readonly perChat = new KeyedSequencer();
   /** The last message bridged per chat (`channel.1001`), as stored under `last.<chat>`. */
   private readonly lastBridged = new Map<string, number>();
+  /**
+   * Chats (`channel.1001`) whose last catch-up failed for good: what was written while the push channel was
+   * down is unread, so pushed messages do not move their catch-up point until a catch-up succeeds.
+   */
+  private readonly behind = new Set<string>();
+  /**
+   * The lowest message id pushed per chat (`channel.1001`) since the push channel's latest connection was
+   * ready: where a chat seen for the first time starts, so that what is pushed but not yet handled when
+   * its starting point is stored is not taken for history.
+   */
+  private readonly firstPushed = new Map<string, number>();
+  /** Resolves once the catch-ups of the push channel's latest connection are queued; its pushes wait for it. */
+  private catchUpsQueued: Promise<void> = Promise.resolve();
   private push: StashcatPush | undefined;
   private server: Server | undefined;
   private stopping = false;
+  /** Ends the pauses between retries at once when the bridge stops. */
+  private readonly stopped = new AbortController();
 
   private constructor(
     private readonly config: ResolvedConfig,
@@ -103,6 +138,7 @@ export class StashcatBridge {
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
     private readonly state: KeyValueStore,
+    private readonly outbox: KeyValueStore,
     private readonly fileKey: Buffer,
     private readonly log: Logger,
   ) {}
@@ -120,6 +156,7 @@ export class StashcatBridge {
     const links = new LinkStore(await bus.keyValue(buckets.links));
     await links.start();
     const state = await bus.keyValue(STATE_BUCKET);
+    const outbox = await bus.keyValue(OUTBOX_BUCKET, { ttlMs: OUTBOX_TTL_MS });
     try {
       const client = await StashcatClient.connect({
         apiUrl: config.apiUrl,
@@ -141,7 +178,17 @@ export class StashcatBridge {
       const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), loaded.encryptionPassword);
       // A key of its own for file links, so that a leaked link reveals nothing of the account's secrets.
       const fileKey = createHash("sha256").update(`fedgate stashcat file links\0${loaded.password}`).digest();
-      const bridge = new StashcatBridge(config, client, privateKey, runtime, links, state, fileKey, log);
+      const bridge = new StashcatBridge(
+        config,
+        client,
+        privateKey,
+        runtime,
+        links,
+        state,
+        outbox,
+        fileKey,
+        log,
+      );
       await bridge.listen();
       await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
       bridge.push = await StashcatPush.connect({
@@ -153,7 +200,7 @@ export class StashcatBridge {
           bridge.onPush(raw);
         },
         onReady: () => {
-          bridge.catchUp();
+          bridge.onPushReady();
         },
       });
       return bridge;
@@ -204,7 +251,10 @@ export class StashcatBridge {
 
   // ---------------------------------------------------------------- inbound: officers' messages
 
-  /** A pushed message: handled in its chat's order, after any catch-up queued before it. */
+  /**
+   * A pushed message: handled in its chat's order, after the catch-ups of the connection it came on are
+   * queued (so after the chat's catch-up).
+   */
   private onPush(raw: unknown): void {
     let message: StashcatMessage;
     try {
@@ -214,22 +264,59 @@ export class StashcatBridge {
       return;
     }
     const conversation = chatConversation(message.chat);
-    this.perChat.run(conversation, () => this.receive(message, raw));
-  }
-
-  /** Catches every linked chat up from the last message bridged, each in its own queue. */
-  private catchUp(): void {
-    void this.bridgedChats().then((chats) => {
-      for (const chat of chats) this.queueCatchUp(chat);
+    const key = stateKeyOf(message.chat);
+    this.firstPushed.set(key, Math.min(this.firstPushed.get(key) ?? message.id, message.id));
+    void this.catchUpsQueued.then(() => {
+      this.perChat.run(conversation, () => this.receive(message, raw, "push"));
     });
   }
 
-  private queueCatchUp(chat: ChatRef): void {
-    this.perChat.run(chatConversation(chat), async () => {
+  /**
+   * The push channel is (again) authenticated: every bridged chat is caught up before anything this
+   * connection pushes is handled. Listing the chats waits for the bus; the pushes wait with it.
+   */
+  private onPushReady(): void {
+    this.firstPushed.clear();
+    this.catchUpsQueued = this.queueCatchUps();
+  }
+
+  /** Queues a catch-up of every bridged chat; retries the listing (the bus away) until it succeeds or the bridge stops. */
+  private async queueCatchUps(): Promise<void> {
+    for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        await this.catchUpChat(chat);
+        for (const chat of await this.bridgedChats()) this.queueCatchUp(chat);
+        return;
       } catch (error) {
-        this.log.error({ err: error, chat: chatConversation(chat) }, "Stashcat catch-up failed");
+        this.log.warn({ err: error, attempt }, "Stashcat chats to catch up not listed yet; retrying");
+        await this.pause(attempt);
+      }
+    }
+  }
+
+  /**
+   * Queues a chat's catch-up in its queue. A failure in passing (the bus or Stashcat away) is retried before
+   * the chat's next message; a lasting one leaves the chat behind, logged, until a later catch-up succeeds.
+   */
+  private queueCatchUp(chat: ChatRef): void {
+    const where = chatConversation(chat);
+    this.perChat.run(where, async () => {
+      for (let attempt = 1; !this.stopping; attempt++) {
+        try {
+          await this.catchUpChat(chat);
+          this.behind.delete(stateKeyOf(chat));
+          return;
+        } catch (error) {
+          if (!isTransient(error)) {
+            this.behind.add(stateKeyOf(chat));
+            this.log.error(
+              { err: error, chat: where },
+              "Stashcat catch-up failed; the chat is read again at the next reconnection or start",
+            );
+            return;
+          }
+          this.log.warn({ err: error, chat: where, attempt }, "Stashcat catch-up not done yet; retrying");
+          await this.pause(attempt);
+        }
       }
     });
   }
@@ -238,17 +325,19 @@ export class StashcatBridge {
     const key = `last.${stateKeyOf(chat)}`;
     const entry = await this.state.get(key);
     if (entry === undefined) {
-      // First sight of the chat: its history is not bridged, only what comes from now on.
+      // First sight of the chat: its history is not bridged, only what comes from now on, which includes
+      // what was pushed since the channel was ready and is still queued behind this.
       const [newest] = (await this.client.messages(chat, { limit: 1 })).slice(-1);
-      await this.saveLast(chat, newest?.id ?? 0);
+      const pushed = this.firstPushed.get(stateKeyOf(chat));
+      await this.saveLast(chat, Math.min(newest?.id ?? 0, pushed === undefined ? Infinity : pushed - 1));
       return;
     }
     let after = decodeJson(entry.value) as number;
     let caught = 0;
-    for (;;) {
+    while (!this.stopping) {
       const page = await this.client.messages(chat, { limit: PAGE, afterMessageId: after });
       for (const message of page) {
-        await this.receive(message, message);
+        await this.receive(message, message, "catch-up");
         after = Math.max(after, message.id);
         caught++;
       }
@@ -258,10 +347,17 @@ export class StashcatBridge {
       this.log.info({ chat: chatConversation(chat), messages: caught }, "Stashcat chat caught up");
   }
 
+  /** Waits before attempt `attempt + 1`: longer each time, up to RETRY_MAX_MS; at once when the bridge stops. */
+  private async pause(attempt: number): Promise<void> {
+    await sleep(Math.min(RETRY_MAX_MS, 250 * 2 ** attempt), undefined, { signal: this.stopped.signal }).catch(
+      () => undefined,
+    );
+  }
+
   /** Linked chats of this instance, and the conversations the bridge opened for direct chats. */
   private async bridgedChats(): Promise<ChatRef[]> {
     const chats = new Map<string, ChatRef>();
-    for (const key of await this.state.keys("direct.chat.>").catch(() => [] as string[])) {
+    for (const key of await this.state.keys("direct.chat.>")) {
       const chat = parseChatConversation(key.slice("direct.chat.".length).replace(".", ":"));
       if (chat !== undefined) chats.set(chatConversation(chat), chat);
     }
@@ -281,25 +377,24 @@ export class StashcatBridge {
     return entry === undefined ? chatConversation(chat) : (decodeJson(entry.value) as string);
   }
 
-  /** One message, from the push channel or a catch-up: published once, or refused with a dead letter. */
   /**
-   * A passing failure (NATS or Stashcat away) is retried, with a growing pause, before the chat's next
+   * One message, from the push channel or a catch-up: published once, or refused with a dead letter. A
+   * passing failure (NATS or Stashcat away) is retried, with a growing pause, before the chat's next
    * message: a later message bridged first would move the catch-up past this one, and it would be lost.
    * Stopping ends the retries without marking it bridged, so the next start reads it again.
    */
-  private async receive(message: StashcatMessage, raw: unknown): Promise<void> {
+  private async receive(message: StashcatMessage, raw: unknown, via: "push" | "catch-up"): Promise<void> {
     const where = chatConversation(message.chat);
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        // The bridge's own messages are what it delivered.
-        if (message.senderId === this.client.userId) return;
         const conversation = await this.conversationOf(message.chat);
         if ((await this.links.resolve(this.ref(conversation))) === undefined) return;
         await this.publishMessage(message, conversation);
-        await this.markBridged(message);
+        // A push moves the catch-up point only where nothing before it is left unread.
+        if (via === "catch-up" || !this.behind.has(stateKeyOf(message.chat))) await this.markBridged(message);
         return;
       } catch (error) {
-        if (!(error instanceof FedgateError && error.transient)) {
+        if (!isTransient(error)) {
           // The last bridged id stays: a pushed id cannot move the catch-up past messages not yet read. A
           // refused message read again later gives the same dead letter, which the bus stores once.
           await this.refuse(where, raw, error, `${where}/${String(message.id)}`);
@@ -309,21 +404,27 @@ export class StashcatBridge {
           { err: error, chat: where, messageId: message.id, attempt },
           "Stashcat message not bridged yet; retrying",
         );
-        await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MAX_MS, 250 * 2 ** attempt)));
+        await this.pause(attempt);
       }
     }
   }
 
   /** Moves the chat's catch-up point forward; kept in memory too, as every message passes here. */
   private async markBridged(message: StashcatMessage): Promise<void> {
-    const chat = stateKeyOf(message.chat);
-    let last = this.lastBridged.get(chat);
-    if (last === undefined) {
-      const entry = await this.state.get(`last.${chat}`);
-      last = entry === undefined ? 0 : (decodeJson(entry.value) as number);
-    }
+    const last = await this.lastOf(message.chat);
     if (message.id > last) await this.saveLast(message.chat, message.id);
-    else this.lastBridged.set(chat, last);
+  }
+
+  /** The chat's catch-up point: the last message bridged (0 for none). */
+  private async lastOf(chat: ChatRef): Promise<number> {
+    const key = stateKeyOf(chat);
+    let last = this.lastBridged.get(key);
+    if (last === undefined) {
+      const entry = await this.state.get(`last.${key}`);
+      last = entry === undefined ? 0 : (decodeJson(entry.value) as number);
+      this.lastBridged.set(key, last);
+    }
+    return last;
   }
 
   private async saveLast(chat: ChatRef, id: number): Promise<void> {
@@ -339,10 +440,20 @@ export class StashcatBridge {
     });
   }
 
+  /**
+   * A message new to the bus is published; of one seen before (an officer's, or one the bridge posted for
+   * another network) only what changed is news: its deletion and its likes.
+   */
   private async publishMessage(message: StashcatMessage, conversation: string): Promise<void> {
     const ref = this.ref(conversation);
     const nativeId = String(message.id);
-    const known = await this.runtime.messages.eventId(ref, nativeId);
+    const posted = message.senderId === this.client.userId;
+    let known = await this.runtime.messages.eventId(ref, nativeId);
+    // The message map is written before the event is published: an officer's message known there but past
+    // the catch-up point may have been cut off in between (a crash) and is published again, under the
+    // same event id, which the bus stores once.
+    if (known !== undefined && !posted && !message.deleted && message.id > (await this.lastOf(message.chat)))
+      known = undefined;
     const base = {
       specVersion: "1" as const,
       source: { network: NETWORK, instance: this.config.instance, conversation, messageId: nativeId },
@@ -350,10 +461,11 @@ export class StashcatBridge {
       timestamp: new Date(message.time * 1000).toISOString(),
     };
     if (known !== undefined) {
-      // Seen before: only a deletion is news.
-      if (message.deleted)
+      if (message.deleted && !(await this.deletedByBridge(message.id)))
         await this.runtime.publish({
           ...base,
+          // A message the bridge posted was someone's elsewhere: here only a manager can have deleted it.
+          ...(posted ? { sender: MODERATION_SENDER } : {}),
           id: this.runtime.eventIdOf(`deleted ${nativeId}`),
           type: "message.deleted",
           relations: { redacts: known },
@@ -361,7 +473,9 @@ export class StashcatBridge {
       await this.publishLikes(message, known, base);
       return;
     }
-    if (message.deleted) return;
+    // What the bridge posts is recorded as the delivery of another network's message; one not (yet)
+    // recorded has nothing new to tell.
+    if (posted || message.deleted) return;
     if (message.kind !== "message")
       throw new PermanentError(
         "FG_NATIVE_INVALID",
@@ -400,19 +514,23 @@ export class StashcatBridge {
   /**
    * Stashcat says how many liked a message, not who: the likes are one reaction of one stable sender, added
    * when the first like comes and taken back when the last goes. A person per like would invent people (and a
-   * ghost account or puppet for each, on every other network).
+   * ghost account or puppet for each, on every other network); a count in the reaction would make every
+   * further like a new reaction on the other networks, and still name no one. The bridge's own like stands
+   * for reactions from elsewhere (changeLike), so it is not counted: it would only come back as an echo.
    */
   private async publishLikes(
     message: StashcatMessage,
     eventId: string,
     base: Pick<NormalisedEvent, "specVersion" | "source" | "timestamp">,
   ): Promise<void> {
+    const ownLike = message.liked ?? (await this.likedByBridge(message.id));
+    const likes = Math.max(0, message.likes - (ownLike ? 1 : 0));
     const key = `likes.in.${keyToken(`${chatConversation(message.chat)}/${String(message.id)}`)}`;
     const entry = await this.state.get(key);
     const stored = entry === undefined ? 0 : (decodeJson(entry.value) as LikesSeen | number);
     // Before likes were one sender's, only the count was kept.
     const seen: LikesSeen = typeof stored === "number" ? { likes: stored, turns: 0 } : stored;
-    const liked = message.likes > 0;
+    const liked = likes > 0;
     const turns = liked !== seen.likes > 0 ? seen.turns + 1 : seen.turns;
     if (turns !== seen.turns) {
       // Each coming or going of the likes is an event of its own, the same however often it is read: the
@@ -426,8 +544,19 @@ export class StashcatBridge {
         relations: { reactsTo: eventId },
       });
     }
-    if (message.likes !== seen.likes || turns !== seen.turns)
-      await this.state.put(key, encodeJson({ likes: message.likes, turns } satisfies LikesSeen));
+    if (likes !== seen.likes || turns !== seen.turns)
+      await this.state.put(key, encodeJson({ likes, turns } satisfies LikesSeen));
+  }
+
+  /** Whether the bridge likes the message (for servers that do not say so in the message's `liked`). */
+  private async likedByBridge(messageId: number): Promise<boolean> {
+    const entry = await this.state.get(`likes.out.${String(messageId)}`);
+    return entry !== undefined && (decodeJson(entry.value) as number) > 0;
+  }
+
+  /** Whether the bridge deleted the message itself, for a deletion elsewhere: that is no news to bring back. */
+  private async deletedByBridge(messageId: number): Promise<boolean> {
+    return (await this.state.get(`deleted.out.${String(messageId)}`)) !== undefined;
   }
 
   /**
@@ -503,7 +632,12 @@ export class StashcatBridge {
         // No puppets: the conversation would only hear the bridge announce people it cannot show.
         return undefined;
       case "message.deleted":
-        if (relations.redacts !== undefined) await this.client.deleteMessage(Number(relations.redacts));
+        if (relations.redacts !== undefined) {
+          const messageId = Number(relations.redacts);
+          // Noted first, so that the deletion Stashcat pushes back is known as the bridge's own.
+          await this.state.put(`deleted.out.${String(messageId)}`, encodeJson(true));
+          await this.client.deleteMessage(messageId);
+        }
         return undefined;
       case "reaction.added":
       case "reaction.removed":
@@ -524,7 +658,11 @@ export class StashcatBridge {
     const text = `**${escapeMarkdown(who)}:** ${said}`;
     const replyTo = relations.replyTo ?? relations.replaces;
     const sealed = encryptText(text, await this.chatKey(chat));
+    const marker = deliveryMarker(delivery.id);
+    const postedBefore = await this.postedBefore(delivery.id, chat, marker);
+    if (postedBefore !== undefined) return String(postedBefore);
     const sent = await this.client.send(chat, {
+      verification: marker,
       text: sealed.text,
       iv: sealed.iv,
       encrypted: true,
@@ -533,6 +671,28 @@ export class StashcatBridge {
       ...(replyTo === undefined ? {} : { replyTo: Number(replyTo) }),
     });
     return String(sent.id);
+  }
+
+  /**
+   * The message a delivery became when it was handled before and the bridge died before its ack (or its
+   * record): found by the delivery's marker among the account's latest messages in the chat. The first
+   * handling notes the delivery in the outbox, so only a second one searches.
+   */
+  private async postedBefore(deliveryId: string, chat: ChatRef, marker: string): Promise<number | undefined> {
+    try {
+      await this.outbox.create(keyToken(deliveryId), encodeJson(marker));
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof KeyExistsError)) throw error;
+    }
+    const recent = await this.client.messages(chat, { limit: POSTED_SEARCH });
+    const found = recent.find((m) => m.senderId === this.client.userId && m.verification === marker);
+    if (found !== undefined)
+      this.log.info(
+        { chat: chatConversation(chat), messageId: found.id },
+        "Stashcat delivery was posted before",
+      );
+    return found?.id;
   }
 
   /** Likes by the service account stand for every remote reaction: liked while any remains. */
@@ -628,7 +788,10 @@ export class StashcatBridge {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     await this.push?.stop();
+    // Pushes held for a catch-up listing join their queues once it ends; then every queue runs out.
+    await this.catchUpsQueued;
     await this.perChat.idle();
     await new Promise<void>((resolve) => {
       if (this.server === undefined) resolve();
@@ -637,6 +800,14 @@ export class StashcatBridge {
     await this.runtime.close();
     this.links.stop();
   }
+}
+
+/**
+ * What marks the message a delivery became, in its `verification` (where Stashcat's web client puts an MD5
+ * checksum of its own, so that it looks like one): the same for every handling of the delivery.
+ */
+function deliveryMarker(deliveryId: string): string {
+  return createHash("md5").update(`fedgate delivery\0${deliveryId}`).digest("hex");
 }
 
 /**

@@ -99,6 +99,8 @@ export interface OutgoingMessage {
   fileIds?: number[];
   replyTo?: number;
   markdown?: boolean;
+  /** Goes in `verification`, which Stashcat stores and shows again and no one checks; default "". */
+  verification?: string;
 }
 
 export interface UploadFile {
@@ -272,15 +274,36 @@ export class StashcatClient {
     return () => this.#renewalListeners.delete(listener);
   }
 
-  /** `security/get_private_key`'s locked private key (a JSON string) for crypto.ts's unlockPrivateKey. */
+  /**
+   * `security/get_private_key`'s locked private key (a JSON string) for crypto.ts's unlockPrivateKey: the JWK
+   * form first (`format=jwk`, as gostashcat asks), else the legacy PEM form, which an account made by an
+   * older client may hold alone (the server then refuses the JWK form, or a server that ignores `format`
+   * hands out the form it has).
+   */
   async lockedPrivateKey(): Promise<string> {
     const endpoint = "security/get_private_key";
-    const keys = (await this.call(endpoint, {}))["keys"];
+    try {
+      const jwk = await this.privateKeyIn({ format: "jwk", type: "encryption" });
+      if (jwk !== undefined) return jwk;
+    } catch (error) {
+      if (!(error instanceof FedgateError && error.code === "FG_PEER_REFUSED")) throw error;
+      this.log.info(
+        { endpoint, code: error.code },
+        "Stashcat private key: no JWK form; taking the legacy form",
+      );
+    }
+    const legacy = await this.privateKeyIn({});
+    if (legacy === undefined) throw invalidAnswer(endpoint, "the answer has no private key");
+    return legacy;
+  }
+
+  private async privateKeyIn(fields: Record<string, Field>): Promise<string | undefined> {
+    const keys = (await this.call("security/get_private_key", fields))["keys"];
     const locked = isObject(keys) ? keys["private_key"] : undefined;
     if (typeof locked === "string" && locked !== "") return locked;
     // Tolerated: the same object, not yet encoded as a string.
     if (isObject(locked)) return JSON.stringify(locked);
-    throw invalidAnswer(endpoint, "the answer has no private key");
+    return undefined;
   }
 
   async userInfo(id: number): Promise<StashcatUser> {
@@ -395,8 +418,8 @@ export class StashcatClient {
       text: message.text,
       iv: message.iv,
       encrypted: message.encrypted,
-      // Stashcat's web client computes a checksum here; nothing checks it and every client sends "".
-      verification: "",
+      // Stashcat's web client puts an MD5 checksum here; nothing checks it and other clients send "".
+      verification: message.verification ?? "",
       files: message.fileIds ?? [],
       url: [],
       type: "text",

@@ -1,7 +1,8 @@
 /**
  * Stashcat's wire message object (from message/content, message/send and the push channel's message_sync),
  * normalised into one shape. Stashcat's field names and type quirks stay here: ids and times as strings or
- * numbers, `reply_to` as an id or an object, booleans as strings, `metainfo` as an object or JSON text.
+ * numbers, `reply_to` as an id or an object, booleans as strings, `metainfo` as an object or JSON text,
+ * `deleted` as null or the quoted time of the deletion, or as a boolean.
  */
 import { PermanentError } from "../../gateway/errors.js";
 
@@ -24,8 +25,12 @@ export interface StashcatMessage {
   replyTo?: number;
   fileIds: number[];
   likes: number;
+  /** Whether the account reading it liked it, when the server says (`liked` is the reader's own). */
+  liked?: boolean;
   deleted: boolean;
   markdown: boolean;
+  /** What the sender's client put in `verification`, when anything (the bridge: its delivery's marker). */
+  verification?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -99,6 +104,20 @@ function fileIds(value: unknown, id: number): number[] {
   });
 }
 
+/**
+ * `deleted` as the servers and clients have it: null while the message lives and the unix time of its
+ * deletion, quoted, once deleted (gostashcat decodes it so); or a boolean (stashcat-api declares one).
+ */
+function isDeleted(value: unknown, id: number): boolean {
+  if (value === undefined || value === null) return false;
+  const flag = toBool(value);
+  if (flag !== undefined) return flag;
+  const time = toInt(value);
+  if (time === undefined) invalid("deleted", "is neither the time of a deletion nor a boolean", id);
+  if (time > LATEST_TIME) invalid("deleted", "is after the year 9999", id);
+  return time > 0;
+}
+
 function isMarkdown(value: unknown): boolean {
   let info = value;
   if (typeof value === "string") {
@@ -165,10 +184,13 @@ export function parseMessage(raw: unknown, chat?: ChatRef): StashcatMessage {
 
   const likes = toInt(raw["likes"] ?? 0);
   if (likes === undefined) invalid("likes", "is not a count", id);
+  const likedValue = raw["liked"];
+  const liked = likedValue === undefined || likedValue === null ? undefined : toBool(likedValue);
+  if (liked === undefined && likedValue !== undefined && likedValue !== null)
+    invalid("liked", "is not a boolean", id);
 
-  const deleted = toBool(raw["deleted"] ?? false);
+  const deleted = isDeleted(raw["deleted"], id);
   const deletedByManager = toBool(raw["is_deleted_by_manager"] ?? false);
-  if (deleted === undefined) invalid("deleted", "is not a boolean", id);
   if (deletedByManager === undefined) invalid("is_deleted_by_manager", "is not a boolean", id);
 
   const message: StashcatMessage = {
@@ -185,6 +207,9 @@ export function parseMessage(raw: unknown, chat?: ChatRef): StashcatMessage {
     deleted: deleted || deletedByManager,
     markdown: isMarkdown(raw["metainfo"]),
   };
+  if (liked !== undefined) message.liked = liked;
+  const verification = toText(raw["verification"]);
+  if (verification !== undefined) message.verification = verification;
   const iv = toText(ivValue);
   if (iv !== undefined) message.iv = iv;
   const replyTo = replyTarget(raw["reply_to"], id);

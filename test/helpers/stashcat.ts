@@ -127,8 +127,9 @@ export class StashcatTestUser {
   /** The private key, fetched and unlocked with the encryption password as a client does. */
   async privateKey(): Promise<KeyObject> {
     if (this.privateKeyCache === undefined) {
-      const fields: Record<string, string> =
-        this.seedUser.keyForm === "jwk" ? { format: "jwk", type: "encryption" } : {};
+      const fields: Record<string, string> = this.seedUser.keyForms.includes("jwk")
+        ? { format: "jwk", type: "encryption" }
+        : {};
       const keys = (await this.call("security/get_private_key", fields))["keys"] as Json;
       this.privateKeyCache = unlockPrivateKey(
         keys["private_key"] as string,

@@ -4,6 +4,9 @@
  * officers as deliveries the core would publish.
  */
 import { randomUUID, type KeyObject } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { stringify } from "yaml";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { buckets } from "../../gateway/bus/topology.js";
 import type { LocalNatsServer } from "../../gateway/demo/LocalNatsServer.js";
@@ -12,11 +15,12 @@ import type { Logger } from "../../gateway/log.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import type { LoadedStashcatConfig } from "../../bridges/stashcat/config.js";
 import { decryptText, encryptText, unlockPrivateKey, unwrapChatKey } from "../../bridges/stashcat/crypto.js";
-import { StashcatServer } from "../../bridges/stashcat/server/StashcatServer.js";
+import { StashcatServer, type StashcatServerOptions } from "../../bridges/stashcat/server/StashcatServer.js";
 import type { Seed, SeedUser } from "../../bridges/stashcat/server/seed.js";
 import { StashcatBridge } from "../../bridges/stashcat/StashcatBridge.js";
 import { StashcatClient, type ChatRef, type StashcatMessage } from "../../bridges/stashcat/StashcatClient.js";
 import { startNatsOrSkip } from "./nats.js";
+import { scratchDir } from "./scratchDir.js";
 import { weberXmppRoom } from "./matrixScenes.js";
 
 export const SERVICE_ACCOUNT = 4700;
@@ -39,11 +43,13 @@ export function seedUser(seed: Seed, id: number): SeedUser {
   return user;
 }
 
-/** nats-server and a Stashcat-compatible server; undefined when nats-server is missing. */
-export async function startStashcatScene(): Promise<StashcatScene | undefined> {
+/** nats-server and a Stashcat-compatible server (with `options`); undefined when nats-server is missing. */
+export async function startStashcatScene(
+  options: StashcatServerOptions = {},
+): Promise<StashcatScene | undefined> {
   const nats = await startNatsOrSkip();
   if (nats === undefined) return undefined;
-  const server = await StashcatServer.start();
+  const server = await StashcatServer.start(options);
   const account = seedUser(server.seed, SERVICE_ACCOUNT);
   const config: LoadedStashcatConfig = {
     config: {
@@ -85,6 +91,24 @@ export function startStashcatBridge(
     { ...scene.config, config: { ...scene.config.config, ...config, attachments } },
     log,
   );
+}
+
+/**
+ * A config file for `fedgate bridge stashcat`, as an operator writes one, for the scene's server and NATS:
+ * the bridge as a process of its own, which a test may kill.
+ */
+export async function writeStashcatBridgeConfig(scene: StashcatScene): Promise<string> {
+  const { config, encryptionPassword } = scene.config;
+  const file = join(await scratchDir("stashcat-bridge"), "config.yaml");
+  await writeFile(
+    file,
+    stringify({
+      nats: { url: scene.nats.url },
+      log: { level: "info" },
+      bridges: { stashcat: { ...config, encryptionPassword: { value: encryptionPassword } } },
+    }),
+  );
+  return file;
 }
 
 /** Links a Stashcat channel with an XMPP room of Weber's, named after the link. */

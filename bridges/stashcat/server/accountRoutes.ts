@@ -70,20 +70,26 @@ export const accountRoutes: Record<string, Endpoint> = {
     };
   }),
 
+  /** The locked private key in the form asked for: JWK with `format=jwk`, the legacy PEM otherwise. */
   "security/get_private_key": authed(({ form, user }) => {
     // Signing keys exist on the real server; nothing here signs, so none is kept.
     if (form.string("type") === "signing")
       throw new Refusal("not_found", "there is no signing key for this account");
+    const format = form.string("format") === "jwk" ? "jwk" : "pem";
+    const locked = user.lockedPrivateKeys[format];
+    if (locked === undefined)
+      throw new Refusal("not_found", `this account has no private key in the ${format} form`);
     return {
       keys: {
         user_id: String(user.id),
-        private_key: user.lockedPrivateKey,
+        private_key: locked,
         public_key: user.publicKey,
         time: String(user.created),
-        deleted: false,
+        // null while the key is in use (stashcat-api-client's model, generated from real answers).
+        deleted: null,
         version: 1,
         type: "encryption",
-        format: user.keyForm,
+        format,
       },
     };
   }),

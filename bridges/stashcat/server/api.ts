@@ -7,7 +7,7 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import multer from "multer";
 import type { Logger } from "../../../gateway/log.js";
-import { Form, Refusal, ok, refused, type Envelope } from "./envelope.js";
+import { Form, Refusal, ok, refused, type Envelope, type RefusalCode } from "./envelope.js";
 import type { Push } from "./push.js";
 import type { Session, User } from "./store.js";
 import type { ViewContext } from "./views.js";
@@ -16,6 +16,10 @@ export interface ApiContext extends ViewContext {
   push: Push;
   maxUploadBytes: number;
   log: Logger;
+  /** Milliseconds an endpoint's answer is held back after it was made, as on a slow network (tests). */
+  delays: Map<string, number>;
+  /** Endpoints refused whatever is asked, with this short_message (tests). */
+  refusals: Map<string, RefusalCode>;
 }
 
 /** A file part of a multipart body. */
@@ -107,6 +111,11 @@ export function createApi(ctx: ApiContext, endpoints: Readonly<Record<string, En
       refuse(new Refusal("unknown_endpoint", `there is no endpoint ${name === "" ? "/" : name}`));
       return;
     }
+    const refusal = ctx.refusals.get(name);
+    if (refusal !== undefined) {
+      refuse(new Refusal(refusal, `${name} is refused for now`));
+      return;
+    }
     const form = Form.of(req.body);
     const files = Array.isArray(req.files) ? req.files : [];
     const request: ApiRequest = {
@@ -138,6 +147,9 @@ export function createApi(ctx: ApiContext, endpoints: Readonly<Record<string, En
       send(res, refused(new Refusal("internal_error", "the server failed to handle the request")));
       return;
     }
+    // The answer is what the server saw on arrival; only its delivery is late.
+    const delay = ctx.delays.get(name) ?? 0;
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     if (answer instanceof RawFile) {
       res.status(200);
       res.setHeader("content-type", answer.mime === "" ? "application/octet-stream" : answer.mime);

@@ -5,7 +5,7 @@
  */
 import { Refusal, asId, type Form } from "./envelope.js";
 import { authed, type ApiContext, type Endpoint } from "./api.js";
-import type { Chat, ChatType, Location, Message } from "./store.js";
+import { nowSeconds, type Chat, type ChatType, type Location, type Message } from "./store.js";
 import { channelView, conversationView, messageView } from "./views.js";
 
 function chatType(form: Form, field: "source" | "target"): ChatType {
@@ -16,7 +16,7 @@ function chatType(form: Form, field: "source" | "target"): ChatType {
 }
 
 /** Sends the message to every member's sockets, each seeing it as theirs to see. */
-function publish(ctx: ApiContext, chat: Chat, message: Message, isNew: boolean): void {
+export function publish(ctx: ApiContext, chat: Chat, message: Message, isNew: boolean): void {
   for (const memberId of chat.memberIds) {
     const view = messageView(ctx, message, memberId);
     ctx.push.emit(memberId, "message_sync", view);
@@ -55,6 +55,21 @@ function replyTo(form: Form): number | undefined {
   return nested;
 }
 
+/** `url` as a JSON array (most clients, "[]" for none) or as one plain URL (stashcat-api). */
+function urls(form: Form): unknown[] {
+  const raw = form.string("url")?.trim() ?? "";
+  if (raw === "") return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return [raw];
+  }
+  if (Array.isArray(value)) return value;
+  if (typeof value === "string") return [value];
+  throw new Refusal("invalid_values", "url must be a JSON array or a URL");
+}
+
 function location(form: Form): Location | undefined {
   const latitude = form.string("latitude") ?? "";
   const longitude = form.string("longitude") ?? "";
@@ -90,8 +105,7 @@ export const messageRoutes: Record<string, Endpoint> = {
     const encrypted = form.bool("encrypted");
     const fileIds = form.intList("files");
     for (const id of fileIds) ctx.store.readableFile(id, user.id);
-    const urls = form.json("url") ?? [];
-    if (!Array.isArray(urls)) throw new Refusal("invalid_values", "url must be a JSON array");
+    const links = urls(form);
     const metainfo = form.json("metainfo") ?? null;
     const place = location(form);
     if (text === "" && fileIds.length === 0 && place === undefined)
@@ -111,7 +125,7 @@ export const messageRoutes: Record<string, Endpoint> = {
       verification: form.string("verification") ?? "",
       type: form.string("type") ?? "text",
       fileIds,
-      urls,
+      urls: links,
       metainfo,
       isForwarded: form.bool("is_forwarded"),
       replyTo: reply ?? null,
@@ -129,8 +143,8 @@ export const messageRoutes: Record<string, Endpoint> = {
     const manager = chat.type === "channel" && chat.managerIds.has(user.id);
     if (message.senderId !== user.id && !manager)
       throw new Refusal("no_permission", "only its sender or a channel manager may delete a message");
-    if (!message.deleted) {
-      message.deleted = true;
+    if (message.deletedAt === null) {
+      message.deletedAt = nowSeconds();
       message.deletedByManager = message.senderId !== user.id;
       publish(ctx, chat, message, false);
     }

@@ -29,6 +29,7 @@ function record(value: unknown): Record<string, unknown> | undefined {
 
 export class Push {
   private readonly byUser = new Map<number, Set<Socket>>();
+  private readonly loginListeners = new Set<(userId: number) => void>();
 
   private constructor(
     private readonly http: HttpServer,
@@ -41,11 +42,22 @@ export class Push {
     io.on("connection", (socket) => this.accept(socket));
   }
 
-  /** Listens on host:port (0: any free port). */
-  static async listen(host: string, port: number, store: Store, log: Logger): Promise<Push> {
+  /** Listens on host:port (0: any free port); `ping` replaces socket.io's heartbeat timing. */
+  static async listen(
+    host: string,
+    port: number,
+    store: Store,
+    log: Logger,
+    ping?: { intervalMs: number; timeoutMs: number },
+  ): Promise<Push> {
     const http = createServer();
     // Older clients speak Engine.IO 3; the real server evidently still accepts them.
-    const io = new Server(http, { path: "/socket.io", serveClient: false, allowEIO3: true });
+    const io = new Server(http, {
+      path: "/socket.io",
+      serveClient: false,
+      allowEIO3: true,
+      ...(ping === undefined ? {} : { pingInterval: ping.intervalMs, pingTimeout: ping.timeoutMs }),
+    });
     await new Promise<void>((resolve, reject) => {
       http.once("error", reject);
       http.listen(port, host, () => {
@@ -99,6 +111,7 @@ export class Push {
       if (sockets === undefined) this.byUser.set(user.id, (sockets = new Set()));
       sockets.add(socket);
       socket.emit("new_device_connected", { device_id: deviceId, ip_address: socket.handshake.address });
+      for (const listener of this.loginListeners) listener(user.id);
     });
 
     // The ack says whether the socket is still logged in; clients poll it to notice a lapsed session.
@@ -120,6 +133,12 @@ export class Push {
     sockets?.delete(socket);
     if (sockets?.size === 0) this.byUser.delete(session.userId);
     this.state(socket).session = undefined;
+  }
+
+  /** Calls `listener` right after each socket login is confirmed; returns the function that removes it. */
+  onLogin(listener: (userId: number) => void): () => void {
+    this.loginListeners.add(listener);
+    return () => this.loginListeners.delete(listener);
   }
 
   /** Whether the user has a logged-in socket. */

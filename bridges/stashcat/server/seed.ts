@@ -15,8 +15,11 @@ export interface SeedUser {
   encryptionPassword: string;
   firstName: string;
   lastName: string;
-  /** How `security/get_private_key` hands out the locked private key. */
-  keyForm: "pem" | "jwk";
+  /**
+   * The forms `security/get_private_key` holds the locked private key in: the legacy PEM (what a request
+   * without `format` gets) and the JWK form (`format=jwk`). An account made by an older client has only PEM.
+   */
+  keyForms: readonly ("pem" | "jwk")[];
   /** PEM SPKI, as `users/info` gives it. */
   publicKey: string;
   /** For tests that act as this user without unlocking the key through the API. */
@@ -74,22 +77,22 @@ export function stashcatSeed(): Seed {
     email: `fedgate-bridge@${domain}`,
     firstName: "fedgate",
     lastName: "Bridge",
-    keyForm: "pem",
+    keyForms: ["pem", "jwk"],
   });
   const meyer = seedUser({
     id: 4711,
     email: `meyer@${domain}`,
     firstName: "POK",
     lastName: "Meyer",
-    keyForm: "pem",
+    // An older account: the legacy form only, so that a client asking for JWK first must fall back.
+    keyForms: ["pem"],
   });
-  // The JWK form on one account, so that a client must read both.
   const schulz = seedUser({
     id: 4712,
     email: `schulz@${domain}`,
     firstName: "PK'in",
     lastName: "Schulz",
-    keyForm: "jwk",
+    keyForms: ["pem", "jwk"],
   });
   return {
     companies: [{ id: 1, name: "Polizei Niedersachsen" }],

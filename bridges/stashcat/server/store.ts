@@ -19,9 +19,8 @@ export interface User {
   companyIds: number[];
   /** PEM SPKI. */
   publicKey: string;
-  /** The JSON string `security/get_private_key` returns. */
-  lockedPrivateKey: string;
-  keyForm: "pem" | "jwk";
+  /** The JSON strings `security/get_private_key` returns, per form the account has its key in. */
+  lockedPrivateKeys: { pem?: string; jwk?: string };
   /** The `hidden_id` the push login presents; never the user id. */
   socketId: string;
   created: number;
@@ -59,6 +58,8 @@ export interface Channel extends ChatBase {
 
 export interface Conversation extends ChatBase {
   type: "conversation";
+  /** Names the key its members are to get, when it was created from ids alone (hex); else null. */
+  uniqueIdentifier: string | null;
 }
 
 export type Chat = Channel | Conversation;
@@ -93,7 +94,8 @@ export interface Message {
   replyTo: number | null;
   location: Location | undefined;
   alarm: boolean;
-  deleted: boolean;
+  /** Seconds since the epoch when it was deleted; null while it lives. */
+  deletedAt: number | null;
   deletedByManager: boolean;
   likes: Set<number>;
 }
@@ -178,8 +180,9 @@ export class Store {
         lastName: u.lastName,
         companyIds: u.companyIds ?? allCompanies,
         publicKey: u.publicKey,
-        lockedPrivateKey: lockPrivateKey(u.privateKey, u.encryptionPassword, u.keyForm),
-        keyForm: u.keyForm,
+        lockedPrivateKeys: Object.fromEntries(
+          u.keyForms.map((form) => [form, lockPrivateKey(u.privateKey, u.encryptionPassword, form)]),
+        ),
         socketId: randomBytes(16).toString("hex"),
         created: now,
       });
@@ -211,6 +214,7 @@ export class Store {
         id: c.id,
         memberIds,
         keys: this.wrapFor(c.key, memberIds),
+        uniqueIdentifier: null,
         created: now,
         lastAction: now,
       });
@@ -309,13 +313,19 @@ export class Store {
     );
   }
 
-  createConversation(keys: Map<number, string>): Conversation {
+  /** A new conversation of these members; `keys` holds the wrapped keys of those who have one yet. */
+  createConversation(
+    memberIds: Set<number>,
+    keys: Map<number, string>,
+    uniqueIdentifier: string | null = null,
+  ): Conversation {
     const now = nowSeconds();
     const conversation: Conversation = {
       type: "conversation",
       id: this.nextConversationId++,
-      memberIds: new Set(keys.keys()),
+      memberIds: new Set(memberIds),
       keys: new Map(keys),
+      uniqueIdentifier,
       created: now,
       lastAction: now,
     };
@@ -362,7 +372,7 @@ export class Store {
       replyTo: null,
       location: undefined,
       alarm: false,
-      deleted: false,
+      deletedAt: null,
       deletedByManager: false,
       likes: new Set(),
       ...fields,
@@ -395,7 +405,9 @@ export class Store {
       return true;
     return [...this.messages.values()].some(
       (m) =>
-        !m.deleted && m.fileIds.includes(file.id) && this.chat(m.chatType, m.chatId).memberIds.has(userId),
+        m.deletedAt === null &&
+        m.fileIds.includes(file.id) &&
+        this.chat(m.chatType, m.chatId).memberIds.has(userId),
     );
   }
 

@@ -11,6 +11,11 @@ export interface ViewContext {
   store: Store;
   /** Channel keys as 64 hex characters of the raw key, as some deployments send them. */
   rawChannelKeys: boolean;
+  /**
+   * How a message says it is deleted: "time", null while it lives and the quoted unix time of its deletion
+   * after (as gostashcat decodes the real server's answers), or "boolean" (as stashcat-api declares it).
+   */
+  deletedAs: "time" | "boolean";
   online(userId: number): boolean;
 }
 
@@ -100,13 +105,15 @@ export function channelView(
     membership: {
       is_member: isMember,
       joined: isMember ? String(channel.created) : null,
-      confirmation: isMember,
+      // A string (gostashcat): when the membership was confirmed; every seeded one is from the start.
+      confirmation: isMember ? String(channel.created) : null,
       may_manage: mayManage,
       write: isMember,
       muted: false,
     },
-    user_count: String(channel.memberIds.size),
-    unread: "0",
+    // Numbers, where most counts are strings (gostashcat decodes them as int).
+    user_count: channel.memberIds.size,
+    unread: 0,
     group_id: null,
     ldap_name: null,
     show_membership_activities: false,
@@ -144,6 +151,7 @@ export function conversationView(
     unread_messages: 0,
     key: chatKeyFor(ctx, conversation, viewerId),
     key_requested: false,
+    unique_identifier: conversation.uniqueIdentifier,
     archive: false,
     favorite: false,
     deleted: null,
@@ -175,7 +183,8 @@ export function fileView(ctx: ViewContext, file: StoredFile, viewerId: number): 
       ? []
       : [
           {
-            file_id: String(file.id),
+            // A number here, though the file's own id is a string (gostashcat's Key).
+            file_id: file.id,
             type: entry.type,
             chat_id: String(entry.chatId),
             key: entry.key,
@@ -226,14 +235,15 @@ export function messageView(
   const { store } = ctx;
   const sender = store.findUser(message.senderId);
   const chat = store.chat(message.chatType, message.chatId);
-  const files = message.deleted
+  const deleted = message.deletedAt !== null;
+  const files = deleted
     ? []
     : message.fileIds.flatMap((id) => {
         const file = store.pendingFile(id);
         return file?.bytes === undefined ? [] : [fileView(ctx, file, viewerId)];
       });
   const location =
-    message.location === undefined || message.deleted
+    message.location === undefined || deleted
       ? null
       : {
           latitude: message.location.latitude,
@@ -252,7 +262,7 @@ export function messageView(
       : [];
   return {
     id: message.id,
-    text: message.deleted ? "" : message.text,
+    text: deleted ? "" : message.text,
     conversation_id: message.chatType === "conversation" ? message.chatId : 0,
     channel_id: message.chatType === "channel" ? message.chatId : 0,
     thread_id: 0,
@@ -267,7 +277,7 @@ export function messageView(
     sender: sender === undefined ? null : userView(ctx, sender),
     device: message.deviceId === "" ? null : "web",
     device_id: message.deviceId,
-    deleted: message.deleted,
+    deleted: ctx.deletedAs === "boolean" ? deleted : deleted ? String(message.deletedAt) : null,
     is_deleted_by_manager: message.deletedByManager,
     kind: message.kind,
     type: message.type,
@@ -287,7 +297,7 @@ export function messageView(
     seen_by_others: false,
     unread: false,
     encrypted: message.encrypted,
-    iv: message.deleted ? null : message.iv,
+    iv: deleted ? null : message.iv,
     reply_to: message.replyTo,
     reactions: [],
     webhook: null,

@@ -196,6 +196,77 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
     );
   });
 
+  it("Stashcat bridge - an officer's like and a manager's deletion of a message from another network reach the other networks", async () => {
+    const original = await deliverFromWeber(bus, stashcatTarget(), {
+      type: "message.created",
+      content: { body: "Bitte Eingang bestätigen" },
+    });
+    const copy = await inChannel("Bitte Eingang bestätigen");
+    await schulz.client.like(copy.id);
+    expect(
+      await received(
+        (e) => e.type === "reaction.added" && e.relations?.reactsTo === original.id,
+        "Schulz's like of Weber's message",
+      ),
+    ).toMatchObject({
+      source: { network: "stashcat", conversation: "channel:1001" },
+      sender: { userId: "likes", displayName: "Stashcat" },
+      content: { reaction: "👍" },
+    });
+    // Meyer manages the channel: he may delete what the bridge posted there.
+    await meyer.client.deleteMessage(copy.id);
+    expect(
+      await received(
+        (e) => e.type === "message.deleted" && e.relations?.redacts === original.id,
+        "Meyer's deletion of Weber's message",
+      ),
+    ).toMatchObject({
+      source: { network: "stashcat", conversation: "channel:1001" },
+      // Stashcat does not say which manager deleted it; no officer is named for it.
+      sender: { userId: "moderation" },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(inbound.filter((e) => e.relations?.reactsTo === original.id)).toHaveLength(1);
+    expect(inbound.filter((e) => e.relations?.redacts === original.id)).toHaveLength(1);
+  });
+
+  it("Stashcat bridge - the likes and deletions the bridge makes for other networks do not come back from Stashcat", async () => {
+    // A reaction from elsewhere to an officer's message: the bridge's like stands for it, and is no officer's.
+    const id = await meyer.say(einsatz, "Lage unverändert");
+    const officers = await received((e) => e.source.messageId === String(id), "Meyer's message");
+    await deliverFromWeber(bus, stashcatTarget(), {
+      type: "reaction.added",
+      content: { reaction: "👀" },
+      relations: { reactsTo: officers.id },
+    });
+    // Weber deletes her own message: the bridge deletes its copy.
+    const weberMessage = await deliverFromWeber(bus, stashcatTarget(), {
+      type: "message.created",
+      content: { body: "Versehentlich gesendet" },
+    });
+    const copy = await inChannel("Versehentlich gesendet");
+    await deliverFromWeber(bus, stashcatTarget(), {
+      type: "message.deleted",
+      relations: { redacts: weberMessage.id },
+    });
+    await eventually(
+      async () => {
+        const messages = await schulz.client.messages(einsatz, { limit: 50 });
+        const liked = messages.find((m) => m.id === id)?.likes === 1;
+        const deleted = messages.find((m) => m.id === copy.id)?.deleted === true;
+        return liked && deleted ? true : undefined;
+      },
+      20_000,
+      "the like and the deletion in the channel",
+    );
+    // A message after them proves the bridge has read past them.
+    const after = await meyer.say(einsatz, "Nachtrag");
+    await received((e) => e.source.messageId === String(after), "the message after them");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(inbound.filter((e) => e.relations?.reactsTo === officers.id)).toEqual([]);
+    expect(inbound.filter((e) => e.relations?.redacts === weberMessage.id)).toEqual([]);
+  });
+
   /** Meyer uploads a file to the channel as Stashcat's clients do: under a file key sealed for the chat. */
   async function uploadSealed(name: string, mediaType: string, bytes: Buffer): Promise<number> {
     const fileKey = newKey();

@@ -289,11 +289,11 @@ describe("Stashcat test server", () => {
       expect(companies[0]?.["name"]).toBe("Polizei Niedersachsen");
     });
 
-    it("hands out the locked private key in the PEM form and in the JWK form", async () => {
-      const pem = (await meyer.call("security/get_private_key"))["keys"] as Json;
-      expect(pem["user_id"]).toBe(String(MEYER));
-      expect(pem["deleted"]).toBe(false);
-      expect(pem["public_key"]).toBe(seedUser(MEYER).publicKey);
+    it("hands out the locked private key in the form asked for: JWK with format=jwk, the legacy PEM otherwise", async () => {
+      const pem = (await schulz.call("security/get_private_key"))["keys"] as Json;
+      expect(pem["user_id"]).toBe(String(SCHULZ));
+      expect(pem["deleted"]).toBeNull();
+      expect(pem["public_key"]).toBe(seedUser(SCHULZ).publicKey);
       const pemForm = JSON.parse(pem["private_key"] as string) as Json;
       expect(pemForm["private"]).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
       expect(() => unlockPrivateKey(pem["private_key"] as string, "wrong")).toThrow();
@@ -301,10 +301,21 @@ describe("Stashcat test server", () => {
       const jwk = (await schulz.call("security/get_private_key", { format: "jwk", type: "encryption" }))[
         "keys"
       ] as Json;
+      expect(jwk["format"]).toBe("jwk");
       const jwkForm = JSON.parse(jwk["private_key"] as string) as Json;
       expect(Object.keys(jwkForm).sort()).toEqual(["ciphertext", "iv", "key_derivation_properties"]);
       const key = unlockPrivateKey(jwk["private_key"] as string, seedUser(SCHULZ).encryptionPassword);
       expect(key.asymmetricKeyType).toBe("rsa");
+      const fromPem = unlockPrivateKey(pem["private_key"] as string, seedUser(SCHULZ).encryptionPassword);
+      expect(fromPem.export({ format: "jwk" })).toEqual(key.export({ format: "jwk" }));
+
+      // Meyer's account has its key in the legacy form only.
+      expectRefusal(
+        await meyer.post("security/get_private_key", { format: "jwk", type: "encryption" }),
+        "not_found",
+      );
+      const legacy = (await meyer.call("security/get_private_key"))["keys"] as Json;
+      expect(JSON.parse(legacy["private_key"] as string)).toHaveProperty("private");
     });
 
     it("logs out: the client_key is dead", async () => {
@@ -410,10 +421,11 @@ describe("Stashcat test server", () => {
         members: JSON.stringify([{ id: MEYER, key: "abc" }]),
       });
       expectRefusal(withoutSelf, "invalid_values");
+      // The ids form needs the identifier of the key the members are to get.
       const idsOnly = await bridge.post("message/createEncryptedConversation", {
         members: JSON.stringify([BRIDGE, MEYER]),
       });
-      expectRefusal(idsOnly, "invalid_values");
+      expectRefusal(idsOnly, "missing_values");
       const unknown = await bridge.post("message/createEncryptedConversation", {
         members: JSON.stringify([
           { id: BRIDGE, key: "a" },
@@ -421,6 +433,72 @@ describe("Stashcat test server", () => {
         ]),
       });
       expectRefusal(unknown, "not_found");
+    });
+    it("creates an encrypted conversation from member ids and a key identifier too, the keys given after", async () => {
+      const identifier = "5f".repeat(16);
+      const created = (
+        await bridge.call("message/createEncryptedConversation", {
+          members: JSON.stringify([String(SCHULZ)]),
+          unique_identifier: identifier,
+        })
+      )["conversation"] as Json;
+      expect(created["unique_identifier"]).toBe(identifier);
+      expect(created["key"]).toBeNull();
+      expect((created["members"] as Json[]).map((m) => m["id"]).sort()).toEqual([
+        String(BRIDGE),
+        String(SCHULZ),
+      ]);
+      const id = created["id"] as string;
+      // The keys come after, wrapped for each member, as members without keys get them.
+      const chatKey = newKey();
+      const schulzInfo = (await bridge.call("users/info", { user_id: String(SCHULZ), withkey: "true" }))[
+        "user"
+      ] as Json;
+      await bridge.call("security/set_missing_key", {
+        type: "conversation",
+        id,
+        keys: JSON.stringify([
+          {
+            user_id: String(BRIDGE),
+            key: wrapChatKey(chatKey, seedUser(BRIDGE).publicKey),
+            key_signature: "",
+          },
+          {
+            user_id: SCHULZ,
+            key: wrapChatKey(chatKey, schulzInfo["public_key"] as string),
+            key_signature: "",
+          },
+        ]),
+      });
+      const forSchulz = (await schulz.call("message/conversation", { conversation_id: id }))[
+        "conversation"
+      ] as Json;
+      expect(unwrapChatKey(forSchulz["key"] as string, await schulz.privateKey()).equals(chatKey)).toBe(true);
+      // A key once given stays; someone outside the conversation gets none.
+      expectRefusal(
+        await bridge.post("security/set_missing_key", {
+          type: "conversation",
+          id,
+          keys: JSON.stringify([{ user_id: MEYER, key: "abc", key_signature: "" }]),
+        }),
+        "invalid_values",
+      );
+      await bridge.call("security/set_missing_key", {
+        type: "conversation",
+        id,
+        keys: JSON.stringify([{ user_id: SCHULZ, key: wrapChatKey(newKey(), seedUser(SCHULZ).publicKey) }]),
+      });
+      const again = (await schulz.call("message/conversation", { conversation_id: id }))[
+        "conversation"
+      ] as Json;
+      expect(again["key"]).toBe(forSchulz["key"]);
+      expectRefusal(
+        await bridge.post("message/createEncryptedConversation", {
+          members: JSON.stringify([SCHULZ]),
+          unique_identifier: "kein hex",
+        }),
+        "invalid_values",
+      );
     });
   });
 
@@ -578,6 +656,16 @@ describe("Stashcat test server", () => {
         await meyer.post("message/send", { target: "group", channel_id: "1001", text: "x" }),
         "invalid_values",
       );
+      // url as a JSON array, as most clients send it, or as one plain URL, as stashcat-api does.
+      for (const url of ["[]", JSON.stringify(["https://lage.example/karte"]), "https://lage.example/karte"])
+        expect(
+          (await meyer.post("message/send", { target: "channel", channel_id: "1001", text: "mit Link", url }))
+            .status.value,
+        ).toBe("OK");
+      expectRefusal(
+        await meyer.post("message/send", { target: "channel", channel_id: "1001", text: "x", url: "{}" }),
+        "invalid_values",
+      );
     });
 
     it("lets the sender or a channel manager delete, marking the message deleted", async () => {
@@ -599,14 +687,17 @@ describe("Stashcat test server", () => {
         true,
       );
 
+      // A live message says deleted null; a deleted one the time of its deletion, quoted.
+      expect(byMeyer["deleted"]).toBeNull();
       const listed = (await schulz.content("channel", 1001, { limit: "100" })).find(
         (m) => m["id"] === bySchulz["id"],
       );
-      expect(listed?.["deleted"]).toBe(true);
+      expect(listed?.["deleted"]).toMatch(/^\d{10}$/);
+      expect(Math.abs(Number(listed?.["deleted"]) - Date.now() / 1000)).toBeLessThan(60);
       expect(listed?.["is_deleted_by_manager"]).toBe(true);
       expect(listed?.["text"]).toBe("");
       const pushed = await eventually(
-        () => syncs.find((m) => m["id"] === bySchulz["id"] && m["deleted"] === true),
+        () => syncs.find((m) => m["id"] === bySchulz["id"] && typeof m["deleted"] === "string"),
         5000,
         "deletion pushed",
       );

@@ -432,6 +432,32 @@ describe("StashcatClient", () => {
     expect(failure.detail).toEqual({ endpoint: "message/like", status: 404 });
   });
 
+  it("asks for the private key in the JWK form first, and takes the legacy PEM form where there is no JWK", async () => {
+    const jwk = JSON.stringify({ ciphertext: "Y2lwaGVy", iv: "aXY=", key_derivation_properties: {} });
+    const pem = JSON.stringify({ private: "-----BEGIN ENCRYPTED PRIVATE KEY-----\n…" });
+    let hasJwk = true;
+    handlers.set("security/get_private_key", (fields, res) => {
+      if (!validKeys.has(fields.get("client_key") ?? "")) send(res, error("auth_invalid"));
+      else if (fields.get("format") !== "jwk") send(res, ok({ keys: { user_id: "4700", private_key: pem } }));
+      else if (hasJwk) send(res, ok({ keys: { user_id: "4700", private_key: jwk, format: "jwk" } }));
+      else send(res, error("not_found", "no key in this format"));
+    });
+    const client = await connect();
+    expect(await client.lockedPrivateKey()).toBe(jwk);
+    const asked = seen.filter((request) => request.path === "security/get_private_key");
+    expect(asked.map((request) => [request.fields.get("format"), request.fields.get("type")])).toEqual([
+      ["jwk", "encryption"],
+    ]);
+    hasJwk = false;
+    expect(await client.lockedPrivateKey()).toBe(pem);
+    // A server that ignores format hands out what it has, which unlockPrivateKey reads either way.
+    handlers.set(
+      "security/get_private_key",
+      authed(() => ({ keys: { user_id: "4700", private_key: pem } })),
+    );
+    expect(await client.lockedPrivateKey()).toBe(pem);
+  });
+
   it("reads channel lists with string ids and channels/info's plural key", async () => {
     const rawKey = "ab".repeat(32);
     handlers.set(

@@ -24,7 +24,7 @@ function wire(overrides: Json = {}): Json {
     micro_time: "1767225600.123456",
     sender: { id: 4711, first_name: "Anna", last_name: "Meyer", image: "", public_key: "" },
     device_id: "dev1",
-    deleted: false,
+    deleted: null,
     kind: "message",
     type: "text",
     reciever: [],
@@ -64,9 +64,17 @@ describe("parseMessage", () => {
       time: 1767225600,
       fileIds: [],
       likes: 0,
+      liked: false,
       deleted: false,
       markdown: false,
     });
+  });
+
+  it("says whether the reader liked it only when the server does", () => {
+    expect(parseMessage(wire({ likes: 2, liked: true })).liked).toBe(true);
+    expect(parseMessage(wire({ liked: "1" })).liked).toBe(true);
+    expect(parseMessage(wire({ liked: undefined }))).not.toHaveProperty("liked");
+    expect(parseMessage(wire({ liked: null }))).not.toHaveProperty("liked");
   });
 
   it("takes ids and times as strings or numbers", () => {
@@ -137,6 +145,18 @@ describe("parseMessage", () => {
     expect(parseMessage(wire({ metainfo: { v: 1 } })).markdown).toBe(false);
   });
 
+  it("takes deleted as null while the message lives and as the quoted time of its deletion, or as a boolean", () => {
+    expect(parseMessage(wire({ deleted: null })).deleted).toBe(false);
+    expect(parseMessage(wire({ deleted: undefined })).deleted).toBe(false);
+    // gostashcat reads it as a quoted unix time; stashcat-api declares a boolean.
+    expect(parseMessage(wire({ deleted: "1767225700" })).deleted).toBe(true);
+    expect(parseMessage(wire({ deleted: 1767225700 })).deleted).toBe(true);
+    expect(parseMessage(wire({ deleted: true })).deleted).toBe(true);
+    expect(parseMessage(wire({ deleted: false })).deleted).toBe(false);
+    expect(parseMessage(wire({ deleted: "0" })).deleted).toBe(false);
+    expect(parseMessage(wire({ deleted: "" })).deleted).toBe(false);
+  });
+
   it("counts a message deleted by a manager as deleted, and a text of null as empty", () => {
     expect(parseMessage(wire({ deleted: "1" })).deleted).toBe(true);
     expect(parseMessage(wire({ is_deleted_by_manager: true })).deleted).toBe(true);
@@ -187,6 +207,10 @@ describe("parseMessage", () => {
     ["a file without an id", { files: [{ name: "lage.pdf" }] }, "files"],
     ["a reply_to that is not an id", { reply_to: { message_id: "x" } }, "reply_to"],
     ["likes that are not a count", { likes: "viele" }, "likes"],
+    ["liked that is not a boolean", { liked: "vielleicht" }, "liked"],
+    ["a deletion that is neither a time nor a boolean", { deleted: "gestern" }, "deleted"],
+    ["a deletion that is an object", { deleted: { time: 1 } }, "deleted"],
+    ["a deletion after the year 9999", { deleted: "253402300800" }, "deleted"],
   ])("refuses %s, naming the field", (_what, overrides, field) => {
     const error = refusal(wire({ text: "geheimer Lagebericht", ...overrides }));
     expect(error.detail["field"]).toBe(field);
