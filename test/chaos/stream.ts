@@ -1,0 +1,259 @@
+/**
+ * The paced, sequence-numbered stream the chaos suite sends through the federation while a fault strikes:
+ * every participant writes `chaos <run> <network> <n>` for n = 1, 2, … at a steady pace, and reads its
+ * conversation all along, noting when each of the others' messages first arrived and every copy of it.
+ */
+import { randomBytes } from "node:crypto";
+import type { Network, Participant } from "./participants.js";
+
+export interface StreamOptions {
+  /** Messages each participant writes. */
+  messagesPerSender: number;
+  /** Pause between two messages of one participant. */
+  intervalMs: number;
+  /** When the fault strikes, counted from the stream's first message. */
+  faultAtMs: number;
+  /** How long the others' messages may take to arrive after the last is sent, before counting. */
+  drainTimeoutMs: number;
+}
+
+/** One copy of a message arriving in a participant's conversation. */
+export interface Arrival {
+  from: Network;
+  seq: number;
+  /** The receiving server's id of this copy. */
+  id: string;
+  at: number;
+}
+
+/** What the stream did: what each participant sent (and when the server had it), what each one read. */
+export interface StreamRecord {
+  run: string;
+  /** By sender: sequence number -> when its server stored it. */
+  sent: Map<Network, Map<number, number>>;
+  /** By receiver: every copy of the others' messages, in the order its conversation holds them. */
+  arrivals: Map<Network, Arrival[]>;
+  /** When the fault began and when it was over (the process or server back, the stall released). */
+  faultStartedAt: number;
+  faultEndedAt: number;
+  /** Each participant's errors while reading or writing, as counts per message. */
+  troubles: Map<string, number>;
+}
+
+/** What a fault can do to the stream: hold a participant's writing while its own server is away. */
+export interface StreamControl {
+  /** Stops `network`'s participant writing; resolves once its message in hand is stored. */
+  holdSending(network: Network): Promise<void>;
+  /** Lets it write again, once its client can. */
+  resumeSending(network: Network): void;
+}
+
+const POLL_MS = 250;
+
+/** What the stream's texts look like: the sender's network in group 1, the sequence number in group 2. */
+export function streamPattern(run: string): RegExp {
+  return new RegExp(`chaos ${run} (xmpp|matrix|stashcat) (\\d+)\\b`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A participant's reading: one read at a time, whether the poll loop or a writer checking its own text. */
+class Reader {
+  readonly arrivals: Arrival[] = [];
+  /** Every text the conversation holds since the start, the participant's own included. */
+  readonly texts = new Set<string>();
+  private reading: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly participant: Participant,
+    private readonly pattern: RegExp,
+    private readonly trouble: (what: string) => void,
+  ) {}
+
+  /** Reads what is new; resolves once the read is done (failed reads are noted and resolve too). */
+  read(): Promise<boolean> {
+    const next = this.reading.then(async () => {
+      const read = await this.participant.readNew();
+      const at = Date.now();
+      for (const { id, body } of read) {
+        this.texts.add(body);
+        const match = this.pattern.exec(body);
+        if (match === null) continue;
+        const from = match[1] as Network;
+        if (from !== this.participant.network) this.arrivals.push({ from, seq: Number(match[2]), id, at });
+      }
+    });
+    this.reading = next.catch(() => undefined);
+    return next.then(
+      () => true,
+      (error: unknown) => {
+        this.trouble(`${this.participant.network} read failed: ${firstLine(error)}`);
+        return false;
+      },
+    );
+  }
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0]?.slice(0, 160) ?? "";
+}
+
+/** A gate a writer waits at while its server is away. */
+class Gate {
+  private open: Promise<void> = Promise.resolve();
+  private release: (() => void) | undefined;
+  /** The message in hand, until its server has it. */
+  inHand: Promise<void> = Promise.resolve();
+
+  close(): void {
+    if (this.release !== undefined) return;
+    this.open = new Promise((resolve) => (this.release = resolve));
+  }
+
+  reopen(): void {
+    this.release?.();
+    this.release = undefined;
+  }
+
+  passed(): Promise<void> {
+    return this.open;
+  }
+}
+
+/**
+ * Runs the stream through `participants` and strikes with `fault` at options.faultAtMs; resolves once
+ * every message sent has arrived everywhere it should or the drain timeout passed, and a few seconds more,
+ * for a late copy to show.
+ */
+export async function runStream(
+  participants: readonly Participant[],
+  options: StreamOptions,
+  fault: (control: StreamControl) => Promise<void>,
+): Promise<StreamRecord> {
+  const run = randomBytes(4).toString("hex");
+  const pattern = streamPattern(run);
+  const troubles = new Map<string, number>();
+  const trouble = (what: string): void => {
+    if (!troubles.has(what)) process.stderr.write(`chaos: ${what}\n`);
+    troubles.set(what, (troubles.get(what) ?? 0) + 1);
+  };
+  const readers = new Map(participants.map((p) => [p.network, new Reader(p, pattern, trouble)]));
+  const gates = new Map(participants.map((p) => [p.network, new Gate()]));
+  const sent = new Map<Network, Map<number, number>>(participants.map((p) => [p.network, new Map()]));
+
+  let reading = true;
+  const polls = [...readers.values()].map(async (reader) => {
+    while (reading) {
+      await reader.read();
+      await sleep(POLL_MS);
+    }
+  });
+
+  /** Writes one message, however often it takes: a write that failed midway is looked for before a retry. */
+  async function write(participant: Participant, text: string): Promise<void> {
+    const reader = readers.get(participant.network);
+    for (;;) {
+      try {
+        await participant.send(text);
+        return;
+      } catch (error) {
+        trouble(`${participant.network} write failed: ${firstLine(error)}`);
+      }
+      await participant.ready();
+      while (reader !== undefined && !(await reader.read())) await sleep(POLL_MS);
+      if (reader?.texts.has(text) === true) return;
+    }
+  }
+
+  const started = Date.now();
+  const writers = participants.map(async (participant) => {
+    const gate = gates.get(participant.network) ?? new Gate();
+    const mine = sent.get(participant.network) ?? new Map<number, number>();
+    for (let seq = 1; seq <= options.messagesPerSender; seq++) {
+      await gate.passed();
+      const writing = write(participant, `chaos ${run} ${participant.network} ${seq}`);
+      gate.inHand = writing;
+      await writing;
+      mine.set(seq, Date.now());
+      await sleep(options.intervalMs);
+    }
+  });
+
+  const control: StreamControl = {
+    holdSending: async (network) => {
+      const gate = gates.get(network);
+      gate?.close();
+      await gate?.inHand;
+    },
+    resumeSending: (network) => {
+      const gate = gates.get(network);
+      const participant = participants.find((p) => p.network === network);
+      void (participant?.ready() ?? Promise.resolve()).then(() => gate?.reopen());
+    },
+  };
+  const striking = (async () => {
+    await sleep(Math.max(0, started + options.faultAtMs - Date.now()));
+    const faultStartedAt = Date.now();
+    await fault(control);
+    return { faultStartedAt, faultEndedAt: Date.now() };
+  })();
+
+  const [{ faultStartedAt, faultEndedAt }] = await Promise.all([striking, Promise.all(writers)]);
+
+  const expected = (receiver: Network): number =>
+    [...sent].filter(([from]) => from !== receiver).reduce((sum, [, seqs]) => sum + seqs.size, 0);
+  const complete = (): boolean =>
+    [...readers].every(
+      ([network, reader]) =>
+        new Set(reader.arrivals.map((a) => `${a.from} ${a.seq}`)).size >= expected(network),
+    );
+  const deadline = Date.now() + options.drainTimeoutMs;
+  while (!complete() && Date.now() < deadline) await sleep(POLL_MS);
+  // A copy posted twice may come a moment after the first.
+  await sleep(3000);
+  reading = false;
+  await Promise.all(polls);
+  await Promise.all([...readers.values()].map((reader) => reader.read()));
+
+  return {
+    run,
+    sent,
+    arrivals: new Map([...readers].map(([network, reader]) => [network, reader.arrivals])),
+    faultStartedAt,
+    faultEndedAt,
+    troubles,
+  };
+}
+
+/**
+ * Resolves once a message from each participant has reached each other one: every bridge is in its
+ * conversation and every route carries. Writes again every 15 s while some route has not carried yet (a
+ * bridge not yet in its room does not bridge what was written before it came).
+ */
+export async function warmUp(participants: readonly Participant[], timeoutMs = 120_000): Promise<void> {
+  const run = randomBytes(4).toString("hex");
+  const pattern = new RegExp(`warm-up ${run} (xmpp|matrix|stashcat) \\d+`);
+  const missing = new Set(
+    participants.flatMap((from) =>
+      participants.filter((to) => to !== from).map((to) => `${from.network}>${to.network}`),
+    ),
+  );
+  const deadline = Date.now() + timeoutMs;
+  for (let round = 1; missing.size > 0; round++) {
+    if (Date.now() > deadline)
+      throw new Error(`warm-up: no message carried on ${[...missing].join(", ")} in ${timeoutMs} ms`);
+    for (const from of participants)
+      if ([...missing].some((route) => route.startsWith(`${from.network}>`)))
+        await from.send(`warm-up ${run} ${from.network} ${round}`);
+    const roundEnds = Date.now() + 15_000;
+    while (missing.size > 0 && Date.now() < roundEnds) {
+      for (const to of participants) {
+        for (const { body } of await to.readNew().catch(() => [])) {
+          const from = pattern.exec(body)?.[1];
+          if (from !== undefined) missing.delete(`${from}>${to.network}`);
+        }
+      }
+      await sleep(POLL_MS);
+    }
+  }
+}
