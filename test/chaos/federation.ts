@@ -36,6 +36,7 @@ import {
   type Participant,
 } from "./participants.js";
 import { TcpRelay } from "./relay.js";
+import type { StreamRecord } from "./stream.js";
 
 export interface ChaosSettings {
   /**
@@ -323,6 +324,24 @@ export class ChaosFederation {
     await Promise.all([this.relays.api.down(), this.relays.push.down()]);
     await sleep(ms);
     await Promise.all([this.relays.api.up(), this.relays.push.up()]);
+  }
+
+  /** For a person looking into a failure: the stream's raw record, where FEDGATE_CHAOS_LOGS names a folder. */
+  async keepRecord(fault: string, record: StreamRecord): Promise<void> {
+    const logs = process.env["FEDGATE_CHAOS_LOGS"];
+    if (logs === undefined || logs === "") return;
+    await mkdir(logs, { recursive: true });
+    const plain = {
+      fault,
+      ...record,
+      sent: [...record.sent],
+      arrivals: [...record.arrivals],
+      troubles: [...record.troubles],
+    };
+    await writeFile(
+      join(logs, `${basename(dirname(this.configFile))}-record.json`),
+      JSON.stringify(plain, (_, value: unknown) => (value instanceof Map ? [...value] : value)),
+    );
   }
 
   async stop(): Promise<void> {

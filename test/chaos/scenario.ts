@@ -41,6 +41,7 @@ export async function strike(
       return undefined;
     });
     report(verdict, boundSeconds(federation), trace);
+    await federation.keepRecord(fault, record);
     return verdict;
   } finally {
     await Promise.all(participants.map((p) => p.close()));

@@ -1,7 +1,7 @@
 /**
- * The Stashcat server cuts the bridge's push connection mid-stream, while the officer keeps writing: twice,
- * 3 s apart, and once more the moment the bridge is back from the second cut, while the catch-up of what it
- * missed is still pending.
+ * The Stashcat server cuts the bridge's push connection mid-stream while the officer writes without pause:
+ * twice, 3 s apart, and once more the moment the bridge is back from the second cut, while the catch-up of
+ * what it missed is still pending.
  */
 import { afterAll, describe, it } from "vitest";
 import { eventually } from "../helpers/fixtures.js";
@@ -25,10 +25,14 @@ describe.skipIf(federation === undefined)("chaos - the Stashcat push connection 
       const verdict = await strike(
         federation,
         "Stashcat push cut twice, then during the catch-up",
-        async () => {
-          /** Cuts the push connection; resolves once the bridge has logged in to it again. */
+        async (stream) => {
+          /**
+           * Cuts the push connection while the officer writes without pause, so that messages are written
+           * while the bridge is away and pushed the moment it is back; resolves once it has logged in again.
+           */
           const cut = async (): Promise<void> => {
             const logins = federation.stashcatPushLogins();
+            stream.hurry("stashcat", 25);
             federation.stashcat.dropPushConnections();
             await eventually(
               () => (federation.stashcatPushLogins() > logins ? true : undefined),
@@ -40,6 +44,7 @@ describe.skipIf(federation === undefined)("chaos - the Stashcat push connection 
           await new Promise((resolve) => setTimeout(resolve, 3000));
           await cut();
           // At once after it is back: the catch-up of what it missed in the second cut is still to run.
+          stream.hurry("stashcat", 25);
           federation.stashcat.dropPushConnections();
         },
       );

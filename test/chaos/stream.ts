@@ -46,6 +46,8 @@ export interface StreamControl {
   holdSending(network: Network): Promise<void>;
   /** Lets it write again, once its client can. */
   resumeSending(network: Network): void;
+  /** Has `network`'s participant write its next `count` messages one right after the other. */
+  hurry(network: Network, count: number): void;
 }
 
 const POLL_MS = 250;
@@ -104,6 +106,8 @@ class Gate {
   private release: (() => void) | undefined;
   /** The message in hand, until its server has it. */
   inHand: Promise<void> = Promise.resolve();
+  /** Messages still to write without a pause. */
+  hurried = 0;
 
   close(): void {
     if (this.release !== undefined) return;
@@ -175,7 +179,8 @@ export async function runStream(
       gate.inHand = writing;
       await writing;
       mine.set(seq, Date.now());
-      await sleep(options.intervalMs);
+      if (gate.hurried > 0) gate.hurried -= 1;
+      else await sleep(options.intervalMs);
     }
   });
 
@@ -189,6 +194,10 @@ export async function runStream(
       const gate = gates.get(network);
       const participant = participants.find((p) => p.network === network);
       void (participant?.ready() ?? Promise.resolve()).then(() => gate?.reopen());
+    },
+    hurry: (network, count) => {
+      const gate = gates.get(network);
+      if (gate !== undefined) gate.hurried = count;
     },
   };
   const striking = (async () => {
