@@ -43,8 +43,8 @@ export interface Verdict {
   /**
    * Seconds from the end of the fault until flow was normal again in every stream (0: nothing was held up);
    * undefined when some stream never recovered (its last message never arrived). A stream's flow is normal
-   * again once everything sent before the fault ended has arrived and a message sent after it arrives within
-   * NORMAL_LATENCY_MS.
+   * again once the last of its messages that took longer than NORMAL_LATENCY_MS has arrived: a stream that
+   * carries its backlog and then stalls again has not recovered until the second stall is over.
    */
   recoverySeconds: number | undefined;
   /** Seconds the fault itself lasted (a process down, a server restarting, a stall). */
@@ -66,10 +66,8 @@ export function countStreams(fault: string, record: StreamRecord): Verdict {
       const outOfOrder: number[] = [];
       let highest = 0;
       let worst = 0;
-      /** When everything sent before the fault's end had arrived. */
-      let backlogDrained = record.faultEndedAt;
-      /** When the first message sent after the fault's end arrived in normal time. */
-      let flowing: number | undefined;
+      /** When the last message held up arrived. */
+      let lastHeldUp = record.faultEndedAt;
       for (const arrival of arrivals.filter((a) => a.from === from)) {
         const copies = (seen.get(arrival.seq) ?? 0) + 1;
         seen.set(arrival.seq, copies);
@@ -80,13 +78,11 @@ export function countStreams(fault: string, record: StreamRecord): Verdict {
         if (sentAt === undefined) continue;
         const latency = arrival.at - sentAt;
         worst = Math.max(worst, latency);
-        if (sentAt <= record.faultEndedAt) backlogDrained = Math.max(backlogDrained, arrival.at);
-        else if (latency <= NORMAL_LATENCY_MS) flowing = Math.min(flowing ?? arrival.at, arrival.at);
+        if (latency > NORMAL_LATENCY_MS) lastHeldUp = Math.max(lastHeldUp, arrival.at);
       }
       const lost = [...sent.keys()].filter((seq) => !seen.has(seq));
       // Flow is back only if the stream's last message arrived.
       if (lost.includes(Math.max(...sent.keys()))) recovered = false;
-      const heldUp = worst > NORMAL_LATENCY_MS;
       streams.push({
         from,
         to,
@@ -96,9 +92,7 @@ export function countStreams(fault: string, record: StreamRecord): Verdict {
         outOfOrder,
         unconfirmed: [...seen.keys()].filter((seq) => !sent.has(seq)),
         worstLatencySeconds: seconds(worst),
-        recoverySeconds: heldUp
-          ? seconds(Math.max(backlogDrained, flowing ?? backlogDrained) - record.faultEndedAt)
-          : 0,
+        recoverySeconds: seconds(lastHeldUp - record.faultEndedAt),
       });
     }
   }
