@@ -1,9 +1,11 @@
 /**
  * The people at each end of the chaos suite's conversation, each on their own network's client API, as a
  * person's client would be: a Bundespolizei officer in the XMPP room, a Tchap official in the Matrix room,
- * a Lower Saxony officer in the Stashcat channel. Each writes in the linked conversation and reads it back
- * from the server's own record of it (the room's archive, the room's timeline, the channel's messages), so
- * what is counted is what the far person sees, doubles included, whatever their connection went through.
+ * a Lower Saxony officer in the Stashcat channel. Each writes in the linked conversation and reads it from
+ * the server's own record of it (the room's archive, the room's timeline, the channel's messages): along
+ * the way after the last message read, for the times, and at the end back from the conversation's end, as a
+ * person scrolling up sees it, for the count. What is counted is what the far person sees, doubles included,
+ * whatever their connection went through.
  */
 import { createHash } from "node:crypto";
 import { decryptText } from "../../bridges/stashcat/crypto.js";
@@ -21,6 +23,8 @@ export interface Read {
   /** The server's id of it: two copies of one text have two ids. */
   id: string;
   body: string;
+  /** When the server stored it, by the server's clock, where the read says (reading back does). */
+  storedAt?: number;
 }
 
 export interface Participant {
@@ -29,6 +33,11 @@ export interface Participant {
   send(text: string): Promise<void>;
   /** The conversation's messages stored since the last call (the first call starts from now), oldest first. */
   readNew(): Promise<Read[]>;
+  /**
+   * The conversation's last `count` messages, read back from its end as a person scrolling up sees them,
+   * oldest first: what the count at the end rests on, whatever the reading along the way missed.
+   */
+  history(count: number): Promise<Read[]>;
   /** Resolves once the client can write again after its server came back. */
   ready(): Promise<void>;
   close(): Promise<void>;
@@ -99,7 +108,13 @@ export class XmppParticipant implements Participant {
       const page = this.pages.get(result.attrs["queryid"] ?? "");
       const original = result.getChild("forwarded", NS.forward)?.getChild("message");
       const body = original?.getChildText("body");
-      if (page !== undefined && typeof body === "string") page.push({ id: result.attrs["id"] ?? "", body });
+      const stamp = result.getChild("forwarded", NS.forward)?.getChild("delay", NS.delay)?.attrs["stamp"];
+      if (page !== undefined && typeof body === "string")
+        page.push({
+          id: result.attrs["id"] ?? "",
+          body,
+          ...(stamp === undefined ? {} : { storedAt: Date.parse(stamp) }),
+        });
       return;
     }
     // The room's echo of a message of ours; a join's history replay carries a delay and is not one.
@@ -127,8 +142,10 @@ export class XmppParticipant implements Participant {
     await echoed;
   }
 
-  /** One archive query: up to PAGE messages after `after` (or the last one, with `last`). */
-  private async query(rsm: Element): Promise<{ page: Read[]; last: string | undefined; complete: boolean }> {
+  /** One archive query with the result set `rsm`: its page, and where the page starts and ends. */
+  private async query(
+    rsm: Element,
+  ): Promise<{ page: Read[]; first: string | undefined; last: string | undefined; complete: boolean }> {
     const queryid = `chaos-${Math.random().toString(36).slice(2)}`;
     const page: Read[] = [];
     this.pages.set(queryid, page);
@@ -138,8 +155,13 @@ export class XmppParticipant implements Participant {
         10_000,
       );
       const fin = answer.getChild("fin", NS.mam);
-      const last = fin?.getChild("set", NS.rsm)?.getChildText("last") ?? undefined;
-      return { page, last: last ?? undefined, complete: fin?.attrs["complete"] === "true" };
+      const set = fin?.getChild("set", NS.rsm);
+      return {
+        page,
+        first: set?.getChildText("first") ?? undefined,
+        last: set?.getChildText("last") ?? undefined,
+        complete: fin?.attrs["complete"] === "true",
+      };
     } finally {
       this.pages.delete(queryid);
     }
@@ -165,6 +187,22 @@ export class XmppParticipant implements Participant {
       if (last !== undefined) this.cursor = last;
       if (complete || page.length === 0 || last === undefined) return read;
     }
+  }
+
+  async history(count: number): Promise<Read[]> {
+    await this.joined;
+    const pages: Read[][] = [];
+    let before = "";
+    for (let read = 0; read < count;) {
+      const { page, first, complete } = await this.query(
+        xml("set", { xmlns: NS.rsm }, xml("max", {}, String(PAGE)), xml("before", {}, before)),
+      );
+      pages.unshift(page);
+      read += page.length;
+      if (complete || page.length === 0 || first === undefined) break;
+      before = first;
+    }
+    return pages.flat().slice(-count);
   }
 
   async ready(): Promise<void> {
@@ -243,6 +281,32 @@ export class MatrixParticipant implements Participant {
     }
   }
 
+  async history(count: number): Promise<Read[]> {
+    // Without a token, the room's end: where a person scrolling up starts.
+    let from: string | undefined;
+    const read: Read[] = [];
+    while (read.length < count) {
+      const filter = encodeURIComponent(JSON.stringify({ types: ["m.room.message"] }));
+      const answer = await this.call(
+        "GET",
+        `${this.roomPath}/messages?dir=b&limit=${PAGE}&filter=${filter}` +
+          (from === undefined ? "" : `&from=${encodeURIComponent(from)}`),
+      );
+      const chunk = answer["chunk"];
+      if (!Array.isArray(chunk)) throw new Error(`no timeline: ${JSON.stringify(answer)}`);
+      for (const event of chunk as Record<string, unknown>[]) {
+        const body = (event["content"] as { body?: unknown } | undefined)?.body;
+        const ts = event["origin_server_ts"];
+        if (typeof event["event_id"] === "string" && typeof body === "string")
+          read.push({ id: event["event_id"], body, ...(typeof ts === "number" ? { storedAt: ts } : {}) });
+      }
+      const end = answer["end"];
+      if (typeof end !== "string" || chunk.length === 0) break;
+      from = end;
+    }
+    return read.slice(0, count).reverse();
+  }
+
   async ready(): Promise<void> {
     for (;;) {
       try {
@@ -309,6 +373,25 @@ export class StashcatParticipant implements Participant {
       }
       if (page.length < PAGE) return read;
     }
+  }
+
+  async history(count: number): Promise<Read[]> {
+    const key = await this.officer.chatKey(this.chat);
+    const read = new Map<number, Read>();
+    for (let offset = 0; read.size < count; offset += PAGE) {
+      const page = await this.officer.client.messages(this.chat, { limit: PAGE, offset });
+      if (page.length === 0) break;
+      for (const message of page)
+        read.set(message.id, {
+          id: String(message.id),
+          body: message.encrypted ? decryptText(message.text, message.iv ?? "", key) : message.text,
+          storedAt: message.time * 1000,
+        });
+    }
+    return [...read]
+      .sort(([a], [b]) => a - b)
+      .slice(-count)
+      .map(([, message]) => message);
   }
 
   async ready(): Promise<void> {

@@ -1,10 +1,11 @@
 /**
  * The paced, sequence-numbered stream the chaos suite sends through the federation while a fault strikes:
  * every participant writes `chaos <run> <network> <n>` for n = 1, 2, … at a steady pace, and reads its
- * conversation all along, noting when each of the others' messages first arrived and every copy of it.
+ * conversation all along, noting when each of the others' messages first arrived; at the end it reads the
+ * conversation back from its end, and every copy of every message there is counted.
  */
 import { randomBytes } from "node:crypto";
-import type { Network, Participant } from "./participants.js";
+import type { Network, Participant, Read } from "./participants.js";
 
 export interface StreamOptions {
   /** Messages each participant writes. */
@@ -224,14 +225,59 @@ export async function runStream(
   await Promise.all(polls);
   await Promise.all([...readers.values()].map((reader) => reader.read()));
 
-  return {
-    run,
-    sent,
-    arrivals: new Map([...readers].map(([network, reader]) => [network, reader.arrivals])),
-    faultStartedAt,
-    faultEndedAt,
-    troubles,
-  };
+  // The count rests on the conversations as read back from their ends; the reading along the way gives the
+  // times. Where the two disagree, the reader is suspect, and it is said.
+  const readBack = Date.now();
+  const arrivals = new Map<Network, Arrival[]>();
+  for (const participant of participants) {
+    const along = readers.get(participant.network)?.arrivals ?? [];
+    const history = await readHistory(participant, trouble);
+    if (history === undefined) {
+      arrivals.set(participant.network, along);
+      continue;
+    }
+    const firstSeen = new Map<string, number>();
+    for (const arrival of along) if (!firstSeen.has(arrival.id)) firstSeen.set(arrival.id, arrival.at);
+    const final: Arrival[] = [];
+    for (const { id, body, storedAt } of history) {
+      const match = pattern.exec(body);
+      const from = match?.[1] as Network | undefined;
+      if (match === null || from === undefined || from === participant.network) continue;
+      const at = firstSeen.get(id);
+      if (at === undefined) trouble(`${participant.network} found "${body}" only reading back`);
+      // Missed along the way: it arrived when its server says it stored it.
+      final.push({ from, seq: Number(match[2]), id, at: at ?? storedAt ?? readBack });
+    }
+    const kept = new Set(final.map((a) => a.id));
+    for (const arrival of along)
+      if (!kept.has(arrival.id))
+        trouble(`${participant.network} read ${arrival.from} ${arrival.seq} along the way, not reading back`);
+    arrivals.set(participant.network, final);
+  }
+
+  return { run, sent, arrivals, faultStartedAt, faultEndedAt, troubles };
+}
+
+/** Messages read back at the end: far more than a stream and its warm-up put in one conversation. */
+const HISTORY = 1000;
+
+/** The participant's conversation read back; undefined (said) if its server does not answer in 30 s. */
+async function readHistory(
+  participant: Participant,
+  trouble: (what: string) => void,
+): Promise<Read[] | undefined> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await participant.history(HISTORY);
+    } catch (error) {
+      if (Date.now() > deadline) {
+        trouble(`${participant.network} could not read back: ${firstLine(error)}`);
+        return undefined;
+      }
+      await sleep(1000);
+    }
+  }
 }
 
 /**
