@@ -1,0 +1,84 @@
+/**
+ * A TCP relay in front of a server that keeps its state in memory (the Stashcat-compatible server): going
+ * down and coming back is what its clients see of a restart of a server that keeps its state on disk. Every
+ * connection is cut, the port refuses for a while, then accepts again, with the data still there.
+ */
+import { createServer, connect, type Server, type Socket } from "node:net";
+
+export class TcpRelay {
+  private readonly sockets = new Set<Socket>();
+  private server: Server | undefined;
+
+  private constructor(
+    /** The port clients connect to. */
+    readonly port: number,
+    private readonly targetPort: number,
+  ) {}
+
+  /** Relays a free 127.0.0.1 port to `targetPort` on 127.0.0.1. */
+  static async start(targetPort: number): Promise<TcpRelay> {
+    const probe = createServer();
+    const port = await new Promise<number>((resolve, reject) => {
+      probe.once("error", reject);
+      probe.listen(0, "127.0.0.1", () => {
+        const address = probe.address();
+        if (typeof address === "object" && address !== null) resolve(address.port);
+        else reject(new Error("the relay is not on a TCP port"));
+      });
+    });
+    await new Promise((resolve) => probe.close(resolve));
+    const relay = new TcpRelay(port, targetPort);
+    await relay.up();
+    return relay;
+  }
+
+  /** `url` (of the target) with the relay's port instead. */
+  through(url: string): string {
+    const parsed = new URL(url);
+    parsed.port = String(this.port);
+    return parsed.toString().replace(/\/$/, url.endsWith("/") ? "/" : "");
+  }
+
+  /** Accepts connections again, on the same port. */
+  async up(): Promise<void> {
+    if (this.server !== undefined) return;
+    const server = createServer((client) => this.relay(client));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.port, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    this.server = server;
+  }
+
+  /** Cuts every connection and refuses new ones, as a server that has gone away. */
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    if (server !== undefined) await new Promise((resolve) => server.close(resolve));
+  }
+
+  async stop(): Promise<void> {
+    await this.down();
+  }
+
+  private relay(client: Socket): void {
+    const upstream = connect(this.targetPort, "127.0.0.1");
+    for (const socket of [client, upstream]) {
+      this.sockets.add(socket);
+      socket.on("error", () => undefined);
+      socket.on("close", () => {
+        this.sockets.delete(socket);
+        // One side gone ends the other: a half-open relay would hide the cut from the client.
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}
