@@ -80,7 +80,7 @@ export type GatewayConfig = {
   policyFile?: string;
   policy?: Policy;
   /**
-   * How long an inbound event may be in work before JetStream hands it to another replica.
+   * How long an inbound event (in the core) or a delivery (in a bridge) may go without a sign of progress before JetStream hands it out again: a core replica or bridge that dies is replaced after about this long. Work in progress shows progress on its own.
    */
   ackWaitMs?: number;
   /**

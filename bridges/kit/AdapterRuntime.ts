@@ -44,12 +44,25 @@ export type DeliveryHandler = (
   relations: NativeRelations,
 ) => Promise<string | NativeMessage | undefined>;
 
+/** A bridge's deliveries' ack wait when its config names none (gateway.ackWaitMs's schema default). */
+const DEFAULT_ACK_WAIT_MS = 30_000;
+/** Longest a delivery keeps itself in work: past it, it counts as hung and is handed out again. */
+const MAX_DELIVERY_MS = 10 * 60 * 1000;
+
+/** How a bridge's deliveries are consumed, from the config file (gateway.ackWaitMs). */
+export type DeliverySettings = Pick<AdapterRuntimeOptions, "ackWaitMs">;
+
 export interface AdapterRuntimeOptions {
   network: string;
   instance: string;
   log: Logger;
   /** Attempts for a delivery failing transiently before it is dead-lettered. */
   maxAttempts?: number;
+  /**
+   * How long a delivery may go without a sign of progress before JetStream hands it out again: a bridge that
+   * died is replaced after about this long. A delivery in work shows progress on its own, up to
+   * MAX_DELIVERY_MS, however long it takes.
+   */
   ackWaitMs?: number;
 }
 
@@ -137,15 +150,16 @@ export class AdapterRuntime {
   /** Consumes deliveries for this instance, in order, and records the native id of each one delivered. */
   async consumeDeliveries(handler: DeliveryHandler): Promise<Subscription> {
     const { network, instance, log } = this.options;
+    const ackWaitMs = this.options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
     const subscription = await this.bus.consume(
       {
         stream: "FEDGATE_OUTBOUND",
         durable: `fedgate-adapter-${network}-${instance}`,
         filterSubject: subjects.outbound(network, instance),
         maxAckPending: 1,
-        ackWaitMs: this.options.ackWaitMs ?? 30_000,
+        ackWaitMs,
       },
-      async (message) => {
+      async (message, progress) => {
         let value: unknown;
         try {
           value = JSON.parse(Buffer.from(message.data).toString("utf8"));
@@ -155,7 +169,18 @@ export class AdapterRuntime {
           });
         }
         const delivery = cleanDelivery(validateDelivery(value));
-        const native = await handler(delivery, await this.nativeRelations(delivery));
+        // A delivery in work (a large file to fetch and upload) must not be handed out again meanwhile; one
+        // that hangs past MAX_DELIVERY_MS is, as is one whose bridge died.
+        const started = Date.now();
+        const beat = setInterval(() => {
+          if (Date.now() - started < MAX_DELIVERY_MS) progress();
+        }, ackWaitMs / 3);
+        let native: Awaited<ReturnType<DeliveryHandler>>;
+        try {
+          native = await handler(delivery, await this.nativeRelations(delivery));
+        } finally {
+          clearInterval(beat);
+        }
         const { id, aliases } = typeof native === "string" ? { id: native, aliases: [] } : (native ?? {});
         if (id !== undefined)
           this.warnTaken(

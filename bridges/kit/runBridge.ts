@@ -2,6 +2,7 @@ import type { LoadedConfig } from "../../gateway/config/loadConfig.js";
 import type { Bus } from "../../gateway/bus/Bus.js";
 import { connectBus } from "../../gateway/GatewayService.js";
 import type { Logger } from "../../gateway/log.js";
+import type { DeliverySettings } from "./AdapterRuntime.js";
 
 /**
  * What `fedgate bridge <network>` does for every bridge: read its section, connect the bus as a client
@@ -16,12 +17,13 @@ export async function runBridge<
   loaded: LoadedConfig,
   log: Logger,
   load: (loaded: LoadedConfig) => Promise<Section>,
-  start: (bus: Bus, section: Section) => Promise<Bridge>,
+  start: (bus: Bus, section: Section, deliveries: DeliverySettings) => Promise<Bridge>,
 ): Promise<() => Promise<void>> {
   const section = await load(loaded);
   const bus = await connectBus(loaded, log, `fedgate-bridge-${network}-${section.instance}`);
   try {
-    const bridge = await start(bus, section);
+    const ackWaitMs = loaded.config.gateway?.ackWaitMs;
+    const bridge = await start(bus, section, ackWaitMs === undefined ? {} : { ackWaitMs });
     return async () => {
       await bridge.stop();
       await bus.close();

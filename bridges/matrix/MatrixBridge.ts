@@ -20,7 +20,12 @@ import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { JoinCodeStore } from "../../gateway/stores/JoinCodeStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
-import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
+import {
+  AdapterRuntime,
+  type DeliverySettings,
+  type NativeMessage,
+  type NativeRelations,
+} from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
 import {
@@ -127,7 +132,12 @@ export class MatrixBridge {
     private readonly log: Logger,
   ) {}
 
-  static async start(bus: Bus, loaded: LoadedMatrixConfig, log: Logger): Promise<MatrixBridge> {
+  static async start(
+    bus: Bus,
+    loaded: LoadedMatrixConfig,
+    log: Logger,
+    deliveries: DeliverySettings = {},
+  ): Promise<MatrixBridge> {
     const { config: section, registration } = loaded;
     const listen = { host: section.listen?.host ?? "127.0.0.1", port: section.listen?.port ?? 9000 };
     const userServers: [string, ...string[]] = section.userServers ?? [section.serverName];
@@ -141,7 +151,12 @@ export class MatrixBridge {
       publicUrl: (section.publicUrl ?? registration.url).replace(/\/+$/, ""),
       listen,
     };
-    const runtime = await AdapterRuntime.open(bus, { network: NETWORK, instance: config.instance, log });
+    const runtime = await AdapterRuntime.open(bus, {
+      network: NETWORK,
+      instance: config.instance,
+      log,
+      ...deliveries,
+    });
     const links = new LinkStore(await bus.keyValue(buckets.links));
     await links.start();
     const client = new MatrixClient({

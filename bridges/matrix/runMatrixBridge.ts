@@ -17,7 +17,7 @@ export function runMatrixBridge(loaded: LoadedConfig, log: Logger): Promise<() =
       const matrix = await loadMatrixConfig(l);
       return { ...matrix, instance: matrix.config.instance };
     },
-    (bus, matrix) => MatrixBridge.start(bus, matrix, log),
+    (bus, matrix, deliveries) => MatrixBridge.start(bus, matrix, log, deliveries),
   );
 }
 

@@ -28,7 +28,7 @@ import {
   type KeyValueStore,
 } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
-import { AdapterRuntime, type NativeRelations } from "../kit/AdapterRuntime.js";
+import { AdapterRuntime, type DeliverySettings, type NativeRelations } from "../kit/AdapterRuntime.js";
 import {
   attachmentFetchOptions,
   DEFAULT_MAX_ATTACHMENT_BYTES,
@@ -143,7 +143,12 @@ export class StashcatBridge {
     private readonly log: Logger,
   ) {}
 
-  static async start(bus: Bus, loaded: LoadedStashcatConfig, log: Logger): Promise<StashcatBridge> {
+  static async start(
+    bus: Bus,
+    loaded: LoadedStashcatConfig,
+    log: Logger,
+    deliveries: DeliverySettings = {},
+  ): Promise<StashcatBridge> {
     const { config: section } = loaded;
     const listen = { host: section.listen?.host ?? "127.0.0.1", port: section.listen?.port ?? 9100 };
     const config: ResolvedConfig = {
@@ -152,7 +157,12 @@ export class StashcatBridge {
       attachments: { maxBytes: DEFAULT_MAX_ATTACHMENT_BYTES, ...section.attachments },
       listen,
     };
-    const runtime = await AdapterRuntime.open(bus, { network: NETWORK, instance: config.instance, log });
+    const runtime = await AdapterRuntime.open(bus, {
+      network: NETWORK,
+      instance: config.instance,
+      log,
+      ...deliveries,
+    });
     const links = new LinkStore(await bus.keyValue(buckets.links));
     await links.start();
     const state = await bus.keyValue(STATE_BUCKET);

@@ -14,6 +14,6 @@ export function runStashcatBridge(loaded: LoadedConfig, log: Logger): Promise<()
       const stashcat = await loadStashcatConfig(l);
       return { ...stashcat, instance: stashcat.config.instance };
     },
-    (bus, stashcat) => StashcatBridge.start(bus, stashcat, log),
+    (bus, stashcat, deliveries) => StashcatBridge.start(bus, stashcat, log, deliveries),
   );
 }

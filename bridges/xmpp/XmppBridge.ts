@@ -14,7 +14,12 @@ import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
 import type { ConversationRef } from "../../gateway/stores/LinkStore.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
-import { AdapterRuntime, type NativeMessage, type NativeRelations } from "../kit/AdapterRuntime.js";
+import {
+  AdapterRuntime,
+  type DeliverySettings,
+  type NativeMessage,
+  type NativeRelations,
+} from "../kit/AdapterRuntime.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { InputQueue } from "../kit/InputQueue.js";
 import { NotStoredError, untilStored } from "../kit/untilStored.js";
@@ -144,8 +149,19 @@ export class XmppBridge {
     this.perDirect = new InputQueue(config.storeRetry.maxWaiting, config.storeRetry.maxWaiting);
   }
 
-  static async start(bus: Bus, config: XmppBridgeConfig, secret: string, log: Logger): Promise<XmppBridge> {
-    const runtime = await AdapterRuntime.open(bus, { network: "xmpp", instance: config.instance, log });
+  static async start(
+    bus: Bus,
+    config: XmppBridgeConfig,
+    secret: string,
+    log: Logger,
+    deliveries: DeliverySettings = {},
+  ): Promise<XmppBridge> {
+    const runtime = await AdapterRuntime.open(bus, {
+      network: "xmpp",
+      instance: config.instance,
+      log,
+      ...deliveries,
+    });
     const links = new LinkStore(await bus.keyValue(buckets.links));
     await links.start();
     const component = new XmppComponent({ service: config.service, domain: config.domain, secret, log });

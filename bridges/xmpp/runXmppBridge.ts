@@ -14,6 +14,6 @@ export function runXmppBridge(loaded: LoadedConfig, log: Logger): Promise<() => 
       const xmpp = await loadXmppConfig(l);
       return { ...xmpp, instance: xmpp.config.instance };
     },
-    (bus, { config, secret }) => XmppBridge.start(bus, config, secret, log),
+    (bus, { config, secret }, deliveries) => XmppBridge.start(bus, config, secret, log, deliveries),
   );
 }
