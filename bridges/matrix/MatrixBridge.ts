@@ -52,6 +52,7 @@ import {
   type MatrixEvent,
 } from "./matrixEvents.js";
 import { isEventId, isUserId, loggableId, serverOf } from "./matrixIds.js";
+import { SkippedEvents } from "./SkippedEvents.js";
 import { createMediaRouter, mediaLink } from "./MediaProxy.js";
 import { powerOf, privilegedCreators, statePowerFor } from "./powerLevels.js";
 import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
@@ -118,6 +119,8 @@ export class MatrixBridge {
   /** Room markings from their state event, by room id (null: none). */
   private readonly markings = new BoundedMap<string, string | null>(CACHE_SIZE);
   private server: AppServiceServer | undefined;
+  /** What the homeserver never sent of linked rooms' timelines. */
+  private readonly skipped: SkippedEvents;
 
   private constructor(
     private readonly config: ResolvedConfig,
@@ -130,7 +133,9 @@ export class MatrixBridge {
     /** Signs the file links the bridge serves. */
     private readonly mediaKey: Buffer,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.skipped = new SkippedEvents(state, client, (user) => this.isBridgeUser(user), log);
+  }
 
   static async start(
     bus: Bus,
@@ -243,26 +248,63 @@ export class MatrixBridge {
    * homeserver then retries whole: what was published already is found by its derived event id.
    */
   private async onTransaction(events: readonly unknown[]): Promise<void> {
-    for (const raw of events) {
-      try {
-        await this.onEvent(raw);
-      } catch (error) {
-        if (error instanceof FedgateError && error.transient) throw error;
-        const ids = eventIds(raw);
-        if (error instanceof FedgateError) {
-          this.log.warn({ err: error, ...ids }, "Matrix event not bridged");
-          if (error.code === "FG_NATIVE_INVALID") await this.explain(raw, error);
-        } else {
-          this.log.error({ err: error, ...ids }, "Matrix event not bridged: unexpected failure");
-        }
+    for (const raw of events) await this.handle(raw, true);
+  }
+
+  /**
+   * One event of the room's timeline, and first, when `lookBack`, those before it the homeserver never sent
+   * (see SkippedEvents). A native user's event, once handled, bridged or refused, is the room's latest.
+   */
+  private async handle(raw: unknown, lookBack: boolean): Promise<void> {
+    const { room_id: room, event_id: eventId, sender } = isRecord(raw) ? raw : {};
+    const native =
+      typeof room === "string" &&
+      typeof eventId === "string" &&
+      isEventId(eventId) &&
+      typeof sender === "string" &&
+      !this.isBridgeUser(sender);
+    try {
+      await this.onEvent(raw, lookBack);
+    } catch (error) {
+      if (error instanceof FedgateError && error.transient) throw error;
+      const ids = eventIds(raw);
+      if (error instanceof FedgateError) {
+        this.log.warn({ err: error, ...ids }, "Matrix event not bridged");
+        if (error.code === "FG_NATIVE_INVALID") await this.explain(raw, error);
+      } else {
+        this.log.error({ err: error, ...ids }, "Matrix event not bridged: unexpected failure");
       }
+    }
+    if (native) await this.skipped.handled(room, eventId);
+  }
+
+  /**
+   * The events before a native user's the homeserver skipped, in a linked room (elsewhere none matters);
+   * none when the room cannot be read back for good.
+   */
+  private async skippedBefore(event: MatrixEvent): Promise<unknown[]> {
+    const room = event.room_id;
+    const direct = await this.directConversationOf(room);
+    if ((await this.links.resolve(this.ref(direct ?? room))) === undefined) return [];
+    try {
+      return await this.skipped.before(room, event.event_id);
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      // An event its homeserver does not know was not sent by it: nothing of the room's timeline to read.
+      const unknown = matrixErrcode(error) === "M_NOT_FOUND";
+      this.log[unknown ? "debug" : "warn"](
+        { err: error, room, eventId: event.event_id },
+        "cannot read back the room's timeline for events never sent",
+      );
+      return [];
     }
   }
 
-  private async onEvent(raw: unknown): Promise<void> {
+  private async onEvent(raw: unknown, lookBack: boolean): Promise<void> {
     const event = parseMatrixEvent(raw);
     // What the bridge's own users do is what the bridge did: never bridged back.
     if (this.isBridgeUser(event.sender)) return;
+    if (lookBack) for (const skipped of await this.skippedBefore(event)) await this.handle(skipped, false);
     const direct = await this.directConversationOf(event.room_id);
     // A newcomer that is the bot or another ghost is then invited as into any room.
     if (

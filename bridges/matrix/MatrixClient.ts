@@ -348,6 +348,38 @@ export class MatrixClient {
       .filter((event): event is Json => isObject(event) && event["sender"] === sender);
   }
 
+  /**
+   * The room's timeline before an event, newest first, page by page: at most `limit` events a page, and the
+   * token of the page before (undefined at the room's start). Without `from`, the page just before `eventId`.
+   */
+  async eventsBefore(
+    roomId: string,
+    at: { eventId: string; from?: string },
+    limit: number,
+  ): Promise<{ events: Json[]; next?: string }> {
+    let from = at.from;
+    if (from === undefined) {
+      // The context's start is where paging back from the event begins; no events of its own are asked for.
+      const path = roomPath(roomId, "context", at.eventId);
+      const context = await this.call("GET", path, { query: { limit: "0" } });
+      const start = context["start"];
+      if (typeof start !== "string") throw this.malformed("GET", path, "start");
+      from = start;
+    }
+    const path = roomPath(roomId, "messages");
+    const answer = await this.call("GET", path, {
+      query: { dir: "b", from, limit: String(limit) },
+      limit: (limit + 1) * MAX_EVENT_BYTES,
+    });
+    const chunk = answer["chunk"];
+    if (!Array.isArray(chunk)) throw this.malformed("GET", path, "chunk");
+    const end = answer["end"];
+    const events = (chunk as unknown[])
+      .slice(0, limit)
+      .filter((event): event is Json => isObject(event) && event["event_id"] !== at.eventId);
+    return typeof end === "string" && chunk.length > 0 ? { events, next: end } : { events };
+  }
+
   /** Redacts an event; returns the redaction's event id. A repeated `txnId` is answered like sendEvent's. */
   async redact(
     roomId: string,
