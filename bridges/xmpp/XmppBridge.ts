@@ -1,7 +1,8 @@
 /**
  * The XMPP bridge: an external component (XEP-0114) on its own domain. Its bot listens in every linked group
  * chat (XEP-0045) and publishes what native occupants write; each remote person speaks through a puppet JID
- * on the bridge domain, with the nickname "Name (Agency)".
+ * on the bridge domain, with the nickname "Name (Agency)". The stanzas a delivery posts have ids derived from
+ * it, and a delivery handled again looks in the room's archive for what it posted before (postedBefore).
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
@@ -32,6 +33,7 @@ import {
 } from "../kit/fetchAttachment.js";
 import type { XmppBridgeConfig, XmppStoreRetry } from "./config.types.js";
 import { boundedId } from "./boundedId.js";
+import { originIdFor } from "./deliveryIds.js";
 import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
 import { fromNativeId, toNativeMessage, type XmppMessageIds } from "./messageIds.js";
@@ -76,6 +78,12 @@ const MAX_NICK_CONFLICTS = 5;
 const REFLECTION_TIMEOUT_MS = 5_000;
 /** Archive page size when catching up (XEP-0313 with XEP-0059). */
 const MAM_PAGE = 100;
+/**
+ * How many of a room's latest messages a delivery handled again looks through for what it posted before
+ * (see postedBefore): the room's word between the first attempt and this one. A server may give fewer a page
+ * (Prosody at most 50).
+ */
+const POSTED_LOOKBACK = 200;
 /** The bridge's own state: per room, the last stanza-id bridged. */
 const STATE_BUCKET = "fedgate_xmpp_state";
 /**
@@ -303,22 +311,8 @@ export class XmppBridge {
     }
     let caughtUp = 0;
     for (;;) {
-      const queryid = randomUUID();
-      const page: ArchivedMessage[] = [];
-      this.archivePages.set(queryid, { room, page });
-      const result = await this.component
-        .request(
-          xml(
-            "iq",
-            { type: "set", to: room, from: this.botJid },
-            xml(
-              "query",
-              { xmlns: NS.mam, queryid },
-              xml("set", { xmlns: NS.rsm }, xml("max", {}, String(MAM_PAGE)), xml("after", {}, after)),
-            ),
-          ),
-        )
-        .catch((error: unknown) => {
+      const { page, fin }: ArchivePage = await this.archivePage(room, xml("after", {}, after)).catch(
+        (error: unknown) => {
           // An archive that answers no (it has no archive, or no longer the last id bridged) will not
           // answer yes later; no answer, or a "wait", may.
           if (!isDefinite(error)) throw error;
@@ -329,20 +323,46 @@ export class XmppBridge {
               cause: error,
             },
           );
-        })
-        .finally(() => this.archivePages.delete(queryid));
-      // The archived messages arrived before the result, in the room's order. One the bus does not store
-      // ends the catch-up, before any later one moves the room's catch-up point past it.
+        },
+      );
+      // One the bus does not store ends the catch-up, before any later one moves the room's catch-up point
+      // past it.
       for (const { message, nick, archiveId, archivedJid } of page) {
         await this.onGroupchat(message, room, nick, archiveId, archivedJid);
       }
       caughtUp += page.length;
-      const fin = result.getChild("fin", NS.mam);
       const last = fin?.getChild("set", NS.rsm)?.getChildText("last");
       if (fin?.attrs["complete"] === "true" || last === null || last === undefined || last === after) break;
       after = last;
     }
     this.log.info({ room, archived: caughtUp }, "caught up with the room's archive");
+  }
+
+  /**
+   * One page of a room's archive (XEP-0313), asked as the bot, with `position` the XEP-0059 element that
+   * says where (`<after>id</after>`, `<before/>`...): its messages in the room's order, which arrive before
+   * the result and onRoomMessage collects, and the result's `<fin/>`. Rejects as the request does.
+   */
+  private async archivePage(room: string, position: XmlElement): Promise<ArchivePage> {
+    const queryid = randomUUID();
+    const page: ArchivedMessage[] = [];
+    this.archivePages.set(queryid, { room, page });
+    try {
+      const result = await this.component.request(
+        xml(
+          "iq",
+          { type: "set", to: room, from: this.botJid },
+          xml(
+            "query",
+            { xmlns: NS.mam, queryid },
+            xml("set", { xmlns: NS.rsm }, xml("max", {}, String(MAM_PAGE)), position),
+          ),
+        ),
+      );
+      return { page, fin: result.getChild("fin", NS.mam) };
+    } finally {
+      this.archivePages.delete(queryid);
+    }
   }
 
   /**
@@ -1063,7 +1083,8 @@ export class XmppBridge {
   private async deliver(delivery: Delivery, relations: NativeRelations): Promise<NativeMessage | undefined> {
     const { target, event } = delivery;
     const { type, to } = this.destination(delivery);
-    const messageId = randomUUID();
+    // Derived from the delivery: handled again, it posts under the same ids (see postedBefore).
+    const messageId = originIdFor(delivery.id, 0);
     const puppet = puppetJid(event.source.network, event.source.instance, event.sender.userId, this.config);
     const fullJid = `${puppet}/fedgate`;
     const address: MessageAddress = { type, to, from: fullJid, id: messageId };
@@ -1157,29 +1178,37 @@ export class XmppBridge {
       stanzas.push(stanza);
     }
     for (const file of files.uploaded) {
-      const id = stanzas.length === 0 ? messageId : randomUUID();
+      // Each stanza's id is the delivery's and its place among them.
+      const id = originIdFor(delivery.id, stanzas.length);
       stanzas.push(toFileMessage(delivery, { ...address, id }, file, label));
     }
     await this.present(delivery, fullJid, puppet, type);
     const created = event.type === "message.created" || event.type === "notice";
     // The first stanza is the message others refer to; the files that follow it are its parts.
-    const send = async (): Promise<void> => {
-      for (const stanza of stanzas) await this.component.send(stanza);
-    };
     if (type === "chat") {
-      await send();
+      // A direct chat has no archive the bridge can read: a delivery handled again there posts again, and
+      // the person may see it twice.
+      for (const stanza of stanzas) await this.component.send(stanza);
       return created ? toNativeMessage({ originId: messageId, author: puppet }) : undefined;
     }
+    const posted = await this.postedBefore(
+      delivery,
+      fullJid,
+      stanzas.map((stanza) => stanza.attrs["id"] ?? ""),
+    );
     const echoKey = `${target.conversation} ${messageId}`;
-    const echoed = new Promise<string | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), REFLECTION_TIMEOUT_MS);
-      this.pendingEchoes.set(echoKey, (stanzaId) => {
-        clearTimeout(timer);
-        resolve(stanzaId);
-      });
-    });
+    const echoed = posted.has(messageId)
+      ? Promise.resolve(posted.get(messageId))
+      : new Promise<string | undefined>((resolve) => {
+          const timer = setTimeout(() => resolve(undefined), REFLECTION_TIMEOUT_MS);
+          this.pendingEchoes.set(echoKey, (stanzaId) => {
+            clearTimeout(timer);
+            resolve(stanzaId);
+          });
+        });
     try {
-      await send();
+      for (const stanza of stanzas)
+        if (!posted.has(stanza.attrs["id"] ?? "")) await this.component.send(stanza);
       const stanzaId = await echoed;
       return created
         ? toNativeMessage({
@@ -1189,8 +1218,74 @@ export class XmppBridge {
           })
         : undefined;
     } finally {
-      this.pendingEchoes.delete(echoKey);
+      if (!posted.has(messageId)) this.pendingEchoes.delete(echoKey);
     }
+  }
+
+  /**
+   * What an earlier attempt at this delivery posted in its room, of the stanzas `originIds` name: the room's
+   * stanza-id (undefined where it gave none) by origin-id. A component's messages are stored by the room as
+   * they are sent, with no id a repeat could be refused by, so a delivery handled again (its ack lost as the
+   * bus went away, the bridge restarted) would post twice. Before a delivery posts, the bridge notes it as
+   * the one underway in its conversation; a delivery found noted already was attempted before, and its
+   * stanzas are looked for, by their origin-id, among the room's latest messages in its archive (XEP-0313).
+   * Only what `sender`'s occupant sent counts: anyone in the room can write an origin-id. An archive that
+   * refuses leaves the delivery to post again, and perhaps twice: better than lost.
+   */
+  private async postedBefore(
+    delivery: Delivery,
+    sender: string,
+    originIds: string[],
+  ): Promise<Map<string, string | undefined>> {
+    const posted = new Map<string, string | undefined>();
+    const room = delivery.target.conversation;
+    const key = `underway.${keyToken(room)}`;
+    const underway = await this.state.get(key);
+    if (underway === undefined || decodeJson(underway.value) !== delivery.id) {
+      await this.state.put(key, encodeJson(delivery.id));
+      return posted;
+    }
+    let looked = 0;
+    let before: string | undefined;
+    try {
+      while (looked < POSTED_LOOKBACK && posted.size < originIds.length) {
+        const { page, fin } = await this.archivePage(room, xml("before", {}, before));
+        for (const archived of page) {
+          const originId = archived.message.getChild("origin-id", NS.stanzaId)?.attrs["id"];
+          if (originId === undefined || !originIds.includes(originId) || !this.sentBy(archived, room, sender))
+            continue;
+          posted.set(originId, roomStanzaId(archived, room));
+        }
+        looked += page.length;
+        const first = fin?.getChild("set", NS.rsm)?.getChildText("first");
+        if (fin?.attrs["complete"] === "true" || page.length === 0 || first === null || first === undefined)
+          break;
+        before = first;
+      }
+    } catch (error) {
+      // No answer, or a "wait": the delivery is tried again later, and looks again.
+      if (!isDefinite(error)) throw error;
+      this.log.warn(
+        { deliveryId: delivery.id, room, err: error },
+        "delivery handled again, and the room's archive refuses to say what it posted before: posted again, perhaps twice",
+      );
+      return posted;
+    }
+    this.log.info(
+      { deliveryId: delivery.id, room, found: posted.size },
+      "delivery handled again; looked in the room's archive for what it posted before",
+    );
+    return posted;
+  }
+
+  /**
+   * Whether an archived message is `sender`'s (a full JID of fedgate's own): by the real JID, where the
+   * archive names it, else by the nick its occupant holds in the room now.
+   */
+  private sentBy(archived: ArchivedMessage, room: string, sender: string): boolean {
+    if (archived.archivedJid !== undefined) return bareJid(archived.archivedJid) === bareJid(sender);
+    const nick = this.rooms.get(room)?.own.get(sender)?.nick;
+    return nick !== undefined && nick !== "" && archived.nick === nick;
   }
 
   /** The text a delivered reply quotes, where the bridge saw the message it answers. */
@@ -1267,7 +1362,12 @@ export class XmppBridge {
     address: MessageAddress,
   ): Promise<void> {
     const notice = toMessage({ ...delivery, marking: undefined }, relations, address);
-    if (notice !== undefined) await this.component.send(notice);
+    // Said by the bot, and looked for in the room's archive like a puppet's message when handled again.
+    const posted =
+      notice === undefined || address.type !== "groupchat"
+        ? new Map<string, string | undefined>()
+        : await this.postedBefore(delivery, address.from, [address.id]);
+    if (notice !== undefined && !posted.has(address.id)) await this.component.send(notice);
     const answered = delivery.event.relations?.replyTo;
     const sender = answered === undefined ? undefined : this.recentSenders.get(answered);
     if (sender === undefined) return;
@@ -1371,6 +1471,12 @@ interface ArchivedMessage {
   archivedJid?: string;
 }
 
+/** A page of a room's archive: its messages, and the result that ends it (`<fin/>`, XEP-0313). */
+interface ArchivePage {
+  page: ArchivedMessage[];
+  fin: XmlElement | undefined;
+}
+
 /** Where a refusal of a native message goes: from the JID they wrote to (or the bot), to the sender. */
 interface Refusal {
   from: string;
@@ -1426,6 +1532,16 @@ function notTakenInTime(error: NotStoredError): TransientError {
     "the gateway did not confirm it in time, so it may not have arrived; send it again",
     { cause: error },
   );
+}
+
+/** The stanza-id a room gave an archived message: in the message, else the archive's id for it. */
+function roomStanzaId(archived: ArchivedMessage, room: string): string | undefined {
+  try {
+    return stanzaIdOf(archived.message, room) ?? boundedId(archived.archiveId, "the archive's id");
+  } catch {
+    // Past the bound: the message is still found, without an id replies could use.
+    return undefined;
+  }
 }
 
 /** A JID on the bridge's domain other than the bot's: a puppet. */
