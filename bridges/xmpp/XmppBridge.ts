@@ -1197,19 +1197,29 @@ export class XmppBridge {
       stanzas.map((stanza) => stanza.attrs["id"] ?? ""),
     );
     const echoKey = `${target.conversation} ${messageId}`;
+    // The room's echo is the only receipt a component gets: undefined when none came in time.
     const echoed = posted.has(messageId)
-      ? Promise.resolve(posted.get(messageId))
-      : new Promise<string | undefined>((resolve) => {
+      ? Promise.resolve({ stanzaId: posted.get(messageId) })
+      : new Promise<{ stanzaId: string | undefined } | undefined>((resolve) => {
           const timer = setTimeout(() => resolve(undefined), REFLECTION_TIMEOUT_MS);
           this.pendingEchoes.set(echoKey, (stanzaId) => {
             clearTimeout(timer);
-            resolve(stanzaId);
+            resolve({ stanzaId });
           });
         });
     try {
       for (const stanza of stanzas)
         if (!posted.has(stanza.attrs["id"] ?? "")) await this.component.send(stanza);
-      const stanzaId = await echoed;
+      const echo = await echoed;
+      // Written to a server going down, a stanza may be lost without a word: the delivery is handed out
+      // again, and postedBefore asks the room's archive whether it got there after all.
+      if (echo === undefined)
+        throw new TransientError(
+          "FG_PEER_UNAVAILABLE",
+          `the room ${target.conversation} did not echo the message within ${String(REFLECTION_TIMEOUT_MS)} ms`,
+          { detail: { deliveryId: delivery.id } },
+        );
+      const { stanzaId } = echo;
       return created
         ? toNativeMessage({
             originId: messageId,

@@ -35,7 +35,7 @@ import {
   type Network,
   type Participant,
 } from "./participants.js";
-import { TcpRelay } from "./relay.js";
+import { TcpRelay } from "../helpers/tcpRelay.js";
 import type { StreamRecord } from "./stream.js";
 
 export interface ChaosSettings {

@@ -15,6 +15,7 @@ import { decodeJson, encodeJson, keyToken } from "../../../gateway/stores/KeyVal
 import { eventually, matrixRoom } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
+import { TcpRelay } from "../../helpers/tcpRelay.js";
 import * as scene from "../../helpers/xmppScenes.js";
 
 const NS_MAM = "urn:xmpp:mam:2";
@@ -208,5 +209,41 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - a de
       history.find((m) => m.body === "unecht 1")?.nick,
     );
     expect(lookedAgain(delivery)).toEqual([{ found: 0 }]);
+  });
+
+  it("XMPP bridge - a message written to a server going down, which never reads it, is posted again once the server is back", async () => {
+    if (prosody === undefined) return;
+    // The bridge reaches Prosody through a relay that can take what it writes and drop it.
+    await bridge?.stop();
+    const relay = await TcpRelay.start(Number(new URL(prosody.componentUrl).port));
+    try {
+      bridge = await scene.startXmppBridge(bus, prosody, log, {
+        service: relay.through(prosody.componentUrl),
+      });
+      const before = fromClaire("verschluckt 0");
+      await handOver(before, before.id);
+      await eventually(async () => ((await inRoom("verschluckt 0")).length === 1 ? true : undefined), 20_000);
+      // Claire's puppet is in the room: the next message is one stanza, written and never read.
+      relay.swallowing = true;
+      const swallowed = fromClaire("verschluckt 1");
+      await handOver(swallowed, swallowed.id);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await relay.down();
+      relay.swallowing = false;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await relay.up();
+      const after = fromClaire("verschluckt 2");
+      await handOver(after, after.id);
+      await eventually(
+        async () => ((await inRoom("verschluckt 2")).length === 1 ? true : undefined),
+        30_000,
+        "the message after the swallowed one",
+      );
+      expect(await inRoom("verschluckt")).toEqual(["verschluckt 0", "verschluckt 1", "verschluckt 2"]);
+    } finally {
+      await bridge?.stop();
+      bridge = undefined;
+      await relay.stop();
+    }
   });
 });

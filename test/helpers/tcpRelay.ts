@@ -1,13 +1,16 @@
 /**
- * A TCP relay in front of a server that keeps its state in memory (the Stashcat-compatible server): going
- * down and coming back is what its clients see of a restart of a server that keeps its state on disk. Every
- * connection is cut, the port refuses for a while, then accepts again, with the data still there.
+ * A TCP relay in front of a server. In front of one that keeps its state in memory (the Stashcat-compatible
+ * server), going down and coming back is what its clients see of a restart of a server that keeps its state
+ * on disk: every connection is cut, the port refuses for a while, then accepts again, with the data still
+ * there. Swallowing, it is a server going down that takes what its clients write and never reads it.
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
 
 export class TcpRelay {
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
+  /** While true, what clients write is dropped: it never reaches the server. */
+  swallowing = false;
 
   private constructor(
     /** The port clients connect to. */
@@ -78,7 +81,9 @@ export class TcpRelay {
         upstream.destroy();
       });
     }
-    client.pipe(upstream);
+    client.on("data", (chunk: Buffer) => {
+      if (!this.swallowing) upstream.write(chunk);
+    });
     upstream.pipe(client);
   }
 }
