@@ -350,33 +350,36 @@ export class MatrixClient {
 
   /**
    * The room's timeline before an event, newest first, page by page: at most `limit` events a page, and the
-   * token of the page before (undefined at the room's start). Without `from`, the page just before `eventId`.
+   * token of the page before (undefined at the room's start). Without `from`, the page just before `eventId`,
+   * from its context. Synapse leaves out events of the same depth as `eventId` (sent at the same moment).
    */
   async eventsBefore(
     roomId: string,
     at: { eventId: string; from?: string },
     limit: number,
   ): Promise<{ events: Json[]; next?: string }> {
-    let from = at.from;
-    if (from === undefined) {
-      // The context's start is where paging back from the event begins; no events of its own are asked for.
+    if (at.from === undefined) {
+      // The context's events before come first; Synapse gives half of `limit` before the event.
       const path = roomPath(roomId, "context", at.eventId);
-      const context = await this.call("GET", path, { query: { limit: "0" } });
+      const context = await this.call("GET", path, {
+        query: { limit: String(2 * limit) },
+        limit: (2 * limit + 2) * MAX_EVENT_BYTES,
+      });
+      const before = context["events_before"];
       const start = context["start"];
-      if (typeof start !== "string") throw this.malformed("GET", path, "start");
-      from = start;
+      if (!Array.isArray(before)) throw this.malformed("GET", path, "events_before");
+      const events = (before as unknown[]).slice(0, limit).filter(isObject);
+      return typeof start === "string" && before.length > 0 ? { events, next: start } : { events };
     }
     const path = roomPath(roomId, "messages");
     const answer = await this.call("GET", path, {
-      query: { dir: "b", from, limit: String(limit) },
+      query: { dir: "b", from: at.from, limit: String(limit) },
       limit: (limit + 1) * MAX_EVENT_BYTES,
     });
     const chunk = answer["chunk"];
     if (!Array.isArray(chunk)) throw this.malformed("GET", path, "chunk");
     const end = answer["end"];
-    const events = (chunk as unknown[])
-      .slice(0, limit)
-      .filter((event): event is Json => isObject(event) && event["event_id"] !== at.eventId);
+    const events = (chunk as unknown[]).slice(0, limit).filter(isObject);
     return typeof end === "string" && chunk.length > 0 ? { events, next: end } : { events };
   }
 

@@ -25,7 +25,12 @@ import {
 } from "../../helpers/matrixScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
 
-const log = createLogger("silent");
+const logLines: string[] = [];
+const log = createLogger("warn", "test", {
+  write: (line: string) => {
+    logLines.push(line);
+  },
+});
 const scene = await startMatrixScene();
 
 /** Stands where Synapse sends transactions; passes them on to the bridge, but swallows those `drops` names. */
@@ -133,5 +138,26 @@ describe.skipIf(scene === undefined)("Matrix bridge - events the homeserver neve
     );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(bodiesStartingWith(inbound, "lücke")).toEqual(["lücke 1", "lücke 2", "lücke 3", "lücke 4"]);
+  });
+
+  it("Matrix bridge - messages written at once, stored in another order than sent, are bridged once, and none is taken for skipped", async () => {
+    if (scene === undefined) return;
+    logLines.length = 0;
+    const count = 40;
+    // Eight in flight at a time: the homeserver may store them in its timeline in another order than it sends them.
+    for (let first = 1; first <= count; first += 8)
+      await Promise.all(
+        Array.from({ length: 8 }, (_, i) => claire.say(room, `gleichzeitig ${String(first + i)}`)),
+      );
+    await eventually(
+      () => (bodiesStartingWith(inbound, "gleichzeitig").length >= count ? true : undefined),
+      30_000,
+      "the messages written at once",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(new Set(bodiesStartingWith(inbound, "gleichzeitig")).size).toBe(count);
+    expect(bodiesStartingWith(inbound, "gleichzeitig")).toHaveLength(count);
+    // Each look back found a handled event before the new one: nothing skipped, no walk to the room's start.
+    expect(logLines.filter((line) => line.includes("look") || line.includes("never sent"))).toEqual([]);
   });
 });
