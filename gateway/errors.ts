@@ -15,6 +15,14 @@ export type ErrorCode =
   // A join code that is unknown, expired, used, or issued for another conversation.
   | "FG_JOIN_CODE_INVALID"
   | "FG_POLICY_INVALID"
+  // A partner manifest: not one (or not signed), signed by no configured authority, changed since it was
+  // signed, or outside its validity; and a signing key file that is not an Ed25519 key.
+  | "FG_MANIFEST_INVALID"
+  | "FG_MANIFEST_UNSIGNED"
+  | "FG_MANIFEST_UNTRUSTED"
+  | "FG_MANIFEST_TAMPERED"
+  | "FG_MANIFEST_EXPIRED"
+  | "FG_KEY_INVALID"
   | "FG_AGENCY_UNKNOWN"
   | "FG_BUS_UNAVAILABLE"
   | "FG_BUS_PUBLISH_FAILED"

@@ -1,4 +1,4 @@
-/* Generated from schemas/common.schema.json, schemas/config.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/join-code-request.schema.json, schemas/link.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+/* Generated from schemas/common.schema.json, schemas/config.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/join-code-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
 export type Token = string;
 /**
@@ -582,4 +582,117 @@ export interface JoinCodeRequest {
    * How long the code is valid, in seconds: at least a minute, at most a day.
    */
   ttlSeconds?: number;
+}
+
+export interface SignedPartnerManifest {
+  manifest: PartnerManifest;
+  signature: ManifestSignature;
+}
+/**
+ * What a partner gateway is and may do: the agencies it speaks for, where it is reached, the certificate it presents, the markings each agency may receive and the equivalences it declares. Versioned: a newer version replaces an older one, never the reverse.
+ *
+ * This interface was referenced by `SignedPartnerManifest`'s JSON-Schema
+ * via the `definition` "PartnerManifest".
+ */
+
+export interface PartnerManifest {
+  /**
+   * Raised with every change; a gateway refuses a manifest older than the one it holds.
+   */
+  version: number;
+  gateway: {
+    /**
+     * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+     */
+    id: string;
+    /**
+     * ISO 3166-1 alpha-2 of the country that runs the gateway.
+     */
+    country: string;
+    name: string;
+  };
+  issuedAt: string;
+  /**
+   * After this, the manifest is refused: the partner's authority must issue a new one.
+   */
+  expiresAt: string;
+  /**
+   * The agencies this gateway speaks for: no event it sends may name another.
+   *
+   * @minItems 1
+   * @maxItems 256
+   */
+  agencies: [
+    {
+      /**
+       * Identifier of an agency as declared in the policy.
+       */
+      id: string;
+      name: string;
+      country: string;
+      /**
+       * The markings the agency may receive; none: only unmarked messages.
+       *
+       * @maxItems 64
+       *
+       * Items: Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+       */
+      accreditation?: string[];
+    },
+    ...{
+      /**
+       * Identifier of an agency as declared in the policy.
+       */
+      id: string;
+      name: string;
+      country: string;
+      /**
+       * The markings the agency may receive; none: only unmarked messages.
+       *
+       * @maxItems 64
+       *
+       * Items: Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
+       */
+      accreditation?: string[];
+    }[],
+  ];
+  endpoints: {
+    /**
+     * Where the partner's NATS leafnode connection comes from or goes to, e.g. tls://gw.example.fr:7422.
+     */
+    leafnode: string;
+  };
+  pins: {
+    /**
+     * SHA-256 fingerprints (hex) of the certificates the partner's leafnode may present; more than one while a certificate is renewed.
+     *
+     * @minItems 1
+     * @maxItems 8
+     */
+    tlsCertificateSha256: [string, ...string[]];
+  };
+  /**
+   * Pairs of markings the partner declares equivalent, its own first.
+   *
+   * @maxItems 256
+   */
+  equivalences?: [unknown, unknown, ...unknown[]][];
+}
+/**
+ * Ed25519 over the manifest's canonical JSON (RFC 8785: keys sorted, no spaces).
+ *
+ * This interface was referenced by `SignedPartnerManifest`'s JSON-Schema
+ * via the `definition` "ManifestSignature".
+ */
+
+export interface ManifestSignature {
+  algorithm: "Ed25519";
+  /**
+   * The first 16 bytes of the SHA-256 of the signing key's SubjectPublicKeyInfo, base64url: which configured authority key verifies it.
+   */
+  keyId: string;
+  /**
+   * The signature, base64 (64 bytes).
+   */
+  value: string;
 }

@@ -7,6 +7,7 @@ import { bridgeCommand, type BridgeCommandOptions } from "./bridgeCommand.js";
 import { checkConfigCommand } from "./configCheck.js";
 import { demoCommand } from "./demoCommand.js";
 import { sendEventCommand, tailCommand } from "./eventsCommands.js";
+import { federationCommands } from "./federationCommands.js";
 import { gatewayCommand } from "./gatewayCommand.js";
 
 const program = new Command("fedgate")
@@ -61,6 +62,8 @@ events
   .option("--all", "start from the first stored message instead of new ones")
   .option("--json", "print each message as stored, one JSON document a line")
   .action(tailCommand);
+
+federationCommands(program);
 
 for (const bridge of Object.values(bridges)) bridge.commands?.(program);
 

@@ -13,7 +13,9 @@ import type {
   Delivery,
   Link,
   NormalisedEvent,
+  PartnerManifest,
   Policy,
+  SignedPartnerManifest,
 } from "../../schemas/types.js";
 import { type ErrorCode, type SchemaProblem, ValidationError } from "../errors.js";
 
@@ -41,6 +43,7 @@ const schemaFiles = [
   "policy.schema.json",
   "config.schema.json",
   "deadletter.schema.json",
+  "partner-manifest.schema.json",
 ] as const;
 
 // strictRequired is off because conditional branches (if/then) require properties their parent defines.
@@ -115,4 +118,14 @@ export const validateDeadLetter = validator<DeadLetter>(
   "deadletter.schema.json",
   "dead letter",
   "FG_EVENT_INVALID",
+);
+export const validatePartnerManifest = validator<PartnerManifest>(
+  "partner-manifest.schema.json#/$defs/PartnerManifest",
+  "partner manifest",
+  "FG_MANIFEST_INVALID",
+);
+export const validateSignedPartnerManifest = validator<SignedPartnerManifest>(
+  "partner-manifest.schema.json",
+  "signed partner manifest",
+  "FG_MANIFEST_INVALID",
 );

@@ -7,6 +7,7 @@ import {
   schemaDir,
   validateAuditBatch,
   validateConfig,
+  validatePartnerManifest,
   validateDelivery,
   validateEvent,
   validateLink,
@@ -23,6 +24,7 @@ const validators: Record<string, (value: unknown) => unknown> = {
   link: validateLink,
   policy: validatePolicy,
   config: validateConfig,
+  manifest: validatePartnerManifest,
 };
 
 describe("schemas - the contract", () => {

@@ -1,0 +1,132 @@
+/**
+ * `fedgate federation`: an issuing authority's key, and the partner manifests it signs, checks and shows.
+ * Manifests are read as YAML or JSON; signed ones are written as JSON.
+ */
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import type { PartnerManifest } from "../../schemas/types.js";
+import { parseYaml, readText } from "../config/loadConfig.js";
+import { validatePartnerManifest } from "../contract/schemas.js";
+import { PermanentError } from "../errors.js";
+import {
+  keyIdOf,
+  privateKeyFrom,
+  publicKeyFrom,
+  signManifest,
+  verifyManifest,
+} from "../federation/partnerManifest.js";
+
+async function readDocument(file: string): Promise<unknown> {
+  return parseYaml(await readText(file), file).value;
+}
+
+async function authorityKeys(files: readonly string[]): Promise<KeyObject[]> {
+  return Promise.all(files.map(async (file) => publicKeyFrom(await readText(file), file)));
+}
+
+/** Writes a file that must not replace another: a key overwritten is an identity lost. */
+async function writeNew(file: string, text: string, mode: number): Promise<void> {
+  try {
+    await writeFile(file, text, { flag: "wx", mode });
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
+    throw new PermanentError("FG_KEY_INVALID", `cannot write ${file}: ${code}`, { cause });
+  }
+}
+
+async function generateKey(opts: { out: string }): Promise<void> {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  await writeNew(`${opts.out}.key`, privateKey.export({ type: "pkcs8", format: "pem" }).toString(), 0o600);
+  await writeNew(`${opts.out}.pub`, publicKey.export({ type: "spki", format: "pem" }).toString(), 0o644);
+  process.stdout.write(
+    `wrote ${opts.out}.key (keep it offline) and ${opts.out}.pub (give it to partner gateways)\nkey id ${keyIdOf(publicKey)}\n`,
+  );
+}
+
+async function sign(opts: { manifest: string; key: string; out?: string }): Promise<void> {
+  const key = privateKeyFrom(await readText(opts.key), opts.key);
+  const signed = signManifest(await readDocument(opts.manifest), key);
+  const text = `${JSON.stringify(signed, null, 2)}\n`;
+  if (opts.out === undefined) process.stdout.write(text);
+  else {
+    await writeFile(opts.out, text);
+    process.stderr.write(`signed ${opts.manifest} with key ${signed.signature.keyId} into ${opts.out}\n`);
+  }
+}
+
+/** A manifest as people read it: who, until when, for whom, where, which certificate. */
+function describe(manifest: PartnerManifest): string {
+  const { gateway } = manifest;
+  const lines = [
+    `gateway ${gateway.id}: ${gateway.name} (${gateway.country}), version ${String(manifest.version)}`,
+    `valid from ${manifest.issuedAt} to ${manifest.expiresAt}`,
+    "agencies:",
+    ...manifest.agencies.map(
+      (a) =>
+        `  ${a.id}: ${a.name} (${a.country}), may receive ${
+          a.accreditation === undefined || a.accreditation.length === 0
+            ? "unmarked messages only"
+            : a.accreditation.join(", ")
+        }`,
+    ),
+    `leafnode ${manifest.endpoints.leafnode}`,
+    `certificates (SHA-256): ${manifest.pins.tlsCertificateSha256.join(", ")}`,
+    `equivalences: ${(manifest.equivalences ?? []).map((pair) => pair.join(" = ")).join(", ") || "none"}`,
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+async function verify(opts: { manifest: string; authority: string[] }): Promise<void> {
+  const document = await readDocument(opts.manifest);
+  const manifest = verifyManifest(document, { authorities: await authorityKeys(opts.authority) });
+  const keyId = (document as { signature: { keyId: string } }).signature.keyId;
+  process.stdout.write(`valid: signed by key ${keyId}\n${describe(manifest)}`);
+}
+
+async function show(opts: { manifest: string; authority?: string[] }): Promise<void> {
+  const document = await readDocument(opts.manifest);
+  if (opts.authority !== undefined && opts.authority.length > 0) {
+    await verify({ manifest: opts.manifest, authority: opts.authority });
+    return;
+  }
+  // Unverified, it is shown as what it claims, and says so; still, only a manifest the schema takes.
+  const claimed = validatePartnerManifest((document as { manifest?: unknown }).manifest ?? document);
+  const signed = (document as { signature?: { keyId?: unknown } }).signature?.keyId;
+  process.stdout.write(
+    `NOT VERIFIED (give --authority to verify): ${typeof signed === "string" ? `signed by key ${signed}` : "unsigned"}\n${describe(claimed)}`,
+  );
+}
+
+export function federationCommands(program: Command): void {
+  const federation = program
+    .command("federation")
+    .description("partner gateways: authority keys and signed partner manifests");
+  federation
+    .command("key")
+    .description("issuing authority keys")
+    .command("generate")
+    .description("write a new Ed25519 key pair: <out>.key (private, mode 0600) and <out>.pub")
+    .requiredOption("--out <prefix>", "path and name of the key files, without extension")
+    .action(generateKey);
+  const manifest = federation.command("manifest").description("partner manifests");
+  manifest
+    .command("sign")
+    .description("check a manifest (YAML or JSON) against the schema and sign it; prints the signed JSON")
+    .requiredOption("--manifest <file>", "the manifest")
+    .requiredOption("--key <file>", "the authority's private key (PEM)")
+    .option("--out <file>", "write the signed manifest here instead of standard output")
+    .action(sign);
+  manifest
+    .command("verify")
+    .description("check a signed manifest's signature, schema and validity; exits 1 if it is refused")
+    .requiredOption("--manifest <file>", "the signed manifest")
+    .requiredOption("--authority <file...>", "the public keys (PEM) of the authorities trusted to sign it")
+    .action(verify);
+  manifest
+    .command("show")
+    .description("print what a manifest says, verified when authorities are given")
+    .requiredOption("--manifest <file>", "the manifest, signed or not")
+    .option("--authority <file...>", "the public keys (PEM) of the authorities trusted to sign it")
+    .action(show);
+}
