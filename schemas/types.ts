@@ -203,6 +203,16 @@ export interface Marking {
    * A classification level, or a protection marking (like Diffusion Restreinte) that is not a classification.
    */
   kind?: "classification" | "protection";
+  /**
+   * A release caveat: content so marked reaches agencies of the marking's country only ("NUR FÜR DEUTSCHE", "Spécial France"). Checked before equivalences: no equivalence, ceiling or accreditation takes it across a border.
+   */
+  nationalOnly?: boolean;
+  /**
+   * A release caveat: content so marked reaches agencies of the marking's country and of these countries only. Checked before equivalences.
+   *
+   * @maxItems 64
+   */
+  releasableTo?: string[];
 }
 
 export interface Accreditation {
@@ -317,6 +327,7 @@ export type DecisionReason =
   | "marking-conflict"
   | "marking-above-route"
   | "marking-not-accredited"
+  | "marking-not-releasable"
   | "attachments-not-allowed"
   | "attachment-type-not-allowed"
   | "attachment-too-large"

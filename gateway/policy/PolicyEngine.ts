@@ -308,7 +308,13 @@ export class PolicyEngine {
     // 4. Declared and consistent markings.
     if (!resolution.ok) return deny(resolution.reason, resolution.detail);
 
-    // 5. Marked content needs the route's ceiling and both instances' accreditations, for every marking in
+    // 5. Release caveats of every marking in play, before any equivalence can admit it.
+    for (const marking of resolution.applies) {
+      const refusal = this.#markings.releaseRefusal(marking, receiver.country);
+      if (refusal !== undefined) return deny("marking-not-releasable", refusal);
+    }
+
+    // 6. Marked content needs the route's ceiling and both instances' accreditations, for every marking in
     //    play: the event's, the link's and those of what it relates to (equivalence is not transitive).
     for (const marking of resolution.applies) {
       if (!route.admits.has(marking)) {
@@ -329,7 +335,7 @@ export class PolicyEngine {
       }
     }
 
-    // 6. Attachments: type checked before size, so the reason does not depend on attachment order.
+    // 7. Attachments: type checked before size, so the reason does not depend on attachment order.
     const attachments = event.content?.attachments ?? [];
     if (attachments.length > 0) {
       const rule = route.attachments;
@@ -357,7 +363,7 @@ export class PolicyEngine {
       }
     }
 
-    // 7. Deliver, with the marking as the target's country writes it.
+    // 8. Deliver, with the marking as the target's country writes it.
     const verdict: Verdict = {
       decision: "deliver",
       reason: "allowed",

@@ -34,6 +34,11 @@ export class MarkingCatalogue {
         fault(`/markings/${i}/id`, `duplicate marking id "${marking.id}" (also /markings/${earlier})`);
       }
       firstIndex.set(marking.id, i);
+      if (marking.nationalOnly === true && (marking.releasableTo ?? []).length > 0)
+        fault(
+          `/markings/${i}/releasableTo`,
+          `marking "${marking.id}" is national-only and releasable to others`,
+        );
       this.#byId.set(marking.id, marking);
     });
 
@@ -72,6 +77,21 @@ export class MarkingCatalogue {
   /** The marking itself plus its declared equivalents: what a ceiling or an accreditation of `id` admits. */
   admitted(id: string): Set<string> {
     return new Set([id, ...(this.#equivalents.get(id) ?? NONE)]);
+  }
+
+  /**
+   * Why content marked `id` may not reach an agency of `country`, by the marking's own release caveats
+   * (nationalOnly, releasableTo); undefined when it may. Equivalents play no part: a caveat is the marking's.
+   */
+  releaseRefusal(id: string, country: string): string | undefined {
+    const marking = this.#byId.get(id);
+    if (marking === undefined || marking.country === country) return undefined;
+    if (marking.nationalOnly === true)
+      return `${id} is for ${marking.country} only and does not go to an agency of ${country}.`;
+    const releasable = marking.releasableTo;
+    if (releasable !== undefined && !releasable.includes(country))
+      return `${id} is releasable to ${[marking.country, ...releasable].join(", ")} only, not to an agency of ${country}.`;
+    return undefined;
   }
 
   /** How `id` is shown to an agency of `country`: its declared equivalent of that country, else itself. */

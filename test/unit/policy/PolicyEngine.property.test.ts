@@ -72,8 +72,21 @@ function referenceAllows(policy: Policy, q: RouteQuery): boolean {
     effective = marking ?? linkMarking;
   }
 
+  const present = new Set([effective, linkMarking].filter((x): x is string => x !== undefined));
+  // Release caveats bind each marking present, whatever is equivalent to it.
+  for (const m of present) {
+    const declaredMarking = (policy.markings ?? []).find((d) => d.id === m);
+    if (declaredMarking === undefined || declaredMarking.country === receiver.country) continue;
+    if (declaredMarking.nationalOnly === true) return false;
+    if (
+      declaredMarking.releasableTo !== undefined &&
+      !declaredMarking.releasableTo.includes(receiver.country)
+    )
+      return false;
+  }
+
   // Equivalence is not transitive: the ceiling and accreditations must cover each marking present.
-  for (const m of new Set([effective, linkMarking].filter((x): x is string => x !== undefined))) {
+  for (const m of present) {
     if (route.ceiling === undefined || !equivalent(policy, m, route.ceiling)) return false;
     const accredited = (a: Agency): boolean =>
       (policy.accreditations ?? []).some(
@@ -160,9 +173,20 @@ const policyArb: fc.Arbitrary<Policy> = fc
       },
       { requiredKeys: ["from", "to"] },
     );
+    // Most markings carry no release caveat; some are national-only or releasable to a few countries.
+    const caveat = fc.oneof(
+      { arbitrary: fc.constant({}), weight: 3 },
+      { arbitrary: fc.constant({ nationalOnly: true }), weight: 1 },
+      { arbitrary: fc.subarray([...COUNTRIES]).map((releasableTo) => ({ releasableTo })), weight: 1 },
+    );
     return fc
-      .record({ equivalences: pairs, accreditations, routes: fc.array(route, { maxLength: 14 }) })
-      .map(({ equivalences, accreditations, routes }): Policy => {
+      .record({
+        equivalences: pairs,
+        accreditations,
+        routes: fc.array(route, { maxLength: 14 }),
+        caveats: fc.array(caveat, { minLength: markingIds.length, maxLength: markingIds.length }),
+      })
+      .map(({ equivalences, accreditations, routes, caveats }): Policy => {
         // The engine rejects two routes for one direction, so keep only the first of each.
         const taken = new Set<string>();
         const kept = routes.filter((r) => {
@@ -181,6 +205,7 @@ const policyArb: fc.Arbitrary<Policy> = fc
             country: markingCountries[i] ?? "DE",
             label: `Label ${id}`,
             level: "restricted" as const,
+            ...caveats[i],
           })),
           equivalences,
           accreditations,

@@ -637,3 +637,124 @@ function exampleQuery(on: PolicyEngine, from: string, to: string): RouteQuery {
     target: at(to),
   };
 }
+
+describe("PolicyEngine - release caveats", () => {
+  /**
+   * Every instance is accredited for EU-R, which every caveated marking is declared equivalent to: without the
+   * caveats, each of them would go anywhere a route leads.
+   */
+  function caveatPolicy(): Policy {
+    const agency = (id: string, country: string, network: string): Policy["agencies"][number] => ({
+      id,
+      country,
+      name: id,
+      network,
+      instance: id,
+    });
+    const agencies: Policy["agencies"] = [
+      agency("de1", "DE", "xmpp"),
+      agency("de2", "DE", "stashcat"),
+      agency("fr", "FR", "matrix"),
+      agency("nl", "NL", "xmpp"),
+      agency("eu", "EU", "xmpp"),
+    ];
+    return {
+      agencies,
+      markings: [
+        {
+          id: "DE-NFD-NUR-DE",
+          country: "DE",
+          label: "VS-NfD – NUR FÜR DEUTSCHE",
+          level: "restricted",
+          nationalOnly: true,
+        },
+        {
+          id: "FR-DR-SF",
+          country: "FR",
+          label: "DIFFUSION RESTREINTE SPÉCIAL FRANCE",
+          level: "restricted",
+          nationalOnly: true,
+        },
+        {
+          id: "DE-NFD-REL-FR",
+          country: "DE",
+          label: "VS-NfD – REL TO DEU, FRA",
+          level: "restricted",
+          releasableTo: ["FR"],
+        },
+        { id: "EU-R", country: "EU", label: "RESTREINT UE/EU RESTRICTED", level: "restricted" },
+      ],
+      equivalences: [
+        ["DE-NFD-NUR-DE", "EU-R"],
+        ["FR-DR-SF", "EU-R"],
+        ["DE-NFD-REL-FR", "EU-R"],
+      ],
+      accreditations: agencies.map((a) => ({ network: a.network, instance: a.instance, marking: "EU-R" })),
+      routes: [
+        { from: "de1", to: "de2", ceiling: "EU-R" },
+        { from: "de1", to: "fr", ceiling: "EU-R" },
+        { from: "de1", to: "nl", ceiling: "EU-R" },
+        { from: "fr", to: "eu", ceiling: "EU-R" },
+      ],
+    };
+  }
+  const caveats = new PolicyEngine(caveatPolicy(), "caveats.yaml");
+  const ask = (a: Ask): Verdict => caveats.decide(queryOn(caveats, a));
+
+  function queryOn(on: PolicyEngine, a: Ask): RouteQuery {
+    const q = query(a);
+    const place = (e: Endpoint): Endpoint => {
+      const declared = on.agency(e.agency);
+      return { ...e, network: declared?.network ?? e.network, instance: declared?.instance ?? e.instance };
+    };
+    const source = place(q.source);
+    return {
+      ...q,
+      source,
+      target: place(q.target),
+      event: {
+        ...q.event,
+        source: { ...q.event.source, network: source.network, instance: source.instance },
+      },
+    };
+  }
+
+  it("a national-only marking stays in its country, whatever equivalence a route or accreditation admits it by", () => {
+    expect(delivered(ask({ from: "de1", to: "de2", marking: "DE-NFD-NUR-DE" })).effectiveMarking).toBe(
+      "DE-NFD-NUR-DE",
+    );
+    const abroad = denied(ask({ from: "de1", to: "fr", marking: "DE-NFD-NUR-DE" }));
+    expect(abroad.reason).toBe("marking-not-releasable");
+    expect(abroad.detail).toContain("DE-NFD-NUR-DE");
+    expect(abroad.detail).toContain("FR");
+    expect(denied(ask({ from: "fr", to: "eu", marking: "FR-DR-SF" })).reason).toBe("marking-not-releasable");
+  });
+
+  it("a marking releasable to named countries reaches those and its own, no other", () => {
+    expect(delivered(ask({ from: "de1", to: "fr", marking: "DE-NFD-REL-FR" })).decision).toBe("deliver");
+    expect(delivered(ask({ from: "de1", to: "de2", marking: "DE-NFD-REL-FR" })).decision).toBe("deliver");
+    expect(denied(ask({ from: "de1", to: "nl", marking: "DE-NFD-REL-FR" })).reason).toBe(
+      "marking-not-releasable",
+    );
+  });
+
+  it("a caveat binds through the link's marking and the marking of what a message relates to", () => {
+    expect(denied(ask({ from: "de1", to: "fr", linkMarking: "DE-NFD-NUR-DE" })).reason).toBe(
+      "marking-not-releasable",
+    );
+    const reply = queryOn(caveats, { from: "de1", to: "fr", marking: "EU-R" });
+    expect(denied(caveats.decide({ ...reply, relatedMarkings: ["DE-NFD-NUR-DE"] })).reason).toBe(
+      "marking-not-releasable",
+    );
+  });
+
+  it("a marking both national-only and releasable to others is refused with its pointer", () => {
+    const policy = caveatPolicy();
+    const markings = policy.markings ?? [];
+    const [first] = markings;
+    if (first !== undefined) markings[0] = { ...first, releasableTo: ["FR"] };
+    const error = configError(() => new PolicyEngine(policy, "caveats.yaml"));
+    expect(error.pointer).toBe("/markings/0/releasableTo");
+    expect(error.message).toContain("national-only");
+  });
+});
