@@ -17,7 +17,13 @@ import { parseDirectConversation } from "../../gateway/contract/directConversati
 import { FedgateError, isTransient, PermanentError } from "../../gateway/errors.js";
 import type { Logger } from "../../gateway/log.js";
 import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
-import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import {
+  decodeJson,
+  encodeJson,
+  KeyExistsError,
+  keyToken,
+  type KeyValueStore,
+} from "../../gateway/stores/KeyValueStore.js";
 import { JoinCodeStore } from "../../gateway/stores/JoinCodeStore.js";
 import { LinkStore } from "../../gateway/stores/LinkStore.js";
 import {
@@ -700,7 +706,9 @@ export class MatrixBridge {
     this.checkedRooms.set(room, refusal);
     if (refusal === undefined) return;
     this.log.warn({ room, refusal }, "linked room refused");
-    await this.sayOnce(room, "refused", `fedgate will not bridge this room: ${refusal}.`);
+    // Encryption is also told when its state event comes in: one notice, whichever comes first.
+    if (refusal === ENCRYPTED_REFUSAL) await this.sayOnce(room, "encrypted", ENCRYPTED_NOTICE);
+    else await this.sayOnce(room, "refused", `fedgate will not bridge this room: ${refusal}.`);
   }
 
   /** Why a room of `server` may not be joined (a server outside roomServers, or none known); else undefined. */
@@ -1157,12 +1165,26 @@ export class MatrixBridge {
     await this.client.sendEvent(room, EventType.message, content, txnId);
   }
 
-  /** Says something in a room once ever, across restarts. */
+  /**
+   * Says something in a room once ever, across restarts and however many events call for it at once: the
+   * note is created before the notice is sent (and taken back if it cannot be), so only one caller says it.
+   */
   private async sayOnce(room: string, what: string, text: string): Promise<void> {
     const key = `said.${what}.${keyToken(room)}`;
-    if ((await this.state.get(key)) !== undefined) return;
-    await this.say(room, text);
-    await this.state.put(key, encodeJson(new Date().toISOString()));
+    try {
+      await this.state.create(key, encodeJson(new Date().toISOString()));
+    } catch (error) {
+      if (error instanceof KeyExistsError) return;
+      throw error;
+    }
+    try {
+      await this.say(room, text);
+    } catch (error) {
+      await this.state.delete(key).catch((cause: unknown) => {
+        this.log.warn({ err: cause, room, what }, "cannot take back the note of a notice not said");
+      });
+      throw error;
+    }
   }
 
   async stop(): Promise<void> {

@@ -4,6 +4,7 @@
  */
 import type { Attachment, EventContent, EventSender, NormalisedEvent } from "../../schemas/types.js";
 import { PermanentError } from "../../gateway/errors.js";
+import { withoutXmlForbidden } from "../kit/cleanText.js";
 import { toEventHtml } from "../kit/eventHtml.js";
 import { safeFileName } from "../kit/fetchAttachment.js";
 import {
@@ -263,7 +264,8 @@ async function fromReaction(event: MatrixEvent, ctx: InboundContext): Promise<No
   const key = relates["key"];
   if (typeof target !== "string" || target === "")
     throw invalid(event, "the reaction names no event", "reaction-target-missing");
-  if (typeof key !== "string" || key === "")
+  // What no other network can carry is taken out of every event: a key of nothing else is no key.
+  if (typeof key !== "string" || withoutXmlForbidden(key) === "")
     throw invalid(event, "the reaction has no key", "reaction-key-missing");
   const length = codePoints(key);
   if (length > maxReactionLength) {

@@ -360,6 +360,8 @@ describe("Matrix to normalised event", () => {
       reason: "reaction-key-too-long",
     });
     expect((await refusal(reaction(""))).detail).toMatchObject({ reason: "reaction-key-missing" });
+    // A key of nothing but what no other network can carry (a lone surrogate, found by the fuzz test) is none.
+    expect((await refusal(reaction("\ud800"))).detail).toMatchObject({ reason: "reaction-key-missing" });
     expect(
       (await refusal(matrixEvent("m.reaction", { "m.relates_to": { rel_type: "m.reference" } }))).detail,
     ).toMatchObject({ reason: "reaction-invalid" });
