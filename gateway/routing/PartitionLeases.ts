@@ -126,6 +126,7 @@ export class PartitionLeases {
     await Promise.all(extras.map((partition) => this.giveBack(partition)));
     // Claim free partitions, starting at a replica-specific offset so replicas do not all try the same ones.
     const offset = fnv1a32(replicaId) % partitions;
+    const claimed: number[] = [];
     for (let i = 0; i < partitions && this.held.size < share; i++) {
       const partition = (offset + i) % partitions;
       if (this.held.has(partition)) continue;
@@ -138,13 +139,20 @@ export class PartitionLeases {
         throw error;
       }
       this.held.set(partition, { revision, refreshedAt: sentAt });
-      try {
-        await this.options.acquire(partition);
-      } catch (error) {
-        log.warn({ partition, err: error }, "cannot start work on a partition; giving its lease back");
-        await this.giveBack(partition);
-      }
+      claimed.push(partition);
     }
+    // Work starts on all of them side by side: a dead replica's partitions, taken over one consumer start
+    // after another, would each wait for all those before it.
+    await Promise.all(
+      claimed.map(async (partition) => {
+        try {
+          await this.options.acquire(partition);
+        } catch (error) {
+          log.warn({ partition, err: error }, "cannot start work on a partition; giving its lease back");
+          await this.giveBack(partition);
+        }
+      }),
+    );
     if (this.held.size !== before) {
       log.info({ replicaId, held: this.held.size, live, share }, "partition leases changed");
     }

@@ -19,10 +19,20 @@ function replica(
   kv: MemoryKeyValue,
   id: string,
   events: string[],
-  { releaseMs = 1, now = Date.now }: { releaseMs?: number; now?: () => number } = {},
-): { leases: PartitionLeases; working: Set<number>; releasing: { now: number; most: number } } {
+  {
+    releaseMs = 1,
+    acquireMs = 0,
+    now = Date.now,
+  }: { releaseMs?: number; acquireMs?: number; now?: () => number } = {},
+): {
+  leases: PartitionLeases;
+  working: Set<number>;
+  releasing: { now: number; most: number };
+  acquiring: { now: number; most: number };
+} {
   const working = new Set<number>();
   const releasing = { now: 0, most: 0 };
+  const acquiring = { now: 0, most: 0 };
   const leases = new PartitionLeases({
     kv,
     replicaId: id,
@@ -31,10 +41,12 @@ function replica(
     freshMs: FRESH,
     log,
     now,
-    acquire: (p) => {
+    acquire: async (p) => {
+      acquiring.most = Math.max(acquiring.most, ++acquiring.now);
+      if (acquireMs > 0) await new Promise((resolve) => setTimeout(resolve, acquireMs));
+      acquiring.now--;
       events.push(`${id} acquire ${p}`);
       working.add(p);
-      return Promise.resolve();
     },
     release: async (p) => {
       releasing.most = Math.max(releasing.most, ++releasing.now);
@@ -44,7 +56,7 @@ function replica(
       working.delete(p);
     },
   });
-  return { leases, working, releasing };
+  return { leases, working, releasing, acquiring };
 }
 
 function clock(): { now: () => number; advance: (ms: number) => void } {
@@ -110,6 +122,23 @@ describe("PartitionLeases - which replica works on which partition", () => {
     await b.leases.tick();
     expect(b.working.size).toBe(PARTITIONS);
     expect(orphaned.every((p) => b.working.has(p))).toBe(true);
+  });
+
+  it("PartitionLeases - the survivor starts work on a dead replica's partitions side by side, not one after another", async () => {
+    const time = clock();
+    const kv = new MemoryKeyValue(TTL, time.now);
+    const a = replica(kv, "a", [], { now: time.now });
+    // Starting a partition's consumer takes a while: one after another, a takeover lasts that times their number.
+    const b = replica(kv, "b", [], { now: time.now, acquireMs: 20 });
+    await a.leases.tick();
+    await b.leases.tick();
+    await a.leases.tick();
+    await b.leases.tick();
+    b.acquiring.most = 0;
+    time.advance(TTL * 2);
+    await b.leases.tick();
+    expect(b.working.size).toBe(PARTITIONS);
+    expect(b.acquiring.most).toBe(PARTITIONS / 2);
   });
 
   it("PartitionLeases - after a stall longer than the TTL, leases no one took are taken back at once, and work never stops", async () => {
