@@ -5,6 +5,7 @@
  *   fedgate.v1.outbound.<network>.<instance>              core → adapters
  *   fedgate.v1.audit.<deliver|deny>                        core → auditors
  *   fedgate.v1.deadletter.<origin>                         anyone → operators
+ *   fedgate.v1.federation.<from>.<to>.…                   gateway <from> → partner gateway <to>
  *
  * The partition token keeps one conversation's events in order while several core replicas share the work:
  * each partition is consumed one event at a time, and all events of a conversation hash to one partition.
@@ -54,6 +55,13 @@ export const subjects = {
     return `${ROOT}.deadletter.${origin}`;
   },
   deadLetterAll: `${ROOT}.deadletter.>`,
+  /**
+   * Everything gateway `from` sends partner gateway `to`: the only subjects a federation link carries
+   * (see gateway/federation/federationAccounts.ts).
+   */
+  federation(from: string, to: string): string {
+    return `${ROOT}.federation.${from}.${to}.>`;
+  },
 } as const;
 
 export interface InboundSubject {

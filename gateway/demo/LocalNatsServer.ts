@@ -3,7 +3,7 @@
  * and the tests. stop() shuts it down and removes the store; kill() simulates a crash.
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PermanentError } from "../errors.js";
@@ -17,32 +17,53 @@ export class LocalNatsServer {
     readonly storeDir: string,
     private readonly binary: string,
     private readonly ownsStore: boolean,
+    /** A config file of accounts and leafnodes (federation), read before the command line's settings. */
+    private readonly configFile: string | undefined,
   ) {}
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  /** Starts nats-server; storeDir defaults to a new temporary folder that stop() removes. */
-  static async start(options: { storeDir?: string; port?: number } = {}): Promise<LocalNatsServer> {
+  /**
+   * Starts nats-server; storeDir defaults to a new temporary folder that stop() removes. `config` is
+   * config text (accounts, leafnodes: see federationServerConfig), kept next to the store.
+   */
+  static async start(
+    options: { storeDir?: string; port?: number; config?: string } = {},
+  ): Promise<LocalNatsServer> {
     const binary = await ensureDebianBinary("nats-server", "nats-server");
     const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "fedgate-nats-")));
     const port = options.port ?? (await freePort());
+    let configFile: string | undefined;
+    if (options.config !== undefined) {
+      configFile = join(storeDir, "nats-server.conf");
+      await writeFile(configFile, options.config, { mode: 0o600 });
+    }
     const server = new LocalNatsServer(
-      await LocalNatsServer.spawn(binary, port, storeDir),
+      await LocalNatsServer.spawn(binary, port, storeDir, configFile),
       port,
       storeDir,
       binary,
       options.storeDir === undefined,
+      configFile,
     );
     return server;
   }
 
-  private static spawn(binary: string, port: number, storeDir: string): Promise<ChildProcess> {
+  private static spawn(
+    binary: string,
+    port: number,
+    storeDir: string,
+    configFile: string | undefined,
+  ): Promise<ChildProcess> {
     return new Promise((resolve, reject) => {
       const child = spawnServer(
         binary,
-        ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir],
+        [
+          ...(configFile === undefined ? [] : ["-c", configFile]),
+          ...["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir],
+        ],
         ["ignore", "ignore", "pipe"],
       );
       let log = "";
@@ -71,7 +92,7 @@ export class LocalNatsServer {
   async restart(whileDown?: () => Promise<void>, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     await this.stopProcess(signal);
     await whileDown?.();
-    this.child = await LocalNatsServer.spawn(this.binary, this.port, this.storeDir);
+    this.child = await LocalNatsServer.spawn(this.binary, this.port, this.storeDir, this.configFile);
   }
 
   async stop(): Promise<void> {

@@ -2,6 +2,6 @@
 import { LocalNatsServer } from "../../gateway/demo/LocalNatsServer.js";
 import { startOrSkip } from "./servers.js";
 
-export function startNatsOrSkip(): Promise<LocalNatsServer | undefined> {
-  return startOrSkip("nats-server", () => LocalNatsServer.start());
+export function startNatsOrSkip(options: { config?: string } = {}): Promise<LocalNatsServer | undefined> {
+  return startOrSkip("nats-server", () => LocalNatsServer.start(options));
 }

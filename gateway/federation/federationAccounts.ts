@@ -1,0 +1,88 @@
+/**
+ * The nats-server accounts that keep a gateway's bus its own while it federates. The gateway's core and
+ * bridges live in the FEDGATE account, with its streams and KV; each partner gateway gets an account of its
+ * own (PARTNER_<ID>), and the leafnode connection to that partner is bound to it. FEDGATE exports to that
+ * account only what this gateway sends the partner (fedgate.v1.federation.<self>.<partner>.>) and imports
+ * from it only what the partner sends this gateway (fedgate.v1.federation.<partner>.<self>.>): nothing else
+ * of the bus, no JetStream API, no other partner's subjects cross. Both gateways of a pair run this, so
+ * neither has to trust how the other configured its side.
+ */
+import { subjects } from "../contract/subjects.js";
+
+/** The account core and bridges connect to. */
+export const GATEWAY_ACCOUNT = "FEDGATE";
+
+export interface Credentials {
+  user: string;
+  password: string;
+}
+
+/** One partner gateway and how the leafnode between the two is made. */
+export interface FederationPartner {
+  /** The partner gateway's id, as its manifest names it (a Token). */
+  id: string;
+  /** The partner connects to this gateway's leafnode port with these credentials... */
+  accepts?: Credentials;
+  /** ...or this gateway connects to the partner's, e.g. nats-leaf://127.0.0.1:7422. */
+  connects?: { url: string } & Credentials;
+}
+
+export interface FederationServerOptions {
+  /** This gateway's id: its JetStream domain, and the first part of what it sends. */
+  self: string;
+  /** Who may use the FEDGATE account: the core and the bridges. */
+  gateway: Credentials;
+  partners: readonly FederationPartner[];
+  /** Where partners connect, when any does. */
+  leafnodeListen?: { host: string; port: number };
+}
+
+/** The account a partner's leafnode is bound to, e.g. PARTNER_FR for "fr". */
+export function partnerAccount(partner: string): string {
+  return `PARTNER_${partner.toUpperCase().replace(/-/g, "_")}`;
+}
+
+function leafUrl(connects: { url: string } & Credentials): string {
+  const url = new URL(connects.url);
+  url.username = encodeURIComponent(connects.user);
+  url.password = encodeURIComponent(connects.password);
+  return url.toString();
+}
+
+/**
+ * The accounts, JetStream domain and leafnodes of a gateway's nats-server, as config text (JSON, which
+ * nats-server's config format reads). Listening address, store folder and the like stay on the command line.
+ */
+export function federationServerConfig(options: FederationServerOptions): string {
+  const { self, partners } = options;
+  const accounts: Record<string, unknown> = {
+    [GATEWAY_ACCOUNT]: {
+      jetstream: "enabled",
+      users: [options.gateway],
+      exports: partners.map((p) => ({
+        stream: subjects.federation(self, p.id),
+        accounts: [partnerAccount(p.id)],
+      })),
+      imports: partners.map((p) => ({
+        stream: { account: partnerAccount(p.id), subject: subjects.federation(p.id, self) },
+      })),
+    },
+  };
+  for (const p of partners) {
+    accounts[partnerAccount(p.id)] = {
+      users: p.accepts === undefined ? [] : [p.accepts],
+      exports: [{ stream: subjects.federation(p.id, self), accounts: [GATEWAY_ACCOUNT] }],
+      imports: [{ stream: { account: GATEWAY_ACCOUNT, subject: subjects.federation(self, p.id) } }],
+    };
+  }
+  const remotes = partners.flatMap((p) =>
+    p.connects === undefined ? [] : [{ url: leafUrl(p.connects), account: partnerAccount(p.id) }],
+  );
+  const leafnodes = {
+    ...(options.leafnodeListen === undefined
+      ? {}
+      : { listen: `${options.leafnodeListen.host}:${String(options.leafnodeListen.port)}` }),
+    ...(remotes.length === 0 ? {} : { remotes }),
+  };
+  return `${JSON.stringify({ jetstream: { domain: self }, accounts, leafnodes }, null, 2)}\n`;
+}
