@@ -68,4 +68,20 @@ describe.skipIf(nats === undefined)("stores - keys built from native input", () 
     store.stop();
     other.stop();
   });
+
+  it("stores - a key written again while the bucket's keys are listed is listed once", async () => {
+    const kv = await bus.keyValue("fedgate_test_listing", { ttlMs: 60_000 });
+    for (const name of ["a", "b", "c"]) await kv.put(`replica.${name}`, new Uint8Array([1]));
+    // The core counts live replicas by their heartbeat keys, each written again every second or so.
+    const listing = { done: false };
+    const writer = (async () => {
+      for (let i = 0; !listing.done; i++)
+        await kv.put(`replica.${"abc"[i % 3] ?? "a"}`, new Uint8Array([i % 256]));
+    })();
+    const counts = new Set<number>();
+    for (let i = 0; i < 200; i++) counts.add((await kv.keys("replica.>")).length);
+    listing.done = true;
+    await writer;
+    expect([...counts]).toEqual([3]);
+  });
 });
