@@ -600,7 +600,7 @@ export interface SignedPartnerManifest {
   signature: ManifestSignature;
 }
 /**
- * What a partner gateway is and may do: the agencies it speaks for, where it is reached, the certificate it presents, the markings each agency may receive and the equivalences it declares. Versioned: a newer version replaces an older one, never the reverse.
+ * What a partner gateway is and may do: the agencies it speaks for, where it is reached, the keys its certificates carry, the markings each agency may receive and the equivalences it declares. Versioned: a newer version replaces an older one, never the reverse.
  *
  * This interface was referenced by `SignedPartnerManifest`'s JSON-Schema
  * via the `definition` "PartnerManifest".
@@ -675,12 +675,12 @@ export interface PartnerManifest {
   };
   pins: {
     /**
-     * SHA-256 fingerprints (hex) of the certificates the partner's leafnode may present; more than one while a certificate is renewed.
+     * SHA-256 (lower-case hex) of the DER SubjectPublicKeyInfo of each key the partner's leafnode certificate may carry, as nats-server's pinned_certs takes them: a certificate renewed on the same key still matches; more than one while the key is changed.
      *
      * @minItems 1
      * @maxItems 8
      */
-    tlsCertificateSha256: [string, ...string[]];
+    tlsPublicKeySha256: [string, ...string[]];
   };
   /**
    * Pairs of markings the partner declares equivalent, its own first.

@@ -55,7 +55,7 @@ async function sign(opts: { manifest: string; key: string; out?: string }): Prom
   }
 }
 
-/** A manifest as people read it: who, until when, for whom, where, which certificate. */
+/** A manifest as people read it: who, until when, for whom, where, which certificate keys. */
 function describe(manifest: PartnerManifest): string {
   const { gateway } = manifest;
   const lines = [
@@ -71,7 +71,7 @@ function describe(manifest: PartnerManifest): string {
         }`,
     ),
     `leafnode ${manifest.endpoints.leafnode}`,
-    `certificates (SHA-256): ${manifest.pins.tlsCertificateSha256.join(", ")}`,
+    `certificate keys (SHA-256 of SubjectPublicKeyInfo): ${manifest.pins.tlsPublicKeySha256.join(", ")}`,
     `equivalences: ${(manifest.equivalences ?? []).map((pair) => pair.join(" = ")).join(", ") || "none"}`,
   ];
   return `${lines.join("\n")}\n`;

@@ -22,7 +22,7 @@ function manifest(change: Partial<PartnerManifest> = {}): PartnerManifest {
     expiresAt: "2027-06-01T00:00:00Z",
     agencies: [{ id: "dinum-mi", name: "Ministère de l'Intérieur", country: "FR", accreditation: ["FR-DR"] }],
     endpoints: { leafnode: "tls://fedgate.interieur.example:7422" },
-    pins: { tlsCertificateSha256: ["a".repeat(64)] },
+    pins: { tlsPublicKeySha256: ["a".repeat(64)] },
     equivalences: [["FR-DR", "DE-VS-NFD"]],
     ...change,
   };
@@ -109,7 +109,7 @@ describe("partner manifests", () => {
   });
 
   it("partner manifest - an authority cannot sign, nor a gateway accept, a manifest the schema refuses", () => {
-    const bad = { ...manifest(), pins: { tlsCertificateSha256: ["not a fingerprint"] } };
+    const bad = { ...manifest(), pins: { tlsPublicKeySha256: ["not a fingerprint"] } };
     expect(codeOf(() => signManifest(bad, authority.privateKey))).toBe("FG_MANIFEST_INVALID");
     expect(codeOf(() => signManifest({ ...manifest(), agencies: [] }, authority.privateKey))).toBe(
       "FG_MANIFEST_INVALID",
