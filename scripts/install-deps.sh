@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what fedgate's demo and tests need on a Debian machine: Node.js 20+ must be there already;
-# nats-server, prosody, ejabberd and debootstrap come from Debian's packages, Synapse from Debian sid in a
+# nats-server, prosody, ejabberd, debootstrap and openssl come from Debian's packages, Synapse from Debian sid in a
 # chroot, the npm dependencies from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,8 @@ command -v prosody >/dev/null 2>&1 || apt_packages+=(prosody)
 # The Matrix bridge's suite runs against Synapse, which Debian 12 lacks: it is installed into a Debian sid
 # chroot that debootstrap builds (below).
 [ -x /usr/sbin/debootstrap ] || command -v debootstrap >/dev/null 2>&1 || apt_packages+=(debootstrap)
+# The federation tests make their own CA and leafnode certificates.
+command -v openssl >/dev/null 2>&1 || apt_packages+=(openssl)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "fedgate: please install as root: apt-get install -y ${apt_packages[*]}" >&2

@@ -8,6 +8,7 @@
  * neither has to trust how the other configured its side.
  */
 import { subjects } from "../contract/subjects.js";
+import { PermanentError } from "../errors.js";
 
 /** The account core and bridges connect to. */
 export const GATEWAY_ACCOUNT = "FEDGATE";
@@ -17,10 +18,23 @@ export interface Credentials {
   password: string;
 }
 
+/** This gateway's side of TLS on its leafnodes: PEM files. */
+export interface LeafnodeTls {
+  certFile: string;
+  keyFile: string;
+  /** The CA partners' certificates are checked against (a chain is not enough: keys are pinned too). */
+  caFile: string;
+}
+
 /** One partner gateway and how the leafnode between the two is made. */
 export interface FederationPartner {
   /** The partner gateway's id, as its manifest names it (a Token). */
   id: string;
+  /**
+   * The keys the partner's certificates may carry (its manifest's pins.tlsPublicKeySha256): with TLS, a
+   * certificate the CA signed for another key is refused.
+   */
+  pinnedKeys?: readonly string[];
   /** The partner connects to this gateway's leafnode port with these credentials... */
   accepts?: Credentials;
   /** ...or this gateway connects to the partner's, e.g. nats-leaf://127.0.0.1:7422. */
@@ -35,6 +49,8 @@ export interface FederationServerOptions {
   partners: readonly FederationPartner[];
   /** Where partners connect, when any does. */
   leafnodeListen?: { host: string; port: number };
+  /** TLS on every leafnode, with each partner's keys pinned; without it, plain TCP (tests, one host). */
+  tls?: LeafnodeTls;
 }
 
 /** The account a partner's leafnode is bound to, e.g. PARTNER_FR for "fr". */
@@ -75,13 +91,33 @@ export function federationServerConfig(options: FederationServerOptions): string
       imports: [{ stream: { account: GATEWAY_ACCOUNT, subject: subjects.federation(self, p.id) } }],
     };
   }
-  const remotes = partners.flatMap((p) =>
-    p.connects === undefined ? [] : [{ url: leafUrl(p.connects), account: partnerAccount(p.id) }],
-  );
+  const { tls } = options;
+  const pinsOf = (p: FederationPartner): readonly string[] => {
+    if (p.pinnedKeys === undefined || p.pinnedKeys.length === 0)
+      throw new PermanentError("FG_CONFIG_INVALID", `federation partner ${p.id} has no pinned keys for TLS`);
+    return p.pinnedKeys;
+  };
+  const tlsBlock = (pins: readonly string[]): Record<string, unknown> | undefined =>
+    tls === undefined
+      ? undefined
+      : { cert_file: tls.certFile, key_file: tls.keyFile, ca_file: tls.caFile, pinned_certs: pins };
+  const remotes = partners.flatMap((p) => {
+    if (p.connects === undefined) return [];
+    // nats-server 2.9 checks pinned_certs only on connections it accepts: here the partner's certificate
+    // is checked against the CA alone, and the pins take effect with a server that checks them.
+    const secured = tlsBlock(tls === undefined ? [] : pinsOf(p));
+    return [{ url: leafUrl(p.connects), account: partnerAccount(p.id), ...(secured && { tls: secured }) }];
+  });
+  const accepting = partners.filter((p) => p.accepts !== undefined);
+  // Partners that connect here present a certificate, checked against the CA and every accepted partner's keys.
+  const listenTls = tlsBlock(tls === undefined ? [] : accepting.flatMap(pinsOf));
   const leafnodes = {
     ...(options.leafnodeListen === undefined
       ? {}
-      : { listen: `${options.leafnodeListen.host}:${String(options.leafnodeListen.port)}` }),
+      : {
+          listen: `${options.leafnodeListen.host}:${String(options.leafnodeListen.port)}`,
+          ...(listenTls && { tls: { ...listenTls, verify: true } }),
+        }),
     ...(remotes.length === 0 ? {} : { remotes }),
   };
   return `${JSON.stringify({ jetstream: { domain: self }, accounts, leafnodes }, null, 2)}\n`;
