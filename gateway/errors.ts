@@ -22,6 +22,8 @@ export type ErrorCode =
   | "FG_MANIFEST_UNTRUSTED"
   | "FG_MANIFEST_TAMPERED"
   | "FG_MANIFEST_EXPIRED"
+  // A manifest older than the one held, or of the same version with other content.
+  | "FG_MANIFEST_STALE"
   | "FG_KEY_INVALID"
   | "FG_AGENCY_UNKNOWN"
   | "FG_BUS_UNAVAILABLE"

@@ -70,4 +70,6 @@ export const buckets = {
   leases: "fedgate_leases",
   /** One-time codes that let a conversation join a link, as digests; entries expire. */
   joinCodes: "fedgate_join_codes",
+  /** Partner gateways' signed manifests, as verified: the newest version of each. */
+  partners: "fedgate_partners",
 } as const;
