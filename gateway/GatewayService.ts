@@ -2,7 +2,7 @@
  * The routing core as a running service: connects the bus, loads policy and stores, consumes every inbound
  * partition, and serves the admin API. Any number of replicas may run; they share the partitions.
  */
-import { randomUUID } from "node:crypto";
+import { type KeyObject, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { Config } from "../schemas/types.js";
@@ -15,6 +15,7 @@ import { conversationOf } from "./routing/conversationOf.js";
 import { leaseTimings, PartitionLeases } from "./routing/PartitionLeases.js";
 import { PARTITIONS, subjects } from "./contract/subjects.js";
 import { ConfigError, FedgateError } from "./errors.js";
+import { publicKeyFrom } from "./federation/partnerManifest.js";
 import { AdminServer } from "./admin/AdminApi.js";
 import { PolicyEngine } from "./policy/PolicyEngine.js";
 import { Router } from "./routing/Router.js";
@@ -22,6 +23,7 @@ import { DeliveryLedger } from "./stores/DeliveryLedger.js";
 import { IdentityStore } from "./stores/IdentityStore.js";
 import { JoinCodeStore } from "./stores/JoinCodeStore.js";
 import { LinkStore } from "./stores/LinkStore.js";
+import { PartnerManifestStore } from "./stores/PartnerManifestStore.js";
 
 export const DEFAULTS = { ackWaitMs: 30_000, duplicateWindowMs: 600_000, maxDeliver: 20 } as const;
 
@@ -100,6 +102,7 @@ export class GatewayService {
       loaded.config.admin === undefined
         ? undefined
         : await resolveSecret(loaded.config.admin.token, loaded.file, "/admin/token");
+    const authorities = await federationAuthorities(loaded);
     const theBus = bus ?? (await connectBus(loaded, log, "fedgate-gateway"));
     await theBus.ensureTopology();
     const links = new LinkStore(await theBus.keyValue(buckets.links));
@@ -115,6 +118,11 @@ export class GatewayService {
           checkAgency: (id) => service.policyEngine.agency(id) !== undefined,
           token: adminToken,
           readiness: () => ({ nats: theBus.isConnected(), consumers: service.ready }),
+          ...(authorities === undefined
+            ? {}
+            : {
+                partners: new PartnerManifestStore(await theBus.keyValue(buckets.partners), { authorities }),
+              }),
           log,
         },
         loaded.config.admin.host ?? "127.0.0.1",
@@ -209,4 +217,24 @@ export class GatewayService {
     this.identities.stop();
     if (options.closeBus ?? true) await this.bus.close();
   }
+}
+
+/**
+ * The issuing authorities' keys federation.authorities names, read at start-up: a key that cannot be read is
+ * a config error naming its entry. Undefined when the gateway has no partners.
+ */
+async function federationAuthorities(loaded: LoadedConfig): Promise<KeyObject[] | undefined> {
+  const configured = loaded.config.federation?.authorities;
+  if (configured === undefined) return undefined;
+  return Promise.all(
+    configured.map(async (secret, i) => {
+      const pointer = `/federation/authorities/${String(i)}`;
+      const pem = await resolveSecret(secret, loaded.file, pointer);
+      try {
+        return publicKeyFrom(pem, `${loaded.file}: ${pointer}`);
+      } catch (cause) {
+        throw new ConfigError(loaded.file, pointer, "is not an Ed25519 public key in PEM", { cause });
+      }
+    }),
+  );
 }

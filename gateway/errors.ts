@@ -24,6 +24,8 @@ export type ErrorCode =
   | "FG_MANIFEST_EXPIRED"
   // A manifest older than the one held, or of the same version with other content.
   | "FG_MANIFEST_STALE"
+  // The admin API knows no partner gateway of that id.
+  | "FG_PARTNER_NOT_FOUND"
   | "FG_KEY_INVALID"
   | "FG_AGENCY_UNKNOWN"
   | "FG_BUS_UNAVAILABLE"

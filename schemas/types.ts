@@ -114,6 +114,7 @@ export type Secret1 =
 export interface Config {
   nats: NatsConfig;
   gateway?: GatewayConfig;
+  federation?: FederationConfig;
   admin?: AdminConfig;
   telemetry?: TelemetryConfig;
   log?: {
@@ -254,6 +255,19 @@ export interface AttachmentRule {
    */
   mediaTypes: string[];
   maxBytes: number;
+}
+/**
+ * Partner gateways: the issuing authorities whose signed manifests this gateway accepts (PUT /v1/partners/{id}/manifest).
+ */
+
+export interface FederationConfig {
+  /**
+   * Each trusted authority's Ed25519 public key, PEM (fedgate federation key generate writes one).
+   *
+   * @minItems 1
+   * @maxItems 16
+   */
+  authorities: [Secret, ...Secret[]];
 }
 
 export interface AdminConfig {

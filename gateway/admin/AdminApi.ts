@@ -10,6 +10,7 @@ import type { JoinCodeRequest, Link } from "../../schemas/types.js";
 import { validateLink, validatorFor } from "../contract/schemas.js";
 import { PermanentError, type SchemaProblem, ValidationError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { PartnerManifestStore } from "../stores/PartnerManifestStore.js";
 import type { JoinCodeStore } from "../stores/JoinCodeStore.js";
 import { isDirectLink, type LinkStore } from "../stores/LinkStore.js";
 import { bodyParserErrorType, HttpProblem, sendProblem, toProblem } from "./problem.js";
@@ -25,6 +26,8 @@ export interface AdminApiDeps {
   token: string;
   /** Readiness: each named check true/false (e.g. { nats: true, streams: true, links: true }). */
   readiness: () => Record<string, boolean>;
+  /** Partner gateways' manifests; without it (no federation configured), /v1/partners is not served. */
+  partners?: PartnerManifestStore;
   log: Logger;
 }
 
@@ -33,6 +36,8 @@ export const bodyLimit = "64kb";
 
 // The id pattern of link.schema.json: anything else cannot name a stored link, and must not reach a KV key.
 const linkIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
+// A gateway id is a Token (common.schema.json).
+const gatewayIdPattern = /^[a-z][a-z0-9-]{0,31}$/;
 
 const validateJoinCodeRequest = validatorFor<JoinCodeRequest>(
   "schemas/join-code-request.schema.json",
@@ -227,6 +232,43 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
     log.info({ linkId: id, remoteAddress: req.socket.remoteAddress }, "link deleted through the admin API");
     res.status(204).end();
   });
+
+  const { partners } = deps;
+  if (partners !== undefined) {
+    const partnerNotFound = (id: string): PermanentError =>
+      new PermanentError("FG_PARTNER_NOT_FOUND", `no partner gateway with id ${id}`);
+
+    v1.get("/partners/:id", async (req, res) => {
+      const id = req.params.id;
+      const manifest = gatewayIdPattern.test(id) ? await partners.get(id) : undefined;
+      if (manifest === undefined) throw partnerNotFound(id);
+      res.json(manifest);
+    });
+
+    // A partner's signed manifest, as its issuing authority signed it; verified against federation.authorities.
+    v1.put("/partners/:id/manifest", requireJson, express.json({ limit: bodyLimit }), async (req, res) => {
+      const id = String(req.params["id"]);
+      if (!gatewayIdPattern.test(id)) throw partnerNotFound(id);
+      const claimed = (req.body as { manifest?: { gateway?: { id?: unknown } } } | null)?.manifest?.gateway
+        ?.id;
+      if (claimed !== id)
+        throw new PermanentError(
+          "FG_MANIFEST_INVALID",
+          `the manifest is gateway ${typeof claimed === "string" ? claimed : "(none)"}'s, not ${id}'s`,
+        );
+      const manifest = await partners.accept(req.body);
+      log.info(
+        {
+          gateway: manifest.gateway.id,
+          version: manifest.version,
+          agencies: manifest.agencies.map((a) => a.id),
+          remoteAddress: req.socket.remoteAddress,
+        },
+        "partner manifest accepted through the admin API",
+      );
+      res.json(manifest);
+    });
+  }
 
   // A link that is not JSON is an invalid link; any other body is an invalid request (problem.ts).
   v1.use((error: unknown, req: Request, _res: Response, next: NextFunction) => {

@@ -64,6 +64,13 @@ const statusByCode: Partial<Record<ProblemCode, number>> = {
   FG_BODY_TOO_LARGE: 413,
   FG_MEDIA_TYPE_UNSUPPORTED: 415,
   FG_AGENCY_UNKNOWN: 422,
+  FG_PARTNER_NOT_FOUND: 404,
+  FG_MANIFEST_INVALID: 422,
+  FG_MANIFEST_UNSIGNED: 422,
+  FG_MANIFEST_UNTRUSTED: 422,
+  FG_MANIFEST_TAMPERED: 422,
+  FG_MANIFEST_EXPIRED: 422,
+  FG_MANIFEST_STALE: 409,
   FG_INTERNAL: 500,
 };
 
@@ -80,6 +87,13 @@ const titleByCode: Partial<Record<ProblemCode, string>> = {
   FG_BODY_TOO_LARGE: "Request body too large",
   FG_MEDIA_TYPE_UNSUPPORTED: "Unsupported media type",
   FG_AGENCY_UNKNOWN: "Unknown agency",
+  FG_PARTNER_NOT_FOUND: "Partner not found",
+  FG_MANIFEST_INVALID: "Invalid partner manifest",
+  FG_MANIFEST_UNSIGNED: "Unsigned partner manifest",
+  FG_MANIFEST_UNTRUSTED: "Untrusted partner manifest",
+  FG_MANIFEST_TAMPERED: "Tampered partner manifest",
+  FG_MANIFEST_EXPIRED: "Expired partner manifest",
+  FG_MANIFEST_STALE: "Stale partner manifest",
   FG_INTERNAL: "Internal error",
 };
 

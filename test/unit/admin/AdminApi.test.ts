@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
 import type { Link } from "../../../schemas/types.js";
@@ -8,10 +9,14 @@ import { PermanentError, TransientError, ValidationError } from "../../../gatewa
 import { directLink } from "../../../gateway/contract/directConversations.js";
 import { JoinCodeStore, type IssuedJoinCode } from "../../../gateway/stores/JoinCodeStore.js";
 import { LinkStore } from "../../../gateway/stores/LinkStore.js";
+import { PartnerManifestStore } from "../../../gateway/stores/PartnerManifestStore.js";
+import { signManifest } from "../../../gateway/federation/partnerManifest.js";
 
 const token = "s3cret-admin-token-7f3a9c";
 const wrongToken = "not-the-token-b81e44";
 const knownAgencies = new Set(["de-bpol", "fr-pn"]);
+/** The issuing authority the gateway trusts for partner manifests. */
+const authority = generateKeyPairSync("ed25519");
 
 /** A bucket whose next create() fails, to reach the transient and internal error paths. */
 class FlakyKeyValue extends MemoryKeyValue {
@@ -73,6 +78,7 @@ async function start(): Promise<Harness> {
     checkAgency: (id) => knownAgencies.has(id),
     token,
     readiness: () => ({ ...checks }),
+    partners: new PartnerManifestStore(new MemoryKeyValue(), { authorities: [authority.publicKey] }),
     log,
   };
   const server = await AdminServer.listen(deps, "127.0.0.1", 0);
@@ -503,5 +509,49 @@ describe("AdminApi - problem mapping", () => {
   it("AdminApi - thrown non-errors are a generic 500", () => {
     expect(toProblem("boom", "/").problem).toMatchObject({ status: 500, code: "FG_INTERNAL" });
     expect(toProblem(null, "/").problem.status).toBe(500);
+  });
+});
+
+describe("AdminApi - partner manifests", () => {
+  const manifest = (version: number, gateway = "fr") => ({
+    version,
+    gateway: { id: gateway, country: "FR", name: "Passerelle du ministère de l'Intérieur" },
+    issuedAt: new Date(Date.now() - 3_600_000).toISOString(),
+    expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    agencies: [{ id: "fr-pn", name: "Police nationale", country: "FR" }],
+    endpoints: { leafnode: "tls://fedgate.interieur.example:7422" },
+    pins: { tlsPublicKeySha256: ["c".repeat(64)] },
+  });
+  const put = (id: string, body: unknown, auth?: string | null) =>
+    h.call(`/v1/partners/${id}/manifest`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      ...(auth === undefined ? {} : { auth }),
+    });
+
+  it("AdminApi - a partner's signed manifest is accepted, then served; a replayed older one is refused", async () => {
+    expect((await put("fr", signManifest(manifest(2), authority.privateKey))).status).toBe(200);
+    const held = await h.call("/v1/partners/fr");
+    expect(held.status).toBe(200);
+    expect(((await held.json()) as { version: number }).version).toBe(2);
+    const stale = await put("fr", signManifest(manifest(1), authority.privateKey));
+    expect(stale.status).toBe(409);
+    expect((await problemOf(stale)).code).toBe("FG_MANIFEST_STALE");
+  });
+
+  it("AdminApi - a tampered manifest, one for another gateway, or an unknown partner: problems with their codes", async () => {
+    const signed = signManifest(manifest(1), authority.privateKey);
+    const tampered = { ...signed, manifest: { ...signed.manifest, version: 5 } };
+    const refused = await put("fr", tampered);
+    expect(refused.status).toBe(422);
+    expect((await problemOf(refused)).code).toBe("FG_MANIFEST_TAMPERED");
+    const elsewhere = await put("nl", signed);
+    expect(elsewhere.status).toBe(422);
+    expect((await problemOf(elsewhere)).code).toBe("FG_MANIFEST_INVALID");
+    const unknown = await h.call("/v1/partners/fr");
+    expect(unknown.status).toBe(404);
+    expect((await problemOf(unknown)).code).toBe("FG_PARTNER_NOT_FOUND");
+    expect((await put("fr", signed, null)).status).toBe(401);
   });
 });
