@@ -15,6 +15,11 @@ async function fedgate(...args: string[]): Promise<{ code: number | null; output
   return { code, output: run.output() };
 }
 
+/** `fedgate federation manifest verify` of `manifest` against one authority's public key. */
+function verify(manifest: string, authority: string): Promise<{ code: number | null; output: string }> {
+  return fedgate("federation", "manifest", "verify", "--manifest", manifest, "--authority", authority);
+}
+
 describe("fedgate federation - keys and partner manifests", () => {
   let dir = "";
   const example = join(schemaDir, "examples", "manifest-fr.yaml");
@@ -48,28 +53,12 @@ describe("fedgate federation - keys and partner manifests", () => {
     );
     expect(signed.code, signed.output).toBe(0);
 
-    const verified = await fedgate(
-      "federation",
-      "manifest",
-      "verify",
-      "--manifest",
-      signedFile,
-      "--authority",
-      join(dir, "authority-fr.pub"),
-    );
+    const verified = await verify(signedFile, join(dir, "authority-fr.pub"));
     expect(verified.code, verified.output).toBe(0);
     expect(verified.output).toContain("valid: signed by key");
     expect(verified.output).toContain("dinum-mi: Ministère de l'Intérieur (FR), may receive FR-DR");
 
-    const untrusted = await fedgate(
-      "federation",
-      "manifest",
-      "verify",
-      "--manifest",
-      signedFile,
-      "--authority",
-      join(dir, "someone-else.pub"),
-    );
+    const untrusted = await verify(signedFile, join(dir, "someone-else.pub"));
     expect(untrusted.code).toBe(1);
     expect(untrusted.output).toContain("FG_MANIFEST_UNTRUSTED");
 
@@ -78,27 +67,11 @@ describe("fedgate federation - keys and partner manifests", () => {
     document.manifest.agencies.push({ id: "bpol", name: "Bundespolizei", country: "DE" });
     const tamperedFile = join(dir, "manifest-fr.tampered.json");
     await writeFile(tamperedFile, JSON.stringify(document));
-    const tampered = await fedgate(
-      "federation",
-      "manifest",
-      "verify",
-      "--manifest",
-      tamperedFile,
-      "--authority",
-      join(dir, "authority-fr.pub"),
-    );
+    const tampered = await verify(tamperedFile, join(dir, "authority-fr.pub"));
     expect(tampered.code).toBe(1);
     expect(tampered.output).toContain("FG_MANIFEST_TAMPERED");
 
-    const unsigned = await fedgate(
-      "federation",
-      "manifest",
-      "verify",
-      "--manifest",
-      example,
-      "--authority",
-      join(dir, "authority-fr.pub"),
-    );
+    const unsigned = await verify(example, join(dir, "authority-fr.pub"));
     expect(unsigned.code).toBe(1);
     expect(unsigned.output).toContain("FG_MANIFEST_UNSIGNED");
 
