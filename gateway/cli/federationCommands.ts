@@ -9,6 +9,7 @@ import type { PartnerManifest } from "../../schemas/types.js";
 import { parseYaml, readText } from "../config/loadConfig.js";
 import { validatePartnerManifest } from "../contract/schemas.js";
 import { PermanentError } from "../errors.js";
+import { checkPartnerKey } from "../federation/leafnodeProbe.js";
 import {
   keyIdOf,
   privateKeyFrom,
@@ -98,6 +99,25 @@ async function show(opts: { manifest: string; authority?: string[] }): Promise<v
   );
 }
 
+/** A partner's leafnode checked against its verified manifest: the key it presents must be one it pins. */
+async function probe(opts: {
+  manifest: string;
+  authority: string[];
+  url?: string;
+  ca?: string;
+}): Promise<void> {
+  const manifest = verifyManifest(await readDocument(opts.manifest), {
+    authorities: await authorityKeys(opts.authority),
+  });
+  const key = await checkPartnerKey(manifest, {
+    ...(opts.url === undefined ? {} : { url: opts.url }),
+    ...(opts.ca === undefined ? {} : { ca: await readText(opts.ca) }),
+  });
+  process.stdout.write(
+    `ok: the leafnode of gateway ${manifest.gateway.id} at ${opts.url ?? manifest.endpoints.leafnode} presents pinned key ${key}\n`,
+  );
+}
+
 export function federationCommands(program: Command): void {
   const federation = program
     .command("federation")
@@ -123,6 +143,14 @@ export function federationCommands(program: Command): void {
     .requiredOption("--manifest <file>", "the signed manifest")
     .requiredOption("--authority <file...>", "the public keys (PEM) of the authorities trusted to sign it")
     .action(verify);
+  federation
+    .command("probe")
+    .description("check that a partner's leafnode presents a key its verified manifest pins; exits 1 if not")
+    .requiredOption("--manifest <file>", "the partner's signed manifest")
+    .requiredOption("--authority <file...>", "the public keys (PEM) of the authorities trusted to sign it")
+    .option("--url <url>", "where to reach the leafnode, if not the manifest's endpoint")
+    .option("--ca <file>", "the CA (PEM) the partner's certificate must chain to")
+    .action(probe);
   manifest
     .command("show")
     .description("print what a manifest says, verified when authorities are given")

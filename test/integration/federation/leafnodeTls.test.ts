@@ -4,11 +4,15 @@
  * refused. nats-server 2.9 checks pins only where it accepts a connection (see docs/federation.md).
  */
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PartnerManifest } from "../../../schemas/types.js";
 import { LocalNatsServer } from "../../../gateway/demo/LocalNatsServer.js";
 import { freePort } from "../../../gateway/demo/serverProcess.js";
 import { federationServerConfig, type LeafnodeTls } from "../../../gateway/federation/federationAccounts.js";
+import { checkPartnerKey, presentedKey } from "../../../gateway/federation/leafnodeProbe.js";
+import { FedgateError } from "../../../gateway/errors.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
 import { testCa, type TestCertificate } from "../../helpers/testCertificates.js";
@@ -109,5 +113,37 @@ describe.skipIf(available === undefined)("federation - TLS with pinned keys on t
 
   it("federation - a partner presenting a certificate for a key not pinned is refused, though its CA is trusted", async () => {
     expect(await crossesWith(certs.impostor, [certs.fr?.pin ?? ""], [certs.de?.pin ?? ""])).toBe(false);
+  }, 60_000);
+
+  it("federation - the connecting gateway probes the key a partner's leafnode presents against its manifest's pins", async () => {
+    const leafPort = await freePort();
+    const de = await LocalNatsServer.start({
+      config: federationServerConfig({
+        self: "de",
+        gateway: core,
+        partners: [{ id: "fr", accepts: leaf, pinnedKeys: [certs.fr?.pin ?? ""] }],
+        leafnodeListen: { host: "127.0.0.1", port: leafPort },
+        tls: tlsOf(certs.de),
+      }),
+    });
+    running.push(de);
+    const url = `nats-leaf://127.0.0.1:${String(leafPort)}`;
+    const ca = await readFile(caFile, "utf8");
+    expect(await presentedKey(url, { ca })).toBe(certs.de?.pin);
+    const manifest = (pins: [string, ...string[]]): PartnerManifest => ({
+      version: 1,
+      gateway: { id: "de", country: "DE", name: "fedgate der Bundespolizei" },
+      issuedAt: "2026-12-01T00:00:00Z",
+      expiresAt: "2036-12-01T00:00:00Z",
+      agencies: [{ id: "bpol", name: "Bundespolizei", country: "DE" }],
+      endpoints: { leafnode: url },
+      pins: { tlsPublicKeySha256: pins },
+    });
+    expect(await checkPartnerKey(manifest([certs.de?.pin ?? ""]), { ca })).toBe(certs.de?.pin);
+    const refusal = await checkPartnerKey(manifest([certs.impostor?.pin ?? ""]), { ca }).catch(
+      (error: unknown) => error,
+    );
+    expect(refusal instanceof FedgateError ? refusal.code : refusal).toBe("FG_PEER_REFUSED");
+    await de.stop();
   }, 60_000);
 });
