@@ -8,11 +8,15 @@ import { readFile, rm, stat } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { PermanentError } from "../errors.js";
 
-export function freePort(): Promise<number> {
+/** Binds `port` (0: any) on 127.0.0.1 and lets it go again; the port bound, or undefined if it was taken. */
+function tryPort(port: number): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EADDRINUSE" || error.code === "EACCES") resolve(undefined);
+      else reject(error);
+    });
+    server.listen(port, "127.0.0.1", () => {
       const address = server.address();
       server.close(() =>
         typeof address === "object" && address !== null
@@ -21,6 +25,42 @@ export function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/** Where the kernel picks the local ports of outgoing connections (Linux); Linux's default elsewhere. */
+async function ephemeralPorts(): Promise<{ low: number; high: number }> {
+  try {
+    const [low, high] = (await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8"))
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low !== undefined && high !== undefined && low > 0 && high >= low) return { low, high };
+  } catch {
+    // Not Linux: its default range will do.
+  }
+  return { low: 32768, high: 60999 };
+}
+
+/** Below this, ports are left to well-known and registered services. */
+const LOWEST_CHOSEN_PORT = 10_000;
+
+/**
+ * A free loopback port for a server that starts a while later (Synapse is told its AS's port before the
+ * bridge listens). Chosen below the range outgoing connections take their local ports from: a port from
+ * that range, free now, can be taken by any connection meanwhile. Falls back to any free port.
+ */
+export async function freePort(): Promise<number> {
+  const { low } = await ephemeralPorts();
+  if (low > LOWEST_CHOSEN_PORT + 1000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const candidate = LOWEST_CHOSEN_PORT + Math.floor(Math.random() * (low - LOWEST_CHOSEN_PORT));
+      const port = await tryPort(candidate);
+      if (port !== undefined) return port;
+    }
+  }
+  const port = await tryPort(0);
+  if (port === undefined) throw new Error("no free port");
+  return port;
 }
 
 /** `count` different free ports (a port just freed can be handed out twice). */
