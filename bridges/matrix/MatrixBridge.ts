@@ -32,6 +32,7 @@ import {
   type NativeMessage,
   type NativeRelations,
 } from "../kit/AdapterRuntime.js";
+import { attemptedBefore } from "../kit/attemptedBefore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
 import {
@@ -1122,12 +1123,7 @@ export class MatrixBridge {
    */
   private async postedBefore(delivery: Delivery, room: string, sender: string): Promise<Map<string, string>> {
     const posted = new Map<string, string>();
-    const key = `underway.${keyToken(delivery.target.conversation)}`;
-    const underway = await this.state.get(key);
-    if (underway === undefined || decodeJson(underway.value) !== delivery.id) {
-      await this.state.put(key, encodeJson(delivery.id));
-      return posted;
-    }
+    if (!(await attemptedBefore(this.state, delivery))) return posted;
     const asUser = sender === this.bot ? undefined : sender;
     const read = (): Promise<Record<string, unknown>[]> =>
       this.client.latestEventsBy(room, sender, POSTED_LOOKBACK, asUser);

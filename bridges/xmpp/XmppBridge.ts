@@ -21,6 +21,7 @@ import {
   type NativeMessage,
   type NativeRelations,
 } from "../kit/AdapterRuntime.js";
+import { attemptedBefore } from "../kit/attemptedBefore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { InputQueue } from "../kit/InputQueue.js";
 import { NotStoredError, untilStored } from "../kit/untilStored.js";
@@ -1249,12 +1250,7 @@ export class XmppBridge {
   ): Promise<Map<string, string | undefined>> {
     const posted = new Map<string, string | undefined>();
     const room = delivery.target.conversation;
-    const key = `underway.${keyToken(room)}`;
-    const underway = await this.state.get(key);
-    if (underway === undefined || decodeJson(underway.value) !== delivery.id) {
-      await this.state.put(key, encodeJson(delivery.id));
-      return posted;
-    }
+    if (!(await attemptedBefore(this.state, delivery))) return posted;
     let looked = 0;
     let before: string | undefined;
     try {
