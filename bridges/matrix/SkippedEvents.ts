@@ -3,8 +3,8 @@
  * in memory, so a restart loses it (element-hq/synapse#11637), and an event that comes in as a recovery from
  * an outage ends can be stored in a transaction no one sends. Each room's latest native events handled are
  * kept; a native event that follows others the bridge never saw finds them in the room's timeline, back to
- * the first it handled. The bridge's own events (its ghosts', its bot's) are passed over: they keep arriving after any
- * the homeserver skipped.
+ * the first it handled. The bridge's own events (its ghosts', its bot's) are passed over: they keep
+ * arriving after any the homeserver skipped.
  */
 import type { Logger } from "../../gateway/log.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";

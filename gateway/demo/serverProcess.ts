@@ -27,18 +27,17 @@ function tryPort(port: number): Promise<number | undefined> {
   });
 }
 
-/** Where the kernel picks the local ports of outgoing connections (Linux); Linux's default elsewhere. */
-async function ephemeralPorts(): Promise<{ low: number; high: number }> {
+/** Where the range the kernel picks outgoing connections' local ports from begins (Linux's default elsewhere). */
+async function ephemeralPortsFrom(): Promise<number> {
   try {
-    const [low, high] = (await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8"))
-      .trim()
-      .split(/\s+/)
-      .map(Number);
-    if (low !== undefined && high !== undefined && low > 0 && high >= low) return { low, high };
+    const low = Number(
+      (await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8")).trim().split(/\s+/)[0],
+    );
+    if (Number.isInteger(low) && low > 0) return low;
   } catch {
-    // Not Linux: its default range will do.
+    // Not Linux: its default will do.
   }
-  return { low: 32768, high: 60999 };
+  return 32768;
 }
 
 /** Below this, ports are left to well-known and registered services. */
@@ -50,7 +49,7 @@ const LOWEST_CHOSEN_PORT = 10_000;
  * that range, free now, can be taken by any connection meanwhile. Falls back to any free port.
  */
 export async function freePort(): Promise<number> {
-  const { low } = await ephemeralPorts();
+  const low = await ephemeralPortsFrom();
   if (low > LOWEST_CHOSEN_PORT + 1000) {
     for (let attempt = 0; attempt < 50; attempt++) {
       const candidate = LOWEST_CHOSEN_PORT + Math.floor(Math.random() * (low - LOWEST_CHOSEN_PORT));

@@ -97,20 +97,26 @@ export function federationServerConfig(options: FederationServerOptions): string
       throw new PermanentError("FG_CONFIG_INVALID", `federation partner ${p.id} has no pinned keys for TLS`);
     return p.pinnedKeys;
   };
-  const tlsBlock = (pins: readonly string[]): Record<string, unknown> | undefined =>
+  /** TLS towards `pinned`: their keys pinned; none without TLS. */
+  const tlsBlock = (pinned: readonly FederationPartner[]): Record<string, unknown> | undefined =>
     tls === undefined
       ? undefined
-      : { cert_file: tls.certFile, key_file: tls.keyFile, ca_file: tls.caFile, pinned_certs: pins };
+      : {
+          cert_file: tls.certFile,
+          key_file: tls.keyFile,
+          ca_file: tls.caFile,
+          pinned_certs: pinned.flatMap(pinsOf),
+        };
   const remotes = partners.flatMap((p) => {
     if (p.connects === undefined) return [];
     // nats-server 2.9 checks pinned_certs only on connections it accepts: here the partner's certificate
-    // is checked against the CA alone, and the pins take effect with a server that checks them.
-    const secured = tlsBlock(tls === undefined ? [] : pinsOf(p));
+    // is checked against the CA alone (see leafnodeProbe), and the pins take effect with a server that
+    // checks them.
+    const secured = tlsBlock([p]);
     return [{ url: leafUrl(p.connects), account: partnerAccount(p.id), ...(secured && { tls: secured }) }];
   });
-  const accepting = partners.filter((p) => p.accepts !== undefined);
   // Partners that connect here present a certificate, checked against the CA and every accepted partner's keys.
-  const listenTls = tlsBlock(tls === undefined ? [] : accepting.flatMap(pinsOf));
+  const listenTls = tlsBlock(partners.filter((p) => p.accepts !== undefined));
   const leafnodes = {
     ...(options.leafnodeListen === undefined
       ? {}

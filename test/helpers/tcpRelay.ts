@@ -5,6 +5,7 @@
  * there. Swallowing, it is a server going down that takes what its clients write and never reads it.
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
+import { freePort } from "../../gateway/demo/serverProcess.js";
 
 export class TcpRelay {
   private readonly sockets = new Set<Socket>();
@@ -20,16 +21,8 @@ export class TcpRelay {
 
   /** Relays a free 127.0.0.1 port to `targetPort` on 127.0.0.1. */
   static async start(targetPort: number): Promise<TcpRelay> {
-    const probe = createServer();
-    const port = await new Promise<number>((resolve, reject) => {
-      probe.once("error", reject);
-      probe.listen(0, "127.0.0.1", () => {
-        const address = probe.address();
-        if (typeof address === "object" && address !== null) resolve(address.port);
-        else reject(new Error("the relay is not on a TCP port"));
-      });
-    });
-    await new Promise((resolve) => probe.close(resolve));
+    // Its port must stay the same across down() and up(): one outgoing connections never take.
+    const port = await freePort();
     const relay = new TcpRelay(port, targetPort);
     await relay.up();
     return relay;
