@@ -609,6 +609,12 @@ export interface JoinCodeRequest {
   ttlSeconds?: number;
 }
 
+export type DisplayName = string;
+
+/**
+ * A partner gateway's manifest and the issuing authority's Ed25519 signature over it. A gateway trusts a partner only as far as a manifest it can verify with an authority key it was configured with says.
+ */
+
 export interface SignedPartnerManifest {
   manifest: PartnerManifest;
   signature: ManifestSignature;
@@ -634,7 +640,7 @@ export interface PartnerManifest {
      * ISO 3166-1 alpha-2 of the country that runs the gateway.
      */
     country: string;
-    name: string;
+    name: DisplayName;
   };
   issuedAt: string;
   /**
@@ -653,7 +659,7 @@ export interface PartnerManifest {
        * Identifier of an agency as declared in the policy.
        */
       id: string;
-      name: string;
+      name: DisplayName;
       country: string;
       /**
        * The markings the agency may receive; none: only unmarked messages.
@@ -669,7 +675,7 @@ export interface PartnerManifest {
        * Identifier of an agency as declared in the policy.
        */
       id: string;
-      name: string;
+      name: DisplayName;
       country: string;
       /**
        * The markings the agency may receive; none: only unmarked messages.

@@ -114,6 +114,9 @@ describe("partner manifests", () => {
     expect(codeOf(() => signManifest({ ...manifest(), agencies: [] }, authority.privateKey))).toBe(
       "FG_MANIFEST_INVALID",
     );
+    // A name an operator's terminal would act on (an escape sequence) is no name.
+    const escaping = { ...manifest(), gateway: { id: "fr", country: "FR", name: "\u001b[2JPasserelle" } };
+    expect(codeOf(() => signManifest(escaping, authority.privateKey))).toBe("FG_MANIFEST_INVALID");
   });
 
   it("partner manifest - key files: Ed25519 PEM only, a public key read from its private key too", () => {
