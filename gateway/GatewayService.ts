@@ -15,7 +15,10 @@ import { conversationOf } from "./routing/conversationOf.js";
 import { leaseTimings, PartitionLeases } from "./routing/PartitionLeases.js";
 import { PARTITIONS, subjects } from "./contract/subjects.js";
 import { ConfigError, FedgateError } from "./errors.js";
-import { publicKeyFrom } from "./federation/partnerManifest.js";
+import { FederationGate } from "./federation/FederationGate.js";
+import { PartnerLink } from "./federation/PartnerLink.js";
+import { privateKeyFrom, publicKeyFrom } from "./federation/partnerManifest.js";
+import { ConsentStore } from "./stores/ConsentStore.js";
 import { AdminServer } from "./admin/AdminApi.js";
 import { PolicyEngine } from "./policy/PolicyEngine.js";
 import { Router } from "./routing/Router.js";
@@ -71,8 +74,17 @@ export function checkDeclaredLinks(config: Config, file: string, policy: PolicyE
   }
 }
 
+/** A gateway's federation, when it has one: partner manifests, consent, and a link per partner. */
+interface Federation {
+  manifests: PartnerManifestStore;
+  consents?: ConsentStore;
+  gate?: FederationGate;
+  links: PartnerLink[];
+}
+
 export class GatewayService {
   private readonly subscriptions = new Map<number, Subscription>();
+  private federation: Federation | undefined;
   private leases: PartitionLeases | undefined;
   private admin: AdminServer | undefined;
   private ready = false;
@@ -110,6 +122,7 @@ export class GatewayService {
     await Promise.all([links.start(), identities.start()]);
     const service = new GatewayService(theBus, links, identities, policy, loaded, log);
     await service.createDeclaredLinks();
+    const federation = authorities === undefined ? undefined : await service.startFederation(authorities);
     if (adminToken !== undefined && loaded.config.admin !== undefined) {
       service.admin = await AdminServer.listen(
         {
@@ -118,10 +131,15 @@ export class GatewayService {
           checkAgency: (id) => service.policyEngine.agency(id) !== undefined,
           token: adminToken,
           readiness: () => ({ nats: theBus.isConnected(), consumers: service.ready }),
-          ...(authorities === undefined
+          ...(federation === undefined ? {} : { partners: federation.manifests }),
+          ...(federation?.consents === undefined
             ? {}
             : {
-                partners: new PartnerManifestStore(await theBus.keyValue(buckets.partners), { authorities }),
+                consents: {
+                  store: federation.consents,
+                  partners: loaded.config.federation?.partners ?? [],
+                  validForDays: loaded.config.federation?.consentValidityDays ?? 90,
+                },
               }),
           log,
         },
@@ -158,6 +176,40 @@ export class GatewayService {
     }
   }
 
+  /** Partner manifests, consent and the partner links, as federation configures them. */
+  private async startFederation(authorities: KeyObject[]): Promise<Federation> {
+    const { bus, loaded, log } = this;
+    const configured = loaded.config.federation;
+    const manifests = new PartnerManifestStore(await bus.keyValue(buckets.partners), { authorities });
+    await manifests.start();
+    const federation: Federation = { manifests, links: [] };
+    this.federation = federation;
+    const self = configured?.gateway;
+    if (self === undefined || configured?.signingKey === undefined) return federation;
+    const pointer = "/federation/signingKey";
+    const pem = await resolveSecret(configured.signingKey, loaded.file, pointer);
+    let signingKey: KeyObject;
+    try {
+      signingKey = privateKeyFrom(pem, `${loaded.file}: ${pointer}`);
+    } catch (cause) {
+      throw new ConfigError(loaded.file, pointer, "is not an Ed25519 private key in PEM", { cause });
+    }
+    const consents = new ConsentStore(await bus.keyValue(buckets.consents), {
+      self,
+      signingKey,
+      manifestOf: (partner) => Promise.resolve(manifests.current(partner)),
+    });
+    await consents.start();
+    federation.consents = consents;
+    federation.gate = new FederationGate(consents, manifests);
+    const ackWaitMs = loaded.config.gateway?.ackWaitMs ?? DEFAULTS.ackWaitMs;
+    for (const partner of configured.partners ?? []) {
+      federation.links.push(await PartnerLink.start({ bus, self, partner, consents, log, ackWaitMs }));
+      log.info({ partner }, "sharing consented conversations with partner gateway");
+    }
+    return federation;
+  }
+
   private async consume(): Promise<void> {
     const router = new Router({
       bus: this.bus,
@@ -166,6 +218,7 @@ export class GatewayService {
       ledger: new DeliveryLedger(await this.bus.keyValue(buckets.deliveries)),
       policy: () => this.policyEngine,
       log: this.log,
+      ...(this.federation?.gate === undefined ? {} : { federation: this.federation.gate }),
     });
     const gateway = this.loaded.config.gateway;
     const ackWaitMs = gateway?.ackWaitMs ?? DEFAULTS.ackWaitMs;
@@ -212,6 +265,9 @@ export class GatewayService {
   async stop(options: { closeBus?: boolean } = {}): Promise<void> {
     this.ready = false;
     await this.leases?.stop();
+    await Promise.all(this.federation?.links.map((link) => link.stop()) ?? []);
+    this.federation?.consents?.stop();
+    this.federation?.manifests.stop();
     await this.admin?.close();
     this.links.stop();
     this.identities.stop();

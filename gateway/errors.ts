@@ -26,6 +26,14 @@ export type ErrorCode =
   | "FG_MANIFEST_STALE"
   // The admin API knows no partner gateway of that id.
   | "FG_PARTNER_NOT_FOUND"
+  // A consent grant: not one, signed by a key the partner's manifest does not list, or older than the one held.
+  | "FG_GRANT_INVALID"
+  | "FG_GRANT_UNTRUSTED"
+  | "FG_GRANT_STALE"
+  // The admin API holds no grant of either gateway for that shared conversation.
+  | "FG_CONSENT_NOT_FOUND"
+  // A partner gateway refused a federated event for good (its code and detail follow).
+  | "FG_PARTNER_REFUSED"
   | "FG_KEY_INVALID"
   | "FG_AGENCY_UNKNOWN"
   | "FG_BUS_UNAVAILABLE"

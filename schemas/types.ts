@@ -1,4 +1,4 @@
-/* Generated from schemas/common.schema.json, schemas/config.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/join-code-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+/* Generated from schemas/common.schema.json, schemas/config.schema.json, schemas/consent-request.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/federation.schema.json, schemas/join-code-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
 export type Token = string;
 /**
@@ -97,6 +97,20 @@ export type GatewayConfig = {
  */
 
 export type Secret1 =
+  | {
+      env: string;
+    }
+  | {
+      file: string;
+    }
+  | {
+      value: string;
+    };
+/**
+ * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
+ */
+
+export type Secret2 =
   | {
       env: string;
     }
@@ -268,12 +282,29 @@ export interface FederationConfig {
    * @maxItems 16
    */
   authorities: [Secret, ...Secret[]];
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  gateway?: string;
+  signingKey?: Secret1;
+  /**
+   * The partner gateways this gateway shares conversations with, by id: each needs a manifest (PUT /v1/partners/{id}/manifest) and, per conversation, both gateways' consent.
+   *
+   * @maxItems 64
+   *
+   * Items: A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  partners?: string[];
+  /**
+   * How long this gateway's approval of a shared conversation holds when the admin names no time.
+   */
+  consentValidityDays?: number;
 }
 
 export interface AdminConfig {
   host?: string;
   port?: number;
-  token: Secret1;
+  token: Secret2;
 }
 
 export interface TelemetryConfig {
@@ -304,6 +335,17 @@ export interface Link {
 /**
  * One conversation on one network instance, owned by one agency.
  */
+
+export interface ConsentRequest {
+  /**
+   * Who approved it, as the partner's audit will show it (a name or role, never a secret).
+   */
+  approvedBy?: string;
+  /**
+   * How long the approval holds before it must be renewed; without it, federation.consentValidityDays.
+   */
+  validForDays?: number;
+}
 
 export interface DeadLetter {
   specVersion: "1";
@@ -348,6 +390,8 @@ export type DecisionReason =
   | "relation-not-delivered"
   | "relation-withheld"
   | "not-author"
+  | "not-consented"
+  | "agency-not-in-manifest"
   | "echo";
 
 /**
@@ -586,6 +630,93 @@ export interface DeliveredMarking {
   original?: string;
 }
 
+export type SharedConversation = string;
+/**
+ * What an adapter publishes to fedgate.v1.inbound.*: one thing that happened in one conversation, in no protocol's terms.
+ */
+
+export interface Federation {
+  [k: string]: unknown;
+}
+/**
+ * One gateway's consent to share one conversation with one partner gateway, or its revocation. A conversation flows only while both gateways' newest grants say granted and neither has expired.
+ *
+ * This interface was referenced by `Federation`'s JSON-Schema
+ * via the `definition` "ConsentGrant".
+ */
+
+export interface ConsentGrant {
+  /**
+   * The gateway that consents.
+   */
+  gateway: string;
+  /**
+   * The gateway it consents to.
+   */
+  partner: string;
+  conversation: SharedConversation;
+  state: "granted" | "revoked";
+  /**
+   * Raised with every grant or revocation of the conversation (milliseconds since 1970 will do): a partner keeps the highest, so a replayed grant never undoes a revocation.
+   */
+  serial: number;
+  issuedAt: string;
+  expiresAt: string;
+  /**
+   * Who approved it, for the partner's audit (an admin's name or role, never a secret).
+   */
+  approvedBy?: string;
+}
+/**
+ * A consent grant and its gateway's Ed25519 signature over it, by a key the gateway's manifest lists in grantKeys.
+ *
+ * This interface was referenced by `Federation`'s JSON-Schema
+ * via the `definition` "SignedConsentGrant".
+ */
+
+export interface SignedConsentGrant {
+  grant: ConsentGrant;
+  signature: ManifestSignature;
+}
+/**
+ * Ed25519 over the manifest's canonical JSON (RFC 8785: keys sorted, no spaces).
+ */
+
+export interface ManifestSignature {
+  algorithm: "Ed25519";
+  /**
+   * The first 16 bytes of the SHA-256 of the signing key's SubjectPublicKeyInfo, base64url: which configured authority key verifies it.
+   */
+  keyId: string;
+  /**
+   * The signature, base64 (64 bytes).
+   */
+  value: string;
+}
+/**
+ * An event one gateway releases to another, on fedgate.v1.federation.<from>.<to>.event. The sending gateway has decided it under its own policy; the receiver decides it again under its own. The sender's agency is asserted by the sending gateway, and the receiver accepts only an agency the sender's manifest gives it.
+ *
+ * This interface was referenced by `Federation`'s JSON-Schema
+ * via the `definition` "FederatedEvent".
+ */
+
+export interface FederatedEvent {
+  specVersion: "1";
+  /**
+   * The sender's delivery id: the receipt names it, and the receiver stores an id once.
+   */
+  id: string;
+  conversation: SharedConversation;
+  event: NormalisedEvent;
+}
+
+export interface FederationReceipt {
+  id: string;
+  outcome: "stored" | "refused";
+  code?: string;
+  detail?: string;
+}
+
 export interface JoinCodeRequest {
   /**
    * The network of the conversation that may join, e.g. matrix.
@@ -703,6 +834,13 @@ export interface PartnerManifest {
     tlsPublicKeySha256: [string, ...string[]];
   };
   /**
+   * The Ed25519 keys (SubjectPublicKeyInfo, DER, base64) the gateway signs its consent grants with; a grant signed by another key is refused. More than one while a key is changed.
+   *
+   * @minItems 1
+   * @maxItems 4
+   */
+  grantKeys?: [string, ...string[]];
+  /**
    * Pairs of markings the partner declares equivalent, its own first.
    *
    * @maxItems 256
@@ -715,15 +853,3 @@ export interface PartnerManifest {
  * This interface was referenced by `SignedPartnerManifest`'s JSON-Schema
  * via the `definition` "ManifestSignature".
  */
-
-export interface ManifestSignature {
-  algorithm: "Ed25519";
-  /**
-   * The first 16 bytes of the SHA-256 of the signing key's SubjectPublicKeyInfo, base64url: which configured authority key verifies it.
-   */
-  keyId: string;
-  /**
-   * The signature, base64 (64 bytes).
-   */
-  value: string;
-}

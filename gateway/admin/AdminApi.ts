@@ -6,10 +6,11 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { JoinCodeRequest, Link } from "../../schemas/types.js";
+import type { ConsentRequest, JoinCodeRequest, Link } from "../../schemas/types.js";
 import { validateLink, validatorFor } from "../contract/schemas.js";
 import { PermanentError, type SchemaProblem, ValidationError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { ConsentStore } from "../stores/ConsentStore.js";
 import type { PartnerManifestStore } from "../stores/PartnerManifestStore.js";
 import type { JoinCodeStore } from "../stores/JoinCodeStore.js";
 import { isDirectLink, type LinkStore } from "../stores/LinkStore.js";
@@ -28,6 +29,14 @@ export interface AdminApiDeps {
   readiness: () => Record<string, boolean>;
   /** Partner gateways' manifests; without it (no federation configured), /v1/partners is not served. */
   partners?: PartnerManifestStore;
+  /** Consent to conversations shared with partner gateways; without it, /v1/consents is not served. */
+  consents?: {
+    store: ConsentStore;
+    /** The partner gateways configured (federation.partners). */
+    partners: readonly string[];
+    /** How long an approval holds when the request names no time (federation.consentValidityDays). */
+    validForDays: number;
+  };
   log: Logger;
 }
 
@@ -39,6 +48,14 @@ const linkIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 // A gateway id is a Token (common.schema.json).
 const gatewayIdPattern = /^[a-z][a-z0-9-]{0,31}$/;
 
+const validateConsentRequest = validatorFor<ConsentRequest>(
+  "schemas/consent-request.schema.json",
+  "consent request",
+  "FG_REQUEST_INVALID",
+);
+// A shared conversation's name (federation.schema.json#/$defs/SharedConversation).
+const sharedConversationPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const DAY_MS = 24 * 60 * 60 * 1000;
 const validateJoinCodeRequest = validatorFor<JoinCodeRequest>(
   "schemas/join-code-request.schema.json",
   "join code request",
@@ -267,6 +284,81 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
         "partner manifest accepted through the admin API",
       );
       res.json(manifest);
+    });
+  }
+
+  const { consents } = deps;
+  if (consents !== undefined) {
+    const { store } = consents;
+    /** The partner and conversation a path names, or FG_PARTNER_NOT_FOUND / FG_CONSENT_NOT_FOUND. */
+    const named = (req: Request): { partner: string; conversation: string } => {
+      const partner = String(req.params["partner"]);
+      const conversation = String(req.params["conversation"]);
+      if (!consents.partners.includes(partner))
+        throw new PermanentError(
+          "FG_PARTNER_NOT_FOUND",
+          `${partner} is not a partner gateway of this one (federation.partners)`,
+        );
+      if (!sharedConversationPattern.test(conversation))
+        throw new PermanentError("FG_CONSENT_NOT_FOUND", `no shared conversation named ${conversation}`);
+      return { partner, conversation };
+    };
+
+    v1.get("/consents", (_req, res) => {
+      res.json({ consents: store.list() });
+    });
+
+    v1.get("/consents/:partner/:conversation", (req, res) => {
+      const { partner, conversation } = named(req);
+      const consent = store.get(partner, conversation);
+      if (consent === undefined)
+        throw new PermanentError(
+          "FG_CONSENT_NOT_FOUND",
+          `neither gateway has approved ${conversation} shared with ${partner}`,
+        );
+      res.json(consent);
+    });
+
+    // This gateway's approval: signed, kept, and sent to the partner; active once the partner approves too.
+    v1.put(
+      "/consents/:partner/:conversation",
+      requireJson,
+      express.json({ limit: bodyLimit }),
+      async (req, res) => {
+        const { partner, conversation } = named(req);
+        const request = validateConsentRequest(req.body);
+        const days = request.validForDays ?? consents.validForDays;
+        const signed = await store.decide(partner, conversation, {
+          state: "granted",
+          validForMs: days * DAY_MS,
+          ...(request.approvedBy === undefined ? {} : { approvedBy: request.approvedBy }),
+        });
+        log.info(
+          {
+            partner,
+            conversation,
+            serial: signed.grant.serial,
+            expiresAt: signed.grant.expiresAt,
+            remoteAddress: req.socket.remoteAddress,
+          },
+          "consent granted through the admin API",
+        );
+        res.json(store.get(partner, conversation));
+      },
+    );
+
+    // Revocation takes effect on this gateway at once, whether or not the partner hears of it.
+    v1.delete("/consents/:partner/:conversation", async (req, res) => {
+      const { partner, conversation } = named(req);
+      const signed = await store.decide(partner, conversation, {
+        state: "revoked",
+        validForMs: consents.validForDays * DAY_MS,
+      });
+      log.info(
+        { partner, conversation, serial: signed.grant.serial, remoteAddress: req.socket.remoteAddress },
+        "consent revoked through the admin API",
+      );
+      res.json(store.get(partner, conversation));
     });
   }
 

@@ -71,6 +71,7 @@ const statusByCode: Partial<Record<ProblemCode, number>> = {
   FG_MANIFEST_TAMPERED: 422,
   FG_MANIFEST_EXPIRED: 422,
   FG_MANIFEST_STALE: 409,
+  FG_CONSENT_NOT_FOUND: 404,
   FG_INTERNAL: 500,
 };
 
@@ -94,6 +95,7 @@ const titleByCode: Partial<Record<ProblemCode, string>> = {
   FG_MANIFEST_TAMPERED: "Tampered partner manifest",
   FG_MANIFEST_EXPIRED: "Expired partner manifest",
   FG_MANIFEST_STALE: "Stale partner manifest",
+  FG_CONSENT_NOT_FOUND: "Consent not found",
   FG_INTERNAL: "Internal error",
 };
 

@@ -84,6 +84,17 @@ export interface Bus {
     from: "start" | "new",
     onMessage: (m: BusMessage) => void,
   ): Promise<Subscription>;
+  /**
+   * Plain NATS, nothing stored: for exchanges where the sender repeats until the receiver answers (what a
+   * gateway sends a partner gateway: see gateway/federation/PartnerLink.ts). Resolves once the local server
+   * has the message, which says nothing of whether anyone received it.
+   */
+  send(subject: string, data: Uint8Array): Promise<void>;
+  /** Hears what is sent on `subject` (wildcards allowed) from now on, one message at a time, in order. */
+  listen(
+    subject: string,
+    onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
+  ): Subscription;
   /** Opens (creating if needed) a key-value bucket; with ttlMs, entries expire that long after their last write. */
   keyValue(bucket: string, options?: { ttlMs?: number }): Promise<KeyValueStore>;
   /** True while the connection is up. */

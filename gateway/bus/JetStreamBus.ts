@@ -263,6 +263,39 @@ export class JetStreamBus implements Bus {
     };
   }
 
+  async send(subject: string, data: Uint8Array): Promise<void> {
+    try {
+      this.nc.publish(subject, data);
+      await this.nc.flush();
+    } catch (cause) {
+      throw new TransientError("FG_BUS_PUBLISH_FAILED", `cannot send on ${subject}`, { cause });
+    }
+  }
+
+  listen(
+    subject: string,
+    onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
+  ): Subscription {
+    const subscription = this.nc.subscribe(subject);
+    const loop = (async () => {
+      for await (const m of subscription) {
+        try {
+          await onMessage({ subject: m.subject, data: m.data });
+        } catch (error) {
+          this.options.log.error({ err: error, subject: m.subject }, "a listener failed on a message");
+        }
+      }
+    })();
+    const stop = async (): Promise<void> => {
+      this.subscriptions.delete(handle);
+      subscription.unsubscribe();
+      await loop;
+    };
+    const handle: Subscription = { stop };
+    this.subscriptions.add(handle);
+    return handle;
+  }
+
   async keyValue(bucket: string, options: { ttlMs?: number } = {}): Promise<KeyValueStore> {
     try {
       const kv = await new Kvm(this.js).create(bucket, {

@@ -43,6 +43,11 @@ export class MemoryBus implements Bus {
   private readonly durables = new Map<string, DurableState>();
   private readonly wakeups = new Set<() => void>();
   private readonly buckets = new Map<string, MemoryKeyValue>();
+  private readonly listeners = new Set<{
+    subject: string;
+    queue: Promise<void>;
+    onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>;
+  }>();
   private closed = false;
 
   ensureTopology(): Promise<void> {
@@ -150,6 +155,30 @@ export class MemoryBus implements Bus {
         return Promise.resolve();
       },
     });
+  }
+
+  send(subject: string, data: Uint8Array): Promise<void> {
+    for (const listener of this.listeners)
+      if (subjectMatches(listener.subject, subject))
+        // One at a time, in order, as a NATS subscription hands them out; a failing listener only logs there.
+        listener.queue = listener.queue
+          .then(() => listener.onMessage({ subject, data }))
+          .catch(() => undefined);
+    return Promise.resolve();
+  }
+
+  listen(
+    subject: string,
+    onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
+  ): Subscription {
+    const listener = { subject, queue: Promise.resolve(), onMessage };
+    this.listeners.add(listener);
+    return {
+      stop: async () => {
+        this.listeners.delete(listener);
+        await listener.queue;
+      },
+    };
   }
 
   keyValue(bucket: string, options: { ttlMs?: number } = {}): Promise<KeyValueStore> {

@@ -72,4 +72,6 @@ export const buckets = {
   joinCodes: "fedgate_join_codes",
   /** Partner gateways' signed manifests, as verified: the newest version of each. */
   partners: "fedgate_partners",
+  /** This gateway's and its partners' signed consent to each shared conversation. */
+  consents: "fedgate_consents",
 } as const;

@@ -11,10 +11,13 @@ import type {
   Config,
   DeadLetter,
   Delivery,
+  FederatedEvent,
+  FederationReceipt,
   Link,
   NormalisedEvent,
   PartnerManifest,
   Policy,
+  SignedConsentGrant,
   SignedPartnerManifest,
 } from "../../schemas/types.js";
 import { type ErrorCode, type SchemaProblem, ValidationError } from "../errors.js";
@@ -44,6 +47,7 @@ const schemaFiles = [
   "config.schema.json",
   "deadletter.schema.json",
   "partner-manifest.schema.json",
+  "federation.schema.json",
 ] as const;
 
 // strictRequired is off because conditional branches (if/then) require properties their parent defines.
@@ -128,4 +132,19 @@ export const validateSignedPartnerManifest = validator<SignedPartnerManifest>(
   "partner-manifest.schema.json",
   "signed partner manifest",
   "FG_MANIFEST_INVALID",
+);
+export const validateSignedConsentGrant = validator<SignedConsentGrant>(
+  "federation.schema.json#/$defs/SignedConsentGrant",
+  "signed consent grant",
+  "FG_GRANT_INVALID",
+);
+export const validateFederatedEvent = validator<FederatedEvent>(
+  "federation.schema.json#/$defs/FederatedEvent",
+  "federated event",
+  "FG_EVENT_INVALID",
+);
+export const validateFederationReceipt = validator<FederationReceipt>(
+  "federation.schema.json#/$defs/FederationReceipt",
+  "federation receipt",
+  "FG_EVENT_INVALID",
 );

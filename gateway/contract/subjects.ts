@@ -5,13 +5,19 @@
  *   fedgate.v1.outbound.<network>.<instance>              core → adapters
  *   fedgate.v1.audit.<deliver|deny>                        core → auditors
  *   fedgate.v1.deadletter.<origin>                         anyone → operators
- *   fedgate.v1.federation.<from>.<to>.…                   gateway <from> → partner gateway <to>
+ *   fedgate.v1.federation.<from>.<to>.<event|receipt|grant>   gateway <from> → partner gateway <to>
  *
  * The partition token keeps one conversation's events in order while several core replicas share the work:
  * each partition is consumed one event at a time, and all events of a conversation hash to one partition.
  */
 
 const ROOT = "fedgate.v1";
+
+/**
+ * The network name of a partner gateway: to the core, a partner is one more network, whose instance is the
+ * partner's gateway id and whose conversations are the ones the two gateways share.
+ */
+export const FEDERATION_NETWORK = "federation";
 
 /** Fixed by contract v1: every adapter must hash conversations to the same partitions as the core. */
 export const PARTITIONS = 64;
@@ -61,6 +67,10 @@ export const subjects = {
    */
   federation(from: string, to: string): string {
     return `${ROOT}.federation.${from}.${to}.>`;
+  },
+  /** An event `from` releases to `to` (a FederatedEvent), the receipt `to` answers it with, a consent grant. */
+  federationMessage(from: string, to: string, kind: "event" | "receipt" | "grant"): string {
+    return `${ROOT}.federation.${from}.${to}.${kind}`;
   },
 } as const;
 

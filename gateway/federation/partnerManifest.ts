@@ -7,28 +7,23 @@
  * The signature covers the manifest's canonical JSON (RFC 8785), so re-serialising it (YAML to JSON, keys in
  * another order) keeps it valid, and changing any value does not.
  */
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
-import canonicalize from "canonicalize";
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import type { PartnerManifest, SignedPartnerManifest } from "../../schemas/types.js";
 import { validatePartnerManifest, validateSignedPartnerManifest } from "../contract/schemas.js";
 import { PermanentError } from "../errors.js";
+import { keyIdOf, signatureValid, signCanonical } from "./canonicalSignature.js";
+
+export { keyIdOf } from "./canonicalSignature.js";
 
 /** How far a manifest's issue time may lie ahead of this gateway's clock: clocks of two countries differ. */
 export const CLOCK_SKEW_MS = 5 * 60 * 1000;
-
-/** The bytes signed: the manifest's canonical JSON. */
-function signedBytes(manifest: unknown): Buffer {
-  const text = canonicalize(manifest);
-  if (text === undefined) throw new PermanentError("FG_MANIFEST_INVALID", "the manifest is not JSON data");
-  return Buffer.from(text, "utf8");
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** An Ed25519 key, or FG_KEY_INVALID naming where it came from. */
-function ed25519(key: KeyObject, where: string): KeyObject {
+export function ed25519(key: KeyObject, where: string): KeyObject {
   if (key.asymmetricKeyType !== "ed25519")
     throw new PermanentError(
       "FG_KEY_INVALID",
@@ -57,17 +52,13 @@ export function publicKeyFrom(pem: string, where: string): KeyObject {
   }
 }
 
-/** Which key signed: 16 bytes of the SHA-256 of its SubjectPublicKeyInfo, base64url (22 characters). */
-export function keyIdOf(key: KeyObject): string {
-  const spki = (key.type === "private" ? createPublicKey(key) : key).export({ type: "spki", format: "der" });
-  return createHash("sha256").update(spki).digest().subarray(0, 16).toString("base64url");
-}
-
 /** Signs a manifest, checked against the schema first: an authority never signs what a gateway refuses. */
 export function signManifest(manifest: unknown, privateKey: KeyObject): SignedPartnerManifest {
   const checked = validatePartnerManifest(manifest);
-  const value = sign(null, signedBytes(checked), ed25519(privateKey, "the signing key")).toString("base64");
-  return { manifest: checked, signature: { algorithm: "Ed25519", keyId: keyIdOf(privateKey), value } };
+  return {
+    manifest: checked,
+    signature: signCanonical(checked, ed25519(privateKey, "the signing key"), "FG_MANIFEST_INVALID"),
+  };
 }
 
 export interface VerifyOptions {
@@ -104,13 +95,7 @@ export function verifyManifest(document: unknown, options: VerifyOptions): Partn
       `the manifest is signed by key ${keyId}, which is none of the ${String(options.authorities.length)} authority keys this gateway trusts`,
       { detail: { keyId } },
     );
-  const valid = verify(
-    null,
-    signedBytes(document["manifest"]),
-    authority,
-    Buffer.from(signature["value"], "base64"),
-  );
-  if (!valid)
+  if (!signatureValid(document["manifest"], signature["value"], authority, "FG_MANIFEST_INVALID"))
     throw new PermanentError(
       "FG_MANIFEST_TAMPERED",
       `the manifest does not match its signature by key ${keyId}: it was changed after it was signed`,

@@ -17,6 +17,7 @@ import type {
 } from "../../schemas/types.js";
 import { parseYaml, readText } from "../config/loadConfig.js";
 import { validatePolicy } from "../contract/schemas.js";
+import { FEDERATION_NETWORK } from "../contract/subjects.js";
 import { ConfigError } from "../errors.js";
 import { MarkingCatalogue, type PolicyFault } from "./markings.js";
 
@@ -279,7 +280,12 @@ export class PolicyEngine {
       return deny("agency-unknown", `Target agency ${target.agency} is not declared in the policy.`);
 
     // 2. Agencies speak only from and to their own network instance, so an adapter cannot speak for another agency.
-    if (sender.id !== owner.id) {
+    //    A partner gateway speaks for every agency its side of a shared conversation holds: any of its own.
+    const sharedByPartner =
+      source.network === FEDERATION_NETWORK &&
+      sender.network === owner.network &&
+      sender.instance === owner.instance;
+    if (sender.id !== owner.id && !sharedByPartner) {
       return deny(
         "agency-not-on-network",
         `Sender agency ${sender.id} does not own the source conversation, which belongs to ${owner.id}.`,

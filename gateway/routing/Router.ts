@@ -17,6 +17,7 @@ import type { Bus, BusMessage } from "../bus/Bus.js";
 import { validateEvent } from "../contract/schemas.js";
 import { parseInboundSubject, subjects, partitionOf } from "../contract/subjects.js";
 import { PermanentError, ValidationError } from "../errors.js";
+import { type FederationGate, type GateDenial, isFederated } from "../federation/FederationGate.js";
 import type { PolicyEngine, Verdict } from "../policy/PolicyEngine.js";
 import type { DeliveryLedger } from "../stores/DeliveryLedger.js";
 import type { IdentityStore } from "../stores/IdentityStore.js";
@@ -51,7 +52,15 @@ export interface RouterDeps {
   log: Logger;
   /** Named in audit records as decidedBy; defaults to <host>/<pid>. */
   replicaId?: string;
+  /** Consent and manifests of partner gateways; without it, nothing crosses to or from one. */
+  federation?: FederationGate;
 }
+
+const NO_FEDERATION: GateDenial = {
+  decision: "deny",
+  reason: "not-consented",
+  detail: "This gateway has no federation configured: it shares no conversation with a partner gateway.",
+};
 
 export class Router {
   private readonly audit: AuditTrail;
@@ -142,6 +151,18 @@ export class Router {
       return;
     }
 
+    if (isFederated(match.endpoint)) {
+      const refusal = this.federation((gate) => gate.incoming(event, match.endpoint));
+      if (refusal !== undefined) {
+        log.warn(
+          { eventId: event.id, partner: match.endpoint.instance, reason: refusal.reason },
+          "event from a partner gateway refused",
+        );
+        await this.record(event, match.link.id, undefined, refusal, sourceAgency);
+        return;
+      }
+    }
+
     const policy = this.deps.policy();
     const originals = await originalsOf(event, this.deps.ledger);
     const relatedMarkings = inheritedMarkings(originals);
@@ -150,6 +171,7 @@ export class Router {
       target,
       verdict:
         relationDenial(event, target, originals) ??
+        (isFederated(target) ? this.federation((gate) => gate.outgoing(target)) : undefined) ??
         policy.decide({ event, source: match.endpoint, target, relatedMarkings, ...linkMarking }),
     }));
     // Stored before any delivery goes out: an answer to this message can only come after someone received it.
@@ -198,6 +220,11 @@ export class Router {
     if (denied.length > 0 && PERSONAL_TYPES.has(event.type))
       work.push(this.notify(event, match.endpoint, denied));
     await Promise.all(work);
+  }
+
+  /** What the federation gate says, or a refusal when this gateway has none. */
+  private federation(ask: (gate: FederationGate) => GateDenial | undefined): GateDenial | undefined {
+    return this.deps.federation === undefined ? NO_FEDERATION : ask(this.deps.federation);
   }
 
   private deliverySuffix(target: Endpoint): string {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AuditRecord, DeadLetter, Delivery } from "../../schemas/types.js";
-import { AdapterRuntime, type NativeRelations } from "../../bridges/kit/AdapterRuntime.js";
+import type { AuditRecord, DeadLetter } from "../../schemas/types.js";
 import type { BusMessage } from "../../gateway/bus/Bus.js";
 import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
 import { loadConfig } from "../../gateway/config/loadConfig.js";
@@ -18,39 +17,10 @@ import {
   xmppRoom,
 } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
+import { RecordingAdapter } from "../helpers/RecordingAdapter.js";
 
 const nats = await startNatsOrSkip();
 const log = createLogger("silent");
-
-interface Received {
-  delivery: Delivery;
-  relations: NativeRelations;
-}
-
-/** A fake adapter: records what it is given and answers with native ids "<instance>-<n>". */
-class RecordingAdapter {
-  readonly received: Received[] = [];
-  private counter = 0;
-  constructor(
-    readonly runtime: AdapterRuntime,
-    readonly instance: string,
-  ) {}
-  static async open(bus: JetStreamBus, network: string, instance: string): Promise<RecordingAdapter> {
-    const runtime = await AdapterRuntime.open(bus, { network, instance, log, ackWaitMs: 2000 });
-    const adapter = new RecordingAdapter(runtime, instance);
-    await runtime.consumeDeliveries((delivery, relations) => {
-      adapter.received.push({ delivery, relations });
-      return Promise.resolve(`${instance}-${++adapter.counter}`);
-    });
-    return adapter;
-  }
-  of(eventId: string): Received[] {
-    return this.received.filter((r) => r.delivery.event.id === eventId);
-  }
-  notices(): Received[] {
-    return this.received.filter((r) => r.delivery.event.type === "notice");
-  }
-}
 
 describe.skipIf(nats === undefined)("routing core - against a real nats-server", () => {
   let gateway: GatewayService;
