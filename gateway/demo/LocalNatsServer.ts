@@ -3,7 +3,7 @@
  * and the tests. stop() shuts it down and removes the store; kill() simulates a crash.
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PermanentError } from "../errors.js";
@@ -38,6 +38,7 @@ export class LocalNatsServer {
     let configFile: string | undefined;
     if (options.config !== undefined) {
       configFile = join(storeDir, "nats-server.conf");
+      await mkdir(storeDir, { recursive: true });
       await writeFile(configFile, options.config, { mode: 0o600 });
     }
     const server = new LocalNatsServer(

@@ -51,6 +51,11 @@ export interface FederationServerOptions {
   leafnodeListen?: { host: string; port: number };
   /** TLS on every leafnode, with each partner's keys pinned; without it, plain TCP (tests, one host). */
   tls?: LeafnodeTls;
+  /**
+   * Clients that give no credentials act as the gateway user: only for a demo whose server listens on
+   * loopback, so that `fedgate events tail --nats URL` works there as it does without federation.
+   */
+  noAuthUser?: boolean;
 }
 
 /** The account a partner's leafnode is bound to, e.g. PARTNER_FR for "fr". */
@@ -126,5 +131,6 @@ export function federationServerConfig(options: FederationServerOptions): string
         }),
     ...(remotes.length === 0 ? {} : { remotes }),
   };
-  return `${JSON.stringify({ jetstream: { domain: self }, accounts, leafnodes }, null, 2)}\n`;
+  const noAuth = options.noAuthUser === true ? { no_auth_user: options.gateway.user } : {};
+  return `${JSON.stringify({ jetstream: { domain: self }, accounts, leafnodes, ...noAuth }, null, 2)}\n`;
 }

@@ -1,7 +1,11 @@
 /** For tests that run the whole demo federation: whether this machine can, and a Tchap official's client. */
 import { request } from "undici";
-import type { DemoDescription } from "../../gateway/demo/demoFederation.js";
+import type { AuditRecord } from "../../schemas/types.js";
+import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
+import { subjects } from "../../gateway/contract/subjects.js";
+import type { DemoDescription, DemoGateway } from "../../gateway/demo/demoFederation.js";
 import type { Logger } from "../../gateway/log.js";
+import { auditRecordsIn } from "./fixtures.js";
 import { Officer } from "./stashcatScenes.js";
 import { startNatsOrSkip } from "./nats.js";
 import { startProsodyOrSkip } from "./prosody.js";
@@ -53,4 +57,34 @@ export async function demoOfficer(description: DemoDescription, log: Logger): Pr
     { email: account.user, password: account.password, encryptionPassword: account.encryptionPassword },
     log,
   );
+}
+
+/** The demo gateway whose bridges serve `network`. */
+export function demoGateway(description: DemoDescription, network: string): DemoGateway {
+  const gateway = description.gateways.find((g) => g.networks.includes(network));
+  if (gateway === undefined) throw new Error(`no demo gateway serves ${network}`);
+  return gateway;
+}
+
+/** The native conversation of `network` in the demo's linked room. */
+export function demoConversation(description: DemoDescription, network: string): string {
+  const endpoint = demoGateway(description, network)
+    .links.flatMap((l) => l.endpoints)
+    .find((e) => e.network === network);
+  if (endpoint === undefined) throw new Error(`the demo link has no ${network} conversation`);
+  return endpoint.conversation;
+}
+
+/** Follows a demo gateway's audit trail: every decision it made, as it makes them. */
+export async function followAudit(
+  gateway: DemoGateway,
+  log: Logger,
+): Promise<{ records: AuditRecord[]; close(): Promise<void> }> {
+  // The demo's servers take local clients without credentials, as the gateway's own user.
+  const bus = await JetStreamBus.connect({ servers: gateway.nats.url, log });
+  const records: AuditRecord[] = [];
+  await bus.follow("FEDGATE_AUDIT", subjects.auditAll, "start", (m) =>
+    records.push(...auditRecordsIn(m.data)),
+  );
+  return { records, close: () => bus.close() };
 }

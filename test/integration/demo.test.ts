@@ -3,13 +3,18 @@ import { join } from "node:path";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import type { AuditRecord, Config } from "../../schemas/types.js";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { subjects } from "../../gateway/contract/subjects.js";
+import type { Config } from "../../schemas/types.js";
 import { DemoFederation, type DemoDescription } from "../../gateway/demo/demoFederation.js";
 import { createLogger } from "../../gateway/log.js";
-import { auditRecordsIn, eventually } from "../helpers/fixtures.js";
-import { demoOfficer, demoServersAvailable, matrixLogin } from "../helpers/demoScenes.js";
+import { eventually } from "../helpers/fixtures.js";
+import {
+  demoConversation,
+  demoGateway,
+  demoOfficer,
+  demoServersAvailable,
+  followAudit,
+  matrixLogin,
+} from "../helpers/demoScenes.js";
 import { stopClient, xml, xmppClient } from "../helpers/prosody.js";
 import { runFedgate } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
@@ -41,14 +46,18 @@ describe.skipIf(!available)("demo - the local federation", () => {
       expect(prosodyUrl).toBeDefined();
       if (account === undefined || prosodyUrl === undefined) return;
 
-      const bus = await JetStreamBus.connect({ servers: description.nats.url, log });
-      const audit: AuditRecord[] = [];
-      await bus.follow("FEDGATE_AUDIT", subjects.auditAll, "start", (m) =>
-        audit.push(...auditRecordsIn(m.data)),
-      );
+      // Two gateways, each deciding and auditing for itself.
+      expect(description.gateways.map((g) => `${g.id}: ${g.networks.sort().join(" ")}`)).toEqual([
+        "de: stashcat xmpp",
+        "fr: matrix",
+      ]);
+      expect(description.shared.consent).toEqual({ de: "active", fr: "active" });
+      const deAudit = await followAudit(demoGateway(description, "xmpp"), log);
+      const frAudit = await followAudit(demoGateway(description, "matrix"), log);
       // Everything is on loopback: each bridge's config lists where the others serve their files.
-      const bridgeConfigs = (parse(await readFile(description.configFile, "utf8")) as Config)
-        .bridges as Record<string, { attachments?: { hosts?: string[] } }>;
+      const bridgeConfigs: Record<string, { attachments?: { hosts?: string[] } }> = {};
+      for (const gateway of description.gateways)
+        Object.assign(bridgeConfigs, (parse(await readFile(gateway.configFile, "utf8")) as Config).bridges);
       const matrixFiles = description.servers["matrix-bridge"] ?? "?";
       expect(bridgeConfigs["xmpp"]?.attachments?.hosts).toContain(matrixFiles);
       expect(bridgeConfigs["stashcat"]?.attachments?.hosts).toContain(matrixFiles);
@@ -65,7 +74,7 @@ describe.skipIf(!available)("demo - the local federation", () => {
         if (body !== null) heard.push(body);
       });
       await officer.start();
-      const room = description.links[0]?.endpoints.find((e) => e.network === "xmpp")?.conversation ?? "";
+      const room = demoConversation(description, "xmpp");
       await officer.send(
         xml("presence", { to: `${room}/Weber` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
       );
@@ -79,7 +88,7 @@ describe.skipIf(!available)("demo - the local federation", () => {
       );
 
       const decided = await eventually(() => {
-        const records = audit.filter(
+        const records = deAudit.records.filter(
           (r) =>
             r.eventType === "message.created" &&
             r.source.network === "xmpp" &&
@@ -87,15 +96,25 @@ describe.skipIf(!available)("demo - the local federation", () => {
         );
         return records.length >= 2 ? records : undefined;
       });
+      // Germany releases it to France's gateway; France decides it again, under its own policy.
       expect(decided.map((r) => `${r.decision} ${r.target?.network ?? ""}`).sort()).toEqual([
-        "deliver matrix",
+        "deliver federation",
         "deliver stashcat",
       ]);
+      const eventId = decided[0]?.eventId;
+      const decidedInFrance = await eventually(
+        () => frAudit.records.find((r) => r.eventId === eventId),
+        20_000,
+      );
+      expect(decidedInFrance).toMatchObject({
+        decision: "deliver",
+        source: { network: "federation", instance: "de", agency: "bpol" },
+        target: { network: "matrix" },
+      });
 
       // The Tchap official sees the officer's message in the linked room, from the officer's ghost, and answers.
       const official = description.accounts.find((a) => a.network === "matrix");
-      const tchapRoom =
-        description.links[0]?.endpoints.find((e) => e.network === "matrix")?.conversation ?? "";
+      const tchapRoom = demoConversation(description, "matrix");
       expect(official).toBeDefined();
       if (official === undefined) return;
       const matrix = await matrixLogin(official.server, official.user, official.password);
@@ -110,7 +129,8 @@ describe.skipIf(!available)("demo - the local federation", () => {
         20_000,
         "the officer's message in the Tchap room",
       );
-      expect(fromOfficer.sender).toMatch(/^@fedgate_xmpp_bpol_weber/);
+      // On the French side, German people come through Germany's gateway.
+      expect(fromOfficer.sender).toMatch(/^@fedgate_federation_de_weber/);
       await matrix("PUT", `${roomPath}/send/m.room.message/demo-answer-1`, {
         msgtype: "m.text",
         body: "Bonjour de Paris",
@@ -148,12 +168,13 @@ describe.skipIf(!available)("demo - the local federation", () => {
         "the Stashcat message in the Tchap room",
       );
       await stopClient(officer);
-      await bus.close();
+      await deAudit.close();
+      await frAudit.close();
     } finally {
       await demo.stop();
     }
     // Everything the demo started is stopped.
-    expect(await portOpen(description.nats.url)).toBe(false);
+    for (const gateway of description.gateways) expect(await portOpen(gateway.nats.url)).toBe(false);
     expect(await portOpen(description.servers["prosody"] ?? "")).toBe(false);
     expect(await portOpen(description.servers["synapse"] ?? "")).toBe(false);
     expect(await portOpen(description.servers["matrix-bridge"] ?? "")).toBe(false);
@@ -174,7 +195,7 @@ describe.skipIf(!available)("demo - the local federation", () => {
     if (code === "still running after 60 s") process.kill(-(demo.child.pid ?? 0), "SIGKILL");
     expect(code).toBe(0);
     expect(demo.output()).toContain("fedgate demo: stopping");
-    for (const url of [description.nats.url, ...Object.values(description.servers)])
+    for (const url of [...description.gateways.map((g) => g.nats.url), ...Object.values(description.servers)])
       expect(await portOpen(url), url).toBe(false);
   });
 });

@@ -5,13 +5,17 @@
  * `m.new_content`) must not slip through to Stashcat either.
  */
 import { describe, expect, it } from "vitest";
-import type { AuditRecord } from "../../schemas/types.js";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { subjects } from "../../gateway/contract/subjects.js";
 import { DemoFederation } from "../../gateway/demo/demoFederation.js";
 import { createLogger } from "../../gateway/log.js";
-import { demoOfficer, demoServersAvailable, matrixLogin } from "../helpers/demoScenes.js";
-import { auditRecordsIn, eventually } from "../helpers/fixtures.js";
+import {
+  demoConversation,
+  demoGateway,
+  demoOfficer,
+  demoServersAvailable,
+  followAudit,
+  matrixLogin,
+} from "../helpers/demoScenes.js";
+import { eventually } from "../helpers/fixtures.js";
 import { scratchDir } from "../helpers/scratchDir.js";
 
 const log = createLogger("silent");
@@ -22,13 +26,11 @@ describe.skipIf(!available)("markings - end to end through the demo federation",
     const demo = await DemoFederation.start(log, await scratchDir("markings-test"));
     try {
       const { description } = demo;
-      const bus = await JetStreamBus.connect({ servers: description.nats.url, log });
-      const audit: AuditRecord[] = [];
-      await bus.follow("FEDGATE_AUDIT", subjects.auditAll, "start", (m) =>
-        audit.push(...auditRecordsIn(m.data)),
-      );
+      // What reaches XMPP and Stashcat is Germany's gateway's to decide.
+      const deAudit = await followAudit(demoGateway(description, "xmpp"), log);
+      const audit = deAudit.records;
       const official = description.accounts.find((a) => a.network === "matrix");
-      const room = description.links[0]?.endpoints.find((e) => e.network === "matrix")?.conversation ?? "";
+      const room = demoConversation(description, "matrix");
       if (official === undefined) throw new Error("the demo printed no Tchap account");
       const matrix = await matrixLogin(official.server, official.user, official.password);
       const roomPath = `/_matrix/client/v3/rooms/${encodeURIComponent(room)}`;
@@ -49,7 +51,7 @@ describe.skipIf(!available)("markings - end to end through the demo federation",
 
       const decided = (type: string): Record<string, string> | undefined => {
         const records = audit.filter(
-          (r) => r.eventType === type && r.source.network === "matrix" && r.target,
+          (r) => r.eventType === type && r.source.network === "federation" && r.target,
         );
         if (records.length < 2) return undefined;
         return Object.fromEntries(records.map((r) => [r.target?.network ?? "", `${r.decision} ${r.reason}`]));
@@ -70,7 +72,7 @@ describe.skipIf(!available)("markings - end to end through the demo federation",
       const meyer = await demoOfficer(description, log);
       const channel = await meyer.read({ type: "channel", id: 1001 });
       expect(channel.some((m) => m.plain.includes("Lagebild"))).toBe(false);
-      await bus.close();
+      await deAudit.close();
     } finally {
       await demo.stop();
     }

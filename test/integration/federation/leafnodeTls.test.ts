@@ -15,7 +15,7 @@ import { checkPartnerKey, presentedKey } from "../../../gateway/federation/leafn
 import { FedgateError } from "../../../gateway/errors.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
-import { testCa, type TestCertificate } from "../../helpers/testCertificates.js";
+import { localCa, type LocalCertificate } from "../../../gateway/demo/localCertificates.js";
 
 const available = await startNatsOrSkip();
 await available?.stop();
@@ -25,7 +25,7 @@ const leaf = { user: "fr-leaf", password: randomBytes(12).toString("hex") };
 
 describe.skipIf(available === undefined)("federation - TLS with pinned keys on the leafnode", () => {
   let caFile = "";
-  const certs: Record<"de" | "fr" | "impostor", TestCertificate | undefined> = {
+  const certs: Record<"de" | "fr" | "impostor", LocalCertificate | undefined> = {
     de: undefined,
     fr: undefined,
     impostor: undefined,
@@ -33,7 +33,7 @@ describe.skipIf(available === undefined)("federation - TLS with pinned keys on t
   const running: LocalNatsServer[] = [];
 
   beforeAll(async () => {
-    const ca = await testCa(await scratchDir("leaf-tls"));
+    const ca = await localCa(await scratchDir("leaf-tls"));
     caFile = ca.caFile;
     certs.de = await ca.issue("de");
     certs.fr = await ca.issue("fr");
@@ -45,7 +45,7 @@ describe.skipIf(available === undefined)("federation - TLS with pinned keys on t
     for (const server of running) await server.stop();
   });
 
-  const tlsOf = (cert: TestCertificate | undefined): LeafnodeTls => ({
+  const tlsOf = (cert: LocalCertificate | undefined): LeafnodeTls => ({
     certFile: cert?.certFile ?? "",
     keyFile: cert?.keyFile ?? "",
     caFile,
@@ -53,7 +53,7 @@ describe.skipIf(available === undefined)("federation - TLS with pinned keys on t
 
   /** Germany listens pinning `dePins` for France; France connects with `frCert`, pinning `frPins` for Germany. */
   async function crossesWith(
-    frCert: TestCertificate | undefined,
+    frCert: LocalCertificate | undefined,
     dePins: string[],
     frPins: string[],
   ): Promise<boolean> {

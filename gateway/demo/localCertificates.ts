@@ -1,13 +1,14 @@
 /**
- * A test CA and certificates it issues, made with Debian's openssl: what two federated gateways present on
+ * A local CA (demo, tests) and certificates it issues, made with Debian's openssl: what two federated gateways present on
  * their leafnode. Each certificate's key is pinned by the SHA-256 of its SubjectPublicKeyInfo.
  */
 import { createHash, X509Certificate } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { runCommand } from "../../gateway/demo/serverProcess.js";
+import { ensureDebianBinary } from "./debianPackages.js";
+import { runCommand } from "./serverProcess.js";
 
-export interface TestCertificate {
+export interface LocalCertificate {
   certFile: string;
   keyFile: string;
   /** SHA-256 of the certificate's SubjectPublicKeyInfo, lower-case hex: what a partner manifest pins. */
@@ -15,16 +16,16 @@ export interface TestCertificate {
 }
 
 async function openssl(args: string[]): Promise<void> {
-  const { code, output } = await runCommand("openssl", args);
+  const { code, output } = await runCommand(await ensureDebianBinary("openssl", "openssl"), args);
   if (code !== 0) throw new Error(`openssl ${args[0] ?? ""} failed (${String(code)}):\n${output}`);
 }
 
 const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
 
 /** A CA in `dir`, and a way to issue certificates for 127.0.0.1 with it. */
-export async function testCa(
+export async function localCa(
   dir: string,
-): Promise<{ caFile: string; issue(name: string): Promise<TestCertificate> }> {
+): Promise<{ caFile: string; issue(name: string): Promise<LocalCertificate> }> {
   const caFile = join(dir, "ca.pem");
   const caKey = join(dir, "ca.key");
   await openssl([
@@ -36,9 +37,9 @@ export async function testCa(
     "-out",
     caFile,
     "-days",
-    "2",
+    "30",
     "-subj",
-    "/CN=fedgate test CA",
+    "/CN=fedgate local CA",
   ]);
   return {
     caFile,
@@ -65,7 +66,7 @@ export async function testCa(
         "-out",
         certFile,
         "-days",
-        "2",
+        "30",
         "-extfile",
         ext,
       ]);
