@@ -279,7 +279,7 @@ export class GatewayService {
  * The issuing authorities' keys federation.authorities names, read at start-up: a key that cannot be read is
  * a config error naming its entry. Undefined when the gateway has no partners.
  */
-async function federationAuthorities(loaded: LoadedConfig): Promise<KeyObject[] | undefined> {
+export async function federationAuthorities(loaded: LoadedConfig): Promise<KeyObject[] | undefined> {
   const configured = loaded.config.federation?.authorities;
   if (configured === undefined) return undefined;
   return Promise.all(

@@ -295,10 +295,64 @@ export interface FederationConfig {
    * Items: A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
    */
   partners?: string[];
+  leafnode?: LeafnodeConfig;
   /**
    * How long this gateway's approval of a shared conversation holds when the admin names no time.
    */
   consentValidityDays?: number;
+}
+/**
+ * How this gateway's nats-server joins its partners' (fedgate federation server-config writes the server's accounts and leafnodes from it): where partners connect, which ones this side dials, and TLS. Every partner named here must be in partners.
+ */
+
+export interface LeafnodeConfig {
+  /**
+   * host:port where partners that connect to this gateway arrive, e.g. 0.0.0.0:7422.
+   */
+  listen?: string;
+  /**
+   * Partners that connect here, each with the credentials its leafnode gives.
+   */
+  accept?: {
+    [k: string]: LeafnodeCredentials;
+  };
+  /**
+   * Partners this gateway connects to, at the URL of their leafnode listener.
+   */
+  connect?: {
+    [k: string]: LeafnodeRemote;
+  };
+  /**
+   * PEM files of this gateway's leafnode certificate, its key, and the CA partners' certificates chain to. Without it the leafnode is plain TCP, for tests on one host only.
+   */
+  tls?: {
+    certFile: string;
+    keyFile: string;
+    caFile: string;
+  };
+}
+/**
+ * What a partner's leafnode logs in with.
+ *
+ * This interface was referenced by `Config`'s JSON-Schema
+ * via the `definition` "LeafnodeCredentials".
+ */
+
+export interface LeafnodeCredentials {
+  user: string;
+  password: Secret;
+}
+/**
+ * A partner's leafnode listener this gateway connects to, and what it logs in with there.
+ *
+ * This interface was referenced by `Config`'s JSON-Schema
+ * via the `definition` "LeafnodeRemote".
+ */
+
+export interface LeafnodeRemote {
+  url: string;
+  user: string;
+  password: Secret;
 }
 
 export interface AdminConfig {

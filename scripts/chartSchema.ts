@@ -299,6 +299,12 @@ function valuesSchema(bundle: Bundle): JsonObject {
         properties: {
           replicas: { type: "integer", minimum: 1, default: 1 },
           resources: { $ref: resources },
+          federationSecret: {
+            description:
+              "A Secret with the files config.federation refers to (partners' authority keys, this gateway's grant signing key), mounted read-only at /etc/fedgate-federation in the gateway's pods only: the bridges never see the signing key. Empty: none.",
+            type: "string",
+            default: "",
+          },
           podDisruptionBudget: {
             type: "object",
             additionalProperties: false,

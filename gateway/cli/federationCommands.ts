@@ -9,7 +9,12 @@ import type { PartnerManifest } from "../../schemas/types.js";
 import { parseYaml, readText } from "../config/loadConfig.js";
 import { validatePartnerManifest } from "../contract/schemas.js";
 import { PermanentError } from "../errors.js";
+import { federationAuthorities } from "../GatewayService.js";
+import { loadConfig } from "../config/loadConfig.js";
+import { grantKeyText } from "../federation/consentGrant.js";
+import { federationServerConfig } from "../federation/federationAccounts.js";
 import { checkPartnerKey } from "../federation/leafnodeProbe.js";
+import { serverOptionsOf } from "../federation/serverOptionsOf.js";
 import {
   keyIdOf,
   privateKeyFrom,
@@ -41,7 +46,7 @@ async function generateKey(opts: { out: string }): Promise<void> {
   await writeNew(`${opts.out}.key`, privateKey.export({ type: "pkcs8", format: "pem" }).toString(), 0o600);
   await writeNew(`${opts.out}.pub`, publicKey.export({ type: "spki", format: "pem" }).toString(), 0o644);
   process.stdout.write(
-    `wrote ${opts.out}.key (keep it offline) and ${opts.out}.pub (give it to partner gateways)\nkey id ${keyIdOf(publicKey)}\n`,
+    `wrote ${opts.out}.key (keep it offline) and ${opts.out}.pub (give it to partner gateways)\nkey id ${keyIdOf(publicKey)}\nas a manifest's grantKeys entry (when it signs a gateway's consent grants): ${grantKeyText(publicKey)}\n`,
   );
 }
 
@@ -118,6 +123,21 @@ async function probe(opts: {
   );
 }
 
+/** The nats-server accounts and leafnodes of a federating gateway, from its config and partners' manifests. */
+async function serverConfig(opts: { config: string; manifest?: string[]; out?: string }): Promise<void> {
+  const loaded = await loadConfig(opts.config);
+  const authorities = (await federationAuthorities(loaded)) ?? [];
+  const manifests = await Promise.all(
+    (opts.manifest ?? []).map(async (file) => verifyManifest(await readDocument(file), { authorities })),
+  );
+  const text = federationServerConfig(await serverOptionsOf(loaded, manifests));
+  if (opts.out === undefined) process.stdout.write(text);
+  else {
+    await writeFile(opts.out, text, { mode: 0o600 });
+    process.stderr.write(`wrote ${opts.out}: give it to nats-server with -c (it holds credentials)\n`);
+  }
+}
+
 export function federationCommands(program: Command): void {
   const federation = program
     .command("federation")
@@ -151,6 +171,18 @@ export function federationCommands(program: Command): void {
     .option("--url <url>", "where to reach the leafnode, if not the manifest's endpoint")
     .option("--ca <file>", "the CA (PEM) the partner's certificate must chain to")
     .action(probe);
+  federation
+    .command("server-config")
+    .description(
+      "write the nats-server config (accounts, JetStream domain, leafnodes, pinned keys) of a federating gateway",
+    )
+    .requiredOption("--config <file>", "the gateway's config (federation.gateway, .partners, .leafnode)")
+    .option(
+      "--manifest <file...>",
+      "partners' signed manifests, verified with federation.authorities: the keys to pin",
+    )
+    .option("--out <file>", "write it here (mode 0600) instead of standard output")
+    .action(serverConfig);
   manifest
     .command("show")
     .description("print what a manifest says, verified when authorities are given")

@@ -527,6 +527,37 @@ describe("chart - the manifests it renders", () => {
     expect(rendered.notes).toContain(`http://${stashcat ?? ""}.default.svc:9100`);
   });
 
+  it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
+    const base = await readValues(valuesFiles["helm.yaml"]);
+    const member = await readValues(join(root, "docs/helm-federation-member.yaml"));
+    const values: Values = {
+      ...base,
+      ...member,
+      gateway: { ...(base["gateway"] as object), ...(member["gateway"] as object) },
+      config: { ...base.config, ...member.config },
+    };
+    expect((await valuesValidator())(values)).toEqual([]);
+    const rendered = await helmTemplate(chartDir, { values });
+    expect((await renderedConfig(values))["federation"]).toEqual(member.config["federation"]);
+    const podOf = (name: string): PodSpec =>
+      (find(rendered, "Deployment", name) as Deployment).spec.template.spec;
+    const gateway = podOf("fedgate-gateway");
+    expect(gateway.volumes).toContainEqual({
+      name: "federation",
+      secret: { secretName: "fedgate-federation" },
+    });
+    expect(gateway.containers[0]?.volumeMounts).toContainEqual({
+      name: "federation",
+      mountPath: "/etc/fedgate-federation",
+      readOnly: true,
+    });
+    for (const bridge of named(rendered, "Deployment").filter((n) => n.startsWith("fedgate-bridge-")))
+      expect(
+        podOf(bridge).volumes.map((v) => v.name),
+        bridge,
+      ).not.toContain("federation");
+  });
+
   it("chart - the Stashcat bridge gets a ClusterIP Service, its credentials as env and TCP probes", async () => {
     const values = await readValues(valuesFiles["helm.yaml"]);
     const rendered = await helmTemplate(chartDir, { values, namespace: "fedgate" });
