@@ -74,7 +74,9 @@ export async function runWithPolicy(
         attempt,
       };
       if (isTransient(error) && attempt < policy.maxAttempts) {
-        policy.log.warn(fields, "transient failure, retrying");
+        // Attempts 1, 2, 4, 8, …: a partner away for an hour is a few lines in the log, not thousands.
+        if ((attempt & (attempt - 1)) === 0) policy.log.warn(fields, "transient failure, retrying");
+        else policy.log.debug(fields, "transient failure, retrying");
         await new Promise((resolve) => setTimeout(resolve, backoff(attempt)));
         progress();
         continue;
