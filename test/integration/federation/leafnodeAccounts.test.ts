@@ -11,7 +11,7 @@ import type { LocalNatsServer } from "../../../gateway/demo/LocalNatsServer.js";
 import { freePort } from "../../../gateway/demo/serverProcess.js";
 import { federationServerConfig } from "../../../gateway/federation/federationAccounts.js";
 import { eventually } from "../../helpers/fixtures.js";
-import { startNatsOrSkip } from "../../helpers/nats.js";
+import { startNatsOrSkip, untilCarried } from "../../helpers/nats.js";
 
 const core = { user: "core", password: randomBytes(12).toString("hex") };
 const leaf = { user: "fr-leaf", password: randomBytes(12).toString("hex") };
@@ -74,22 +74,7 @@ describe.skipIf(de === undefined || fr === undefined)("federation - leafnode acc
     frCore = await open(frServer.url, core);
     inLink = await open(deServer.url, leaf);
     // The leafnode is up once what Germany sends France arrives.
-    const probe = frCore.subscribe("fedgate.v1.federation.de.fr.probe");
-    let arrived = false;
-    void (async () => {
-      for await (const _ of probe) arrived = true;
-    })();
-    await eventually(
-      async () => {
-        deCore.publish("fedgate.v1.federation.de.fr.probe", "");
-        await deCore.flush();
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        return arrived ? true : undefined;
-      },
-      20_000,
-      "the leafnode",
-    );
-    probe.unsubscribe();
+    await untilCarried(deCore, frCore, "fedgate.v1.federation.de.fr.probe");
   }, 60_000);
 
   afterAll(async () => {

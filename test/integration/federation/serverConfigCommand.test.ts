@@ -14,8 +14,7 @@ import { localCa } from "../../../gateway/demo/localCertificates.js";
 import type { LocalNatsServer } from "../../../gateway/demo/LocalNatsServer.js";
 import { freePort } from "../../../gateway/demo/serverProcess.js";
 import { signManifest } from "../../../gateway/federation/partnerManifest.js";
-import { eventually } from "../../helpers/fixtures.js";
-import { startNatsOrSkip } from "../../helpers/nats.js";
+import { startNatsOrSkip, untilCarried } from "../../helpers/nats.js";
 import { runFedgate } from "../../helpers/processes.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
 
@@ -137,21 +136,7 @@ describe.skipIf(available === undefined)("fedgate federation server-config", () 
       opened.push(await connect({ servers: server.url, user: "core", pass: corePassword }));
     }
     const [deCore, frCore] = opened as [NatsConnection, NatsConnection];
-    let arrived = false;
-    const subscription = frCore.subscribe("fedgate.v1.federation.de.fr.probe");
-    void (async () => {
-      for await (const _ of subscription) arrived = true;
-    })();
-    await eventually(
-      async () => {
-        deCore.publish("fedgate.v1.federation.de.fr.probe", "");
-        await deCore.flush();
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        return arrived ? true : undefined;
-      },
-      20_000,
-      "Germany's message at France over the leafnode",
-    );
+    await untilCarried(deCore, frCore, "fedgate.v1.federation.de.fr.probe");
   }, 90_000);
 
   it("fedgate federation server-config - a partner the leafnode section names twice, or not at all, is refused by key", async () => {
