@@ -42,6 +42,8 @@ export interface PartnerLinkOptions {
 }
 
 const RECEIPT_TIMEOUT_MS = 3000;
+/** The queue group the core replicas share the partner's messages in. */
+const GROUP = "fedgate-core";
 const ANNOUNCE_EVERY_MS = 5000;
 
 /** A partner away is normal: its deliveries wait, retried at most a second apart, and are never given up. */
@@ -91,18 +93,24 @@ export class PartnerLink {
         this.awaiting.get(receipt.id)?.(receipt);
         return Promise.resolve();
       }),
-      bus.listen(this.subject(partner, self, "event"), (m) => this.receive(m.data)),
-      bus.listen(this.subject(partner, self, "grant"), async (m) => {
-        try {
-          const grant = await consents.receive(partner, decodeJson(m.data));
-          log.debug(
-            { partner, conversation: grant.conversation, state: grant.state },
-            "partner's grant held",
-          );
-        } catch (error) {
-          log.warn({ partner, code: errorCode(error), err: error }, "partner's grant refused");
-        }
-      }),
+      // Each of the partner's events and grants is handled by one core replica; every replica hears the
+      // receipts, since the one that sent the event waits for its own.
+      bus.listen(this.subject(partner, self, "event"), (m) => this.receive(m.data), { group: GROUP }),
+      bus.listen(
+        this.subject(partner, self, "grant"),
+        async (m) => {
+          try {
+            const grant = await consents.receive(partner, decodeJson(m.data));
+            log.debug(
+              { partner, conversation: grant.conversation, state: grant.state },
+              "partner's grant held",
+            );
+          } catch (error) {
+            log.warn({ partner, code: errorCode(error), err: error }, "partner's grant refused");
+          }
+        },
+        { group: GROUP },
+      ),
     );
     consents.onChange((signed, side) => {
       if (side === "ours" && signed.grant.partner === partner) void this.announce([signed]);

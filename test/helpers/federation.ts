@@ -109,6 +109,11 @@ export class GatewayUnderTest {
     );
   }
 
+  /** Another core replica of this gateway, as a second pod would run; stop it with its stop(). */
+  async replica(): Promise<GatewayService> {
+    return GatewayService.start(await loadConfig(this.configFile, {}), createLogger("silent"));
+  }
+
   async adapter(network: string, instance: string): Promise<RecordingAdapter> {
     if (this.client === undefined) throw new Error(`gateway ${this.id} is not started`);
     const adapter = await RecordingAdapter.open(this.client, network, instance);

@@ -363,6 +363,41 @@ describe.skipIf(pair === undefined)("federation - two gateways", () => {
     expect(xmpp.of(fromFr.id)).toHaveLength(0);
   }, 60_000);
 
+  it("federation - with two core replicas on each side, each message crosses once, in order", async () => {
+    const replicas = [await de.replica(), await fr.replica()];
+    try {
+      const fromDe: string[] = [];
+      const fromFr: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const german = message(xmppRoom, `Meldung ${String(i)}`);
+        const french = message(tchapRoom, `Message ${String(i)}`);
+        await xmpp.runtime.publish(german);
+        await tchap.runtime.publish(french);
+        fromDe.push(german.id);
+        fromFr.push(french.id);
+      }
+      await eventually(
+        () => (fromDe.every((id) => tchap.of(id).length > 0) ? true : undefined),
+        30_000,
+        "Germany's at Tchap",
+      );
+      await eventually(
+        () => (fromFr.every((id) => xmpp.of(id).length > 0) ? true : undefined),
+        30_000,
+        "France's at XMPP",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(tchap.received.map((r) => r.delivery.event.id).filter((id) => fromDe.includes(id))).toEqual(
+        fromDe,
+      );
+      expect(xmpp.received.map((r) => r.delivery.event.id).filter((id) => fromFr.includes(id))).toEqual(
+        fromFr,
+      );
+    } finally {
+      for (const replica of replicas) await replica.stop();
+    }
+  }, 90_000);
+
   it("federation - a partner gateway away for a minute loses nothing: what waited flows in order, once", async () => {
     const sent: string[] = [];
     const downMs = 60_000;
