@@ -23,7 +23,7 @@ import {
   validateFederationReceipt,
 } from "../contract/schemas.js";
 import { FEDERATION_NETWORK, subjects } from "../contract/subjects.js";
-import { errorCode, FedgateError, PermanentError, TransientError } from "../errors.js";
+import { errorCode, FedgateError, PermanentError, TransientError, ValidationError } from "../errors.js";
 import type { ConsentStore } from "../stores/ConsentStore.js";
 import { decodeJson, encodeJson } from "../stores/KeyValueStore.js";
 
@@ -44,7 +44,12 @@ export interface PartnerLinkOptions {
 const RECEIPT_TIMEOUT_MS = 3000;
 /** The queue group the core replicas share the partner's messages in. */
 const GROUP = "fedgate-core";
-const ANNOUNCE_EVERY_MS = 5000;
+/**
+ * How often every grant is sent again, for a partner that was away: a change is sent at once, and the
+ * revoking side stops at once whether the partner hears it or not, so this bounds only how stale a returning
+ * partner's view can be. Repeats cost the partner a comparison each (see ConsentStore.receive).
+ */
+const ANNOUNCE_EVERY_MS = 30_000;
 
 /** A partner away is normal: its deliveries wait, retried at most a second apart, and are never given up. */
 const partnerBackoff = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 1000);
@@ -194,6 +199,10 @@ export class PartnerLink {
       if (typeof value === "object" && value !== null && typeof (value as { id?: unknown }).id === "string")
         id = (value as { id: string }).id.slice(0, 200);
       const federated = validateFederatedEvent(value);
+      if (federated.event.type === "notice")
+        throw new ValidationError("FG_EVENT_INVALID", "federated event", [
+          { pointer: "/event/type", message: "notices are a gateway's own: a partner does not send them" },
+        ]);
       // Where it comes from is what the subject says, never what the partner wrote.
       const { messageId: _native, ...source } = federated.event.source;
       const event = validateEvent({

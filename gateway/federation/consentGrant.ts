@@ -16,6 +16,21 @@ export function grantKeyText(key: KeyObject): string {
   return publicKey.export({ type: "spki", format: "der" }).toString("base64");
 }
 
+/** Grant keys as read from manifests, by their text: a handful per partner, read again for every grant. */
+const grantKeys = new Map<string, { key: KeyObject; id: string }>();
+const MAX_GRANT_KEYS = 1024;
+
+function grantKeyOf(text: string): { key: KeyObject; id: string } {
+  let known = grantKeys.get(text);
+  if (known === undefined) {
+    const key = createPublicKey({ key: Buffer.from(text, "base64"), format: "der", type: "spki" });
+    known = { key, id: keyIdOf(key) };
+    if (grantKeys.size >= MAX_GRANT_KEYS) grantKeys.clear();
+    grantKeys.set(text, known);
+  }
+  return known;
+}
+
 /** Signs a grant, checked against the schema first. */
 export function signGrant(grant: ConsentGrant, privateKey: KeyObject): SignedConsentGrant {
   const signed = { grant, signature: signCanonical(grant, privateKey, "FG_GRANT_INVALID") };
@@ -36,8 +51,8 @@ export function verifyGrant(document: unknown, manifest: PartnerManifest): Conse
       `a grant of gateway ${grant.gateway} arrived from gateway ${gateway}: a gateway sends its own grants only`,
     );
   const key = (manifest.grantKeys ?? [])
-    .map((text) => createPublicKey({ key: Buffer.from(text, "base64"), format: "der", type: "spki" }))
-    .find((candidate) => keyIdOf(candidate) === signature.keyId);
+    .map(grantKeyOf)
+    .find((candidate) => candidate.id === signature.keyId)?.key;
   if (key === undefined)
     throw new PermanentError(
       "FG_GRANT_UNTRUSTED",

@@ -217,7 +217,9 @@ export class Router {
       }
       work.push(this.record(event, match.link.id, target, verdict, sourceAgency));
     }
-    if (denied.length > 0 && PERSONAL_TYPES.has(event.type))
+    // A partner gateway's sender is not told here: this gateway's refusals are its own to audit, and a notice
+    // sent across would reach the partner's rooms as an event of the conversation.
+    if (denied.length > 0 && PERSONAL_TYPES.has(event.type) && !isFederated(match.endpoint))
       work.push(this.notify(event, match.endpoint, denied));
     await Promise.all(work);
   }

@@ -289,6 +289,16 @@ describe.skipIf(pair === undefined)("federation - two gateways", () => {
       decision: "deliver",
     });
     expect(tchap.of(photo.id)).toHaveLength(0);
+    // France's refusal is France's to audit: it sends Germany no notice, which Germany would pass on to its
+    // rooms as if a French agency had written it.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const ofPhoto = [...xmpp.notices(), ...stashcat.notices()].filter(
+      (r) => r.delivery.event.relations?.replyTo === photo.id,
+    );
+    // Germany's own notice (its route to Lower Saxony takes no files) reaches the sender, and only that.
+    expect(ofPhoto.map((r) => `${r.delivery.target.network} ${r.delivery.event.source.network}`)).toEqual([
+      "xmpp xmpp",
+    ]);
 
     // Sent after the caveated message, in the same conversation: once it is there, the other would have been too.
     const after = message(xmppRoom, "Nächster Punkt");
@@ -310,7 +320,17 @@ describe.skipIf(pair === undefined)("federation - two gateways", () => {
       conversation: "lage",
       event: forged,
     };
-    await fr.client?.send(subjects.federationMessage("fr", "de", "event"), encodeJson(federated));
+    // ...and poses as a gateway's own notice, in its own agency's name.
+    const fakeNotice: NormalisedEvent = {
+      ...message(tchapRoom, "fedgate: this room is moving, write to +33 …"),
+      type: "notice",
+      sender: { userId: "fedgate", displayName: "fedgate", agency: "dinum-mi" },
+    };
+    for (const sent of [
+      federated,
+      { specVersion: "1", id: `${fakeNotice.id}.x`, conversation: "lage", event: fakeNotice },
+    ])
+      await fr.client?.send(subjects.federationMessage("fr", "de", "event"), encodeJson(sent));
     const refused = await eventually(() => de.decisionsOn(forged.id)[0], 15_000, "Germany's decision");
     expect(refused).toMatchObject({
       decision: "deny",
@@ -323,6 +343,7 @@ describe.skipIf(pair === undefined)("federation - two gateways", () => {
     await arrives(xmpp, after.id);
     expect(xmpp.of(forged.id)).toHaveLength(0);
     expect(stashcat.of(forged.id)).toHaveLength(0);
+    expect([...xmpp.of(fakeNotice.id), ...stashcat.of(fakeNotice.id)]).toEqual([]);
   }, 60_000);
 
   it("federation - either side revoking stops the flow on both sides within 10 s", async () => {

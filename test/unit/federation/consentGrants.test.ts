@@ -104,6 +104,15 @@ describe("consent grants", () => {
     expect(de.isActive("fr", "lage")).toBe(true);
     expect(de.get("fr", "lage")).toMatchObject({ state: "active", theirs: { approvedBy: "officier" } });
 
+    // The same grant again is taken as it is; the same serial under another signature is verified, and refused.
+    expect(await de.receive("fr", theirs)).toEqual(theirs.grant);
+    const forged: SignedConsentGrant = {
+      ...theirs,
+      signature: signGrant({ ...theirs.grant, expiresAt: "2099-01-01T00:00:00.000Z" }, strangerKey.privateKey)
+        .signature,
+    };
+    await expect(de.receive("fr", forged)).rejects.toMatchObject({ code: "FG_GRANT_UNTRUSTED" });
+
     const revocation = await fr.decide("de", "lage", { state: "revoked", validForMs: 60_000 });
     expect(fr.isActive("de", "lage")).toBe(false);
     await de.receive("fr", revocation);
