@@ -402,13 +402,6 @@ export class DemoFederation {
     return join(this.description.dir, "demo.json");
   }
 
-  /** A gateway of the demo, by id. */
-  gateway(id: string): DemoGateway {
-    const gateway = this.description.gateways.find((g) => g.id === id);
-    if (gateway === undefined) throw new PermanentError("FG_CONFIG_INVALID", `the demo has no gateway ${id}`);
-    return gateway;
-  }
-
   async stop(): Promise<void> {
     await DemoFederation.stopAll(this.stops);
   }

@@ -23,7 +23,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** An Ed25519 key, or FG_KEY_INVALID naming where it came from. */
-export function ed25519(key: KeyObject, where: string): KeyObject {
+function ed25519(key: KeyObject, where: string): KeyObject {
   if (key.asymmetricKeyType !== "ed25519")
     throw new PermanentError(
       "FG_KEY_INVALID",
