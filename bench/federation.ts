@@ -25,7 +25,7 @@ import type { Subscription } from "../gateway/bus/Bus.js";
 import { validateAuditBatch } from "../gateway/contract/schemas.js";
 import { subjects } from "../gateway/contract/subjects.js";
 import { LocalNatsServer } from "../gateway/demo/LocalNatsServer.js";
-import { freePorts } from "../gateway/demo/serverProcess.js";
+import { freePorts, stopChild } from "../gateway/demo/serverProcess.js";
 import { grantKeyText } from "../gateway/federation/consentGrant.js";
 import { type Credentials, federationServerConfig } from "../gateway/federation/federationAccounts.js";
 import { signManifest } from "../gateway/federation/partnerManifest.js";
@@ -379,15 +379,7 @@ function spawnCore(configFile: string, logFile: string): ChildProcess {
 
 /** SIGTERM, so the core stops in order; SIGKILL if it has not stopped after `timeoutMs`. */
 function stopProcess(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
+  return stopChild(child, timeoutMs);
 }
 
 async function tail(file: string, lines = 20): Promise<string> {

@@ -139,6 +139,19 @@ export class ServerLog {
 }
 
 /** A server run as our child: what it printed before its own log took over, and why it exited, if it did. */
+/** Asks a process to stop (SIGTERM), kills it after `timeoutMs`; resolves once it has exited. */
+export function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
 export class ServerChild {
   readonly process: ChildProcess;
   private printed = "";
@@ -164,16 +177,7 @@ export class ServerChild {
 
   /** Asks the server to stop (SIGTERM), kills it after `timeoutMs`; resolves once it has exited. */
   stop(timeoutMs: number): Promise<void> {
-    const child = this.process;
-    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-      child.once("exit", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill("SIGTERM");
-    });
+    return stopChild(this.process, timeoutMs);
   }
 
   /** Why the process ended; undefined while it runs. */
