@@ -90,14 +90,10 @@ export interface Bus {
    * has the message, which says nothing of whether anyone received it.
    */
   send(subject: string, data: Uint8Array): Promise<void>;
-  /**
-   * Hears what is sent on `subject` (wildcards allowed) from now on, one message at a time, in order. With a
-   * `group`, each message goes to one of the listeners of that group (the replicas of one process share it).
-   */
+  /** Hears what is sent on `subject` (wildcards allowed) from now on, one message at a time, in order. */
   listen(
     subject: string,
     onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
-    options?: { group?: string },
   ): Subscription;
   /** Opens (creating if needed) a key-value bucket; with ttlMs, entries expire that long after their last write. */
   keyValue(bucket: string, options?: { ttlMs?: number }): Promise<KeyValueStore>;

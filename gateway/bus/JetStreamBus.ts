@@ -275,12 +275,8 @@ export class JetStreamBus implements Bus {
   listen(
     subject: string,
     onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
-    options: { group?: string } = {},
   ): Subscription {
-    const subscription = this.nc.subscribe(
-      subject,
-      options.group === undefined ? {} : { queue: options.group },
-    );
+    const subscription = this.nc.subscribe(subject);
     const loop = (async () => {
       for await (const m of subscription) {
         try {

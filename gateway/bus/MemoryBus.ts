@@ -45,7 +45,6 @@ export class MemoryBus implements Bus {
   private readonly buckets = new Map<string, MemoryKeyValue>();
   private readonly listeners = new Set<{
     subject: string;
-    group: string | undefined;
     queue: Promise<void>;
     onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>;
   }>();
@@ -159,27 +158,20 @@ export class MemoryBus implements Bus {
   }
 
   send(subject: string, data: Uint8Array): Promise<void> {
-    const groupsServed = new Set<string>();
-    for (const listener of this.listeners) {
-      if (!subjectMatches(listener.subject, subject)) continue;
-      if (listener.group !== undefined) {
-        if (groupsServed.has(listener.group)) continue;
-        groupsServed.add(listener.group);
-      }
-      // One at a time, in order, as a NATS subscription hands them out; a failing listener only logs there.
-      listener.queue = listener.queue
-        .then(() => listener.onMessage({ subject, data }))
-        .catch(() => undefined);
-    }
+    for (const listener of this.listeners)
+      if (subjectMatches(listener.subject, subject))
+        // One at a time, in order, as a NATS subscription hands them out; a failing listener only logs there.
+        listener.queue = listener.queue
+          .then(() => listener.onMessage({ subject, data }))
+          .catch(() => undefined);
     return Promise.resolve();
   }
 
   listen(
     subject: string,
     onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
-    options: { group?: string } = {},
   ): Subscription {
-    const listener = { subject, group: options.group, queue: Promise.resolve(), onMessage };
+    const listener = { subject, queue: Promise.resolve(), onMessage };
     this.listeners.add(listener);
     return {
       stop: async () => {

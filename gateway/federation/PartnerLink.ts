@@ -42,8 +42,6 @@ export interface PartnerLinkOptions {
 }
 
 const RECEIPT_TIMEOUT_MS = 3000;
-/** The queue group the core replicas share the partner's messages in. */
-const GROUP = "fedgate-core";
 /**
  * How often every grant is sent again, for a partner that was away: a change is sent at once, and the
  * revoking side stops at once whether the partner hears it or not, so this bounds only how stale a returning
@@ -98,24 +96,22 @@ export class PartnerLink {
         this.awaiting.get(receipt.id)?.(receipt);
         return Promise.resolve();
       }),
-      // Each of the partner's events and grants is handled by one core replica; every replica hears the
-      // receipts, since the one that sent the event waits for its own.
-      bus.listen(this.subject(partner, self, "event"), (m) => this.receive(m.data), { group: GROUP }),
-      bus.listen(
-        this.subject(partner, self, "grant"),
-        async (m) => {
-          try {
-            const grant = await consents.receive(partner, decodeJson(m.data));
-            log.debug(
-              { partner, conversation: grant.conversation, state: grant.state },
-              "partner's grant held",
-            );
-          } catch (error) {
-            log.warn({ partner, code: errorCode(error), err: error }, "partner's grant refused");
-          }
-        },
-        { group: GROUP },
-      ),
+      // Every core replica hears the partner's events (stored once, by id) and receipts (the replica that
+      // sent an event waits for its own). A queue group would share the work, but in our tests (nats-server
+      // 2.9.10) a queue subscription to the partner's imported subjects heard nothing after its own server
+      // restarted.
+      bus.listen(this.subject(partner, self, "event"), (m) => this.receive(m.data)),
+      bus.listen(this.subject(partner, self, "grant"), async (m) => {
+        try {
+          const grant = await consents.receive(partner, decodeJson(m.data));
+          log.debug(
+            { partner, conversation: grant.conversation, state: grant.state },
+            "partner's grant held",
+          );
+        } catch (error) {
+          log.warn({ partner, code: errorCode(error), err: error }, "partner's grant refused");
+        }
+      }),
     );
     consents.onChange((signed, side) => {
       if (side === "ours" && signed.grant.partner === partner) void this.announce([signed]);
