@@ -34,7 +34,7 @@ import {
 } from "../kit/fetchAttachment.js";
 import type { XmppBridgeConfig, XmppStoreRetry } from "./config.types.js";
 import { boundedId } from "./boundedId.js";
-import { originIdFor } from "./deliveryIds.js";
+import { isPostedByBridge, originIdFor } from "./deliveryIds.js";
 import { labelFor, markingOf } from "./securityLabels.js";
 import { NS } from "./namespaces.js";
 import { fromNativeId, toNativeMessage, type XmppMessageIds } from "./messageIds.js";
@@ -787,11 +787,11 @@ export class XmppBridge {
     try {
       stanzaId = stanzaIdOf(stanza, roomJid) ?? boundedId(archiveId, "the archive's id");
       if (stanzaId !== undefined) this.rememberText(roomJid, stanzaId, stanza, nick, `${roomJid}/${nick}`);
-      if (room === undefined || isOwnNick(room, nick)) {
+      const ids = idsOf(stanza, roomJid);
+      if (room === undefined || isOwnNick(room, nick) || isPostedByBridge(ids.originId)) {
         await this.stored(() => this.markBridged(roomJid, stanzaId), { room: roomJid });
         return;
       }
-      const ids = idsOf(stanza, roomJid);
       const occupantId = occupantIdOf(stanza);
       const chat: NativeChat = {
         conversation: roomJid,

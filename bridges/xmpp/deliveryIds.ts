@@ -12,3 +12,15 @@ import { createHash } from "node:crypto";
 export function originIdFor(deliveryId: string, index: number): string {
   return `fg${createHash("sha256").update(deliveryId).digest("base64url").slice(0, 32)}.${String(index)}`;
 }
+
+const POSTED_BY_BRIDGE = /^fg[A-Za-z0-9_-]{32}\.\d{1,4}$/;
+
+/**
+ * Whether a message id is one originIdFor gives: the bridge posted it. A bridge killed between posting and
+ * recording a message finds it in the room's archive after it restarts, from a puppet not in the room yet;
+ * the id tells it is its own. A native user who writes such an id only keeps their own message from being
+ * bridged.
+ */
+export function isPostedByBridge(originId: string | undefined): boolean {
+  return originId !== undefined && POSTED_BY_BRIDGE.test(originId);
+}
