@@ -197,7 +197,7 @@ export class GatewayService {
     const consents = new ConsentStore(await bus.keyValue(buckets.consents), {
       self,
       signingKey,
-      manifestOf: (partner) => Promise.resolve(manifests.current(partner)),
+      manifestOf: (partner) => manifests.current(partner),
     });
     await consents.start();
     federation.consents = consents;

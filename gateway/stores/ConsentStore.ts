@@ -36,9 +36,13 @@ export interface ConsentStoreOptions {
   /** The key this gateway signs its grants with; without it, it can receive grants but give none. */
   signingKey?: KeyObject;
   /** The partner's manifest as held now (verified, unexpired), or undefined. */
-  manifestOf: (partner: string) => Promise<PartnerManifest | undefined>;
+  manifestOf: (partner: string) => PartnerManifest | undefined;
   now?: () => number;
+  /** The most shared conversations a partner may hold grants for here (its grants are hostile input). */
+  maxPartnerGrants?: number;
 }
+
+const MAX_PARTNER_GRANTS = 10_000;
 
 function keyOf(partner: string, conversation: string, side: ConsentSide): string {
   return `consent.${partner}.${conversation}.${side}`;
@@ -188,10 +192,11 @@ export class ConsentStore {
   /**
    * Verifies a grant a partner sent against its manifest and keeps it, if newer than the one held; resolves
    * with it. FG_GRANT_INVALID / FG_GRANT_UNTRUSTED (see verifyGrant), FG_PARTNER_NOT_FOUND (no valid manifest
-   * of the sender), FG_GRANT_STALE (not newer).
+   * of the sender), FG_GRANT_STALE (not newer), FG_GRANT_INVALID too when the partner already holds grants
+   * for maxPartnerGrants other conversations.
    */
   async receive(from: string, document: unknown): Promise<ConsentGrant> {
-    const manifest = await this.options.manifestOf(from);
+    const manifest = this.options.manifestOf(from);
     if (manifest === undefined)
       throw new PermanentError(
         "FG_PARTNER_NOT_FOUND",
@@ -208,6 +213,12 @@ export class ConsentStore {
         `gateway ${from}'s grant is addressed to gateway ${grant.partner}, not to this one (${this.options.self})`,
       );
     const key = keyOf(from, grant.conversation, "theirs");
+    const limit = this.options.maxPartnerGrants ?? MAX_PARTNER_GRANTS;
+    if (!this.held.has(key) && this.partnerGrants(from) >= limit)
+      throw new PermanentError(
+        "FG_GRANT_INVALID",
+        `gateway ${from} already holds grants for ${String(limit)} shared conversations here; a grant for ${grant.conversation} is refused`,
+      );
     for (;;) {
       const entry = await this.kv.get(key);
       const before = entry === undefined ? undefined : (decodeJson(entry.value) as SignedConsentGrant).grant;
@@ -227,5 +238,13 @@ export class ConsentStore {
         if (!(error instanceof KeyExistsError)) throw error;
       }
     }
+  }
+
+  /** How many shared conversations `partner` holds grants for here. */
+  private partnerGrants(partner: string): number {
+    const prefix = `consent.${partner}.`;
+    let count = 0;
+    for (const key of this.held.keys()) if (key.startsWith(prefix) && key.endsWith(".theirs")) count++;
+    return count;
   }
 }

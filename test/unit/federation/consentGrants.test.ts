@@ -44,13 +44,17 @@ function grant(overrides: Partial<ConsentGrant> = {}): ConsentGrant {
   };
 }
 
-async function stores(now: () => number = Date.now): Promise<{ de: ConsentStore; fr: ConsentStore }> {
+async function stores(
+  now: () => number = Date.now,
+  maxPartnerGrants?: number,
+): Promise<{ de: ConsentStore; fr: ConsentStore }> {
   const open = async (self: string, key: typeof deKey): Promise<ConsentStore> => {
     const store = new ConsentStore(await new MemoryBus().keyValue(`consents-${self}`), {
       self,
       signingKey: key.privateKey,
-      manifestOf: (partner) => Promise.resolve(manifests[partner]),
+      manifestOf: (partner) => manifests[partner],
       now,
+      ...(maxPartnerGrants === undefined ? {} : { maxPartnerGrants }),
     });
     await store.start();
     return store;
@@ -139,5 +143,23 @@ describe("consent grants", () => {
       code: "FG_PARTNER_NOT_FOUND",
     });
     expect(de.list()).toEqual([]);
+  });
+
+  it("consent grants - a partner cannot fill the store: grants for more shared conversations than the bound are refused", async () => {
+    const { de } = await stores(Date.now, 3);
+    for (const conversation of ["a", "b", "c"])
+      await de.receive("fr", signGrant(grant({ conversation }), frKey.privateKey));
+    await expect(
+      de.receive("fr", signGrant(grant({ conversation: "d" }), frKey.privateKey)),
+    ).rejects.toMatchObject({
+      code: "FG_GRANT_INVALID",
+    });
+    // A newer grant for a conversation already held still replaces the old one.
+    await de.receive(
+      "fr",
+      signGrant(grant({ conversation: "a", serial: 11, state: "revoked" }), frKey.privateKey),
+    );
+    expect(de.get("fr", "a")?.state).toBe("revoked");
+    expect(de.list().map((c) => c.conversation)).toEqual(["a", "b", "c"]);
   });
 });
