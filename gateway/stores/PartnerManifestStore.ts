@@ -36,18 +36,18 @@ export class PartnerManifestStore {
   ) {}
 
   async start(): Promise<void> {
+    // Kept by bucket key, as get() finds them: nothing is read back out of a key.
     this.watcher = await this.kv.watch((entry) => {
       if (!entry.key.startsWith("partner.")) return;
-      const id = Buffer.from(entry.key.slice("partner.".length), "base64url").toString("utf8");
       if (entry.operation === "DEL") {
-        this.verified.delete(id);
+        this.verified.delete(entry.key);
         return;
       }
       try {
-        this.verified.set(id, this.verify(decodeJson(entry.value)));
+        this.verified.set(entry.key, this.verify(decodeJson(entry.value)));
       } catch {
         // Expired (or no longer trusted) since it was stored: as if none were held.
-        this.verified.delete(id);
+        this.verified.delete(entry.key);
       }
     });
   }
@@ -58,7 +58,7 @@ export class PartnerManifestStore {
 
   /** The manifest held for a partner gateway, if it is still valid now; from memory (see start). */
   current(gateway: string): PartnerManifest | undefined {
-    const manifest = this.verified.get(gateway);
+    const manifest = this.verified.get(this.key(gateway));
     const now = this.options.now?.().getTime() ?? Date.now();
     return manifest !== undefined && Date.parse(manifest.expiresAt) > now ? manifest : undefined;
   }
