@@ -419,10 +419,10 @@ describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () =>
           const profile = await claire
             .call("GET", `/_matrix/client/v3/profile/${encodeURIComponent(ghost)}`)
             .catch((error: unknown) => {
-              if (error instanceof Error && error.message.includes(" 404 ")) return {};
+              if (error instanceof Error && error.message.includes(" 404 ")) return undefined;
               throw error;
             });
-          return typeof profile["avatar_url"] === "string" ? profile["avatar_url"] : undefined;
+          return typeof profile?.["avatar_url"] === "string" ? profile["avatar_url"] : undefined;
         },
         20_000,
         "the ghost's picture",
