@@ -20,17 +20,17 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import type { Config, Delivery, NormalisedEvent, SignedPartnerManifest } from "../schemas/types.js";
 import { AdapterRuntime } from "../bridges/kit/AdapterRuntime.js";
-import { JetStreamBus } from "../gateway/bus/JetStreamBus.js";
-import type { Subscription } from "../gateway/bus/Bus.js";
-import { validateAuditBatch } from "../gateway/contract/schemas.js";
-import { subjects } from "../gateway/contract/subjects.js";
-import { LocalNatsServer } from "../gateway/demo/LocalNatsServer.js";
-import { freePorts, stopChild } from "../gateway/demo/serverProcess.js";
-import { grantKeyText } from "../gateway/federation/consentGrant.js";
-import { type Credentials, federationServerConfig } from "../gateway/federation/federationAccounts.js";
-import { signManifest } from "../gateway/federation/partnerManifest.js";
-import { createLogger } from "../gateway/log.js";
-import type { Consent } from "../gateway/stores/ConsentStore.js";
+import { JetStreamBus } from "../gateway/platform/bus/JetStreamBus.js";
+import type { Subscription } from "../gateway/platform/bus/Bus.js";
+import { validateAuditBatch } from "../schemas/contract/schemas.js";
+import { subjects } from "../schemas/contract/subjects.js";
+import { LocalNatsServer } from "../test/harness/servers/LocalNatsServer.js";
+import { freePorts, stopChild } from "../test/harness/servers/serverProcess.js";
+import { grantKeyText } from "../gateway/core/federation/consentGrant.js";
+import { type Credentials, federationServerConfig } from "../gateway/core/federation/federationAccounts.js";
+import { signManifest } from "../gateway/core/federation/partnerManifest.js";
+import { createLogger } from "../gateway/platform/log.js";
+import type { Consent } from "../gateway/core/federation/ConsentStore.js";
 import { percentile } from "./measure.js";
 import {
   consentsToGive,

@@ -10,8 +10,8 @@
  * manifest gives it.
  */
 import type { Agency, Endpoint, Link, Policy, Route } from "../schemas/types.js";
-import { FEDERATION_NETWORK } from "../gateway/contract/subjects.js";
-import type { Credentials, FederationPartner } from "../gateway/federation/federationAccounts.js";
+import { FEDERATION_NETWORK } from "../schemas/contract/subjects.js";
+import type { Credentials, FederationPartner } from "../gateway/core/federation/federationAccounts.js";
 
 export type LayoutName = "hub-and-spoke" | "full mesh";
 

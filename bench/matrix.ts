@@ -8,8 +8,8 @@
 import { rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { connect } from "@nats-io/transport-node";
-import { subjects } from "../gateway/contract/subjects.js";
-import { createLogger } from "../gateway/log.js";
+import { subjects } from "../schemas/contract/subjects.js";
+import { createLogger } from "../gateway/platform/log.js";
 import {
   connectBus,
   linkTchapRoom,

@@ -10,15 +10,15 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { stringify } from "yaml";
 import type { Config, Link, NormalisedEvent } from "../schemas/types.js";
-import { JetStreamBus } from "../gateway/bus/JetStreamBus.js";
-import { streams } from "../gateway/bus/topology.js";
-import { loadConfig } from "../gateway/config/loadConfig.js";
-import { schemaDir } from "../gateway/contract/schemas.js";
-import { PARTITIONS, subjects } from "../gateway/contract/subjects.js";
-import { LocalNatsServer } from "../gateway/demo/LocalNatsServer.js";
-import { GatewayService } from "../gateway/GatewayService.js";
-import { createLogger } from "../gateway/log.js";
-import { encodeJson } from "../gateway/stores/KeyValueStore.js";
+import { JetStreamBus } from "../gateway/platform/bus/JetStreamBus.js";
+import { streams } from "../schemas/contract/topology.js";
+import { loadConfig } from "../gateway/platform/config/loadConfig.js";
+import { schemaDir } from "../schemas/contract/schemas.js";
+import { PARTITIONS, subjects } from "../schemas/contract/subjects.js";
+import { LocalNatsServer } from "../test/harness/servers/LocalNatsServer.js";
+import { GatewayService } from "../gateway/core/GatewayService.js";
+import { createLogger } from "../gateway/platform/log.js";
+import { encodeJson } from "../gateway/platform/bus/KeyValueStore.js";
 import { percentile, type RunFigures } from "./measure.js";
 
 const CONVERSATIONS = 64;

@@ -12,9 +12,9 @@ import { decryptText, unlockPrivateKey, unwrapChatKey } from "../bridges/stashca
 import type { StashcatBridge } from "../bridges/stashcat/StashcatBridge.js";
 import { parseMessage, StashcatClient } from "../bridges/stashcat/StashcatClient.js";
 import { StashcatPush } from "../bridges/stashcat/StashcatPush.js";
-import { JetStreamBus } from "../gateway/bus/JetStreamBus.js";
-import { subjects } from "../gateway/contract/subjects.js";
-import { createLogger } from "../gateway/log.js";
+import { JetStreamBus } from "../gateway/platform/bus/JetStreamBus.js";
+import { subjects } from "../schemas/contract/subjects.js";
+import { createLogger } from "../gateway/platform/log.js";
 import {
   einsatz,
   linkChannel,

@@ -4,10 +4,10 @@
  */
 import { connect } from "@nats-io/transport-node";
 import type { XmppBridge } from "../bridges/xmpp/XmppBridge.js";
-import { subjects } from "../gateway/contract/subjects.js";
-import { LocalNatsServer } from "../gateway/demo/LocalNatsServer.js";
-import { createLogger } from "../gateway/log.js";
-import { LocalProsody } from "../bridges/xmpp/server/LocalProsody.js";
+import { subjects } from "../schemas/contract/subjects.js";
+import { LocalNatsServer } from "../test/harness/servers/LocalNatsServer.js";
+import { createLogger } from "../gateway/platform/log.js";
+import { LocalProsody } from "../test/harness/servers/xmpp/LocalProsody.js";
 import { stopClient, xml, xmppClient, type XmppClient } from "../test/helpers/prosody.js";
 import { joinRoom, linkedBus, startXmppBridge } from "../test/helpers/xmppScenes.js";
 import { measure, type RunFigures } from "./measure.js";

@@ -1,66 +1,55 @@
 /**
- * The bridges this build contains, by network name: what `fedgate bridge <network>` runs, and what each
- * brings to `fedgate demo`. The gateway assembles them without knowing their protocols.
+ * The bridges this build contains, by network name: the one list `fedgate bridge <network>`, the chart, the
+ * codegen and the image derive from. Each adapter is imported only when its bridge runs, so a broken or
+ * missing adapter module fails that bridge alone and never `fedgate gateway` or `fedgate --help`.
  */
-import type { Command } from "commander";
-import type { LoadedConfig } from "../gateway/config/loadConfig.js";
-import type { Logger } from "../gateway/log.js";
-import { startMatrixDemo } from "./matrix/demo.js";
-import { runMatrixBridge, writeMatrixRegistration } from "./matrix/runMatrixBridge.js";
-import { registerStashcatCommands } from "./stashcat/commands.js";
-import { startStashcatDemo } from "./stashcat/demo.js";
-import { runStashcatBridge } from "./stashcat/runStashcatBridge.js";
-import { startXmppDemo } from "./xmpp/demo.js";
-import { runXmppBridge } from "./xmpp/runXmppBridge.js";
+import type { LoadedConfig } from "../gateway/platform/config/loadConfig.js";
+import type { Logger } from "../gateway/platform/log.js";
+import { PermanentError } from "../schemas/contract/errors.js";
 
 /** Runs a bridge from a loaded config; resolves with a function that stops it. */
 export type BridgeRunner = (loaded: LoadedConfig, log: Logger) => Promise<() => Promise<void>>;
 
-/** A demo person's account on a bridged network. */
-export interface DemoAccount {
-  network: string;
-  instance: string;
-  agency: string;
-  user: string;
-  password: string;
-  /** Opens the account's end-to-end encryption key, where the network has one apart from the login. */
-  encryptionPassword?: string;
-  /** Where a client connects, and how. */
-  server: string;
-}
-
-/** What a bridge's demo servers are, once started. */
-export interface DemoPart {
-  /** The bridge's section of the demo config (bridges.<network>). */
-  config: Record<string, unknown>;
-  /** The demo conversation's native id, where the server chose it (a Matrix room id). */
-  conversation?: string;
-  servers: Record<string, string>;
-  /**
-   * Where the other bridges fetch this network's files from (base URLs on 127.0.0.1): the demo lists them in
-   * their attachments.hosts, since loopback is fetched from only when listed.
-   */
-  fileServers: string[];
-  accounts: DemoAccount[];
-  try: { description: string; command: string }[];
-  stop(): Promise<void>;
-}
-
 export interface BridgeModule {
   run: BridgeRunner;
-  /** Starts the bridge's demo server(s) in dir, with accounts, on 127.0.0.1. */
-  startDemo?: (dir: string, log: Logger) => Promise<DemoPart>;
   /**
    * Writes what the bridge's server must be given before the bridge can run (a Matrix homeserver's
    * Application Service registration); resolves with the file written.
    */
   generateRegistration?: (loaded: LoadedConfig, url?: string) => Promise<string>;
-  /** Commands of the bridge's own under `fedgate` (a person's view of its network, for the demo). */
-  commands?: (program: Command) => void;
 }
 
-export const bridges: Readonly<Record<string, BridgeModule>> = {
-  xmpp: { run: runXmppBridge, startDemo: startXmppDemo },
-  matrix: { run: runMatrixBridge, startDemo: startMatrixDemo, generateRegistration: writeMatrixRegistration },
-  stashcat: { run: runStashcatBridge, startDemo: startStashcatDemo, commands: registerStashcatCommands },
+const loaders = {
+  matrix: async (): Promise<BridgeModule> => {
+    const matrix = await import("./matrix/runMatrixBridge.js");
+    return { run: matrix.runMatrixBridge, generateRegistration: matrix.writeMatrixRegistration };
+  },
+  xmpp: async (): Promise<BridgeModule> => ({ run: (await import("./xmpp/runXmppBridge.js")).runXmppBridge }),
+  stashcat: async (): Promise<BridgeModule> => ({
+    run: (await import("./stashcat/runStashcatBridge.js")).runStashcatBridge,
+  }),
 };
+
+export type BridgeNetwork = keyof typeof loaders;
+
+/** The networks, in the order people read them (CLI help, chart values, docs). */
+export const bridgeNetworks = Object.keys(loaders) as readonly BridgeNetwork[];
+
+export function isBridgeNetwork(name: string): name is BridgeNetwork {
+  return Object.hasOwn(loaders, name);
+}
+
+/** Imports one bridge's adapter; a network not in this build, or a module that fails to load, is a typed error. */
+export async function loadBridge(network: string): Promise<BridgeModule> {
+  if (!isBridgeNetwork(network)) {
+    throw new PermanentError(
+      "FG_BRIDGE_UNAVAILABLE",
+      `the ${network} bridge is not part of this build (available: ${bridgeNetworks.join(", ")})`,
+    );
+  }
+  try {
+    return await loaders[network]();
+  } catch (cause) {
+    throw new PermanentError("FG_BRIDGE_UNAVAILABLE", `the ${network} bridge could not be loaded`, { cause });
+  }
+}

@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { format } from "prettier";
+import { bridgeNetworks, type BridgeNetwork } from "../bridges/index.js";
 
 type Json = null | boolean | number | string | Json[] | JsonObject;
 interface JsonObject {
@@ -23,8 +24,8 @@ const sourceFiles = [
   "common.schema.json",
 ] as const;
 
-/** The bridges `fedgate bridge <name>` knows; each gets its own optional Deployment. */
-export const bridgeNames = ["matrix", "xmpp", "stashcat"] as const;
+/** The bridges `fedgate bridge <name>` knows (the registry's list); each gets its own optional Deployment. */
+export const bridgeNames = bridgeNetworks;
 
 /**
  * The bridges that serve HTTP to other pods: each enabled one gets a ClusterIP Service on its listen.port, TCP
@@ -265,7 +266,7 @@ function valuesSchema(bundle: Bundle): JsonObject {
       },
     },
   });
-  const bridgeSchemas: Record<(typeof bridgeNames)[number], string> = {
+  const bridgeSchemas: Record<BridgeNetwork, string> = {
     matrix: matrixBridge,
     xmpp: bridge,
     stashcat: stashcatBridge,

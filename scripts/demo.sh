@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npm run --silent build
-exec node dist/gateway/cli/main.js demo "$@"
+# The demo runs from the checkout; the build is for `npx fedgate`, which its "try it" commands use.
+exec npx tsx test/harness/demo/main.ts up "$@"

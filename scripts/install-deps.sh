@@ -45,5 +45,5 @@ fi
 # Synapse's chroot (once per machine, about a minute; cached in /var/cache/fedgate/synapse-sid or
 # $FEDGATE_SYNAPSE_CHROOT): built here, with progress, rather than inside the first test that needs it.
 if [ "$(id -u)" -eq 0 ]; then
-  npx tsx bridges/matrix/server/buildSynapseChroot.ts
+  npx tsx test/harness/servers/matrix/buildSynapseChroot.ts
 fi

@@ -9,15 +9,15 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Delivery, NormalisedEvent } from "../../schemas/types.js";
-import type { Bus, Subscription } from "../../gateway/bus/Bus.js";
-import { deadLetterOf } from "../../gateway/bus/consumePolicy.js";
-import { buckets } from "../../gateway/bus/topology.js";
-import { validateDelivery, validateEvent } from "../../gateway/contract/schemas.js";
-import { subjects } from "../../gateway/contract/subjects.js";
-import { PermanentError } from "../../gateway/errors.js";
-import { IdentityStore } from "../../gateway/stores/IdentityStore.js";
-import { encodeJson } from "../../gateway/stores/KeyValueStore.js";
-import { MessageMap } from "../../gateway/stores/MessageMap.js";
+import type { Bus, Subscription } from "../../gateway/platform/bus/Bus.js";
+import { deadLetterOf } from "../../gateway/platform/bus/consumePolicy.js";
+import { buckets } from "../../schemas/contract/topology.js";
+import { validateDelivery, validateEvent } from "../../schemas/contract/schemas.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
+import { IdentityStore } from "../../gateway/platform/stores/IdentityStore.js";
+import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
+import { MessageMap } from "../../gateway/platform/stores/MessageMap.js";
 import { cleanDelivery, cleanEvent } from "./cleanText.js";
 
 /** A delivery's relations as native ids in the target conversation; absent where the target never saw it. */

@@ -3,7 +3,7 @@
  * of it may wait: while the bus is away, what a conversation receives waits in memory behind the message
  * being retried (see untilStored), and a busy or hostile sender must not make that grow without end.
  */
-import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
+import { KeyedSequencer } from "../../gateway/platform/bus/KeyedSequencer.js";
 
 export class InputQueue {
   private readonly sequencer = new KeyedSequencer();

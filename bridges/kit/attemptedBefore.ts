@@ -6,7 +6,12 @@
  * native side for what that attempt posted.
  */
 import type { Delivery } from "../../schemas/types.js";
-import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import {
+  decodeJson,
+  encodeJson,
+  keyToken,
+  type KeyValueStore,
+} from "../../gateway/platform/bus/KeyValueStore.js";
 
 /** True when `delivery` was underway in its conversation before; otherwise notes it as underway, then false. */
 export async function attemptedBefore(state: KeyValueStore, delivery: Delivery): Promise<boolean> {

@@ -1,7 +1,7 @@
 /** Reads and checks one bridge's section (bridges.<network>) of a loaded config file. */
-import { configErrorFor, type LoadedConfig } from "../../gateway/config/loadConfig.js";
-import type { Validator } from "../../gateway/contract/schemas.js";
-import { ConfigError } from "../../gateway/errors.js";
+import { configErrorFor, type LoadedConfig } from "../../gateway/platform/config/loadConfig.js";
+import type { Validator } from "../../schemas/contract/schemas.js";
+import { ConfigError } from "../../schemas/contract/errors.js";
 
 /** The section, valid against the bridge's schema (defaults filled in); errors name the file and the key. */
 export function bridgeSection<T>(loaded: LoadedConfig, network: string, validate: Validator<T>): T {

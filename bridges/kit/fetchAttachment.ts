@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { request, type Agent, type Dispatcher } from "undici";
-import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
+import { FedgateError, PermanentError, TransientError } from "../../schemas/contract/errors.js";
 import type { Attachment } from "../../schemas/types.js";
 import { fileHostDispatcher } from "./fileHostDispatcher.js";
 import { PUBLIC_HOSTS_ONLY, type FileHosts } from "./fileHosts.js";

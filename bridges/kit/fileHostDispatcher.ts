@@ -9,7 +9,7 @@
 import { promises as dns, type LookupAddress } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
 import { Agent, buildConnector } from "undici";
-import { PermanentError } from "../../gateway/errors.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
 import { isTrustedHost, type FileHosts } from "./fileHosts.js";
 import { isPublicAddress } from "./publicAddress.js";
 

@@ -12,7 +12,7 @@
  * whatever else resolves to the same address.
  */
 import { isIPv6 } from "node:net";
-import { PermanentError } from "../../gateway/errors.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
 
 export interface FileHosts {
   /**

@@ -2,11 +2,11 @@
  * Opening a direct chat between a user of the adapter's network and a remote person a puppet stands for:
  * the same for every bridge, so that a chat opened from either side is one link.
  */
-import { directConversation, directLink } from "../../gateway/contract/directConversations.js";
-import { PermanentError } from "../../gateway/errors.js";
-import type { Logger } from "../../gateway/log.js";
-import type { RemoteUser, UserRef } from "../../gateway/stores/IdentityStore.js";
-import type { LinkStore } from "../../gateway/stores/LinkStore.js";
+import { directConversation, directLink } from "../../schemas/contract/directConversations.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
+import type { Logger } from "../../gateway/platform/log.js";
+import type { RemoteUser, UserRef } from "../../gateway/platform/stores/IdentityStore.js";
+import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 
 /**
  * The direct conversation of `native` with `remote`, linked on first use with `nativeAgency` owning the

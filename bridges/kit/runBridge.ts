@@ -1,7 +1,7 @@
-import type { LoadedConfig } from "../../gateway/config/loadConfig.js";
-import type { Bus } from "../../gateway/bus/Bus.js";
-import { connectBus } from "../../gateway/GatewayService.js";
-import type { Logger } from "../../gateway/log.js";
+import type { LoadedConfig } from "../../gateway/platform/config/loadConfig.js";
+import type { Bus } from "../../gateway/platform/bus/Bus.js";
+import { connectBus } from "../../gateway/platform/bus/connectBus.js";
+import type { Logger } from "../../gateway/platform/log.js";
 import type { DeliverySettings } from "./AdapterRuntime.js";
 
 /**

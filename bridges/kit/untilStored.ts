@@ -6,7 +6,7 @@
  */
 import { setTimeout as pause } from "node:timers/promises";
 import type { Logger } from "pino";
-import { FedgateError, TransientError } from "../../gateway/errors.js";
+import { FedgateError, TransientError } from "../../schemas/contract/errors.js";
 
 /** How often, and how long, to try. */
 export interface StoreRetry {

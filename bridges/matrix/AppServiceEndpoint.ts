@@ -15,10 +15,15 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { PermanentError } from "../../gateway/errors.js";
-import type { Logger } from "../../gateway/log.js";
-import type { Bus } from "../../gateway/bus/Bus.js";
-import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
+import type { Logger } from "../../gateway/platform/log.js";
+import type { Bus } from "../../gateway/platform/bus/Bus.js";
+import {
+  decodeJson,
+  encodeJson,
+  keyToken,
+  type KeyValueStore,
+} from "../../gateway/platform/bus/KeyValueStore.js";
 
 /** The bucket of transaction ids already handled. */
 export const txnBucket = "fedgate_matrix_txns";

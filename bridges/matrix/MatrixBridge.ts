@@ -11,21 +11,21 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Attachment, Delivery, EventSender, Link, NormalisedEvent } from "../../schemas/types.js";
-import type { Bus } from "../../gateway/bus/Bus.js";
-import { buckets } from "../../gateway/bus/topology.js";
-import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
-import { FedgateError, isTransient, PermanentError } from "../../gateway/errors.js";
-import type { Logger } from "../../gateway/log.js";
-import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
+import type { Bus } from "../../gateway/platform/bus/Bus.js";
+import { buckets } from "../../schemas/contract/topology.js";
+import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
+import { FedgateError, isTransient, PermanentError } from "../../schemas/contract/errors.js";
+import type { Logger } from "../../gateway/platform/log.js";
+import type { RemoteUser } from "../../gateway/platform/stores/IdentityStore.js";
 import {
   decodeJson,
   encodeJson,
   KeyExistsError,
   keyToken,
   type KeyValueStore,
-} from "../../gateway/stores/KeyValueStore.js";
-import { JoinCodeStore } from "../../gateway/stores/JoinCodeStore.js";
-import { LinkStore } from "../../gateway/stores/LinkStore.js";
+} from "../../gateway/platform/bus/KeyValueStore.js";
+import { JoinCodeStore } from "../../gateway/platform/stores/JoinCodeStore.js";
+import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import {
   AdapterRuntime,
   type DeliverySettings,

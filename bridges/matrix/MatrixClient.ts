@@ -8,8 +8,8 @@
  * name the path without its query string.
  */
 import { request } from "undici";
-import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
-import type { Logger } from "../../gateway/log.js";
+import { FedgateError, PermanentError, TransientError } from "../../schemas/contract/errors.js";
+import type { Logger } from "../../gateway/platform/log.js";
 import { networkFailureReason } from "../kit/fetchAttachment.js";
 import { readUpTo } from "../kit/readUpTo.js";
 

@@ -10,7 +10,7 @@ import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import express, { type Request, type Response } from "express";
 import { request, type Dispatcher } from "undici";
-import type { Logger } from "../../gateway/log.js";
+import type { Logger } from "../../gateway/platform/log.js";
 import { checkSignedLink, contentDisposition, linkRefusal, signedLinkQuery } from "../kit/fileLinks.js";
 import { readUpTo } from "../kit/readUpTo.js";
 import { parseMxc, type MatrixClient } from "./MatrixClient.js";

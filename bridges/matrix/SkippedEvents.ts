@@ -6,8 +6,13 @@
  * the first it handled. The bridge's own events (its ghosts', its bot's) are passed over: they keep
  * arriving after any the homeserver skipped.
  */
-import type { Logger } from "../../gateway/log.js";
-import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
+import type { Logger } from "../../gateway/platform/log.js";
+import {
+  decodeJson,
+  encodeJson,
+  keyToken,
+  type KeyValueStore,
+} from "../../gateway/platform/bus/KeyValueStore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import type { MatrixClient } from "./MatrixClient.js";
 

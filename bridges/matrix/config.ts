@@ -1,8 +1,8 @@
 /** Reads and checks bridges.matrix from a loaded config file, and the registration file it names. */
 import { dirname, resolve } from "node:path";
-import { readText, type LoadedConfig } from "../../gateway/config/loadConfig.js";
-import { validatorFor } from "../../gateway/contract/schemas.js";
-import { ConfigError } from "../../gateway/errors.js";
+import { readText, type LoadedConfig } from "../../gateway/platform/config/loadConfig.js";
+import { validatorFor } from "../../schemas/contract/schemas.js";
+import { ConfigError } from "../../schemas/contract/errors.js";
 import { bridgeSection } from "../kit/bridgeSection.js";
 import type { MatrixBridgeConfig } from "./config.types.js";
 import { parseRegistration, type AppServiceRegistration } from "./registration.js";

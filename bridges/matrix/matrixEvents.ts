@@ -2,7 +2,7 @@
  * A Matrix room event as the homeserver sends it in an application service transaction, checked before the
  * bridge reads it, and the Matrix names the bridge uses.
  */
-import { PermanentError } from "../../gateway/errors.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
 import { isEventId, isRoomId, isUserId, loggableId, maxIdBytes } from "./matrixIds.js";
 
 export interface MatrixEvent {

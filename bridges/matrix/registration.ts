@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { parse, stringify } from "yaml";
-import { ConfigError, PermanentError } from "../../gateway/errors.js";
+import { ConfigError, PermanentError } from "../../schemas/contract/errors.js";
 
 export interface RegistrationOptions {
   /** The AS's id at the homeserver; unique among its registrations. */

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
-import type { LoadedConfig } from "../../gateway/config/loadConfig.js";
-import { ConfigError } from "../../gateway/errors.js";
-import type { Logger } from "../../gateway/log.js";
+import type { LoadedConfig } from "../../gateway/platform/config/loadConfig.js";
+import { ConfigError } from "../../schemas/contract/errors.js";
+import type { Logger } from "../../gateway/platform/log.js";
 import { runBridge } from "../kit/runBridge.js";
 import { loadMatrixConfig, matrixSection, registrationPath } from "./config.js";
 import { MatrixBridge } from "./MatrixBridge.js";

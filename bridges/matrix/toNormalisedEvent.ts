@@ -3,7 +3,7 @@
  * which gateway event a Matrix event is, and the description (with hash) of a file.
  */
 import type { Attachment, EventContent, EventSender, NormalisedEvent } from "../../schemas/types.js";
-import { PermanentError } from "../../gateway/errors.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
 import { withoutXmlForbidden } from "../kit/cleanText.js";
 import { toEventHtml } from "../kit/eventHtml.js";
 import { safeFileName } from "../kit/fetchAttachment.js";

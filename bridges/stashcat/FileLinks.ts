@@ -5,8 +5,8 @@
  * is ever stored. The file is served as the type its bytes show, as the bridge described it.
  */
 import express, { type Request, type Response } from "express";
-import { FedgateError } from "../../gateway/errors.js";
-import type { Logger } from "../../gateway/log.js";
+import { FedgateError } from "../../schemas/contract/errors.js";
+import type { Logger } from "../../gateway/platform/log.js";
 import { checkSignedLink, contentDisposition, linkRefusal, signedLinkQuery } from "../kit/fileLinks.js";
 import { normaliseMediaType } from "../kit/fetchAttachment.js";
 import { mediaTypeOfBytes } from "../kit/mediaTypeOfBytes.js";

@@ -14,20 +14,20 @@ import { createServer, type Server } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import express from "express";
 import type { Attachment, Delivery, NormalisedEvent } from "../../schemas/types.js";
-import type { Bus } from "../../gateway/bus/Bus.js";
-import { KeyedSequencer } from "../../gateway/bus/KeyedSequencer.js";
-import { buckets } from "../../gateway/bus/topology.js";
-import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
-import { FedgateError, isTransient, PermanentError } from "../../gateway/errors.js";
-import type { Logger } from "../../gateway/log.js";
+import type { Bus } from "../../gateway/platform/bus/Bus.js";
+import { KeyedSequencer } from "../../gateway/platform/bus/KeyedSequencer.js";
+import { buckets } from "../../schemas/contract/topology.js";
+import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
+import { FedgateError, isTransient, PermanentError } from "../../schemas/contract/errors.js";
+import type { Logger } from "../../gateway/platform/log.js";
 import {
   decodeJson,
   encodeJson,
   KeyExistsError,
   keyToken,
   type KeyValueStore,
-} from "../../gateway/stores/KeyValueStore.js";
-import { LinkStore } from "../../gateway/stores/LinkStore.js";
+} from "../../gateway/platform/bus/KeyValueStore.js";
+import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import { AdapterRuntime, type DeliverySettings, type NativeRelations } from "../kit/AdapterRuntime.js";
 import {
   attachmentFetchOptions,

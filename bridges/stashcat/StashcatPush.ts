@@ -8,8 +8,8 @@
  * `notification` repeats messages from others that message_sync already carries, so it is ignored.
  */
 import { io, type Socket } from "socket.io-client";
-import { FedgateError, TransientError } from "../../gateway/errors.js";
-import type { Logger } from "../../gateway/log.js";
+import { FedgateError, TransientError } from "../../schemas/contract/errors.js";
+import type { Logger } from "../../gateway/platform/log.js";
 import type { StashcatClient } from "./StashcatClient.js";
 
 export interface StashcatPushOptions {

@@ -1,7 +1,7 @@
 /** Reads and checks bridges.stashcat from a loaded config file, with its secrets. */
-import type { LoadedConfig } from "../../gateway/config/loadConfig.js";
-import { resolveSecret } from "../../gateway/config/secrets.js";
-import { validatorFor } from "../../gateway/contract/schemas.js";
+import type { LoadedConfig } from "../../gateway/platform/config/loadConfig.js";
+import { resolveSecret } from "../../gateway/platform/config/secrets.js";
+import { validatorFor } from "../../schemas/contract/schemas.js";
 import { bridgeSection } from "../kit/bridgeSection.js";
 import type { StashcatBridgeConfig } from "./config.types.js";
 

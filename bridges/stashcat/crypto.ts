@@ -17,7 +17,7 @@ import {
   constants,
   type KeyObject,
 } from "node:crypto";
-import { PermanentError } from "../../gateway/errors.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
 
 const AES = "aes-256-cbc";
 const HEX = /^(?:[0-9a-f]{2})*$/i;

@@ -4,7 +4,7 @@
  * numbers, `reply_to` as an id or an object, booleans as strings, `metainfo` as an object or JSON text,
  * `deleted` as null or the quoted time of the deletion, or as a boolean.
  */
-import { PermanentError } from "../../gateway/errors.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
 
 export type ChatRef = { type: "channel" | "conversation"; id: number };
 

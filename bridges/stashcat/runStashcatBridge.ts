@@ -1,5 +1,5 @@
-import type { LoadedConfig } from "../../gateway/config/loadConfig.js";
-import type { Logger } from "../../gateway/log.js";
+import type { LoadedConfig } from "../../gateway/platform/config/loadConfig.js";
+import type { Logger } from "../../gateway/platform/log.js";
 import { runBridge } from "../kit/runBridge.js";
 import { loadStashcatConfig } from "./config.js";
 import { StashcatBridge } from "./StashcatBridge.js";

@@ -7,14 +7,19 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Attachment, Delivery } from "../../schemas/types.js";
-import type { Bus } from "../../gateway/bus/Bus.js";
-import { buckets } from "../../gateway/bus/topology.js";
-import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
-import { parseDirectConversation } from "../../gateway/contract/directConversations.js";
-import type { RemoteUser } from "../../gateway/stores/IdentityStore.js";
-import type { ConversationRef } from "../../gateway/stores/LinkStore.js";
-import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../gateway/stores/KeyValueStore.js";
-import { LinkStore } from "../../gateway/stores/LinkStore.js";
+import type { Bus } from "../../gateway/platform/bus/Bus.js";
+import { buckets } from "../../schemas/contract/topology.js";
+import { FedgateError, PermanentError, TransientError } from "../../schemas/contract/errors.js";
+import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
+import type { RemoteUser } from "../../gateway/platform/stores/IdentityStore.js";
+import type { ConversationRef } from "../../gateway/platform/stores/LinkStore.js";
+import {
+  decodeJson,
+  encodeJson,
+  keyToken,
+  type KeyValueStore,
+} from "../../gateway/platform/bus/KeyValueStore.js";
+import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import {
   AdapterRuntime,
   type DeliverySettings,

@@ -5,7 +5,7 @@
  */
 import { createRequire } from "node:module";
 import type { Logger } from "pino";
-import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
+import { FedgateError, PermanentError, TransientError } from "../../schemas/contract/errors.js";
 import { NS } from "./namespaces.js";
 import { withoutXmlForbidden } from "../kit/cleanText.js";
 

@@ -4,7 +4,7 @@
  * from a 4,000-character id is longer than the NATS control line, which makes nats-server drop the bridge's
  * connection.
  */
-import { PermanentError } from "../../gateway/errors.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
 
 /**
  * The longest id accepted, in code points. Ids are made to be unique, not to carry text: clients and servers

@@ -6,7 +6,7 @@
  * Slot URLs are capability URLs: errors name the host only.
  */
 import { request, type Dispatcher } from "undici";
-import { FedgateError, PermanentError, TransientError } from "../../gateway/errors.js";
+import { FedgateError, PermanentError, TransientError } from "../../schemas/contract/errors.js";
 import { networkFailureReason, safeFileName } from "../kit/fetchAttachment.js";
 import { NS } from "./namespaces.js";
 import { isDefinite, stanzaErrorOf } from "./stanzaErrors.js";

@@ -3,7 +3,7 @@
  * The policy decides what a marking may reach; the bridge only translates, and refuses a label it cannot.
  */
 import type { DeliveredMarking } from "../../schemas/types.js";
-import { PermanentError } from "../../gateway/errors.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
 import type { XmppSecurityLabel } from "./config.types.js";
 import { NS } from "./namespaces.js";
 import { xml, type XmlElement } from "./XmppComponent.js";

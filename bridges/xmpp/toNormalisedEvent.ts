@@ -3,7 +3,7 @@
  * message is, who the occupant is) comes in as arguments.
  */
 import type { Attachment, NormalisedEvent } from "../../schemas/types.js";
-import { PermanentError } from "../../gateway/errors.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
 import { boundedId } from "./boundedId.js";
 import { type XmppMessageIds } from "./messageIds.js";
 import { NS } from "./namespaces.js";

@@ -1,7 +1,7 @@
-import { bridges } from "../../bridges/index.js";
-import { loadConfig } from "../config/loadConfig.js";
-import { PermanentError } from "../errors.js";
-import { createLogger } from "../log.js";
+import { loadBridge } from "../../bridges/index.js";
+import { loadConfig } from "../platform/config/loadConfig.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
+import { createLogger } from "../platform/log.js";
 
 export interface BridgeCommandOptions {
   config: string;
@@ -11,16 +11,10 @@ export interface BridgeCommandOptions {
 
 /** Runs one bridge until SIGTERM or SIGINT, or writes the registration its server needs. */
 export async function bridgeCommand(network: string, options: BridgeCommandOptions): Promise<void> {
-  const run = bridges[network]?.run;
-  if (run === undefined) {
-    throw new PermanentError(
-      "FG_BRIDGE_UNAVAILABLE",
-      `the ${network} bridge is not part of this build (available: ${Object.keys(bridges).join(", ")})`,
-    );
-  }
+  const bridge = await loadBridge(network);
   const loaded = await loadConfig(options.config);
   if (options.generateRegistration === true) {
-    const generate = bridges[network]?.generateRegistration;
+    const generate = bridge.generateRegistration;
     if (generate === undefined)
       throw new PermanentError("FG_CONFIG_INVALID", `the ${network} bridge needs no registration`);
     const file = await generate(loaded, options.url);
@@ -30,7 +24,7 @@ export async function bridgeCommand(network: string, options: BridgeCommandOptio
     return;
   }
   const log = createLogger(loaded.config.log?.level ?? "info", `fedgate-bridge-${network}`);
-  const stop = await run(loaded, log);
+  const stop = await bridge.run(loaded, log);
   log.info({ network }, "bridge started");
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);

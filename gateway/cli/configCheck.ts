@@ -1,5 +1,5 @@
-import { loadConfig } from "../config/loadConfig.js";
-import { checkDeclaredLinks, loadPolicy } from "../GatewayService.js";
+import { loadConfig } from "../platform/config/loadConfig.js";
+import { checkDeclaredLinks, loadPolicy } from "../core/GatewayService.js";
 
 /** Validates config, policy and declared links; prints a summary, or throws the first ConfigError. */
 export async function checkConfigCommand(configFile: string): Promise<void> {

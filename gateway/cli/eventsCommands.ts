@@ -1,13 +1,13 @@
 /** Operator tools: publish a test event, follow a part of the bus. */
 import { randomUUID } from "node:crypto";
 import type { AuditBatch, DeadLetter, Delivery, NormalisedEvent } from "../../schemas/types.js";
-import { JetStreamBus } from "../bus/JetStreamBus.js";
-import type { StreamName } from "../bus/topology.js";
-import { validateEvent } from "../contract/schemas.js";
-import { subjects } from "../contract/subjects.js";
-import { PermanentError } from "../errors.js";
-import { createLogger } from "../log.js";
-import { encodeJson } from "../stores/KeyValueStore.js";
+import { JetStreamBus } from "../platform/bus/JetStreamBus.js";
+import type { StreamName } from "../../schemas/contract/topology.js";
+import { validateEvent } from "../../schemas/contract/schemas.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
+import { createLogger } from "../platform/log.js";
+import { encodeJson } from "../platform/bus/KeyValueStore.js";
 
 export async function sendEventCommand(opts: {
   nats: string;

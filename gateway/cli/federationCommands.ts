@@ -6,22 +6,22 @@ import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import type { PartnerManifest } from "../../schemas/types.js";
-import { parseYaml, readText } from "../config/loadConfig.js";
-import { validatePartnerManifest } from "../contract/schemas.js";
-import { PermanentError } from "../errors.js";
-import { federationAuthorities } from "../GatewayService.js";
-import { loadConfig } from "../config/loadConfig.js";
-import { grantKeyText } from "../federation/consentGrant.js";
-import { federationServerConfig } from "../federation/federationAccounts.js";
-import { checkPartnerKey } from "../federation/leafnodeProbe.js";
-import { serverOptionsOf } from "../federation/serverOptionsOf.js";
+import { parseYaml, readText } from "../platform/config/loadConfig.js";
+import { validatePartnerManifest } from "../../schemas/contract/schemas.js";
+import { PermanentError } from "../../schemas/contract/errors.js";
+import { federationAuthorities } from "../core/GatewayService.js";
+import { loadConfig } from "../platform/config/loadConfig.js";
+import { grantKeyText } from "../core/federation/consentGrant.js";
+import { federationServerConfig } from "../core/federation/federationAccounts.js";
+import { checkPartnerKey } from "../core/federation/leafnodeProbe.js";
+import { serverOptionsOf } from "../core/federation/serverOptionsOf.js";
 import {
   keyIdOf,
   privateKeyFrom,
   publicKeyFrom,
   signManifest,
   verifyManifest,
-} from "../federation/partnerManifest.js";
+} from "../core/federation/partnerManifest.js";
 
 async function readDocument(file: string): Promise<unknown> {
   return parseYaml(await readText(file), file).value;

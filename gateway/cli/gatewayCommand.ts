@@ -1,7 +1,7 @@
-import { loadConfig } from "../config/loadConfig.js";
-import { GatewayService } from "../GatewayService.js";
-import { createLogger } from "../log.js";
-import { startTelemetry, stopTelemetry } from "../telemetry/telemetry.js";
+import { loadConfig } from "../platform/config/loadConfig.js";
+import { GatewayService } from "../core/GatewayService.js";
+import { createLogger } from "../platform/log.js";
+import { startTelemetry, stopTelemetry } from "../platform/telemetry.js";
 
 /** Runs the routing core until SIGTERM or SIGINT; SIGHUP reloads the policy. */
 export async function gatewayCommand(configFile: string): Promise<void> {

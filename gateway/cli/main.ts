@@ -1,11 +1,10 @@
 #!/usr/bin/env node
-/** The fedgate command: the routing core, the bridges, config checks, the demo and event tools. */
+/** The fedgate command: the routing core, the bridges, config checks, federation and event tools. */
 import { Command } from "commander";
-import { bridges } from "../../bridges/index.js";
-import { FedgateError } from "../errors.js";
+import { bridgeNetworks } from "../../bridges/index.js";
+import { FedgateError } from "../../schemas/contract/errors.js";
 import { bridgeCommand, type BridgeCommandOptions } from "./bridgeCommand.js";
 import { checkConfigCommand } from "./configCheck.js";
-import { demoCommand } from "./demoCommand.js";
 import { sendEventCommand, tailCommand } from "./eventsCommands.js";
 import { federationCommands } from "./federationCommands.js";
 import { gatewayCommand } from "./gatewayCommand.js";
@@ -23,7 +22,7 @@ program
 program
   .command("bridge")
   .description("run a protocol bridge")
-  .argument("<network>", "matrix, xmpp or stashcat")
+  .argument("<network>", bridgeNetworks.join(", "))
   .requiredOption("-c, --config <file>", "config file (YAML)")
   .option("--generate-registration", "write the registration the bridge's server needs (Matrix), then exit")
   .option("--url <url>", "with --generate-registration: where the homeserver reaches the bridge")
@@ -36,12 +35,6 @@ program
   .description("validate a config file and the policy it names, then exit")
   .requiredOption("-c, --config <file>", "config file (YAML)")
   .action((opts: { config: string }) => checkConfigCommand(opts.config));
-
-program
-  .command("demo")
-  .description("bring up a local demo federation on 127.0.0.1 (Ctrl-C stops it)")
-  .option("-d, --dir <dir>", "working folder (default: a new temporary folder)")
-  .action((opts: { dir?: string }) => demoCommand(opts.dir));
 
 const events = program.command("events").description("publish and follow events on the bus");
 events
@@ -64,8 +57,6 @@ events
   .action(tailCommand);
 
 federationCommands(program);
-
-for (const bridge of Object.values(bridges)) bridge.commands?.(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -6,7 +6,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { DeadLetter, Delivery, NormalisedEvent } from "../../schemas/types.js";
-import type { StreamName } from "../../gateway/bus/topology.js";
+import type { StreamName } from "../../schemas/contract/topology.js";
 
 export interface BusTrace {
   /** `<network> <seq>` -> events stored in FEDGATE_INBOUND. */

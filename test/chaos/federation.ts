@@ -13,16 +13,16 @@ import { connect } from "@nats-io/transport-node";
 import { vi } from "vitest";
 import { stringify } from "yaml";
 import type { Config, Link } from "../../schemas/types.js";
-import { bridges, type DemoPart } from "../../bridges/index.js";
-import { LocalSynapse } from "../../bridges/matrix/server/LocalSynapse.js";
-import { StashcatServer } from "../../bridges/stashcat/server/StashcatServer.js";
-import { LocalProsody } from "../../bridges/xmpp/server/LocalProsody.js";
-import { schemaDir } from "../../gateway/contract/schemas.js";
-import { PARTITIONS, partitionOf } from "../../gateway/contract/subjects.js";
-import { buckets } from "../../gateway/bus/topology.js";
-import { demoLink } from "../../gateway/demo/demoFederation.js";
-import { LocalNatsServer } from "../../gateway/demo/LocalNatsServer.js";
-import { createLogger } from "../../gateway/log.js";
+import { demoParts, type DemoPart } from "../harness/demo/demoParts.js";
+import { LocalSynapse } from "../harness/servers/matrix/LocalSynapse.js";
+import { StashcatServer } from "../harness/servers/stashcat/StashcatServer.js";
+import { LocalProsody } from "../harness/servers/xmpp/LocalProsody.js";
+import { schemaDir } from "../../schemas/contract/schemas.js";
+import { PARTITIONS, partitionOf } from "../../schemas/contract/subjects.js";
+import { buckets } from "../../schemas/contract/topology.js";
+import { demoLink } from "../harness/demo/demoFederation.js";
+import { LocalNatsServer } from "../harness/servers/LocalNatsServer.js";
+import { createLogger } from "../../gateway/platform/log.js";
 import { runFedgate, type FedgateProcess } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
 import { processGone, processListeningOn } from "./listeningProcess.js";
@@ -116,8 +116,7 @@ export class ChaosFederation {
         synapses = await noting(LocalSynapse, async () => {
           prosodies = await noting(LocalProsody, async () => {
             for (const network of networks) {
-              const part = await bridges[network]?.startDemo?.(dir, log);
-              if (part === undefined) throw new Error(`the ${network} bridge has no demo`);
+              const part = await demoParts[network](dir, log);
               stops.push(() => part.stop());
               parts.set(network, part);
             }

@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { decryptText } from "../../bridges/stashcat/crypto.js";
-import { createLogger } from "../../gateway/log.js";
+import { createLogger } from "../../gateway/platform/log.js";
 import { matrixLogin, type MatrixCall } from "../helpers/demoScenes.js";
 import { stopClient, xml, xmppClient, type Element, type XmppClient } from "../helpers/prosody.js";
 import { Officer } from "../helpers/stashcatScenes.js";

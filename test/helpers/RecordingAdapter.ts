@@ -1,8 +1,8 @@
 /** A fake adapter on a real bus: records what it is given and answers with native ids "<instance>-<n>". */
 import type { Delivery } from "../../schemas/types.js";
 import { AdapterRuntime, type NativeRelations } from "../../bridges/kit/AdapterRuntime.js";
-import type { Bus } from "../../gateway/bus/Bus.js";
-import { createLogger } from "../../gateway/log.js";
+import type { Bus } from "../../gateway/platform/bus/Bus.js";
+import { createLogger } from "../../gateway/platform/log.js";
 
 export interface Received {
   delivery: Delivery;

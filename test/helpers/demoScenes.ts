@@ -1,10 +1,10 @@
 /** For tests that run the whole demo federation: whether this machine can, and a Tchap official's client. */
 import { request } from "undici";
 import type { AuditRecord } from "../../schemas/types.js";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { subjects } from "../../gateway/contract/subjects.js";
-import type { DemoDescription, DemoGateway } from "../../gateway/demo/demoFederation.js";
-import type { Logger } from "../../gateway/log.js";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import type { DemoDescription, DemoGateway } from "../harness/demo/demoFederation.js";
+import type { Logger } from "../../gateway/platform/log.js";
 import { auditRecordsIn } from "./fixtures.js";
 import { Officer } from "./stashcatScenes.js";
 import { startNatsOrSkip } from "./nats.js";

@@ -3,7 +3,7 @@
  * implementation (see servers.ts for when it is skipped). Clients log in with xmppClient from prosody.ts,
  * which takes any server.
  */
-import { LocalEjabberd, type EjabberdOptions } from "../../bridges/xmpp/server/LocalEjabberd.js";
+import { LocalEjabberd, type EjabberdOptions } from "../harness/servers/xmpp/LocalEjabberd.js";
 import { startOrSkip } from "./servers.js";
 
 export function startEjabberdOrSkip(options?: EjabberdOptions): Promise<LocalEjabberd | undefined> {

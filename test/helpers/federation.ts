@@ -15,20 +15,20 @@ import type {
   Policy,
   SignedPartnerManifest,
 } from "../../schemas/types.js";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { loadConfig } from "../../gateway/config/loadConfig.js";
-import { subjects } from "../../gateway/contract/subjects.js";
-import type { LocalNatsServer } from "../../gateway/demo/LocalNatsServer.js";
-import { freePort } from "../../gateway/demo/serverProcess.js";
-import { grantKeyText } from "../../gateway/federation/consentGrant.js";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
+import { loadConfig } from "../../gateway/platform/config/loadConfig.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import type { LocalNatsServer } from "../harness/servers/LocalNatsServer.js";
+import { freePort } from "../harness/servers/serverProcess.js";
+import { grantKeyText } from "../../gateway/core/federation/consentGrant.js";
 import {
   federationServerConfig,
   type FederationPartner,
-} from "../../gateway/federation/federationAccounts.js";
-import { signManifest } from "../../gateway/federation/partnerManifest.js";
-import { GatewayService } from "../../gateway/GatewayService.js";
-import type { Consent } from "../../gateway/stores/ConsentStore.js";
-import { createLogger } from "../../gateway/log.js";
+} from "../../gateway/core/federation/federationAccounts.js";
+import { signManifest } from "../../gateway/core/federation/partnerManifest.js";
+import { GatewayService } from "../../gateway/core/GatewayService.js";
+import type { Consent } from "../../gateway/core/federation/ConsentStore.js";
+import { createLogger } from "../../gateway/platform/log.js";
 import { auditRecordsIn } from "./fixtures.js";
 import { startNatsOrSkip } from "./nats.js";
 import { RecordingAdapter } from "./RecordingAdapter.js";

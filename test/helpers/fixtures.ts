@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { AuditRecord, Config, Endpoint, Link, NormalisedEvent } from "../../schemas/types.js";
-import { schemaDir, validateAuditBatch } from "../../gateway/contract/schemas.js";
+import { schemaDir, validateAuditBatch } from "../../schemas/contract/schemas.js";
 import { scratchDir } from "./scratchDir.js";
 
 export const examplePolicyFile = join(schemaDir, "examples", "policy.yaml");

@@ -7,8 +7,8 @@ import fc from "fast-check";
 import { expect } from "vitest";
 import type { NormalisedEvent } from "../../schemas/types.js";
 import { cleanEvent } from "../../bridges/kit/cleanText.js";
-import { validateEvent } from "../../gateway/contract/schemas.js";
-import { FedgateError } from "../../gateway/errors.js";
+import { validateEvent } from "../../schemas/contract/schemas.js";
+import { FedgateError } from "../../schemas/contract/errors.js";
 
 /** How many inputs each parser gets. */
 export const FUZZ_RUNS = 10_000;

@@ -1,5 +1,5 @@
 /** A real nats-server per test file (see servers.ts for when it is skipped). */
-import { LocalNatsServer } from "../../gateway/demo/LocalNatsServer.js";
+import { LocalNatsServer } from "../harness/servers/LocalNatsServer.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { eventually } from "./fixtures.js";
 import { startOrSkip } from "./servers.js";

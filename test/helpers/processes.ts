@@ -22,7 +22,25 @@ export function runFedgate(
   env: NodeJS.ProcessEnv = {},
   options: { ownGroup?: boolean } = {},
 ): FedgateProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "gateway/cli/main.ts", ...args], {
+  return runEntry("gateway/cli/main.ts", args, env, options);
+}
+
+/** The demo's own command (test/harness/demo/main.ts), run as `npm run demo` runs it. */
+export function runDemo(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { ownGroup?: boolean } = {},
+): FedgateProcess {
+  return runEntry("test/harness/demo/main.ts", args, env, options);
+}
+
+function runEntry(
+  entry: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { ownGroup?: boolean },
+): FedgateProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", entry, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -2,11 +2,11 @@
  * A real Prosody per test file (see servers.ts for when it is skipped), and typed XMPP clients that log in
  * to it or to any other local XMPP server.
  */
-import { LocalProsody, type ProsodyOptions } from "../../bridges/xmpp/server/LocalProsody.js";
+import { LocalProsody, type ProsodyOptions } from "../harness/servers/xmpp/LocalProsody.js";
 import type { Xml, XmlElement } from "../../bridges/xmpp/XmppComponent.js";
-import type { Bus } from "../../gateway/bus/Bus.js";
-import { buckets } from "../../gateway/bus/topology.js";
-import { LinkStore } from "../../gateway/stores/LinkStore.js";
+import type { Bus } from "../../gateway/platform/bus/Bus.js";
+import { buckets } from "../../schemas/contract/topology.js";
+import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import { startOrSkip } from "./servers.js";
 
 export function startProsodyOrSkip(options?: ProsodyOptions): Promise<LocalProsody | undefined> {

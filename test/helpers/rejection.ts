@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { FedgateError } from "../../gateway/errors.js";
+import { FedgateError } from "../../schemas/contract/errors.js";
 
 /**
  * The error a promise rejects with, checked to be one of fedgate's, and to hold none of `secrets` in its

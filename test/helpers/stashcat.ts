@@ -7,7 +7,7 @@ import { randomBytes, type KeyObject } from "node:crypto";
 import { FormData, request } from "undici";
 import { io, type Socket } from "socket.io-client";
 import { decryptText, encryptText, unlockPrivateKey, unwrapChatKey } from "../../bridges/stashcat/crypto.js";
-import type { SeedUser, StashcatServer } from "../../bridges/stashcat/server/StashcatServer.js";
+import type { SeedUser, StashcatServer } from "../harness/servers/stashcat/StashcatServer.js";
 
 export type Json = Record<string, unknown>;
 

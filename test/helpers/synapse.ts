@@ -3,7 +3,7 @@
  * start on a machine builds Synapse's Debian sid chroot, which takes a minute or two; scripts/install-deps.sh
  * builds it beforehand.
  */
-import { LocalSynapse, type SynapseOptions } from "../../bridges/matrix/server/LocalSynapse.js";
+import { LocalSynapse, type SynapseOptions } from "../harness/servers/matrix/LocalSynapse.js";
 import { startOrSkip } from "./servers.js";
 
 export function startSynapseOrSkip(options?: SynapseOptions): Promise<LocalSynapse | undefined> {

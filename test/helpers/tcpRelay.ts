@@ -5,7 +5,7 @@
  * there. Swallowing, it is a server going down that takes what its clients write and never reads it.
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { freePort } from "../../gateway/demo/serverProcess.js";
+import { freePort } from "../harness/servers/serverProcess.js";
 
 export class TcpRelay {
   private readonly sockets = new Set<Socket>();

@@ -4,17 +4,17 @@
  */
 import { request } from "undici";
 import type { XmppBridgeConfig } from "../../bridges/xmpp/config.types.js";
-import type { LocalXmppServer } from "../../bridges/xmpp/server/LocalXmppServer.js";
+import type { LocalXmppServer } from "../harness/servers/xmpp/LocalXmppServer.js";
 import { puppetJid } from "../../bridges/xmpp/puppetJid.js";
 import { XmppBridge } from "../../bridges/xmpp/XmppBridge.js";
-import type { Bus } from "../../gateway/bus/Bus.js";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { directConversation } from "../../gateway/contract/directConversations.js";
-import { validateEvent } from "../../gateway/contract/schemas.js";
-import { subjects } from "../../gateway/contract/subjects.js";
-import type { Logger } from "../../gateway/log.js";
-import type { UserRef } from "../../gateway/stores/IdentityStore.js";
-import { encodeJson } from "../../gateway/stores/KeyValueStore.js";
+import type { Bus } from "../../gateway/platform/bus/Bus.js";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
+import { directConversation } from "../../schemas/contract/directConversations.js";
+import { validateEvent } from "../../schemas/contract/schemas.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import type { Logger } from "../../gateway/platform/log.js";
+import type { UserRef } from "../../gateway/platform/stores/IdentityStore.js";
+import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import type {
   AgencyRef,
   DeliveredMarking,

@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Delivery } from "../../schemas/types.js";
 import { AdapterRuntime } from "../../bridges/kit/AdapterRuntime.js";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { subjects } from "../../gateway/contract/subjects.js";
-import { createLogger } from "../../gateway/log.js";
-import { encodeJson } from "../../gateway/stores/KeyValueStore.js";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import { createLogger } from "../../gateway/platform/log.js";
+import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import { eventually, message, xmppRoom } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 

@@ -1,12 +1,12 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BusMessage } from "../../gateway/bus/Bus.js";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { LocalNatsServer } from "../../gateway/demo/LocalNatsServer.js";
-import { subjects } from "../../gateway/contract/subjects.js";
-import { createLogger } from "../../gateway/log.js";
-import { KeyExistsError } from "../../gateway/stores/KeyValueStore.js";
+import type { BusMessage } from "../../gateway/platform/bus/Bus.js";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
+import { LocalNatsServer } from "../harness/servers/LocalNatsServer.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import { createLogger } from "../../gateway/platform/log.js";
+import { KeyExistsError } from "../../gateway/platform/bus/KeyValueStore.js";
 import { eventually } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 

@@ -2,9 +2,9 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { StashcatServer } from "../../bridges/stashcat/server/StashcatServer.js";
+import { StashcatServer } from "../harness/servers/stashcat/StashcatServer.js";
 import { examplePolicyFile } from "../helpers/fixtures.js";
-import { runFedgate } from "../helpers/processes.js";
+import { runDemo, runFedgate } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
 
 async function configFile(text: string): Promise<string> {
@@ -13,8 +13,11 @@ async function configFile(text: string): Promise<string> {
   return file;
 }
 
-async function run(args: string[]): Promise<{ code: number | null; output: string }> {
-  const process = runFedgate(args);
+async function run(
+  args: string[],
+  start: typeof runFedgate = runFedgate,
+): Promise<{ code: number | null; output: string }> {
+  const process = start(args);
   const code = await process.exited;
   return { code, output: process.output() };
 }
@@ -116,7 +119,11 @@ describe("cli - fedgate bridge matrix --generate-registration", () => {
   });
 });
 
-describe("cli - fedgate stashcat send and read", () => {
+function runDemoCommand(args: string[]): Promise<{ code: number | null; output: string }> {
+  return run(args, runDemo);
+}
+
+describe("cli - the demo's stashcat send and read", () => {
   it("cli - an officer's message goes in encrypted and reads back decrypted", async () => {
     const server = await StashcatServer.start();
     try {
@@ -124,14 +131,14 @@ describe("cli - fedgate stashcat send and read", () => {
       if (meyer === undefined) throw new Error("no seed officer");
       const login = ["--api", server.apiUrl, "--email", meyer.email, "--password", meyer.password];
       const withKey = [...login, "--encryption-password", meyer.encryptionPassword, "--channel", "1001"];
-      const sent = await run(["stashcat", "send", ...withKey, "--text", "Lage in Hannover ruhig"]);
+      const sent = await runDemoCommand(["stashcat", "send", ...withKey, "--text", "Lage in Hannover ruhig"]);
       expect(sent.output).toMatch(/sent message \d+ to channel 1001/);
       expect(sent.code).toBe(0);
-      const read = await run(["stashcat", "read", ...withKey]);
+      const read = await runDemoCommand(["stashcat", "read", ...withKey]);
       expect(read.output).toContain("Lage in Hannover ruhig");
       expect(read.code).toBe(0);
       // The wrong encryption password opens nothing, and says so.
-      const refused = await run([
+      const refused = await runDemoCommand([
         "stashcat",
         "read",
         ...login,

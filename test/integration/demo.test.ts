@@ -4,8 +4,8 @@ import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { Config } from "../../schemas/types.js";
-import { DemoFederation, type DemoDescription } from "../../gateway/demo/demoFederation.js";
-import { createLogger } from "../../gateway/log.js";
+import { DemoFederation, type DemoDescription } from "../harness/demo/demoFederation.js";
+import { createLogger } from "../../gateway/platform/log.js";
 import { eventually } from "../helpers/fixtures.js";
 import {
   demoConversation,
@@ -16,7 +16,7 @@ import {
   matrixLogin,
 } from "../helpers/demoScenes.js";
 import { stopClient, xml, xmppClient } from "../helpers/prosody.js";
-import { runFedgate } from "../helpers/processes.js";
+import { runDemo } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
 
 const log = createLogger("silent");
@@ -183,7 +183,7 @@ describe.skipIf(!available)("demo - the local federation", () => {
 
   it("demo - Ctrl-C in the terminal stops everything the demo started, in order", async () => {
     const dir = await scratchDir("demo-ctrl-c");
-    const demo = runFedgate(["demo", "--dir", dir], {}, { ownGroup: true });
+    const demo = runDemo(["up", "--dir", dir], {}, { ownGroup: true });
     await demo.waitFor("Ctrl-C stops everything", 120_000);
     const description = JSON.parse(await readFile(join(dir, "demo.json"), "utf8")) as DemoDescription;
     // What a terminal does on Ctrl-C: SIGINT to the whole foreground process group.

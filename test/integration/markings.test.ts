@@ -5,8 +5,8 @@
  * `m.new_content`) must not slip through to Stashcat either.
  */
 import { describe, expect, it } from "vitest";
-import { DemoFederation } from "../../gateway/demo/demoFederation.js";
-import { createLogger } from "../../gateway/log.js";
+import { DemoFederation } from "../harness/demo/demoFederation.js";
+import { createLogger } from "../../gateway/platform/log.js";
 import {
   demoConversation,
   demoGateway,

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord, DeadLetter } from "../../schemas/types.js";
-import type { BusMessage } from "../../gateway/bus/Bus.js";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { loadConfig } from "../../gateway/config/loadConfig.js";
-import { subjects } from "../../gateway/contract/subjects.js";
-import { GatewayService } from "../../gateway/GatewayService.js";
-import { createLogger } from "../../gateway/log.js";
-import { encodeJson } from "../../gateway/stores/KeyValueStore.js";
+import type { BusMessage } from "../../gateway/platform/bus/Bus.js";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
+import { loadConfig } from "../../gateway/platform/config/loadConfig.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import { GatewayService } from "../../gateway/core/GatewayService.js";
+import { createLogger } from "../../gateway/platform/log.js";
+import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import {
   auditRecordsIn,
   eventually,

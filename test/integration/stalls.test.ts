@@ -5,14 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Delivery, Link } from "../../schemas/types.js";
-import { PULL_WINDOW_MS } from "../../gateway/bus/Bus.js";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { PARTITIONS, subjects } from "../../gateway/contract/subjects.js";
-import { createLogger } from "../../gateway/log.js";
-import { encodeJson } from "../../gateway/stores/KeyValueStore.js";
+import { PULL_WINDOW_MS } from "../../gateway/platform/bus/Bus.js";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
+import { PARTITIONS, subjects } from "../../schemas/contract/subjects.js";
+import { createLogger } from "../../gateway/platform/log.js";
+import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import { eventually, examplePolicyFile, message, writeGatewayConfig } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
-import type { LocalNatsServer } from "../../gateway/demo/LocalNatsServer.js";
+import type { LocalNatsServer } from "../harness/servers/LocalNatsServer.js";
 import { runFedgate, type FedgateProcess } from "../helpers/processes.js";
 
 const log = createLogger("silent");

@@ -3,12 +3,12 @@
  * nats-server closes a connection whose control line (which carries the subject) is too long.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JetStreamBus } from "../../gateway/bus/JetStreamBus.js";
-import { buckets } from "../../gateway/bus/topology.js";
-import { subjects } from "../../gateway/contract/subjects.js";
-import { createLogger } from "../../gateway/log.js";
-import { IdentityStore } from "../../gateway/stores/IdentityStore.js";
-import { MessageMap } from "../../gateway/stores/MessageMap.js";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
+import { buckets } from "../../schemas/contract/topology.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import { createLogger } from "../../gateway/platform/log.js";
+import { IdentityStore } from "../../gateway/platform/stores/IdentityStore.js";
+import { MessageMap } from "../../gateway/platform/stores/MessageMap.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 
 const nats = await startNatsOrSkip();

@@ -7,9 +7,9 @@
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LocalNatsServer } from "../../../gateway/demo/LocalNatsServer.js";
-import { freePort } from "../../../gateway/demo/serverProcess.js";
-import { federationServerConfig } from "../../../gateway/federation/federationAccounts.js";
+import type { LocalNatsServer } from "../../harness/servers/LocalNatsServer.js";
+import { freePort } from "../../harness/servers/serverProcess.js";
+import { federationServerConfig } from "../../../gateway/core/federation/federationAccounts.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip, untilCarried } from "../../helpers/nats.js";
 

@@ -8,14 +8,17 @@ import { readFile } from "node:fs/promises";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PartnerManifest } from "../../../schemas/types.js";
-import { LocalNatsServer } from "../../../gateway/demo/LocalNatsServer.js";
-import { freePort } from "../../../gateway/demo/serverProcess.js";
-import { federationServerConfig, type LeafnodeTls } from "../../../gateway/federation/federationAccounts.js";
-import { checkPartnerKey, presentedKey } from "../../../gateway/federation/leafnodeProbe.js";
-import { FedgateError } from "../../../gateway/errors.js";
+import { LocalNatsServer } from "../../harness/servers/LocalNatsServer.js";
+import { freePort } from "../../harness/servers/serverProcess.js";
+import {
+  federationServerConfig,
+  type LeafnodeTls,
+} from "../../../gateway/core/federation/federationAccounts.js";
+import { checkPartnerKey, presentedKey } from "../../../gateway/core/federation/leafnodeProbe.js";
+import { FedgateError } from "../../../schemas/contract/errors.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
-import { localCa, type LocalCertificate } from "../../../gateway/demo/localCertificates.js";
+import { localCa, type LocalCertificate } from "../../harness/demo/localCertificates.js";
 
 const available = await startNatsOrSkip();
 await available?.stop();

@@ -5,7 +5,7 @@
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { schemaDir } from "../../../gateway/contract/schemas.js";
+import { schemaDir } from "../../../schemas/contract/schemas.js";
 import { runFedgate } from "../../helpers/processes.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
 

@@ -8,8 +8,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Endpoint, FederatedEvent, Link, NormalisedEvent, Policy } from "../../../schemas/types.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
+import { subjects } from "../../../schemas/contract/subjects.js";
+import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
 import { eventually, message } from "../../helpers/fixtures.js";
 import { type GatewayUnderTest, startGatewayPair } from "../../helpers/federation.js";
 import type { RecordingAdapter } from "../../helpers/RecordingAdapter.js";

@@ -14,9 +14,9 @@ import { describeAttachment, fetchAttachment } from "../../../bridges/kit/fetchA
 import { MatrixClient, matrixErrcode, parseMxc } from "../../../bridges/matrix/MatrixClient.js";
 import { createMediaRouter, mediaLink } from "../../../bridges/matrix/MediaProxy.js";
 import { generateRegistration } from "../../../bridges/matrix/registration.js";
-import { FedgateError, PermanentError, TransientError } from "../../../gateway/errors.js";
-import { freePort } from "../../../gateway/demo/serverProcess.js";
-import { createLogger } from "../../../gateway/log.js";
+import { FedgateError, PermanentError, TransientError } from "../../../schemas/contract/errors.js";
+import { freePort } from "../../harness/servers/serverProcess.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import { startSynapseOrSkip } from "../../helpers/synapse.js";
 import { rejectionWithout } from "../../helpers/rejection.js";
 

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Endpoint, NormalisedEvent } from "../../../schemas/types.js";
-import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { directConversation } from "../../../gateway/contract/directConversations.js";
-import { createLogger } from "../../../gateway/log.js";
-import { encodeJson, keyToken } from "../../../gateway/stores/KeyValueStore.js";
+import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { directConversation } from "../../../schemas/contract/directConversations.js";
+import { createLogger } from "../../../gateway/platform/log.js";
+import { encodeJson, keyToken } from "../../../gateway/platform/bus/KeyValueStore.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {

@@ -5,13 +5,13 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import { AdminServer } from "../../../gateway/admin/AdminApi.js";
-import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { buckets } from "../../../gateway/bus/topology.js";
-import { directLink } from "../../../gateway/contract/directConversations.js";
-import { createLogger } from "../../../gateway/log.js";
-import { JoinCodeStore, type IssuedJoinCode } from "../../../gateway/stores/JoinCodeStore.js";
-import { LinkStore } from "../../../gateway/stores/LinkStore.js";
+import { AdminServer } from "../../../gateway/core/admin/AdminApi.js";
+import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { buckets } from "../../../schemas/contract/topology.js";
+import { directLink } from "../../../schemas/contract/directConversations.js";
+import { createLogger } from "../../../gateway/platform/log.js";
+import { JoinCodeStore, type IssuedJoinCode } from "../../../gateway/platform/stores/JoinCodeStore.js";
+import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {

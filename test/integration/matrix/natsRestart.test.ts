@@ -6,8 +6,8 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
-import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { createLogger } from "../../../gateway/log.js";
+import { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {
   connectBus,

@@ -6,10 +6,10 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
-import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
-import { createLogger } from "../../../gateway/log.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
+import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { subjects } from "../../../schemas/contract/subjects.js";
+import { createLogger } from "../../../gateway/platform/log.js";
+import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import {

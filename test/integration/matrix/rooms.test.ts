@@ -6,13 +6,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { buckets } from "../../../gateway/bus/topology.js";
-import { directConversation } from "../../../gateway/contract/directConversations.js";
-import { createLogger } from "../../../gateway/log.js";
-import { IdentityStore } from "../../../gateway/stores/IdentityStore.js";
-import { JoinCodeStore } from "../../../gateway/stores/JoinCodeStore.js";
-import { LinkStore } from "../../../gateway/stores/LinkStore.js";
+import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { buckets } from "../../../schemas/contract/topology.js";
+import { directConversation } from "../../../schemas/contract/directConversations.js";
+import { createLogger } from "../../../gateway/platform/log.js";
+import { IdentityStore } from "../../../gateway/platform/stores/IdentityStore.js";
+import { JoinCodeStore } from "../../../gateway/platform/stores/JoinCodeStore.js";
+import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {

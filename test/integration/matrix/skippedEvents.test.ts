@@ -8,9 +8,9 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { freePort } from "../../../gateway/demo/serverProcess.js";
-import { createLogger } from "../../../gateway/log.js";
+import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { freePort } from "../../harness/servers/serverProcess.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import {

@@ -19,7 +19,7 @@ import {
   unwrapChatKey,
   wrapChatKey,
 } from "../../../bridges/stashcat/crypto.js";
-import { StashcatServer, type SeedUser } from "../../../bridges/stashcat/server/StashcatServer.js";
+import { StashcatServer, type SeedUser } from "../../harness/servers/stashcat/StashcatServer.js";
 import {
   parseMessage,
   StashcatClient,
@@ -28,8 +28,8 @@ import {
   type StashcatMessage,
 } from "../../../bridges/stashcat/StashcatClient.js";
 import { StashcatPush } from "../../../bridges/stashcat/StashcatPush.js";
-import { PermanentError, TransientError } from "../../../gateway/errors.js";
-import { createLogger } from "../../../gateway/log.js";
+import { PermanentError, TransientError } from "../../../schemas/contract/errors.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { rejectionWithout } from "../../helpers/rejection.js";
 

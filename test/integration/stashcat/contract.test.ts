@@ -20,7 +20,7 @@ import {
   StashcatServer,
   stashcatSeed,
   type SeedUser,
-} from "../../../bridges/stashcat/server/StashcatServer.js";
+} from "../../harness/servers/stashcat/StashcatServer.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { StashcatTestUser, postMultipart, payloadOf, type Json } from "../../helpers/stashcat.js";
 

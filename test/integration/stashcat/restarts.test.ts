@@ -5,12 +5,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
-import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { buckets } from "../../../gateway/bus/topology.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
-import { createLogger } from "../../../gateway/log.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
-import { MessageMap } from "../../../gateway/stores/MessageMap.js";
+import { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { buckets } from "../../../schemas/contract/topology.js";
+import { subjects } from "../../../schemas/contract/subjects.js";
+import { createLogger } from "../../../gateway/platform/log.js";
+import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
+import { MessageMap } from "../../../gateway/platform/stores/MessageMap.js";
 import { encryptText } from "../../../bridges/stashcat/crypto.js";
 import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";

@@ -5,8 +5,8 @@
 import MarkdownIt from "markdown-it";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { createLogger } from "../../../gateway/log.js";
+import { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { deliverFromWeber } from "../../helpers/matrixScenes.js";

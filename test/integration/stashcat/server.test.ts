@@ -20,8 +20,8 @@ import {
   StashcatServer,
   stashcatSeed,
   type SeedUser,
-} from "../../../bridges/stashcat/server/StashcatServer.js";
-import { createLogger } from "../../../gateway/log.js";
+} from "../../harness/servers/stashcat/StashcatServer.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {
   StashcatTestUser,

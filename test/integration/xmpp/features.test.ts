@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
-import type { JetStreamBus } from "../../../gateway/bus/JetStreamBus.js";
-import { createLogger } from "../../../gateway/log.js";
+import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import {

@@ -14,7 +14,7 @@ import {
   type IqRequester,
 } from "../../../bridges/xmpp/httpUpload.js";
 import { XmppComponent } from "../../../bridges/xmpp/XmppComponent.js";
-import { FedgateError, TransientError } from "../../../gateway/errors.js";
+import { FedgateError, TransientError } from "../../../schemas/contract/errors.js";
 import {
   startProsodyOrSkip,
   stopClient,

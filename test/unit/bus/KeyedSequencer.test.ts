@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KeyedSequencer } from "../../../gateway/bus/KeyedSequencer.js";
+import { KeyedSequencer } from "../../../gateway/platform/bus/KeyedSequencer.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

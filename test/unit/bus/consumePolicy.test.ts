@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { DeadLetter } from "../../../schemas/types.js";
-import { MemoryBus } from "../../../gateway/bus/MemoryBus.js";
-import { PermanentError, TransientError } from "../../../gateway/errors.js";
-import { createLogger } from "../../../gateway/log.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
+import { MemoryBus } from "../../../gateway/platform/bus/MemoryBus.js";
+import { PermanentError, TransientError } from "../../../schemas/contract/errors.js";
+import { createLogger } from "../../../gateway/platform/log.js";
+import { subjects } from "../../../schemas/contract/subjects.js";
 
 const log = createLogger("silent");
 const spec = {

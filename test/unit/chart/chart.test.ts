@@ -13,9 +13,9 @@ import {
   renderChartSchema,
   stashcatCredentialEnv,
 } from "../../../scripts/chartSchema.js";
-import { validateConfig } from "../../../gateway/contract/schemas.js";
-import { loadConfig } from "../../../gateway/config/loadConfig.js";
-import { checkDeclaredLinks, loadPolicy } from "../../../gateway/GatewayService.js";
+import { validateConfig } from "../../../schemas/contract/schemas.js";
+import { loadConfig } from "../../../gateway/platform/config/loadConfig.js";
+import { checkDeclaredLinks, loadPolicy } from "../../../gateway/core/GatewayService.js";
 import { matrixSection } from "../../../bridges/matrix/config.js";
 import { loadStashcatConfig, type LoadedStashcatConfig } from "../../../bridges/stashcat/config.js";
 import { scratchDir } from "../../helpers/scratchDir.js";

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { describeMessage } from "../../../gateway/cli/eventsCommands.js";
-import { schemaDir } from "../../../gateway/contract/schemas.js";
+import { schemaDir } from "../../../schemas/contract/schemas.js";
 
 const example = async (name: string): Promise<Uint8Array> => readFile(join(schemaDir, "examples", name));
 

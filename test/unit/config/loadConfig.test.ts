@@ -1,9 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../../gateway/config/loadConfig.js";
-import { resolveSecret } from "../../../gateway/config/secrets.js";
-import { ConfigError } from "../../../gateway/errors.js";
+import { loadConfig } from "../../../gateway/platform/config/loadConfig.js";
+import { resolveSecret } from "../../../gateway/platform/config/secrets.js";
+import { ConfigError } from "../../../schemas/contract/errors.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
 
 async function configFile(text: string): Promise<string> {
@@ -61,9 +61,9 @@ describe("config - loading and validation", () => {
 
 describe("config - defaults", () => {
   it("config - the gateway's fallbacks are the defaults the schema documents", async () => {
-    const { DEFAULTS } = await import("../../../gateway/GatewayService.js");
+    const { DEFAULTS } = await import("../../../gateway/platform/config/defaults.js");
     const { readFile } = await import("node:fs/promises");
-    const { schemaDir } = await import("../../../gateway/contract/schemas.js");
+    const { schemaDir } = await import("../../../schemas/contract/schemas.js");
     const schema = JSON.parse(await readFile(join(schemaDir, "config.schema.json"), "utf8")) as {
       properties: { gateway: { properties: Record<string, { default?: unknown }> } };
     };

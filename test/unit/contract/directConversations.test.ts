@@ -5,8 +5,8 @@ import {
   directLink,
   directLinkId,
   parseDirectConversation,
-} from "../../../gateway/contract/directConversations.js";
-import { validateLink } from "../../../gateway/contract/schemas.js";
+} from "../../../schemas/contract/directConversations.js";
+import { validateLink } from "../../../schemas/contract/schemas.js";
 
 const officer = { network: "xmpp", instance: "bpol", userId: "weber@bpol.example" };
 const claire = { network: "matrix", instance: "tchap", userId: "@claire.martin:tchap.gouv.fr" };

@@ -12,8 +12,8 @@ import {
   validateEvent,
   validateLink,
   validatePolicy,
-} from "../../../gateway/contract/schemas.js";
-import { ValidationError } from "../../../gateway/errors.js";
+} from "../../../schemas/contract/schemas.js";
+import { ValidationError } from "../../../schemas/contract/errors.js";
 import { message, xmppRoom } from "../../helpers/fixtures.js";
 
 const examplesDir = join(schemaDir, "examples");

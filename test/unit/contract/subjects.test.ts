@@ -5,7 +5,7 @@ import {
   PARTITIONS,
   partitionOf,
   subjects,
-} from "../../../gateway/contract/subjects.js";
+} from "../../../schemas/contract/subjects.js";
 
 describe("subjects - the bus contract's names", () => {
   it("subjects - FNV-1a matches the published reference vectors", () => {

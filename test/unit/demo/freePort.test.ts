@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
-import { freePort } from "../../../gateway/demo/serverProcess.js";
+import { freePort } from "../../harness/servers/serverProcess.js";
 
 describe("freePort", () => {
   it("freePort - chooses free ports outside the range outgoing connections take theirs from", async () => {

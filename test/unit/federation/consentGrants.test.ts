@@ -5,9 +5,9 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { ConsentGrant, PartnerManifest, SignedConsentGrant } from "../../../schemas/types.js";
-import { MemoryBus } from "../../../gateway/bus/MemoryBus.js";
-import { grantKeyText, signGrant, verifyGrant } from "../../../gateway/federation/consentGrant.js";
-import { ConsentStore } from "../../../gateway/stores/ConsentStore.js";
+import { MemoryBus } from "../../../gateway/platform/bus/MemoryBus.js";
+import { grantKeyText, signGrant, verifyGrant } from "../../../gateway/core/federation/consentGrant.js";
+import { ConsentStore } from "../../../gateway/core/federation/ConsentStore.js";
 
 const deKey = generateKeyPairSync("ed25519");
 const frKey = generateKeyPairSync("ed25519");

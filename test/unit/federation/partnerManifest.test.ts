@@ -1,14 +1,14 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { PartnerManifest } from "../../../schemas/types.js";
-import { FedgateError } from "../../../gateway/errors.js";
+import { FedgateError } from "../../../schemas/contract/errors.js";
 import {
   keyIdOf,
   privateKeyFrom,
   publicKeyFrom,
   signManifest,
   verifyManifest,
-} from "../../../gateway/federation/partnerManifest.js";
+} from "../../../gateway/core/federation/partnerManifest.js";
 
 const authority = generateKeyPairSync("ed25519");
 const other = generateKeyPairSync("ed25519");

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { AdapterRuntime } from "../../../bridges/kit/AdapterRuntime.js";
 import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
-import { MemoryBus } from "../../../gateway/bus/MemoryBus.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
-import { TransientError } from "../../../gateway/errors.js";
+import { MemoryBus } from "../../../gateway/platform/bus/MemoryBus.js";
+import { subjects } from "../../../schemas/contract/subjects.js";
+import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
+import { TransientError } from "../../../schemas/contract/errors.js";
 import { eventually } from "../../helpers/fixtures.js";
-import { createLogger } from "../../../gateway/log.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 
 const log = createLogger("silent");
 

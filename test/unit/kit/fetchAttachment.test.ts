@@ -14,7 +14,7 @@ import {
   normaliseMediaType,
   safeFileName,
 } from "../../../bridges/kit/fetchAttachment.js";
-import { FedgateError } from "../../../gateway/errors.js";
+import { FedgateError } from "../../../schemas/contract/errors.js";
 import type { Attachment } from "../../../schemas/types.js";
 import { sampleFile } from "../../helpers/fileServer.js";
 import { rejectionWithout } from "../../helpers/rejection.js";

@@ -11,7 +11,7 @@ import { describeAttachment, fetchAttachment, fetchFile } from "../../../bridges
 import { fileHostDispatcher, pinnedLookup } from "../../../bridges/kit/fileHostDispatcher.js";
 import { isTrustedHost } from "../../../bridges/kit/fileHosts.js";
 import { isPublicAddress } from "../../../bridges/kit/publicAddress.js";
-import { type FedgateError, PermanentError } from "../../../gateway/errors.js";
+import { type FedgateError, PermanentError } from "../../../schemas/contract/errors.js";
 import { rejectionWithout } from "../../helpers/rejection.js";
 
 /** Stands for the secret part of a capability URL; no error message may contain it. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NotStoredError, untilStored } from "../../../bridges/kit/untilStored.js";
-import { PermanentError, TransientError } from "../../../gateway/errors.js";
-import { createLogger } from "../../../gateway/log.js";
+import { PermanentError, TransientError } from "../../../schemas/contract/errors.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 
 /** A logger whose lines are kept, parsed. */
 function capturingLog(): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {

@@ -4,8 +4,8 @@ import {
   AppServiceServer,
   type AppServiceEndpointOptions,
 } from "../../../bridges/matrix/AppServiceEndpoint.js";
-import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
-import { createLogger } from "../../../gateway/log.js";
+import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 
 const hsToken = "hs-token-9c1f2e7a4b";
 const wrongToken = "hs-token-wrong";

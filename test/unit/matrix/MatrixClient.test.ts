@@ -7,8 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MatrixClient, matrixErrcode, parseMxc } from "../../../bridges/matrix/MatrixClient.js";
-import { FedgateError, PermanentError, TransientError } from "../../../gateway/errors.js";
-import { createLogger } from "../../../gateway/log.js";
+import { FedgateError, PermanentError, TransientError } from "../../../schemas/contract/errors.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import { rejectionWithout } from "../../helpers/rejection.js";
 
 const asToken = "as-token-0f3c8e9d2a";

@@ -10,8 +10,8 @@ import { request } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MatrixClient } from "../../../bridges/matrix/MatrixClient.js";
 import { createMediaRouter, mediaLink, mediaPathPrefix } from "../../../bridges/matrix/MediaProxy.js";
-import { FedgateError } from "../../../gateway/errors.js";
-import { createLogger } from "../../../gateway/log.js";
+import { FedgateError } from "../../../schemas/contract/errors.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 
 const asToken = "as-token-5d0b9e";
 const key = randomBytes(32);

@@ -2,7 +2,7 @@ import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../../gateway/config/loadConfig.js";
+import { loadConfig } from "../../../gateway/platform/config/loadConfig.js";
 import { loadMatrixConfig } from "../../../bridges/matrix/config.js";
 import { generateRegistration } from "../../../bridges/matrix/registration.js";
 import { writeMatrixRegistration } from "../../../bridges/matrix/runMatrixBridge.js";

@@ -5,7 +5,7 @@ import {
   parseMatrixEvent,
   type MatrixEvent,
 } from "../../../bridges/matrix/matrixEvents.js";
-import { PermanentError } from "../../../gateway/errors.js";
+import { PermanentError } from "../../../schemas/contract/errors.js";
 
 const valid = {
   event_id: "$abc:tchap.localhost",

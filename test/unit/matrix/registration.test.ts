@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { escapeRegex, generateRegistration } from "../../../bridges/matrix/registration.js";
-import { PermanentError } from "../../../gateway/errors.js";
+import { PermanentError } from "../../../schemas/contract/errors.js";
 
 const base = { id: "fedgate", url: "http://127.0.0.1:9000", serverName: "tchap.localhost" };
 

@@ -3,7 +3,7 @@ import { parseMatrixEvent } from "../../../bridges/matrix/matrixEvents.js";
 import { toMatrixContent, type OutboundOptions } from "../../../bridges/matrix/toMatrixContent.js";
 import { toNormalisedEvent, type InboundContext } from "../../../bridges/matrix/toNormalisedEvent.js";
 import type { NativeRelations } from "../../../bridges/kit/AdapterRuntime.js";
-import { validateEvent } from "../../../gateway/contract/schemas.js";
+import { validateEvent } from "../../../schemas/contract/schemas.js";
 import type { Attachment, NormalisedEvent } from "../../../schemas/types.js";
 
 const noUploads: OutboundOptions = { uploaded: new Map() };

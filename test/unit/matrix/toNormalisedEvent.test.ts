@@ -6,8 +6,8 @@ import {
   type InboundContext,
   type MatrixMedia,
 } from "../../../bridges/matrix/toNormalisedEvent.js";
-import { validateEvent } from "../../../gateway/contract/schemas.js";
-import { PermanentError } from "../../../gateway/errors.js";
+import { validateEvent } from "../../../schemas/contract/schemas.js";
+import { PermanentError } from "../../../schemas/contract/errors.js";
 import type { Attachment, NormalisedEvent } from "../../../schemas/types.js";
 
 const ts = 1_700_000_000_000;

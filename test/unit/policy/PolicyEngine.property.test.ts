@@ -9,7 +9,7 @@ import type {
   Policy,
   Route,
 } from "../../../schemas/types.js";
-import { PolicyEngine, type RouteQuery } from "../../../gateway/policy/PolicyEngine.js";
+import { PolicyEngine, type RouteQuery } from "../../../gateway/core/policy/PolicyEngine.js";
 
 const COUNTRIES = ["DE", "FR", "EU", "NL"] as const;
 const NETWORKS = ["xmpp", "matrix"] as const;

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Attachment, Endpoint, NormalisedEvent, Policy } from "../../../schemas/types.js";
-import { ConfigError } from "../../../gateway/errors.js";
-import { PolicyEngine, type RouteQuery, type Verdict } from "../../../gateway/policy/PolicyEngine.js";
+import { ConfigError } from "../../../schemas/contract/errors.js";
+import { PolicyEngine, type RouteQuery, type Verdict } from "../../../gateway/core/policy/PolicyEngine.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
 
 const examplePolicy = fileURLToPath(new URL("../../../schemas/examples/policy.yaml", import.meta.url));

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
-import { createLogger } from "../../../gateway/log.js";
-import { leaseTimings, PartitionLeases } from "../../../gateway/routing/PartitionLeases.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
+import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
+import { createLogger } from "../../../gateway/platform/log.js";
+import { leaseTimings, PartitionLeases } from "../../../gateway/core/routing/PartitionLeases.js";
+import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
 
 const log = createLogger("silent");
 const PARTITIONS = 8;

@@ -2,15 +2,15 @@ import { readFile } from "node:fs/promises";
 import { beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { AuditRecord, Delivery, NormalisedEvent, Policy } from "../../../schemas/types.js";
-import { MemoryBus } from "../../../gateway/bus/MemoryBus.js";
-import { subjects } from "../../../gateway/contract/subjects.js";
-import { createLogger } from "../../../gateway/log.js";
-import { PolicyEngine } from "../../../gateway/policy/PolicyEngine.js";
-import { Router } from "../../../gateway/routing/Router.js";
-import { DeliveryLedger } from "../../../gateway/stores/DeliveryLedger.js";
-import { IdentityStore } from "../../../gateway/stores/IdentityStore.js";
-import { encodeJson } from "../../../gateway/stores/KeyValueStore.js";
-import { LinkStore } from "../../../gateway/stores/LinkStore.js";
+import { MemoryBus } from "../../../gateway/platform/bus/MemoryBus.js";
+import { subjects } from "../../../schemas/contract/subjects.js";
+import { createLogger } from "../../../gateway/platform/log.js";
+import { PolicyEngine } from "../../../gateway/core/policy/PolicyEngine.js";
+import { Router } from "../../../gateway/core/routing/Router.js";
+import { DeliveryLedger } from "../../../gateway/core/routing/DeliveryLedger.js";
+import { IdentityStore } from "../../../gateway/platform/stores/IdentityStore.js";
+import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
+import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
 import {
   auditRecordsIn,
   crossBorderLink,

@@ -8,8 +8,8 @@ import express from "express";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFileRouter, fileLink } from "../../../bridges/stashcat/FileLinks.js";
-import { PermanentError } from "../../../gateway/errors.js";
-import { createLogger } from "../../../gateway/log.js";
+import { PermanentError } from "../../../schemas/contract/errors.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import { sampleFile } from "../../helpers/fileServer.js";
 
 const key = randomBytes(32);

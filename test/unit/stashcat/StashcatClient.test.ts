@@ -8,8 +8,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isAuthInvalid, parseEnvelope, StashcatClient } from "../../../bridges/stashcat/StashcatClient.js";
-import { PermanentError, TransientError } from "../../../gateway/errors.js";
-import { createLogger } from "../../../gateway/log.js";
+import { PermanentError, TransientError } from "../../../schemas/contract/errors.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 import { rejectionWithout } from "../../helpers/rejection.js";
 
 type Json = Record<string, unknown>;

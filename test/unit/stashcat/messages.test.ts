@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { parseMessage as parseWireMessage } from "../../../bridges/stashcat/messages.js";
 import { parseMessage } from "../../../bridges/stashcat/StashcatClient.js";
-import { FedgateError, PermanentError } from "../../../gateway/errors.js";
+import { FedgateError, PermanentError } from "../../../schemas/contract/errors.js";
 
 type Json = Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
-import { IdentityStore } from "../../../gateway/stores/IdentityStore.js";
+import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
+import { IdentityStore } from "../../../gateway/platform/stores/IdentityStore.js";
 
 describe("IdentityStore - who stands for whom", () => {
   it("IdentityStore - a recorded puppet is found both ways, and survives a restart of the store", async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
-import { PermanentError, TransientError } from "../../../gateway/errors.js";
-import { JoinCodeStore, type JoinCodeGrant } from "../../../gateway/stores/JoinCodeStore.js";
+import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
+import { PermanentError, TransientError } from "../../../schemas/contract/errors.js";
+import { JoinCodeStore, type JoinCodeGrant } from "../../../gateway/platform/stores/JoinCodeStore.js";
 
 const log = pino({ level: "silent" });
 const room = { network: "matrix", instance: "tchap", conversation: "!lage:tchap.localhost" };

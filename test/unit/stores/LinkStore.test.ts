@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
-import { directLink } from "../../../gateway/contract/directConversations.js";
-import { LinkStore } from "../../../gateway/stores/LinkStore.js";
+import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
+import { directLink } from "../../../schemas/contract/directConversations.js";
+import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
 import { crossBorderLink, matrixRoom, xmppRoom } from "../../helpers/fixtures.js";
 
 describe("LinkStore - which link a conversation belongs to", () => {

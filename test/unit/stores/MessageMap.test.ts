@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
-import { MessageMap } from "../../../gateway/stores/MessageMap.js";
+import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
+import { MessageMap } from "../../../gateway/platform/stores/MessageMap.js";
 
 const room = { network: "xmpp", instance: "bpol", conversation: "einsatz@conference.bpol.example" };
 

@@ -1,10 +1,10 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { PartnerManifest } from "../../../schemas/types.js";
-import { MemoryKeyValue } from "../../../gateway/bus/MemoryKeyValue.js";
-import { FedgateError } from "../../../gateway/errors.js";
-import { signManifest } from "../../../gateway/federation/partnerManifest.js";
-import { PartnerManifestStore } from "../../../gateway/stores/PartnerManifestStore.js";
+import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
+import { FedgateError } from "../../../schemas/contract/errors.js";
+import { signManifest } from "../../../gateway/core/federation/partnerManifest.js";
+import { PartnerManifestStore } from "../../../gateway/core/federation/PartnerManifestStore.js";
 
 const authority = generateKeyPairSync("ed25519");
 const stranger = generateKeyPairSync("ed25519");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { keyToken } from "../../../gateway/stores/KeyValueStore.js";
+import { keyToken } from "../../../gateway/platform/bus/KeyValueStore.js";
 
 const KEY_SAFE = /^[A-Za-z0-9_=-]+$/;
 

@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../../gateway/log.js";
+import { createLogger } from "../../../gateway/platform/log.js";
 
 describe("log - secrets never reach the log", () => {
   it("log - passwords, tokens and authorization headers are redacted wherever they sit", () => {

@@ -6,7 +6,7 @@ import {
   stopTelemetry,
   traceContextOf,
   tracer,
-} from "../../../gateway/telemetry/telemetry.js";
+} from "../../../gateway/platform/telemetry.js";
 
 describe("telemetry - W3C trace context follows a message", () => {
   afterAll(() => stopTelemetry());

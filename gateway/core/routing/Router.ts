@@ -1,0 +1,301 @@
+/**
+ * The routing core: one inbound event in, zero or more deliveries out.
+ *
+ *   validate → resolve link → drop echoes → what it relates to → policy per target → ledger → deliveries,
+ *   notice, audit → ack
+ *
+ * It returns (and so lets the bus acknowledge the event) only after every delivery, notice and audit
+ * record is stored. All of them carry deterministic message ids, so an event processed twice (after a
+ * crash or a redelivery) is still delivered once.
+ */
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import type { Logger } from "pino";
+import type { AuditRecord, Delivery, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
+import type { Bus, BusMessage } from "../../platform/bus/Bus.js";
+import { validateEvent } from "../../../schemas/contract/schemas.js";
+import { parseInboundSubject, subjects, partitionOf } from "../../../schemas/contract/subjects.js";
+import { PermanentError, ValidationError } from "../../../schemas/contract/errors.js";
+import { type FederationGate, type GateDenial, isFederated } from "../federation/FederationGate.js";
+import type { PolicyEngine, Verdict } from "../policy/PolicyEngine.js";
+import type { DeliveryLedger } from "./DeliveryLedger.js";
+import type { IdentityStore } from "../../platform/stores/IdentityStore.js";
+import { encodeJson } from "../../platform/bus/KeyValueStore.js";
+import { conversationKey, type LinkStore } from "../../platform/stores/LinkStore.js";
+import { contextOf, meter, tracer } from "../../platform/telemetry.js";
+import { AuditTrail, contentSha256 } from "./AuditTrail.js";
+import { inboundJson } from "./conversationOf.js";
+import { authorOf, inheritedMarkings, originalsOf, relationDenial, WITHHOLDING } from "./relations.js";
+
+/** Event types a person wrote: a denial of these is explained to the sender. */
+const PERSONAL_TYPES = new Set<NormalisedEvent["type"]>([
+  "message.created",
+  "message.edited",
+  "reaction.added",
+]);
+
+/** Event types others can relate to (edit, answer, react to, delete): their routing goes in the ledger. */
+const RELATED_TO_TYPES = new Set<NormalisedEvent["type"]>(["message.created", "message.edited", "notice"]);
+
+const decisions = meter.createCounter("fedgate.decisions", {
+  description: "Routing decisions by outcome and reason",
+});
+
+export interface RouterDeps {
+  bus: Bus;
+  links: LinkStore;
+  identities: IdentityStore;
+  /** What was decided for each routed message, for judging what relates to it later. */
+  ledger: DeliveryLedger;
+  policy: () => PolicyEngine;
+  log: Logger;
+  /** Named in audit records as decidedBy; defaults to <host>/<pid>. */
+  replicaId?: string;
+  /** Consent and manifests of partner gateways; without it, nothing crosses to or from one. */
+  federation?: FederationGate;
+}
+
+const NO_FEDERATION: GateDenial = {
+  decision: "deny",
+  reason: "not-consented",
+  detail: "This gateway has no federation configured: it shares no conversation with a partner gateway.",
+};
+
+export class Router {
+  private readonly audit: AuditTrail;
+  private readonly replicaId: string;
+  /** Per target conversation, the suffix that makes a delivery id unique; bounded by the links. */
+  private readonly deliverySuffixes = new Map<string, string>();
+
+  constructor(private readonly deps: RouterDeps) {
+    this.audit = new AuditTrail(deps.bus);
+    this.replicaId = deps.replicaId ?? `${hostname()}/${process.pid}`;
+  }
+
+  /** Parses and checks an inbound message. Throws FG_EVENT_MALFORMED or FG_EVENT_INVALID. */
+  static parse(message: BusMessage): NormalisedEvent {
+    let value: unknown;
+    try {
+      value = inboundJson(message);
+    } catch (cause) {
+      throw new PermanentError("FG_EVENT_MALFORMED", `inbound message on ${message.subject} is not JSON`, {
+        cause,
+      });
+    }
+    const event = validateEvent(value);
+    const where = parseInboundSubject(message.subject);
+    const { network, instance, conversation } = event.source;
+    if (
+      where?.network !== network ||
+      where.instance !== instance ||
+      where.partition !== partitionOf(network, instance, conversation)
+    ) {
+      throw new ValidationError("FG_EVENT_INVALID", "event", [
+        {
+          pointer: "/source",
+          message: `was published on ${message.subject}, but its source belongs on ${subjects.inbound(event.source)}`,
+        },
+      ]);
+    }
+    return event;
+  }
+
+  async handle(message: BusMessage): Promise<void> {
+    const event = Router.parse(message);
+    await tracer.startActiveSpan(
+      "fedgate.route",
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: { "fedgate.event.id": event.id, "fedgate.event.type": event.type },
+      },
+      contextOf(event.trace),
+      async (span) => {
+        try {
+          await this.route(event);
+        } catch (error) {
+          span.recordException(error as Error);
+          span.setStatus({ code: SpanStatusCode.ERROR });
+          throw error;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  private async route(event: NormalisedEvent): Promise<void> {
+    const { links, identities, log } = this.deps;
+    const match = await links.resolve(event.source);
+    if (match === undefined) {
+      log.debug(
+        { eventId: event.id, source: conversationKey(event.source) },
+        "event from a conversation with no link",
+      );
+      await this.record(event, undefined, undefined, {
+        decision: "deny",
+        reason: "no-link",
+        detail: "conversation is not linked",
+      });
+      return;
+    }
+    const sourceAgency = event.sender.agency ?? match.endpoint.agency;
+    if (identities.isPuppet({ ...event.source, userId: event.sender.userId })) {
+      await this.record(
+        event,
+        match.link.id,
+        undefined,
+        { decision: "deny", reason: "echo", detail: "sent by a fedgate puppet" },
+        sourceAgency,
+      );
+      return;
+    }
+
+    if (isFederated(match.endpoint)) {
+      const refusal = this.federation((gate) => gate.incoming(event, match.endpoint));
+      if (refusal !== undefined) {
+        log.warn(
+          { eventId: event.id, partner: match.endpoint.instance, reason: refusal.reason },
+          "event from a partner gateway refused",
+        );
+        await this.record(event, match.link.id, undefined, refusal, sourceAgency);
+        return;
+      }
+    }
+
+    const policy = this.deps.policy();
+    const originals = await originalsOf(event, this.deps.ledger);
+    const relatedMarkings = inheritedMarkings(originals);
+    const linkMarking = match.link.marking === undefined ? {} : { linkMarking: match.link.marking };
+    const decided = match.others.map((target) => ({
+      target,
+      verdict:
+        relationDenial(event, target, originals) ??
+        (isFederated(target) ? this.federation((gate) => gate.outgoing(target)) : undefined) ??
+        policy.decide({ event, source: match.endpoint, target, relatedMarkings, ...linkMarking }),
+    }));
+    // Stored before any delivery goes out: an answer to this message can only come after someone received it.
+    if (RELATED_TO_TYPES.has(event.type)) {
+      const marking = policy.markingOf({ event, relatedMarkings, ...linkMarking });
+      await this.deps.ledger.record(event.id, {
+        author: authorOf(event),
+        source: conversationKey(event.source),
+        ...(marking === undefined ? {} : { marking }),
+        reached: [
+          conversationKey(event.source),
+          ...decided.filter((d) => d.verdict.decision === "deliver").map((d) => conversationKey(d.target)),
+        ],
+        withheld: decided
+          .filter((d) => d.verdict.decision === "deny" && WITHHOLDING.has(d.verdict.reason))
+          .map((d) => conversationKey(d.target)),
+      });
+    }
+
+    const work: Promise<unknown>[] = [];
+    const denied: { target: Endpoint; verdict: Extract<Verdict, { decision: "deny" }> }[] = [];
+    for (const { target, verdict } of decided) {
+      if (verdict.decision === "deliver") {
+        const delivery: Delivery = {
+          specVersion: "1",
+          id: `${event.id}.${this.deliverySuffix(target)}`,
+          event,
+          target,
+          senderAgency: verdict.senderAgency,
+          ...(verdict.marking === undefined ? {} : { marking: verdict.marking }),
+        };
+        work.push(
+          this.deps.bus.publish(subjects.outbound(target.network, target.instance), encodeJson(delivery), {
+            msgId: delivery.id,
+          }),
+        );
+      } else {
+        denied.push({ target, verdict });
+        log.info(
+          { eventId: event.id, target: conversationKey(target), reason: verdict.reason },
+          "event denied by policy",
+        );
+      }
+      work.push(this.record(event, match.link.id, target, verdict, sourceAgency));
+    }
+    // A partner gateway's sender is not told here: this gateway's refusals are its own to audit, and a notice
+    // sent across would reach the partner's rooms as an event of the conversation.
+    if (denied.length > 0 && PERSONAL_TYPES.has(event.type) && !isFederated(match.endpoint))
+      work.push(this.notify(event, match.endpoint, denied));
+    await Promise.all(work);
+  }
+
+  /** What the federation gate says, or a refusal when this gateway has none. */
+  private federation(ask: (gate: FederationGate) => GateDenial | undefined): GateDenial | undefined {
+    return this.deps.federation === undefined ? NO_FEDERATION : ask(this.deps.federation);
+  }
+
+  private deliverySuffix(target: Endpoint): string {
+    const key = conversationKey(target);
+    let suffix = this.deliverySuffixes.get(key);
+    if (suffix === undefined) {
+      suffix = createHash("sha256").update(key).digest("hex").slice(0, 16);
+      this.deliverySuffixes.set(key, suffix);
+    }
+    return suffix;
+  }
+
+  /** Tells the sender, in their own conversation, which targets refused the event and why. */
+  private async notify(
+    event: NormalisedEvent,
+    source: Endpoint,
+    denied: { target: Endpoint; verdict: Extract<Verdict, { decision: "deny" }> }[],
+  ): Promise<void> {
+    const policy = this.deps.policy();
+    const lines = denied.map(({ target, verdict }) => {
+      const agency = policy.agency(target.agency);
+      return `- ${agency?.name ?? target.agency}: ${verdict.detail} (${verdict.reason})`;
+    });
+    const noticeId = createHash("sha256").update(`${event.id}/notice`).digest("hex").slice(0, 32);
+    const notice: Delivery = {
+      specVersion: "1",
+      id: noticeId,
+      event: {
+        specVersion: "1",
+        id: noticeId,
+        type: "notice",
+        source: { network: source.network, instance: source.instance, conversation: source.conversation },
+        sender: { userId: "fedgate", displayName: "fedgate" },
+        content: { body: `Your message was not delivered to:\n${lines.join("\n")}` },
+        relations: { replyTo: event.id },
+        timestamp: new Date().toISOString(),
+        ...(event.trace === undefined ? {} : { trace: event.trace }),
+      },
+      target: source,
+    };
+    await this.deps.bus.publish(subjects.outbound(source.network, source.instance), encodeJson(notice), {
+      msgId: notice.id,
+    });
+  }
+
+  private async record(
+    event: NormalisedEvent,
+    linkId: string | undefined,
+    target: Endpoint | undefined,
+    verdict: Pick<Verdict, "decision" | "reason"> & { detail?: string; effectiveMarking?: string },
+    sourceAgency?: string,
+  ): Promise<void> {
+    decisions.add(1, { decision: verdict.decision, reason: verdict.reason });
+    const hash = contentSha256(event);
+    const record: AuditRecord = {
+      specVersion: "1",
+      eventId: event.id,
+      eventType: event.type,
+      decision: verdict.decision,
+      reason: verdict.reason,
+      source: { ...event.source, ...(sourceAgency === undefined ? {} : { agency: sourceAgency }) },
+      decidedAt: new Date().toISOString(),
+      decidedBy: this.replicaId,
+      ...(verdict.detail === undefined ? {} : { detail: verdict.detail }),
+      ...(target === undefined ? {} : { target }),
+      ...(linkId === undefined ? {} : { linkId }),
+      ...(verdict.effectiveMarking === undefined ? {} : { marking: verdict.effectiveMarking }),
+      ...(hash === undefined ? {} : { contentSha256: hash }),
+    };
+    await this.audit.record(record);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The message bus every fedgate process talks through. JetStreamBus is the production implementation;
+ * MemoryBus serves unit tests without a network.
+ */
+import type { KeyValueStore } from "./KeyValueStore.js";
+import type { ConsumePolicy } from "./consumePolicy.js";
+import type { StreamName } from "../../../schemas/contract/topology.js";
+
+export interface PublishOptions {
+  /** De-duplication id: a second publish with the same id inside the stream's window is dropped. */
+  msgId?: string;
+  headers?: Record<string, string>;
+}
+
+export interface PublishReceipt {
+  stream: string;
+  seq: number;
+  /** True when the bus already held a message with this msgId. */
+  duplicate: boolean;
+}
+
+export interface BusMessage {
+  subject: string;
+  data: Uint8Array;
+  headers: Record<string, string>;
+  /** 1 on first delivery; higher when the bus redelivers (after a crash or an expired ack wait). */
+  deliveryCount: number;
+  /** Position in its stream. */
+  seq: number;
+}
+
+export interface ConsumerSpec {
+  stream: StreamName;
+  /** Durable name: every process that consumes with the same name shares the work. */
+  durable: string;
+  filterSubject: string;
+  /** How many messages may be in work at once (across every process sharing the consumer). */
+  maxAckPending: number;
+  ackWaitMs: number;
+  /**
+   * Messages with the same key are handled one at a time, in stream order; different keys concurrently.
+   * Without it every message is handled in turn.
+   */
+  orderingKey?: (message: BusMessage) => string;
+  /**
+   * Asked before each pull for messages: while it says false, the consumer asks for none (those in hand are
+   * still finished). A pull lasts at most PULL_WINDOW_MS. MemoryBus does not ask: it lives in one process,
+   * where no stalled consumer can race another.
+   */
+  mayPull?: () => boolean;
+}
+
+/** The longest one pull for messages stays open: messages can reach a consumer this long after mayPull said yes. */
+export const PULL_WINDOW_MS = 2000;
+
+/**
+ * Processes one message. Returning acknowledges it. Throwing hands it to the consumer's error policy
+ * (see consumeLoop.ts): transient errors retry in place, anything else goes to the dead-letter subject.
+ */
+export type MessageHandler = (message: BusMessage, progress: () => void) => Promise<void>;
+
+export interface Subscription {
+  /**
+   * Stops asking for messages and finishes every message already received, in order; whoever consumes
+   * next continues after the last of them.
+   */
+  stop(): Promise<void>;
+}
+
+export interface Bus {
+  /** Creates or updates the streams; idempotent, safe for several processes at once. */
+  ensureTopology(): Promise<void>;
+  /** Resolves once the bus has stored the message durably. */
+  publish(subject: string, data: Uint8Array, options?: PublishOptions): Promise<PublishReceipt>;
+  /** Creates the durable consumer if needed and runs handler for each message, one at a time. */
+  consume(spec: ConsumerSpec, handler: MessageHandler, policy: ConsumePolicy): Promise<Subscription>;
+  /**
+   * Follows a stream without a durable consumer (for operators' tails and tests): every stored message
+   * matching filterSubject from the start, or only new ones.
+   */
+  follow(
+    stream: StreamName,
+    filterSubject: string,
+    from: "start" | "new",
+    onMessage: (m: BusMessage) => void,
+  ): Promise<Subscription>;
+  /**
+   * Plain NATS, nothing stored: for exchanges where the sender repeats until the receiver answers (what a
+   * gateway sends a partner gateway: see gateway/core/federation/PartnerLink.ts). Resolves once the local server
+   * has the message, which says nothing of whether anyone received it.
+   */
+  send(subject: string, data: Uint8Array): Promise<void>;
+  /** Hears what is sent on `subject` (wildcards allowed) from now on, one message at a time, in order. */
+  listen(
+    subject: string,
+    onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
+  ): Subscription;
+  /** Opens (creating if needed) a key-value bucket; with ttlMs, entries expire that long after their last write. */
+  keyValue(bucket: string, options?: { ttlMs?: number }): Promise<KeyValueStore>;
+  /** True while the connection is up. */
+  isConnected(): boolean;
+  close(): Promise<void>;
+}

@@ -1,0 +1,354 @@
+/** The production Bus: NATS JetStream streams, durable pull consumers and KV buckets. */
+import { connect, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  DiscardPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  JetStreamApiError,
+  type ConsumerMessages,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import type { Logger } from "pino";
+import { TransientError } from "../../../schemas/contract/errors.js";
+import type { KeyValueStore } from "./KeyValueStore.js";
+import {
+  type Bus,
+  type BusMessage,
+  type ConsumerSpec,
+  type MessageHandler,
+  type PublishOptions,
+  type PublishReceipt,
+  PULL_WINDOW_MS,
+  type Subscription,
+} from "./Bus.js";
+import { type ConsumePolicy, runWithPolicy } from "./consumePolicy.js";
+import { JetStreamKeyValue } from "./JetStreamKeyValue.js";
+import { KeyedSequencer } from "./KeyedSequencer.js";
+import { MAX_MESSAGE_BYTES, type StreamName, streams } from "../../../schemas/contract/topology.js";
+
+export interface JetStreamBusOptions {
+  servers: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  /** Replicas of streams and buckets (3 on a clustered NATS). */
+  replicas?: number;
+  /** JetStream's duplicate window for Nats-Msg-Id de-duplication. */
+  duplicateWindowMs?: number;
+  name?: string;
+  log: Logger;
+}
+
+const NANOS_PER_MS = 1_000_000;
+/**
+ * One pull asks for this many messages; the server still sends no more than maxAckPending unacknowledged,
+ * so the pull stays open and messages stream in as acks free room, with no new request in between.
+ */
+const FETCH_BATCH = 1024;
+/** How long one pull waits for messages; also the longest a stopping consumer waits for its last batch. */
+const FETCH_EXPIRES_MS = PULL_WINDOW_MS;
+/** How often a consumer whose mayPull says no asks again. */
+const PULL_PAUSE_MS = 50;
+/** How long past a pull's window a stopping consumer waits for it before closing it. */
+const STOP_GRACE_MS = 3000;
+
+export class JetStreamBus implements Bus {
+  private readonly subscriptions = new Set<Subscription>();
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly options: JetStreamBusOptions,
+  ) {}
+
+  static async connect(options: JetStreamBusOptions): Promise<JetStreamBus> {
+    const connectOptions: ConnectionOptions = {
+      servers: options.servers.split(",").map((s) => s.trim()),
+      name: options.name ?? "fedgate",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+      // Otherwise every JetStream publish builds two Error objects for async stack traces: about a quarter
+      // of the core's CPU in `npm run bench`. Our own errors name the subject, which is the context needed.
+      noAsyncTraces: true,
+    };
+    if (options.user !== undefined) connectOptions.user = options.user;
+    if (options.password !== undefined) connectOptions.pass = options.password;
+    if (options.token !== undefined) connectOptions.token = options.token;
+    let nc: NatsConnection;
+    try {
+      nc = await connect(connectOptions);
+    } catch (cause) {
+      throw new TransientError("FG_BUS_UNAVAILABLE", `cannot connect to NATS at ${options.servers}`, {
+        cause,
+      });
+    }
+    const bus = new JetStreamBus(nc, jetstream(nc), await jetstreamManager(nc), options);
+    void bus.watchStatus();
+    return bus;
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (status.type === "disconnect" || status.type === "reconnect") {
+        this.options.log.warn({ status: status.type }, "NATS connection status changed");
+      }
+    }
+  }
+
+  async ensureTopology(): Promise<void> {
+    const replicas = this.options.replicas ?? 1;
+    const duplicateWindow = (this.options.duplicateWindowMs ?? 600_000) * NANOS_PER_MS;
+    for (const spec of streams) {
+      const config = {
+        name: spec.name,
+        subjects: spec.subjects,
+        max_age: spec.maxAgeMs * NANOS_PER_MS,
+        max_bytes: spec.maxBytes,
+        max_msgs: spec.maxMsgs,
+        max_msg_size: MAX_MESSAGE_BYTES,
+        discard: spec.discard === "new" ? DiscardPolicy.New : DiscardPolicy.Old,
+        duplicate_window: Math.min(duplicateWindow, spec.maxAgeMs * NANOS_PER_MS),
+        num_replicas: replicas,
+      };
+      try {
+        await this.jsm.streams.info(spec.name);
+        await this.jsm.streams.update(spec.name, config);
+      } catch (error) {
+        if (!isNotFound(error)) throw asTransient(error, `cannot set up stream ${spec.name}`);
+        try {
+          await this.jsm.streams.add(config);
+        } catch (addError) {
+          // Another replica created it between our info and add: that is the state we wanted.
+          if (!(await this.streamExists(spec.name)))
+            throw asTransient(addError, `cannot create stream ${spec.name}`);
+        }
+      }
+    }
+  }
+
+  private async streamExists(name: string): Promise<boolean> {
+    try {
+      await this.jsm.streams.info(name);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async publish(subject: string, data: Uint8Array, options: PublishOptions = {}): Promise<PublishReceipt> {
+    let hdrs;
+    if (options.headers !== undefined) {
+      hdrs = natsHeaders();
+      for (const [key, value] of Object.entries(options.headers)) hdrs.set(key, value);
+    }
+    try {
+      const ack = await this.js.publish(subject, data, {
+        ...(options.msgId === undefined ? {} : { msgID: options.msgId }),
+        ...(hdrs === undefined ? {} : { headers: hdrs }),
+      });
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (cause) {
+      throw new TransientError("FG_BUS_PUBLISH_FAILED", `cannot publish to ${subject}`, { cause });
+    }
+  }
+
+  async consume(spec: ConsumerSpec, handler: MessageHandler, policy: ConsumePolicy): Promise<Subscription> {
+    const config = {
+      durable_name: spec.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: spec.filterSubject,
+      max_ack_pending: spec.maxAckPending,
+      ack_wait: spec.ackWaitMs * NANOS_PER_MS,
+    };
+    try {
+      await this.jsm.consumers.info(spec.stream, spec.durable);
+      await this.jsm.consumers.update(spec.stream, spec.durable, config);
+    } catch (error) {
+      if (!isNotFound(error)) throw asTransient(error, `cannot set up consumer ${spec.durable}`);
+      try {
+        await this.jsm.consumers.add(spec.stream, config);
+      } catch (addError) {
+        // A second replica may have added it concurrently.
+        try {
+          await this.jsm.consumers.info(spec.stream, spec.durable);
+        } catch {
+          throw asTransient(addError, `cannot create consumer ${spec.durable}`);
+        }
+      }
+    }
+    const consumer = await this.js.consumers.get(spec.stream, spec.durable);
+    const publish = this.publish.bind(this);
+    const keyed = new KeyedSequencer();
+    const stopping = new AbortController();
+    const stopped = (): boolean => stopping.signal.aborted;
+    const settle = async (jsMsg: JsMsg, message: BusMessage): Promise<void> => {
+      const outcome = await runWithPolicy(message, handler, () => jsMsg.working(), publish, policy);
+      if (outcome === "ack") jsMsg.ack();
+      else if (outcome === "term") jsMsg.term();
+    };
+    // Batches (one pull request each) rather than a continuous consume: a batch's iterator yields every
+    // message the server sends for it, so a stopping consumer finishes all it was given and none waits,
+    // delivered but unseen, for its ack wait to run out. Handing messages back with nak would not do:
+    // the server may act on a nak after the next consumer's first pull, letting newer messages overtake.
+    let batch: ConsumerMessages | undefined;
+    const loop = (async () => {
+      while (!stopped()) {
+        if (spec.mayPull?.() === false) {
+          await new Promise((resolve) => setTimeout(resolve, PULL_PAUSE_MS));
+          continue;
+        }
+        try {
+          batch = await consumer.fetch({
+            max_messages: FETCH_BATCH,
+            expires: FETCH_EXPIRES_MS,
+          });
+          for await (const jsMsg of batch) {
+            const message = toBusMessage(jsMsg);
+            keyed.run(spec.orderingKey?.(message) ?? "", () => settle(jsMsg, message));
+          }
+        } catch (error) {
+          if (stopped()) break;
+          policy.log.warn({ err: error, consumer: spec.durable }, "pulling messages failed; retrying");
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+      }
+    })();
+    const subscription: Subscription = {
+      stop: async () => {
+        stopping.abort();
+        // A pull ends within its window; with NATS away it may never, and nothing it holds could be acked
+        // anyway: past the window it is closed, and the server hands its messages out again after their ack wait.
+        const ended = await Promise.race([
+          loop.then(() => true),
+          new Promise<false>((resolve) => setTimeout(() => resolve(false), FETCH_EXPIRES_MS + STOP_GRACE_MS)),
+        ]);
+        if (!ended) await batch?.close();
+        await loop;
+        await keyed.idle();
+        this.subscriptions.delete(subscription);
+      },
+    };
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async follow(
+    stream: StreamName,
+    filterSubject: string,
+    from: "start" | "new",
+    onMessage: (m: BusMessage) => void,
+  ): Promise<Subscription> {
+    const consumer = await this.js.consumers.get(stream, {
+      // A string, not an array: arrays need nats-server 2.10, Debian 12 ships 2.9.
+      filter_subjects: filterSubject,
+      deliver_policy: from === "start" ? DeliverPolicy.All : DeliverPolicy.New,
+    });
+    const messages = await consumer.consume();
+    const loop = (async () => {
+      for await (const m of messages) onMessage(toBusMessage(m));
+    })();
+    return {
+      stop: async () => {
+        await messages.close();
+        await loop;
+      },
+    };
+  }
+
+  async send(subject: string, data: Uint8Array): Promise<void> {
+    try {
+      this.nc.publish(subject, data);
+      await this.nc.flush();
+    } catch (cause) {
+      throw new TransientError("FG_BUS_PUBLISH_FAILED", `cannot send on ${subject}`, { cause });
+    }
+  }
+
+  listen(
+    subject: string,
+    onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
+  ): Subscription {
+    const subscription = this.nc.subscribe(subject);
+    const loop = (async () => {
+      for await (const m of subscription) {
+        try {
+          await onMessage({ subject: m.subject, data: m.data });
+        } catch (error) {
+          this.options.log.error({ err: error, subject: m.subject }, "a listener failed on a message");
+        }
+      }
+    })();
+    const stop = async (): Promise<void> => {
+      this.subscriptions.delete(handle);
+      subscription.unsubscribe();
+      await loop;
+    };
+    const handle: Subscription = { stop };
+    this.subscriptions.add(handle);
+    return handle;
+  }
+
+  async keyValue(bucket: string, options: { ttlMs?: number } = {}): Promise<KeyValueStore> {
+    try {
+      const kv = await new Kvm(this.js).create(bucket, {
+        history: 1,
+        replicas: this.options.replicas ?? 1,
+        ...(options.ttlMs === undefined ? {} : { ttl: options.ttlMs }),
+      });
+      // An existing bucket keeps the TTL it was made with; entries must expire when the caller counts on it.
+      if (options.ttlMs !== undefined && (await kv.status()).ttl !== options.ttlMs) {
+        const { config } = await this.jsm.streams.info(`KV_${bucket}`);
+        const maxAge = options.ttlMs * NANOS_PER_MS;
+        // The server refuses a duplicate window longer than the entries live.
+        const duplicateWindow = Math.min(config.duplicate_window, maxAge);
+        await this.jsm.streams.update(config.name, {
+          ...config,
+          max_age: maxAge,
+          duplicate_window: duplicateWindow,
+        });
+      }
+      return new JetStreamKeyValue(kv);
+    } catch (cause) {
+      throw new TransientError("FG_STORE_FAILED", `cannot open key-value bucket ${bucket}`, { cause });
+    }
+  }
+
+  isConnected(): boolean {
+    return !this.nc.isClosed() && !this.nc.isDraining();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    if (!this.nc.isClosed()) await this.nc.drain();
+  }
+}
+
+function toBusMessage(msg: JsMsg): BusMessage {
+  const headers: Record<string, string> = {};
+  if (msg.headers !== undefined) {
+    for (const [key, values] of msg.headers) headers[key] = values[0] ?? "";
+  }
+  return {
+    subject: msg.subject,
+    data: msg.data,
+    headers,
+    deliveryCount: msg.info.deliveryCount,
+    seq: msg.seq,
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.status === 404;
+}
+
+function asTransient(cause: unknown, message: string): TransientError {
+  return new TransientError("FG_BUS_UNAVAILABLE", message, { cause });
+}

@@ -1,0 +1,48 @@
+/**
+ * What each network brings to the demo and to the chaos federation: its server(s), accounts and "try it"
+ * commands. Keyed like the bridge registry (a unit test holds them equal), but harness only: nothing here ships.
+ */
+import type { Logger } from "../../../gateway/platform/log.js";
+import type { BridgeNetwork } from "../../../bridges/index.js";
+import { startMatrixDemo } from "./matrixDemo.js";
+import { startStashcatDemo } from "./stashcatDemo.js";
+import { startXmppDemo } from "./xmppDemo.js";
+
+/** A demo person's account on a bridged network. */
+export interface DemoAccount {
+  network: string;
+  instance: string;
+  agency: string;
+  user: string;
+  password: string;
+  /** Opens the account's end-to-end encryption key, where the network has one apart from the login. */
+  encryptionPassword?: string;
+  /** Where a client connects, and how. */
+  server: string;
+}
+
+/** What a bridge's demo servers are, once started. */
+export interface DemoPart {
+  /** The bridge's section of the demo config (bridges.<network>). */
+  config: Record<string, unknown>;
+  /** The demo conversation's native id, where the server chose it (a Matrix room id). */
+  conversation?: string;
+  servers: Record<string, string>;
+  /**
+   * Where the other bridges fetch this network's files from (base URLs on 127.0.0.1): the demo lists them in
+   * their attachments.hosts, since loopback is fetched from only when listed.
+   */
+  fileServers: string[];
+  accounts: DemoAccount[];
+  try: { description: string; command: string }[];
+  stop(): Promise<void>;
+}
+
+/** Starts a network's demo server(s) in dir, with accounts, on 127.0.0.1. */
+export type StartDemoPart = (dir: string, log: Logger) => Promise<DemoPart>;
+
+export const demoParts: Readonly<Record<BridgeNetwork, StartDemoPart>> = {
+  xmpp: startXmppDemo,
+  matrix: startMatrixDemo,
+  stashcat: startStashcatDemo,
+};
