@@ -7,7 +7,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY schemas schemas
 COPY gateway gateway
 COPY bridges bridges
-RUN npm run build && npm prune --omit=dev
+# What ships is the build output and the JSON beside it (the contract's schemas, each bridge's config schema).
+RUN npm run build && npm prune --omit=dev && find schemas bridges -name '*.ts' -delete
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
@@ -16,9 +17,8 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist dist
 COPY --from=build /src/schemas schemas
-# Each bridge validates its own config section against the schema it ships.
-COPY --from=build /src/bridges/xmpp/config.schema.json bridges/xmpp/config.schema.json
-COPY --from=build /src/bridges/matrix/config.schema.json bridges/matrix/config.schema.json
+# Each bridge validates its own config section against the schema in its folder.
+COPY --from=build /src/bridges bridges
 RUN ln -s /opt/fedgate/dist/gateway/cli/main.js /usr/local/bin/fedgate && chmod +x dist/gateway/cli/main.js
 # UID 1000 is the image's node user; the chart runs as it with a read-only root filesystem.
 USER 1000

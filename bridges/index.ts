@@ -12,6 +12,8 @@ export type BridgeRunner = (loaded: LoadedConfig, log: Logger) => Promise<() => 
 
 export interface BridgeModule {
   run: BridgeRunner;
+  /** Checks the bridge's section of the config against its schema, without reading secrets or connecting. */
+  checkSection: (loaded: LoadedConfig) => void;
   /**
    * Writes what the bridge's server must be given before the bridge can run (a Matrix homeserver's
    * Application Service registration); resolves with the file written.
@@ -21,13 +23,27 @@ export interface BridgeModule {
 
 const loaders = {
   matrix: async (): Promise<BridgeModule> => {
-    const matrix = await import("./matrix/runMatrixBridge.js");
-    return { run: matrix.runMatrixBridge, generateRegistration: matrix.writeMatrixRegistration };
+    const [matrix, config] = await Promise.all([
+      import("./matrix/runMatrixBridge.js"),
+      import("./matrix/config.js"),
+    ]);
+    return {
+      run: matrix.runMatrixBridge,
+      checkSection: config.matrixSection,
+      generateRegistration: matrix.writeMatrixRegistration,
+    };
   },
-  xmpp: async (): Promise<BridgeModule> => ({ run: (await import("./xmpp/runXmppBridge.js")).runXmppBridge }),
-  stashcat: async (): Promise<BridgeModule> => ({
-    run: (await import("./stashcat/runStashcatBridge.js")).runStashcatBridge,
-  }),
+  xmpp: async (): Promise<BridgeModule> => {
+    const [xmpp, config] = await Promise.all([import("./xmpp/runXmppBridge.js"), import("./xmpp/config.js")]);
+    return { run: xmpp.runXmppBridge, checkSection: config.xmppSection };
+  },
+  stashcat: async (): Promise<BridgeModule> => {
+    const [stashcat, config] = await Promise.all([
+      import("./stashcat/runStashcatBridge.js"),
+      import("./stashcat/config.js"),
+    ]);
+    return { run: stashcat.runStashcatBridge, checkSection: config.stashcatSection };
+  },
 };
 
 export type BridgeNetwork = keyof typeof loaders;
@@ -50,6 +66,13 @@ export async function loadBridge(network: string): Promise<BridgeModule> {
   try {
     return await loaders[network]();
   } catch (cause) {
-    throw new PermanentError("FG_BRIDGE_UNAVAILABLE", `the ${network} bridge could not be loaded`, { cause });
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new PermanentError(
+      "FG_BRIDGE_UNAVAILABLE",
+      `the ${network} bridge could not be loaded: ${reason}`,
+      {
+        cause,
+      },
+    );
   }
 }

@@ -18,9 +18,14 @@ export interface LoadedStashcatConfig {
   encryptionPassword: string;
 }
 
+/** The Stashcat section, valid against the bridge's schema; its secrets are not read. */
+export function stashcatSection(loaded: LoadedConfig): StashcatBridgeConfig {
+  return bridgeSection(loaded, "stashcat", validateStashcatConfig);
+}
+
 /** The Stashcat section and its secrets; errors name the file and the key under /bridges/stashcat. */
 export async function loadStashcatConfig(loaded: LoadedConfig): Promise<LoadedStashcatConfig> {
-  const config = bridgeSection(loaded, "stashcat", validateStashcatConfig);
+  const config = stashcatSection(loaded);
   const password = await resolveSecret(config.password, loaded.file, "/bridges/stashcat/password");
   const encryptionPassword =
     config.encryptionPassword === undefined

@@ -11,10 +11,15 @@ const validateXmppConfig = validatorFor<XmppBridgeConfig>(
   "FG_CONFIG_INVALID",
 );
 
+/** The XMPP section of the config, valid against the bridge's schema; its secret is not read. */
+export function xmppSection(loaded: LoadedConfig): XmppBridgeConfig {
+  return bridgeSection(loaded, "xmpp", validateXmppConfig);
+}
+
 /** The XMPP section of the config and its secret; errors name the file and the key under /bridges/xmpp. */
 export async function loadXmppConfig(
   loaded: LoadedConfig,
 ): Promise<{ config: XmppBridgeConfig; secret: string }> {
-  const config = bridgeSection(loaded, "xmpp", validateXmppConfig);
+  const config = xmppSection(loaded);
   return { config, secret: await resolveSecret(config.secret, loaded.file, "/bridges/xmpp/secret") };
 }

@@ -1,7 +1,8 @@
+import { loadBridge } from "../../bridges/index.js";
 import { loadConfig } from "../platform/config/loadConfig.js";
 import { checkDeclaredLinks, loadPolicy } from "../core/GatewayService.js";
 
-/** Validates config, policy and declared links; prints a summary, or throws the first ConfigError. */
+/** Validates config, policy, each bridge's section and declared links; prints a summary, or throws the first ConfigError. */
 export async function checkConfigCommand(configFile: string): Promise<void> {
   const loaded = await loadConfig(configFile);
   const lines = [`config ${loaded.file}: OK`];
@@ -9,6 +10,10 @@ export async function checkConfigCommand(configFile: string): Promise<void> {
     const policy = await loadPolicy(loaded);
     checkDeclaredLinks(loaded.config, loaded.file, policy);
     lines.push(`policy: ${policy.summary()}`);
+  }
+  for (const network of Object.keys(loaded.config.bridges ?? {})) {
+    (await loadBridge(network)).checkSection(loaded);
+    lines.push(`bridges.${network}: OK`);
   }
   lines.push(`links declared: ${loaded.config.links?.length ?? 0}`);
   process.stdout.write(lines.join("\n") + "\n");
