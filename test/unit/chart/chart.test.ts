@@ -71,6 +71,7 @@ async function renderedConfig(values: Values, helm: HelmPackage): Promise<Record
 }
 
 interface Manifest {
+  apiVersion: string;
   kind: string;
   metadata: { name: string; labels?: Record<string, string> };
   [key: string]: unknown;
@@ -171,6 +172,39 @@ const renderCases: [string, () => Promise<Values>][] = [
   ["helm.yaml", () => readValues(valuesFiles["helm.yaml"])],
   ["helm.yaml with every bridge enabled", everyBridge],
 ];
+
+type ApiModel = new (data: unknown) => { validate(): void };
+
+/**
+ * Each object's errors against the Kubernetes API's OpenAPI schemas, as kubernetes-models compiles them:
+ * types, formats, enums and required fields (unknown fields pass), offline, one module per kind.
+ */
+async function apiSchemaErrors(manifests: readonly Manifest[]): Promise<string[]> {
+  const errors: string[] = [];
+  for (const manifest of manifests) {
+    const what = `${manifest.apiVersion} ${manifest.kind} ${manifest.metadata.name}`;
+    let model: ApiModel | undefined;
+    try {
+      const api = (await import(`kubernetes-models/${manifest.apiVersion}/${manifest.kind}`)) as Record<
+        string,
+        ApiModel | undefined
+      >;
+      model = api[manifest.kind];
+    } catch {
+      model = undefined;
+    }
+    if (model === undefined) {
+      errors.push(`${what}: no such kind in the Kubernetes API`);
+      continue;
+    }
+    try {
+      new model(manifest).validate();
+    } catch (error) {
+      errors.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return errors;
+}
 
 const envNames = (container: Container | undefined): string[] => (container?.env ?? []).map((e) => e.name);
 
@@ -406,6 +440,39 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       const file = join(await scratchDir("chart"), "values.json");
       await writeFile(file, JSON.stringify(await values()));
       expect(await helmLint(chartDir, file, helm)).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    });
+
+    it.each(renderCases)(
+      "chart - %s renders objects that the Kubernetes API schemas accept",
+      async (_name, values) => {
+        const rendered = await render({ values: await values(), namespace: "fedgate" });
+        const kinds = (rendered.manifests as unknown as Manifest[]).map((m) => m.kind);
+        expect(kinds).toEqual(
+          expect.arrayContaining(["ConfigMap", "Deployment", "Service", "ServiceAccount"]),
+        );
+        expect(await apiSchemaErrors(rendered.manifests as unknown as Manifest[])).toEqual([]);
+      },
+    );
+
+    it("chart - the Kubernetes API schemas catch a wrong type, a missing field and an unknown kind", async () => {
+      const rendered = await render({ values: await readValues(valuesFiles["helm.yaml"]) });
+      const deployment = structuredClone(find(rendered, "Deployment", "fedgate-bridge-matrix")) as Deployment;
+      const [container] = deployment.spec.template.spec.containers;
+      const [port] = container?.ports ?? [];
+      if (port === undefined) throw new Error("the Matrix bridge's container has no port");
+      (port as { containerPort: unknown }).containerPort = "9000";
+      const service = structuredClone(find(rendered, "Service", "fedgate-bridge-matrix")) as Service;
+      (service.spec as Partial<Service["spec"]>).ports = [{ name: "x" } as Service["spec"]["ports"][number]];
+      const errors = await apiSchemaErrors([
+        deployment,
+        service,
+        { apiVersion: "apps/v1", kind: "Deploymnt", metadata: { name: "typo" } },
+      ]);
+      expect(errors).toEqual([
+        expect.stringMatching(/^apps\/v1 Deployment fedgate-bridge-matrix: .*containerPort must be integer/),
+        expect.stringMatching(/^v1 Service fedgate-bridge-matrix: .*must have required property port/),
+        "apps/v1 Deploymnt typo: no such kind in the Kubernetes API",
+      ]);
     });
 
     it.each(renderCases)(
