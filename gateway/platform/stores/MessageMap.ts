@@ -6,7 +6,13 @@
  * `n.<token(conversation)>.<token(nativeId)>` → event id.
  */
 import { conversationKey, type ConversationRef } from "./LinkStore.js";
-import { decodeJson, encodeJson, KeyExistsError, keyToken, type KeyValueStore } from "../bus/KeyValueStore.js";
+import {
+  decodeJson,
+  encodeJson,
+  KeyExistsError,
+  keyToken,
+  type KeyValueStore,
+} from "../bus/KeyValueStore.js";
 
 export class MessageMap {
   constructor(private readonly kv: KeyValueStore) {}

@@ -19,7 +19,14 @@ import { checkDeclaredLinks, loadPolicy } from "../../../gateway/core/GatewaySer
 import { matrixSection } from "../../../bridges/matrix/config.js";
 import { loadStashcatConfig, type LoadedStashcatConfig } from "../../../bridges/stashcat/config.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
-import { helmTemplate, type RenderedChart } from "./helmTemplate.js";
+import {
+  helmLint,
+  helmPackages,
+  helmTemplate,
+  type HelmPackage,
+  type RenderedChart,
+  type RenderOptions,
+} from "../../harness/helm/realHelm.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const chartDir = join(root, "charts/fedgate");
@@ -41,13 +48,30 @@ async function valuesValidator(): Promise<(value: unknown) => ErrorObject[]> {
   return (value) => (validate(value) ? [] : (validate.errors ?? []));
 }
 
+const renders = new Map<string, Promise<RenderedChart>>();
+
+/**
+ * `helm template` of charts/fedgate, run once per options in this file: tests read the manifests and the
+ * config of the same values, and each run starts helm anew. Each caller gets a copy of its own.
+ */
+async function renderChart(options: RenderOptions): Promise<RenderedChart> {
+  const key = JSON.stringify(options);
+  let rendered = renders.get(key);
+  if (rendered === undefined) {
+    rendered = helmTemplate(chartDir, options);
+    renders.set(key, rendered);
+  }
+  return structuredClone(await rendered);
+}
+
 /** What templates/_helpers.tpl (fedgate.configYaml) writes to config.yaml, as the ConfigMap holds it. */
-async function renderedConfig(values: Values): Promise<Record<string, unknown>> {
-  const configMap = find(await helmTemplate(chartDir, { values }), "ConfigMap", "fedgate-config");
+async function renderedConfig(values: Values, helm: HelmPackage): Promise<Record<string, unknown>> {
+  const configMap = find(await renderChart({ values, helm }), "ConfigMap", "fedgate-config");
   return parse((configMap["data"] as Record<string, string>)["config.yaml"] ?? "") as Record<string, unknown>;
 }
 
 interface Manifest {
+  apiVersion: string;
   kind: string;
   metadata: { name: string; labels?: Record<string, string> };
   [key: string]: unknown;
@@ -124,17 +148,75 @@ const ni = {
   email: "bridge@polizei.example",
 };
 
+const bpol = {
+  instance: "bpol",
+  service: "xmpp://prosody:5347",
+  domain: "fedgate.bpol.example",
+  secret: { env: "XMPP_SECRET" },
+  userDomains: ["bpol.example"],
+  mucDomains: ["conference.bpol.example"],
+};
+/** helm.yaml with the XMPP bridge's section added and every bridge enabled. */
+async function everyBridge(): Promise<Values> {
+  const values = await withBridge("xmpp", { enabled: true }, bpol);
+  const bridges = values["bridges"] as Record<string, object>;
+  return {
+    ...values,
+    bridges: Object.fromEntries(bridgeNames.map((name) => [name, { ...bridges[name], enabled: true }])),
+  };
+}
+
+/** The values every rendering check runs with. */
+const renderCases: [string, () => Promise<Values>][] = [
+  ["charts/fedgate/values.yaml", () => readValues(valuesFiles["charts/fedgate/values.yaml"])],
+  ["helm.yaml", () => readValues(valuesFiles["helm.yaml"])],
+  ["helm.yaml with every bridge enabled", everyBridge],
+];
+
+type ApiModel = new (data: unknown) => { validate(): void };
+
+/**
+ * Each object's errors against the Kubernetes API's OpenAPI schemas, as kubernetes-models compiles them:
+ * types, formats, enums and required fields (unknown fields pass), offline, one module per kind.
+ */
+async function apiSchemaErrors(manifests: readonly Manifest[]): Promise<string[]> {
+  const errors: string[] = [];
+  for (const manifest of manifests) {
+    const what = `${manifest.apiVersion} ${manifest.kind} ${manifest.metadata.name}`;
+    let model: ApiModel | undefined;
+    try {
+      const api = (await import(`kubernetes-models/${manifest.apiVersion}/${manifest.kind}`)) as Record<
+        string,
+        ApiModel | undefined
+      >;
+      model = api[manifest.kind];
+    } catch {
+      model = undefined;
+    }
+    if (model === undefined) {
+      errors.push(`${what}: no such kind in the Kubernetes API`);
+      continue;
+    }
+    try {
+      new model(manifest).validate();
+    } catch (error) {
+      errors.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return errors;
+}
+
 const envNames = (container: Container | undefined): string[] => (container?.env ?? []).map((e) => e.name);
 
 /**
  * The rendered config.yaml's Stashcat section as the bridge's container loads it, secrets included: with the
  * env its Deployment gives, a secretKeyRef's value being "<secret>/<key>".
  */
-async function stashcatInPod(values: Values): Promise<LoadedStashcatConfig> {
-  const rendered = await helmTemplate(chartDir, { values });
+async function stashcatInPod(values: Values, helm: HelmPackage): Promise<LoadedStashcatConfig> {
+  const rendered = await renderChart({ values, helm });
   const pod = (find(rendered, "Deployment", "fedgate-bridge-stashcat") as Deployment).spec.template.spec;
   const dir = await scratchDir("chart");
-  await writeFile(join(dir, "config.yaml"), stringify(await renderedConfig(values)));
+  await writeFile(join(dir, "config.yaml"), stringify(await renderedConfig(values, helm)));
   const loaded = await loadConfig(join(dir, "config.yaml"), {});
   try {
     for (const { name, value, valueFrom } of pod.containers[0]?.env ?? []) {
@@ -260,73 +342,6 @@ describe("chart - values and schema", () => {
       validate({ ...base, gateway: { podDisruptionBudget: { enabled: true, minAvailable: "50%" } } }),
     ).toEqual([]);
   });
-});
-
-describe("chart - the config it renders", () => {
-  it.each(Object.entries(valuesFiles))(
-    "chart - %s renders a config that fedgate accepts",
-    async (_name, file) => {
-      const values = await readValues(file);
-      const config = await renderedConfig(values);
-      expect(() => validateConfig(structuredClone(config))).not.toThrow();
-
-      // The ConfigMap as mounted at /etc/fedgate: the policy file is found next to the config, links name known agencies.
-      const dir = await scratchDir("chart");
-      await writeFile(join(dir, "config.yaml"), stringify(config));
-      await writeFile(join(dir, "policy.yaml"), stringify(values.policy));
-      const loaded = await loadConfig(join(dir, "config.yaml"), {});
-      const policy = await loadPolicy(loaded);
-      expect(() => checkDeclaredLinks(loaded.config, loaded.file, policy)).not.toThrow();
-      expect(loaded.config.admin?.host).toBe("0.0.0.0");
-      for (const [name, section] of Object.entries(chartOwnedConfig))
-        expect(config[name]).toMatchObject(section);
-      // Each enabled bridge's section as the bridge reads it.
-      const bridges = values["bridges"] as Record<string, { enabled: boolean }>;
-      if (bridges["matrix"]?.enabled) expect(() => matrixSection(loaded)).not.toThrow();
-      // The Stashcat bridge's secrets too, from the env its Deployment gives.
-      if (bridges["stashcat"]?.enabled) await expect(stashcatInPod(values)).resolves.toBeDefined();
-    },
-  );
-
-  it("chart - each enabled bridge may fetch the files the other bridges serve: their Services join its attachments.hosts", async () => {
-    const bpol = {
-      instance: "bpol",
-      service: "xmpp://prosody:5347",
-      domain: "fedgate.bpol.example",
-      secret: { env: "XMPP_SECRET" },
-      userDomains: ["bpol.example"],
-      mucDomains: ["conference.bpol.example"],
-    };
-    const all = await withBridge("xmpp", { enabled: true }, bpol);
-    const hostsOf = async (values: Values): Promise<Record<string, unknown>> => {
-      const bridges = (await renderedConfig(values))["bridges"] as Record<string, { attachments?: unknown }>;
-      return Object.fromEntries(
-        Object.entries(bridges).map(([name, section]) => [name, section.attachments]),
-      );
-    };
-    // The lists the values give come first; a bridge is not told to trust itself.
-    expect(await hostsOf(all)).toEqual({
-      xmpp: { hosts: ["http://fedgate-bridge-matrix:9000", "http://fedgate-bridge-stashcat:9100"] },
-      matrix: { hosts: ["upload.bpol.example", "http://fedgate-bridge-stashcat:9100"], publicHosts: false },
-      stashcat: { hosts: ["upload.bpol.example", "http://fedgate-bridge-matrix:9000"], publicHosts: false },
-    });
-
-    // A publicUrl of the values' own is what the others trust; a disabled bridge is trusted by no one.
-    const bridges = all["bridges"] as Record<string, unknown>;
-    const config = all.config["bridges"] as Record<string, Record<string, unknown>>;
-    const elsewhere = {
-      ...all,
-      bridges: { ...bridges, matrix: { ...(bridges["matrix"] as object), enabled: false } },
-      config: {
-        ...all.config,
-        bridges: { ...config, stashcat: { ...config["stashcat"], publicUrl: "https://files.ni.example/" } },
-      },
-    };
-    expect(await hostsOf(elsewhere)).toMatchObject({
-      xmpp: { hosts: ["https://files.ni.example/"] },
-      stashcat: { hosts: ["upload.bpol.example"] },
-    });
-  });
 
   it("chart - the templates use the names the schema generator assumes", async () => {
     const helpers = await readFile(join(chartDir, "templates/_helpers.tpl"), "utf8");
@@ -354,371 +369,495 @@ describe("chart - the config it renders", () => {
   });
 });
 
-describe("chart - the manifests it renders", () => {
-  it.each(Object.entries(valuesFiles))(
-    "chart - %s renders manifests whose references hold together",
-    async (_name, file) => {
-      const rendered = await helmTemplate(chartDir, { values: await readValues(file), namespace: "fedgate" });
-      const manifests = rendered.manifests as unknown as Manifest[];
-      for (const m of manifests) {
-        expect(m.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
-        expect(m.metadata.labels?.["app.kubernetes.io/instance"]).toBe("fedgate");
-      }
-      const deployments = manifests.filter((m): m is Deployment => m.kind === "Deployment");
-      for (const d of deployments) {
-        const pod = d.spec.template.spec;
-        expect(d.spec.template.metadata.labels).toMatchObject(d.spec.selector.matchLabels);
-        const volumes = pod.volumes.map((v) => v.name);
-        expect(new Set(volumes).size).toBe(volumes.length);
-        for (const c of pod.containers)
-          for (const mount of c.volumeMounts ?? []) expect(volumes).toContain(mount.name);
-      }
-      // Every Service selects the pods of exactly one Deployment, on a port its container names.
-      for (const service of manifests.filter((m): m is Service => m.kind === "Service")) {
-        const targets = deployments.filter((d) =>
-          Object.entries(service.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v),
+describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
+  const render = (options: Omit<RenderOptions, "helm"> = {}): Promise<RenderedChart> =>
+    renderChart({ ...options, helm });
+
+  describe("chart - the config it renders", () => {
+    it.each(Object.entries(valuesFiles))(
+      "chart - %s renders a config that fedgate accepts",
+      async (_name, file) => {
+        const values = await readValues(file);
+        const config = await renderedConfig(values, helm);
+        expect(() => validateConfig(structuredClone(config))).not.toThrow();
+
+        // The ConfigMap as mounted at /etc/fedgate: the policy file is found next to the config, links name known agencies.
+        const dir = await scratchDir("chart");
+        await writeFile(join(dir, "config.yaml"), stringify(config));
+        await writeFile(join(dir, "policy.yaml"), stringify(values.policy));
+        const loaded = await loadConfig(join(dir, "config.yaml"), {});
+        const policy = await loadPolicy(loaded);
+        expect(() => checkDeclaredLinks(loaded.config, loaded.file, policy)).not.toThrow();
+        expect(loaded.config.admin?.host).toBe("0.0.0.0");
+        for (const [name, section] of Object.entries(chartOwnedConfig))
+          expect(config[name]).toMatchObject(section);
+        // Each enabled bridge's section as the bridge reads it.
+        const bridges = values["bridges"] as Record<string, { enabled: boolean }>;
+        if (bridges["matrix"]?.enabled) expect(() => matrixSection(loaded)).not.toThrow();
+        // The Stashcat bridge's secrets too, from the env its Deployment gives.
+        if (bridges["stashcat"]?.enabled) await expect(stashcatInPod(values, helm)).resolves.toBeDefined();
+      },
+    );
+
+    it("chart - each enabled bridge may fetch the files the other bridges serve: their Services join its attachments.hosts", async () => {
+      const all = await everyBridge();
+      const hostsOf = async (values: Values): Promise<Record<string, unknown>> => {
+        const bridges = (await renderedConfig(values, helm))["bridges"] as Record<
+          string,
+          { attachments?: unknown }
+        >;
+        return Object.fromEntries(
+          Object.entries(bridges).map(([name, section]) => [name, section.attachments]),
         );
-        expect(targets, service.metadata.name).toHaveLength(1);
-        const ports = targets[0]?.spec.template.spec.containers.flatMap((c) => c.ports ?? []) ?? [];
-        for (const port of service.spec.ports) {
-          expect(ports.map((p) => p.name)).toContain(port.targetPort);
-          expect(ports.find((p) => p.name === port.targetPort)?.containerPort).toBe(port.port);
+      };
+      // The lists the values give come first; a bridge is not told to trust itself.
+      expect(await hostsOf(all)).toEqual({
+        xmpp: { hosts: ["http://fedgate-bridge-matrix:9000", "http://fedgate-bridge-stashcat:9100"] },
+        matrix: { hosts: ["upload.bpol.example", "http://fedgate-bridge-stashcat:9100"], publicHosts: false },
+        stashcat: { hosts: ["upload.bpol.example", "http://fedgate-bridge-matrix:9000"], publicHosts: false },
+      });
+
+      // A publicUrl of the values' own is what the others trust; a disabled bridge is trusted by no one.
+      const bridges = all["bridges"] as Record<string, unknown>;
+      const config = all.config["bridges"] as Record<string, Record<string, unknown>>;
+      const elsewhere = {
+        ...all,
+        bridges: { ...bridges, matrix: { ...(bridges["matrix"] as object), enabled: false } },
+        config: {
+          ...all.config,
+          bridges: { ...config, stashcat: { ...config["stashcat"], publicUrl: "https://files.ni.example/" } },
+        },
+      };
+      expect(await hostsOf(elsewhere)).toMatchObject({
+        xmpp: { hosts: ["https://files.ni.example/"] },
+        stashcat: { hosts: ["upload.bpol.example"] },
+      });
+    });
+  });
+
+  describe("chart - the manifests it renders", () => {
+    it.each(renderCases)("chart - helm lint --strict passes with %s", async (_name, values) => {
+      const file = join(await scratchDir("chart"), "values.json");
+      await writeFile(file, JSON.stringify(await values()));
+      expect(await helmLint(chartDir, file, helm)).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    });
+
+    it.each(renderCases)(
+      "chart - %s renders objects that the Kubernetes API schemas accept",
+      async (_name, values) => {
+        const rendered = await render({ values: await values(), namespace: "fedgate" });
+        const kinds = (rendered.manifests as unknown as Manifest[]).map((m) => m.kind);
+        expect(kinds).toEqual(
+          expect.arrayContaining(["ConfigMap", "Deployment", "Service", "ServiceAccount"]),
+        );
+        expect(await apiSchemaErrors(rendered.manifests as unknown as Manifest[])).toEqual([]);
+      },
+    );
+
+    it("chart - the Kubernetes API schemas catch a wrong type, a missing field and an unknown kind", async () => {
+      const rendered = await render({ values: await readValues(valuesFiles["helm.yaml"]) });
+      const deployment = structuredClone(find(rendered, "Deployment", "fedgate-bridge-matrix")) as Deployment;
+      const [container] = deployment.spec.template.spec.containers;
+      const [port] = container?.ports ?? [];
+      if (port === undefined) throw new Error("the Matrix bridge's container has no port");
+      (port as { containerPort: unknown }).containerPort = "9000";
+      const service = structuredClone(find(rendered, "Service", "fedgate-bridge-matrix")) as Service;
+      (service.spec as Partial<Service["spec"]>).ports = [{ name: "x" } as Service["spec"]["ports"][number]];
+      const errors = await apiSchemaErrors([
+        deployment,
+        service,
+        { apiVersion: "apps/v1", kind: "Deploymnt", metadata: { name: "typo" } },
+      ]);
+      expect(errors).toEqual([
+        expect.stringMatching(/^apps\/v1 Deployment fedgate-bridge-matrix: .*containerPort must be integer/),
+        expect.stringMatching(/^v1 Service fedgate-bridge-matrix: .*must have required property port/),
+        "apps/v1 Deploymnt typo: no such kind in the Kubernetes API",
+      ]);
+    });
+
+    it.each(renderCases)(
+      "chart - %s renders manifests whose references hold together",
+      async (_name, values) => {
+        const rendered = await render({ values: await values(), namespace: "fedgate" });
+        const manifests = rendered.manifests as unknown as Manifest[];
+        for (const m of manifests) {
+          expect(m.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+          expect(m.metadata.labels?.["app.kubernetes.io/instance"]).toBe("fedgate");
         }
-      }
-    },
-  );
-
-  it("chart - a disabled Matrix bridge gets no Service, registration mount or port", async () => {
-    const defaults = await helmTemplate(chartDir);
-    expect(named(defaults, "Service")).toEqual(["fedgate"]);
-    expect(named(defaults, "Deployment")).toEqual(["fedgate-gateway"]);
-    expect(defaults.notes).not.toContain("Matrix");
-    expect(parse(defaults.files.get("fedgate/templates/configmap.yaml") ?? "")).not.toHaveProperty(
-      "data.config\\.yaml.bridges",
-    );
-
-    // A bridge that serves no HTTP, alone: its Deployment, without a Service, volume, port or probes.
-    const values = await readValues(valuesFiles["helm.yaml"]);
-    const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
-    const xmppOnly = await helmTemplate(chartDir, {
-      values: {
-        ...values,
-        bridges: {
-          ...bridges,
-          matrix: { enabled: false },
-          stashcat: { enabled: false },
-          xmpp: { enabled: true },
-        },
+        const deployments = manifests.filter((m): m is Deployment => m.kind === "Deployment");
+        for (const d of deployments) {
+          const pod = d.spec.template.spec;
+          expect(d.spec.template.metadata.labels).toMatchObject(d.spec.selector.matchLabels);
+          const volumes = pod.volumes.map((v) => v.name);
+          expect(new Set(volumes).size).toBe(volumes.length);
+          for (const c of pod.containers)
+            for (const mount of c.volumeMounts ?? []) expect(volumes).toContain(mount.name);
+        }
+        // Every Service selects the pods of exactly one Deployment, on a port its container names.
+        for (const service of manifests.filter((m): m is Service => m.kind === "Service")) {
+          const targets = deployments.filter((d) =>
+            Object.entries(service.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v),
+          );
+          expect(targets, service.metadata.name).toHaveLength(1);
+          const ports = targets[0]?.spec.template.spec.containers.flatMap((c) => c.ports ?? []) ?? [];
+          for (const port of service.spec.ports) {
+            expect(ports.map((p) => p.name)).toContain(port.targetPort);
+            expect(ports.find((p) => p.name === port.targetPort)?.containerPort).toBe(port.port);
+          }
+        }
       },
-    });
-    expect(named(xmppOnly, "Service")).toEqual(["fedgate"]);
-    const xmpp = find(xmppOnly, "Deployment", "fedgate-bridge-xmpp") as Deployment;
-    expect(xmpp.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
-    const [container] = xmpp.spec.template.spec.containers;
-    expect(container?.volumeMounts?.map((m) => m.mountPath)).toEqual(["/etc/fedgate"]);
-    expect(container).not.toHaveProperty("ports");
-    expect(container).not.toHaveProperty("readinessProbe");
-  });
-
-  it("chart - the Matrix bridge gets a ClusterIP Service, its registration Secret and TCP probes", async () => {
-    const values = await readValues(valuesFiles["helm.yaml"]);
-    const rendered = await helmTemplate(chartDir, { values, namespace: "fedgate" });
-    const config = await renderedConfig(values);
-    const section = (config["bridges"] as { matrix: Record<string, unknown> }).matrix;
-
-    const service = find(rendered, "Service", "fedgate-bridge-matrix") as Service;
-    expect(service.spec.type).toBe("ClusterIP");
-    expect(service.spec.ports).toEqual([
-      expect.objectContaining({ name: "appservice", port: 9000, targetPort: "appservice", protocol: "TCP" }),
-    ]);
-    expect(service.spec.selector).toMatchObject({ "app.kubernetes.io/component": "bridge-matrix" });
-    // The other bridges reach the bridge through that Service.
-    expect(section["publicUrl"]).toBe(
-      `http://${service.metadata.name}:${String(service.spec.ports[0]?.port)}`,
-    );
-    expect(rendered.notes).toContain("http://fedgate-bridge-matrix.fedgate.svc:9000");
-
-    const deployment = find(rendered, "Deployment", "fedgate-bridge-matrix") as Deployment;
-    const pod = deployment.spec.template.spec;
-    expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
-    const volume = pod.volumes.find((v) => v.name === "matrix-registration");
-    expect(volume).toEqual({
-      name: "matrix-registration",
-      secret: {
-        secretName: "fedgate-matrix-registration",
-        items: [{ key: "registration.yaml", path: "registration.yaml" }],
-      },
-    });
-    const [container] = pod.containers;
-    const mount = container?.volumeMounts?.find((m) => m.name === "matrix-registration");
-    expect(mount).toEqual({ name: "matrix-registration", mountPath: "/etc/fedgate-matrix", readOnly: true });
-    // The file the bridge reads is the Secret's item, outside the ConfigMap's mount.
-    expect(section["registrationFile"]).toBe("/etc/fedgate-matrix/registration.yaml");
-    expect(section["listen"]).toEqual({ host: "0.0.0.0", port: 9000 });
-
-    expect(container?.ports).toEqual([{ name: "appservice", containerPort: 9000, protocol: "TCP" }]);
-    for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
-      expect(probe).toMatchObject({ tcpSocket: { port: "appservice" } });
-
-    // Only the Matrix bridge's pod sees the registration's tokens.
-    const gateway = find(rendered, "Deployment", "fedgate-gateway") as Deployment;
-    expect(gateway.spec.template.spec.volumes.map((v) => v.name)).not.toContain("matrix-registration");
-  });
-
-  it("chart - the chart fills in the Matrix listener and registration file, and the Service follows the port", async () => {
-    const values = await withMatrix(
-      { enabled: true, registrationSecret: { name: "matrix-as", key: "as.yaml" } },
-      { ...tchap, listen: { port: 9100 } },
-    );
-    const rendered = await helmTemplate(chartDir, { values });
-    const section = ((await renderedConfig(values))["bridges"] as { matrix: Record<string, unknown> }).matrix;
-    expect(section).toMatchObject({
-      listen: { host: "0.0.0.0", port: 9100 },
-      registrationFile: "/etc/fedgate-matrix/registration.yaml",
-    });
-    expect((find(rendered, "Service", "fedgate-bridge-matrix") as Service).spec.ports[0]?.port).toBe(9100);
-    const pod = (find(rendered, "Deployment", "fedgate-bridge-matrix") as Deployment).spec.template.spec;
-    expect(pod.containers[0]?.ports?.[0]?.containerPort).toBe(9100);
-    expect(pod.volumes).toContainEqual(
-      expect.objectContaining({
-        secret: { secretName: "matrix-as", items: [{ key: "as.yaml", path: "registration.yaml" }] },
-      }),
     );
 
-    // A registration mounted some other way: the chart mounts nothing and keeps the file the values name.
-    const own = await withMatrix({ enabled: true }, { ...tchap, registrationFile: "/var/run/as/reg.yaml" });
-    const ownPod = (
-      find(await helmTemplate(chartDir, { values: own }), "Deployment", "fedgate-bridge-matrix") as Deployment
-    ).spec.template.spec;
-    expect(ownPod.volumes.map((v) => v.name)).toEqual(["config"]);
-    expect(((await renderedConfig(own))["bridges"] as { matrix: unknown }).matrix).toMatchObject({
-      registrationFile: "/var/run/as/reg.yaml",
-      listen: { host: "0.0.0.0" },
-    });
-  });
+    it("chart - a disabled Matrix bridge gets no Service, registration mount or port", async () => {
+      const defaults = await render();
+      expect(named(defaults, "Service")).toEqual(["fedgate"]);
+      expect(named(defaults, "Deployment")).toEqual(["fedgate-gateway"]);
+      expect(defaults.notes).not.toContain("Matrix");
+      // config.yaml is a string in the ConfigMap: parsed, it has no bridges section.
+      const configMap = parse(defaults.files.get("fedgate/templates/configmap.yaml") ?? "") as {
+        data: Record<string, string>;
+      };
+      expect(parse(configMap.data["config.yaml"] ?? "")).toHaveProperty("nats");
+      expect(parse(configMap.data["config.yaml"] ?? "")).not.toHaveProperty("bridges");
 
-  it("chart - a Matrix bridge without a registration, or listening on loopback, fails the install", async () => {
-    await expect(
-      helmTemplate(chartDir, { values: await withMatrix({ enabled: true }, tchap) }),
-    ).rejects.toThrow(/bridges\.matrix\.registrationSecret\.name/);
-    const loopback = await withMatrix(
-      { enabled: true, registrationSecret: { name: "matrix-as" } },
-      { ...tchap, listen: { host: "127.0.0.1" } },
-    );
-    await expect(helmTemplate(chartDir, { values: loopback })).rejects.toThrow(/listen\.host: 127\.0\.0\.1/);
-  });
-
-  it("chart - long release names give valid Service names that keep the bridges apart", async () => {
-    const release = "a-very-long-release-name-for-the-federation-gateway-of-agencies";
-    const values = await readValues(valuesFiles["helm.yaml"]);
-    const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
-    const rendered = await helmTemplate(chartDir, {
-      release,
-      values: { ...values, bridges: { ...bridges, xmpp: { enabled: true } } },
-    });
-    const deployments = named(rendered, "Deployment");
-    // Service names are DNS labels (63 characters at most); Deployment names may be longer.
-    for (const name of named(rendered, "Service")) expect(name.length).toBeLessThanOrEqual(63);
-    const matrix = deployments.find((n) => n.endsWith("-bridge-matrix"));
-    expect(deployments.find((n) => n.endsWith("-bridge-xmpp"))).toBeDefined();
-    const stashcat = deployments.find((n) => n.endsWith("-bridge-stashcat"));
-    expect(named(rendered, "Service")).toEqual(expect.arrayContaining([matrix, stashcat]));
-    expect(rendered.notes).toContain(`http://${matrix ?? ""}.default.svc:9000`);
-    expect(rendered.notes).toContain(`http://${stashcat ?? ""}.default.svc:9100`);
-  });
-
-  it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
-    const base = await readValues(valuesFiles["helm.yaml"]);
-    const member = await readValues(join(root, "docs/helm-federation-member.yaml"));
-    const values: Values = {
-      ...base,
-      ...member,
-      gateway: { ...(base["gateway"] as object), ...(member["gateway"] as object) },
-      config: { ...base.config, ...member.config },
-    };
-    expect((await valuesValidator())(values)).toEqual([]);
-    const rendered = await helmTemplate(chartDir, { values });
-    expect((await renderedConfig(values))["federation"]).toEqual(member.config["federation"]);
-    const podOf = (name: string): PodSpec =>
-      (find(rendered, "Deployment", name) as Deployment).spec.template.spec;
-    const gateway = podOf("fedgate-gateway");
-    expect(gateway.volumes).toContainEqual({
-      name: "federation",
-      secret: { secretName: "fedgate-federation" },
-    });
-    expect(gateway.containers[0]?.volumeMounts).toContainEqual({
-      name: "federation",
-      mountPath: "/etc/fedgate-federation",
-      readOnly: true,
-    });
-    for (const bridge of named(rendered, "Deployment").filter((n) => n.startsWith("fedgate-bridge-")))
-      expect(
-        podOf(bridge).volumes.map((v) => v.name),
-        bridge,
-      ).not.toContain("federation");
-  });
-
-  it("chart - the Stashcat bridge gets a ClusterIP Service, its credentials as env and TCP probes", async () => {
-    const values = await readValues(valuesFiles["helm.yaml"]);
-    const rendered = await helmTemplate(chartDir, { values, namespace: "fedgate" });
-    const section = ((await renderedConfig(values))["bridges"] as { stashcat: Record<string, unknown> })
-      .stashcat;
-
-    const service = find(rendered, "Service", "fedgate-bridge-stashcat") as Service;
-    expect(service.spec.type).toBe("ClusterIP");
-    expect(service.spec.ports).toEqual([
-      expect.objectContaining({ name: "files", port: 9100, targetPort: "files", protocol: "TCP" }),
-    ]);
-    expect(service.spec.selector).toMatchObject({ "app.kubernetes.io/component": "bridge-stashcat" });
-    // The other bridges fetch Stashcat files through that Service.
-    expect(section["publicUrl"]).toBe(
-      `http://${service.metadata.name}:${String(service.spec.ports[0]?.port)}`,
-    );
-    expect(section["listen"]).toEqual({ host: "0.0.0.0", port: 9100 });
-    expect(rendered.notes).toContain("http://fedgate-bridge-stashcat.fedgate.svc:9100");
-
-    const deployment = find(rendered, "Deployment", "fedgate-bridge-stashcat") as Deployment;
-    expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
-    const [container] = deployment.spec.template.spec.containers;
-    expect(container?.env).toEqual(
-      expect.arrayContaining([
-        {
-          name: stashcatCredentialEnv.password,
-          valueFrom: { secretKeyRef: { name: "fedgate-stashcat", key: "password" } },
-        },
-        {
-          name: stashcatCredentialEnv.encryptionPassword,
-          valueFrom: { secretKeyRef: { name: "fedgate-stashcat", key: "encryptionPassword" } },
-        },
-      ]),
-    );
-    // extraEnv still reaches it (NATS_PASSWORD for config.nats.password).
-    expect(envNames(container)).toContain("NATS_PASSWORD");
-    expect(container?.ports).toEqual([{ name: "files", containerPort: 9100, protocol: "TCP" }]);
-    for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
-      expect(probe).toMatchObject({ tcpSocket: { port: "files" } });
-    // No volume of its own: the passwords come as env, the session is kept in NATS.
-    expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
-
-    // The config's references resolve to the Secret's keys in the bridge's pod.
-    const loaded = await stashcatInPod(values);
-    expect(loaded).toMatchObject({
-      password: "fedgate-stashcat/password",
-      encryptionPassword: "fedgate-stashcat/encryptionPassword",
-    });
-
-    // Only the Stashcat bridge's pod sees the service account's passwords.
-    for (const name of ["fedgate-gateway", "fedgate-bridge-matrix"]) {
-      const pod = (find(rendered, "Deployment", name) as Deployment).spec.template.spec;
-      for (const c of pod.containers)
-        expect(envNames(c)).not.toEqual(expect.arrayContaining([stashcatCredentialEnv.password]));
-    }
-  });
-
-  it("chart - a disabled Stashcat bridge gets no Service, Deployment or credentials", async () => {
-    const values = await readValues(valuesFiles["helm.yaml"]);
-    const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
-    const off = { ...values, bridges: { ...bridges, stashcat: { ...bridges["stashcat"], enabled: false } } };
-    const rendered = await helmTemplate(chartDir, { values: off });
-    expect(named(rendered, "Service").sort()).toEqual(["fedgate", "fedgate-bridge-matrix"]);
-    expect(named(rendered, "Deployment").sort()).toEqual(["fedgate-bridge-matrix", "fedgate-gateway"]);
-    expect(rendered.notes).not.toContain("Stashcat");
-    for (const d of (rendered.manifests as unknown as Manifest[]).filter(
-      (m): m is Deployment => m.kind === "Deployment",
-    ))
-      for (const c of d.spec.template.spec.containers)
-        expect(envNames(c).filter((n) => n.startsWith("STASHCAT_"))).toEqual([]);
-    // Its config section is left as given: no listener or publicUrl filled in.
-    const section = ((await renderedConfig(off))["bridges"] as { stashcat: Record<string, unknown> })
-      .stashcat;
-    expect(section).toEqual((values.config["bridges"] as { stashcat: unknown }).stashcat);
-  });
-
-  it("chart - the chart fills in the Stashcat listener, publicUrl and secret references, and the Service follows the port", async () => {
-    const values = await withStashcat(
-      { enabled: true, credentialsSecret: { name: "sc", passwordKey: "pw", encryptionPasswordKey: "" } },
-      { ...ni, listen: { port: 9200 } },
-    );
-    const section = ((await renderedConfig(values))["bridges"] as { stashcat: Record<string, unknown> })
-      .stashcat;
-    expect(section).toMatchObject({
-      listen: { host: "0.0.0.0", port: 9200 },
-      publicUrl: "http://fedgate-bridge-stashcat:9200",
-      password: { env: stashcatCredentialEnv.password },
-    });
-    // No encryption password key: neither the env var nor the reference; the login password opens the key.
-    expect(section).not.toHaveProperty("encryptionPassword");
-    const rendered = await helmTemplate(chartDir, { values });
-    expect((find(rendered, "Service", "fedgate-bridge-stashcat") as Service).spec.ports[0]?.port).toBe(9200);
-    const [container] = (find(rendered, "Deployment", "fedgate-bridge-stashcat") as Deployment).spec.template
-      .spec.containers;
-    expect(container?.ports?.[0]?.containerPort).toBe(9200);
-    expect(envNames(container).filter((n) => n.startsWith("STASHCAT_"))).toEqual([
-      stashcatCredentialEnv.password,
-    ]);
-    expect(await stashcatInPod(values)).toMatchObject({ password: "sc/pw", encryptionPassword: "sc/pw" });
-
-    // References the values give win, and are not mixed with the chart's.
-    const own = await withStashcat(
-      { enabled: true, credentialsSecret: { name: "sc" } },
-      { ...ni, password: { file: "/run/stashcat/password" }, publicUrl: "http://stashcat-files.example" },
-    );
-    expect(((await renderedConfig(own))["bridges"] as { stashcat: unknown }).stashcat).toMatchObject({
-      password: { file: "/run/stashcat/password" },
-      encryptionPassword: { env: stashcatCredentialEnv.encryptionPassword },
-      publicUrl: "http://stashcat-files.example",
-    });
-
-    // Passwords from extraEnv instead of a credentials Secret.
-    const extra = await withStashcat({ enabled: true }, { ...ni, password: { env: "SC_PASSWORD" } });
-    const withEnv = {
-      ...extra,
-      extraEnv: [...(extra["extraEnv"] as object[]), { name: "SC_PASSWORD", value: "from-extra-env" }],
-    };
-    expect(await stashcatInPod(withEnv)).toMatchObject({ password: "from-extra-env" });
-    const pod = (
-      find(
-        await helmTemplate(chartDir, { values: withEnv }),
-        "Deployment",
-        "fedgate-bridge-stashcat",
-      ) as Deployment
-    ).spec.template.spec;
-    expect(envNames(pod.containers[0]).filter((n) => n.startsWith("STASHCAT_"))).toEqual([]);
-  });
-
-  it("chart - a Stashcat bridge without a password, with an env var its pod lacks, or unreachable, fails the install", async () => {
-    await expect(
-      helmTemplate(chartDir, { values: await withStashcat({ enabled: true }, ni) }),
-    ).rejects.toThrow(/bridges\.stashcat\.credentialsSecret\.name/);
-    const missing = await withStashcat(
-      { enabled: true, credentialsSecret: { name: "sc", encryptionPasswordKey: "" } },
-      { ...ni, encryptionPassword: { env: stashcatCredentialEnv.encryptionPassword } },
-    );
-    await expect(helmTemplate(chartDir, { values: missing })).rejects.toThrow(
-      /config\.bridges\.stashcat\.encryptionPassword: the bridge's container has no STASHCAT_ENCRYPTION_PASSWORD/,
-    );
-    const unset = await withStashcat({ enabled: true }, { ...ni, password: { env: "SC_PASSWORD" } });
-    await expect(helmTemplate(chartDir, { values: unset })).rejects.toThrow(
-      /config\.bridges\.stashcat\.password: the bridge's container has no SC_PASSWORD/,
-    );
-    const secret = { enabled: true, credentialsSecret: { name: "sc" } };
-    const loopback = await withStashcat(secret, { ...ni, listen: { host: "localhost" } });
-    await expect(helmTemplate(chartDir, { values: loopback })).rejects.toThrow(/listen\.host: localhost/);
-    const anyPort = await withStashcat(secret, { ...ni, listen: { port: 0 } });
-    await expect(helmTemplate(chartDir, { values: anyPort })).rejects.toThrow(
-      /config\.bridges\.stashcat\.listen\.port: 0/,
-    );
-  });
-
-  it("chart - a disruption budget that would block drains fails the install", async () => {
-    const values = await readValues(valuesFiles["helm.yaml"]);
-    await expect(
-      helmTemplate(chartDir, {
+      // A bridge that serves no HTTP, alone: its Deployment, without a Service, volume, port or probes.
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
+      const xmppOnly = await render({
         values: {
           ...values,
-          gateway: { replicas: 2, podDisruptionBudget: { enabled: true, minAvailable: 2 } },
+          bridges: {
+            ...bridges,
+            matrix: { enabled: false },
+            stashcat: { enabled: false },
+            xmpp: { enabled: true },
+          },
         },
-      }),
-    ).rejects.toThrow(/minAvailable \(2\) must be below gateway.replicas \(2\)/);
+      });
+      expect(named(xmppOnly, "Service")).toEqual(["fedgate"]);
+      const xmpp = find(xmppOnly, "Deployment", "fedgate-bridge-xmpp") as Deployment;
+      expect(xmpp.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
+      const [container] = xmpp.spec.template.spec.containers;
+      expect(container?.volumeMounts?.map((m) => m.mountPath)).toEqual(["/etc/fedgate"]);
+      expect(container).not.toHaveProperty("ports");
+      expect(container).not.toHaveProperty("readinessProbe");
+    });
+
+    it("chart - the Matrix bridge gets a ClusterIP Service, its registration Secret and TCP probes", async () => {
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      const rendered = await render({ values, namespace: "fedgate" });
+      const config = await renderedConfig(values, helm);
+      const section = (config["bridges"] as { matrix: Record<string, unknown> }).matrix;
+
+      const service = find(rendered, "Service", "fedgate-bridge-matrix") as Service;
+      expect(service.spec.type).toBe("ClusterIP");
+      expect(service.spec.ports).toEqual([
+        expect.objectContaining({
+          name: "appservice",
+          port: 9000,
+          targetPort: "appservice",
+          protocol: "TCP",
+        }),
+      ]);
+      expect(service.spec.selector).toMatchObject({ "app.kubernetes.io/component": "bridge-matrix" });
+      // The other bridges reach the bridge through that Service.
+      expect(section["publicUrl"]).toBe(
+        `http://${service.metadata.name}:${String(service.spec.ports[0]?.port)}`,
+      );
+      expect(rendered.notes).toContain("http://fedgate-bridge-matrix.fedgate.svc:9000");
+
+      const deployment = find(rendered, "Deployment", "fedgate-bridge-matrix") as Deployment;
+      const pod = deployment.spec.template.spec;
+      expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
+      const volume = pod.volumes.find((v) => v.name === "matrix-registration");
+      expect(volume).toEqual({
+        name: "matrix-registration",
+        secret: {
+          secretName: "fedgate-matrix-registration",
+          items: [{ key: "registration.yaml", path: "registration.yaml" }],
+        },
+      });
+      const [container] = pod.containers;
+      const mount = container?.volumeMounts?.find((m) => m.name === "matrix-registration");
+      expect(mount).toEqual({
+        name: "matrix-registration",
+        mountPath: "/etc/fedgate-matrix",
+        readOnly: true,
+      });
+      // The file the bridge reads is the Secret's item, outside the ConfigMap's mount.
+      expect(section["registrationFile"]).toBe("/etc/fedgate-matrix/registration.yaml");
+      expect(section["listen"]).toEqual({ host: "0.0.0.0", port: 9000 });
+
+      expect(container?.ports).toEqual([{ name: "appservice", containerPort: 9000, protocol: "TCP" }]);
+      for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
+        expect(probe).toMatchObject({ tcpSocket: { port: "appservice" } });
+
+      // Only the Matrix bridge's pod sees the registration's tokens.
+      const gateway = find(rendered, "Deployment", "fedgate-gateway") as Deployment;
+      expect(gateway.spec.template.spec.volumes.map((v) => v.name)).not.toContain("matrix-registration");
+    });
+
+    it("chart - the chart fills in the Matrix listener and registration file, and the Service follows the port", async () => {
+      const values = await withMatrix(
+        { enabled: true, registrationSecret: { name: "matrix-as", key: "as.yaml" } },
+        { ...tchap, listen: { port: 9100 } },
+      );
+      const rendered = await render({ values });
+      const section = ((await renderedConfig(values, helm))["bridges"] as { matrix: Record<string, unknown> })
+        .matrix;
+      expect(section).toMatchObject({
+        listen: { host: "0.0.0.0", port: 9100 },
+        registrationFile: "/etc/fedgate-matrix/registration.yaml",
+      });
+      expect((find(rendered, "Service", "fedgate-bridge-matrix") as Service).spec.ports[0]?.port).toBe(9100);
+      const pod = (find(rendered, "Deployment", "fedgate-bridge-matrix") as Deployment).spec.template.spec;
+      expect(pod.containers[0]?.ports?.[0]?.containerPort).toBe(9100);
+      expect(pod.volumes).toContainEqual(
+        expect.objectContaining({
+          secret: { secretName: "matrix-as", items: [{ key: "as.yaml", path: "registration.yaml" }] },
+        }),
+      );
+
+      // A registration mounted some other way: the chart mounts nothing and keeps the file the values name.
+      const own = await withMatrix({ enabled: true }, { ...tchap, registrationFile: "/var/run/as/reg.yaml" });
+      const ownPod = (
+        find(await render({ values: own }), "Deployment", "fedgate-bridge-matrix") as Deployment
+      ).spec.template.spec;
+      expect(ownPod.volumes.map((v) => v.name)).toEqual(["config"]);
+      expect(((await renderedConfig(own, helm))["bridges"] as { matrix: unknown }).matrix).toMatchObject({
+        registrationFile: "/var/run/as/reg.yaml",
+        listen: { host: "0.0.0.0" },
+      });
+    });
+
+    it("chart - a Matrix bridge without a registration, or listening on loopback, fails the install", async () => {
+      await expect(render({ values: await withMatrix({ enabled: true }, tchap) })).rejects.toThrow(
+        /bridges\.matrix\.registrationSecret\.name/,
+      );
+      const loopback = await withMatrix(
+        { enabled: true, registrationSecret: { name: "matrix-as" } },
+        { ...tchap, listen: { host: "127.0.0.1" } },
+      );
+      await expect(render({ values: loopback })).rejects.toThrow(/listen\.host: 127\.0\.0\.1/);
+    });
+
+    it("chart - long release names give valid Service names that keep the bridges apart", async () => {
+      // Helm's longest release name (53 characters); fullname adds "-fedgate", a bridge's suffix more.
+      const release = "a-long-release-name-for-the-federation-gateway-agency";
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
+      const rendered = await render({
+        release,
+        values: { ...values, bridges: { ...bridges, xmpp: { enabled: true } } },
+      });
+      const deployments = named(rendered, "Deployment");
+      // Service names are DNS labels (63 characters at most); Deployment names may be longer.
+      for (const name of named(rendered, "Service")) expect(name.length).toBeLessThanOrEqual(63);
+      const matrix = deployments.find((n) => n.endsWith("-bridge-matrix"));
+      expect(deployments.find((n) => n.endsWith("-bridge-xmpp"))).toBeDefined();
+      const stashcat = deployments.find((n) => n.endsWith("-bridge-stashcat"));
+      expect(named(rendered, "Service")).toEqual(expect.arrayContaining([matrix, stashcat]));
+      expect(rendered.notes).toContain(`http://${matrix ?? ""}.default.svc:9000`);
+      expect(rendered.notes).toContain(`http://${stashcat ?? ""}.default.svc:9100`);
+    });
+
+    it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
+      const base = await readValues(valuesFiles["helm.yaml"]);
+      const member = await readValues(join(root, "docs/helm-federation-member.yaml"));
+      const values: Values = {
+        ...base,
+        ...member,
+        gateway: { ...(base["gateway"] as object), ...(member["gateway"] as object) },
+        config: { ...base.config, ...member.config },
+      };
+      expect((await valuesValidator())(values)).toEqual([]);
+      const rendered = await render({ values });
+      expect((await renderedConfig(values, helm))["federation"]).toEqual(member.config["federation"]);
+      const podOf = (name: string): PodSpec =>
+        (find(rendered, "Deployment", name) as Deployment).spec.template.spec;
+      const gateway = podOf("fedgate-gateway");
+      expect(gateway.volumes).toContainEqual({
+        name: "federation",
+        secret: { secretName: "fedgate-federation" },
+      });
+      expect(gateway.containers[0]?.volumeMounts).toContainEqual({
+        name: "federation",
+        mountPath: "/etc/fedgate-federation",
+        readOnly: true,
+      });
+      for (const bridge of named(rendered, "Deployment").filter((n) => n.startsWith("fedgate-bridge-")))
+        expect(
+          podOf(bridge).volumes.map((v) => v.name),
+          bridge,
+        ).not.toContain("federation");
+    });
+
+    it("chart - the Stashcat bridge gets a ClusterIP Service, its credentials as env and TCP probes", async () => {
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      const rendered = await render({ values, namespace: "fedgate" });
+      const section = (
+        (await renderedConfig(values, helm))["bridges"] as { stashcat: Record<string, unknown> }
+      ).stashcat;
+
+      const service = find(rendered, "Service", "fedgate-bridge-stashcat") as Service;
+      expect(service.spec.type).toBe("ClusterIP");
+      expect(service.spec.ports).toEqual([
+        expect.objectContaining({ name: "files", port: 9100, targetPort: "files", protocol: "TCP" }),
+      ]);
+      expect(service.spec.selector).toMatchObject({ "app.kubernetes.io/component": "bridge-stashcat" });
+      // The other bridges fetch Stashcat files through that Service.
+      expect(section["publicUrl"]).toBe(
+        `http://${service.metadata.name}:${String(service.spec.ports[0]?.port)}`,
+      );
+      expect(section["listen"]).toEqual({ host: "0.0.0.0", port: 9100 });
+      expect(rendered.notes).toContain("http://fedgate-bridge-stashcat.fedgate.svc:9100");
+
+      const deployment = find(rendered, "Deployment", "fedgate-bridge-stashcat") as Deployment;
+      expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
+      const [container] = deployment.spec.template.spec.containers;
+      expect(container?.env).toEqual(
+        expect.arrayContaining([
+          {
+            name: stashcatCredentialEnv.password,
+            valueFrom: { secretKeyRef: { name: "fedgate-stashcat", key: "password" } },
+          },
+          {
+            name: stashcatCredentialEnv.encryptionPassword,
+            valueFrom: { secretKeyRef: { name: "fedgate-stashcat", key: "encryptionPassword" } },
+          },
+        ]),
+      );
+      // extraEnv still reaches it (NATS_PASSWORD for config.nats.password).
+      expect(envNames(container)).toContain("NATS_PASSWORD");
+      expect(container?.ports).toEqual([{ name: "files", containerPort: 9100, protocol: "TCP" }]);
+      for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
+        expect(probe).toMatchObject({ tcpSocket: { port: "files" } });
+      // No volume of its own: the passwords come as env, the session is kept in NATS.
+      expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
+
+      // The config's references resolve to the Secret's keys in the bridge's pod.
+      const loaded = await stashcatInPod(values, helm);
+      expect(loaded).toMatchObject({
+        password: "fedgate-stashcat/password",
+        encryptionPassword: "fedgate-stashcat/encryptionPassword",
+      });
+
+      // Only the Stashcat bridge's pod sees the service account's passwords.
+      for (const name of ["fedgate-gateway", "fedgate-bridge-matrix"]) {
+        const pod = (find(rendered, "Deployment", name) as Deployment).spec.template.spec;
+        for (const c of pod.containers)
+          expect(envNames(c)).not.toEqual(expect.arrayContaining([stashcatCredentialEnv.password]));
+      }
+    });
+
+    it("chart - a disabled Stashcat bridge gets no Service, Deployment or credentials", async () => {
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
+      const off = {
+        ...values,
+        bridges: { ...bridges, stashcat: { ...bridges["stashcat"], enabled: false } },
+      };
+      const rendered = await render({ values: off });
+      expect(named(rendered, "Service").sort()).toEqual(["fedgate", "fedgate-bridge-matrix"]);
+      expect(named(rendered, "Deployment").sort()).toEqual(["fedgate-bridge-matrix", "fedgate-gateway"]);
+      expect(rendered.notes).not.toContain("Stashcat");
+      for (const d of (rendered.manifests as unknown as Manifest[]).filter(
+        (m): m is Deployment => m.kind === "Deployment",
+      ))
+        for (const c of d.spec.template.spec.containers)
+          expect(envNames(c).filter((n) => n.startsWith("STASHCAT_"))).toEqual([]);
+      // Its config section is left as given: no listener or publicUrl filled in.
+      const section = ((await renderedConfig(off, helm))["bridges"] as { stashcat: Record<string, unknown> })
+        .stashcat;
+      expect(section).toEqual((values.config["bridges"] as { stashcat: unknown }).stashcat);
+    });
+
+    it("chart - the chart fills in the Stashcat listener, publicUrl and secret references, and the Service follows the port", async () => {
+      const values = await withStashcat(
+        { enabled: true, credentialsSecret: { name: "sc", passwordKey: "pw", encryptionPasswordKey: "" } },
+        { ...ni, listen: { port: 9200 } },
+      );
+      const section = (
+        (await renderedConfig(values, helm))["bridges"] as { stashcat: Record<string, unknown> }
+      ).stashcat;
+      expect(section).toMatchObject({
+        listen: { host: "0.0.0.0", port: 9200 },
+        publicUrl: "http://fedgate-bridge-stashcat:9200",
+        password: { env: stashcatCredentialEnv.password },
+      });
+      // No encryption password key: neither the env var nor the reference; the login password opens the key.
+      expect(section).not.toHaveProperty("encryptionPassword");
+      const rendered = await render({ values });
+      expect((find(rendered, "Service", "fedgate-bridge-stashcat") as Service).spec.ports[0]?.port).toBe(
+        9200,
+      );
+      const [container] = (find(rendered, "Deployment", "fedgate-bridge-stashcat") as Deployment).spec
+        .template.spec.containers;
+      expect(container?.ports?.[0]?.containerPort).toBe(9200);
+      expect(envNames(container).filter((n) => n.startsWith("STASHCAT_"))).toEqual([
+        stashcatCredentialEnv.password,
+      ]);
+      expect(await stashcatInPod(values, helm)).toMatchObject({
+        password: "sc/pw",
+        encryptionPassword: "sc/pw",
+      });
+
+      // References the values give win, and are not mixed with the chart's.
+      const own = await withStashcat(
+        { enabled: true, credentialsSecret: { name: "sc" } },
+        { ...ni, password: { file: "/run/stashcat/password" }, publicUrl: "http://stashcat-files.example" },
+      );
+      expect(((await renderedConfig(own, helm))["bridges"] as { stashcat: unknown }).stashcat).toMatchObject({
+        password: { file: "/run/stashcat/password" },
+        encryptionPassword: { env: stashcatCredentialEnv.encryptionPassword },
+        publicUrl: "http://stashcat-files.example",
+      });
+
+      // Passwords from extraEnv instead of a credentials Secret.
+      const extra = await withStashcat({ enabled: true }, { ...ni, password: { env: "SC_PASSWORD" } });
+      const withEnv = {
+        ...extra,
+        extraEnv: [...(extra["extraEnv"] as object[]), { name: "SC_PASSWORD", value: "from-extra-env" }],
+      };
+      expect(await stashcatInPod(withEnv, helm)).toMatchObject({ password: "from-extra-env" });
+      const pod = (
+        find(await render({ values: withEnv }), "Deployment", "fedgate-bridge-stashcat") as Deployment
+      ).spec.template.spec;
+      expect(envNames(pod.containers[0]).filter((n) => n.startsWith("STASHCAT_"))).toEqual([]);
+    });
+
+    it("chart - a Stashcat bridge without a password, with an env var its pod lacks, or unreachable, fails the install", async () => {
+      await expect(render({ values: await withStashcat({ enabled: true }, ni) })).rejects.toThrow(
+        /bridges\.stashcat\.credentialsSecret\.name/,
+      );
+      const missing = await withStashcat(
+        { enabled: true, credentialsSecret: { name: "sc", encryptionPasswordKey: "" } },
+        { ...ni, encryptionPassword: { env: stashcatCredentialEnv.encryptionPassword } },
+      );
+      await expect(render({ values: missing })).rejects.toThrow(
+        /config\.bridges\.stashcat\.encryptionPassword: the bridge's container has no STASHCAT_ENCRYPTION_PASSWORD/,
+      );
+      const unset = await withStashcat({ enabled: true }, { ...ni, password: { env: "SC_PASSWORD" } });
+      await expect(render({ values: unset })).rejects.toThrow(
+        /config\.bridges\.stashcat\.password: the bridge's container has no SC_PASSWORD/,
+      );
+      const secret = { enabled: true, credentialsSecret: { name: "sc" } };
+      const loopback = await withStashcat(secret, { ...ni, listen: { host: "localhost" } });
+      await expect(render({ values: loopback })).rejects.toThrow(/listen\.host: localhost/);
+      const anyPort = await withStashcat(secret, { ...ni, listen: { port: 0 } });
+      await expect(render({ values: anyPort })).rejects.toThrow(/config\.bridges\.stashcat\.listen\.port: 0/);
+    });
+
+    it("chart - a disruption budget that would block drains fails the install", async () => {
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      await expect(
+        render({
+          values: {
+            ...values,
+            gateway: { replicas: 2, podDisruptionBudget: { enabled: true, minAvailable: 2 } },
+          },
+        }),
+      ).rejects.toThrow(/minAvailable \(2\) must be below gateway.replicas \(2\)/);
+    });
   });
 });
