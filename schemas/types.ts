@@ -446,7 +446,8 @@ export type DecisionReason =
   | "not-author"
   | "not-consented"
   | "agency-not-in-manifest"
-  | "echo";
+  | "echo"
+  | "unsupported-by-network";
 
 /**
  * The policy engine's verdict for one event and one target. Also the body of every audit record.
@@ -483,7 +484,10 @@ export interface AuditRecord {
    */
   eventId: string;
   eventType: string;
-  decision: "deliver" | "deny";
+  /**
+   * deliver and deny are the core's policy decisions; unsupported is the target adapter's outcome for a delivery its network cannot show (reason unsupported-by-network).
+   */
+  decision: "deliver" | "deny" | "unsupported";
   reason: DecisionReason;
   /**
    * Human-readable explanation, free of message content.
@@ -507,7 +511,7 @@ export interface AuditRecord {
   contentSha256?: string;
   decidedAt: string;
   /**
-   * Which gateway replica decided: <host>/<pid>.
+   * Which gateway replica decided (<host>/<pid>), or, for unsupported, which adapter (<network>-<instance>).
    */
   decidedBy?: string;
 }

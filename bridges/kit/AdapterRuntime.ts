@@ -8,7 +8,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { Delivery, NormalisedEvent } from "../../schemas/types.js";
+import type { AuditBatch, Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus, Subscription } from "../../gateway/platform/bus/Bus.js";
 import { deadLetterOf } from "../../gateway/platform/bus/consumePolicy.js";
 import { buckets } from "../../schemas/contract/topology.js";
@@ -18,6 +18,7 @@ import { PermanentError } from "../../schemas/contract/errors.js";
 import { IdentityStore } from "../../gateway/platform/stores/IdentityStore.js";
 import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import { MessageMap } from "../../gateway/platform/stores/MessageMap.js";
+import { type Capabilities, unsupportedReason } from "./capabilities.js";
 import { cleanDelivery, cleanEvent } from "./cleanText.js";
 
 /** A delivery's relations as native ids in the target conversation; absent where the target never saw it. */
@@ -34,15 +35,26 @@ export interface NativeMessage {
   aliases?: string[];
 }
 
+/** A delivery the network cannot show (membership where it has none): audited as such, never as delivered. */
+export interface Unsupported {
+  unsupported: string;
+}
+
+/** The outcome for an event the network cannot show; `detail` says what, without message content. */
+export function unsupported(detail: string): Unsupported {
+  return { unsupported: detail };
+}
+
 /**
  * Delivers one event into the adapter's network. Returns the native id(s) of what it created there (so later
- * edits, replies and reactions can find it), or undefined when nothing addressable was created.
+ * edits, replies and reactions can find it), undefined when nothing addressable was created, or
+ * unsupported(…) when the network cannot show the event at all.
  * Throw a TransientError to be retried, a PermanentError to dead-letter the delivery.
  */
 export type DeliveryHandler = (
   delivery: Delivery,
   relations: NativeRelations,
-) => Promise<string | NativeMessage | undefined>;
+) => Promise<string | NativeMessage | Unsupported | undefined>;
 
 /** A bridge's deliveries' ack wait when its config names none (gateway.ackWaitMs's schema default). */
 const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -56,6 +68,8 @@ export interface AdapterRuntimeOptions {
   network: string;
   instance: string;
   log: Logger;
+  /** What the network can show; deliveries it cannot are audited as unsupported without reaching the adapter. */
+  capabilities?: Capabilities;
   /** Attempts for a delivery failing transiently before it is dead-lettered. */
   maxAttempts?: number;
   /**
@@ -175,11 +189,22 @@ export class AdapterRuntime {
         const beat = setInterval(() => {
           if (Date.now() - started < MAX_DELIVERY_MS) progress();
         }, ackWaitMs / 3);
+        const cannot =
+          this.options.capabilities === undefined
+            ? undefined
+            : unsupportedReason(network, this.options.capabilities, delivery.event.type);
         let native: Awaited<ReturnType<DeliveryHandler>>;
         try {
-          native = await handler(delivery, await this.nativeRelations(delivery));
+          native =
+            cannot === undefined
+              ? await handler(delivery, await this.nativeRelations(delivery))
+              : unsupported(cannot);
         } finally {
           clearInterval(beat);
+        }
+        if (native !== undefined && typeof native !== "string" && "unsupported" in native) {
+          await this.auditUnsupported(delivery, native.unsupported);
+          return;
         }
         const { id, aliases } = typeof native === "string" ? { id: native, aliases: [] } : (native ?? {});
         if (id !== undefined)
@@ -192,6 +217,41 @@ export class AdapterRuntime {
     );
     this.subscriptions.push(subscription);
     return subscription;
+  }
+
+  /**
+   * The audit record of a delivery the network cannot show. Stored once per delivery (its id is the
+   * JetStream message id), however often the delivery is handed out again.
+   */
+  private async auditUnsupported(delivery: Delivery, detail: string): Promise<void> {
+    const { network, instance } = this.options;
+    const { event, target } = delivery;
+    const batch: AuditBatch = {
+      specVersion: "1",
+      records: [
+        {
+          specVersion: "1",
+          eventId: event.id,
+          eventType: event.type,
+          decision: "unsupported",
+          reason: "unsupported-by-network",
+          detail,
+          source: {
+            network: event.source.network,
+            instance: event.source.instance,
+            conversation: event.source.conversation,
+            ...(event.sender.agency === undefined ? {} : { agency: event.sender.agency }),
+          },
+          target,
+          ...(delivery.marking === undefined ? {} : { marking: delivery.marking.id }),
+          decidedAt: new Date().toISOString(),
+          decidedBy: `${network}-${instance}`,
+        },
+      ],
+    };
+    await this.bus.publish(subjects.audit("unsupported"), encodeJson(batch), {
+      msgId: `unsupported.${delivery.id}`,
+    });
   }
 
   /** Native ids another message had already: they keep naming it (see MessageMap.record). */

@@ -32,6 +32,7 @@ import {
   type NativeMessage,
   type NativeRelations,
 } from "../kit/AdapterRuntime.js";
+import { matrixCapabilities } from "./capabilities.js";
 import { attemptedBefore } from "../kit/attemptedBefore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
@@ -164,6 +165,7 @@ export class MatrixBridge {
       listen,
     };
     const runtime = await AdapterRuntime.open(bus, {
+      capabilities: matrixCapabilities,
       network: NETWORK,
       instance: config.instance,
       log,

@@ -25,7 +25,10 @@ import {
   type DeliverySettings,
   type NativeMessage,
   type NativeRelations,
+  type Unsupported,
+  unsupported,
 } from "../kit/AdapterRuntime.js";
+import { xmppCapabilities } from "./capabilities.js";
 import { attemptedBefore } from "../kit/attemptedBefore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { InputQueue } from "../kit/InputQueue.js";
@@ -171,6 +174,7 @@ export class XmppBridge {
     deliveries: DeliverySettings = {},
   ): Promise<XmppBridge> {
     const runtime = await AdapterRuntime.open(bus, {
+      capabilities: xmppCapabilities,
       network: "xmpp",
       instance: config.instance,
       log,
@@ -1086,7 +1090,10 @@ export class XmppBridge {
    * Posts a delivery as the sender's puppet, into its room or to the native participant of a direct chat;
    * returns the ids the message has there.
    */
-  private async deliver(delivery: Delivery, relations: NativeRelations): Promise<NativeMessage | undefined> {
+  private async deliver(
+    delivery: Delivery,
+    relations: NativeRelations,
+  ): Promise<NativeMessage | Unsupported | undefined> {
     const { target, event } = delivery;
     const { type, to } = this.destination(delivery);
     // Derived from the delivery: handled again, it posts under the same ids (see postedBefore).
@@ -1138,15 +1145,7 @@ export class XmppBridge {
       // moderator's (XEP-0425), which neither Prosody 0.12 nor ejabberd 23.01 offers, and a correction from
       // another puppet would be taken by some clients as a change to someone else's words. Say so rather than
       // send what clients would wrongly apply or silently drop.
-      this.log.warn(
-        { eventId: event.id, conversation: target.conversation, type: event.type },
-        "change of a message its sender's puppet did not send: XMPP lets only its author make it; not bridged",
-      );
-      return undefined;
-    }
-    if (!["message.created", "message.edited", "message.deleted", "notice"].includes(event.type)) {
-      this.log.info({ eventId: event.id, type: event.type }, "event type not bridged to XMPP yet");
-      return undefined;
+      return unsupported(`${event.type} of a message by someone else: XMPP lets only its author make it`);
     }
     // A delivery back into the conversation its event came from is the gateway's own notice: the bot says it,
     // and where it answers a native message just sent, that message's sender gets a stanza error too.

@@ -3,13 +3,15 @@
  *
  *   fedgate.v1.inbound.<network>.<instance>.<partition>   adapters → core
  *   fedgate.v1.outbound.<network>.<instance>              core → adapters
- *   fedgate.v1.audit.<deliver|deny>                        core → auditors
+ *   fedgate.v1.audit.<deliver|deny|unsupported>            core, adapters → auditors
  *   fedgate.v1.deadletter.<origin>                         anyone → operators
  *   fedgate.v1.federation.<from>.<to>.<event|receipt|grant>   gateway <from> → partner gateway <to>
  *
  * The partition token keeps one conversation's events in order while several core replicas share the work:
  * each partition is consumed one event at a time, and all events of a conversation hash to one partition.
  */
+
+import type { AuditRecord } from "../types.js";
 
 const ROOT = "fedgate.v1";
 
@@ -22,7 +24,8 @@ export const FEDERATION_NETWORK = "federation";
 /** Fixed by contract v1: every adapter must hash conversations to the same partitions as the core. */
 export const PARTITIONS = 64;
 
-export type Decision = "deliver" | "deny";
+/** What an audit record says happened: the core's deliver or deny, or an adapter's unsupported. */
+export type Decision = AuditRecord["decision"];
 
 /** FNV-1a (32 bit) over the UTF-8 bytes: simple enough to reimplement in any adapter's language. */
 export function fnv1a32(text: string): number {

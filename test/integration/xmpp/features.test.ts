@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
+import type { AuditRecord, Delivery, NormalisedEvent } from "../../../schemas/types.js";
+import { subjects } from "../../../schemas/contract/subjects.js";
 import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
-import { eventually } from "../../helpers/fixtures.js";
+import { auditRecordsIn, eventually } from "../../helpers/fixtures.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import {
   type Element,
@@ -166,6 +167,21 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       expect(heard.some((m) => m.getChild("retract", NS.retract)?.attrs["id"] === stanzaIdOf(echo))).toBe(
         false,
       );
+      // The audit trail says why it was not shown, rather than taking it as delivered.
+      const unsupported: AuditRecord[] = [];
+      const following = await bus.follow("FEDGATE_AUDIT", subjects.audit("unsupported"), "start", (m) => {
+        unsupported.push(...auditRecordsIn(m.data));
+      });
+      const record = await eventually(() =>
+        unsupported.find((r) => r.eventId === "c1a2b3c4-0001-4000-8000-000000000009"),
+      );
+      expect(record).toMatchObject({
+        decision: "unsupported",
+        reason: "unsupported-by-network",
+        eventType: "message.deleted",
+        decidedBy: "xmpp-bpol",
+      });
+      await following.stop();
     });
 
     it("inbound - a reply (XEP-0461) points at the right event, without its fallback quote", async () => {

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { AdapterRuntime } from "../../../bridges/kit/AdapterRuntime.js";
+import { AdapterRuntime, unsupported } from "../../../bridges/kit/AdapterRuntime.js";
+import { stashcatCapabilities } from "../../../bridges/stashcat/capabilities.js";
 import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import { MemoryBus } from "../../../gateway/platform/bus/MemoryBus.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
 import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
 import { TransientError } from "../../../schemas/contract/errors.js";
-import { eventually } from "../../helpers/fixtures.js";
+import { auditRecordsIn, eventually } from "../../helpers/fixtures.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 
 const log = createLogger("silent");
@@ -119,6 +120,97 @@ describe("AdapterRuntime", () => {
     await runtime.publish(event);
     expect(inboundOf(bus).map((e) => e.id)).toEqual([event.id]);
     expect(await runtime.messages.eventId(source, "m1")).toBe(event.id);
+    await runtime.close();
+  });
+
+  it("AdapterRuntime - an event the network cannot show is audited as unsupported, acked, and not mapped as delivered", async () => {
+    const bus = new MemoryBus();
+    await bus.ensureTopology();
+    const runtime = await AdapterRuntime.open(bus, { network: "stashcat", instance: "ni", log });
+    let calls = 0;
+    await runtime.consumeDeliveries(() => {
+      calls += 1;
+      return Promise.resolve(unsupported("Stashcat shows no membership of people on other networks"));
+    });
+    const delivery: Delivery = {
+      specVersion: "1",
+      id: "delivery-joined",
+      event: {
+        specVersion: "1",
+        id: "event-00000002",
+        type: "member.joined",
+        source: { network: "xmpp", instance: "bpol", conversation: "lage@conference.bpol" },
+        sender: { userId: "weber@bpol", displayName: "Weber", agency: "bpol" },
+        timestamp: new Date().toISOString(),
+      },
+      target: { network: "stashcat", instance: "ni", conversation: "channel:1001", agency: "polizei-ni" },
+    };
+    await bus.publish(subjects.outbound("stashcat", "ni"), encodeJson(delivery));
+    const [batch] = await eventually(() => {
+      const stored = bus.messages(subjects.audit("unsupported"));
+      return stored.length > 0 ? stored : undefined;
+    }, 2000);
+    const [record, ...more] = auditRecordsIn(batch?.data ?? new Uint8Array());
+    expect(more).toEqual([]);
+    expect(record).toMatchObject({
+      eventId: "event-00000002",
+      eventType: "member.joined",
+      decision: "unsupported",
+      reason: "unsupported-by-network",
+      detail: "Stashcat shows no membership of people on other networks",
+      source: { network: "xmpp", instance: "bpol", conversation: "lage@conference.bpol", agency: "bpol" },
+      target: delivery.target,
+      decidedBy: "stashcat-ni",
+    });
+    // Handled once (acked, not handed out again), and nothing native stands for it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(calls).toBe(1);
+    expect(await runtime.messages.nativeId("event-00000002", delivery.target)).toBeUndefined();
+    await runtime.close();
+  });
+
+  it("AdapterRuntime - a delivery the network's capabilities rule out is audited as unsupported without reaching the adapter", async () => {
+    const bus = new MemoryBus();
+    await bus.ensureTopology();
+    const runtime = await AdapterRuntime.open(bus, {
+      network: "stashcat",
+      instance: "ni",
+      log,
+      capabilities: stashcatCapabilities,
+    });
+    const handled: string[] = [];
+    await runtime.consumeDeliveries((delivery) => {
+      handled.push(delivery.event.type);
+      return Promise.resolve(undefined);
+    });
+    const target = {
+      network: "stashcat",
+      instance: "ni",
+      conversation: "channel:1001",
+      agency: "polizei-ni",
+    };
+    const deliveryOf = (id: string, type: "member.left" | "message.created"): Delivery => ({
+      specVersion: "1",
+      id: `delivery-${id}`,
+      event: {
+        specVersion: "1",
+        id: `event-0000000${id}`,
+        type,
+        source: { network: "xmpp", instance: "bpol", conversation: "lage@conference.bpol" },
+        sender: { userId: "weber@bpol" },
+        ...(type === "message.created" ? { content: { body: "Lage ruhig" } } : {}),
+        timestamp: new Date().toISOString(),
+      },
+      target,
+    });
+    await bus.publish(subjects.outbound("stashcat", "ni"), encodeJson(deliveryOf("3", "member.left")));
+    await bus.publish(subjects.outbound("stashcat", "ni"), encodeJson(deliveryOf("4", "message.created")));
+    await eventually(() => (handled.length > 0 ? true : undefined), 2000);
+    expect(handled).toEqual(["message.created"]);
+    const records = bus.messages(subjects.audit("unsupported")).flatMap((m) => auditRecordsIn(m.data));
+    expect(records.map((r) => [r.eventId, r.reason, r.detail])).toEqual([
+      ["event-00000003", "unsupported-by-network", "stashcat shows no leaving of people on other networks"],
+    ]);
     await runtime.close();
   });
 });
