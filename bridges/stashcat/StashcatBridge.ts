@@ -29,6 +29,7 @@ import {
 } from "../../gateway/platform/bus/KeyValueStore.js";
 import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import { AdapterRuntime, type DeliverySettings, type NativeRelations } from "../kit/AdapterRuntime.js";
+import { stashcatCapabilities } from "./capabilities.js";
 import {
   attachmentFetchOptions,
   DEFAULT_MAX_ATTACHMENT_BYTES,
@@ -37,7 +38,6 @@ import {
 } from "../kit/fetchAttachment.js";
 import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
 import { mediaTypeOfBytes } from "../kit/mediaTypeOfBytes.js";
-import { puppetName } from "../kit/puppetName.js";
 import type { LoadedStashcatConfig } from "./config.js";
 import type { StashcatAttachments, StashcatBridgeConfig } from "./config.types.js";
 import {
@@ -51,7 +51,8 @@ import {
   wrapChatKey,
 } from "./crypto.js";
 import { createFileRouter, fileLink } from "./FileLinks.js";
-import { markdownToEventHtml } from "./markdown.js";
+import { eventBaseOf, fromStashcatMessage } from "./fromStashcatMessage.js";
+import { toStashcatText } from "./toStashcatText.js";
 import { parseMessage, StashcatClient, type ChatRef, type StashcatMessage } from "./StashcatClient.js";
 import { StashcatPush } from "./StashcatPush.js";
 
@@ -158,6 +159,7 @@ export class StashcatBridge {
       listen,
     };
     const runtime = await AdapterRuntime.open(bus, {
+      capabilities: stashcatCapabilities,
       network: NETWORK,
       instance: config.instance,
       log,
@@ -464,12 +466,7 @@ export class StashcatBridge {
     // same event id, which the bus stores once.
     if (known !== undefined && !posted && !message.deleted && message.id > (await this.lastOf(message.chat)))
       known = undefined;
-    const base = {
-      specVersion: "1" as const,
-      source: { network: NETWORK, instance: this.config.instance, conversation, messageId: nativeId },
-      sender: { userId: String(message.senderId), displayName: message.senderName },
-      timestamp: new Date(message.time * 1000).toISOString(),
-    };
+    const base = eventBaseOf(message, this.config.instance, conversation);
     if (known !== undefined) {
       if (message.deleted && !(await this.deletedByBridge(message.id)))
         await this.runtime.publish({
@@ -504,19 +501,14 @@ export class StashcatBridge {
       message.replyTo === undefined
         ? undefined
         : await this.runtime.messages.eventId(ref, String(message.replyTo));
-    const event: NormalisedEvent = {
-      ...base,
+    const event = fromStashcatMessage(message, {
       id: this.runtime.eventIdOf(nativeId),
-      type: "message.created",
-      content: {
-        ...(text === "" ? {} : { body: text }),
-        ...(message.markdown && text !== "" ? { html: markdownToEventHtml(text) } : {}),
-        ...(attachments.length === 0 ? {} : { attachments }),
-      },
-      ...(replyTo === undefined ? {} : { relations: { replyTo } }),
-    };
-    if (text === "" && attachments.length === 0)
-      throw new PermanentError("FG_NATIVE_INVALID", "the message has neither text nor files");
+      instance: this.config.instance,
+      conversation,
+      text,
+      attachments,
+      ...(replyTo === undefined ? {} : { replyTo }),
+    });
     await this.runtime.publish(event);
     await this.publishLikes(message, event.id, base);
   }
@@ -637,10 +629,6 @@ export class StashcatBridge {
       event.source.instance === target.instance &&
       event.source.conversation === target.conversation;
     switch (event.type) {
-      case "member.joined":
-      case "member.left":
-        // No puppets: the conversation would only hear the bridge announce people it cannot show.
-        return undefined;
       case "message.deleted":
         if (relations.redacts !== undefined) {
           const messageId = Number(relations.redacts);
@@ -659,13 +647,7 @@ export class StashcatBridge {
     }
     const files =
       event.type === "message.created" ? await this.uploadFiles(event, chat) : { ids: [], missing: [] };
-    const who = ownNotice ? "fedgate" : puppetName(delivery);
-    const marking = delivery.marking === undefined ? "" : `[${delivery.marking.label}] `;
-    const edited = event.type === "message.edited" ? "(corrected) " : "";
-    const missing = files.missing.map((name) => `\n[file not carried: ${name}]`).join("");
-    // The message is markdown for its header; everything after the header is plain text and shown as such.
-    const said = escapeMarkdown(`${marking}${edited}${event.content?.body ?? ""}${missing}`);
-    const text = `**${escapeMarkdown(who)}:** ${said}`;
+    const text = toStashcatText(delivery, { fromGateway: ownNotice, missingFiles: files.missing });
     const replyTo = relations.replyTo ?? relations.replaces;
     const sealed = encryptText(text, await this.chatKey(chat));
     const marker = deliveryMarker(delivery.id);
@@ -818,17 +800,4 @@ export class StashcatBridge {
  */
 function deliveryMarker(deliveryId: string): string {
   return createHash("md5").update(`fedgate delivery\0${deliveryId}`).digest("hex");
-}
-
-/**
- * Plain text as markdown that shows it as written: the marks that make emphasis, links, code, tables and
- * headings are escaped everywhere, and those that start lists, rules and underlined headings at a line's
- * start, so that no name or body can add a bold "Name (Agency):" header of its own or a link whose text hides
- * where it goes. CommonMark lets any ASCII punctuation be escaped with a backslash.
- */
-function escapeMarkdown(text: string): string {
-  return text
-    .replace(/[\\`*_[\]<>~|#]/g, "\\$&")
-    .replace(/^(\s*)([-+=])/gm, "$1\\$2")
-    .replace(/^(\s*\d+)([.)])/gm, "$1\\$2");
 }
