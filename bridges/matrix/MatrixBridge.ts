@@ -32,6 +32,7 @@ import {
   type NativeMessage,
   type NativeRelations,
 } from "../kit/AdapterRuntime.js";
+import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { matrixCapabilities } from "./capabilities.js";
 import { attemptedBefore } from "../kit/attemptedBefore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
@@ -902,13 +903,9 @@ export class MatrixBridge {
   // ---------------------------------------------------------------- outbound: deliveries as ghosts
 
   private async deliver(delivery: Delivery, relations: NativeRelations): Promise<NativeMessage | undefined> {
-    const { event, target } = delivery;
+    const { event } = delivery;
     // A delivery back into the conversation its event came from is the gateway's own notice: the bot says it.
-    if (
-      event.source.network === target.network &&
-      event.source.instance === target.instance &&
-      event.source.conversation === target.conversation
-    ) {
+    if (isGatewayNotice(delivery)) {
       const room = await this.roomOf(delivery, undefined);
       const txnId = txnIdFor(delivery.id, 0);
       const posted = await this.postedBefore(delivery, room, this.bot);

@@ -29,6 +29,7 @@ import {
 } from "../../gateway/platform/bus/KeyValueStore.js";
 import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import { AdapterRuntime, type DeliverySettings, type NativeRelations } from "../kit/AdapterRuntime.js";
+import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { stashcatCapabilities } from "./capabilities.js";
 import {
   attachmentFetchOptions,
@@ -622,12 +623,9 @@ export class StashcatBridge {
   // ---------------------------------------------------------------- outbound: deliveries as the service account
 
   private async deliver(delivery: Delivery, relations: NativeRelations): Promise<string | undefined> {
-    const { event, target } = delivery;
+    const { event } = delivery;
     const chat = await this.chatOf(delivery);
-    const ownNotice =
-      event.source.network === target.network &&
-      event.source.instance === target.instance &&
-      event.source.conversation === target.conversation;
+    const ownNotice = isGatewayNotice(delivery);
     switch (event.type) {
       case "message.deleted":
         if (relations.redacts !== undefined) {

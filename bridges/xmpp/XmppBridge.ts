@@ -28,6 +28,7 @@ import {
   type Unsupported,
   unsupported,
 } from "../kit/AdapterRuntime.js";
+import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { xmppCapabilities } from "./capabilities.js";
 import { attemptedBefore } from "../kit/attemptedBefore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
@@ -1149,11 +1150,7 @@ export class XmppBridge {
     }
     // A delivery back into the conversation its event came from is the gateway's own notice: the bot says it,
     // and where it answers a native message just sent, that message's sender gets a stanza error too.
-    if (
-      event.source.network === target.network &&
-      event.source.instance === target.instance &&
-      event.source.conversation === target.conversation
-    ) {
+    if (isGatewayNotice(delivery)) {
       await this.sayNotice(delivery, relations, { ...address, from: this.botJid });
       return undefined;
     }
