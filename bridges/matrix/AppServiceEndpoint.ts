@@ -13,10 +13,9 @@
  * `matrix-appservice` also needs express 4; we run express 5.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { createServer, type Server } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { PermanentError } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
+import { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import {
   decodeJson,
@@ -279,61 +278,28 @@ export function createAppServiceRouter(options: AppServiceEndpointOptions): expr
   return router;
 }
 
-/** The AS endpoint listening on a socket. */
-export class AppServiceServer {
-  private constructor(
-    private readonly server: Server,
-    /** Base URL it answers on, e.g. http://127.0.0.1:9000. */
-    readonly url: string,
-  ) {}
-
-  /** Starts listening (port 0: any free port); rejects with FG_SERVER_START_FAILED when it cannot. */
-  static async listen(
-    options: AppServiceEndpointOptions,
-    host: string,
-    port: number,
-    /** Served first, on their own paths (the bridge's file links); they must not need the hs_token. */
-    alongside: express.Router[] = [],
-  ): Promise<AppServiceServer> {
-    const app = express();
-    app.disable("x-powered-by");
-    for (const router of alongside) app.use(router);
-    app.use(createAppServiceRouter(options));
-    const server = createServer(app);
-    server.headersTimeout = 10_000;
+/**
+ * The AS endpoint listening on a socket (port 0: any free port); rejects with FG_SERVER_START_FAILED when it
+ * cannot. `alongside` routers are served first, on their own paths (the bridge's file links); they must not
+ * need the hs_token.
+ */
+export async function listenAppService(
+  options: AppServiceEndpointOptions,
+  host: string,
+  port: number,
+  alongside: express.Router[] = [],
+): Promise<HttpListener> {
+  const app = express();
+  app.disable("x-powered-by");
+  for (const router of alongside) app.use(router);
+  app.use(createAppServiceRouter(options));
+  return await HttpListener.listen(app, {
+    host,
+    port,
+    what: "Matrix AS endpoint",
+    log: options.log,
+    headersTimeoutMs: 10_000,
     // Bounded so that a stalled request cannot hold a connection forever; a transaction waits for the bus.
-    server.requestTimeout = 90_000;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        reject(
-          new PermanentError(
-            "FG_SERVER_START_FAILED",
-            `Matrix AS endpoint cannot listen on ${host}:${String(port)}: ${error.message}`,
-            { cause: error },
-          ),
-        );
-      };
-      server.once("error", onError);
-      server.listen(port, host, () => {
-        server.off("error", onError);
-        resolve();
-      });
-    });
-    server.on("error", (error) => options.log.error({ err: error }, "Matrix AS endpoint server error"));
-    const address = server.address();
-    if (address === null || typeof address === "string") {
-      server.close();
-      throw new PermanentError("FG_SERVER_START_FAILED", "Matrix AS endpoint is not on a TCP address");
-    }
-    const hostPart = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    return new AppServiceServer(server, `http://${hostPart}:${String(address.port)}`);
-  }
-
-  /** Stops accepting connections; resolves once open requests (and their handlers) are done. */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
-  }
+    requestTimeoutMs: 90_000,
+  });
 }

@@ -46,7 +46,8 @@ import {
 } from "../kit/fetchAttachment.js";
 import { openDirectChat } from "../kit/openDirectChat.js";
 import { puppetName } from "../kit/puppetName.js";
-import { AppServiceServer, openTxnStore } from "./AppServiceEndpoint.js";
+import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
+import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import type { LoadedMatrixConfig } from "./config.js";
 import type { MatrixAttachments, MatrixBridgeConfig } from "./config.types.js";
 import { ghostUserId, isGhost, localpartOf, type GhostNaming } from "./ghosts.js";
@@ -127,7 +128,7 @@ export class MatrixBridge {
   private readonly directRooms = new BoundedMap<string, string | null>(CACHE_SIZE);
   /** Room markings from their state event, by room id (null: none). */
   private readonly markings = new BoundedMap<string, string | null>(CACHE_SIZE);
-  private server: AppServiceServer | undefined;
+  private server: HttpListener | undefined;
   /** What the homeserver never sent of linked rooms' timelines. */
   private readonly skipped: SkippedEvents;
 
@@ -200,7 +201,7 @@ export class MatrixBridge {
         log,
         maxBytes: config.attachments.maxBytes,
       });
-      bridge.server = await AppServiceServer.listen(
+      bridge.server = await listenAppService(
         {
           hsToken: registration.hs_token,
           txns: await openTxnStore(bus),

@@ -10,7 +10,7 @@
  * a chat's catch-up point past messages written while the channel was down.
  */
 import { createHash } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import express from "express";
 import type { Attachment, Delivery, NormalisedEvent } from "../../schemas/types.js";
@@ -128,7 +128,7 @@ export class StashcatBridge {
   /** Resolves once the catch-ups of the push channel's latest connection are queued; its pushes wait for it. */
   private catchUpsQueued: Promise<void> = Promise.resolve();
   private push: StashcatPush | undefined;
-  private server: Server | undefined;
+  private server: HttpListener | undefined;
   private stopping = false;
   /** Ends the pauses between retries at once when the bridge stops. */
   private readonly stopped = new AbortController();
@@ -238,28 +238,21 @@ export class StashcatBridge {
         open: (fileId) => this.openFile(fileId),
       }),
     );
-    const server = createServer(app);
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (error) =>
-        reject(
-          new PermanentError(
-            "FG_SERVER_START_FAILED",
-            `Stashcat bridge cannot serve files on ${this.config.listen.host}:${String(this.config.listen.port)}: ${error.message}`,
-            { cause: error },
-          ),
-        ),
-      );
-      server.listen(this.config.listen.port, this.config.listen.host, resolve);
+    this.server = await HttpListener.listen(app, {
+      host: this.config.listen.host,
+      port: this.config.listen.port,
+      what: "Stashcat bridge's file server",
+      log: this.log,
+      headersTimeoutMs: 10_000,
+      // A file is streamed from Stashcat as it is decrypted: a large one takes a while.
+      requestTimeoutMs: 300_000,
     });
-    this.server = server;
   }
 
   /** The base of the file links: as configured, else where the bridge listens (port 0 gives a free one). */
   private get publicUrl(): string {
     if (this.config.publicUrl !== undefined) return this.config.publicUrl.replace(/\/+$/, "");
-    const address = this.server?.address();
-    const port = typeof address === "object" && address !== null ? address.port : this.config.listen.port;
-    return `http://${this.config.listen.host}:${String(port)}`;
+    return this.server?.url ?? `http://${this.config.listen.host}:${String(this.config.listen.port)}`;
   }
 
   // ---------------------------------------------------------------- inbound: officers' messages
@@ -783,10 +776,7 @@ export class StashcatBridge {
     // Pushes held for a catch-up listing join their queues once it ends; then every queue runs out.
     await this.catchUpsQueued;
     await this.perChat.idle();
-    await new Promise<void>((resolve) => {
-      if (this.server === undefined) resolve();
-      else this.server.close(() => resolve());
-    });
+    await this.server?.close();
     await this.runtime.close();
     this.links.stop();
   }

@@ -20,7 +20,8 @@ import { FederationGate } from "./federation/FederationGate.js";
 import { PartnerLink } from "./federation/PartnerLink.js";
 import { privateKeyFrom, publicKeyFrom } from "./federation/partnerManifest.js";
 import { ConsentStore } from "./federation/ConsentStore.js";
-import { AdminServer } from "./admin/AdminApi.js";
+import { listenAdminApi } from "./admin/AdminApi.js";
+import type { HttpListener } from "../platform/http/HttpListener.js";
 import { PolicyEngine } from "./policy/PolicyEngine.js";
 import { Router } from "./routing/Router.js";
 import { DeliveryLedger } from "./routing/DeliveryLedger.js";
@@ -66,7 +67,7 @@ export class GatewayService {
   private readonly subscriptions = new Map<number, Subscription>();
   private federation: Federation | undefined;
   private leases: PartitionLeases | undefined;
-  private admin: AdminServer | undefined;
+  private admin: HttpListener | undefined;
   private ready = false;
 
   private constructor(
@@ -104,7 +105,7 @@ export class GatewayService {
     await service.createDeclaredLinks();
     const federation = authorities === undefined ? undefined : await service.startFederation(authorities);
     if (adminToken !== undefined && loaded.config.admin !== undefined) {
-      service.admin = await AdminServer.listen(
+      service.admin = await listenAdminApi(
         {
           links,
           joinCodes: await JoinCodeStore.open(theBus, log),

@@ -4,11 +4,11 @@
  * is answered as an RFC 9457 problem document (see problem.ts).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { createServer, type Server } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { ConsentRequest, JoinCodeRequest, Link } from "../../../schemas/types.js";
 import { validateLink, validatorFor } from "../../../schemas/contract/schemas.js";
 import { PermanentError, type SchemaProblem, ValidationError } from "../../../schemas/contract/errors.js";
+import { HttpListener } from "../../platform/http/HttpListener.js";
 import type { Logger } from "../../platform/log.js";
 import type { ConsentStore } from "../federation/ConsentStore.js";
 import type { PartnerManifestStore } from "../federation/PartnerManifestStore.js";
@@ -392,53 +392,14 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
   return app;
 }
 
-/** The admin API listening on a socket. */
-export class AdminServer {
-  private constructor(
-    private readonly server: Server,
-    /** Base URL the server answers on, e.g. http://127.0.0.1:8480. */
-    readonly url: string,
-  ) {}
-
-  /** Starts listening; rejects with FG_SERVER_START_FAILED when the address cannot be bound. */
-  static async listen(deps: AdminApiDeps, host: string, port: number): Promise<AdminServer> {
-    const server = createServer(createAdminApp(deps));
-    // Bounded so that a slow or stalled client cannot hold a connection open indefinitely.
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        reject(
-          new PermanentError(
-            "FG_SERVER_START_FAILED",
-            `admin API cannot listen on ${host}:${port}: ${error.message}`,
-            {
-              cause: error,
-            },
-          ),
-        );
-      };
-      server.once("error", onError);
-      server.listen(port, host, () => {
-        server.off("error", onError);
-        resolve();
-      });
-    });
-    server.on("error", (error) => deps.log.error({ err: error }, "admin API server error"));
-    const address = server.address();
-    if (address === null || typeof address === "string") {
-      server.close();
-      throw new PermanentError("FG_SERVER_START_FAILED", "admin API is not listening on a TCP address");
-    }
-    const hostPart = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    return new AdminServer(server, `http://${hostPart}:${address.port}`);
-  }
-
-  /** Stops accepting connections and resolves once open requests are done. Safe to call twice. */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
-  }
+/** The admin API listening on a socket; rejects with FG_SERVER_START_FAILED when the address cannot be bound. */
+export async function listenAdminApi(deps: AdminApiDeps, host: string, port: number): Promise<HttpListener> {
+  return await HttpListener.listen(createAdminApp(deps), {
+    host,
+    port,
+    what: "admin API",
+    log: deps.log,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 30_000,
+  });
 }

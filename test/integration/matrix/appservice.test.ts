@@ -1,3 +1,4 @@
+import type { HttpListener } from "../../../gateway/platform/http/HttpListener.js";
 /**
  * The AS endpoint against a real Synapse and nats-server: Synapse delivers a room's message to the endpoint
  * in a transaction, the handler sees it once, and the transaction ids kept in JetStream KV outlive the
@@ -6,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { request } from "undici";
-import { AppServiceServer, openTxnStore, txnBucket } from "../../../bridges/matrix/AppServiceEndpoint.js";
+import { listenAppService, openTxnStore, txnBucket } from "../../../bridges/matrix/AppServiceEndpoint.js";
 import { generateRegistration } from "../../../bridges/matrix/registration.js";
 import { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { freePort } from "../../harness/servers/serverProcess.js";
@@ -57,10 +58,10 @@ async function matrix(
 }
 
 /** An endpoint on `port` with its own bus connection, as a freshly started bridge process would have. */
-async function startEndpoint(received: Received[]): Promise<{ server: AppServiceServer; bus: JetStreamBus }> {
+async function startEndpoint(received: Received[]): Promise<{ server: HttpListener; bus: JetStreamBus }> {
   if (nats === undefined) throw new Error("no nats");
   const bus = await JetStreamBus.connect({ servers: nats.url, log });
-  const server = await AppServiceServer.listen(
+  const server = await listenAppService(
     {
       hsToken: registration.hs_token,
       txns: await openTxnStore(bus),
@@ -87,7 +88,7 @@ function messagesWithBody(received: Received[], body: string): { txnId: string; 
 describe.skipIf(synapse === undefined)("Matrix AS - against Synapse and nats-server", () => {
   const first: Received[] = [];
   const second: Received[] = [];
-  let endpoint: { server: AppServiceServer; bus: JetStreamBus } | undefined;
+  let endpoint: { server: HttpListener; bus: JetStreamBus } | undefined;
   let userToken = "";
   let roomId = "";
   let deliveredTxnId = "";

@@ -1,3 +1,4 @@
+import type { HttpListener } from "../../../gateway/platform/http/HttpListener.js";
 /**
  * Who may join a Matrix room to a link, against a real Synapse: authority over the link (a one-time join
  * code the admin API issues), not over a room anyone can create. Direct chats' links take no other room.
@@ -5,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import { AdminServer } from "../../../gateway/core/admin/AdminApi.js";
+import { listenAdminApi } from "../../../gateway/core/admin/AdminApi.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { buckets } from "../../../schemas/contract/topology.js";
 import { directLink } from "../../../schemas/contract/directConversations.js";
@@ -46,7 +47,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - joining a room to a link",
   let bus: JetStreamBus;
   let bridge: MatrixBridge;
   let links: LinkStore;
-  let admin: AdminServer;
+  let admin: HttpListener;
   let claire: Official;
   let mallory: Official;
   const bot = scene?.bot ?? "";
@@ -58,7 +59,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - joining a room to a link",
     links = new LinkStore(await bus.keyValue(buckets.links));
     await links.start();
     bridge = await startMatrixBridge(bus, scene, log);
-    admin = await AdminServer.listen(
+    admin = await listenAdminApi(
       {
         links,
         joinCodes: await JoinCodeStore.open(bus, log),

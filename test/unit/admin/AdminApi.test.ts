@@ -1,8 +1,9 @@
+import type { HttpListener } from "../../../gateway/platform/http/HttpListener.js";
 import { generateKeyPairSync } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
 import type { Link } from "../../../schemas/types.js";
-import { AdminServer, type AdminApiDeps } from "../../../gateway/core/admin/AdminApi.js";
+import { listenAdminApi, type AdminApiDeps } from "../../../gateway/core/admin/AdminApi.js";
 import { problemType, toProblem, type ProblemDocument } from "../../../gateway/core/admin/problem.js";
 import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
 import { PermanentError, TransientError, ValidationError } from "../../../schemas/contract/errors.js";
@@ -30,7 +31,7 @@ class FlakyKeyValue extends MemoryKeyValue {
 }
 
 interface Harness {
-  server: AdminServer;
+  server: HttpListener;
   kv: FlakyKeyValue;
   store: LinkStore;
   codes: JoinCodeStore;
@@ -81,7 +82,7 @@ async function start(): Promise<Harness> {
     partners: new PartnerManifestStore(new MemoryKeyValue(), { authorities: [authority.publicKey] }),
     log,
   };
-  const server = await AdminServer.listen(deps, "127.0.0.1", 0);
+  const server = await listenAdminApi(deps, "127.0.0.1", 0);
   const call: Harness["call"] = (path, init = {}) => {
     const { auth = `Bearer ${token}`, ...rest } = init;
     const headers = new Headers(rest.headers);
@@ -470,14 +471,14 @@ describe("AdminApi - server", () => {
   }
 
   it("AdminApi - an empty token is refused at start-up", async () => {
-    await expect(AdminServer.listen(depsOf({ token: "" }), "127.0.0.1", 0)).rejects.toMatchObject({
+    await expect(listenAdminApi(depsOf({ token: "" }), "127.0.0.1", 0)).rejects.toMatchObject({
       code: "FG_CONFIG_INVALID",
     });
   });
 
   it("AdminApi - a port in use rejects with FG_SERVER_START_FAILED", async () => {
     const port = Number(new URL(h.server.url).port);
-    await expect(AdminServer.listen(depsOf({}), "127.0.0.1", port)).rejects.toMatchObject({
+    await expect(listenAdminApi(depsOf({}), "127.0.0.1", port)).rejects.toMatchObject({
       code: "FG_SERVER_START_FAILED",
     });
   });

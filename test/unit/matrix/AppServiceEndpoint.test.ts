@@ -1,7 +1,8 @@
+import type { HttpListener } from "../../../gateway/platform/http/HttpListener.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { request } from "undici";
 import {
-  AppServiceServer,
+  listenAppService,
   type AppServiceEndpointOptions,
 } from "../../../bridges/matrix/AppServiceEndpoint.js";
 import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
@@ -16,7 +17,7 @@ interface Call {
 }
 
 interface Harness {
-  server: AppServiceServer;
+  server: HttpListener;
   kv: MemoryKeyValue;
   logs: string[];
   /** Every transaction the handler ran, with its events. */
@@ -44,9 +45,9 @@ async function start(overrides: Partial<AppServiceEndpointOptions> = {}): Promis
       harness.handled.push({ txnId, events });
       return Promise.resolve();
     },
-    server: undefined as unknown as AppServiceServer,
+    server: undefined as unknown as HttpListener,
   };
-  harness.server = await AppServiceServer.listen(
+  harness.server = await listenAppService(
     {
       hsToken,
       txns: kv,
