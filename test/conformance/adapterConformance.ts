@@ -5,7 +5,7 @@
  * gateway's notice is the bridge's, never a person's; what was said while the adapter was away is caught up
  * once. Deliveries are published as the core publishes them, on a bus of the harness's choosing.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import { MemoryBus } from "../../gateway/platform/bus/MemoryBus.js";
@@ -33,8 +33,10 @@ export interface AdapterUnderTest {
   stop(): Promise<void>;
   /** A person of the network writes in the conversation; resolves with the message's native id. */
   say(text: string): Promise<string>;
-  /** The conversation as the network shows it, oldest first. */
+  /** The conversation as the network shows it. */
   shown(): Promise<ShownMessage[]>;
+  /** Stops what the harness started for the network (its server), after the scenario. */
+  close(): Promise<void>;
 }
 
 const weber = { userId: "weber@bpol.example", displayName: "Weber", agency: "bpol" };
@@ -47,10 +49,16 @@ function eventId(): string {
 
 export function describeAdapterConformance(name: string, make: () => Promise<AdapterUnderTest>): void {
   describe(`conformance - ${name}`, () => {
+    const made: AdapterUnderTest[] = [];
+    afterEach(async () => {
+      for (const adapter of made.splice(0)) await adapter.close();
+    });
+
     async function started(): Promise<{ bus: MemoryBus; adapter: AdapterUnderTest }> {
       const bus = new MemoryBus();
       await bus.ensureTopology();
       const adapter = await make();
+      made.push(adapter);
       await adapter.start(bus);
       return { bus, adapter };
     }

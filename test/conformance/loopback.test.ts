@@ -29,5 +29,6 @@ describeAdapterConformance("loopback", () => {
     },
     say: (text) => Promise.resolve(server.post({ conversation, from: "meyer", text })),
     shown: () => Promise.resolve(server.history(conversation)),
+    close: () => Promise.resolve(),
   });
 });
