@@ -26,9 +26,13 @@ describeAdapterConformance("loopback", () => {
     async stop() {
       caughtUpTo = bridge?.caughtUpTo ?? caughtUpTo;
       await bridge?.stop();
+      bridge = undefined;
     },
-    say: (text) => Promise.resolve(server.post({ conversation, from: "meyer", text })),
-    shown: () => Promise.resolve(server.history(conversation)),
+    say: (text) => {
+      server.post({ conversation, from: "meyer", text });
+      return Promise.resolve();
+    },
+    shown: () => Promise.resolve(server.history(conversation).map((m) => ({ ...m, author: m.from }))),
     close: () => Promise.resolve(),
   });
 });

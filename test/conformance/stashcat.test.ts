@@ -49,11 +49,15 @@ describeAdapterConformance("stashcat", async () => {
     },
     async stop() {
       await bridge?.stop();
+      bridge = undefined;
     },
-    say: async (text) => String(await meyer.say(einsatz, text)),
+    say: async (text) => {
+      await meyer.say(einsatz, text);
+    },
     shown: async () =>
       (await meyer.read(einsatz)).map((m) => ({
         id: String(m.id),
+        author: m.senderName,
         text: m.plain,
         ...(m.replyTo === undefined ? {} : { replyTo: String(m.replyTo) }),
         ...(m.deleted ? { deleted: true } : {}),
