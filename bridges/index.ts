@@ -51,7 +51,7 @@ export type BridgeNetwork = keyof typeof loaders;
 /** The networks, in the order people read them (CLI help, chart values, docs). */
 export const bridgeNetworks = Object.keys(loaders) as readonly BridgeNetwork[];
 
-export function isBridgeNetwork(name: string): name is BridgeNetwork {
+function isBridgeNetwork(name: string): name is BridgeNetwork {
   return Object.hasOwn(loaders, name);
 }
 
