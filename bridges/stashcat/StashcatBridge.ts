@@ -29,6 +29,7 @@ import {
 } from "../../gateway/platform/bus/KeyValueStore.js";
 import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import { AdapterRuntime, type DeliverySettings, type NativeRelations } from "../kit/AdapterRuntime.js";
+import { CatchUpCursors } from "../kit/CatchUpCursors.js";
 import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { stashcatCapabilities } from "./capabilities.js";
 import {
@@ -103,17 +104,21 @@ export function parseChatConversation(conversation: string): ChatRef | undefined
   return { type: match[1] as ChatRef["type"], id: Number(match[2]) };
 }
 
-/** A chat in a KV key (which allows no colon): `channel.1001`. */
+/** A chat's conversation in a KV key (which allows no colon): `channel.1001`. */
+function stateKeyOfConversation(conversation: string): string {
+  return conversation.replace(":", ".");
+}
+
 function stateKeyOf(chat: ChatRef): string {
-  return `${chat.type}.${String(chat.id)}`;
+  return stateKeyOfConversation(chatConversation(chat));
 }
 
 export class StashcatBridge {
   /** Chat keys, opened once: by chat conversation. */
   private readonly chatKeys = new Map<string, Buffer>();
   private readonly perChat = new KeyedSequencer();
-  /** The last message bridged per chat (`channel.1001`), as stored under `last.<chat>`. */
-  private readonly lastBridged = new Map<string, number>();
+  /** Per chat, the id of the last message bridged; keyed as the bridge always kept it (`last.channel.1001`). */
+  private readonly cursors: CatchUpCursors<number>;
   /**
    * Chats (`channel.1001`) whose last catch-up failed for good: what was written while the push channel was
    * down is unread, so pushed messages do not move their catch-up point until a catch-up succeeds.
@@ -143,7 +148,9 @@ export class StashcatBridge {
     private readonly outbox: KeyValueStore,
     private readonly fileKey: Buffer,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.cursors = new CatchUpCursors(state, stateKeyOfConversation);
+  }
 
   static async start(
     bus: Bus,
@@ -328,9 +335,8 @@ export class StashcatBridge {
   }
 
   private async catchUpChat(chat: ChatRef): Promise<void> {
-    const key = `last.${stateKeyOf(chat)}`;
-    const entry = await this.state.get(key);
-    if (entry === undefined) {
+    const stored = await this.cursors.get(chatConversation(chat));
+    if (stored === undefined) {
       // First sight of the chat: its history is not bridged, only what comes from now on, which includes
       // what was pushed since the channel was ready and is still queued behind this.
       const [newest] = (await this.client.messages(chat, { limit: 1 })).slice(-1);
@@ -338,7 +344,7 @@ export class StashcatBridge {
       await this.saveLast(chat, Math.min(newest?.id ?? 0, pushed === undefined ? Infinity : pushed - 1));
       return;
     }
-    let after = decodeJson(entry.value) as number;
+    let after = stored;
     let caught = 0;
     while (!this.stopping) {
       const page = await this.client.messages(chat, { limit: PAGE, afterMessageId: after });
@@ -423,19 +429,11 @@ export class StashcatBridge {
 
   /** The chat's catch-up point: the last message bridged (0 for none). */
   private async lastOf(chat: ChatRef): Promise<number> {
-    const key = stateKeyOf(chat);
-    let last = this.lastBridged.get(key);
-    if (last === undefined) {
-      const entry = await this.state.get(`last.${key}`);
-      last = entry === undefined ? 0 : (decodeJson(entry.value) as number);
-      this.lastBridged.set(key, last);
-    }
-    return last;
+    return (await this.cursors.get(chatConversation(chat))) ?? 0;
   }
 
   private async saveLast(chat: ChatRef, id: number): Promise<void> {
-    await this.state.put(`last.${stateKeyOf(chat)}`, encodeJson(id));
-    this.lastBridged.set(stateKeyOf(chat), id);
+    await this.cursors.set(chatConversation(chat), id);
   }
 
   /** Logs a refused message and tells the bus, with the reason: nothing of it reaches another messenger. */

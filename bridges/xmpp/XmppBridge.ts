@@ -28,6 +28,7 @@ import {
   type Unsupported,
   unsupported,
 } from "../kit/AdapterRuntime.js";
+import { CatchUpCursors } from "../kit/CatchUpCursors.js";
 import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { xmppCapabilities } from "./capabilities.js";
 import { attemptedBefore } from "../kit/attemptedBefore.js";
@@ -132,6 +133,8 @@ export class XmppBridge {
    * most storeRetry.maxWaiting of them wait while the bus cannot store them.
    */
   private readonly perRoom: InputQueue;
+  /** Per room, the stanza-id of the last message bridged. */
+  private readonly cursors: CatchUpCursors<string>;
   /**
    * The same for direct chats, by "<native user> <puppet>". Anyone may open one, so the bound holds for all
    * of them together too.
@@ -165,6 +168,7 @@ export class XmppBridge {
   ) {
     this.perRoom = new InputQueue(config.storeRetry.maxWaiting);
     this.perDirect = new InputQueue(config.storeRetry.maxWaiting, config.storeRetry.maxWaiting);
+    this.cursors = new CatchUpCursors(state);
   }
 
   static async start(
@@ -311,7 +315,7 @@ export class XmppBridge {
    * stanza-id bridged, page by page. A room never bridged before starts from now.
    */
   private async catchUp(room: string): Promise<void> {
-    let after = await this.lastBridged(room);
+    let after = await this.cursors.get(room);
     if (after === undefined) {
       if (this.behind.has(room))
         this.log.error(
@@ -464,18 +468,13 @@ export class XmppBridge {
    * once the bus has stored the message, never past one it has not.
    */
   private async markBridged(room: string, stanzaId: string | undefined): Promise<void> {
-    if (stanzaId !== undefined) await this.state.put(`last.${keyToken(room)}`, encodeJson(stanzaId));
+    if (stanzaId !== undefined) await this.cursors.set(room, stanzaId);
   }
 
   /** A native user may write through the bridge unless their JID, where known, is outside userDomains. */
   private allowed(realJid: string | undefined): boolean {
     const domain = realJid === undefined ? undefined : bareJid(realJid).split("@")[1];
     return domain === undefined || this.config.userDomains.includes(domain);
-  }
-
-  private async lastBridged(room: string): Promise<string | undefined> {
-    const entry = await this.state.get(`last.${keyToken(room)}`);
-    return entry === undefined ? undefined : (decodeJson(entry.value) as string);
   }
 
   private room(jid: string): Room {
