@@ -676,31 +676,28 @@ export class MatrixBridge {
 
   /** The bot joins every linked room it is not in yet, and checks each one may be bridged. */
   private async joinLinkedRooms(): Promise<void> {
-    for (const link of this.links.list()) {
-      for (const endpoint of link.endpoints) {
-        if (endpoint.network !== NETWORK || endpoint.instance !== this.config.instance) continue;
-        const room = endpoint.conversation;
-        if ((endpoint.kind ?? "room") !== "room" || this.checkedRooms.has(room)) continue;
-        // A room whose id names a server outside roomServers is not joined at all.
-        const foreign = this.foreignRoomRefusal(serverOf(room));
-        if (foreign !== undefined) {
-          this.checkedRooms.set(room, foreign);
-          this.log.warn(
-            { room, link: link.id, refusal: foreign },
-            "linked room refused; the bot does not join it",
-          );
-          continue;
-        }
-        try {
-          if (!this.botRooms.has(room)) await this.client.joinRoom(room);
-          this.botRooms.add(room);
-          await this.checkLinkedRoom(room);
-        } catch (error) {
-          this.log.warn(
-            { err: error, room: endpoint.conversation, link: link.id },
-            "the bot cannot join a linked room; invite it",
-          );
-        }
+    for (const { link, endpoint } of this.links.endpointsOf(NETWORK, this.config.instance)) {
+      const room = endpoint.conversation;
+      if ((endpoint.kind ?? "room") !== "room" || this.checkedRooms.has(room)) continue;
+      // A room whose id names a server outside roomServers is not joined at all.
+      const foreign = this.foreignRoomRefusal(serverOf(room));
+      if (foreign !== undefined) {
+        this.checkedRooms.set(room, foreign);
+        this.log.warn(
+          { room, link: link.id, refusal: foreign },
+          "linked room refused; the bot does not join it",
+        );
+        continue;
+      }
+      try {
+        if (!this.botRooms.has(room)) await this.client.joinRoom(room);
+        this.botRooms.add(room);
+        await this.checkLinkedRoom(room);
+      } catch (error) {
+        this.log.warn(
+          { err: error, room: endpoint.conversation, link: link.id },
+          "the bot cannot join a linked room; invite it",
+        );
       }
     }
   }

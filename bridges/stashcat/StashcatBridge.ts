@@ -373,12 +373,9 @@ export class StashcatBridge {
       const chat = parseChatConversation(key.slice("direct.chat.".length).replace(".", ":"));
       if (chat !== undefined) chats.set(chatConversation(chat), chat);
     }
-    for (const link of this.links.list()) {
-      for (const endpoint of link.endpoints) {
-        if (endpoint.network !== NETWORK || endpoint.instance !== this.config.instance) continue;
-        const chat = parseChatConversation(endpoint.conversation);
-        if (chat !== undefined) chats.set(chatConversation(chat), chat);
-      }
+    for (const { endpoint } of this.links.endpointsOf(NETWORK, this.config.instance)) {
+      const chat = parseChatConversation(endpoint.conversation);
+      if (chat !== undefined) chats.set(chatConversation(chat), chat);
     }
     return [...chats.values()];
   }

@@ -228,12 +228,9 @@ export class XmppBridge {
   /** The linked group chats of this instance. */
   private linkedRooms(): string[] {
     return this.links
-      .list()
-      .flatMap((link) => link.endpoints)
-      .filter(
-        (e) => e.network === "xmpp" && e.instance === this.config.instance && (e.kind ?? "room") === "room",
-      )
-      .map((e) => e.conversation)
+      .endpointsOf("xmpp", this.config.instance)
+      .filter(({ endpoint }) => (endpoint.kind ?? "room") === "room")
+      .map(({ endpoint }) => endpoint.conversation)
       .filter((room) => this.config.mucDomains.includes(room.split("@")[1] ?? ""));
   }
 

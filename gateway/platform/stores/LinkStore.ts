@@ -99,6 +99,15 @@ export class LinkStore {
     return [...this.byId.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /** Every conversation of one network instance in a link, with that link: an adapter's linked conversations. */
+  endpointsOf(network: string, instance: string): { link: Link; endpoint: Endpoint }[] {
+    return this.list().flatMap((link) =>
+      link.endpoints
+        .filter((e) => e.network === network && e.instance === instance)
+        .map((endpoint) => ({ link, endpoint })),
+    );
+  }
+
   /** The link a conversation belongs to, if any, as this replica has seen it so far. O(1). */
   match(ref: ConversationRef): LinkMatch | undefined {
     return this.byConversation.get(conversationKey(ref));

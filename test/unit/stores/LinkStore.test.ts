@@ -22,6 +22,31 @@ describe("LinkStore - which link a conversation belongs to", () => {
   });
 });
 
+describe("LinkStore - an adapter's linked conversations", () => {
+  it("LinkStore - endpointsOf gives one network instance's conversations, each with its link", async () => {
+    const store = new LinkStore(new MemoryKeyValue());
+    await store.start();
+    await store.create(crossBorderLink);
+    await store.create({
+      id: "zweiter",
+      endpoints: [
+        { ...xmppRoom, conversation: "zwei@conference.bpol" },
+        { ...matrixRoom, instance: "other", conversation: "!zwei:example.org" },
+      ],
+    });
+    const own = store.endpointsOf(xmppRoom.network, xmppRoom.instance);
+    expect(own.map(({ link, endpoint }) => [link.id, endpoint.conversation])).toEqual([
+      [crossBorderLink.id, xmppRoom.conversation],
+      ["zweiter", "zwei@conference.bpol"],
+    ]);
+    expect(store.endpointsOf(matrixRoom.network, "other").map((e) => e.endpoint.conversation)).toEqual([
+      "!zwei:example.org",
+    ]);
+    expect(store.endpointsOf("stashcat", "nowhere")).toEqual([]);
+    store.stop();
+  });
+});
+
 describe("LinkStore - changing a link's conversations", () => {
   const room = {
     network: "matrix",
