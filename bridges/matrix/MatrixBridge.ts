@@ -32,6 +32,7 @@ import {
   type NativeMessage,
   type NativeRelations,
 } from "../kit/AdapterRuntime.js";
+import { carryAttachments } from "../kit/carryAttachments.js";
 import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { matrixCapabilities } from "./capabilities.js";
 import { attemptedBefore } from "../kit/attemptedBefore.js";
@@ -977,21 +978,18 @@ export class MatrixBridge {
 
   /** Uploads the event's files as the ghost; a file that cannot be carried is named in the text instead. */
   private async upload(event: NormalisedEvent, ghost: string): Promise<Map<string, string>> {
-    const uploaded = new Map<string, string>();
-    if (event.type !== "message.created") return uploaded;
-    for (const attachment of event.content?.attachments ?? []) {
-      try {
+    if (event.type !== "message.created") return new Map();
+    const { carried } = await carryAttachments(
+      event,
+      async (attachment) => {
         const bytes = await fetchAttachment(attachment, attachmentFetchOptions(this.config.attachments));
-        uploaded.set(
-          attachment.url,
-          await this.client.uploadMedia(bytes, attachment.mediaType, attachment.name, ghost),
-        );
-      } catch (error) {
-        if (error instanceof FedgateError && error.transient) throw error;
-        this.log.warn({ err: error, eventId: event.id, file: attachment.name }, "file not carried to Matrix");
-      }
-    }
-    return uploaded;
+        return await this.client.uploadMedia(bytes, attachment.mediaType, attachment.name, ghost);
+      },
+      this.log,
+      "Matrix",
+    );
+    // What is not in the map is named in the text (toMatrixContent).
+    return new Map(carried.map((c) => [c.attachment.url, c.result]));
   }
 
   /** The ghost of the delivery's sender: registered, named "Name (Agency)", and known as who it stands for. */

@@ -18,7 +18,7 @@ import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import { KeyedSequencer } from "../../gateway/platform/bus/KeyedSequencer.js";
 import { buckets } from "../../schemas/contract/topology.js";
 import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
-import { FedgateError, isTransient, PermanentError } from "../../schemas/contract/errors.js";
+import { isTransient, PermanentError } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
 import {
   decodeJson,
@@ -29,6 +29,7 @@ import {
 } from "../../gateway/platform/bus/KeyValueStore.js";
 import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import { AdapterRuntime, type DeliverySettings, type NativeRelations } from "../kit/AdapterRuntime.js";
+import { carryAttachments } from "../kit/carryAttachments.js";
 import { CatchUpCursors } from "../kit/CatchUpCursors.js";
 import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { stashcatCapabilities } from "./capabilities.js";
@@ -689,10 +690,9 @@ export class StashcatBridge {
     event: NormalisedEvent,
     chat: ChatRef,
   ): Promise<{ ids: number[]; missing: string[] }> {
-    const ids: number[] = [];
-    const missing: string[] = [];
-    for (const attachment of event.content?.attachments ?? []) {
-      try {
+    const { carried, notCarried } = await carryAttachments(
+      event,
+      async (attachment) => {
         const bytes = await fetchAttachment(attachment, attachmentFetchOptions(this.config.attachments));
         const fileKey = newKey();
         const sealed = encryptBytes(bytes, fileKey);
@@ -709,17 +709,15 @@ export class StashcatBridge {
           wrapped.data.toString("hex"),
           wrapped.iv.toString("hex"),
         );
-        ids.push(fileId);
-      } catch (error) {
-        if (error instanceof FedgateError && error.transient) throw error;
-        this.log.warn(
-          { err: error, eventId: event.id, file: attachment.name },
-          "file not carried to Stashcat",
-        );
-        missing.push(attachment.name);
-      }
-    }
-    return { ids, missing };
+        return fileId;
+      },
+      this.log,
+      "Stashcat",
+    );
+    return {
+      ids: carried.map((c) => c.result),
+      missing: notCarried.map((n) => n.attachment.name),
+    };
   }
 
   /** The chat a delivery goes to: a linked one, or the encrypted conversation of a direct chat, opened once. */

@@ -28,6 +28,7 @@ import {
   type Unsupported,
   unsupported,
 } from "../kit/AdapterRuntime.js";
+import { carryAttachments } from "../kit/carryAttachments.js";
 import { CatchUpCursors } from "../kit/CatchUpCursors.js";
 import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { xmppCapabilities } from "./capabilities.js";
@@ -1311,10 +1312,9 @@ export class XmppBridge {
     delivery: Delivery,
     from: string,
   ): Promise<{ uploaded: { url: string; name: string }[]; notes: string[] }> {
-    const uploaded: { url: string; name: string }[] = [];
-    const notes: string[] = [];
-    for (const attachment of delivery.event.content?.attachments ?? []) {
-      try {
+    const { carried, notCarried } = await carryAttachments(
+      delivery.event,
+      async (attachment) => {
         const bytes = await fetchAttachment(attachment, this.attachmentLimits);
         const slot = await requestSlot(this.component, {
           service: await this.uploadService(),
@@ -1324,14 +1324,15 @@ export class XmppBridge {
           contentType: attachment.mediaType,
         });
         await upload(slot, bytes, attachment.mediaType);
-        uploaded.push({ url: slot.get, name: attachment.name });
-      } catch (error) {
-        if (!(error instanceof FedgateError) || error.transient) throw error;
-        this.log.warn({ err: error, eventId: delivery.event.id }, "file not bridged");
-        notes.push(`[${attachment.name}: not bridged, ${error.message}]`);
-      }
-    }
-    return { uploaded, notes };
+        return { url: slot.get, name: attachment.name };
+      },
+      this.log,
+      "XMPP",
+    );
+    return {
+      uploaded: carried.map((c) => c.result),
+      notes: notCarried.map((n) => `[${n.attachment.name}: not bridged, ${n.reason}]`),
+    };
   }
 
   /** The upload service puppets use: configured, or discovered once on the users' server. */
