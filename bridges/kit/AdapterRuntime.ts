@@ -17,6 +17,7 @@ import { subjects } from "../../schemas/contract/subjects.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
 import { IdentityStore } from "../../gateway/platform/stores/IdentityStore.js";
 import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
+import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import { MessageMap } from "../../gateway/platform/stores/MessageMap.js";
 import { type Capabilities, unsupportedReason } from "./capabilities.js";
 import { cleanDelivery, cleanEvent } from "./cleanText.js";
@@ -87,6 +88,8 @@ export class AdapterRuntime {
     private readonly bus: Bus,
     readonly messages: MessageMap,
     readonly identities: IdentityStore,
+    /** The links, kept current by a watch: which of this instance's conversations are linked, and with whom. */
+    readonly links: LinkStore,
     private readonly options: AdapterRuntimeOptions,
   ) {}
 
@@ -94,7 +97,20 @@ export class AdapterRuntime {
     await bus.ensureTopology();
     const identities = new IdentityStore(await bus.keyValue(buckets.identities));
     await identities.start();
-    return new AdapterRuntime(bus, new MessageMap(await bus.keyValue(buckets.messages)), identities, options);
+    const links = new LinkStore(await bus.keyValue(buckets.links));
+    try {
+      await links.start();
+    } catch (error) {
+      identities.stop();
+      throw error;
+    }
+    return new AdapterRuntime(
+      bus,
+      new MessageMap(await bus.keyValue(buckets.messages)),
+      identities,
+      links,
+      options,
+    );
   }
 
   /** A new gateway-wide event id. */
@@ -278,5 +294,6 @@ export class AdapterRuntime {
   async close(): Promise<void> {
     await Promise.all(this.subscriptions.map((s) => s.stop()));
     this.identities.stop();
+    this.links.stop();
   }
 }

@@ -12,7 +12,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Attachment, Delivery, EventSender, Link, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
-import { buckets } from "../../schemas/contract/topology.js";
 import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
 import { FedgateError, isTransient, PermanentError } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
@@ -25,7 +24,7 @@ import {
   type KeyValueStore,
 } from "../../gateway/platform/bus/KeyValueStore.js";
 import { JoinCodeStore } from "../../gateway/platform/stores/JoinCodeStore.js";
-import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
+import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import {
   AdapterRuntime,
   type DeliverySettings,
@@ -174,8 +173,7 @@ export class MatrixBridge {
       log,
       ...deliveries,
     });
-    const links = new LinkStore(await bus.keyValue(buckets.links));
-    await links.start();
+    const links = runtime.links;
     const client = new MatrixClient({
       homeserverUrl: config.homeserverUrl,
       asToken: registration.as_token,
@@ -1181,7 +1179,6 @@ export class MatrixBridge {
   async stop(): Promise<void> {
     await this.server?.close();
     await this.runtime.close();
-    this.links.stop();
   }
 }
 

@@ -16,7 +16,6 @@ import express from "express";
 import type { Attachment, Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import { KeyedSequencer } from "../../gateway/platform/bus/KeyedSequencer.js";
-import { buckets } from "../../schemas/contract/topology.js";
 import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
 import { isTransient, PermanentError } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
@@ -27,7 +26,7 @@ import {
   keyToken,
   type KeyValueStore,
 } from "../../gateway/platform/bus/KeyValueStore.js";
-import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
+import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import { AdapterRuntime, type DeliverySettings, type NativeRelations } from "../kit/AdapterRuntime.js";
 import { carryAttachments } from "../kit/carryAttachments.js";
 import { CatchUpCursors } from "../kit/CatchUpCursors.js";
@@ -174,8 +173,7 @@ export class StashcatBridge {
       log,
       ...deliveries,
     });
-    const links = new LinkStore(await bus.keyValue(buckets.links));
-    await links.start();
+    const links = runtime.links;
     const state = await bus.keyValue(STATE_BUCKET);
     const outbox = await bus.keyValue(OUTBOX_BUCKET, { ttlMs: OUTBOX_TTL_MS });
     try {
@@ -226,7 +224,6 @@ export class StashcatBridge {
       });
       return bridge;
     } catch (error) {
-      links.stop();
       await runtime.close();
       throw error;
     }
@@ -771,7 +768,6 @@ export class StashcatBridge {
     await this.perChat.idle();
     await this.server?.close();
     await this.runtime.close();
-    this.links.stop();
   }
 }
 

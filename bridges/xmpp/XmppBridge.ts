@@ -8,18 +8,16 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Attachment, Delivery } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
-import { buckets } from "../../schemas/contract/topology.js";
 import { FedgateError, PermanentError, TransientError } from "../../schemas/contract/errors.js";
 import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
 import type { RemoteUser } from "../../gateway/platform/stores/IdentityStore.js";
-import type { ConversationRef } from "../../gateway/platform/stores/LinkStore.js";
+import type { ConversationRef, LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import {
   decodeJson,
   encodeJson,
   keyToken,
   type KeyValueStore,
 } from "../../gateway/platform/bus/KeyValueStore.js";
-import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import {
   AdapterRuntime,
   type DeliverySettings,
@@ -186,8 +184,7 @@ export class XmppBridge {
       log,
       ...deliveries,
     });
-    const links = new LinkStore(await bus.keyValue(buckets.links));
-    await links.start();
+    const links = runtime.links;
     const component = new XmppComponent({ service: config.service, domain: config.domain, secret, log });
     const bridge = new XmppBridge(
       {
@@ -1461,7 +1458,6 @@ export class XmppBridge {
       }
     }
     await Promise.all(leaving);
-    this.links.stop();
     await this.component.stop();
   }
 }
