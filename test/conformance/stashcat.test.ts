@@ -1,15 +1,13 @@
-import { randomUUID } from "node:crypto";
 import { StashcatBridge } from "../../bridges/stashcat/StashcatBridge.js";
 import { stashcatCapabilities } from "../../bridges/stashcat/capabilities.js";
 import { createLogger } from "../../gateway/platform/log.js";
 import { StashcatServer } from "../harness/servers/stashcat/StashcatServer.js";
-import { freePort } from "../harness/servers/serverProcess.js";
 import {
   einsatz,
   linkChannel,
   MEYER,
   Officer,
-  SERVICE_ACCOUNT,
+  stashcatBridgeConfigFor,
   seedUser,
 } from "../helpers/stashcatScenes.js";
 import { describeAdapterConformance } from "./adapterConformance.js";
@@ -19,22 +17,8 @@ const log = createLogger("silent");
 /** The Stashcat bridge against the project's Stashcat-compatible server; Meyer writes and reads as a client. */
 describeAdapterConformance("stashcat", async () => {
   const server = await StashcatServer.start();
-  const account = seedUser(server.seed, SERVICE_ACCOUNT);
   const meyer = await Officer.loginTo(server.apiUrl, seedUser(server.seed, MEYER), log);
-  const loaded = {
-    config: {
-      instance: "ni",
-      apiUrl: server.apiUrl,
-      pushUrl: server.pushUrl,
-      email: account.email,
-      password: { value: account.password },
-      deviceId: `bridge${randomUUID().replace(/-/g, "")}`,
-      agency: "polizei-ni",
-      listen: { host: "127.0.0.1", port: await freePort() },
-    },
-    password: account.password,
-    encryptionPassword: account.encryptionPassword,
-  };
+  const loaded = await stashcatBridgeConfigFor(server);
   let bridge: StashcatBridge | undefined;
   let linked = false;
   return {

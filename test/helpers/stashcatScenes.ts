@@ -43,15 +43,10 @@ export function seedUser(seed: Seed, id: number): SeedUser {
   return user;
 }
 
-/** nats-server and a Stashcat-compatible server (with `options`); undefined when nats-server is missing. */
-export async function startStashcatScene(
-  options: StashcatServerOptions = {},
-): Promise<StashcatScene | undefined> {
-  const nats = await startNatsOrSkip();
-  if (nats === undefined) return undefined;
-  const server = await StashcatServer.start(options);
+/** The bridge's config for a Stashcat-compatible server, as loadStashcatConfig gives it: the service account. */
+export async function stashcatBridgeConfigFor(server: StashcatServer): Promise<LoadedStashcatConfig> {
   const account = seedUser(server.seed, SERVICE_ACCOUNT);
-  const config: LoadedStashcatConfig = {
+  return {
     config: {
       instance: "ni",
       apiUrl: server.apiUrl,
@@ -67,6 +62,16 @@ export async function startStashcatScene(
     password: account.password,
     encryptionPassword: account.encryptionPassword,
   };
+}
+
+/** nats-server and a Stashcat-compatible server (with `options`); undefined when nats-server is missing. */
+export async function startStashcatScene(
+  options: StashcatServerOptions = {},
+): Promise<StashcatScene | undefined> {
+  const nats = await startNatsOrSkip();
+  if (nats === undefined) return undefined;
+  const server = await StashcatServer.start(options);
+  const config = await stashcatBridgeConfigFor(server);
   return {
     nats,
     server,
