@@ -95,22 +95,18 @@ export class AdapterRuntime {
 
   static async open(bus: Bus, options: AdapterRuntimeOptions): Promise<AdapterRuntime> {
     await bus.ensureTopology();
+    // Every bucket first, then the watches: a failure leaves no watch running.
     const identities = new IdentityStore(await bus.keyValue(buckets.identities));
-    await identities.start();
     const links = new LinkStore(await bus.keyValue(buckets.links));
+    const messages = new MessageMap(await bus.keyValue(buckets.messages));
+    await identities.start();
     try {
       await links.start();
     } catch (error) {
       identities.stop();
       throw error;
     }
-    return new AdapterRuntime(
-      bus,
-      new MessageMap(await bus.keyValue(buckets.messages)),
-      identities,
-      links,
-      options,
-    );
+    return new AdapterRuntime(bus, messages, identities, links, options);
   }
 
   /** A new gateway-wide event id. */
