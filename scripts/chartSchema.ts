@@ -24,9 +24,6 @@ const sourceFiles = [
   "common.schema.json",
 ] as const;
 
-/** The bridges `fedgate bridge <name>` knows (the registry's list); each gets its own optional Deployment. */
-export const bridgeNames = bridgeNetworks;
-
 /**
  * The bridges that serve HTTP to other pods: each enabled one gets a ClusterIP Service on its listen.port, TCP
  * probes, listen.host 0.0.0.0 and that Service as publicUrl (templates/_helpers.tpl, fedgate.httpBridges).
@@ -325,7 +322,7 @@ function valuesSchema(bundle: Bundle): JsonObject {
       bridges: {
         type: "object",
         additionalProperties: false,
-        properties: Object.fromEntries(bridgeNames.map((name) => [name, { $ref: bridgeSchemas[name] }])),
+        properties: Object.fromEntries(bridgeNetworks.map((name) => [name, { $ref: bridgeSchemas[name] }])),
       },
       admin: {
         description: "Where the admin API's bearer token comes from.",

@@ -5,8 +5,8 @@ import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { describe, expect, it, vi } from "vitest";
 import { parse, stringify } from "yaml";
+import { bridgeNetworks, type BridgeNetwork } from "../../../bridges/index.js";
 import {
-  bridgeNames,
   chartOwnedConfig,
   chartSchemaPath,
   httpBridgeNames,
@@ -121,7 +121,7 @@ const named = (rendered: RenderedChart, kind: string): string[] =>
 
 /** helm.yaml with bridges.NAME and config.bridges.NAME replaced. */
 async function withBridge(
-  name: (typeof bridgeNames)[number],
+  name: BridgeNetwork,
   bridge: Record<string, unknown>,
   section: Record<string, unknown>,
 ): Promise<Values> {
@@ -162,7 +162,7 @@ async function everyBridge(): Promise<Values> {
   const bridges = values["bridges"] as Record<string, object>;
   return {
     ...values,
-    bridges: Object.fromEntries(bridgeNames.map((name) => [name, { ...bridges[name], enabled: true }])),
+    bridges: Object.fromEntries(bridgeNetworks.map((name) => [name, { ...bridges[name], enabled: true }])),
   };
 }
 
@@ -354,9 +354,9 @@ describe("chart - values and schema", () => {
     // The templates take the bridges from the values, whose schema the bridge registry generates.
     expect(bridges).toContain("range $name, $values := .Values.bridges");
     for (const template of [bridges, await readFile(join(chartDir, "templates/NOTES.txt"), "utf8")])
-      expect(template).not.toMatch(new RegExp(`list "(${bridgeNames.join("|")})"`));
+      expect(template).not.toMatch(new RegExp(`list "(${bridgeNetworks.join("|")})"`));
     const values = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
-    expect(Object.keys(values["bridges"] as object).sort()).toEqual([...bridgeNames].sort());
+    expect(Object.keys(values["bridges"] as object).sort()).toEqual([...bridgeNetworks].sort());
     for (const name of Object.values(stashcatCredentialEnv)) expect(helpers).toContain(`${name}:`);
 
     // The HTTP bridges and their default ports are the bridges' own (listen.port in their config schemas).
