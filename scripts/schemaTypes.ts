@@ -2,6 +2,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { compile, type JSONSchema } from "json-schema-to-typescript";
 import { format } from "prettier";
+import { bridgeNetworks } from "../bridges/index.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const schemaDir = `${root}schemas/`;
@@ -14,6 +15,11 @@ export interface TypesTarget {
   schemas: string[];
   /** For a bridge: types it uses from schemas/types.ts are imported from there, not declared again. */
   importShared?: string;
+  /**
+   * The types describe what the validator returns, defaults filled in: a property with a default is always
+   * there, so code reads it without a fallback of its own.
+   */
+  resolved?: boolean;
 }
 
 /** Every generated types file: the contract's, and each bridge's own config. */
@@ -21,12 +27,28 @@ export async function typesTargets(): Promise<TypesTarget[]> {
   const contract = (await readdir(schemaDir)).filter((f) => f.endsWith(".schema.json")).sort();
   return [
     { out: "schemas/types.ts", schemas: contract.map((f) => `schemas/${f}`) },
-    ...["xmpp", "matrix", "stashcat"].map((bridge) => ({
+    ...bridgeNetworks.map((bridge) => ({
       out: `bridges/${bridge}/config.types.ts`,
       schemas: [`bridges/${bridge}/config.schema.json`],
       importShared: "../../schemas/types.js",
+      resolved: true,
     })),
   ];
+}
+
+/** The schema with every property that has a default listed as required, at every depth. */
+function withDefaultsRequired(schema: JSONSchema): JSONSchema {
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk);
+    if (typeof node !== "object" || node === null) return node;
+    const copy = Object.fromEntries(Object.entries(node).map(([key, value]) => [key, walk(value)]));
+    const properties = copy["properties"] as Record<string, { default?: unknown }> | undefined;
+    if (properties === undefined) return copy;
+    const defaulted = Object.keys(properties).filter((key) => properties[key]?.default !== undefined);
+    const required = (copy["required"] as string[] | undefined) ?? [];
+    return { ...copy, required: [...new Set([...required, ...defaulted])] };
+  };
+  return walk(schema) as JSONSchema;
 }
 
 async function sharedNames(): Promise<Set<string>> {
@@ -40,7 +62,8 @@ export async function renderTypes(target: TypesTarget): Promise<string> {
   const imported = new Set<string>();
   const parts: string[] = [];
   for (const file of target.schemas) {
-    const schema = JSON.parse(await readFile(root + file, "utf8")) as JSONSchema;
+    const read = JSON.parse(await readFile(root + file, "utf8")) as JSONSchema;
+    const schema = target.resolved === true ? withDefaultsRequired(read) : read;
     // References such as "common.schema.json#/..." resolve against schemas/.
     const ts = await compile(schema, file, {
       cwd: schemaDir,

@@ -47,19 +47,19 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Statuses that say "later", not "never". */
 const RETRYABLE = new Set([408, 425, 429]);
 
-/** A bridge's file size limit when its config sets none. */
-export const DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024;
-
 /**
  * The fetch options a bridge's `attachments` config section gives: its size limit, and the hosts files
  * come from: those it lists and `ownServers` (the URLs of the bridge's own server, when it reads its own
  * network's files) whatever their address, any other only on a public address unless `publicHosts` is off.
  */
 export function attachmentFetchOptions(
-  attachments: { maxBytes?: number; hosts?: readonly string[]; publicHosts?: boolean } | undefined,
+  {
+    maxBytes,
+    hosts = [],
+    publicHosts,
+  }: { maxBytes: number; hosts?: readonly string[]; publicHosts: boolean },
   ownServers: readonly string[] = [],
 ): FetchAttachmentOptions {
-  const { maxBytes = DEFAULT_MAX_ATTACHMENT_BYTES, hosts = [], publicHosts = true } = attachments ?? {};
   return { maxBytes, hosts: { trusted: [...hosts, ...ownServers], publicHosts } };
 }
 

@@ -13,9 +13,6 @@ const SIGNATURE = /^[A-Za-z0-9_-]{43}$/;
 /** Seconds since the epoch, as a link's expiry. */
 const EXPIRY = /^[0-9]{1,12}$/;
 
-/** How long a link lasts when the bridge's config says nothing: a day. */
-export const DEFAULT_LINK_LIFETIME_SECONDS = 86_400;
-
 /** What a link's signature covers, unambiguous whatever the name holds: the file, its name and the expiry. */
 function signedText(subject: string, name: string, expires: number): string {
   return JSON.stringify([subject, name, expires]);

@@ -36,10 +36,8 @@ import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { matrixCapabilities } from "./capabilities.js";
 import { attemptedBefore } from "../kit/attemptedBefore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
-import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
 import {
   attachmentFetchOptions,
-  DEFAULT_MAX_ATTACHMENT_BYTES,
   describeAttachment,
   fetchAttachment,
   fetchFile,
@@ -49,7 +47,7 @@ import { puppetName } from "../kit/puppetName.js";
 import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
 import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import type { LoadedMatrixConfig } from "./config.js";
-import type { MatrixAttachments, MatrixBridgeConfig } from "./config.types.js";
+import type { MatrixBridgeConfig } from "./config.types.js";
 import { ghostUserId, isGhost, localpartOf, type GhostNaming } from "./ghosts.js";
 import { MatrixClient, matrixErrcode, type MatrixProfile } from "./MatrixClient.js";
 import {
@@ -93,11 +91,7 @@ type RoomRefusal = string | undefined;
 interface ResolvedConfig extends MatrixBridgeConfig {
   userServers: [string, ...string[]];
   roomServers: [string, ...string[]];
-  ghostPrefix: string;
-  maxBodyBytes: number;
-  attachments: MatrixAttachments & { maxBytes: number };
   publicUrl: string;
-  listen: { host: string; port: number };
 }
 
 /** A native user as the bridge remembers them: the name events give, and their picture's mxc URI. */
@@ -154,17 +148,12 @@ export class MatrixBridge {
     deliveries: DeliverySettings = {},
   ): Promise<MatrixBridge> {
     const { config: section, registration } = loaded;
-    const listen = { host: section.listen?.host ?? "127.0.0.1", port: section.listen?.port ?? 9000 };
     const userServers: [string, ...string[]] = section.userServers ?? [section.serverName];
     const config: ResolvedConfig = {
       ...section,
       userServers,
       roomServers: section.roomServers ?? userServers,
-      ghostPrefix: section.ghostPrefix ?? "fedgate_",
-      maxBodyBytes: section.maxBodyBytes ?? 65536,
-      attachments: { maxBytes: DEFAULT_MAX_ATTACHMENT_BYTES, ...section.attachments },
       publicUrl: (section.publicUrl ?? registration.url).replace(/\/+$/, ""),
-      listen,
     };
     const runtime = await AdapterRuntime.open(bus, {
       capabilities: matrixCapabilities,
@@ -208,8 +197,8 @@ export class MatrixBridge {
           userExists: (userId) => bridge.ghostExists(userId),
           log,
         },
-        listen.host,
-        listen.port,
+        config.listen.host,
+        config.listen.port,
         [media],
       );
       await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
@@ -449,7 +438,7 @@ export class MatrixBridge {
 
   /** A link other bridges fetch a Matrix file from; it expires (attachments.linkLifetimeSeconds). */
   private link(mxc: string, name: string): string {
-    const lifetimeSeconds = this.config.attachments.linkLifetimeSeconds ?? DEFAULT_LINK_LIFETIME_SECONDS;
+    const lifetimeSeconds = this.config.attachments.linkLifetimeSeconds;
     return mediaLink({ key: this.mediaKey, baseUrl: this.config.publicUrl, lifetimeSeconds }, mxc, name);
   }
 

@@ -7,7 +7,8 @@ import { bridgeSection } from "../kit/bridgeSection.js";
 import type { MatrixBridgeConfig } from "./config.types.js";
 import { parseRegistration, type AppServiceRegistration } from "./registration.js";
 
-const validateMatrixConfig = validatorFor<MatrixBridgeConfig>(
+/** Checks a section (not from a file) and fills in the schema's defaults: what the bridge starts with. */
+export const validateMatrixConfig = validatorFor<MatrixBridgeConfig>(
   "bridges/matrix/config.schema.json",
   "Matrix bridge config",
   "FG_CONFIG_INVALID",
@@ -28,7 +29,7 @@ export async function loadMatrixConfig(loaded: LoadedConfig): Promise<LoadedMatr
   const config = matrixSection(loaded);
   const file = registrationPath(loaded, config);
   const registration = parseRegistration(await readText(file), file);
-  const sampleGhost = `@${config.ghostPrefix ?? "fedgate_"}x:${config.serverName}`;
+  const sampleGhost = `@${config.ghostPrefix}x:${config.serverName}`;
   const covered = registration.namespaces.users.some(
     (ns) => ns.exclusive && new RegExp(`^(?:${ns.regex})`).test(sampleGhost),
   );

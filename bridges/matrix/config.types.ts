@@ -35,7 +35,7 @@ export interface MatrixBridgeConfig {
    * The Application Service registration (YAML) the homeserver was given, as `fedgate bridge matrix --generate-registration` writes it. Its tokens are the bridge's secrets; a relative path is read from the config file's folder.
    */
   registrationFile: string;
-  listen?: MatrixListen;
+  listen: MatrixListen;
   /**
    * The base URL other bridges fetch this bridge's file links from; default the registration's url.
    */
@@ -47,27 +47,27 @@ export interface MatrixBridgeConfig {
   /**
    * Localpart prefix of the bridge's ghosts; must match the registration's user namespace.
    */
-  ghostPrefix?: string;
-  attachments?: MatrixAttachments;
+  ghostPrefix: string;
+  attachments: MatrixAttachments;
   /**
    * Longer message bodies are refused, and the sender told so.
    */
-  maxBodyBytes?: number;
+  maxBodyBytes: number;
 }
 /**
  * Where the bridge listens for the homeserver's transactions, and serves its files to the other bridges.
  */
 
 export interface MatrixListen {
-  host?: string;
-  port?: number;
+  host: string;
+  port: number;
 }
 
 export interface MatrixAttachments {
   /**
    * Larger files are not bridged, in either direction (the policy may allow less).
    */
-  maxBytes?: number;
+  maxBytes: number;
   /**
    * Hosts the bridge fetches files from whatever their address: "host" (any port), "host:port" or a URL (its host and port), matched by name as the file links spell them. List where the other networks' file links point when that is not a public address: the other bridges' publicUrl (the chart fills them in), an XMPP server's upload service. The homeserver (homeserverUrl) is trusted for the bridge's own files. Any other host: see publicHosts.
    *
@@ -77,9 +77,9 @@ export interface MatrixAttachments {
   /**
    * Whether a host not in hosts is fetched when every address it resolves to is public (global unicast): a link to the internet works, one to loopback, private, shared (CGNAT), link-local (cloud metadata) or other special-purpose addresses is refused. false: only the hosts listed (and the bridge's own server) are fetched from.
    */
-  publicHosts?: boolean;
+  publicHosts: boolean;
   /**
    * How long, in seconds, a file link the bridge hands out to the other bridges stays valid: between half of this and all of it (links made meanwhile are the same, so a person's picture is not fetched again for each message). A link past its expiry is refused with HTTP 410. Keep it above the longest a delivery may wait (a bridge down, retries).
    */
-  linkLifetimeSeconds?: number;
+  linkLifetimeSeconds: number;
 }

@@ -31,9 +31,9 @@ export async function writeMatrixRegistration(loaded: LoadedConfig, url?: string
   const file = registrationPath(loaded, config);
   const { yaml } = generateRegistration({
     id: `fedgate-${config.instance}`,
-    url: url ?? `http://${config.listen?.host ?? "127.0.0.1"}:${String(config.listen?.port ?? 9000)}`,
+    url: url ?? `http://${config.listen.host}:${String(config.listen.port)}`,
     serverName: config.serverName,
-    ...(config.ghostPrefix === undefined ? {} : { ghostPrefix: config.ghostPrefix }),
+    ghostPrefix: config.ghostPrefix,
   });
   try {
     await writeFile(file, yaml, { mode: 0o600, flag: "wx" });

@@ -32,16 +32,10 @@ import { carryAttachments } from "../kit/carryAttachments.js";
 import { CatchUpCursors } from "../kit/CatchUpCursors.js";
 import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { stashcatCapabilities } from "./capabilities.js";
-import {
-  attachmentFetchOptions,
-  DEFAULT_MAX_ATTACHMENT_BYTES,
-  fetchAttachment,
-  normaliseMediaType,
-} from "../kit/fetchAttachment.js";
-import { DEFAULT_LINK_LIFETIME_SECONDS } from "../kit/fileLinks.js";
+import { attachmentFetchOptions, fetchAttachment, normaliseMediaType } from "../kit/fetchAttachment.js";
 import { mediaTypeOfBytes } from "../kit/mediaTypeOfBytes.js";
 import type { LoadedStashcatConfig } from "./config.js";
-import type { StashcatAttachments, StashcatBridgeConfig } from "./config.types.js";
+import type { StashcatBridgeConfig } from "./config.types.js";
 import {
   decryptBytes,
   decryptText,
@@ -85,12 +79,6 @@ const MODERATION_SENDER = { userId: "moderation", displayName: "Stashcat moderat
 interface LikesSeen {
   likes: number;
   turns: number;
-}
-
-interface ResolvedConfig extends StashcatBridgeConfig {
-  maxBodyBytes: number;
-  attachments: StashcatAttachments & { maxBytes: number };
-  listen: { host: string; port: number };
 }
 
 /** A chat as an endpoint's conversation names it: `channel:1001`, `conversation:2001`. */
@@ -139,7 +127,7 @@ export class StashcatBridge {
   private readonly stopped = new AbortController();
 
   private constructor(
-    private readonly config: ResolvedConfig,
+    private readonly config: StashcatBridgeConfig,
     private readonly client: StashcatClient,
     private readonly privateKey: ReturnType<typeof unlockPrivateKey>,
     private readonly runtime: AdapterRuntime,
@@ -158,14 +146,7 @@ export class StashcatBridge {
     log: Logger,
     deliveries: DeliverySettings = {},
   ): Promise<StashcatBridge> {
-    const { config: section } = loaded;
-    const listen = { host: section.listen?.host ?? "127.0.0.1", port: section.listen?.port ?? 9100 };
-    const config: ResolvedConfig = {
-      ...section,
-      maxBodyBytes: section.maxBodyBytes ?? 65536,
-      attachments: { maxBytes: DEFAULT_MAX_ATTACHMENT_BYTES, ...section.attachments },
-      listen,
-    };
+    const { config } = loaded;
     const runtime = await AdapterRuntime.open(bus, {
       capabilities: stashcatCapabilities,
       network: NETWORK,
@@ -181,8 +162,8 @@ export class StashcatBridge {
         apiUrl: config.apiUrl,
         email: config.email,
         password: loaded.password,
-        deviceId: config.deviceId ?? "fedgatebridge0000000000000000001",
-        appName: config.appName ?? "fedgate-bridge",
+        deviceId: config.deviceId,
+        appName: config.appName,
         log,
         sessionStore: {
           load: async () => {
@@ -212,7 +193,7 @@ export class StashcatBridge {
       await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
       bridge.push = await StashcatPush.connect({
         pushUrl: config.pushUrl,
-        deviceId: config.deviceId ?? "fedgatebridge0000000000000000001",
+        deviceId: config.deviceId,
         client,
         log,
         onMessage: (raw) => {
@@ -554,7 +535,7 @@ export class StashcatBridge {
    */
   private async describeFile(fileId: number, chat: ChatRef): Promise<Attachment> {
     const { info, bytes } = await this.openFile(fileId, chat);
-    const lifetimeSeconds = this.config.attachments.linkLifetimeSeconds ?? DEFAULT_LINK_LIFETIME_SECONDS;
+    const lifetimeSeconds = this.config.attachments.linkLifetimeSeconds;
     return {
       name: info.name,
       mediaType: await mediaTypeOfBytes(normaliseMediaType(info.mediaType), bytes),

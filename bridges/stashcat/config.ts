@@ -5,7 +5,8 @@ import { validatorFor } from "../../schemas/contract/schemas.js";
 import { bridgeSection } from "../kit/bridgeSection.js";
 import type { StashcatBridgeConfig } from "./config.types.js";
 
-const validateStashcatConfig = validatorFor<StashcatBridgeConfig>(
+/** Checks a section (not from a file) and fills in the schema's defaults: what the bridge starts with. */
+export const validateStashcatConfig = validatorFor<StashcatBridgeConfig>(
   "bridges/stashcat/config.schema.json",
   "Stashcat bridge config",
   "FG_CONFIG_INVALID",

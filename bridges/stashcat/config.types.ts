@@ -24,37 +24,37 @@ export interface StashcatBridgeConfig {
   /**
    * The device id the bridge logs in with; keep it stable, so that a restart reuses its session.
    */
-  deviceId?: string;
-  appName?: string;
+  deviceId: string;
+  appName: string;
   /**
    * The agency whose officers use this Stashcat. It owns the Stashcat side of direct chats; without it, they are refused.
    */
   agency?: string;
-  listen?: StashcatListen;
+  listen: StashcatListen;
   /**
    * The base URL other bridges fetch those files from; default http://<listen.host>:<listen.port>.
    */
   publicUrl?: string;
-  attachments?: StashcatAttachments;
+  attachments: StashcatAttachments;
   /**
    * Longer message texts are refused.
    */
-  maxBodyBytes?: number;
+  maxBodyBytes: number;
 }
 /**
  * Where the bridge serves the decrypted files of Stashcat messages to the other bridges.
  */
 
 export interface StashcatListen {
-  host?: string;
-  port?: number;
+  host: string;
+  port: number;
 }
 
 export interface StashcatAttachments {
   /**
    * Larger files are not bridged, in either direction (the policy may allow less).
    */
-  maxBytes?: number;
+  maxBytes: number;
   /**
    * Hosts the bridge fetches files from whatever their address: "host" (any port), "host:port" or a URL (its host and port), matched by name as the file links spell them. List where the other networks' file links point when that is not a public address: the other bridges' publicUrl (the chart fills them in), an XMPP server's upload service. Any other host: see publicHosts.
    *
@@ -64,9 +64,9 @@ export interface StashcatAttachments {
   /**
    * Whether a host not in hosts is fetched when every address it resolves to is public (global unicast): a link to the internet works, one to loopback, private, shared (CGNAT), link-local (cloud metadata) or other special-purpose addresses is refused. false: only the hosts listed (and the bridge's own server) are fetched from.
    */
-  publicHosts?: boolean;
+  publicHosts: boolean;
   /**
    * How long, in seconds, a file link the bridge hands out to the other bridges stays valid: between half of this and all of it (links made meanwhile are the same, so a person's picture is not fetched again for each message). A link past its expiry is refused with HTTP 410. Keep it above the longest a delivery may wait (a bridge down, retries).
    */
-  linkLifetimeSeconds?: number;
+  linkLifetimeSeconds: number;
 }

@@ -41,7 +41,7 @@ import {
   fetchAttachment,
   type FetchAttachmentOptions,
 } from "../kit/fetchAttachment.js";
-import type { XmppBridgeConfig, XmppStoreRetry } from "./config.types.js";
+import type { XmppBridgeConfig } from "./config.types.js";
 import { boundedId } from "./boundedId.js";
 import { isPostedByBridge, originIdFor } from "./deliveryIds.js";
 import { labelFor, markingOf } from "./securityLabels.js";
@@ -157,8 +157,7 @@ export class XmppBridge {
   private readonly recentTexts = new BoundedMap<string, Quote>(RECENT_MESSAGES);
 
   private constructor(
-    private readonly config: Required<Pick<XmppBridgeConfig, "botNick" | "maxBodyBytes" | "labels">> &
-      XmppBridgeConfig & { storeRetry: Required<XmppStoreRetry> },
+    private readonly config: XmppBridgeConfig,
     private readonly component: XmppComponent,
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
@@ -186,21 +185,7 @@ export class XmppBridge {
     });
     const links = runtime.links;
     const component = new XmppComponent({ service: config.service, domain: config.domain, secret, log });
-    const bridge = new XmppBridge(
-      {
-        ...config,
-        botNick: config.botNick ?? "fedgate",
-        maxBodyBytes: config.maxBodyBytes ?? 65536,
-        labels: config.labels ?? [],
-        // The schema's defaults, for a config that did not pass through it.
-        storeRetry: { maxDelayMs: 5000, giveUpAfterMs: 60_000, maxWaiting: 1000, ...config.storeRetry },
-      },
-      component,
-      runtime,
-      links,
-      await bus.keyValue(STATE_BUCKET),
-      log,
-    );
+    const bridge = new XmppBridge(config, component, runtime, links, await bus.keyValue(STATE_BUCKET), log);
     component.onStanza((stanza) => bridge.receive(stanza));
     component.onGet(NS.vcard, "vCard", (iq) => bridge.vcardOf(iq));
     component.onOnline(() => {
@@ -1334,7 +1319,7 @@ export class XmppBridge {
 
   /** The upload service puppets use: configured, or discovered once on the users' server. */
   private uploadService(): Promise<string> {
-    const configured = this.config.attachments?.uploadService;
+    const configured = this.config.attachments.uploadService;
     if (configured !== undefined) return Promise.resolve(configured);
     const domain = this.config.userDomains[0];
     this.discoveredUploadService ??= discoverUploadService(this.component, this.botJid, domain).then(

@@ -5,7 +5,8 @@ import { validatorFor } from "../../schemas/contract/schemas.js";
 import { bridgeSection } from "../kit/bridgeSection.js";
 import type { XmppBridgeConfig } from "./config.types.js";
 
-const validateXmppConfig = validatorFor<XmppBridgeConfig>(
+/** Checks a section (not from a file) and fills in the schema's defaults: what the bridge starts with. */
+export const validateXmppConfig = validatorFor<XmppBridgeConfig>(
   "bridges/xmpp/config.schema.json",
   "XMPP bridge config",
   "FG_CONFIG_INVALID",

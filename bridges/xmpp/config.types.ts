@@ -33,17 +33,17 @@ export interface XmppBridgeConfig {
   /**
    * Nickname of the bridge's own occupant, which listens in linked rooms.
    */
-  botNick?: string;
+  botNick: string;
   /**
    * Security labels (XEP-0258) and the policy markings they stand for. A message whose label is not listed is refused, as is one with more than one label or with an equivalent label.
    */
-  labels?: XmppSecurityLabel[];
-  attachments?: XmppAttachments;
-  storeRetry?: XmppStoreRetry;
+  labels: XmppSecurityLabel[];
+  attachments: XmppAttachments;
+  storeRetry: XmppStoreRetry;
   /**
    * Longer message bodies are refused with a stanza error.
    */
-  maxBodyBytes?: number;
+  maxBodyBytes: number;
 }
 
 export interface XmppSecurityLabel {
@@ -70,7 +70,7 @@ export interface XmppAttachments {
   /**
    * Larger files are not bridged, in either direction (the policy may allow less).
    */
-  maxBytes?: number;
+  maxBytes: number;
   /**
    * JID of the upload service puppets upload to; default: the one the first of userDomains announces.
    */
@@ -84,7 +84,7 @@ export interface XmppAttachments {
   /**
    * Whether a host not in hosts is fetched when every address it resolves to is public (global unicast): a link to the internet works, one to loopback, private, shared (CGNAT), link-local (cloud metadata) or other special-purpose addresses is refused. false: only the hosts listed (and the bridge's own server) are fetched from.
    */
-  publicHosts?: boolean;
+  publicHosts: boolean;
 }
 /**
  * What users write waits in the bridge while the bus cannot store it, and is retried in order, per conversation. Past giveUpAfterMs a room's messages are read again from the room's archive (XEP-0313) once the bus is back; the sender of a direct message, which no archive keeps, is told it was not bridged.
@@ -94,13 +94,13 @@ export interface XmppStoreRetry {
   /**
    * Longest pause between two attempts to store a message: once the bus is back, bridging resumes within about this long.
    */
-  maxDelayMs?: number;
+  maxDelayMs: number;
   /**
    * How long a message waits for the bus before the bridge stops holding it (see storeRetry).
    */
-  giveUpAfterMs?: number;
+  giveUpAfterMs: number;
   /**
    * How many messages of one conversation, and of all direct chats together, the bridge holds while they wait for the bus. Past it, the bridge stops holding a room's messages (see storeRetry), and refuses a direct message with a stanza error asking to send it again.
    */
-  maxWaiting?: number;
+  maxWaiting: number;
 }

@@ -18,6 +18,8 @@ import type { Logger } from "../../gateway/platform/log.js";
 import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import type { MatrixBridgeConfig } from "../../bridges/matrix/config.types.js";
+import { validateMatrixConfig } from "../../bridges/matrix/config.js";
+import type { ConfigInput } from "../harness/configInput.js";
 import { MatrixBridge } from "../../bridges/matrix/MatrixBridge.js";
 import { generateRegistration, type AppServiceRegistration } from "../../bridges/matrix/registration.js";
 import type { LocalSynapse } from "../harness/servers/matrix/LocalSynapse.js";
@@ -69,7 +71,7 @@ export async function startMatrixScene(): Promise<MatrixScene | undefined> {
   }
   const dir = await scratchDir("matrix");
   await writeFile(join(dir, "registration.yaml"), yaml);
-  const config: MatrixBridgeConfig = {
+  const config = validateMatrixConfig({
     instance: "tchap",
     homeserverUrl: synapse.baseUrl,
     serverName,
@@ -78,7 +80,7 @@ export async function startMatrixScene(): Promise<MatrixScene | undefined> {
     agency: "dinum-mi",
     // The tests' file servers (the other networks' files) listen on loopback, on ports chosen at random.
     attachments: { hosts: ["127.0.0.1"] },
-  };
+  });
   return {
     nats,
     synapse,
@@ -102,12 +104,15 @@ export function startMatrixBridge(
   bus: Bus,
   scene: MatrixScene,
   log: Logger,
-  config: Partial<MatrixBridgeConfig> = {},
+  config: ConfigInput<MatrixBridgeConfig> = {},
 ): Promise<MatrixBridge> {
   const attachments = { ...scene.config.attachments, ...config.attachments };
   return MatrixBridge.start(
     bus,
-    { config: { ...scene.config, ...config, attachments }, registration: scene.registration },
+    {
+      config: validateMatrixConfig({ ...scene.config, ...config, attachments }),
+      registration: scene.registration,
+    },
     log,
   );
 }

@@ -13,7 +13,9 @@ import type { LocalNatsServer } from "../harness/servers/LocalNatsServer.js";
 import { freePort } from "../harness/servers/serverProcess.js";
 import type { Logger } from "../../gateway/platform/log.js";
 import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
-import type { LoadedStashcatConfig } from "../../bridges/stashcat/config.js";
+import { validateStashcatConfig, type LoadedStashcatConfig } from "../../bridges/stashcat/config.js";
+import type { StashcatBridgeConfig } from "../../bridges/stashcat/config.types.js";
+import type { ConfigInput } from "../harness/configInput.js";
 import { decryptText, encryptText, unlockPrivateKey, unwrapChatKey } from "../../bridges/stashcat/crypto.js";
 import { StashcatServer, type StashcatServerOptions } from "../harness/servers/stashcat/StashcatServer.js";
 import type { Seed, SeedUser } from "../harness/servers/stashcat/seed.js";
@@ -47,7 +49,7 @@ export function seedUser(seed: Seed, id: number): SeedUser {
 export async function stashcatBridgeConfigFor(server: StashcatServer): Promise<LoadedStashcatConfig> {
   const account = seedUser(server.seed, SERVICE_ACCOUNT);
   return {
-    config: {
+    config: validateStashcatConfig({
       instance: "ni",
       apiUrl: server.apiUrl,
       pushUrl: server.pushUrl,
@@ -58,7 +60,7 @@ export async function stashcatBridgeConfigFor(server: StashcatServer): Promise<L
       listen: { host: "127.0.0.1", port: await freePort() },
       // The tests' file servers (the other networks' files) listen on loopback, on ports chosen at random.
       attachments: { hosts: ["127.0.0.1"] },
-    },
+    }),
     password: account.password,
     encryptionPassword: account.encryptionPassword,
   };
@@ -88,12 +90,12 @@ export function startStashcatBridge(
   bus: Bus,
   scene: StashcatScene,
   log: Logger,
-  config: Partial<LoadedStashcatConfig["config"]> = {},
+  config: ConfigInput<StashcatBridgeConfig> = {},
 ): Promise<StashcatBridge> {
   const attachments = { ...scene.config.config.attachments, ...config.attachments };
   return StashcatBridge.start(
     bus,
-    { ...scene.config, config: { ...scene.config.config, ...config, attachments } },
+    { ...scene.config, config: validateStashcatConfig({ ...scene.config.config, ...config, attachments }) },
     log,
   );
 }

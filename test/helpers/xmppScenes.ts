@@ -4,6 +4,8 @@
  */
 import { request } from "undici";
 import type { XmppBridgeConfig } from "../../bridges/xmpp/config.types.js";
+import { validateXmppConfig } from "../../bridges/xmpp/config.js";
+import type { ConfigInput } from "../harness/configInput.js";
 import type { LocalXmppServer } from "../harness/servers/xmpp/LocalXmppServer.js";
 import { puppetJid } from "../../bridges/xmpp/puppetJid.js";
 import { XmppBridge } from "../../bridges/xmpp/XmppBridge.js";
@@ -139,9 +141,14 @@ export function startXmppBridge(
   bus: Bus,
   server: LocalXmppServer,
   log: Logger,
-  config: Partial<XmppBridgeConfig> = {},
+  config: ConfigInput<XmppBridgeConfig> = {},
 ): Promise<XmppBridge> {
-  return XmppBridge.start(bus, { ...server.bridgeConfig(), ...config }, server.componentSecret, log);
+  return XmppBridge.start(
+    bus,
+    validateXmppConfig({ ...server.bridgeConfig(), ...config }),
+    server.componentSecret,
+    log,
+  );
 }
 
 /** What a client hears: the messages it receives, and the room occupants (room/nick) present as it sees them. */
@@ -251,7 +258,7 @@ export async function bridgedRoom(
     room: string;
     inbound: NormalisedEvent[];
   },
-  bridgeConfig: Partial<XmppBridgeConfig> = {},
+  bridgeConfig: ConfigInput<XmppBridgeConfig> = {},
   options: { available?: boolean } = {},
 ): Promise<BridgedRoom> {
   const { server, log, room } = setting;

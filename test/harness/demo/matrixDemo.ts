@@ -11,6 +11,7 @@ import { PermanentError } from "../../../schemas/contract/errors.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import type { DemoPart } from "./demoParts.js";
 import type { MatrixBridgeConfig } from "../../../bridges/matrix/config.types.js";
+import type { ConfigInput } from "../configInput.js";
 import { generateRegistration } from "../../../bridges/matrix/registration.js";
 import { LocalSynapse } from "../servers/matrix/LocalSynapse.js";
 
@@ -65,7 +66,7 @@ export async function startMatrixDemo(dir: string, log: Logger): Promise<DemoPar
     if (typeof room !== "string")
       throw new PermanentError("FG_SERVER_START_FAILED", "demo Synapse made no room");
     log.info({ room, official: claire.userId }, "demo Synapse started");
-    const config: MatrixBridgeConfig = {
+    const config: ConfigInput<MatrixBridgeConfig> = {
       instance: "tchap",
       homeserverUrl: synapse.baseUrl,
       serverName,

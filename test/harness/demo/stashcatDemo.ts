@@ -6,6 +6,7 @@ import { freePort } from "../servers/serverProcess.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import type { DemoPart } from "./demoParts.js";
 import type { StashcatBridgeConfig } from "../../../bridges/stashcat/config.types.js";
+import type { ConfigInput } from "../configInput.js";
 import { StashcatServer } from "../servers/stashcat/StashcatServer.js";
 
 export async function startStashcatDemo(_dir: string, log: Logger): Promise<DemoPart> {
@@ -19,7 +20,7 @@ export async function startStashcatDemo(_dir: string, log: Logger): Promise<Demo
   log.info({ api: server.apiUrl }, "demo Stashcat-compatible server started");
   // A port known before the bridge starts: the other bridges' configs list where its file links point.
   const port = await freePort();
-  const config: StashcatBridgeConfig = {
+  const config: ConfigInput<StashcatBridgeConfig> = {
     instance: "ni",
     apiUrl: server.apiUrl,
     pushUrl: server.pushUrl,

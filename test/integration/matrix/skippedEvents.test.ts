@@ -93,7 +93,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - events the homeserver neve
     await collectInbound(bus, inbound);
     // Synapse sends to the registration's port: the relay listens there, the bridge behind it.
     const bridgePort = await freePort();
-    relay = await LossyRelay.start(scene.config.listen?.port ?? 0, bridgePort);
+    relay = await LossyRelay.start(scene.config.listen.port, bridgePort);
     bridge = await startMatrixBridge(bus, scene, log, { listen: { host: "127.0.0.1", port: bridgePort } });
     claire = await Official.register(scene.synapse, "claire.martin", "Claire Martin");
     room = await linkedRoom(scene, bus, claire, "luecke");

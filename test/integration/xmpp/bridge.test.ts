@@ -147,14 +147,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - agai
     if (prosody === undefined) return;
     const attempt = XmppBridge.start(
       bus,
-      {
-        instance: "bpol",
-        service: prosody.componentUrl,
-        domain: prosody.componentDomain,
-        secret: { value: "wrong" },
-        userDomains: [prosody.domain],
-        mucDomains: [prosody.mucDomain],
-      },
+      { ...prosody.bridgeConfig(), secret: { value: "wrong" } },
       "wrong",
       log,
     );

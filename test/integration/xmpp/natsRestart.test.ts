@@ -55,7 +55,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - NATS
     officer.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, text)));
 
   /** Starts the bridge (with `storeRetry` when given) and waits for its bot in the room. */
-  async function startBridge(storeRetry?: XmppBridgeConfig["storeRetry"]): Promise<void> {
+  async function startBridge(storeRetry?: Partial<XmppBridgeConfig["storeRetry"]>): Promise<void> {
     if (prosody === undefined) return;
     bridge = await scene.startXmppBridge(bus, prosody, log, {
       agency: "bpol",

@@ -3,6 +3,7 @@
  * it (LocalProsody, LocalEjabberd): the same scenarios then run against each.
  */
 import type { XmppBridgeConfig } from "../../../../bridges/xmpp/config.types.js";
+import { validateXmppConfig } from "../../../../bridges/xmpp/config.js";
 
 export interface LocalXmppServer {
   /** The virtual host users live on. */
@@ -28,12 +29,12 @@ export interface LocalXmppServer {
 
 /** The bridge's config for a local server: its component, its users' domain and its group chat service. */
 export function bridgeConfigFor(server: LocalXmppServer, instance: string): XmppBridgeConfig {
-  return {
+  return validateXmppConfig({
     instance,
     service: server.componentUrl,
     domain: server.componentDomain,
     secret: { value: server.componentSecret },
     userDomains: [server.domain],
     mucDomains: [server.mucDomain],
-  };
+  });
 }
