@@ -10,6 +10,7 @@
  * a half cores busy before any message is sent (the table's idle rows say why), and 200/s would take minutes
  * to drain.
  */
+import type { ConfigInput } from "../test/harness/configInput.js";
 import { type ChildProcess, spawn } from "node:child_process";
 import { generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
@@ -493,7 +494,7 @@ async function startGateways(plan: FederationPlan, { teardown, running }: Federa
     const adminPort = adminPorts[i] as number;
     const adminToken = randomBytes(16).toString("hex");
     const grantKey = generateKeyPairSync("ed25519");
-    const config: Config = {
+    const config: ConfigInput<Config> = {
       nats: { url: nats.url, user: core.user, password: { value: core.password } },
       gateway: { policy: policyOf(plan, gateway.id) },
       admin: { host: "127.0.0.1", port: adminPort, token: { value: adminToken } },

@@ -3,6 +3,7 @@
  * same nats-server in the same run (consume the same inbound events, publish each to an outbound subject,
  * ack). Both are measured twice: draining a backlog (throughput) and under a steady paced load (latency).
  */
+import type { ConfigInput } from "../test/harness/configInput.js";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,7 +107,7 @@ function core(natsUrl: string, dir: string): Processor {
   return {
     name: "fedgate core (policy on)",
     async start() {
-      const config: Config = {
+      const config: ConfigInput<Config> = {
         nats: { url: natsUrl },
         gateway: { policyFile: join(schemaDir, "examples", "policy.yaml") },
         log: { level: "warn" },

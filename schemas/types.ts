@@ -82,15 +82,15 @@ export type GatewayConfig = {
   /**
    * How long an inbound event (in the core) or a delivery (in a bridge) may go without a sign of progress before JetStream hands it out again: a core replica or bridge that dies is replaced after about this long. Work in progress shows progress on its own.
    */
-  ackWaitMs?: number;
+  ackWaitMs: number;
   /**
    * Window in which JetStream drops a re-published event with the same id.
    */
-  duplicateWindowMs?: number;
+  duplicateWindowMs: number;
   /**
    * Attempts for an event that keeps failing with a transient error before it is dead-lettered.
    */
-  maxDeliver?: number;
+  maxDeliver: number;
 };
 /**
  * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
@@ -127,21 +127,21 @@ export type Secret2 =
 
 export interface Config {
   nats: NatsConfig;
-  gateway?: GatewayConfig;
+  gateway: GatewayConfig;
   federation?: FederationConfig;
   admin?: AdminConfig;
-  telemetry?: TelemetryConfig;
-  log?: {
-    level?: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+  telemetry: TelemetryConfig;
+  log: {
+    level: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   };
   /**
    * Links declared in the file; created at start-up when missing. Links made through the admin API live only in the store.
    */
-  links?: Link[];
+  links: Link[];
   /**
    * Per-bridge settings, read by `fedgate bridge <name>`.
    */
-  bridges?: {
+  bridges: {
     [k: string]: unknown;
   };
 }
@@ -157,7 +157,7 @@ export interface NatsConfig {
   /**
    * JetStream replicas for the streams and KV buckets fedgate creates (3 on a clustered NATS).
    */
-  replicas?: number;
+  replicas: number;
 }
 /**
  * Who may talk to whom, up to which marking, with which attachments. Anything not allowed here is denied.
@@ -299,7 +299,7 @@ export interface FederationConfig {
   /**
    * How long this gateway's approval of a shared conversation holds when the admin names no time.
    */
-  consentValidityDays?: number;
+  consentValidityDays: number;
 }
 /**
  * How this gateway's nats-server joins its partners' (fedgate federation server-config writes the server's accounts and leafnodes from it): where partners connect, which ones this side dials, and TLS. Every partner named here must be in partners.
@@ -356,13 +356,16 @@ export interface LeafnodeRemote {
 }
 
 export interface AdminConfig {
-  host?: string;
-  port?: number;
+  host: string;
+  port: number;
   token: Secret2;
 }
 
 export interface TelemetryConfig {
-  serviceName?: string;
+  /**
+   * The name the routing core reports its traces and metrics under.
+   */
+  serviceName: string;
   /**
    * OTLP/HTTP endpoint for traces and metrics; OTEL_EXPORTER_OTLP_ENDPOINT works too. None: telemetry stays in-process.
    */

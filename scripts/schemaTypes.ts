@@ -16,22 +16,27 @@ export interface TypesTarget {
   /** For a bridge: types it uses from schemas/types.ts are imported from there, not declared again. */
   importShared?: string;
   /**
-   * The types describe what the validator returns, defaults filled in: a property with a default is always
-   * there, so code reads it without a fallback of its own.
+   * Schemas (of those above) of config read only after validation: their types describe what the validator
+   * returns, defaults filled in. A property with a default is always there, so code reads it without a
+   * fallback of its own.
    */
-  resolved?: boolean;
+  resolved?: string[];
 }
 
 /** Every generated types file: the contract's, and each bridge's own config. */
 export async function typesTargets(): Promise<TypesTarget[]> {
   const contract = (await readdir(schemaDir)).filter((f) => f.endsWith(".schema.json")).sort();
   return [
-    { out: "schemas/types.ts", schemas: contract.map((f) => `schemas/${f}`) },
+    {
+      out: "schemas/types.ts",
+      schemas: contract.map((f) => `schemas/${f}`),
+      resolved: ["schemas/config.schema.json"],
+    },
     ...bridgeNetworks.map((bridge) => ({
       out: `bridges/${bridge}/config.types.ts`,
       schemas: [`bridges/${bridge}/config.schema.json`],
       importShared: "../../schemas/types.js",
-      resolved: true,
+      resolved: [`bridges/${bridge}/config.schema.json`],
     })),
   ];
 }
@@ -63,7 +68,7 @@ export async function renderTypes(target: TypesTarget): Promise<string> {
   const parts: string[] = [];
   for (const file of target.schemas) {
     const read = JSON.parse(await readFile(root + file, "utf8")) as JSONSchema;
-    const schema = target.resolved === true ? withDefaultsRequired(read) : read;
+    const schema = target.resolved?.includes(file) === true ? withDefaultsRequired(read) : read;
     // References such as "common.schema.json#/..." resolve against schemas/.
     const ts = await compile(schema, file, {
       cwd: schemaDir,

@@ -5,7 +5,7 @@ import { ConfigError } from "../../schemas/contract/errors.js";
 
 /** The section, valid against the bridge's schema (defaults filled in); errors name the file and the key. */
 export function bridgeSection<T>(loaded: LoadedConfig, network: string, validate: Validator<T>): T {
-  const section = loaded.config.bridges?.[network];
+  const section = loaded.config.bridges[network];
   if (section === undefined) throw new ConfigError(loaded.file, "/bridges", `has no ${network} section`);
   const problem = validate.problems(section)[0];
   if (problem !== undefined) {

@@ -22,8 +22,7 @@ export async function runBridge<
   const section = await load(loaded);
   const bus = await connectBus(loaded, log, `fedgate-bridge-${network}-${section.instance}`);
   try {
-    const ackWaitMs = loaded.config.gateway?.ackWaitMs;
-    const bridge = await start(bus, section, ackWaitMs === undefined ? {} : { ackWaitMs });
+    const bridge = await start(bus, section, { ackWaitMs: loaded.config.gateway.ackWaitMs });
     return async () => {
       await bridge.stop();
       await bus.close();

@@ -23,7 +23,7 @@ export async function bridgeCommand(network: string, options: BridgeCommandOptio
     );
     return;
   }
-  const log = createLogger(loaded.config.log?.level ?? "info", `fedgate-bridge-${network}`);
+  const log = createLogger(loaded.config.log.level, `fedgate-bridge-${network}`);
   const stop = await bridge.run(loaded, log);
   log.info({ network }, "bridge started");
   await new Promise<void>((resolve) => {

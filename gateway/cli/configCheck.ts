@@ -6,15 +6,17 @@ import { checkDeclaredLinks, loadPolicy } from "../core/GatewayService.js";
 export async function checkConfigCommand(configFile: string): Promise<void> {
   const loaded = await loadConfig(configFile);
   const lines = [`config ${loaded.file}: OK`];
-  if (loaded.config.gateway !== undefined) {
+  const { gateway } = loaded.config;
+  // A bridge's config names no policy: only the core's is checked against one.
+  if (gateway.policy !== undefined || gateway.policyFile !== undefined) {
     const policy = await loadPolicy(loaded);
     checkDeclaredLinks(loaded.config, loaded.file, policy);
     lines.push(`policy: ${policy.summary()}`);
   }
-  for (const network of Object.keys(loaded.config.bridges ?? {})) {
+  for (const network of Object.keys(loaded.config.bridges)) {
     (await loadBridge(network)).checkSection(loaded);
     lines.push(`bridges.${network}: OK`);
   }
-  lines.push(`links declared: ${loaded.config.links?.length ?? 0}`);
+  lines.push(`links declared: ${String(loaded.config.links.length)}`);
   process.stdout.write(lines.join("\n") + "\n");
 }

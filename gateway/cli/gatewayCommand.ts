@@ -6,10 +6,10 @@ import { startTelemetry, stopTelemetry } from "../platform/telemetry.js";
 /** Runs the routing core until SIGTERM or SIGINT; SIGHUP reloads the policy. */
 export async function gatewayCommand(configFile: string): Promise<void> {
   const loaded = await loadConfig(configFile);
-  const log = createLogger(loaded.config.log?.level ?? "info", "fedgate-gateway");
+  const log = createLogger(loaded.config.log.level, "fedgate-gateway");
   startTelemetry({
-    serviceName: loaded.config.telemetry?.serviceName ?? "fedgate-gateway",
-    ...(loaded.config.telemetry?.otlpEndpoint === undefined
+    serviceName: loaded.config.telemetry.serviceName,
+    ...(loaded.config.telemetry.otlpEndpoint === undefined
       ? {}
       : { otlpEndpoint: loaded.config.telemetry.otlpEndpoint }),
   });

@@ -9,7 +9,6 @@ import type { Config } from "../../schemas/types.js";
 import { type Bus, PULL_WINDOW_MS, type Subscription } from "../platform/bus/Bus.js";
 import { connectBus } from "../platform/bus/connectBus.js";
 import { resolveSecret } from "../platform/config/secrets.js";
-import { DEFAULTS } from "../platform/config/defaults.js";
 import { buckets } from "../../schemas/contract/topology.js";
 import { type LoadedConfig, policySource } from "../platform/config/loadConfig.js";
 import { conversationOf } from "./routing/conversationOf.js";
@@ -42,7 +41,7 @@ export async function loadPolicy(loaded: LoadedConfig): Promise<PolicyEngine> {
 
 /** Links in the config must name declared agencies; checked before anything starts. */
 export function checkDeclaredLinks(config: Config, file: string, policy: PolicyEngine): void {
-  for (const [i, link] of (config.links ?? []).entries()) {
+  for (const [i, link] of config.links.entries()) {
     for (const [j, endpoint] of link.endpoints.entries()) {
       if (policy.agency(endpoint.agency) === undefined) {
         throw new ConfigError(
@@ -113,19 +112,19 @@ export class GatewayService {
           token: adminToken,
           readiness: () => ({ nats: theBus.isConnected(), consumers: service.ready }),
           ...(federation === undefined ? {} : { partners: federation.manifests }),
-          ...(federation?.consents === undefined
+          ...(federation?.consents === undefined || loaded.config.federation === undefined
             ? {}
             : {
                 consents: {
                   store: federation.consents,
-                  partners: loaded.config.federation?.partners ?? [],
-                  validForDays: loaded.config.federation?.consentValidityDays ?? 90,
+                  partners: loaded.config.federation.partners ?? [],
+                  validForDays: loaded.config.federation.consentValidityDays,
                 },
               }),
           log,
         },
-        loaded.config.admin.host ?? "127.0.0.1",
-        loaded.config.admin.port ?? 8480,
+        loaded.config.admin.host,
+        loaded.config.admin.port,
       );
       log.info({ url: service.admin.url }, "admin API listening");
     }
@@ -140,7 +139,7 @@ export class GatewayService {
   }
 
   private async createDeclaredLinks(): Promise<void> {
-    for (const link of this.loaded.config.links ?? []) {
+    for (const link of this.loaded.config.links) {
       if (this.links.get(link.id) !== undefined) continue;
       try {
         await this.links.create(link);
@@ -183,7 +182,7 @@ export class GatewayService {
     await consents.start();
     federation.consents = consents;
     federation.gate = new FederationGate(consents, manifests);
-    const ackWaitMs = loaded.config.gateway?.ackWaitMs ?? DEFAULTS.ackWaitMs;
+    const ackWaitMs = loaded.config.gateway.ackWaitMs;
     for (const partner of configured.partners ?? []) {
       federation.links.push(await PartnerLink.start({ bus, self, partner, consents, log, ackWaitMs }));
       log.info({ partner }, "sharing consented conversations with partner gateway");
@@ -202,8 +201,8 @@ export class GatewayService {
       ...(this.federation?.gate === undefined ? {} : { federation: this.federation.gate }),
     });
     const gateway = this.loaded.config.gateway;
-    const ackWaitMs = gateway?.ackWaitMs ?? DEFAULTS.ackWaitMs;
-    const policy = { origin: "core", log: this.log, maxAttempts: gateway?.maxDeliver ?? DEFAULTS.maxDeliver };
+    const ackWaitMs = gateway.ackWaitMs;
+    const policy = { origin: "core", log: this.log, maxAttempts: gateway.maxDeliver };
     const { ttlMs, freshMs } = leaseTimings(ackWaitMs, PULL_WINDOW_MS);
     const leases = new PartitionLeases({
       kv: await this.bus.keyValue(buckets.leases, { ttlMs }),

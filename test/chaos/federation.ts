@@ -5,6 +5,7 @@
  * any one of them. The Stashcat-compatible server keeps its state in memory; its clients reach it through
  * relays, whose going down and coming back is its restart.
  */
+import type { ConfigInput } from "../harness/configInput.js";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
@@ -151,7 +152,7 @@ export class ChaosFederation {
         })) as Link["endpoints"],
       };
       await copyFile(join(schemaDir, "examples", "policy.yaml"), join(dir, "policy.yaml"));
-      const config: Config = {
+      const config: ConfigInput<Config> = {
         nats: { url: nats.url },
         gateway: { policyFile: "policy.yaml", ackWaitMs: settings.ackWaitMs },
         log: { level: "info" },

@@ -3,6 +3,7 @@
  * federationServerConfig makes them), its own core with its own policy, audit and admin API, its own issuing
  * authority that signs its manifest, and recording adapters standing in for its native networks.
  */
+import type { ConfigInput } from "../harness/configInput.js";
 import { generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -186,7 +187,7 @@ export async function startGatewayPair(
     const grantKey = keys();
     const partner = specs[1 - i] as GatewaySpec;
     const dir = await scratchDir(`federation-${spec.id}`);
-    const config: Config = {
+    const config: ConfigInput<Config> = {
       nats: { url: nats.url, user: core.user, password: { value: core.password } },
       gateway: { policy: spec.policy, ackWaitMs: 2000 },
       admin: { host: "127.0.0.1", port: 0, token: { value: `admin-${spec.id}` } },

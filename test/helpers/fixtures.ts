@@ -1,4 +1,5 @@
 /** Shared test data: the example policy, a three-network link, event builders. */
+import type { ConfigInput } from "../harness/configInput.js";
 import { randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -50,9 +51,12 @@ export function message(from: Endpoint, body: string, extra: Partial<NormalisedE
 }
 
 /** Writes a gateway config into a new temporary folder and returns its path. */
-export async function writeGatewayConfig(natsUrl: string, overrides: Partial<Config> = {}): Promise<string> {
+export async function writeGatewayConfig(
+  natsUrl: string,
+  overrides: ConfigInput<Config> = {},
+): Promise<string> {
   const dir = await scratchDir("test");
-  const config: Config = {
+  const config: ConfigInput<Config> = {
     nats: { url: natsUrl },
     gateway: { policyFile: examplePolicyFile, ackWaitMs: 2000 },
     log: { level: "warn" },

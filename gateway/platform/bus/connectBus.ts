@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
 import type { LoadedConfig } from "../config/loadConfig.js";
-import { DEFAULTS } from "../config/defaults.js";
 import { resolveSecret } from "../config/secrets.js";
 import { JetStreamBus } from "./JetStreamBus.js";
 
@@ -11,8 +10,8 @@ export async function connectBus(loaded: LoadedConfig, log: Logger, name: string
     servers: nats.url,
     log,
     name,
-    replicas: nats.replicas ?? 1,
-    duplicateWindowMs: loaded.config.gateway?.duplicateWindowMs ?? DEFAULTS.duplicateWindowMs,
+    replicas: nats.replicas,
+    duplicateWindowMs: loaded.config.gateway.duplicateWindowMs,
     ...(nats.user === undefined ? {} : { user: nats.user }),
     ...(nats.password === undefined
       ? {}

@@ -85,8 +85,8 @@ export function policySource(
   loaded: LoadedConfig,
 ): { policy: Policy; file: string } | { policyFile: string } {
   const gateway = loaded.config.gateway;
-  if (gateway?.policy !== undefined) return { policy: gateway.policy, file: loaded.file };
-  if (gateway?.policyFile !== undefined)
+  if (gateway.policy !== undefined) return { policy: gateway.policy, file: loaded.file };
+  if (gateway.policyFile !== undefined)
     return { policyFile: resolve(dirname(loaded.file), gateway.policyFile) };
   throw new ConfigError(loaded.file, "/gateway", "must have policyFile or policy");
 }

@@ -6,6 +6,7 @@
  * conversation. Each bridge adds its server and accounts here. Everything listens on 127.0.0.1; demo.json
  * describes it for people and scripts.
  */
+import type { ConfigInput } from "../configInput.js";
 import { generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -249,7 +250,7 @@ export class DemoFederation {
         ];
         const token = randomBytes(24).toString("base64url");
         const ownParts = parts.filter(([network]) => networks.has(network));
-        const config: Config = {
+        const config: ConfigInput<Config> = {
           nats: { url: nats.url, user: core.user, password: { value: core.password } },
           gateway: { policyFile: demoGateways[i]?.policy ?? "", ackWaitMs: 5000 },
           admin: { host: "127.0.0.1", port: 0, token: { value: token } },

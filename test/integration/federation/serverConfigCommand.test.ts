@@ -3,6 +3,7 @@
  * signed manifests. Two servers given what it writes are joined by a TLS leafnode, pinning the keys the
  * manifests give; a config that names a partner twice, or not at all, is refused naming the key.
  */
+import type { ConfigInput } from "../../harness/configInput.js";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -83,7 +84,7 @@ describe.skipIf(available === undefined)("fedgate federation server-config", () 
                 },
               },
             };
-      const config: Config = {
+      const config: ConfigInput<Config> = {
         nats: { url: "nats://127.0.0.1:4222", user: "core", password: { env: "CORE_PASSWORD" } },
         federation: {
           authorities: [{ file: authorityFile }],

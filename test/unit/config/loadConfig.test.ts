@@ -59,20 +59,6 @@ describe("config - loading and validation", () => {
   });
 });
 
-describe("config - defaults", () => {
-  it("config - the gateway's fallbacks are the defaults the schema documents", async () => {
-    const { DEFAULTS } = await import("../../../gateway/platform/config/defaults.js");
-    const { readFile } = await import("node:fs/promises");
-    const { schemaDir } = await import("../../../schemas/contract/schemas.js");
-    const schema = JSON.parse(await readFile(join(schemaDir, "config.schema.json"), "utf8")) as {
-      properties: { gateway: { properties: Record<string, { default?: unknown }> } };
-    };
-    for (const [key, value] of Object.entries(DEFAULTS)) {
-      expect(schema.properties.gateway.properties[key]?.default, key).toBe(value);
-    }
-  });
-});
-
 describe("config - the policy's source", () => {
   it("config - a policy given both as a file and inline is refused in words", async () => {
     const file = await configFile(
