@@ -14,6 +14,7 @@ import {
   type KeyValueStore,
 } from "../../gateway/platform/bus/KeyValueStore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
+import { CACHE_SIZE } from "./cacheSize.js";
 import type { GhostUsers } from "./GhostUsers.js";
 import { ghostUserId } from "./ghosts.js";
 import type { MatrixClient } from "./MatrixClient.js";
@@ -21,8 +22,6 @@ import { EventType, MsgType, type MatrixEvent } from "./matrixEvents.js";
 import type { MatrixInstance } from "./matrixInstance.js";
 import type { RoomGuard } from "./RoomGuard.js";
 import { txnIdFor } from "./transactionIds.js";
-
-const CACHE_SIZE = 5000;
 
 const DIRECT_ENDED_NOTICE =
   "Someone else was invited to this room, so it is no longer a private chat: fedgate stopped bridging it. Start a new direct chat to write privately again.";

@@ -13,6 +13,7 @@ import {
   type KeyValueStore,
 } from "../../gateway/platform/bus/KeyValueStore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
+import { CACHE_SIZE } from "./cacheSize.js";
 import { attachmentFetchOptions, fetchFile } from "../kit/fetchAttachment.js";
 import { puppetName } from "../kit/puppetName.js";
 import type { MatrixAttachments } from "./config.types.js";
@@ -22,7 +23,6 @@ import type { MatrixInstance } from "./matrixInstance.js";
 import type { MatrixContent } from "./toMatrixContent.js";
 import { POSTED_MARKER } from "./transactionIds.js";
 
-const CACHE_SIZE = 5000;
 /** Larger pictures are not given to ghosts: a profile picture needs far less. */
 const MAX_AVATAR_BYTES = 1024 * 1024;
 

@@ -1,12 +1,11 @@
 /** Native users as events name them: their display name and, where they have one, their picture. */
 import type { EventSender } from "../../schemas/types.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
+import { CACHE_SIZE } from "./cacheSize.js";
 import { localpartOf } from "./ghosts.js";
 import type { MatrixClient, MatrixProfile } from "./MatrixClient.js";
 import { EventType, type MatrixEvent } from "./matrixEvents.js";
 import type { MediaLinks } from "./MediaLinks.js";
-
-const CACHE_SIZE = 5000;
 
 /** A native user as the bridge remembers them: the name events give, and their picture's mxc URI. */
 interface NativeProfile {

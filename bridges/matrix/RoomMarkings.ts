@@ -4,12 +4,11 @@
  */
 import { PermanentError } from "../../schemas/contract/errors.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
+import { CACHE_SIZE } from "./cacheSize.js";
 import type { BotNotices } from "./BotNotices.js";
 import { matrixErrcode, type MatrixClient } from "./MatrixClient.js";
 import { EventType, markingOfState, markingStateKey, type MatrixEvent } from "./matrixEvents.js";
 import { roomPowerOf } from "./roomPower.js";
-
-const CACHE_SIZE = 5000;
 
 /** The topic with the marking leading in brackets, replacing any the bridge put there before. */
 export function withTopicMarking(topic: string, marking: string | undefined): string {
