@@ -7,14 +7,9 @@ import { parseDirectConversation } from "../../schemas/contract/directConversati
 import { isTransient, PermanentError } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
 import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
-import {
-  decodeJson,
-  encodeJson,
-  keyToken,
-  type KeyValueStore,
-} from "../../gateway/platform/bus/KeyValueStore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { CACHE_SIZE } from "./cacheSize.js";
+import type { DirectChatStore } from "./DirectChatStore.js";
 import type { GhostUsers } from "./GhostUsers.js";
 import { ghostUserId } from "./ghosts.js";
 import type { MatrixClient } from "./MatrixClient.js";
@@ -32,7 +27,7 @@ export interface DirectChatsDeps {
   links: Pick<LinkStore, "match">;
   guard: Pick<RoomGuard, "hasBot">;
   ghosts: Pick<GhostUsers, "arrived" | "departed">;
-  state: KeyValueStore;
+  store: DirectChatStore;
   log: Logger;
 }
 
@@ -44,9 +39,7 @@ export class DirectChats {
 
   /** A direct chat's room, both ways: its events belong to the conversation, deliveries go to the room. */
   async remember(room: string, conversation: string): Promise<void> {
-    const { state } = this.deps;
-    await state.put(roomKey(room), encodeJson(conversation));
-    await state.put(chatKey(conversation), encodeJson(room));
+    await this.deps.store.remember(room, conversation);
     this.directRooms.set(room, conversation);
   }
 
@@ -59,8 +52,7 @@ export class DirectChats {
     if (this.isSharedRoom(room)) return undefined;
     let known = this.directRooms.get(room);
     if (known === undefined) {
-      const entry = await this.deps.state.get(roomKey(room));
-      known = entry === undefined ? null : (decodeJson(entry.value) as string);
+      known = (await this.deps.store.conversationOf(room)) ?? null;
       this.directRooms.set(room, known);
     }
     return known ?? undefined;
@@ -68,9 +60,8 @@ export class DirectChats {
 
   /** The direct chat's room a delivery goes to, opened by the ghost if new. */
   async roomOf(conversation: string, ghost: string | undefined): Promise<string> {
-    const { client, ghosts, state, log } = this.deps;
-    const known = await state.get(chatKey(conversation));
-    const remembered = known === undefined ? undefined : (decodeJson(known.value) as string);
+    const { client, ghosts, store, log } = this.deps;
+    const remembered = await store.roomOf(conversation);
     // A shared room is never a direct chat's, however it came to be remembered as one: a new room is opened.
     if (remembered !== undefined && !this.isSharedRoom(remembered)) return remembered;
     const direct = parseDirectConversation(conversation);
@@ -91,7 +82,7 @@ export class DirectChats {
    * room is no longer the chat's (the next message opens a new one). True when the event did that.
    */
   async endedByNewcomer(event: MatrixEvent, conversation: string): Promise<boolean> {
-    const { client, ghosts, state, log } = this.deps;
+    const { client, ghosts, store, log } = this.deps;
     const membership = event.content["membership"];
     if (event.type !== EventType.member || (membership !== "invite" && membership !== "join")) return false;
     const newcomer = event.state_key ?? "";
@@ -116,9 +107,7 @@ export class DirectChats {
       }
       ghosts.departed(room, ghost);
     }
-    await state.delete(roomKey(room));
-    const chat = await state.get(chatKey(conversation));
-    if (chat !== undefined && decodeJson(chat.value) === room) await state.delete(chatKey(conversation));
+    await store.forget(room, conversation);
     this.directRooms.set(room, null);
     return true;
   }
@@ -134,12 +123,4 @@ export class DirectChats {
     const { guard, links, self } = this.deps;
     return guard.hasBot(room) || links.match(self.ref(room)) !== undefined;
   }
-}
-
-function roomKey(room: string): string {
-  return `direct.room.${keyToken(room)}`;
-}
-
-function chatKey(conversation: string): string {
-  return `direct.chat.${keyToken(conversation)}`;
 }

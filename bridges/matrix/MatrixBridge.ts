@@ -32,6 +32,7 @@ import type { LoadedMatrixConfig } from "./config.js";
 import type { MatrixAttachments, MatrixBridgeConfig } from "./config.types.js";
 import { Deliveries } from "./Deliveries.js";
 import { DirectChats } from "./DirectChats.js";
+import { DirectChatStore } from "./DirectChatStore.js";
 import { GhostUsers } from "./GhostUsers.js";
 import { InboundEvents } from "./InboundEvents.js";
 import { Invitations } from "./Invitations.js";
@@ -86,7 +87,15 @@ export class MatrixBridge {
     const notices = new BotNotices(client, new SaidOnceStore(state), log);
     const guard = new RoomGuard(config, { client, links, notices, log });
     const ghosts = new GhostUsers(config, { self, client, identities, state, log });
-    const directChats = new DirectChats({ self, client, links, guard, ghosts, state, log });
+    const directChats = new DirectChats({
+      self,
+      client,
+      links,
+      guard,
+      ghosts,
+      store: new DirectChatStore(state),
+      log,
+    });
     const reactions = new ReactionStore(state);
     const media = new MediaLinks(config, mediaKey, client);
     this.inbound = new InboundEvents(config, {
