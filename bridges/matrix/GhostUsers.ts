@@ -51,7 +51,7 @@ export interface GhostUsersDeps {
 }
 
 export class GhostUsers {
-  /** Ghosts known to be in a room: `${room} ${ghost}`. */
+  /** Ghosts known to be in a room. */
   private readonly present = new BoundedMap<string, true>(CACHE_SIZE);
   /** Ghost profiles already set: ghost → display name. */
   private readonly profiles = new BoundedMap<string, string>(CACHE_SIZE);
@@ -124,12 +124,12 @@ export class GhostUsers {
 
   /** Notes the ghost as in the room (it joined, or opened it). */
   arrived(room: string, ghost: string): void {
-    this.present.set(`${room} ${ghost}`, true);
+    this.present.set(presenceKey(room, ghost), true);
   }
 
   /** Forgets the ghost is in the room: the next message must join (or be refused) again. */
   departed(room: string, ghost: string): void {
-    this.present.delete(`${room} ${ghost}`);
+    this.present.delete(presenceKey(room, ghost));
   }
 
   /**
@@ -138,7 +138,7 @@ export class GhostUsers {
    */
   async enter(room: string, ghost: string): Promise<void> {
     const { client } = this.deps;
-    const key = `${room} ${ghost}`;
+    const key = presenceKey(room, ghost);
     if (this.present.get(key) !== undefined) return;
     try {
       await client.joinRoom(room, ghost);
@@ -152,9 +152,9 @@ export class GhostUsers {
 
   /** The ghost leaves the room, if it is in it. */
   async leave(room: string, ghost: string): Promise<void> {
-    if (this.present.get(`${room} ${ghost}`) !== undefined || (await this.isMember(room, ghost))) {
+    if (this.present.get(presenceKey(room, ghost)) !== undefined || (await this.isMember(room, ghost))) {
       await this.deps.client.leaveRoom(room, ghost);
-      this.present.delete(`${room} ${ghost}`);
+      this.present.delete(presenceKey(room, ghost));
     }
   }
 
@@ -179,9 +179,13 @@ export class GhostUsers {
       return await action();
     } catch (error) {
       if (matrixErrcode(error) !== "M_FORBIDDEN") throw error;
-      this.present.delete(`${room} ${ghost}`);
+      this.present.delete(presenceKey(room, ghost));
       await this.enter(room, ghost);
       return action();
     }
   }
+}
+
+function presenceKey(room: string, ghost: string): string {
+  return `${room} ${ghost}`;
 }
