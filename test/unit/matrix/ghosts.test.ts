@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { encodeLocalpart, ghostUserId, isGhost, localpartOf } from "../../../bridges/matrix/ghosts.js";
-import { withTopicMarking } from "../../../bridges/matrix/MatrixBridge.js";
+import { withTopicMarking } from "../../../bridges/matrix/RoomMarkings.js";
 
 const naming = { prefix: "fedgate_", serverName: "tchap.gouv.fr" };
 const localpartGrammar = /^[a-z0-9._=\-/]+$/;

@@ -1,0 +1,125 @@
+/**
+ * Which rooms the bridge may bridge: the linked rooms the bot joins, each checked once for whether it may be
+ * bridged, and why not; a refused room is told so, once.
+ */
+import type { Logger } from "../../gateway/platform/log.js";
+import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
+import type { BotNotices } from "./BotNotices.js";
+import type { MatrixBridgeConfig } from "./config.types.js";
+import type { MatrixClient } from "./MatrixClient.js";
+import { EventType } from "./matrixEvents.js";
+import { serverOf } from "./matrixIds.js";
+import { NETWORK } from "./matrixInstance.js";
+import {
+  ACCESS_RULES_STATE,
+  ENCRYPTED_NOTICE,
+  ENCRYPTED_REFUSAL,
+  foreignRoomRefusal,
+  outsiderRefusal,
+  refusalOfRoomState,
+  type RoomRefusal,
+} from "./roomRefusals.js";
+
+export type RoomGuardConfig = Pick<MatrixBridgeConfig, "instance"> & {
+  userServers: string[];
+  roomServers: string[];
+};
+
+export interface RoomGuardDeps {
+  client: Pick<MatrixClient, "joinRoom" | "getState" | "getStateEvent">;
+  links: Pick<LinkStore, "endpointsOf">;
+  notices: Pick<BotNotices, "sayOnce">;
+  log: Logger;
+}
+
+export class RoomGuard {
+  /** Rooms the bot is in. */
+  private readonly botRooms = new Set<string>();
+  /** Linked rooms checked for whether they may be bridged, and why not. */
+  private readonly checkedRooms = new Map<string, RoomRefusal>();
+
+  constructor(
+    private readonly config: RoomGuardConfig,
+    private readonly deps: RoomGuardDeps,
+  ) {}
+
+  hasBot(room: string): boolean {
+    return this.botRooms.has(room);
+  }
+
+  botJoined(room: string): void {
+    this.botRooms.add(room);
+  }
+
+  /** Why a checked room is not bridged; undefined when it is, or was never checked. */
+  refusal(room: string): RoomRefusal {
+    return this.checkedRooms.get(room);
+  }
+
+  /** Notes the room as checked, refused for `refusal` or (undefined) bridged. */
+  checked(room: string, refusal: RoomRefusal): void {
+    this.checkedRooms.set(room, refusal);
+  }
+
+  /** Forgets the room's check: linked again, it is checked again. */
+  forget(room: string): void {
+    this.checkedRooms.delete(room);
+  }
+
+  outsiderRefusal(userId: string): string | undefined {
+    return outsiderRefusal(this.config.userServers, userId);
+  }
+
+  foreignRoomRefusal(server: string | undefined): RoomRefusal {
+    return foreignRoomRefusal(this.config.roomServers, server);
+  }
+
+  /** The bot joins every linked room it is not in yet, and checks each one may be bridged. */
+  async joinLinkedRooms(): Promise<void> {
+    const { client, links, log } = this.deps;
+    for (const { link, endpoint } of links.endpointsOf(NETWORK, this.config.instance)) {
+      const room = endpoint.conversation;
+      if ((endpoint.kind ?? "room") !== "room" || this.checkedRooms.has(room)) continue;
+      // A room whose id names a server outside roomServers is not joined at all.
+      const foreign = this.foreignRoomRefusal(serverOf(room));
+      if (foreign !== undefined) {
+        this.checkedRooms.set(room, foreign);
+        log.warn({ room, link: link.id, refusal: foreign }, "linked room refused; the bot does not join it");
+        continue;
+      }
+      try {
+        if (!this.botRooms.has(room)) await client.joinRoom(room);
+        this.botRooms.add(room);
+        await this.checkLinkedRoom(room);
+      } catch (error) {
+        log.warn(
+          { err: error, room: endpoint.conversation, link: link.id },
+          "the bot cannot join a linked room; invite it",
+        );
+      }
+    }
+  }
+
+  /** A linked room the bridge may not bridge says so in the room, and stays unbridged. */
+  async checkLinkedRoom(room: string): Promise<void> {
+    const refusal = await this.refusalOf(room);
+    this.checkedRooms.set(room, refusal);
+    if (refusal === undefined) return;
+    this.deps.log.warn({ room, refusal }, "linked room refused");
+    const { notices } = this.deps;
+    // Encryption is also told when its state event comes in: one notice, whichever comes first.
+    if (refusal === ENCRYPTED_REFUSAL) await notices.sayOnce(room, "encrypted", ENCRYPTED_NOTICE);
+    else await notices.sayOnce(room, "refused", `fedgate will not bridge this room: ${refusal}.`);
+  }
+
+  /** Why a room may not be bridged, read from the room's state (see refusalOfRoomState). */
+  async refusalOf(room: string): Promise<RoomRefusal> {
+    const { client } = this.deps;
+    const [rules, createEvent, encryption] = await Promise.all([
+      client.getState(room, ACCESS_RULES_STATE, ""),
+      client.getStateEvent(room, EventType.create, ""),
+      client.getState(room, EventType.encryption, ""),
+    ]);
+    return refusalOfRoomState(this.config.roomServers, room, { rules, createEvent, encryption });
+  }
+}
