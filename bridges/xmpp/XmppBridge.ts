@@ -75,15 +75,9 @@ import { isDefinite } from "./stanzaErrors.js";
 import { puppetJid } from "./puppetJid.js";
 import { nickCandidates, puppetNick } from "./nicks.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
+import { bareJid, isAllowedUser, isPuppetJid, splitOccupant } from "./jids.js";
+import { MucRooms, occupantSender, type Occupant } from "./MucRooms.js";
 
-/** How long to wait for a room to confirm a join. */
-const JOIN_TIMEOUT_MS = 10_000;
-/**
- * How many nicks a join tries that the room then says are taken. Nicks the bot sees occupants hold are passed
- * over without asking: a conflict means someone took the nick meanwhile, which does not happen by chance
- * again and again.
- */
-const MAX_NICK_CONFLICTS = 5;
 /** How long to wait for the room to echo a message with the stanza-id it gave it. */
 const REFLECTION_TIMEOUT_MS = 5_000;
 /** Archive page size when catching up (XEP-0313 with XEP-0059). */
@@ -103,28 +97,8 @@ const STATE_BUCKET = "fedgate_xmpp_state";
  */
 const RECENT_MESSAGES = 2000;
 
-/** A native occupant: their real full JID where the room shows it, and their XEP-0421 id where it gives one. */
-interface Occupant {
-  jid?: string;
-  occupantId?: string;
-}
-
-interface Room {
-  /** Native occupants by nick. */
-  occupants: Map<string, Occupant>;
-  /** fedgate's own occupants here (bot and puppets), by full JID: the nick and the join, done or in progress. */
-  own: Map<string, { nick: string; joined: Promise<void> }>;
-  /** Set once the bot's own join is confirmed: occupants the room lists before that were there already. */
-  listening: boolean;
-}
-
 export class XmppBridge {
-  private readonly rooms = new Map<string, Room>();
-  /** Joins waiting for the room's answer, by "<room> <full JID joining>". */
-  private readonly pendingJoins = new Map<
-    string,
-    { resolve: (nick: string) => void; reject: (e: Error) => void }
-  >();
+  private readonly rooms: MucRooms;
   /** Messages a puppet sent, by "<room> <id>", waiting for the room's echo and its stanza-id. */
   private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
   /**
@@ -168,6 +142,9 @@ export class XmppBridge {
     this.perRoom = new InputQueue(config.storeRetry.maxWaiting);
     this.perDirect = new InputQueue(config.storeRetry.maxWaiting, config.storeRetry.maxWaiting);
     this.cursors = new CatchUpCursors(state);
+    this.rooms = new MucRooms(component, this.botJid, log, (type, room, nick, occupant) =>
+      this.publishMembership(type, room, nick, occupant),
+    );
   }
 
   static async start(
@@ -234,12 +211,12 @@ export class XmppBridge {
 
   private joinLinkedRooms(): void {
     for (const room of this.linkedRooms()) {
-      if (this.rooms.get(room)?.own.has(this.botJid) === true) continue;
+      if (this.rooms.isIn(room, this.botJid)) continue;
       // First in the room's queue: live messages that arrive meanwhile wait until the archive is bridged,
       // so the room's order holds across a reconnection.
       this.perRoom.run(room, async () => {
         try {
-          await this.join(room, this.botJid, nickCandidates(this.config.botNick));
+          await this.rooms.join(room, this.botJid, nickCandidates(this.config.botNick));
         } catch (error) {
           this.log.error({ room, err: error }, "cannot join linked room");
           return;
@@ -466,171 +443,13 @@ export class XmppBridge {
     if (stanzaId !== undefined) await this.cursors.set(room, stanzaId);
   }
 
-  /** A native user may write through the bridge unless their JID, where known, is outside userDomains. */
-  private allowed(realJid: string | undefined): boolean {
-    const domain = realJid === undefined ? undefined : bareJid(realJid).split("@")[1];
-    return domain === undefined || this.config.userDomains.includes(domain);
-  }
-
-  private room(jid: string): Room {
-    let room = this.rooms.get(jid);
-    if (room === undefined) {
-      room = { occupants: new Map(), own: new Map(), listening: false };
-      this.rooms.set(jid, room);
-    }
-    return room;
-  }
-
-  /**
-   * Joins `room` as `fullJid` under the first of `nicks` no one else holds there (a native occupant may have
-   * taken a remote person's name); resolves when the room confirms. Joining twice is a no-op.
-   */
-  private join(roomJid: string, fullJid: string, nicks: Iterable<string>): Promise<void> {
-    const room = this.room(roomJid);
-    const existing = room.own.get(fullJid);
-    if (existing !== undefined) return existing.joined;
-    const own = { nick: "", joined: Promise.resolve() };
-    own.joined = this.enterUnderFreeNick(room, roomJid, fullJid, nicks, own);
-    room.own.set(fullJid, own);
-    own.joined.catch(() => {
-      if (room.own.get(fullJid) === own) room.own.delete(fullJid);
-    });
-    return own.joined;
-  }
-
-  /**
-   * Tries `nicks` in order until the room lets `fullJid` in, keeping the nick tried (then the one the room
-   * confirmed) in `own`. A nick the bot sees an occupant hold is passed over; one the room says is taken
-   * (someone came in meanwhile) is too, MAX_NICK_CONFLICTS times at most. Any other refusal throws.
-   */
-  private async enterUnderFreeNick(
-    room: Room,
-    roomJid: string,
-    fullJid: string,
-    nicks: Iterable<string>,
-    own: { nick: string },
-  ): Promise<void> {
-    let conflicts = 0;
-    for (const nick of nicks) {
-      if (room.occupants.has(nick) || isOwnNick(room, nick)) continue;
-      own.nick = nick;
-      try {
-        own.nick = await this.enter(roomJid, fullJid, nick);
-        return;
-      } catch (error) {
-        const taken = error instanceof FedgateError && error.detail["condition"] === "conflict";
-        if (!taken || ++conflicts >= MAX_NICK_CONFLICTS) throw error;
-        this.log.info({ room: roomJid, nick }, "nick taken in the room; trying the next");
-      }
-    }
-  }
-
-  /**
-   * Asks to enter `room` as `fullJid` under `nick`; resolves with the nick the room confirms (it may have
-   * normalised it), rejects with the room's refusal, its condition in the detail.
-   */
-  private enter(roomJid: string, fullJid: string, nick: string): Promise<string> {
-    const key = `${roomJid} ${fullJid}`;
-    let pending!: { resolve: (nick: string) => void; reject: (e: Error) => void };
-    const entered = new Promise<string>((resolve, reject) => {
-      // Ends this join only: a later one under the same key (after a reconnection) keeps its entry.
-      const settle = (): void => {
-        clearTimeout(timer);
-        if (this.pendingJoins.get(key) === pending) this.pendingJoins.delete(key);
-      };
-      pending = {
-        resolve: (confirmed: string) => {
-          settle();
-          resolve(confirmed);
-        },
-        reject: (error: Error) => {
-          settle();
-          reject(error);
-        },
-      };
-      const timer = setTimeout(
-        () =>
-          pending.reject(
-            new PermanentError("FG_PEER_REFUSED", `room ${roomJid} did not confirm the join of ${nick}`),
-          ),
-        JOIN_TIMEOUT_MS,
-      );
-      this.pendingJoins.set(key, pending);
-    });
-    void this.component
-      .send(
-        xml(
-          "presence",
-          { from: fullJid, to: `${roomJid}/${nick}` },
-          // No history: what was said before is not new, and catching up is MAM's job.
-          xml("x", { xmlns: NS.muc }, xml("history", { maxstanzas: "0" })),
-        ),
-      )
-      .catch((error: unknown) => pending.reject(error as Error));
-    return entered;
-  }
-
   private receive(stanza: XmlElement): void {
     try {
-      if (stanza.name === "presence") this.onPresence(stanza);
+      if (stanza.name === "presence") this.rooms.onPresence(stanza);
       else if (stanza.name === "message") this.onMessage(stanza);
     } catch (error) {
       this.log.warn({ err: error, from: stanza.attrs["from"] }, "stanza refused");
     }
-  }
-
-  private onPresence(stanza: XmlElement): void {
-    const [roomJid, nick] = splitOccupant(stanza.attrs["from"]);
-    if (roomJid === undefined || nick === undefined) return;
-    const to = stanza.attrs["to"] ?? "";
-    // A join in progress is answered to the JID that asked: a refusal, or the room's word that this is us.
-    const pending = this.pendingJoins.get(`${roomJid} ${to}`);
-    if (stanza.attrs["type"] === "error") {
-      const condition = stanza
-        .getChild("error")
-        ?.children.find((c): c is XmlElement => typeof c !== "string")?.name;
-      pending?.reject(
-        new PermanentError("FG_PEER_REFUSED", `room ${roomJid} refused ${nick}: ${condition ?? "error"}`, {
-          detail: { condition },
-        }),
-      );
-      return;
-    }
-    const available = stanza.attrs["type"] !== "unavailable";
-    const self = isSelfPresence(stanza);
-    if (available && self) pending?.resolve(nick);
-    // Every own occupant (bot and puppets) gets each presence: the bot's copy alone tells who came and went.
-    if (to !== this.botJid) return;
-    const room = this.room(roomJid);
-    if (self) {
-      room.listening = available;
-      return;
-    }
-    if (isOwnNick(room, nick)) return;
-    const jid = stanza.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
-    let occupantId: string | undefined;
-    try {
-      occupantId = occupantIdOf(stanza);
-    } catch (error) {
-      // Not an occupant the bridge can tell apart from others: their messages are refused, and say why.
-      this.log.warn({ err: error, room: roomJid, nick }, "occupant refused");
-      room.occupants.delete(nick);
-      return;
-    }
-    const occupant: Occupant = {
-      ...(jid === undefined ? {} : { jid }),
-      ...(occupantId === undefined ? {} : { occupantId }),
-    };
-    if (!available) {
-      // A nick change (status 303) arrives as this leave and then a join under the new nick.
-      if (room.listening && room.occupants.has(nick))
-        this.publishMembership("member.left", roomJid, nick, occupant);
-      room.occupants.delete(nick);
-      return;
-    }
-    if (room.listening && !room.occupants.has(nick))
-      this.publishMembership("member.joined", roomJid, nick, occupant);
-    room.occupants.set(nick, occupant);
   }
 
   private publishMembership(
@@ -639,7 +458,7 @@ export class XmppBridge {
     nick: string,
     occupant: Occupant,
   ): void {
-    if (!this.allowed(occupant.jid)) return;
+    if (!isAllowedUser(occupant.jid, this.config.userDomains)) return;
     // One id, so that a retry is the same event.
     const event = {
       specVersion: "1" as const,
@@ -783,8 +602,8 @@ export class XmppBridge {
     archiveId?: string,
     archivedJid?: string,
   ): Promise<void> {
-    const room = this.rooms.get(roomJid);
-    const occupant = room?.occupants.get(nick) ?? {};
+    const known = this.rooms.knows(roomJid);
+    const occupant = this.rooms.occupant(roomJid, nick);
     const refusal = { from: this.botJid, to: occupant.jid ?? `${roomJid}/${nick}` };
     // Where catching up resumes: past this message, bridged or refused.
     let stanzaId: string | undefined;
@@ -792,7 +611,7 @@ export class XmppBridge {
       stanzaId = stanzaIdOf(stanza, roomJid) ?? boundedId(archiveId, "the archive's id");
       if (stanzaId !== undefined) this.rememberText(roomJid, stanzaId, stanza, nick, `${roomJid}/${nick}`);
       const ids = idsOf(stanza, roomJid);
-      if (room === undefined || isOwnNick(room, nick) || isPostedByBridge(ids.originId)) {
+      if (!known || this.rooms.isOwnNick(roomJid, nick) || isPostedByBridge(ids.originId)) {
         await this.stored(() => this.markBridged(roomJid, stanzaId), { room: roomJid });
         return;
       }
@@ -810,7 +629,10 @@ export class XmppBridge {
         moderated: isModeration(stanza, roomJid),
       };
       // The archive's word only ever refuses: what a message carries must not vouch for its sender.
-      if (!this.allowed(occupant.jid) || !this.allowed(archivedJid)) {
+      if (
+        !isAllowedUser(occupant.jid, this.config.userDomains) ||
+        !isAllowedUser(archivedJid, this.config.userDomains)
+      ) {
         throw new PermanentError(
           "FG_NATIVE_INVALID",
           `${bareJid(occupant.jid ?? archivedJid ?? nick)} is outside the configured user domains`,
@@ -856,7 +678,7 @@ export class XmppBridge {
     };
     // No archive keeps a direct chat for the bridge: its messages wait for the bus, and the sender is told
     // if they finally do not get there.
-    if (!this.allowed(from) || !from.includes("@")) {
+    if (!isAllowedUser(from, this.config.userDomains) || !from.includes("@")) {
       void this.refuseOnce(
         stanza,
         { refusal },
@@ -1126,7 +948,7 @@ export class XmppBridge {
       return undefined;
     }
     if (event.type === "member.left") {
-      if (type === "groupchat") await this.leave(target.conversation, fullJid);
+      if (type === "groupchat") await this.rooms.leave(target.conversation, fullJid);
       return undefined;
     }
     const changed =
@@ -1285,7 +1107,7 @@ export class XmppBridge {
    */
   private sentBy(archived: ArchivedMessage, room: string, sender: string): boolean {
     if (archived.archivedJid !== undefined) return bareJid(archived.archivedJid) === bareJid(sender);
-    const nick = this.rooms.get(room)?.own.get(sender)?.nick;
+    const nick = this.rooms.ownNick(room, sender);
     return nick !== undefined && nick !== "" && archived.nick === nick;
   }
 
@@ -1379,17 +1201,6 @@ export class XmppBridge {
     );
   }
 
-  /** A puppet leaves a room, as the remote member it stands for left. */
-  private async leave(roomJid: string, fullJid: string): Promise<void> {
-    const room = this.rooms.get(roomJid);
-    const nick = room?.own.get(fullJid)?.nick;
-    if (room === undefined || nick === undefined) return;
-    room.own.delete(fullJid);
-    await this.component.send(
-      xml("presence", { type: "unavailable", from: fullJid, to: `${roomJid}/${nick}` }),
-    );
-  }
-
   /**
    * Makes the sender's puppet ready to speak: in the target room (joined once), and known as the remote
    * person it stands for, so that a native user who writes to it reaches them.
@@ -1402,11 +1213,11 @@ export class XmppBridge {
   ): Promise<void> {
     const { event, target, senderAgency } = delivery;
     if (type === "groupchat") {
-      await this.join(target.conversation, fullJid, nickCandidates(puppetNick(delivery))).catch(
-        (error: unknown) => {
+      await this.rooms
+        .join(target.conversation, fullJid, nickCandidates(puppetNick(delivery)))
+        .catch((error: unknown) => {
           throw error instanceof FedgateError ? error : new PermanentError("FG_PEER_REFUSED", String(error));
-        },
-      );
+        });
     }
     await this.runtime.identities.record(
       {
@@ -1447,17 +1258,7 @@ export class XmppBridge {
     await this.runtime.close();
     await Promise.all([this.perRoom.idle(), this.perDirect.idle()]);
     // A component's occupants are not removed when it disconnects: leave every room, as bot and as puppets.
-    const leaving: Promise<void>[] = [];
-    for (const [roomJid, room] of this.rooms) {
-      for (const [fullJid, { nick }] of room.own) {
-        leaving.push(
-          this.component
-            .send(xml("presence", { type: "unavailable", from: fullJid, to: `${roomJid}/${nick}` }))
-            .catch(() => undefined),
-        );
-      }
-    }
-    await Promise.all(leaving);
+    await this.rooms.leaveAll();
     await this.component.stop();
   }
 }
@@ -1505,24 +1306,6 @@ interface NativeChat {
 }
 
 /**
- * Who an occupant is across nick changes: their real JID where the room shows it, else the room's stable
- * occupant-id (XEP-0421), else (rooms without it) their occupant JID.
- */
-function occupantSender(
-  room: string,
-  nick: string,
-  occupant: Occupant,
-): { userId: string; displayName: string } {
-  const userId =
-    occupant.jid === undefined
-      ? occupant.occupantId === undefined
-        ? `${room}/${nick}`
-        : `${room}#${occupant.occupantId}`
-      : bareJid(occupant.jid);
-  return { userId, displayName: nick };
-}
-
-/**
  * What a sender is told of a message the bus did not confirm in time, without the bus's inner workings (the
  * cause keeps them for the log). "May": the bus client can still hand on an attempt it held while cut off.
  */
@@ -1544,13 +1327,6 @@ function roomStanzaId(archived: ArchivedMessage, room: string): string | undefin
   }
 }
 
-/** A JID on the bridge's domain other than the bot's: a puppet. */
-function isPuppetJid(jid: string, domain: string): boolean {
-  const bare = bareJid(jid);
-  const at = bare.indexOf("@");
-  return at > 0 && bare.slice(at + 1) === domain && bare.slice(0, at) !== "fedgate";
-}
-
 /** Whether a direct message carries anything to bridge (not only a chat state or a receipt). */
 function carriesContent(stanza: XmlElement): boolean {
   if (stanza.getChild("body") !== undefined) return true;
@@ -1560,32 +1336,4 @@ function carriesContent(stanza: XmlElement): boolean {
     // An id too long to read: it is refused, and its sender told, where messages are handled.
     return true;
   }
-}
-
-function bareJid(jid: string): string {
-  const slash = jid.indexOf("/");
-  return slash < 0 ? jid : jid.slice(0, slash);
-}
-
-/** Whether a presence is the room's word about the recipient's own occupant (XEP-0045 status 110). */
-function isSelfPresence(stanza: XmlElement): boolean {
-  return (
-    stanza
-      .getChild("x", NS.mucUser)
-      ?.getChildren("status")
-      .some((status) => status.attrs["code"] === "110") === true
-  );
-}
-
-/** Whether a nick is one of fedgate's own occupants: their messages come back and are not bridged. */
-function isOwnNick(room: Room, nick: string): boolean {
-  for (const own of room.own.values()) if (own.nick === nick) return true;
-  return false;
-}
-
-/** "room@muc/nick" → ["room@muc", "nick"]. */
-function splitOccupant(from: string | undefined): [string | undefined, string | undefined] {
-  if (from === undefined) return [undefined, undefined];
-  const slash = from.indexOf("/");
-  return slash < 0 ? [from, undefined] : [from.slice(0, slash), from.slice(slash + 1)];
 }
