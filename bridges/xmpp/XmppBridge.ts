@@ -27,13 +27,12 @@ import {
   unsupported,
 } from "../kit/AdapterRuntime.js";
 import { carryAttachments } from "../kit/carryAttachments.js";
-import { CatchUpCursors } from "../kit/CatchUpCursors.js";
 import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { xmppCapabilities } from "./capabilities.js";
 import { attemptedBefore } from "../kit/attemptedBefore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { InputQueue } from "../kit/InputQueue.js";
-import { NotStoredError, untilStored } from "../kit/untilStored.js";
+import { NotStoredError } from "../kit/untilStored.js";
 import { openDirectChat } from "../kit/openDirectChat.js";
 import {
   attachmentFetchOptions,
@@ -75,13 +74,14 @@ import { isDefinite } from "./stanzaErrors.js";
 import { puppetJid } from "./puppetJid.js";
 import { nickCandidates, puppetNick } from "./nicks.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
+import { RoomArchive, roomStanzaId, type ArchivedMessage } from "./RoomArchive.js";
+import { RoomCatchUp } from "./RoomCatchUp.js";
+import { storedWith, type Stored } from "./stored.js";
 import { bareJid, isAllowedUser, isPuppetJid, splitOccupant } from "./jids.js";
 import { MucRooms, occupantSender, type Occupant } from "./MucRooms.js";
 
 /** How long to wait for the room to echo a message with the stanza-id it gave it. */
 const REFLECTION_TIMEOUT_MS = 5_000;
-/** Archive page size when catching up (XEP-0313 with XEP-0059). */
-const MAM_PAGE = 100;
 /**
  * How many of a room's latest messages a delivery handled again looks through for what it posted before
  * (see postedBefore): the room's word between the first attempt and this one. A server may give fewer a page
@@ -106,8 +106,6 @@ export class XmppBridge {
    * most storeRetry.maxWaiting of them wait while the bus cannot store them.
    */
   private readonly perRoom: InputQueue;
-  /** Per room, the stanza-id of the last message bridged. */
-  private readonly cursors: CatchUpCursors<string>;
   /**
    * The same for direct chats, by "<native user> <puppet>". Anyone may open one, so the bound holds for all
    * of them together too.
@@ -115,16 +113,10 @@ export class XmppBridge {
   private readonly perDirect: InputQueue;
   /** Ends the retries of what waits for the bus (see untilStored) when the bridge stops. */
   private readonly stopping = new AbortController();
-  /**
-   * Rooms whose messages the bus did not store in time: their live messages are left to a catch-up from the
-   * room's archive, queued behind them, which starts after the last stanza-id the bus stored.
-   */
-  private readonly behind = new Set<string>();
-  /** Rooms with such a catch-up queued and not yet started. */
-  private readonly catchUpQueued = new Set<string>();
   private discoveredUploadService: Promise<string> | undefined;
-  /** The messages of each archive query in progress, by queryid. */
-  private readonly archivePages = new Map<string, { room: string; page: ArchivedMessage[] }>();
+  private readonly archive: RoomArchive;
+  private readonly catchUp: RoomCatchUp;
+  private readonly stored: Stored;
   /** Recent native messages by event id: where to send a stanza error if the gateway refuses them. */
   private readonly recentSenders = new BoundedMap<string, { refusal: Refusal; id: string }>(RECENT_MESSAGES);
   /** Recent texts by "<conversation> <the id replies use>", for the quote a reply carries (XEP-0461). */
@@ -141,7 +133,18 @@ export class XmppBridge {
   ) {
     this.perRoom = new InputQueue(config.storeRetry.maxWaiting);
     this.perDirect = new InputQueue(config.storeRetry.maxWaiting, config.storeRetry.maxWaiting);
-    this.cursors = new CatchUpCursors(state);
+    this.stored = storedWith(config.storeRetry, this.stopping.signal, log);
+    this.archive = new RoomArchive(component, this.botJid);
+    this.catchUp = new RoomCatchUp({
+      archive: this.archive,
+      state,
+      perRoom: this.perRoom,
+      stored: this.stored,
+      stopping: this.stopping.signal,
+      log,
+      bridgeArchived: (room, { message, nick, archiveId, archivedJid }) =>
+        this.onGroupchat(message, room, nick, archiveId, archivedJid),
+    });
     this.rooms = new MucRooms(component, this.botJid, log, (type, room, nick, occupant) =>
       this.publishMembership(type, room, nick, occupant),
     );
@@ -221,134 +224,8 @@ export class XmppBridge {
           this.log.error({ room, err: error }, "cannot join linked room");
           return;
         }
-        await this.catchUpOrFallBehind(room);
+        await this.catchUp.catchUpOrFallBehind(room);
       });
-    }
-  }
-
-  /**
-   * Catches up with a room's archive, retrying while the bus cannot store what it reads. Not stored in time,
-   * the room falls behind and another catch-up is queued; an archive that refuses ends the room's catch-up,
-   * and says what that leaves unbridged.
-   */
-  private async catchUpOrFallBehind(room: string): Promise<void> {
-    try {
-      await this.stored(() => this.catchUp(room), { room });
-      if (this.behind.delete(room)) this.log.info({ room }, "the room's messages are bridged live again");
-    } catch (error) {
-      if (error instanceof NotStoredError) {
-        this.fallBehind(room, error);
-        return;
-      }
-      this.behind.delete(room);
-      this.log.error(
-        { room, err: error },
-        "cannot catch up with the room's archive: what it received since the last message bridged is not bridged",
-      );
-    }
-  }
-
-  /**
-   * The bus did not store a room's message in time, or too many wait: the room's live messages are left to
-   * its archive until a catch-up, queued behind every message already waiting, has read them. When the
-   * bridge is stopping, the next start's catch-up does that.
-   */
-  private fallBehind(room: string, error: unknown): void {
-    if (this.stopping.signal.aborted) return;
-    if (!this.behind.has(room)) {
-      this.behind.add(room);
-      this.log.error(
-        { room, err: error },
-        "the bus did not store the room's messages in time: they are read from the room's archive once it does",
-      );
-    }
-    if (this.catchUpQueued.has(room)) return;
-    this.catchUpQueued.add(room);
-    this.perRoom.run(room, async () => {
-      this.catchUpQueued.delete(room);
-      if (this.behind.has(room) && !this.stopping.signal.aborted) await this.catchUpOrFallBehind(room);
-    });
-  }
-
-  /** Runs `attempt` until the bus has stored what it writes, or the bridge gives up or stops (untilStored). */
-  private stored<T>(attempt: () => Promise<T>, context: Record<string, unknown>): Promise<T> {
-    const { maxDelayMs, giveUpAfterMs } = this.config.storeRetry;
-    return untilStored(attempt, {
-      signal: this.stopping.signal,
-      log: this.log,
-      context,
-      maxDelayMs,
-      giveUpAfterMs,
-    });
-  }
-
-  /**
-   * Bridges what the room received while the bridge was away: its archive (XEP-0313) after the last
-   * stanza-id bridged, page by page. A room never bridged before starts from now.
-   */
-  private async catchUp(room: string): Promise<void> {
-    let after = await this.cursors.get(room);
-    if (after === undefined) {
-      if (this.behind.has(room))
-        this.log.error(
-          { room },
-          "messages not bridged: the bus stored none of the room's messages yet, so there is no point in its archive to read them again from",
-        );
-      return;
-    }
-    let caughtUp = 0;
-    for (;;) {
-      const { page, fin }: ArchivePage = await this.archivePage(room, xml("after", {}, after)).catch(
-        (error: unknown) => {
-          // An archive that answers no (it has no archive, or no longer the last id bridged) will not
-          // answer yes later; no answer, or a "wait", may.
-          if (!isDefinite(error)) throw error;
-          throw new PermanentError(
-            "FG_PEER_REFUSED",
-            `the archive of ${room} refuses to give what follows ${after}`,
-            {
-              cause: error,
-            },
-          );
-        },
-      );
-      // One the bus does not store ends the catch-up, before any later one moves the room's catch-up point
-      // past it.
-      for (const { message, nick, archiveId, archivedJid } of page) {
-        await this.onGroupchat(message, room, nick, archiveId, archivedJid);
-      }
-      caughtUp += page.length;
-      const last = fin?.getChild("set", NS.rsm)?.getChildText("last");
-      if (fin?.attrs["complete"] === "true" || last === null || last === undefined || last === after) break;
-      after = last;
-    }
-    this.log.info({ room, archived: caughtUp }, "caught up with the room's archive");
-  }
-
-  /**
-   * One page of a room's archive (XEP-0313), asked as the bot, with `position` the XEP-0059 element that
-   * says where (`<after>id</after>`, `<before/>`...): its messages in the room's order, which arrive before
-   * the result and onRoomMessage collects, and the result's `<fin/>`. Rejects as the request does.
-   */
-  private async archivePage(room: string, position: XmlElement): Promise<ArchivePage> {
-    const queryid = randomUUID();
-    const page: ArchivedMessage[] = [];
-    this.archivePages.set(queryid, { room, page });
-    try {
-      const result = await this.component.request(
-        xml(
-          "iq",
-          { type: "set", to: room, from: this.botJid },
-          xml(
-            "query",
-            { xmlns: NS.mam, queryid },
-            xml("set", { xmlns: NS.rsm }, xml("max", {}, String(MAM_PAGE)), position),
-          ),
-        ),
-      );
-      return { page, fin: result.getChild("fin", NS.mam) };
-    } finally {
-      this.archivePages.delete(queryid);
     }
   }
 
@@ -435,14 +312,6 @@ export class XmppBridge {
     );
   }
 
-  /**
-   * Where catching up resumes: the last stanza-id bridged (or deliberately passed over) in a room. Moved only
-   * once the bus has stored the message, never past one it has not.
-   */
-  private async markBridged(room: string, stanzaId: string | undefined): Promise<void> {
-    if (stanzaId !== undefined) await this.cursors.set(room, stanzaId);
-  }
-
   private receive(stanza: XmlElement): void {
     try {
       if (stanza.name === "presence") this.rooms.onPresence(stanza);
@@ -507,13 +376,8 @@ export class XmppBridge {
 
   /** A live group chat message, queued per room, or one from a room's archive, kept for the catch-up. */
   private onRoomMessage(stanza: XmlElement): void {
-    const result = stanza.getChild("result", NS.mam);
-    const query = this.archivePages.get(result?.attrs["queryid"] ?? "");
-    // Only the room answers the bridge's archive query: a result an occupant wrote into a message is none.
-    const archived =
-      query !== undefined && stanza.attrs["from"] === query.room
-        ? result?.getChild("forwarded", NS.forward)?.getChild("message")
-        : undefined;
+    const answer = this.archive.answerIn(stanza);
+    const archived = answer?.message;
     const message = archived ?? stanza;
     if (message.attrs["type"] !== "groupchat") return;
     const [roomJid, occupantNick] = splitOccupant(message.attrs["from"]);
@@ -529,65 +393,36 @@ export class XmppBridge {
       echo?.(stanzaIdOf(stanza, roomJid));
       return;
     }
-    if (archived !== undefined) {
-      // Only the catch-up asks the archive: its page is bridged in order once complete. The result's id is
-      // the message's stanza-id.
-      const archiveId = result?.attrs["id"];
-      // An archive may name the sender's real JID (ejabberd does), though they have left since.
-      const archivedJid = message.getChild("x", NS.mucUser)?.getChild("item")?.attrs["jid"];
-      query?.page.push({
-        message,
-        nick,
-        ...(archiveId === undefined ? {} : { archiveId }),
-        ...(archivedJid === undefined ? {} : { archivedJid }),
-      });
+    if (answer !== undefined) {
+      // Only the catch-up asks the archive: its page is bridged in order once complete.
+      answer.keep(nick);
       return;
     }
-    if (this.behind.has(roomJid)) {
-      this.leaveToArchive(roomJid, message);
+    if (this.catchUp.isBehind(roomJid)) {
+      this.catchUp.leaveToArchive(roomJid, message);
       return;
     }
     const queued = this.perRoom.offer(roomJid, async () => {
       // The room fell behind after this was queued: the catch-up queued behind it reads it from the archive.
-      if (this.behind.has(roomJid)) {
-        this.leaveToArchive(roomJid, message);
+      if (this.catchUp.isBehind(roomJid)) {
+        this.catchUp.leaveToArchive(roomJid, message);
         return;
       }
       await this.onGroupchat(message, roomJid, nick).catch((error: unknown) => {
-        if (error instanceof NotStoredError) this.fallBehind(roomJid, error);
+        if (error instanceof NotStoredError) this.catchUp.fallBehind(roomJid, error);
         else this.log.error({ err: error, room: roomJid }, "cannot bridge a message");
       });
     });
     if (!queued) {
-      this.fallBehind(
+      this.catchUp.fallBehind(
         roomJid,
         new TransientError(
           "FG_BUS_UNAVAILABLE",
           `${this.config.storeRetry.maxWaiting} messages of ${roomJid} wait for the bus already`,
         ),
       );
-      this.leaveToArchive(roomJid, message);
+      this.catchUp.leaveToArchive(roomJid, message);
     }
-  }
-
-  /**
-   * Leaves a live message of a room that fell behind to the catch-up queued (see fallBehind): the room put
-   * it in its archive before sending it. One without a stanza-id (a room that keeps no archive) is lost, and
-   * that is logged.
-   */
-  private leaveToArchive(roomJid: string, message: XmlElement): void {
-    let archived: boolean;
-    try {
-      archived = stanzaIdOf(message, roomJid) !== undefined;
-    } catch {
-      // An id past the bound: the catch-up reads it, and refuses it as it would have live.
-      archived = true;
-    }
-    if (!archived)
-      this.log.error(
-        { room: roomJid, from: message.attrs["from"] },
-        "message not bridged: the bus did not store the room's messages in time, and the room keeps no archive to read it from",
-      );
   }
 
   /**
@@ -612,7 +447,7 @@ export class XmppBridge {
       if (stanzaId !== undefined) this.rememberText(roomJid, stanzaId, stanza, nick, `${roomJid}/${nick}`);
       const ids = idsOf(stanza, roomJid);
       if (!known || this.rooms.isOwnNick(roomJid, nick) || isPostedByBridge(ids.originId)) {
-        await this.stored(() => this.markBridged(roomJid, stanzaId), { room: roomJid });
+        await this.stored(() => this.catchUp.markBridged(roomJid, stanzaId), { room: roomJid });
         return;
       }
       const occupantId = occupantIdOf(stanza);
@@ -644,7 +479,7 @@ export class XmppBridge {
       if (error instanceof NotStoredError) throw error;
       await this.refuseOnce(stanza, { refusal }, error);
     }
-    await this.stored(() => this.markBridged(roomJid, stanzaId), { room: roomJid });
+    await this.stored(() => this.catchUp.markBridged(roomJid, stanzaId), { room: roomJid });
   }
 
   /**
@@ -1072,7 +907,7 @@ export class XmppBridge {
     let before: string | undefined;
     try {
       while (looked < POSTED_LOOKBACK && posted.size < originIds.length) {
-        const { page, fin } = await this.archivePage(room, xml("before", {}, before));
+        const { page, fin } = await this.archive.page(room, xml("before", {}, before));
         for (const archived of page) {
           const originId = archived.message.getChild("origin-id", NS.stanzaId)?.attrs["id"];
           if (originId === undefined || !originIds.includes(originId) || !this.sentBy(archived, room, sender))
@@ -1263,21 +1098,6 @@ export class XmppBridge {
   }
 }
 
-/** A room's message as its archive returned it (XEP-0313). */
-interface ArchivedMessage {
-  message: XmlElement;
-  nick: string;
-  /** The result's id: the message's stanza-id. */
-  archiveId?: string;
-  archivedJid?: string;
-}
-
-/** A page of a room's archive: its messages, and the result that ends it (`<fin/>`, XEP-0313). */
-interface ArchivePage {
-  page: ArchivedMessage[];
-  fin: XmlElement | undefined;
-}
-
 /** Where a refusal of a native message goes: from the JID they wrote to (or the bot), to the sender. */
 interface Refusal {
   from: string;
@@ -1315,16 +1135,6 @@ function notTakenInTime(error: NotStoredError): TransientError {
     "the gateway did not confirm it in time, so it may not have arrived; send it again",
     { cause: error },
   );
-}
-
-/** The stanza-id a room gave an archived message: in the message, else the archive's id for it. */
-function roomStanzaId(archived: ArchivedMessage, room: string): string | undefined {
-  try {
-    return stanzaIdOf(archived.message, room) ?? boundedId(archived.archiveId, "the archive's id");
-  } catch {
-    // Past the bound: the message is still found, without an id replies could use.
-    return undefined;
-  }
 }
 
 /** Whether a direct message carries anything to bridge (not only a chat state or a receipt). */
