@@ -29,7 +29,6 @@ import {
 import { carryAttachments } from "../kit/carryAttachments.js";
 import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { xmppCapabilities } from "./capabilities.js";
-import { attemptedBefore } from "../kit/attemptedBefore.js";
 import { BoundedMap } from "../kit/BoundedMap.js";
 import { InputQueue } from "../kit/InputQueue.js";
 import { NotStoredError } from "../kit/untilStored.js";
@@ -70,24 +69,17 @@ import {
 } from "./toStanza.js";
 import { discoverUploadService, requestSlot, upload } from "./httpUpload.js";
 import { outOfBandOf } from "./outOfBand.js";
-import { isDefinite } from "./stanzaErrors.js";
 import { puppetJid } from "./puppetJid.js";
 import { nickCandidates, puppetNick } from "./nicks.js";
 import { xml, XmppComponent, type XmlElement } from "./XmppComponent.js";
-import { RoomArchive, roomStanzaId, type ArchivedMessage } from "./RoomArchive.js";
+import { RoomArchive } from "./RoomArchive.js";
 import { RoomCatchUp } from "./RoomCatchUp.js";
+import { RoomEchoes, REFLECTION_TIMEOUT_MS } from "./RoomEchoes.js";
+import { postedBefore, type PostedBeforeDeps } from "./postedBefore.js";
 import { storedWith, type Stored } from "./stored.js";
 import { bareJid, isAllowedUser, isPuppetJid, splitOccupant } from "./jids.js";
 import { MucRooms, occupantSender, type Occupant } from "./MucRooms.js";
 
-/** How long to wait for the room to echo a message with the stanza-id it gave it. */
-const REFLECTION_TIMEOUT_MS = 5_000;
-/**
- * How many of a room's latest messages a delivery handled again looks through for what it posted before
- * (see postedBefore): the room's word between the first attempt and this one. A server may give fewer a page
- * (Prosody at most 50).
- */
-const POSTED_LOOKBACK = 200;
 /** The bridge's own state: per room, the last stanza-id bridged. */
 const STATE_BUCKET = "fedgate_xmpp_state";
 /**
@@ -99,8 +91,7 @@ const RECENT_MESSAGES = 2000;
 
 export class XmppBridge {
   private readonly rooms: MucRooms;
-  /** Messages a puppet sent, by "<room> <id>", waiting for the room's echo and its stanza-id. */
-  private readonly pendingEchoes = new Map<string, (stanzaId: string | undefined) => void>();
+  private readonly echoes = new RoomEchoes();
   /**
    * A conversation's messages, live or from a room's archive, are handled one at a time and in order; at
    * most storeRetry.maxWaiting of them wait while the bus cannot store them.
@@ -117,6 +108,7 @@ export class XmppBridge {
   private readonly archive: RoomArchive;
   private readonly catchUp: RoomCatchUp;
   private readonly stored: Stored;
+  private readonly postedBeforeDeps: PostedBeforeDeps;
   /** Recent native messages by event id: where to send a stanza error if the gateway refuses them. */
   private readonly recentSenders = new BoundedMap<string, { refusal: Refusal; id: string }>(RECENT_MESSAGES);
   /** Recent texts by "<conversation> <the id replies use>", for the quote a reply carries (XEP-0461). */
@@ -135,6 +127,10 @@ export class XmppBridge {
     this.perDirect = new InputQueue(config.storeRetry.maxWaiting, config.storeRetry.maxWaiting);
     this.stored = storedWith(config.storeRetry, this.stopping.signal, log);
     this.archive = new RoomArchive(component, this.botJid);
+    this.rooms = new MucRooms(component, this.botJid, log, (type, room, nick, occupant) =>
+      this.publishMembership(type, room, nick, occupant),
+    );
+    this.postedBeforeDeps = { state, archive: this.archive, rooms: this.rooms, log };
     this.catchUp = new RoomCatchUp({
       archive: this.archive,
       state,
@@ -145,9 +141,6 @@ export class XmppBridge {
       bridgeArchived: (room, { message, nick, archiveId, archivedJid }) =>
         this.onGroupchat(message, room, nick, archiveId, archivedJid),
     });
-    this.rooms = new MucRooms(component, this.botJid, log, (type, room, nick, occupant) =>
-      this.publishMembership(type, room, nick, occupant),
-    );
   }
 
   static async start(
@@ -387,10 +380,7 @@ export class XmppBridge {
     if (archived === undefined && stanza.attrs["to"] !== this.botJid) {
       // The room sends every message to each of fedgate's occupants (bot and puppets): read the bot's copy
       // only, except to learn the stanza-id of what a puppet just sent.
-      const echo = this.pendingEchoes.get(
-        `${roomJid} ${stanza.getChild("origin-id", NS.stanzaId)?.attrs["id"] ?? ""}`,
-      );
-      echo?.(stanzaIdOf(stanza, roomJid));
+      this.echoes.heard(stanza, roomJid);
       return;
     }
     if (answer !== undefined) {
@@ -844,22 +834,16 @@ export class XmppBridge {
       for (const stanza of stanzas) await this.component.send(stanza);
       return created ? toNativeMessage({ originId: messageId, author: puppet }) : undefined;
     }
-    const posted = await this.postedBefore(
+    const posted = await postedBefore(
+      this.postedBeforeDeps,
       delivery,
       fullJid,
       stanzas.map((stanza) => stanza.attrs["id"] ?? ""),
     );
-    const echoKey = `${target.conversation} ${messageId}`;
     // The room's echo is the only receipt a component gets: undefined when none came in time.
     const echoed = posted.has(messageId)
       ? Promise.resolve({ stanzaId: posted.get(messageId) })
-      : new Promise<{ stanzaId: string | undefined } | undefined>((resolve) => {
-          const timer = setTimeout(() => resolve(undefined), REFLECTION_TIMEOUT_MS);
-          this.pendingEchoes.set(echoKey, (stanzaId) => {
-            clearTimeout(timer);
-            resolve({ stanzaId });
-          });
-        });
+      : this.echoes.expect(target.conversation, messageId);
     try {
       for (const stanza of stanzas)
         if (!posted.has(stanza.attrs["id"] ?? "")) await this.component.send(stanza);
@@ -881,69 +865,8 @@ export class XmppBridge {
           })
         : undefined;
     } finally {
-      if (!posted.has(messageId)) this.pendingEchoes.delete(echoKey);
+      if (!posted.has(messageId)) this.echoes.forget(target.conversation, messageId);
     }
-  }
-
-  /**
-   * What an earlier attempt at this delivery posted in its room, of the stanzas `originIds` name: the room's
-   * stanza-id (undefined where it gave none) by origin-id. A component's messages are stored by the room as
-   * they are sent, with no id a repeat could be refused by, so a delivery handled again (its ack lost as the
-   * bus went away, the bridge restarted) would post twice. Before a delivery posts, the bridge notes it as
-   * the one underway in its conversation; a delivery found noted already was attempted before, and its
-   * stanzas are looked for, by their origin-id, among the room's latest messages in its archive (XEP-0313).
-   * Only what `sender`'s occupant sent counts: anyone in the room can write an origin-id. An archive that
-   * refuses leaves the delivery to post again, and perhaps twice: better than lost.
-   */
-  private async postedBefore(
-    delivery: Delivery,
-    sender: string,
-    originIds: string[],
-  ): Promise<Map<string, string | undefined>> {
-    const posted = new Map<string, string | undefined>();
-    const room = delivery.target.conversation;
-    if (!(await attemptedBefore(this.state, delivery))) return posted;
-    let looked = 0;
-    let before: string | undefined;
-    try {
-      while (looked < POSTED_LOOKBACK && posted.size < originIds.length) {
-        const { page, fin } = await this.archive.page(room, xml("before", {}, before));
-        for (const archived of page) {
-          const originId = archived.message.getChild("origin-id", NS.stanzaId)?.attrs["id"];
-          if (originId === undefined || !originIds.includes(originId) || !this.sentBy(archived, room, sender))
-            continue;
-          posted.set(originId, roomStanzaId(archived, room));
-        }
-        looked += page.length;
-        const first = fin?.getChild("set", NS.rsm)?.getChildText("first");
-        if (fin?.attrs["complete"] === "true" || page.length === 0 || first === null || first === undefined)
-          break;
-        before = first;
-      }
-    } catch (error) {
-      // No answer, or a "wait": the delivery is tried again later, and looks again.
-      if (!isDefinite(error)) throw error;
-      this.log.warn(
-        { deliveryId: delivery.id, room, err: error },
-        "delivery handled again, and the room's archive refuses to say what it posted before: posted again, perhaps twice",
-      );
-      return posted;
-    }
-    this.log.info(
-      { deliveryId: delivery.id, room, found: posted.size },
-      "delivery handled again; looked in the room's archive for what it posted before",
-    );
-    return posted;
-  }
-
-  /**
-   * Whether an archived message is `sender`'s (a full JID of fedgate's own): by the real JID, where the
-   * archive names it, else by the nick its occupant holds in the room now.
-   */
-  private sentBy(archived: ArchivedMessage, room: string, sender: string): boolean {
-    if (archived.archivedJid !== undefined) return bareJid(archived.archivedJid) === bareJid(sender);
-    const nick = this.rooms.ownNick(room, sender);
-    return nick !== undefined && nick !== "" && archived.nick === nick;
   }
 
   /** The text a delivered reply quotes, where the bridge saw the message it answers. */
@@ -1024,7 +947,7 @@ export class XmppBridge {
     const posted =
       notice === undefined || address.type !== "groupchat"
         ? new Map<string, string | undefined>()
-        : await this.postedBefore(delivery, address.from, [address.id]);
+        : await postedBefore(this.postedBeforeDeps, delivery, address.from, [address.id]);
     if (notice !== undefined && !posted.has(address.id)) await this.component.send(notice);
     const answered = delivery.event.relations?.replyTo;
     const sender = answered === undefined ? undefined : this.recentSenders.get(answered);
