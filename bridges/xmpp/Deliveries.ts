@@ -146,6 +146,27 @@ export class Deliveries {
       for (const stanza of stanzas) await this.deps.component.send(stanza);
       return created ? toNativeMessage({ originId: messageId, author: puppet }) : undefined;
     }
+    const { stanzaId } = await this.postToRoom(delivery, fullJid, stanzas, messageId);
+    return created
+      ? toNativeMessage({
+          originId: messageId,
+          author: puppet,
+          ...(stanzaId === undefined ? {} : { stanzaId }),
+        })
+      : undefined;
+  }
+
+  /**
+   * Posts a delivery's stanzas into its room as `fullJid`, but for those an earlier attempt posted already
+   * (see postedBefore); resolves with the stanza-id the room gave the first, `messageId`, once echoed.
+   */
+  private async postToRoom(
+    delivery: Delivery,
+    fullJid: string,
+    stanzas: XmlElement[],
+    messageId: string,
+  ): Promise<{ stanzaId: string | undefined }> {
+    const room = delivery.target.conversation;
     const posted = await postedBefore(
       this.deps.postedBefore,
       delivery,
@@ -155,7 +176,7 @@ export class Deliveries {
     // The room's echo is the only receipt a component gets: undefined when none came in time.
     const echoed = posted.has(messageId)
       ? Promise.resolve({ stanzaId: posted.get(messageId) })
-      : this.deps.echoes.expect(target.conversation, messageId);
+      : this.deps.echoes.expect(room, messageId);
     try {
       for (const stanza of stanzas)
         if (!posted.has(stanza.attrs["id"] ?? "")) await this.deps.component.send(stanza);
@@ -165,19 +186,12 @@ export class Deliveries {
       if (echo === undefined)
         throw new TransientError(
           "FG_PEER_UNAVAILABLE",
-          `the room ${target.conversation} did not echo the message within ${String(REFLECTION_TIMEOUT_MS)} ms`,
+          `the room ${room} did not echo the message within ${String(REFLECTION_TIMEOUT_MS)} ms`,
           { detail: { deliveryId: delivery.id } },
         );
-      const { stanzaId } = echo;
-      return created
-        ? toNativeMessage({
-            originId: messageId,
-            author: puppet,
-            ...(stanzaId === undefined ? {} : { stanzaId }),
-          })
-        : undefined;
+      return echo;
     } finally {
-      if (!posted.has(messageId)) this.deps.echoes.forget(target.conversation, messageId);
+      if (!posted.has(messageId)) this.deps.echoes.forget(room, messageId);
     }
   }
 
