@@ -1,4 +1,133 @@
-/* Generated from schemas/common.schema.json, schemas/config.schema.json, schemas/consent-request.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/federation.schema.json, schemas/join-code-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+/* Generated from schemas/bridge-deployment.schema.json, schemas/common.schema.json, schemas/config.schema.json, schemas/consent-request.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/federation.schema.json, schemas/join-code-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+
+export type Key = string;
+/**
+ * This interface was referenced by `BridgeDeployment`'s JSON-Schema
+ * via the `definition` "SecretKey".
+ */
+
+export type SecretKey = string;
+
+/**
+ * What a network's bridge needs from its deployment beyond its config section (bridges/<network>/deployment.json). The Helm chart derives the bridge's Service, probes, mounted Secret and env vars from it; `npm run generate` writes them into charts/fedgate/bridges.yaml and the chart's values schema.
+ */
+
+export interface BridgeDeployment {
+  $schema?: string;
+  /**
+   * The network's name for people, e.g. Matrix.
+   */
+  label: string;
+  /**
+   * The bridge serves HTTP to other pods on config.bridges.<network>.listen (its config schema gives the default port). The chart gives it a ClusterIP Service on that port and TCP probes, makes it listen on 0.0.0.0, sets its publicUrl to the Service, and adds that URL to every other bridge's attachments.hosts.
+   */
+  http?: {
+    /**
+     * The container port's name (a Kubernetes IANA_SVC_NAME).
+     */
+    portName: string;
+    /**
+     * What the Service's URL is for, in words (the chart's comments and notes say it).
+     */
+    purpose: string;
+  };
+  /**
+   * A file the bridge reads, from an existing Secret the chart mounts read-only in the bridge's pod only. The config key naming the file is pointed at it unless the config sets it.
+   */
+  secretFile?: {
+    /**
+     * The key under the chart's bridges.<network> that names the Secret: {name, key}.
+     */
+    values: string;
+    /**
+     * What the Secret holds, in words, e.g. "the Application Service registration the homeserver was given".
+     */
+    holds: string;
+    /**
+     * The key of config.bridges.<network> naming the file.
+     */
+    configKey: string;
+    /**
+     * The file's key in the Secret, unless the values name another.
+     */
+    defaultKey: string;
+    /**
+     * Where the file is mounted: a folder of its own (not under the config's /etc/fedgate) and the file name.
+     */
+    mountPath: string;
+  };
+  /**
+   * Secrets the bridge reads from env vars set from an existing Secret, in the bridge's container only. Each config key is set to {env: VAR} unless the config sets it.
+   */
+  secretEnv?: {
+    /**
+     * The key under the chart's bridges.<network> that names the Secret: {name, <each var's secretKey>}.
+     */
+    values: string;
+    /**
+     * What the Secret holds, in words, e.g. "the service account's passwords".
+     */
+    holds: string;
+    /**
+     * @minItems 1
+     * @maxItems 8
+     */
+    vars: [
+      {
+        /**
+         * The key of config.bridges.<network> that is a Secret reference.
+         */
+        configKey: string;
+        /**
+         * The env var the container gets.
+         */
+        env: string;
+        /**
+         * The values key (under `values`) naming its key in the Secret.
+         */
+        secretKey: string;
+        /**
+         * Its key in the Secret, unless the values name another.
+         */
+        defaultKey: string;
+        /**
+         * Whether the bridge cannot start without it. One that is not may be switched off by an empty key in the values.
+         */
+        required: boolean;
+        /**
+         * What it is, in words, for the values schema.
+         */
+        description: string;
+      },
+      ...{
+        /**
+         * The key of config.bridges.<network> that is a Secret reference.
+         */
+        configKey: string;
+        /**
+         * The env var the container gets.
+         */
+        env: string;
+        /**
+         * The values key (under `values`) naming its key in the Secret.
+         */
+        secretKey: string;
+        /**
+         * Its key in the Secret, unless the values name another.
+         */
+        defaultKey: string;
+        /**
+         * Whether the bridge cannot start without it. One that is not may be switched off by an empty key in the values.
+         */
+        required: boolean;
+        /**
+         * What it is, in words, for the values schema.
+         */
+        description: string;
+      }[],
+    ];
+  };
+}
 
 export type Token = string;
 /**

@@ -6,14 +6,18 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { format } from "prettier";
+import { stringify } from "yaml";
 import { bridgeNetworks, type BridgeNetwork } from "../bridges/index.js";
+import { validatorFor } from "../schemas/contract/schemas.js";
+import type { BridgeDeployment } from "../schemas/types.js";
 
 type Json = null | boolean | number | string | Json[] | JsonObject;
 interface JsonObject {
   [key: string]: Json;
 }
 
-const schemaDir = fileURLToPath(new URL("../schemas/", import.meta.url));
+const root = fileURLToPath(new URL("../", import.meta.url));
+const schemaDir = `${root}schemas/`;
 export const chartSchemaPath = fileURLToPath(
   new URL("../charts/fedgate/values.schema.json", import.meta.url),
 );
@@ -24,17 +28,49 @@ const sourceFiles = [
   "common.schema.json",
 ] as const;
 
-/**
- * The bridges that serve HTTP to other pods: each enabled one gets a ClusterIP Service on its listen.port, TCP
- * probes, listen.host 0.0.0.0 and that Service as publicUrl (templates/_helpers.tpl, fedgate.httpBridges).
- */
-export const httpBridgeNames = ["matrix", "stashcat"] as const;
+export const chartBridgesPath = fileURLToPath(new URL("../charts/fedgate/bridges.yaml", import.meta.url));
 
-/** The env vars the chart gives the Stashcat bridge from bridges.stashcat.credentialsSecret. */
-export const stashcatCredentialEnv = {
-  password: "STASHCAT_PASSWORD",
-  encryptionPassword: "STASHCAT_ENCRYPTION_PASSWORD",
-} as const;
+/** A bridge's deployment needs as the chart reads them (bridges.yaml): its own, and its HTTP port's default. */
+export interface ChartBridge extends Omit<BridgeDeployment, "$schema" | "http"> {
+  http?: BridgeDeployment["http"] & { defaultPort: number };
+}
+
+/**
+ * Every registered network's deployment needs (bridges/<network>/deployment.json, checked against
+ * schemas/bridge-deployment.schema.json), with the default port of an HTTP bridge from its config schema.
+ */
+export async function chartBridges(): Promise<Record<BridgeNetwork, ChartBridge>> {
+  const entries = await Promise.all(
+    bridgeNetworks.map(async (network): Promise<[BridgeNetwork, ChartBridge]> => {
+      const file = `bridges/${network}/deployment.json`;
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the editor's hint, not a need
+      const { $schema, http, ...needs } = validateDeployment(JSON.parse(await readFile(root + file, "utf8")));
+      if (http === undefined) return [network, needs];
+      const config = JSON.parse(await readFile(`${root}bridges/${network}/config.schema.json`, "utf8")) as {
+        properties: { listen?: { properties?: { port?: { default?: number } } } };
+      };
+      const defaultPort = config.properties.listen?.properties?.port?.default;
+      if (defaultPort === undefined)
+        throw new Error(`chart: ${file} declares http, but bridges.${network}.listen.port has no default`);
+      return [network, { ...needs, http: { ...http, defaultPort } }];
+    }),
+  );
+  return Object.fromEntries(entries) as Record<BridgeNetwork, ChartBridge>;
+}
+
+const validateDeployment = validatorFor<BridgeDeployment>(
+  "schemas/bridge-deployment.schema.json",
+  "bridge deployment needs",
+  "FG_CONFIG_INVALID",
+);
+
+/** charts/fedgate/bridges.yaml: what the templates range over for each bridge's Service, volumes and env. */
+export async function renderChartBridges(): Promise<string> {
+  return (
+    "# Generated from bridges/*/deployment.json by `npm run generate` (scripts/chartSchema.ts). Do not edit.\n" +
+    stringify(await chartBridges(), { lineWidth: 0 })
+  );
+}
 
 /** What the chart puts into config.yaml itself; values.config must not set these. */
 export const chartOwnedConfig = {
@@ -182,7 +218,7 @@ const namedList = (description: string, required: string[]): JsonObject => ({
 });
 
 /** The values document: fedgate's config and policy, plus the keys only the chart reads. */
-function valuesSchema(bundle: Bundle): JsonObject {
+async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
   const quantities: JsonObject = {
     type: "object",
     additionalProperties: { oneOf: [{ type: "string" }, { type: "number" }] },
@@ -197,77 +233,61 @@ function valuesSchema(bundle: Bundle): JsonObject {
       claims: { type: "array", items: { type: "object" } },
     },
   });
-  const bridge = bundle.define("Bridge", {
-    description:
-      "A `fedgate bridge <name>` Deployment (1 replica); its settings go under config.bridges.<name>.",
-    type: "object",
-    additionalProperties: false,
-    properties: { enabled: { type: "boolean", default: false }, resources: { $ref: resources } },
-  });
-  const secretKeyName = (description: string, dflt: string): JsonObject => ({
+  const secretKeyName = (description: string, dflt: string, optional = false): JsonObject => ({
     description,
     type: "string",
-    pattern: "^[-._a-zA-Z0-9]+$",
+    pattern: optional ? "^[-._a-zA-Z0-9]*$" : "^[-._a-zA-Z0-9]+$",
     default: dflt,
   });
-  const matrixBridge = bundle.define("MatrixBridge", {
-    description:
-      "The Matrix bridge's Deployment (1 replica) and its ClusterIP Service, which the homeserver and the other " +
-      "bridges call; its settings go under config.bridges.matrix.",
-    type: "object",
-    additionalProperties: false,
-    properties: {
+  /** bridges.<network> in the values: the Deployment's switch and resources, and the Secrets it needs. */
+  const bridgeValues = (network: BridgeNetwork, needs: ChartBridge): string => {
+    const properties: JsonObject = {
       enabled: { type: "boolean", default: false },
       resources: { $ref: resources },
-      registrationSecret: {
+    };
+    const { secretFile, secretEnv } = needs;
+    if (secretFile !== undefined)
+      properties[secretFile.values] = {
         description:
-          "An existing Secret holding the Application Service registration the homeserver was given. The chart " +
-          "mounts it and points config.bridges.matrix.registrationFile at it, unless that is set.",
+          `An existing Secret holding ${secretFile.holds}, mounted in the bridge's pod at ${secretFile.mountPath}. ` +
+          `The chart points config.bridges.${network}.${secretFile.configKey} at it, unless that is set.`,
         type: "object",
         additionalProperties: false,
         properties: {
           name: { description: "Empty: no Secret is mounted.", type: "string" },
-          key: secretKeyName("Key of the registration file in that Secret.", "registration.yaml"),
+          key: secretKeyName("Key of the file in that Secret.", secretFile.defaultKey),
         },
-      },
-    },
-  });
-  const stashcatBridge = bundle.define("StashcatBridge", {
-    description:
-      "The Stashcat bridge's Deployment (1 replica) and its ClusterIP Service, where the other bridges fetch " +
-      "Stashcat files; its settings go under config.bridges.stashcat.",
-    type: "object",
-    additionalProperties: false,
-    properties: {
-      enabled: { type: "boolean", default: false },
-      resources: { $ref: resources },
-      credentialsSecret: {
+      };
+    if (secretEnv !== undefined)
+      properties[secretEnv.values] = {
         description:
-          `An existing Secret holding the service account's passwords, given to the bridge's container as ` +
-          `${stashcatCredentialEnv.password} and ${stashcatCredentialEnv.encryptionPassword}. The chart points ` +
-          "config.bridges.stashcat.password and .encryptionPassword at them, unless those are set.",
+          `An existing Secret holding ${secretEnv.holds}, given to the bridge's container only as ` +
+          `${secretEnv.vars.map((v) => v.env).join(" and ")}. The chart points ` +
+          `${secretEnv.vars.map((v) => `config.bridges.${network}.${v.configKey}`).join(" and ")} at them, ` +
+          "unless those are set.",
         type: "object",
         additionalProperties: false,
         properties: {
           name: { description: "Empty: no env vars are set from a Secret.", type: "string" },
-          passwordKey: secretKeyName("Key of the login password in that Secret.", "password"),
-          encryptionPasswordKey: {
-            description:
-              "Key of the encryption password (opens the account's private key) in that Secret. Empty: none; " +
-              "the bridge opens the key with the login password.",
-            type: "string",
-            pattern: "^[-._a-zA-Z0-9]*$",
-            default: "encryptionPassword",
-          },
+          ...Object.fromEntries(
+            secretEnv.vars.map((v) => [
+              v.secretKey,
+              secretKeyName(`Key of ${v.description} in that Secret.`, v.defaultKey, !v.required),
+            ]),
+          ),
         },
-      },
-    },
-  });
-  const bridgeSchemas: Record<BridgeNetwork, string> = {
-    matrix: matrixBridge,
-    xmpp: bridge,
-    stashcat: stashcatBridge,
+      };
+    const service = needs.http === undefined ? "" : ` and its ClusterIP Service (${needs.http.purpose})`;
+    return bundle.define(`${needs.label}Bridge`, {
+      description:
+        `The ${needs.label} bridge's Deployment (1 replica)${service}; its settings go under ` +
+        `config.bridges.${network}.`,
+      type: "object",
+      additionalProperties: false,
+      properties,
+    });
   };
+  const bridges = await chartBridges();
 
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
@@ -322,7 +342,9 @@ function valuesSchema(bundle: Bundle): JsonObject {
       bridges: {
         type: "object",
         additionalProperties: false,
-        properties: Object.fromEntries(bridgeNetworks.map((name) => [name, { $ref: bridgeSchemas[name] }])),
+        properties: Object.fromEntries(
+          bridgeNetworks.map((name) => [name, { $ref: bridgeValues(name, bridges[name]) }]),
+        ),
       },
       admin: {
         description: "Where the admin API's bearer token comes from.",
@@ -386,6 +408,6 @@ export async function renderChartSchema(): Promise<string> {
     const schema = JSON.parse(await readFile(schemaDir + file, "utf8")) as JsonObject;
     schemas.set(file, file === "config.schema.json" ? chartConfig(schema) : schema);
   }
-  const schema = valuesSchema(new Bundle(schemas));
+  const schema = await valuesSchema(new Bundle(schemas));
   return format(JSON.stringify(schema, null, 2), { parser: "json", printWidth: 110 });
 }

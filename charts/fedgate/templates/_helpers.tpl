@@ -57,11 +57,19 @@ app.kubernetes.io/part-of: fedgate
 {{- dig "admin" "port" 8480 .Values.config | int }}
 {{- end }}
 
+{{/* Each registered bridge's deployment needs, by name (bridges.yaml, which `npm run generate` writes from
+bridges/<network>/deployment.json): its HTTP listener (the container port's name, the default of its
+config.bridges.<name>.listen.port, what its Service's URL is for), the Secret file it mounts and the env vars it
+gets from a Secret. */}}
+{{- define "fedgate.bridgeNeeds" -}}
+{{- .Files.Get "bridges.yaml" }}
+{{- end }}
+
 {{/* config.yaml as fedgate reads it: values.config plus what the chart owns (admin listener and token, policy file),
 and for each enabled bridge the defaults its pod needs: for one that serves HTTP, listening on every address and
-its Service as publicUrl; the Matrix bridge's mounted registration; the Stashcat bridge's credentials from env;
-and, for every bridge, the other enabled HTTP bridges' publicUrl in its attachments.hosts, since their file links
-point at in-cluster addresses, which a bridge fetches from only when its config lists them.
+its Service as publicUrl; the path of its mounted Secret file; {env} references to the variables its Secret
+gives it; and, for every bridge, the other enabled HTTP bridges' publicUrl in its attachments.hosts, since their
+file links point at in-cluster addresses, which a bridge fetches from only when its config lists them.
 Values set in config win; a secret reference is only filled in when config has none. */}}
 {{- define "fedgate.configYaml" -}}
 {{- $config := deepCopy .Values.config }}
@@ -70,29 +78,36 @@ Values set in config win; a secret reference is only filled in when config has n
 {{- $_ := set $config "admin" $admin }}
 {{- $_ = set $config "gateway" $gateway }}
 {{- $bridges := get $config "bridges" | default dict }}
-{{- range $name, $http := include "fedgate.httpBridges" . | fromYaml }}
+{{- $needs := include "fedgate.bridgeNeeds" . | fromYaml }}
+{{- range $name, $need := $needs }}
 {{- if (index $.Values.bridges $name | default dict).enabled }}
 {{- $section := get $bridges $name | default dict }}
-{{- $defaults := dict "listen" (dict "host" "0.0.0.0") "publicUrl" (include "fedgate.bridgeUrl" (list $ $name)) }}
-{{- if and (eq $name "matrix") (include "fedgate.matrixRegistrationSecret" $) }}
-{{- $_ = set $defaults "registrationFile" (include "fedgate.matrixRegistrationFile" $) }}
+{{- $defaults := dict }}
+{{- if $need.http }}
+{{- $defaults = dict "listen" (dict "host" "0.0.0.0") "publicUrl" (include "fedgate.bridgeUrl" (list $ $name)) }}
 {{- end }}
-{{- if eq $name "stashcat" }}
-{{- $env := include "fedgate.stashcatCredentialEnv" $ | fromYaml }}
+{{- with $need.secretFile }}
+{{- if include "fedgate.secretFileSecret" (list $ $name) }}
+{{- $_ := set $defaults .configKey .mountPath }}
+{{- end }}
+{{- end }}
+{{- with $need.secretEnv }}
+{{- $env := include "fedgate.secretEnv" (list $ $name) | fromYaml }}
 {{- /* Not merged: mergo would mix a {file} reference of the values with the default {env}. */}}
-{{- if and (hasKey $env "STASHCAT_PASSWORD") (not (hasKey $section "password")) }}
-{{- $_ = set $section "password" (dict "env" "STASHCAT_PASSWORD") }}
-{{- end }}
-{{- if and (hasKey $env "STASHCAT_ENCRYPTION_PASSWORD") (not (hasKey $section "encryptionPassword")) }}
-{{- $_ = set $section "encryptionPassword" (dict "env" "STASHCAT_ENCRYPTION_PASSWORD") }}
+{{- range .vars }}
+{{- if and (hasKey $env .env) (not (hasKey $section .configKey)) }}
+{{- $_ := set $section .configKey (dict "env" .env) }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- if or $section $defaults }}
 {{- $_ = set $bridges $name (merge $section $defaults) }}
 {{- end }}
 {{- end }}
+{{- end }}
 {{- $fileServers := dict }}
-{{- range $name, $http := include "fedgate.httpBridges" . | fromYaml }}
-{{- if (index $.Values.bridges $name | default dict).enabled }}
+{{- range $name, $need := $needs }}
+{{- if and $need.http (index $.Values.bridges $name | default dict).enabled }}
 {{- $_ := set $fileServers $name (get (get $bridges $name) "publicUrl") }}
 {{- end }}
 {{- end }}
@@ -124,27 +139,11 @@ Values set in config win; a secret reference is only filled in when config has n
 {{- include "fedgate.fullname" (index . 0) | trunc (int (sub 63 (len $suffix))) | trimSuffix "-" }}{{ $suffix }}
 {{- end }}
 
-{{/* The bridges that serve HTTP to other pods, by name: the container port's name, the bridge's own default for
-config.bridges.<name>.listen.port, and what NOTES.txt says the Service's URL is for. Each enabled one gets a
-ClusterIP Service on that port, TCP probes, listen.host 0.0.0.0 and its Service as publicUrl. */}}
-{{- define "fedgate.httpBridges" -}}
-matrix:
-  label: Matrix
-  portName: appservice
-  defaultPort: 9000
-  url: the registration's url, for the homeserver
-stashcat:
-  label: Stashcat
-  portName: files
-  defaultPort: 9100
-  url: where the other bridges fetch Stashcat files
-{{- end }}
-
 {{/* An HTTP bridge's port for its Service and container: config.bridges.<name>.listen.port. (list $ NAME) */}}
 {{- define "fedgate.bridgePort" -}}
 {{- $root := index . 0 }}
 {{- $name := index . 1 }}
-{{- $http := index (include "fedgate.httpBridges" $root | fromYaml) $name }}
+{{- $http := (index (include "fedgate.bridgeNeeds" $root | fromYaml) $name).http }}
 {{- dig "bridges" $name "listen" "port" $http.defaultPort $root.Values.config | int }}
 {{- end }}
 
@@ -166,61 +165,64 @@ stashcat:
 {{- end }}
 {{- end }}
 
-{{/* Name of the Secret holding the Matrix registration file; empty when the chart mounts none. */}}
-{{- define "fedgate.matrixRegistrationSecret" -}}
-{{- dig "registrationSecret" "name" "" (.Values.bridges.matrix | default dict) }}
-{{- end }}
-
-{{/* Where the registration Secret is mounted: a folder of its own, not under the ConfigMap's read-only /etc/fedgate. */}}
-{{- define "fedgate.matrixRegistrationDir" -}}
-/etc/fedgate-matrix
-{{- end }}
-
-{{- define "fedgate.matrixRegistrationFile" -}}
-{{- include "fedgate.matrixRegistrationDir" . }}/registration.yaml
-{{- end }}
-
-{{/* Mistakes that would leave the Matrix bridge crash-looping, caught at install. */}}
-{{- define "fedgate.matrixChecks" -}}
-{{- $matrix := dig "bridges" "matrix" dict .Values.config }}
-{{- if not (or (include "fedgate.matrixRegistrationSecret" .) (get $matrix "registrationFile")) }}
-{{- fail "bridges.matrix.registrationSecret.name: name the Secret holding the Matrix bridge's registration file (or set config.bridges.matrix.registrationFile and mount the file with extraVolumes)" }}
+{{/* Name of the Secret a bridge's file (its needs' secretFile) is mounted from; empty when the chart mounts none.
+(list $ NAME) */}}
+{{- define "fedgate.secretFileSecret" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- with (index (include "fedgate.bridgeNeeds" $root | fromYaml) $name).secretFile }}
+{{- dig .values "name" "" (index $root.Values.bridges $name | default dict) }}
 {{- end }}
 {{- end }}
 
-{{/* Name of the Secret holding the Stashcat service account's passwords; empty when the chart exposes none. */}}
-{{- define "fedgate.stashcatCredentialsSecret" -}}
-{{- dig "credentialsSecret" "name" "" (.Values.bridges.stashcat | default dict) }}
+{{/* The env vars a bridge's container gets from its Secret (its needs' secretEnv), as YAML (VAR: key in the
+Secret); empty without a Secret. A variable that is not required is left out when its key is empty.
+(list $ NAME) */}}
+{{- define "fedgate.secretEnv" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- with (index (include "fedgate.bridgeNeeds" $root | fromYaml) $name).secretEnv }}
+{{- $secret := dig .values dict (index $root.Values.bridges $name | default dict) }}
+{{- if get $secret "name" }}
+{{- range $var := .vars }}
+{{- with dig $var.secretKey $var.defaultKey $secret }}
+{{ $var.env }}: {{ . | quote }}
 {{- end }}
-
-{{/* The env vars the Stashcat bridge's container gets from that Secret, as YAML (NAME: key in the Secret); empty
-without a Secret. No encryptionPasswordKey: the bridge opens the account's key with the login password. */}}
-{{- define "fedgate.stashcatCredentialEnv" -}}
-{{- $secret := dig "credentialsSecret" dict (.Values.bridges.stashcat | default dict) }}
-{{- if include "fedgate.stashcatCredentialsSecret" . }}
-STASHCAT_PASSWORD: {{ dig "passwordKey" "password" $secret | quote }}
-{{- with dig "encryptionPasswordKey" "encryptionPassword" $secret }}
-STASHCAT_ENCRYPTION_PASSWORD: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
 
-{{/* Mistakes that would leave the Stashcat bridge crash-looping, caught at install: no password at all, or an
-{env} reference to a variable its container does not get. */}}
-{{- define "fedgate.stashcatChecks" -}}
-{{- $stashcat := dig "bridges" "stashcat" dict .Values.config }}
-{{- $env := include "fedgate.stashcatCredentialEnv" . | fromYaml }}
-{{- if not (or $env (get $stashcat "password")) }}
-{{- fail "bridges.stashcat.credentialsSecret.name: name the Secret holding the Stashcat service account's password (or set config.bridges.stashcat.password and provide it with extraEnv or extraVolumes)" }}
+{{/* Mistakes that would leave a bridge crash-looping for want of its secrets, caught at install: no file and no
+Secret for it, no value and no Secret for a required one, or an {env} reference to a variable its container does
+not get. (list $ NAME) */}}
+{{- define "fedgate.bridgeSecretChecks" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $need := index (include "fedgate.bridgeNeeds" $root | fromYaml) $name }}
+{{- $section := dig "bridges" $name dict $root.Values.config }}
+{{- with $need.secretFile }}
+{{- if not (or (include "fedgate.secretFileSecret" (list $root $name)) (get $section .configKey)) }}
+{{- fail (printf "bridges.%s.%s.name: name the Secret holding %s (or set config.bridges.%s.%s and mount the file with extraVolumes)" $name .values .holds $name .configKey) }}
 {{- end }}
-{{- range .Values.extraEnv }}
+{{- end }}
+{{- with $need.secretEnv }}
+{{- $secretEnv := . }}
+{{- $env := include "fedgate.secretEnv" (list $root $name) | fromYaml }}
+{{- range $var := .vars }}
+{{- if and $var.required (not (or (hasKey $env $var.env) (get $section $var.configKey))) }}
+{{- fail (printf "bridges.%s.%s.name: name the Secret holding %s (or set config.bridges.%s.%s and provide it with extraEnv or extraVolumes)" $name $secretEnv.values $secretEnv.holds $name $var.configKey) }}
+{{- end }}
+{{- end }}
+{{- range $root.Values.extraEnv }}
 {{- $_ := set $env .name "extraEnv" }}
 {{- end }}
-{{- range $key := list "password" "encryptionPassword" }}
-{{- $secret := get $stashcat $key }}
+{{- range $var := .vars }}
+{{- $secret := get $section $var.configKey }}
 {{- if and (kindIs "map" $secret) (hasKey $secret "env") }}
 {{- if not (hasKey $env (toString $secret.env)) }}
-{{- fail (printf "config.bridges.stashcat.%s: the bridge's container has no %s; set bridges.stashcat.credentialsSecret (with the matching key) or add it to extraEnv" $key (toString $secret.env)) }}
+{{- fail (printf "config.bridges.%s.%s: the bridge's container has no %s; set bridges.%s.%s (with the matching key) or add it to extraEnv" $name $var.configKey (toString $secret.env) $name $secretEnv.values) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

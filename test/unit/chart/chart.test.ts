@@ -7,11 +7,12 @@ import { describe, expect, it, vi } from "vitest";
 import { parse, stringify } from "yaml";
 import { bridgeNetworks, type BridgeNetwork } from "../../../bridges/index.js";
 import {
+  chartBridges,
+  chartBridgesPath,
   chartOwnedConfig,
   chartSchemaPath,
-  httpBridgeNames,
+  renderChartBridges,
   renderChartSchema,
-  stashcatCredentialEnv,
 } from "../../../scripts/chartSchema.js";
 import { validateConfig } from "../../../schemas/contract/schemas.js";
 import { loadConfig } from "../../../gateway/platform/config/loadConfig.js";
@@ -29,6 +30,10 @@ import {
 } from "../../harness/helm/realHelm.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
+/** The env vars the Stashcat bridge's deployment needs name (bridges/stashcat/deployment.json). */
+const stashcatCredentialEnv = Object.fromEntries(
+  ((await chartBridges()).stashcat.secretEnv?.vars ?? []).map((v) => [v.configKey, v.env]),
+) as { password: string; encryptionPassword: string };
 const chartDir = join(root, "charts/fedgate");
 const valuesFiles = {
   "charts/fedgate/values.yaml": join(chartDir, "values.yaml"),
@@ -234,6 +239,13 @@ describe("chart - values and schema", () => {
     expect(await readFile(chartSchemaPath, "utf8")).toBe(await renderChartSchema());
   });
 
+  it("chart - bridges.yaml is what the bridges' deployment needs generate (run npm run generate)", async () => {
+    expect(await readFile(chartBridgesPath, "utf8")).toBe(await renderChartBridges());
+    expect(Object.keys(parse(await readFile(chartBridgesPath, "utf8")) as object).sort()).toEqual(
+      [...bridgeNetworks].sort(),
+    );
+  });
+
   it.each(Object.entries(valuesFiles))(
     "chart - %s validates against values.schema.json",
     async (_name, file) => {
@@ -357,17 +369,19 @@ describe("chart - values and schema", () => {
       expect(template).not.toMatch(new RegExp(`list "(${bridgeNetworks.join("|")})"`));
     const values = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
     expect(Object.keys(values["bridges"] as object).sort()).toEqual([...bridgeNetworks].sort());
-    for (const name of Object.values(stashcatCredentialEnv)) expect(helpers).toContain(`${name}:`);
+    // No template names a network: what one needs comes from bridges.yaml.
+    for (const template of ["_helpers.tpl", "deployment-bridges.yaml", "service-bridges.yaml", "NOTES.txt"])
+      expect(await readFile(join(chartDir, "templates", template), "utf8"), template).not.toMatch(
+        new RegExp(`"(${bridgeNetworks.join("|")})"|\\b(${bridgeNetworks.join("|")})[A-Z]`),
+      );
 
-    // The HTTP bridges and their default ports are the bridges' own (listen.port in their config schemas).
-    const block = /define "fedgate\.httpBridges" -}}\n([\s\S]*?)\n\{\{- end \}\}/.exec(helpers)?.[1];
-    const httpBridges = parse(block ?? "") as Record<string, { defaultPort: number }>;
-    expect(Object.keys(httpBridges).sort()).toEqual([...httpBridgeNames].sort());
-    for (const name of httpBridgeNames) {
+    // The HTTP bridges' default ports are the bridges' own (listen.port in their config schemas).
+    for (const [name, needs] of Object.entries(await chartBridges())) {
+      if (needs.http === undefined) continue;
       const schema = JSON.parse(await readFile(join(root, `bridges/${name}/config.schema.json`), "utf8")) as {
         properties: { listen: { properties: { port: { default: number } } } };
       };
-      expect(httpBridges[name]?.defaultPort, name).toBe(schema.properties.listen.properties.port.default);
+      expect(needs.http.defaultPort, name).toBe(schema.properties.listen.properties.port.default);
     }
   });
 });
@@ -572,18 +586,18 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       const deployment = find(rendered, "Deployment", "fedgate-bridge-matrix") as Deployment;
       const pod = deployment.spec.template.spec;
       expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
-      const volume = pod.volumes.find((v) => v.name === "matrix-registration");
+      const volume = pod.volumes.find((v) => v.name === "matrix-registration-secret");
       expect(volume).toEqual({
-        name: "matrix-registration",
+        name: "matrix-registration-secret",
         secret: {
           secretName: "fedgate-matrix-registration",
           items: [{ key: "registration.yaml", path: "registration.yaml" }],
         },
       });
       const [container] = pod.containers;
-      const mount = container?.volumeMounts?.find((m) => m.name === "matrix-registration");
+      const mount = container?.volumeMounts?.find((m) => m.name === "matrix-registration-secret");
       expect(mount).toEqual({
-        name: "matrix-registration",
+        name: "matrix-registration-secret",
         mountPath: "/etc/fedgate-matrix",
         readOnly: true,
       });
@@ -597,7 +611,9 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
 
       // Only the Matrix bridge's pod sees the registration's tokens.
       const gateway = find(rendered, "Deployment", "fedgate-gateway") as Deployment;
-      expect(gateway.spec.template.spec.volumes.map((v) => v.name)).not.toContain("matrix-registration");
+      expect(gateway.spec.template.spec.volumes.map((v) => v.name)).not.toContain(
+        "matrix-registration-secret",
+      );
     });
 
     it("chart - the chart fills in the Matrix listener and registration file, and the Service follows the port", async () => {
