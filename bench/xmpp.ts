@@ -3,7 +3,7 @@
  * bridge), next to plain client-to-client delivery through the same Prosody, in the same run.
  */
 import { connect } from "@nats-io/transport-node";
-import type { XmppBridge } from "../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../bridges/xmpp/XmppBridge.js";
 import { subjects } from "../schemas/contract/subjects.js";
 import { LocalNatsServer } from "../test/harness/servers/LocalNatsServer.js";
 import { createLogger } from "../gateway/platform/log.js";
@@ -24,7 +24,7 @@ export async function runXmppBenchmark(options: {
   const bus = await linkedBus(nats.url, log, room, "bench");
   const nc = await connect({ servers: nats.url });
   const clients: XmppClient[] = [];
-  let bridge: XmppBridge | undefined;
+  let bridge: RunningXmppBridge | undefined;
   try {
     await prosody.addUser("sender", "pw-sender");
     await prosody.addUser("receiver", "pw-receiver");

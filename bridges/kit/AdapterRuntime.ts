@@ -21,6 +21,7 @@ import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import { MessageMap } from "../../gateway/platform/stores/MessageMap.js";
 import { type Capabilities, unsupportedReason } from "./capabilities.js";
 import { cleanDelivery, cleanEvent } from "./cleanText.js";
+import { LinkedConversations } from "./LinkedConversations.js";
 
 /** A delivery's relations as native ids in the target conversation; absent where the target never saw it. */
 export interface NativeRelations {
@@ -83,6 +84,9 @@ export interface AdapterRuntimeOptions {
 
 export class AdapterRuntime {
   private readonly subscriptions: Subscription[] = [];
+  /** This instance's linked conversations, and their changes. */
+  readonly linked: LinkedConversations;
+  private isClosed = false;
 
   private constructor(
     private readonly bus: Bus,
@@ -91,7 +95,9 @@ export class AdapterRuntime {
     /** The links, kept current by a watch: which of this instance's conversations are linked, and with whom. */
     readonly links: LinkStore,
     private readonly options: AdapterRuntimeOptions,
-  ) {}
+  ) {
+    this.linked = new LinkedConversations(links, options.network, options.instance);
+  }
 
   static async open(bus: Bus, options: AdapterRuntimeOptions): Promise<AdapterRuntime> {
     await bus.ensureTopology();
@@ -287,8 +293,19 @@ export class AdapterRuntime {
     return resolved;
   }
 
+  /** Whether close() was called: nothing of the runtime runs after it. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Stops taking deliveries (one in hand is finished first); the rest of the runtime keeps running. */
+  async stopDeliveries(): Promise<void> {
+    await Promise.all(this.subscriptions.splice(0).map((s) => s.stop()));
+  }
+
   async close(): Promise<void> {
-    await Promise.all(this.subscriptions.map((s) => s.stop()));
+    this.isClosed = true;
+    await this.stopDeliveries();
     this.identities.stop();
     this.links.stop();
   }

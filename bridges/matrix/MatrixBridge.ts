@@ -17,11 +17,12 @@ import type { KeyValueStore } from "../../gateway/platform/bus/KeyValueStore.js"
 import { JoinCodeStore } from "../../gateway/platform/stores/JoinCodeStore.js";
 import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import {
-  AdapterRuntime,
+  type AdapterRuntime,
   type DeliverySettings,
   type NativeMessage,
   type NativeRelations,
 } from "../kit/AdapterRuntime.js";
+import { startAdapter, type NetworkAdapter, type RunningAdapter } from "../kit/startAdapter.js";
 import { matrixCapabilities } from "./capabilities.js";
 import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
 import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
@@ -55,7 +56,7 @@ interface ResolvedConfig extends MatrixBridgeConfig {
   publicUrl: string;
 }
 
-export class MatrixBridge {
+export class MatrixBridge implements NetworkAdapter {
   private server: HttpListener | undefined;
   private readonly guard: RoomGuard;
   private readonly ghosts: GhostUsers;
@@ -80,7 +81,7 @@ export class MatrixBridge {
     });
     const { identities } = runtime;
     const notices = new BotNotices(client, new SaidOnceStore(state), log);
-    const guard = new RoomGuard(config, { client, links, notices, log });
+    const guard = new RoomGuard(config, { client, linked: runtime.linked, notices, log });
     const ghosts = new GhostUsers(config, { self, client, identities, state, log });
     const directChats = new DirectChats({
       self,
@@ -135,12 +136,13 @@ export class MatrixBridge {
     this.ghosts = ghosts;
   }
 
-  static async start(
+  /** Starts the bridge on the kit (see startAdapter): the homeserver can reach it before deliveries flow. */
+  static start(
     bus: Bus,
     loaded: LoadedMatrixConfig,
     log: Logger,
     deliveries: DeliverySettings = {},
-  ): Promise<MatrixBridge> {
+  ): Promise<RunningMatrixBridge> {
     const { config: section, registration } = loaded;
     const userServers: [string, ...string[]] = section.userServers ?? [section.serverName];
     const config: ResolvedConfig = {
@@ -149,61 +151,57 @@ export class MatrixBridge {
       roomServers: section.roomServers ?? userServers,
       publicUrl: (section.publicUrl ?? registration.url).replace(/\/+$/, ""),
     };
-    const runtime = await AdapterRuntime.open(bus, {
-      capabilities: matrixCapabilities,
-      network: NETWORK,
-      instance: config.instance,
-      log,
-      ...deliveries,
-    });
-    const links = runtime.links;
-    const client = new MatrixClient({
-      homeserverUrl: config.homeserverUrl,
-      asToken: registration.as_token,
-      log,
-    });
-    const bot = `@${registration.sender_localpart}:${config.serverName}`;
-    const bridge = new MatrixBridge(
-      config,
-      bot,
-      client,
-      runtime,
-      links,
-      await JoinCodeStore.open(bus, log),
-      await bus.keyValue(STATE_BUCKET),
-      // A key of its own for file links, so that a leaked link reveals nothing of the AS tokens.
-      createHash("sha256").update(`fedgate media links\0${registration.as_token}`).digest(),
-      log,
-    );
-    try {
-      const media = createMediaRouter({
-        client,
-        key: bridge.mediaKey,
-        baseUrl: config.publicUrl,
-        log,
-        maxBytes: config.attachments.maxBytes,
-      });
-      bridge.server = await listenAppService(
-        {
-          hsToken: registration.hs_token,
-          txns: await openTxnStore(bus),
-          onEvents: (events) => bridge.onTransaction(events),
-          userExists: (userId) => bridge.ghostExists(userId),
-          log,
+    return startAdapter(
+      bus,
+      {
+        network: NETWORK,
+        instance: config.instance,
+        capabilities: matrixCapabilities,
+        open: async (runtime) => {
+          const client = new MatrixClient({
+            homeserverUrl: config.homeserverUrl,
+            asToken: registration.as_token,
+            log,
+          });
+          const bot = `@${registration.sender_localpart}:${config.serverName}`;
+          const bridge = new MatrixBridge(
+            config,
+            bot,
+            client,
+            runtime,
+            runtime.links,
+            await JoinCodeStore.open(bus, log),
+            await bus.keyValue(STATE_BUCKET),
+            // A key of its own for file links, so that a leaked link reveals nothing of the AS tokens.
+            createHash("sha256").update(`fedgate media links\0${registration.as_token}`).digest(),
+            log,
+          );
+          const media = createMediaRouter({
+            client,
+            key: bridge.mediaKey,
+            baseUrl: config.publicUrl,
+            log,
+            maxBytes: config.attachments.maxBytes,
+          });
+          bridge.server = await listenAppService(
+            {
+              hsToken: registration.hs_token,
+              txns: await openTxnStore(bus),
+              onEvents: (events) => bridge.onTransaction(events),
+              userExists: (userId) => bridge.ghostExists(userId),
+              log,
+            },
+            config.listen.host,
+            config.listen.port,
+            [media],
+          );
+          log.info({ url: bridge.server.url, bot }, "Matrix bridge listening for the homeserver");
+          return bridge;
         },
-        config.listen.host,
-        config.listen.port,
-        [media],
-      );
-      await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
-      links.onChange(() => void bridge.joinLinkedRooms());
-      await bridge.joinLinkedRooms();
-    } catch (error) {
-      await bridge.stop();
-      throw error;
-    }
-    log.info({ url: bridge.server.url, bot }, "Matrix bridge listening for the homeserver");
-    return bridge;
+      },
+      log,
+      deliveries,
+    );
   }
 
   /** Where the homeserver reaches this bridge. */
@@ -219,16 +217,17 @@ export class MatrixBridge {
     return this.ghosts.exists(userId);
   }
 
-  private deliver(delivery: Delivery, relations: NativeRelations): Promise<NativeMessage | undefined> {
-    return this.deliveries.deliver(delivery, relations);
-  }
+  readonly deliver = (delivery: Delivery, relations: NativeRelations): Promise<NativeMessage | undefined> =>
+    this.deliveries.deliver(delivery, relations);
 
-  private joinLinkedRooms(): Promise<void> {
+  reconcileLinks(): Promise<void> {
     return this.guard.joinLinkedRooms();
   }
 
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     await this.server?.close();
-    await this.runtime.close();
   }
 }
+
+/** The Matrix bridge as MatrixBridge.start gives it: running, with stop(). */
+export type RunningMatrixBridge = RunningAdapter<MatrixBridge>;

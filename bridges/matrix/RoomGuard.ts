@@ -3,13 +3,12 @@
  * bridged, and why not; a refused room is told so, once.
  */
 import type { Logger } from "../../gateway/platform/log.js";
-import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
+import type { LinkedConversations } from "../kit/LinkedConversations.js";
 import type { BotNotices } from "./BotNotices.js";
 import type { MatrixBridgeConfig } from "./config.types.js";
 import type { MatrixClient } from "./MatrixClient.js";
 import { EventType } from "./matrixEvents.js";
 import { serverOf } from "./matrixIds.js";
-import { NETWORK } from "./matrixInstance.js";
 import {
   ACCESS_RULES_STATE,
   ENCRYPTED_NOTICE,
@@ -27,7 +26,7 @@ export type RoomGuardConfig = Pick<MatrixBridgeConfig, "instance"> & {
 
 export interface RoomGuardDeps {
   client: Pick<MatrixClient, "joinRoom" | "getState" | "getStateEvent">;
-  links: Pick<LinkStore, "endpointsOf">;
+  linked: Pick<LinkedConversations, "list">;
   notices: Pick<BotNotices, "sayOnce">;
   log: Logger;
 }
@@ -76,8 +75,8 @@ export class RoomGuard {
 
   /** The bot joins every linked room it is not in yet, and checks each one may be bridged. */
   async joinLinkedRooms(): Promise<void> {
-    const { client, links, log } = this.deps;
-    for (const { link, endpoint } of links.endpointsOf(NETWORK, this.config.instance)) {
+    const { client, linked, log } = this.deps;
+    for (const { link, endpoint } of linked.list()) {
       const room = endpoint.conversation;
       if ((endpoint.kind ?? "room") !== "room" || this.checkedRooms.has(room)) continue;
       // A room whose id names a server outside roomServers is not joined at all.

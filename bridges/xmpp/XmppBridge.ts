@@ -10,13 +10,14 @@ import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import type { KeyValueStore } from "../../gateway/platform/bus/KeyValueStore.js";
 import {
-  AdapterRuntime,
+  type AdapterRuntime,
   type DeliverySettings,
   type NativeMessage,
   type NativeRelations,
   type Unsupported,
 } from "../kit/AdapterRuntime.js";
 import { InputQueue } from "../kit/InputQueue.js";
+import { startAdapter, type NetworkAdapter, type RunningAdapter } from "../kit/startAdapter.js";
 import { xmppCapabilities } from "./capabilities.js";
 import type { XmppBridgeConfig } from "./config.types.js";
 import { Deliveries } from "./Deliveries.js";
@@ -41,7 +42,7 @@ import { XmppComponent, type XmlElement } from "./XmppComponent.js";
 /** The bridge's own state: per room, the last stanza-id bridged. */
 const STATE_BUCKET = "fedgate_xmpp_state";
 
-export class XmppBridge {
+export class XmppBridge implements NetworkAdapter {
   private readonly rooms: MucRooms;
   /**
    * A conversation's messages, live or from a room's archive, are handled one at a time and in order; at
@@ -136,39 +137,48 @@ export class XmppBridge {
     });
   }
 
-  static async start(
+  /** Starts the bridge on the kit (see startAdapter): the component connects before deliveries flow. */
+  static start(
     bus: Bus,
     config: XmppBridgeConfig,
     secret: string,
     log: Logger,
     deliveries: DeliverySettings = {},
-  ): Promise<XmppBridge> {
-    const runtime = await AdapterRuntime.open(bus, {
-      capabilities: xmppCapabilities,
-      network: "xmpp",
-      instance: config.instance,
+  ): Promise<RunningAdapter<XmppBridge>> {
+    return startAdapter(
+      bus,
+      {
+        network: "xmpp",
+        instance: config.instance,
+        capabilities: xmppCapabilities,
+        open: async (runtime) => {
+          const component = new XmppComponent({
+            service: config.service,
+            domain: config.domain,
+            secret,
+            log,
+          });
+          const state = await bus.keyValue(STATE_BUCKET);
+          const bridge = new XmppBridge(config, component, runtime, runtime.links, state, log);
+          component.onStanza((stanza) => bridge.receive(stanza));
+          component.onGet(NS.vcard, "vCard", (iq) => bridge.vcardOf(iq));
+          component.onOnline(() => {
+            // A reconnection loses every room membership.
+            bridge.rooms.clear();
+            bridge.joinLinkedRooms();
+          });
+          try {
+            await component.start();
+          } catch (error) {
+            await component.stop();
+            throw error;
+          }
+          return bridge;
+        },
+      },
       log,
-      ...deliveries,
-    });
-    const links = runtime.links;
-    const component = new XmppComponent({ service: config.service, domain: config.domain, secret, log });
-    const bridge = new XmppBridge(config, component, runtime, links, await bus.keyValue(STATE_BUCKET), log);
-    component.onStanza((stanza) => bridge.receive(stanza));
-    component.onGet(NS.vcard, "vCard", (iq) => bridge.vcardOf(iq));
-    component.onOnline(() => {
-      // A reconnection loses every room membership.
-      bridge.rooms.clear();
-      bridge.joinLinkedRooms();
-    });
-    links.onChange(() => bridge.joinLinkedRooms());
-    try {
-      await component.start();
-      await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
-    } catch (error) {
-      await bridge.stop();
-      throw error;
-    }
-    return bridge;
+      deliveries,
+    );
   }
 
   private get botJid(): string {
@@ -177,8 +187,8 @@ export class XmppBridge {
 
   /** The linked group chats of this instance. */
   private linkedRooms(): string[] {
-    return this.links
-      .endpointsOf("xmpp", this.config.instance)
+    return this.runtime.linked
+      .list()
       .filter(({ endpoint }) => (endpoint.kind ?? "room") === "room")
       .map(({ endpoint }) => endpoint.conversation)
       .filter((room) => this.config.mucDomains.includes(room.split("@")[1] ?? ""));
@@ -233,25 +243,30 @@ export class XmppBridge {
   }
 
   /** Posts a delivery as the sender's puppet (see Deliveries). */
-  private deliver(
+  readonly deliver = (
     delivery: Delivery,
     relations: NativeRelations,
-  ): Promise<NativeMessage | Unsupported | undefined> {
-    return this.deliveries.deliver(delivery, relations);
+  ): Promise<NativeMessage | Unsupported | undefined> => this.deliveries.deliver(delivery, relations);
+
+  reconcileLinks(): Promise<void> {
+    this.joinLinkedRooms();
+    return Promise.resolve();
   }
 
   private vcardOf(iq: XmlElement): Promise<XmlElement> {
     return vcardOf(this.runtime.identities, this.config.instance, iq);
   }
 
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     // What waits for the bus stops waiting: a room's message is read from its archive by the next start, a
     // direct message's sender is told (while the component is still connected).
     this.stopping.abort();
-    await this.runtime.close();
     await Promise.all([this.perRoom.idle(), this.perDirect.idle()]);
     // A component's occupants are not removed when it disconnects: leave every room, as bot and as puppets.
     await this.rooms.leaveAll();
     await this.component.stop();
   }
 }
+
+/** The XMPP bridge as XmppBridge.start gives it: running, with stop(). */
+export type RunningXmppBridge = RunningAdapter<XmppBridge>;

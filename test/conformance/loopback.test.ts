@@ -8,7 +8,7 @@ const log = createLogger("silent");
 describeAdapterConformance("loopback", () => {
   const server = new LoopbackServer();
   const conversation = "einsatz";
-  let bridge: LoopbackBridge | undefined;
+  let bridge: Awaited<ReturnType<typeof LoopbackBridge.start>> | undefined;
   let caughtUpTo = new Map<string, string>();
   return Promise.resolve({
     network: LOOPBACK,

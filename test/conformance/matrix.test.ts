@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll } from "vitest";
-import type { MatrixBridge } from "../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../bridges/matrix/MatrixBridge.js";
 import { matrixCapabilities } from "../../bridges/matrix/capabilities.js";
 import { createLogger } from "../../gateway/platform/log.js";
 import { eventually } from "../helpers/fixtures.js";
@@ -68,7 +68,7 @@ describeAdapterConformance(
     const linkId = `conformance${String(rooms)}`;
     const claire = await Official.register(scene.synapse, `claire-${randomUUID()}`, "Claire Martin");
     const room = await claire.createRoom();
-    let bridge: MatrixBridge | undefined;
+    let bridge: RunningMatrixBridge | undefined;
     let joined = false;
     return {
       network: "matrix",

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll } from "vitest";
-import type { XmppBridge } from "../../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../../bridges/xmpp/XmppBridge.js";
 import { xmppCapabilities } from "../../bridges/xmpp/capabilities.js";
 import { createLogger } from "../../gateway/platform/log.js";
 import {
@@ -69,7 +69,7 @@ describeAdapterConformance(
     const room = `conformance${String(rooms)}@${prosody.mucDomain}`;
     const heard: Element[] = [];
     const present = new Set<string>();
-    let bridge: XmppBridge | undefined;
+    let bridge: RunningXmppBridge | undefined;
     let officer: XmppClient | undefined;
     return Promise.resolve({
       network: "xmpp",

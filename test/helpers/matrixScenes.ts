@@ -20,7 +20,7 @@ import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
 import type { MatrixBridgeConfig } from "../../bridges/matrix/config.types.js";
 import { validateMatrixConfig } from "../../bridges/matrix/config.js";
 import type { ConfigInput } from "../harness/configInput.js";
-import { MatrixBridge } from "../../bridges/matrix/MatrixBridge.js";
+import { MatrixBridge, type RunningMatrixBridge } from "../../bridges/matrix/MatrixBridge.js";
 import { generateRegistration, type AppServiceRegistration } from "../../bridges/matrix/registration.js";
 import type { LocalSynapse } from "../harness/servers/matrix/LocalSynapse.js";
 import { eventually } from "./fixtures.js";
@@ -105,7 +105,7 @@ export function startMatrixBridge(
   scene: MatrixScene,
   log: Logger,
   config: ConfigInput<MatrixBridgeConfig> = {},
-): Promise<MatrixBridge> {
+): Promise<RunningMatrixBridge> {
   const attachments = { ...scene.config.attachments, ...config.attachments };
   return MatrixBridge.start(
     bus,

@@ -8,7 +8,7 @@ import { validateXmppConfig } from "../../bridges/xmpp/config.js";
 import type { ConfigInput } from "../harness/configInput.js";
 import type { LocalXmppServer } from "../harness/servers/xmpp/LocalXmppServer.js";
 import { puppetJid } from "../../bridges/xmpp/puppetJid.js";
-import { XmppBridge } from "../../bridges/xmpp/XmppBridge.js";
+import { XmppBridge, type RunningXmppBridge } from "../../bridges/xmpp/XmppBridge.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
 import { directConversation } from "../../schemas/contract/directConversations.js";
@@ -142,7 +142,7 @@ export function startXmppBridge(
   server: LocalXmppServer,
   log: Logger,
   config: ConfigInput<XmppBridgeConfig> = {},
-): Promise<XmppBridge> {
+): Promise<RunningXmppBridge> {
   return XmppBridge.start(
     bus,
     validateXmppConfig({ ...server.bridgeConfig(), ...config }),
@@ -238,7 +238,7 @@ export function bridgeInRoom(
 /** A room linked on the bus and served by bpol's bridge, with officer Weber and the bridge's bot in it. */
 export interface BridgedRoom {
   bus: JetStreamBus;
-  bridge: XmppBridge;
+  bridge: RunningXmppBridge;
   officer: XmppClient & { errors: Error[] };
   /** Weber's bare JID. */
   officerJid: string;

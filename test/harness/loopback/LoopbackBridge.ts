@@ -7,12 +7,13 @@ import type { Logger } from "pino";
 import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import type { Bus } from "../../../gateway/platform/bus/Bus.js";
 import {
-  AdapterRuntime,
+  type AdapterRuntime,
   type NativeRelations,
   type Unsupported,
   unsupported,
 } from "../../../bridges/kit/AdapterRuntime.js";
 import type { Capabilities } from "../../../bridges/kit/capabilities.js";
+import { startAdapter, type NetworkAdapter, type RunningAdapter } from "../../../bridges/kit/startAdapter.js";
 import { isGatewayNotice } from "../../../bridges/kit/isGatewayNotice.js";
 import { puppetName } from "../../../bridges/kit/puppetName.js";
 import type { LoopbackMessage, LoopbackServer } from "./LoopbackServer.js";
@@ -31,7 +32,7 @@ export const loopbackCapabilities: Capabilities = {
   catchUp: true,
 };
 
-export class LoopbackBridge {
+export class LoopbackBridge implements NetworkAdapter {
   private disconnect: (() => void) | undefined;
   /** The last message bridged per conversation: catch-up starts after it. Memory only, like the server. */
   private readonly last = new Map<string, string>();
@@ -43,7 +44,8 @@ export class LoopbackBridge {
     private readonly conversations: readonly string[],
   ) {}
 
-  static async start(
+  /** The kit runs it (startAdapter): runtime, deliveries, then afterStart, and stop() in reverse. */
+  static start(
     bus: Bus,
     server: LoopbackServer,
     options: {
@@ -52,21 +54,29 @@ export class LoopbackBridge {
       log: Logger;
       caughtUpTo?: Map<string, string>;
     },
-  ): Promise<LoopbackBridge> {
-    const runtime = await AdapterRuntime.open(bus, {
-      network: LOOPBACK,
-      instance: options.instance,
-      log: options.log,
-      capabilities: loopbackCapabilities,
-    });
-    const bridge = new LoopbackBridge(server, runtime, options.instance, options.conversations);
-    for (const [conversation, id] of options.caughtUpTo ?? []) bridge.last.set(conversation, id);
-    await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
-    bridge.disconnect = server.connect((message) => void bridge.receive(message));
-    for (const conversation of options.conversations)
-      for (const message of server.history(conversation, bridge.last.get(conversation)))
-        await bridge.receive(message);
-    return bridge;
+  ): Promise<RunningAdapter<LoopbackBridge>> {
+    return startAdapter(
+      bus,
+      {
+        network: LOOPBACK,
+        instance: options.instance,
+        capabilities: loopbackCapabilities,
+        open: (runtime) => {
+          const bridge = new LoopbackBridge(server, runtime, options.instance, options.conversations);
+          for (const [conversation, id] of options.caughtUpTo ?? []) bridge.last.set(conversation, id);
+          return Promise.resolve(bridge);
+        },
+      },
+      options.log,
+    );
+  }
+
+  /** Listens to the server, then catches up on what was said while the bridge was away. */
+  async afterStart(): Promise<void> {
+    this.disconnect = this.server.connect((message) => void this.receive(message));
+    for (const conversation of this.conversations)
+      for (const message of this.server.history(conversation, this.last.get(conversation)))
+        await this.receive(message);
   }
 
   /** Where each conversation was caught up to: what a restart starts from. */
@@ -98,7 +108,10 @@ export class LoopbackBridge {
   }
 
   /** Loopback has no puppets: the bridge posts everything, with who wrote it in front. */
-  private deliver(delivery: Delivery, relations: NativeRelations): Promise<string | Unsupported | undefined> {
+  readonly deliver = (
+    delivery: Delivery,
+    relations: NativeRelations,
+  ): Promise<string | Unsupported | undefined> => {
     const { event, target } = delivery;
     const from = LOOPBACK_BOT;
     const who = isGatewayNotice(delivery) ? "fedgate" : puppetName(delivery);
@@ -124,10 +137,10 @@ export class LoopbackBridge {
         // The declared capabilities keep the rest from getting here; said again, should they change.
         return Promise.resolve(unsupported(`loopback has no ${event.type}`));
     }
-  }
+  };
 
-  async stop(): Promise<void> {
+  close(): Promise<void> {
     this.disconnect?.();
-    await this.runtime.close();
+    return Promise.resolve();
   }
 }

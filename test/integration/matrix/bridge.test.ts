@@ -11,7 +11,7 @@ import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js
 import { subjects } from "../../../schemas/contract/subjects.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { ghostUserId } from "../../../bridges/matrix/ghosts.js";
-import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { expectSignedLink, sampleFile, serveFile } from "../../helpers/fileServer.js";
 import {
@@ -34,7 +34,7 @@ const scene = await startMatrixScene();
 describe.skipIf(scene === undefined)("Matrix bridge - messages both ways", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: MatrixBridge;
+  let bridge: RunningMatrixBridge;
   let claire: Official;
   let room = "";
 

@@ -9,7 +9,7 @@ import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js
 import { directConversation } from "../../../schemas/contract/directConversations.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { encodeJson, keyToken } from "../../../gateway/platform/bus/KeyValueStore.js";
-import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {
   connectBus,
@@ -37,7 +37,7 @@ function must<T>(value: T | undefined): T {
 describe.skipIf(scene === undefined)("Matrix bridge - direct chats are two people's", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: MatrixBridge;
+  let bridge: RunningMatrixBridge;
   let claire: Official;
   let bob: Official;
   /** Claire's side of her direct chat with Weber. */

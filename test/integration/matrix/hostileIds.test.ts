@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
-import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {
   connectBus,
@@ -39,7 +39,7 @@ const hugeEventId = `$${"a".repeat(4000)}`;
 describe.skipIf(scene === undefined)("Matrix bridge - hostile ids", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: MatrixBridge;
+  let bridge: RunningMatrixBridge;
   let claire: Official;
   const bot = scene?.bot ?? "";
 

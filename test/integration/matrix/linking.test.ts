@@ -13,7 +13,7 @@ import { directLink } from "../../../schemas/contract/directConversations.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { JoinCodeStore, type IssuedJoinCode } from "../../../gateway/platform/stores/JoinCodeStore.js";
 import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
-import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {
   connectBus,
@@ -45,7 +45,7 @@ function must<T>(value: T | undefined): T {
 describe.skipIf(scene === undefined)("Matrix bridge - joining a room to a link", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: MatrixBridge;
+  let bridge: RunningMatrixBridge;
   let links: LinkStore;
   let admin: HttpListener;
   let claire: Official;

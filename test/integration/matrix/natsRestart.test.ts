@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { eventually } from "../../helpers/fixtures.js";
@@ -39,7 +39,7 @@ const failedTransactions = (): number =>
 
 describe.skipIf(scene === undefined)("Matrix bridge - NATS restarted", () => {
   let bus: JetStreamBus;
-  let bridge: MatrixBridge | undefined;
+  let bridge: RunningMatrixBridge | undefined;
   let claire: Official;
   let room = "";
 

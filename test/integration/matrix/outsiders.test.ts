@@ -12,7 +12,7 @@ import { buckets } from "../../../schemas/contract/topology.js";
 import { directConversation } from "../../../schemas/contract/directConversations.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
-import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {
   connectBus,
@@ -49,7 +49,7 @@ const eve = "@eve:evil.example";
 describe.skipIf(scene === undefined)("Matrix bridge - users of other homeservers", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: MatrixBridge;
+  let bridge: RunningMatrixBridge;
   let links: LinkStore;
   let claire: Official;
   const bot = scene?.bot ?? "";

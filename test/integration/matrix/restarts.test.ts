@@ -10,7 +10,7 @@ import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js
 import { subjects } from "../../../schemas/contract/subjects.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
-import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import {
   bpol,
@@ -34,7 +34,7 @@ const scene = await startMatrixScene();
 describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: MatrixBridge | undefined;
+  let bridge: RunningMatrixBridge | undefined;
   let claire: Official;
   let room = "";
 

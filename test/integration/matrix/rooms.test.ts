@@ -13,7 +13,7 @@ import { createLogger } from "../../../gateway/platform/log.js";
 import { IdentityStore } from "../../../gateway/platform/stores/IdentityStore.js";
 import { JoinCodeStore } from "../../../gateway/platform/stores/JoinCodeStore.js";
 import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
-import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import {
   bpol,
@@ -49,7 +49,7 @@ function must<T>(value: T | undefined): T {
 describe.skipIf(scene === undefined)("Matrix bridge - rooms, direct chats and bad input", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: MatrixBridge;
+  let bridge: RunningMatrixBridge;
   let links: LinkStore;
   let claire: Official;
   let bob: Official;

@@ -11,7 +11,7 @@ import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { freePort } from "../../harness/servers/serverProcess.js";
 import { createLogger } from "../../../gateway/platform/log.js";
-import type { MatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import {
   connectBus,
@@ -82,7 +82,7 @@ class LossyRelay {
 describe.skipIf(scene === undefined)("Matrix bridge - events the homeserver never sends", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: MatrixBridge | undefined;
+  let bridge: RunningMatrixBridge | undefined;
   let relay: LossyRelay | undefined;
   let claire: Official;
   let room = "";

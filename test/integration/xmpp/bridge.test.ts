@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import { XmppBridge, type RunningXmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { eventually, matrixRoom } from "../../helpers/fixtures.js";
@@ -26,7 +26,7 @@ const log = createLogger(
 
 describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - against a real Prosody", () => {
   let bus: JetStreamBus;
-  let bridge: XmppBridge;
+  let bridge: RunningXmppBridge;
   let officer: XmppClient;
   const heard: Element[] = [];
   const present = new Set<string>();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Endpoint, NormalisedEvent } from "../../../schemas/types.js";
 import { puppetJid } from "../../../bridges/xmpp/puppetJid.js";
-import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { buckets } from "../../../schemas/contract/topology.js";
 import { createLogger } from "../../../gateway/platform/log.js";
@@ -18,7 +18,7 @@ const log = createLogger("silent");
 
 describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - direct chats", () => {
   let bus: JetStreamBus;
-  let bridge: XmppBridge;
+  let bridge: RunningXmppBridge;
   let links: LinkStore;
   let officer: XmppClient;
   const heard: Element[] = [];

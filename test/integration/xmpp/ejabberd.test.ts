@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { startEjabberdOrSkip } from "../../helpers/ejabberd.js";
@@ -21,7 +21,7 @@ const log = createLogger("silent");
 
 describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ejabberd", () => {
   let bus: JetStreamBus;
-  let bridge: XmppBridge | undefined;
+  let bridge: RunningXmppBridge | undefined;
   let officer: XmppClient | undefined;
   let room = "";
   const heard: Element[] = [];
@@ -31,7 +31,7 @@ describe.skipIf(nats === undefined || ejabberd === undefined)("XMPP bridge on ej
   const body = (m: Element): string | null => m.getChildText("body");
   const claire = (): string => `${room}/Claire Martin (Ministère de l'Intérieur)`;
 
-  const startBridge = async (): Promise<XmppBridge> => {
+  const startBridge = async (): Promise<RunningXmppBridge> => {
     if (ejabberd === undefined) throw new Error("no ejabberd");
     bridge = await scene.startXmppBridge(bus, ejabberd, log, { agency: "bpol" });
     return bridge;

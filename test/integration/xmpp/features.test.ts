@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord, Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
-import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { auditRecordsIn, eventually } from "../../helpers/fixtures.js";
@@ -25,7 +25,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
   "XMPP bridge - corrections, retractions, replies",
   () => {
     let bus: JetStreamBus;
-    let bridge: XmppBridge;
+    let bridge: RunningXmppBridge;
     let officer: XmppClient;
     const heard: Element[] = [];
     const present = new Set<string>();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Delivery } from "../../../schemas/types.js";
 import { AdapterRuntime } from "../../../bridges/kit/AdapterRuntime.js";
-import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { loadConfig } from "../../../gateway/platform/config/loadConfig.js";
 import { GatewayService } from "../../../gateway/core/GatewayService.js";
@@ -21,7 +21,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
   () => {
     let gateway: GatewayService;
     let bus: JetStreamBus;
-    let bridge: XmppBridge;
+    let bridge: RunningXmppBridge;
     let tchap: AdapterRuntime;
     let officer: XmppClient;
     const atTchap: Delivery[] = [];

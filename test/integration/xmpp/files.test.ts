@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Attachment, NormalisedEvent } from "../../../schemas/types.js";
-import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { sampleFile } from "../../helpers/fileServer.js";
@@ -25,7 +25,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
   "XMPP bridge - files (XEP-0363, XEP-0066)",
   () => {
     let bus: JetStreamBus;
-    let bridge: XmppBridge;
+    let bridge: RunningXmppBridge;
     let officer: XmppClient;
     let tchapFiles: Server;
     let tchapBase = "";

@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
-import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
 import { createLogger } from "../../../gateway/platform/log.js";
@@ -38,7 +38,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
   "XMPP bridge - hostile stanzas against a real Prosody",
   () => {
     let bus: JetStreamBus;
-    let bridge: XmppBridge;
+    let bridge: RunningXmppBridge;
     let officer: XmppClient;
     /** A second officer in the room, who tries to act on Weber's messages. */
     let meyer: XmppClient;

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { XmppBridgeConfig } from "../../../bridges/xmpp/config.types.js";
-import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { eventually } from "../../helpers/fixtures.js";
@@ -43,7 +43,7 @@ function longestPauseMs(events: NormalisedEvent[]): number {
 
 describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - NATS restarted", () => {
   let bus: JetStreamBus;
-  let bridge: XmppBridge | undefined;
+  let bridge: RunningXmppBridge | undefined;
   let officer: XmppClient & { errors: Error[] };
   let officerJid = "";
   let room = "";

@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Delivery, NormalisedEvent } from "../../../schemas/types.js";
 import { originIdFor } from "../../../bridges/xmpp/deliveryIds.js";
-import type { XmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
+import type { RunningXmppBridge } from "../../../bridges/xmpp/XmppBridge.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { buckets } from "../../../schemas/contract/topology.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
@@ -34,7 +34,7 @@ const log = createLogger("info", "test", {
 
 describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - a delivery handled again", () => {
   let bus: JetStreamBus;
-  let bridge: XmppBridge | undefined;
+  let bridge: RunningXmppBridge | undefined;
   let officer: XmppClient & { errors: Error[] };
   let room = "";
   const heard: Element[] = [];
