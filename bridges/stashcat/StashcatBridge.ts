@@ -50,6 +50,13 @@ import { createFileRouter, fileLink } from "./FileLinks.js";
 import { eventBaseOf, fromStashcatMessage } from "./fromStashcatMessage.js";
 import { toStashcatText } from "./toStashcatText.js";
 import { parseMessage, StashcatClient, type ChatRef, type StashcatMessage } from "./StashcatClient.js";
+import {
+  chatConversation,
+  chatOfStateKey,
+  parseChatConversation,
+  stateKeyOf,
+  stateKeyOfConversation,
+} from "./chatConversations.js";
 import { StashcatPush } from "./StashcatPush.js";
 
 const NETWORK = "stashcat";
@@ -79,26 +86,6 @@ const MODERATION_SENDER = { userId: "moderation", displayName: "Stashcat moderat
 interface LikesSeen {
   likes: number;
   turns: number;
-}
-
-/** A chat as an endpoint's conversation names it: `channel:1001`, `conversation:2001`. */
-export function chatConversation(chat: ChatRef): string {
-  return `${chat.type}:${String(chat.id)}`;
-}
-
-export function parseChatConversation(conversation: string): ChatRef | undefined {
-  const match = /^(channel|conversation):([1-9][0-9]{0,15})$/.exec(conversation);
-  if (match === null) return undefined;
-  return { type: match[1] as ChatRef["type"], id: Number(match[2]) };
-}
-
-/** A chat's conversation in a KV key (which allows no colon): `channel.1001`. */
-function stateKeyOfConversation(conversation: string): string {
-  return conversation.replace(":", ".");
-}
-
-function stateKeyOf(chat: ChatRef): string {
-  return stateKeyOfConversation(chatConversation(chat));
 }
 
 export class StashcatBridge {
@@ -349,7 +336,7 @@ export class StashcatBridge {
   private async bridgedChats(): Promise<ChatRef[]> {
     const chats = new Map<string, ChatRef>();
     for (const key of await this.state.keys("direct.chat.>")) {
-      const chat = parseChatConversation(key.slice("direct.chat.".length).replace(".", ":"));
+      const chat = chatOfStateKey(key.slice("direct.chat.".length));
       if (chat !== undefined) chats.set(chatConversation(chat), chat);
     }
     for (const { endpoint } of this.links.endpointsOf(NETWORK, this.config.instance)) {
