@@ -20,7 +20,6 @@ import { parseDirectConversation } from "../../schemas/contract/directConversati
 import { isTransient, PermanentError } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
 import {
-  decodeJson,
   encodeJson,
   KeyExistsError,
   keyToken,
@@ -52,12 +51,15 @@ import { toStashcatText } from "./toStashcatText.js";
 import { parseMessage, StashcatClient, type ChatRef, type StashcatMessage } from "./StashcatClient.js";
 import {
   chatConversation,
-  chatOfStateKey,
   parseChatConversation,
   stateKeyOf,
   stateKeyOfConversation,
 } from "./chatConversations.js";
 import { StashcatPush } from "./StashcatPush.js";
+import { DirectChatStore } from "./DirectChatStore.js";
+import { OwnActionStore } from "./OwnActionStore.js";
+import { LikesSeenStore, likesNowSeen } from "./LikesSeenStore.js";
+import { sessionStore } from "./SessionStore.js";
 
 const NETWORK = "stashcat";
 /** The session, the last message bridged per chat, direct chats and likes: what a restart must not forget. */
@@ -82,18 +84,15 @@ const LIKES_SENDER = { userId: "likes", displayName: "Stashcat" };
  */
 const MODERATION_SENDER = { userId: "moderation", displayName: "Stashcat moderation" };
 
-/** What the bridge saw of a message's likes: the count, and how often they came or went. */
-interface LikesSeen {
-  likes: number;
-  turns: number;
-}
-
 export class StashcatBridge {
   /** Chat keys, opened once: by chat conversation. */
   private readonly chatKeys = new Map<string, Buffer>();
   private readonly perChat = new KeyedSequencer();
   /** Per chat, the id of the last message bridged; keyed as the bridge always kept it (`last.channel.1001`). */
   private readonly cursors: CatchUpCursors<number>;
+  private readonly directChats: DirectChatStore;
+  private readonly ownActions: OwnActionStore;
+  private readonly likesSeen: LikesSeenStore;
   /**
    * Chats (`channel.1001`) whose last catch-up failed for good: what was written while the push channel was
    * down is unread, so pushed messages do not move their catch-up point until a catch-up succeeds.
@@ -125,6 +124,9 @@ export class StashcatBridge {
     private readonly log: Logger,
   ) {
     this.cursors = new CatchUpCursors(state, stateKeyOfConversation);
+    this.directChats = new DirectChatStore(state);
+    this.ownActions = new OwnActionStore(state);
+    this.likesSeen = new LikesSeenStore(state);
   }
 
   static async start(
@@ -152,15 +154,7 @@ export class StashcatBridge {
         deviceId: config.deviceId,
         appName: config.appName,
         log,
-        sessionStore: {
-          load: async () => {
-            const entry = await state.get("session");
-            return entry === undefined ? undefined : (decodeJson(entry.value) as string);
-          },
-          save: async (clientKey) => {
-            await state.put("session", encodeJson(clientKey));
-          },
-        },
+        sessionStore: sessionStore(state),
       });
       const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), loaded.encryptionPassword);
       // A key of its own for file links, so that a leaked link reveals nothing of the account's secrets.
@@ -335,10 +329,7 @@ export class StashcatBridge {
   /** Linked chats of this instance, and the conversations the bridge opened for direct chats. */
   private async bridgedChats(): Promise<ChatRef[]> {
     const chats = new Map<string, ChatRef>();
-    for (const key of await this.state.keys("direct.chat.>")) {
-      const chat = chatOfStateKey(key.slice("direct.chat.".length));
-      if (chat !== undefined) chats.set(chatConversation(chat), chat);
-    }
+    for (const chat of await this.directChats.chats()) chats.set(chatConversation(chat), chat);
     for (const { endpoint } of this.links.endpointsOf(NETWORK, this.config.instance)) {
       const chat = parseChatConversation(endpoint.conversation);
       if (chat !== undefined) chats.set(chatConversation(chat), chat);
@@ -348,8 +339,7 @@ export class StashcatBridge {
 
   /** The endpoint conversation of a chat: the chat itself, or the direct chat the bridge opened in it. */
   private async conversationOf(chat: ChatRef): Promise<string> {
-    const entry = await this.state.get(`direct.chat.${stateKeyOf(chat)}`);
-    return entry === undefined ? chatConversation(chat) : (decodeJson(entry.value) as string);
+    return (await this.directChats.conversationOf(chat)) ?? chatConversation(chat);
   }
 
   /**
@@ -423,7 +413,7 @@ export class StashcatBridge {
       known = undefined;
     const base = eventBaseOf(message, this.config.instance, conversation);
     if (known !== undefined) {
-      if (message.deleted && !(await this.deletedByBridge(message.id)))
+      if (message.deleted && !(await this.ownActions.deleted(message.id)))
         await this.runtime.publish({
           ...base,
           // A message the bridge posted was someone's elsewhere: here only a manager can have deleted it.
@@ -480,40 +470,24 @@ export class StashcatBridge {
     eventId: string,
     base: Pick<NormalisedEvent, "specVersion" | "source" | "timestamp">,
   ): Promise<void> {
-    const ownLike = message.liked ?? (await this.likedByBridge(message.id));
+    const ownLike = message.liked ?? (await this.ownActions.liked(message.id));
     const likes = Math.max(0, message.likes - (ownLike ? 1 : 0));
-    const key = `likes.in.${keyToken(`${chatConversation(message.chat)}/${String(message.id)}`)}`;
-    const entry = await this.state.get(key);
-    const stored = entry === undefined ? 0 : (decodeJson(entry.value) as LikesSeen | number);
-    // Before likes were one sender's, only the count was kept.
-    const seen: LikesSeen = typeof stored === "number" ? { likes: stored, turns: 0 } : stored;
-    const liked = likes > 0;
-    const turns = liked !== seen.likes > 0 ? seen.turns + 1 : seen.turns;
-    if (turns !== seen.turns) {
+    const seen = await this.likesSeen.seen(message.chat, message.id);
+    const now = likesNowSeen(seen, likes);
+    if (now.turns !== seen.turns) {
       // Each coming or going of the likes is an event of its own, the same however often it is read: the
       // count of turns is stored only after the publish, so a retry publishes the same id.
       await this.runtime.publish({
         ...base,
-        id: this.runtime.eventIdOf(`likes ${String(message.id)} ${String(turns)}`),
-        type: liked ? "reaction.added" : "reaction.removed",
+        id: this.runtime.eventIdOf(`likes ${String(message.id)} ${String(now.turns)}`),
+        type: likes > 0 ? "reaction.added" : "reaction.removed",
         sender: LIKES_SENDER,
         content: { reaction: LIKE },
         relations: { reactsTo: eventId },
       });
     }
-    if (likes !== seen.likes || turns !== seen.turns)
-      await this.state.put(key, encodeJson({ likes, turns } satisfies LikesSeen));
-  }
-
-  /** Whether the bridge likes the message (for servers that do not say so in the message's `liked`). */
-  private async likedByBridge(messageId: number): Promise<boolean> {
-    const entry = await this.state.get(`likes.out.${String(messageId)}`);
-    return entry !== undefined && (decodeJson(entry.value) as number) > 0;
-  }
-
-  /** Whether the bridge deleted the message itself, for a deletion elsewhere: that is no news to bring back. */
-  private async deletedByBridge(messageId: number): Promise<boolean> {
-    return (await this.state.get(`deleted.out.${String(messageId)}`)) !== undefined;
+    if (now.likes !== seen.likes || now.turns !== seen.turns)
+      await this.likesSeen.remember(message.chat, message.id, now);
   }
 
   /**
@@ -585,7 +559,7 @@ export class StashcatBridge {
         if (relations.redacts !== undefined) {
           const messageId = Number(relations.redacts);
           // Noted first, so that the deletion Stashcat pushes back is known as the bridge's own.
-          await this.state.put(`deleted.out.${String(messageId)}`, encodeJson(true));
+          await this.ownActions.noteDeleted(messageId);
           await this.client.deleteMessage(messageId);
         }
         return undefined;
@@ -641,13 +615,11 @@ export class StashcatBridge {
 
   /** Likes by the service account stand for every remote reaction: liked while any remains. */
   private async changeLike(messageId: number, added: boolean): Promise<void> {
-    const key = `likes.out.${String(messageId)}`;
-    const entry = await this.state.get(key);
-    const before = entry === undefined ? 0 : (decodeJson(entry.value) as number);
+    const before = await this.ownActions.likesOf(messageId);
     const after = Math.max(0, before + (added ? 1 : -1));
     if (before === 0 && after > 0) await this.client.like(messageId);
     if (before > 0 && after === 0) await this.client.unlike(messageId);
-    await this.state.put(key, encodeJson(after));
+    await this.ownActions.setLikes(messageId, after);
   }
 
   /** Files are encrypted with a key of their own, which is sealed for the chat (Stashcat's file-key scheme). */
@@ -694,8 +666,8 @@ export class StashcatBridge {
         throw new PermanentError("FG_EVENT_INVALID", `${target.conversation} is not a Stashcat chat`);
       return linked;
     }
-    const known = await this.state.get(`direct.conversation.${keyToken(target.conversation)}`);
-    if (known !== undefined) return decodeJson(known.value) as ChatRef;
+    const known = await this.directChats.chatOf(target.conversation);
+    if (known !== undefined) return known;
     const direct = parseDirectConversation(target.conversation);
     const memberId = Number(direct?.participant);
     if (direct === undefined || !Number.isSafeInteger(memberId) || memberId <= 0)
@@ -719,8 +691,7 @@ export class StashcatBridge {
     // The server may answer with a conversation of these members that exists already, and its key: the
     // key is read back, not assumed.
     const chat: ChatRef = { type: "conversation", id };
-    await this.state.put(`direct.chat.${stateKeyOf(chat)}`, encodeJson(target.conversation));
-    await this.state.put(`direct.conversation.${keyToken(target.conversation)}`, encodeJson(chat));
+    await this.directChats.remember(chat, target.conversation);
     // From now on the chat is caught up like a linked one.
     await this.saveLast(chat, 0);
     this.log.info({ chat: chatConversation(chat) }, "Stashcat conversation opened for a direct chat");
