@@ -9,11 +9,9 @@
  * catch-ups of a connection are queued before any of its pushes is handled, so a pushed message never moves
  * a chat's catch-up point past messages written while the channel was down.
  */
-import { createHash } from "node:crypto";
-import { HttpListener } from "../../gateway/platform/http/HttpListener.js";
+import { createHash, type KeyObject } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import express from "express";
-import type { Attachment, Delivery, NormalisedEvent } from "../../schemas/types.js";
+import type { Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import { KeyedSequencer } from "../../gateway/platform/bus/KeyedSequencer.js";
 import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
@@ -31,21 +29,10 @@ import { carryAttachments } from "../kit/carryAttachments.js";
 import { CatchUpCursors } from "../kit/CatchUpCursors.js";
 import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { stashcatCapabilities } from "./capabilities.js";
-import { attachmentFetchOptions, fetchAttachment, normaliseMediaType } from "../kit/fetchAttachment.js";
-import { mediaTypeOfBytes } from "../kit/mediaTypeOfBytes.js";
+import { attachmentFetchOptions, fetchAttachment } from "../kit/fetchAttachment.js";
 import type { LoadedStashcatConfig } from "./config.js";
 import type { StashcatBridgeConfig } from "./config.types.js";
-import {
-  decryptBytes,
-  decryptText,
-  encryptBytes,
-  encryptText,
-  newKey,
-  unlockPrivateKey,
-  unwrapChatKey,
-  wrapChatKey,
-} from "./crypto.js";
-import { createFileRouter, fileLink } from "./FileLinks.js";
+import { decryptText, encryptBytes, encryptText, newKey, unlockPrivateKey, wrapChatKey } from "./crypto.js";
 import { eventBaseOf, fromStashcatMessage } from "./fromStashcatMessage.js";
 import { toStashcatText } from "./toStashcatText.js";
 import { parseMessage, StashcatClient, type ChatRef, type StashcatMessage } from "./StashcatClient.js";
@@ -56,6 +43,8 @@ import {
   stateKeyOfConversation,
 } from "./chatConversations.js";
 import { StashcatPush } from "./StashcatPush.js";
+import { ChatKeys } from "./ChatKeys.js";
+import { MessageFiles } from "./MessageFiles.js";
 import { DirectChatStore } from "./DirectChatStore.js";
 import { OwnActionStore } from "./OwnActionStore.js";
 import { LikesSeenStore, likesNowSeen } from "./LikesSeenStore.js";
@@ -85,8 +74,6 @@ const LIKES_SENDER = { userId: "likes", displayName: "Stashcat" };
 const MODERATION_SENDER = { userId: "moderation", displayName: "Stashcat moderation" };
 
 export class StashcatBridge {
-  /** Chat keys, opened once: by chat conversation. */
-  private readonly chatKeys = new Map<string, Buffer>();
   private readonly perChat = new KeyedSequencer();
   /** Per chat, the id of the last message bridged; keyed as the bridge always kept it (`last.channel.1001`). */
   private readonly cursors: CatchUpCursors<number>;
@@ -107,7 +94,8 @@ export class StashcatBridge {
   /** Resolves once the catch-ups of the push channel's latest connection are queued; its pushes wait for it. */
   private catchUpsQueued: Promise<void> = Promise.resolve();
   private push: StashcatPush | undefined;
-  private server: HttpListener | undefined;
+  private readonly chatKeys: ChatKeys;
+  private readonly files: MessageFiles;
   private stopping = false;
   /** Ends the pauses between retries at once when the bridge stops. */
   private readonly stopped = new AbortController();
@@ -115,18 +103,20 @@ export class StashcatBridge {
   private constructor(
     private readonly config: StashcatBridgeConfig,
     private readonly client: StashcatClient,
-    private readonly privateKey: ReturnType<typeof unlockPrivateKey>,
+    privateKey: KeyObject,
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
     private readonly state: KeyValueStore,
     private readonly outbox: KeyValueStore,
-    private readonly fileKey: Buffer,
+    fileLinkKey: Buffer,
     private readonly log: Logger,
   ) {
     this.cursors = new CatchUpCursors(state, stateKeyOfConversation);
     this.directChats = new DirectChatStore(state);
     this.ownActions = new OwnActionStore(state);
     this.likesSeen = new LikesSeenStore(state);
+    this.chatKeys = new ChatKeys(client, privateKey);
+    this.files = new MessageFiles(config, fileLinkKey, { client, chatKeys: this.chatKeys, log });
   }
 
   static async start(
@@ -157,8 +147,6 @@ export class StashcatBridge {
         sessionStore: sessionStore(state),
       });
       const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), loaded.encryptionPassword);
-      // A key of its own for file links, so that a leaked link reveals nothing of the account's secrets.
-      const fileKey = createHash("sha256").update(`fedgate stashcat file links\0${loaded.password}`).digest();
       const bridge = new StashcatBridge(
         config,
         client,
@@ -167,10 +155,10 @@ export class StashcatBridge {
         links,
         state,
         outbox,
-        fileKey,
+        MessageFiles.linkKeyOf(loaded.password),
         log,
       );
-      await bridge.listen();
+      await bridge.files.listen();
       await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
       bridge.push = await StashcatPush.connect({
         pushUrl: config.pushUrl,
@@ -193,33 +181,6 @@ export class StashcatBridge {
 
   private ref(conversation: string): { network: string; instance: string; conversation: string } {
     return { network: NETWORK, instance: this.config.instance, conversation };
-  }
-
-  private async listen(): Promise<void> {
-    const app = express();
-    app.disable("x-powered-by");
-    app.use(
-      createFileRouter({
-        key: this.fileKey,
-        log: this.log,
-        open: (fileId) => this.openFile(fileId),
-      }),
-    );
-    this.server = await HttpListener.listen(app, {
-      host: this.config.listen.host,
-      port: this.config.listen.port,
-      what: "Stashcat bridge's file server",
-      log: this.log,
-      headersTimeoutMs: 10_000,
-      // A file is streamed from Stashcat as it is decrypted: a large one takes a while.
-      requestTimeoutMs: 300_000,
-    });
-  }
-
-  /** The base of the file links: as configured, else where the bridge listens (port 0 gives a free one). */
-  private get publicUrl(): string {
-    if (this.config.publicUrl !== undefined) return this.config.publicUrl.replace(/\/+$/, "");
-    return this.server?.url ?? `http://${this.config.listen.host}:${String(this.config.listen.port)}`;
   }
 
   // ---------------------------------------------------------------- inbound: officers' messages
@@ -434,14 +395,14 @@ export class StashcatBridge {
         `a Stashcat entry of kind ${message.kind} is not a message`,
       );
     const text = message.encrypted
-      ? decryptText(message.text, message.iv ?? "", await this.chatKey(message.chat))
+      ? decryptText(message.text, message.iv ?? "", await this.chatKeys.of(message.chat))
       : message.text;
     if (Buffer.byteLength(text, "utf8") > this.config.maxBodyBytes)
       throw new PermanentError(
         "FG_NATIVE_INVALID",
         `the message text is larger than ${String(this.config.maxBodyBytes)} bytes`,
       );
-    const attachments = await Promise.all(message.fileIds.map((id) => this.describeFile(id, message.chat)));
+    const attachments = await Promise.all(message.fileIds.map((id) => this.files.describe(id, message.chat)));
     const replyTo =
       message.replyTo === undefined
         ? undefined
@@ -490,64 +451,6 @@ export class StashcatBridge {
       await this.likesSeen.remember(message.chat, message.id, now);
   }
 
-  /**
-   * A file of a message: decrypted once to learn its size, hash and type (what its bytes show, not what its
-   * uploader declared), then served by a signed link that expires.
-   */
-  private async describeFile(fileId: number, chat: ChatRef): Promise<Attachment> {
-    const { info, bytes } = await this.openFile(fileId, chat);
-    const lifetimeSeconds = this.config.attachments.linkLifetimeSeconds;
-    return {
-      name: info.name,
-      mediaType: await mediaTypeOfBytes(normaliseMediaType(info.mediaType), bytes),
-      size: bytes.length,
-      sha256: createHash("sha256").update(bytes).digest("hex"),
-      url: fileLink({ key: this.fileKey, baseUrl: this.publicUrl, lifetimeSeconds }, fileId, info.name),
-    };
-  }
-
-  /** A file's name, type and decrypted bytes; too large, missing keys or undecryptable: refused. */
-  private async openFile(
-    fileId: number,
-    chat?: ChatRef,
-  ): Promise<{ info: { name: string; mediaType: string }; bytes: Buffer }> {
-    const info = await this.client.fileInfo(fileId);
-    if (info.size > this.config.attachments.maxBytes)
-      throw new PermanentError(
-        "FG_ATTACHMENT_INVALID",
-        `file ${String(fileId)} is larger than ${String(this.config.attachments.maxBytes)} bytes`,
-      );
-    const data = await this.client.download(fileId, this.config.attachments.maxBytes + 32);
-    if (!info.encrypted) return { info, bytes: data };
-    const access =
-      info.keys.find((k) => chat === undefined || (k.chatType === chat.type && k.chatId === chat.id)) ??
-      info.keys[0];
-    if (access === undefined || info.iv === undefined)
-      throw new PermanentError("FG_DECRYPTION_FAILED", `file ${String(fileId)} has no key for this account`);
-    const chatKey = await this.chatKey({ type: access.chatType as ChatRef["type"], id: access.chatId });
-    const fileKey = decryptBytes(
-      Buffer.from(access.key, "hex"),
-      chatKey,
-      Buffer.from(access.iv, "hex"),
-      "file key",
-    );
-    return { info, bytes: decryptBytes(data, fileKey, Buffer.from(info.iv, "hex")) };
-  }
-
-  /** A chat's key for this account; FG_DECRYPTION_FAILED when the chat gives it none. */
-  private async chatKey(chat: ChatRef): Promise<Buffer> {
-    const name = chatConversation(chat);
-    let key = this.chatKeys.get(name);
-    if (key === undefined) {
-      const wrapped = await this.client.chatKeyField(chat);
-      if (wrapped === undefined || wrapped === "")
-        throw new PermanentError("FG_DECRYPTION_FAILED", `${name} has no key for this account`);
-      key = unwrapChatKey(wrapped, this.privateKey);
-      this.chatKeys.set(name, key);
-    }
-    return key;
-  }
-
   // ---------------------------------------------------------------- outbound: deliveries as the service account
 
   private async deliver(delivery: Delivery, relations: NativeRelations): Promise<string | undefined> {
@@ -575,7 +478,7 @@ export class StashcatBridge {
       event.type === "message.created" ? await this.uploadFiles(event, chat) : { ids: [], missing: [] };
     const text = toStashcatText(delivery, { fromGateway: ownNotice, missingFiles: files.missing });
     const replyTo = relations.replyTo ?? relations.replaces;
-    const sealed = encryptText(text, await this.chatKey(chat));
+    const sealed = encryptText(text, await this.chatKeys.of(chat));
     const marker = deliveryMarker(delivery.id);
     const postedBefore = await this.postedBefore(delivery.id, chat, marker);
     if (postedBefore !== undefined) return String(postedBefore);
@@ -639,7 +542,7 @@ export class StashcatBridge {
           data: sealed.data,
           iv: sealed.iv.toString("hex"),
         });
-        const wrapped = encryptBytes(fileKey, await this.chatKey(chat));
+        const wrapped = encryptBytes(fileKey, await this.chatKeys.of(chat));
         await this.client.setFileAccessKey(
           fileId,
           chat,
@@ -705,7 +608,7 @@ export class StashcatBridge {
     // Pushes held for a catch-up listing join their queues once it ends; then every queue runs out.
     await this.catchUpsQueued;
     await this.perChat.idle();
-    await this.server?.close();
+    await this.files.close();
     await this.runtime.close();
   }
 }
