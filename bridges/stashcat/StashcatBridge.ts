@@ -9,32 +9,22 @@
  * catch-ups of a connection are queued before any of its pushes is handled, so a pushed message never moves
  * a chat's catch-up point past messages written while the channel was down.
  */
-import { createHash, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Delivery, NormalisedEvent } from "../../schemas/types.js";
+import type { NormalisedEvent } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import { KeyedSequencer } from "../../gateway/platform/bus/KeyedSequencer.js";
-import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
 import { isTransient, PermanentError } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
-import {
-  encodeJson,
-  KeyExistsError,
-  keyToken,
-  type KeyValueStore,
-} from "../../gateway/platform/bus/KeyValueStore.js";
+import type { KeyValueStore } from "../../gateway/platform/bus/KeyValueStore.js";
 import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
-import { AdapterRuntime, type DeliverySettings, type NativeRelations } from "../kit/AdapterRuntime.js";
-import { carryAttachments } from "../kit/carryAttachments.js";
+import { AdapterRuntime, type DeliverySettings } from "../kit/AdapterRuntime.js";
 import { CatchUpCursors } from "../kit/CatchUpCursors.js";
-import { isGatewayNotice } from "../kit/isGatewayNotice.js";
 import { stashcatCapabilities } from "./capabilities.js";
-import { attachmentFetchOptions, fetchAttachment } from "../kit/fetchAttachment.js";
 import type { LoadedStashcatConfig } from "./config.js";
 import type { StashcatBridgeConfig } from "./config.types.js";
-import { decryptText, encryptBytes, encryptText, newKey, unlockPrivateKey, wrapChatKey } from "./crypto.js";
+import { decryptText, unlockPrivateKey } from "./crypto.js";
 import { eventBaseOf, fromStashcatMessage } from "./fromStashcatMessage.js";
-import { toStashcatText } from "./toStashcatText.js";
 import { parseMessage, StashcatClient, type ChatRef, type StashcatMessage } from "./StashcatClient.js";
 import {
   chatConversation,
@@ -43,6 +33,9 @@ import {
   stateKeyOfConversation,
 } from "./chatConversations.js";
 import { StashcatPush } from "./StashcatPush.js";
+import { Deliveries } from "./Deliveries.js";
+import { DirectChats } from "./DirectChats.js";
+import { Outbox } from "./Outbox.js";
 import { ChatKeys } from "./ChatKeys.js";
 import { MessageFiles } from "./MessageFiles.js";
 import { DirectChatStore } from "./DirectChatStore.js";
@@ -53,12 +46,6 @@ import { sessionStore } from "./SessionStore.js";
 const NETWORK = "stashcat";
 /** The session, the last message bridged per chat, direct chats and likes: what a restart must not forget. */
 const STATE_BUCKET = "fedgate_stashcat_state";
-/** The deliveries the bridge began to post, by delivery id: a second handling looks for the first's message. */
-const OUTBOX_BUCKET = "fedgate_stashcat_sent";
-/** How long a delivery is remembered there: longer than it can wait for a redelivery. */
-const OUTBOX_TTL_MS = 7 * 24 * 3600 * 1000;
-/** The bridge's latest messages in a chat searched for a delivery posted before a crash. */
-const POSTED_SEARCH = 100;
 /** Messages read per `message/content` call while catching up. */
 const PAGE = 50;
 /** Longest pause between two attempts at a message that failed in passing. */
@@ -96,6 +83,7 @@ export class StashcatBridge {
   private push: StashcatPush | undefined;
   private readonly chatKeys: ChatKeys;
   private readonly files: MessageFiles;
+  private readonly deliveries: Deliveries;
   private stopping = false;
   /** Ends the pauses between retries at once when the bridge stops. */
   private readonly stopped = new AbortController();
@@ -107,7 +95,7 @@ export class StashcatBridge {
     private readonly runtime: AdapterRuntime,
     private readonly links: LinkStore,
     private readonly state: KeyValueStore,
-    private readonly outbox: KeyValueStore,
+    outbox: Outbox,
     fileLinkKey: Buffer,
     private readonly log: Logger,
   ) {
@@ -117,6 +105,14 @@ export class StashcatBridge {
     this.likesSeen = new LikesSeenStore(state);
     this.chatKeys = new ChatKeys(client, privateKey);
     this.files = new MessageFiles(config, fileLinkKey, { client, chatKeys: this.chatKeys, log });
+    this.deliveries = new Deliveries(config, {
+      client,
+      chatKeys: this.chatKeys,
+      directChats: new DirectChats({ client, store: this.directChats, cursors: this.cursors, log }),
+      ownActions: this.ownActions,
+      outbox,
+      log,
+    });
   }
 
   static async start(
@@ -135,7 +131,7 @@ export class StashcatBridge {
     });
     const links = runtime.links;
     const state = await bus.keyValue(STATE_BUCKET);
-    const outbox = await bus.keyValue(OUTBOX_BUCKET, { ttlMs: OUTBOX_TTL_MS });
+    const outbox = await Outbox.open(bus);
     try {
       const client = await StashcatClient.connect({
         apiUrl: config.apiUrl,
@@ -159,7 +155,9 @@ export class StashcatBridge {
         log,
       );
       await bridge.files.listen();
-      await runtime.consumeDeliveries((delivery, relations) => bridge.deliver(delivery, relations));
+      await runtime.consumeDeliveries((delivery, relations) =>
+        bridge.deliveries.deliver(delivery, relations),
+      );
       bridge.push = await StashcatPush.connect({
         pushUrl: config.pushUrl,
         deviceId: config.deviceId,
@@ -451,156 +449,6 @@ export class StashcatBridge {
       await this.likesSeen.remember(message.chat, message.id, now);
   }
 
-  // ---------------------------------------------------------------- outbound: deliveries as the service account
-
-  private async deliver(delivery: Delivery, relations: NativeRelations): Promise<string | undefined> {
-    const { event } = delivery;
-    const chat = await this.chatOf(delivery);
-    const ownNotice = isGatewayNotice(delivery);
-    switch (event.type) {
-      case "message.deleted":
-        if (relations.redacts !== undefined) {
-          const messageId = Number(relations.redacts);
-          // Noted first, so that the deletion Stashcat pushes back is known as the bridge's own.
-          await this.ownActions.noteDeleted(messageId);
-          await this.client.deleteMessage(messageId);
-        }
-        return undefined;
-      case "reaction.added":
-      case "reaction.removed":
-        if (relations.reactsTo !== undefined)
-          await this.changeLike(Number(relations.reactsTo), event.type === "reaction.added");
-        return undefined;
-      default:
-        break;
-    }
-    const files =
-      event.type === "message.created" ? await this.uploadFiles(event, chat) : { ids: [], missing: [] };
-    const text = toStashcatText(delivery, { fromGateway: ownNotice, missingFiles: files.missing });
-    const replyTo = relations.replyTo ?? relations.replaces;
-    const sealed = encryptText(text, await this.chatKeys.of(chat));
-    const marker = deliveryMarker(delivery.id);
-    const postedBefore = await this.postedBefore(delivery.id, chat, marker);
-    if (postedBefore !== undefined) return String(postedBefore);
-    const sent = await this.client.send(chat, {
-      verification: marker,
-      text: sealed.text,
-      iv: sealed.iv,
-      encrypted: true,
-      fileIds: files.ids,
-      markdown: true,
-      ...(replyTo === undefined ? {} : { replyTo: Number(replyTo) }),
-    });
-    return String(sent.id);
-  }
-
-  /**
-   * The message a delivery became when it was handled before and the bridge died before its ack (or its
-   * record): found by the delivery's marker among the account's latest messages in the chat. The first
-   * handling notes the delivery in the outbox, so only a second one searches.
-   */
-  private async postedBefore(deliveryId: string, chat: ChatRef, marker: string): Promise<number | undefined> {
-    try {
-      await this.outbox.create(keyToken(deliveryId), encodeJson(marker));
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof KeyExistsError)) throw error;
-    }
-    const recent = await this.client.messages(chat, { limit: POSTED_SEARCH });
-    const found = recent.find((m) => m.senderId === this.client.userId && m.verification === marker);
-    if (found !== undefined)
-      this.log.info(
-        { chat: chatConversation(chat), messageId: found.id },
-        "Stashcat delivery was posted before",
-      );
-    return found?.id;
-  }
-
-  /** Likes by the service account stand for every remote reaction: liked while any remains. */
-  private async changeLike(messageId: number, added: boolean): Promise<void> {
-    const before = await this.ownActions.likesOf(messageId);
-    const after = Math.max(0, before + (added ? 1 : -1));
-    if (before === 0 && after > 0) await this.client.like(messageId);
-    if (before > 0 && after === 0) await this.client.unlike(messageId);
-    await this.ownActions.setLikes(messageId, after);
-  }
-
-  /** Files are encrypted with a key of their own, which is sealed for the chat (Stashcat's file-key scheme). */
-  private async uploadFiles(
-    event: NormalisedEvent,
-    chat: ChatRef,
-  ): Promise<{ ids: number[]; missing: string[] }> {
-    const { carried, notCarried } = await carryAttachments(
-      event,
-      async (attachment) => {
-        const bytes = await fetchAttachment(attachment, attachmentFetchOptions(this.config.attachments));
-        const fileKey = newKey();
-        const sealed = encryptBytes(bytes, fileKey);
-        const fileId = await this.client.uploadFile(chat, {
-          name: attachment.name,
-          mediaType: attachment.mediaType,
-          data: sealed.data,
-          iv: sealed.iv.toString("hex"),
-        });
-        const wrapped = encryptBytes(fileKey, await this.chatKeys.of(chat));
-        await this.client.setFileAccessKey(
-          fileId,
-          chat,
-          wrapped.data.toString("hex"),
-          wrapped.iv.toString("hex"),
-        );
-        return fileId;
-      },
-      this.log,
-      "Stashcat",
-    );
-    return {
-      ids: carried.map((c) => c.result),
-      missing: notCarried.map((n) => n.attachment.name),
-    };
-  }
-
-  /** The chat a delivery goes to: a linked one, or the encrypted conversation of a direct chat, opened once. */
-  private async chatOf(delivery: Delivery): Promise<ChatRef> {
-    const { target } = delivery;
-    const linked = parseChatConversation(target.conversation);
-    if ((target.kind ?? "room") === "room") {
-      if (linked === undefined)
-        throw new PermanentError("FG_EVENT_INVALID", `${target.conversation} is not a Stashcat chat`);
-      return linked;
-    }
-    const known = await this.directChats.chatOf(target.conversation);
-    if (known !== undefined) return known;
-    const direct = parseDirectConversation(target.conversation);
-    const memberId = Number(direct?.participant);
-    if (direct === undefined || !Number.isSafeInteger(memberId) || memberId <= 0)
-      throw new PermanentError(
-        "FG_EVENT_INVALID",
-        `${target.conversation} is not a direct chat of this Stashcat`,
-      );
-    const member = await this.client.userInfo(memberId);
-    if (member.publicKey === undefined)
-      throw new PermanentError(
-        "FG_PEER_REFUSED",
-        `Stashcat user ${String(memberId)} has no key to encrypt for`,
-      );
-    const me = await this.client.userInfo(this.client.userId);
-    const chatKey = newKey();
-    const members = [
-      { id: this.client.userId, key: wrapChatKey(chatKey, me.publicKey ?? "") },
-      { id: memberId, key: wrapChatKey(chatKey, member.publicKey) },
-    ];
-    const { id } = await this.client.createEncryptedConversation(members);
-    // The server may answer with a conversation of these members that exists already, and its key: the
-    // key is read back, not assumed.
-    const chat: ChatRef = { type: "conversation", id };
-    await this.directChats.remember(chat, target.conversation);
-    // From now on the chat is caught up like a linked one.
-    await this.saveLast(chat, 0);
-    this.log.info({ chat: chatConversation(chat) }, "Stashcat conversation opened for a direct chat");
-    return chat;
-  }
-
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopped.abort();
@@ -611,12 +459,4 @@ export class StashcatBridge {
     await this.files.close();
     await this.runtime.close();
   }
-}
-
-/**
- * What marks the message a delivery became, in its `verification` (where Stashcat's web client puts an MD5
- * checksum of its own, so that it looks like one): the same for every handling of the delivery.
- */
-function deliveryMarker(deliveryId: string): string {
-  return createHash("md5").update(`fedgate delivery\0${deliveryId}`).digest("hex");
 }
