@@ -6,9 +6,9 @@ import type { Delivery } from "../../schemas/types.js";
 import { parseDirectConversation } from "../../schemas/contract/directConversations.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
-import type { CatchUpCursors } from "../kit/CatchUpCursors.js";
 import { chatConversation, parseChatConversation } from "./chatConversations.js";
 import { newKey, wrapChatKey } from "./crypto.js";
+import type { ChatCursors } from "./ChatCursors.js";
 import type { DirectChatStore } from "./DirectChatStore.js";
 import type { ChatRef } from "./messages.js";
 import type { StashcatClient } from "./StashcatClient.js";
@@ -16,7 +16,7 @@ import type { StashcatClient } from "./StashcatClient.js";
 export interface DirectChatsDeps {
   client: Pick<StashcatClient, "userId" | "userInfo" | "createEncryptedConversation">;
   store: Pick<DirectChatStore, "chatOf" | "remember">;
-  cursors: Pick<CatchUpCursors<number>, "set">;
+  cursors: Pick<ChatCursors, "save">;
   log: Logger;
 }
 
@@ -59,7 +59,7 @@ export class DirectChats {
     const chat: ChatRef = { type: "conversation", id };
     await store.remember(chat, conversation);
     // From now on the chat is caught up like a linked one.
-    await cursors.set(chatConversation(chat), 0);
+    await cursors.save(chat, 0);
     log.info({ chat: chatConversation(chat) }, "Stashcat conversation opened for a direct chat");
     return chat;
   }

@@ -1,5 +1,8 @@
-/** How a Stashcat chat is named: as an endpoint's conversation, and in the state bucket's keys. */
+/** How Stashcat and its chats are named: as an endpoint's conversation, and in the state bucket's keys. */
 import type { ChatRef } from "./messages.js";
+
+/** The network's name, as links and events spell it. */
+export const NETWORK = "stashcat";
 
 /** A chat as an endpoint's conversation names it: `channel:1001`, `conversation:2001`. */
 export function chatConversation(chat: ChatRef): string {
