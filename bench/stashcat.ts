@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decryptText, unlockPrivateKey, unwrapChatKey } from "../bridges/stashcat/crypto.js";
-import type { StashcatBridge } from "../bridges/stashcat/StashcatBridge.js";
+import type { RunningStashcatBridge } from "../bridges/stashcat/StashcatBridge.js";
 import { parseMessage, StashcatClient } from "../bridges/stashcat/StashcatClient.js";
 import { StashcatPush } from "../bridges/stashcat/StashcatPush.js";
 import { JetStreamBus } from "../gateway/platform/bus/JetStreamBus.js";
@@ -60,7 +60,7 @@ export async function runStashcatBenchmark(options: {
   let scene: StashcatScene | undefined;
   let bus: JetStreamBus | undefined;
   let nc: NatsConnection | undefined;
-  let bridge: StashcatBridge | undefined;
+  let bridge: RunningStashcatBridge | undefined;
   let push: StashcatPush | undefined;
   try {
     scene = await startStashcatScene();

@@ -5,9 +5,9 @@
 import { KeyedSequencer } from "../../gateway/platform/bus/KeyedSequencer.js";
 import { isTransient } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
-import type { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
+import type { LinkedConversations } from "../kit/LinkedConversations.js";
 import type { ChatCursors } from "./ChatCursors.js";
-import { chatConversation, NETWORK, parseChatConversation } from "./chatConversations.js";
+import { chatConversation, parseChatConversation } from "./chatConversations.js";
 import type { StashcatBridgeConfig } from "./config.types.js";
 import type { DirectChatStore } from "./DirectChatStore.js";
 import type { InboundMessages } from "./InboundMessages.js";
@@ -20,7 +20,7 @@ const PAGE = 50;
 
 export interface CatchUpsDeps {
   client: Pick<StashcatClient, "messages">;
-  links: Pick<LinkStore, "endpointsOf">;
+  linked: Pick<LinkedConversations, "list">;
   directChats: Pick<DirectChatStore, "chats">;
   cursors: Pick<ChatCursors, "stored" | "start" | "connected" | "pushed" | "caughtUp" | "fellBehind">;
   inbound: Pick<InboundMessages, "parsePushed" | "receive">;
@@ -137,10 +137,10 @@ export class CatchUps {
 
   /** Linked chats of this instance, and the conversations the bridge opened for direct chats. */
   private async bridgedChats(): Promise<ChatRef[]> {
-    const { links, directChats } = this.deps;
+    const { linked, directChats } = this.deps;
     const chats = new Map<string, ChatRef>();
     for (const chat of await directChats.chats()) chats.set(chatConversation(chat), chat);
-    for (const { endpoint } of links.endpointsOf(NETWORK, this.config.instance)) {
+    for (const { endpoint } of linked.list()) {
       const chat = parseChatConversation(endpoint.conversation);
       if (chat !== undefined) chats.set(chatConversation(chat), chat);
     }

@@ -13,7 +13,8 @@ import type { KeyObject } from "node:crypto";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import type { KeyValueStore } from "../../gateway/platform/bus/KeyValueStore.js";
 import type { Logger } from "../../gateway/platform/log.js";
-import { AdapterRuntime, type DeliverySettings } from "../kit/AdapterRuntime.js";
+import type { AdapterRuntime, DeliveryHandler, DeliverySettings } from "../kit/AdapterRuntime.js";
+import { startAdapter, type NetworkAdapter, type RunningAdapter } from "../kit/startAdapter.js";
 import { stashcatCapabilities } from "./capabilities.js";
 import { CatchUps } from "./CatchUps.js";
 import { ChatCursors } from "./ChatCursors.js";
@@ -39,7 +40,7 @@ import { StashcatPush } from "./StashcatPush.js";
 /** The session, the last message bridged per chat, direct chats and likes: what a restart must not forget. */
 const STATE_BUCKET = "fedgate_stashcat_state";
 
-export class StashcatBridge {
+export class StashcatBridge implements NetworkAdapter {
   private push: StashcatPush | undefined;
   private readonly retries = new Retries();
   private readonly files: MessageFiles;
@@ -47,14 +48,14 @@ export class StashcatBridge {
   private readonly deliveries: Deliveries;
 
   private constructor(
-    config: StashcatBridgeConfig,
-    client: StashcatClient,
+    private readonly config: StashcatBridgeConfig,
+    private readonly client: StashcatClient,
     privateKey: KeyObject,
-    private readonly runtime: AdapterRuntime,
+    runtime: AdapterRuntime,
     state: KeyValueStore,
     outbox: Outbox,
     fileLinkKey: Buffer,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     const { links } = runtime;
     const { retries } = this;
@@ -76,7 +77,15 @@ export class StashcatBridge {
       retries,
       log,
     });
-    this.catchUps = new CatchUps(config, { client, links, directChats, cursors, inbound, retries, log });
+    this.catchUps = new CatchUps(config, {
+      client,
+      linked: runtime.linked,
+      directChats,
+      cursors,
+      inbound,
+      retries,
+      log,
+    });
     this.deliveries = new Deliveries(config, {
       client,
       chatKeys,
@@ -87,72 +96,80 @@ export class StashcatBridge {
     });
   }
 
-  static async start(
+  /**
+   * Starts the bridge on the kit (see startAdapter): logged in and serving file links before deliveries
+   * flow; the push channel last, since its first "ready" queues the catch-ups.
+   */
+  static start(
     bus: Bus,
     loaded: LoadedStashcatConfig,
     log: Logger,
     deliveries: DeliverySettings = {},
-  ): Promise<StashcatBridge> {
+  ): Promise<RunningStashcatBridge> {
     const { config } = loaded;
-    const runtime = await AdapterRuntime.open(bus, {
-      capabilities: stashcatCapabilities,
-      network: NETWORK,
-      instance: config.instance,
+    return startAdapter(
+      bus,
+      {
+        network: NETWORK,
+        instance: config.instance,
+        capabilities: stashcatCapabilities,
+        open: async (runtime) => {
+          const state = await bus.keyValue(STATE_BUCKET);
+          const outbox = await Outbox.open(bus);
+          const client = await StashcatClient.connect({
+            apiUrl: config.apiUrl,
+            email: config.email,
+            password: loaded.password,
+            deviceId: config.deviceId,
+            appName: config.appName,
+            log,
+            sessionStore: sessionStore(state),
+          });
+          const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), loaded.encryptionPassword);
+          const bridge = new StashcatBridge(
+            config,
+            client,
+            privateKey,
+            runtime,
+            state,
+            outbox,
+            MessageFiles.linkKeyOf(loaded.password),
+            log,
+          );
+          await bridge.files.listen();
+          return bridge;
+        },
+      },
       log,
-      ...deliveries,
-    });
-    const state = await bus.keyValue(STATE_BUCKET);
-    const outbox = await Outbox.open(bus);
-    try {
-      const client = await StashcatClient.connect({
-        apiUrl: config.apiUrl,
-        email: config.email,
-        password: loaded.password,
-        deviceId: config.deviceId,
-        appName: config.appName,
-        log,
-        sessionStore: sessionStore(state),
-      });
-      const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), loaded.encryptionPassword);
-      const bridge = new StashcatBridge(
-        config,
-        client,
-        privateKey,
-        runtime,
-        state,
-        outbox,
-        MessageFiles.linkKeyOf(loaded.password),
-        log,
-      );
-      await bridge.files.listen();
-      await runtime.consumeDeliveries((delivery, relations) =>
-        bridge.deliveries.deliver(delivery, relations),
-      );
-      bridge.push = await StashcatPush.connect({
-        pushUrl: config.pushUrl,
-        deviceId: config.deviceId,
-        client,
-        log,
-        onMessage: (raw) => {
-          bridge.catchUps.onPush(raw);
-        },
-        onReady: () => {
-          bridge.catchUps.onPushReady();
-        },
-      });
-      return bridge;
-    } catch (error) {
-      await runtime.close();
-      throw error;
-    }
+      deliveries,
+    );
   }
 
-  async stop(): Promise<void> {
+  readonly deliver: DeliveryHandler = (delivery, relations) => this.deliveries.deliver(delivery, relations);
+
+  async afterStart(): Promise<void> {
+    this.push = await StashcatPush.connect({
+      pushUrl: this.config.pushUrl,
+      deviceId: this.config.deviceId,
+      client: this.client,
+      log: this.log,
+      onMessage: (raw) => {
+        this.catchUps.onPush(raw);
+      },
+      onReady: () => {
+        this.catchUps.onPushReady();
+      },
+    });
+  }
+
+  async close(): Promise<void> {
     this.retries.stop();
     await this.push?.stop();
     // Pushes held for a catch-up listing join their queues once it ends; then every queue runs out.
     await this.catchUps.idle();
     await this.files.close();
-    await this.runtime.close();
   }
 }
+
+/** The Stashcat bridge as StashcatBridge.start gives it: running, with stop(). */
+export type RunningStashcatBridge = RunningAdapter<StashcatBridge>;

@@ -1,4 +1,4 @@
-import { StashcatBridge } from "../../bridges/stashcat/StashcatBridge.js";
+import { StashcatBridge, type RunningStashcatBridge } from "../../bridges/stashcat/StashcatBridge.js";
 import { stashcatCapabilities } from "../../bridges/stashcat/capabilities.js";
 import { createLogger } from "../../gateway/platform/log.js";
 import { StashcatServer } from "../harness/servers/stashcat/StashcatServer.js";
@@ -19,7 +19,7 @@ describeAdapterConformance("stashcat", async () => {
   const server = await StashcatServer.start();
   const meyer = await Officer.loginTo(server.apiUrl, seedUser(server.seed, MEYER), log);
   const loaded = await stashcatBridgeConfigFor(server);
-  let bridge: StashcatBridge | undefined;
+  let bridge: RunningStashcatBridge | undefined;
   let linked = false;
   return {
     network: "stashcat",

@@ -19,7 +19,7 @@ import type { ConfigInput } from "../harness/configInput.js";
 import { decryptText, encryptText, unlockPrivateKey, unwrapChatKey } from "../../bridges/stashcat/crypto.js";
 import { StashcatServer, type StashcatServerOptions } from "../harness/servers/stashcat/StashcatServer.js";
 import type { Seed, SeedUser } from "../harness/servers/stashcat/seed.js";
-import { StashcatBridge } from "../../bridges/stashcat/StashcatBridge.js";
+import { StashcatBridge, type RunningStashcatBridge } from "../../bridges/stashcat/StashcatBridge.js";
 import { StashcatClient, type ChatRef, type StashcatMessage } from "../../bridges/stashcat/StashcatClient.js";
 import { startNatsOrSkip } from "./nats.js";
 import { scratchDir } from "./scratchDir.js";
@@ -91,7 +91,7 @@ export function startStashcatBridge(
   scene: StashcatScene,
   log: Logger,
   config: ConfigInput<StashcatBridgeConfig> = {},
-): Promise<StashcatBridge> {
+): Promise<RunningStashcatBridge> {
   const attachments = { ...scene.config.config.attachments, ...config.attachments };
   return StashcatBridge.start(
     bus,

@@ -14,7 +14,7 @@ import { decodeJson, keyToken } from "../../../gateway/platform/bus/KeyValueStor
 import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { decryptBytes, encryptBytes, encryptText, newKey } from "../../../bridges/stashcat/crypto.js";
-import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
+import type { RunningStashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { expectSignedLink, sampleFile, serveFile } from "../../helpers/fileServer.js";
 import { deliverFromWeber, weber } from "../../helpers/matrixScenes.js";
@@ -43,7 +43,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
   const inbound: NormalisedEvent[] = [];
   const deadLetters: string[] = [];
   let bus: JetStreamBus;
-  let bridge: StashcatBridge | undefined;
+  let bridge: RunningStashcatBridge | undefined;
   let meyer: Officer;
   let schulz: Officer;
 
@@ -382,9 +382,15 @@ describe.skipIf(scene === undefined)("Stashcat bridge - messages both ways", () 
       20_000,
       "the direct conversation",
     );
-    const messages = await meyer.read({ type: "conversation", id: direct });
-    expect(messages.map((m) => m.plain)).toContain(
-      "**Kommissarin Weber (Bundespolizei):** Kurze Frage unter vier Augen",
+    // The bridge names the conversation before it posts there: wait for the message, not just the name.
+    const said = "**Kommissarin Weber (Bundespolizei):** Kurze Frage unter vier Augen";
+    await eventually(
+      async () =>
+        (await meyer.read({ type: "conversation", id: direct })).some((m) => m.plain === said)
+          ? true
+          : undefined,
+      20_000,
+      "Weber's message in the direct conversation",
     );
     const answer = await meyer.say({ type: "conversation", id: direct }, "Ja, rufen Sie an");
     expect(

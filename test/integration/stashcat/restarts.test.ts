@@ -12,7 +12,7 @@ import { createLogger } from "../../../gateway/platform/log.js";
 import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
 import { MessageMap } from "../../../gateway/platform/stores/MessageMap.js";
 import { encryptText } from "../../../bridges/stashcat/crypto.js";
-import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
+import type { RunningStashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import { bpol, deliverFromWeber, weber, weberXmppRoom } from "../../helpers/matrixScenes.js";
 import {
@@ -39,7 +39,7 @@ const scene = await startStashcatScene();
 describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnections", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: StashcatBridge | undefined;
+  let bridge: RunningStashcatBridge | undefined;
   let meyer: Officer;
   let schulz: Officer;
   let meyerKey: Buffer;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
-import type { StashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
+import type { RunningStashcatBridge } from "../../../bridges/stashcat/StashcatBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { deliverFromWeber } from "../../helpers/matrixScenes.js";
 import {
@@ -32,7 +32,7 @@ const client = new MarkdownIt({ linkify: true });
 describe.skipIf(scene === undefined)("Stashcat bridge - hostile input", () => {
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
-  let bridge: StashcatBridge | undefined;
+  let bridge: RunningStashcatBridge | undefined;
   let meyer: Officer;
   let schulz: Officer;
 

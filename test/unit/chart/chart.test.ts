@@ -368,7 +368,8 @@ describe("chart - values and schema", () => {
     for (const template of [bridges, await readFile(join(chartDir, "templates/NOTES.txt"), "utf8")])
       expect(template).not.toMatch(new RegExp(`list "(${bridgeNetworks.join("|")})"`));
     const values = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
-    expect(Object.keys(values["bridges"] as object).sort()).toEqual([...bridgeNetworks].sort());
+    // values.yaml shows the bridges it knows, switched off; a network it does not list is enabled by naming it.
+    for (const name of Object.keys(values["bridges"] as object)) expect(bridgeNetworks).toContain(name);
     // No template names a network: what one needs comes from bridges.yaml.
     for (const template of ["_helpers.tpl", "deployment-bridges.yaml", "service-bridges.yaml", "NOTES.txt"])
       expect(await readFile(join(chartDir, "templates", template), "utf8"), template).not.toMatch(
