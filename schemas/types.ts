@@ -72,61 +72,39 @@ export interface BridgeDeployment {
      * @minItems 1
      * @maxItems 8
      */
-    vars: [
-      {
-        /**
-         * The key of config.bridges.<network> that is a Secret reference.
-         */
-        configKey: string;
-        /**
-         * The env var the container gets.
-         */
-        env: string;
-        /**
-         * The values key (under `values`) naming its key in the Secret.
-         */
-        secretKey: string;
-        /**
-         * Its key in the Secret, unless the values name another.
-         */
-        defaultKey: string;
-        /**
-         * Whether the bridge cannot start without it. One that is not may be switched off by an empty key in the values.
-         */
-        required: boolean;
-        /**
-         * What it is, in words, for the values schema.
-         */
-        description: string;
-      },
-      ...{
-        /**
-         * The key of config.bridges.<network> that is a Secret reference.
-         */
-        configKey: string;
-        /**
-         * The env var the container gets.
-         */
-        env: string;
-        /**
-         * The values key (under `values`) naming its key in the Secret.
-         */
-        secretKey: string;
-        /**
-         * Its key in the Secret, unless the values name another.
-         */
-        defaultKey: string;
-        /**
-         * Whether the bridge cannot start without it. One that is not may be switched off by an empty key in the values.
-         */
-        required: boolean;
-        /**
-         * What it is, in words, for the values schema.
-         */
-        description: string;
-      }[],
-    ];
+    vars: [SecretEnvVar, ...SecretEnvVar[]];
   };
+}
+/**
+ * This interface was referenced by `BridgeDeployment`'s JSON-Schema
+ * via the `definition` "SecretEnvVar".
+ */
+
+export interface SecretEnvVar {
+  /**
+   * The key of config.bridges.<network> that is a Secret reference.
+   */
+  configKey: string;
+  /**
+   * The env var the container gets.
+   */
+  env: string;
+  /**
+   * The values key (under `values`) naming its key in the Secret.
+   */
+  secretKey: string;
+  /**
+   * Its key in the Secret, unless the values name another.
+   */
+  defaultKey: string;
+  /**
+   * Whether the bridge cannot start without it. One that is not may be switched off by an empty key in the values.
+   */
+  required: boolean;
+  /**
+   * What it is, in words, for the values schema.
+   */
+  description: string;
 }
 
 export type Token = string;
