@@ -9,6 +9,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   JetStreamApiError,
+  JetStreamError,
   type ConsumerMessages,
   type JsMsg,
 } from "@nats-io/jetstream";
@@ -57,6 +58,17 @@ const FETCH_EXPIRES_MS = PULL_WINDOW_MS;
 const PULL_PAUSE_MS = 50;
 /** How long past a pull's window a stopping consumer waits for it before closing it. */
 const STOP_GRACE_MS = 3000;
+/** How long a consumer waits before pulling again after a pull failed. */
+const PULL_RETRY_MS = 1000;
+
+/**
+ * A pull that ended because two of its idle heartbeats did not arrive in time. The client checks them on a
+ * timer, so a process busy working off a backlog misses them though the server sent them: no error of the
+ * server's or the network's, and no reason to wait before the next pull.
+ */
+function missedHeartbeats(error: unknown): boolean {
+  return error instanceof JetStreamError && error.message === "heartbeats missed";
+}
 
 export class JetStreamBus implements Bus {
   private readonly subscriptions = new Set<Subscription>();
@@ -216,8 +228,12 @@ export class JetStreamBus implements Bus {
           }
         } catch (error) {
           if (stopped()) break;
+          if (missedHeartbeats(error)) {
+            policy.log.debug({ consumer: spec.durable }, "a pull missed its heartbeats; pulling again");
+            continue;
+          }
           policy.log.warn({ err: error, consumer: spec.durable }, "pulling messages failed; retrying");
-          await new Promise((resolve) => setTimeout(resolve, 1000));
+          await new Promise((resolve) => setTimeout(resolve, PULL_RETRY_MS));
         }
       }
     })();
