@@ -56,6 +56,7 @@ export async function startAdapter<Adapter extends NetworkAdapter>(
     throw error;
   }
   let stopped: Promise<void> | undefined;
+  let stopListening: (() => void) | undefined;
   const running = Object.assign(adapter, {
     stop: (): Promise<void> =>
       (stopped ??= (async () => {
@@ -68,7 +69,6 @@ export async function startAdapter<Adapter extends NetworkAdapter>(
         }
       })()),
   });
-  let stopListening: (() => void) | undefined;
   try {
     await runtime.consumeDeliveries(adapter.deliver);
     const reconcile = adapter.reconcileLinks?.bind(adapter);
