@@ -60,6 +60,11 @@ const PULL_PAUSE_MS = 50;
 const STOP_GRACE_MS = 3000;
 /** How long a consumer waits before pulling again after a pull failed. */
 const PULL_RETRY_MS = 1000;
+/**
+ * How long past its window a pull may stay open before the consumer asks the server whether it still
+ * delivers to it (see endOverduePull).
+ */
+const OVERDUE_PULL_MS = 100;
 
 /**
  * A pull that ended because two of its idle heartbeats did not arrive in time. The client checks them on a
@@ -218,13 +223,22 @@ export class JetStreamBus implements Bus {
           continue;
         }
         try {
-          batch = await consumer.fetch({
+          const pull = await consumer.fetch({
             max_messages: FETCH_BATCH,
             expires: FETCH_EXPIRES_MS,
           });
-          for await (const jsMsg of batch) {
-            const message = toBusMessage(jsMsg);
-            keyed.run(spec.orderingKey?.(message) ?? "", () => settle(jsMsg, message));
+          batch = pull;
+          const overdue = setTimeout(
+            () => this.endOverduePull(pull, spec.durable),
+            FETCH_EXPIRES_MS + OVERDUE_PULL_MS,
+          );
+          try {
+            for await (const jsMsg of pull) {
+              const message = toBusMessage(jsMsg);
+              keyed.run(spec.orderingKey?.(message) ?? "", () => settle(jsMsg, message));
+            }
+          } finally {
+            clearTimeout(overdue);
           }
         } catch (error) {
           if (stopped()) break;
@@ -254,6 +268,23 @@ export class JetStreamBus implements Bus {
     };
     this.subscriptions.add(subscription);
     return subscription;
+  }
+
+  /**
+   * Ends a pull that outlived its window without the server's "408 Request Timeout". nats-server before 2.9.16
+   * (Debian 12 ships 2.9.10) drops a pull that expires while it hands out a run of messages without saying so
+   * (fixed upstream in nats-server df282a2); the client would notice only when two idle heartbeats are missing,
+   * about two seconds later, and the consumer's messages would wait that long. The server never delivers to a
+   * pull past its expiry, so once a round trip shows everything it sent before has arrived, the pull is over:
+   * closing it then hands the loop what it still holds and loses nothing.
+   */
+  private endOverduePull(pull: ConsumerMessages, consumer: string): void {
+    this.options.log.debug({ consumer }, "a pull outlived its window; closing it once the server is heard");
+    this.nc
+      .flush()
+      .then(() => pull.close())
+      // Without a round trip (NATS is away) the pull's heartbeats and the reconnect end it, as before.
+      .catch(() => undefined);
   }
 
   async follow(
