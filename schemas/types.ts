@@ -553,6 +553,7 @@ export type DecisionReason =
   | "attachment-too-large"
   | "relation-not-delivered"
   | "relation-withheld"
+  | "relation-forgotten"
   | "not-author"
   | "not-consented"
   | "agency-not-in-manifest"
