@@ -119,7 +119,7 @@ export class NativePublisher {
     this.deps.recent.rememberSender(event.id, chat.refusal, stanza.attrs["id"]);
     // An id this message gives itself that another message has already keeps naming that message: the
     // message map creates ids, never overwrites them.
-    await runtime.publish(event, native?.aliases ?? []);
+    await runtime.publish(event, native ?? {});
   }
 
   /**
