@@ -198,6 +198,14 @@ export type GatewayConfig = {
    * Attempts for an event that keeps failing with a transient error before it is dead-lettered.
    */
   maxDeliver: number;
+  /**
+   * How long a message's ids (fedgate_messages) and routing decision (fedgate_deliveries) are kept after they were written, in days (fractions allowed). An edit, reply, reaction or deletion of an older message is no longer tied to it: see the README's message horizon. The gateway sets it on both buckets; bridges open them without changing it.
+   */
+  messageHorizonDays: number;
+  /**
+   * The most bytes each of fedgate_messages and fedgate_deliveries holds, so that the NATS server's memory stays bounded (it keeps an index entry per key). When one is full its oldest entries go first, as if past the horizon.
+   */
+  messageStoreMaxBytes: number;
 };
 /**
  * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
@@ -553,6 +561,7 @@ export type DecisionReason =
   | "attachment-too-large"
   | "relation-not-delivered"
   | "relation-withheld"
+  | "relation-forgotten"
   | "not-author"
   | "not-consented"
   | "agency-not-in-manifest"

@@ -35,6 +35,11 @@ export interface NativeRelations {
 export interface NativeMessage {
   id: string;
   aliases?: string[];
+  /**
+   * The id only packs the aliases (and what else the adapter keeps of the message): no native reference names
+   * it, so the message map gives it no key of its own.
+   */
+  packed?: boolean;
 }
 
 /** A delivery the network cannot show (membership where it has none): audited as such, never as delivered. */
@@ -138,10 +143,10 @@ export class AdapterRuntime {
    * Cleans (see cleanText), validates and publishes an event from this adapter's network, then records its
    * native message id: once recorded, the message counts as bridged (bridges skip what the message map
    * knows), so it must be on the bus first. It is recorded before this resolves, so the conversation's next
-   * message (an edit of it) finds it. `aliases` are the message's other native ids. Publishing the same event
+   * message (an edit of it) finds it. `ids` are the message's other native ids (see NativeMessage). Publishing the same event
    * id twice stores it once; a failure in between is retried by publishing again.
    */
-  async publish(native: NormalisedEvent, aliases: string[] = []): Promise<void> {
+  async publish(native: NormalisedEvent, ids: Omit<NativeMessage, "id"> = {}): Promise<void> {
     const event = cleanEvent(native);
     validateEvent(event);
     const { network, instance } = this.options;
@@ -155,7 +160,7 @@ export class AdapterRuntime {
     if (event.source.messageId !== undefined && event.type === "message.created") {
       this.warnTaken(
         event.id,
-        await this.messages.record(event.id, event.source, event.source.messageId, aliases),
+        await this.messages.record(event.id, event.source, event.source.messageId, ids.aliases, ids.packed),
       );
     }
   }
@@ -224,11 +229,11 @@ export class AdapterRuntime {
           await this.auditUnsupported(delivery, native.unsupported);
           return;
         }
-        const { id, aliases } = typeof native === "string" ? { id: native, aliases: [] } : (native ?? {});
+        const { id, aliases, packed } = typeof native === "string" ? { id: native } : (native ?? {});
         if (id !== undefined)
           this.warnTaken(
             delivery.event.id,
-            await this.messages.record(delivery.event.id, delivery.target, id, aliases),
+            await this.messages.record(delivery.event.id, delivery.target, id, aliases, packed),
           );
       },
       { origin: `${network}-${instance}`, log, maxAttempts: this.options.maxAttempts ?? 10 },

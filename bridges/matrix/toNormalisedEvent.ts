@@ -3,6 +3,7 @@
  * which gateway event a Matrix event is, and the description (with hash) of a file.
  */
 import type { Attachment, EventContent, EventSender, NormalisedEvent } from "../../schemas/types.js";
+import { asEarlierEdit } from "../../schemas/contract/earlierEdits.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
 import { withoutXmlForbidden } from "../kit/cleanText.js";
 import { toEventHtml } from "../kit/eventHtml.js";
@@ -227,16 +228,14 @@ async function fromMessage(event: MatrixEvent, ctx: InboundContext): Promise<Nor
     const edit = said(event, newContent, ctx, false);
     const marking = markingOf(event, newContent) ?? markingOf(event, content) ?? ctx.roomMarking;
     const replaces = await ctx.eventIdOf(target);
-    if (replaces === undefined) return undefined;
-    return {
-      ...base(event, ctx, marking),
-      type: "message.edited",
-      content: {
-        body: edit.body ?? edit.media?.name ?? "",
-        ...(edit.html === undefined ? {} : { html: edit.html }),
-      },
-      relations: { replaces },
+    const edited = {
+      body: edit.body ?? edit.media?.name ?? "",
+      ...(edit.html === undefined ? {} : { html: edit.html }),
     };
+    // Past the message horizon, or never bridged: nothing to edit, so it goes as a new message, marked.
+    if (replaces === undefined)
+      return { ...base(event, ctx, marking), type: "message.created", content: asEarlierEdit(edited) };
+    return { ...base(event, ctx, marking), type: "message.edited", content: edited, relations: { replaces } };
   }
   const replyTarget = replyTargetOf(relates);
   const message = said(event, content, ctx, replyTarget !== undefined);
@@ -343,9 +342,9 @@ function fromMember(event: MatrixEvent, ctx: InboundContext): NormalisedEvent | 
 }
 
 /**
- * undefined: nothing to bridge (an event type the bridge does not carry, a profile change, or an edit,
- * reaction or redaction of an event fedgate does not know). Throws FG_NATIVE_INVALID for an event it
- * must refuse.
+ * undefined: nothing to bridge (an event type the bridge does not carry, a profile change, or a reaction or
+ * redaction of an event fedgate does not know, past the message horizon or never bridged). Throws
+ * FG_NATIVE_INVALID for an event it must refuse.
  */
 export async function toNormalisedEvent(
   event: MatrixEvent,

@@ -80,16 +80,16 @@ export class NativePublisher {
       eventOf(references.retracts),
       eventOf(references.repliesTo),
     ]);
-    if (
-      (references.replaces !== undefined && replaces === undefined) ||
-      (references.retracts !== undefined && redacts === undefined)
-    ) {
+    // Past the message horizon, or never bridged: a retraction has nothing to act on; a correction goes as a
+    // new message (see toNormalisedEvent), as the core treats an edit of a message it no longer knows.
+    if (references.retracts !== undefined && redacts === undefined) {
       log.info(
         { conversation: chat.conversation, references },
-        "correction or retraction of a message fedgate never saw; not bridged",
+        "retraction of a message fedgate does not know; not bridged",
       );
       return;
     }
+    const correctsForgotten = references.replaces !== undefined && replaces === undefined;
     if (replaces !== undefined)
       await this.mustBeAuthor(conversation, replaces, chat.sender.userId, "correct");
     // A moderator's retraction (XEP-0425) comes from the room itself, which no occupant can write as.
@@ -106,6 +106,7 @@ export class NativePublisher {
       messageId: native?.id,
       ...(marking === undefined ? {} : { marking }),
       ...(replaces === undefined ? {} : { replaces }),
+      ...(correctsForgotten ? { correctsForgotten } : {}),
       ...(redacts === undefined ? {} : { redacts }),
       ...(replyTo === undefined ? {} : { replyTo }),
       ...(attachments.length === 0 ? {} : { attachments }),
@@ -118,7 +119,7 @@ export class NativePublisher {
     this.deps.recent.rememberSender(event.id, chat.refusal, stanza.attrs["id"]);
     // An id this message gives itself that another message has already keeps naming that message: the
     // message map creates ids, never overwrites them.
-    await runtime.publish(event, native?.aliases ?? []);
+    await runtime.publish(event, native ?? {});
   }
 
   /**

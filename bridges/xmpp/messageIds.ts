@@ -1,7 +1,7 @@
 /**
  * Every id an XMPP room message has. Corrections (XEP-0308) point at the id its sender gave it; retractions,
  * reactions and replies in a room point at the stanza-id the room assigned (XEP-0359). The message map keeps
- * both in one native id, and each alone as an alias that finds the message.
+ * both in one native id, and each alone as an alias that finds the message (the packed id itself finds nothing).
  */
 import type { NativeMessage } from "../kit/AdapterRuntime.js";
 
@@ -20,7 +20,7 @@ export interface XmppMessageIds {
 export function toNativeMessage(ids: XmppMessageIds): NativeMessage | undefined {
   const aliases = [ids.stanzaId, ids.originId].filter((id): id is string => id !== undefined && id !== "");
   if (aliases.length === 0) return undefined;
-  return { id: JSON.stringify({ o: ids.originId, s: ids.stanzaId, a: ids.author }), aliases };
+  return { id: JSON.stringify({ o: ids.originId, s: ids.stanzaId, a: ids.author }), aliases, packed: true };
 }
 
 /** The ids inside a native id; a bare id (from elsewhere) is taken as both. */

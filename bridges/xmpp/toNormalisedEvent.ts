@@ -3,6 +3,7 @@
  * message is, who the occupant is) comes in as arguments.
  */
 import type { Attachment, NormalisedEvent } from "../../schemas/types.js";
+import { asEarlierEdit } from "../../schemas/contract/earlierEdits.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
 import { boundedId } from "./boundedId.js";
 import { type XmppMessageIds } from "./messageIds.js";
@@ -169,6 +170,11 @@ export interface NativeMessageContext {
   marking?: string;
   /** Event ids of the messages referred to, where the message map knows them. */
   replaces?: string;
+  /**
+   * A correction of a message the message map does not know (past the message horizon, or never bridged):
+   * nothing to correct, so it goes as a new message marked as an edit (earlierEdits.ts).
+   */
+  correctsForgotten?: boolean;
   redacts?: string;
   replyTo?: string;
   /** The files its out-of-band links (XEP-0066) point at, as the bridge described them. */
@@ -178,8 +184,8 @@ export interface NativeMessageContext {
 }
 
 /**
- * undefined: nothing to bridge (no body, a delayed copy from the room's history, or a correction or
- * retraction of a message the bridge never saw). Throws FG_NATIVE_INVALID for a message it must refuse.
+ * undefined: nothing to bridge (no body, or a delayed copy from the room's history). Throws FG_NATIVE_INVALID
+ * for a message it must refuse.
  */
 export function toNormalisedEvent(
   stanza: XmlElement,
@@ -221,7 +227,13 @@ export function toNormalisedEvent(
       relations: { replaces: context.replaces },
     };
   }
-  let body = raw === null || context.replyTo === undefined ? raw : withoutReplyFallback(stanza, raw);
+  if (context.correctsForgotten === true) {
+    if (raw === null) return undefined;
+    return { ...base, type: "message.created", content: asEarlierEdit({ body: raw }) };
+  }
+  // The quote goes whether or not the message answered is known: of one fedgate does not know, no marking
+  // can be checked, so nothing of it may travel.
+  let body = raw === null ? raw : withoutReplyFallback(stanza, raw);
   // A file's message carries its link as the body too, for clients without XEP-0066: that is no text.
   const links = new Set(outOfBandOf(stanza).map((link) => link.url));
   if (body !== null && attachments.length > 0 && links.has(body.trim())) body = null;

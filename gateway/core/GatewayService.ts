@@ -9,7 +9,7 @@ import type { Config } from "../../schemas/types.js";
 import { type Bus, PULL_WINDOW_MS, type Subscription } from "../platform/bus/Bus.js";
 import { connectBus } from "../platform/bus/connectBus.js";
 import { resolveSecret } from "../platform/config/secrets.js";
-import { buckets } from "../../schemas/contract/topology.js";
+import { buckets, horizonBuckets } from "../../schemas/contract/topology.js";
 import { type LoadedConfig, policySource } from "../platform/config/loadConfig.js";
 import { conversationOf } from "./routing/conversationOf.js";
 import { leaseTimings, PartitionLeases } from "./routing/PartitionLeases.js";
@@ -31,6 +31,19 @@ import { PartnerManifestStore } from "./federation/PartnerManifestStore.js";
 
 /** Events of one partition in work at once (each of a different conversation). */
 const PARTITION_CONCURRENCY = 32;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Sets the message horizon and size limit on the buckets that remember what became of each message. Bridges
+ * open the message map without limits, which leaves these be; so the gateway's config alone decides them.
+ */
+export async function limitMessageStores(bus: Bus, gateway: Config["gateway"]): Promise<void> {
+  const limits = {
+    ttlMs: Math.round(gateway.messageHorizonDays * DAY_MS),
+    maxBytes: gateway.messageStoreMaxBytes,
+  };
+  for (const bucket of horizonBuckets) await bus.keyValue(bucket, limits);
+}
 
 export async function loadPolicy(loaded: LoadedConfig): Promise<PolicyEngine> {
   const source = policySource(loaded);
@@ -97,6 +110,7 @@ export class GatewayService {
     const authorities = await federationAuthorities(loaded);
     const theBus = bus ?? (await connectBus(loaded, log, "fedgate-gateway"));
     await theBus.ensureTopology();
+    await limitMessageStores(theBus, loaded.config.gateway);
     const links = new LinkStore(await theBus.keyValue(buckets.links));
     const identities = new IdentityStore(await theBus.keyValue(buckets.identities));
     await Promise.all([links.start(), identities.start()]);

@@ -75,3 +75,9 @@ export const buckets = {
   /** This gateway's and its partners' signed consent to each shared conversation. */
   consents: "fedgate_consents",
 } as const;
+
+/**
+ * The buckets that remember what became of a message, for as long as the message horizon
+ * (gateway.messageHorizonDays): they are kept, and forget, together.
+ */
+export const horizonBuckets: readonly string[] = [buckets.messages, buckets.deliveries];

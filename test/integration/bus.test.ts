@@ -163,6 +163,18 @@ describe.skipIf(nats === undefined)("JetStreamBus - against a real nats-server",
     );
   });
 
+  it("JetStreamBus - a full bucket with a byte limit drops its oldest entries and goes on taking writes", async () => {
+    const kv = await bus.keyValue("fedgate_test_full", { maxBytes: 64 * 1024 });
+    const value = Buffer.alloc(1024, "x");
+    for (let n = 0; n < 200; n++) await kv.create(`entry.${String(n)}`, value);
+    expect(await kv.get("entry.0")).toBeUndefined();
+    expect(await kv.get("entry.199")).toBeDefined();
+    // Opened again without limits, as a bridge opens the message map: the limit stays.
+    await bus.keyValue("fedgate_test_full");
+    for (let n = 200; n < 400; n++) await kv.create(`entry.${String(n)}`, value);
+    expect((await kv.keys()).length).toBeLessThan(64);
+  });
+
   it("JetStreamBus - a consumer asks for nothing while mayPull says no, then takes each message once, in order", async () => {
     const subject = subjects.outbound("xmpp", "gate");
     let mayPull = false;

@@ -26,6 +26,7 @@ import { conversationKey, type LinkStore } from "../../platform/stores/LinkStore
 import { contextOf, meter, tracer } from "../../platform/telemetry.js";
 import { AuditTrail, contentSha256 } from "./AuditTrail.js";
 import { inboundJson } from "./conversationOf.js";
+import { withoutForgotten } from "./forgottenOriginals.js";
 import { authorOf, inheritedMarkings, originalsOf, relationDenial, WITHHOLDING } from "./relations.js";
 
 /** Event types a person wrote: a denial of these is explained to the sender. */
@@ -164,19 +165,23 @@ export class Router {
     }
 
     const policy = this.deps.policy();
-    const originals = await originalsOf(event, this.deps.ledger);
+    // What it relates to and the ledger no longer holds leaves the event a plain message, or nothing.
+    const relating = withoutForgotten(event, await originalsOf(event, this.deps.ledger));
+    const { event: routed, originals, detail } = "dropped" in relating ? { event, originals: {} } : relating;
+    const dropped = "dropped" in relating ? relating.dropped : undefined;
     const relatedMarkings = inheritedMarkings(originals);
     const linkMarking = match.link.marking === undefined ? {} : { linkMarking: match.link.marking };
     const decided = match.others.map((target) => ({
       target,
       verdict:
-        relationDenial(event, target, originals) ??
+        dropped ??
+        relationDenial(routed, target, originals) ??
         (isFederated(target) ? this.federation((gate) => gate.outgoing(target)) : undefined) ??
-        policy.decide({ event, source: match.endpoint, target, relatedMarkings, ...linkMarking }),
+        policy.decide({ event: routed, source: match.endpoint, target, relatedMarkings, ...linkMarking }),
     }));
     // Stored before any delivery goes out: an answer to this message can only come after someone received it.
-    if (RELATED_TO_TYPES.has(event.type)) {
-      const marking = policy.markingOf({ event, relatedMarkings, ...linkMarking });
+    if (RELATED_TO_TYPES.has(routed.type)) {
+      const marking = policy.markingOf({ event: routed, relatedMarkings, ...linkMarking });
       await this.deps.ledger.record(event.id, {
         author: authorOf(event),
         source: conversationKey(event.source),
@@ -198,7 +203,7 @@ export class Router {
         const delivery: Delivery = {
           specVersion: "1",
           id: `${event.id}.${this.deliverySuffix(target)}`,
-          event,
+          event: routed,
           target,
           senderAgency: verdict.senderAgency,
           ...(verdict.marking === undefined ? {} : { marking: verdict.marking }),
@@ -215,12 +220,16 @@ export class Router {
           "event denied by policy",
         );
       }
-      work.push(this.record(event, match.link.id, target, verdict, sourceAgency));
+      const audited =
+        verdict.decision === "deliver" && detail !== undefined ? { ...verdict, detail } : verdict;
+      work.push(this.record(event, match.link.id, target, audited, sourceAgency));
     }
     // A partner gateway's sender is not told here: this gateway's refusals are its own to audit, and a notice
-    // sent across would reach the partner's rooms as an event of the conversation.
-    if (denied.length > 0 && PERSONAL_TYPES.has(event.type) && !isFederated(match.endpoint))
-      work.push(this.notify(event, match.endpoint, denied));
+    // sent across would reach the partner's rooms as an event of the conversation. Nor is anyone told that
+    // what they answered is too old: they did nothing wrong.
+    const told = denied.filter((d) => d.verdict.reason !== "relation-forgotten");
+    if (told.length > 0 && PERSONAL_TYPES.has(event.type) && !isFederated(match.endpoint))
+      work.push(this.notify(event, match.endpoint, told));
     await Promise.all(work);
   }
 

@@ -2,7 +2,8 @@
  * What an event that relates to an earlier message (an edit, a reply, a reaction, a deletion) may do, judged by
  * that message as the core routed it: an edit is by its author and goes only where the original went; a reply
  * is withheld from wherever the original's marking withheld the original; and what relates to a marked message
- * carries that marking, whatever its sender's client put on it.
+ * carries that marking, whatever its sender's client put on it. What relates to a message the ledger does not
+ * hold is settled before (forgottenOriginals.ts).
  */
 import type { DecisionReason, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
 import type { Verdict } from "../policy/PolicyEngine.js";
@@ -10,10 +11,15 @@ import type { DeliveryLedger, LedgerEntry } from "./DeliveryLedger.js";
 import { conversationKey } from "../../platform/stores/LinkStore.js";
 
 type Deny = Extract<Verdict, { decision: "deny" }>;
-type RelationKind = keyof NonNullable<NormalisedEvent["relations"]>;
+export type RelationKind = keyof NonNullable<NormalisedEvent["relations"]>;
 
-/** The originals an event relates to, by relation; null where the core never routed that message. */
+/**
+ * The originals an event relates to, by relation; null where the ledger does not hold that message (past the
+ * message horizon, or never routed).
+ */
 export type Originals = Partial<Record<RelationKind, LedgerEntry | null>>;
+/** The originals an event relates to, every one held by the ledger. */
+export type KnownOriginals = Partial<Record<RelationKind, LedgerEntry>>;
 
 /** Relations that act on the original itself: they mean nothing where the original never arrived. */
 const ACTING_ON: readonly RelationKind[] = ["replaces", "redacts", "reactsTo"];
@@ -52,7 +58,7 @@ export async function originalsOf(event: NormalisedEvent, ledger: DeliveryLedger
 }
 
 /** The markings an event inherits from the messages it is about. */
-export function inheritedMarkings(originals: Originals): string[] {
+export function inheritedMarkings(originals: KnownOriginals): string[] {
   return ABOUT.flatMap((kind) => {
     const marking = originals[kind]?.marking;
     return marking === undefined ? [] : [marking];
@@ -67,19 +73,14 @@ function deny(reason: Deny["reason"], detail: string): Deny {
 export function relationDenial(
   event: NormalisedEvent,
   target: Endpoint,
-  originals: Originals,
+  originals: KnownOriginals,
 ): Deny | undefined {
   const author = authorOf(event);
   const edited = originals.replaces;
-  if (edited !== undefined && edited !== null && edited.author !== author)
+  if (edited !== undefined && edited.author !== author)
     return deny("not-author", "Only its author may edit a message.");
   const deleted = originals.redacts;
-  if (
-    deleted !== undefined &&
-    deleted !== null &&
-    deleted.author !== author &&
-    deleted.source !== conversationKey(event.source)
-  )
+  if (deleted !== undefined && deleted.author !== author && deleted.source !== conversationKey(event.source))
     return deny(
       "not-author",
       "Only its author, or a moderator of the conversation it was written in, may delete a message.",
@@ -87,7 +88,7 @@ export function relationDenial(
   // Only what a conversation holds can be answered, edited or reacted to from it: anything else is made up.
   const here = conversationKey(event.source);
   for (const original of Object.values(originals)) {
-    if (original !== null && !original.reached.includes(here))
+    if (!original.reached.includes(here))
       return deny(
         "relation-not-delivered",
         "The message it relates to never reached the conversation it comes from.",
@@ -96,19 +97,10 @@ export function relationDenial(
   const there = conversationKey(target);
   for (const kind of ACTING_ON) {
     const original = originals[kind];
-    if (original === undefined) continue;
-    if (original === null)
-      return deny("relation-not-delivered", "The message it relates to was never routed by fedgate.");
-    if (!original.reached.includes(there))
+    if (original !== undefined && !original.reached.includes(there))
       return deny("relation-not-delivered", "The message it relates to never reached this conversation.");
   }
-  const answered = originals.replyTo;
-  if (answered === null)
-    return deny(
-      "relation-withheld",
-      "The message it answers was never routed by fedgate, so its marking is not known.",
-    );
-  if (answered?.withheld.includes(there) === true)
+  if (originals.replyTo?.withheld.includes(there) === true)
     return deny("relation-withheld", "The message it answers was withheld from this conversation.");
   return undefined;
 }

@@ -67,6 +67,17 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
+/** What a key-value bucket keeps. */
+export interface KeyValueLimits {
+  /** Entries expire this long after their last write. */
+  ttlMs?: number;
+  /**
+   * The most bytes the bucket holds; beyond it the oldest entries go first, as if expired. MemoryBus keeps no
+   * byte count.
+   */
+  maxBytes?: number;
+}
+
 export interface Bus {
   /** Creates or updates the streams; idempotent, safe for several processes at once. */
   ensureTopology(): Promise<void>;
@@ -95,8 +106,11 @@ export interface Bus {
     subject: string,
     onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
   ): Subscription;
-  /** Opens (creating if needed) a key-value bucket; with ttlMs, entries expire that long after their last write. */
-  keyValue(bucket: string, options?: { ttlMs?: number }): Promise<KeyValueStore>;
+  /**
+   * Opens (creating if needed) a key-value bucket. Only what the options name is set, on a new bucket or an
+   * existing one; opening without them leaves what another process set.
+   */
+  keyValue(bucket: string, options?: KeyValueLimits): Promise<KeyValueStore>;
   /** True while the connection is up. */
   isConnected(): boolean;
   close(): Promise<void>;

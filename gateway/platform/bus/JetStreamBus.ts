@@ -24,6 +24,7 @@ import {
   type ConsumerSpec,
   type MessageHandler,
   type PublishOptions,
+  type KeyValueLimits,
   type PublishReceipt,
   PULL_WINDOW_MS,
   type Subscription,
@@ -343,29 +344,41 @@ export class JetStreamBus implements Bus {
     return handle;
   }
 
-  async keyValue(bucket: string, options: { ttlMs?: number } = {}): Promise<KeyValueStore> {
+  async keyValue(bucket: string, options: KeyValueLimits = {}): Promise<KeyValueStore> {
     try {
       const kv = await new Kvm(this.js).create(bucket, {
         history: 1,
         replicas: this.options.replicas ?? 1,
         ...(options.ttlMs === undefined ? {} : { ttl: options.ttlMs }),
       });
-      // An existing bucket keeps the TTL it was made with; entries must expire when the caller counts on it.
-      if (options.ttlMs !== undefined && (await kv.status()).ttl !== options.ttlMs) {
-        const { config } = await this.jsm.streams.info(`KV_${bucket}`);
-        const maxAge = options.ttlMs * NANOS_PER_MS;
-        // The server refuses a duplicate window longer than the entries live.
-        const duplicateWindow = Math.min(config.duplicate_window, maxAge);
-        await this.jsm.streams.update(config.name, {
-          ...config,
-          max_age: maxAge,
-          duplicate_window: duplicateWindow,
-        });
-      }
+      await this.applyLimits(bucket, options);
       return new JetStreamKeyValue(kv);
     } catch (cause) {
       throw new TransientError("FG_STORE_FAILED", `cannot open key-value bucket ${bucket}`, { cause });
     }
+  }
+
+  /**
+   * An existing bucket keeps the limits it was made with: entries must expire, and make room, as the caller
+   * counts on. Only the limits named change, so a process opening the bucket without them leaves them be.
+   */
+  private async applyLimits(bucket: string, { ttlMs, maxBytes }: KeyValueLimits): Promise<void> {
+    if (ttlMs === undefined && maxBytes === undefined) return;
+    const { config } = await this.jsm.streams.info(`KV_${bucket}`);
+    const maxAge = ttlMs === undefined ? config.max_age : ttlMs * NANOS_PER_MS;
+    // A full bucket drops its oldest entries rather than refuse writes: bridging goes on, with a shorter memory.
+    const limits = maxBytes === undefined ? {} : { max_bytes: maxBytes, discard: DiscardPolicy.Old };
+    const wanted = { ...config, max_age: maxAge, ...limits };
+    if (
+      wanted.max_age === config.max_age &&
+      wanted.max_bytes === config.max_bytes &&
+      wanted.discard === config.discard
+    )
+      return;
+    // The server refuses a duplicate window longer than the entries live.
+    const duplicateWindow =
+      maxAge === 0 ? config.duplicate_window : Math.min(config.duplicate_window, maxAge);
+    await this.jsm.streams.update(config.name, { ...wanted, duplicate_window: duplicateWindow });
   }
 
   isConnected(): boolean {

@@ -11,6 +11,7 @@ import type {
   PublishOptions,
   PublishReceipt,
   Subscription,
+  KeyValueLimits,
 } from "./Bus.js";
 import { type ConsumePolicy, runWithPolicy } from "./consumePolicy.js";
 import { MemoryKeyValue } from "./MemoryKeyValue.js";
@@ -181,7 +182,7 @@ export class MemoryBus implements Bus {
     };
   }
 
-  keyValue(bucket: string, options: { ttlMs?: number } = {}): Promise<KeyValueStore> {
+  keyValue(bucket: string, options: KeyValueLimits = {}): Promise<KeyValueStore> {
     let kv = this.buckets.get(bucket);
     if (kv === undefined) {
       kv = new MemoryKeyValue(options.ttlMs);

@@ -20,7 +20,8 @@ export class MessageMap {
   /**
    * Records that event `eventId` is message `nativeId` in `conversation`. A network that gives one message
    * several ids (XMPP: the sender's id and the room's stanza-id) passes the others as aliases: each of them
-   * finds the event too. Idempotent. A native id already naming another event keeps naming it: ids come from
+   * finds the event too; `packed` says `nativeId` only packs the others (XMPP keeps both ids and the author in
+   * it), which no native reference names, so only the aliases get keys. Idempotent. A native id already naming another event keeps naming it: ids come from
    * native input, and a sender who reuses someone else's id must not take over that message's edits,
    * retractions and replies. Resolves with the ids that were refused for that reason.
    */
@@ -29,13 +30,13 @@ export class MessageMap {
     conversation: ConversationRef,
     nativeId: string,
     aliases: string[] = [],
+    packed = false,
   ): Promise<string[]> {
     const where = keyToken(conversationKey(conversation));
+    const finders = packed && aliases.length > 0 ? aliases : [nativeId, ...aliases];
     const [, ...claims] = await Promise.all([
       this.kv.put(`e.${eventId}.${where}`, encodeJson(nativeId)),
-      ...[...new Set([nativeId, ...aliases])].map((id) =>
-        this.claim(`n.${where}.${keyToken(id)}`, eventId, id),
-      ),
+      ...[...new Set(finders)].map((id) => this.claim(`n.${where}.${keyToken(id)}`, eventId, id)),
     ]);
     return claims.filter((id): id is string => id !== undefined);
   }

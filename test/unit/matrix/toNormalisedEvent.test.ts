@@ -6,6 +6,7 @@ import {
   type InboundContext,
   type MatrixMedia,
 } from "../../../bridges/matrix/toNormalisedEvent.js";
+import { EARLIER_EDIT_MARK } from "../../../schemas/contract/earlierEdits.js";
 import { validateEvent } from "../../../schemas/contract/schemas.js";
 import { PermanentError } from "../../../schemas/contract/errors.js";
 import type { Attachment, NormalisedEvent } from "../../../schemas/types.js";
@@ -178,12 +179,17 @@ describe("Matrix to normalised event", () => {
     expect(event.source.messageId).toBe("$new:tchap.localhost");
   });
 
-  it("Matrix inbound - an edit of an unknown event is nothing to bridge; one without new content is refused", async () => {
-    const unknown = text("* neu", {
-      "m.new_content": { msgtype: "m.text", body: "neu" },
-      "m.relates_to": { rel_type: "m.replace", event_id: "$unseen:tchap.localhost" },
-    });
-    expect(await toNormalisedEvent(unknown, context())).toBeUndefined();
+  it("Matrix inbound - an edit of an unknown event is a new message marked as an edit; one without new content is refused", async () => {
+    // Past the message horizon, or never bridged: nothing to edit, so what it says goes as a plain message.
+    const unknown = await normalised(
+      text("* neu", {
+        "m.new_content": { msgtype: "m.text", body: "neu" },
+        "m.relates_to": { rel_type: "m.replace", event_id: "$unseen:tchap.localhost" },
+      }),
+    );
+    expect(unknown.type).toBe("message.created");
+    expect(unknown.content).toEqual({ body: `${EARLIER_EDIT_MARK} neu` });
+    expect(unknown.relations).toBeUndefined();
     const broken = text("* neu", {
       "m.relates_to": { rel_type: "m.replace", event_id: "$orig:tchap.localhost" },
     });

@@ -235,16 +235,18 @@ describe("Router - decisions on the in-memory bus", () => {
       expect(await routeFrom(xmppRoom, moderated)).toEqual({ matrix: "allowed", stashcat: "allowed" });
     });
 
-    it("Router - a relation to a message fedgate never routed is refused, not guessed", async () => {
+    it("Router - an edit of a message fedgate does not know is not guessed: it goes as a new message, marked", async () => {
       const edit = related(xmppRoom, weber, {
         type: "message.edited",
         content: { body: "korrigiert" },
         relations: { replaces: "unknown-event-0001" },
       });
-      expect(await routeFrom(xmppRoom, edit)).toEqual({
-        matrix: "relation-not-delivered",
-        stashcat: "relation-not-delivered",
-      });
+      expect(await routeFrom(xmppRoom, edit)).toEqual({ matrix: "allowed", stashcat: "allowed" });
+      const copies = decoded<Delivery>(bus, subjects.outboundAll).filter((d) => d.event.id === edit.id);
+      expect(copies.map((d) => [d.event.type, d.event.content?.body, d.event.relations])).toEqual([
+        ["message.created", "(edit of an earlier message) korrigiert", undefined],
+        ["message.created", "(edit of an earlier message) korrigiert", undefined],
+      ]);
     });
   });
 });

@@ -22,4 +22,17 @@ describe("MessageMap - every id a message has", () => {
     expect(await messages.eventId(room, "stanza-a")).toBe("event-aaaaaaaa");
     expect(await messages.nativeId("event-aaaaaaaa", room)).toBe("origin-a");
   });
+
+  it("MessageMap - a packed id (XMPP's: both ids and the author) is given back, but only its aliases find the message", async () => {
+    const kv = new MemoryKeyValue();
+    const messages = new MessageMap(kv);
+    const packed = JSON.stringify({ o: "origin-a", s: "stanza-a", a: "weber@bpol.example" });
+    await messages.record("event-aaaaaaaa", room, packed, ["stanza-a", "origin-a"], true);
+    expect(await messages.nativeId("event-aaaaaaaa", room)).toBe(packed);
+    expect(await messages.eventId(room, "stanza-a")).toBe("event-aaaaaaaa");
+    expect(await messages.eventId(room, "origin-a")).toBe("event-aaaaaaaa");
+    // One key less per message and conversation: nothing ever looks a message up by its packed id.
+    expect(await messages.eventId(room, packed)).toBeUndefined();
+    expect(await kv.keys()).toHaveLength(3);
+  });
 });

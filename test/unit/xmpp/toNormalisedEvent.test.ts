@@ -11,8 +11,10 @@ import {
   reactionsOf,
   referencesOf,
   stanzaIdOf,
+  toNormalisedEvent,
   withoutReplyFallback,
 } from "../../../bridges/xmpp/toNormalisedEvent.js";
+import { EARLIER_EDIT_MARK } from "../../../schemas/contract/earlierEdits.js";
 import { quoteOf } from "../../../bridges/xmpp/toStanza.js";
 import { xml, type XmlElement } from "../../../bridges/xmpp/XmppComponent.js";
 
@@ -180,5 +182,47 @@ describe("XMPP mapping - pure parts", () => {
       expect.objectContaining({ code: "FG_NATIVE_INVALID" }) as Error,
     );
     expect(reactionsOf(reacting("👍", " ", "👍"))?.keys).toEqual(["👍"]);
+  });
+});
+
+describe("XMPP mapping - what refers to a message fedgate no longer knows", () => {
+  const context = {
+    instance: "bpol",
+    conversation: "lage@conference.bpol.localhost",
+    sender: { userId: "weber@bpol.localhost", displayName: "Weber" },
+    messageId: "m-2",
+    newEventId: () => "event-0000000002",
+    maxBodyBytes: 65_536,
+  };
+
+  it("XMPP mapping - a reply to an unknown message loses its quote too: what it quotes was never checked", () => {
+    const quote = "> Meyer: Zugriff um 6 Uhr\n";
+    const stanza = xml(
+      "message",
+      { type: "groupchat" },
+      xml("body", {}, `${quote}Verstanden`),
+      xml("reply", { xmlns: "urn:xmpp:reply:0", id: "forgotten-stanza-id" }),
+      xml(
+        "fallback",
+        { xmlns: "urn:xmpp:fallback:0", for: "urn:xmpp:reply:0" },
+        xml("body", { start: "0", end: String(Array.from(quote).length) }),
+      ),
+    );
+    const event = toNormalisedEvent(stanza, context);
+    expect(event?.content).toEqual({ body: "Verstanden" });
+    expect(event?.relations).toBeUndefined();
+  });
+
+  it("XMPP mapping - a correction of an unknown message is a new message, marked as an edit of an earlier one", () => {
+    const stanza = xml(
+      "message",
+      { type: "groupchat" },
+      xml("body", {}, "Treffpunkt 11 Uhr"),
+      xml("replace", { xmlns: "urn:xmpp:message-correct:0", id: "forgotten-origin-id" }),
+    );
+    const event = toNormalisedEvent(stanza, { ...context, correctsForgotten: true });
+    expect(event?.type).toBe("message.created");
+    expect(event?.content).toEqual({ body: `${EARLIER_EDIT_MARK} Treffpunkt 11 Uhr` });
+    expect(event?.relations).toBeUndefined();
   });
 });
