@@ -24,10 +24,11 @@ const running = new Set<ChildProcess>();
 export function spawnNode(
   script: string,
   args: string[],
-  options: { logFile: string; cpus?: string; env?: NodeJS.ProcessEnv },
+  options: { logFile: string; cpus?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] },
 ): ChildProcess {
   const out = openSync(options.logFile, "a");
-  const command = ["setpriv", "--pdeathsig", "TERM", "--", process.execPath, script, ...args];
+  const node = [process.execPath, ...(options.nodeArgs ?? []), script, ...args];
+  const command = ["setpriv", "--pdeathsig", "TERM", "--", ...node];
   const pinned = options.cpus === undefined ? command : ["taskset", "-c", options.cpus, ...command];
   try {
     const child = spawn(pinned[0] ?? "", pinned.slice(1), {
@@ -43,7 +44,11 @@ export function spawnNode(
   }
 }
 
-/** `fedgate gateway --config configFile` as the image runs it; the config, not NATS_URL, names the server. */
+/**
+ * `fedgate gateway --config configFile` as the image runs it; the config, not NATS_URL or
+ * OTEL_EXPORTER_OTLP_ENDPOINT, says where it connects and exports. With BENCH_CPU_PROF set to a folder, each
+ * core writes a CPU profile there when it stops (node refuses --cpu-prof in NODE_OPTIONS).
+ */
 export function spawnCore(
   configFile: string,
   logFile: string,
@@ -51,7 +56,10 @@ export function spawnCore(
 ): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production" };
   delete env["NATS_URL"];
-  return spawnNode(mainJs, ["gateway", "--config", configFile], { logFile, env, ...options });
+  delete env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+  const profileDir = process.env["BENCH_CPU_PROF"];
+  const nodeArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  return spawnNode(mainJs, ["gateway", "--config", configFile], { logFile, env, nodeArgs, ...options });
 }
 
 /** SIGTERM, so the process stops in order; SIGKILL if it has not stopped after `timeoutMs`. */
