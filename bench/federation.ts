@@ -11,10 +11,9 @@
  * to drain.
  */
 import type { ConfigInput } from "../test/harness/configInput.js";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,13 +25,22 @@ import type { Subscription } from "../gateway/platform/bus/Bus.js";
 import { validateAuditBatch } from "../schemas/contract/schemas.js";
 import { subjects } from "../schemas/contract/subjects.js";
 import { LocalNatsServer } from "../test/harness/servers/LocalNatsServer.js";
-import { freePorts, stopChild } from "../test/harness/servers/serverProcess.js";
+import { freePorts } from "../test/harness/servers/serverProcess.js";
 import { grantKeyText } from "../gateway/core/federation/consentGrant.js";
 import { type Credentials, federationServerConfig } from "../gateway/core/federation/federationAccounts.js";
 import { signManifest } from "../gateway/core/federation/partnerManifest.js";
 import { createLogger } from "../gateway/platform/log.js";
 import type { Consent } from "../gateway/core/federation/ConsentStore.js";
 import { percentile } from "./measure.js";
+import {
+  cpuSecondsOf,
+  natsPidOf,
+  rssOf,
+  spawnCore,
+  stopProcess,
+  tail,
+  TICKS_PER_SECOND,
+} from "./processes.js";
 import {
   consentsToGive,
   type FederationPlan,
@@ -72,7 +80,6 @@ const MiB = 1024 * 1024;
 const IDLE_SECONDS = 5;
 
 const log = createLogger("warn", "fedgate-bench");
-const mainJs = fileURLToPath(new URL("../gateway/cli/main.js", import.meta.url));
 const resultFile = fileURLToPath(new URL("federation.json", import.meta.url));
 
 const runStart = performance.now();
@@ -204,25 +211,6 @@ interface RunningGateway {
   runtime?: AdapterRuntime;
 }
 
-/** VmRSS of a process, in bytes. */
-async function rssOf(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${String(pid)}/status`, "utf8");
-  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
-  if (kb === undefined) throw new Error(`no VmRSS for process ${String(pid)}`);
-  return Number(kb) * 1024;
-}
-
-/** Linux's USER_HZ: /proc reports CPU times in these ticks. */
-const TICKS_PER_SECOND = 100;
-
-/** CPU time a process used so far (user + system), in seconds. */
-async function cpuSecondsOf(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${String(pid)}/stat`, "utf8");
-  // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
-
 /** CPU time the whole machine was busy so far (every process, ours or not), in seconds. */
 async function machineBusySeconds(): Promise<number> {
   const [, ...ticks] = ((await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "").trim().split(/\s+/);
@@ -264,25 +252,6 @@ function cpuSince(
     bench: (after.bench - before.bench) / elapsed,
     machine: (after.machine - before.machine) / elapsed,
   };
-}
-
-/**
- * The pid of the nats-server LocalNatsServer started on `storeDir`: our child (setpriv execs it, so the pid
- * is the server's), found by its command line since LocalNatsServer keeps its child to itself.
- */
-async function natsPidOf(storeDir: string): Promise<number> {
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const status = await readFile(`/proc/${entry}/status`, "utf8");
-      if (/^PPid:\s+(\d+)/m.exec(status)?.[1] !== String(process.pid)) continue;
-      const args = (await readFile(`/proc/${entry}/cmdline`, "utf8")).split("\0");
-      if (args.some((a) => a.endsWith("nats-server")) && args.includes(storeDir)) return Number(entry);
-    } catch {
-      // Gone meanwhile: not ours.
-    }
-  }
-  throw new Error(`no nats-server process for ${storeDir}`);
 }
 
 /** Median and maximum over the gateways, and which gateway has the maximum. */
@@ -359,36 +328,6 @@ async function inPool<T>(items: readonly T[], concurrency: number, work: (item: 
       while (next < items.length) await work(items[next++] as T);
     }),
   );
-}
-
-/** Starts a gateway's core as its own process, output to `logFile`; the parent's death stops it too. */
-function spawnCore(configFile: string, logFile: string): ChildProcess {
-  const out = openSync(logFile, "a");
-  const env = { ...process.env };
-  // The core would take its NATS address from there instead of its config.
-  delete env["NATS_URL"];
-  try {
-    return spawn(
-      "setpriv",
-      ["--pdeathsig", "TERM", "--", process.execPath, mainJs, "gateway", "--config", configFile],
-      { stdio: ["ignore", out, out], detached: true, env },
-    );
-  } finally {
-    closeSync(out);
-  }
-}
-
-/** SIGTERM, so the core stops in order; SIGKILL if it has not stopped after `timeoutMs`. */
-function stopProcess(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
-  return stopChild(child, timeoutMs);
-}
-
-async function tail(file: string, lines = 20): Promise<string> {
-  try {
-    return (await readFile(file, "utf8")).trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
 }
 
 function messageEvent(plan: FederationPlan, from: string, conversation: string, n: number): NormalisedEvent {

@@ -1,28 +1,19 @@
 /** `npm run bench`: every benchmark, figures and ratios measured in one run on this machine. */
 import type { RunFigures } from "./measure.js";
-import { runRoutingBenchmark } from "./routing.js";
+import { runShippedRoutingBenchmark, shippedRoutingReport } from "./coreProcess.js";
 import { IN_FLIGHT, runMatrixBenchmark } from "./matrix.js";
 import { runStashcatBenchmark, STASHCAT_IN_FLIGHT } from "./stashcat.js";
 import { runXmppBenchmark } from "./xmpp.js";
 
-const events = Number(process.env["BENCH_EVENTS"] ?? 20_000);
-const latencyEvents = Number(process.env["BENCH_LATENCY_EVENTS"] ?? 2000);
-const perSecond = Number(process.env["BENCH_RATE"] ?? 500);
-const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
-
-const [forwarder, core] = await runRoutingBenchmark({ events, latencyEvents, perSecond, rounds });
-if (forwarder === undefined || core === undefined) throw new Error("benchmark produced no figures");
-
-const row = (f: RunFigures): string =>
-  `${f.name.padEnd(28)} ${f.throughputPerSecond.toFixed(0).padStart(8)} ev/s   p50 ${f.p50Ms.toFixed(2).padStart(7)} ms   p99 ${f.p99Ms.toFixed(2).padStart(7)} ms`;
-console.log(
-  `\nrouting (${events} events backlog; latency at ${perSecond} ev/s over ${latencyEvents} events, 64 conversations)`,
-);
-console.log(row(forwarder));
-console.log(row(core));
-const ratio = core.throughputPerSecond / forwarder.throughputPerSecond;
-console.log(`core / forwarder throughput: ${(ratio * 100).toFixed(1)} %  (target ≥ 50 %)`);
-console.log(`core / forwarder p99 latency: ${(core.p99Ms / forwarder.p99Ms).toFixed(2)}x`);
+const replicaLinks = process.env["BENCH_REPLICA_LINKS"] ?? "1000";
+const routing = await runShippedRoutingBenchmark({
+  linkCounts: (process.env["BENCH_LINKS"] ?? "10,1000,10000,50000").split(",").map(Number),
+  events: Number(process.env["BENCH_EVENTS"] ?? 20_000),
+  latencyEvents: Number(process.env["BENCH_LATENCY_EVENTS"] ?? 5000),
+  replicaLinks: replicaLinks === "none" ? undefined : Number(replicaLinks),
+});
+console.log(shippedRoutingReport(routing));
+if (process.env["BENCH_ROUTING_ONLY"] === "1") process.exit();
 
 await bridgeBenchmark(
   "XMPP",
