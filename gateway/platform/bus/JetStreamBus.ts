@@ -32,6 +32,7 @@ import {
 import { type ConsumePolicy, runWithPolicy } from "./consumePolicy.js";
 import { JetStreamKeyValue } from "./JetStreamKeyValue.js";
 import { KeyedSequencer } from "./KeyedSequencer.js";
+import { patchNatsRequest } from "./natsRequestPatch.js";
 import { MAX_MESSAGE_BYTES, type StreamName, streams } from "../../../schemas/contract/topology.js";
 
 export interface JetStreamBusOptions {
@@ -87,6 +88,7 @@ export class JetStreamBus implements Bus {
   ) {}
 
   static async connect(options: JetStreamBusOptions): Promise<JetStreamBus> {
+    patchNatsRequest();
     const connectOptions: ConnectionOptions = {
       servers: options.servers.split(",").map((s) => s.trim()),
       name: options.name ?? "fedgate",
