@@ -4,7 +4,7 @@
  * still runs, so trace ids exist and propagate, but nothing is exported.
  */
 import { context, metrics, propagation, trace, type Context, type Span } from "@opentelemetry/api";
-import { NodeSDK } from "@opentelemetry/sdk-node";
+import { NodeSDK, tracing } from "@opentelemetry/sdk-node";
 import type { TraceContext } from "../../schemas/types.js";
 
 let sdk: NodeSDK | undefined;
@@ -16,8 +16,9 @@ export interface TelemetryOptions {
 
 /**
  * Starts the OpenTelemetry SDK. With an OTLP endpoint (from the config or OTEL_EXPORTER_OTLP_ENDPOINT) the
- * SDK exports as the OpenTelemetry environment variables say; without one it exports nothing, but spans
- * still carry trace ids from event to event.
+ * SDK exports and samples as the OpenTelemetry environment variables say (OTEL_TRACES_SAMPLER,
+ * OTEL_TRACES_SAMPLER_ARG). Without one it records nothing: spans are not sampled, so they cost next to
+ * nothing, but they still carry trace ids from event to event.
  */
 export function startTelemetry(options: TelemetryOptions): void {
   if (sdk !== undefined) return;
@@ -26,6 +27,7 @@ export function startTelemetry(options: TelemetryOptions): void {
     sdk = new NodeSDK({
       serviceName: options.serviceName,
       instrumentations: [],
+      sampler: new tracing.AlwaysOffSampler(),
       spanProcessors: [],
       metricReaders: [],
       logRecordProcessors: [],
