@@ -12,10 +12,18 @@ import type { Bus } from "../../platform/bus/Bus.js";
 import { type Decision, subjects } from "../../../schemas/contract/subjects.js";
 import { encodeJson } from "../../platform/bus/KeyValueStore.js";
 
+/** Each event's content hash, computed once for all the records of its decisions (one per target). */
+const hashes = new WeakMap<NormalisedEvent, string>();
+
 /** SHA-256 of the event's content as published: lets an auditor match a record to a message it holds. */
 export function contentSha256(event: NormalisedEvent): string | undefined {
   if (event.content === undefined) return undefined;
-  return createHash("sha256").update(JSON.stringify(event.content)).digest("hex");
+  let hash = hashes.get(event);
+  if (hash === undefined) {
+    hash = createHash("sha256").update(JSON.stringify(event.content)).digest("hex");
+    hashes.set(event, hash);
+  }
+  return hash;
 }
 
 interface PendingBatch {
