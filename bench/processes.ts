@@ -1,10 +1,10 @@
 /**
- * The processes benchmarks start and what each one costs: `fedgate` as it ships (the built CLI, NODE_ENV
- * production, as the image runs it) or a bench script, each in its own process, pinned to CPUs when asked;
+ * The processes benchmarks start and what each one costs: `fedgate` as it ships (the built CLI, with the
+ * image's environment) or a bench script, each in its own process, pinned to CPUs when asked;
  * and its CPU time and memory as /proc tells them.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { stopChild } from "../test/harness/servers/serverProcess.js";
@@ -34,7 +34,7 @@ export function spawnNode(
     const child = spawn(pinned[0] ?? "", pinned.slice(1), {
       stdio: ["ignore", out, out],
       detached: true,
-      env: options.env ?? process.env,
+      env: { ...(options.env ?? process.env), ...imageEnv() },
     });
     running.add(child);
     child.once("exit", () => running.delete(child));
@@ -42,6 +42,21 @@ export function spawnNode(
   } finally {
     closeSync(out);
   }
+}
+
+/**
+ * The environment the image gives its processes: the ENV lines of the Dockerfile's last stage, so that what
+ * the bench measures runs as what ships (NODE_ENV, the heap's NODE_OPTIONS).
+ */
+export function imageEnv(): Record<string, string> {
+  const dockerfile = readFileSync(new URL("../../Dockerfile", import.meta.url), "utf8").split("\n");
+  const lastStage = dockerfile.findLastIndex((line) => line.startsWith("FROM "));
+  const env: Record<string, string> = {};
+  for (const line of dockerfile.slice(lastStage)) {
+    const assignment = /^ENV (\w+)=(\S+)$/.exec(line.trim());
+    if (assignment?.[1] !== undefined && assignment[2] !== undefined) env[assignment[1]] = assignment[2];
+  }
+  return env;
 }
 
 /**
@@ -54,7 +69,7 @@ export function spawnCore(
   logFile: string,
   options: { cpus?: string } = {},
 ): ChildProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production" };
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env["NATS_URL"];
   delete env["OTEL_EXPORTER_OTLP_ENDPOINT"];
   const profileDir = process.env["BENCH_CPU_PROF"];
