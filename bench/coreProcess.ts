@@ -500,7 +500,7 @@ export function shippedRoutingReport(figures: ShippedRoutingFigures): string {
   out.push(
     "",
     ...table(["core / forwarder", "throughput", "CPU per event", "p99"], ratioRows, 40),
-    "  (throughput target ≥ 50 %)",
+    "  (targets: throughput ≥ 80 %, CPU per event ≤ 1.2x, p99 ≤ 1.3x at half load)",
   );
   if (figures.replicas !== undefined) {
     const { one, two, links } = figures.replicas;

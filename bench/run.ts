@@ -2,6 +2,7 @@
 import type { RunFigures } from "./measure.js";
 import { runShippedRoutingBenchmark, shippedRoutingReport } from "./coreProcess.js";
 import { IN_FLIGHT, runMatrixBenchmark } from "./matrix.js";
+import { printMessageMap, runMessageMapBenchmark } from "./messageMap.js";
 import { runStashcatBenchmark, STASHCAT_IN_FLIGHT } from "./stashcat.js";
 import { runXmppBenchmark } from "./xmpp.js";
 
@@ -13,6 +14,16 @@ const routing = await runShippedRoutingBenchmark({
   replicaLinks: replicaLinks === "none" ? undefined : Number(replicaLinks),
 });
 console.log(shippedRoutingReport(routing));
+
+// The message map at the gateway's default byte limit, then at a small one that it outgrows.
+const mapMessages = Number(process.env["BENCH_MAP_MESSAGES"] ?? 200_000);
+const smallLimitMiB = Number(process.env["BENCH_MAP_LIMIT_MIB"] ?? 64);
+if (mapMessages > 0) {
+  printMessageMap(await runMessageMapBenchmark({ messages: mapMessages }));
+  printMessageMap(
+    await runMessageMapBenchmark({ messages: mapMessages, maxBytes: smallLimitMiB * 1024 * 1024 }),
+  );
+}
 if (process.env["BENCH_ROUTING_ONLY"] === "1") process.exit();
 
 await bridgeBenchmark(
