@@ -1,10 +1,9 @@
 /**
  * OpenTelemetry for every fedgate process: traces follow one message from adapter through the core
- * (W3C trace context travels in the event), metrics count decisions. Without an OTLP endpoint the SDK
- * still runs, so trace ids exist and propagate, but nothing is exported.
+ * (W3C trace context travels in the event), metrics count decisions.
  */
 import { context, metrics, propagation, trace, type Context, type Span } from "@opentelemetry/api";
-import { NodeSDK, tracing } from "@opentelemetry/sdk-node";
+import { NodeSDK } from "@opentelemetry/sdk-node";
 import type { TraceContext } from "../../schemas/types.js";
 
 let sdk: NodeSDK | undefined;
@@ -16,9 +15,9 @@ export interface TelemetryOptions {
 
 /**
  * Starts the OpenTelemetry SDK. With an OTLP endpoint (from the config or OTEL_EXPORTER_OTLP_ENDPOINT) the
- * SDK exports and samples as the OpenTelemetry environment variables say (OTEL_TRACES_SAMPLER,
- * OTEL_TRACES_SAMPLER_ARG). Without one it records nothing: spans are not sampled, so they cost next to
- * nothing, but they still carry trace ids from event to event.
+ * SDK exports and samples as the OpenTelemetry environment variables say (OTEL_TRACES_SAMPLER). Without one
+ * it registers no tracer: spans cost next to nothing, start no trace of their own, and a trace context an
+ * event carries passes through them unchanged.
  */
 export function startTelemetry(options: TelemetryOptions): void {
   if (sdk !== undefined) return;
@@ -27,7 +26,6 @@ export function startTelemetry(options: TelemetryOptions): void {
     sdk = new NodeSDK({
       serviceName: options.serviceName,
       instrumentations: [],
-      sampler: new tracing.AlwaysOffSampler(),
       spanProcessors: [],
       metricReaders: [],
       logRecordProcessors: [],
