@@ -96,6 +96,11 @@ export class LocalNatsServer {
     this.child = await LocalNatsServer.spawn(this.binary, this.port, this.storeDir, this.configFile);
   }
 
+  /** Sends the server `signal`: SIGSTOP freezes it with its connections open, SIGCONT thaws it. */
+  signal(signal: "SIGSTOP" | "SIGCONT"): void {
+    this.child.kill(signal);
+  }
+
   async stop(): Promise<void> {
     await this.stopProcess("SIGTERM");
     if (this.ownsStore) await rm(this.storeDir, { recursive: true, force: true });
