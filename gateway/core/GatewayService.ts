@@ -29,6 +29,8 @@ import { JoinCodeStore } from "../platform/stores/JoinCodeStore.js";
 import { LinkStore } from "../platform/stores/LinkStore.js";
 import { PartnerManifestStore } from "./federation/PartnerManifestStore.js";
 
+/** How long /readyz waits for NATS to answer: well within a readiness probe's timeout (the chart's is 3 s). */
+const READY_ROUND_TRIP_MS = 1000;
 /** Events of one partition in work at once (each of a different conversation). */
 const PARTITION_CONCURRENCY = 32;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -124,7 +126,10 @@ export class GatewayService {
           joinCodes: await JoinCodeStore.open(theBus, log),
           checkAgency: (id) => service.policyEngine.agency(id) !== undefined,
           token: adminToken,
-          readiness: () => ({ nats: theBus.isConnected(), consumers: service.ready }),
+          readiness: async () => ({
+            nats: await theBus.answers(READY_ROUND_TRIP_MS),
+            consumers: service.ready,
+          }),
           ...(federation === undefined ? {} : { partners: federation.manifests }),
           ...(federation?.consents === undefined || loaded.config.federation === undefined
             ? {}

@@ -26,7 +26,7 @@ export interface AdminApiDeps {
   /** Bearer token for /v1/*. Must not be empty. */
   token: string;
   /** Readiness: each named check true/false (e.g. { nats: true, streams: true, links: true }). */
-  readiness: () => Record<string, boolean>;
+  readiness: () => Record<string, boolean> | Promise<Record<string, boolean>>;
   /** Partner gateways' manifests; without it (no federation configured), /v1/partners is not served. */
   partners?: PartnerManifestStore;
   /** Consent to conversations shared with partner gateways; without it, /v1/consents is not served. */
@@ -165,10 +165,10 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
     res.json({ status: "ok" });
   });
 
-  app.get("/readyz", (_req, res) => {
+  app.get("/readyz", async (_req, res) => {
     let checks: Record<string, boolean>;
     try {
-      checks = deps.readiness();
+      checks = await deps.readiness();
     } catch (error) {
       log.warn({ err: error }, "admin API readiness check failed");
       res.status(503).json({ status: "not-ready", checks: {} });

@@ -111,7 +111,10 @@ export interface Bus {
    * existing one; opening without them leaves what another process set.
    */
   keyValue(bucket: string, options?: KeyValueLimits): Promise<KeyValueStore>;
-  /** True while the connection is up. */
-  isConnected(): boolean;
+  /**
+   * Whether the connection is up and the server answers a round trip within `timeoutMs`: what readiness
+   * reports. A frozen server keeps its connection open, so only a round trip shows it no longer answers.
+   */
+  answers(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }

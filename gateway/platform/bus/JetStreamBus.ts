@@ -79,6 +79,8 @@ function missedHeartbeats(error: unknown): boolean {
 
 export class JetStreamBus implements Bus {
   private readonly subscriptions = new Set<Subscription>();
+  /** Between a "disconnect" and the next "reconnect" of the client. */
+  private disconnected = false;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -117,6 +119,7 @@ export class JetStreamBus implements Bus {
   private async watchStatus(): Promise<void> {
     for await (const status of this.nc.status()) {
       if (status.type === "disconnect" || status.type === "reconnect") {
+        this.disconnected = status.type === "disconnect";
         this.options.log.warn({ status: status.type }, "NATS connection status changed");
       }
     }
@@ -383,8 +386,18 @@ export class JetStreamBus implements Bus {
     await this.jsm.streams.update(config.name, { ...wanted, duplicate_window: duplicateWindow });
   }
 
-  isConnected(): boolean {
-    return !this.nc.isClosed() && !this.nc.isDraining();
+  async answers(timeoutMs: number): Promise<boolean> {
+    if (this.disconnected || this.nc.isClosed() || this.nc.isDraining()) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      return await Promise.race([this.nc.rtt().then(() => true), late]);
+    } catch {
+      // The client refuses a round trip it cannot make (closed meanwhile): that is the answer.
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async close(): Promise<void> {

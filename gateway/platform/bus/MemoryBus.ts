@@ -201,8 +201,8 @@ export class MemoryBus implements Bus {
     throw new Error("MemoryBus did not settle");
   }
 
-  isConnected(): boolean {
-    return !this.closed;
+  answers(): Promise<boolean> {
+    return Promise.resolve(!this.closed);
   }
 
   close(): Promise<void> {
