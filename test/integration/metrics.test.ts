@@ -1,0 +1,76 @@
+/**
+ * The core's metrics count what it does and are scraped from /metrics on its admin port, as Prometheus
+ * would: events routed to two targets show up as decisions by outcome.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
+import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
+import { createLogger } from "../../gateway/platform/log.js";
+import { subjects } from "../../schemas/contract/subjects.js";
+import { freePort } from "../harness/servers/serverProcess.js";
+import { eventually, message, writeGatewayConfig, xmppRoom } from "../helpers/fixtures.js";
+import { startNatsOrSkip } from "../helpers/nats.js";
+import { runFedgate, type FedgateProcess } from "../helpers/processes.js";
+
+const nats = await startNatsOrSkip();
+const log = createLogger("silent");
+const EVENTS = 5;
+
+/** The value of the series `name` whose labels include every one of `labels`; 0 when there is none. */
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`)) continue;
+    if (!Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) continue;
+    total += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return total;
+}
+
+describe.skipIf(nats === undefined)("metrics - the core's counters, scraped from /metrics", () => {
+  let gateway: FedgateProcess | undefined;
+  let bus: JetStreamBus | undefined;
+  let base = "";
+
+  beforeAll(async () => {
+    if (nats === undefined) return;
+    const port = await freePort();
+    base = `http://127.0.0.1:${String(port)}`;
+    const config = await writeGatewayConfig(nats.url, {
+      admin: { host: "127.0.0.1", port, token: { value: "metrics-token" } },
+    });
+    gateway = runFedgate(["gateway", "--config", config]);
+    bus = await JetStreamBus.connect({ servers: nats.url, log });
+    await eventually(
+      async () => ((await fetch(`${base}/readyz`).catch(() => undefined))?.ok === true ? true : undefined),
+      30_000,
+      "the gateway ready",
+    );
+  });
+
+  afterAll(async () => {
+    gateway?.child.kill("SIGKILL");
+    await bus?.close();
+    await nats?.stop();
+  });
+
+  it(`metrics - ${EVENTS} messages routed to two conversations each: fedgate_decisions_total counts them by outcome`, async () => {
+    if (bus === undefined) return;
+    const delivered = new Set<string>();
+    const following = await bus.follow("FEDGATE_OUTBOUND", subjects.outboundAll, "start", (m) => {
+      delivered.add(Buffer.from(m.data).toString());
+    });
+    for (let n = 0; n < EVENTS; n++) {
+      const event = message(xmppRoom, `Lagemeldung ${String(n)}`);
+      await bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
+    }
+    // The example policy lets the link's XMPP room reach both other conversations.
+    await eventually(() => (delivered.size >= 2 * EVENTS ? true : undefined), 20_000, "the deliveries");
+    await following.stop();
+    const response = await fetch(`${base}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
+    const text = await response.text();
+    expect(sample(text, "fedgate_decisions_total", { decision: "deliver" })).toBe(2 * EVENTS);
+  });
+});
