@@ -1,12 +1,27 @@
 /**
  * OpenTelemetry for every fedgate process: traces follow one message from adapter through the core
- * (W3C trace context travels in the event), metrics count decisions.
+ * (W3C trace context travels in the event), metrics count decisions and are scraped from /metrics.
  */
-import { context, metrics, propagation, trace, type Context, type Span } from "@opentelemetry/api";
-import { NodeSDK } from "@opentelemetry/sdk-node";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  context,
+  metrics,
+  propagation,
+  trace,
+  type Attributes,
+  type Context,
+  type Counter,
+  type MetricOptions,
+  type Span,
+} from "@opentelemetry/api";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { metrics as sdkMetrics, NodeSDK } from "@opentelemetry/sdk-node";
 import type { TraceContext } from "../../schemas/types.js";
 
 let sdk: NodeSDK | undefined;
+/** What /metrics answers with: the SDK's metrics in Prometheus' text format, read when scraped. */
+let prometheus: PrometheusExporter | undefined;
 
 export interface TelemetryOptions {
   serviceName: string;
@@ -22,17 +37,26 @@ export interface TelemetryOptions {
 export function startTelemetry(options: TelemetryOptions): void {
   if (sdk !== undefined) return;
   const endpoint = options.otlpEndpoint ?? process.env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+  // Served by the process's own HTTP server (metricsHandler), not one of the exporter's: one port to open.
+  prometheus = new PrometheusExporter({ preventServerStart: true });
   if (endpoint === undefined) {
     sdk = new NodeSDK({
       serviceName: options.serviceName,
       instrumentations: [],
       spanProcessors: [],
-      metricReaders: [],
+      metricReaders: [prometheus],
       logRecordProcessors: [],
     });
   } else {
     process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint;
-    sdk = new NodeSDK({ serviceName: options.serviceName, instrumentations: [] });
+    sdk = new NodeSDK({
+      serviceName: options.serviceName,
+      instrumentations: [],
+      metricReaders: [
+        prometheus,
+        new sdkMetrics.PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() }),
+      ],
+    });
   }
   sdk.start();
 }
@@ -40,10 +64,34 @@ export function startTelemetry(options: TelemetryOptions): void {
 export async function stopTelemetry(): Promise<void> {
   await sdk?.shutdown();
   sdk = undefined;
+  prometheus = undefined;
+}
+
+/** GET /metrics: the metrics in Prometheus' text format; 503 while telemetry is not started. */
+export function metricsHandler(request: IncomingMessage, response: ServerResponse): void {
+  if (prometheus === undefined) {
+    response.statusCode = 503;
+    response.end("telemetry is not started\n");
+    return;
+  }
+  prometheus.getMetricsRequestHandler(request, response);
+}
+
+/**
+ * A counter that takes its instrument from the meter provider when it first counts. A meter taken when a
+ * module loads, before the SDK has started, stays a no-op for good: the core's counters never counted.
+ */
+export function counter(name: string, options: MetricOptions): Pick<Counter, "add"> {
+  let instrument: Counter | undefined;
+  return {
+    add: (value: number, attributes?: Attributes) => {
+      instrument ??= metrics.getMeter("fedgate").createCounter(name, options);
+      instrument.add(value, attributes);
+    },
+  };
 }
 
 export const tracer = trace.getTracer("fedgate");
-export const meter = metrics.getMeter("fedgate");
 
 /** The context an event's trace field continues, or the active one. */
 export function contextOf(traceContext: TraceContext | undefined): Context {

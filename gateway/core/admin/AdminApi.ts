@@ -14,6 +14,7 @@ import type { ConsentStore } from "../federation/ConsentStore.js";
 import type { PartnerManifestStore } from "../federation/PartnerManifestStore.js";
 import type { JoinCodeStore } from "../../platform/stores/JoinCodeStore.js";
 import { isDirectLink, type LinkStore } from "../../platform/stores/LinkStore.js";
+import { metricsHandler } from "../../platform/telemetry.js";
 import { bodyParserErrorType, HttpProblem, sendProblem, toProblem } from "./problem.js";
 
 /** What the admin API needs from the gateway. */
@@ -163,6 +164,11 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
+  });
+
+  // For Prometheus, unauthenticated as the probes are: counts and timings, no content.
+  app.get("/metrics", (req, res) => {
+    metricsHandler(req, res);
   });
 
   app.get("/readyz", async (_req, res) => {

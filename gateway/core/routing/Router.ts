@@ -24,7 +24,7 @@ import type { IdentityStore } from "../../platform/stores/IdentityStore.js";
 import { encodeJson } from "../../platform/bus/KeyValueStore.js";
 import { encodeDelivery } from "./encodeDelivery.js";
 import { conversationKey, type LinkStore } from "../../platform/stores/LinkStore.js";
-import { contextOf, meter, tracer } from "../../platform/telemetry.js";
+import { contextOf, counter, tracer } from "../../platform/telemetry.js";
 import { AuditTrail, contentSha256 } from "./AuditTrail.js";
 import { inboundJson } from "./conversationOf.js";
 import { withoutForgotten } from "./forgottenOriginals.js";
@@ -40,7 +40,7 @@ const PERSONAL_TYPES = new Set<NormalisedEvent["type"]>([
 /** Event types others can relate to (edit, answer, react to, delete): their routing goes in the ledger. */
 const RELATED_TO_TYPES = new Set<NormalisedEvent["type"]>(["message.created", "message.edited", "notice"]);
 
-const decisions = meter.createCounter("fedgate.decisions", {
+const decisions = counter("fedgate.decisions", {
   description: "Routing decisions by outcome and reason",
 });
 
