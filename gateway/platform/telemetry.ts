@@ -11,6 +11,8 @@ import {
   type Attributes,
   type Context,
   type Counter,
+  type Histogram,
+  type Meter,
   type MetricOptions,
   type Span,
 } from "@opentelemetry/api";
@@ -78,17 +80,22 @@ export function metricsHandler(request: IncomingMessage, response: ServerRespons
 }
 
 /**
- * A counter that takes its instrument from the meter provider when it first counts. A meter taken when a
- * module loads, before the SDK has started, stays a no-op for good: the core's counters never counted.
+ * An instrument taken from the meter provider when it is first used. A meter taken when a module loads, before
+ * the SDK has started, stays a no-op for good: the core's counters never counted.
  */
+function lazy<T>(create: (meter: Meter) => T): () => T {
+  let instrument: T | undefined;
+  return () => (instrument ??= create(metrics.getMeter("fedgate")));
+}
+
 export function counter(name: string, options: MetricOptions): Pick<Counter, "add"> {
-  let instrument: Counter | undefined;
-  return {
-    add: (value: number, attributes?: Attributes) => {
-      instrument ??= metrics.getMeter("fedgate").createCounter(name, options);
-      instrument.add(value, attributes);
-    },
-  };
+  const instrument = lazy((meter) => meter.createCounter(name, options));
+  return { add: (value: number, attributes?: Attributes) => instrument().add(value, attributes) };
+}
+
+export function histogram(name: string, options: MetricOptions): Pick<Histogram, "record"> {
+  const instrument = lazy((meter) => meter.createHistogram(name, options));
+  return { record: (value: number, attributes?: Attributes) => instrument().record(value, attributes) };
 }
 
 export const tracer = trace.getTracer("fedgate");

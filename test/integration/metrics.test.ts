@@ -54,7 +54,7 @@ describe.skipIf(nats === undefined)("metrics - the core's counters, scraped from
     await nats?.stop();
   });
 
-  it(`metrics - ${EVENTS} messages routed to two conversations each: fedgate_decisions_total counts them by outcome`, async () => {
+  it(`metrics - ${EVENTS} messages routed to two conversations each: decisions, deliveries and route latency count them`, async () => {
     if (bus === undefined) return;
     const delivered = new Set<string>();
     const following = await bus.follow("FEDGATE_OUTBOUND", subjects.outboundAll, "start", (m) => {
@@ -72,5 +72,7 @@ describe.skipIf(nats === undefined)("metrics - the core's counters, scraped from
     expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await response.text();
     expect(sample(text, "fedgate_decisions_total", { decision: "deliver" })).toBe(2 * EVENTS);
+    expect(sample(text, "fedgate_deliveries_total", { network: "stashcat", instance: "ni" })).toBe(EVENTS);
+    expect(sample(text, "fedgate_route_latency_count", { network: "xmpp" })).toBe(EVENTS);
   });
 });

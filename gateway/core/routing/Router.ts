@@ -24,7 +24,7 @@ import type { IdentityStore } from "../../platform/stores/IdentityStore.js";
 import { encodeJson } from "../../platform/bus/KeyValueStore.js";
 import { encodeDelivery } from "./encodeDelivery.js";
 import { conversationKey, type LinkStore } from "../../platform/stores/LinkStore.js";
-import { contextOf, counter, tracer } from "../../platform/telemetry.js";
+import { contextOf, counter, histogram, tracer } from "../../platform/telemetry.js";
 import { AuditTrail, contentSha256 } from "./AuditTrail.js";
 import { inboundJson } from "./conversationOf.js";
 import { withoutForgotten } from "./forgottenOriginals.js";
@@ -42,6 +42,13 @@ const RELATED_TO_TYPES = new Set<NormalisedEvent["type"]>(["message.created", "m
 
 const decisions = counter("fedgate.decisions", {
   description: "Routing decisions by outcome and reason",
+});
+const deliveries = counter("fedgate.deliveries", {
+  description: "Deliveries the core published, by target network and instance",
+});
+const routeLatency = histogram("fedgate.route.latency", {
+  description: "From the event's timestamp (the bridge's native receive) to its deliveries and audit stored",
+  unit: "ms",
 });
 
 export interface RouterDeps {
@@ -117,6 +124,7 @@ export class Router {
     );
     try {
       await this.route(event, message.data);
+      routeLatency.record(Date.now() - Date.parse(event.timestamp), { network: event.source.network });
     } catch (error) {
       span.recordException(error as Error);
       span.setStatus({ code: SpanStatusCode.ERROR });
@@ -212,6 +220,7 @@ export class Router {
           ...(verdict.marking === undefined ? {} : { marking: verdict.marking }),
         };
         routedJson ??= routed === event ? eventJson : encodeJson(routed);
+        deliveries.add(1, { network: target.network, instance: target.instance });
         work.push(
           this.deps.bus.publish(
             subjects.outbound(target.network, target.instance),

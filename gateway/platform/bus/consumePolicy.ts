@@ -11,6 +11,7 @@ import type { DeadLetter } from "../../../schemas/types.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
 import { errorCode, isTransient } from "../../../schemas/contract/errors.js";
 import type { BusMessage, MessageHandler, PublishOptions, PublishReceipt } from "./Bus.js";
+import { counter } from "../telemetry.js";
 
 export interface ConsumePolicy {
   /** Attempts for a transiently failing message before it is dead-lettered. */
@@ -24,6 +25,10 @@ export interface ConsumePolicy {
 
 /** settled: acknowledge or terminate; unsettled: leave it for redelivery (the dead letter could not be stored). */
 export type Outcome = "ack" | "term" | "unsettled";
+
+const deadLetters = counter("fedgate.dead_letters", {
+  description: "Messages given up on and dead-lettered, by who gave up and the error code",
+});
 
 const defaultBackoff = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 5000);
 
@@ -87,6 +92,7 @@ export async function runWithPolicy(
         await publish(subjects.deadLetter(policy.origin), new TextEncoder().encode(JSON.stringify(letter)), {
           msgId: `${policy.origin}.${message.subject}.${message.seq}`,
         });
+        deadLetters.add(1, { origin: policy.origin, code: letter.reason.code });
         return "term";
       } catch (publishError) {
         policy.log.error(
