@@ -588,6 +588,7 @@ export interface AuditBatch {
    * @minItems 1
    */
   records: [AuditRecord, ...AuditRecord[]];
+  chain?: AuditChainLink;
 }
 /**
  * One decision, in an AuditBatch on fedgate.v1.audit.<decision>. Metadata only: never the message text.
@@ -637,6 +638,21 @@ export interface AuditRecord {
 /**
  * One conversation on one network instance, owned by one agency.
  */
+
+export interface AuditChainLink {
+  /**
+   * One core process from its start to its end: its replica id and a random part, so a restart begins a new chain.
+   */
+  writer: string;
+  /**
+   * 1 for the writer's first batch, then one more each.
+   */
+  seq: number;
+  /**
+   * SHA-256 (hex) of the writer's previous batch as stored; absent on its first.
+   */
+  previous?: string;
+}
 
 export type NormalisedEvent = {
   specVersion: "1";

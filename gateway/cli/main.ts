@@ -7,6 +7,7 @@ import { bridgeCommand, type BridgeCommandOptions } from "./bridgeCommand.js";
 import { checkConfigCommand } from "./configCheck.js";
 import { sendEventCommand, tailCommand } from "./eventsCommands.js";
 import { federationCommands } from "./federationCommands.js";
+import { auditCommands } from "./auditCommands.js";
 import { gatewayCommand } from "./gatewayCommand.js";
 
 const program = new Command("fedgate")
@@ -57,6 +58,7 @@ events
   .action(tailCommand);
 
 federationCommands(program);
+auditCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -35,6 +35,8 @@ export type ErrorCode =
   // A partner gateway refused a federated event for good (its code and detail follow).
   | "FG_PARTNER_REFUSED"
   | "FG_KEY_INVALID"
+  // `fedgate audit verify` found the audit trail's chain broken: a batch edited, removed or inserted.
+  | "FG_AUDIT_BROKEN"
   | "FG_AGENCY_UNKNOWN"
   | "FG_BUS_UNAVAILABLE"
   | "FG_BUS_PUBLISH_FAILED"

@@ -78,8 +78,8 @@ export class Router {
   private readonly deliverySuffixes = new Map<string, string>();
 
   constructor(private readonly deps: RouterDeps) {
-    this.audit = new AuditTrail(deps.bus);
     this.replicaId = deps.replicaId ?? `${hostname()}/${process.pid}`;
+    this.audit = new AuditTrail(deps.bus, this.replicaId);
   }
 
   /** Parses and checks an inbound message. Throws FG_EVENT_MALFORMED or FG_EVENT_INVALID. */

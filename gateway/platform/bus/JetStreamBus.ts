@@ -293,6 +293,16 @@ export class JetStreamBus implements Bus {
       .catch(() => undefined);
   }
 
+  /** How many messages `stream` holds, and the sequence of its last one (0 when it never held any). */
+  async storedRange(stream: StreamName): Promise<{ messages: number; last: number }> {
+    try {
+      const { state } = await this.jsm.streams.info(stream);
+      return { messages: state.messages, last: state.last_seq };
+    } catch (cause) {
+      throw asTransient(cause, `cannot read the state of stream ${stream}`);
+    }
+  }
+
   async follow(
     stream: StreamName,
     filterSubject: string,
