@@ -11,7 +11,6 @@
  * receiver in this process) and with none. Then 2 core replicas, each pinned to a CPU of its own, against
  * 1 replica pinned the same way.
  */
-import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
@@ -33,14 +32,14 @@ import { freePort } from "../test/harness/servers/serverProcess.js";
 import { type OtlpCounts, OtlpReceiver } from "./otlpReceiver.js";
 import {
   cpuSecondsOf,
-  exited,
   killAllStarted,
+  type Launched,
   natsPidOf,
   peakRssOf,
   spawnCore,
   spawnNode,
   stopProcess,
-  tail,
+  waitUntil,
 } from "./processes.js";
 import {
   FORWARDER_READY,
@@ -108,44 +107,8 @@ interface Bench {
   started: number;
 }
 
-/** Processes under test, started and ready to route; `logs` are theirs, for a failure's message. */
-interface Launched {
-  children: ChildProcess[];
-  logs: string[];
-}
-
 function progress(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Throws, with the logs' ends, if a process under test has exited. */
-async function checkAlive(launched: Launched): Promise<void> {
-  for (const [i, child] of launched.children.entries()) {
-    if (exited(child)) {
-      const file = launched.logs[i] ?? "";
-      throw new Error(
-        `a process under test exited (${String(child.exitCode ?? child.signalCode)}); ${file}:\n${await tail(file)}`,
-      );
-    }
-  }
-}
-
-async function waitUntil(
-  launched: Launched,
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  pollMs: number,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    await checkAlive(launched);
-    if (await check()) return;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(pollMs);
-  }
 }
 
 async function launchForwarder(bench: Bench): Promise<Launched> {

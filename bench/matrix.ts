@@ -13,10 +13,12 @@ import { createLogger } from "../gateway/platform/log.js";
 import {
   connectBus,
   linkTchapRoom,
+  type MatrixScene,
   Official,
   startMatrixBridge,
   startMatrixScene,
 } from "../test/helpers/matrixScenes.js";
+import { type Cleanups, undo } from "./cleanups.js";
 import { measure, type RunFigures } from "./measure.js";
 
 const log = createLogger("warn", "fedgate-bench");
@@ -31,19 +33,43 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
   }
 }
 
+/** The Matrix scene (nats-server and Synapse, the bridge registered), its undoing added to `cleanups`. */
+export async function benchMatrixScene(what: string, cleanups: Cleanups): Promise<MatrixScene> {
+  const scene = await startMatrixScene();
+  if (scene === undefined)
+    throw new Error(`${what}: needs nats-server and Synapse (see the SKIPPED line above)`);
+  cleanups.push(() => scene.stop());
+  // Outside vitest nothing removes the scene's scratch folder (the registration file): the bench does.
+  cleanups.push(() => rm(dirname(scene.config.registrationFile), { recursive: true, force: true }));
+  return scene;
+}
+
+/**
+ * Two officials on the scene's Synapse, each over kept-alive connections of their own: the sender creates a
+ * room, the receiver joins it, and the bridge's bot is invited (it joins on the invite, or when its bridge
+ * starts). What is to be closed is added to `cleanups`.
+ */
+export async function officialsInRoom(
+  scene: MatrixScene,
+  cleanups: Cleanups,
+): Promise<{ sender: Official; receiver: Official; room: string }> {
+  const sender = await Official.register(scene.synapse, "sender", undefined, { keepAlive: true });
+  cleanups.push(() => sender.close());
+  const receiver = await Official.register(scene.synapse, "receiver", undefined, { keepAlive: true });
+  cleanups.push(() => receiver.close());
+  const room = await sender.createRoom();
+  for (const invitee of [receiver.userId, scene.bot]) await sender.invite(room, invitee);
+  await receiver.join(room);
+  return { sender, receiver, room };
+}
+
 export async function runMatrixBenchmark(options: {
   events: number;
   perSecond: number;
 }): Promise<RunFigures[]> {
-  // Undone last first, whatever step failed.
-  const cleanups: (() => unknown)[] = [];
+  const cleanups: Cleanups = [];
   try {
-    const scene = await startMatrixScene();
-    if (scene === undefined)
-      throw new Error("Matrix benchmark: needs nats-server and Synapse (see the SKIPPED line above)");
-    cleanups.push(() => scene.stop());
-    // Outside vitest nothing removes the scene's scratch folder (the registration file): the bench does.
-    cleanups.push(() => rm(dirname(scene.config.registrationFile), { recursive: true, force: true }));
+    const scene = await benchMatrixScene("Matrix benchmark", cleanups);
     const bus = await connectBus(scene, log);
     cleanups.push(() => bus.close());
     const nc = await connect({ servers: scene.nats.url });
@@ -51,13 +77,7 @@ export async function runMatrixBenchmark(options: {
     const bridge = await startMatrixBridge(bus, scene, log);
     cleanups.push(() => bridge.stop());
 
-    const sender = await Official.register(scene.synapse, "sender", undefined, { keepAlive: true });
-    cleanups.push(() => sender.close());
-    const receiver = await Official.register(scene.synapse, "receiver", undefined, { keepAlive: true });
-    cleanups.push(() => receiver.close());
-    const room = await sender.createRoom();
-    for (const invitee of [receiver.userId, scene.bot]) await sender.invite(room, invitee);
-    await receiver.join(room);
+    const { sender, receiver, room } = await officialsInRoom(scene, cleanups);
     // Invited before the room is linked, the bot joins on the invite; linked first, it would try to join
     // before it may and log a warning.
     await until("the bot did not join the room", async () =>
@@ -111,10 +131,6 @@ export async function runMatrixBenchmark(options: {
       );
     return figures;
   } finally {
-    // Each step on its own, so that one failing to stop leaves no server running behind it.
-    for (const cleanup of cleanups.reverse())
-      await Promise.resolve()
-        .then(cleanup)
-        .catch((error: unknown) => process.stderr.write(`bench: Matrix clean-up: ${String(error)}\n`));
+    await undo(cleanups, "Matrix");
   }
 }

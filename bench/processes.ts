@@ -69,12 +69,62 @@ export function spawnCore(
   logFile: string,
   options: { cpus?: string } = {},
 ): ChildProcess {
+  const profileDir = process.env["BENCH_CPU_PROF"];
+  const nodeArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  return spawnNode(mainJs, ["gateway", "--config", configFile], {
+    logFile,
+    env: configOnlyEnv(),
+    nodeArgs,
+    ...options,
+  });
+}
+
+/** `fedgate bridge <network> --config configFile` as the image runs it; like spawnCore, the config alone says where. */
+export function spawnBridge(network: string, configFile: string, logFile: string): ChildProcess {
+  return spawnNode(mainJs, ["bridge", network, "--config", configFile], { logFile, env: configOnlyEnv() });
+}
+
+/** The bench's environment without what would override the config's servers. */
+function configOnlyEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env["NATS_URL"];
   delete env["OTEL_EXPORTER_OTLP_ENDPOINT"];
-  const profileDir = process.env["BENCH_CPU_PROF"];
-  const nodeArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-  return spawnNode(mainJs, ["gateway", "--config", configFile], { logFile, env, nodeArgs, ...options });
+  return env;
+}
+
+/** Processes under test, started; `logs` are theirs, for a failure's message. */
+export interface Launched {
+  children: ChildProcess[];
+  logs: string[];
+}
+
+/** Throws, with the logs' ends, if a process under test has exited. */
+export async function checkAlive(launched: Launched): Promise<void> {
+  for (const [i, child] of launched.children.entries()) {
+    if (exited(child)) {
+      const file = launched.logs[i] ?? "";
+      throw new Error(
+        `a process under test exited (${String(child.exitCode ?? child.signalCode)}); ${file}:\n${await tail(file)}`,
+      );
+    }
+  }
+}
+
+/** Polls `check` every `pollMs` until it holds; fails when a process under test exits or after `timeoutMs`. */
+export async function waitUntil(
+  launched: Launched,
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  pollMs: number,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    await checkAlive(launched);
+    if (await check()) return;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
 }
 
 /** SIGTERM, so the process stops in order; SIGKILL if it has not stopped after `timeoutMs`. */
@@ -141,20 +191,39 @@ export async function cpuSecondsOf(pid: number): Promise<number> {
 }
 
 /**
- * The pid of the nats-server LocalNatsServer started on `storeDir`: our child (setpriv execs it, so the pid
- * is the server's), found by its command line since LocalNatsServer keeps its child to itself.
+ * The pids of this process's descendants whose command line `match` accepts: the servers it started,
+ * however many execs (setpriv, unshare, chroot) stand between.
  */
-export async function natsPidOf(storeDir: string): Promise<number> {
+export async function descendantPids(match: (args: string[]) => boolean): Promise<number[]> {
+  const parentOf = new Map<number, number>();
+  const argsOf = new Map<number, string[]>();
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const status = await readFile(`/proc/${entry}/status`, "utf8");
-      if (/^PPid:\s+(\d+)/m.exec(status)?.[1] !== String(process.pid)) continue;
-      const args = (await readFile(`/proc/${entry}/cmdline`, "utf8")).split("\0");
-      if (args.some((a) => a.endsWith("nats-server")) && args.includes(storeDir)) return Number(entry);
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+      // Fields after the command name, which may hold spaces: state, then the parent's pid.
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+      argsOf.set(Number(entry), (await readFile(`/proc/${entry}/cmdline`, "utf8")).split("\0"));
     } catch {
       // Gone meanwhile: not ours.
     }
   }
-  throw new Error(`no nats-server process for ${storeDir}`);
+  const ours = (pid: number): boolean => {
+    for (let parent = parentOf.get(pid); parent !== undefined && parent > 1; parent = parentOf.get(parent))
+      if (parent === process.pid) return true;
+    return false;
+  };
+  return [...argsOf].filter(([pid, args]) => ours(pid) && match(args)).map(([pid]) => pid);
+}
+
+/**
+ * The pid of the nats-server LocalNatsServer started on `storeDir`, found by its command line since
+ * LocalNatsServer keeps its child to itself.
+ */
+export async function natsPidOf(storeDir: string): Promise<number> {
+  const [pid] = await descendantPids(
+    (args) => args.some((a) => a.endsWith("nats-server")) && args.includes(storeDir),
+  );
+  if (pid === undefined) throw new Error(`no nats-server process for ${storeDir}`);
+  return pid;
 }

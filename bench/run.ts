@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark, figures and ratios measured in one run on this machine. */
 import type { RunFigures } from "./measure.js";
 import { runShippedRoutingBenchmark, shippedRoutingReport } from "./coreProcess.js";
+import { endToEndSection } from "./endToEnd.js";
 import { IN_FLIGHT, runMatrixBenchmark } from "./matrix.js";
 import { printMessageMap, runMessageMapBenchmark } from "./messageMap.js";
 import { runStashcatBenchmark, STASHCAT_IN_FLIGHT } from "./stashcat.js";
@@ -44,6 +45,8 @@ await bridgeBenchmark(
   runStashcatBenchmark,
   `encrypted messages sent as fast as the client can with ${STASHCAT_IN_FLIGHT} in flight`,
 );
+// Every pair of networks through the core, next to client-to-client delivery on each server.
+await endToEndSection();
 
 /**
  * Runs one bridge's benchmark, its figures from BENCH_<NAME>_EVENTS and BENCH_<NAME>_RATE or `defaults`,

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decryptText, unlockPrivateKey, unwrapChatKey } from "../bridges/stashcat/crypto.js";
 import type { RunningStashcatBridge } from "../bridges/stashcat/StashcatBridge.js";
-import { parseMessage, StashcatClient } from "../bridges/stashcat/StashcatClient.js";
+import { parseMessage, StashcatClient, type ChatRef } from "../bridges/stashcat/StashcatClient.js";
 import { StashcatPush } from "../bridges/stashcat/StashcatPush.js";
 import { JetStreamBus } from "../gateway/platform/bus/JetStreamBus.js";
 import { subjects } from "../schemas/contract/subjects.js";
@@ -26,6 +26,7 @@ import {
   startStashcatScene,
   type StashcatScene,
 } from "../test/helpers/stashcatScenes.js";
+import type { StashcatServer } from "../test/harness/servers/stashcat/StashcatServer.js";
 import { measure, type RunFigures } from "./measure.js";
 
 const log = createLogger("warn", "fedgate-bench");
@@ -53,6 +54,42 @@ function firstArrival(listeners: Listeners, path: string): Promise<void> {
   });
 }
 
+/**
+ * Follows `chat` as the seed's user `userId` does on a device of their own: `onText` is told each message
+ * the server pushes there (`message_sync`), decrypted. Its client is made here rather than by Officer: the
+ * push channel needs the device id it logged in with.
+ */
+export async function followChat(
+  server: StashcatServer,
+  userId: number,
+  chat: ChatRef,
+  onText: (text: string) => void,
+): Promise<StashcatPush> {
+  const user = seedUser(server.seed, userId);
+  const deviceId = `bench${randomUUID().replace(/-/g, "")}`;
+  const client = await StashcatClient.connect({
+    apiUrl: server.apiUrl,
+    email: user.email,
+    password: user.password,
+    deviceId,
+    appName: "fedgate-bench",
+    log,
+  });
+  const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), user.encryptionPassword);
+  const key = unwrapChatKey((await client.chatKeyField(chat)) ?? "", privateKey);
+  return StashcatPush.connect({
+    pushUrl: server.pushUrl,
+    deviceId,
+    client,
+    log,
+    onMessage: (raw) => {
+      const message = parseMessage(raw);
+      onText(message.encrypted ? decryptText(message.text, message.iv ?? "", key) : message.text);
+    },
+    onReady: () => undefined,
+  });
+}
+
 export async function runStashcatBenchmark(options: {
   events: number;
   perSecond: number;
@@ -74,33 +111,9 @@ export async function runStashcatBenchmark(options: {
     nc = await connect({ servers: scene.nats.url });
 
     const meyer = await Officer.login(scene, MEYER, log);
-    // Schulz's client is made here rather than by Officer: the push channel needs the device id it logged
-    // in with.
-    const schulz = seedUser(scene.seed, SCHULZ);
-    const deviceId = `bench${randomUUID().replace(/-/g, "")}`;
-    const client = await StashcatClient.connect({
-      apiUrl: scene.server.apiUrl,
-      email: schulz.email,
-      password: schulz.password,
-      deviceId,
-      appName: "fedgate-bench",
-      log,
-    });
-    const privateKey = unlockPrivateKey(await client.lockedPrivateKey(), schulz.encryptionPassword);
-    const key = unwrapChatKey((await client.chatKeyField(einsatz)) ?? "", privateKey);
-
     const pushed: Listeners = new Set();
-    push = await StashcatPush.connect({
-      pushUrl: scene.server.pushUrl,
-      deviceId,
-      client,
-      log,
-      onMessage: (raw) => {
-        const message = parseMessage(raw);
-        const text = message.encrypted ? decryptText(message.text, message.iv ?? "", key) : message.text;
-        for (const listener of pushed) listener(text);
-      },
-      onReady: () => undefined,
+    push = await followChat(scene.server, SCHULZ, einsatz, (text) => {
+      for (const listener of pushed) listener(text);
     });
     const onBus: Listeners = new Set();
     nc.subscribe(subjects.inboundAll, {

@@ -14,6 +14,38 @@ import { measure, type RunFigures } from "./measure.js";
 
 const log = createLogger("warn", "fedgate-bench");
 
+/**
+ * A new account `localpart` on `prosody`, logged in and joined to `room` under its own name; added to
+ * `clients` (for the caller to stop) as soon as it exists.
+ */
+export async function joinedClient(
+  prosody: LocalProsody,
+  room: string,
+  localpart: string,
+  clients: XmppClient[],
+): Promise<XmppClient> {
+  const password = `pw-${localpart}`;
+  await prosody.addUser(localpart, password);
+  const client = xmppClient(prosody, localpart, password);
+  clients.push(client);
+  await client.start();
+  await joinRoom(client, room, localpart);
+  return client;
+}
+
+/** Writes `text` in `room`; resolves once the stanza is written, with no answer to wait for. */
+export function sayInRoom(client: XmppClient, room: string, text: string): Promise<void> {
+  return client.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, text)));
+}
+
+/** Tells `listener` the body of each message `client` receives. */
+export function onBody(client: XmppClient, listener: (body: string) => void): void {
+  client.on("stanza", (stanza) => {
+    const body = stanza.is("message") ? stanza.getChildText("body") : null;
+    if (body !== null) listener(body);
+  });
+}
+
 export async function runXmppBenchmark(options: {
   events: number;
   perSecond: number;
@@ -26,32 +58,20 @@ export async function runXmppBenchmark(options: {
   const clients: XmppClient[] = [];
   let bridge: RunningXmppBridge | undefined;
   try {
-    await prosody.addUser("sender", "pw-sender");
-    await prosody.addUser("receiver", "pw-receiver");
-    const sender = xmppClient(prosody, "sender", "pw-sender");
-    const receiver = xmppClient(prosody, "receiver", "pw-receiver");
-    clients.push(sender, receiver);
-    await sender.start();
-    await joinRoom(sender, room, "Sender");
-    await receiver.start();
-    await joinRoom(receiver, room, "Receiver");
+    const sender = await joinedClient(prosody, room, "sender", clients);
+    const receiver = await joinedClient(prosody, room, "receiver", clients);
     bridge = await startXmppBridge(bus, prosody, log);
     await new Promise((r) => setTimeout(r, 500)); // the bridge's bot joins the room
 
     // Resolves once the stanza is written, with no answer to wait for: one send at a time (measure's
     // default) times Prosody and the bridge, not a round trip.
-    const send = (text: string): Promise<void> =>
-      sender.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, text)));
+    const send = (text: string): Promise<void> => sayInRoom(sender, room, text);
     const raw = await measure(
       "client to client through Prosody",
       send,
       options.events,
       options.perSecond,
-      (listener) =>
-        receiver.on("stanza", (stanza) => {
-          const text = stanza.is("message") ? stanza.getChildText("body") : null;
-          if (text !== null) listener(text);
-        }),
+      (listener) => onBody(receiver, listener),
     );
     const bridged = await measure(
       "client to bus through the bridge",
