@@ -157,13 +157,16 @@ const bpol = {
   instance: "bpol",
   service: "xmpp://prosody:5347",
   domain: "fedgate.bpol.example",
-  secret: { env: "XMPP_SECRET" },
   userDomains: ["bpol.example"],
   mucDomains: ["conference.bpol.example"],
 };
-/** helm.yaml with the XMPP bridge's section added and every bridge enabled. */
+/** helm.yaml with the XMPP bridge's section replaced and every bridge enabled. */
 async function everyBridge(): Promise<Values> {
-  const values = await withBridge("xmpp", { enabled: true }, bpol);
+  const values = await withBridge(
+    "xmpp",
+    { enabled: true, componentSecret: { name: "xmpp-component" } },
+    bpol,
+  );
   const bridges = values["bridges"] as Record<string, object>;
   return {
     ...values,
@@ -548,7 +551,6 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
             ...bridges,
             matrix: { enabled: false },
             stashcat: { enabled: false },
-            xmpp: { enabled: true },
           },
         },
       });
@@ -604,7 +606,8 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       });
       // The file the bridge reads is the Secret's item, outside the ConfigMap's mount.
       expect(section["registrationFile"]).toBe("/etc/fedgate-matrix/registration.yaml");
-      expect(section["listen"]).toEqual({ host: "0.0.0.0", port: 9000 });
+      // helm.yaml names no listener: the chart's, on every address at the schema's default port.
+      expect(section["listen"]).toEqual({ host: "0.0.0.0" });
 
       expect(container?.ports).toEqual([{ name: "appservice", containerPort: 9000, protocol: "TCP" }]);
       for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
@@ -664,12 +667,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
     it("chart - long release names give valid Service names that keep the bridges apart", async () => {
       // Helm's longest release name (53 characters); fullname adds "-fedgate", a bridge's suffix more.
       const release = "a-long-release-name-for-the-federation-gateway-agency";
-      const values = await readValues(valuesFiles["helm.yaml"]);
-      const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
-      const rendered = await render({
-        release,
-        values: { ...values, bridges: { ...bridges, xmpp: { enabled: true } } },
-      });
+      const rendered = await render({ release, values: await readValues(valuesFiles["helm.yaml"]) });
       const deployments = named(rendered, "Deployment");
       // Service names are DNS labels (63 characters at most); Deployment names may be longer.
       for (const name of named(rendered, "Service")) expect(name.length).toBeLessThanOrEqual(63);
@@ -679,6 +677,30 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(named(rendered, "Service")).toEqual(expect.arrayContaining([matrix, stashcat]));
       expect(rendered.notes).toContain(`http://${matrix ?? ""}.default.svc:9000`);
       expect(rendered.notes).toContain(`http://${stashcat ?? ""}.default.svc:9100`);
+    });
+
+    it("chart - helm.yaml bridges every network its links name, and under any release name its bridges' URLs name its own Services", async () => {
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      const linked = new Set(
+        (values.config["links"] as { endpoints: { network: string }[] }[]).flatMap((link) =>
+          link.endpoints.map((endpoint) => endpoint.network),
+        ),
+      );
+      const release = "agency-prod";
+      const rendered = await render({ release, values });
+      for (const network of linked)
+        expect(named(rendered, "Deployment")).toContain(`${release}-fedgate-bridge-${network}`);
+      const configMap = find(rendered, "ConfigMap", `${release}-fedgate-config`);
+      const config = parse((configMap["data"] as Record<string, string>)["config.yaml"] ?? "") as {
+        bridges: Record<string, { publicUrl?: string; attachments?: { hosts?: string[] } }>;
+      };
+      const services = named(rendered, "Service");
+      for (const bridge of Object.values(config.bridges)) {
+        if (bridge.publicUrl !== undefined) expect(services).toContain(new URL(bridge.publicUrl).hostname);
+        for (const host of bridge.attachments?.hosts ?? [])
+          if (host.includes("fedgate"))
+            expect(services).toContain(host.includes("://") ? new URL(host).hostname : host.split(":")[0]);
+      }
     });
 
     it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
@@ -729,7 +751,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(section["publicUrl"]).toBe(
         `http://${service.metadata.name}:${String(service.spec.ports[0]?.port)}`,
       );
-      expect(section["listen"]).toEqual({ host: "0.0.0.0", port: 9100 });
+      expect(section["listen"]).toEqual({ host: "0.0.0.0" });
       expect(rendered.notes).toContain("http://fedgate-bridge-stashcat.fedgate.svc:9100");
 
       const deployment = find(rendered, "Deployment", "fedgate-bridge-stashcat") as Deployment;
@@ -779,7 +801,11 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       };
       const rendered = await render({ values: off });
       expect(named(rendered, "Service").sort()).toEqual(["fedgate", "fedgate-bridge-matrix"]);
-      expect(named(rendered, "Deployment").sort()).toEqual(["fedgate-bridge-matrix", "fedgate-gateway"]);
+      expect(named(rendered, "Deployment").sort()).toEqual([
+        "fedgate-bridge-matrix",
+        "fedgate-bridge-xmpp",
+        "fedgate-gateway",
+      ]);
       expect(rendered.notes).not.toContain("Stashcat");
       for (const d of (rendered.manifests as unknown as Manifest[]).filter(
         (m): m is Deployment => m.kind === "Deployment",
