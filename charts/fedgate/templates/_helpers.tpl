@@ -282,3 +282,13 @@ volumeMounts:
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end }}
+
+{{/* The sha256 of what the bridge NAME reads of config.yaml: the shared sections and its own bridge's. (list $ NAME) */}}
+{{- define "fedgate.bridgeConfigChecksum" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $config := include "fedgate.configYaml" $root | fromYaml }}
+{{- $own := omit $config "gateway" "links" "admin" "federation" "bridges" }}
+{{- $_ := set $own "bridge" (dig "bridges" $name dict $config) }}
+{{- toYaml $own | sha256sum }}
+{{- end }}

@@ -102,7 +102,10 @@ interface PodSpec {
 interface Deployment extends Manifest {
   spec: {
     selector: { matchLabels: Record<string, string> };
-    template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+    template: {
+      metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+      spec: PodSpec;
+    };
   };
 }
 interface Service extends Manifest {
@@ -701,6 +704,40 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
           if (host.includes("fedgate"))
             expect(services).toContain(host.includes("://") ? new URL(host).hostname : host.split(":")[0]);
       }
+    });
+
+    it("chart - a policy edit rolls only the core; a bridge's own settings roll that bridge and the core", async () => {
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      const checksums = async (changed: Values): Promise<Record<string, string>> =>
+        Object.fromEntries(
+          ((await render({ values: changed })).manifests as unknown as Deployment[])
+            .filter((d) => d.kind === "Deployment")
+            .map((d) => [d.metadata.name, d.spec.template.metadata.annotations?.["checksum/config"] ?? ""]),
+        );
+      const before = await checksums(values);
+      const policy = values.policy as { routes: { from: string; to: string }[] };
+      const policyEdited = await checksums({
+        ...values,
+        policy: { ...policy, routes: [...policy.routes, { from: "polizei-ni", to: "bpol" }] },
+      });
+      const matrixEdited = await checksums(
+        await withMatrix((values["bridges"] as Record<string, Record<string, unknown>>)["matrix"] ?? {}, {
+          ...((values.config["bridges"] as Record<string, object>)["matrix"] ?? {}),
+          serverName: "tchap.gouv.example",
+        }),
+      );
+      const changed = (after: Record<string, string>): string[] =>
+        Object.keys(before)
+          .filter((name) => before[name] !== after[name])
+          .sort();
+      expect(Object.keys(before).sort()).toEqual([
+        "fedgate-bridge-matrix",
+        "fedgate-bridge-stashcat",
+        "fedgate-bridge-xmpp",
+        "fedgate-gateway",
+      ]);
+      expect(changed(policyEdited)).toEqual(["fedgate-gateway"]);
+      expect(changed(matrixEdited)).toEqual(["fedgate-bridge-matrix", "fedgate-gateway"]);
     });
 
     it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
