@@ -307,9 +307,17 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
         properties: {
           repository: { type: "string", minLength: 1 },
           tag: { description: "Empty: the chart's appVersion.", type: "string" },
+          digest: {
+            description: "The image's digest; when set, pods run repository@digest and the tag is ignored.",
+            type: "string",
+            pattern: "^sha256:[0-9a-f]{64}$",
+          },
           pullPolicy: { enum: ["Always", "IfNotPresent", "Never"], default: "IfNotPresent" },
         },
       },
+      imagePullSecrets: namedList("Secrets to pull the image with (LocalObjectReference), for every pod.", [
+        "name",
+      ]),
       gateway: {
         description: "The routing core: stateless, so any number of replicas share the work.",
         type: "object",
@@ -385,6 +393,13 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
         items: { type: "object" },
       },
       affinity: openObject("Kubernetes affinity for every fedgate pod."),
+      topologySpreadConstraints: {
+        description: "Kubernetes topologySpreadConstraints for every fedgate pod.",
+        type: "array",
+        items: { type: "object" },
+      },
+      podAnnotations: stringMap("Annotations on every fedgate pod."),
+      podLabels: stringMap("Labels on every fedgate pod, besides the chart's own (which its selectors use)."),
       extraEnv: namedList(
         "Extra environment variables (EnvVar) for every container, e.g. for {env} secret refs.",
         ["name"],

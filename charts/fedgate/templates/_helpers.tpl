@@ -42,7 +42,11 @@ app.kubernetes.io/part-of: fedgate
 {{- end }}
 
 {{- define "fedgate.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
 {{- end }}
 
 {{- define "fedgate.configMapName" -}}
@@ -250,6 +254,14 @@ affinity:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- with $root.Values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 volumes:
   - name: config
     configMap:
@@ -291,4 +303,17 @@ volumeMounts:
 {{- $own := omit $config "gateway" "links" "admin" "federation" "bridges" }}
 {{- $_ := set $own "bridge" (dig "bridges" $name dict $config) }}
 {{- toYaml $own | sha256sum }}
+{{- end }}
+
+{{/* What a team adds to every pod template: podLabels (never in selectors) and podAnnotations. ($) */}}
+{{- define "fedgate.extraPodLabels" -}}
+{{- with .Values.podLabels }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "fedgate.extraPodAnnotations" -}}
+{{- with .Values.podAnnotations }}
+{{- toYaml . }}
+{{- end }}
 {{- end }}

@@ -88,6 +88,7 @@ interface EnvVar {
 }
 interface Container {
   name: string;
+  image?: string;
   env?: EnvVar[];
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   ports?: { name: string; containerPort: number }[];
@@ -738,6 +739,46 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       ]);
       expect(changed(policyEdited)).toEqual(["fedgate-gateway"]);
       expect(changed(matrixEdited)).toEqual(["fedgate-bridge-matrix", "fedgate-gateway"]);
+    });
+
+    it("chart - image digest, pull secrets, pod annotations and labels, and spread constraints reach every pod", async () => {
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      const digest = `sha256:${"ab".repeat(32)}`;
+      const spread = [
+        {
+          maxSkew: 1,
+          topologyKey: "topology.kubernetes.io/zone",
+          whenUnsatisfiable: "ScheduleAnyway",
+          labelSelector: { matchLabels: { "app.kubernetes.io/name": "fedgate" } },
+        },
+      ];
+      const knobs: Values = {
+        ...values,
+        image: { ...(values["image"] as object), digest },
+        imagePullSecrets: [{ name: "registry-credentials" }],
+        podAnnotations: { "example.org/team": "platform" },
+        podLabels: { "example.org/cost-centre": "bpol-42" },
+        topologySpreadConstraints: spread,
+      };
+      expect((await valuesValidator())(knobs)).toEqual([]);
+      const deployments = ((await render({ values: knobs })).manifests as unknown as Deployment[]).filter(
+        (d) => d.kind === "Deployment",
+      );
+      expect(deployments).toHaveLength(4);
+      for (const deployment of deployments) {
+        const { metadata, spec } = deployment.spec.template;
+        const pod = spec as PodSpec & {
+          imagePullSecrets?: unknown;
+          topologySpreadConstraints?: unknown;
+        };
+        expect(pod.containers[0]?.image).toBe(`ghcr.io/fedgate/fedgate@${digest}`);
+        expect(pod.imagePullSecrets).toEqual([{ name: "registry-credentials" }]);
+        expect(pod.topologySpreadConstraints).toEqual(spread);
+        expect(metadata.annotations).toMatchObject({ "example.org/team": "platform" });
+        expect(metadata.labels).toMatchObject({ "example.org/cost-centre": "bpol-42" });
+        // The Deployment selects on its own labels only: pod labels added later must not orphan its pods.
+        expect(deployment.spec.selector.matchLabels).not.toHaveProperty("example.org/cost-centre");
+      }
     });
 
     it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
