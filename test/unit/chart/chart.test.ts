@@ -781,6 +781,33 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       }
     });
 
+    it("chart - helm test checks the config as fedgate reads it, then the core's /readyz through its Service", async () => {
+      const rendered = await render({
+        release: "agency-prod",
+        values: await readValues(valuesFiles["helm.yaml"]),
+      });
+      const pod = find(rendered, "Pod", "agency-prod-fedgate-test") as Manifest & {
+        metadata: { annotations: Record<string, string> };
+        spec: PodSpec & { restartPolicy: string; initContainers: (Container & { args: string[] })[] };
+      };
+      expect(pod.metadata.annotations["helm.sh/hook"]).toBe("test");
+      expect(pod.spec.restartPolicy).toBe("Never");
+      expect(pod.spec.initContainers[0]?.args).toEqual([
+        "config",
+        "check",
+        "--config",
+        "/etc/fedgate/config.yaml",
+      ]);
+      const [ready] = pod.spec.containers as (Container & { args: string[] })[];
+      expect(ready?.args.at(-1)).toBe("http://agency-prod-fedgate:8480/readyz");
+      expect(named(rendered, "Service")).toContain("agency-prod-fedgate");
+      // The same restricted security context as every other fedgate container.
+      expect(ready).toMatchObject({
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true },
+      });
+      expect(pod.spec).toMatchObject({ securityContext: { runAsNonRoot: true } });
+    });
+
     it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
       const base = await readValues(valuesFiles["helm.yaml"]);
       const member = await readValues(join(root, "docs/helm-federation-member.yaml"));
