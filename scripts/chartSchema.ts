@@ -354,6 +354,17 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
           bridgeNetworks.map((name) => [name, { $ref: bridgeValues(name, bridges[name]) }]),
         ),
       },
+      serviceMonitor: {
+        description:
+          "A Prometheus Operator ServiceMonitor for the core's /metrics (on the admin port); needs the operator's CRDs.",
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          enabled: { type: "boolean", default: false },
+          interval: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$", default: "30s" },
+          labels: stringMap("Labels on the ServiceMonitor, e.g. the one your Prometheus selects."),
+        },
+      },
       admin: {
         description: "Where the admin API's bearer token comes from.",
         type: "object",

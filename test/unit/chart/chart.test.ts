@@ -808,6 +808,32 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(pod.spec).toMatchObject({ securityContext: { runAsNonRoot: true } });
     });
 
+    it("chart - an optional ServiceMonitor scrapes the core's /metrics through its Service", async () => {
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      expect(named(await render({ values }), "ServiceMonitor")).toEqual([]);
+      const monitored = { ...values, serviceMonitor: { enabled: true, labels: { release: "prometheus" } } };
+      expect((await valuesValidator())(monitored)).toEqual([]);
+      const rendered = await render({ values: monitored });
+      const monitor = find(rendered, "ServiceMonitor", "fedgate") as Manifest & {
+        metadata: { labels: Record<string, string> };
+        spec: { selector: { matchLabels: Record<string, string> }; endpoints: Record<string, unknown>[] };
+      };
+      expect(monitor.metadata.labels).toMatchObject({ release: "prometheus" });
+      expect(monitor.spec.endpoints).toEqual([{ port: "admin", path: "/metrics", interval: "30s" }]);
+      // It selects the core's Service, whose port it names.
+      const service = find(rendered, "Service", "fedgate") as Service & {
+        metadata: { labels: Record<string, string> };
+      };
+      expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+      expect(service.spec.ports.map((p) => p.name)).toContain("admin");
+      for (const other of named(rendered, "Service").filter((n) => n !== "fedgate")) {
+        const labels = (
+          find(rendered, "Service", other) as Service & { metadata: { labels: Record<string, string> } }
+        ).metadata.labels;
+        expect(labels).not.toMatchObject(monitor.spec.selector.matchLabels);
+      }
+    });
+
     it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
       const base = await readValues(valuesFiles["helm.yaml"]);
       const member = await readValues(join(root, "docs/helm-federation-member.yaml"));
