@@ -1,5 +1,6 @@
-# The fedgate image the Helm chart runs: `fedgate gateway` or `fedgate bridge <name>`.
-FROM node:20-bookworm-slim AS build
+# The fedgate image the Helm chart runs: `fedgate gateway` or `fedgate bridge <name>`. Node 24, an LTS line
+# supported until 2028 (Node 20 is past its end of life; @nats-io/nuid asks for 22 or later).
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +11,7 @@ COPY bridges bridges
 # What ships is the build output and the JSON beside it (the contract's schemas, each bridge's config schema).
 RUN npm run build && npm prune --omit=dev && find schemas bridges -name '*.ts' -delete
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 # A larger young generation: an event's objects live for its NATS round trips, and with the default 16 MiB
 # they outlived the scavenges and were copied; the core spent a quarter of its busy time collecting them.
