@@ -2,7 +2,8 @@
  * The audit trail's chain: each batch a core process stores names, by hash, the one it stored before
  * (AuditChainLink in decision.schema.json). A batch edited, removed or inserted in the stream then breaks the
  * chain of its writer, and `fedgate audit verify` names where. What the chain cannot show: batches cut off at
- * the end of a writer's chain, and batches of adapters, which are not chained.
+ * the end of a writer's chain, batches of adapters, which are not chained, and a rewrite that recomputes every
+ * later hash too (the hashes are unkeyed).
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { AuditBatch, AuditChainLink } from "../../../schemas/types.js";
