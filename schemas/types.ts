@@ -186,6 +186,7 @@ export type GatewayConfig = {
    */
   policyFile?: string;
   policy?: Policy;
+  auditKey?: Secret1;
   /**
    * How long an inbound event (in the core) or a delivery (in a bridge) may go without a sign of progress before JetStream hands it out again: a core replica or bridge that dies is replaced after about this long. Work in progress shows progress on its own.
    */
@@ -226,6 +227,20 @@ export type Secret1 =
  */
 
 export type Secret2 =
+  | {
+      env: string;
+    }
+  | {
+      file: string;
+    }
+  | {
+      value: string;
+    };
+/**
+ * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
+ */
+
+export type Secret3 =
   | {
       env: string;
     }
@@ -401,7 +416,7 @@ export interface FederationConfig {
    * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
    */
   gateway?: string;
-  signingKey?: Secret1;
+  signingKey?: Secret2;
   /**
    * The partner gateways this gateway shares conversations with, by id: each needs a manifest (PUT /v1/partners/{id}/manifest) and, per conversation, both gateways' consent.
    *
@@ -473,7 +488,7 @@ export interface LeafnodeRemote {
 export interface AdminConfig {
   host: string;
   port: number;
-  token: Secret2;
+  token: Secret3;
 }
 
 export interface TelemetryConfig {
@@ -652,6 +667,10 @@ export interface AuditChainLink {
    * SHA-256 (hex) of the writer's previous batch as stored; absent on its first.
    */
   previous?: string;
+  /**
+   * HMAC-SHA256 (hex), under the core's gateway.auditKey, of the writer, seq, previous and the records as stored; absent when the core has no key.
+   */
+  mac?: string;
 }
 
 export type NormalisedEvent = {

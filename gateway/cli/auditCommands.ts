@@ -7,12 +7,16 @@ import type { StreamName } from "../../schemas/contract/topology.js";
 import { AuditChainVerifier } from "../core/routing/AuditChain.js";
 import { JetStreamBus } from "../platform/bus/JetStreamBus.js";
 import { createLogger } from "../platform/log.js";
+import { readText } from "../platform/config/loadConfig.js";
 
 const AUDIT_STREAM: StreamName = "FEDGATE_AUDIT";
 
-async function verifyCommand(opts: { nats: string }): Promise<void> {
+async function verifyCommand(opts: { nats: string; keyFile?: string }): Promise<void> {
+  // The key as the core reads gateway.auditKey from a file: its text, trimmed.
+  const key =
+    opts.keyFile === undefined ? undefined : Buffer.from((await readText(opts.keyFile)).trim(), "utf8");
   const bus = await JetStreamBus.connect({ servers: opts.nats, log: createLogger("warn") });
-  const verifier = new AuditChainVerifier();
+  const verifier = new AuditChainVerifier(key);
   try {
     const stored = await bus.storedRange(AUDIT_STREAM);
     if (stored.messages > 0) {
@@ -36,6 +40,7 @@ async function verifyCommand(opts: { nats: string }): Promise<void> {
   const summary =
     `${String(report.batches)} batches, ${String(report.records)} records from ${String(report.writers)} ` +
     `core processes` +
+    (key === undefined ? "; HMACs not checked (no --key-file)" : "; every HMAC checked") +
     (report.unchained === 0
       ? ""
       : `; ${String(report.unchained)} batches of adapters, which are not chained`);
@@ -63,5 +68,6 @@ export function auditCommands(program: Command): void {
       "check that no audit batch the core stored was edited, removed or inserted; names the first break",
     )
     .requiredOption("--nats <url>", "NATS URL")
+    .option("--key-file <file>", "the core's gateway.auditKey, to check each batch's HMAC too")
     .action(verifyCommand);
 }

@@ -210,7 +210,16 @@ export class GatewayService {
   }
 
   private async consume(): Promise<void> {
+    const { auditKey } = this.loaded.config.gateway;
     const router = new Router({
+      ...(auditKey === undefined
+        ? {}
+        : {
+            auditKey: Buffer.from(
+              await resolveSecret(auditKey, this.loaded.file, "/gateway/auditKey"),
+              "utf8",
+            ),
+          }),
       bus: this.bus,
       links: this.links,
       identities: this.identities,

@@ -2,6 +2,9 @@
  * The audit trail is tamper-evident: each batch the core stores carries the hash of the one it stored before,
  * so `fedgate audit verify` finds an edited, removed or inserted record, and names the first break.
  */
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,8 +13,9 @@ import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
 import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import { createLogger } from "../../gateway/platform/log.js";
 import { subjects } from "../../schemas/contract/subjects.js";
-import { eventually, message, writeGatewayConfig, xmppRoom } from "../helpers/fixtures.js";
+import { eventually, examplePolicyFile, message, writeGatewayConfig, xmppRoom } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
+import { scratchDir } from "../helpers/scratchDir.js";
 import { runFedgate, type FedgateProcess } from "../helpers/processes.js";
 
 const nats = await startNatsOrSkip();
@@ -24,9 +28,11 @@ describe.skipIf(nats === undefined)("audit chain - fedgate audit verify finds wh
   let nc: NatsConnection | undefined;
   let jsm: JetStreamManager;
 
-  /** Runs `fedgate audit verify`; resolves with its exit code and output. */
+  let keyFile = "";
+
+  /** Runs `fedgate audit verify`, with the core's key; resolves with its exit code and output. */
   async function verify(): Promise<{ code: number | null; output: string }> {
-    const run = runFedgate(["audit", "verify", "--nats", nats?.url ?? ""]);
+    const run = runFedgate(["audit", "verify", "--nats", nats?.url ?? "", "--key-file", keyFile]);
     const code = await run.exited;
     return { code, output: run.output() };
   }
@@ -41,7 +47,12 @@ describe.skipIf(nats === undefined)("audit chain - fedgate audit verify finds wh
 
   beforeAll(async () => {
     if (nats === undefined) return;
-    gateway = runFedgate(["gateway", "--config", await writeGatewayConfig(nats.url)]);
+    keyFile = join(await scratchDir("audit"), "audit.key");
+    await writeFile(keyFile, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+    const config = await writeGatewayConfig(nats.url, {
+      gateway: { policyFile: examplePolicyFile, ackWaitMs: 2000, auditKey: { file: keyFile } },
+    });
+    gateway = runFedgate(["gateway", "--config", config]);
     bus = await JetStreamBus.connect({ servers: nats.url, log });
     await bus.ensureTopology();
     nc = await connect({ servers: nats.url });
@@ -70,6 +81,7 @@ describe.skipIf(nats === undefined)("audit chain - fedgate audit verify finds wh
   it("audit chain - the trail as the core stored it verifies", async () => {
     const { code, output } = await verify();
     expect(output).toMatch(/intact/);
+    expect(output).toMatch(/every HMAC checked/);
     expect(code).toBe(0);
   });
 

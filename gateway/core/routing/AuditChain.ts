@@ -1,15 +1,23 @@
 /**
  * The audit trail's chain: each batch a core process stores names, by hash, the one it stored before
  * (AuditChainLink in decision.schema.json). A batch edited, removed or inserted in the stream then breaks the
- * chain of its writer, and `fedgate audit verify` names where. What the chain cannot show: batches cut off at
- * the end of a writer's chain, batches of adapters, which are not chained, and a rewrite that recomputes every
- * later hash too (the hashes are unkeyed).
+ * chain of its writer, and `fedgate audit verify` names where. With gateway.auditKey each link also carries an
+ * HMAC of the batch under a key only the core holds, so a rewrite that recomputes every later hash is found
+ * too; without it the hashes are unkeyed and such a rewrite is not. Never shown: batches cut off at the end of
+ * a writer's chain, and batches of adapters, which are not chained.
  */
-import { createHash, randomBytes } from "node:crypto";
-import type { AuditBatch, AuditChainLink } from "../../../schemas/types.js";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { AuditBatch, AuditChainLink, AuditRecord } from "../../../schemas/types.js";
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** The HMAC a link carries: over where the batch stands in its chain and its records, as serialised. */
+function macOf(key: Uint8Array, link: Omit<AuditChainLink, "mac">, records: readonly AuditRecord[]): string {
+  return createHmac("sha256", key)
+    .update(`${link.writer}\n${String(link.seq)}\n${link.previous ?? ""}\n${JSON.stringify(records)}`)
+    .digest("hex");
 }
 
 /** The writing end: the link the next batch carries, moved on only once a batch is stored. */
@@ -18,16 +26,22 @@ export class AuditChainWriter {
   private seq = 1;
   private previous: string | undefined;
 
-  constructor(replicaId: string) {
+  /** With `key` (gateway.auditKey), each link carries an HMAC of its batch. */
+  constructor(
+    replicaId: string,
+    private readonly key?: Uint8Array,
+  ) {
     this.writer = `${replicaId}/${randomBytes(6).toString("hex")}`;
   }
 
-  next(): AuditChainLink {
-    return {
+  /** The link of the next batch, which holds `records`. */
+  next(records: readonly AuditRecord[]): AuditChainLink {
+    const link = {
       writer: this.writer,
       seq: this.seq,
       ...(this.previous === undefined ? {} : { previous: this.previous }),
     };
+    return this.key === undefined ? link : { ...link, mac: macOf(this.key, link, records) };
   }
 
   /** The batch carrying next() is stored as `bytes`: the one after it names them. */
@@ -61,6 +75,9 @@ export class AuditChainVerifier {
   private readonly last = new Map<string, { seq: number; hash: string }>();
   private readonly report: ChainReport = { batches: 0, records: 0, writers: 0, unchained: 0, breaks: [] };
 
+  /** With `key` (the core's gateway.auditKey), every chained batch must carry its HMAC under it. */
+  constructor(private readonly key?: Uint8Array) {}
+
   add(streamSeq: number, bytes: Uint8Array, parse: (bytes: Uint8Array) => AuditBatch): void {
     let batch: AuditBatch;
     try {
@@ -81,7 +98,7 @@ export class AuditChainVerifier {
     }
     const before = this.last.get(link.writer);
     if (before === undefined) this.report.writers++;
-    const problem = this.problemOf(link, before);
+    const problem = this.problemOf(link, before) ?? this.macProblem(link, batch.records);
     if (problem !== undefined) this.report.breaks.push({ streamSeq, writer: link.writer, problem });
     this.last.set(link.writer, { seq: link.seq, hash: sha256Hex(bytes) });
   }
@@ -98,6 +115,16 @@ export class AuditChainVerifier {
       return `batch ${String(link.seq)} follows batch ${String(before.seq)}: ${link.seq <= before.seq ? "repeated or inserted" : "batches are missing"}`;
     if (link.previous !== before.hash)
       return `batch ${String(link.seq)} names a previous batch other than the one stored before it: edited or replaced`;
+    return undefined;
+  }
+
+  private macProblem(link: AuditChainLink, records: readonly AuditRecord[]): string | undefined {
+    if (this.key === undefined) return undefined;
+    if (link.mac === undefined) return `batch ${String(link.seq)} carries no HMAC: written without the key`;
+    const { mac, ...rest } = link;
+    const expected = Buffer.from(macOf(this.key, rest, records), "hex");
+    if (!timingSafeEqual(expected, Buffer.from(mac, "hex")))
+      return `batch ${String(link.seq)}'s HMAC does not match: edited, or written with another key`;
     return undefined;
   }
 

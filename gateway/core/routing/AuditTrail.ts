@@ -47,12 +47,13 @@ export class AuditTrail {
   private readonly chain: AuditChainWriter;
   private storing = false;
 
-  /** `replicaId` names this core process in the chain it writes. */
+  /** `replicaId` names this core process in the chain it writes; with `key`, each batch carries its HMAC. */
   constructor(
     private readonly bus: Bus,
     replicaId: string,
+    key?: Uint8Array,
   ) {
-    this.chain = new AuditChainWriter(replicaId);
+    this.chain = new AuditChainWriter(replicaId, key);
   }
 
   /** Resolves once the record is stored. */
@@ -95,7 +96,7 @@ export class AuditTrail {
     const message: AuditBatch = {
       specVersion: "1",
       records: batch.records as [AuditRecord, ...AuditRecord[]],
-      chain: this.chain.next(),
+      chain: this.chain.next(batch.records),
     };
     const bytes = encodeJson(message);
     try {

@@ -63,6 +63,8 @@ export interface RouterDeps {
   replicaId?: string;
   /** Consent and manifests of partner gateways; without it, nothing crosses to or from one. */
   federation?: FederationGate;
+  /** gateway.auditKey: the key each audit batch's HMAC is made with. */
+  auditKey?: Uint8Array;
 }
 
 const NO_FEDERATION: GateDenial = {
@@ -79,7 +81,7 @@ export class Router {
 
   constructor(private readonly deps: RouterDeps) {
     this.replicaId = deps.replicaId ?? `${hostname()}/${process.pid}`;
-    this.audit = new AuditTrail(deps.bus, this.replicaId);
+    this.audit = new AuditTrail(deps.bus, this.replicaId, deps.auditKey);
   }
 
   /** Parses and checks an inbound message. Throws FG_EVENT_MALFORMED or FG_EVENT_INVALID. */
