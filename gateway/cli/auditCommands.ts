@@ -20,15 +20,18 @@ async function verifyCommand(opts: { nats: string; keyFile?: string }): Promise<
   try {
     const stored = await bus.storedRange(AUDIT_STREAM);
     if (stored.messages > 0) {
-      // Everything stored when the check began; batches stored meanwhile are left to the next check.
+      // Everything stored when the check began; batches stored meanwhile are left to the next check. The
+      // count ends the reading too: a stream whose last message was deleted never delivers stored.last.
       let done!: () => void;
       const complete = new Promise<void>((resolve) => (done = resolve));
+      let read = 0;
       const reading = await bus.follow(AUDIT_STREAM, subjects.auditAll, "start", (message) => {
         if (message.seq > stored.last) return;
+        read++;
         verifier.add(message.seq, message.data, (bytes) =>
           validateAuditBatch(JSON.parse(Buffer.from(bytes).toString("utf8"))),
         );
-        if (message.seq === stored.last) done();
+        if (message.seq === stored.last || read === stored.messages) done();
       });
       await complete;
       await reading.stop();
