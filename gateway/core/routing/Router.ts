@@ -222,7 +222,6 @@ export class Router {
           ...(verdict.marking === undefined ? {} : { marking: verdict.marking }),
         };
         routedJson ??= routed === event ? eventJson : encodeJson(routed);
-        deliveries.add(1, { network: target.network, instance: target.instance });
         work.push(
           this.deps.bus.publish(
             subjects.outbound(target.network, target.instance),
@@ -248,6 +247,10 @@ export class Router {
     if (told.length > 0 && PERSONAL_TYPES.has(event.type) && !isFederated(match.endpoint))
       work.push(this.notify(event, match.endpoint, told));
     await Promise.all(work);
+    // Counted once stored: an event handled again after a failure would otherwise count its deliveries twice.
+    for (const { target, verdict } of decided)
+      if (verdict.decision === "deliver")
+        deliveries.add(1, { network: target.network, instance: target.instance });
   }
 
   /** What the federation gate says, or a refusal when this gateway has none. */
