@@ -143,8 +143,8 @@ export class AdapterRuntime {
    * Cleans (see cleanText), validates and publishes an event from this adapter's network, then records its
    * native message id: once recorded, the message counts as bridged (bridges skip what the message map
    * knows), so it must be on the bus first. It is recorded before this resolves, so the conversation's next
-   * message (an edit of it) finds it. `ids` are the message's other native ids (see NativeMessage). Publishing the same event
-   * id twice stores it once; a failure in between is retried by publishing again.
+   * message (an edit of it) finds it. `ids` are the message's other native ids (see NativeMessage). Publishing
+   * the same event id twice stores it once; a failure in between is retried by publishing again.
    */
   async publish(native: NormalisedEvent, ids: Omit<NativeMessage, "id"> = {}): Promise<void> {
     const event = cleanEvent(native);

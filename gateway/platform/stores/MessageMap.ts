@@ -21,9 +21,10 @@ export class MessageMap {
    * Records that event `eventId` is message `nativeId` in `conversation`. A network that gives one message
    * several ids (XMPP: the sender's id and the room's stanza-id) passes the others as aliases: each of them
    * finds the event too; `packed` says `nativeId` only packs the others (XMPP keeps both ids and the author in
-   * it), which no native reference names, so only the aliases get keys. Idempotent. A native id already naming another event keeps naming it: ids come from
-   * native input, and a sender who reuses someone else's id must not take over that message's edits,
-   * retractions and replies. Resolves with the ids that were refused for that reason.
+   * it), which no native reference names, so only the aliases get keys. Idempotent. A native id already naming
+   * another event keeps naming it: ids come from native input, and a sender who reuses someone else's id must
+   * not take over that message's edits, retractions and replies. Resolves with the ids that were refused for
+   * that reason.
    */
   async record(
     eventId: string,
