@@ -166,6 +166,20 @@ export interface Endpoint {
    */
   kind?: "room" | "direct";
 }
+/**
+ * Where a bridge serves its probes and metrics (GET /healthz, /readyz, /metrics) to the kubelet and Prometheus: never the address it serves its network on, so that neither is reachable from the other's side.
+ *
+ * This interface was referenced by `Common`'s JSON-Schema
+ * via the `definition` "StatusListen".
+ */
+
+export interface StatusListen {
+  host?: string;
+  /**
+   * 0: any free port (the log says which).
+   */
+  port?: number;
+}
 
 export type Secret =
   | {

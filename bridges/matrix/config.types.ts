@@ -1,5 +1,7 @@
 /* Generated from bridges/matrix/config.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
+import type { StatusListen } from "../../schemas/types.js";
+
 export type ServerName = string;
 
 /**
@@ -53,6 +55,7 @@ export interface MatrixBridgeConfig {
    * Longer message bodies are refused, and the sender told so.
    */
   maxBodyBytes: number;
+  status: StatusListen;
 }
 /**
  * Where the bridge listens for the homeserver's transactions, and serves its files to the other bridges.
@@ -83,3 +86,6 @@ export interface MatrixAttachments {
    */
   linkLifetimeSeconds: number;
 }
+/**
+ * Where a bridge serves its probes and metrics (GET /healthz, /readyz, /metrics) to the kubelet and Prometheus: never the address it serves its network on, so that neither is reachable from the other's side.
+ */

@@ -1,6 +1,6 @@
 /* Generated from bridges/stashcat/config.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
-import type { Secret } from "../../schemas/types.js";
+import type { Secret, StatusListen } from "../../schemas/types.js";
 
 export interface StashcatBridgeConfig {
   /**
@@ -40,6 +40,7 @@ export interface StashcatBridgeConfig {
    * Longer message texts are refused.
    */
   maxBodyBytes: number;
+  status: StatusListen;
 }
 /**
  * Where the bridge serves the decrypted files of Stashcat messages to the other bridges.
@@ -70,3 +71,6 @@ export interface StashcatAttachments {
    */
   linkLifetimeSeconds: number;
 }
+/**
+ * Where a bridge serves its probes and metrics (GET /healthz, /readyz, /metrics) to the kubelet and Prometheus: never the address it serves its network on, so that neither is reachable from the other's side.
+ */

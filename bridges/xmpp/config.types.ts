@@ -1,6 +1,6 @@
 /* Generated from bridges/xmpp/config.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
-import type { Secret } from "../../schemas/types.js";
+import type { Secret, StatusListen } from "../../schemas/types.js";
 
 export interface XmppBridgeConfig {
   /**
@@ -44,6 +44,7 @@ export interface XmppBridgeConfig {
    * Longer message bodies are refused with a stanza error.
    */
   maxBodyBytes: number;
+  status: StatusListen;
 }
 
 export interface XmppSecurityLabel {
@@ -104,3 +105,6 @@ export interface XmppStoreRetry {
    */
   maxWaiting: number;
 }
+/**
+ * Where a bridge serves its probes and metrics (GET /healthz, /readyz, /metrics) to the kubelet and Prometheus: never the address it serves its network on, so that neither is reachable from the other's side.
+ */
