@@ -2,6 +2,7 @@ import { loadBridge } from "../../bridges/index.js";
 import { loadConfig } from "../platform/config/loadConfig.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
 import { createLogger } from "../platform/log.js";
+import { startTelemetry, stopTelemetry } from "../platform/telemetry.js";
 
 export interface BridgeCommandOptions {
   config: string;
@@ -24,6 +25,12 @@ export async function bridgeCommand(network: string, options: BridgeCommandOptio
     return;
   }
   const log = createLogger(loaded.config.log.level, `fedgate-bridge-${network}`);
+  const { otlpEndpoint } = loaded.config.telemetry;
+  // Each bridge reports as a service of its own, so a trace shows which process a span ran in.
+  startTelemetry({
+    serviceName: `fedgate-bridge-${network}`,
+    ...(otlpEndpoint === undefined ? {} : { otlpEndpoint }),
+  });
   const stop = await bridge.run(loaded, log);
   log.info({ network }, "bridge started");
   await new Promise<void>((resolve) => {
@@ -32,4 +39,5 @@ export async function bridgeCommand(network: string, options: BridgeCommandOptio
   });
   log.info("stopping");
   await stop();
+  await stopTelemetry();
 }
