@@ -30,6 +30,8 @@ import { collectInbound } from "../../helpers/xmppScenes.js";
 
 const log = createLogger("silent");
 const scene = await startMatrixScene();
+/** The appservice ping every second, given a second: a frozen homeserver shows within seconds. */
+const fastCheck = { connectionCheck: { intervalMs: 1000, timeoutMs: 1000 } };
 
 describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () => {
   const inbound: NormalisedEvent[] = [];
@@ -42,7 +44,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () 
     if (scene === undefined) return;
     bus = await connectBus(scene, log);
     await collectInbound(bus, inbound);
-    bridge = await startMatrixBridge(bus, scene, log);
+    bridge = await startMatrixBridge(bus, scene, log, fastCheck);
     claire = await Official.register(scene.synapse, "claire.martin", "Claire Martin");
     room = await linkedRoom(scene, bus, claire, "einsatz");
   });
@@ -126,7 +128,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () 
     await handOver(first, `${first.id}.again`);
     const second = delivery("einmal 2");
     await handOver(second, second.id);
-    bridge = await startMatrixBridge(bus, scene, log);
+    bridge = await startMatrixBridge(bus, scene, log, fastCheck);
     // Deliveries go out in order: once the second is in the room, the first was handled again before it.
     await eventually(
       async () => ((await weberSaysInRoom("einmal 2")).length === 1 ? true : undefined),
@@ -135,6 +137,39 @@ describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () 
     );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(await weberSaysInRoom("einmal")).toEqual(["einmal 1", "einmal 2"]);
+  });
+
+  it("Matrix bridge - Synapse frozen with its connections open: the appservice ping fails within seconds, passes again after the thaw, and a delivery made meanwhile arrives once", async () => {
+    if (scene === undefined) return;
+    const serverAnswers = (expected: boolean) => () =>
+      bridge?.checks().server === expected ? true : undefined;
+    await eventually(serverAnswers(true), 10_000, "the homeserver answering");
+    scene.synapse.signal("SIGSTOP");
+    const frozenAt = Date.now();
+    let noticedMs = 0;
+    try {
+      await eventually(serverAnswers(false), 5000, "the check failing");
+      noticedMs = Date.now() - frozenAt;
+      await deliverFromWeber(bus, tchapRoom(room), {
+        type: "message.created",
+        content: { body: "gefroren 1" },
+      });
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+    } finally {
+      scene.synapse.signal("SIGCONT");
+    }
+    const thawedAt = Date.now();
+    await eventually(serverAnswers(true), 20_000, "the check passing after the thaw");
+    const recoveredMs = Date.now() - thawedAt;
+    await eventually(
+      async () => ((await weberSaysInRoom("gefroren")).length === 1 ? true : undefined),
+      60_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await weberSaysInRoom("gefroren")).toEqual(["gefroren 1"]);
+    console.error(
+      `Matrix bridge, Synapse frozen: check failing after ${String(noticedMs)} ms, passing ${String(recoveredMs)} ms after the thaw`,
+    );
   });
 
   it("Matrix bridge - a transaction sent again, or its events in another one, is bridged once", async () => {
@@ -175,7 +210,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () 
       type: "message.created",
       content: { body: "gepuffert 1" },
     });
-    bridge = await startMatrixBridge(bus, scene, log);
+    bridge = await startMatrixBridge(bus, scene, log, fastCheck);
     // Synapse retries the transactions it could not deliver, with a backoff of a few seconds.
     await eventually(
       () => (bridgedBodies("offline").length >= 3 ? true : undefined),

@@ -39,7 +39,7 @@ function numbered(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix} ${String(i + 1).padStart(3, "0")}`);
 }
 
-describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - server frozen", () => {
+describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - server frozen, NATS away", () => {
   let bus: JetStreamBus;
   let bridge: FedgateProcess | undefined;
   let officer: XmppClient & { errors: Error[] };
@@ -103,7 +103,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
     await nats.stop();
   });
 
-  it("server frozen - Prosody SIGSTOP with the stream open: /readyz fails within seconds, the bridge reconnects after SIGCONT, nothing lost either way", async () => {
+  it("bridge readiness - Prosody SIGSTOP with the stream open: /readyz fails within seconds, the bridge reconnects after SIGCONT, nothing lost either way", async () => {
     if (prosody === undefined) return;
     expect(await probe("/healthz")).toBe(200);
     const written = numbered("eis", 30);
@@ -153,7 +153,6 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
     );
     // Anything doubled arrives with the rest.
     await sleep(2000);
-    (await import("node:fs")).writeFileSync("/tmp/freeze-bridge.log", bridge?.output() ?? "");
     expect(onBus()).toEqual(written);
     expect(atOfficer()).toEqual(delivered);
 
@@ -169,4 +168,17 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
       `XMPP bridge, Prosody frozen ${FROZEN_MS / 1000} s: /readyz 503 after ${noticedMs} ms, ready again ${recoveredMs} ms after the thaw`,
     );
   }, 180_000);
+
+  it("bridge readiness - NATS killed: the bridge's /readyz fails within seconds and recovers on its own once NATS is back", async () => {
+    if (nats === undefined) return;
+    let noticedMs = 0;
+    await nats.restart(async () => {
+      noticedMs = await readyzTurns(503, NOTICE_MS, "/readyz 503 with NATS down");
+      expect(await probe("/healthz")).toBe(200);
+    }, "SIGKILL");
+    const recoveredMs = await readyzTurns(200, RECOVERY_MS, "/readyz 200 with NATS back");
+    console.error(
+      `XMPP bridge, NATS killed: /readyz 503 after ${String(noticedMs)} ms, ready again ${String(recoveredMs)} ms after NATS restarted`,
+    );
+  }, 60_000);
 });
