@@ -167,6 +167,21 @@ describe.skipIf(!available)("demo - the local federation", () => {
         20_000,
         "the Stashcat message in the Tchap room",
       );
+
+      // What an operator scrapes: the core's counters and each bridge's connection, moving with the traffic.
+      const scrape = async (url: string): Promise<string> => (await fetch(url)).text();
+      for (const gateway of description.gateways) {
+        const metrics = await scrape(`${gateway.admin.url}/metrics`);
+        expect(metrics).toMatch(/^fedgate_decisions_total\{[^}]*decision="deliver"[^}]*\} [1-9]/m);
+      }
+      for (const network of ["xmpp", "matrix", "stashcat"]) {
+        const url = description.servers[`${network}-bridge-metrics`];
+        expect(url).toBeDefined();
+        const metrics = await scrape(url ?? "");
+        expect(metrics).toMatch(
+          new RegExp(`^fedgate_bridge_connected\\{[^}]*network="${network}"[^}]*\\} 1$`, "m"),
+        );
+      }
       await stopClient(officer);
       await deAudit.close();
       await frAudit.close();

@@ -41,10 +41,19 @@ export async function demoCommand(dir?: string): Promise<void> {
     "",
   ];
   process.stdout.write(lines.join("\n"));
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  // Listening until everything is stopped: a terminal's Ctrl-C can reach the process twice (directly, and
+  // relayed by the launcher), and the second must not cut the orderly stop short.
+  let stopRequested: () => void = () => undefined;
+  const requested = new Promise<void>((resolve) => (stopRequested = resolve));
+  const onSignal = (): void => stopRequested();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  await requested;
   process.stdout.write("\nfedgate demo: stopping…\n");
-  await demo.stop();
+  try {
+    await demo.stop();
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
 }

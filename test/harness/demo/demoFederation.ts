@@ -24,6 +24,7 @@ import {
 } from "../../../gateway/core/federation/federationAccounts.js";
 import { signManifest } from "../../../gateway/core/federation/partnerManifest.js";
 import { GatewayService } from "../../../gateway/core/GatewayService.js";
+import { startTelemetry, stopTelemetry } from "../../../gateway/platform/telemetry.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import { loadBridge } from "../../../bridges/index.js";
 import { demoParts, type DemoAccount, type DemoPart } from "./demoParts.js";
@@ -173,6 +174,10 @@ export class DemoFederation {
     const workDir = resolve(dir ?? (await mkdtemp(join(tmpdir(), "fedgate-demo-"))));
     await mkdir(join(workDir, "keys"), { recursive: true, mode: 0o700 });
     const stops: (() => Promise<void>)[] = [];
+    // One process runs the whole demo: its metrics are on every admin and bridge status port, and traces go
+    // to OTEL_EXPORTER_OTLP_ENDPOINT when set.
+    startTelemetry({ serviceName: "fedgate-demo" });
+    stops.push(stopTelemetry);
     try {
       const policies = await Promise.all(
         demoGateways.map(async (g) => {
