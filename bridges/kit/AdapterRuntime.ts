@@ -7,6 +7,7 @@
  * before the reply is handled.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { SpanKind, type Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { AuditBatch, Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus, Subscription } from "../../gateway/platform/bus/Bus.js";
@@ -15,6 +16,15 @@ import { buckets } from "../../schemas/contract/topology.js";
 import { validateDelivery, validateEvent } from "../../schemas/contract/schemas.js";
 import { subjects } from "../../schemas/contract/subjects.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
+import {
+  contextOf,
+  contextOfMessage,
+  failSpan,
+  traceContextOf,
+  traceHeaders,
+  tracer,
+  withSpan,
+} from "../../gateway/platform/telemetry.js";
 import { IdentityStore } from "../../gateway/platform/stores/IdentityStore.js";
 import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
@@ -147,7 +157,33 @@ export class AdapterRuntime {
    * the same event id twice stores it once; a failure in between is retried by publishing again.
    */
   async publish(native: NormalisedEvent, ids: Omit<NativeMessage, "id"> = {}): Promise<void> {
-    const event = cleanEvent(native);
+    // Where a message's trace starts (or goes on, from a trace the event carries): the core continues it from
+    // the message's headers, or from the event's trace field where headers are lost.
+    const span = tracer.startSpan(
+      "fedgate.receive",
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: { "fedgate.event.id": native.id, "fedgate.event.type": native.type },
+      },
+      contextOf(native.trace),
+    );
+    try {
+      await withSpan(span, () => this.publishTraced(native, ids, span));
+    } catch (error) {
+      throw failSpan(span, error);
+    } finally {
+      span.end();
+    }
+  }
+
+  private async publishTraced(
+    native: NormalisedEvent,
+    ids: Omit<NativeMessage, "id">,
+    span: Span,
+  ): Promise<void> {
+    const headers = traceHeaders(span);
+    const trace = traceContextOf(span);
+    const event = cleanEvent(trace === undefined ? native : { ...native, trace });
     validateEvent(event);
     const { network, instance } = this.options;
     if (event.source.network !== network || event.source.instance !== instance) {
@@ -156,7 +192,11 @@ export class AdapterRuntime {
         `adapter ${network}/${instance} cannot publish an event from ${event.source.network}/${event.source.instance}`,
       );
     }
-    await this.bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
+    await this.bus.publish(
+      subjects.inbound(event.source),
+      encodeJson(event),
+      headers === undefined ? { msgId: event.id } : { msgId: event.id, headers },
+    );
     if (event.source.messageId !== undefined && event.type === "message.created") {
       this.warnTaken(
         event.id,
@@ -217,13 +257,31 @@ export class AdapterRuntime {
             ? undefined
             : unsupportedReason(network, this.options.capabilities, delivery.event.type);
         let native: Awaited<ReturnType<DeliveryHandler>>;
+        // The native send ends the trace: a child of the core's route span (the message's headers), or of the
+        // publishing bridge's span where only the event's trace field came through.
+        const span = tracer.startSpan(
+          "fedgate.deliver",
+          {
+            kind: SpanKind.CONSUMER,
+            attributes: {
+              "fedgate.event.id": delivery.event.id,
+              "fedgate.event.type": delivery.event.type,
+              "fedgate.delivery.id": delivery.id,
+            },
+          },
+          contextOfMessage(message.headers, delivery.event.trace),
+        );
         try {
-          native =
+          native = await withSpan(span, async () =>
             cannot === undefined
               ? await handler(delivery, await this.nativeRelations(delivery))
-              : unsupported(cannot);
+              : unsupported(cannot),
+          );
+        } catch (error) {
+          throw failSpan(span, error);
         } finally {
           clearInterval(beat);
+          span.end();
         }
         if (native !== undefined && typeof native !== "string" && "unsupported" in native) {
           await this.auditUnsupported(delivery, native.unsupported);

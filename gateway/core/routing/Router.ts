@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
-import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import { SpanKind } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { AuditRecord, Delivery, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
 import type { Bus, BusMessage } from "../../platform/bus/Bus.js";
@@ -24,7 +24,15 @@ import type { IdentityStore } from "../../platform/stores/IdentityStore.js";
 import { encodeJson } from "../../platform/bus/KeyValueStore.js";
 import { encodeDelivery } from "./encodeDelivery.js";
 import { conversationKey, type LinkStore } from "../../platform/stores/LinkStore.js";
-import { contextOf, counter, histogram, tracer } from "../../platform/telemetry.js";
+import {
+  contextOfMessage,
+  counter,
+  failSpan,
+  histogram,
+  traceHeaders,
+  tracer,
+  withSpan,
+} from "../../platform/telemetry.js";
 import { AuditTrail, contentSha256 } from "./AuditTrail.js";
 import { inboundJson } from "./conversationOf.js";
 import { withoutForgotten } from "./forgottenOriginals.js";
@@ -114,30 +122,34 @@ export class Router {
 
   async handle(message: BusMessage): Promise<void> {
     const event = Router.parse(message);
-    // Not an active span: nothing inside route() starts spans of its own, and making it active would have
-    // the context manager track every promise of the routing (a few per cent of the core's CPU).
+    // Active only when recorded (see withSpan): then what the routing logs carries the trace's ids.
     const span = tracer.startSpan(
       "fedgate.route",
       {
         kind: SpanKind.CONSUMER,
         attributes: { "fedgate.event.id": event.id, "fedgate.event.type": event.type },
       },
-      contextOf(event.trace),
+      contextOfMessage(message.headers, event.trace),
     );
     try {
-      await this.route(event, message.data);
+      await withSpan(span, () => this.route(event, message.data, traceHeaders(span)));
       routeLatency.record(Date.now() - Date.parse(event.timestamp), { network: event.source.network });
     } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw error;
+      throw failSpan(span, error);
     } finally {
       span.end();
     }
   }
 
-  /** Routes `event`; `eventJson` is the event as it was published, which its deliveries carry unchanged. */
-  private async route(event: NormalisedEvent, eventJson: Uint8Array): Promise<void> {
+  /**
+   * Routes `event`; `eventJson` is the event as it was published, which its deliveries carry unchanged, and
+   * `spanHeaders` the trace context they continue (the route's span).
+   */
+  private async route(
+    event: NormalisedEvent,
+    eventJson: Uint8Array,
+    spanHeaders: Record<string, string> | undefined,
+  ): Promise<void> {
     const { links, identities, log } = this.deps;
     const match = await links.resolve(event.source);
     if (match === undefined) {
@@ -226,7 +238,7 @@ export class Router {
           this.deps.bus.publish(
             subjects.outbound(target.network, target.instance),
             encodeDelivery(delivery, routedJson),
-            { msgId: delivery.id },
+            spanHeaders === undefined ? { msgId: delivery.id } : { msgId: delivery.id, headers: spanHeaders },
           ),
         );
       } else {
@@ -245,7 +257,7 @@ export class Router {
     // what they answered is too old: they did nothing wrong.
     const told = denied.filter((d) => d.verdict.reason !== "relation-forgotten");
     if (told.length > 0 && PERSONAL_TYPES.has(event.type) && !isFederated(match.endpoint))
-      work.push(this.notify(event, match.endpoint, told));
+      work.push(this.notify(event, match.endpoint, told, spanHeaders));
     await Promise.all(work);
     // Counted once stored: an event handled again after a failure would otherwise count its deliveries twice.
     for (const { target, verdict } of decided)
@@ -273,6 +285,7 @@ export class Router {
     event: NormalisedEvent,
     source: Endpoint,
     denied: { target: Endpoint; verdict: Extract<Verdict, { decision: "deny" }> }[],
+    spanHeaders: Record<string, string> | undefined,
   ): Promise<void> {
     const policy = this.deps.policy();
     const lines = denied.map(({ target, verdict }) => {
@@ -298,6 +311,7 @@ export class Router {
     };
     await this.deps.bus.publish(subjects.outbound(source.network, source.instance), encodeJson(notice), {
       msgId: notice.id,
+      ...(spanHeaders === undefined ? {} : { headers: spanHeaders }),
     });
   }
 
