@@ -64,6 +64,7 @@ export function startTelemetry(options: TelemetryOptions): void {
     });
   }
   sdk.start();
+  for (const gauge of gauges) registerGauge(gauge);
 }
 
 export async function stopTelemetry(): Promise<void> {
@@ -99,6 +100,32 @@ export function counter(name: string, options: MetricOptions): Pick<Counter, "ad
 export function histogram(name: string, options: MetricOptions): Pick<Histogram, "record"> {
   const instrument = lazy((meter) => meter.createHistogram(name, options));
   return { record: (value: number, attributes?: Attributes) => instrument().record(value, attributes) };
+}
+
+type Observe = (report: (value: number, attributes?: Attributes) => void) => void;
+
+/** The gauges asked for, so that a gauge asked for before the SDK started is registered once it starts. */
+const gauges = new Set<{ name: string; options: MetricOptions; observe: Observe }>();
+
+function registerGauge(gauge: { name: string; options: MetricOptions; observe: Observe }): void {
+  metrics
+    .getMeter("fedgate")
+    .createObservableGauge(gauge.name, gauge.options)
+    .addCallback((result) => {
+      if (gauges.has(gauge)) gauge.observe((value, attributes) => result.observe(value, attributes));
+    });
+}
+
+/**
+ * A gauge read when metrics are collected (a scrape, an OTLP export), never on the hot path: `observe` reports
+ * each value with its attributes. The function it returns stops the reports (a stopped
+ * adapter must not keep reporting its last state).
+ */
+export function observableGauge(name: string, options: MetricOptions, observe: Observe): () => void {
+  const gauge = { name, options, observe };
+  gauges.add(gauge);
+  if (sdk !== undefined) registerGauge(gauge);
+  return () => gauges.delete(gauge);
 }
 
 export const tracer = trace.getTracer("fedgate");
