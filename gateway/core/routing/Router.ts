@@ -34,6 +34,7 @@ import {
   withSpan,
 } from "../../platform/telemetry.js";
 import { AuditTrail, contentSha256 } from "./AuditTrail.js";
+import { LinkActivity } from "./LinkActivity.js";
 import { inboundJson } from "./conversationOf.js";
 import { withoutForgotten } from "./forgottenOriginals.js";
 import { authorOf, inheritedMarkings, originalsOf, relationDenial, WITHHOLDING } from "./relations.js";
@@ -86,10 +87,12 @@ export class Router {
   private readonly replicaId: string;
   /** Per target conversation, the suffix that makes a delivery id unique; bounded by the links. */
   private readonly deliverySuffixes = new Map<string, string>();
+  private readonly activity: LinkActivity;
 
   constructor(private readonly deps: RouterDeps) {
     this.replicaId = deps.replicaId ?? `${hostname()}/${process.pid}`;
     this.audit = new AuditTrail(deps.bus, this.replicaId, deps.auditKey);
+    this.activity = new LinkActivity(deps.links);
   }
 
   /** Parses and checks an inbound message. Throws FG_EVENT_MALFORMED or FG_EVENT_INVALID. */
@@ -164,6 +167,7 @@ export class Router {
       });
       return;
     }
+    this.activity.note(match.link.id, "inbound");
     const sourceAgency = event.sender.agency ?? match.endpoint.agency;
     if (identities.isPuppet({ ...event.source, userId: event.sender.userId })) {
       await this.record(
@@ -261,8 +265,10 @@ export class Router {
     await Promise.all(work);
     // Counted once stored: an event handled again after a failure would otherwise count its deliveries twice.
     for (const { target, verdict } of decided)
-      if (verdict.decision === "deliver")
+      if (verdict.decision === "deliver") {
         deliveries.add(1, { network: target.network, instance: target.instance });
+        this.activity.note(match.link.id, "outbound");
+      }
   }
 
   /** What the federation gate says, or a refusal when this gateway has none. */
