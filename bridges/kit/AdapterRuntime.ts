@@ -20,6 +20,7 @@ import {
   contextOf,
   contextOfMessage,
   failSpan,
+  histogram,
   traceContextOf,
   traceHeaders,
   tracer,
@@ -72,6 +73,29 @@ export type DeliveryHandler = (
   delivery: Delivery,
   relations: NativeRelations,
 ) => Promise<string | NativeMessage | Unsupported | undefined>;
+
+/**
+ * Latency buckets in milliseconds: bridging takes milliseconds; a message caught up after an outage or held
+ * back by a retry takes seconds to minutes.
+ */
+const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000];
+
+const publishLatency = histogram("fedgate.bridge.publish.latency", {
+  description: "From an event's timestamp (native receive) to the event stored on the bus, by source network",
+  unit: "ms",
+  advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+});
+const deliveryLatency = histogram("fedgate.delivery.latency", {
+  description:
+    "End to end: from an event's timestamp (native receive) to its native send by the delivering bridge, by target and source network",
+  unit: "ms",
+  advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+});
+const sendDuration = histogram("fedgate.delivery.send.duration", {
+  description: "From a delivery handed to the bridge to its native send done, by target network",
+  unit: "ms",
+  advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+});
 
 /** A bridge's deliveries' ack wait when its config names none (gateway.ackWaitMs's schema default). */
 const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -197,6 +221,7 @@ export class AdapterRuntime {
       encodeJson(event),
       headers === undefined ? { msgId: event.id } : { msgId: event.id, headers },
     );
+    publishLatency.record(Date.now() - Date.parse(event.timestamp), { network });
     if (event.source.messageId !== undefined && event.type === "message.created") {
       this.warnTaken(
         event.id,
@@ -287,6 +312,12 @@ export class AdapterRuntime {
           await this.auditUnsupported(delivery, native.unsupported);
           return;
         }
+        const sentAt = Date.now();
+        sendDuration.record(sentAt - started, { network });
+        deliveryLatency.record(sentAt - Date.parse(delivery.event.timestamp), {
+          network,
+          source_network: delivery.event.source.network,
+        });
         const { id, aliases, packed } = typeof native === "string" ? { id: native } : (native ?? {});
         if (id !== undefined)
           this.warnTaken(
