@@ -11,7 +11,7 @@ import { SpanKind, type Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { AuditBatch, Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus, Subscription } from "../../gateway/platform/bus/Bus.js";
-import { deadLetterOf } from "../../gateway/platform/bus/consumePolicy.js";
+import { countDeadLetter, deadLetterOf } from "../../gateway/platform/bus/consumePolicy.js";
 import { buckets } from "../../schemas/contract/topology.js";
 import { validateDelivery, validateEvent } from "../../schemas/contract/schemas.js";
 import { subjects } from "../../schemas/contract/subjects.js";
@@ -242,11 +242,12 @@ export class AdapterRuntime {
       typeof nativeMessage === "string" ? nativeMessage : JSON.stringify(nativeMessage),
     );
     const letter = deadLetterOf(origin, `${network}/${instance}/${where}`, data, error);
-    await this.bus.publish(
+    const receipt = await this.bus.publish(
       subjects.deadLetter(origin),
       encodeJson(letter),
       dedupeId === undefined ? undefined : { msgId: `${origin}.${dedupeId}` },
     );
+    if (!receipt.duplicate) countDeadLetter(letter);
   }
 
   /** Consumes deliveries for this instance, in order, and records the native id of each one delivered. */

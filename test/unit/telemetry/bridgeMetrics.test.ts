@@ -12,6 +12,7 @@ import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import { startTelemetry, stopTelemetry } from "../../../gateway/platform/telemetry.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
+import { PermanentError } from "../../../schemas/contract/errors.js";
 import { eventually, message, stashcatChannel, xmppRoom } from "../../helpers/fixtures.js";
 import { sample, scrapeThisProcess } from "../../helpers/metricsText.js";
 
@@ -50,6 +51,20 @@ describe("bridge metrics - scraped from /metrics", () => {
     expect(sample(text, "fedgate_delivery_latency_sum", e2e)).toBeGreaterThanOrEqual(2000);
     expect(sample(text, "fedgate_delivery_send_duration_count", { network: "stashcat" })).toBe(1);
     await Promise.all([xmpp.close(), stashcat.close()]);
+  });
+
+  it("bridge metrics - native input a bridge refused counts as a dead letter by code, once however often it is refused", async () => {
+    const bus = new MemoryBus();
+    await bus.ensureTopology();
+    const xmpp = await AdapterRuntime.open(bus, { network: "xmpp", instance: "bpol", log });
+    const refusal = new PermanentError("FG_EVENT_INVALID", "not a message this bridge can read");
+    await xmpp.deadLetter("lage@conference.bpol", "<message/>", refusal, "stanza-1");
+    await xmpp.deadLetter("lage@conference.bpol", "<message/>", refusal, "stanza-1");
+    const text = await scrapeThisProcess();
+    expect(
+      sample(text, "fedgate_dead_letters_total", { origin: "xmpp-bpol", code: "FG_EVENT_INVALID" }),
+    ).toBe(1);
+    await xmpp.close();
   });
 
   it("bridge metrics - Matrix AS requests by route class and status, and their duration; hostile paths fall into one class", async () => {
