@@ -9,7 +9,7 @@ import type { LinkStore } from "../../platform/stores/LinkStore.js";
 export type LinkDirection = "inbound" | "outbound";
 
 export class LinkActivity {
-  /** Unix milliseconds per link id and direction; a deleted link's entries go at the next collection. */
+  /** Unix milliseconds per link id and direction; a deleted link's entries are dropped at the next collection. */
   private readonly last = new Map<string, Partial<Record<LinkDirection, number>>>();
 
   constructor(private readonly links: Pick<LinkStore, "get">) {
