@@ -160,16 +160,19 @@ async function startScene(dir: string, cleanups: Cleanups): Promise<{ sides: Sid
     endpoints: [{ ...weberXmppRoom, conversation: room }, tchapRoom(officials.room), stashcatTarget()],
   };
   const stashcatBridge = await stashcatBridgeConfigFor(stashcat);
+  const anyPort = { host: "127.0.0.1", port: 0 };
   const config: ConfigInput<Config> = {
     nats: { url: matrix.nats.url },
     gateway: { policyFile: join(schemaDir, "examples", "policy.yaml") },
     links: [link],
+    // Each bridge's probes on a free port of its own: they share one host.
     bridges: {
-      xmpp: prosody.bridgeConfig("bpol"),
-      matrix: matrix.config,
+      xmpp: { ...prosody.bridgeConfig("bpol"), status: anyPort },
+      matrix: { ...matrix.config, status: anyPort },
       stashcat: {
         ...stashcatBridge.config,
         encryptionPassword: { value: stashcatBridge.encryptionPassword },
+        status: anyPort,
       },
     },
   };

@@ -166,20 +166,6 @@ export interface Endpoint {
    */
   kind?: "room" | "direct";
 }
-/**
- * Where a bridge serves its probes and metrics (GET /healthz, /readyz, /metrics) to the kubelet and Prometheus: never the address it serves its network on, so that neither is reachable from the other's side.
- *
- * This interface was referenced by `Common`'s JSON-Schema
- * via the `definition` "StatusListen".
- */
-
-export interface StatusListen {
-  host?: string;
-  /**
-   * 0: any free port (the log says which).
-   */
-  port?: number;
-}
 
 export type Secret =
   | {
@@ -536,6 +522,25 @@ export interface Link {
 /**
  * One conversation on one network instance, owned by one agency.
  */
+
+export interface StatusListen {
+  host: string;
+  /**
+   * 0: any free port (the log says which).
+   */
+  port: number;
+}
+/**
+ * How a bridge checks that its server still answers, beyond the connection being open: an application-level round trip (XMPP ping, the Matrix appservice ping, Stashcat's push heartbeat) every intervalMs. One not answered within timeoutMs counts as a stall: /readyz fails, the bridge reconnects and catches up on what it missed.
+ *
+ * This interface was referenced by `Config`'s JSON-Schema
+ * via the `definition` "ConnectionCheck".
+ */
+
+export interface ConnectionCheck {
+  intervalMs: number;
+  timeoutMs: number;
+}
 
 export interface ConsentRequest {
   /**

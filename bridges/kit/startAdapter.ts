@@ -9,6 +9,7 @@ import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import type { Logger } from "../../gateway/platform/log.js";
 import { AdapterRuntime, type DeliveryHandler, type DeliverySettings } from "./AdapterRuntime.js";
 import type { Capabilities } from "./capabilities.js";
+import type { ConnectionWatch } from "./ConnectionWatch.js";
 
 /** What a network's adapter supplies to the kit. */
 export interface NetworkAdapter {
@@ -19,6 +20,8 @@ export interface NetworkAdapter {
   afterStart?(): Promise<void>;
   /** Closes what the adapter opened on its network's side; the kit closes the runtime after it. */
   close(): Promise<void>;
+  /** Watches the connection to the network's server; the kit starts it once the adapter runs. */
+  connection?: ConnectionWatch;
 }
 
 /** One adapter instance as the kit starts it. */
@@ -31,8 +34,14 @@ export interface AdapterDefinition<Adapter extends NetworkAdapter> {
   open(runtime: AdapterRuntime): Promise<Adapter>;
 }
 
-/** The adapter, running: stop() closes it and then the runtime, once. */
-export type RunningAdapter<Adapter> = Adapter & { stop(): Promise<void> };
+/**
+ * The adapter, running: stop() closes it and then the runtime, once; checks() says whether its server answers
+ * and its deliveries are consumed (the status server's readiness).
+ */
+export type RunningAdapter<Adapter> = Adapter & {
+  stop(): Promise<void>;
+  checks(): { server: boolean; deliveries: boolean };
+};
 
 export async function startAdapter<Adapter extends NetworkAdapter>(
   bus: Bus,
@@ -56,10 +65,16 @@ export async function startAdapter<Adapter extends NetworkAdapter>(
     throw error;
   }
   let stopped: Promise<void> | undefined;
+  let consuming = false;
   let stopListening: (() => void) | undefined;
   const running = Object.assign(adapter, {
+    checks: () => ({
+      server: adapter.connection?.ready ?? true,
+      deliveries: consuming && stopped === undefined,
+    }),
     stop: (): Promise<void> =>
       (stopped ??= (async () => {
+        adapter.connection?.stop();
         stopListening?.();
         try {
           await runtime.stopDeliveries();
@@ -71,6 +86,7 @@ export async function startAdapter<Adapter extends NetworkAdapter>(
   });
   try {
     await runtime.consumeDeliveries(adapter.deliver);
+    consuming = true;
     const reconcile = adapter.reconcileLinks?.bind(adapter);
     if (reconcile !== undefined) {
       stopListening = runtime.linked.onChange(() => {
@@ -81,6 +97,7 @@ export async function startAdapter<Adapter extends NetworkAdapter>(
       await reconcile();
     }
     await adapter.afterStart?.();
+    adapter.connection?.start();
   } catch (error) {
     await running.stop();
     throw error;

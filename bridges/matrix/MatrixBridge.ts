@@ -22,6 +22,7 @@ import {
   type NativeMessage,
   type NativeRelations,
 } from "../kit/AdapterRuntime.js";
+import { ConnectionWatch } from "../kit/ConnectionWatch.js";
 import { startAdapter, type NetworkAdapter, type RunningAdapter } from "../kit/startAdapter.js";
 import { matrixCapabilities } from "./capabilities.js";
 import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
@@ -62,9 +63,12 @@ export class MatrixBridge implements NetworkAdapter {
   private readonly ghosts: GhostUsers;
   private readonly inbound: InboundEvents;
   private readonly deliveries: Deliveries;
+  /** The appservice ping on a schedule: the homeserver answers, and reaches the bridge back. */
+  readonly connection: ConnectionWatch;
 
   private constructor(
     config: ResolvedConfig,
+    appserviceId: string,
     bot: string,
     client: MatrixClient,
     private readonly runtime: AdapterRuntime,
@@ -79,6 +83,15 @@ export class MatrixBridge implements NetworkAdapter {
       prefix: config.ghostPrefix,
       serverName: config.serverName,
     });
+    this.connection = new ConnectionWatch(
+      {
+        ping: (timeoutMs) => client.ping(appserviceId, timeoutMs),
+        // Nothing to drop: every call has a timeout of its own, and the homeserver sends again the
+        // transactions the bridge did not answer.
+        reconnect: () => Promise.resolve(),
+      },
+      { network: NETWORK, instance: config.instance, log, check: config.connectionCheck },
+    );
     const { identities } = runtime;
     const notices = new BotNotices(client, new SaidOnceStore(state), log);
     const guard = new RoomGuard(config, { client, linked: runtime.linked, notices, log });
@@ -166,6 +179,7 @@ export class MatrixBridge implements NetworkAdapter {
           const bot = `@${registration.sender_localpart}:${config.serverName}`;
           const bridge = new MatrixBridge(
             config,
+            registration.id,
             bot,
             client,
             runtime,

@@ -1,6 +1,6 @@
 /* Generated from bridges/matrix/config.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
-import type { StatusListen } from "../../schemas/types.js";
+import type { ConnectionCheck, StatusListen } from "../../schemas/types.js";
 
 export type ServerName = string;
 
@@ -56,6 +56,7 @@ export interface MatrixBridgeConfig {
    */
   maxBodyBytes: number;
   status: StatusListen;
+  connectionCheck: ConnectionCheck;
 }
 /**
  * Where the bridge listens for the homeserver's transactions, and serves its files to the other bridges.

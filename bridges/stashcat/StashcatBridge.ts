@@ -14,6 +14,7 @@ import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import type { KeyValueStore } from "../../gateway/platform/bus/KeyValueStore.js";
 import type { Logger } from "../../gateway/platform/log.js";
 import type { AdapterRuntime, DeliveryHandler, DeliverySettings } from "../kit/AdapterRuntime.js";
+import { ConnectionWatch } from "../kit/ConnectionWatch.js";
 import { startAdapter, type NetworkAdapter, type RunningAdapter } from "../kit/startAdapter.js";
 import { stashcatCapabilities } from "./capabilities.js";
 import { CatchUps } from "./CatchUps.js";
@@ -46,6 +47,11 @@ export class StashcatBridge implements NetworkAdapter {
   private readonly files: MessageFiles;
   private readonly catchUps: CatchUps;
   private readonly deliveries: Deliveries;
+  /**
+   * Asks the push channel's heartbeat on a schedule: a socket that stays open while the server answers
+   * nothing is dropped, and the catch-up after the new authentication reads what the push missed.
+   */
+  readonly connection: ConnectionWatch;
 
   private constructor(
     private readonly config: StashcatBridgeConfig,
@@ -59,6 +65,15 @@ export class StashcatBridge implements NetworkAdapter {
   ) {
     const { links } = runtime;
     const { retries } = this;
+    this.connection = new ConnectionWatch(
+      {
+        ping: (timeoutMs) =>
+          this.push?.heartbeat(timeoutMs) ??
+          Promise.reject(new Error("the push channel is not connected yet")),
+        reconnect: () => this.push?.reconnect() ?? Promise.resolve(),
+      },
+      { network: NETWORK, instance: config.instance, log, check: config.connectionCheck },
+    );
     const cursors = new ChatCursors(state);
     const directChats = new DirectChatStore(state);
     const ownActions = new OwnActionStore(state);
@@ -157,8 +172,10 @@ export class StashcatBridge implements NetworkAdapter {
         this.catchUps.onPush(raw);
       },
       onReady: () => {
+        this.connection.connectedNow();
         this.catchUps.onPushReady();
       },
+      onDisconnect: () => this.connection.disconnectedNow(),
     });
   }
 

@@ -23,11 +23,16 @@ export interface StashcatPushOptions {
   onMessage(raw: unknown): void;
   /** After each (re)authentication: the bridge catches up on what it missed here. */
   onReady(): void;
+  /** The socket went; it reconnects by itself, and onReady follows once it is authenticated again. */
+  onDisconnect?(): void;
   /** Longest wait for the first authentication before connect() fails; default 30 s. */
   connectTimeoutMs?: number;
   /** Longest wait for `new_device_connected` after a connect before the session is checked; default 15 s. */
   authTimeoutMs?: number;
-  /** How often the server is asked whether the socket is still authenticated; default 60 s. */
+  /**
+   * How often the channel asks the server by itself whether the socket is still authenticated (see
+   * heartbeat()); default never: the bridge's connection watch asks on its own schedule.
+   */
   heartbeatIntervalMs?: number;
 }
 
@@ -193,20 +198,48 @@ export class StashcatPush {
   }
 
   /**
-   * Asks the server now and then whether the socket is still authenticated (its ack is a boolean); a
-   * server that forgot the socket's session gets `userid` again.
+   * Asks the server whether the socket is still authenticated (its ack is a boolean): resolves on the answer,
+   * rejects when the socket is not authenticated or no answer came within timeoutMs. A server that forgot the
+   * socket's session gets `userid` again.
    */
-  private startHeartbeat(): void {
-    clearInterval(this.heartbeatTimer);
-    const intervalMs = this.options.heartbeatIntervalMs ?? 60_000;
-    this.heartbeatTimer = setInterval(() => {
-      if (this.stopped || this.awaitingAuth || !this.socket.connected) return;
-      this.socket.timeout(intervalMs / 2).emit("heartbeat", (error: Error | null, authenticated: unknown) => {
-        // No answer: socket.io's own pings notice a dead connection.
-        if (error !== null || authenticated !== false || this.stopped) return;
+  heartbeat(timeoutMs: number): Promise<void> {
+    if (this.stopped || this.awaitingAuth || !this.socket.connected)
+      return Promise.reject(new TransientError("FG_PEER_UNAVAILABLE", "Stashcat push is not authenticated"));
+    return new Promise((resolve, reject) => {
+      this.socket.timeout(timeoutMs).emit("heartbeat", (error: Error | null, authenticated: unknown) => {
+        if (error !== null) {
+          reject(
+            new TransientError("FG_PEER_UNAVAILABLE", "no answer to the Stashcat push heartbeat", {
+              cause: error,
+            }),
+          );
+          return;
+        }
+        resolve();
+        if (authenticated !== false || this.stopped) return;
         this.log.info({}, "Stashcat push: the server dropped the authentication; authenticating again");
         this.authenticate();
       });
+    });
+  }
+
+  /**
+   * Drops a socket the server stopped answering on and connects again at once: socket.io's own pings would
+   * notice only after its ping interval and timeout, and only when the server is the one that pings.
+   */
+  reconnect(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.socket.disconnect();
+    this.socket.connect();
+    return Promise.resolve();
+  }
+
+  private startHeartbeat(): void {
+    clearInterval(this.heartbeatTimer);
+    const intervalMs = this.options.heartbeatIntervalMs;
+    if (intervalMs === undefined) return;
+    this.heartbeatTimer = setInterval(() => {
+      this.heartbeat(intervalMs / 2).catch(() => undefined);
     }, intervalMs);
   }
 
@@ -216,6 +249,7 @@ export class StashcatPush {
     this.awaitingAuth = false;
     if (this.stopped) return;
     this.log.warn({ reason }, "Stashcat push disconnected");
+    this.options.onDisconnect?.();
     // socket.io reconnects by itself, except when the server closed the socket on purpose.
     if (reason === "io server disconnect") this.restart();
   }

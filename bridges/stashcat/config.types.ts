@@ -1,6 +1,6 @@
 /* Generated from bridges/stashcat/config.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
-import type { Secret, StatusListen } from "../../schemas/types.js";
+import type { ConnectionCheck, Secret, StatusListen } from "../../schemas/types.js";
 
 export interface StashcatBridgeConfig {
   /**
@@ -41,6 +41,7 @@ export interface StashcatBridgeConfig {
    */
   maxBodyBytes: number;
   status: StatusListen;
+  connectionCheck: ConnectionCheck;
 }
 /**
  * Where the bridge serves the decrypted files of Stashcat messages to the other bridges.

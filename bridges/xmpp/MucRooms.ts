@@ -57,10 +57,6 @@ export class MucRooms {
   ) {}
 
   /** Forgets every room: a reconnection loses every room membership. */
-  clear(): void {
-    this.rooms.clear();
-  }
-
   /** Whether `fullJid` is in `roomJid`, or on its way in. */
   isIn(roomJid: string, fullJid: string): boolean {
     return this.rooms.get(roomJid)?.own.has(fullJid) === true;
@@ -252,18 +248,35 @@ export class MucRooms {
 
   /** Every own occupant (bot and puppets) leaves every room. */
   async leaveAll(): Promise<void> {
-    const leaving: Promise<void>[] = [];
-    for (const [roomJid, room] of this.rooms) {
-      for (const [fullJid, { nick }] of room.own) {
-        leaving.push(
-          this.component
-            .send(xml("presence", { type: "unavailable", from: fullJid, to: `${roomJid}/${nick}` }))
-            .catch(() => undefined),
-        );
-      }
-    }
-    await Promise.all(leaving);
+    await this.leaveQuietly([...this.rooms].flatMap(([roomJid, room]) => ownOccupants(roomJid, room)));
   }
+
+  /**
+   * After a reconnection: the rooms still hold the occupants of the lost stream (a server does not remove a
+   * component's occupants when it goes), and a native occupant would seem to hold each of their nicks. They
+   * leave, on the new stream, and every room is forgotten, to be joined again under the same nicks: what a
+   * puppet posted before stays attributable to it (see postedBefore).
+   */
+  async forgetAfterReconnection(): Promise<void> {
+    const lost = [...this.rooms].flatMap(([roomJid, room]) => ownOccupants(roomJid, room));
+    this.rooms.clear();
+    await this.leaveQuietly(lost);
+  }
+
+  /** Sends each occupant's leave; one that cannot be sent (the stream went again) is not tried again. */
+  private async leaveQuietly(occupants: { roomJid: string; fullJid: string; nick: string }[]): Promise<void> {
+    await Promise.all(
+      occupants.map(({ roomJid, fullJid, nick }) =>
+        this.component
+          .send(xml("presence", { type: "unavailable", from: fullJid, to: `${roomJid}/${nick}` }))
+          .catch(() => undefined),
+      ),
+    );
+  }
+}
+
+function ownOccupants(roomJid: string, room: Room): { roomJid: string; fullJid: string; nick: string }[] {
+  return [...room.own].map(([fullJid, { nick }]) => ({ roomJid, fullJid, nick }));
 }
 
 /**

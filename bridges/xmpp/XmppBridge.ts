@@ -16,6 +16,7 @@ import {
   type NativeRelations,
   type Unsupported,
 } from "../kit/AdapterRuntime.js";
+import { ConnectionWatch } from "../kit/ConnectionWatch.js";
 import { InputQueue } from "../kit/InputQueue.js";
 import { startAdapter, type NetworkAdapter, type RunningAdapter } from "../kit/startAdapter.js";
 import { xmppCapabilities } from "./capabilities.js";
@@ -60,6 +61,8 @@ export class XmppBridge implements NetworkAdapter {
   private readonly roomInbound: RoomInbound;
   private readonly directInbound: DirectInbound;
   private readonly deliveries: Deliveries;
+  /** Pings the server (XEP-0199) on a schedule: a stream that stays open while nothing answers is dropped. */
+  readonly connection: ConnectionWatch;
 
   private constructor(
     private readonly config: XmppBridgeConfig,
@@ -71,6 +74,15 @@ export class XmppBridge implements NetworkAdapter {
   ) {
     const { botJid } = this;
     const { maxWaiting } = config.storeRetry;
+    // A host of the component's server: the first domain its users are on.
+    const serverHost = config.userDomains[0];
+    this.connection = new ConnectionWatch(
+      {
+        ping: (timeoutMs) => component.ping(serverHost, timeoutMs),
+        reconnect: () => component.reconnect(),
+      },
+      { network: "xmpp", instance: config.instance, log, check: config.connectionCheck },
+    );
     this.perRoom = new InputQueue(maxWaiting);
     this.perDirect = new InputQueue(maxWaiting, maxWaiting);
     const stored = storedWith(config.storeRetry, this.stopping.signal, log);
@@ -163,10 +175,11 @@ export class XmppBridge implements NetworkAdapter {
           component.onStanza((stanza) => bridge.receive(stanza));
           component.onGet(NS.vcard, "vCard", (iq) => bridge.vcardOf(iq));
           component.onOnline(() => {
-            // A reconnection loses every room membership.
-            bridge.rooms.clear();
-            bridge.joinLinkedRooms();
+            bridge.connection.connectedNow();
+            // A reconnection loses every room membership; rejoining catches up from each room's archive.
+            void bridge.rooms.forgetAfterReconnection().then(() => bridge.joinLinkedRooms());
           });
+          component.onDisconnect(() => bridge.connection.disconnectedNow());
           try {
             await component.start();
           } catch (error) {

@@ -30,13 +30,17 @@ export type Xml = (
 ) => XmlElement;
 
 interface ComponentEntity {
+  status: string;
+  /** The open socket, while there is one. */
+  socket: { destroy(): void } | null;
   start(): Promise<unknown>;
   stop(): Promise<unknown>;
+  disconnect(): Promise<unknown>;
   send(element: XmlElement): Promise<void>;
   /** Writes serialised XML to the socket: every stanza and the stream's own elements pass through it. */
   write(text: string): Promise<void>;
   on(event: "stanza", listener: (element: XmlElement) => void): void;
-  on(event: "online" | "offline", listener: () => void): void;
+  on(event: "online" | "offline" | "disconnect", listener: () => void): void;
   on(event: "error", listener: (error: Error & { condition?: string }) => void): void;
   on(event: "status", listener: (status: string) => void): void;
   reconnect: { delay: number; stop(): void };
@@ -91,6 +95,7 @@ export class XmppComponent {
   private readonly entity: ComponentEntity;
   private readonly listeners: ((element: XmlElement) => void)[] = [];
   private onlineListeners: (() => void)[] = [];
+  private disconnectListeners: (() => void)[] = [];
 
   constructor(private readonly options: XmppComponentOptions) {
     this.entity = library.component({
@@ -111,6 +116,9 @@ export class XmppComponent {
       for (const listener of this.onlineListeners) listener();
     });
     this.entity.on("offline", () => options.log.warn({ domain: options.domain }, "XMPP component offline"));
+    this.entity.on("disconnect", () => {
+      for (const listener of this.disconnectListeners) listener();
+    });
     this.entity.on("error", (error) =>
       options.log.error(
         { condition: error.condition, reason: explain(error, options) },
@@ -127,6 +135,45 @@ export class XmppComponent {
   /** Called after every (re)connection: rooms must be joined again. */
   onOnline(listener: () => void): void {
     this.onlineListeners.push(listener);
+  }
+
+  /** Called whenever the connection is lost; the component reconnects by itself. */
+  onDisconnect(listener: () => void): void {
+    this.disconnectListeners.push(listener);
+  }
+
+  /**
+   * An XMPP ping (XEP-0199) to `to`, a host of the component's server: resolves on any answer, an error reply
+   * included (a host without ping support still answered), and rejects when the stream is not up or nothing
+   * came back within timeoutMs.
+   */
+  async ping(to: string, timeoutMs: number): Promise<void> {
+    if (this.entity.status !== "online")
+      throw new TransientError("FG_PEER_UNAVAILABLE", `the XMPP stream is ${this.entity.status}`);
+    try {
+      await this.entity.iqCaller.request(
+        xml("iq", { type: "get", to }, xml("ping", { xmlns: NS.ping })),
+        timeoutMs,
+      );
+    } catch (cause) {
+      if (cause instanceof Error && cause.name === "StanzaError") return;
+      throw new TransientError("FG_PEER_UNAVAILABLE", `no answer to an XMPP ping: ${String(cause)}`, {
+        cause,
+      });
+    }
+  }
+
+  /**
+   * Drops the connection to a server that stopped answering, so that the library connects again. Closing
+   * politely waits for the frozen server (up to the library's timeout), so the socket is destroyed after it.
+   * A connection still being opened is dropped too: a frozen server accepts TCP connections (the kernel does)
+   * but never opens the stream, and the library would wait on it for good.
+   */
+  async reconnect(): Promise<void> {
+    const socket = this.entity.socket;
+    if (socket === null) return;
+    await this.entity.disconnect().catch(() => undefined);
+    socket.destroy();
   }
 
   /** Answers iq gets for one payload. The library answers service-unavailable to any other get or set. */

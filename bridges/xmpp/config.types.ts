@@ -1,6 +1,6 @@
 /* Generated from bridges/xmpp/config.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
-import type { Secret, StatusListen } from "../../schemas/types.js";
+import type { ConnectionCheck, Secret, StatusListen } from "../../schemas/types.js";
 
 export interface XmppBridgeConfig {
   /**
@@ -45,6 +45,7 @@ export interface XmppBridgeConfig {
    */
   maxBodyBytes: number;
   status: StatusListen;
+  connectionCheck: ConnectionCheck;
 }
 
 export interface XmppSecurityLabel {

@@ -5,6 +5,7 @@ export const NS = {
   stanzaId: "urn:xmpp:sid:0",
   delay: "urn:xmpp:delay",
   stanzas: "urn:ietf:params:xml:ns:xmpp-stanzas",
+  ping: "urn:xmpp:ping",
   correction: "urn:xmpp:message-correct:0",
   retract: "urn:xmpp:message-retract:1",
   fasten: "urn:xmpp:fasten:0",

@@ -104,7 +104,10 @@ export function startStashcatBridge(
  * A config file for `fedgate bridge stashcat`, as an operator writes one, for the scene's server and NATS:
  * the bridge as a process of its own, which a test may kill.
  */
-export async function writeStashcatBridgeConfig(scene: StashcatScene): Promise<string> {
+export async function writeStashcatBridgeConfig(
+  scene: StashcatScene,
+  overrides: ConfigInput<StashcatBridgeConfig> = {},
+): Promise<string> {
   const { config, encryptionPassword } = scene.config;
   const file = join(await scratchDir("stashcat-bridge"), "config.yaml");
   await writeFile(
@@ -112,7 +115,15 @@ export async function writeStashcatBridgeConfig(scene: StashcatScene): Promise<s
     stringify({
       nats: { url: scene.nats.url },
       log: { level: "info" },
-      bridges: { stashcat: { ...config, encryptionPassword: { value: encryptionPassword } } },
+      bridges: {
+        stashcat: {
+          ...config,
+          encryptionPassword: { value: encryptionPassword },
+          // Probes on any free port: tests run side by side.
+          status: { host: "127.0.0.1", port: 0 },
+          ...overrides,
+        },
+      },
     }),
   );
   return file;

@@ -2,7 +2,9 @@
  * A TCP relay in front of a server. In front of one that keeps its state in memory (the Stashcat-compatible
  * server), going down and coming back is what its clients see of a restart of a server that keeps its state
  * on disk: every connection is cut, the port refuses for a while, then accepts again, with the data still
- * there. Swallowing, it is a server going down that takes what its clients write and never reads it.
+ * there. Swallowing, it is a server going down that takes what its clients write and never reads it. Frozen,
+ * it is a server stopped (SIGSTOP) with its connections open: new connections are accepted (as the kernel
+ * accepts them for a stopped process) and nothing moves either way until it thaws, when everything held flows.
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { freePort } from "../harness/servers/serverProcess.js";
@@ -12,6 +14,9 @@ export class TcpRelay {
   private server: Server | undefined;
   /** While true, what clients write is dropped: it never reaches the server. */
   swallowing = false;
+  private frozen = false;
+  /** What waits for the thaw: the relaying of connections accepted while frozen, and held flows. */
+  private readonly thawing: (() => void)[] = [];
 
   private constructor(
     /** The port clients connect to. */
@@ -58,11 +63,37 @@ export class TcpRelay {
     if (server !== undefined) await new Promise((resolve) => server.close(resolve));
   }
 
+  /** Nothing moves on any connection, old or new, until thaw(). */
+  freeze(): void {
+    this.frozen = true;
+    for (const socket of this.sockets) {
+      socket.pause();
+      this.thawing.push(() => socket.resume());
+    }
+  }
+
+  thaw(): void {
+    this.frozen = false;
+    for (const resume of this.thawing.splice(0)) resume();
+  }
+
   async stop(): Promise<void> {
+    this.thaw();
     await this.down();
   }
 
   private relay(client: Socket): void {
+    if (this.frozen) {
+      client.pause();
+      this.sockets.add(client);
+      client.on("error", () => undefined);
+      this.thawing.push(() => {
+        this.sockets.delete(client);
+        if (!client.destroyed) this.relay(client);
+        client.resume();
+      });
+      return;
+    }
     const upstream = connect(this.targetPort, "127.0.0.1");
     for (const socket of [client, upstream]) {
       this.sockets.add(socket);

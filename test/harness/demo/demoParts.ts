@@ -7,6 +7,7 @@ import type { BridgeNetwork } from "../../../bridges/index.js";
 import { startMatrixDemo } from "./matrixDemo.js";
 import { startStashcatDemo } from "./stashcatDemo.js";
 import { startXmppDemo } from "./xmppDemo.js";
+import { freePort } from "../servers/serverProcess.js";
 
 /** A demo person's account on a bridged network. */
 export interface DemoAccount {
@@ -41,8 +42,27 @@ export interface DemoPart {
 /** Starts a network's demo server(s) in dir, with accounts, on 127.0.0.1. */
 export type StartDemoPart = (dir: string, log: Logger) => Promise<DemoPart>;
 
+/**
+ * The part with its bridge's probes and metrics on a port of its own (the demo's bridges share one host), listed
+ * with its servers so the demo prints where to scrape it.
+ */
+function withBridgeStatus(network: BridgeNetwork, start: StartDemoPart): StartDemoPart {
+  return async (dir, log) => {
+    const part = await start(dir, log);
+    const status = { host: "127.0.0.1", port: await freePort() };
+    return {
+      ...part,
+      config: { ...part.config, status },
+      servers: {
+        ...part.servers,
+        [`${network}-bridge-metrics`]: `http://127.0.0.1:${String(status.port)}/metrics`,
+      },
+    };
+  };
+}
+
 export const demoParts: Readonly<Record<BridgeNetwork, StartDemoPart>> = {
-  xmpp: startXmppDemo,
-  matrix: startMatrixDemo,
-  stashcat: startStashcatDemo,
+  xmpp: withBridgeStatus("xmpp", startXmppDemo),
+  matrix: withBridgeStatus("matrix", startMatrixDemo),
+  stashcat: withBridgeStatus("stashcat", startStashcatDemo),
 };

@@ -1,7 +1,7 @@
 /**
- * The Stashcat bridge as the process an operator runs (`fedgate bridge stashcat`), killed with kill -9 and
- * frozen with SIGSTOP while officers write and the core delivers: counted at the far ends, every message once,
- * in order.
+ * The Stashcat bridge as the process an operator runs (`fedgate bridge stashcat`), killed with kill -9, frozen
+ * with SIGSTOP, and left with a frozen server while officers write and the core delivers: counted at the far
+ * ends, every message once, in order.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
@@ -11,6 +11,8 @@ import { decryptText, encryptText } from "../../../bridges/stashcat/crypto.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import { deliverFromWeber } from "../../helpers/matrixScenes.js";
 import { runFedgate, type FedgateProcess } from "../../helpers/processes.js";
+import { freePort } from "../../harness/servers/serverProcess.js";
+import { TcpRelay } from "../../helpers/tcpRelay.js";
 import {
   einsatz,
   linkChannel,
@@ -37,6 +39,12 @@ describe.skipIf(scene === undefined)("Stashcat bridge process - kill -9 and SIGS
   let schulz: Officer;
   let meyerKey: Buffer;
   const processes: FedgateProcess[] = [];
+  /** The bridge reaches the server's API and push through these, which can freeze as the server would. */
+  let relays: TcpRelay[] = [];
+  /** The bridge's probes and metrics. */
+  let status = "";
+  /** The bridge asks the push channel's heartbeat every second, and gives it a second. */
+  const check = { intervalMs: 1000, timeoutMs: 1000 };
 
   async function startBridge(): Promise<FedgateProcess> {
     const bridge = runFedgate(["bridge", "stashcat", "--config", config]);
@@ -51,7 +59,19 @@ describe.skipIf(scene === undefined)("Stashcat bridge process - kill -9 and SIGS
     await bus.ensureTopology();
     await collectInbound(bus, inbound);
     await linkChannel(bus, "einsatz", einsatz);
-    config = await writeStashcatBridgeConfig(scene);
+    const [api, push] = await Promise.all([
+      TcpRelay.start(Number(new URL(scene.server.apiUrl).port)),
+      TcpRelay.start(Number(new URL(scene.server.pushUrl).port)),
+    ]);
+    relays = [api, push];
+    const port = await freePort();
+    status = `http://127.0.0.1:${String(port)}`;
+    config = await writeStashcatBridgeConfig(scene, {
+      apiUrl: api.through(scene.server.apiUrl),
+      pushUrl: push.through(scene.server.pushUrl),
+      status: { host: "127.0.0.1", port },
+      connectionCheck: check,
+    });
     meyer = await Officer.login(scene, MEYER, log);
     schulz = await Officer.login(scene, SCHULZ, log);
     meyerKey = await meyer.chatKey(einsatz);
@@ -59,6 +79,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge process - kill -9 and SIGS
 
   afterAll(async () => {
     for (const bridge of processes) if (bridge.child.exitCode === null) bridge.child.kill("SIGKILL");
+    await Promise.all(relays.map((relay) => relay.stop()));
     await bus.close();
     await scene?.stop();
   });
@@ -141,5 +162,61 @@ describe.skipIf(scene === undefined)("Stashcat bridge process - kill -9 and SIGS
     }
     await expectBoth("Eingefroren", fromStashcat, toStashcat);
     expect(bridge.output()).toContain("Stashcat push disconnected");
+  }, 180_000);
+
+  it("Stashcat bridge process - its server frozen with the connections open: /readyz fails within seconds, the bridge reconnects after the thaw, every message once, in order", async () => {
+    if (scene === undefined) return;
+    const [bridge] = processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+    if (bridge === undefined) throw new Error("no bridge process running");
+    const readyz = async (): Promise<number> => {
+      try {
+        return (await fetch(`${status}/readyz`, { signal: AbortSignal.timeout(2000) })).status;
+      } catch {
+        return 0;
+      }
+    };
+    const readyzTurns = async (expected: number, timeoutMs: number): Promise<number> => {
+      const started = Date.now();
+      await eventually(async () => ((await readyz()) === expected ? true : undefined), timeoutMs);
+      return Date.now() - started;
+    };
+    await readyzTurns(200, 30_000);
+    const fromStashcat: string[] = [];
+    const toStashcat: string[] = [];
+    let noticedMs = 0;
+    let recovered: Promise<number> | undefined;
+    let frozenAt = 0;
+    let frozenMs = 0;
+    for (let n = 1; n <= 30; n++) {
+      if (n === 6) {
+        for (const relay of relays) relay.freeze();
+        frozenAt = Date.now();
+        noticedMs = await readyzTurns(503, check.intervalMs + check.timeoutMs + 3000);
+      }
+      if (n === 20) {
+        for (const relay of relays) relay.thaw();
+        frozenMs = Date.now() - frozenAt;
+        recovered = readyzTurns(200, 30_000);
+      }
+      const text = `Frost ${String(n)}`;
+      write(text);
+      fromStashcat.push(text);
+      const delivered = `Frost Weber ${String(n)}`;
+      await deliverFromWeber(bus, stashcatTarget(), {
+        type: "message.created",
+        content: { body: delivered },
+      });
+      toStashcat.push(delivered);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const recoveredMs = await recovered;
+    await expectBoth("Frost", fromStashcat, toStashcat);
+    expect(bridge.output()).toContain("the server does not answer on an open connection; reconnecting");
+    const metrics = await (await fetch(`${status}/metrics`)).text();
+    expect(metrics).toMatch(/^fedgate_bridge_stalls_total\{[^}]*network="stashcat"[^}]*\} [1-9]/m);
+    expect(metrics).toMatch(/^fedgate_bridge_reconnects_total\{[^}]*network="stashcat"[^}]*\} [1-9]/m);
+    console.error(
+      `Stashcat bridge, server frozen ${String(frozenMs)} ms: /readyz 503 after ${noticedMs} ms, ready again ${recoveredMs} ms after the thaw`,
+    );
   }, 180_000);
 });

@@ -188,7 +188,9 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - NATS
       stringify({
         nats: { url: nats.url },
         log: { level: "info" },
-        bridges: { xmpp: { ...prosody.bridgeConfig(), agency: "bpol" } },
+        bridges: {
+          xmpp: { ...prosody.bridgeConfig(), agency: "bpol", status: { host: "127.0.0.1", port: 0 } },
+        },
       }),
     );
     const first = runFedgate(["bridge", "xmpp", "--config", config]);
