@@ -15,6 +15,7 @@ import { buckets } from "../../schemas/contract/topology.js";
 import { OtlpReceiver, type ReceivedSpan } from "../harness/servers/OtlpReceiver.js";
 import { freePort } from "../harness/servers/serverProcess.js";
 import { eventually, writeGatewayConfig } from "../helpers/fixtures.js";
+import { sample } from "../helpers/metricsText.js";
 import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../helpers/prosody.js";
 import { runFedgate, type FedgateProcess } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
@@ -29,6 +30,19 @@ import {
 import { addWeber, bridgeInRoom, weberInRoom } from "../helpers/xmppScenes.js";
 
 const log = createLogger("silent");
+
+/** A bridge process's /metrics, on the status port its log names (the configs ask for any free port). */
+async function scrapeBridge(bridge: FedgateProcess): Promise<string> {
+  const line = bridge
+    .output()
+    .split("\n")
+    .find((l) => l.includes("probes and metrics served"));
+  const url = line === undefined ? undefined : (JSON.parse(line) as { url?: string }).url;
+  if (url === undefined) throw new Error(`the bridge named no status port:\n${bridge.output()}`);
+  const response = await fetch(`${url}/metrics`);
+  expect(response.status).toBe(200);
+  return response.text();
+}
 const scene = await startStashcatScene();
 const prosody = scene === undefined ? undefined : await startProsodyOrSkip();
 
@@ -79,7 +93,9 @@ describe.skipIf(scene === undefined || prosody === undefined)(
         stringify({
           nats: { url: scene.nats.url },
           log: { level: "info" },
-          bridges: { xmpp: { ...prosody.bridgeConfig(), agency: "bpol" } },
+          bridges: {
+            xmpp: { ...prosody.bridgeConfig(), agency: "bpol", status: { host: "127.0.0.1", port: 0 } },
+          },
         }),
       );
       const stashcatConfig = await writeStashcatBridgeConfig(scene);
@@ -142,5 +158,22 @@ describe.skipIf(scene === undefined || prosody === undefined)(
       expect(route?.attributes["fedgate.event.id"]).toBe(deliver.attributes["fedgate.event.id"]);
       expect(receive?.attributes["fedgate.event.id"]).toBe(deliver.attributes["fedgate.event.id"]);
     }, 90_000);
+
+    it("traces - each bridge's /metrics on its status port: the publishing one its publish latency, the delivering one the end-to-end latency", async () => {
+      const [, xmppBridge, stashcatBridge] = processes;
+      if (xmppBridge === undefined || stashcatBridge === undefined)
+        throw new Error("the bridges did not start");
+      const published = await scrapeBridge(xmppBridge);
+      expect(
+        sample(published, "fedgate_bridge_publish_latency_count", { network: "xmpp" }),
+      ).toBeGreaterThanOrEqual(1);
+      const delivered = await scrapeBridge(stashcatBridge);
+      const e2e = { network: "stashcat", source_network: "xmpp" };
+      expect(sample(delivered, "fedgate_delivery_latency_count", e2e)).toBeGreaterThanOrEqual(1);
+      expect(
+        sample(delivered, "fedgate_delivery_send_duration_count", { network: "stashcat" }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(delivered).toContain('service_name="fedgate-bridge-stashcat"');
+    });
   },
 );
