@@ -29,7 +29,7 @@ import { buckets } from "../schemas/contract/topology.js";
 import { PARTITIONS } from "../schemas/contract/subjects.js";
 import { LocalNatsServer } from "../test/harness/servers/LocalNatsServer.js";
 import { freePort } from "../test/harness/servers/serverProcess.js";
-import { type OtlpCounts, OtlpReceiver } from "./otlpReceiver.js";
+import { type OtlpCounts, OtlpReceiver } from "../test/harness/servers/OtlpReceiver.js";
 import {
   cpuSecondsOf,
   killAllStarted,

@@ -7,14 +7,25 @@
  * before the reply is handled.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { SpanKind, type Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { AuditBatch, Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus, Subscription } from "../../gateway/platform/bus/Bus.js";
-import { deadLetterOf } from "../../gateway/platform/bus/consumePolicy.js";
+import { countDeadLetter, deadLetterOf } from "../../gateway/platform/bus/consumePolicy.js";
 import { buckets } from "../../schemas/contract/topology.js";
 import { validateDelivery, validateEvent } from "../../schemas/contract/schemas.js";
 import { subjects } from "../../schemas/contract/subjects.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
+import {
+  contextOf,
+  contextOfMessage,
+  failSpan,
+  histogram,
+  traceContextOf,
+  traceHeaders,
+  tracer,
+  withSpan,
+} from "../../gateway/platform/telemetry.js";
 import { IdentityStore } from "../../gateway/platform/stores/IdentityStore.js";
 import { encodeJson } from "../../gateway/platform/bus/KeyValueStore.js";
 import { LinkStore } from "../../gateway/platform/stores/LinkStore.js";
@@ -62,6 +73,29 @@ export type DeliveryHandler = (
   delivery: Delivery,
   relations: NativeRelations,
 ) => Promise<string | NativeMessage | Unsupported | undefined>;
+
+/**
+ * Latency buckets in milliseconds: bridging takes milliseconds; a message caught up after an outage or held
+ * back by a retry takes seconds to minutes.
+ */
+const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000];
+
+const publishLatency = histogram("fedgate.bridge.publish.latency", {
+  description: "From an event's timestamp (native receive) to the event stored on the bus, by source network",
+  unit: "ms",
+  advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+});
+const deliveryLatency = histogram("fedgate.delivery.latency", {
+  description:
+    "End to end: from an event's timestamp (native receive) to its native send by the delivering bridge, by target and source network",
+  unit: "ms",
+  advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+});
+const sendDuration = histogram("fedgate.delivery.send.duration", {
+  description: "From a delivery handed to the bridge to its native send done, by target network",
+  unit: "ms",
+  advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+});
 
 /** A bridge's deliveries' ack wait when its config names none (gateway.ackWaitMs's schema default). */
 const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -147,7 +181,33 @@ export class AdapterRuntime {
    * the same event id twice stores it once; a failure in between is retried by publishing again.
    */
   async publish(native: NormalisedEvent, ids: Omit<NativeMessage, "id"> = {}): Promise<void> {
-    const event = cleanEvent(native);
+    // Where a message's trace starts (or goes on, from a trace the event carries): the core continues it from
+    // the message's headers, or from the event's trace field where headers are lost.
+    const span = tracer.startSpan(
+      "fedgate.receive",
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: { "fedgate.event.id": native.id, "fedgate.event.type": native.type },
+      },
+      contextOf(native.trace),
+    );
+    try {
+      await withSpan(span, () => this.publishTraced(native, ids, span));
+    } catch (error) {
+      throw failSpan(span, error);
+    } finally {
+      span.end();
+    }
+  }
+
+  private async publishTraced(
+    native: NormalisedEvent,
+    ids: Omit<NativeMessage, "id">,
+    span: Span,
+  ): Promise<void> {
+    const headers = traceHeaders(span);
+    const trace = traceContextOf(span);
+    const event = cleanEvent(trace === undefined ? native : { ...native, trace });
     validateEvent(event);
     const { network, instance } = this.options;
     if (event.source.network !== network || event.source.instance !== instance) {
@@ -156,7 +216,13 @@ export class AdapterRuntime {
         `adapter ${network}/${instance} cannot publish an event from ${event.source.network}/${event.source.instance}`,
       );
     }
-    await this.bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
+    const receipt = await this.bus.publish(
+      subjects.inbound(event.source),
+      encodeJson(event),
+      headers === undefined ? { msgId: event.id } : { msgId: event.id, headers },
+    );
+    // Once per event: one published again (a retry, a catch-up) was measured when first stored.
+    if (!receipt.duplicate) publishLatency.record(Date.now() - Date.parse(event.timestamp), { network });
     if (event.source.messageId !== undefined && event.type === "message.created") {
       this.warnTaken(
         event.id,
@@ -177,11 +243,12 @@ export class AdapterRuntime {
       typeof nativeMessage === "string" ? nativeMessage : JSON.stringify(nativeMessage),
     );
     const letter = deadLetterOf(origin, `${network}/${instance}/${where}`, data, error);
-    await this.bus.publish(
+    const receipt = await this.bus.publish(
       subjects.deadLetter(origin),
       encodeJson(letter),
       dedupeId === undefined ? undefined : { msgId: `${origin}.${dedupeId}` },
     );
+    if (!receipt.duplicate) countDeadLetter(letter);
   }
 
   /** Consumes deliveries for this instance, in order, and records the native id of each one delivered. */
@@ -217,18 +284,42 @@ export class AdapterRuntime {
             ? undefined
             : unsupportedReason(network, this.options.capabilities, delivery.event.type);
         let native: Awaited<ReturnType<DeliveryHandler>>;
+        // The native send ends the trace: a child of the core's route span (the message's headers), or of the
+        // publishing bridge's span where only the event's trace field came through.
+        const span = tracer.startSpan(
+          "fedgate.deliver",
+          {
+            kind: SpanKind.CONSUMER,
+            attributes: {
+              "fedgate.event.id": delivery.event.id,
+              "fedgate.event.type": delivery.event.type,
+              "fedgate.delivery.id": delivery.id,
+            },
+          },
+          contextOfMessage(message.headers, delivery.event.trace),
+        );
         try {
-          native =
+          native = await withSpan(span, async () =>
             cannot === undefined
               ? await handler(delivery, await this.nativeRelations(delivery))
-              : unsupported(cannot);
+              : unsupported(cannot),
+          );
+        } catch (error) {
+          throw failSpan(span, error);
         } finally {
           clearInterval(beat);
+          span.end();
         }
         if (native !== undefined && typeof native !== "string" && "unsupported" in native) {
           await this.auditUnsupported(delivery, native.unsupported);
           return;
         }
+        const sentAt = Date.now();
+        sendDuration.record(sentAt - started, { network });
+        deliveryLatency.record(sentAt - Date.parse(delivery.event.timestamp), {
+          network,
+          source_network: delivery.event.source.network,
+        });
         const { id, aliases, packed } = typeof native === "string" ? { id: native } : (native ?? {});
         if (id !== undefined)
           this.warnTaken(

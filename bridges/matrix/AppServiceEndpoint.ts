@@ -16,6 +16,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "../../gateway/platform/log.js";
 import { HttpListener } from "../../gateway/platform/http/HttpListener.js";
+import { counter, histogram } from "../../gateway/platform/telemetry.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import {
   decodeJson,
@@ -181,6 +182,37 @@ class PerKeyQueue {
   }
 }
 
+const requests = counter("fedgate.appservice.requests", {
+  description:
+    "Requests to the Matrix AS endpoint, by route (transaction, user_query, alias_query, ping, other) and HTTP status",
+});
+const requestDuration = histogram("fedgate.appservice.request.duration", {
+  description: "How long the Matrix AS endpoint took to answer, by route",
+  unit: "ms",
+  advice: {
+    explicitBucketBoundaries: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 90_000],
+  },
+});
+
+/** Which AS endpoint a path is, as a metric label: a fixed few, whatever paths a client sends. */
+function routeClass(path: string): string {
+  const match = /^(?:\/_matrix\/app\/v1)?\/(transactions|users|rooms)\/[^/]+$/.exec(path);
+  if (match !== null)
+    return match[1] === "transactions" ? "transaction" : match[1] === "users" ? "user_query" : "alias_query";
+  return path === "/_matrix/app/v1/ping" ? "ping" : "other";
+}
+
+/** Counts and times every request the AS router answers, refusals of the token included. */
+function measured(req: Request, res: Response, next: NextFunction): void {
+  const started = performance.now();
+  res.once("finish", () => {
+    const route = routeClass(req.path);
+    requests.add(1, { route, status: String(res.statusCode) });
+    requestDuration.record(performance.now() - started, { route });
+  });
+  next();
+}
+
 /** The AS API as an express router, under /_matrix/app/v1 and the legacy unprefixed paths. */
 export function createAppServiceRouter(options: AppServiceEndpointOptions): express.Router {
   const { log, txns, onEvents } = options;
@@ -188,6 +220,7 @@ export function createAppServiceRouter(options: AppServiceEndpointOptions): expr
   const queue = new PerKeyQueue();
   const router = express.Router();
 
+  router.use(measured);
   router.use(hsTokenAuth(options.hsToken, log));
 
   // Read raw so that "not JSON" and "not a transaction" get the Matrix error codes, whatever the

@@ -5,6 +5,7 @@
 import { KeyedSequencer } from "../../gateway/platform/bus/KeyedSequencer.js";
 import { isTransient } from "../../schemas/contract/errors.js";
 import type { Logger } from "../../gateway/platform/log.js";
+import { catchUpMessages, catchUpRuns } from "../kit/catchUpMetrics.js";
 import type { LinkedConversations } from "../kit/LinkedConversations.js";
 import type { ChatCursors } from "./ChatCursors.js";
 import { chatConversation, parseChatConversation } from "./chatConversations.js";
@@ -94,9 +95,11 @@ export class CatchUps {
         try {
           await this.catchUpChat(chat);
           cursors.caughtUp(chat);
+          catchUpRuns.add(1, { network: "stashcat", outcome: "done" });
           return;
         } catch (error) {
           if (!isTransient(error)) {
+            catchUpRuns.add(1, { network: "stashcat", outcome: "failed" });
             cursors.fellBehind(chat);
             log.error(
               { err: error, chat: where },
@@ -130,6 +133,7 @@ export class CatchUps {
         after = Math.max(after, message.id);
         caught++;
       }
+      if (page.length > 0) catchUpMessages.add(page.length, { network: "stashcat" });
       if (page.length < PAGE) break;
     }
     if (caught > 0) log.info({ chat: chatConversation(chat), messages: caught }, "Stashcat chat caught up");

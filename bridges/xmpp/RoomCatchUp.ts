@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { PermanentError } from "../../schemas/contract/errors.js";
 import type { KeyValueStore } from "../../gateway/platform/bus/KeyValueStore.js";
 import { CatchUpCursors } from "../kit/CatchUpCursors.js";
+import { catchUpMessages, catchUpRuns } from "../kit/catchUpMetrics.js";
 import type { InputQueue } from "../kit/InputQueue.js";
 import { NotStoredError } from "../kit/untilStored.js";
 import { NS } from "./namespaces.js";
@@ -57,13 +58,16 @@ export class RoomCatchUp {
   async catchUpOrFallBehind(room: string): Promise<void> {
     try {
       await this.deps.stored(() => this.catchUp(room), { room });
+      catchUpRuns.add(1, { network: "xmpp", outcome: "done" });
       if (this.behind.delete(room))
         this.deps.log.info({ room }, "the room's messages are bridged live again");
     } catch (error) {
       if (error instanceof NotStoredError) {
+        catchUpRuns.add(1, { network: "xmpp", outcome: "behind" });
         this.fallBehind(room, error);
         return;
       }
+      catchUpRuns.add(1, { network: "xmpp", outcome: "failed" });
       this.behind.delete(room);
       this.deps.log.error(
         { room, err: error },
@@ -160,6 +164,7 @@ export class RoomCatchUp {
         await this.deps.bridgeArchived(room, archived);
       }
       caughtUp += page.length;
+      if (page.length > 0) catchUpMessages.add(page.length, { network: "xmpp" });
       const last = fin?.getChild("set", NS.rsm)?.getChildText("last");
       if (fin?.attrs["complete"] === "true" || last === null || last === undefined || last === after) break;
       after = last;

@@ -14,7 +14,10 @@ import {
   type Histogram,
   type Meter,
   type MetricOptions,
+  isSpanContextValid,
+  ROOT_CONTEXT,
   type Span,
+  SpanStatusCode,
 } from "@opentelemetry/api";
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
@@ -135,13 +138,51 @@ export function contextOf(traceContext: TraceContext | undefined): Context {
   return propagation.extract(context.active(), carrier);
 }
 
+/**
+ * The context a bus message continues: its W3C `traceparent` header (the span of whoever published it),
+ * else the trace field of the event it carries.
+ */
+export function contextOfMessage(
+  headers: Readonly<Record<string, string>>,
+  traceContext: TraceContext | undefined,
+): Context {
+  if (headers["traceparent"] === undefined) return contextOf(traceContext);
+  return propagation.extract(context.active(), headers);
+}
+
+/**
+ * The W3C trace context headers (`traceparent`, `tracestate`) that continue `span`, for a message to publish;
+ * undefined when the span has no valid context (no tracer and no trace to continue), so a process without
+ * tracing publishes as before.
+ */
+export function traceHeaders(span: Span): Record<string, string> | undefined {
+  if (!isSpanContextValid(span.spanContext())) return undefined;
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), carrier);
+  return carrier["traceparent"] === undefined ? undefined : carrier;
+}
+
 /** The W3C trace context of a span, to put into an event an adapter publishes. */
 export function traceContextOf(span: Span): TraceContext | undefined {
-  const carrier: Record<string, string> = {};
-  propagation.inject(trace.setSpan(context.active(), span), carrier);
-  const traceparent = carrier["traceparent"];
+  const carrier = traceHeaders(span);
+  const traceparent = carrier?.["traceparent"];
   if (traceparent === undefined) return undefined;
-  return carrier["tracestate"] === undefined
+  return carrier?.["tracestate"] === undefined
     ? { traceparent }
     : { traceparent, tracestate: carrier["tracestate"] };
+}
+
+/**
+ * Runs `work` with `span` active, so that what it logs carries the span's ids, when the span is recorded; an
+ * unrecorded span is not made active: the context manager would follow every promise of the work for nothing.
+ */
+export function withSpan<T>(span: Span, work: () => T): T {
+  return span.isRecording() ? context.with(trace.setSpan(context.active(), span), work) : work();
+}
+
+/** Marks `span` as failed with `error`, and gives the error back to be thrown. */
+export function failSpan(span: Span, error: unknown): unknown {
+  span.recordException(error instanceof Error ? error : String(error));
+  span.setStatus({ code: SpanStatusCode.ERROR });
+  return error;
 }

@@ -10,22 +10,12 @@ import { subjects } from "../../schemas/contract/subjects.js";
 import { freePort } from "../harness/servers/serverProcess.js";
 import { eventually, message, writeGatewayConfig, xmppRoom } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
+import { sample, series } from "../helpers/metricsText.js";
 import { runFedgate, type FedgateProcess } from "../helpers/processes.js";
 
 const nats = await startNatsOrSkip();
 const log = createLogger("silent");
 const EVENTS = 5;
-
-/** The value of the series `name` whose labels include every one of `labels`; 0 when there is none. */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`)) continue;
-    if (!Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) continue;
-    total += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return total;
-}
 
 describe.skipIf(nats === undefined)("metrics - the core's counters, scraped from /metrics", () => {
   let gateway: FedgateProcess | undefined;
@@ -74,5 +64,19 @@ describe.skipIf(nats === undefined)("metrics - the core's counters, scraped from
     expect(sample(text, "fedgate_decisions_total", { decision: "deliver" })).toBe(2 * EVENTS);
     expect(sample(text, "fedgate_deliveries_total", { network: "stashcat", instance: "ni" })).toBe(EVENTS);
     expect(sample(text, "fedgate_route_latency_count", { network: "xmpp" })).toBe(EVENTS);
+    // The only replica holds every partition.
+    expect(sample(text, "fedgate_partition_leases")).toBeGreaterThan(0);
+    const now = Date.now() / 1000;
+    for (const direction of ["inbound", "outbound"]) {
+      const at = sample(text, "fedgate_link_last_activity_seconds", { link: "lage", direction });
+      expect(at).toBeGreaterThan(now - 60);
+      expect(at).toBeLessThanOrEqual(now + 1);
+    }
+    // Read from the server in the background: each of the core's consumers has a series, all worked off.
+    const lag = series(text, "fedgate_consumer_lag", { stream: "FEDGATE_INBOUND" });
+    expect(lag.length).toBeGreaterThan(0);
+    expect(series(text, "fedgate_consumer_ack_pending", { stream: "FEDGATE_INBOUND" })).toHaveLength(
+      lag.length,
+    );
   });
 });

@@ -24,6 +24,7 @@ import {
   keyToken,
   type KeyValueStore,
 } from "../../platform/bus/KeyValueStore.js";
+import { observableGauge } from "../../platform/telemetry.js";
 
 export interface PartitionLeasesOptions {
   /** A bucket created with a TTL of ttlMs. */
@@ -73,6 +74,8 @@ export class PartitionLeases {
   /** A round asked for while one runs: it follows at once, so a long round delays no refresh by a whole interval. */
   private queued: Promise<void> | undefined;
   private stopped = false;
+  /** Ends the leases gauge's reports: a stopped replica holds none. */
+  private stopGauge: (() => void) | undefined;
 
   private readonly now: () => number;
 
@@ -91,6 +94,11 @@ export class PartitionLeases {
 
   /** Takes a first share of the partitions, then keeps the share fair as replicas come and go. */
   async start(): Promise<void> {
+    this.stopGauge ??= observableGauge(
+      "fedgate.partition.leases",
+      { description: "Inbound partitions whose lease this core replica holds" },
+      (report) => report(this.held.size),
+    );
     await this.tick();
     this.timer = setInterval(() => void this.tick(), this.intervalMs);
   }
@@ -240,6 +248,7 @@ export class PartitionLeases {
   /** Finishes the work in hand and gives every lease back, so other replicas take over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopGauge?.();
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.ticking;
     await this.queued;

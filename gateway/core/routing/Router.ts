@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
-import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import { SpanKind } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { AuditRecord, Delivery, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
 import type { Bus, BusMessage } from "../../platform/bus/Bus.js";
@@ -24,8 +24,17 @@ import type { IdentityStore } from "../../platform/stores/IdentityStore.js";
 import { encodeJson } from "../../platform/bus/KeyValueStore.js";
 import { encodeDelivery } from "./encodeDelivery.js";
 import { conversationKey, type LinkStore } from "../../platform/stores/LinkStore.js";
-import { contextOf, counter, histogram, tracer } from "../../platform/telemetry.js";
+import {
+  contextOfMessage,
+  counter,
+  failSpan,
+  histogram,
+  traceHeaders,
+  tracer,
+  withSpan,
+} from "../../platform/telemetry.js";
 import { AuditTrail, contentSha256 } from "./AuditTrail.js";
+import { LinkActivity } from "./LinkActivity.js";
 import { inboundJson } from "./conversationOf.js";
 import { withoutForgotten } from "./forgottenOriginals.js";
 import { authorOf, inheritedMarkings, originalsOf, relationDenial, WITHHOLDING } from "./relations.js";
@@ -78,10 +87,12 @@ export class Router {
   private readonly replicaId: string;
   /** Per target conversation, the suffix that makes a delivery id unique; bounded by the links. */
   private readonly deliverySuffixes = new Map<string, string>();
+  private readonly activity: LinkActivity;
 
   constructor(private readonly deps: RouterDeps) {
     this.replicaId = deps.replicaId ?? `${hostname()}/${process.pid}`;
     this.audit = new AuditTrail(deps.bus, this.replicaId, deps.auditKey);
+    this.activity = new LinkActivity(deps.links);
   }
 
   /** Parses and checks an inbound message. Throws FG_EVENT_MALFORMED or FG_EVENT_INVALID. */
@@ -114,30 +125,34 @@ export class Router {
 
   async handle(message: BusMessage): Promise<void> {
     const event = Router.parse(message);
-    // Not an active span: nothing inside route() starts spans of its own, and making it active would have
-    // the context manager track every promise of the routing (a few per cent of the core's CPU).
+    // Active only when recorded (see withSpan): then what the routing logs carries the trace's ids.
     const span = tracer.startSpan(
       "fedgate.route",
       {
         kind: SpanKind.CONSUMER,
         attributes: { "fedgate.event.id": event.id, "fedgate.event.type": event.type },
       },
-      contextOf(event.trace),
+      contextOfMessage(message.headers, event.trace),
     );
     try {
-      await this.route(event, message.data);
+      await withSpan(span, () => this.route(event, message.data, traceHeaders(span)));
       routeLatency.record(Date.now() - Date.parse(event.timestamp), { network: event.source.network });
     } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw error;
+      throw failSpan(span, error);
     } finally {
       span.end();
     }
   }
 
-  /** Routes `event`; `eventJson` is the event as it was published, which its deliveries carry unchanged. */
-  private async route(event: NormalisedEvent, eventJson: Uint8Array): Promise<void> {
+  /**
+   * Routes `event`; `eventJson` is the event as it was published, which its deliveries carry unchanged, and
+   * `spanHeaders` the trace context they continue (the route's span).
+   */
+  private async route(
+    event: NormalisedEvent,
+    eventJson: Uint8Array,
+    spanHeaders: Record<string, string> | undefined,
+  ): Promise<void> {
     const { links, identities, log } = this.deps;
     const match = await links.resolve(event.source);
     if (match === undefined) {
@@ -152,6 +167,7 @@ export class Router {
       });
       return;
     }
+    this.activity.note(match.link.id, "inbound");
     const sourceAgency = event.sender.agency ?? match.endpoint.agency;
     if (identities.isPuppet({ ...event.source, userId: event.sender.userId })) {
       await this.record(
@@ -226,7 +242,7 @@ export class Router {
           this.deps.bus.publish(
             subjects.outbound(target.network, target.instance),
             encodeDelivery(delivery, routedJson),
-            { msgId: delivery.id },
+            spanHeaders === undefined ? { msgId: delivery.id } : { msgId: delivery.id, headers: spanHeaders },
           ),
         );
       } else {
@@ -245,12 +261,14 @@ export class Router {
     // what they answered is too old: they did nothing wrong.
     const told = denied.filter((d) => d.verdict.reason !== "relation-forgotten");
     if (told.length > 0 && PERSONAL_TYPES.has(event.type) && !isFederated(match.endpoint))
-      work.push(this.notify(event, match.endpoint, told));
+      work.push(this.notify(event, match.endpoint, told, spanHeaders));
     await Promise.all(work);
     // Counted once stored: an event handled again after a failure would otherwise count its deliveries twice.
     for (const { target, verdict } of decided)
-      if (verdict.decision === "deliver")
+      if (verdict.decision === "deliver") {
         deliveries.add(1, { network: target.network, instance: target.instance });
+        this.activity.note(match.link.id, "outbound");
+      }
   }
 
   /** What the federation gate says, or a refusal when this gateway has none. */
@@ -273,6 +291,7 @@ export class Router {
     event: NormalisedEvent,
     source: Endpoint,
     denied: { target: Endpoint; verdict: Extract<Verdict, { decision: "deny" }> }[],
+    spanHeaders: Record<string, string> | undefined,
   ): Promise<void> {
     const policy = this.deps.policy();
     const lines = denied.map(({ target, verdict }) => {
@@ -298,6 +317,7 @@ export class Router {
     };
     await this.deps.bus.publish(subjects.outbound(source.network, source.instance), encodeJson(notice), {
       msgId: notice.id,
+      ...(spanHeaders === undefined ? {} : { headers: spanHeaders }),
     });
   }
 

@@ -33,6 +33,7 @@ import { type ConsumePolicy, runWithPolicy } from "./consumePolicy.js";
 import { JetStreamKeyValue } from "./JetStreamKeyValue.js";
 import { KeyedSequencer } from "./KeyedSequencer.js";
 import { patchNatsRequest } from "./natsRequestPatch.js";
+import { observableGauge } from "../telemetry.js";
 import { MAX_MESSAGE_BYTES, type StreamName, streams } from "../../../schemas/contract/topology.js";
 
 export interface JetStreamBusOptions {
@@ -67,6 +68,75 @@ const PULL_RETRY_MS = 1000;
  * delivers to it (see endOverduePull).
  */
 const OVERDUE_PULL_MS = 100;
+
+/** How old the consumer info behind the lag gauges may be before a collection fetches it again. */
+const CONSUMER_INFO_MAX_AGE_MS = 15_000;
+
+/** What the server last said of one durable consumer of this process, for the lag gauges. */
+interface ConsumerLag {
+  stream: string;
+  consumer: string;
+  /** Messages the consumer has not been given yet. */
+  pending: number;
+  /** Messages given out and not yet acknowledged. */
+  ackPending: number;
+  fetchedAt: number;
+  fetching: boolean;
+  fetch(): Promise<{ num_pending: number; num_ack_pending: number }>;
+}
+
+/** Every consumer running in this process: bounded by the consumers it starts (partitions, adapters). */
+const consumerLags = new Set<ConsumerLag>();
+
+/**
+ * Reads what the last fetch found and, where that is older than CONSUMER_INFO_MAX_AGE_MS, fetches anew for
+ * the next collection: the server is asked at most every 15 s per consumer, and only while metrics are
+ * collected, never while messages are handled.
+ */
+function observeConsumers(
+  report: (value: number, attributes: Record<string, string>) => void,
+  which: "pending" | "ackPending",
+): void {
+  const now = Date.now();
+  for (const lag of consumerLags) {
+    report(lag[which], { stream: lag.stream, consumer: lag.consumer });
+    if (which === "pending" && !lag.fetching && now - lag.fetchedAt >= CONSUMER_INFO_MAX_AGE_MS)
+      refreshLag(lag);
+  }
+}
+
+function refreshLag(lag: ConsumerLag): void {
+  lag.fetching = true;
+  lag
+    .fetch()
+    .then((info) => {
+      lag.pending = info.num_pending;
+      lag.ackPending = info.num_ack_pending;
+    })
+    // Unknown for now (NATS away): the last value stands, and the next collection asks again.
+    .catch(() => undefined)
+    .finally(() => {
+      lag.fetchedAt = Date.now();
+      lag.fetching = false;
+    });
+}
+
+observableGauge(
+  "fedgate.consumer.lag",
+  {
+    description:
+      "Messages of a stream a durable consumer has not been given yet, per stream and consumer (read from the server at most every 15 s)",
+  },
+  (report) => observeConsumers(report, "pending"),
+);
+observableGauge(
+  "fedgate.consumer.ack_pending",
+  {
+    description:
+      "Messages a durable consumer was given and has not acknowledged, per stream and consumer (read at most every 15 s)",
+  },
+  (report) => observeConsumers(report, "ackPending"),
+);
 
 /**
  * A pull that ended because two of its idle heartbeats did not arrive in time. The client checks them on a
@@ -208,6 +278,17 @@ export class JetStreamBus implements Bus {
       }
     }
     const consumer = await this.js.consumers.get(spec.stream, spec.durable);
+    const lag: ConsumerLag = {
+      stream: spec.stream,
+      consumer: spec.durable,
+      pending: 0,
+      ackPending: 0,
+      fetchedAt: 0,
+      fetching: false,
+      fetch: () => this.jsm.consumers.info(spec.stream, spec.durable),
+    };
+    consumerLags.add(lag);
+    refreshLag(lag);
     const publish = this.publish.bind(this);
     const keyed = new KeyedSequencer();
     const stopping = new AbortController();
@@ -269,6 +350,7 @@ export class JetStreamBus implements Bus {
         if (!ended) await batch?.close();
         await loop;
         await keyed.idle();
+        consumerLags.delete(lag);
         this.subscriptions.delete(subscription);
       },
     };

@@ -30,6 +30,11 @@ const deadLetters = counter("fedgate.dead_letters", {
   description: "Messages given up on and dead-lettered, by who gave up and the error code",
 });
 
+/** Counts a dead letter once it is stored. */
+export function countDeadLetter(letter: DeadLetter): void {
+  deadLetters.add(1, { origin: letter.origin, code: letter.reason.code });
+}
+
 const defaultBackoff = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 5000);
 
 export function toDeadLetter(origin: string, message: BusMessage, error: unknown): DeadLetter {
@@ -92,7 +97,7 @@ export async function runWithPolicy(
         await publish(subjects.deadLetter(policy.origin), new TextEncoder().encode(JSON.stringify(letter)), {
           msgId: `${policy.origin}.${message.subject}.${message.seq}`,
         });
-        deadLetters.add(1, { origin: policy.origin, code: letter.reason.code });
+        countDeadLetter(letter);
         return "term";
       } catch (publishError) {
         policy.log.error(

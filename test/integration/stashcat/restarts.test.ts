@@ -27,6 +27,8 @@ import {
   stashcatTarget,
 } from "../../helpers/stashcatScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
+import { startTelemetry, stopTelemetry } from "../../../gateway/platform/telemetry.js";
+import { sample, scrapeThisProcess } from "../../helpers/metricsText.js";
 
 const logLines: string[] = [];
 const log = createLogger("info", "test", {
@@ -46,6 +48,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
 
   beforeAll(async () => {
     if (scene === undefined) return;
+    startTelemetry({ serviceName: "fedgate-bridge-stashcat" });
     bus = await JetStreamBus.connect({ servers: scene.nats.url, log });
     await bus.ensureTopology();
     await collectInbound(bus, inbound);
@@ -63,8 +66,18 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
       await bus.close();
     } finally {
       await scene?.stop();
+      await stopTelemetry();
     }
   });
+
+  /** Catch-ups of this process with `outcome`, and the messages they read back, as /metrics says. */
+  async function catchUps(outcome: string): Promise<{ runs: number; read: number }> {
+    const text = await scrapeThisProcess();
+    return {
+      runs: sample(text, "fedgate_catchup_runs_total", { network: "stashcat", outcome }),
+      read: sample(text, "fedgate_catchup_messages_total", { network: "stashcat" }),
+    };
+  }
 
   function bridged(prefix: string): string[] {
     return bodiesStartingWith(inbound, prefix);
@@ -194,6 +207,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
       type: "message.created",
       content: { body: "gepuffert 1" },
     });
+    const before = await catchUps("done");
     bridge = await startStashcatBridge(bus, scene, log);
     await eventually(
       () => (bridged("offline").length >= 3 ? true : undefined),
@@ -206,6 +220,9 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(bridged("offline")).toEqual(["offline 1", "offline 2", "offline 3"]);
     expect(await inChannel("gepuffert")).toHaveLength(1);
+    const after = await catchUps("done");
+    expect(after.runs - before.runs).toBeGreaterThanOrEqual(1);
+    expect(after.read - before.read).toBeGreaterThanOrEqual(3);
   });
 
   it("Stashcat bridge - killed between recording a message's ids and publishing it: the next start publishes it", async () => {
@@ -286,6 +303,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
   it("Stashcat bridge - a catch-up refused for good leaves the chat behind: pushes are bridged but do not move its point, and the next catch-up brings what it missed", async () => {
     if (scene === undefined) return;
     scene.server.refuse("message/content", "no_permission");
+    const failedBefore = (await catchUps("failed")).runs;
     try {
       scene.server.dropPushConnections();
       const missed = writeNumbered("Zurückgeblieben A", 3);
@@ -294,6 +312,7 @@ describe.skipIf(scene === undefined)("Stashcat bridge - restarts and reconnectio
         20_000,
         "the catch-up refused",
       );
+      expect((await catchUps("failed")).runs).toBe(failedBefore + 1);
       // The push channel works: a new message is bridged, though what was missed is not yet.
       write("Zurückgeblieben B 1");
       await expectBridgedInOrder("Zurückgeblieben B", ["Zurückgeblieben B 1"]);

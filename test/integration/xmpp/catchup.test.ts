@@ -7,6 +7,8 @@ import { startNatsOrSkip } from "../../helpers/nats.js";
 import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
 import * as scene from "../../helpers/xmppScenes.js";
 import { originIdFor } from "../../../bridges/xmpp/deliveryIds.js";
+import { startTelemetry, stopTelemetry } from "../../../gateway/platform/telemetry.js";
+import { sample, scrapeThisProcess } from "../../helpers/metricsText.js";
 
 const nats = await startNatsOrSkip();
 const prosody = nats === undefined ? undefined : await startProsodyOrSkip();
@@ -38,6 +40,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
 
     beforeAll(async () => {
       if (nats === undefined || prosody === undefined) return;
+      startTelemetry({ serviceName: "fedgate-bridge-xmpp" });
       room = `lage@${prosody.mucDomain}`;
       bus = await scene.linkedBus(nats.url, log, room);
       await scene.collectInbound(bus, inbound);
@@ -50,6 +53,7 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       await bus.close();
       await prosody.stop();
       await nats.stop();
+      await stopTelemetry();
     });
 
     it("catch-up - what the room got while the bridge was stopped is bridged once, in order, after it restarts", async () => {
@@ -66,10 +70,19 @@ describe.skipIf(nats === undefined || prosody === undefined)(
       await say("drei");
       await eventually(() => echoed("drei"), 10_000, "the room to have the messages");
 
+      const before = await scrapeThisProcess();
       bridge = await scene.startXmppBridge(bus, prosody, log);
       await eventually(() => (bodies().includes("drei") ? true : undefined), 15_000, "the missed messages");
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(bodies().filter((b) => ["eins", "zwei", "drei"].includes(b))).toEqual(["eins", "zwei", "drei"]);
+      // The restart's catch-up ran and read back what the room got meanwhile.
+      const after = await scrapeThisProcess();
+      const runs = (text: string): number =>
+        sample(text, "fedgate_catchup_runs_total", { network: "xmpp", outcome: "done" });
+      const read = (text: string): number =>
+        sample(text, "fedgate_catchup_messages_total", { network: "xmpp" });
+      expect(runs(after) - runs(before)).toBeGreaterThanOrEqual(1);
+      expect(read(after) - read(before)).toBeGreaterThanOrEqual(2);
       await bridge.stop();
     });
 
