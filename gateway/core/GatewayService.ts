@@ -69,6 +69,21 @@ export function checkDeclaredLinks(config: Config, file: string, policy: PolicyE
   }
 }
 
+/** admin.agencyTokens resolved, each naming an agency the policy declares. */
+async function resolveAgencyTokens(
+  loaded: LoadedConfig,
+  policy: PolicyEngine,
+): Promise<Record<string, string>> {
+  const tokens: Record<string, string> = {};
+  for (const [agency, secret] of Object.entries(loaded.config.admin?.agencyTokens ?? {})) {
+    const pointer = `/admin/agencyTokens/${agency}`;
+    if (policy.agency(agency) === undefined)
+      throw new ConfigError(loaded.file, pointer, `agency ${agency} is not declared in the policy`);
+    tokens[agency] = await resolveSecret(secret, loaded.file, pointer);
+  }
+  return tokens;
+}
+
 /** A gateway's federation, when it has one: partner manifests, consent, and a link per partner. */
 interface Federation {
   manifests: PartnerManifestStore;
@@ -109,6 +124,7 @@ export class GatewayService {
       loaded.config.admin === undefined
         ? undefined
         : await resolveSecret(loaded.config.admin.token, loaded.file, "/admin/token");
+    const agencyTokens = await resolveAgencyTokens(loaded, policy);
     const authorities = await federationAuthorities(loaded);
     const theBus = bus ?? (await connectBus(loaded, log, "fedgate-gateway"));
     await theBus.ensureTopology();
@@ -126,6 +142,7 @@ export class GatewayService {
           joinCodes: await JoinCodeStore.open(theBus, log),
           checkAgency: (id) => service.policyEngine.agency(id) !== undefined,
           token: adminToken,
+          agencyTokens,
           readiness: async () => ({
             nats: await theBus.answers(READY_ROUND_TRIP_MS),
             consumers: service.ready,
