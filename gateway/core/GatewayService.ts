@@ -20,6 +20,8 @@ import { PartnerLink } from "./federation/PartnerLink.js";
 import { privateKeyFrom, publicKeyFrom } from "./federation/partnerManifest.js";
 import { ConsentStore } from "./federation/ConsentStore.js";
 import { listenAdminApi } from "./admin/AdminApi.js";
+import { ConsoleFeed } from "./admin/console/ConsoleFeed.js";
+import { consoleRouter } from "./admin/console/consoleRouter.js";
 import type { HttpListener } from "../platform/http/HttpListener.js";
 import { PolicyEngine } from "./policy/PolicyEngine.js";
 import { Router } from "./routing/Router.js";
@@ -97,6 +99,7 @@ export class GatewayService {
   private federation: Federation | undefined;
   private leases: PartitionLeases | undefined;
   private admin: HttpListener | undefined;
+  private consoleFeed: ConsoleFeed | undefined;
   private ready = false;
 
   private constructor(
@@ -136,13 +139,25 @@ export class GatewayService {
     await service.createDeclaredLinks();
     const federation = authorities === undefined ? undefined : await service.startFederation(authorities);
     if (adminToken !== undefined && loaded.config.admin !== undefined) {
+      const checkAgency = (id: string): boolean => service.policyEngine.agency(id) !== undefined;
+      const feed = (service.consoleFeed = await ConsoleFeed.start(theBus, log));
+      const consents = federation?.consents;
       service.admin = await listenAdminApi(
         {
           links,
           joinCodes: await JoinCodeStore.open(theBus, log),
-          checkAgency: (id) => service.policyEngine.agency(id) !== undefined,
+          checkAgency,
           token: adminToken,
           agencyTokens,
+          console: (tokens) =>
+            consoleRouter({
+              tokens,
+              links,
+              checkAgency,
+              feed,
+              log,
+              ...(consents === undefined ? {} : { consents }),
+            }),
           readiness: async () => ({
             nats: await theBus.answers(READY_ROUND_TRIP_MS),
             consumers: service.ready,
@@ -294,6 +309,7 @@ export class GatewayService {
     this.federation?.consents?.stop();
     this.federation?.manifests.stop();
     await this.admin?.close();
+    await this.consoleFeed?.stop();
     this.links.stop();
     this.identities.stop();
     if (options.closeBus ?? true) await this.bus.close();

@@ -6,7 +6,7 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { ConsentRequest, JoinCodeRequest, Link, LinkStateRequest } from "../../../schemas/types.js";
 import { validateLink, validatorFor } from "../../../schemas/contract/schemas.js";
-import { PermanentError, type SchemaProblem, ValidationError } from "../../../schemas/contract/errors.js";
+import { PermanentError, ValidationError } from "../../../schemas/contract/errors.js";
 import { HttpListener } from "../../platform/http/HttpListener.js";
 import type { Logger } from "../../platform/log.js";
 import type { ConsentStore } from "../federation/ConsentStore.js";
@@ -15,7 +15,7 @@ import type { JoinCodeStore } from "../../platform/stores/JoinCodeStore.js";
 import { isDirectLink, type LinkStore } from "../../platform/stores/LinkStore.js";
 import { metricsHandler } from "../../platform/telemetry.js";
 import { bodyParserErrorType, HttpProblem, sendProblem, toProblem } from "./problem.js";
-import { type AdminScope, AdminTokens, covers } from "./adminScope.js";
+import { type AdminScope, AdminTokens, checkNewLink, covers } from "./adminScope.js";
 
 /** What the admin API needs from the gateway. */
 export interface AdminApiDeps {
@@ -40,6 +40,8 @@ export interface AdminApiDeps {
     /** How long an approval holds when the request names no time (federation.consentValidityDays). */
     validForDays: number;
   };
+  /** The console for agency admins (console/consoleRouter.ts), served under /console with the same tokens. */
+  console?: (tokens: AdminTokens) => express.Router;
   log: Logger;
 }
 
@@ -117,19 +119,6 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
     return;
   }
   next();
-}
-
-function unknownAgencies(link: Link, checkAgency: (agencyId: string) => boolean): SchemaProblem[] {
-  return link.endpoints.flatMap((endpoint, index) =>
-    checkAgency(endpoint.agency)
-      ? []
-      : [
-          {
-            pointer: `/endpoints/${index}/agency`,
-            message: `agency "${endpoint.agency}" is not declared in the policy`,
-          },
-        ],
-  );
 }
 
 function linkNotFound(id: string): PermanentError {
@@ -227,14 +216,8 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
     const body: unknown = req.body;
     // Validating here first keeps the order of answers stable: a malformed link is 400 before its agencies are 422.
     const link = validateLink(body);
-    const unknown = unknownAgencies(link, deps.checkAgency);
-    if (unknown.length > 0) throw new ValidationError("FG_AGENCY_UNKNOWN", `link ${link.id}`, unknown);
+    checkNewLink(link, scopeOf(res), deps.checkAgency);
     const { agency } = scopeOf(res);
-    if (!covers(scopeOf(res), link))
-      throw new PermanentError(
-        "FG_FORBIDDEN",
-        `agency ${agency ?? ""}'s admin can only create links it is on`,
-      );
     const stored = await deps.links.create(link);
     log.info(
       { linkId: stored.id, scope: agency ?? "operator", remoteAddress: req.socket.remoteAddress },
@@ -434,6 +417,7 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
   });
 
   app.use("/v1", v1);
+  if (deps.console !== undefined) app.use("/console", deps.console(tokens));
 
   app.use((req, _res, next) => {
     next(new HttpProblem(404, "FG_ROUTE_NOT_FOUND", `no route for ${req.method} ${req.path}`));

@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Link } from "../../../schemas/types.js";
-import { PermanentError } from "../../../schemas/contract/errors.js";
+import { PermanentError, type SchemaProblem, ValidationError } from "../../../schemas/contract/errors.js";
 
 /** The operator's scope has no agency. */
 export interface AdminScope {
@@ -59,4 +59,31 @@ export class AdminTokens {
 /** Whether a scope covers a link: the operator's covers every link, an agency's those with an endpoint of it. */
 export function covers(scope: AdminScope, link: Pick<Link, "endpoints">): boolean {
   return scope.agency === undefined || link.endpoints.some((e) => e.agency === scope.agency);
+}
+
+/**
+ * Whether a scope may create a link: FG_AGENCY_UNKNOWN for an agency the policy does not declare, then
+ * FG_FORBIDDEN when an agency admin's own agency is not on it.
+ */
+export function checkNewLink(
+  link: Link,
+  scope: AdminScope,
+  checkAgency: (agencyId: string) => boolean,
+): void {
+  const unknown: SchemaProblem[] = link.endpoints.flatMap((endpoint, index) =>
+    checkAgency(endpoint.agency)
+      ? []
+      : [
+          {
+            pointer: `/endpoints/${index}/agency`,
+            message: `agency "${endpoint.agency}" is not declared in the policy`,
+          },
+        ],
+  );
+  if (unknown.length > 0) throw new ValidationError("FG_AGENCY_UNKNOWN", `link ${link.id}`, unknown);
+  if (!covers(scope, link))
+    throw new PermanentError(
+      "FG_FORBIDDEN",
+      `agency ${scope.agency ?? ""}'s admin can only create links it is on`,
+    );
 }
