@@ -56,8 +56,15 @@ export async function loadPolicy(loaded: LoadedConfig): Promise<PolicyEngine> {
     : PolicyEngine.fromFile(source.policyFile);
 }
 
-/** Links in the config must name declared agencies; checked before anything starts. */
+/** Links and agency admins' tokens in the config must name declared agencies; checked before anything starts. */
 export function checkDeclaredLinks(config: Config, file: string, policy: PolicyEngine): void {
+  for (const agency of Object.keys(config.admin?.agencyTokens ?? {}))
+    if (policy.agency(agency) === undefined)
+      throw new ConfigError(
+        file,
+        `/admin/agencyTokens/${agency}`,
+        `agency ${agency} is not declared in the policy`,
+      );
   for (const [i, link] of config.links.entries()) {
     for (const [j, endpoint] of link.endpoints.entries()) {
       if (policy.agency(endpoint.agency) === undefined) {
@@ -71,18 +78,11 @@ export function checkDeclaredLinks(config: Config, file: string, policy: PolicyE
   }
 }
 
-/** admin.agencyTokens resolved, each naming an agency the policy declares. */
-async function resolveAgencyTokens(
-  loaded: LoadedConfig,
-  policy: PolicyEngine,
-): Promise<Record<string, string>> {
+/** admin.agencyTokens resolved (checkDeclaredLinks has checked their agencies). */
+async function resolveAgencyTokens(loaded: LoadedConfig): Promise<Record<string, string>> {
   const tokens: Record<string, string> = {};
-  for (const [agency, secret] of Object.entries(loaded.config.admin?.agencyTokens ?? {})) {
-    const pointer = `/admin/agencyTokens/${agency}`;
-    if (policy.agency(agency) === undefined)
-      throw new ConfigError(loaded.file, pointer, `agency ${agency} is not declared in the policy`);
-    tokens[agency] = await resolveSecret(secret, loaded.file, pointer);
-  }
+  for (const [agency, secret] of Object.entries(loaded.config.admin?.agencyTokens ?? {}))
+    tokens[agency] = await resolveSecret(secret, loaded.file, `/admin/agencyTokens/${agency}`);
   return tokens;
 }
 
@@ -127,7 +127,7 @@ export class GatewayService {
       loaded.config.admin === undefined
         ? undefined
         : await resolveSecret(loaded.config.admin.token, loaded.file, "/admin/token");
-    const agencyTokens = await resolveAgencyTokens(loaded, policy);
+    const agencyTokens = await resolveAgencyTokens(loaded);
     const authorities = await federationAuthorities(loaded);
     const theBus = bus ?? (await connectBus(loaded, log, "fedgate-gateway"));
     await theBus.ensureTopology();
