@@ -136,7 +136,8 @@ export function linksPage(rows: readonly LinkRow[], context: PageContext): Html 
         <div class="health health-${health.kind}">${health.label}</div>
         ${activityCell(activity)}
         <div class="muted">
-          lag, stalls, reconnects: not kept per link (the core's /metrics has them per consumer)
+          lag, stalls, reconnects: not measured per link yet (the core's /metrics has fedgate_route_latency
+          over all links)
         </div>
       </td>
       <td>
