@@ -164,8 +164,8 @@ describe("console", () => {
     expect((await post("/console/links/bpol-ni/state", { state: "paused", csrf }, cookie)).status).toBe(303);
     expect(links.get("bpol-ni")?.state).toBe("paused");
     const eventId = await route(xmppRoom, "secret body text");
-    const links_ = await (await get("/console/links", cookie)).text();
-    expect(links_).toContain("health-paused");
+    const linksPage = await (await get("/console/links", cookie)).text();
+    expect(linksPage).toContain("health-paused");
     const decisions = await (await get("/console/decisions", cookie)).text();
     expect(decisions).toContain(eventId);
     expect(decisions).toContain("link-paused");
