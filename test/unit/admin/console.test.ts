@@ -219,6 +219,20 @@ describe("console", () => {
     expect(await (await get("/console/dead-letters", cookie)).text()).toMatch(/retried /);
   });
 
+  it("console - a form from another site is refused, the log-in form too", async () => {
+    const foreign = { origin: "https://evil.example" };
+    expect((await post("/console/login", { token: bpolToken }, undefined, foreign)).status).toBe(403);
+    const { cookie, csrf } = await logIn(bpolToken);
+    expect(
+      (await post("/console/links/bpol-ni/state", { state: "paused", csrf }, cookie, foreign)).status,
+    ).toBe(403);
+    expect(links.get("bpol-ni")?.state).toBeUndefined();
+    const own = { origin: server.url };
+    expect((await post("/console/links/bpol-ni/state", { state: "paused", csrf }, cookie, own)).status).toBe(
+      303,
+    );
+  });
+
   it("console - log-out ends the session", async () => {
     const { cookie, csrf } = await logIn(operator);
     expect((await post("/console/logout", { csrf }, cookie)).status).toBe(303);

@@ -56,6 +56,15 @@ function secure(req: Request): boolean {
   return req.secure || req.get("x-forwarded-proto") === "https";
 }
 
+/** Whether an Origin header names the host the request was sent to. */
+function sameHost(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
 function send(res: Response, status: number, page: Html): void {
   res.status(status).type("html").send(page.text);
 }
@@ -81,9 +90,28 @@ export function consoleRouter(deps: ConsoleDeps): express.Router {
       "Content-Security-Policy": contentSecurityPolicy,
       "X-Content-Type-Options": "nosniff",
       "X-Frame-Options": "DENY",
-      "Referrer-Policy": "no-referrer",
+      // same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the console's own forms.
+      "Referrer-Policy": "same-origin",
     });
     next();
+  });
+
+  // A form posted from another site is refused, the log-in form too (a session planted by another site would
+  // have its admin act in someone else's scope); browsers send Origin with every POST.
+  router.post(/.*/, (req, res, next) => {
+    const origin = req.get("origin");
+    // No Origin: not a browser's cross-site form. "null" (a sandboxed or opaque origin) names no host.
+    // Behind a reverse proxy that rewrites Host, the address the browser used is X-Forwarded-Host.
+    const hosts = [req.get("host"), req.get("x-forwarded-host")];
+    if (origin === undefined || hosts.some((host) => sameHost(origin, host))) {
+      next();
+      return;
+    }
+    log.warn(
+      { remoteAddress: req.socket.remoteAddress, path: req.path },
+      "console form from another site refused",
+    );
+    send(res, 403, errorPage(403, "This form was sent from another site."));
   });
 
   router.get("/console.css", (_req, res) => {
