@@ -217,6 +217,8 @@ describe("console", () => {
     expect(inbound).toHaveLength(before + 1);
     expect(Buffer.from(inbound.at(-1)?.data ?? []).toString()).toBe(letter.payload);
     expect(await (await get("/console/dead-letters", cookie)).text()).toMatch(/retried /);
+    expect((await post(`/console/dead-letters/${seq}/retry`, { csrf }, cookie)).status).toBe(400);
+    expect(bus.messages(subjects.inboundAll)).toHaveLength(before + 1);
   });
 
   it("console - a form from another site is refused, the log-in form too", async () => {

@@ -107,12 +107,15 @@ export class ConsoleFeed {
     return [...this.letters.values()].map((l) => l.entry).reverse();
   }
 
-  /** Publishes a dead letter's message again where it was read from. Throws FG_EVENT_INVALID. */
+  /** Publishes a dead letter's message again where it was read from, once. Throws FG_EVENT_INVALID. */
   async retry(seq: number): Promise<DeadLetterEntry> {
     const held = this.letters.get(seq);
     if (held === undefined)
       throw new PermanentError("FG_EVENT_INVALID", `no dead letter ${String(seq)} is held`);
     const { letter, entry } = held;
+    // Once: should it fail again, it comes back as a dead letter of its own.
+    if (entry.retriedAt !== undefined)
+      throw new PermanentError("FG_EVENT_INVALID", `dead letter ${String(seq)} was retried already`);
     if (!retriable.test(letter.subject))
       throw new PermanentError(
         "FG_EVENT_INVALID",
