@@ -1,4 +1,4 @@
-/* Generated from schemas/bridge-deployment.schema.json, schemas/common.schema.json, schemas/config.schema.json, schemas/consent-request.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/federation.schema.json, schemas/join-code-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+/* Generated from schemas/bridge-deployment.schema.json, schemas/common.schema.json, schemas/config.schema.json, schemas/consent-request.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/federation.schema.json, schemas/join-code-request.schema.json, schemas/link-state-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
 export type Key = string;
 /**
@@ -489,6 +489,12 @@ export interface AdminConfig {
   host: string;
   port: number;
   token: Secret3;
+  /**
+   * Bearer tokens of agencies' admins, by agency id (as declared in the policy): each sees and changes only the links its agency has an endpoint in, through /v1 and the console.
+   */
+  agencyTokens: {
+    [k: string]: Secret;
+  };
 }
 
 export interface TelemetryConfig {
@@ -517,6 +523,10 @@ export interface Link {
    * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
    */
   marking?: string;
+  /**
+   * paused: the core delivers none of the link's events (each is denied as link-paused, and its sender told) until an admin makes it active again. Absent means active.
+   */
+  state?: "active" | "paused";
   createdAt?: string;
 }
 /**
@@ -582,6 +592,7 @@ export interface DeadLetter {
 export type DecisionReason =
   | "allowed"
   | "no-link"
+  | "link-paused"
   | "no-route"
   | "agency-unknown"
   | "agency-not-on-network"
@@ -969,6 +980,13 @@ export interface JoinCodeRequest {
    * How long the code is valid, in seconds: at least a minute, at most a day.
    */
   ttlSeconds?: number;
+}
+
+export interface LinkStateRequest {
+  /**
+   * paused: the core delivers none of the link's events (each is denied as link-paused, and its sender told) until an admin makes it active again. Absent means active.
+   */
+  state: "active" | "paused";
 }
 
 export type DisplayName = string;

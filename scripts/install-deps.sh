@@ -26,6 +26,8 @@ command -v prosody >/dev/null 2>&1 || apt_packages+=(prosody)
 [ -x /usr/sbin/debootstrap ] || command -v debootstrap >/dev/null 2>&1 || apt_packages+=(debootstrap)
 # The federation tests make their own CA and leafnode certificates.
 command -v openssl >/dev/null 2>&1 || apt_packages+=(openssl)
+# Headless Chromium for the console's browser test (test/integration/console.test.ts), driven by playwright-core.
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "fedgate: please install as root: apt-get install -y ${apt_packages[*]}" >&2

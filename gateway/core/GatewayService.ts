@@ -20,6 +20,8 @@ import { PartnerLink } from "./federation/PartnerLink.js";
 import { privateKeyFrom, publicKeyFrom } from "./federation/partnerManifest.js";
 import { ConsentStore } from "./federation/ConsentStore.js";
 import { listenAdminApi } from "./admin/AdminApi.js";
+import { ConsoleFeed } from "./admin/console/ConsoleFeed.js";
+import { consoleRouter } from "./admin/console/consoleRouter.js";
 import type { HttpListener } from "../platform/http/HttpListener.js";
 import { PolicyEngine } from "./policy/PolicyEngine.js";
 import { Router } from "./routing/Router.js";
@@ -54,8 +56,15 @@ export async function loadPolicy(loaded: LoadedConfig): Promise<PolicyEngine> {
     : PolicyEngine.fromFile(source.policyFile);
 }
 
-/** Links in the config must name declared agencies; checked before anything starts. */
+/** Links and agency admins' tokens in the config must name declared agencies; checked before anything starts. */
 export function checkDeclaredLinks(config: Config, file: string, policy: PolicyEngine): void {
+  for (const agency of Object.keys(config.admin?.agencyTokens ?? {}))
+    if (policy.agency(agency) === undefined)
+      throw new ConfigError(
+        file,
+        `/admin/agencyTokens/${agency}`,
+        `agency ${agency} is not declared in the policy`,
+      );
   for (const [i, link] of config.links.entries()) {
     for (const [j, endpoint] of link.endpoints.entries()) {
       if (policy.agency(endpoint.agency) === undefined) {
@@ -67,6 +76,14 @@ export function checkDeclaredLinks(config: Config, file: string, policy: PolicyE
       }
     }
   }
+}
+
+/** admin.agencyTokens resolved (checkDeclaredLinks has checked their agencies). */
+async function resolveAgencyTokens(loaded: LoadedConfig): Promise<Record<string, string>> {
+  const tokens: Record<string, string> = {};
+  for (const [agency, secret] of Object.entries(loaded.config.admin?.agencyTokens ?? {}))
+    tokens[agency] = await resolveSecret(secret, loaded.file, `/admin/agencyTokens/${agency}`);
+  return tokens;
 }
 
 /** A gateway's federation, when it has one: partner manifests, consent, and a link per partner. */
@@ -82,6 +99,7 @@ export class GatewayService {
   private federation: Federation | undefined;
   private leases: PartitionLeases | undefined;
   private admin: HttpListener | undefined;
+  private consoleFeed: ConsoleFeed | undefined;
   private ready = false;
 
   private constructor(
@@ -109,6 +127,7 @@ export class GatewayService {
       loaded.config.admin === undefined
         ? undefined
         : await resolveSecret(loaded.config.admin.token, loaded.file, "/admin/token");
+    const agencyTokens = await resolveAgencyTokens(loaded);
     const authorities = await federationAuthorities(loaded);
     const theBus = bus ?? (await connectBus(loaded, log, "fedgate-gateway"));
     await theBus.ensureTopology();
@@ -120,12 +139,25 @@ export class GatewayService {
     await service.createDeclaredLinks();
     const federation = authorities === undefined ? undefined : await service.startFederation(authorities);
     if (adminToken !== undefined && loaded.config.admin !== undefined) {
+      const checkAgency = (id: string): boolean => service.policyEngine.agency(id) !== undefined;
+      const feed = (service.consoleFeed = await ConsoleFeed.start(theBus, log));
+      const consents = federation?.consents;
       service.admin = await listenAdminApi(
         {
           links,
           joinCodes: await JoinCodeStore.open(theBus, log),
-          checkAgency: (id) => service.policyEngine.agency(id) !== undefined,
+          checkAgency,
           token: adminToken,
+          agencyTokens,
+          console: (tokens) =>
+            consoleRouter({
+              tokens,
+              links,
+              checkAgency,
+              feed,
+              log,
+              ...(consents === undefined ? {} : { consents }),
+            }),
           readiness: async () => ({
             nats: await theBus.answers(READY_ROUND_TRIP_MS),
             consumers: service.ready,
@@ -277,6 +309,7 @@ export class GatewayService {
     this.federation?.consents?.stop();
     this.federation?.manifests.stop();
     await this.admin?.close();
+    await this.consoleFeed?.stop();
     this.links.stop();
     this.identities.stop();
     if (options.closeBus ?? true) await this.bus.close();

@@ -43,6 +43,8 @@ export type ErrorCode =
   | "FG_STORE_FAILED"
   | "FG_AUTH_REQUIRED"
   | "FG_AUTH_INVALID"
+  // An agency admin's token asked for what only the operator or another agency may do.
+  | "FG_FORBIDDEN"
   | "FG_BRIDGE_UNAVAILABLE"
   // A bridge and the messenger server it serves.
   | "FG_PEER_REFUSED"

@@ -201,6 +201,18 @@ describe.skipIf(!available)("demo - the local federation", () => {
     const demo = runDemo(["up", "--dir", dir], {}, { ownGroup: true });
     await demo.waitFor("Ctrl-C stops everything", 120_000);
     const description = JSON.parse(await readFile(join(dir, "demo.json"), "utf8")) as DemoDescription;
+    // The console's address and an agency admin's token are printed, and that token logs in.
+    for (const gateway of description.gateways) {
+      expect(demo.output()).toContain(`console:          ${gateway.console.url}`);
+      expect(demo.output()).toContain(`with token ${gateway.console.token}`);
+      const login = await fetch(`${gateway.console.url}login`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token: gateway.console.token }).toString(),
+      });
+      expect(login.status).toBe(303);
+    }
     // What a terminal does on Ctrl-C: SIGINT to the whole foreground process group.
     process.kill(-(demo.child.pid ?? 0), "SIGINT");
     const code = await Promise.race([

@@ -3,11 +3,10 @@
  * /v1 behind a bearer token, including the one-time join codes that let a room join a link. Every failure
  * is answered as an RFC 9457 problem document (see problem.ts).
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { ConsentRequest, JoinCodeRequest, Link } from "../../../schemas/types.js";
+import type { ConsentRequest, JoinCodeRequest, Link, LinkStateRequest } from "../../../schemas/types.js";
 import { validateLink, validatorFor } from "../../../schemas/contract/schemas.js";
-import { PermanentError, type SchemaProblem, ValidationError } from "../../../schemas/contract/errors.js";
+import { PermanentError, ValidationError } from "../../../schemas/contract/errors.js";
 import { HttpListener } from "../../platform/http/HttpListener.js";
 import type { Logger } from "../../platform/log.js";
 import type { ConsentStore } from "../federation/ConsentStore.js";
@@ -16,6 +15,7 @@ import type { JoinCodeStore } from "../../platform/stores/JoinCodeStore.js";
 import { isDirectLink, type LinkStore } from "../../platform/stores/LinkStore.js";
 import { metricsHandler } from "../../platform/telemetry.js";
 import { bodyParserErrorType, HttpProblem, sendProblem, toProblem } from "./problem.js";
+import { type AdminScope, AdminTokens, checkNewLink, covers } from "./adminScope.js";
 
 /** What the admin API needs from the gateway. */
 export interface AdminApiDeps {
@@ -24,8 +24,10 @@ export interface AdminApiDeps {
   joinCodes: JoinCodeStore;
   /** True when the agency is declared in the policy; links naming any other agency are refused. */
   checkAgency: (agencyId: string) => boolean;
-  /** Bearer token for /v1/*. Must not be empty. */
+  /** The operator's bearer token for /v1/*, which sees every link. Must not be empty. */
   token: string;
+  /** Agency admins' tokens by agency id (admin.agencyTokens): each sees only its agency's links. */
+  agencyTokens?: Readonly<Record<string, string>>;
   /** Readiness: each named check true/false (e.g. { nats: true, streams: true, links: true }). */
   readiness: () => Record<string, boolean> | Promise<Record<string, boolean>>;
   /** Partner gateways' manifests; without it (no federation configured), /v1/partners is not served. */
@@ -38,6 +40,8 @@ export interface AdminApiDeps {
     /** How long an approval holds when the request names no time (federation.consentValidityDays). */
     validForDays: number;
   };
+  /** The console for agency admins (console/consoleRouter.ts), served under /console with the same tokens. */
+  console?: (tokens: AdminTokens) => express.Router;
   log: Logger;
 }
 
@@ -57,25 +61,25 @@ const validateConsentRequest = validatorFor<ConsentRequest>(
 // A shared conversation's name (federation.schema.json#/$defs/SharedConversation).
 const sharedConversationPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
+const validateLinkStateRequest = validatorFor<LinkStateRequest>(
+  "schemas/link-state-request.schema.json",
+  "link state request",
+  "FG_REQUEST_INVALID",
+);
 const validateJoinCodeRequest = validatorFor<JoinCodeRequest>(
   "schemas/join-code-request.schema.json",
   "join code request",
   "FG_REQUEST_INVALID",
 );
 
-function sha256(text: string): Buffer {
-  return createHash("sha256").update(text, "utf8").digest();
-}
-
 /** The full path of a request, also inside a mounted router. Never the query string, which may hold secrets. */
 function requestPath(req: Request): string {
   return req.baseUrl + req.path;
 }
 
-/** Checks `Authorization: Bearer <token>` in constant time; comparing digests keeps the token's length secret too. */
-function bearerAuth(token: string, log: Logger) {
-  const expected = sha256(token);
-  return (req: Request, _res: Response, next: NextFunction): void => {
+/** Checks `Authorization: Bearer <token>` (see AdminTokens) and keeps the token's scope in res.locals. */
+function bearerAuth(tokens: AdminTokens, log: Logger) {
+  return (req: Request, res: Response, next: NextFunction): void => {
     const header = req.get("authorization")?.trim() ?? "";
     const space = header.indexOf(" ");
     const scheme = space < 0 ? header : header.slice(0, space);
@@ -83,8 +87,11 @@ function bearerAuth(token: string, log: Logger) {
     let refusal: PermanentError | undefined;
     if (scheme.toLowerCase() !== "bearer") {
       refusal = new PermanentError("FG_AUTH_REQUIRED", "this endpoint needs an Authorization: Bearer header");
-    } else if (!timingSafeEqual(sha256(credentials), expected)) {
-      refusal = new PermanentError("FG_AUTH_INVALID", "the bearer token is not valid");
+    } else {
+      const scope = tokens.scopeOf(credentials);
+      if (scope === undefined)
+        refusal = new PermanentError("FG_AUTH_INVALID", "the bearer token is not valid");
+      else res.locals["scope"] = scope;
     }
     if (refusal !== undefined) {
       log.warn(
@@ -114,29 +121,30 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
   next();
 }
 
-function unknownAgencies(link: Link, checkAgency: (agencyId: string) => boolean): SchemaProblem[] {
-  return link.endpoints.flatMap((endpoint, index) =>
-    checkAgency(endpoint.agency)
-      ? []
-      : [
-          {
-            pointer: `/endpoints/${index}/agency`,
-            message: `agency "${endpoint.agency}" is not declared in the policy`,
-          },
-        ],
-  );
-}
-
 function linkNotFound(id: string): PermanentError {
   return new PermanentError("FG_LINK_NOT_FOUND", `no link with id ${id}`);
 }
 
+/** The scope bearerAuth found for this request. */
+function scopeOf(res: Response): AdminScope {
+  return res.locals["scope"] as AdminScope;
+}
+
+/** Partner gateways and consents are the operator's: an agency admin's token is refused them. */
+function operatorOnly(_req: Request, res: Response, next: NextFunction): void {
+  next(
+    scopeOf(res).agency === undefined
+      ? undefined
+      : new PermanentError(
+          "FG_FORBIDDEN",
+          "only the operator's token may manage partner gateways and consents",
+        ),
+  );
+}
+
 /** The admin API as an express app, without a server: probes, /v1/links, problem documents for every failure. */
 export function createAdminApp(deps: AdminApiDeps): express.Express {
-  // An empty token would let "Authorization: Bearer" through.
-  if (deps.token === "") {
-    throw new PermanentError("FG_CONFIG_INVALID", "the admin API token must not be empty");
-  }
+  const tokens = new AdminTokens(deps.token, deps.agencyTokens);
   const log = deps.log.child({ component: "admin" });
   const app = express();
   app.disable("x-powered-by");
@@ -185,28 +193,34 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
   });
 
   const v1 = express.Router();
-  v1.use(bearerAuth(deps.token, log));
+  v1.use(bearerAuth(tokens, log));
+  v1.use(["/partners", "/consents"], operatorOnly);
+
+  /** The link a path names, if this token's scope covers it; others are not found, so as not to tell they exist. */
+  const scopedLink = (req: Request, res: Response): Link => {
+    const id = String(req.params["id"]);
+    const link = linkIdPattern.test(id) ? deps.links.get(id) : undefined;
+    if (link === undefined || !covers(scopeOf(res), link)) throw linkNotFound(id);
+    return link;
+  };
 
   v1.get("/links", (_req, res) => {
-    res.json({ links: deps.links.list() });
+    res.json({ links: deps.links.list().filter((link) => covers(scopeOf(res), link)) });
   });
 
   v1.get("/links/:id", (req, res) => {
-    const id = req.params.id;
-    const link = linkIdPattern.test(id) ? deps.links.get(id) : undefined;
-    if (link === undefined) throw linkNotFound(id);
-    res.json(link);
+    res.json(scopedLink(req, res));
   });
 
   v1.post("/links", requireJson, express.json({ limit: bodyLimit }), async (req, res) => {
     const body: unknown = req.body;
     // Validating here first keeps the order of answers stable: a malformed link is 400 before its agencies are 422.
     const link = validateLink(body);
-    const unknown = unknownAgencies(link, deps.checkAgency);
-    if (unknown.length > 0) throw new ValidationError("FG_AGENCY_UNKNOWN", `link ${link.id}`, unknown);
+    checkNewLink(link, scopeOf(res), deps.checkAgency);
+    const { agency } = scopeOf(res);
     const stored = await deps.links.create(link);
     log.info(
-      { linkId: stored.id, remoteAddress: req.socket.remoteAddress },
+      { linkId: stored.id, scope: agency ?? "operator", remoteAddress: req.socket.remoteAddress },
       "link created through the admin API",
     );
     res.status(201).location(`/v1/links/${stored.id}`).json(stored);
@@ -214,10 +228,15 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
 
   // A one-time code that lets one conversation (a room) join the link; see JoinCodeStore.
   v1.post("/links/:id/join-codes", requireJson, express.json({ limit: bodyLimit }), async (req, res) => {
-    const id = String(req.params["id"]);
-    const link = linkIdPattern.test(id) ? deps.links.get(id) : undefined;
-    if (link === undefined) throw linkNotFound(id);
+    const link = scopedLink(req, res);
+    const { id } = link;
     const request = validateJoinCodeRequest(req.body);
+    const { agency } = scopeOf(res);
+    if (agency !== undefined && request.agency !== agency)
+      throw new PermanentError(
+        "FG_FORBIDDEN",
+        `agency ${agency}'s admin can only issue join codes for its own rooms`,
+      );
     if (!deps.checkAgency(request.agency))
       throw new ValidationError("FG_AGENCY_UNKNOWN", "join code request", [
         { pointer: "/agency", message: `agency "${request.agency}" is not declared in the policy` },
@@ -251,9 +270,32 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
   v1.delete("/links/:id", async (req, res) => {
     const id = req.params.id;
     if (!linkIdPattern.test(id)) throw linkNotFound(id);
+    // The operator may delete a link this replica has not seen yet; an agency admin only one it covers.
+    const { agency } = scopeOf(res);
+    if (agency !== undefined) scopedLink(req, res);
     await deps.links.delete(id);
-    log.info({ linkId: id, remoteAddress: req.socket.remoteAddress }, "link deleted through the admin API");
+    log.info(
+      { linkId: id, scope: agency ?? "operator", remoteAddress: req.socket.remoteAddress },
+      "link deleted through the admin API",
+    );
     res.status(204).end();
+  });
+
+  // Pausing stops every event of the link at the core (denied as link-paused); active lets them through again.
+  v1.put("/links/:id/state", requireJson, express.json({ limit: bodyLimit }), async (req, res) => {
+    const { id } = scopedLink(req, res);
+    const { state } = validateLinkStateRequest(req.body);
+    const changed = await deps.links.setState(id, state);
+    log.info(
+      {
+        linkId: id,
+        state,
+        scope: scopeOf(res).agency ?? "operator",
+        remoteAddress: req.socket.remoteAddress,
+      },
+      "link state set through the admin API",
+    );
+    res.json(changed);
   });
 
   const { partners } = deps;
@@ -375,6 +417,7 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
   });
 
   app.use("/v1", v1);
+  if (deps.console !== undefined) app.use("/console", deps.console(tokens));
 
   app.use((req, _res, next) => {
     next(new HttpProblem(404, "FG_ROUTE_NOT_FOUND", `no route for ${req.method} ${req.path}`));

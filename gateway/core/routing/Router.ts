@@ -82,6 +82,12 @@ const NO_FEDERATION: GateDenial = {
   detail: "This gateway has no federation configured: it shares no conversation with a partner gateway.",
 };
 
+const LINK_PAUSED: Extract<Verdict, { decision: "deny" }> = {
+  decision: "deny",
+  reason: "link-paused",
+  detail: "The link is paused by an admin; nothing crosses it until it is resumed.",
+};
+
 export class Router {
   private readonly audit: AuditTrail;
   private readonly replicaId: string;
@@ -202,6 +208,7 @@ export class Router {
     const decided = match.others.map((target) => ({
       target,
       verdict:
+        (match.link.state === "paused" ? LINK_PAUSED : undefined) ??
         dropped ??
         relationDenial(routed, target, originals) ??
         (isFederated(target) ? this.federation((gate) => gate.outgoing(target)) : undefined) ??

@@ -225,6 +225,11 @@ export class LinkStore {
     return changed;
   }
 
+  /** Pauses a link (the core then delivers none of its events) or makes it active again. Throws FG_LINK_NOT_FOUND. */
+  async setState(id: string, state: "active" | "paused"): Promise<Link> {
+    return await this.change(id, (link) => ({ ...link, state }));
+  }
+
   /** Rewrites a stored link against its revision, retrying when another writer came first. */
   private async change(id: string, edit: (link: Link) => Link): Promise<Link> {
     for (;;) {

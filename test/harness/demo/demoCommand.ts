@@ -17,6 +17,7 @@ export async function demoCommand(dir?: string): Promise<void> {
       `  gateway ${g.id} (${g.country}):`,
       `    NATS:             ${g.nats.url}`,
       `    admin API:        ${g.admin.url}   (bearer token in the JSON file)`,
+      `    console:          ${g.console.url}   (log in as ${g.console.agency}'s admin with token ${g.console.token})`,
       `    policy:           ${g.policyFile}`,
       `    bridges:          ${g.networks.join(", ")}`,
       ...g.links.map(

@@ -38,6 +38,8 @@ export interface DemoGateway {
   country: string;
   nats: { url: string };
   admin: { url: string; token: string };
+  /** The console for agency admins, and the token of one agency of its link (admin.agencyTokens). */
+  console: { url: string; agency: string; token: string };
   configFile: string;
   policyFile: string;
   /** Its manifest as its authority signed it: what the partner holds. */
@@ -254,11 +256,18 @@ export class DemoFederation {
           ),
         ];
         const token = randomBytes(24).toString("base64url");
+        const consoleAgency = links[0]?.endpoints.find((e) => e.network !== FEDERATION_NETWORK)?.agency ?? "";
+        const consoleToken = randomBytes(24).toString("base64url");
         const ownParts = parts.filter(([network]) => networks.has(network));
         const config: ConfigInput<Config> = {
           nats: { url: nats.url, user: core.user, password: { value: core.password } },
           gateway: { policyFile: demoGateways[i]?.policy ?? "", ackWaitMs: 5000 },
-          admin: { host: "127.0.0.1", port: 0, token: { value: token } },
+          admin: {
+            host: "127.0.0.1",
+            port: 0,
+            token: { value: token },
+            agencyTokens: { [consoleAgency]: { value: consoleToken } },
+          },
           log: { level: "info" },
           links,
           federation: {
@@ -299,6 +308,7 @@ export class DemoFederation {
           country: g.country,
           nats: { url: nats.url },
           admin: { url: "", token },
+          console: { url: "", agency: consoleAgency, token: consoleToken },
           configFile,
           policyFile: policies[i]?.file ?? "",
           manifestFile,
@@ -313,6 +323,7 @@ export class DemoFederation {
         const service = await GatewayService.start(config, log);
         stops.push(() => service.stop());
         gateway.admin.url = service.adminUrl ?? "";
+        gateway.console.url = `${gateway.admin.url}/console/`;
         for (const network of gateway.networks) {
           const bridge = await loadBridge(network);
           stops.push(await bridge.run(config, log));
