@@ -13,7 +13,7 @@ import type { ConsentStore } from "../federation/ConsentStore.js";
 import type { PartnerManifestStore } from "../federation/PartnerManifestStore.js";
 import type { JoinCodeStore } from "../../platform/stores/JoinCodeStore.js";
 import { isDirectLink, type LinkStore } from "../../platform/stores/LinkStore.js";
-import { metricsHandler } from "../../platform/telemetry.js";
+import { answerProbe } from "../../platform/http/probes.js";
 import { bodyParserErrorType, HttpProblem, sendProblem, toProblem } from "./problem.js";
 import { type AdminScope, AdminTokens, checkNewLink, covers } from "./adminScope.js";
 
@@ -170,26 +170,9 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
     next();
   });
 
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
-  });
-
-  // For Prometheus, unauthenticated as the probes are: counts and timings, no content.
-  app.get("/metrics", (req, res) => {
-    metricsHandler(req, res);
-  });
-
-  app.get("/readyz", async (_req, res) => {
-    let checks: Record<string, boolean>;
-    try {
-      checks = await deps.readiness();
-    } catch (error) {
-      log.warn({ err: error }, "admin API readiness check failed");
-      res.status(503).json({ status: "not-ready", checks: {} });
-      return;
-    }
-    const ready = Object.values(checks).every((ok) => ok);
-    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not-ready", checks });
+  // The probes and /metrics every process answers, unauthenticated: states, counts and timings, no content.
+  app.use((req, res, next) => {
+    if (!answerProbe(req, res, deps.readiness, log)) next();
   });
 
   const v1 = express.Router();

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import { metricsHandler } from "../telemetry.js";
 
 /** Named checks, each true when what it names works: `{nats: true, server: false}`. */
-export type Readiness = () => Promise<Record<string, boolean>>;
+export type Readiness = () => Record<string, boolean> | Promise<Record<string, boolean>>;
 
 /** Answers a probe and returns true, or returns false for any other request. */
 export function answerProbe(
@@ -27,16 +27,19 @@ export function answerProbe(
       metricsHandler(request, response);
       return true;
     case "/readyz":
-      readiness().then(
-        (checks) => {
-          const ready = Object.values(checks).every((ok) => ok);
-          json(response, ready ? 200 : 503, { status: ready ? "ready" : "not-ready", checks });
-        },
-        (error: unknown) => {
-          log.warn({ err: error }, "readiness check failed");
-          json(response, 503, { status: "not-ready", checks: {} });
-        },
-      );
+      // A check that throws, at once or later, reads as not ready.
+      Promise.resolve()
+        .then(readiness)
+        .then(
+          (checks) => {
+            const ready = Object.values(checks).every((ok) => ok);
+            json(response, ready ? 200 : 503, { status: ready ? "ready" : "not-ready", checks });
+          },
+          (error: unknown) => {
+            log.warn({ err: error }, "readiness check failed");
+            json(response, 503, { status: "not-ready", checks: {} });
+          },
+        );
       return true;
     default:
       return false;
