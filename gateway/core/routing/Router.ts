@@ -29,13 +29,7 @@ import { AuditTrail, contentSha256 } from "./AuditTrail.js";
 import { inboundJson } from "./conversationOf.js";
 import { withoutForgotten } from "./forgottenOriginals.js";
 import { authorOf, inheritedMarkings, originalsOf, relationDenial, WITHHOLDING } from "./relations.js";
-
-/** Event types a person wrote: a denial of these is explained to the sender. */
-const PERSONAL_TYPES = new Set<NormalisedEvent["type"]>([
-  "message.created",
-  "message.edited",
-  "reaction.added",
-]);
+import { noticeLine, tellSender, tellsSender } from "./senderNotice.js";
 
 /** Event types others can relate to (edit, answer, react to, delete): their routing goes in the ledger. */
 const RELATED_TO_TYPES = new Set<NormalisedEvent["type"]>(["message.created", "message.edited", "notice"]);
@@ -240,11 +234,9 @@ export class Router {
         verdict.decision === "deliver" && detail !== undefined ? { ...verdict, detail } : verdict;
       work.push(this.record(event, match.link.id, target, audited, sourceAgency));
     }
-    // A partner gateway's sender is not told here: this gateway's refusals are its own to audit, and a notice
-    // sent across would reach the partner's rooms as an event of the conversation. Nor is anyone told that
-    // what they answered is too old: they did nothing wrong.
+    // Nobody is told that what they answered is too old: they did nothing wrong.
     const told = denied.filter((d) => d.verdict.reason !== "relation-forgotten");
-    if (told.length > 0 && PERSONAL_TYPES.has(event.type) && !isFederated(match.endpoint))
+    if (told.length > 0 && tellsSender(event, match.endpoint))
       work.push(this.notify(event, match.endpoint, told));
     await Promise.all(work);
     // Counted once stored: an event handled again after a failure would otherwise count its deliveries twice.
@@ -275,30 +267,11 @@ export class Router {
     denied: { target: Endpoint; verdict: Extract<Verdict, { decision: "deny" }> }[],
   ): Promise<void> {
     const policy = this.deps.policy();
-    const lines = denied.map(({ target, verdict }) => {
-      const agency = policy.agency(target.agency);
-      return `- ${agency?.name ?? target.agency}: ${verdict.detail} (${verdict.reason})`;
-    });
-    const noticeId = createHash("sha256").update(`${event.id}/notice`).digest("hex").slice(0, 32);
-    const notice: Delivery = {
-      specVersion: "1",
-      id: noticeId,
-      event: {
-        specVersion: "1",
-        id: noticeId,
-        type: "notice",
-        source: { network: source.network, instance: source.instance, conversation: source.conversation },
-        sender: { userId: "fedgate", displayName: "fedgate" },
-        content: { body: `Your message was not delivered to:\n${lines.join("\n")}` },
-        relations: { replyTo: event.id },
-        timestamp: new Date().toISOString(),
-        ...(event.trace === undefined ? {} : { trace: event.trace }),
-      },
-      target: source,
-    };
-    await this.deps.bus.publish(subjects.outbound(source.network, source.instance), encodeJson(notice), {
-      msgId: notice.id,
-    });
+    const lines = denied.map(({ target, verdict }) =>
+      noticeLine(policy, target, verdict.detail, verdict.reason),
+    );
+    const text = `Your message was not delivered to:\n${lines.join("\n")}`;
+    await tellSender(this.deps.bus, event, source, text, `${event.id}/notice`);
   }
 
   private async record(
