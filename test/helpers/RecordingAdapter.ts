@@ -9,15 +9,25 @@ export interface Received {
   relations: NativeRelations;
 }
 
+/** The error a delivery fails with (a PermanentError dead-letters it), or undefined to take it. */
+export type Refusal = (delivery: Delivery) => Error | undefined;
+
 export class RecordingAdapter {
   readonly received: Received[] = [];
+  /** Deliveries the adapter failed, as `refuse` said. */
+  readonly refused: Delivery[] = [];
   private counter = 0;
   constructor(
     readonly runtime: AdapterRuntime,
     readonly instance: string,
   ) {}
 
-  static async open(bus: Bus, network: string, instance: string): Promise<RecordingAdapter> {
+  static async open(
+    bus: Bus,
+    network: string,
+    instance: string,
+    refuse?: Refusal,
+  ): Promise<RecordingAdapter> {
     const runtime = await AdapterRuntime.open(bus, {
       network,
       instance,
@@ -26,6 +36,11 @@ export class RecordingAdapter {
     });
     const adapter = new RecordingAdapter(runtime, instance);
     await runtime.consumeDeliveries((delivery, relations) => {
+      const refusal = refuse?.(delivery);
+      if (refusal !== undefined) {
+        adapter.refused.push(delivery);
+        return Promise.reject(refusal);
+      }
       adapter.received.push({ delivery, relations });
       return Promise.resolve(`${instance}-${++adapter.counter}`);
     });

@@ -16,6 +16,7 @@ import type { JoinCodeStore } from "../../platform/stores/JoinCodeStore.js";
 import { isDirectLink, type LinkStore } from "../../platform/stores/LinkStore.js";
 import { metricsHandler } from "../../platform/telemetry.js";
 import { bodyParserErrorType, HttpProblem, sendProblem, toProblem } from "./problem.js";
+import { eventStatusHandler, type EventStatusSources } from "./eventStatus.js";
 
 /** What the admin API needs from the gateway. */
 export interface AdminApiDeps {
@@ -28,6 +29,8 @@ export interface AdminApiDeps {
   token: string;
   /** Readiness: each named check true/false (e.g. { nats: true, streams: true, links: true }). */
   readiness: () => Record<string, boolean> | Promise<Record<string, boolean>>;
+  /** What became of routed messages; without it, /v1/events is not served. */
+  events?: EventStatusSources;
   /** Partner gateways' manifests; without it (no federation configured), /v1/partners is not served. */
   partners?: PartnerManifestStore;
   /** Consent to conversations shared with partner gateways; without it, /v1/consents is not served. */
@@ -255,6 +258,8 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
     log.info({ linkId: id, remoteAddress: req.socket.remoteAddress }, "link deleted through the admin API");
     res.status(204).end();
   });
+
+  if (deps.events !== undefined) v1.get("/events/:id", eventStatusHandler(deps.events));
 
   const { partners } = deps;
   if (partners !== undefined) {

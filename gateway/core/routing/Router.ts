@@ -199,6 +199,17 @@ export class Router {
         withheld: decided
           .filter((d) => d.verdict.decision === "deny" && WITHHOLDING.has(d.verdict.reason))
           .map((d) => conversationKey(d.target)),
+        type: event.type,
+        decidedAt: new Date().toISOString(),
+        decisions: decided.map(({ target, verdict }) => ({
+          target: conversationKey(target),
+          agency: target.agency,
+          decision: verdict.decision,
+          reason: verdict.reason,
+          ...("effectiveMarking" in verdict && verdict.effectiveMarking !== undefined
+            ? { marking: verdict.effectiveMarking }
+            : {}),
+        })),
       });
     }
 

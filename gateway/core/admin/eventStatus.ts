@@ -1,0 +1,102 @@
+/**
+ * GET /v1/events/{id}: what the core decided for a message it routed, per target conversation, and what became
+ * of each delivery. Read from what is stored anyway: the decisions from the ledger (one entry per routed
+ * message), delivered from the message map (the target's bridge records the message it created), failed from
+ * the ledger's failure records (written only when a delivery is dead-lettered). Metadata only: no content, and
+ * no native message ids, which would be a handle on the message in its network and say nothing more about
+ * whether it arrived.
+ */
+import type { Request, Response } from "express";
+import type { DeliveryOutcome, EventStatus, TargetStatus } from "../../../schemas/types.js";
+import { PermanentError } from "../../../schemas/contract/errors.js";
+import type { MessageMap } from "../../platform/stores/MessageMap.js";
+import { parseConversationKey } from "../../platform/stores/LinkStore.js";
+import type { DeliveryLedger, LedgerDecision } from "../routing/DeliveryLedger.js";
+
+/** Where the answer is read from. */
+export interface EventStatusSources {
+  ledger: DeliveryLedger;
+  messages: MessageMap;
+}
+
+// The EventId pattern of common.schema.json: anything else names no event, and must not reach a KV key.
+const eventIdPattern = /^[0-9A-Za-z][0-9A-Za-z_-]{7,63}$/;
+
+function eventNotFound(id: string): PermanentError {
+  // The id is echoed only when it could be one: the rest is hostile input of any length.
+  const named = eventIdPattern.test(id) ? ` ${id}` : "";
+  return new PermanentError(
+    "FG_EVENT_NOT_FOUND",
+    `no routed message with id${named} is known: never routed, or past the message horizon`,
+  );
+}
+
+/** The status of event `id`, or undefined when the ledger holds no entry for it (unknown or expired). */
+export async function eventStatus(sources: EventStatusSources, id: string): Promise<EventStatus | undefined> {
+  const entry = await sources.ledger.get(id);
+  const source = entry === undefined ? undefined : parseConversationKey(entry.source);
+  if (entry === undefined || source === undefined) return undefined;
+  const decidedAt = entry.decidedAt;
+  const targets = await Promise.all(
+    (entry.decisions ?? []).flatMap((decided) => {
+      const target = parseConversationKey(decided.target);
+      return target === undefined || decidedAt === undefined
+        ? []
+        : [targetStatus(sources, id, decided, target, decidedAt)];
+    }),
+  );
+  return {
+    eventId: id,
+    ...(entry.type === undefined ? {} : { eventType: entry.type }),
+    source,
+    ...(entry.marking === undefined ? {} : { marking: entry.marking }),
+    ...(decidedAt === undefined ? {} : { decidedAt }),
+    targets,
+  };
+}
+
+async function targetStatus(
+  sources: EventStatusSources,
+  eventId: string,
+  decided: LedgerDecision,
+  target: TargetStatus["target"],
+  decidedAt: string,
+): Promise<TargetStatus> {
+  const status: TargetStatus = {
+    target,
+    agency: decided.agency,
+    decision: decided.decision,
+    reason: decided.reason,
+    ...(decided.marking === undefined ? {} : { marking: decided.marking }),
+    decidedAt,
+  };
+  if (decided.decision === "deliver")
+    status.delivery = await outcome(sources, eventId, decided.target, target);
+  return status;
+}
+
+/** Delivered once the message map has it (a delivery replayed after failing counts), else failed, else pending. */
+async function outcome(
+  sources: EventStatusSources,
+  eventId: string,
+  targetKey: string,
+  target: TargetStatus["target"],
+): Promise<DeliveryOutcome> {
+  const [nativeId, failure] = await Promise.all([
+    sources.messages.nativeId(eventId, target),
+    sources.ledger.failure(eventId, targetKey),
+  ]);
+  if (nativeId !== undefined) return { state: "delivered" };
+  if (failure !== undefined) return { state: "failed", code: failure.code, failedAt: failure.failedAt };
+  return { state: "pending" };
+}
+
+/** The route's handler: the id is checked against the event id pattern before anything is looked up. */
+export function eventStatusHandler(sources: EventStatusSources) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const id = String(req.params["id"]);
+    const status = eventIdPattern.test(id) ? await eventStatus(sources, id) : undefined;
+    if (status === undefined) throw eventNotFound(id);
+    res.json(status);
+  };
+}
