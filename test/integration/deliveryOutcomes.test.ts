@@ -59,6 +59,20 @@ const validateEventStatus = validatorFor<EventStatus>(
   "FG_EVENT_INVALID",
 );
 
+/** The dead letter of a delivery of `event` to Stashcat that Stashcat's bridge refused. */
+function undeliveredLetter(event: NormalisedEvent): DeadLetter {
+  const delivery: Delivery = { specVersion: "1", id: `${event.id}.x`, event, target: stashcatChannel };
+  return deadLetterOf(
+    "stashcat-ni",
+    subjects.outbound("stashcat", "ni"),
+    encodeJson(delivery),
+    new PermanentError("FG_PEER_REFUSED", REFUSAL),
+  );
+}
+
+/** Failed before the gateway first started: dead letters that old are nobody's news. */
+const beforeStart = message(xmppRoom, `Vor dem Start ${UNDELIVERABLE}`);
+
 describe.skipIf(nats === undefined)("delivery outcomes - against a real nats-server", () => {
   let gateway: GatewayService;
   let bus: JetStreamBus;
@@ -103,6 +117,9 @@ describe.skipIf(nats === undefined)("delivery outcomes - against a real nats-ser
 
   beforeAll(async () => {
     if (nats === undefined) return;
+    bus = await JetStreamBus.connect({ servers: nats.url, log });
+    await bus.ensureTopology();
+    await bus.publish(subjects.deadLetter("stashcat-ni"), encodeJson(undeliveredLetter(beforeStart)));
     gateway = await GatewayService.start(
       await loadConfig(
         await writeGatewayConfig(nats.url, {
@@ -113,7 +130,6 @@ describe.skipIf(nats === undefined)("delivery outcomes - against a real nats-ser
       ),
       log,
     );
-    bus = await JetStreamBus.connect({ servers: nats.url, log });
     xmpp = await RecordingAdapter.open(bus, "xmpp", "bpol");
     matrix = await RecordingAdapter.open(bus, "matrix", "tchap");
     stashcat = await RecordingAdapter.open(bus, "stashcat", "ni", (delivery) =>
@@ -173,26 +189,19 @@ describe.skipIf(nats === undefined)("delivery outcomes - against a real nats-ser
     expect(noticesAbout(refused)).toHaveLength(0);
   });
 
-  it("delivery failures - no notice for a partner gateway's sender, for membership, or for what is no delivery", async () => {
+  it("delivery failures - no notice for a partner gateway's sender, for membership, for what is no delivery, or from before the core's consumer existed", async () => {
     const fromPartner = message(partnerRoom, `Message du partenaire ${UNDELIVERABLE}`);
     const joined: NormalisedEvent = { ...message(xmppRoom, "unused"), type: "member.joined" };
     delete joined.content;
-    for (const event of [fromPartner, joined]) {
-      const delivery: Delivery = { specVersion: "1", id: `${event.id}.x`, event, target: stashcatChannel };
-      const failed = deadLetterOf(
-        "stashcat-ni",
-        subjects.outbound("stashcat", "ni"),
-        encodeJson(delivery),
-        new PermanentError("FG_PEER_REFUSED", REFUSAL),
-      );
-      await bus.publish(subjects.deadLetter("stashcat-ni"), encodeJson(failed));
-    }
+    for (const event of [fromPartner, joined])
+      await bus.publish(subjects.deadLetter("stashcat-ni"), encodeJson(undeliveredLetter(event)));
     // Native input a bridge refused, and a letter that is no JSON at all.
     await xmpp.runtime.deadLetter("lage@conference.bpol.localhost", "<message/>", new Error("unreadable"));
     await bus.publish(subjects.deadLetter("stashcat-ni"), new TextEncoder().encode("not json"));
     await probe();
     expect(noticesAbout(fromPartner.id)).toHaveLength(0);
     expect(noticesAbout(joined.id)).toHaveLength(0);
+    expect(noticesAbout(beforeStart.id)).toHaveLength(0);
     expect(outbound.filter((o) => o.subject.startsWith("fedgate.v1.outbound.federation."))).toHaveLength(0);
   });
 
