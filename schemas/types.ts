@@ -939,14 +939,18 @@ export interface TargetStatus {
   delivery?: DeliveryOutcome;
 }
 /**
- * What became of a delivery (present where the decision was deliver). delivered: the target's bridge recorded the message it created there; failed: the delivery was dead-lettered, with the error code and when; pending: neither yet (still queued or retrying, or delivered where the network gave the message no id).
+ * What became of a delivery (present where the decision was deliver). delivered: the target's bridge recorded the message it created there; unsupported: the target network cannot show this kind of event, so its bridge posted nothing (audited as unsupported-by-network); failed: the delivery was dead-lettered, with the error code and when; pending: none of these yet (still queued or retrying, or delivered where the network gave the message no id).
  *
  * This interface was referenced by `EventStatus`'s JSON-Schema
  * via the `definition` "DeliveryOutcome".
  */
 
 export interface DeliveryOutcome {
-  state: "delivered" | "failed" | "pending";
+  state: "delivered" | "unsupported" | "failed" | "pending";
+  /**
+   * For unsupported: what the target network cannot show, as its bridge said; never message content.
+   */
+  detail?: string;
   /**
    * For failed: the error code (FG_...).
    */

@@ -25,6 +25,7 @@ import { PolicyEngine } from "./policy/PolicyEngine.js";
 import { Router } from "./routing/Router.js";
 import { DeliveryLedger } from "./routing/DeliveryLedger.js";
 import { DeliveryFailures } from "./routing/DeliveryFailures.js";
+import { UnsupportedDeliveries } from "./routing/UnsupportedDeliveries.js";
 import { MessageMap } from "../platform/stores/MessageMap.js";
 import { IdentityStore } from "../platform/stores/IdentityStore.js";
 import { JoinCodeStore } from "../platform/stores/JoinCodeStore.js";
@@ -84,6 +85,7 @@ export class GatewayService {
   private federation: Federation | undefined;
   private leases: PartitionLeases | undefined;
   private failures: DeliveryFailures | undefined;
+  private unsupported: UnsupportedDeliveries | undefined;
   private admin: HttpListener | undefined;
   private ready = false;
 
@@ -279,6 +281,13 @@ export class GatewayService {
       ackWaitMs,
       maxAttempts: gateway.maxDeliver,
     });
+    this.unsupported = await UnsupportedDeliveries.start({
+      bus: this.bus,
+      ledger: this.ledger,
+      log: this.log,
+      ackWaitMs,
+      maxAttempts: gateway.maxDeliver,
+    });
     this.ready = true;
     this.log.info(
       { partitions: PARTITIONS, held: leases.partitions().length },
@@ -290,6 +299,7 @@ export class GatewayService {
     this.ready = false;
     await this.leases?.stop();
     await this.failures?.stop();
+    await this.unsupported?.stop();
     await Promise.all(this.federation?.links.map((link) => link.stop()) ?? []);
     this.federation?.consents?.stop();
     this.federation?.manifests.stop();

@@ -1,6 +1,7 @@
 /** A fake adapter on a real bus: records what it is given and answers with native ids "<instance>-<n>". */
 import type { Delivery } from "../../schemas/types.js";
 import { AdapterRuntime, type NativeRelations } from "../../bridges/kit/AdapterRuntime.js";
+import type { Capabilities } from "../../bridges/kit/capabilities.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import { createLogger } from "../../gateway/platform/log.js";
 
@@ -9,8 +10,12 @@ export interface Received {
   relations: NativeRelations;
 }
 
-/** The error a delivery fails with (a PermanentError dead-letters it), or undefined to take it. */
-export type Refusal = (delivery: Delivery) => Error | undefined;
+export interface RecordingOptions {
+  /** The error a delivery fails with (a PermanentError dead-letters it), or undefined to take it. */
+  refuse?: (delivery: Delivery) => Error | undefined;
+  /** What the network can show; by default everything. */
+  capabilities?: Capabilities;
+}
 
 export class RecordingAdapter {
   readonly received: Received[] = [];
@@ -26,13 +31,14 @@ export class RecordingAdapter {
     bus: Bus,
     network: string,
     instance: string,
-    refuse?: Refusal,
+    { refuse, capabilities }: RecordingOptions = {},
   ): Promise<RecordingAdapter> {
     const runtime = await AdapterRuntime.open(bus, {
       network,
       instance,
       log: createLogger("silent"),
       ackWaitMs: 2000,
+      ...(capabilities === undefined ? {} : { capabilities }),
     });
     const adapter = new RecordingAdapter(runtime, instance);
     await runtime.consumeDeliveries((delivery, relations) => {

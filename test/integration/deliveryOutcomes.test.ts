@@ -34,6 +34,7 @@ import {
 } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 import { RecordingAdapter } from "../helpers/RecordingAdapter.js";
+import type { Capabilities } from "../../bridges/kit/capabilities.js";
 
 const nats = await startNatsOrSkip();
 const log = createLogger("silent");
@@ -58,6 +59,17 @@ const validateEventStatus = validatorFor<EventStatus>(
   "event status",
   "FG_EVENT_INVALID",
 );
+
+/** Matrix's fake shows everything but corrections. */
+const WITHOUT_EDITS: Capabilities = {
+  edits: "none",
+  deletions: "native",
+  reactions: "set",
+  membership: "native",
+  files: true,
+  directChats: true,
+  catchUp: true,
+};
 
 /** The dead letter of a delivery of `event` to Stashcat that Stashcat's bridge refused. */
 function undeliveredLetter(event: NormalisedEvent): DeadLetter {
@@ -131,12 +143,13 @@ describe.skipIf(nats === undefined)("delivery outcomes - against a real nats-ser
       log,
     );
     xmpp = await RecordingAdapter.open(bus, "xmpp", "bpol");
-    matrix = await RecordingAdapter.open(bus, "matrix", "tchap");
-    stashcat = await RecordingAdapter.open(bus, "stashcat", "ni", (delivery) =>
-      delivery.event.type === "notice" || delivery.event.content?.body?.includes(UNDELIVERABLE) === true
-        ? new PermanentError("FG_PEER_REFUSED", REFUSAL)
-        : undefined,
-    );
+    matrix = await RecordingAdapter.open(bus, "matrix", "tchap", { capabilities: WITHOUT_EDITS });
+    stashcat = await RecordingAdapter.open(bus, "stashcat", "ni", {
+      refuse: (delivery) =>
+        delivery.event.type === "notice" || delivery.event.content?.body?.includes(UNDELIVERABLE) === true
+          ? new PermanentError("FG_PEER_REFUSED", REFUSAL)
+          : undefined,
+    });
     await bus.follow("FEDGATE_DEADLETTER", subjects.deadLetterAll, "start", (m) => {
       // One of them is not JSON on purpose.
       if (m.data[0] === 0x7b) deadLetters.push(decode(m) as DeadLetter);
@@ -260,6 +273,29 @@ describe.skipIf(nats === undefined)("delivery outcomes - against a real nats-ser
       delivery: { state: "delivered" },
     });
     expect(Date.parse(byNetwork["xmpp"]?.decidedAt ?? "")).toBeGreaterThan(0);
+  });
+
+  it("event status - an edit the target network cannot show is unsupported there, delivered elsewhere", async () => {
+    const original = message(xmppRoom, "Treffpunkt Süd");
+    await xmpp.runtime.publish(original);
+    await eventually(() => (matrix.of(original.id).length > 0 ? true : undefined), 10_000, "the original");
+    const edit = message(xmppRoom, "Treffpunkt Süd, Tor 3", {
+      type: "message.edited",
+      relations: { replaces: original.id },
+    });
+    await xmpp.runtime.publish(edit);
+    const status = await eventually(async () => {
+      const body = validateEventStatus(await (await get(`/v1/events/${edit.id}`)).json());
+      const states = body.targets.map((t) => t.delivery?.state);
+      return states.includes("unsupported") && states.includes("delivered") ? body : undefined;
+    });
+    expect(status.eventType).toBe("message.edited");
+    const byNetwork = Object.fromEntries(status.targets.map((t) => [t.target.network, t]));
+    expect(byNetwork["matrix"]).toMatchObject({ decision: "deliver", delivery: { state: "unsupported" } });
+    expect(byNetwork["matrix"]?.delivery?.detail).toContain("corrections");
+    expect(byNetwork["stashcat"]).toMatchObject({ decision: "deliver", delivery: { state: "delivered" } });
+    expect(matrix.of(edit.id)).toHaveLength(0);
+    expect(noticesAbout(edit.id)).toHaveLength(0);
   });
 
   it("event status - an unknown or impossible id is 404 FG_EVENT_NOT_FOUND; no token, 401", async () => {

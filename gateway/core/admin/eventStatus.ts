@@ -1,8 +1,8 @@
 /**
  * GET /v1/events/{id}: what the core decided for a message it routed, per target conversation, and what became
  * of each delivery. Read from what is stored anyway: the decisions from the ledger (one entry per routed
- * message), delivered from the message map (the target's bridge records the message it created), failed from
- * the ledger's failure records (written only when a delivery is dead-lettered). Metadata only: no content, and
+ * message), delivered from the message map (the target's bridge records the message it created), failed and
+ * unsupported from the ledger's outcome records (written only when one happens). Metadata only: no content, and
  * no native message ids, which would be a handle on the message in its network and say nothing more about
  * whether it arrived.
  */
@@ -75,20 +75,22 @@ async function targetStatus(
   return status;
 }
 
-/** Delivered once the message map has it (a delivery replayed after failing counts), else failed, else pending. */
+/**
+ * Delivered once the message map has it (a delivery replayed after failing counts), else what the ledger
+ * recorded went wrong (failed, unsupported), else pending.
+ */
 async function outcome(
   sources: EventStatusSources,
   eventId: string,
   targetKey: string,
   target: TargetStatus["target"],
 ): Promise<DeliveryOutcome> {
-  const [nativeId, failure] = await Promise.all([
+  const [nativeId, recorded] = await Promise.all([
     sources.messages.nativeId(eventId, target),
-    sources.ledger.failure(eventId, targetKey),
+    sources.ledger.outcome(eventId, targetKey),
   ]);
   if (nativeId !== undefined) return { state: "delivered" };
-  if (failure !== undefined) return { state: "failed", code: failure.code, failedAt: failure.failedAt };
-  return { state: "pending" };
+  return recorded ?? { state: "pending" };
 }
 
 /** The route's handler: the id is checked against the event id pattern before anything is looked up. */

@@ -65,7 +65,8 @@ async function handleWith(deps: DeliveryFailuresDeps, message: BusMessage): Prom
   if (failed === undefined) return;
   const { letter, delivery } = failed;
   const { event, target } = delivery;
-  await deps.ledger.recordFailure(event.id, conversationKey(target), {
+  await deps.ledger.recordOutcome(event.id, conversationKey(target), {
+    state: "failed",
     code: letter.reason.code,
     failedAt: letter.failedAt,
   });

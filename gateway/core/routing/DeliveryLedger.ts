@@ -4,14 +4,21 @@
  * conversations hold it, and which were denied it by its marking.
  *
  * It also answers what became of the message (GET /v1/events/{id}): the decision per target is part of the
- * entry, written once per routed message, and a delivery that failed for good is recorded on its own, written
- * only when one fails.
+ * entry, written once per routed message, and a delivery that failed for good, or that its target network cannot
+ * show, is recorded on its own, written only then (a delivery made is in the message map).
  *
  * Keys in fedgate_deliveries: `e.<eventId>` (event ids are key-safe by the schema) → LedgerEntry;
- * `f.<eventId>.<token(target conversation)>` → DeliveryFailure.
+ * `o.<eventId>.<token(target conversation)>` → DeliveryOutcome (failed or unsupported).
  */
-import type { DecisionReason } from "../../../schemas/types.js";
+import type { DecisionReason, DeliveryOutcome, NormalisedEvent } from "../../../schemas/types.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../platform/bus/KeyValueStore.js";
+
+/** Event types others can relate to (edit, answer, react to, delete): their routing goes in the ledger. */
+export const LEDGER_TYPES: ReadonlySet<string> = new Set<NormalisedEvent["type"]>([
+  "message.created",
+  "message.edited",
+  "notice",
+]);
 
 /** The decision for one target, as the core made it. */
 export interface LedgerDecision {
@@ -44,11 +51,8 @@ export interface LedgerEntry {
   decisions?: LedgerDecision[];
 }
 
-/** A delivery dead-lettered by the target's bridge: the error code and when. Never the error's text. */
-export interface DeliveryFailure {
-  code: string;
-  failedAt: string;
-}
+/** What the ledger records of a delivery: only what went wrong; the message map knows what was delivered. */
+export type RecordedOutcome = DeliveryOutcome & { state: "failed" | "unsupported" };
 
 export class DeliveryLedger {
   constructor(private readonly kv: KeyValueStore) {}
@@ -64,18 +68,18 @@ export class DeliveryLedger {
     return stored === undefined ? undefined : (decodeJson(stored.value) as LedgerEntry);
   }
 
-  /** Records that the delivery of `eventId` to `target` (a conversation key) failed for good. */
-  async recordFailure(eventId: string, target: string, failure: DeliveryFailure): Promise<void> {
-    await this.kv.put(failureKey(eventId, target), encodeJson(failure));
+  /** Records what went wrong with the delivery of `eventId` to `target` (a conversation key). */
+  async recordOutcome(eventId: string, target: string, outcome: RecordedOutcome): Promise<void> {
+    await this.kv.put(outcomeKey(eventId, target), encodeJson(outcome));
   }
 
-  /** The failure of the delivery of `eventId` to `target`, or undefined when none was recorded. */
-  async failure(eventId: string, target: string): Promise<DeliveryFailure | undefined> {
-    const stored = await this.kv.get(failureKey(eventId, target));
-    return stored === undefined ? undefined : (decodeJson(stored.value) as DeliveryFailure);
+  /** What went wrong with the delivery of `eventId` to `target`, or undefined when nothing was recorded. */
+  async outcome(eventId: string, target: string): Promise<RecordedOutcome | undefined> {
+    const stored = await this.kv.get(outcomeKey(eventId, target));
+    return stored === undefined ? undefined : (decodeJson(stored.value) as RecordedOutcome);
   }
 }
 
-function failureKey(eventId: string, target: string): string {
-  return `f.${eventId}.${keyToken(target)}`;
+function outcomeKey(eventId: string, target: string): string {
+  return `o.${eventId}.${keyToken(target)}`;
 }

@@ -19,7 +19,7 @@ import { parseInboundSubject, subjects, partitionOf } from "../../../schemas/con
 import { PermanentError, ValidationError } from "../../../schemas/contract/errors.js";
 import { type FederationGate, type GateDenial, isFederated } from "../federation/FederationGate.js";
 import type { PolicyEngine, Verdict } from "../policy/PolicyEngine.js";
-import type { DeliveryLedger } from "./DeliveryLedger.js";
+import { type DeliveryLedger, LEDGER_TYPES } from "./DeliveryLedger.js";
 import type { IdentityStore } from "../../platform/stores/IdentityStore.js";
 import { encodeJson } from "../../platform/bus/KeyValueStore.js";
 import { encodeDelivery } from "./encodeDelivery.js";
@@ -30,9 +30,6 @@ import { inboundJson } from "./conversationOf.js";
 import { withoutForgotten } from "./forgottenOriginals.js";
 import { authorOf, inheritedMarkings, originalsOf, relationDenial, WITHHOLDING } from "./relations.js";
 import { noticeLine, tellSender, tellsSender } from "./senderNotice.js";
-
-/** Event types others can relate to (edit, answer, react to, delete): their routing goes in the ledger. */
-const RELATED_TO_TYPES = new Set<NormalisedEvent["type"]>(["message.created", "message.edited", "notice"]);
 
 const decisions = counter("fedgate.decisions", {
   description: "Routing decisions by outcome and reason",
@@ -186,7 +183,7 @@ export class Router {
         policy.decide({ event: routed, source: match.endpoint, target, relatedMarkings, ...linkMarking }),
     }));
     // Stored before any delivery goes out: an answer to this message can only come after someone received it.
-    if (RELATED_TO_TYPES.has(routed.type)) {
+    if (LEDGER_TYPES.has(routed.type)) {
       const marking = policy.markingOf({ event: routed, relatedMarkings, ...linkMarking });
       await this.deps.ledger.record(event.id, {
         author: authorOf(event),
