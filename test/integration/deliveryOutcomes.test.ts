@@ -34,6 +34,7 @@ import {
 } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 import { RecordingAdapter } from "../helpers/RecordingAdapter.js";
+import { runFedgate } from "../helpers/processes.js";
 import type { Capabilities } from "../../bridges/kit/capabilities.js";
 
 const nats = await startNatsOrSkip();
@@ -252,6 +253,19 @@ describe.skipIf(nats === undefined)("delivery outcomes - against a real nats-ser
     expect(text).not.toContain(REFUSAL);
     // Native ids stay in the message map: the RecordingAdapter's are "<instance>-<n>".
     expect(text).not.toMatch(/tchap-\d/);
+
+    // The same, from the command line.
+    const cli = runFedgate(["events", "status", event.id, "--nats", nats?.url ?? ""]);
+    expect(await cli.exited).toBe(0);
+    const lines = cli.output().split("\n");
+    expect(lines[0]).toContain(`message.created ${event.id} from xmpp/bpol/${xmppRoom.conversation}`);
+    expect(lines.find((l) => l.includes("stashcat/ni/channel:1001"))).toMatch(
+      /DELIVER +allowed +stashcat\/ni\/channel:1001 \(polizei-ni\): failed FG_PEER_REFUSED at /,
+    );
+    expect(lines.find((l) => l.includes("matrix/tchap/"))).toMatch(/: delivered$/);
+    const unknown = runFedgate(["events", "status", randomUUID(), "--nats", nats?.url ?? ""]);
+    expect(await unknown.exited).toBe(1);
+    expect(unknown.output()).toContain("FG_EVENT_NOT_FOUND");
   });
 
   it("event status - a denied target, with its reason and marking", async () => {

@@ -31,11 +31,14 @@ function eventNotFound(id: string): PermanentError {
   );
 }
 
-/** The status of event `id`, or undefined when the ledger holds no entry for it (unknown or expired). */
-export async function eventStatus(sources: EventStatusSources, id: string): Promise<EventStatus | undefined> {
-  const entry = await sources.ledger.get(id);
+/**
+ * The status of event `id`. The id is checked against the event id pattern before anything is looked up;
+ * FG_EVENT_NOT_FOUND when it is none, or the ledger holds no entry for it (never routed, or expired).
+ */
+export async function eventStatus(sources: EventStatusSources, id: string): Promise<EventStatus> {
+  const entry = eventIdPattern.test(id) ? await sources.ledger.get(id) : undefined;
   const source = entry === undefined ? undefined : parseConversationKey(entry.source);
-  if (entry === undefined || source === undefined) return undefined;
+  if (entry === undefined || source === undefined) throw eventNotFound(id);
   const decidedAt = entry.decidedAt;
   const targets = await Promise.all(
     (entry.decisions ?? []).flatMap((decided) => {
@@ -93,12 +96,9 @@ async function outcome(
   return recorded ?? { state: "pending" };
 }
 
-/** The route's handler: the id is checked against the event id pattern before anything is looked up. */
+/** The route's handler. */
 export function eventStatusHandler(sources: EventStatusSources) {
   return async (req: Request, res: Response): Promise<void> => {
-    const id = String(req.params["id"]);
-    const status = eventIdPattern.test(id) ? await eventStatus(sources, id) : undefined;
-    if (status === undefined) throw eventNotFound(id);
-    res.json(status);
+    res.json(await eventStatus(sources, String(req.params["id"])));
   };
 }
