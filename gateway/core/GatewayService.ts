@@ -93,7 +93,7 @@ export class GatewayService {
     readonly bus: Bus,
     readonly links: LinkStore,
     readonly identities: IdentityStore,
-    /** What the core decided for each routed message, and which of its deliveries failed. */
+    /** What the core decided for each routed message, and what went wrong with its deliveries. */
     private readonly ledger: DeliveryLedger,
     private policyEngine: PolicyEngine,
     private readonly loaded: LoadedConfig,
