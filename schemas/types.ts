@@ -862,20 +862,20 @@ export interface EventStatus {
    */
   eventId: string;
   /**
-   * Absent for a message routed before the gateway kept it.
+   * Absent, as decidedAt and targets, for a message routed before the gateway kept its decisions.
    */
   eventType?: string;
   source: ConversationAddress;
   /**
-   * The event's effective marking, as the core determined it.
+   * The event's effective marking, as the core determined it: what every decision was made on.
    */
   marking?: string;
   /**
-   * When the core decided; absent for a message routed before the gateway kept it.
+   * When the core decided.
    */
   decidedAt?: string;
   /**
-   * One entry per other conversation of the link. Empty for a message routed before the gateway kept its decisions.
+   * One entry per other conversation of the link as it was then: those delivered to, then those denied.
    */
   targets: TargetStatus[];
 }
@@ -899,11 +899,11 @@ export interface ConversationAddress {
 export interface TargetStatus {
   target: ConversationAddress;
   /**
-   * The agency that owns the target conversation.
+   * The agency that owns the target conversation, as the links say now; absent when it is linked no more.
    */
-  agency: string;
+  agency?: string;
   /**
-   * The core's policy decision for this target.
+   * The core's policy decision for this target. deliver is always for the reason allowed.
    */
   decision: "deliver" | "deny";
   /**
@@ -931,10 +931,6 @@ export interface TargetStatus {
     | "agency-not-in-manifest"
     | "echo"
     | "unsupported-by-network";
-  /**
-   * The effective marking the decision was made on, when it could be determined.
-   */
-  marking?: string;
   decidedAt: string;
   delivery?: DeliveryOutcome;
 }

@@ -10,6 +10,7 @@ import { createLogger } from "../platform/log.js";
 import { encodeJson } from "../platform/bus/KeyValueStore.js";
 import { buckets } from "../../schemas/contract/topology.js";
 import { MessageMap } from "../platform/stores/MessageMap.js";
+import { LinkStore } from "../platform/stores/LinkStore.js";
 import { DeliveryLedger } from "../core/routing/DeliveryLedger.js";
 import { eventStatus } from "../core/admin/eventStatus.js";
 
@@ -120,17 +121,21 @@ export async function tailCommand(
 /** What became of a routed message, as GET /v1/events/{id} answers, read from the bus's stores directly. */
 export async function eventStatusCommand(id: string, opts: { nats: string; json?: boolean }): Promise<void> {
   const bus = await JetStreamBus.connect({ servers: opts.nats, log: createLogger("warn") });
+  const links = new LinkStore(await bus.keyValue(buckets.links));
   try {
+    await links.start();
     const status = await eventStatus(
       {
         ledger: new DeliveryLedger(await bus.keyValue(buckets.deliveries)),
         messages: new MessageMap(await bus.keyValue(buckets.messages)),
+        links,
       },
       id,
     );
     const lines = opts.json === true ? [JSON.stringify(status)] : describeStatus(status);
     for (const line of lines) process.stdout.write(`${line}\n`);
   } finally {
+    links.stop();
     await bus.close();
   }
 }
@@ -150,7 +155,7 @@ export function describeStatus(status: EventStatus): string[] {
           : `: ${t.delivery.state}${t.delivery.code === undefined ? "" : ` ${t.delivery.code}`}${
               t.delivery.failedAt === undefined ? "" : ` at ${t.delivery.failedAt}`
             }${t.delivery.detail === undefined ? "" : ` (${t.delivery.detail})`}`;
-      return `  ${t.decision.toUpperCase().padEnd(7)} ${t.reason.padEnd(22)} ${where(t.target)} (${t.agency})${outcome}`;
+      return `  ${t.decision.toUpperCase().padEnd(7)} ${t.reason.padEnd(22)} ${where(t.target)}${t.agency === undefined ? "" : ` (${t.agency})`}${outcome}`;
     }),
   ];
 }

@@ -138,7 +138,7 @@ export class GatewayService {
             nats: await theBus.answers(READY_ROUND_TRIP_MS),
             consumers: service.ready,
           }),
-          events: { ledger, messages: new MessageMap(await theBus.keyValue(buckets.messages)) },
+          events: { ledger, links, messages: new MessageMap(await theBus.keyValue(buckets.messages)) },
           ...(federation === undefined ? {} : { partners: federation.manifests }),
           ...(federation?.consents === undefined || loaded.config.federation === undefined
             ? {}

@@ -2,21 +2,22 @@
  * GET /v1/events/{id}: what the core decided for a message it routed, per target conversation, and what became
  * of each delivery. Read from what is stored anyway: the decisions from the ledger (one entry per routed
  * message), delivered from the message map (the target's bridge records the message it created), failed and
- * unsupported from the ledger's outcome records (written only when one happens). Metadata only: no content, and
- * no native message ids, which would be a handle on the message in its network and say nothing more about
- * whether it arrived.
+ * unsupported from the ledger's outcome records (written only when one happens); the target's agency from the
+ * links. Metadata only: no content, and no native message ids, which would be a handle on the message in its
+ * network and say nothing more about whether it arrived.
  */
 import type { Request, Response } from "express";
-import type { DeliveryOutcome, EventStatus, TargetStatus } from "../../../schemas/types.js";
+import type { DecisionReason, DeliveryOutcome, EventStatus, TargetStatus } from "../../../schemas/types.js";
 import { PermanentError } from "../../../schemas/contract/errors.js";
 import type { MessageMap } from "../../platform/stores/MessageMap.js";
-import { parseConversationKey } from "../../platform/stores/LinkStore.js";
-import type { DeliveryLedger, LedgerDecision } from "../routing/DeliveryLedger.js";
+import { type LinkStore, parseConversationKey } from "../../platform/stores/LinkStore.js";
+import { type DeliveryLedger, typeOf } from "../routing/DeliveryLedger.js";
 
 /** Where the answer is read from. */
 export interface EventStatusSources {
   ledger: DeliveryLedger;
   messages: MessageMap;
+  links: LinkStore;
 }
 
 // The EventId pattern of common.schema.json: anything else names no event, and must not reach a KV key.
@@ -39,43 +40,51 @@ export async function eventStatus(sources: EventStatusSources, id: string): Prom
   const entry = eventIdPattern.test(id) ? await sources.ledger.get(id) : undefined;
   const source = entry === undefined ? undefined : parseConversationKey(entry.source);
   if (entry === undefined || source === undefined) throw eventNotFound(id);
-  const decidedAt = entry.decidedAt;
-  const targets = await Promise.all(
-    (entry.decisions ?? []).flatMap((decided) => {
-      const target = parseConversationKey(decided.target);
-      return target === undefined || decidedAt === undefined
-        ? []
-        : [targetStatus(sources, id, decided, target, decidedAt)];
-    }),
-  );
-  return {
+  const status: EventStatus = {
     eventId: id,
-    ...(entry.type === undefined ? {} : { eventType: entry.type }),
     source,
     ...(entry.marking === undefined ? {} : { marking: entry.marking }),
-    ...(decidedAt === undefined ? {} : { decidedAt }),
-    targets,
+    targets: [],
+  };
+  // An entry from before the ledger kept decisions: where the message is, and no more.
+  if (entry.at === undefined) return status;
+  const decidedAt = new Date(entry.at).toISOString();
+  const decided: [string, DecisionReason][] = [
+    ...entry.reached
+      .filter((key) => key !== entry.source)
+      .map((key): [string, "allowed"] => [key, "allowed"]),
+    ...Object.entries(entry.denied ?? {}),
+  ];
+  const targets = await Promise.all(
+    decided.map(([key, reason]) => targetStatus(sources, id, key, reason, decidedAt)),
+  );
+  return {
+    ...status,
+    eventType: typeOf(entry),
+    decidedAt,
+    targets: targets.filter((t): t is TargetStatus => t !== undefined),
   };
 }
 
 async function targetStatus(
   sources: EventStatusSources,
   eventId: string,
-  decided: LedgerDecision,
-  target: TargetStatus["target"],
+  targetKey: string,
+  reason: DecisionReason,
   decidedAt: string,
-): Promise<TargetStatus> {
-  const status: TargetStatus = {
+): Promise<TargetStatus | undefined> {
+  const target = parseConversationKey(targetKey);
+  if (target === undefined) return undefined;
+  const agency = sources.links.match(target)?.endpoint.agency;
+  const deliver = reason === "allowed";
+  return {
     target,
-    agency: decided.agency,
-    decision: decided.decision,
-    reason: decided.reason,
-    ...(decided.marking === undefined ? {} : { marking: decided.marking }),
+    ...(agency === undefined ? {} : { agency }),
+    decision: deliver ? "deliver" : "deny",
+    reason,
     decidedAt,
+    ...(deliver ? { delivery: await outcome(sources, eventId, targetKey, target) } : {}),
   };
-  if (decided.decision === "deliver")
-    status.delivery = await outcome(sources, eventId, decided.target, target);
-  return status;
 }
 
 /**

@@ -3,8 +3,9 @@
  * a reply, a reaction, a deletion) is judged by the original: who wrote it, its effective marking, which
  * conversations hold it, and which were denied it by its marking.
  *
- * It also answers what became of the message (GET /v1/events/{id}): the decision per target is part of the
- * entry, written once per routed message, and a delivery that failed for good, or that its target network cannot
+ * It also answers what became of the message (GET /v1/events/{id}): the decisions are part of the entry,
+ * written once per routed message, in few bytes (every message has one: the targets delivered to are `reached`
+ * already, so only denials name theirs), and a delivery that failed for good, or that its target network cannot
  * show, is recorded on its own, written only then (a delivery made is in the message map).
  *
  * Keys in fedgate_deliveries: `e.<eventId>` (event ids are key-safe by the schema) → LedgerEntry;
@@ -20,18 +21,6 @@ export const LEDGER_TYPES: ReadonlySet<string> = new Set<NormalisedEvent["type"]
   "notice",
 ]);
 
-/** The decision for one target, as the core made it. */
-export interface LedgerDecision {
-  /** The target conversation (network/instance/conversation). */
-  target: string;
-  /** The agency that owns it. */
-  agency: string;
-  decision: "deliver" | "deny";
-  reason: DecisionReason;
-  /** The effective marking decided on, when it could be determined. */
-  marking?: string;
-}
-
 export interface LedgerEntry {
   /** Who wrote the message: network/instance/userId. */
   author: string;
@@ -43,12 +32,20 @@ export interface LedgerEntry {
   reached: string[];
   /** Conversations it was withheld from by its marking (or by the marking of what it relates to). */
   withheld: string[];
-  /** The event's type; absent in entries written before the ledger kept decisions. */
+  /**
+   * When the core decided, in milliseconds since the epoch. Absent in entries written before the ledger kept
+   * decisions: of those, `type` and `denied` say nothing.
+   */
+  at?: number;
+  /** The event's type, where it is not message.created (as most are, which spend no bytes on it). */
   type?: string;
-  /** When the core decided; absent as `type` is. */
-  decidedAt?: string;
-  /** The decision per target; absent as `type` is. */
-  decisions?: LedgerDecision[];
+  /** The targets denied it (network/instance/conversation), each with the reason; absent when none was. */
+  denied?: Record<string, DecisionReason>;
+}
+
+/** The event type of an entry written with `at`. */
+export function typeOf(entry: LedgerEntry): string {
+  return entry.type ?? "message.created";
 }
 
 /** What the ledger records of a delivery: only what went wrong; the message map knows what was delivered. */

@@ -12,7 +12,13 @@ import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import type { Logger } from "pino";
-import type { AuditRecord, Delivery, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
+import type {
+  AuditRecord,
+  DecisionReason,
+  Delivery,
+  Endpoint,
+  NormalisedEvent,
+} from "../../../schemas/types.js";
 import type { Bus, BusMessage } from "../../platform/bus/Bus.js";
 import { validateEvent } from "../../../schemas/contract/schemas.js";
 import { parseInboundSubject, subjects, partitionOf } from "../../../schemas/contract/subjects.js";
@@ -56,6 +62,16 @@ export interface RouterDeps {
   federation?: FederationGate;
   /** gateway.auditKey: the key each audit batch's HMAC is made with. */
   auditKey?: Uint8Array;
+}
+
+/** The ledger's record of the targets denied (see LedgerEntry.denied); nothing when none was. */
+function deniedIn(decided: { target: Endpoint; verdict: Pick<Verdict, "decision" | "reason"> }[]): {
+  denied?: Record<string, DecisionReason>;
+} {
+  const denied = decided.filter((d) => d.verdict.decision === "deny");
+  return denied.length === 0
+    ? {}
+    : { denied: Object.fromEntries(denied.map((d) => [conversationKey(d.target), d.verdict.reason])) };
 }
 
 const NO_FEDERATION: GateDenial = {
@@ -196,17 +212,9 @@ export class Router {
         withheld: decided
           .filter((d) => d.verdict.decision === "deny" && WITHHOLDING.has(d.verdict.reason))
           .map((d) => conversationKey(d.target)),
-        type: event.type,
-        decidedAt: new Date().toISOString(),
-        decisions: decided.map(({ target, verdict }) => ({
-          target: conversationKey(target),
-          agency: target.agency,
-          decision: verdict.decision,
-          reason: verdict.reason,
-          ...("effectiveMarking" in verdict && verdict.effectiveMarking !== undefined
-            ? { marking: verdict.effectiveMarking }
-            : {}),
-        })),
+        at: Date.now(),
+        ...(event.type === "message.created" ? {} : { type: event.type }),
+        ...deniedIn(decided),
       });
     }
 
