@@ -13,6 +13,7 @@
  */
 import type { DecisionReason, DeliveryOutcome, NormalisedEvent } from "../../../schemas/types.js";
 import { decodeJson, encodeJson, keyToken, type KeyValueStore } from "../../platform/bus/KeyValueStore.js";
+import { conversationKey, type ConversationRef } from "../../platform/stores/LinkStore.js";
 
 /** Event types others can relate to (edit, answer, react to, delete): their routing goes in the ledger. */
 export const LEDGER_TYPES: ReadonlySet<string> = new Set<NormalisedEvent["type"]>([
@@ -41,6 +42,16 @@ export interface LedgerEntry {
   type?: string;
   /** The targets denied it (network/instance/conversation), each with the reason; absent when none was. */
   denied?: Record<string, DecisionReason>;
+}
+
+/** An entry's `denied` for the decisions made: nothing when no target was denied. */
+export function deniedIn(
+  decided: { target: ConversationRef; verdict: { decision: string; reason: DecisionReason } }[],
+): Pick<LedgerEntry, "denied"> {
+  const denied = decided.filter((d) => d.verdict.decision === "deny");
+  return denied.length === 0
+    ? {}
+    : { denied: Object.fromEntries(denied.map((d) => [conversationKey(d.target), d.verdict.reason])) };
 }
 
 /** The event type of an entry written with `at`. */

@@ -12,20 +12,14 @@ import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import type { Logger } from "pino";
-import type {
-  AuditRecord,
-  DecisionReason,
-  Delivery,
-  Endpoint,
-  NormalisedEvent,
-} from "../../../schemas/types.js";
+import type { AuditRecord, Delivery, Endpoint, NormalisedEvent } from "../../../schemas/types.js";
 import type { Bus, BusMessage } from "../../platform/bus/Bus.js";
 import { validateEvent } from "../../../schemas/contract/schemas.js";
 import { parseInboundSubject, subjects, partitionOf } from "../../../schemas/contract/subjects.js";
 import { PermanentError, ValidationError } from "../../../schemas/contract/errors.js";
 import { type FederationGate, type GateDenial, isFederated } from "../federation/FederationGate.js";
 import type { PolicyEngine, Verdict } from "../policy/PolicyEngine.js";
-import { type DeliveryLedger, LEDGER_TYPES } from "./DeliveryLedger.js";
+import { type DeliveryLedger, deniedIn, LEDGER_TYPES } from "./DeliveryLedger.js";
 import type { IdentityStore } from "../../platform/stores/IdentityStore.js";
 import { encodeJson } from "../../platform/bus/KeyValueStore.js";
 import { encodeDelivery } from "./encodeDelivery.js";
@@ -62,16 +56,6 @@ export interface RouterDeps {
   federation?: FederationGate;
   /** gateway.auditKey: the key each audit batch's HMAC is made with. */
   auditKey?: Uint8Array;
-}
-
-/** The ledger's record of the targets denied (see LedgerEntry.denied); nothing when none was. */
-function deniedIn(decided: { target: Endpoint; verdict: Pick<Verdict, "decision" | "reason"> }[]): {
-  denied?: Record<string, DecisionReason>;
-} {
-  const denied = decided.filter((d) => d.verdict.decision === "deny");
-  return denied.length === 0
-    ? {}
-    : { denied: Object.fromEntries(denied.map((d) => [conversationKey(d.target), d.verdict.reason])) };
 }
 
 const NO_FEDERATION: GateDenial = {
