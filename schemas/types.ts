@@ -1,4 +1,4 @@
-/* Generated from schemas/bridge-deployment.schema.json, schemas/common.schema.json, schemas/config.schema.json, schemas/consent-request.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event.schema.json, schemas/federation.schema.json, schemas/join-code-request.schema.json, schemas/link-state-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+/* Generated from schemas/bridge-deployment.schema.json, schemas/common.schema.json, schemas/config.schema.json, schemas/consent-request.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event-status.schema.json, schemas/event.schema.json, schemas/federation.schema.json, schemas/join-code-request.schema.json, schemas/link-state-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
 export type Key = string;
 /**
@@ -870,6 +870,108 @@ export interface DeliveredMarking {
    * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
    */
   original?: string;
+}
+
+export interface EventStatus {
+  /**
+   * Gateway-wide unique event identifier (a UUID is fine).
+   */
+  eventId: string;
+  /**
+   * Absent, as decidedAt and targets, for a message routed before the gateway kept its decisions.
+   */
+  eventType?: string;
+  source: ConversationAddress;
+  /**
+   * The event's effective marking, as the core determined it: what every decision was made on.
+   */
+  marking?: string;
+  /**
+   * When the core decided.
+   */
+  decidedAt?: string;
+  /**
+   * One entry per other conversation of the link as it was then: those delivered to, then those denied.
+   */
+  targets: TargetStatus[];
+}
+/**
+ * A conversation as network, instance and the network's own id of it.
+ *
+ * This interface was referenced by `EventStatus`'s JSON-Schema
+ * via the `definition` "Conversation".
+ */
+
+export interface ConversationAddress {
+  network: string;
+  instance: string;
+  conversation: string;
+}
+/**
+ * This interface was referenced by `EventStatus`'s JSON-Schema
+ * via the `definition` "TargetStatus".
+ */
+
+export interface TargetStatus {
+  target: ConversationAddress;
+  /**
+   * The agency that owns the target conversation, as the links say now; absent when it is linked no more.
+   */
+  agency?: string;
+  /**
+   * The core's policy decision for this target. deliver is always for the reason allowed.
+   */
+  decision: "deliver" | "deny";
+  /**
+   * Machine-readable reason. allowed is the only reason for deliver. relation-not-delivered: an edit, reaction or deletion of a message the target never received; relation-withheld: a reply to a message withheld from the target by its marking; relation-forgotten: a reaction to or deletion of a message fedgate no longer knows (past the message horizon, or never routed), which has nothing to act on, so it is not delivered and its sender is not told; marking-not-releasable: a release caveat of a marking in play (nationalOnly, releasableTo) keeps it from the target's country; not-author: an edit by someone other than the original's author, or a deletion by someone else from outside the conversation the original was written in. not-consented: a conversation shared with a partner gateway that either gateway has not approved, has revoked, or whose approval expired; agency-not-in-manifest: a partner gateway's event names an agency its signed manifest does not give it (or no valid manifest of it is held). link-paused: the link is paused by an admin (link state paused), so nothing crosses it. unsupported-by-network: recorded by the target's adapter, not the policy: the delivery was allowed, but the target network cannot show this kind of event (membership on Stashcat, for one), so nothing was posted there.
+   */
+  reason:
+    | "allowed"
+    | "no-link"
+    | "link-paused"
+    | "no-route"
+    | "agency-unknown"
+    | "agency-not-on-network"
+    | "marking-unknown"
+    | "marking-conflict"
+    | "marking-above-route"
+    | "marking-not-accredited"
+    | "marking-not-releasable"
+    | "attachments-not-allowed"
+    | "attachment-type-not-allowed"
+    | "attachment-too-large"
+    | "relation-not-delivered"
+    | "relation-withheld"
+    | "relation-forgotten"
+    | "not-author"
+    | "not-consented"
+    | "agency-not-in-manifest"
+    | "echo"
+    | "unsupported-by-network";
+  decidedAt: string;
+  delivery?: DeliveryOutcome;
+}
+/**
+ * What became of a delivery (present where the decision was deliver). delivered: the target's bridge recorded the message it created there; unsupported: the target network cannot show this kind of event, so its bridge posted nothing (audited as unsupported-by-network); failed: the delivery was dead-lettered, with the error code and when; pending: none of these yet (still queued or retrying, or delivered where the network gave the message no id).
+ *
+ * This interface was referenced by `EventStatus`'s JSON-Schema
+ * via the `definition` "DeliveryOutcome".
+ */
+
+export interface DeliveryOutcome {
+  state: "delivered" | "unsupported" | "failed" | "pending";
+  /**
+   * For unsupported: what the target network cannot show, as its bridge said; never message content.
+   */
+  detail?: string;
+  /**
+   * For failed: the error code (FG_...).
+   */
+  code?: string;
+  /**
+   * For failed: when it was dead-lettered.
+   */
+  failedAt?: string;
 }
 
 export type SharedConversation = string;

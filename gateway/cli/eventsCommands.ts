@@ -1,6 +1,6 @@
-/** Operator tools: publish a test event, follow a part of the bus. */
+/** Operator tools: publish a test event, follow a part of the bus, look up what became of an event. */
 import { randomUUID } from "node:crypto";
-import type { AuditBatch, DeadLetter, Delivery, NormalisedEvent } from "../../schemas/types.js";
+import type { AuditBatch, DeadLetter, Delivery, EventStatus, NormalisedEvent } from "../../schemas/types.js";
 import { JetStreamBus } from "../platform/bus/JetStreamBus.js";
 import type { StreamName } from "../../schemas/contract/topology.js";
 import { validateEvent } from "../../schemas/contract/schemas.js";
@@ -8,6 +8,11 @@ import { subjects } from "../../schemas/contract/subjects.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
 import { createLogger } from "../platform/log.js";
 import { encodeJson } from "../platform/bus/KeyValueStore.js";
+import { buckets } from "../../schemas/contract/topology.js";
+import { MessageMap } from "../platform/stores/MessageMap.js";
+import { LinkStore } from "../platform/stores/LinkStore.js";
+import { DeliveryLedger } from "../core/routing/DeliveryLedger.js";
+import { eventStatus } from "../core/admin/eventStatus.js";
 
 export async function sendEventCommand(opts: {
   nats: string;
@@ -111,4 +116,46 @@ export async function tailCommand(
   });
   await subscription.stop();
   await bus.close();
+}
+
+/** What became of a routed message, as GET /v1/events/{id} answers, read from the bus's stores directly. */
+export async function eventStatusCommand(id: string, opts: { nats: string; json?: boolean }): Promise<void> {
+  const bus = await JetStreamBus.connect({ servers: opts.nats, log: createLogger("warn") });
+  const links = new LinkStore(await bus.keyValue(buckets.links));
+  try {
+    await links.start();
+    const status = await eventStatus(
+      {
+        ledger: new DeliveryLedger(await bus.keyValue(buckets.deliveries)),
+        messages: new MessageMap(await bus.keyValue(buckets.messages)),
+        links,
+      },
+      id,
+    );
+    const lines = opts.json === true ? [JSON.stringify(status)] : describeStatus(status);
+    for (const line of lines) process.stdout.write(`${line}\n`);
+  } finally {
+    links.stop();
+    await bus.close();
+  }
+}
+
+/** One line for the event, then one per target: its decision and what became of the delivery. */
+export function describeStatus(status: EventStatus): string[] {
+  const where = (c: { network: string; instance: string; conversation: string }): string =>
+    `${c.network}/${c.instance}/${c.conversation}`;
+  const marking = status.marking === undefined ? "" : `, marked ${status.marking}`;
+  const decided = status.decidedAt === undefined ? "" : `, decided ${status.decidedAt}`;
+  return [
+    `${status.eventType ?? "event"} ${status.eventId} from ${where(status.source)}${marking}${decided}`,
+    ...status.targets.map((t) => {
+      const outcome =
+        t.delivery === undefined
+          ? ""
+          : `: ${t.delivery.state}${t.delivery.code === undefined ? "" : ` ${t.delivery.code}`}${
+              t.delivery.failedAt === undefined ? "" : ` at ${t.delivery.failedAt}`
+            }${t.delivery.detail === undefined ? "" : ` (${t.delivery.detail})`}`;
+      return `  ${t.decision.toUpperCase().padEnd(7)} ${t.reason.padEnd(22)} ${where(t.target)}${t.agency === undefined ? "" : ` (${t.agency})`}${outcome}`;
+    }),
+  ];
 }

@@ -5,7 +5,7 @@ import { bridgeNetworks } from "../../bridges/index.js";
 import { FedgateError } from "../../schemas/contract/errors.js";
 import { bridgeCommand, type BridgeCommandOptions } from "./bridgeCommand.js";
 import { checkConfigCommand } from "./configCheck.js";
-import { sendEventCommand, tailCommand } from "./eventsCommands.js";
+import { sendEventCommand, tailCommand, eventStatusCommand } from "./eventsCommands.js";
 import { federationCommands } from "./federationCommands.js";
 import { auditCommands } from "./auditCommands.js";
 import { gatewayCommand } from "./gatewayCommand.js";
@@ -37,7 +37,7 @@ program
   .requiredOption("-c, --config <file>", "config file (YAML)")
   .action((opts: { config: string }) => checkConfigCommand(opts.config));
 
-const events = program.command("events").description("publish and follow events on the bus");
+const events = program.command("events").description("publish, follow and look up events on the bus");
 events
   .command("send")
   .description("publish a test message as if an adapter had received it")
@@ -56,6 +56,13 @@ events
   .option("--all", "start from the first stored message instead of new ones")
   .option("--json", "print each message as stored, one JSON document a line")
   .action(tailCommand);
+events
+  .command("status")
+  .description("what became of a routed message: each target's decision and delivery (metadata only)")
+  .argument("<id>", "the event id")
+  .requiredOption("--nats <url>", "NATS URL")
+  .option("--json", "print the answer as GET /v1/events/{id} gives it")
+  .action(eventStatusCommand);
 
 federationCommands(program);
 auditCommands(program);

@@ -26,6 +26,9 @@ import type { HttpListener } from "../platform/http/HttpListener.js";
 import { PolicyEngine } from "./policy/PolicyEngine.js";
 import { Router } from "./routing/Router.js";
 import { DeliveryLedger } from "./routing/DeliveryLedger.js";
+import { DeliveryFailures } from "./routing/DeliveryFailures.js";
+import { UnsupportedDeliveries } from "./routing/UnsupportedDeliveries.js";
+import { MessageMap } from "../platform/stores/MessageMap.js";
 import { IdentityStore } from "../platform/stores/IdentityStore.js";
 import { JoinCodeStore } from "../platform/stores/JoinCodeStore.js";
 import { LinkStore } from "../platform/stores/LinkStore.js";
@@ -98,6 +101,8 @@ export class GatewayService {
   private readonly subscriptions = new Map<number, Subscription>();
   private federation: Federation | undefined;
   private leases: PartitionLeases | undefined;
+  private failures: DeliveryFailures | undefined;
+  private unsupported: UnsupportedDeliveries | undefined;
   private admin: HttpListener | undefined;
   private consoleFeed: ConsoleFeed | undefined;
   private ready = false;
@@ -106,6 +111,8 @@ export class GatewayService {
     readonly bus: Bus,
     readonly links: LinkStore,
     readonly identities: IdentityStore,
+    /** What the core decided for each routed message, and what went wrong with its deliveries. */
+    private readonly ledger: DeliveryLedger,
     private policyEngine: PolicyEngine,
     private readonly loaded: LoadedConfig,
     private readonly log: Logger,
@@ -135,7 +142,8 @@ export class GatewayService {
     const links = new LinkStore(await theBus.keyValue(buckets.links));
     const identities = new IdentityStore(await theBus.keyValue(buckets.identities));
     await Promise.all([links.start(), identities.start()]);
-    const service = new GatewayService(theBus, links, identities, policy, loaded, log);
+    const ledger = new DeliveryLedger(await theBus.keyValue(buckets.deliveries));
+    const service = new GatewayService(theBus, links, identities, ledger, policy, loaded, log);
     await service.createDeclaredLinks();
     const federation = authorities === undefined ? undefined : await service.startFederation(authorities);
     if (adminToken !== undefined && loaded.config.admin !== undefined) {
@@ -162,6 +170,7 @@ export class GatewayService {
             nats: await theBus.answers(READY_ROUND_TRIP_MS),
             consumers: service.ready,
           }),
+          events: { ledger, links, messages: new MessageMap(await theBus.keyValue(buckets.messages)) },
           ...(federation === undefined ? {} : { partners: federation.manifests }),
           ...(federation?.consents === undefined || loaded.config.federation === undefined
             ? {}
@@ -255,7 +264,7 @@ export class GatewayService {
       bus: this.bus,
       links: this.links,
       identities: this.identities,
-      ledger: new DeliveryLedger(await this.bus.keyValue(buckets.deliveries)),
+      ledger: this.ledger,
       policy: () => this.policyEngine,
       log: this.log,
       ...(this.federation?.gate === undefined ? {} : { federation: this.federation.gate }),
@@ -295,6 +304,22 @@ export class GatewayService {
     });
     this.leases = leases;
     await leases.start();
+    this.failures = await DeliveryFailures.start({
+      bus: this.bus,
+      links: this.links,
+      ledger: this.ledger,
+      policy: () => this.policyEngine,
+      log: this.log,
+      ackWaitMs,
+      maxAttempts: gateway.maxDeliver,
+    });
+    this.unsupported = await UnsupportedDeliveries.start({
+      bus: this.bus,
+      ledger: this.ledger,
+      log: this.log,
+      ackWaitMs,
+      maxAttempts: gateway.maxDeliver,
+    });
     this.ready = true;
     this.log.info(
       { partitions: PARTITIONS, held: leases.partitions().length },
@@ -305,6 +330,8 @@ export class GatewayService {
   async stop(options: { closeBus?: boolean } = {}): Promise<void> {
     this.ready = false;
     await this.leases?.stop();
+    await this.failures?.stop();
+    await this.unsupported?.stop();
     await Promise.all(this.federation?.links.map((link) => link.stop()) ?? []);
     this.federation?.consents?.stop();
     this.federation?.manifests.stop();

@@ -12,6 +12,8 @@ export type ErrorCode =
   | "FG_LINK_INVALID"
   | "FG_LINK_CONFLICT"
   | "FG_LINK_NOT_FOUND"
+  // The admin API knows no routed message with that id (never routed, or past the message horizon).
+  | "FG_EVENT_NOT_FOUND"
   // A join code that is unknown, expired, used, or issued for another conversation.
   | "FG_JOIN_CODE_INVALID"
   | "FG_POLICY_INVALID"

@@ -77,6 +77,14 @@ export const subjects = {
   },
 } as const;
 
+/** Parses an outbound subject into the network instance it is for; undefined when the subject is not one. */
+export function parseOutboundSubject(subject: string): { network: string; instance: string } | undefined {
+  const parts = subject.split(".");
+  if (parts.length !== 5 || `${parts[0]}.${parts[1]}` !== ROOT || parts[2] !== "outbound") return undefined;
+  const [, , , network, instance] = parts as [string, string, string, string, string];
+  return { network, instance };
+}
+
 export interface InboundSubject {
   network: string;
   instance: string;

@@ -16,6 +16,7 @@ import { isDirectLink, type LinkStore } from "../../platform/stores/LinkStore.js
 import { answerProbe } from "../../platform/http/probes.js";
 import { bodyParserErrorType, HttpProblem, sendProblem, toProblem } from "./problem.js";
 import { type AdminScope, AdminTokens, checkNewLink, covers } from "./adminScope.js";
+import { eventStatusHandler, type EventStatusSources } from "./eventStatus.js";
 
 /** What the admin API needs from the gateway. */
 export interface AdminApiDeps {
@@ -30,6 +31,8 @@ export interface AdminApiDeps {
   agencyTokens?: Readonly<Record<string, string>>;
   /** Readiness: each named check true/false (e.g. { nats: true, streams: true, links: true }). */
   readiness: () => Record<string, boolean> | Promise<Record<string, boolean>>;
+  /** What became of routed messages; without it, /v1/events is not served. */
+  events?: EventStatusSources;
   /** Partner gateways' manifests; without it (no federation configured), /v1/partners is not served. */
   partners?: PartnerManifestStore;
   /** Consent to conversations shared with partner gateways; without it, /v1/consents is not served. */
@@ -177,7 +180,8 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
 
   const v1 = express.Router();
   v1.use(bearerAuth(tokens, log));
-  v1.use(["/partners", "/consents"], operatorOnly);
+  // An event's outcomes name every target it went to, whatever agency: the operator's to read.
+  v1.use(["/partners", "/consents", "/events"], operatorOnly);
 
   /** The link a path names, if this token's scope covers it; others are not found, so as not to tell they exist. */
   const scopedLink = (req: Request, res: Response): Link => {
@@ -280,6 +284,8 @@ export function createAdminApp(deps: AdminApiDeps): express.Express {
     );
     res.json(changed);
   });
+
+  if (deps.events !== undefined) v1.get("/events/:id", eventStatusHandler(deps.events));
 
   const { partners } = deps;
   if (partners !== undefined) {

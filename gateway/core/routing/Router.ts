@@ -19,7 +19,7 @@ import { parseInboundSubject, subjects, partitionOf } from "../../../schemas/con
 import { PermanentError, ValidationError } from "../../../schemas/contract/errors.js";
 import { type FederationGate, type GateDenial, isFederated } from "../federation/FederationGate.js";
 import type { PolicyEngine, Verdict } from "../policy/PolicyEngine.js";
-import type { DeliveryLedger } from "./DeliveryLedger.js";
+import { type DeliveryLedger, deniedIn, LEDGER_TYPES } from "./DeliveryLedger.js";
 import type { IdentityStore } from "../../platform/stores/IdentityStore.js";
 import { encodeJson } from "../../platform/bus/KeyValueStore.js";
 import { encodeDelivery } from "./encodeDelivery.js";
@@ -38,16 +38,7 @@ import { LinkActivity } from "./LinkActivity.js";
 import { inboundJson } from "./conversationOf.js";
 import { withoutForgotten } from "./forgottenOriginals.js";
 import { authorOf, inheritedMarkings, originalsOf, relationDenial, WITHHOLDING } from "./relations.js";
-
-/** Event types a person wrote: a denial of these is explained to the sender. */
-const PERSONAL_TYPES = new Set<NormalisedEvent["type"]>([
-  "message.created",
-  "message.edited",
-  "reaction.added",
-]);
-
-/** Event types others can relate to (edit, answer, react to, delete): their routing goes in the ledger. */
-const RELATED_TO_TYPES = new Set<NormalisedEvent["type"]>(["message.created", "message.edited", "notice"]);
+import { noticeLine, tellSender, tellsSender } from "./senderNotice.js";
 
 const decisions = counter("fedgate.decisions", {
   description: "Routing decisions by outcome and reason",
@@ -215,7 +206,7 @@ export class Router {
         policy.decide({ event: routed, source: match.endpoint, target, relatedMarkings, ...linkMarking }),
     }));
     // Stored before any delivery goes out: an answer to this message can only come after someone received it.
-    if (RELATED_TO_TYPES.has(routed.type)) {
+    if (LEDGER_TYPES.has(routed.type)) {
       const marking = policy.markingOf({ event: routed, relatedMarkings, ...linkMarking });
       await this.deps.ledger.record(event.id, {
         author: authorOf(event),
@@ -228,6 +219,9 @@ export class Router {
         withheld: decided
           .filter((d) => d.verdict.decision === "deny" && WITHHOLDING.has(d.verdict.reason))
           .map((d) => conversationKey(d.target)),
+        at: Date.now(),
+        ...(event.type === "message.created" ? {} : { type: event.type }),
+        ...deniedIn(decided),
       });
     }
 
@@ -263,11 +257,9 @@ export class Router {
         verdict.decision === "deliver" && detail !== undefined ? { ...verdict, detail } : verdict;
       work.push(this.record(event, match.link.id, target, audited, sourceAgency));
     }
-    // A partner gateway's sender is not told here: this gateway's refusals are its own to audit, and a notice
-    // sent across would reach the partner's rooms as an event of the conversation. Nor is anyone told that
-    // what they answered is too old: they did nothing wrong.
+    // Nobody is told that what they answered is too old: they did nothing wrong.
     const told = denied.filter((d) => d.verdict.reason !== "relation-forgotten");
-    if (told.length > 0 && PERSONAL_TYPES.has(event.type) && !isFederated(match.endpoint))
+    if (told.length > 0 && tellsSender(event, match.endpoint))
       work.push(this.notify(event, match.endpoint, told, spanHeaders));
     await Promise.all(work);
     // Counted once stored: an event handled again after a failure would otherwise count its deliveries twice.
@@ -301,31 +293,11 @@ export class Router {
     spanHeaders: Record<string, string> | undefined,
   ): Promise<void> {
     const policy = this.deps.policy();
-    const lines = denied.map(({ target, verdict }) => {
-      const agency = policy.agency(target.agency);
-      return `- ${agency?.name ?? target.agency}: ${verdict.detail} (${verdict.reason})`;
-    });
-    const noticeId = createHash("sha256").update(`${event.id}/notice`).digest("hex").slice(0, 32);
-    const notice: Delivery = {
-      specVersion: "1",
-      id: noticeId,
-      event: {
-        specVersion: "1",
-        id: noticeId,
-        type: "notice",
-        source: { network: source.network, instance: source.instance, conversation: source.conversation },
-        sender: { userId: "fedgate", displayName: "fedgate" },
-        content: { body: `Your message was not delivered to:\n${lines.join("\n")}` },
-        relations: { replyTo: event.id },
-        timestamp: new Date().toISOString(),
-        ...(event.trace === undefined ? {} : { trace: event.trace }),
-      },
-      target: source,
-    };
-    await this.deps.bus.publish(subjects.outbound(source.network, source.instance), encodeJson(notice), {
-      msgId: notice.id,
-      ...(spanHeaders === undefined ? {} : { headers: spanHeaders }),
-    });
+    const lines = denied.map(({ target, verdict }) =>
+      noticeLine(policy, target, verdict.detail, verdict.reason),
+    );
+    const text = `Your message was not delivered to:\n${lines.join("\n")}`;
+    await tellSender(this.deps.bus, event, source, text, `${event.id}/notice`, spanHeaders);
   }
 
   private async record(

@@ -48,6 +48,11 @@ export interface ConsumerSpec {
    * where no stalled consumer can race another.
    */
   mayPull?: () => boolean;
+  /**
+   * Where a consumer created now begins: every message the stream holds ("start", the default) or only those
+   * stored from now on ("new"). A consumer that exists already goes on where it was.
+   */
+  from?: "start" | "new";
 }
 
 /** The longest one pull for messages stays open: messages can reach a consumer this long after mayPull said yes. */

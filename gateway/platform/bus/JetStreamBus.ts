@@ -256,7 +256,7 @@ export class JetStreamBus implements Bus {
     const config = {
       durable_name: spec.durable,
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      deliver_policy: spec.from === "new" ? DeliverPolicy.New : DeliverPolicy.All,
       filter_subject: spec.filterSubject,
       max_ack_pending: spec.maxAckPending,
       ack_wait: spec.ackWaitMs * NANOS_PER_MS,

@@ -90,7 +90,11 @@ export class MemoryBus implements Bus {
     const stream = this.streams.get(spec.stream);
     if (stream === undefined) return Promise.reject(new Error(`stream ${spec.stream} does not exist`));
     const key = `${spec.stream}/${spec.durable}`;
-    const durable = this.durables.get(key) ?? { cursor: 0, busy: false, stopped: false };
+    const durable = this.durables.get(key) ?? {
+      cursor: spec.from === "new" ? stream.messages.length : 0,
+      busy: false,
+      stopped: false,
+    };
     durable.stopped = false;
     this.durables.set(key, durable);
     let stopped = false;

@@ -32,6 +32,18 @@ export function conversationKey(ref: ConversationRef): string {
   return `${ref.network}/${ref.instance}/${ref.conversation}`;
 }
 
+/** The conversation a conversationKey names (network and instance are tokens: they hold no "/"). */
+export function parseConversationKey(key: string): ConversationRef | undefined {
+  const first = key.indexOf("/");
+  const second = key.indexOf("/", first + 1);
+  if (first <= 0 || second <= first + 1) return undefined;
+  return {
+    network: key.slice(0, first),
+    instance: key.slice(first + 1, second),
+    conversation: key.slice(second + 1),
+  };
+}
+
 /** The id prefix of direct chats' links (directLinkId); no other link may use it. */
 const directLinkPrefix = "dm-";
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   fnv1a32,
   parseInboundSubject,
+  parseOutboundSubject,
   PARTITIONS,
   partitionOf,
   subjects,
@@ -42,5 +43,18 @@ describe("subjects - the bus contract's names", () => {
     expect(parseInboundSubject("fedgate.v1.inbound.xmpp.bpol.99")).toBeUndefined();
     expect(parseInboundSubject("fedgate.v2.inbound.xmpp.bpol.1")).toBeUndefined();
     expect(parseInboundSubject("fedgate.v1.inbound.xmpp.bpol.x")).toBeUndefined();
+  });
+
+  it("subjects - outbound subjects round-trip through the parser; nothing else is one", () => {
+    expect(parseOutboundSubject(subjects.outbound("stashcat", "ni"))).toEqual({
+      network: "stashcat",
+      instance: "ni",
+    });
+    expect(
+      parseOutboundSubject(subjects.inbound({ network: "x", instance: "y", conversation: "z" })),
+    ).toBeUndefined();
+    expect(parseOutboundSubject(subjects.deadLetter("stashcat-ni"))).toBeUndefined();
+    expect(parseOutboundSubject("fedgate.v2.outbound.xmpp.bpol")).toBeUndefined();
+    expect(parseOutboundSubject("fedgate.v1.outbound.xmpp.bpol.extra")).toBeUndefined();
   });
 });
