@@ -15,6 +15,7 @@ import { join, resolve } from "node:path";
 import { request } from "undici";
 import { parse as parseYaml } from "yaml";
 import { PermanentError } from "../../../../schemas/contract/errors.js";
+import { HostServer } from "../hostServer.js";
 import { freePort, LocalServerProcess, ServerChild } from "../serverProcess.js";
 import { chrootEnv, ensureSynapseChroot, exists } from "./buildSynapseChroot.js";
 
@@ -333,7 +334,7 @@ export class LocalSynapse extends LocalServerProcess {
     const logStart = await this.log.size();
     // A mount namespace of the server's own: /proc (Python and Synapse's metrics read it), a tmpfs on /run
     // so that the tree is never written to, and the data folder in it. `exec` leaves Synapse itself as our
-    // child, so that signals reach it (and the parent-death signal ServerChild sets, which exec keeps);
+    // child, so that signals reach it (and the parent-death signal HostServer sets, which exec keeps);
     // env -i keeps the host's environment (PYTHONPATH, say) out.
     const script = [
       "set -e",
@@ -345,15 +346,11 @@ export class LocalSynapse extends LocalServerProcess {
         .map(([name, value]) => `${name}=${value ?? ""}`)
         .join(" ")} python3 -m synapse.app.homeserver -c ${INSIDE}/homeserver.yaml`,
     ].join("\n");
-    const child = new ServerChild("synapse", "unshare", [
-      "--mount",
-      "sh",
-      "-c",
-      script,
-      "sh",
-      this.chroot,
-      this.dir,
-    ]);
+    // On the host whatever FEDGATE_SERVERS says: the chroot already keeps it apart.
+    const child = new ServerChild(
+      "synapse",
+      new HostServer("synapse", "unshare", ["--mount", "sh", "-c", script, "sh", this.chroot, this.dir]),
+    );
     this.child = child;
 
     // The port alone may be someone else's: Synapse's log says when it has bound ours, and the client API

@@ -1,0 +1,175 @@
+/**
+ * FEDGATE_SERVERS=containers: each server in a container of the locally built image (serverImage.ts),
+ * through testcontainers, on the engine it finds (DOCKER_HOST, else /var/run/docker.sock). The container
+ * shares the host's network and sees the server's folders at their host paths, as the host's user, so the
+ * launchers' configs, ports and readiness checks are the ones of the Debian-package path.
+ */
+import type { Readable } from "node:stream";
+import { GenericContainer, getContainerRuntimeClient, ImageName } from "testcontainers";
+import type { ContainerRuntimeClient, StartedTestContainer } from "testcontainers";
+import { PermanentError } from "../../../schemas/contract/errors.js";
+import type { ServerCommand, ServerHandle, ServerRuntime } from "./serverRuntime.js";
+import { imageEnv, SERVER_IMAGE, SERVER_IMAGE_BUILD } from "./serverImage.js";
+
+/** Pulling, creating and starting a container of a local image; the server's own start is checked after. */
+const CONTAINER_START_TIMEOUT_MS = 60_000;
+
+/** No engine answers where testcontainers looks: names where it looked. */
+export class ContainerEngineUnavailableError extends PermanentError {
+  constructor(
+    readonly engine: string,
+    cause: unknown,
+  ) {
+    super(
+      "FG_SERVER_START_FAILED",
+      `FEDGATE_SERVERS=containers, but no container engine answers at ${engine}: start Docker, or ` +
+        `Podman's Docker-compatible service (scripts/containers.sh does), or set FEDGATE_SERVERS=packages ` +
+        `(${(cause as Error).message})`,
+      { cause, detail: { engine } },
+    );
+  }
+}
+
+/** Where testcontainers looks for an engine, as it would say it. */
+export function engineLocation(env: NodeJS.ProcessEnv = process.env): string {
+  const configured = env["DOCKER_HOST"];
+  return configured === undefined || configured === ""
+    ? "/var/run/docker.sock (DOCKER_HOST unset)"
+    : configured;
+}
+
+/** How a server's command runs in a container: the parts that make it the host path's twin. */
+export interface ContainerSpec {
+  image: string;
+  command: string[];
+  /** The host's network: the server binds the 127.0.0.1 ports its config names, as on the host. */
+  networkMode: "host";
+  /** Each folder at its own path. */
+  bindMounts: { source: string; target: string; mode: "rw" }[];
+  /** The host's user, so that what the server writes in the folders is ours to read and remove. */
+  user: string;
+  environment: Record<string, string>;
+}
+
+export function containerSpec(
+  command: ServerCommand,
+  user = `${String(process.getuid?.() ?? 0)}:${String(process.getgid?.() ?? 0)}`,
+): ContainerSpec {
+  for (const folder of command.folders)
+    if (!folder.startsWith("/"))
+      throw new PermanentError(
+        "FG_SERVER_START_FAILED",
+        `${command.binary}: folder ${folder} is not absolute`,
+      );
+  return {
+    image: SERVER_IMAGE,
+    command: [command.binary, ...command.args],
+    networkMode: "host",
+    bindMounts: [...new Set(command.folders)].map((folder) => ({
+      source: folder,
+      target: folder,
+      mode: "rw",
+    })),
+    user,
+    environment: imageEnv,
+  };
+}
+
+let client: Promise<ContainerRuntimeClient> | undefined;
+
+/** The engine, once; its image checked once too, so that a missing image says how to build it. */
+function engine(): Promise<ContainerRuntimeClient> {
+  client ??= (async () => {
+    let found: ContainerRuntimeClient;
+    try {
+      found = await getContainerRuntimeClient();
+    } catch (error) {
+      throw new ContainerEngineUnavailableError(engineLocation(), error);
+    }
+    if (!(await found.image.exists(ImageName.fromString(SERVER_IMAGE))))
+      throw new PermanentError(
+        "FG_SERVER_START_FAILED",
+        `FEDGATE_SERVERS=containers needs the image ${SERVER_IMAGE}, which this engine does not have: ` +
+          `build it with ${SERVER_IMAGE_BUILD}`,
+      );
+    return found;
+  })();
+  // A failure is not kept: the engine may be started, or the image built, before the next server starts.
+  client.catch(() => (client = undefined));
+  return client;
+}
+
+async function startContainer(command: ServerCommand): Promise<StartedTestContainer> {
+  await engine();
+  const spec = containerSpec(command);
+  return new GenericContainer(spec.image)
+    .withCommand(spec.command)
+    .withNetworkMode(spec.networkMode)
+    .withBindMounts(spec.bindMounts)
+    .withUser(spec.user)
+    .withEnvironment(spec.environment)
+    .withStartupTimeout(CONTAINER_START_TIMEOUT_MS)
+    .start();
+}
+
+/** A server in a container: PID 1 there, so signals to the container are signals to the server. */
+class ContainerServer implements ServerHandle {
+  readonly exited: Promise<string>;
+
+  constructor(
+    name: string,
+    private readonly started: StartedTestContainer,
+    private readonly docker: ContainerRuntimeClient,
+  ) {
+    this.exited = (docker.container.getById(started.getId()).wait() as Promise<{ StatusCode?: number }>).then(
+      (status) =>
+        `${name} exited with ${String(status.StatusCode)} (container ${started.getId().slice(0, 12)})`,
+      (error: unknown) => `${name}'s container is gone: ${(error as Error).message}`,
+    );
+  }
+
+  onOutput(listener: (text: string) => void): void {
+    void this.started
+      .logs()
+      .then((stream: Readable) => stream.on("data", (chunk) => listener(String(chunk))));
+  }
+
+  async signal(signal: NodeJS.Signals): Promise<void> {
+    await this.docker.container.getById(this.started.getId()).kill({ signal });
+  }
+
+  /** `docker stop` sends SIGTERM and kills after the timeout; then the container is removed. */
+  async stop(timeoutMs: number, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    if (signal !== "SIGTERM") await this.signal(signal).catch(() => undefined);
+    await this.started.stop({ timeout: timeoutMs, remove: true });
+  }
+}
+
+/** Everything a container printed until it ended. */
+function printed(stream: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let output = "";
+    stream.on("data", (chunk) => (output += String(chunk)));
+    stream.once("end", () => resolve(output));
+    stream.once("error", reject);
+  });
+}
+
+export const containerRuntime: ServerRuntime = {
+  kind: "containers",
+  async start(name, command) {
+    const started = await startContainer(command);
+    return new ContainerServer(name, started, await engine());
+  },
+  async run(command) {
+    const started = await startContainer(command);
+    try {
+      const status = (await (await engine()).container.getById(started.getId()).wait()) as {
+        StatusCode?: number;
+      };
+      return { code: status.StatusCode ?? null, output: await printed(await started.logs()) };
+    } finally {
+      await started.stop({ remove: true });
+    }
+  },
+};
