@@ -30,12 +30,24 @@ export class ContainerEngineUnavailableError extends PermanentError {
   }
 }
 
-/** Where testcontainers looks for an engine, as it would say it. */
+/** Where testcontainers looks for an engine: DOCKER_HOST first, then Docker's socket. */
 export function engineLocation(env: NodeJS.ProcessEnv = process.env): string {
   const configured = env["DOCKER_HOST"];
   return configured === undefined || configured === ""
     ? "/var/run/docker.sock (DOCKER_HOST unset)"
-    : configured;
+    : `${configured} (DOCKER_HOST) or /var/run/docker.sock`;
+}
+
+/** The engine testcontainers finds (`find`), or the error that says where none answered. */
+export async function connectEngine(
+  find: () => Promise<ContainerRuntimeClient> = getContainerRuntimeClient,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ContainerRuntimeClient> {
+  try {
+    return await find();
+  } catch (error) {
+    throw new ContainerEngineUnavailableError(engineLocation(env), error);
+  }
 }
 
 /** How a server's command runs in a container: the parts that make it the host path's twin. */
@@ -80,12 +92,7 @@ let client: Promise<ContainerRuntimeClient> | undefined;
 /** The engine, once; its image checked once too, so that a missing image says how to build it. */
 function engine(): Promise<ContainerRuntimeClient> {
   client ??= (async () => {
-    let found: ContainerRuntimeClient;
-    try {
-      found = await getContainerRuntimeClient();
-    } catch (error) {
-      throw new ContainerEngineUnavailableError(engineLocation(), error);
-    }
+    const found = await connectEngine();
     if (!(await found.image.exists(ImageName.fromString(SERVER_IMAGE))))
       throw new PermanentError(
         "FG_SERVER_START_FAILED",
