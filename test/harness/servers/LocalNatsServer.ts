@@ -2,9 +2,9 @@
  * A nats-server with JetStream on a free 127.0.0.1 port and a store in a temporary folder: for the demo
  * and the tests. stop() shuts it down and removes the store; kill() simulates a crash.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { PermanentError } from "../../../schemas/contract/errors.js";
 import { freePort } from "./serverProcess.js";
 import { serverRuntime, type ServerHandle } from "./serverRuntime.js";
@@ -12,6 +12,26 @@ import { serverRuntime, type ServerHandle } from "./serverRuntime.js";
 const START_TIMEOUT_MS = 15_000;
 /** A JetStream store flushes on SIGTERM; a server that has not stopped by then is killed. */
 const STOP_TIMEOUT_MS = 15_000;
+
+/**
+ * The folders of the files a config names by absolute path (leafnode TLS keys and certificates), which a
+ * container must see where the config says. The root folder is never one: a path there is not ours.
+ */
+export async function foldersNamedIn(config: string): Promise<string[]> {
+  const folders = new Set<string>();
+  for (const [, path] of config.matchAll(/"(\/[^"\n]+)"/g)) {
+    const folder = dirname(path ?? "/");
+    if (folder === "/" || folders.has(folder)) continue;
+    if (
+      await stat(folder).then(
+        (found) => found.isDirectory(),
+        () => false,
+      )
+    )
+      folders.add(folder);
+  }
+  return [...folders];
+}
 
 export class LocalNatsServer {
   private constructor(
@@ -21,6 +41,8 @@ export class LocalNatsServer {
     private readonly ownsStore: boolean,
     /** A config file of accounts and leafnodes (federation), read before the command line's settings. */
     private readonly configFile: string | undefined,
+    /** Folders the config's files are in, besides the store. */
+    private readonly configFolders: string[],
   ) {}
 
   get url(): string {
@@ -38,17 +60,20 @@ export class LocalNatsServer {
     const storeDir = resolve(options.storeDir ?? (await mkdtemp(join(tmpdir(), "fedgate-nats-"))));
     const port = options.port ?? (await freePort());
     let configFile: string | undefined;
+    let configFolders: string[] = [];
     if (options.config !== undefined) {
+      configFolders = await foldersNamedIn(options.config);
       configFile = join(storeDir, "nats-server.conf");
       await mkdir(storeDir, { recursive: true });
       await writeFile(configFile, options.config, { mode: 0o600 });
     }
     const server = new LocalNatsServer(
-      await LocalNatsServer.spawn(port, storeDir, configFile),
+      await LocalNatsServer.spawn(port, storeDir, configFile, configFolders),
       port,
       storeDir,
       options.storeDir === undefined,
       configFile,
+      configFolders,
     );
     return server;
   }
@@ -58,6 +83,7 @@ export class LocalNatsServer {
     port: number,
     storeDir: string,
     configFile: string | undefined,
+    configFolders: string[],
   ): Promise<ServerHandle> {
     const child = await (
       await serverRuntime()
@@ -68,7 +94,7 @@ export class LocalNatsServer {
         ...(configFile === undefined ? [] : ["-c", configFile]),
         ...["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir],
       ],
-      folders: [storeDir],
+      folders: [storeDir, ...configFolders],
     });
     let log = "";
     const ready = new Promise<void>((resolve) =>
@@ -101,7 +127,7 @@ export class LocalNatsServer {
   async restart(whileDown?: () => Promise<void>, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     await this.stopProcess(signal);
     await whileDown?.();
-    this.child = await LocalNatsServer.spawn(this.port, this.storeDir, this.configFile);
+    this.child = await LocalNatsServer.spawn(this.port, this.storeDir, this.configFile, this.configFolders);
   }
 
   /** Sends the server `signal`: SIGSTOP freezes it with its connections open, SIGCONT thaws it. */

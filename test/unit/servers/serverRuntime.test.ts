@@ -1,11 +1,15 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../../schemas/contract/errors.js";
+import { scratchDir } from "../../helpers/scratchDir.js";
 import {
   connectEngine,
   containerSpec,
   ContainerEngineUnavailableError,
   engineLocation,
 } from "../../harness/servers/containerRuntime.js";
+import { foldersNamedIn } from "../../harness/servers/LocalNatsServer.js";
 import { SERVER_IMAGE } from "../../harness/servers/serverImage.js";
 import {
   packagesRuntime,
@@ -102,5 +106,22 @@ describe("server runtime", () => {
     await server.stop(300);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(await server.exited).toBe("stubborn exited with SIGKILL");
+  });
+
+  it("foldersNamedIn - a nats-server config's TLS files are in folders the container must see", async () => {
+    const dir = await scratchDir("nats-config");
+    await mkdir(join(dir, "keys"));
+    const config = JSON.stringify({
+      leafnodes: {
+        tls: {
+          cert_file: join(dir, "keys", "leafnode.pem"),
+          key_file: join(dir, "keys", "leafnode.key"),
+          ca_file: join(dir, "ca.pem"),
+        },
+      },
+      // Not folders of ours: the root, and one that does not exist.
+      accounts: { "/x": {}, other: { note: "/nonexistent-fedgate/file" } },
+    });
+    expect((await foldersNamedIn(config)).sort()).toEqual([dir, join(dir, "keys")].sort());
   });
 });
