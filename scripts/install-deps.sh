@@ -26,6 +26,7 @@ command -v prosody >/dev/null 2>&1 || apt_packages+=(prosody)
 [ -x /usr/sbin/debootstrap ] || command -v debootstrap >/dev/null 2>&1 || apt_packages+=(debootstrap)
 # The federation tests make their own CA and leafnode certificates.
 command -v openssl >/dev/null 2>&1 || apt_packages+=(openssl)
+[ "$(id -u)" -ne 0 ] || command -v podman >/dev/null 2>&1 || apt_packages+=(podman runc) # optional: scripts/containers.sh
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "fedgate: please install as root: apt-get install -y ${apt_packages[*]}" >&2
