@@ -135,10 +135,12 @@ class ContainerServer implements ServerHandle {
     );
   }
 
+  /** The container's log from its start; a log that cannot be read says so in what the server printed. */
   onOutput(listener: (text: string) => void): void {
-    void this.started
-      .logs()
-      .then((stream: Readable) => stream.on("data", (chunk) => listener(String(chunk))));
+    this.started.logs().then(
+      (stream: Readable) => stream.on("data", (chunk) => listener(String(chunk))),
+      (error: unknown) => listener(`(the container's log cannot be read: ${(error as Error).message})\n`),
+    );
   }
 
   async signal(signal: NodeJS.Signals): Promise<void> {
