@@ -3,14 +3,15 @@
 # default the integration tests of the servers that run there. The engine is the one DOCKER_HOST names, else
 # Docker's /var/run/docker.sock, else Podman's Docker-compatible service, started here for the command's
 # duration. The image (test/harness/servers/serverImage.ts) is built from Debian's packages if missing.
-#   bash scripts/containers.sh                       # bus and Prosody tests, servers in containers
+#   bash scripts/containers.sh                       # bus, Prosody and Synapse tests, servers in containers
 #   bash scripts/containers.sh npx vitest run test/integration/xmpp/bridge.test.ts
 #   bash scripts/containers.sh npx tsx test/harness/demo/main.ts up
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$#" -eq 0 ]; then
-  set -- npx vitest run test/integration/bus.test.ts test/integration/xmpp/prosody.test.ts
+  set -- npx vitest run test/integration/bus.test.ts test/integration/xmpp/prosody.test.ts \
+    test/integration/matrix/client.test.ts
 fi
 
 service_pid=""

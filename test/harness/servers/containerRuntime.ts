@@ -9,7 +9,7 @@ import { GenericContainer, getContainerRuntimeClient, ImageName } from "testcont
 import type { ContainerRuntimeClient, StartedTestContainer } from "testcontainers";
 import { PermanentError } from "../../../schemas/contract/errors.js";
 import type { ServerCommand, ServerHandle, ServerRuntime } from "./serverRuntime.js";
-import { imageEnv, SERVER_IMAGE, SERVER_IMAGE_BUILD } from "./serverImage.js";
+import { imageEnv, imageFor, SERVER_IMAGE_BUILD } from "./serverImage.js";
 
 /** Pulling, creating and starting a container of a local image; the server's own start is checked after. */
 const CONTAINER_START_TIMEOUT_MS = 60_000;
@@ -74,7 +74,7 @@ export function containerSpec(
         `${command.binary}: folder ${folder} is not absolute`,
       );
   return {
-    image: SERVER_IMAGE,
+    image: imageFor(command.package),
     command: [command.binary, ...command.args],
     networkMode: "host",
     bindMounts: [...new Set(command.folders)].map((folder) => ({
@@ -88,27 +88,30 @@ export function containerSpec(
 }
 
 let client: Promise<ContainerRuntimeClient> | undefined;
+/** Images found in the engine; one missing is looked for again, as it may be built meanwhile. */
+const found = new Set<string>();
 
-/** The engine, once; its image checked once too, so that a missing image says how to build it. */
-function engine(): Promise<ContainerRuntimeClient> {
-  client ??= (async () => {
-    const found = await connectEngine();
-    if (!(await found.image.exists(ImageName.fromString(SERVER_IMAGE))))
+/** The engine, found once, with `image`, so that a missing image says how to build it. */
+async function engine(image?: string): Promise<ContainerRuntimeClient> {
+  client ??= connectEngine();
+  // A failure is not kept: the engine may be started before the next server starts.
+  client.catch(() => (client = undefined));
+  const docker = await client;
+  if (image !== undefined && !found.has(image)) {
+    if (!(await docker.image.exists(ImageName.fromString(image))))
       throw new PermanentError(
         "FG_SERVER_START_FAILED",
-        `FEDGATE_SERVERS=containers needs the image ${SERVER_IMAGE}, which this engine does not have: ` +
+        `FEDGATE_SERVERS=containers needs the image ${image}, which this engine does not have: ` +
           `build it with ${SERVER_IMAGE_BUILD}`,
       );
-    return found;
-  })();
-  // A failure is not kept: the engine may be started, or the image built, before the next server starts.
-  client.catch(() => (client = undefined));
-  return client;
+    found.add(image);
+  }
+  return docker;
 }
 
 async function startContainer(command: ServerCommand): Promise<StartedTestContainer> {
-  await engine();
   const spec = containerSpec(command);
+  await engine(spec.image);
   return new GenericContainer(spec.image)
     .withCommand(spec.command)
     .withNetworkMode(spec.networkMode)

@@ -1,6 +1,6 @@
 /**
- * A server run as a process of this machine, from its Debian package: what FEDGATE_SERVERS=packages (the
- * default) runs, and what ejabberd and Synapse always run (see serverRuntime.ts).
+ * A server run as a process of this machine: what FEDGATE_SERVERS=packages (the default) runs, and how
+ * ejabberd always runs (see serverRuntime.ts).
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import type { ServerHandle } from "./serverRuntime.js";

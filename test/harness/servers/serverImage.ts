@@ -1,20 +1,22 @@
 /**
- * The image FEDGATE_SERVERS=containers runs nats-server and Prosody from: Debian 12 with the same packages
- * the host path installs, built locally (no registry is needed) as a debootstrap tree imported into the
- * engine, about 250 MB. Built next to the Synapse chroot, under the same kind of lock.
+ * The images FEDGATE_SERVERS=containers runs the servers from, built locally (no registry is needed) and
+ * imported into the engine: nats-server and Prosody from Debian 12 with the same packages the host path
+ * installs, a debootstrap tree (about 270 MB) built next to the Synapse chroot under the same kind of lock;
+ * Synapse from its Debian sid chroot as it is (about 550 MB).
  *
- * Run directly (`npx tsx test/harness/servers/serverImage.ts`) it builds and imports the image
- * with the engine's command-line client (docker, else podman); with --if-missing only when the engine lacks
- * it, as scripts/containers.sh runs it.
+ * Run directly (`npx tsx test/harness/servers/serverImage.ts`) it builds and imports both with the engine's
+ * command-line client (docker, else podman); with --if-missing only those the engine lacks, as
+ * scripts/containers.sh runs it.
  */
 import { mkdir } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { PermanentError } from "../../../schemas/contract/errors.js";
 import { findOnPath } from "./debianPackages.js";
 import {
   buildDebianTree,
   chrootEnv,
+  ensureSynapseChroot,
   lock,
   progress,
   removeTree,
@@ -28,7 +30,15 @@ export const SERVER_IMAGE = "localhost/fedgate-servers:bookworm-1";
 /** The Debian packages in the image: the servers the container path runs. */
 export const SERVER_IMAGE_PACKAGES = ["nats-server", "prosody"];
 
-/** How to build the image, for errors that find it missing. */
+/** Synapse's image: its Debian sid chroot (buildSynapseChroot.ts), imported as it is. */
+export const SYNAPSE_IMAGE = "localhost/fedgate-synapse:sid-1";
+
+/** The image a server of Debian package `pkg` runs from. */
+export function imageFor(pkg: string): string {
+  return pkg === "matrix-synapse" ? SYNAPSE_IMAGE : SERVER_IMAGE;
+}
+
+/** How to build the images, for errors that find one missing. */
 export const SERVER_IMAGE_BUILD = "npx tsx test/harness/servers/serverImage.ts";
 
 /** The image has no environment of its own (an imported tree): commands run with this one. */
@@ -47,6 +57,18 @@ async function engineClient(): Promise<string> {
     if (found !== undefined) return found;
   }
   throw new PermanentError("FG_SERVER_START_FAILED", "building the servers' image needs podman or docker");
+}
+
+/** Imports the tree at `dir` into the engine as `image`. */
+async function importTree(lockFd: number, client: string, dir: string, image: string): Promise<void> {
+  await runStep(lockFd, `importing ${dir} as ${image}`, "sh", [
+    "-c",
+    'tar -C "$1" --numeric-owner -c . | "$2" import - "$3"',
+    "sh",
+    dir,
+    client,
+    image,
+  ]);
 }
 
 /** Builds the tree, imports it as SERVER_IMAGE, and removes the tree. Needs root (debootstrap, chroot). */
@@ -68,14 +90,7 @@ export async function buildServerImage(): Promise<void> {
     );
     await removeTree(tree);
     await buildDebianTree(tree, held.fd, "bookworm", SERVER_IMAGE_PACKAGES);
-    await runStep(held.fd, `importing the tree as ${SERVER_IMAGE}`, "sh", [
-      "-c",
-      'tar -C "$1" --numeric-owner -c . | "$2" import - "$3"',
-      "sh",
-      tree,
-      client,
-      SERVER_IMAGE,
-    ]);
+    await importTree(held.fd, client, tree, SERVER_IMAGE);
     progress(`servers image: ready in ${String(Math.round((Date.now() - started) / 1000))} s`);
   } finally {
     await removeTree(tree);
@@ -83,18 +98,36 @@ export async function buildServerImage(): Promise<void> {
   }
 }
 
-/** Whether the engine testcontainers finds has the image. */
-async function imageExists(): Promise<boolean> {
+/** Imports Synapse's chroot, built first if needed, as SYNAPSE_IMAGE. */
+export async function buildSynapseImage(): Promise<void> {
+  const client = await engineClient();
+  const chroot = await ensureSynapseChroot();
+  // The chroot's own lock: no build replaces the tree while it is read.
+  const held = await lock(join(dirname(chroot.dir), `.${basename(chroot.dir)}.lock`));
+  try {
+    await importTree(held.fd, client, chroot.dir, SYNAPSE_IMAGE);
+  } finally {
+    await held.close();
+  }
+}
+
+/** Whether the engine testcontainers finds has `image`. */
+async function imageExists(image: string): Promise<boolean> {
   const { getContainerRuntimeClient, ImageName } = await import("testcontainers");
-  return (await getContainerRuntimeClient()).image.exists(ImageName.fromString(SERVER_IMAGE));
+  return (await getContainerRuntimeClient()).image.exists(ImageName.fromString(image));
 }
 
 const invokedAs = process.argv[1];
 if (invokedAs !== undefined && import.meta.url === pathToFileURL(resolve(invokedAs)).href) {
   try {
-    if (process.argv.includes("--if-missing") && (await imageExists()))
-      progress(`servers image: ${SERVER_IMAGE} is there`);
-    else await buildServerImage();
+    const ifMissing = process.argv.includes("--if-missing");
+    for (const [image, build] of [
+      [SERVER_IMAGE, buildServerImage],
+      [SYNAPSE_IMAGE, buildSynapseImage],
+    ] as const) {
+      if (ifMissing && (await imageExists(image))) progress(`${image} is there`);
+      else await build();
+    }
   } catch (error) {
     process.stderr.write(`fedgate: ${(error as Error).message}\n`);
     process.exitCode = 1;

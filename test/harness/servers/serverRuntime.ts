@@ -6,8 +6,8 @@
  * 127.0.0.1 ports: a container shares the host's network and sees each folder at its host path. So each
  * launcher writes one config and checks readiness one way, whichever of the two runs the process.
  *
- * nats-server and Prosody run either way; ejabberd (whose control script signals its VM by the pid it
- * writes) and Synapse (already isolated in a chroot of its own) run on the host either way.
+ * nats-server, Prosody and Synapse run either way; ejabberd, whose stop signals its Erlang VM by the pid it
+ * writes, runs on the host either way.
  */
 import { ConfigError } from "../../../schemas/contract/errors.js";
 import { ensureDebianBinary } from "./debianPackages.js";

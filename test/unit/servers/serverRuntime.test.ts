@@ -10,7 +10,7 @@ import {
   engineLocation,
 } from "../../harness/servers/containerRuntime.js";
 import { foldersNamedIn } from "../../harness/servers/LocalNatsServer.js";
-import { SERVER_IMAGE } from "../../harness/servers/serverImage.js";
+import { SERVER_IMAGE, SYNAPSE_IMAGE } from "../../harness/servers/serverImage.js";
 import {
   packagesRuntime,
   serverRuntime,
@@ -62,6 +62,8 @@ describe("server runtime", () => {
     });
     // An imported tree has no environment: the binary is found on this PATH.
     expect(environment["PATH"]?.split(":")).toContain("/usr/sbin");
+    // Synapse runs from the image of its chroot, the others from the Debian 12 one.
+    expect(containerSpec({ ...nats, package: "matrix-synapse" }).image).toBe(SYNAPSE_IMAGE);
     // By default, the user running the tests, so that what the server writes is theirs to remove.
     expect(containerSpec(nats).user).toBe(`${String(process.getuid?.())}:${String(process.getgid?.())}`);
   });
