@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../../schemas/contract/errors.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
+import { startOrSkip } from "../../helpers/servers.js";
 import {
   connectEngine,
   containerSpec,
@@ -44,6 +45,11 @@ describe("server runtime", () => {
     expect((thrown as ConfigError).code).toBe("FG_CONFIG_INVALID");
     expect((thrown as ConfigError).pointer).toBe("FEDGATE_SERVERS");
     expect((thrown as ConfigError).message).toContain('"docker"');
+  });
+
+  it("startOrSkip - a wrong FEDGATE_SERVERS fails the tests instead of skipping them", async () => {
+    const started = startOrSkip("nats-server", () => serverRuntime({ FEDGATE_SERVERS: "container" }));
+    await expect(started).rejects.toBeInstanceOf(ConfigError);
   });
 
   it("serverRuntime - the default runs the servers from Debian's packages", async () => {
