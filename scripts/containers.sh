@@ -15,10 +15,12 @@ if [ "$#" -eq 0 ]; then
 fi
 
 service_pid=""
+run_dir=""
 stop_service() {
   if [ -n "$service_pid" ]; then
     kill "$service_pid" 2>/dev/null || true
     wait "$service_pid" 2>/dev/null || true
+    rm -f "$run_dir/podman-$$.sock" "$run_dir/podman-$$.log"
   fi
 }
 trap stop_service EXIT
