@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { stopChild } from "../test/harness/servers/serverProcess.js";
+import { stopChild } from "../test/harness/servers/hostServer.js";
 
 /** The fedgate command as built (`dist/gateway/cli/main.js`), next to the built bench. */
 export const mainJs = fileURLToPath(new URL("../gateway/cli/main.js", import.meta.url));

@@ -28,6 +28,9 @@ command -v prosody >/dev/null 2>&1 || apt_packages+=(prosody)
 command -v openssl >/dev/null 2>&1 || apt_packages+=(openssl)
 # Headless Chromium for the console's browser test (test/integration/console.test.ts), driven by playwright-core.
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+# Podman (with runc: crun refuses these machines' hybrid cgroups) for the servers-in-containers run
+# (scripts/containers.sh); as root only, where it can run containers.
+[ "$(id -u)" -ne 0 ] || command -v podman >/dev/null 2>&1 || apt_packages+=(podman runc)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "fedgate: please install as root: apt-get install -y ${apt_packages[*]}" >&2

@@ -67,13 +67,13 @@ describe.skipIf(nats === undefined)("readiness - /readyz follows the NATS connec
 
   it(`readiness - NATS frozen with its connection open: /readyz 503 within ${NOTICE_MS / 1000} s; thawed: 200 again`, async () => {
     if (nats === undefined) return;
-    nats.signal("SIGSTOP");
+    await nats.signal("SIGSTOP");
     let noticed: number;
     try {
       noticed = await until(503, NOTICE_MS, "/readyz 503 with NATS frozen");
       expect(await status("/healthz")).toBe(200);
     } finally {
-      nats.signal("SIGCONT");
+      await nats.signal("SIGCONT");
     }
     const recovered = await until(200, RECOVERY_MS, "/readyz 200 with NATS thawed");
     console.log(

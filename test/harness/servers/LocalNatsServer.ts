@@ -2,23 +2,47 @@
  * A nats-server with JetStream on a free 127.0.0.1 port and a store in a temporary folder: for the demo
  * and the tests. stop() shuts it down and removes the store; kill() simulates a crash.
  */
-import type { ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { PermanentError } from "../../../schemas/contract/errors.js";
-import { ensureDebianBinary } from "./debianPackages.js";
-import { freePort, spawnServer } from "./serverProcess.js";
+import { freePort } from "./serverProcess.js";
+import { serverRuntime, type ServerHandle } from "./serverRuntime.js";
+
+const START_TIMEOUT_MS = 15_000;
+/** A JetStream store flushes on SIGTERM; a server that has not stopped by then is killed. */
+const STOP_TIMEOUT_MS = 15_000;
+
+/**
+ * The folders of the files a config names by absolute path (leafnode TLS keys and certificates), which a
+ * container must see where the config says. The root folder is never one: a path there is not ours.
+ */
+export async function foldersNamedIn(config: string): Promise<string[]> {
+  const folders = new Set<string>();
+  for (const [, path] of config.matchAll(/"(\/[^"\n]+)"/g)) {
+    const folder = dirname(path ?? "/");
+    if (folder === "/" || folders.has(folder)) continue;
+    if (
+      await stat(folder).then(
+        (found) => found.isDirectory(),
+        () => false,
+      )
+    )
+      folders.add(folder);
+  }
+  return [...folders];
+}
 
 export class LocalNatsServer {
   private constructor(
-    private child: ChildProcess,
+    private child: ServerHandle,
     readonly port: number,
     readonly storeDir: string,
-    private readonly binary: string,
     private readonly ownsStore: boolean,
     /** A config file of accounts and leafnodes (federation), read before the command line's settings. */
     private readonly configFile: string | undefined,
+    /** Folders the config's files are in, besides the store. */
+    private readonly configFolders: string[],
   ) {}
 
   get url(): string {
@@ -32,58 +56,68 @@ export class LocalNatsServer {
   static async start(
     options: { storeDir?: string; port?: number; config?: string } = {},
   ): Promise<LocalNatsServer> {
-    const binary = await ensureDebianBinary("nats-server", "nats-server");
-    const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "fedgate-nats-")));
+    // Absolute: a container sees the store at the same path.
+    const storeDir = resolve(options.storeDir ?? (await mkdtemp(join(tmpdir(), "fedgate-nats-"))));
     const port = options.port ?? (await freePort());
     let configFile: string | undefined;
+    let configFolders: string[] = [];
     if (options.config !== undefined) {
+      configFolders = await foldersNamedIn(options.config);
       configFile = join(storeDir, "nats-server.conf");
       await mkdir(storeDir, { recursive: true });
       await writeFile(configFile, options.config, { mode: 0o600 });
     }
     const server = new LocalNatsServer(
-      await LocalNatsServer.spawn(binary, port, storeDir, configFile),
+      await LocalNatsServer.spawn(port, storeDir, configFile, configFolders),
       port,
       storeDir,
-      binary,
       options.storeDir === undefined,
       configFile,
+      configFolders,
     );
     return server;
   }
 
-  private static spawn(
-    binary: string,
+  /** Starts nats-server where FEDGATE_SERVERS says; resolves once it says it is ready. */
+  private static async spawn(
     port: number,
     storeDir: string,
     configFile: string | undefined,
-  ): Promise<ChildProcess> {
-    return new Promise((resolve, reject) => {
-      const child = spawnServer(
-        binary,
-        [
-          ...(configFile === undefined ? [] : ["-c", configFile]),
-          ...["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir],
-        ],
-        ["ignore", "ignore", "pipe"],
-      );
-      let log = "";
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new PermanentError("FG_SERVER_START_FAILED", `nats-server did not start in 15 s:\n${log}`));
-      }, 15_000);
-      child.stderr?.on("data", (chunk: Buffer) => {
-        log += chunk.toString();
-        if (log.includes("Server is ready")) {
-          clearTimeout(timer);
-          resolve(child);
-        }
-      });
-      child.on("exit", (code) => {
-        clearTimeout(timer);
-        reject(new PermanentError("FG_SERVER_START_FAILED", `nats-server exited with ${code}:\n${log}`));
-      });
+    configFolders: string[],
+  ): Promise<ServerHandle> {
+    const child = await (
+      await serverRuntime()
+    ).start("nats-server", {
+      package: "nats-server",
+      binary: "nats-server",
+      args: [
+        ...(configFile === undefined ? [] : ["-c", configFile]),
+        ...["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir],
+      ],
+      folders: [storeDir, ...configFolders],
     });
+    let log = "";
+    const ready = new Promise<void>((resolve) =>
+      child.onOutput((text) => {
+        log += text;
+        if (log.includes("Server is ready")) resolve();
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const failure = await Promise.race([
+      ready.then(() => undefined),
+      child.exited,
+      new Promise<string>((resolve) => {
+        timer = setTimeout(
+          () => resolve(`nats-server did not start in ${START_TIMEOUT_MS / 1000} s`),
+          START_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    clearTimeout(timer);
+    if (failure === undefined) return child;
+    await child.stop(0, "SIGKILL");
+    throw new PermanentError("FG_SERVER_START_FAILED", `${failure}:\n${log}`);
   }
 
   /**
@@ -93,12 +127,12 @@ export class LocalNatsServer {
   async restart(whileDown?: () => Promise<void>, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     await this.stopProcess(signal);
     await whileDown?.();
-    this.child = await LocalNatsServer.spawn(this.binary, this.port, this.storeDir, this.configFile);
+    this.child = await LocalNatsServer.spawn(this.port, this.storeDir, this.configFile, this.configFolders);
   }
 
   /** Sends the server `signal`: SIGSTOP freezes it with its connections open, SIGCONT thaws it. */
-  signal(signal: "SIGSTOP" | "SIGCONT"): void {
-    this.child.kill(signal);
+  signal(signal: "SIGSTOP" | "SIGCONT"): Promise<void> {
+    return this.child.signal(signal);
   }
 
   async stop(): Promise<void> {
@@ -107,11 +141,6 @@ export class LocalNatsServer {
   }
 
   private stopProcess(signal: NodeJS.Signals): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.child.removeAllListeners("exit");
-      this.child.once("exit", () => resolve());
-      this.child.kill(signal);
-    });
+    return this.child.stop(STOP_TIMEOUT_MS, signal);
   }
 }

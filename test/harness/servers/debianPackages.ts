@@ -7,7 +7,8 @@ import { access, constants } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { PermanentError } from "../../../schemas/contract/errors.js";
 
-async function findOnPath(binary: string): Promise<string | undefined> {
+/** The path of `binary` on PATH or in the system folders; undefined if none. */
+export async function findOnPath(binary: string): Promise<string | undefined> {
   const dirs = [...(process.env["PATH"] ?? "").split(delimiter), "/usr/sbin", "/usr/bin", "/sbin"];
   for (const dir of dirs) {
     const candidate = join(dir, binary);

@@ -3,10 +3,11 @@
  * free loopback ports, a check that a port accepts, a command run to its end, and the server's log read
  * from where this start began.
  */
-import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { readFile, rm, stat } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { PermanentError } from "../../../schemas/contract/errors.js";
+export { runCommand } from "./hostServer.js";
+import { serverRuntime, type ServerCommand, type ServerHandle } from "./serverRuntime.js";
 
 /** Binds `port` (0: any) on 127.0.0.1 and lets it go again; the port bound, or undefined if it was taken. */
 function tryPort(port: number): Promise<number | undefined> {
@@ -83,30 +84,6 @@ export function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** Runs a command to its end; its exit code and everything it printed. */
-export function runCommand(
-  command: string,
-  args: string[],
-): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, output }));
-  });
-}
-
-/**
- * Starts a server process in a process group of its own: Ctrl-C in the terminal reaches only us, and we
- * stop the servers in order (the bridges and the core first, NATS last) instead of all of them dying under
- * a core still writing to NATS. The parent-death signal still stops the server should we die first.
- */
-export function spawnServer(command: string, args: string[], stdio: StdioOptions): ChildProcess {
-  return spawn("setpriv", ["--pdeathsig", "TERM", "--", command, ...args], { stdio, detached: true });
-}
-
 /** A server's log file, which may not exist yet. */
 export class ServerLog {
   constructor(readonly file: string) {}
@@ -138,46 +115,30 @@ export class ServerLog {
   }
 }
 
-/** A server run as our child: what it printed before its own log took over, and why it exited, if it did. */
-/** Asks a process to stop (SIGTERM), kills it after `timeoutMs`; resolves once it has exited. */
-export function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
-}
-
+/**
+ * A server launched by its runtime (serverRuntime.ts): what it printed before its own log took over, and
+ * why it exited, if it did.
+ */
 export class ServerChild {
-  readonly process: ChildProcess;
   private printed = "";
   private exited: string | undefined;
 
   constructor(
     private readonly name: string,
-    command: string,
-    args: string[],
+    readonly handle: ServerHandle,
   ) {
-    this.process = spawnServer(command, args, ["ignore", "pipe", "pipe"]);
-    const collect = (chunk: Buffer): void => {
-      this.printed += chunk.toString();
-    };
-    this.process.stdout?.on("data", collect);
-    this.process.stderr?.on("data", collect);
-    this.process.once("error", (error) => (this.exited = `could not run ${command}: ${error.message}`));
-    this.process.once(
-      "exit",
-      (code, signal) => (this.exited = `${name} exited with ${String(signal ?? code)}`),
-    );
+    handle.onOutput((text) => (this.printed += text));
+    void handle.exited.then((reason) => (this.exited = reason));
+  }
+
+  /** Starts `command` where FEDGATE_SERVERS says servers run. */
+  static async start(name: string, command: ServerCommand): Promise<ServerChild> {
+    return new ServerChild(name, await (await serverRuntime()).start(name, command));
   }
 
   /** Asks the server to stop (SIGTERM), kills it after `timeoutMs`; resolves once it has exited. */
   stop(timeoutMs: number): Promise<void> {
-    return stopChild(this.process, timeoutMs);
+    return this.handle.stop(timeoutMs);
   }
 
   /** Why the process ended; undefined while it runs. */

@@ -6,7 +6,8 @@
  *
  * The data folder is bind-mounted into the tree, together with /proc, inside a mount namespace that belongs
  * to the server process alone: the kernel removes every mount when the process ends, however it ends, so
- * nothing is ever left mounted on the host nor written into the shared tree.
+ * nothing is ever left mounted on the host nor written into the shared tree. With FEDGATE_SERVERS=containers
+ * it runs in a container of an image of that tree instead (serverImage.ts), the data folder at its host path.
  */
 import { createHmac, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -15,7 +16,9 @@ import { join, resolve } from "node:path";
 import { request } from "undici";
 import { parse as parseYaml } from "yaml";
 import { PermanentError } from "../../../../schemas/contract/errors.js";
+import { HostServer } from "../hostServer.js";
 import { freePort, LocalServerProcess, ServerChild } from "../serverProcess.js";
+import { serverRuntime } from "../serverRuntime.js";
 import { chrootEnv, ensureSynapseChroot, exists } from "./buildSynapseChroot.js";
 
 export interface SynapseOptions {
@@ -227,14 +230,14 @@ export class LocalSynapse extends LocalServerProcess {
   readonly serverName: string;
   readonly port: number;
   readonly configFile: string;
-  /** The Debian sid tree Synapse runs in. */
-  readonly chroot: string;
-  readonly synapseVersion: string;
+  /** The Debian sid tree Synapse runs in; undefined when it runs in a container of its image. */
+  readonly chroot: string | undefined;
+  readonly synapseVersion: string | undefined;
 
   private constructor(
     settings: SynapseSettings,
     dir: string,
-    chroot: { dir: string; synapseVersion: string },
+    chroot: { dir: string; synapseVersion: string } | undefined,
     private readonly registrationSharedSecret: string,
     ownsDir: boolean,
   ) {
@@ -242,8 +245,8 @@ export class LocalSynapse extends LocalServerProcess {
     this.serverName = settings.serverName;
     this.port = settings.port;
     this.configFile = join(dir, "homeserver.yaml");
-    this.chroot = chroot.dir;
-    this.synapseVersion = chroot.synapseVersion;
+    this.chroot = chroot?.dir;
+    this.synapseVersion = chroot?.synapseVersion;
   }
 
   get baseUrl(): string {
@@ -255,18 +258,22 @@ export class LocalSynapse extends LocalServerProcess {
    * resolves once its client API answers.
    */
   static async start(options: SynapseOptions = {}): Promise<LocalSynapse> {
-    const chroot = await ensureSynapseChroot();
+    // In a container (FEDGATE_SERVERS=containers) Synapse runs from its image, made of the same chroot, and
+    // sees the data folder at its host path; on the host, in the chroot, at INSIDE.
+    const inContainer = (await serverRuntime()).kind === "containers";
+    const chroot = inContainer ? undefined : await ensureSynapseChroot();
     const registrations = await Promise.all((options.appServiceRegistrations ?? []).map(registrationText));
     const dir = resolve(options.dir ?? (await mkdtemp(join(tmpdir(), "fedgate-synapse-"))));
+    const dataDir = inContainer ? dir : INSIDE;
     const settings: SynapseSettings = {
       serverName: options.serverName ?? "tchap.localhost",
       port: await freePort(),
-      dataDir: INSIDE,
+      dataDir,
       registrationSharedSecret: randomBytes(24).toString("base64url"),
       macaroonSecretKey: randomBytes(24).toString("base64url"),
       formSecret: randomBytes(24).toString("base64url"),
       appServiceConfigFiles: registrations.map(
-        (_, index) => `${INSIDE}/appservices/${String(index + 1)}.yaml`,
+        (_, index) => `${dataDir}/appservices/${String(index + 1)}.yaml`,
       ),
     };
     const server = new LocalSynapse(
@@ -286,7 +293,7 @@ export class LocalSynapse extends LocalServerProcess {
       // A kept folder keeps its key: other servers' caches, and events already signed, name it.
       const keyFile = join(dir, "signing.key");
       if (!(await exists(keyFile))) await writeFile(keyFile, synapseSigningKey(), { mode: 0o600 });
-      await writeFile(join(dir, "log.config"), synapseLogConfig(`${INSIDE}/homeserver.log`));
+      await writeFile(join(dir, "log.config"), synapseLogConfig(`${dataDir}/homeserver.log`));
       await writeFile(server.configFile, synapseConfig(settings), { mode: 0o600 });
     });
     return server;
@@ -329,11 +336,18 @@ export class LocalSynapse extends LocalServerProcess {
     }
   }
 
-  protected async launch(): Promise<void> {
-    const logStart = await this.log.size();
+  /** Starts Synapse in a container of its image, or on the host in its chroot. */
+  private async startProcess(): Promise<ServerChild> {
+    if (this.chroot === undefined)
+      return ServerChild.start("synapse", {
+        package: "matrix-synapse",
+        binary: "python3",
+        args: ["-m", "synapse.app.homeserver", "-c", this.configFile],
+        folders: [this.dir],
+      });
     // A mount namespace of the server's own: /proc (Python and Synapse's metrics read it), a tmpfs on /run
     // so that the tree is never written to, and the data folder in it. `exec` leaves Synapse itself as our
-    // child, so that signals reach it (and the parent-death signal ServerChild sets, which exec keeps);
+    // child, so that signals reach it (and the parent-death signal HostServer sets, which exec keeps);
     // env -i keeps the host's environment (PYTHONPATH, say) out.
     const script = [
       "set -e",
@@ -345,15 +359,15 @@ export class LocalSynapse extends LocalServerProcess {
         .map(([name, value]) => `${name}=${value ?? ""}`)
         .join(" ")} python3 -m synapse.app.homeserver -c ${INSIDE}/homeserver.yaml`,
     ].join("\n");
-    const child = new ServerChild("synapse", "unshare", [
-      "--mount",
-      "sh",
-      "-c",
-      script,
-      "sh",
-      this.chroot,
-      this.dir,
-    ]);
+    return new ServerChild(
+      "synapse",
+      new HostServer("synapse", "unshare", ["--mount", "sh", "-c", script, "sh", this.chroot, this.dir]),
+    );
+  }
+
+  protected async launch(): Promise<void> {
+    const logStart = await this.log.size();
+    const child = await this.startProcess();
     this.child = child;
 
     // The port alone may be someone else's: Synapse's log says when it has bound ours, and the client API

@@ -50,8 +50,8 @@ export const chrootEnv: NodeJS.ProcessEnv = {
   HOME: "/root",
 };
 
-function progress(line: string): void {
-  process.stderr.write(`fedgate: synapse chroot: ${line}\n`);
+export function progress(line: string): void {
+  process.stderr.write(`fedgate: ${line}\n`);
 }
 
 async function readMarker(dir: string): Promise<SynapseChrootInfo | undefined> {
@@ -75,7 +75,7 @@ export async function exists(path: string): Promise<boolean> {
 }
 
 /** The descriptor the lockfile has in every build step, clear of the low ones that scripts use. */
-const LOCK_FD = 9;
+export const LOCK_FD = 9;
 
 interface Ran {
   code: number | null;
@@ -125,7 +125,7 @@ function failed(what: string, command: string, args: string[], ran: Ran): Perman
  * Runs a long build step, printing its latest line every few seconds so the wait is visible without
  * flooding the test output. Fails with the command's output tail.
  */
-async function runStep(
+export async function runStep(
   lockFd: number,
   label: string,
   command: string,
@@ -166,9 +166,12 @@ async function runStep(
  * build step given its descriptor has ended. The kernel drops it when they are all gone, so a killed
  * build leaves no stale lock, unlike a pid written into a lockfile.
  */
-async function lock(file: string): Promise<FileHandle> {
+export async function lock(file: string): Promise<FileHandle> {
   const handle = await open(file, "a");
-  const waiting = setTimeout(() => progress(`waiting for another process building it (lock ${file})…`), 1000);
+  const waiting = setTimeout(
+    () => progress(`waiting for another process building ${file.replace(/\.lock$/, "")} (lock ${file})…`),
+    1000,
+  );
   try {
     // flock(1) locks the open file it is given, which is ours too: the lock outlives the command.
     const args = ["--exclusive", "--wait", String(LOCK_TIMEOUT_S), String(LOCK_FD)];
@@ -187,29 +190,42 @@ async function lock(file: string): Promise<FileHandle> {
  * Removes a tree without ever following a mount point out of it: a leftover /proc or bind mount inside a
  * half-built tree (from a build run by hand) must not take the host's files with it.
  */
-async function removeTree(dir: string): Promise<void> {
+export async function removeTree(dir: string): Promise<void> {
   if (!(await exists(dir))) return;
   const args = ["-rf", "--one-file-system", "--", dir];
   const ran = await run("rm", args);
   if (ran.code !== 0) throw failed(`removing ${dir}`, "rm", args, ran);
 }
 
-/** Builds the tree at `dir` (which must not exist yet) and writes its marker. */
-async function build(dir: string, lockFd: number): Promise<SynapseChrootInfo> {
+/**
+ * Builds a minimal Debian tree of `suite` with `packages` installed at `dir` (which must not exist yet): the
+ * Synapse chroot here, and the servers' container image (containers/serverImage.ts).
+ */
+export async function buildDebianTree(
+  dir: string,
+  lockFd: number,
+  suite: string,
+  packages: string[],
+): Promise<void> {
   const debootstrap = await ensureDebianBinary("debootstrap", "debootstrap");
-  await runStep(lockFd, "debootstrap sid (minbase)", debootstrap, ["--variant=minbase", "sid", dir, MIRROR]);
+  await runStep(lockFd, `debootstrap ${suite} (minbase)`, debootstrap, [
+    "--variant=minbase",
+    suite,
+    dir,
+    MIRROR,
+  ]);
   // Package scripts must not try to start services in a tree that has no init.
   await writeFile(join(dir, "usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n", { mode: 0o755 });
   // apt needs /proc; mounting it in a namespace of the command's own means nothing stays mounted after.
   // The clock of a test machine may lag the archive's Valid-Until date; the packages are still signed.
   const install = [
     "apt-get -o Acquire::Check-Valid-Until=false update",
-    "apt-get install -y --no-install-recommends matrix-synapse",
+    `apt-get install -y --no-install-recommends ${packages.join(" ")}`,
     "apt-get clean",
   ].join(" && ");
   await runStep(
     lockFd,
-    "apt-get install matrix-synapse in the chroot",
+    `apt-get install ${packages.join(" ")} in the tree`,
     "unshare",
     [
       "--mount",
@@ -222,6 +238,11 @@ async function build(dir: string, lockFd: number): Promise<SynapseChrootInfo> {
     ],
     { ...chrootEnv, DEBIAN_FRONTEND: "noninteractive" },
   );
+}
+
+/** Builds the tree at `dir` (which must not exist yet) and writes its marker. */
+async function build(dir: string, lockFd: number): Promise<SynapseChrootInfo> {
+  await buildDebianTree(dir, lockFd, "sid", ["matrix-synapse"]);
   const version = (
     await runStep(
       lockFd,
@@ -268,7 +289,9 @@ async function ensure(dir: string): Promise<SynapseChrootInfo> {
     const built = await readMarker(dir);
     if (built !== undefined) return { ...built, dir };
     const started = Date.now();
-    progress(`building ${dir} (Debian sid with matrix-synapse; takes a minute or two, about 550 MB)`);
+    progress(
+      `synapse chroot: building ${dir} (Debian sid with matrix-synapse; takes a minute or two, about 550 MB)`,
+    );
     const partial = join(parent, `.${basename(dir)}.partial`);
     // Leftovers of a build that was killed, and a tree without marker or of an older recipe.
     await removeTree(partial);
@@ -276,7 +299,7 @@ async function ensure(dir: string): Promise<SynapseChrootInfo> {
     await removeTree(dir);
     await rename(partial, dir);
     progress(
-      `ready: Synapse ${info.synapseVersion} in ${String(Math.round((Date.now() - started) / 1000))} s`,
+      `synapse chroot: ready: Synapse ${info.synapseVersion} in ${String(Math.round((Date.now() - started) / 1000))} s`,
     );
     return { ...info, dir };
   } finally {
@@ -288,7 +311,7 @@ const invokedAs = process.argv[1];
 if (invokedAs !== undefined && import.meta.url === pathToFileURL(resolve(invokedAs)).href) {
   try {
     const info = await ensureSynapseChroot();
-    progress(`${info.dir}: Synapse ${info.synapseVersion}`);
+    progress(`synapse chroot: ${info.dir}: Synapse ${info.synapseVersion}`);
   } catch (error) {
     process.stderr.write(`fedgate: ${(error as Error).message}\n`);
     process.exitCode = 1;

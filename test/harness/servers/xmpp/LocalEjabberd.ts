@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { PermanentError } from "../../../../schemas/contract/errors.js";
 import { ensureDebianBinary } from "../debianPackages.js";
+import { HostServer } from "../hostServer.js";
 import { canConnect, freePorts, LocalServerProcess, runCommand, ServerChild } from "../serverProcess.js";
 import { bridgeConfigFor, type LocalXmppServer } from "./LocalXmppServer.js";
 
@@ -165,6 +166,8 @@ export class LocalEjabberd extends LocalServerProcess implements LocalXmppServer
   readonly node: string;
   readonly configFile: string;
   readonly ctlConfigFile: string;
+  /** The running ejabberdctl process, which runs the VM as a child of its own. */
+  private host: HostServer | undefined;
 
   private constructor(
     settings: EjabberdSettings,
@@ -276,7 +279,9 @@ export class LocalEjabberd extends LocalServerProcess implements LocalXmppServer
     // A pidfile left by a killed server would point at some other process.
     await rm(this.pidFile, { force: true });
     // foreground-quiet: stays our child, and prints only what goes wrong before logging is set up.
-    const child = new ServerChild("ejabberd", this.ejabberdctl, [...this.ctlArgs(), "foreground-quiet"]);
+    // On the host whatever FEDGATE_SERVERS says: stopping signals the VM by the pid it writes.
+    this.host = new HostServer("ejabberd", this.ejabberdctl, [...this.ctlArgs(), "foreground-quiet"]);
+    const child = new ServerChild("ejabberd", this.host);
     this.child = child;
 
     // A port that accepts may be someone else's: ejabberd's own log says when it has bound each of them.
@@ -312,8 +317,9 @@ export class LocalEjabberd extends LocalServerProcess implements LocalXmppServer
 
   /** Signals the Erlang VM itself: ejabberdctl runs it as a child of its own. */
   protected override async stopProcess(): Promise<void> {
-    const child = this.child?.process;
+    const child = this.host?.process;
     this.child = undefined;
+    this.host = undefined;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     // Signalling the script alone would leave the VM running; once the VM has shut down, the script exits.

@@ -8,10 +8,10 @@ import type { XmppBridgeConfig } from "../../../../bridges/xmpp/config.types.js"
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { PermanentError } from "../../../../schemas/contract/errors.js";
-import { ensureDebianBinary } from "../debianPackages.js";
-import { canConnect, freePorts, LocalServerProcess, runCommand, ServerChild } from "../serverProcess.js";
+import { canConnect, freePorts, LocalServerProcess, ServerChild } from "../serverProcess.js";
+import { serverRuntime, type ServerCommand } from "../serverRuntime.js";
 import { bridgeConfigFor, type LocalXmppServer } from "./LocalXmppServer.js";
 
 export interface ProsodyOptions {
@@ -144,12 +144,7 @@ export class LocalProsody extends LocalServerProcess implements LocalXmppServer 
   readonly httpPort: number;
   readonly configFile: string;
 
-  private constructor(
-    settings: ProsodySettings,
-    private readonly prosody: string,
-    private readonly prosodyctl: string,
-    ownsDir: boolean,
-  ) {
+  private constructor(settings: ProsodySettings, ownsDir: boolean) {
     super(settings.dir, ownsDir, join(settings.dir, "prosody.log"), STOP_TIMEOUT_MS);
     this.domain = settings.domain;
     this.mucDomain = settings.mucDomain;
@@ -177,10 +172,9 @@ export class LocalProsody extends LocalServerProcess implements LocalXmppServer 
 
   /** Writes the config and starts Prosody; resolves once its c2s, component and HTTP ports accept. */
   static async start(options: ProsodyOptions = {}): Promise<LocalProsody> {
-    const prosody = await ensureDebianBinary("prosody", "prosody");
-    const prosodyctl = await ensureDebianBinary("prosodyctl", "prosody");
     const domain = options.domain ?? "bpol.localhost";
-    const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "fedgate-prosody-")));
+    // Absolute: a container sees the folder at the same path.
+    const dir = resolve(options.dir ?? (await mkdtemp(join(tmpdir(), "fedgate-prosody-"))));
     const [c2sPort, componentPort, httpPort] = await freePorts(3);
     if (c2sPort === undefined || componentPort === undefined || httpPort === undefined)
       throw new PermanentError("FG_SERVER_START_FAILED", "no free ports for Prosody");
@@ -195,7 +189,7 @@ export class LocalProsody extends LocalServerProcess implements LocalXmppServer 
       httpPort,
       dir,
     };
-    const server = new LocalProsody(settings, prosody, prosodyctl, options.dir === undefined);
+    const server = new LocalProsody(settings, options.dir === undefined);
     await server.firstLaunch(async () => {
       await mkdir(join(dir, "data"), { recursive: true, mode: 0o750 });
       // Prosody indexes <config dir>/certs at start and logs an error when it is missing.
@@ -212,14 +206,11 @@ export class LocalProsody extends LocalServerProcess implements LocalXmppServer 
 
   /** Creates the account, or resets its password; returns the bare JID. Works while the server runs. */
   async addUser(localpart: string, password: string): Promise<string> {
-    const { code, output } = await runCommand(this.prosodyctl, [
-      "--config",
-      this.configFile,
-      "register",
-      localpart,
-      this.domain,
-      password,
-    ]);
+    const { code, output } = await (
+      await serverRuntime()
+    ).run(
+      this.command("prosodyctl", ["--config", this.configFile, "register", localpart, this.domain, password]),
+    );
     if (code !== 0)
       throw new PermanentError(
         "FG_SERVER_START_FAILED",
@@ -228,11 +219,19 @@ export class LocalProsody extends LocalServerProcess implements LocalXmppServer 
     return `${localpart}@${this.domain}`;
   }
 
+  /** A command of Prosody's package over this server's folder, wherever FEDGATE_SERVERS runs it. */
+  private command(binary: "prosody" | "prosodyctl", args: string[]): ServerCommand {
+    return { package: "prosody", binary, args, folders: [this.dir] };
+  }
+
   protected async launch(): Promise<void> {
     const logStart = await this.log.size();
     // -F: stay in the foreground as our child (the "daemonize" option is deprecated in 0.12). Before
     // logging is set up (a bad config, say) Prosody only prints to the console.
-    const child = new ServerChild("prosody", this.prosody, ["--config", this.configFile, "-F"]);
+    const child = await ServerChild.start(
+      "prosody",
+      this.command("prosody", ["--config", this.configFile, "-F"]),
+    );
     this.child = child;
 
     await this.awaitServing(child, logStart, {
