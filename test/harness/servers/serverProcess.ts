@@ -241,13 +241,13 @@ export abstract class LocalServerProcess {
    * Sends the server `signal`: SIGSTOP freezes it with its connections open (the kernel still accepts and
    * buffers on them), SIGCONT thaws it.
    */
-  signal(signal: "SIGSTOP" | "SIGCONT"): void {
-    this.child?.process.kill(signal);
+  async signal(signal: "SIGSTOP" | "SIGCONT"): Promise<void> {
+    await this.child?.handle.signal(signal);
   }
 
   async stop(): Promise<void> {
     // A frozen server would not stop in time.
-    this.signal("SIGCONT");
+    await this.signal("SIGCONT");
     await this.stopProcess();
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }

@@ -144,7 +144,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () 
     const serverAnswers = (expected: boolean) => () =>
       bridge?.checks().server === expected ? true : undefined;
     await eventually(serverAnswers(true), 10_000, "the homeserver answering");
-    scene.synapse.signal("SIGSTOP");
+    await scene.synapse.signal("SIGSTOP");
     const frozenAt = Date.now();
     let noticedMs = 0;
     try {
@@ -156,7 +156,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - restarts and retries", () 
       });
       await new Promise((resolve) => setTimeout(resolve, 4000));
     } finally {
-      scene.synapse.signal("SIGCONT");
+      await scene.synapse.signal("SIGCONT");
     }
     const thawedAt = Date.now();
     await eventually(serverAnswers(true), 20_000, "the check passing after the thaw");

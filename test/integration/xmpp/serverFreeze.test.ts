@@ -95,7 +95,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
 
   afterAll(async () => {
     if (nats === undefined || prosody === undefined) return;
-    prosody.signal("SIGCONT");
+    await prosody.signal("SIGCONT");
     bridge?.child.kill("SIGKILL");
     await stopClient(officer);
     await bus.close();
@@ -111,14 +111,14 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
     let noticedMs = 0;
     let recoveredMs = 0;
     const freeze = async (): Promise<void> => {
-      prosody.signal("SIGSTOP");
+      await prosody.signal("SIGSTOP");
       try {
         noticedMs = await readyzTurns(503, NOTICE_MS, "/readyz 503 with the server frozen");
         // Liveness is not readiness: the process is fine, its server is not.
         expect(await probe("/healthz")).toBe(200);
         await sleep(FROZEN_MS - noticedMs);
       } finally {
-        prosody.signal("SIGCONT");
+        await prosody.signal("SIGCONT");
       }
       recoveredMs = await readyzTurns(200, RECOVERY_MS, "/readyz 200 after the thaw");
     };
