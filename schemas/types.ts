@@ -19,7 +19,7 @@ export interface BridgeDeployment {
    */
   label: string;
   /**
-   * The bridge serves HTTP to other pods on config.bridges.<network>.listen (its config schema gives the default port). The chart gives it a ClusterIP Service on that port and TCP probes, makes it listen on 0.0.0.0, sets its publicUrl to the Service, and adds that URL to every other bridge's attachments.hosts.
+   * The bridge serves HTTP to other pods on config.bridges.<network>.listen (its config schema gives the default port). The chart gives it a ClusterIP Service on that port, makes it listen on 0.0.0.0, sets its publicUrl to the Service, and adds that URL to every other bridge's attachments.hosts.
    */
   http?: {
     /**

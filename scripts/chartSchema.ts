@@ -30,9 +30,23 @@ const sourceFiles = [
 
 export const chartBridgesPath = fileURLToPath(new URL("../charts/fedgate/bridges.yaml", import.meta.url));
 
-/** A bridge's deployment needs as the chart reads them (bridges.yaml): its own, and its HTTP port's default. */
+/**
+ * A bridge's deployment needs as the chart reads them (bridges.yaml): its own, its HTTP port's default, and its
+ * status listener's default port (schemas/common.schema.json $defs/StatusListen), which every bridge has.
+ */
 export interface ChartBridge extends Omit<BridgeDeployment, "$schema" | "http"> {
   http?: BridgeDeployment["http"] & { defaultPort: number };
+  status: { defaultPort: number };
+}
+
+/** The status listener's default port, which the chart's probes and monitors name when the config does not. */
+async function statusDefaultPort(): Promise<number> {
+  const common = JSON.parse(await readFile(`${schemaDir}common.schema.json`, "utf8")) as {
+    $defs: { StatusListen?: { properties?: { port?: { default?: number } } } };
+  };
+  const port = common.$defs.StatusListen?.properties?.port?.default;
+  if (port === undefined) throw new Error("chart: common.schema.json $defs/StatusListen.port has no default");
+  return port;
 }
 
 /**
@@ -40,19 +54,20 @@ export interface ChartBridge extends Omit<BridgeDeployment, "$schema" | "http"> 
  * schemas/bridge-deployment.schema.json), with the default port of an HTTP bridge from its config schema.
  */
 export async function chartBridges(): Promise<Record<BridgeNetwork, ChartBridge>> {
+  const status = { defaultPort: await statusDefaultPort() };
   const entries = await Promise.all(
     bridgeNetworks.map(async (network): Promise<[BridgeNetwork, ChartBridge]> => {
       const file = `bridges/${network}/deployment.json`;
       // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the editor's hint, not a need
       const { $schema, http, ...needs } = validateDeployment(JSON.parse(await readFile(root + file, "utf8")));
-      if (http === undefined) return [network, needs];
+      if (http === undefined) return [network, { ...needs, status }];
       const config = JSON.parse(await readFile(`${root}bridges/${network}/config.schema.json`, "utf8")) as {
         properties: { listen?: { properties?: { port?: { default?: number } } } };
       };
       const defaultPort = config.properties.listen?.properties?.port?.default;
       if (defaultPort === undefined)
         throw new Error(`chart: ${file} declares http, but bridges.${network}.listen.port has no default`);
-      return [network, { ...needs, http: { ...http, defaultPort } }];
+      return [network, { ...needs, http: { ...http, defaultPort }, status }];
     }),
   );
   return Object.fromEntries(entries) as Record<BridgeNetwork, ChartBridge>;

@@ -86,9 +86,11 @@ Values set in config win; a secret reference is only filled in when config has n
 {{- range $name, $need := $needs }}
 {{- if (index $.Values.bridges $name | default dict).enabled }}
 {{- $section := get $bridges $name | default dict }}
-{{- $defaults := dict }}
+{{- /* Every bridge's status listener on the pod's address, for the kubelet's probes and Prometheus. */}}
+{{- $defaults := dict "status" (dict "host" "0.0.0.0") }}
 {{- if $need.http }}
-{{- $defaults = dict "listen" (dict "host" "0.0.0.0") "publicUrl" (include "fedgate.bridgeUrl" (list $ $name)) }}
+{{- $_ := set $defaults "listen" (dict "host" "0.0.0.0") }}
+{{- $_ = set $defaults "publicUrl" (include "fedgate.bridgeUrl" (list $ $name)) }}
 {{- end }}
 {{- with $need.secretFile }}
 {{- if include "fedgate.secretFileSecret" (list $ $name) }}
@@ -154,6 +156,32 @@ Values set in config win; a secret reference is only filled in when config has n
 {{/* An HTTP bridge's URL inside the release's namespace, through its Service: (list $ NAME). */}}
 {{- define "fedgate.bridgeUrl" -}}
 {{- printf "http://%s:%s" (include "fedgate.bridgeFullname" .) (include "fedgate.bridgePort" .) }}
+{{- end }}
+
+{{/* A bridge's status listener port, for its container port, probes and PodMonitor: config.bridges.<name>.status.port.
+(list $ NAME) */}}
+{{- define "fedgate.statusPort" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $status := (index (include "fedgate.bridgeNeeds" $root | fromYaml) $name).status }}
+{{- dig "bridges" $name "status" "port" $status.defaultPort $root.Values.config | int }}
+{{- end }}
+
+{{/* Mistakes that would leave a bridge's probes failing, caught at install: (list $ NAME). */}}
+{{- define "fedgate.statusChecks" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $host := dig "bridges" $name "status" "host" "0.0.0.0" $root.Values.config }}
+{{- if has $host (list "127.0.0.1" "localhost" "::1") }}
+{{- fail (printf "config.bridges.%s.status.host: %s is not reachable by the kubelet's probes; leave it out (the chart sets 0.0.0.0)" $name $host) }}
+{{- end }}
+{{- $port := include "fedgate.statusPort" . }}
+{{- if eq $port "0" }}
+{{- fail (printf "config.bridges.%s.status.port: 0 picks a free port, which the probes cannot name; leave it out or give one" $name) }}
+{{- end }}
+{{- if and (index (include "fedgate.bridgeNeeds" $root | fromYaml) $name).http (eq $port (include "fedgate.bridgePort" .)) }}
+{{- fail (printf "config.bridges.%s.status.port: %s is also its listen.port; give the status listener a port of its own" $name $port) }}
+{{- end }}
 {{- end }}
 
 {{/* Mistakes that would leave an HTTP bridge unreachable, caught at install: (list $ NAME). */}}

@@ -533,6 +533,67 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       },
     );
 
+    it("chart - every bridge, XMPP included, serves its status listener on every address to HTTP probes", async () => {
+      const values = await everyBridge();
+      const rendered = await render({ values });
+      const bridges = (await renderedConfig(values, helm))["bridges"] as Record<string, { status?: unknown }>;
+      const needs = await chartBridges();
+      for (const name of bridgeNetworks) {
+        // The schema's default port (schemas/common.schema.json), on the pod's address for the kubelet.
+        expect(needs[name].status.defaultPort).toBe(9464);
+        expect(bridges[name]?.status, name).toEqual({ host: "0.0.0.0" });
+        const [container] = (find(rendered, "Deployment", `fedgate-bridge-${name}`) as Deployment).spec
+          .template.spec.containers;
+        expect(container?.ports, name).toContainEqual({
+          name: "status",
+          containerPort: 9464,
+          protocol: "TCP",
+        });
+        expect(container?.startupProbe, name).toMatchObject({
+          httpGet: { path: "/healthz", port: "status" },
+        });
+        expect(container?.livenessProbe, name).toMatchObject({
+          httpGet: { path: "/healthz", port: "status" },
+        });
+        expect(container?.readinessProbe, name).toMatchObject({
+          httpGet: { path: "/readyz", port: "status" },
+        });
+      }
+
+      // A port of the values' own is the one the container and probes name; its host stays the chart's.
+      const config = values.config["bridges"] as Record<string, Record<string, unknown>>;
+      const moved = await render({
+        values: {
+          ...values,
+          config: {
+            ...values.config,
+            bridges: { ...config, xmpp: { ...config["xmpp"], status: { port: 9465 } } },
+          },
+        },
+      });
+      const [xmpp] = (find(moved, "Deployment", "fedgate-bridge-xmpp") as Deployment).spec.template.spec
+        .containers;
+      expect(xmpp?.ports).toEqual([{ name: "status", containerPort: 9465, protocol: "TCP" }]);
+    });
+
+    it("chart - a bridge's status listener on loopback, on port 0 or on its network's port fails the install", async () => {
+      const values = await everyBridge();
+      const config = values.config["bridges"] as Record<string, Record<string, unknown>>;
+      const withStatus = (name: BridgeNetwork, section: Record<string, unknown>): Values => ({
+        ...values,
+        config: { ...values.config, bridges: { ...config, [name]: { ...config[name], ...section } } },
+      });
+      await expect(render({ values: withStatus("xmpp", { status: { host: "127.0.0.1" } }) })).rejects.toThrow(
+        /config\.bridges\.xmpp\.status\.host: 127\.0\.0\.1/,
+      );
+      await expect(render({ values: withStatus("matrix", { status: { port: 0 } }) })).rejects.toThrow(
+        /config\.bridges\.matrix\.status\.port: 0/,
+      );
+      await expect(render({ values: withStatus("stashcat", { status: { port: 9100 } }) })).rejects.toThrow(
+        /config\.bridges\.stashcat\.status\.port: 9100 is also its listen\.port/,
+      );
+    });
+
     it("chart - a disabled Matrix bridge gets no Service, registration mount or port", async () => {
       const defaults = await render();
       expect(named(defaults, "Service")).toEqual(["fedgate"]);
@@ -545,7 +606,8 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(parse(configMap.data["config.yaml"] ?? "")).toHaveProperty("nats");
       expect(parse(configMap.data["config.yaml"] ?? "")).not.toHaveProperty("bridges");
 
-      // A bridge that serves no HTTP, alone: its Deployment, without a Service, volume, port or probes.
+      // A bridge that serves no HTTP to other pods, alone: its Deployment, without a Service or volume; its
+      // only port is its status listener's.
       const values = await readValues(valuesFiles["helm.yaml"]);
       const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
       const xmppOnly = await render({
@@ -563,11 +625,10 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(xmpp.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
       const [container] = xmpp.spec.template.spec.containers;
       expect(container?.volumeMounts?.map((m) => m.mountPath)).toEqual(["/etc/fedgate"]);
-      expect(container).not.toHaveProperty("ports");
-      expect(container).not.toHaveProperty("readinessProbe");
+      expect(container?.ports?.map((p) => p.name)).toEqual(["status"]);
     });
 
-    it("chart - the Matrix bridge gets a ClusterIP Service, its registration Secret and TCP probes", async () => {
+    it("chart - the Matrix bridge gets a ClusterIP Service, its registration Secret and a status port", async () => {
       const values = await readValues(valuesFiles["helm.yaml"]);
       const rendered = await render({ values, namespace: "fedgate" });
       const config = await renderedConfig(values, helm);
@@ -613,9 +674,13 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       // helm.yaml names no listener: the chart's, on every address at the schema's default port.
       expect(section["listen"]).toEqual({ host: "0.0.0.0" });
 
-      expect(container?.ports).toEqual([{ name: "appservice", containerPort: 9000, protocol: "TCP" }]);
+      expect(container?.ports).toEqual([
+        { name: "appservice", containerPort: 9000, protocol: "TCP" },
+        { name: "status", containerPort: 9464, protocol: "TCP" },
+      ]);
+      // The probes ask the status listener, not the homeserver's port.
       for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
-        expect(probe).toMatchObject({ tcpSocket: { port: "appservice" } });
+        expect(probe).toMatchObject({ httpGet: { port: "status" } });
 
       // Only the Matrix bridge's pod sees the registration's tokens.
       const gateway = find(rendered, "Deployment", "fedgate-gateway") as Deployment;
@@ -834,6 +899,46 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       }
     });
 
+    it("chart - with the ServiceMonitor, a PodMonitor scrapes every enabled bridge's /metrics on its status port", async () => {
+      const values = await everyBridge();
+      expect(named(await render({ values }), "PodMonitor")).toEqual([]);
+      const monitored = { ...values, serviceMonitor: { enabled: true, labels: { release: "prometheus" } } };
+      const rendered = await render({ values: monitored });
+      const monitor = find(rendered, "PodMonitor", "fedgate-bridges") as Manifest & {
+        metadata: { labels: Record<string, string> };
+        spec: {
+          selector: {
+            matchLabels: Record<string, string>;
+            matchExpressions: { key: string; operator: string; values: string[] }[];
+          };
+          podMetricsEndpoints: Record<string, unknown>[];
+        };
+      };
+      expect(monitor.metadata.labels).toMatchObject({ release: "prometheus" });
+      expect(monitor.spec.podMetricsEndpoints).toEqual([
+        { port: "status", path: "/metrics", interval: "30s" },
+      ]);
+      // It selects exactly the bridges' pods, each of which names the port.
+      const selects = (labels: Record<string, string>): boolean =>
+        Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => labels[k] === v) &&
+        monitor.spec.selector.matchExpressions.every(
+          (e) => e.operator === "In" && e.values.includes(labels[e.key] ?? ""),
+        );
+      for (const d of (rendered.manifests as unknown as Manifest[]).filter(
+        (m): m is Deployment => m.kind === "Deployment",
+      )) {
+        const pod = d.spec.template;
+        expect(selects(pod.metadata.labels), d.metadata.name).toBe(d.metadata.name !== "fedgate-gateway");
+        if (d.metadata.name !== "fedgate-gateway")
+          expect(pod.spec.containers[0]?.ports?.map((p) => p.name)).toContain("status");
+      }
+      // No bridge enabled: no PodMonitor.
+      const defaults = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
+      const coreOnly = await render({ values: { ...defaults, serviceMonitor: { enabled: true } } });
+      expect(named(coreOnly, "ServiceMonitor")).toEqual(["fedgate"]);
+      expect(named(coreOnly, "PodMonitor")).toEqual([]);
+    });
+
     it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
       const base = await readValues(valuesFiles["helm.yaml"]);
       const member = await readValues(join(root, "docs/helm-federation-member.yaml"));
@@ -865,7 +970,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         ).not.toContain("federation");
     });
 
-    it("chart - the Stashcat bridge gets a ClusterIP Service, its credentials as env and TCP probes", async () => {
+    it("chart - the Stashcat bridge gets a ClusterIP Service, its credentials as env and a status port", async () => {
       const values = await readValues(valuesFiles["helm.yaml"]);
       const rendered = await render({ values, namespace: "fedgate" });
       const section = (
@@ -902,9 +1007,12 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       );
       // extraEnv still reaches it (NATS_PASSWORD for config.nats.password).
       expect(envNames(container)).toContain("NATS_PASSWORD");
-      expect(container?.ports).toEqual([{ name: "files", containerPort: 9100, protocol: "TCP" }]);
+      expect(container?.ports).toEqual([
+        { name: "files", containerPort: 9100, protocol: "TCP" },
+        { name: "status", containerPort: 9464, protocol: "TCP" },
+      ]);
       for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
-        expect(probe).toMatchObject({ tcpSocket: { port: "files" } });
+        expect(probe).toMatchObject({ httpGet: { port: "status" } });
       // No volume of its own: the passwords come as env, the session is kept in NATS.
       expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
 
