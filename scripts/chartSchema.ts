@@ -254,6 +254,55 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
     pattern: optional ? "^[-._a-zA-Z0-9]*$" : "^[-._a-zA-Z0-9]+$",
     default: dflt,
   });
+  const peers = bundle.define("NetworkPolicyPeers", {
+    description:
+      "Kubernetes NetworkPolicyPeers (podSelector, namespaceSelector, ipBlock); empty: any address.",
+    type: "array",
+    items: {
+      type: "object",
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        podSelector: { type: "object" },
+        namespaceSelector: { type: "object" },
+        ipBlock: {
+          type: "object",
+          required: ["cidr"],
+          properties: { cidr: { type: "string" }, except: { type: "array", items: { type: "string" } } },
+        },
+      },
+    },
+  });
+  const policyPorts = bundle.define("NetworkPolicyPorts", {
+    description: "Kubernetes NetworkPolicyPorts; protocol TCP unless given.",
+    type: "array",
+    items: {
+      type: "object",
+      additionalProperties: false,
+      required: ["port"],
+      properties: {
+        port: {
+          oneOf: [
+            { type: "integer", minimum: 1, maximum: 65535 },
+            { type: "string", minLength: 1 },
+          ],
+        },
+        endPort: { type: "integer", minimum: 1, maximum: 65535 },
+        protocol: { enum: ["TCP", "UDP", "SCTP"] },
+      },
+    },
+  });
+  const egressRules = bundle.define("NetworkPolicyEgressRules", {
+    description: "More Kubernetes NetworkPolicyEgressRules ({to, ports}) for the component.",
+    type: "array",
+    items: { type: "object" },
+  });
+  const peersOnly = (description: string): JsonObject => ({
+    description,
+    type: "object",
+    additionalProperties: false,
+    properties: { to: { $ref: peers } },
+  });
   /** bridges.<network> in the values: the Deployment's switch and resources, and the Secrets it needs. */
   const bridgeValues = (network: BridgeNetwork, needs: ChartBridge): string => {
     const properties: JsonObject = {
@@ -292,6 +341,30 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
           ),
         },
       };
+    properties["networkPolicy"] = {
+      description:
+        `What the ${needs.label} bridge's NetworkPolicy allows besides DNS, NATS, the OTLP collector and the ` +
+        "other bridges (with networkPolicy.enabled).",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        server: {
+          description: `The ${needs.label} bridge's own server, which it connects to: required with networkPolicy.enabled.`,
+          type: "object",
+          additionalProperties: false,
+          properties: { to: { $ref: peers }, ports: { $ref: policyPorts } },
+        },
+        ...(needs.http === undefined
+          ? {}
+          : {
+              httpFrom: {
+                $ref: peers,
+                description: `Who else may call its ${needs.http.portName} port (${needs.http.purpose}); the other bridges may.`,
+              },
+            }),
+        extraEgress: { $ref: egressRules },
+      },
+    };
     const service = needs.http === undefined ? "" : ` and its ClusterIP Service (${needs.http.purpose})`;
     return bundle.define(`${needs.label}Bridge`, {
       description:
@@ -368,6 +441,36 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
         properties: Object.fromEntries(
           bridgeNetworks.map((name) => [name, { $ref: bridgeValues(name, bridges[name]) }]),
         ),
+      },
+      networkPolicy: {
+        description:
+          "A NetworkPolicy per component: out only to DNS, NATS, the OTLP collector and (bridges) their own server and the other bridges' files; in only on the ports each serves.",
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          enabled: { type: "boolean", default: false },
+          dns: {
+            description: "Where pods resolve names.",
+            type: "object",
+            additionalProperties: false,
+            properties: { to: { $ref: peers }, ports: { $ref: policyPorts } },
+          },
+          nats: peersOnly("The NATS servers; the ports are those of config.nats.url."),
+          otlp: peersOnly("The OTLP collector; the port is that of config.telemetry.otlpEndpoint."),
+          adminFrom: {
+            $ref: peers,
+            description: "Who may reach the core's admin port (API, /metrics); empty: anyone.",
+          },
+          metricsFrom: {
+            $ref: peers,
+            description: "Who may reach the bridges' status listeners (/metrics); empty: anyone.",
+          },
+          gateway: {
+            type: "object",
+            additionalProperties: false,
+            properties: { extraEgress: { $ref: egressRules } },
+          },
+        },
       },
       serviceMonitor: {
         description:

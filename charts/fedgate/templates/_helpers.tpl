@@ -345,3 +345,43 @@ volumeMounts:
 {{- toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/* The TCP ports of a comma-separated list of URLs, as NetworkPolicy ports: each URL's port, or its scheme's. */}}
+{{- define "fedgate.urlPorts" -}}
+{{- $defaults := dict "nats" 4222 "tls" 4222 "ws" 80 "wss" 443 "http" 80 "https" 443 }}
+{{- $ports := list }}
+{{- range splitList "," . }}
+{{- $url := urlParse (trim .) }}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $url.host) }}
+{{- $entry := dict "port" (int (default (get $defaults $url.scheme | default 4222) $port)) "protocol" "TCP" }}
+{{- if not (has $entry $ports) }}
+{{- $ports = append $ports $entry }}
+{{- end }}
+{{- end }}
+{{- toYaml $ports }}
+{{- end }}
+
+{{/* NetworkPolicy ports as the values give them, TCP unless they say otherwise. (LIST) */}}
+{{- define "fedgate.policyPorts" -}}
+{{- $ports := list }}
+{{- range . }}
+{{- $ports = append $ports (merge (deepCopy .) (dict "protocol" "TCP")) }}
+{{- end }}
+{{- toYaml $ports }}
+{{- end }}
+
+{{/* An egress rule to PEERS on PORTS; no peers: any destination on those ports. (dict "to" PEERS "ports" PORTS) */}}
+{{- define "fedgate.egressRule" -}}
+{{- $rule := dict "ports" .ports }}
+{{- with .to }}
+{{- $_ := set $rule "to" . }}
+{{- end }}
+{{- toYaml (list $rule) }}
+{{- end }}
+
+{{/* The pods of one component as a NetworkPolicy peer: (list $ COMPONENT). */}}
+{{- define "fedgate.componentPeer" -}}
+{{- $labels := include "fedgate.selectorLabels" (index . 0) | fromYaml }}
+{{- $_ := set $labels "app.kubernetes.io/component" (index . 1) }}
+{{- toYaml (dict "podSelector" (dict "matchLabels" $labels)) }}
+{{- end }}

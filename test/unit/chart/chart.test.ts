@@ -128,18 +128,18 @@ function find(rendered: RenderedChart, kind: string, name: string): Manifest {
 const named = (rendered: RenderedChart, kind: string): string[] =>
   (rendered.manifests as unknown as Manifest[]).filter((m) => m.kind === kind).map((m) => m.metadata.name);
 
-/** helm.yaml with bridges.NAME and config.bridges.NAME replaced. */
+/** helm.yaml with bridges.NAME (but for its networkPolicy) and config.bridges.NAME replaced. */
 async function withBridge(
   name: BridgeNetwork,
   bridge: Record<string, unknown>,
   section: Record<string, unknown>,
 ): Promise<Values> {
   const values = await readValues(valuesFiles["helm.yaml"]);
-  const bridges = values["bridges"] as Record<string, unknown>;
+  const bridges = values["bridges"] as Record<string, { networkPolicy?: unknown }>;
   const config = values.config;
   return {
     ...values,
-    bridges: { ...bridges, [name]: bridge },
+    bridges: { ...bridges, [name]: { networkPolicy: bridges[name]?.networkPolicy, ...bridge } },
     config: { ...config, bridges: { ...(config["bridges"] as object), [name]: section } },
   };
 }
@@ -937,6 +937,190 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       const coreOnly = await render({ values: { ...defaults, serviceMonitor: { enabled: true } } });
       expect(named(coreOnly, "ServiceMonitor")).toEqual(["fedgate"]);
       expect(named(coreOnly, "PodMonitor")).toEqual([]);
+    });
+
+    describe("chart - NetworkPolicy", () => {
+      interface Peer {
+        podSelector?: { matchLabels?: Record<string, string> };
+        namespaceSelector?: { matchLabels?: Record<string, string> };
+        ipBlock?: { cidr: string; except?: string[] };
+      }
+      interface PortRule {
+        port: number | string;
+        protocol?: string;
+      }
+      interface Rule {
+        ports?: PortRule[];
+        to?: Peer[];
+        from?: Peer[];
+      }
+      interface NetworkPolicy extends Manifest {
+        spec: {
+          podSelector: { matchLabels: Record<string, string> };
+          policyTypes: string[];
+          ingress?: Rule[];
+          egress?: Rule[];
+        };
+      }
+      const dns: Rule = {
+        to: [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+            podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+          },
+        ],
+        ports: [
+          { port: 53, protocol: "UDP" },
+          { port: 53, protocol: "TCP" },
+        ],
+      };
+      const natsPeers = [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "nats" } } }];
+      const nats: Rule = { to: natsPeers, ports: [{ port: 4222, protocol: "TCP" }] };
+      const podOf = (name: string): Peer => ({
+        podSelector: {
+          matchLabels: {
+            "app.kubernetes.io/name": "fedgate",
+            "app.kubernetes.io/instance": "fedgate",
+            "app.kubernetes.io/component": name,
+          },
+        },
+      });
+
+      it("chart - off by default; helm.yaml's are valid API objects, one per component, selecting its pods only", async () => {
+        const defaults = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
+        expect(named(await render({ values: defaults }), "NetworkPolicy")).toEqual([]);
+        const values = await everyBridge();
+        expect((await valuesValidator())(values)).toEqual([]);
+        const rendered = await render({ values });
+        const policies = (rendered.manifests as unknown as Manifest[]).filter(
+          (m): m is NetworkPolicy => m.kind === "NetworkPolicy",
+        );
+        expect(policies.map((p) => p.metadata.name).sort()).toEqual([
+          "fedgate-bridge-matrix",
+          "fedgate-bridge-stashcat",
+          "fedgate-bridge-xmpp",
+          "fedgate-gateway",
+        ]);
+        expect(await apiSchemaErrors(policies)).toEqual([]);
+        const deployments = (rendered.manifests as unknown as Manifest[]).filter(
+          (m): m is Deployment => m.kind === "Deployment",
+        );
+        for (const policy of policies) {
+          expect(policy.spec.policyTypes).toEqual(["Ingress", "Egress"]);
+          const selected = deployments.filter((d) =>
+            Object.entries(policy.spec.podSelector.matchLabels).every(
+              ([k, v]) => d.spec.template.metadata.labels[k] === v,
+            ),
+          );
+          expect(selected.map((d) => d.metadata.name)).toEqual([policy.metadata.name]);
+        }
+      });
+
+      it("chart - the core: in on its admin port only; out to DNS, NATS and the OTLP collector only", async () => {
+        const values = await everyBridge();
+        const policy = find(await render({ values }), "NetworkPolicy", "fedgate-gateway") as NetworkPolicy;
+        const monitoring = [
+          { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+        ];
+        expect(policy.spec.ingress).toEqual([
+          // The helm test pod checks /readyz through the Service.
+          { ports: [{ port: "admin", protocol: "TCP" }], from: [...monitoring, podOf("test")] },
+        ]);
+        expect(policy.spec.egress).toEqual([
+          dns,
+          nats,
+          {
+            to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "observability" } } }],
+            ports: [{ port: 4318, protocol: "TCP" }],
+          },
+        ]);
+        // Without an OTLP endpoint, no way out to it; a port in config.nats.url is the one allowed.
+        const telemetry = values.config["telemetry"] as Record<string, unknown>;
+        const bare = await render({
+          values: {
+            ...values,
+            config: {
+              ...values.config,
+              nats: { url: "nats://nats.nats.svc,tls://nats-1.nats.svc:4333" },
+              telemetry: { ...telemetry, otlpEndpoint: undefined },
+            },
+          },
+        });
+        expect((find(bare, "NetworkPolicy", "fedgate-gateway") as NetworkPolicy).spec.egress).toEqual([
+          dns,
+          {
+            to: natsPeers,
+            ports: [
+              { port: 4222, protocol: "TCP" },
+              { port: 4333, protocol: "TCP" },
+            ],
+          },
+        ]);
+      });
+
+      it("chart - a bridge: in on its status port, its HTTP port from the other bridges (Matrix: and the homeserver); out to its own server and the others' files", async () => {
+        const values = await everyBridge();
+        const rendered = await render({ values });
+        const policy = (name: string): NetworkPolicy =>
+          find(rendered, "NetworkPolicy", `fedgate-bridge-${name}`) as NetworkPolicy;
+        const scrapers = [
+          { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+        ];
+        const status = { ports: [{ port: "status", protocol: "TCP" }], from: scrapers };
+        const synapse = {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "matrix" } },
+          podSelector: { matchLabels: { "app.kubernetes.io/name": "synapse" } },
+        };
+
+        expect(policy("xmpp").spec.ingress).toEqual([status]);
+        expect(policy("matrix").spec.ingress).toEqual([
+          status,
+          {
+            ports: [{ port: "appservice", protocol: "TCP" }],
+            from: [podOf("bridge-stashcat"), podOf("bridge-xmpp"), synapse],
+          },
+        ]);
+        expect(policy("stashcat").spec.ingress).toEqual([
+          status,
+          {
+            ports: [{ port: "files", protocol: "TCP" }],
+            from: [podOf("bridge-matrix"), podOf("bridge-xmpp")],
+          },
+        ]);
+
+        const otlp = {
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "observability" } } }],
+          ports: [{ port: 4318, protocol: "TCP" }],
+        };
+        const files = (name: string, port: number): Rule => ({
+          to: [podOf(`bridge-${name}`)],
+          ports: [{ port, protocol: "TCP" }],
+        });
+        const xmpp = policy("xmpp").spec.egress;
+        expect(xmpp?.slice(0, 3)).toEqual([dns, nats, otlp]);
+        const upload = { to: [{ ipBlock: { cidr: "192.0.2.11/32" } }], ports: [{ port: 443 }] };
+        expect(xmpp?.slice(3)).toEqual([
+          { to: [{ ipBlock: { cidr: "192.0.2.10/32" } }], ports: [{ port: 5347, protocol: "TCP" }] },
+          files("matrix", 9000),
+          files("stashcat", 9100),
+          // helm.yaml's extraEgress, as given: the XMPP side's upload service.
+          upload,
+        ]);
+        expect(policy("matrix").spec.egress?.slice(3)).toEqual([
+          { to: [synapse], ports: [{ port: 8008, protocol: "TCP" }] },
+          files("stashcat", 9100),
+          upload,
+        ]);
+      });
+
+      it("chart - an enabled bridge without its server's address fails the install, naming the key", async () => {
+        const values = await everyBridge();
+        const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
+        const { networkPolicy: _dropped, ...xmpp } = bridges["xmpp"] ?? {};
+        await expect(render({ values: { ...values, bridges: { ...bridges, xmpp } } })).rejects.toThrow(
+          /bridges\.xmpp\.networkPolicy\.server/,
+        );
+      });
     });
 
     it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
