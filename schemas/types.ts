@@ -191,6 +191,20 @@ export type Secret =
   | {
       value: string;
     };
+/**
+ * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
+ */
+
+export type Secret1 =
+  | {
+      env: string;
+    }
+  | {
+      file: string;
+    }
+  | {
+      value: string;
+    };
 
 export type GatewayConfig = {
   [k: string]: unknown;
@@ -200,7 +214,7 @@ export type GatewayConfig = {
    */
   policyFile?: string;
   policy?: Policy;
-  auditKey?: Secret1;
+  auditKey?: Secret2;
   /**
    * How long an inbound event (in the core) or a delivery (in a bridge) may go without a sign of progress before JetStream hands it out again: a core replica or bridge that dies is replaced after about this long. Work in progress shows progress on its own.
    */
@@ -226,20 +240,6 @@ export type GatewayConfig = {
  * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
  */
 
-export type Secret1 =
-  | {
-      env: string;
-    }
-  | {
-      file: string;
-    }
-  | {
-      value: string;
-    };
-/**
- * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
- */
-
 export type Secret2 =
   | {
       env: string;
@@ -255,6 +255,20 @@ export type Secret2 =
  */
 
 export type Secret3 =
+  | {
+      env: string;
+    }
+  | {
+      file: string;
+    }
+  | {
+      value: string;
+    };
+/**
+ * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
+ */
+
+export type Secret4 =
   | {
       env: string;
     }
@@ -299,9 +313,33 @@ export interface NatsConfig {
   password?: Secret;
   token?: Secret;
   /**
+   * A NATS .creds file (user JWT and nkey seed, as nsc writes it), relative to this config file. One way to log in: credsFile, nkeySeed, token or user and password.
+   */
+  credsFile?: string;
+  nkeySeed?: Secret1;
+  tls?: NatsTls;
+  /**
    * JetStream replicas for the streams and KV buckets fedgate creates (3 on a clustered NATS).
    */
   replicas: number;
+}
+/**
+ * TLS to NATS. Files are PEM, relative to this config file. A tls:// URL or a server that requires TLS uses it; without caFile the system's CAs verify the server.
+ */
+
+export interface NatsTls {
+  /**
+   * The CA (or CAs) that issued the NATS servers' certificates.
+   */
+  caFile?: string;
+  /**
+   * A client certificate, for a server that verifies clients (tls.verify); with keyFile.
+   */
+  certFile?: string;
+  /**
+   * The client certificate's private key.
+   */
+  keyFile?: string;
 }
 /**
  * Who may talk to whom, up to which marking, with which attachments. Anything not allowed here is denied.
@@ -430,7 +468,7 @@ export interface FederationConfig {
    * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
    */
   gateway?: string;
-  signingKey?: Secret2;
+  signingKey?: Secret3;
   /**
    * The partner gateways this gateway shares conversations with, by id: each needs a manifest (PUT /v1/partners/{id}/manifest) and, per conversation, both gateways' consent.
    *
@@ -502,7 +540,7 @@ export interface LeafnodeRemote {
 export interface AdminConfig {
   host: string;
   port: number;
-  token: Secret3;
+  token: Secret4;
 }
 
 export interface TelemetryConfig {

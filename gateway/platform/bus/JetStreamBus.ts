@@ -1,5 +1,11 @@
 /** The production Bus: NATS JetStream streams, durable pull consumers and KV buckets. */
-import { connect, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
+import {
+  AuthorizationError,
+  connect,
+  type Authenticator,
+  type NatsConnection,
+  type ConnectionOptions,
+} from "@nats-io/transport-node";
 import {
   AckPolicy,
   DiscardPolicy,
@@ -16,7 +22,7 @@ import {
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import type { Logger } from "pino";
-import { TransientError } from "../../../schemas/contract/errors.js";
+import { PermanentError, TransientError } from "../../../schemas/contract/errors.js";
 import type { KeyValueStore } from "./KeyValueStore.js";
 import {
   type Bus,
@@ -40,6 +46,10 @@ export interface JetStreamBusOptions {
   user?: string;
   password?: string;
   token?: string;
+  /** A .creds file's or an nkey seed's login (credsAuthenticator, nkeyAuthenticator). */
+  authenticator?: Authenticator;
+  /** PEM texts: the CA that verifies the servers, and a client certificate and key for servers that ask. */
+  tls?: { ca?: string; cert?: string; key?: string };
   /** Replicas of streams and buckets (3 on a clustered NATS). */
   replicas?: number;
   /** JetStream's duplicate window for Nats-Msg-Id de-duplication. */
@@ -103,13 +113,13 @@ export class JetStreamBus implements Bus {
     if (options.user !== undefined) connectOptions.user = options.user;
     if (options.password !== undefined) connectOptions.pass = options.password;
     if (options.token !== undefined) connectOptions.token = options.token;
+    if (options.authenticator !== undefined) connectOptions.authenticator = options.authenticator;
+    if (options.tls !== undefined) connectOptions.tls = options.tls;
     let nc: NatsConnection;
     try {
       nc = await connect(connectOptions);
     } catch (cause) {
-      throw new TransientError("FG_BUS_UNAVAILABLE", `cannot connect to NATS at ${options.servers}`, {
-        cause,
-      });
+      throw connectFailure(options.servers, cause);
     }
     const bus = new JetStreamBus(nc, jetstream(nc), await jetstreamManager(nc), options);
     void bus.watchStatus();
@@ -436,4 +446,36 @@ function isNotFound(error: unknown): boolean {
 
 function asTransient(cause: unknown, message: string): TransientError {
   return new TransientError("FG_BUS_UNAVAILABLE", message, { cause });
+}
+
+/** Node's codes for a server certificate that does not verify (a wrong CA, a name it is not for, expiry). */
+const certificateRejections = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_UNTRUSTED",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * Why connecting failed, typed: a certificate or credentials that retrying cannot fix are permanent; anything
+ * else (unreachable, refused) is the transient FG_BUS_UNAVAILABLE.
+ */
+function connectFailure(servers: string, cause: unknown): Error {
+  if (cause instanceof AuthorizationError)
+    return new PermanentError("FG_BUS_AUTH_REJECTED", `NATS at ${servers} refused the credentials`, {
+      cause,
+    });
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && certificateRejections.has(code))
+    return new PermanentError(
+      "FG_BUS_TLS_REJECTED",
+      `the TLS certificate of NATS at ${servers} does not verify (${code})`,
+      { cause, detail: { tlsCode: code } },
+    );
+  return new TransientError("FG_BUS_UNAVAILABLE", `cannot connect to NATS at ${servers}`, { cause });
 }
