@@ -442,6 +442,41 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
           bridgeNetworks.map((name) => [name, { $ref: bridgeValues(name, bridges[name]) }]),
         ),
       },
+      nats: {
+        description:
+          "NATS's TLS files and login from existing Secrets, mounted read-only in every pod; the chart points config.nats at them unless it sets them.",
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          tlsSecret: {
+            description:
+              "The CA of the NATS servers' certificates and, for a NATS that verifies clients, a client certificate and key; mounted at /etc/fedgate-nats/tls (config.nats.tls).",
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              name: { description: "Empty: none.", type: "string" },
+              caKey: secretKeyName("Key of the CA in that Secret.", "ca.crt"),
+              certKey: secretKeyName(
+                "Key of the client certificate; empty: no client certificate.",
+                "tls.crt",
+                true,
+              ),
+              keyKey: secretKeyName("Key of the client certificate's private key.", "tls.key"),
+            },
+          },
+          credentialsSecret: {
+            description:
+              "The login, a .creds file or an nkey seed; mounted at /etc/fedgate-nats/login (config.nats.credsFile or nkeySeed).",
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              name: { description: "Empty: none.", type: "string" },
+              credsKey: secretKeyName("Key of a .creds file (user JWT and seed) in that Secret.", "", true),
+              nkeySeedKey: secretKeyName("Key of an nkey seed in that Secret.", "", true),
+            },
+          },
+        },
+      },
       networkPolicy: {
         description:
           "A NetworkPolicy per component: out only to DNS, NATS, the OTLP collector and (bridges) their own server and the other bridges' files; in only on the ports each serves.",

@@ -136,6 +136,9 @@ Values set in config win; a secret reference is only filled in when config has n
 {{- if $bridges }}
 {{- $_ = set $config "bridges" $bridges }}
 {{- end }}
+{{- with (include "fedgate.natsSecrets" . | fromYaml).config }}
+{{- $_ = set $config "nats" (merge (get $config "nats") .) }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
 
@@ -297,6 +300,9 @@ volumes:
   {{- with .volumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+  {{- with (include "fedgate.natsSecrets" $root | fromYaml).volumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
   {{- with $root.Values.extraVolumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -316,6 +322,9 @@ volumeMounts:
     mountPath: /etc/fedgate
     readOnly: true
   {{- with .volumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- with (include "fedgate.natsSecrets" $root | fromYaml).volumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
   {{- with $root.Values.extraVolumeMounts }}
@@ -384,4 +393,53 @@ volumeMounts:
 {{- $labels := include "fedgate.selectorLabels" (index . 0) | fromYaml }}
 {{- $_ := set $labels "app.kubernetes.io/component" (index . 1) }}
 {{- toYaml (dict "podSelector" (dict "matchLabels" $labels)) }}
+{{- end }}
+
+{{/* NATS's TLS files and login from existing Secrets (values nats.tlsSecret, nats.credentialsSecret), for every pod:
+as YAML {volumes, volumeMounts, config}, config being what config.nats gets unless it sets it. ($) */}}
+{{- define "fedgate.natsSecrets" -}}
+{{- $nats := .Values.nats | default dict }}
+{{- $volumes := list }}
+{{- $mounts := list }}
+{{- $config := dict }}
+{{- with $nats.tlsSecret }}
+{{- if .name }}
+{{- $items := list }}
+{{- $tls := dict }}
+{{- range $file, $key := dict "caFile" (.caKey | default "ca.crt") "certFile" (ternary "tls.crt" .certKey (not (hasKey . "certKey"))) "keyFile" (ternary "tls.key" .keyKey (not (hasKey . "keyKey"))) }}
+{{- if and $key (or (ne $file "keyFile") (hasKey $tls "certFile")) }}
+{{- $items = append $items (dict "key" $key "path" $key) }}
+{{- $_ := set $tls $file (printf "/etc/fedgate-nats/tls/%s" $key) }}
+{{- end }}
+{{- end }}
+{{- $volumes = append $volumes (dict "name" "nats-tls" "secret" (dict "secretName" .name "items" $items)) }}
+{{- $mounts = append $mounts (dict "name" "nats-tls" "mountPath" "/etc/fedgate-nats/tls" "readOnly" true) }}
+{{- $_ := set $config "tls" $tls }}
+{{- end }}
+{{- end }}
+{{- with $nats.credentialsSecret }}
+{{- if .name }}
+{{- if and .credsKey .nkeySeedKey }}
+{{- fail "nats.credentialsSecret: credsKey or nkeySeedKey, not both: NATS takes one login" }}
+{{- end }}
+{{- if not (or .credsKey .nkeySeedKey) }}
+{{- fail "nats.credentialsSecret: set credsKey (a .creds file) or nkeySeedKey (an nkey seed)" }}
+{{- end }}
+{{- range $other := list "password" "token" "credsFile" "nkeySeed" }}
+{{- if hasKey ($.Values.config.nats | default dict) $other }}
+{{- fail (printf "config.nats.%s: NATS takes one login, and nats.credentialsSecret gives one; remove one of them" $other) }}
+{{- end }}
+{{- end }}
+{{- $key := .credsKey | default .nkeySeedKey }}
+{{- $volumes = append $volumes (dict "name" "nats-login" "secret" (dict "secretName" .name "items" (list (dict "key" $key "path" $key)))) }}
+{{- $mounts = append $mounts (dict "name" "nats-login" "mountPath" "/etc/fedgate-nats/login" "readOnly" true) }}
+{{- $file := printf "/etc/fedgate-nats/login/%s" $key }}
+{{- if .credsKey }}
+{{- $_ := set $config "credsFile" $file }}
+{{- else }}
+{{- $_ := set $config "nkeySeed" (dict "file" $file) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toYaml (dict "volumes" $volumes "volumeMounts" $mounts "config" $config) }}
 {{- end }}

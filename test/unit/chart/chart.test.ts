@@ -939,6 +939,99 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(named(coreOnly, "PodMonitor")).toEqual([]);
     });
 
+    it("chart - NATS's CA, client certificate and login come from existing Secrets into every pod, and the config names their files", async () => {
+      const helmYaml = await everyBridge();
+      // helm.yaml logs in with user and password; these values with the Secret's login instead.
+      const {
+        user: _user,
+        password: _password,
+        ...nats
+      } = helmYaml.config["nats"] as Record<string, unknown>;
+      const base: Values = { ...helmYaml, config: { ...helmYaml.config, nats } };
+      const values: Values = {
+        ...base,
+        nats: {
+          tlsSecret: { name: "nats-client-tls" },
+          credentialsSecret: { name: "nats-login", nkeySeedKey: "fedgate.nk" },
+        },
+      };
+      expect((await valuesValidator())(values)).toEqual([]);
+      const rendered = await render({ values });
+      const config = await renderedConfig(values, helm);
+      expect(() => validateConfig(structuredClone(config))).not.toThrow();
+      expect(config["nats"]).toMatchObject({
+        tls: {
+          caFile: "/etc/fedgate-nats/tls/ca.crt",
+          certFile: "/etc/fedgate-nats/tls/tls.crt",
+          keyFile: "/etc/fedgate-nats/tls/tls.key",
+        },
+        nkeySeed: { file: "/etc/fedgate-nats/login/fedgate.nk" },
+      });
+      const pods = (rendered.manifests as unknown as Manifest[])
+        .filter((m): m is Deployment => m.kind === "Deployment")
+        .map((d) => d.spec.template.spec);
+      expect(pods).toHaveLength(4);
+      for (const pod of pods) {
+        expect(pod.volumes).toEqual(
+          expect.arrayContaining([
+            {
+              name: "nats-tls",
+              secret: {
+                secretName: "nats-client-tls",
+                items: [
+                  { key: "ca.crt", path: "ca.crt" },
+                  { key: "tls.crt", path: "tls.crt" },
+                  { key: "tls.key", path: "tls.key" },
+                ],
+              },
+            },
+            {
+              name: "nats-login",
+              secret: { secretName: "nats-login", items: [{ key: "fedgate.nk", path: "fedgate.nk" }] },
+            },
+          ]),
+        );
+        expect(pod.containers[0]?.volumeMounts).toEqual(
+          expect.arrayContaining([
+            { name: "nats-tls", mountPath: "/etc/fedgate-nats/tls", readOnly: true },
+            { name: "nats-login", mountPath: "/etc/fedgate-nats/login", readOnly: true },
+          ]),
+        );
+      }
+
+      // Only a CA (a server that verifies no clients), and a .creds file instead: the config says just that.
+      const caOnly = await renderedConfig(
+        {
+          ...base,
+          nats: {
+            tlsSecret: { name: "nats-ca", certKey: "" },
+            credentialsSecret: { name: "nats-login", credsKey: "fedgate.creds" },
+          },
+        },
+        helm,
+      );
+      expect(caOnly["nats"]).toMatchObject({
+        tls: { caFile: "/etc/fedgate-nats/tls/ca.crt" },
+        credsFile: "/etc/fedgate-nats/login/fedgate.creds",
+      });
+      expect((caOnly["nats"] as { tls: object }).tls).not.toHaveProperty("certFile");
+
+      // Two logins cannot both be meant.
+      await expect(
+        render({
+          values: {
+            ...base,
+            nats: { credentialsSecret: { name: "nats-login", credsKey: "a.creds", nkeySeedKey: "a.nk" } },
+          },
+        }),
+      ).rejects.toThrow(/nats\.credentialsSecret: credsKey or nkeySeedKey/);
+      await expect(
+        render({
+          values: { ...helmYaml, nats: { credentialsSecret: { name: "nats-login", credsKey: "a.creds" } } },
+        }),
+      ).rejects.toThrow(/config\.nats\.password/);
+    });
+
     describe("chart - NetworkPolicy", () => {
       interface Peer {
         podSelector?: { matchLabels?: Record<string, string> };
