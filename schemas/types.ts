@@ -322,6 +322,7 @@ export interface NatsConfig {
    * JetStream replicas for the streams and KV buckets fedgate creates (3 on a clustered NATS).
    */
   replicas: number;
+  streams: StreamLimits;
 }
 /**
  * TLS to NATS. Files are PEM, relative to this config file. A tls:// URL or a server that requires TLS uses it; without caFile the system's CAs verify the server.
@@ -340,6 +341,80 @@ export interface NatsTls {
    * The client certificate's private key.
    */
   keyFile?: string;
+}
+/**
+ * What each stream fedgate creates keeps, set by every fedgate process at start: an existing stream's limits are updated. Inbound, outbound and audit refuse new messages when full (publishers retry, nothing is dropped unseen); dead letters drop the oldest.
+ */
+
+export interface StreamLimits {
+  /**
+   * FEDGATE_INBOUND: normalised events from the bridges, until the core has routed them.
+   */
+  inbound: {
+    /**
+     * Most bytes kept.
+     */
+    maxBytes: number;
+    /**
+     * Most messages kept.
+     */
+    maxMsgs: number;
+    /**
+     * Oldest message kept, in days; 0: no age limit.
+     */
+    maxAgeDays: number;
+  };
+  /**
+   * FEDGATE_OUTBOUND: deliveries to the bridges, until they have delivered them.
+   */
+  outbound: {
+    /**
+     * Most bytes kept.
+     */
+    maxBytes: number;
+    /**
+     * Most messages kept.
+     */
+    maxMsgs: number;
+    /**
+     * Oldest message kept, in days; 0: no age limit.
+     */
+    maxAgeDays: number;
+  };
+  /**
+   * FEDGATE_AUDIT: the audit trail, evidence: keep it as long as your retention rules say, and export it before it ages out.
+   */
+  audit: {
+    /**
+     * Most bytes kept.
+     */
+    maxBytes: number;
+    /**
+     * Most messages kept.
+     */
+    maxMsgs: number;
+    /**
+     * Oldest message kept, in days; 0: no age limit.
+     */
+    maxAgeDays: number;
+  };
+  /**
+   * FEDGATE_DEADLETTER: refused events, for diagnosis.
+   */
+  deadLetter: {
+    /**
+     * Most bytes kept.
+     */
+    maxBytes: number;
+    /**
+     * Most messages kept.
+     */
+    maxMsgs: number;
+    /**
+     * Oldest message kept, in days; 0: no age limit.
+     */
+    maxAgeDays: number;
+  };
 }
 /**
  * Who may talk to whom, up to which marking, with which attachments. Anything not allowed here is denied.

@@ -40,6 +40,8 @@ import { JetStreamKeyValue } from "./JetStreamKeyValue.js";
 import { KeyedSequencer } from "./KeyedSequencer.js";
 import { patchNatsRequest } from "./natsRequestPatch.js";
 import { MAX_MESSAGE_BYTES, type StreamName, streams } from "../../../schemas/contract/topology.js";
+import { validateConfig } from "../../../schemas/contract/schemas.js";
+import type { StreamLimits } from "../../../schemas/types.js";
 
 export interface JetStreamBusOptions {
   servers: string;
@@ -52,6 +54,8 @@ export interface JetStreamBusOptions {
   tls?: { ca?: string; cert?: string; key?: string };
   /** Replicas of streams and buckets (3 on a clustered NATS). */
   replicas?: number;
+  /** What each stream keeps (config nats.streams); none: the schema's defaults. */
+  streamLimits?: StreamLimits;
   /** JetStream's duplicate window for Nats-Msg-Id de-duplication. */
   duplicateWindowMs?: number;
   name?: string;
@@ -59,6 +63,12 @@ export interface JetStreamBusOptions {
 }
 
 const NANOS_PER_MS = 1_000_000;
+const NANOS_PER_DAY = 24 * 60 * 60 * 1000 * NANOS_PER_MS;
+
+/** The streams' limits when no config gives them (the CLI's tools): the config schema's defaults. */
+function defaultStreamLimits(): StreamLimits {
+  return validateConfig({ nats: { url: "nats://127.0.0.1:4222" } }).nats.streams;
+}
 /**
  * One pull asks for this many messages; the server still sends no more than maxAckPending unacknowledged,
  * so the pull stays open and messages stream in as acks free room, with no new request in between.
@@ -138,16 +148,20 @@ export class JetStreamBus implements Bus {
   async ensureTopology(): Promise<void> {
     const replicas = this.options.replicas ?? 1;
     const duplicateWindow = (this.options.duplicateWindowMs ?? 600_000) * NANOS_PER_MS;
+    const limits = this.options.streamLimits ?? defaultStreamLimits();
     for (const spec of streams) {
+      const { maxAgeDays, maxBytes, maxMsgs } = limits[spec.limits];
+      const maxAge = Math.round(maxAgeDays * NANOS_PER_DAY);
       const config = {
         name: spec.name,
         subjects: spec.subjects,
-        max_age: spec.maxAgeMs * NANOS_PER_MS,
-        max_bytes: spec.maxBytes,
-        max_msgs: spec.maxMsgs,
+        max_age: maxAge,
+        max_bytes: maxBytes,
+        max_msgs: maxMsgs,
         max_msg_size: MAX_MESSAGE_BYTES,
         discard: spec.discard === "new" ? DiscardPolicy.New : DiscardPolicy.Old,
-        duplicate_window: Math.min(duplicateWindow, spec.maxAgeMs * NANOS_PER_MS),
+        // Within the age limit; with none (0), the whole window.
+        duplicate_window: maxAge === 0 ? duplicateWindow : Math.min(duplicateWindow, maxAge),
         num_replicas: replicas,
       };
       try {

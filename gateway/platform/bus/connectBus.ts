@@ -19,6 +19,7 @@ export async function connectBus(loaded: LoadedConfig, log: Logger, name: string
       log,
       name,
       replicas: nats.replicas,
+      streamLimits: nats.streams,
       duplicateWindowMs: loaded.config.gateway.duplicateWindowMs,
       ...(nats.user === undefined ? {} : { user: nats.user }),
       ...(nats.password === undefined
