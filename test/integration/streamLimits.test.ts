@@ -5,6 +5,7 @@
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { afterAll, describe, expect, it } from "vitest";
+import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
 import { connectBus } from "../../gateway/platform/bus/connectBus.js";
 import { loadConfig } from "../../gateway/platform/config/loadConfig.js";
 import { createLogger } from "../../gateway/platform/log.js";
@@ -23,10 +24,19 @@ async function startWith(
   streams: Record<string, Record<string, number>> | undefined,
 ): Promise<Record<string, StreamConfig>> {
   if (nats === undefined) throw new Error("no nats-server");
+  await startFedgate(nats.url, streams);
+  return storedStreams(nats.url);
+}
+
+/** Sets up the streams as a fedgate process does with `streams` in its config. */
+async function startFedgate(
+  url: string,
+  streams: Record<string, Record<string, number>> | undefined,
+): Promise<void> {
   const loaded = await loadConfig(
     // Partial sections, as a config file gives them: the schema fills in the rest.
-    await writeGatewayConfig(nats.url, {
-      nats: { url: nats.url, ...(streams === undefined ? {} : { streams }) },
+    await writeGatewayConfig(url, {
+      nats: { url, ...(streams === undefined ? {} : { streams }) },
     } as unknown as ConfigInput<Config>),
     {},
   );
@@ -36,7 +46,11 @@ async function startWith(
   } finally {
     await bus.close();
   }
-  const nc = await connect({ servers: nats.url });
+}
+
+/** Each stream's config as NATS stores it. */
+async function storedStreams(url: string): Promise<Record<string, StreamConfig>> {
+  const nc = await connect({ servers: url });
   try {
     const jsm = await jetstreamManager(nc);
     const names = ["FEDGATE_INBOUND", "FEDGATE_OUTBOUND", "FEDGATE_AUDIT", "FEDGATE_DEADLETTER"];
@@ -105,6 +119,12 @@ describe.skipIf(nats === undefined)("nats.streams - the streams' limits from the
       maxAgeDays: 7,
       discard: "new",
     });
+    // A tool without the config (fedgate tail) leaves them as they are.
+    if (nats === undefined) return;
+    const tool = await JetStreamBus.connect({ servers: nats.url, log });
+    await tool.ensureTopology();
+    await tool.close();
+    expect(limits((await storedStreams(nats.url))["FEDGATE_AUDIT"])).toMatchObject({ maxAgeDays: 3650 });
     // Ten minutes of de-duplication still fit in an age limit shorter than a day.
     const short = await startWith({ deadLetter: { maxAgeDays: 0.25 } });
     expect(limits(short["FEDGATE_DEADLETTER"])).toMatchObject({ maxAgeDays: 0.25 });

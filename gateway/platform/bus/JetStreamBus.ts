@@ -54,7 +54,7 @@ export interface JetStreamBusOptions {
   tls?: { ca?: string; cert?: string; key?: string };
   /** Replicas of streams and buckets (3 on a clustered NATS). */
   replicas?: number;
-  /** What each stream keeps (config nats.streams); none: the schema's defaults. */
+  /** What each stream keeps (config nats.streams); none: the schema's defaults, for new streams only. */
   streamLimits?: StreamLimits;
   /** JetStream's duplicate window for Nats-Msg-Id de-duplication. */
   duplicateWindowMs?: number;
@@ -166,7 +166,9 @@ export class JetStreamBus implements Bus {
       };
       try {
         await this.jsm.streams.info(spec.name);
-        await this.jsm.streams.update(spec.name, config);
+        // Without a config's limits (a tool such as fedgate tail), an existing stream stays as the
+        // processes that have the config set it: defaults would undo an agency's retention and replicas.
+        if (this.options.streamLimits !== undefined) await this.jsm.streams.update(spec.name, config);
       } catch (error) {
         if (!isNotFound(error)) throw asTransient(error, `cannot set up stream ${spec.name}`);
         try {
