@@ -214,6 +214,10 @@ export type GatewayConfig = {
    */
   policyFile?: string;
   policy?: Policy;
+  /**
+   * Reload the policy when policyFile changes (its folder is watched, so a Kubernetes ConfigMap update counts), as on SIGHUP: the new policy is checked first, and a broken one is logged and refused while the old one stays in force.
+   */
+  watchPolicyFile: boolean;
   auditKey?: Secret2;
   /**
    * How long an inbound event (in the core) or a delivery (in a bridge) may go without a sign of progress before JetStream hands it out again: a core replica or bridge that dies is replaced after about this long. Work in progress shows progress on its own.

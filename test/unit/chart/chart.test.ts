@@ -772,7 +772,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       }
     });
 
-    it("chart - a policy edit rolls only the core; a bridge's own settings roll that bridge and the core", async () => {
+    it("chart - a policy edit rolls no pod (the core reloads it live); a bridge's own settings roll that bridge and the core", async () => {
       const values = await readValues(valuesFiles["helm.yaml"]);
       const checksums = async (changed: Values): Promise<Record<string, string>> =>
         Object.fromEntries(
@@ -802,7 +802,14 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         "fedgate-bridge-xmpp",
         "fedgate-gateway",
       ]);
-      expect(changed(policyEdited)).toEqual(["fedgate-gateway"]);
+      expect(changed(policyEdited)).toEqual([]);
+      // Unless the core is told not to watch it.
+      const unwatched = { ...values, config: { ...values.config, gateway: { watchPolicyFile: false } } };
+      const unwatchedBefore = await checksums(unwatched);
+      const unwatchedEdited = await checksums({ ...unwatched, policy: { ...policy, routes: [] } });
+      expect(
+        Object.keys(unwatchedBefore).filter((name) => unwatchedBefore[name] !== unwatchedEdited[name]),
+      ).toEqual(["fedgate-gateway"]);
       expect(changed(matrixEdited)).toEqual(["fedgate-bridge-matrix", "fedgate-gateway"]);
     });
 
