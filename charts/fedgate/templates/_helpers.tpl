@@ -443,3 +443,22 @@ as YAML {volumes, volumeMounts, config}, config being what config.nats gets unle
 {{- end }}
 {{- toYaml (dict "volumes" $volumes "volumeMounts" $mounts "config" $config) }}
 {{- end }}
+
+{{/* The admin token of the Secret the chart creates, base64: the one already in the cluster, so that upgrades do
+not change it, or a new random one. Made once per render and kept on the root context, so that the Secret and
+the checksum that rolls the core's pods when it changes agree. ($) */}}
+{{- define "fedgate.adminToken" -}}
+{{- if not (hasKey $ "fedgateAdminToken") }}
+{{- $token := randAlphaNum 48 | b64enc }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "fedgate.adminSecretName" .) }}
+{{- if $existing }}
+{{- with $existing.data }}
+{{- with index . $.Values.admin.secretKey }}
+{{- $token = . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $_ := set $ "fedgateAdminToken" $token }}
+{{- end }}
+{{- get $ "fedgateAdminToken" }}
+{{- end }}

