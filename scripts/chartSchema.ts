@@ -303,11 +303,27 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
     additionalProperties: false,
     properties: { to: { $ref: peers } },
   });
+  /** What each component (gateway, bridges.<network>) may set for its own pods, over the global keys. */
+  const componentPod: JsonObject = {
+    nodeSelector: stringMap("This component's nodeSelector; replaces the global one, even when empty."),
+    affinity: openObject("This component's affinity; replaces the global one, even when empty."),
+    tolerations: {
+      description: "This component's tolerations; replace the global ones, even when empty.",
+      type: "array",
+      items: { type: "object" },
+    },
+    podAnnotations: stringMap("Annotations on this component's pods, over the global podAnnotations."),
+    extraVolumes: namedList("More volumes for this component's pods, after the global extraVolumes.", [
+      "name",
+    ]),
+    extraVolumeMounts: namedList("Where this component's extra volumes are mounted.", ["name", "mountPath"]),
+  };
   /** bridges.<network> in the values: the Deployment's switch and resources, and the Secrets it needs. */
   const bridgeValues = (network: BridgeNetwork, needs: ChartBridge): string => {
     const properties: JsonObject = {
       enabled: { type: "boolean", default: false },
       resources: { $ref: resources },
+      ...componentPod,
     };
     const { secretFile, secretEnv } = needs;
     if (secretFile !== undefined)
@@ -413,6 +429,7 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
         properties: {
           replicas: { type: "integer", minimum: 1, default: 1 },
           resources: { $ref: resources },
+          ...componentPod,
           federationSecret: {
             description:
               "A Secret with the files config.federation refers to (partners' authority keys, this gateway's grant signing key), mounted read-only at /etc/fedgate-federation in the gateway's pods only: the bridges never see the signing key. Empty: none.",

@@ -263,9 +263,12 @@ not get. (list $ NAME) */}}
 {{- end }}
 {{- end }}
 
-{{/* Pod settings shared by the gateway and the bridges: (dict "root" $ "volumes" LIST), LIST the component's own volumes. */}}
+{{/* Pod settings shared by the gateway and the bridges: (dict "root" $ "volumes" LIST "component" VALUES), LIST the
+component's own volumes, VALUES its values (gateway, bridges.<name>): a nodeSelector, affinity or tolerations
+there replaces the global one, even when empty; its extraVolumes come after the global ones. */}}
 {{- define "fedgate.podCommon" -}}
 {{- $root := .root -}}
+{{- $component := .component | default dict -}}
 serviceAccountName: {{ include "fedgate.serviceAccountName" $root }}
 # fedgate does not call the Kubernetes API.
 automountServiceAccountToken: false
@@ -273,17 +276,11 @@ automountServiceAccountToken: false
 securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $root.Values.nodeSelector }}
-nodeSelector:
+{{- range $key := list "nodeSelector" "affinity" "tolerations" }}
+{{- with ternary (get $component $key) (get $root.Values $key) (hasKey $component $key) }}
+{{ $key }}:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $root.Values.affinity }}
-affinity:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with $root.Values.tolerations }}
-tolerations:
-  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with $root.Values.topologySpreadConstraints }}
 topologySpreadConstraints:
@@ -306,11 +303,15 @@ volumes:
   {{- with $root.Values.extraVolumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+  {{- with $component.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}
 
-{{/* Container settings shared by the gateway and the bridges: (dict "root" $ "volumeMounts" LIST). */}}
+{{/* Container settings shared by the gateway and the bridges: (dict "root" $ "volumeMounts" LIST "component" VALUES). */}}
 {{- define "fedgate.containerCommon" -}}
 {{- $root := .root -}}
+{{- $component := .component | default dict -}}
 image: {{ include "fedgate.image" $root }}
 imagePullPolicy: {{ $root.Values.image.pullPolicy }}
 {{- with $root.Values.securityContext }}
@@ -328,6 +329,9 @@ volumeMounts:
   {{- toYaml . | nindent 2 }}
   {{- end }}
   {{- with $root.Values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- with $component.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end }}
@@ -349,8 +353,11 @@ volumeMounts:
 {{- end }}
 {{- end }}
 
+{{/* podAnnotations, the component's over the global ones: (list $ VALUES). */}}
 {{- define "fedgate.extraPodAnnotations" -}}
-{{- with .Values.podAnnotations }}
+{{- $root := index . 0 }}
+{{- $component := index . 1 | default dict }}
+{{- with merge (deepCopy ($component.podAnnotations | default dict)) (deepCopy ($root.Values.podAnnotations | default dict)) }}
 {{- toYaml . }}
 {{- end }}
 {{- end }}

@@ -1059,6 +1059,44 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         ).not.toHaveProperty("checksum/admin-secret");
     });
 
+    it("chart - each component takes its own nodeSelector, affinity, tolerations, pod annotations and extra volumes", async () => {
+      const values = await everyBridge();
+      const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
+      const dedicated = { "fedgate.example/pool": "bridges" };
+      const tolerations = [{ key: "dedicated", operator: "Equal", value: "bridges", effect: "NoSchedule" }];
+      const own: Values = {
+        ...values,
+        podAnnotations: { team: "platform", shared: "global" },
+        gateway: {
+          ...(values["gateway"] as object),
+          podAnnotations: { shared: "gateway" },
+          extraVolumes: [{ name: "partners", configMap: { name: "partner-keys" } }],
+          extraVolumeMounts: [{ name: "partners", mountPath: "/etc/partners", readOnly: true }],
+        },
+        bridges: {
+          ...bridges,
+          matrix: { ...bridges["matrix"], nodeSelector: dedicated, tolerations, affinity: {} },
+        },
+      };
+      expect((await valuesValidator())(own)).toEqual([]);
+      const rendered = await render({ values: own });
+      const pod = (name: string): Deployment["spec"]["template"] =>
+        (find(rendered, "Deployment", name) as Deployment).spec.template;
+      const gateway = pod("fedgate-gateway");
+      expect(gateway.metadata.annotations).toMatchObject({ team: "platform", shared: "gateway" });
+      expect(gateway.spec.volumes.map((v) => v.name)).toContain("partners");
+      expect(gateway.spec.containers[0]?.volumeMounts?.map((m) => m.name)).toContain("partners");
+      // helm.yaml's global affinity still applies where a component sets none of its own.
+      expect(gateway.spec).toHaveProperty("affinity.podAntiAffinity");
+      const matrix = pod("fedgate-bridge-matrix");
+      expect(matrix.metadata.annotations).toMatchObject({ team: "platform", shared: "global" });
+      expect(matrix.spec).toMatchObject({ nodeSelector: dedicated, tolerations });
+      expect(matrix.spec).not.toHaveProperty("affinity.podAntiAffinity");
+      expect(matrix.spec.volumes.map((v) => v.name)).not.toContain("partners");
+      expect(pod("fedgate-bridge-xmpp").spec).not.toHaveProperty("nodeSelector");
+      expect(await apiSchemaErrors(rendered.manifests as unknown as Manifest[])).toEqual([]);
+    });
+
     describe("chart - NetworkPolicy", () => {
       interface Peer {
         podSelector?: { matchLabels?: Record<string, string> };
