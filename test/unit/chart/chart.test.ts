@@ -812,6 +812,9 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         Object.keys(unwatchedBefore).filter((name) => unwatchedBefore[name] !== unwatchedEdited[name]),
       ).toEqual(["fedgate-gateway"]);
       expect(changed(matrixEdited)).toEqual(["fedgate-bridge-matrix", "fedgate-gateway"]);
+      // The notes tell the operator which, and where a refused policy shows.
+      expect((await render({ values })).notes).toContain("policy reload failed; keeping the");
+      expect((await render({ values: unwatched })).notes).toContain("rolls the core's pods");
     });
 
     it("chart - image digest, pull secrets, pod annotations and labels, and spread constraints reach every pod", async () => {
