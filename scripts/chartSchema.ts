@@ -313,6 +313,9 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
       items: { type: "object" },
     },
     podAnnotations: stringMap("Annotations on this component's pods, over the global podAnnotations."),
+    deploymentAnnotations: stringMap(
+      "Annotations on this component's Deployment, over the global deploymentAnnotations.",
+    ),
     extraVolumes: namedList("More volumes for this component's pods, after the global extraVolumes.", [
       "name",
     ]),
@@ -580,6 +583,9 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
         items: { type: "object" },
       },
       podAnnotations: stringMap("Annotations on every fedgate pod."),
+      deploymentAnnotations: stringMap(
+        "Annotations on every fedgate Deployment, e.g. for a controller that restarts it when its Secrets change.",
+      ),
       podLabels: stringMap("Labels on every fedgate pod, besides the chart's own (which its selectors use)."),
       extraEnv: namedList(
         "Extra environment variables (EnvVar) for every container, e.g. for {env} secret refs.",

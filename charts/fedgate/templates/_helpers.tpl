@@ -469,3 +469,13 @@ the checksum that rolls the core's pods when it changes agree. ($) */}}
 {{- end }}
 {{- get $ "fedgateAdminToken" }}
 {{- end }}
+
+{{/* deploymentAnnotations on a Deployment, the component's over the global ones: (list $ VALUES). */}}
+{{- define "fedgate.deploymentAnnotations" -}}
+{{- $root := index . 0 }}
+{{- $component := index . 1 | default dict }}
+{{- with merge (deepCopy ($component.deploymentAnnotations | default dict)) (deepCopy ($root.Values.deploymentAnnotations | default dict)) }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

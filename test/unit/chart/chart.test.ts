@@ -1062,7 +1062,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         ).not.toHaveProperty("checksum/admin-secret");
     });
 
-    it("chart - each component takes its own nodeSelector, affinity, tolerations, pod annotations and extra volumes", async () => {
+    it("chart - each component takes its own nodeSelector, affinity, tolerations, pod and Deployment annotations and extra volumes", async () => {
       const values = await everyBridge();
       const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
       const dedicated = { "fedgate.example/pool": "bridges" };
@@ -1070,7 +1070,9 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       const own: Values = {
         ...values,
         podAnnotations: { team: "platform", shared: "global" },
+        deploymentAnnotations: { "reloader.stakater.com/auto": "true" },
         gateway: {
+          deploymentAnnotations: { "example.org/owner": "core-team" },
           ...(values["gateway"] as object),
           podAnnotations: { shared: "gateway" },
           extraVolumes: [{ name: "partners", configMap: { name: "partner-keys" } }],
@@ -1097,6 +1099,18 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(matrix.spec).not.toHaveProperty("affinity.podAntiAffinity");
       expect(matrix.spec.volumes.map((v) => v.name)).not.toContain("partners");
       expect(pod("fedgate-bridge-xmpp").spec).not.toHaveProperty("nodeSelector");
+      // Annotations on the Deployments themselves, e.g. for a controller that restarts them when Secrets change.
+      const meta = (name: string): Record<string, string> | undefined =>
+        (
+          find(rendered, "Deployment", name) as Manifest & {
+            metadata: { annotations?: Record<string, string> };
+          }
+        ).metadata.annotations;
+      expect(meta("fedgate-gateway")).toEqual({
+        "reloader.stakater.com/auto": "true",
+        "example.org/owner": "core-team",
+      });
+      expect(meta("fedgate-bridge-xmpp")).toEqual({ "reloader.stakater.com/auto": "true" });
       expect(await apiSchemaErrors(rendered.manifests as unknown as Manifest[])).toEqual([]);
     });
 
