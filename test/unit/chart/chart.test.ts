@@ -1071,6 +1071,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         ...values,
         podAnnotations: { team: "platform", shared: "global" },
         deploymentAnnotations: { "reloader.stakater.com/auto": "true" },
+        affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
         gateway: {
           deploymentAnnotations: { "example.org/owner": "core-team" },
           ...(values["gateway"] as object),
@@ -1091,12 +1092,14 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(gateway.metadata.annotations).toMatchObject({ team: "platform", shared: "gateway" });
       expect(gateway.spec.volumes.map((v) => v.name)).toContain("partners");
       expect(gateway.spec.containers[0]?.volumeMounts?.map((m) => m.name)).toContain("partners");
-      // helm.yaml's global affinity still applies where a component sets none of its own.
+      // The gateway's own affinity (helm.yaml's) replaces the global one; where a component sets none, it applies.
       expect(gateway.spec).toHaveProperty("affinity.podAntiAffinity");
+      expect(gateway.spec).not.toHaveProperty("affinity.nodeAffinity");
+      expect(pod("fedgate-bridge-xmpp").spec).toHaveProperty("affinity.nodeAffinity");
       const matrix = pod("fedgate-bridge-matrix");
       expect(matrix.metadata.annotations).toMatchObject({ team: "platform", shared: "global" });
       expect(matrix.spec).toMatchObject({ nodeSelector: dedicated, tolerations });
-      expect(matrix.spec).not.toHaveProperty("affinity.podAntiAffinity");
+      expect(matrix.spec).not.toHaveProperty("affinity");
       expect(matrix.spec.volumes.map((v) => v.name)).not.toContain("partners");
       expect(pod("fedgate-bridge-xmpp").spec).not.toHaveProperty("nodeSelector");
       // Annotations on the Deployments themselves, e.g. for a controller that restarts them when Secrets change.
