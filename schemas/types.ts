@@ -19,7 +19,7 @@ export interface BridgeDeployment {
    */
   label: string;
   /**
-   * The bridge serves HTTP to other pods on config.bridges.<network>.listen (its config schema gives the default port). The chart gives it a ClusterIP Service on that port and TCP probes, makes it listen on 0.0.0.0, sets its publicUrl to the Service, and adds that URL to every other bridge's attachments.hosts.
+   * The bridge serves HTTP to other pods on config.bridges.<network>.listen (its config schema gives the default port). The chart gives it a ClusterIP Service on that port, makes it listen on 0.0.0.0, sets its publicUrl to the Service, and adds that URL to every other bridge's attachments.hosts.
    */
   http?: {
     /**
@@ -177,6 +177,20 @@ export type Secret =
   | {
       value: string;
     };
+/**
+ * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
+ */
+
+export type Secret1 =
+  | {
+      env: string;
+    }
+  | {
+      file: string;
+    }
+  | {
+      value: string;
+    };
 
 export type GatewayConfig = {
   [k: string]: unknown;
@@ -186,7 +200,11 @@ export type GatewayConfig = {
    */
   policyFile?: string;
   policy?: Policy;
-  auditKey?: Secret1;
+  /**
+   * Reload the policy when policyFile changes (its folder is watched, so a Kubernetes ConfigMap update counts), as on SIGHUP: the new policy is checked first, and a broken one is logged and refused while the old one stays in force.
+   */
+  watchPolicyFile: boolean;
+  auditKey?: Secret2;
   /**
    * How long an inbound event (in the core) or a delivery (in a bridge) may go without a sign of progress before JetStream hands it out again: a core replica or bridge that dies is replaced after about this long. Work in progress shows progress on its own.
    */
@@ -212,20 +230,6 @@ export type GatewayConfig = {
  * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
  */
 
-export type Secret1 =
-  | {
-      env: string;
-    }
-  | {
-      file: string;
-    }
-  | {
-      value: string;
-    };
-/**
- * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
- */
-
 export type Secret2 =
   | {
       env: string;
@@ -241,6 +245,20 @@ export type Secret2 =
  */
 
 export type Secret3 =
+  | {
+      env: string;
+    }
+  | {
+      file: string;
+    }
+  | {
+      value: string;
+    };
+/**
+ * A secret, given by reference so that config files can be shared: {env: NAME} or {file: path}. A literal {value: ...} is accepted for local use.
+ */
+
+export type Secret4 =
   | {
       env: string;
     }
@@ -285,9 +303,108 @@ export interface NatsConfig {
   password?: Secret;
   token?: Secret;
   /**
+   * A NATS .creds file (user JWT and nkey seed, as nsc writes it), relative to this config file. One way to log in: credsFile, nkeySeed, token or user and password.
+   */
+  credsFile?: string;
+  nkeySeed?: Secret1;
+  tls?: NatsTls;
+  /**
    * JetStream replicas for the streams and KV buckets fedgate creates (3 on a clustered NATS).
    */
   replicas: number;
+  streams: StreamLimits;
+}
+/**
+ * TLS to NATS. Files are PEM, relative to this config file. A tls:// URL or a server that requires TLS uses it; without caFile the system's CAs verify the server.
+ */
+
+export interface NatsTls {
+  /**
+   * The CA (or CAs) that issued the NATS servers' certificates.
+   */
+  caFile?: string;
+  /**
+   * A client certificate, for a server that verifies clients (tls.verify); with keyFile.
+   */
+  certFile?: string;
+  /**
+   * The client certificate's private key.
+   */
+  keyFile?: string;
+}
+/**
+ * What each stream fedgate creates keeps, set by every fedgate process at start: an existing stream's limits are updated. Inbound, outbound and audit refuse new messages when full (publishers retry, nothing is dropped unseen); dead letters drop the oldest.
+ */
+
+export interface StreamLimits {
+  /**
+   * FEDGATE_INBOUND: normalised events from the bridges, until the core has routed them.
+   */
+  inbound: {
+    /**
+     * Most bytes kept.
+     */
+    maxBytes: number;
+    /**
+     * Most messages kept.
+     */
+    maxMsgs: number;
+    /**
+     * Oldest message kept, in days; 0: no age limit.
+     */
+    maxAgeDays: number;
+  };
+  /**
+   * FEDGATE_OUTBOUND: deliveries to the bridges, until they have delivered them.
+   */
+  outbound: {
+    /**
+     * Most bytes kept.
+     */
+    maxBytes: number;
+    /**
+     * Most messages kept.
+     */
+    maxMsgs: number;
+    /**
+     * Oldest message kept, in days; 0: no age limit.
+     */
+    maxAgeDays: number;
+  };
+  /**
+   * FEDGATE_AUDIT: the audit trail, evidence: keep it as long as your retention rules say, and export it before it ages out.
+   */
+  audit: {
+    /**
+     * Most bytes kept.
+     */
+    maxBytes: number;
+    /**
+     * Most messages kept.
+     */
+    maxMsgs: number;
+    /**
+     * Oldest message kept, in days; 0: no age limit.
+     */
+    maxAgeDays: number;
+  };
+  /**
+   * FEDGATE_DEADLETTER: refused events, for diagnosis.
+   */
+  deadLetter: {
+    /**
+     * Most bytes kept.
+     */
+    maxBytes: number;
+    /**
+     * Most messages kept.
+     */
+    maxMsgs: number;
+    /**
+     * Oldest message kept, in days; 0: no age limit.
+     */
+    maxAgeDays: number;
+  };
 }
 /**
  * Who may talk to whom, up to which marking, with which attachments. Anything not allowed here is denied.
@@ -416,7 +533,7 @@ export interface FederationConfig {
    * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
    */
   gateway?: string;
-  signingKey?: Secret2;
+  signingKey?: Secret3;
   /**
    * The partner gateways this gateway shares conversations with, by id: each needs a manifest (PUT /v1/partners/{id}/manifest) and, per conversation, both gateways' consent.
    *
@@ -488,7 +605,7 @@ export interface LeafnodeRemote {
 export interface AdminConfig {
   host: string;
   port: number;
-  token: Secret3;
+  token: Secret4;
   /**
    * Bearer tokens of agencies' admins, by agency id (as declared in the policy): each sees and changes only the links its agency has an endpoint in, through /v1 and the console.
    */

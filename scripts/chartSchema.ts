@@ -30,9 +30,23 @@ const sourceFiles = [
 
 export const chartBridgesPath = fileURLToPath(new URL("../charts/fedgate/bridges.yaml", import.meta.url));
 
-/** A bridge's deployment needs as the chart reads them (bridges.yaml): its own, and its HTTP port's default. */
+/**
+ * A bridge's deployment needs as the chart reads them (bridges.yaml): its own, its HTTP port's default, and its
+ * status listener's default port (schemas/config.schema.json $defs/StatusListen), which every bridge has.
+ */
 export interface ChartBridge extends Omit<BridgeDeployment, "$schema" | "http"> {
   http?: BridgeDeployment["http"] & { defaultPort: number };
+  status: { defaultPort: number };
+}
+
+/** The status listener's default port, which the chart's probes and monitors name when the config does not. */
+async function statusDefaultPort(): Promise<number> {
+  const config = JSON.parse(await readFile(`${schemaDir}config.schema.json`, "utf8")) as {
+    $defs: { StatusListen?: { properties?: { port?: { default?: number } } } };
+  };
+  const port = config.$defs.StatusListen?.properties?.port?.default;
+  if (port === undefined) throw new Error("chart: config.schema.json $defs/StatusListen.port has no default");
+  return port;
 }
 
 /**
@@ -40,19 +54,20 @@ export interface ChartBridge extends Omit<BridgeDeployment, "$schema" | "http"> 
  * schemas/bridge-deployment.schema.json), with the default port of an HTTP bridge from its config schema.
  */
 export async function chartBridges(): Promise<Record<BridgeNetwork, ChartBridge>> {
+  const status = { defaultPort: await statusDefaultPort() };
   const entries = await Promise.all(
     bridgeNetworks.map(async (network): Promise<[BridgeNetwork, ChartBridge]> => {
       const file = `bridges/${network}/deployment.json`;
       // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the editor's hint, not a need
       const { $schema, http, ...needs } = validateDeployment(JSON.parse(await readFile(root + file, "utf8")));
-      if (http === undefined) return [network, needs];
+      if (http === undefined) return [network, { ...needs, status }];
       const config = JSON.parse(await readFile(`${root}bridges/${network}/config.schema.json`, "utf8")) as {
         properties: { listen?: { properties?: { port?: { default?: number } } } };
       };
       const defaultPort = config.properties.listen?.properties?.port?.default;
       if (defaultPort === undefined)
         throw new Error(`chart: ${file} declares http, but bridges.${network}.listen.port has no default`);
-      return [network, { ...needs, http: { ...http, defaultPort } }];
+      return [network, { ...needs, http: { ...http, defaultPort }, status }];
     }),
   );
   return Object.fromEntries(entries) as Record<BridgeNetwork, ChartBridge>;
@@ -239,11 +254,79 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
     pattern: optional ? "^[-._a-zA-Z0-9]*$" : "^[-._a-zA-Z0-9]+$",
     default: dflt,
   });
+  const peers = bundle.define("NetworkPolicyPeers", {
+    description:
+      "Kubernetes NetworkPolicyPeers (podSelector, namespaceSelector, ipBlock); empty: any address.",
+    type: "array",
+    items: {
+      type: "object",
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        podSelector: { type: "object" },
+        namespaceSelector: { type: "object" },
+        ipBlock: {
+          type: "object",
+          required: ["cidr"],
+          properties: { cidr: { type: "string" }, except: { type: "array", items: { type: "string" } } },
+        },
+      },
+    },
+  });
+  const policyPorts = bundle.define("NetworkPolicyPorts", {
+    description: "Kubernetes NetworkPolicyPorts; protocol TCP unless given.",
+    type: "array",
+    items: {
+      type: "object",
+      additionalProperties: false,
+      required: ["port"],
+      properties: {
+        port: {
+          oneOf: [
+            { type: "integer", minimum: 1, maximum: 65535 },
+            { type: "string", minLength: 1 },
+          ],
+        },
+        endPort: { type: "integer", minimum: 1, maximum: 65535 },
+        protocol: { enum: ["TCP", "UDP", "SCTP"] },
+      },
+    },
+  });
+  const egressRules = bundle.define("NetworkPolicyEgressRules", {
+    description: "More Kubernetes NetworkPolicyEgressRules ({to, ports}) for the component.",
+    type: "array",
+    items: { type: "object" },
+  });
+  const peersOnly = (description: string): JsonObject => ({
+    description,
+    type: "object",
+    additionalProperties: false,
+    properties: { to: { $ref: peers } },
+  });
+  /** What each component (gateway, bridges.<network>) may set for its own pods, over the global keys. */
+  const componentPod: JsonObject = {
+    nodeSelector: stringMap("This component's nodeSelector; replaces the global one, even when empty."),
+    affinity: openObject("This component's affinity; replaces the global one, even when empty."),
+    tolerations: {
+      description: "This component's tolerations; replace the global ones, even when empty.",
+      type: "array",
+      items: { type: "object" },
+    },
+    podAnnotations: stringMap("Annotations on this component's pods, over the global podAnnotations."),
+    deploymentAnnotations: stringMap(
+      "Annotations on this component's Deployment, over the global deploymentAnnotations.",
+    ),
+    extraVolumes: namedList("More volumes for this component's pods, after the global extraVolumes.", [
+      "name",
+    ]),
+    extraVolumeMounts: namedList("Where this component's extra volumes are mounted.", ["name", "mountPath"]),
+  };
   /** bridges.<network> in the values: the Deployment's switch and resources, and the Secrets it needs. */
   const bridgeValues = (network: BridgeNetwork, needs: ChartBridge): string => {
     const properties: JsonObject = {
       enabled: { type: "boolean", default: false },
       resources: { $ref: resources },
+      ...componentPod,
     };
     const { secretFile, secretEnv } = needs;
     if (secretFile !== undefined)
@@ -277,6 +360,30 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
           ),
         },
       };
+    properties["networkPolicy"] = {
+      description:
+        `What the ${needs.label} bridge's NetworkPolicy allows besides DNS, NATS, the OTLP collector and the ` +
+        "other bridges (with networkPolicy.enabled).",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        server: {
+          description: `The ${needs.label} bridge's own server, which it connects to: required with networkPolicy.enabled.`,
+          type: "object",
+          additionalProperties: false,
+          properties: { to: { $ref: peers }, ports: { $ref: policyPorts } },
+        },
+        ...(needs.http === undefined
+          ? {}
+          : {
+              httpFrom: {
+                $ref: peers,
+                description: `Who else may call its ${needs.http.portName} port (${needs.http.purpose}); the other bridges may.`,
+              },
+            }),
+        extraEgress: { $ref: egressRules },
+      },
+    };
     const service = needs.http === undefined ? "" : ` and its ClusterIP Service (${needs.http.purpose})`;
     return bundle.define(`${needs.label}Bridge`, {
       description:
@@ -325,6 +432,7 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
         properties: {
           replicas: { type: "integer", minimum: 1, default: 1 },
           resources: { $ref: resources },
+          ...componentPod,
           federationSecret: {
             description:
               "A Secret with the files config.federation refers to (partners' authority keys, this gateway's grant signing key), mounted read-only at /etc/fedgate-federation in the gateway's pods only: the bridges never see the signing key. Empty: none.",
@@ -353,6 +461,71 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
         properties: Object.fromEntries(
           bridgeNetworks.map((name) => [name, { $ref: bridgeValues(name, bridges[name]) }]),
         ),
+      },
+      nats: {
+        description:
+          "NATS's TLS files and login from existing Secrets, mounted read-only in every pod; the chart points config.nats at them unless it sets them.",
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          tlsSecret: {
+            description:
+              "The CA of the NATS servers' certificates and, for a NATS that verifies clients, a client certificate and key; mounted at /etc/fedgate-nats/tls (config.nats.tls).",
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              name: { description: "Empty: none.", type: "string" },
+              caKey: secretKeyName("Key of the CA in that Secret.", "ca.crt"),
+              certKey: secretKeyName(
+                "Key of the client certificate; empty: no client certificate.",
+                "tls.crt",
+                true,
+              ),
+              keyKey: secretKeyName("Key of the client certificate's private key.", "tls.key"),
+            },
+          },
+          credentialsSecret: {
+            description:
+              "The login, a .creds file or an nkey seed; mounted at /etc/fedgate-nats/login (config.nats.credsFile or nkeySeed).",
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              name: { description: "Empty: none.", type: "string" },
+              credsKey: secretKeyName("Key of a .creds file (user JWT and seed) in that Secret.", "", true),
+              nkeySeedKey: secretKeyName("Key of an nkey seed in that Secret.", "", true),
+            },
+          },
+        },
+      },
+      networkPolicy: {
+        description:
+          "A NetworkPolicy per component: out only to DNS, NATS, the OTLP collector and (bridges) their own server and the other bridges' files; in only on the ports each serves.",
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          enabled: { type: "boolean", default: false },
+          dns: {
+            description: "Where pods resolve names.",
+            type: "object",
+            additionalProperties: false,
+            properties: { to: { $ref: peers }, ports: { $ref: policyPorts } },
+          },
+          nats: peersOnly("The NATS servers; the ports are those of config.nats.url."),
+          otlp: peersOnly("The OTLP collector; the port is that of config.telemetry.otlpEndpoint."),
+          adminFrom: {
+            $ref: peers,
+            description: "Who may reach the core's admin port (API, /metrics); empty: anyone.",
+          },
+          metricsFrom: {
+            $ref: peers,
+            description: "Who may reach the bridges' status listeners (/metrics); empty: anyone.",
+          },
+          gateway: {
+            type: "object",
+            additionalProperties: false,
+            properties: { extraEgress: { $ref: egressRules } },
+          },
+        },
       },
       serviceMonitor: {
         description:
@@ -410,6 +583,9 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
         items: { type: "object" },
       },
       podAnnotations: stringMap("Annotations on every fedgate pod."),
+      deploymentAnnotations: stringMap(
+        "Annotations on every fedgate Deployment, e.g. for a controller that restarts it when its Secrets change.",
+      ),
       podLabels: stringMap("Labels on every fedgate pod, besides the chart's own (which its selectors use)."),
       extraEnv: namedList(
         "Extra environment variables (EnvVar) for every container, e.g. for {env} secret refs.",

@@ -192,9 +192,14 @@ export class GatewayService {
     return service;
   }
 
-  /** Re-reads the policy file; on error keeps the old policy and throws. */
+  /**
+   * Re-reads the policy file and checks it as at start (schema, the config's links' agencies) before it
+   * applies; on error keeps the old policy and throws.
+   */
   async reloadPolicy(): Promise<void> {
-    this.policyEngine = await loadPolicy(this.loaded);
+    const policy = await loadPolicy(this.loaded);
+    checkDeclaredLinks(this.loaded.config, this.loaded.file, policy);
+    this.policyEngine = policy;
     this.log.info("policy reloaded");
   }
 

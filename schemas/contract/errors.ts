@@ -41,6 +41,9 @@ export type ErrorCode =
   | "FG_AUDIT_BROKEN"
   | "FG_AGENCY_UNKNOWN"
   | "FG_BUS_UNAVAILABLE"
+  // NATS presented a certificate the configured CA does not verify / refused fedgate's credentials.
+  | "FG_BUS_TLS_REJECTED"
+  | "FG_BUS_AUTH_REJECTED"
   | "FG_BUS_PUBLISH_FAILED"
   | "FG_STORE_FAILED"
   | "FG_AUTH_REQUIRED"

@@ -86,9 +86,11 @@ Values set in config win; a secret reference is only filled in when config has n
 {{- range $name, $need := $needs }}
 {{- if (index $.Values.bridges $name | default dict).enabled }}
 {{- $section := get $bridges $name | default dict }}
-{{- $defaults := dict }}
+{{- /* Every bridge's status listener on the pod's address, for the kubelet's probes and Prometheus. */}}
+{{- $defaults := dict "status" (dict "host" "0.0.0.0") }}
 {{- if $need.http }}
-{{- $defaults = dict "listen" (dict "host" "0.0.0.0") "publicUrl" (include "fedgate.bridgeUrl" (list $ $name)) }}
+{{- $_ := set $defaults "listen" (dict "host" "0.0.0.0") }}
+{{- $_ = set $defaults "publicUrl" (include "fedgate.bridgeUrl" (list $ $name)) }}
 {{- end }}
 {{- with $need.secretFile }}
 {{- if include "fedgate.secretFileSecret" (list $ $name) }}
@@ -134,6 +136,9 @@ Values set in config win; a secret reference is only filled in when config has n
 {{- if $bridges }}
 {{- $_ = set $config "bridges" $bridges }}
 {{- end }}
+{{- with (include "fedgate.natsSecrets" . | fromYaml).config }}
+{{- $_ = set $config "nats" (merge (get $config "nats") .) }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
 
@@ -154,6 +159,32 @@ Values set in config win; a secret reference is only filled in when config has n
 {{/* An HTTP bridge's URL inside the release's namespace, through its Service: (list $ NAME). */}}
 {{- define "fedgate.bridgeUrl" -}}
 {{- printf "http://%s:%s" (include "fedgate.bridgeFullname" .) (include "fedgate.bridgePort" .) }}
+{{- end }}
+
+{{/* A bridge's status listener port, for its container port, probes and PodMonitor: config.bridges.<name>.status.port.
+(list $ NAME) */}}
+{{- define "fedgate.statusPort" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $status := (index (include "fedgate.bridgeNeeds" $root | fromYaml) $name).status }}
+{{- dig "bridges" $name "status" "port" $status.defaultPort $root.Values.config | int }}
+{{- end }}
+
+{{/* Mistakes that would leave a bridge's probes failing, caught at install: (list $ NAME). */}}
+{{- define "fedgate.statusChecks" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $host := dig "bridges" $name "status" "host" "0.0.0.0" $root.Values.config }}
+{{- if has $host (list "127.0.0.1" "localhost" "::1") }}
+{{- fail (printf "config.bridges.%s.status.host: %s is not reachable by the kubelet's probes; leave it out (the chart sets 0.0.0.0)" $name $host) }}
+{{- end }}
+{{- $port := include "fedgate.statusPort" . }}
+{{- if eq $port "0" }}
+{{- fail (printf "config.bridges.%s.status.port: 0 picks a free port, which the probes cannot name; leave it out or give one" $name) }}
+{{- end }}
+{{- if and (index (include "fedgate.bridgeNeeds" $root | fromYaml) $name).http (eq $port (include "fedgate.bridgePort" .)) }}
+{{- fail (printf "config.bridges.%s.status.port: %s is also its listen.port; give the status listener a port of its own" $name $port) }}
+{{- end }}
 {{- end }}
 
 {{/* Mistakes that would leave an HTTP bridge unreachable, caught at install: (list $ NAME). */}}
@@ -232,9 +263,12 @@ not get. (list $ NAME) */}}
 {{- end }}
 {{- end }}
 
-{{/* Pod settings shared by the gateway and the bridges: (dict "root" $ "volumes" LIST), LIST the component's own volumes. */}}
+{{/* Pod settings shared by the gateway and the bridges: (dict "root" $ "volumes" LIST "component" VALUES), LIST the
+component's own volumes, VALUES its values (gateway, bridges.<name>): a nodeSelector, affinity or tolerations
+there replaces the global one, even when empty; its extraVolumes come after the global ones. */}}
 {{- define "fedgate.podCommon" -}}
 {{- $root := .root -}}
+{{- $component := .component | default dict -}}
 serviceAccountName: {{ include "fedgate.serviceAccountName" $root }}
 # fedgate does not call the Kubernetes API.
 automountServiceAccountToken: false
@@ -242,17 +276,11 @@ automountServiceAccountToken: false
 securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $root.Values.nodeSelector }}
-nodeSelector:
+{{- range $key := list "nodeSelector" "affinity" "tolerations" }}
+{{- with ternary (get $component $key) (get $root.Values $key) (hasKey $component $key) }}
+{{ $key }}:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $root.Values.affinity }}
-affinity:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with $root.Values.tolerations }}
-tolerations:
-  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with $root.Values.topologySpreadConstraints }}
 topologySpreadConstraints:
@@ -269,14 +297,21 @@ volumes:
   {{- with .volumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+  {{- with (include "fedgate.natsSecrets" $root | fromYaml).volumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
   {{- with $root.Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- with $component.extraVolumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end }}
 
-{{/* Container settings shared by the gateway and the bridges: (dict "root" $ "volumeMounts" LIST). */}}
+{{/* Container settings shared by the gateway and the bridges: (dict "root" $ "volumeMounts" LIST "component" VALUES). */}}
 {{- define "fedgate.containerCommon" -}}
 {{- $root := .root -}}
+{{- $component := .component | default dict -}}
 image: {{ include "fedgate.image" $root }}
 imagePullPolicy: {{ $root.Values.image.pullPolicy }}
 {{- with $root.Values.securityContext }}
@@ -290,7 +325,13 @@ volumeMounts:
   {{- with .volumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+  {{- with (include "fedgate.natsSecrets" $root | fromYaml).volumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
   {{- with $root.Values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- with $component.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end }}
@@ -312,8 +353,129 @@ volumeMounts:
 {{- end }}
 {{- end }}
 
+{{/* podAnnotations, the component's over the global ones: (list $ VALUES). */}}
 {{- define "fedgate.extraPodAnnotations" -}}
-{{- with .Values.podAnnotations }}
+{{- $root := index . 0 }}
+{{- $component := index . 1 | default dict }}
+{{- with merge (deepCopy ($component.podAnnotations | default dict)) (deepCopy ($root.Values.podAnnotations | default dict)) }}
 {{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The TCP ports of a comma-separated list of URLs, as NetworkPolicy ports: each URL's port, or its scheme's. */}}
+{{- define "fedgate.urlPorts" -}}
+{{- $defaults := dict "nats" 4222 "tls" 4222 "ws" 80 "wss" 443 "http" 80 "https" 443 }}
+{{- $ports := list }}
+{{- range splitList "," . }}
+{{- $url := urlParse (trim .) }}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $url.host) }}
+{{- $entry := dict "port" (int (default (get $defaults $url.scheme | default 4222) $port)) "protocol" "TCP" }}
+{{- if not (has $entry $ports) }}
+{{- $ports = append $ports $entry }}
+{{- end }}
+{{- end }}
+{{- toYaml $ports }}
+{{- end }}
+
+{{/* NetworkPolicy ports as the values give them, TCP unless they say otherwise. (LIST) */}}
+{{- define "fedgate.policyPorts" -}}
+{{- $ports := list }}
+{{- range . }}
+{{- $ports = append $ports (merge (deepCopy .) (dict "protocol" "TCP")) }}
+{{- end }}
+{{- toYaml $ports }}
+{{- end }}
+
+{{/* An egress rule to PEERS on PORTS; no peers: any destination on those ports. (dict "to" PEERS "ports" PORTS) */}}
+{{- define "fedgate.egressRule" -}}
+{{- $rule := dict "ports" .ports }}
+{{- with .to }}
+{{- $_ := set $rule "to" . }}
+{{- end }}
+{{- toYaml (list $rule) }}
+{{- end }}
+
+{{/* The pods of one component as a NetworkPolicy peer: (list $ COMPONENT). */}}
+{{- define "fedgate.componentPeer" -}}
+{{- $labels := include "fedgate.selectorLabels" (index . 0) | fromYaml }}
+{{- $_ := set $labels "app.kubernetes.io/component" (index . 1) }}
+{{- toYaml (dict "podSelector" (dict "matchLabels" $labels)) }}
+{{- end }}
+
+{{/* NATS's TLS files and login from existing Secrets (values nats.tlsSecret, nats.credentialsSecret), for every pod:
+as YAML {volumes, volumeMounts, config}, config being what config.nats gets unless it sets it. ($) */}}
+{{- define "fedgate.natsSecrets" -}}
+{{- $nats := .Values.nats | default dict }}
+{{- $volumes := list }}
+{{- $mounts := list }}
+{{- $config := dict }}
+{{- with $nats.tlsSecret }}
+{{- if .name }}
+{{- $items := list }}
+{{- $tls := dict }}
+{{- range $file, $key := dict "caFile" (.caKey | default "ca.crt") "certFile" (ternary "tls.crt" .certKey (not (hasKey . "certKey"))) "keyFile" (ternary "tls.key" .keyKey (not (hasKey . "keyKey"))) }}
+{{- if and $key (or (ne $file "keyFile") (hasKey $tls "certFile")) }}
+{{- $items = append $items (dict "key" $key "path" $key) }}
+{{- $_ := set $tls $file (printf "/etc/fedgate-nats/tls/%s" $key) }}
+{{- end }}
+{{- end }}
+{{- $volumes = append $volumes (dict "name" "nats-tls" "secret" (dict "secretName" .name "items" $items)) }}
+{{- $mounts = append $mounts (dict "name" "nats-tls" "mountPath" "/etc/fedgate-nats/tls" "readOnly" true) }}
+{{- $_ := set $config "tls" $tls }}
+{{- end }}
+{{- end }}
+{{- with $nats.credentialsSecret }}
+{{- if .name }}
+{{- if and .credsKey .nkeySeedKey }}
+{{- fail "nats.credentialsSecret: credsKey or nkeySeedKey, not both: NATS takes one login" }}
+{{- end }}
+{{- if not (or .credsKey .nkeySeedKey) }}
+{{- fail "nats.credentialsSecret: set credsKey (a .creds file) or nkeySeedKey (an nkey seed)" }}
+{{- end }}
+{{- range $other := list "password" "token" "credsFile" "nkeySeed" }}
+{{- if hasKey ($.Values.config.nats | default dict) $other }}
+{{- fail (printf "config.nats.%s: NATS takes one login, and nats.credentialsSecret gives one; remove one of them" $other) }}
+{{- end }}
+{{- end }}
+{{- $key := .credsKey | default .nkeySeedKey }}
+{{- $volumes = append $volumes (dict "name" "nats-login" "secret" (dict "secretName" .name "items" (list (dict "key" $key "path" $key)))) }}
+{{- $mounts = append $mounts (dict "name" "nats-login" "mountPath" "/etc/fedgate-nats/login" "readOnly" true) }}
+{{- $file := printf "/etc/fedgate-nats/login/%s" $key }}
+{{- if .credsKey }}
+{{- $_ := set $config "credsFile" $file }}
+{{- else }}
+{{- $_ := set $config "nkeySeed" (dict "file" $file) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toYaml (dict "volumes" $volumes "volumeMounts" $mounts "config" $config) }}
+{{- end }}
+
+{{/* The admin token of the Secret the chart creates, base64: the one already in the cluster, so that upgrades do
+not change it, or a new random one. Made once per render and kept on the root context, so that the Secret and
+the checksum that rolls the core's pods when it changes agree. ($) */}}
+{{- define "fedgate.adminToken" -}}
+{{- if not (hasKey $ "fedgateAdminToken") }}
+{{- $token := randAlphaNum 48 | b64enc }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "fedgate.adminSecretName" .) }}
+{{- if $existing }}
+{{- with $existing.data }}
+{{- with index . $.Values.admin.secretKey }}
+{{- $token = . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $_ := set $ "fedgateAdminToken" $token }}
+{{- end }}
+{{- get $ "fedgateAdminToken" }}
+{{- end }}
+
+{{/* deploymentAnnotations on a Deployment, the component's over the global ones: (list $ VALUES). */}}
+{{- define "fedgate.deploymentAnnotations" -}}
+{{- $root := index . 0 }}
+{{- $component := index . 1 | default dict }}
+{{- with merge (deepCopy ($component.deploymentAnnotations | default dict)) (deepCopy ($root.Values.deploymentAnnotations | default dict)) }}
+annotations:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}

@@ -1,5 +1,11 @@
 /** The production Bus: NATS JetStream streams, durable pull consumers and KV buckets. */
-import { connect, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
+import {
+  AuthorizationError,
+  connect,
+  type Authenticator,
+  type NatsConnection,
+  type ConnectionOptions,
+} from "@nats-io/transport-node";
 import {
   AckPolicy,
   DiscardPolicy,
@@ -16,7 +22,7 @@ import {
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import type { Logger } from "pino";
-import { TransientError } from "../../../schemas/contract/errors.js";
+import { PermanentError, TransientError } from "../../../schemas/contract/errors.js";
 import type { KeyValueStore } from "./KeyValueStore.js";
 import {
   type Bus,
@@ -35,14 +41,22 @@ import { KeyedSequencer } from "./KeyedSequencer.js";
 import { patchNatsRequest } from "./natsRequestPatch.js";
 import { observableGauge } from "../telemetry.js";
 import { MAX_MESSAGE_BYTES, type StreamName, streams } from "../../../schemas/contract/topology.js";
+import { validateConfig } from "../../../schemas/contract/schemas.js";
+import type { StreamLimits } from "../../../schemas/types.js";
 
 export interface JetStreamBusOptions {
   servers: string;
   user?: string;
   password?: string;
   token?: string;
+  /** A .creds file's or an nkey seed's login (credsAuthenticator, nkeyAuthenticator). */
+  authenticator?: Authenticator;
+  /** PEM texts: the CA that verifies the servers, and a client certificate and key for servers that ask. */
+  tls?: { ca?: string; cert?: string; key?: string };
   /** Replicas of streams and buckets (3 on a clustered NATS). */
   replicas?: number;
+  /** What each stream keeps (config nats.streams); none: the schema's defaults, for new streams only. */
+  streamLimits?: StreamLimits;
   /** JetStream's duplicate window for Nats-Msg-Id de-duplication. */
   duplicateWindowMs?: number;
   name?: string;
@@ -50,6 +64,12 @@ export interface JetStreamBusOptions {
 }
 
 const NANOS_PER_MS = 1_000_000;
+const NANOS_PER_DAY = 24 * 60 * 60 * 1000 * NANOS_PER_MS;
+
+/** The streams' limits when no config gives them (the CLI's tools): the config schema's defaults. */
+function defaultStreamLimits(): StreamLimits {
+  return validateConfig({ nats: { url: "nats://127.0.0.1:4222" } }).nats.streams;
+}
 /**
  * One pull asks for this many messages; the server still sends no more than maxAckPending unacknowledged,
  * so the pull stays open and messages stream in as acks free room, with no new request in between.
@@ -173,13 +193,13 @@ export class JetStreamBus implements Bus {
     if (options.user !== undefined) connectOptions.user = options.user;
     if (options.password !== undefined) connectOptions.pass = options.password;
     if (options.token !== undefined) connectOptions.token = options.token;
+    if (options.authenticator !== undefined) connectOptions.authenticator = options.authenticator;
+    if (options.tls !== undefined) connectOptions.tls = options.tls;
     let nc: NatsConnection;
     try {
       nc = await connect(connectOptions);
     } catch (cause) {
-      throw new TransientError("FG_BUS_UNAVAILABLE", `cannot connect to NATS at ${options.servers}`, {
-        cause,
-      });
+      throw connectFailure(options.servers, cause);
     }
     const bus = new JetStreamBus(nc, jetstream(nc), await jetstreamManager(nc), options);
     void bus.watchStatus();
@@ -198,21 +218,27 @@ export class JetStreamBus implements Bus {
   async ensureTopology(): Promise<void> {
     const replicas = this.options.replicas ?? 1;
     const duplicateWindow = (this.options.duplicateWindowMs ?? 600_000) * NANOS_PER_MS;
+    const limits = this.options.streamLimits ?? defaultStreamLimits();
     for (const spec of streams) {
+      const { maxAgeDays, maxBytes, maxMsgs } = limits[spec.limits];
+      const maxAge = Math.round(maxAgeDays * NANOS_PER_DAY);
       const config = {
         name: spec.name,
         subjects: spec.subjects,
-        max_age: spec.maxAgeMs * NANOS_PER_MS,
-        max_bytes: spec.maxBytes,
-        max_msgs: spec.maxMsgs,
+        max_age: maxAge,
+        max_bytes: maxBytes,
+        max_msgs: maxMsgs,
         max_msg_size: MAX_MESSAGE_BYTES,
         discard: spec.discard === "new" ? DiscardPolicy.New : DiscardPolicy.Old,
-        duplicate_window: Math.min(duplicateWindow, spec.maxAgeMs * NANOS_PER_MS),
+        // Within the age limit; with none (0), the whole window.
+        duplicate_window: maxAge === 0 ? duplicateWindow : Math.min(duplicateWindow, maxAge),
         num_replicas: replicas,
       };
       try {
         await this.jsm.streams.info(spec.name);
-        await this.jsm.streams.update(spec.name, config);
+        // Without a config's limits (a tool such as fedgate tail), an existing stream stays as the
+        // processes that have the config set it: defaults would undo an agency's retention and replicas.
+        if (this.options.streamLimits !== undefined) await this.jsm.streams.update(spec.name, config);
       } catch (error) {
         if (!isNotFound(error)) throw asTransient(error, `cannot set up stream ${spec.name}`);
         try {
@@ -518,4 +544,36 @@ function isNotFound(error: unknown): boolean {
 
 function asTransient(cause: unknown, message: string): TransientError {
   return new TransientError("FG_BUS_UNAVAILABLE", message, { cause });
+}
+
+/** Node's codes for a server certificate that does not verify (a wrong CA, a name it is not for, expiry). */
+const certificateRejections = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_UNTRUSTED",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * Why connecting failed, typed: a certificate or credentials that retrying cannot fix are permanent; anything
+ * else (unreachable, refused) is the transient FG_BUS_UNAVAILABLE.
+ */
+function connectFailure(servers: string, cause: unknown): Error {
+  if (cause instanceof AuthorizationError)
+    return new PermanentError("FG_BUS_AUTH_REJECTED", `NATS at ${servers} refused the credentials`, {
+      cause,
+    });
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && certificateRejections.has(code))
+    return new PermanentError(
+      "FG_BUS_TLS_REJECTED",
+      `the TLS certificate of NATS at ${servers} does not verify (${code})`,
+      { cause, detail: { tlsCode: code } },
+    );
+  return new TransientError("FG_BUS_UNAVAILABLE", `cannot connect to NATS at ${servers}`, { cause });
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -128,18 +129,18 @@ function find(rendered: RenderedChart, kind: string, name: string): Manifest {
 const named = (rendered: RenderedChart, kind: string): string[] =>
   (rendered.manifests as unknown as Manifest[]).filter((m) => m.kind === kind).map((m) => m.metadata.name);
 
-/** helm.yaml with bridges.NAME and config.bridges.NAME replaced. */
+/** helm.yaml with bridges.NAME (but for its networkPolicy) and config.bridges.NAME replaced. */
 async function withBridge(
   name: BridgeNetwork,
   bridge: Record<string, unknown>,
   section: Record<string, unknown>,
 ): Promise<Values> {
   const values = await readValues(valuesFiles["helm.yaml"]);
-  const bridges = values["bridges"] as Record<string, unknown>;
+  const bridges = values["bridges"] as Record<string, { networkPolicy?: unknown }>;
   const config = values.config;
   return {
     ...values,
-    bridges: { ...bridges, [name]: bridge },
+    bridges: { ...bridges, [name]: { networkPolicy: bridges[name]?.networkPolicy, ...bridge } },
     config: { ...config, bridges: { ...(config["bridges"] as object), [name]: section } },
   };
 }
@@ -533,6 +534,67 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       },
     );
 
+    it("chart - every bridge, XMPP included, serves its status listener on every address to HTTP probes", async () => {
+      const values = await everyBridge();
+      const rendered = await render({ values });
+      const bridges = (await renderedConfig(values, helm))["bridges"] as Record<string, { status?: unknown }>;
+      const needs = await chartBridges();
+      for (const name of bridgeNetworks) {
+        // The schema's default port (schemas/common.schema.json), on the pod's address for the kubelet.
+        expect(needs[name].status.defaultPort).toBe(9464);
+        expect(bridges[name]?.status, name).toEqual({ host: "0.0.0.0" });
+        const [container] = (find(rendered, "Deployment", `fedgate-bridge-${name}`) as Deployment).spec
+          .template.spec.containers;
+        expect(container?.ports, name).toContainEqual({
+          name: "status",
+          containerPort: 9464,
+          protocol: "TCP",
+        });
+        expect(container?.startupProbe, name).toMatchObject({
+          httpGet: { path: "/healthz", port: "status" },
+        });
+        expect(container?.livenessProbe, name).toMatchObject({
+          httpGet: { path: "/healthz", port: "status" },
+        });
+        expect(container?.readinessProbe, name).toMatchObject({
+          httpGet: { path: "/readyz", port: "status" },
+        });
+      }
+
+      // A port of the values' own is the one the container and probes name; its host stays the chart's.
+      const config = values.config["bridges"] as Record<string, Record<string, unknown>>;
+      const moved = await render({
+        values: {
+          ...values,
+          config: {
+            ...values.config,
+            bridges: { ...config, xmpp: { ...config["xmpp"], status: { port: 9465 } } },
+          },
+        },
+      });
+      const [xmpp] = (find(moved, "Deployment", "fedgate-bridge-xmpp") as Deployment).spec.template.spec
+        .containers;
+      expect(xmpp?.ports).toEqual([{ name: "status", containerPort: 9465, protocol: "TCP" }]);
+    });
+
+    it("chart - a bridge's status listener on loopback, on port 0 or on its network's port fails the install", async () => {
+      const values = await everyBridge();
+      const config = values.config["bridges"] as Record<string, Record<string, unknown>>;
+      const withStatus = (name: BridgeNetwork, section: Record<string, unknown>): Values => ({
+        ...values,
+        config: { ...values.config, bridges: { ...config, [name]: { ...config[name], ...section } } },
+      });
+      await expect(render({ values: withStatus("xmpp", { status: { host: "127.0.0.1" } }) })).rejects.toThrow(
+        /config\.bridges\.xmpp\.status\.host: 127\.0\.0\.1/,
+      );
+      await expect(render({ values: withStatus("matrix", { status: { port: 0 } }) })).rejects.toThrow(
+        /config\.bridges\.matrix\.status\.port: 0/,
+      );
+      await expect(render({ values: withStatus("stashcat", { status: { port: 9100 } }) })).rejects.toThrow(
+        /config\.bridges\.stashcat\.status\.port: 9100 is also its listen\.port/,
+      );
+    });
+
     it("chart - a disabled Matrix bridge gets no Service, registration mount or port", async () => {
       const defaults = await render();
       expect(named(defaults, "Service")).toEqual(["fedgate"]);
@@ -545,7 +607,8 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(parse(configMap.data["config.yaml"] ?? "")).toHaveProperty("nats");
       expect(parse(configMap.data["config.yaml"] ?? "")).not.toHaveProperty("bridges");
 
-      // A bridge that serves no HTTP, alone: its Deployment, without a Service, volume, port or probes.
+      // A bridge that serves no HTTP to other pods, alone: its Deployment, without a Service or volume; its
+      // only port is its status listener's.
       const values = await readValues(valuesFiles["helm.yaml"]);
       const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
       const xmppOnly = await render({
@@ -563,11 +626,10 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       expect(xmpp.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
       const [container] = xmpp.spec.template.spec.containers;
       expect(container?.volumeMounts?.map((m) => m.mountPath)).toEqual(["/etc/fedgate"]);
-      expect(container).not.toHaveProperty("ports");
-      expect(container).not.toHaveProperty("readinessProbe");
+      expect(container?.ports?.map((p) => p.name)).toEqual(["status"]);
     });
 
-    it("chart - the Matrix bridge gets a ClusterIP Service, its registration Secret and TCP probes", async () => {
+    it("chart - the Matrix bridge gets a ClusterIP Service, its registration Secret and a status port", async () => {
       const values = await readValues(valuesFiles["helm.yaml"]);
       const rendered = await render({ values, namespace: "fedgate" });
       const config = await renderedConfig(values, helm);
@@ -613,9 +675,13 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       // helm.yaml names no listener: the chart's, on every address at the schema's default port.
       expect(section["listen"]).toEqual({ host: "0.0.0.0" });
 
-      expect(container?.ports).toEqual([{ name: "appservice", containerPort: 9000, protocol: "TCP" }]);
+      expect(container?.ports).toEqual([
+        { name: "appservice", containerPort: 9000, protocol: "TCP" },
+        { name: "status", containerPort: 9464, protocol: "TCP" },
+      ]);
+      // The probes ask the status listener, not the homeserver's port.
       for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
-        expect(probe).toMatchObject({ tcpSocket: { port: "appservice" } });
+        expect(probe).toMatchObject({ httpGet: { port: "status" } });
 
       // Only the Matrix bridge's pod sees the registration's tokens.
       const gateway = find(rendered, "Deployment", "fedgate-gateway") as Deployment;
@@ -707,7 +773,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       }
     });
 
-    it("chart - a policy edit rolls only the core; a bridge's own settings roll that bridge and the core", async () => {
+    it("chart - a policy edit rolls no pod (the core reloads it live); a bridge's own settings roll that bridge and the core", async () => {
       const values = await readValues(valuesFiles["helm.yaml"]);
       const checksums = async (changed: Values): Promise<Record<string, string>> =>
         Object.fromEntries(
@@ -737,8 +803,18 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         "fedgate-bridge-xmpp",
         "fedgate-gateway",
       ]);
-      expect(changed(policyEdited)).toEqual(["fedgate-gateway"]);
+      expect(changed(policyEdited)).toEqual([]);
+      // Unless the core is told not to watch it.
+      const unwatched = { ...values, config: { ...values.config, gateway: { watchPolicyFile: false } } };
+      const unwatchedBefore = await checksums(unwatched);
+      const unwatchedEdited = await checksums({ ...unwatched, policy: { ...policy, routes: [] } });
+      expect(
+        Object.keys(unwatchedBefore).filter((name) => unwatchedBefore[name] !== unwatchedEdited[name]),
+      ).toEqual(["fedgate-gateway"]);
       expect(changed(matrixEdited)).toEqual(["fedgate-bridge-matrix", "fedgate-gateway"]);
+      // The notes tell the operator which, and where a refused policy shows.
+      expect((await render({ values })).notes).toContain("policy reload failed; keeping the");
+      expect((await render({ values: unwatched })).notes).toContain("rolls the core's pods");
     });
 
     it("chart - image digest, pull secrets, pod annotations and labels, and spread constraints reach every pod", async () => {
@@ -834,6 +910,397 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       }
     });
 
+    it("chart - with the ServiceMonitor, a PodMonitor scrapes every enabled bridge's /metrics on its status port", async () => {
+      const values = await everyBridge();
+      expect(named(await render({ values }), "PodMonitor")).toEqual([]);
+      const monitored = { ...values, serviceMonitor: { enabled: true, labels: { release: "prometheus" } } };
+      const rendered = await render({ values: monitored });
+      const monitor = find(rendered, "PodMonitor", "fedgate-bridges") as Manifest & {
+        metadata: { labels: Record<string, string> };
+        spec: {
+          selector: {
+            matchLabels: Record<string, string>;
+            matchExpressions: { key: string; operator: string; values: string[] }[];
+          };
+          podMetricsEndpoints: Record<string, unknown>[];
+        };
+      };
+      expect(monitor.metadata.labels).toMatchObject({ release: "prometheus" });
+      expect(monitor.spec.podMetricsEndpoints).toEqual([
+        { port: "status", path: "/metrics", interval: "30s" },
+      ]);
+      // It selects exactly the bridges' pods, each of which names the port.
+      const selects = (labels: Record<string, string>): boolean =>
+        Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => labels[k] === v) &&
+        monitor.spec.selector.matchExpressions.every(
+          (e) => e.operator === "In" && e.values.includes(labels[e.key] ?? ""),
+        );
+      for (const d of (rendered.manifests as unknown as Manifest[]).filter(
+        (m): m is Deployment => m.kind === "Deployment",
+      )) {
+        const pod = d.spec.template;
+        expect(selects(pod.metadata.labels), d.metadata.name).toBe(d.metadata.name !== "fedgate-gateway");
+        if (d.metadata.name !== "fedgate-gateway")
+          expect(pod.spec.containers[0]?.ports?.map((p) => p.name)).toContain("status");
+      }
+      // No bridge enabled: no PodMonitor.
+      const defaults = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
+      const coreOnly = await render({ values: { ...defaults, serviceMonitor: { enabled: true } } });
+      expect(named(coreOnly, "ServiceMonitor")).toEqual(["fedgate"]);
+      expect(named(coreOnly, "PodMonitor")).toEqual([]);
+    });
+
+    it("chart - NATS's CA, client certificate and login come from existing Secrets into every pod, and the config names their files", async () => {
+      const helmYaml = await everyBridge();
+      // helm.yaml logs in with user and password; these values with the Secret's login instead.
+      const {
+        user: _user,
+        password: _password,
+        ...nats
+      } = helmYaml.config["nats"] as Record<string, unknown>;
+      const base: Values = { ...helmYaml, config: { ...helmYaml.config, nats } };
+      const values: Values = {
+        ...base,
+        nats: {
+          tlsSecret: { name: "nats-client-tls" },
+          credentialsSecret: { name: "nats-login", nkeySeedKey: "fedgate.nk" },
+        },
+      };
+      expect((await valuesValidator())(values)).toEqual([]);
+      const rendered = await render({ values });
+      const config = await renderedConfig(values, helm);
+      expect(() => validateConfig(structuredClone(config))).not.toThrow();
+      expect(config["nats"]).toMatchObject({
+        tls: {
+          caFile: "/etc/fedgate-nats/tls/ca.crt",
+          certFile: "/etc/fedgate-nats/tls/tls.crt",
+          keyFile: "/etc/fedgate-nats/tls/tls.key",
+        },
+        nkeySeed: { file: "/etc/fedgate-nats/login/fedgate.nk" },
+      });
+      const pods = (rendered.manifests as unknown as Manifest[])
+        .filter((m): m is Deployment => m.kind === "Deployment")
+        .map((d) => d.spec.template.spec);
+      expect(pods).toHaveLength(4);
+      for (const pod of pods) {
+        expect(pod.volumes).toEqual(
+          expect.arrayContaining([
+            {
+              name: "nats-tls",
+              secret: {
+                secretName: "nats-client-tls",
+                items: [
+                  { key: "ca.crt", path: "ca.crt" },
+                  { key: "tls.crt", path: "tls.crt" },
+                  { key: "tls.key", path: "tls.key" },
+                ],
+              },
+            },
+            {
+              name: "nats-login",
+              secret: { secretName: "nats-login", items: [{ key: "fedgate.nk", path: "fedgate.nk" }] },
+            },
+          ]),
+        );
+        expect(pod.containers[0]?.volumeMounts).toEqual(
+          expect.arrayContaining([
+            { name: "nats-tls", mountPath: "/etc/fedgate-nats/tls", readOnly: true },
+            { name: "nats-login", mountPath: "/etc/fedgate-nats/login", readOnly: true },
+          ]),
+        );
+      }
+
+      // Only a CA (a server that verifies no clients), and a .creds file instead: the config says just that.
+      const caOnly = await renderedConfig(
+        {
+          ...base,
+          nats: {
+            tlsSecret: { name: "nats-ca", certKey: "" },
+            credentialsSecret: { name: "nats-login", credsKey: "fedgate.creds" },
+          },
+        },
+        helm,
+      );
+      expect(caOnly["nats"]).toMatchObject({
+        tls: { caFile: "/etc/fedgate-nats/tls/ca.crt" },
+        credsFile: "/etc/fedgate-nats/login/fedgate.creds",
+      });
+      expect((caOnly["nats"] as { tls: object }).tls).not.toHaveProperty("certFile");
+
+      // Two logins cannot both be meant.
+      await expect(
+        render({
+          values: {
+            ...base,
+            nats: { credentialsSecret: { name: "nats-login", credsKey: "a.creds", nkeySeedKey: "a.nk" } },
+          },
+        }),
+      ).rejects.toThrow(/nats\.credentialsSecret: credsKey or nkeySeedKey/);
+      await expect(
+        render({
+          values: { ...helmYaml, nats: { credentialsSecret: { name: "nats-login", credsKey: "a.creds" } } },
+        }),
+      ).rejects.toThrow(/config\.nats\.password/);
+    });
+
+    it("chart - the admin Secret the chart creates rolls the core when its token changes; one of the team's is not read", async () => {
+      const defaults = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
+      const rendered = await render({ values: defaults });
+      const secret = find(rendered, "Secret", "fedgate-admin") as Manifest & { data: Record<string, string> };
+      const token = secret.data["token"] ?? "";
+      expect(token).not.toBe("");
+      const annotations = (d: string): Record<string, string> =>
+        (find(rendered, "Deployment", d) as Deployment).spec.template.metadata.annotations ?? {};
+      expect(annotations("fedgate-gateway")["checksum/admin-secret"]).toBe(
+        createHash("sha256").update(token).digest("hex"),
+      );
+      const own = await render({ values: await readValues(valuesFiles["helm.yaml"]) });
+      expect(named(own, "Secret")).toEqual([]);
+      for (const name of named(own, "Deployment"))
+        expect(
+          (find(own, "Deployment", name) as Deployment).spec.template.metadata.annotations,
+        ).not.toHaveProperty("checksum/admin-secret");
+    });
+
+    it("chart - each component takes its own nodeSelector, affinity, tolerations, pod and Deployment annotations and extra volumes", async () => {
+      const values = await everyBridge();
+      const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
+      const dedicated = { "fedgate.example/pool": "bridges" };
+      const tolerations = [{ key: "dedicated", operator: "Equal", value: "bridges", effect: "NoSchedule" }];
+      const own: Values = {
+        ...values,
+        podAnnotations: { team: "platform", shared: "global" },
+        deploymentAnnotations: { "reloader.stakater.com/auto": "true" },
+        affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
+        gateway: {
+          deploymentAnnotations: { "example.org/owner": "core-team" },
+          ...(values["gateway"] as object),
+          podAnnotations: { shared: "gateway" },
+          extraVolumes: [{ name: "partners", configMap: { name: "partner-keys" } }],
+          extraVolumeMounts: [{ name: "partners", mountPath: "/etc/partners", readOnly: true }],
+        },
+        bridges: {
+          ...bridges,
+          matrix: { ...bridges["matrix"], nodeSelector: dedicated, tolerations, affinity: {} },
+        },
+      };
+      expect((await valuesValidator())(own)).toEqual([]);
+      const rendered = await render({ values: own });
+      const pod = (name: string): Deployment["spec"]["template"] =>
+        (find(rendered, "Deployment", name) as Deployment).spec.template;
+      const gateway = pod("fedgate-gateway");
+      expect(gateway.metadata.annotations).toMatchObject({ team: "platform", shared: "gateway" });
+      expect(gateway.spec.volumes.map((v) => v.name)).toContain("partners");
+      expect(gateway.spec.containers[0]?.volumeMounts?.map((m) => m.name)).toContain("partners");
+      // The gateway's own affinity (helm.yaml's) replaces the global one; where a component sets none, it applies.
+      expect(gateway.spec).toHaveProperty("affinity.podAntiAffinity");
+      expect(gateway.spec).not.toHaveProperty("affinity.nodeAffinity");
+      expect(pod("fedgate-bridge-xmpp").spec).toHaveProperty("affinity.nodeAffinity");
+      const matrix = pod("fedgate-bridge-matrix");
+      expect(matrix.metadata.annotations).toMatchObject({ team: "platform", shared: "global" });
+      expect(matrix.spec).toMatchObject({ nodeSelector: dedicated, tolerations });
+      expect(matrix.spec).not.toHaveProperty("affinity");
+      expect(matrix.spec.volumes.map((v) => v.name)).not.toContain("partners");
+      expect(pod("fedgate-bridge-xmpp").spec).not.toHaveProperty("nodeSelector");
+      // Annotations on the Deployments themselves, e.g. for a controller that restarts them when Secrets change.
+      const meta = (name: string): Record<string, string> | undefined =>
+        (
+          find(rendered, "Deployment", name) as Manifest & {
+            metadata: { annotations?: Record<string, string> };
+          }
+        ).metadata.annotations;
+      expect(meta("fedgate-gateway")).toEqual({
+        "reloader.stakater.com/auto": "true",
+        "example.org/owner": "core-team",
+      });
+      expect(meta("fedgate-bridge-xmpp")).toEqual({ "reloader.stakater.com/auto": "true" });
+      expect(await apiSchemaErrors(rendered.manifests as unknown as Manifest[])).toEqual([]);
+    });
+
+    describe("chart - NetworkPolicy", () => {
+      interface Peer {
+        podSelector?: { matchLabels?: Record<string, string> };
+        namespaceSelector?: { matchLabels?: Record<string, string> };
+        ipBlock?: { cidr: string; except?: string[] };
+      }
+      interface PortRule {
+        port: number | string;
+        protocol?: string;
+      }
+      interface Rule {
+        ports?: PortRule[];
+        to?: Peer[];
+        from?: Peer[];
+      }
+      interface NetworkPolicy extends Manifest {
+        spec: {
+          podSelector: { matchLabels: Record<string, string> };
+          policyTypes: string[];
+          ingress?: Rule[];
+          egress?: Rule[];
+        };
+      }
+      const dns: Rule = {
+        to: [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+            podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+          },
+        ],
+        ports: [
+          { port: 53, protocol: "UDP" },
+          { port: 53, protocol: "TCP" },
+        ],
+      };
+      const natsPeers = [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "nats" } } }];
+      const nats: Rule = { to: natsPeers, ports: [{ port: 4222, protocol: "TCP" }] };
+      const podOf = (name: string): Peer => ({
+        podSelector: {
+          matchLabels: {
+            "app.kubernetes.io/name": "fedgate",
+            "app.kubernetes.io/instance": "fedgate",
+            "app.kubernetes.io/component": name,
+          },
+        },
+      });
+
+      it("chart - off by default; helm.yaml's are valid API objects, one per component, selecting its pods only", async () => {
+        const defaults = await readValues(valuesFiles["charts/fedgate/values.yaml"]);
+        expect(named(await render({ values: defaults }), "NetworkPolicy")).toEqual([]);
+        const values = await everyBridge();
+        expect((await valuesValidator())(values)).toEqual([]);
+        const rendered = await render({ values });
+        const policies = (rendered.manifests as unknown as Manifest[]).filter(
+          (m): m is NetworkPolicy => m.kind === "NetworkPolicy",
+        );
+        expect(policies.map((p) => p.metadata.name).sort()).toEqual([
+          "fedgate-bridge-matrix",
+          "fedgate-bridge-stashcat",
+          "fedgate-bridge-xmpp",
+          "fedgate-gateway",
+        ]);
+        expect(await apiSchemaErrors(policies)).toEqual([]);
+        const deployments = (rendered.manifests as unknown as Manifest[]).filter(
+          (m): m is Deployment => m.kind === "Deployment",
+        );
+        for (const policy of policies) {
+          expect(policy.spec.policyTypes).toEqual(["Ingress", "Egress"]);
+          const selected = deployments.filter((d) =>
+            Object.entries(policy.spec.podSelector.matchLabels).every(
+              ([k, v]) => d.spec.template.metadata.labels[k] === v,
+            ),
+          );
+          expect(selected.map((d) => d.metadata.name)).toEqual([policy.metadata.name]);
+        }
+      });
+
+      it("chart - the core: in on its admin port only; out to DNS, NATS and the OTLP collector only", async () => {
+        const values = await everyBridge();
+        const policy = find(await render({ values }), "NetworkPolicy", "fedgate-gateway") as NetworkPolicy;
+        const monitoring = [
+          { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+        ];
+        expect(policy.spec.ingress).toEqual([
+          // The helm test pod checks /readyz through the Service.
+          { ports: [{ port: "admin", protocol: "TCP" }], from: [...monitoring, podOf("test")] },
+        ]);
+        expect(policy.spec.egress).toEqual([
+          dns,
+          nats,
+          {
+            to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "observability" } } }],
+            ports: [{ port: 4318, protocol: "TCP" }],
+          },
+        ]);
+        // Without an OTLP endpoint, no way out to it; a port in config.nats.url is the one allowed.
+        const telemetry = values.config["telemetry"] as Record<string, unknown>;
+        const bare = await render({
+          values: {
+            ...values,
+            config: {
+              ...values.config,
+              nats: { url: "nats://nats.nats.svc,tls://nats-1.nats.svc:4333" },
+              telemetry: { ...telemetry, otlpEndpoint: undefined },
+            },
+          },
+        });
+        expect((find(bare, "NetworkPolicy", "fedgate-gateway") as NetworkPolicy).spec.egress).toEqual([
+          dns,
+          {
+            to: natsPeers,
+            ports: [
+              { port: 4222, protocol: "TCP" },
+              { port: 4333, protocol: "TCP" },
+            ],
+          },
+        ]);
+      });
+
+      it("chart - a bridge: in on its status port, its HTTP port from the other bridges (Matrix: and the homeserver); out to its own server and the others' files", async () => {
+        const values = await everyBridge();
+        const rendered = await render({ values });
+        const policy = (name: string): NetworkPolicy =>
+          find(rendered, "NetworkPolicy", `fedgate-bridge-${name}`) as NetworkPolicy;
+        const scrapers = [
+          { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+        ];
+        const status = { ports: [{ port: "status", protocol: "TCP" }], from: scrapers };
+        const synapse = {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "matrix" } },
+          podSelector: { matchLabels: { "app.kubernetes.io/name": "synapse" } },
+        };
+
+        expect(policy("xmpp").spec.ingress).toEqual([status]);
+        expect(policy("matrix").spec.ingress).toEqual([
+          status,
+          {
+            ports: [{ port: "appservice", protocol: "TCP" }],
+            from: [podOf("bridge-stashcat"), podOf("bridge-xmpp"), synapse],
+          },
+        ]);
+        expect(policy("stashcat").spec.ingress).toEqual([
+          status,
+          {
+            ports: [{ port: "files", protocol: "TCP" }],
+            from: [podOf("bridge-matrix"), podOf("bridge-xmpp")],
+          },
+        ]);
+
+        const otlp = {
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "observability" } } }],
+          ports: [{ port: 4318, protocol: "TCP" }],
+        };
+        const files = (name: string, port: number): Rule => ({
+          to: [podOf(`bridge-${name}`)],
+          ports: [{ port, protocol: "TCP" }],
+        });
+        const xmpp = policy("xmpp").spec.egress;
+        expect(xmpp?.slice(0, 3)).toEqual([dns, nats, otlp]);
+        const upload = { to: [{ ipBlock: { cidr: "192.0.2.11/32" } }], ports: [{ port: 443 }] };
+        expect(xmpp?.slice(3)).toEqual([
+          { to: [{ ipBlock: { cidr: "192.0.2.10/32" } }], ports: [{ port: 5347, protocol: "TCP" }] },
+          files("matrix", 9000),
+          files("stashcat", 9100),
+          // helm.yaml's extraEgress, as given: the XMPP side's upload service.
+          upload,
+        ]);
+        expect(policy("matrix").spec.egress?.slice(3)).toEqual([
+          { to: [synapse], ports: [{ port: 8008, protocol: "TCP" }] },
+          files("stashcat", 9100),
+          upload,
+        ]);
+      });
+
+      it("chart - an enabled bridge without its server's address fails the install, naming the key", async () => {
+        const values = await everyBridge();
+        const bridges = values["bridges"] as Record<string, Record<string, unknown>>;
+        const { networkPolicy: _dropped, ...xmpp } = bridges["xmpp"] ?? {};
+        await expect(render({ values: { ...values, bridges: { ...bridges, xmpp } } })).rejects.toThrow(
+          /bridges\.xmpp\.networkPolicy\.server/,
+        );
+      });
+    });
+
     it("chart - a federation member's values (docs/helm-federation-member.yaml) validate, and its keys reach the gateway's pods only", async () => {
       const base = await readValues(valuesFiles["helm.yaml"]);
       const member = await readValues(join(root, "docs/helm-federation-member.yaml"));
@@ -865,7 +1332,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         ).not.toContain("federation");
     });
 
-    it("chart - the Stashcat bridge gets a ClusterIP Service, its credentials as env and TCP probes", async () => {
+    it("chart - the Stashcat bridge gets a ClusterIP Service, its credentials as env and a status port", async () => {
       const values = await readValues(valuesFiles["helm.yaml"]);
       const rendered = await render({ values, namespace: "fedgate" });
       const section = (
@@ -902,9 +1369,12 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       );
       // extraEnv still reaches it (NATS_PASSWORD for config.nats.password).
       expect(envNames(container)).toContain("NATS_PASSWORD");
-      expect(container?.ports).toEqual([{ name: "files", containerPort: 9100, protocol: "TCP" }]);
+      expect(container?.ports).toEqual([
+        { name: "files", containerPort: 9100, protocol: "TCP" },
+        { name: "status", containerPort: 9464, protocol: "TCP" },
+      ]);
       for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
-        expect(probe).toMatchObject({ tcpSocket: { port: "files" } });
+        expect(probe).toMatchObject({ httpGet: { port: "status" } });
       // No volume of its own: the passwords come as env, the session is kept in NATS.
       expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
 
