@@ -50,16 +50,3 @@ const options: sanitizeHtml.IOptions = {
 export function toEventHtml(html: string): string {
   return sanitizeHtml(html, options);
 }
-
-const entities: Record<string, string> = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&#39;",
-};
-
-/** Plain text as HTML text. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => entities[c] ?? c);
-}

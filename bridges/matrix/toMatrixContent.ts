@@ -4,7 +4,8 @@
  */
 import type { Attachment, NormalisedEvent } from "../../schemas/types.js";
 import type { NativeRelations } from "../kit/AdapterRuntime.js";
-import { escapeHtml, toEventHtml } from "../kit/eventHtml.js";
+import { escapeHtml } from "../../gateway/platform/escapeHtml.js";
+import { toEventHtml } from "../kit/eventHtml.js";
 import { EventType, htmlFormat, markingContentKey, MsgType, RelType } from "./matrixEvents.js";
 
 export interface OutboundOptions {

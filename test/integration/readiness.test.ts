@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../harness/servers/serverProcess.js";
-import { eventually, writeGatewayConfig } from "../helpers/fixtures.js";
+import { writeGatewayConfig } from "../helpers/fixtures.js";
+import { probe, readyzTurns } from "../helpers/probes.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 import { runFedgate, type FedgateProcess } from "../helpers/processes.js";
 
@@ -18,23 +19,10 @@ describe.skipIf(nats === undefined)("readiness - /readyz follows the NATS connec
   let gateway: FedgateProcess | undefined;
   let base = "";
 
-  const status = async (path: string): Promise<number> => {
-    try {
-      return (await fetch(`${base}${path}`, { signal: AbortSignal.timeout(3000) })).status;
-    } catch {
-      return 0;
-    }
-  };
+  const status = (path: "/healthz" | "/readyz"): Promise<number> => probe(base, path);
   /** Milliseconds until /readyz answers `expected`. */
-  const until = async (expected: number, timeoutMs: number, what: string): Promise<number> => {
-    const started = Date.now();
-    await eventually(
-      async () => ((await status("/readyz")) === expected ? true : undefined),
-      timeoutMs,
-      what,
-    );
-    return Date.now() - started;
-  };
+  const until = (expected: number, timeoutMs: number, what: string): Promise<number> =>
+    readyzTurns(base, expected, timeoutMs, what);
 
   beforeAll(async () => {
     if (nats === undefined) return;

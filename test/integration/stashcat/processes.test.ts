@@ -11,6 +11,7 @@ import { decryptText, encryptText } from "../../../bridges/stashcat/crypto.js";
 import { bodiesStartingWith, eventually } from "../../helpers/fixtures.js";
 import { deliverFromWeber } from "../../helpers/matrixScenes.js";
 import { runFedgate, type FedgateProcess } from "../../helpers/processes.js";
+import { readyzTurns } from "../../helpers/probes.js";
 import { freePort } from "../../harness/servers/serverProcess.js";
 import { TcpRelay } from "../../helpers/tcpRelay.js";
 import {
@@ -168,19 +169,9 @@ describe.skipIf(scene === undefined)("Stashcat bridge process - kill -9 and SIGS
     if (scene === undefined) return;
     const [bridge] = processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
     if (bridge === undefined) throw new Error("no bridge process running");
-    const readyz = async (): Promise<number> => {
-      try {
-        return (await fetch(`${status}/readyz`, { signal: AbortSignal.timeout(2000) })).status;
-      } catch {
-        return 0;
-      }
-    };
-    const readyzTurns = async (expected: number, timeoutMs: number): Promise<number> => {
-      const started = Date.now();
-      await eventually(async () => ((await readyz()) === expected ? true : undefined), timeoutMs);
-      return Date.now() - started;
-    };
-    await readyzTurns(200, 30_000);
+    const until = (expected: number, timeoutMs: number): Promise<number> =>
+      readyzTurns(status, expected, timeoutMs, `/readyz ${String(expected)}`);
+    await until(200, 30_000);
     const fromStashcat: string[] = [];
     const toStashcat: string[] = [];
     let noticedMs = 0;
@@ -191,12 +182,12 @@ describe.skipIf(scene === undefined)("Stashcat bridge process - kill -9 and SIGS
       if (n === 6) {
         for (const relay of relays) relay.freeze();
         frozenAt = Date.now();
-        noticedMs = await readyzTurns(503, check.intervalMs + check.timeoutMs + 3000);
+        noticedMs = await until(503, check.intervalMs + check.timeoutMs + 3000);
       }
       if (n === 20) {
         for (const relay of relays) relay.thaw();
         frozenMs = Date.now() - frozenAt;
-        recovered = readyzTurns(200, 30_000);
+        recovered = until(200, 30_000);
       }
       const text = `Frost ${String(n)}`;
       write(text);

@@ -14,6 +14,7 @@ import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js
 import { createLogger } from "../../../gateway/platform/log.js";
 import { freePort } from "../../harness/servers/serverProcess.js";
 import { eventually } from "../../helpers/fixtures.js";
+import { probe, readyzTurns } from "../../helpers/probes.js";
 import { startNatsOrSkip } from "../../helpers/nats.js";
 import { type Element, startProsodyOrSkip, stopClient, xml, type XmppClient } from "../../helpers/prosody.js";
 import { runFedgate, type FedgateProcess } from "../../helpers/processes.js";
@@ -49,19 +50,10 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
   const heard: Element[] = [];
   const inbound: NormalisedEvent[] = [];
 
-  const probe = async (path: string): Promise<number> => {
-    try {
-      return (await fetch(`${status}${path}`, { signal: AbortSignal.timeout(2000) })).status;
-    } catch {
-      return 0;
-    }
-  };
+  const healthz = (): Promise<number> => probe(status, "/healthz");
   /** Milliseconds until /readyz answers `expected`. */
-  const readyzTurns = async (expected: number, timeoutMs: number, what: string): Promise<number> => {
-    const started = Date.now();
-    await eventually(async () => ((await probe("/readyz")) === expected ? true : undefined), timeoutMs, what);
-    return Date.now() - started;
-  };
+  const until = (expected: number, timeoutMs: number, what: string): Promise<number> =>
+    readyzTurns(status, expected, timeoutMs, what);
 
   beforeAll(async () => {
     if (nats === undefined || prosody === undefined) return;
@@ -90,7 +82,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
     );
     bridge = runFedgate(["bridge", "xmpp", "--config", config]);
     await scene.bridgeInRoom(present, room, 60_000);
-    await readyzTurns(200, 30_000, "the bridge ready");
+    await until(200, 30_000, "the bridge ready");
   }, 120_000);
 
   afterAll(async () => {
@@ -105,7 +97,7 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
 
   it("bridge readiness - Prosody SIGSTOP with the stream open: /readyz fails within seconds, the bridge reconnects after SIGCONT, nothing lost either way", async () => {
     if (prosody === undefined) return;
-    expect(await probe("/healthz")).toBe(200);
+    expect(await healthz()).toBe(200);
     const written = numbered("eis", 30);
     const delivered = numbered("neige", 20);
     let noticedMs = 0;
@@ -113,14 +105,14 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
     const freeze = async (): Promise<void> => {
       await prosody.signal("SIGSTOP");
       try {
-        noticedMs = await readyzTurns(503, NOTICE_MS, "/readyz 503 with the server frozen");
+        noticedMs = await until(503, NOTICE_MS, "/readyz 503 with the server frozen");
         // Liveness is not readiness: the process is fine, its server is not.
-        expect(await probe("/healthz")).toBe(200);
+        expect(await healthz()).toBe(200);
         await sleep(FROZEN_MS - noticedMs);
       } finally {
         await prosody.signal("SIGCONT");
       }
-      recoveredMs = await readyzTurns(200, RECOVERY_MS, "/readyz 200 after the thaw");
+      recoveredMs = await until(200, RECOVERY_MS, "/readyz 200 after the thaw");
     };
 
     // Both directions flow through the freeze: the officer writes, and deliveries for the room arrive.
@@ -173,10 +165,10 @@ describe.skipIf(nats === undefined || prosody === undefined)("XMPP bridge - serv
     if (nats === undefined) return;
     let noticedMs = 0;
     await nats.restart(async () => {
-      noticedMs = await readyzTurns(503, NOTICE_MS, "/readyz 503 with NATS down");
-      expect(await probe("/healthz")).toBe(200);
+      noticedMs = await until(503, NOTICE_MS, "/readyz 503 with NATS down");
+      expect(await healthz()).toBe(200);
     }, "SIGKILL");
-    const recoveredMs = await readyzTurns(200, RECOVERY_MS, "/readyz 200 with NATS back");
+    const recoveredMs = await until(200, RECOVERY_MS, "/readyz 200 with NATS back");
     console.error(
       `XMPP bridge, NATS killed: /readyz 503 after ${String(noticedMs)} ms, ready again ${String(recoveredMs)} ms after NATS restarted`,
     );

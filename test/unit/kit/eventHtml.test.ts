@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { escapeHtml, toEventHtml } from "../../../bridges/kit/eventHtml.js";
+import { toEventHtml } from "../../../bridges/kit/eventHtml.js";
+import { escapeHtml } from "../../../gateway/platform/escapeHtml.js";
 
 describe("event HTML", () => {
   it("event HTML - the event subset passes unchanged", () => {

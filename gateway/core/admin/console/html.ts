@@ -2,6 +2,7 @@
  * HTML built from templates in which every interpolated value is escaped unless it is already Html: link ids,
  * agency names and conversation names come from anyone who can name a room, so nothing reaches a page raw.
  */
+import { escapeHtml } from "../../../platform/escapeHtml.js";
 
 /** Markup that is safe as it is: built by `html` or `join`, never from a plain string. */
 export class Html {
@@ -9,18 +10,6 @@ export class Html {
   toString(): string {
     return this.text;
   }
-}
-
-const entities: Record<string, string> = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&#39;",
-};
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => entities[c] ?? c);
 }
 
 type Value = Html | string | number | undefined | readonly Html[];
