@@ -100,9 +100,15 @@ export class TcpRelay {
       socket.on("error", () => undefined);
       socket.on("close", () => {
         this.sockets.delete(socket);
-        // One side gone ends the other: a half-open relay would hide the cut from the client.
-        client.destroy();
-        upstream.destroy();
+        // One side gone ends the other: a half-open relay would hide the cut from the client. While frozen,
+        // not before the thaw: a frozen server closes nothing (the one behind the relay may still run its
+        // timers, which a real frozen server would not).
+        const cut = (): void => {
+          client.destroy();
+          upstream.destroy();
+        };
+        if (this.frozen) this.thawing.push(cut);
+        else cut();
       });
     }
     client.on("data", (chunk: Buffer) => {
