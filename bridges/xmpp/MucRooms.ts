@@ -56,7 +56,6 @@ export class MucRooms {
     private readonly onMembership: MembershipListener,
   ) {}
 
-  /** Forgets every room: a reconnection loses every room membership. */
   /** Whether `fullJid` is in `roomJid`, or on its way in. */
   isIn(roomJid: string, fullJid: string): boolean {
     return this.rooms.get(roomJid)?.own.has(fullJid) === true;
@@ -81,6 +80,25 @@ export class MucRooms {
   /** The nick `fullJid` holds in a room ("" while its first try is underway), if it is there. */
   ownNick(roomJid: string, fullJid: string): string | undefined {
     return this.rooms.get(roomJid)?.own.get(fullJid)?.nick;
+  }
+
+  /** The rooms the bot's join was confirmed in, with its nick there: what a self-ping asks about. */
+  botRooms(): { roomJid: string; nick: string }[] {
+    return [...this.rooms].flatMap(([roomJid, room]) => {
+      const nick = room.own.get(this.botJid)?.nick;
+      return nick === undefined || nick === "" ? [] : [{ roomJid, nick }];
+    });
+  }
+
+  /**
+   * Forgets a room the bot is no longer in although nothing said so (a self-ping found it out): fedgate's
+   * occupants leave it, quietly, and the room is joined again, and caught up, like after a reconnection.
+   */
+  async forgetRoom(roomJid: string): Promise<void> {
+    const room = this.rooms.get(roomJid);
+    if (room === undefined) return;
+    this.rooms.delete(roomJid);
+    await this.leaveQuietly(ownOccupants(roomJid, room));
   }
 
   private room(jid: string): Room {

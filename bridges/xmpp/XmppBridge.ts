@@ -63,6 +63,7 @@ export class XmppBridge implements NetworkAdapter {
   private readonly deliveries: Deliveries;
   /** Pings the server (XEP-0199) on a schedule: a stream that stays open while nothing answers is dropped. */
   readonly connection: ConnectionWatch;
+  private checkingRooms = false;
 
   private constructor(
     private readonly config: XmppBridgeConfig,
@@ -78,7 +79,11 @@ export class XmppBridge implements NetworkAdapter {
     const serverHost = config.userDomains[0];
     this.connection = new ConnectionWatch(
       {
-        ping: (timeoutMs) => component.ping(serverHost, timeoutMs),
+        ping: async (timeoutMs) => {
+          await component.ping(serverHost, timeoutMs);
+          // The stream answers; whether each room still has the bot is a question of its own.
+          void this.checkRooms(timeoutMs);
+        },
         reconnect: () => component.reconnect(),
       },
       { network: "xmpp", instance: config.instance, log, check: config.connectionCheck },
@@ -221,6 +226,35 @@ export class XmppBridge implements NetworkAdapter {
         }
         await this.catchUp.catchUpOrFallBehind(room);
       });
+    }
+  }
+
+  /**
+   * Asks each room the bot is in whether it still is (XEP-0410 self-ping): a room that lost it without a word
+   * (a MUC service restarted, a kick) is joined again and caught up from its archive. One round at a time.
+   */
+  private async checkRooms(timeoutMs: number): Promise<void> {
+    if (this.checkingRooms) return;
+    this.checkingRooms = true;
+    try {
+      const linked = new Set(this.linkedRooms());
+      const rooms = this.rooms.botRooms().filter(({ roomJid }) => linked.has(roomJid));
+      const answers = await Promise.all(
+        rooms.map(async ({ roomJid, nick }) => ({
+          roomJid,
+          answer: await this.component.selfPing(this.botJid, `${roomJid}/${nick}`, timeoutMs),
+        })),
+      );
+      const gone = answers.filter(({ answer }) => answer === "gone").map(({ roomJid }) => roomJid);
+      for (const room of gone) {
+        this.log.warn({ room }, "the room no longer has the bridge (XEP-0410 self-ping); joining it again");
+        await this.rooms.forgetRoom(room);
+      }
+      if (gone.length > 0) this.joinLinkedRooms();
+    } catch (error) {
+      this.log.warn({ err: error }, "cannot check the rooms");
+    } finally {
+      this.checkingRooms = false;
     }
   }
 

@@ -164,6 +164,27 @@ export class XmppComponent {
   }
 
   /**
+   * A MUC self-ping (XEP-0410): whether `occupant` (room/nick) is still `from`'s in its room. An error saying
+   * the sender is not an occupant (not-acceptable) or the nick is not there (item-not-found) is "gone"; any
+   * other answer (a result, or an error from the occupant itself for not knowing pings) is "joined"; no answer
+   * in time says nothing either way.
+   */
+  async selfPing(from: string, occupant: string, timeoutMs: number): Promise<"joined" | "gone" | "unknown"> {
+    if (this.entity.status !== "online") return "unknown";
+    try {
+      await this.entity.iqCaller.request(
+        xml("iq", { type: "get", from, to: occupant }, xml("ping", { xmlns: NS.ping })),
+        timeoutMs,
+      );
+      return "joined";
+    } catch (cause) {
+      if (!(cause instanceof Error) || cause.name !== "StanzaError") return "unknown";
+      const condition = (cause as Error & { condition?: string }).condition;
+      return condition === "not-acceptable" || condition === "item-not-found" ? "gone" : "joined";
+    }
+  }
+
+  /**
    * Drops the connection to a server that stopped answering, so that the library connects again. Closing
    * politely waits for the frozen server (up to the library's timeout), so the socket is destroyed after it.
    * A connection still being opened is dropped too: a frozen server accepts TCP connections (the kernel does)
