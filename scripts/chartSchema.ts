@@ -486,13 +486,15 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
           },
           credentialsSecret: {
             description:
-              "The login, a .creds file or an nkey seed; mounted at /etc/fedgate-nats/login (config.nats.credsFile or nkeySeed).",
+              "The login, one of a .creds file, an nkey seed, a password (for config.nats.user) or a token; mounted at /etc/fedgate-nats/login, and config.nats.credsFile, nkeySeed, password or token read from there.",
             type: "object",
             additionalProperties: false,
             properties: {
               name: { description: "Empty: none.", type: "string" },
               credsKey: secretKeyName("Key of a .creds file (user JWT and seed) in that Secret.", "", true),
               nkeySeedKey: secretKeyName("Key of an nkey seed in that Secret.", "", true),
+              passwordKey: secretKeyName("Key of config.nats.user's password in that Secret.", "", true),
+              tokenKey: secretKeyName("Key of a NATS token in that Secret.", "", true),
             },
           },
         },

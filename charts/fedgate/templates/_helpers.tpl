@@ -426,25 +426,38 @@ as YAML {volumes, volumeMounts, config}, config being what config.nats gets unle
 {{- end }}
 {{- with $nats.credentialsSecret }}
 {{- if .name }}
-{{- if and .credsKey .nkeySeedKey }}
-{{- fail "nats.credentialsSecret: credsKey or nkeySeedKey, not both: NATS takes one login" }}
+{{- $keys := dict }}
+{{- range $field := list "credsKey" "nkeySeedKey" "passwordKey" "tokenKey" }}
+{{- with index $.Values.nats.credentialsSecret $field }}
+{{- $_ := set $keys $field . }}
 {{- end }}
-{{- if not (or .credsKey .nkeySeedKey) }}
-{{- fail "nats.credentialsSecret: set credsKey (a .creds file) or nkeySeedKey (an nkey seed)" }}
+{{- end }}
+{{- if gt (len $keys) 1 }}
+{{- fail (printf "nats.credentialsSecret: one of credsKey, nkeySeedKey, passwordKey or tokenKey, not %s: NATS takes one login" (keys $keys | sortAlpha | join " and ")) }}
+{{- end }}
+{{- if eq (len $keys) 0 }}
+{{- fail "nats.credentialsSecret: set credsKey (a .creds file), nkeySeedKey (an nkey seed), passwordKey (with config.nats.user) or tokenKey" }}
 {{- end }}
 {{- range $other := list "password" "token" "credsFile" "nkeySeed" }}
 {{- if hasKey ($.Values.config.nats | default dict) $other }}
 {{- fail (printf "config.nats.%s: NATS takes one login, and nats.credentialsSecret gives one; remove one of them" $other) }}
 {{- end }}
 {{- end }}
-{{- $key := .credsKey | default .nkeySeedKey }}
+{{- if and .passwordKey (not ($.Values.config.nats | default dict).user) }}
+{{- fail "nats.credentialsSecret.passwordKey: set config.nats.user, whose password it is" }}
+{{- end }}
+{{- $key := .credsKey | default .nkeySeedKey | default .passwordKey | default .tokenKey }}
 {{- $volumes = append $volumes (dict "name" "nats-login" "secret" (dict "secretName" .name "items" (list (dict "key" $key "path" $key)))) }}
 {{- $mounts = append $mounts (dict "name" "nats-login" "mountPath" "/etc/fedgate-nats/login" "readOnly" true) }}
 {{- $file := printf "/etc/fedgate-nats/login/%s" $key }}
 {{- if .credsKey }}
 {{- $_ := set $config "credsFile" $file }}
-{{- else }}
+{{- else if .nkeySeedKey }}
 {{- $_ := set $config "nkeySeed" (dict "file" $file) }}
+{{- else if .passwordKey }}
+{{- $_ := set $config "password" (dict "file" $file) }}
+{{- else }}
+{{- $_ := set $config "token" (dict "file" $file) }}
 {{- end }}
 {{- end }}
 {{- end }}

