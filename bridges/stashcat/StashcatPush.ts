@@ -29,11 +29,6 @@ export interface StashcatPushOptions {
   connectTimeoutMs?: number;
   /** Longest wait for `new_device_connected` after a connect before the session is checked; default 15 s. */
   authTimeoutMs?: number;
-  /**
-   * How often the channel asks the server by itself whether the socket is still authenticated (see
-   * heartbeat()); default never: the bridge's connection watch asks on its own schedule.
-   */
-  heartbeatIntervalMs?: number;
 }
 
 /** Reconnection delays: from 1 s doubling up to 30 s, with jitter, for ever. */
@@ -50,7 +45,6 @@ export class StashcatPush {
   /** A session check for an unconfirmed login is under way. */
   private checking = false;
   private authTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Restarts since the last confirmed authentication, for the backoff. */
   private failures = 0;
@@ -120,7 +114,6 @@ export class StashcatPush {
     this.stopRenewals();
     clearTimeout(this.authTimer);
     clearTimeout(this.retryTimer);
-    clearInterval(this.heartbeatTimer);
     this.socket.removeAllListeners();
     this.socket.disconnect();
     return Promise.resolve();
@@ -178,7 +171,6 @@ export class StashcatPush {
     this.awaitingAuth = false;
     this.failures = 0;
     clearTimeout(this.authTimer);
-    this.startHeartbeat();
     this.log.info({}, "Stashcat push authenticated");
     this.firstReady?.resolve();
     try {
@@ -234,18 +226,8 @@ export class StashcatPush {
     return Promise.resolve();
   }
 
-  private startHeartbeat(): void {
-    clearInterval(this.heartbeatTimer);
-    const intervalMs = this.options.heartbeatIntervalMs;
-    if (intervalMs === undefined) return;
-    this.heartbeatTimer = setInterval(() => {
-      this.heartbeat(intervalMs / 2).catch(() => undefined);
-    }, intervalMs);
-  }
-
   private disconnected(reason: Socket.DisconnectReason): void {
     clearTimeout(this.authTimer);
-    clearInterval(this.heartbeatTimer);
     this.awaitingAuth = false;
     if (this.stopped) return;
     this.log.warn({ reason }, "Stashcat push disconnected");

@@ -372,8 +372,7 @@ describe("the push channel", () => {
   /** Meyer's push connection, collecting what it hears. */
   async function listen(
     client: StashcatClient,
-    options: { heartbeatIntervalMs?: number } = {},
-  ): Promise<{ messages: StashcatMessage[]; ready: () => number }> {
+  ): Promise<{ messages: StashcatMessage[]; ready: () => number; push: StashcatPush }> {
     const messages: StashcatMessage[] = [];
     let readyCount = 0;
     const push = await StashcatPush.connect({
@@ -383,10 +382,9 @@ describe("the push channel", () => {
       log,
       onMessage: (raw) => messages.push(parseMessage(raw)),
       onReady: () => readyCount++,
-      ...options,
     });
     pushes.push(push);
-    return { messages, ready: () => readyCount };
+    return { messages, ready: () => readyCount, push };
   }
 
   function heard(messages: StashcatMessage[], id: number): Promise<StashcatMessage> {
@@ -415,12 +413,19 @@ describe("the push channel", () => {
     const meyer = await connect(MEYER);
     const schulz = await connect(SCHULZ);
     const key = await chatKeyOf(schulz, await privateKeyOf(schulz, SCHULZ), einsatz);
-    const { messages, ready } = await listen(meyer, { heartbeatIntervalMs: 300 });
+    const { messages, ready, push } = await listen(meyer);
 
     server.expireClientKeys();
-    // Nobody calls the REST API for Meyer: the heartbeat notices, the session is renewed, and the socket
-    // logs in with the new client_key.
-    await eventually(() => (ready() >= 2 ? true : undefined), 15_000, "onReady after the expiry");
+    // Nobody calls the REST API for Meyer: the heartbeat (the bridge's connection check asks it) notices, the
+    // session is renewed, and the socket logs in with the new client_key.
+    await eventually(
+      async () => {
+        await push.heartbeat(1000).catch(() => undefined);
+        return ready() >= 2 ? true : undefined;
+      },
+      15_000,
+      "onReady after the expiry",
+    );
     clientKeys.add(meyer.clientKey);
     const sent = await sendEncrypted(schulz, key, einsatz, "Funkspruch drei");
     clientKeys.add(schulz.clientKey);
