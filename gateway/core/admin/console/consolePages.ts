@@ -21,6 +21,7 @@ th { background: #e9edf2; }
 .state-active, .health-healthy, .decision-deliver, .bridge-connected { color: #176b2c; font-weight: 600; }
 .state-paused, .health-paused, .health-denied, .decision-deny { color: #a3261b; font-weight: 600; }
 .bridge-not-answering, .bridge-disconnected, .bridge-not-reporting { color: #a3261b; font-weight: 600; }
+.endpoint + .endpoint { margin-top: .6rem; }
 .muted { color: #5d6675; } .error { color: #a3261b; font-weight: 600; }
 form.inline { display: inline; } fieldset { background: #fff; border: 1px solid #d5d9e0; margin-bottom: 1rem; }
 label { display: inline-block; margin: .2rem .6rem .2rem 0; } code { font-size: 13px; }
