@@ -1,4 +1,4 @@
-/* Generated from schemas/bridge-deployment.schema.json, schemas/common.schema.json, schemas/config.schema.json, schemas/consent-request.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event-status.schema.json, schemas/event.schema.json, schemas/federation.schema.json, schemas/join-code-request.schema.json, schemas/link-state-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
+/* Generated from schemas/bridge-deployment.schema.json, schemas/bridge-health.schema.json, schemas/common.schema.json, schemas/config.schema.json, schemas/consent-request.schema.json, schemas/deadletter.schema.json, schemas/decision.schema.json, schemas/delivery.schema.json, schemas/event-status.schema.json, schemas/event.schema.json, schemas/federation.schema.json, schemas/join-code-request.schema.json, schemas/link-state-request.schema.json, schemas/link.schema.json, schemas/partner-manifest.schema.json, schemas/policy.schema.json by `npm run generate`. Do not edit: change the schema instead. */
 
 export type Key = string;
 /**
@@ -105,6 +105,47 @@ export interface SecretEnvVar {
    * What it is, in words, for the values schema.
    */
   description: string;
+}
+
+export interface BridgeHealth {
+  specVersion: "1";
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  network: string;
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  instance: string;
+  /**
+   * The connection is open, as the bridge's own connection events say.
+   */
+  connected: boolean;
+  /**
+   * The last round trip to the server was answered in time (or none failed since the connection came up).
+   */
+  answering: boolean;
+  /**
+   * Round trips not answered in time on an open connection since the bridge started.
+   */
+  stalls: number;
+  /**
+   * Times the connection came back since the bridge started.
+   */
+  reconnects: number;
+  /**
+   * When the bridge started watching its connection.
+   */
+  startedAt: string;
+  /**
+   * When the last round trip was answered.
+   */
+  lastAnsweredAt?: string;
+  /**
+   * How long the last answered round trip took.
+   */
+  roundTripMs?: number;
+  updatedAt: string;
 }
 
 export type Token = string;

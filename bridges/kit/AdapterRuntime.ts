@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { AuditBatch, Delivery, NormalisedEvent } from "../../schemas/types.js";
 import type { Bus, Subscription } from "../../gateway/platform/bus/Bus.js";
 import { countDeadLetter, deadLetterOf } from "../../gateway/platform/bus/consumePolicy.js";
-import { buckets } from "../../schemas/contract/topology.js";
+import { adapterConsumer, buckets } from "../../schemas/contract/topology.js";
 import { validateDelivery, validateEvent } from "../../schemas/contract/schemas.js";
 import { subjects } from "../../schemas/contract/subjects.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
@@ -258,7 +258,7 @@ export class AdapterRuntime {
     const subscription = await this.bus.consume(
       {
         stream: "FEDGATE_OUTBOUND",
-        durable: `fedgate-adapter-${network}-${instance}`,
+        durable: adapterConsumer(network, instance),
         filterSubject: subjects.outbound(network, instance),
         maxAckPending: 1,
         ackWaitMs,

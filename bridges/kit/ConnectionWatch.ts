@@ -46,12 +46,28 @@ export interface ConnectionHealth {
   answering: boolean;
 }
 
+/** The connection's state and history since the watch started: what the bridge reports to the core. */
+export interface ConnectionRecord extends ConnectionHealth {
+  /** Stalls and reconnects counted since start (as fedgate_bridge_stalls_total, _reconnects_total). */
+  stalls: number;
+  reconnects: number;
+  startedAt: Date;
+  /** When the last round trip was answered, and how long it took. */
+  lastAnsweredAt?: Date;
+  roundTripMs?: number;
+}
+
 export class ConnectionWatch {
   private connected = true;
   private answering = true;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopGauge: (() => void) | undefined;
+  private stallCount = 0;
+  private reconnectCount = 0;
+  private readonly startedAt = new Date();
+  private lastAnswer: { at: Date; roundTripMs: number } | undefined;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly server: ServerConnection,
@@ -60,6 +76,32 @@ export class ConnectionWatch {
 
   get health(): ConnectionHealth {
     return { connected: this.connected, answering: this.answering };
+  }
+
+  get record(): ConnectionRecord {
+    return {
+      ...this.health,
+      stalls: this.stallCount,
+      reconnects: this.reconnectCount,
+      startedAt: this.startedAt,
+      ...(this.lastAnswer === undefined
+        ? {}
+        : { lastAnsweredAt: this.lastAnswer.at, roundTripMs: this.lastAnswer.roundTripMs }),
+    };
+  }
+
+  /**
+   * Calls `listener` whenever connected, answering or a count changes (not on every answered round trip);
+   * returns what stops it.
+   */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The check the watch runs: how often it asks the server. */
+  get intervalMs(): number {
+    return this.options.check.intervalMs;
   }
 
   /** Whether the server can be worked with: connected and answering. */
@@ -87,17 +129,26 @@ export class ConnectionWatch {
 
   /** The adapter's connection came up (again): a completed handshake is an answer. */
   connectedNow(): void {
+    const before = this.ready;
     if (!this.connected) {
       reconnects.add(1, { network: this.options.network, instance: this.options.instance });
+      this.reconnectCount++;
       this.options.log.info({}, "connection to the server is back");
     }
     this.connected = true;
     this.answering = true;
+    if (!before) this.changed();
   }
 
   /** The adapter's connection went down; its own reconnection brings it back. */
   disconnectedNow(): void {
+    const before = this.connected;
     this.connected = false;
+    if (before) this.changed();
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
   }
 
   private schedule(): void {
@@ -109,22 +160,32 @@ export class ConnectionWatch {
   private async probe(): Promise<void> {
     const { timeoutMs } = this.options.check;
     const { log, network, instance } = this.options;
+    const sent = performance.now();
     try {
       await withTimeout(this.server.ping(timeoutMs), timeoutMs);
-      this.answering = true;
+      this.lastAnswer = { at: new Date(), roundTripMs: Math.round((performance.now() - sent) * 10) / 10 };
+      if (!this.answering) {
+        this.answering = true;
+        this.changed();
+      }
     } catch (error) {
       if (!this.running) return;
       const wasAnswering = this.answering;
       this.answering = false;
       // Only a connection that looks open is a stall; one the adapter knows is down is already coming back.
-      if (this.connected) stalls.add(1, { network, instance });
-      if (wasAnswering || this.connected)
+      if (this.connected) {
+        stalls.add(1, { network, instance });
+        this.stallCount++;
+      }
+      if (wasAnswering || this.connected) {
+        this.changed();
         log.warn(
           { code: error instanceof FedgateError ? error.code : undefined, reason: String(error), timeoutMs },
           this.connected
             ? "the server does not answer on an open connection; reconnecting"
             : "the server does not answer while reconnecting",
         );
+      }
       // Also while reconnecting: an attempt can hang on a frozen server that accepted the TCP connection.
       try {
         await this.server.reconnect();

@@ -1,7 +1,8 @@
 /**
  * The boot and stop sequence every adapter shares, owned by the kit: open the runtime (bus, stores, links),
  * let the adapter connect to its network, consume its deliveries, bring the network in line with its linked
- * conversations (now and after each change), then whatever the adapter starts last. Whatever fails on the
+ * conversations (now and after each change), then whatever the adapter starts last, then the watch on its
+ * server connection, whose state it reports to the core (BridgeHealthReport). Whatever fails on the
  * way closes what was opened before it. stop() takes no more deliveries, then closes the adapter (which may
  * still publish what it holds), then the runtime.
  */
@@ -9,6 +10,7 @@ import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import type { Logger } from "../../gateway/platform/log.js";
 import { AdapterRuntime, type DeliveryHandler, type DeliverySettings } from "./AdapterRuntime.js";
 import type { Capabilities } from "./capabilities.js";
+import { BridgeHealthReport } from "./BridgeHealthReport.js";
 import type { ConnectionWatch } from "./ConnectionWatch.js";
 
 /** What a network's adapter supplies to the kit. */
@@ -67,6 +69,7 @@ export async function startAdapter<Adapter extends NetworkAdapter>(
   let stopped: Promise<void> | undefined;
   let consuming = false;
   let stopListening: (() => void) | undefined;
+  let health: BridgeHealthReport | undefined;
   const running = Object.assign(adapter, {
     checks: () => ({
       server: adapter.connection?.ready ?? true,
@@ -75,6 +78,7 @@ export async function startAdapter<Adapter extends NetworkAdapter>(
     stop: (): Promise<void> =>
       (stopped ??= (async () => {
         adapter.connection?.stop();
+        await health?.stop();
         stopListening?.();
         try {
           await runtime.stopDeliveries();
@@ -97,7 +101,11 @@ export async function startAdapter<Adapter extends NetworkAdapter>(
       await reconcile();
     }
     await adapter.afterStart?.();
-    adapter.connection?.start();
+    if (adapter.connection !== undefined) {
+      adapter.connection.start();
+      // Shared with the core, whose console shows each link's bridges; this process's metrics have the same.
+      health = await BridgeHealthReport.start(bus, adapter.connection, { network, instance, log });
+    }
   } catch (error) {
     await running.stop();
     throw error;

@@ -20,6 +20,7 @@ import { PartnerLink } from "./federation/PartnerLink.js";
 import { privateKeyFrom, publicKeyFrom } from "./federation/partnerManifest.js";
 import { ConsentStore } from "./federation/ConsentStore.js";
 import { listenAdminApi } from "./admin/AdminApi.js";
+import { BridgeStatuses } from "./admin/console/BridgeStatuses.js";
 import { ConsoleFeed } from "./admin/console/ConsoleFeed.js";
 import { consoleRouter } from "./admin/console/consoleRouter.js";
 import type { HttpListener } from "../platform/http/HttpListener.js";
@@ -149,6 +150,7 @@ export class GatewayService {
     if (adminToken !== undefined && loaded.config.admin !== undefined) {
       const checkAgency = (id: string): boolean => service.policyEngine.agency(id) !== undefined;
       const feed = (service.consoleFeed = await ConsoleFeed.start(theBus, log));
+      const bridges = await BridgeStatuses.open(theBus, log);
       const consents = federation?.consents;
       service.admin = await listenAdminApi(
         {
@@ -163,6 +165,7 @@ export class GatewayService {
               links,
               checkAgency,
               feed,
+              bridges,
               log,
               ...(consents === undefined ? {} : { consents }),
             }),

@@ -8,6 +8,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.
 import addFormats from "ajv-formats";
 import type {
   AuditBatch,
+  BridgeHealth,
   Config,
   DeadLetter,
   Delivery,
@@ -48,6 +49,7 @@ const schemaFiles = [
   "deadletter.schema.json",
   "partner-manifest.schema.json",
   "federation.schema.json",
+  "bridge-health.schema.json",
 ] as const;
 
 // strictRequired is off because conditional branches (if/then) require properties their parent defines.
@@ -118,6 +120,11 @@ export const validateAuditBatch = validator<AuditBatch>(
 export const validateLink = validator<Link>("link.schema.json", "link", "FG_LINK_INVALID");
 export const validatePolicy = validator<Policy>("policy.schema.json", "policy", "FG_POLICY_INVALID");
 export const validateConfig = validator<Config>("config.schema.json", "config", "FG_CONFIG_INVALID");
+export const validateBridgeHealth = validator<BridgeHealth>(
+  "bridge-health.schema.json",
+  "bridge health",
+  "FG_EVENT_INVALID",
+);
 export const validateDeadLetter = validator<DeadLetter>(
   "deadletter.schema.json",
   "dead letter",

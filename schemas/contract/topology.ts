@@ -42,7 +42,29 @@ export const buckets = {
   partners: "fedgate_partners",
   /** This gateway's and its partners' signed consent to each shared conversation. */
   consents: "fedgate_consents",
+  /**
+   * Each bridge instance's connection to its server, as it reports it (schemas/bridge-health.schema.json),
+   * under <network>.<instance>; entries expire after BRIDGE_HEALTH_TTL_MS.
+   */
+  bridgeHealth: "fedgate_bridge_health",
 } as const;
+
+/**
+ * How long a bridge's health report lasts unless written again: four of the default check intervals
+ * (bridges.<network>.connectionCheck.intervalMs). A bridge writes at least every third of it, so an entry that
+ * is gone means the bridge stopped reporting.
+ */
+export const BRIDGE_HEALTH_TTL_MS = 60_000;
+
+/** The durable consumer on FEDGATE_OUTBOUND through which a bridge instance takes its deliveries. */
+export function adapterConsumer(network: string, instance: string): string {
+  return `fedgate-adapter-${network}-${instance}`;
+}
+
+/** A bridge instance's key in the bridge health bucket (network and instance are key-safe tokens). */
+export function bridgeHealthKey(network: string, instance: string): string {
+  return `${network}.${instance}`;
+}
 
 /**
  * The buckets that remember what became of a message, for as long as the message horizon

@@ -83,6 +83,14 @@ export interface KeyValueLimits {
   maxBytes?: number;
 }
 
+/** How far a durable consumer is behind, as the server counts it. */
+export interface ConsumerLag {
+  /** Messages of its stream it has not been given yet. */
+  pending: number;
+  /** Messages it was given and has not acknowledged. */
+  ackPending: number;
+}
+
 export interface Bus {
   /** Creates or updates the streams; idempotent, safe for several processes at once. */
   ensureTopology(): Promise<void>;
@@ -111,6 +119,11 @@ export interface Bus {
     subject: string,
     onMessage: (m: Pick<BusMessage, "subject" | "data">) => Promise<void>,
   ): Subscription;
+  /**
+   * How far the durable consumer `durable` of `stream` is behind, whichever process consumes with it;
+   * undefined when there is no such consumer. A request to the server: read it through ConsumerLagReading.
+   */
+  consumerLag(stream: StreamName, durable: string): Promise<ConsumerLag | undefined>;
   /**
    * Opens (creating if needed) a key-value bucket. Only what the options name is set, on a new bucket or an
    * existing one; opening without them leaves what another process set.

@@ -27,6 +27,7 @@ import type { KeyValueStore } from "./KeyValueStore.js";
 import {
   type Bus,
   type BusMessage,
+  type ConsumerLag,
   type ConsumerSpec,
   type MessageHandler,
   type PublishOptions,
@@ -37,6 +38,7 @@ import {
 } from "./Bus.js";
 import { type ConsumePolicy, runWithPolicy } from "./consumePolicy.js";
 import { JetStreamKeyValue } from "./JetStreamKeyValue.js";
+import { ConsumerLagReading } from "./ConsumerLagReading.js";
 import { KeyedSequencer } from "./KeyedSequencer.js";
 import { patchNatsRequest } from "./natsRequestPatch.js";
 import { observableGauge } from "../telemetry.js";
@@ -89,56 +91,20 @@ const PULL_RETRY_MS = 1000;
  */
 const OVERDUE_PULL_MS = 100;
 
-/** How old the consumer info behind the lag gauges may be before a collection fetches it again. */
-const CONSUMER_INFO_MAX_AGE_MS = 15_000;
-
-/** What the server last said of one durable consumer of this process, for the lag gauges. */
-interface ConsumerLag {
-  stream: string;
-  consumer: string;
-  /** Messages the consumer has not been given yet. */
-  pending: number;
-  /** Messages given out and not yet acknowledged. */
-  ackPending: number;
-  fetchedAt: number;
-  fetching: boolean;
-  fetch(): Promise<{ num_pending: number; num_ack_pending: number }>;
-}
-
 /** Every consumer running in this process: bounded by the consumers it starts (partitions, adapters). */
-const consumerLags = new Set<ConsumerLag>();
+const consumerLags = new Set<ConsumerLagReading>();
 
 /**
- * Reads what the last fetch found and, where that is older than CONSUMER_INFO_MAX_AGE_MS, fetches anew for
+ * Reports what the last reading found and, where that is older than CONSUMER_INFO_MAX_AGE_MS, reads anew for
  * the next collection: the server is asked at most every 15 s per consumer, and only while metrics are
  * collected, never while messages are handled.
  */
 function observeConsumers(
   report: (value: number, attributes: Record<string, string>) => void,
-  which: "pending" | "ackPending",
+  which: keyof ConsumerLag,
 ): void {
-  const now = Date.now();
-  for (const lag of consumerLags) {
-    report(lag[which], { stream: lag.stream, consumer: lag.consumer });
-    if (which === "pending" && !lag.fetching && now - lag.fetchedAt >= CONSUMER_INFO_MAX_AGE_MS)
-      refreshLag(lag);
-  }
-}
-
-function refreshLag(lag: ConsumerLag): void {
-  lag.fetching = true;
-  lag
-    .fetch()
-    .then((info) => {
-      lag.pending = info.num_pending;
-      lag.ackPending = info.num_ack_pending;
-    })
-    // Unknown for now (NATS away): the last value stands, and the next collection asks again.
-    .catch(() => undefined)
-    .finally(() => {
-      lag.fetchedAt = Date.now();
-      lag.fetching = false;
-    });
+  for (const lag of consumerLags)
+    report(lag.current()?.[which] ?? 0, { stream: lag.stream, consumer: lag.consumer });
 }
 
 observableGauge(
@@ -304,17 +270,11 @@ export class JetStreamBus implements Bus {
       }
     }
     const consumer = await this.js.consumers.get(spec.stream, spec.durable);
-    const lag: ConsumerLag = {
-      stream: spec.stream,
-      consumer: spec.durable,
-      pending: 0,
-      ackPending: 0,
-      fetchedAt: 0,
-      fetching: false,
-      fetch: () => this.jsm.consumers.info(spec.stream, spec.durable),
-    };
+    const lag = new ConsumerLagReading(spec.stream, spec.durable, () =>
+      this.consumerLag(spec.stream, spec.durable),
+    );
     consumerLags.add(lag);
-    refreshLag(lag);
+    lag.current();
     const publish = this.publish.bind(this);
     const keyed = new KeyedSequencer();
     const stopping = new AbortController();
@@ -465,6 +425,16 @@ export class JetStreamBus implements Bus {
     const handle: Subscription = { stop };
     this.subscriptions.add(handle);
     return handle;
+  }
+
+  async consumerLag(stream: StreamName, durable: string): Promise<ConsumerLag | undefined> {
+    try {
+      const info = await this.jsm.consumers.info(stream, durable);
+      return { pending: info.num_pending, ackPending: info.num_ack_pending };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw asTransient(error, `cannot read consumer ${durable} of ${stream}`);
+    }
   }
 
   async keyValue(bucket: string, options: KeyValueLimits = {}): Promise<KeyValueStore> {

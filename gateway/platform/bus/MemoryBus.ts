@@ -6,6 +6,7 @@ import type { KeyValueStore } from "./KeyValueStore.js";
 import type {
   Bus,
   BusMessage,
+  ConsumerLag,
   ConsumerSpec,
   MessageHandler,
   PublishOptions,
@@ -37,6 +38,7 @@ interface DurableState {
   cursor: number;
   busy: boolean;
   stopped: boolean;
+  filterSubject: string;
 }
 
 export class MemoryBus implements Bus {
@@ -94,6 +96,7 @@ export class MemoryBus implements Bus {
       cursor: spec.from === "new" ? stream.messages.length : 0,
       busy: false,
       stopped: false,
+      filterSubject: spec.filterSubject,
     };
     durable.stopped = false;
     this.durables.set(key, durable);
@@ -184,6 +187,16 @@ export class MemoryBus implements Bus {
         await listener.queue;
       },
     };
+  }
+
+  consumerLag(stream: StreamName, durable: string): Promise<ConsumerLag | undefined> {
+    const state = this.durables.get(`${stream}/${durable}`);
+    const messages = this.streams.get(stream)?.messages ?? [];
+    if (state === undefined) return Promise.resolve(undefined);
+    // The message in hand is given out, not pending.
+    const from = state.cursor + (state.busy ? 1 : 0);
+    const pending = messages.slice(from).filter((m) => subjectMatches(state.filterSubject, m.subject)).length;
+    return Promise.resolve({ pending, ackPending: state.busy ? 1 : 0 });
   }
 
   keyValue(bucket: string, options: KeyValueLimits = {}): Promise<KeyValueStore> {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { DeadLetter, Link } from "../../../schemas/types.js";
 import { listenAdminApi } from "../../../gateway/core/admin/AdminApi.js";
+import { BridgeStatuses } from "../../../gateway/core/admin/console/BridgeStatuses.js";
 import { ConsoleFeed } from "../../../gateway/core/admin/console/ConsoleFeed.js";
 import { consoleRouter } from "../../../gateway/core/admin/console/consoleRouter.js";
 import { ConsoleSessions } from "../../../gateway/core/admin/console/ConsoleSessions.js";
@@ -16,7 +17,16 @@ import { PolicyEngine } from "../../../gateway/core/policy/PolicyEngine.js";
 import { Router } from "../../../gateway/core/routing/Router.js";
 import { DeliveryLedger } from "../../../gateway/core/routing/DeliveryLedger.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
-import { examplePolicyFile, matrixRoom, message, stashcatChannel, xmppRoom } from "../../helpers/fixtures.js";
+import { ConnectionWatch } from "../../../bridges/kit/ConnectionWatch.js";
+import { startAdapter } from "../../../bridges/kit/startAdapter.js";
+import {
+  eventually,
+  examplePolicyFile,
+  matrixRoom,
+  message,
+  stashcatChannel,
+  xmppRoom,
+} from "../../helpers/fixtures.js";
 
 const operator = "operator-token-0c3e1a";
 const bpolToken = "bpol-console-token-9d27f4";
@@ -37,9 +47,9 @@ let links: LinkStore;
 let feed: ConsoleFeed;
 let server: HttpListener;
 let router: Router;
+const log = createLogger("silent");
 
 beforeEach(async () => {
-  const log = createLogger("silent");
   bus = new MemoryBus();
   await bus.ensureTopology();
   links = new LinkStore(await bus.keyValue("links"));
@@ -51,6 +61,7 @@ beforeEach(async () => {
   const ledger = new DeliveryLedger(await bus.keyValue("deliveries"));
   router = new Router({ bus, links, identities, ledger, policy: () => policy, log });
   feed = await ConsoleFeed.start(bus, log);
+  const bridges = await BridgeStatuses.open(bus, log);
   server = await listenAdminApi(
     {
       links,
@@ -60,7 +71,14 @@ beforeEach(async () => {
       agencyTokens: { bpol: bpolToken },
       readiness: () => ({}),
       console: (tokens) =>
-        consoleRouter({ tokens, links, checkAgency: (id) => policy.agency(id) !== undefined, feed, log }),
+        consoleRouter({
+          tokens,
+          links,
+          checkAgency: (id) => policy.agency(id) !== undefined,
+          feed,
+          bridges,
+          log,
+        }),
       log,
     },
     "127.0.0.1",
@@ -170,6 +188,70 @@ describe("console", () => {
     expect(decisions).toContain(eventId);
     expect(decisions).toContain("link-paused");
     expect(decisions).not.toContain("secret body text");
+  });
+
+  it("console - each endpoint shows its bridge's connection, stalls and reconnects as the bridge reports them, and its deliveries' lag; a bridge that does not report shows so", async () => {
+    // The XMPP side's bridge: a real watch whose server stops answering once, and whose deliveries hang.
+    let answering = true;
+    const watch = new ConnectionWatch(
+      {
+        ping: () => (answering ? Promise.resolve() : Promise.reject(new Error("no pong"))),
+        reconnect: () => Promise.resolve(),
+      },
+      { ...xmppRoom, log, check: { intervalMs: 50, timeoutMs: 50 } },
+    );
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const bridge = await startAdapter(
+      bus,
+      {
+        network: xmppRoom.network,
+        instance: xmppRoom.instance,
+        open: () =>
+          Promise.resolve({
+            deliver: async () => {
+              await held;
+              return undefined;
+            },
+            close: () => Promise.resolve(),
+            connection: watch,
+          }),
+      },
+      log,
+    );
+    try {
+      answering = false;
+      await eventually(() => (watch.record.stalls > 0 ? true : undefined), 5000, "a stall");
+      answering = true;
+      watch.disconnectedNow();
+      watch.connectedNow();
+      await eventually(() => (watch.ready ? true : undefined), 5000, "answering again");
+      // Three messages for the XMPP room: the first is in hand (and hangs), two wait.
+      for (const body of ["one", "two", "three"]) await route(bpolLink.endpoints[1], body);
+      await eventually(
+        async () =>
+          (await bus.consumerLag("FEDGATE_OUTBOUND", "fedgate-adapter-xmpp-bpol"))?.ackPending === 1
+            ? true
+            : undefined,
+        5000,
+        "the first delivery in hand",
+      );
+      const { cookie } = await logIn(bpolToken);
+      const page = await (await get("/console/links", cookie)).text();
+      const endpoint = (instance: string): string =>
+        new RegExp(`data-instance="${instance}">([\\s\\S]*?)</div>\\s*</div>`).exec(page)?.[1] ?? "";
+      const xmpp = endpoint("xmpp.bpol").replace(/\s+/g, " ");
+      expect(xmpp).toContain('class="bridge-state bridge-connected">connected<');
+      expect(xmpp).toMatch(/>, 1 stall, 1 reconnect since \d{4}-/);
+      expect(xmpp).toContain("deliveries: 2 pending, 1 unacknowledged");
+      const stashcat = endpoint("stashcat.ni").replace(/\s+/g, " ");
+      expect(stashcat).toContain("bridge-not-reporting");
+      expect(stashcat).toContain("deliveries: none consumed yet");
+      expect(page).not.toContain("not measured");
+    } finally {
+      release();
+      await bridge.stop();
+    }
   });
 
   it("console - an agency admin creates a link it is on and revokes it, but not one it is not on", async () => {

@@ -4,7 +4,9 @@
  */
 import type { AuditRecord, Endpoint, Link } from "../../../../schemas/types.js";
 import { conversationKey } from "../../../platform/stores/LinkStore.js";
+import { isFederated } from "../../federation/FederationGate.js";
 import type { AdminScope } from "../adminScope.js";
+import type { InstanceStatus } from "./BridgeStatuses.js";
 import type { DeadLetterEntry, DirectionActivity } from "./ConsoleFeed.js";
 import { Html, html } from "./html.js";
 
@@ -16,8 +18,10 @@ main { padding: 1rem 1.2rem; }
 table { border-collapse: collapse; width: 100%; background: #fff; margin-bottom: 1.2rem; }
 th, td { border: 1px solid #d5d9e0; padding: .35rem .5rem; text-align: left; vertical-align: top; }
 th { background: #e9edf2; }
-.state-active, .health-healthy, .decision-deliver { color: #176b2c; font-weight: 600; }
+.state-active, .health-healthy, .decision-deliver, .bridge-connected { color: #176b2c; font-weight: 600; }
 .state-paused, .health-paused, .health-denied, .decision-deny { color: #a3261b; font-weight: 600; }
+.bridge-not-answering, .bridge-disconnected, .bridge-not-reporting { color: #a3261b; font-weight: 600; }
+.endpoint + .endpoint { margin-top: .6rem; }
 .muted { color: #5d6675; } .error { color: #a3261b; font-weight: 600; }
 form.inline { display: inline; } fieldset { background: #fff; border: 1px solid #d5d9e0; margin-bottom: 1rem; }
 label { display: inline-block; margin: .2rem .6rem .2rem 0; } code { font-size: 13px; }
@@ -94,11 +98,53 @@ export function healthOf(
   return { label: "healthy", kind: "healthy" };
 }
 
-function endpointCell(endpoint: Endpoint, consent: string): Html {
-  return html`<div>
+/** What the console says of a bridge's connection, from its report. */
+export function connectionOf(bridge: InstanceStatus["bridge"]): { label: string; kind: string } {
+  if (bridge === undefined) return { label: "not reporting", kind: "not-reporting" };
+  if (!bridge.connected) return { label: "disconnected, reconnecting", kind: "disconnected" };
+  if (!bridge.answering) return { label: "not answering", kind: "not-answering" };
+  return { label: "connected", kind: "connected" };
+}
+
+const plural = (n: number, one: string): string => `${String(n)} ${one}${n === 1 ? "" : "s"}`;
+
+/** The endpoint's bridge (or, for a partner gateway's endpoint, the federation) and its deliveries' lag. */
+function bridgeLine(endpoint: Endpoint, status: InstanceStatus | undefined): Html {
+  if (isFederated(endpoint))
+    return html`<div class="muted bridge">delivered through the partner gateway, not a bridge</div>`;
+  const bridge = status?.bridge;
+  const connection = connectionOf(bridge);
+  const lag = status?.lag;
+  return html`<div class="bridge">
+    bridge:
+    <span class="bridge-state bridge-${connection.kind}">${connection.label}</span>${
+      bridge === undefined
+        ? html``
+        : html`<span class="bridge-counts"
+              >, ${plural(bridge.stalls, "stall")}, ${plural(bridge.reconnects, "reconnect")} since
+              ${bridge.startedAt}</span
+            >${
+              bridge.roundTripMs === undefined
+                ? html``
+                : html`<span class="muted">, round trip ${String(bridge.roundTripMs)} ms</span>`
+            }`
+    }<br />
+    <span class="delivery-lag"
+      >${
+        lag === undefined
+          ? "deliveries: none consumed yet"
+          : `deliveries: ${String(lag.pending)} pending, ${String(lag.ackPending)} unacknowledged`
+      }</span
+    >
+  </div>`;
+}
+
+function endpointCell(endpoint: Endpoint, consent: string, status: InstanceStatus | undefined): Html {
+  return html`<div class="endpoint" data-instance="${endpoint.network}.${endpoint.instance}">
     <strong>${endpoint.agency}</strong> <code>${conversationKey(endpoint)}</code><br /><span class="muted"
       >consent: ${consent}</span
     >
+    ${bridgeLine(endpoint, status)}
   </div>`;
 }
 
@@ -121,24 +167,25 @@ export interface LinkRow {
   link: Link;
   consents: string[];
   activity: DirectionActivity[];
+  /** Each endpoint's network instance, in the order of link.endpoints. */
+  instances: (InstanceStatus | undefined)[];
 }
 
-export function linksPage(rows: readonly LinkRow[], context: PageContext): Html {
-  const body = rows.map(({ link, consents, activity }) => {
+/** The most links one page shows: each costs a look-up of its bridges on every load. */
+export const LINKS_SHOWN = 500;
+
+export function linksPage(rows: readonly LinkRow[], total: number, context: PageContext): Html {
+  const body = rows.map(({ link, consents, activity, instances }) => {
     const health = healthOf(link, activity);
     const state = link.state ?? "active";
     const next = state === "paused" ? "active" : "paused";
     return html`<tr data-link="${link.id}">
       <td><code>${link.id}</code><br /><span class="muted">${link.description}</span></td>
       <td class="state-${state}">${state}</td>
-      <td>${link.endpoints.map((e, i) => endpointCell(e, consents[i] ?? "unknown"))}</td>
+      <td>${link.endpoints.map((e, i) => endpointCell(e, consents[i] ?? "unknown", instances[i]))}</td>
       <td>
         <div class="health health-${health.kind}">${health.label}</div>
         ${activityCell(activity)}
-        <div class="muted">
-          lag, stalls, reconnects: not measured per link yet (the core's /metrics has fedgate_route_latency
-          over all links)
-        </div>
       </td>
       <td>
         <form class="inline" method="post" action="/console/links/${link.id}/state">
@@ -164,13 +211,26 @@ export function linksPage(rows: readonly LinkRow[], context: PageContext): Html 
     </div>`;
   return page(
     "Links",
-    html`<p><a href="/console/links">Refresh</a></p>
+    html`<p>
+        <a href="/console/links">Refresh</a>
+        <span class="muted"
+          >bridges as they last reported; delivery lag as NATS counted it, at most 15 s ago</span
+        >
+      </p>
+      ${
+        total > rows.length
+          ? html`<p class="error" id="links-truncated">
+              ${String(rows.length)} of ${String(total)} links shown; the admin API (/v1/links) lists them
+              all.
+            </p>`
+          : html``
+      }
       <table id="links">
         <thead>
           <tr>
             <th>Link</th>
             <th>State</th>
-            <th>Endpoints (consent)</th>
+            <th>Endpoints (consent, bridge, deliveries)</th>
             <th>Health (last message each way)</th>
             <th>Actions</th>
           </tr>

@@ -9,12 +9,14 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { AuditRecord, Link } from "../../../../schemas/types.js";
 import { validateLink } from "../../../../schemas/contract/schemas.js";
 import { PermanentError } from "../../../../schemas/contract/errors.js";
+import { bridgeHealthKey } from "../../../../schemas/contract/topology.js";
 import type { LinkStore } from "../../../platform/stores/LinkStore.js";
 import type { Logger } from "../../../platform/log.js";
 import type { ConsentStore } from "../../federation/ConsentStore.js";
 import { isFederated } from "../../federation/FederationGate.js";
 import { type AdminScope, type AdminTokens, checkNewLink, covers } from "../adminScope.js";
 import { toProblem } from "../problem.js";
+import type { BridgeStatuses } from "./BridgeStatuses.js";
 import type { ConsoleFeed } from "./ConsoleFeed.js";
 import { type ConsoleSession, ConsoleSessions, csrfMatches, SESSION_LIFETIME_MS } from "./ConsoleSessions.js";
 import type { Html } from "./html.js";
@@ -22,6 +24,7 @@ import {
   deadLettersPage,
   decisionsPage,
   errorPage,
+  LINKS_SHOWN,
   linksPage,
   loginPage,
   stylesheet,
@@ -32,6 +35,7 @@ export interface ConsoleDeps {
   links: LinkStore;
   checkAgency: (agencyId: string) => boolean;
   feed: ConsoleFeed;
+  bridges: BridgeStatuses;
   consents?: ConsentStore;
   sessions?: ConsoleSessions;
   log: Logger;
@@ -195,16 +199,19 @@ export function consoleRouter(deps: ConsoleDeps): express.Router {
     res.redirect(303, "/console/links");
   });
 
-  router.get("/links", (_req, res) => {
-    const rows = deps.links
-      .list()
-      .filter((link) => covers(scopeOf(res), link))
-      .map((link) => ({
-        link,
-        consents: link.endpoints.map(consentOf),
-        activity: deps.feed.activityOf(link.id),
-      }));
-    send(res, 200, linksPage(rows, context(res)));
+  router.get("/links", async (_req, res) => {
+    const visible = deps.links.list().filter((link) => covers(scopeOf(res), link));
+    const shown = visible.slice(0, LINKS_SHOWN);
+    // A partner gateway's endpoint has no bridge here: the core delivers to it.
+    const bridged = shown.flatMap((link) => link.endpoints.filter((e) => !isFederated(e)));
+    const statuses = await deps.bridges.of(bridged);
+    const rows = shown.map((link) => ({
+      link,
+      consents: link.endpoints.map(consentOf),
+      activity: deps.feed.activityOf(link.id),
+      instances: link.endpoints.map((e) => statuses.get(bridgeHealthKey(e.network, e.instance))),
+    }));
+    send(res, 200, linksPage(rows, visible.length, context(res)));
   });
 
   router.post("/links", async (req, res) => {
