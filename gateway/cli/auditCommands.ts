@@ -5,17 +5,16 @@ import { validateAuditBatch } from "../../schemas/contract/schemas.js";
 import { subjects } from "../../schemas/contract/subjects.js";
 import type { StreamName } from "../../schemas/contract/topology.js";
 import { AuditChainVerifier } from "../core/routing/AuditChain.js";
-import { JetStreamBus } from "../platform/bus/JetStreamBus.js";
-import { createLogger } from "../platform/log.js";
+import { toolBus, withBusOptions, type ToolBusOptions } from "./toolBus.js";
 import { readText } from "../platform/config/loadConfig.js";
 
 const AUDIT_STREAM: StreamName = "FEDGATE_AUDIT";
 
-async function verifyCommand(opts: { nats: string; keyFile?: string }): Promise<void> {
+async function verifyCommand(opts: ToolBusOptions & { keyFile?: string }): Promise<void> {
   // The key as the core reads gateway.auditKey from a file: its text, trimmed.
   const key =
     opts.keyFile === undefined ? undefined : Buffer.from((await readText(opts.keyFile)).trim(), "utf8");
-  const bus = await JetStreamBus.connect({ servers: opts.nats, log: createLogger("warn") });
+  const bus = await toolBus(opts);
   const verifier = new AuditChainVerifier(key);
   try {
     const stored = await bus.storedRange(AUDIT_STREAM);
@@ -63,14 +62,15 @@ async function verifyCommand(opts: { nats: string; keyFile?: string }): Promise<
 }
 
 export function auditCommands(program: Command): void {
-  program
-    .command("audit")
-    .description("the audit trail")
-    .command("verify")
-    .description(
-      "check that no audit batch the core stored was edited, removed or inserted; names the first break",
-    )
-    .requiredOption("--nats <url>", "NATS URL")
+  withBusOptions(
+    program
+      .command("audit")
+      .description("the audit trail")
+      .command("verify")
+      .description(
+        "check that no audit batch the core stored was edited, removed or inserted; names the first break",
+      ),
+  )
     .option("--key-file <file>", "the core's gateway.auditKey, to check each batch's HMAC too")
     .action(verifyCommand);
 }

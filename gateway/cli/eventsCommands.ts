@@ -1,12 +1,11 @@
 /** Operator tools: publish a test event, follow a part of the bus, look up what became of an event. */
 import { randomUUID } from "node:crypto";
 import type { AuditBatch, DeadLetter, Delivery, EventStatus, NormalisedEvent } from "../../schemas/types.js";
-import { JetStreamBus } from "../platform/bus/JetStreamBus.js";
+import { toolBus, type ToolBusOptions } from "./toolBus.js";
 import type { StreamName } from "../../schemas/contract/topology.js";
 import { validateEvent } from "../../schemas/contract/schemas.js";
 import { subjects } from "../../schemas/contract/subjects.js";
 import { PermanentError } from "../../schemas/contract/errors.js";
-import { createLogger } from "../platform/log.js";
 import { encodeJson } from "../platform/bus/KeyValueStore.js";
 import { buckets } from "../../schemas/contract/topology.js";
 import { MessageMap } from "../platform/stores/MessageMap.js";
@@ -15,7 +14,8 @@ import { DeliveryLedger } from "../core/routing/DeliveryLedger.js";
 import { eventStatus } from "../core/admin/eventStatus.js";
 
 export async function sendEventCommand(opts: {
-  nats: string;
+  nats?: string;
+  config?: string;
   from: string;
   text: string;
   sender: string;
@@ -37,7 +37,7 @@ export async function sendEventCommand(opts: {
     ...(opts.marking === undefined ? {} : { marking: opts.marking }),
     timestamp: new Date().toISOString(),
   } satisfies NormalisedEvent);
-  const bus = await JetStreamBus.connect({ servers: opts.nats, log: createLogger("warn") });
+  const bus = await toolBus(opts);
   try {
     const receipt = await bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
     process.stdout.write(`published event ${event.id} (stream ${receipt.stream}, seq ${receipt.seq})\n`);
@@ -82,7 +82,7 @@ export function describeMessage(what: string, data: Uint8Array): string[] {
 
 export async function tailCommand(
   what: string,
-  opts: { nats: string; all?: boolean; json?: boolean },
+  opts: ToolBusOptions & { all?: boolean; json?: boolean },
 ): Promise<void> {
   const tail = tails[what];
   if (tail === undefined) {
@@ -91,7 +91,7 @@ export async function tailCommand(
       `cannot tail "${what}": use ${Object.keys(tails).join(", ")}`,
     );
   }
-  const bus = await JetStreamBus.connect({ servers: opts.nats, log: createLogger("warn") });
+  const bus = await toolBus(opts);
   await bus.ensureTopology();
   const subscription = await bus.follow(
     tail.stream,
@@ -119,8 +119,11 @@ export async function tailCommand(
 }
 
 /** What became of a routed message, as GET /v1/events/{id} answers, read from the bus's stores directly. */
-export async function eventStatusCommand(id: string, opts: { nats: string; json?: boolean }): Promise<void> {
-  const bus = await JetStreamBus.connect({ servers: opts.nats, log: createLogger("warn") });
+export async function eventStatusCommand(
+  id: string,
+  opts: ToolBusOptions & { json?: boolean },
+): Promise<void> {
+  const bus = await toolBus(opts);
   const links = new LinkStore(await bus.keyValue(buckets.links));
   try {
     await links.start();

@@ -9,6 +9,7 @@ import { sendEventCommand, tailCommand, eventStatusCommand } from "./eventsComma
 import { federationCommands } from "./federationCommands.js";
 import { auditCommands } from "./auditCommands.js";
 import { gatewayCommand } from "./gatewayCommand.js";
+import { withBusOptions } from "./toolBus.js";
 
 const program = new Command("fedgate")
   .description("Federation gateway between the messengers of public authorities")
@@ -38,29 +39,24 @@ program
   .action((opts: { config: string }) => checkConfigCommand(opts.config));
 
 const events = program.command("events").description("publish, follow and look up events on the bus");
-events
-  .command("send")
-  .description("publish a test message as if an adapter had received it")
-  .requiredOption("--nats <url>", "NATS URL")
+withBusOptions(events.command("send").description("publish a test message as if an adapter had received it"))
   .requiredOption("--from <network/instance/conversation>", "source conversation")
   .requiredOption("--text <text>", "message text")
   .option("--sender <userId>", "sender's native user id", "demo-user")
   .option("--name <displayName>", "sender's display name")
   .option("--marking <markingId>", "classification marking")
   .action(sendEventCommand);
-events
-  .command("tail")
-  .description("print events on the bus as they arrive")
+withBusOptions(events.command("tail").description("print events on the bus as they arrive"))
   .argument("<what>", "outbound, audit, deadletter or inbound")
-  .requiredOption("--nats <url>", "NATS URL")
   .option("--all", "start from the first stored message instead of new ones")
   .option("--json", "print each message as stored, one JSON document a line")
   .action(tailCommand);
-events
-  .command("status")
-  .description("what became of a routed message: each target's decision and delivery (metadata only)")
+withBusOptions(
+  events
+    .command("status")
+    .description("what became of a routed message: each target's decision and delivery (metadata only)"),
+)
   .argument("<id>", "the event id")
-  .requiredOption("--nats <url>", "NATS URL")
   .option("--json", "print the answer as GET /v1/events/{id} gives it")
   .action(eventStatusCommand);
 

@@ -20,6 +20,7 @@ import { localCa } from "../harness/demo/localCertificates.js";
 import { eventually, message, stashcatChannel, writeGatewayConfig, xmppRoom } from "../helpers/fixtures.js";
 import { startNatsOrSkip } from "../helpers/nats.js";
 import { RecordingAdapter } from "../helpers/RecordingAdapter.js";
+import { runFedgate } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
 
 const log = createLogger("silent");
@@ -97,6 +98,23 @@ describe.skipIf(nats === undefined)("NATS with TLS and credentials", () => {
       await Promise.all([xmpp.runtime.close(), stashcat.runtime.close()]);
     }
   });
+
+  it("nats - the operator tools reach it with --config (its TLS and login); with --nats alone they are refused", async () => {
+    if (nats === undefined) return;
+    const config = await configWith({
+      url: nats.url,
+      tls: { caFile: ca.caFile },
+      nkeySeed: { file: seedFile },
+    });
+    const verified = runFedgate(["audit", "verify", "--config", config]);
+    expect(await verified.exited, verified.output()).toBe(0);
+    expect(verified.output()).toContain("audit trail intact");
+    const bare = runFedgate(["audit", "verify", "--nats", nats.url]);
+    expect(await bare.exited).toBe(1);
+    const both = runFedgate(["events", "tail", "audit", "--nats", nats.url, "--config", config]);
+    expect(await both.exited).toBe(1);
+    expect(both.output()).toContain("FG_CONFIG_INVALID: give --nats or --config, not both");
+  }, 60_000);
 
   it("nats - a CA that did not issue the server's certificate fails with FG_BUS_TLS_REJECTED naming nats.tls.caFile", async () => {
     if (nats === undefined) return;
