@@ -2,7 +2,7 @@
  * A local CA (demo, tests) and certificates it issues, made with Debian's openssl: what two federated gateways present on
  * their leafnode. Each certificate's key is pinned by the SHA-256 of its SubjectPublicKeyInfo.
  */
-import { createHash, X509Certificate } from "node:crypto";
+import { createHash, randomBytes, X509Certificate } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureDebianBinary } from "../servers/debianPackages.js";
@@ -62,7 +62,10 @@ export async function localCa(
         caFile,
         "-CAkey",
         caKey,
-        "-CAcreateserial",
+        // A random serial of its own: a serial file (-CAcreateserial) is read and rewritten by every issue, and
+        // two issued at once read it half-written ("Unable to load number from ca.srl").
+        "-set_serial",
+        `0x${randomBytes(16).toString("hex")}`,
         "-out",
         certFile,
         "-days",
