@@ -53,8 +53,7 @@ describe.skipIf(nats === undefined)("consumer lag - scraped from /metrics", () =
       { origin: "test", log, maxAttempts: 3 },
     );
     for (let n = 0; n < 5; n++) await bus.publish(subject, Buffer.from(String(n)));
-    // The consumer's info was read as it started, before anything was published; the next read comes once
-    // that is 15 s old and metrics are collected.
+    // Nothing was read yet: the first collection reports nothing held and asks the server, for the next one.
     expect(sample(await scrapeThisProcess(), "fedgate_consumer_lag", labels)).toBe(0);
     const lagging = async (): Promise<string | undefined> => {
       await sleep(500);

@@ -273,8 +273,8 @@ export class JetStreamBus implements Bus {
     const lag = new ConsumerLagReading(spec.stream, spec.durable, () =>
       this.consumerLag(spec.stream, spec.durable),
     );
+    // Read first when metrics are first collected, not as the consumer starts: the core starts one per partition.
     consumerLags.add(lag);
-    lag.current();
     const publish = this.publish.bind(this);
     const keyed = new KeyedSequencer();
     const stopping = new AbortController();
