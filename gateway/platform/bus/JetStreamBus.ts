@@ -280,7 +280,7 @@ export class JetStreamBus implements Bus {
     const stopping = new AbortController();
     const stopped = (): boolean => stopping.signal.aborted;
     const settle = async (jsMsg: JsMsg, message: BusMessage): Promise<void> => {
-      const outcome = await runWithPolicy(message, handler, () => jsMsg.working(), publish, policy);
+      const outcome = await runWithPolicy(message, handler, () => jsMsg.working(), publish, policy, stopped);
       if (outcome === "ack") jsMsg.ack();
       else if (outcome === "term") jsMsg.term();
     };

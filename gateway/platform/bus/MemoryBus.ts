@@ -116,15 +116,20 @@ export class MemoryBus implements Bus {
         }
         durable.busy = true;
         const message: BusMessage = { ...stored, deliveryCount: 1 };
-        running = runWithPolicy(message, handler, () => undefined, this.publish.bind(this), policy).then(
-          (outcome) => {
-            if (outcome !== "unsettled") durable.cursor++;
-            durable.busy = false;
-            queueMicrotask(() => {
-              for (const wake of this.wakeups) wake();
-            });
-          },
-        );
+        running = runWithPolicy(
+          message,
+          handler,
+          () => undefined,
+          this.publish.bind(this),
+          policy,
+          () => stopped,
+        ).then((outcome) => {
+          if (outcome !== "unsettled") durable.cursor++;
+          durable.busy = false;
+          queueMicrotask(() => {
+            for (const wake of this.wakeups) wake();
+          });
+        });
         return;
       }
     };

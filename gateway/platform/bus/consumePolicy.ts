@@ -23,7 +23,7 @@ export interface ConsumePolicy {
   backoffMs?: (attempt: number) => number;
 }
 
-/** settled: acknowledge or terminate; unsettled: leave it for redelivery (the dead letter could not be stored). */
+/** settled: acknowledge or terminate; unsettled: leave it for redelivery (the dead letter could not be stored, or the consumer stops). */
 export type Outcome = "ack" | "term" | "unsettled";
 
 const deadLetters = counter("fedgate.dead_letters", {
@@ -69,6 +69,8 @@ export async function runWithPolicy(
   progress: () => void,
   publish: (subject: string, data: Uint8Array, options?: PublishOptions) => Promise<PublishReceipt>,
   policy: ConsumePolicy,
+  /** Whether the consumer is stopping: a transient failure then leaves the message for the next consumer. */
+  stopping: () => boolean = () => false,
 ): Promise<Outcome> {
   const backoff = policy.backoffMs ?? defaultBackoff;
   for (let attempt = 1; ; attempt++) {
@@ -83,6 +85,11 @@ export async function runWithPolicy(
         seq: message.seq,
         attempt,
       };
+      // Retrying in place would hold the stop up for as long as the failure lasts (a partner away for an hour).
+      if (isTransient(error) && stopping()) {
+        policy.log.debug(fields, "transient failure while stopping; left for redelivery");
+        return "unsettled";
+      }
       if (isTransient(error) && attempt < policy.maxAttempts) {
         // Attempts 1, 2, 4, 8, …: a partner away for an hour is a few lines in the log, not thousands.
         if ((attempt & (attempt - 1)) === 0) policy.log.warn(fields, "transient failure, retrying");

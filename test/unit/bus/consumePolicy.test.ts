@@ -90,4 +90,38 @@ describe("consume policy - what happens when a handler fails", () => {
     expect(letter?.payloadEncoding).toBe("base64");
     expect(Buffer.from(letter?.payload ?? "", "base64")).toEqual(Buffer.from([0xff, 0xfe]));
   });
+
+  it("consume policy - a consumer stopping while its handler keeps failing transiently stops, and leaves the message for later", async () => {
+    const bus = new MemoryBus();
+    await bus.ensureTopology();
+    let attempts = 0;
+    const subscription = await bus.consume(
+      spec,
+      () => {
+        attempts++;
+        throw new TransientError("FG_PEER_UNAVAILABLE", "partner away");
+      },
+      { origin: "test", log, maxAttempts: Number.POSITIVE_INFINITY, backoffMs: () => 20 },
+    );
+    await bus.publish(subjects.outbound("xmpp", "bpol"), Buffer.from("waits"));
+    while (attempts < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    const stopped = await Promise.race([
+      subscription.stop().then(() => "stopped"),
+      new Promise((resolve) => setTimeout(() => resolve("still retrying"), 2000)),
+    ]);
+    expect(stopped).toBe("stopped");
+    expect(letters(bus)).toHaveLength(0);
+    // Not settled: the next consumer of the durable gets it.
+    const seen: string[] = [];
+    await bus.consume(
+      spec,
+      (m) => {
+        seen.push(Buffer.from(m.data).toString());
+        return Promise.resolve();
+      },
+      { origin: "test", log, maxAttempts: 5 },
+    );
+    await bus.settled();
+    expect(seen).toEqual(["waits"]);
+  });
 });
