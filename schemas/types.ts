@@ -583,6 +583,10 @@ export interface FederationConfig {
    * Items: A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
    */
   partners?: string[];
+  /**
+   * How long this gateway holds what its own networks wrote in a conversation a partner orders (a link's orderedBy) for the hub to return it in its order. Past it, the event goes to this gateway's other networks unordered, logged and counted: a hub away never stops a conversation on this side.
+   */
+  orderWaitMs: number;
   leafnode?: LeafnodeConfig;
   /**
    * How long this gateway's approval of a shared conversation holds when the admin names no time.
@@ -681,6 +685,10 @@ export interface Link {
    * Identifier of a classification or protection marking declared in the policy, e.g. "DE-VS-NFD".
    */
   marking?: string;
+  /**
+   * A lower-case name that is safe as a NATS subject token and a KV key part: a network ("xmpp"), an instance ("bpol").
+   */
+  orderedBy?: string;
   /**
    * paused: the core delivers none of the link's events (each is denied as link-paused, and its sender told) until an admin makes it active again. Absent means active.
    */
@@ -900,6 +908,10 @@ export interface Delivery {
   id: string;
   event: NormalisedEvent;
   target: Endpoint;
+  /**
+   * On a delivery to the partner gateway that orders the conversation: this gateway holds the event's deliveries to its other networks until the hub returns the event in its order.
+   */
+  returnOrdered?: true;
   senderAgency?: AgencyRef;
   marking?: DeliveredMarking;
 }
@@ -1210,6 +1222,10 @@ export interface FederatedEvent {
   id: string;
   conversation: SharedConversation;
   event: NormalisedEvent;
+  /**
+   * The sender follows the receiver's order for this conversation: the receiver, its hub, sends the event back once it has ordered it, among the conversation's other events, so that the sender can deliver it to its other networks in that order.
+   */
+  returnOrdered?: true;
 }
 
 export interface FederationReceipt {

@@ -17,6 +17,7 @@ import { PARTITIONS, subjects } from "../../schemas/contract/subjects.js";
 import { ConfigError, FedgateError } from "../../schemas/contract/errors.js";
 import { FederationGate } from "./federation/FederationGate.js";
 import { PartnerLink } from "./federation/PartnerLink.js";
+import { HeldDeliveries } from "./routing/HeldDeliveries.js";
 import { privateKeyFrom, publicKeyFrom } from "./federation/partnerManifest.js";
 import { ConsentStore } from "./federation/ConsentStore.js";
 import { listenAdminApi } from "./admin/AdminApi.js";
@@ -96,6 +97,7 @@ interface Federation {
   consents?: ConsentStore;
   gate?: FederationGate;
   links: PartnerLink[];
+  held?: HeldDeliveries;
 }
 
 export class GatewayService {
@@ -250,6 +252,7 @@ export class GatewayService {
     await consents.start();
     federation.consents = consents;
     federation.gate = new FederationGate(consents, manifests);
+    federation.held = await HeldDeliveries.open({ bus, orderWaitMs: configured.orderWaitMs, log });
     const ackWaitMs = loaded.config.gateway.ackWaitMs;
     for (const partner of configured.partners ?? []) {
       federation.links.push(await PartnerLink.start({ bus, self, partner, consents, log, ackWaitMs }));
@@ -276,6 +279,7 @@ export class GatewayService {
       policy: () => this.policyEngine,
       log: this.log,
       ...(this.federation?.gate === undefined ? {} : { federation: this.federation.gate }),
+      ...(this.federation?.held === undefined ? {} : { held: this.federation.held }),
     });
     const gateway = this.loaded.config.gateway;
     const ackWaitMs = gateway.ackWaitMs;
@@ -337,6 +341,8 @@ export class GatewayService {
 
   async stop(options: { closeBus?: boolean } = {}): Promise<void> {
     this.ready = false;
+    // First: a stopping core releases nothing more; what it held waits in the bucket for another replica.
+    await this.federation?.held?.stop();
     await this.leases?.stop();
     await this.failures?.stop();
     await this.unsupported?.stop();

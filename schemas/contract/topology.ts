@@ -43,6 +43,11 @@ export const buckets = {
   /** This gateway's and its partners' signed consent to each shared conversation. */
   consents: "fedgate_consents",
   /**
+   * Deliveries of events this gateway's networks wrote in a conversation a partner gateway orders, held until
+   * the hub returns each event in its order (gateway/core/routing/HeldDeliveries.ts).
+   */
+  held: "fedgate_held",
+  /**
    * Each bridge instance's connection to its server, as it reports it (schemas/bridge-health.schema.json),
    * under <network>.<instance>; entries expire after BRIDGE_HEALTH_TTL_MS.
    */

@@ -8,8 +8,9 @@
  *   when it returns.
  * - in: the partner's events are stored in this gateway's inbound stream as events of network
  *   "federation", instance <partner>, and receipted; the router then decides them like any other (consent,
- *   the partner's manifest, this gateway's own policy) and audits each decision. Ids are kept, so a repeat
- *   is stored once, and replies, edits and reactions find their message on both sides.
+ *   the partner's manifest, this gateway's own policy) and audits each decision. Each is stored once by the
+ *   partner's delivery id, so a repeat is stored once; event ids are kept, so replies, edits and reactions
+ *   find their message on both sides.
  * - consent: this gateway's grants are sent on every change and again every few seconds (a partner that
  *   was away catches up); the partner's are verified against its manifest and kept.
  */
@@ -58,6 +59,12 @@ const ANNOUNCE_EVERY_MS = 30_000;
 /** A partner away is normal: its deliveries wait, retried at most a second apart, and are never given up. */
 const partnerBackoff = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 1000);
 
+/**
+ * On an inbound event a partner sent with returnOrdered: this gateway orders the conversation, and the router
+ * returns the event to that partner in its order (see routing/HeldDeliveries.ts for the partner's side).
+ */
+export const RETURN_ORDERED_HEADER = "Fedgate-Return-Ordered";
+
 /** What this gateway releases of a delivery: the event as the partner is to see it, its agency asserted. */
 export function releasedEvent(delivery: Delivery, self: string): FederatedEvent {
   const { event, target } = delivery;
@@ -74,7 +81,13 @@ export function releasedEvent(delivery: Delivery, self: string): FederatedEvent 
   };
   if (marking === undefined) delete released.marking;
   else released.marking = marking;
-  return { specVersion: "1", id: delivery.id, conversation: target.conversation, event: released };
+  return {
+    specVersion: "1",
+    id: delivery.id,
+    conversation: target.conversation,
+    event: released,
+    ...(delivery.returnOrdered === true ? { returnOrdered: true } : {}),
+  };
 }
 
 export class PartnerLink {
@@ -216,7 +229,12 @@ export class PartnerLink {
           conversation: federated.conversation,
         },
       });
-      await bus.publish(subjects.inbound(event.source), encodeJson(event), { msgId: event.id });
+      // Stored once per delivery of the partner's: an event of this gateway's own that the hub returns has the
+      // event's id, and must not be taken for the original.
+      await bus.publish(subjects.inbound(event.source), encodeJson(event), {
+        msgId: federated.id,
+        ...(federated.returnOrdered === true ? { headers: { [RETURN_ORDERED_HEADER]: "1" } } : {}),
+      });
       receipt = { id: federated.id, outcome: "stored" };
     } catch (error) {
       // Stored nowhere: the partner hears nothing and sends it again.

@@ -18,12 +18,14 @@ import { validateEvent } from "../../../schemas/contract/schemas.js";
 import { parseInboundSubject, subjects, partitionOf } from "../../../schemas/contract/subjects.js";
 import { PermanentError, ValidationError } from "../../../schemas/contract/errors.js";
 import { type FederationGate, type GateDenial, isFederated } from "../federation/FederationGate.js";
+import type { HeldDeliveries } from "./HeldDeliveries.js";
+import { RETURN_ORDERED_HEADER } from "../federation/PartnerLink.js";
 import type { PolicyEngine, Verdict } from "../policy/PolicyEngine.js";
 import { type DeliveryLedger, deniedIn, LEDGER_TYPES } from "./DeliveryLedger.js";
 import type { IdentityStore } from "../../platform/stores/IdentityStore.js";
 import { encodeJson } from "../../platform/bus/KeyValueStore.js";
 import { encodeDelivery } from "./encodeDelivery.js";
-import { conversationKey, type LinkStore } from "../../platform/stores/LinkStore.js";
+import { conversationKey, type LinkMatch, type LinkStore } from "../../platform/stores/LinkStore.js";
 import {
   contextOfMessage,
   counter,
@@ -65,6 +67,8 @@ export interface RouterDeps {
   federation?: FederationGate;
   /** gateway.auditKey: the key each audit batch's HMAC is made with. */
   auditKey?: Uint8Array;
+  /** Where deliveries wait for the hub's order, in conversations a partner gateway orders (link.orderedBy). */
+  held?: HeldDeliveries;
 }
 
 const NO_FEDERATION: GateDenial = {
@@ -132,7 +136,8 @@ export class Router {
       contextOfMessage(message.headers, event.trace),
     );
     try {
-      await withSpan(span, () => this.route(event, message.data, traceHeaders(span)));
+      const returnOrdered = message.headers[RETURN_ORDERED_HEADER] === "1";
+      await withSpan(span, () => this.route(event, message.data, traceHeaders(span), returnOrdered));
       routeLatency.record(Date.now() - Date.parse(event.timestamp), { network: event.source.network });
     } catch (error) {
       throw failSpan(span, error);
@@ -143,12 +148,14 @@ export class Router {
 
   /**
    * Routes `event`; `eventJson` is the event as it was published, which its deliveries carry unchanged, and
-   * `spanHeaders` the trace context they continue (the route's span).
+   * `spanHeaders` the trace context they continue (the route's span). `returnOrdered`: the partner the event
+   * came from follows this gateway's order, and is sent the event back in it.
    */
   private async route(
     event: NormalisedEvent,
     eventJson: Uint8Array,
     spanHeaders: Record<string, string> | undefined,
+    returnOrdered: boolean,
   ): Promise<void> {
     const { links, identities, log } = this.deps;
     const match = await links.resolve(event.source);
@@ -165,6 +172,9 @@ export class Router {
       return;
     }
     this.activity.note(match.link.id, "inbound");
+    if (match.link.orderedBy === match.endpoint.instance && isFederated(match.endpoint)) {
+      if (await this.returnedByHub(event)) return;
+    }
     const sourceAgency = event.sender.agency ?? match.endpoint.agency;
     if (identities.isPuppet({ ...event.source, userId: event.sender.userId })) {
       await this.record(
@@ -228,24 +238,23 @@ export class Router {
     const work: Promise<unknown>[] = [];
     const denied: { target: Endpoint; verdict: Extract<Verdict, { decision: "deny" }> }[] = [];
     /** The routed event's bytes, encoded once for every target: as published, unless routing changed it. */
-    let routedJson: Uint8Array | undefined;
+    const routedJson = routed === event ? eventJson : encodeJson(routed);
+    const outgoing: { delivery: Omit<Delivery, "event">; json: Uint8Array }[] = [];
+    // Following a hub: what this gateway's own networks wrote waits for the hub to return it in its order.
+    const hub = this.hubOf(match, event, decided);
+    const held: Omit<Delivery, "event">[] = [];
     for (const { target, verdict } of decided) {
       if (verdict.decision === "deliver") {
         const delivery: Omit<Delivery, "event"> = {
           specVersion: "1",
           id: `${event.id}.${this.deliverySuffix(target)}`,
           target,
+          ...(target === hub ? { returnOrdered: true } : {}),
           senderAgency: verdict.senderAgency,
           ...(verdict.marking === undefined ? {} : { marking: verdict.marking }),
         };
-        routedJson ??= routed === event ? eventJson : encodeJson(routed);
-        work.push(
-          this.deps.bus.publish(
-            subjects.outbound(target.network, target.instance),
-            encodeDelivery(delivery, routedJson),
-            spanHeaders === undefined ? { msgId: delivery.id } : { msgId: delivery.id, headers: spanHeaders },
-          ),
-        );
+        if (hub === undefined || target === hub) outgoing.push({ delivery, json: routedJson });
+        else held.push(delivery);
       } else {
         denied.push({ target, verdict });
         log.info(
@@ -257,6 +266,26 @@ export class Router {
         verdict.decision === "deliver" && detail !== undefined ? { ...verdict, detail } : verdict;
       work.push(this.record(event, match.link.id, target, audited, sourceAgency));
     }
+    // A follower's own event, returned in this gateway's order: what it holds for its other networks goes now.
+    if (returnOrdered && isFederated(match.endpoint))
+      outgoing.push({
+        delivery: {
+          specVersion: "1",
+          id: `${event.id}.${this.deliverySuffix(match.endpoint)}`,
+          target: match.endpoint,
+        },
+        json: eventJson,
+      });
+    // Stored before the hub hears of the event, so that its return always finds them.
+    if (held.length > 0) await this.deps.held?.hold(event.id, routedJson, held);
+    for (const { delivery, json } of outgoing)
+      work.push(
+        this.deps.bus.publish(
+          subjects.outbound(delivery.target.network, delivery.target.instance),
+          encodeDelivery(delivery, json),
+          spanHeaders === undefined ? { msgId: delivery.id } : { msgId: delivery.id, headers: spanHeaders },
+        ),
+      );
     // Nobody is told that what they answered is too old: they did nothing wrong.
     const told = denied.filter((d) => d.verdict.reason !== "relation-forgotten");
     if (told.length > 0 && tellsSender(event, match.endpoint))
@@ -268,6 +297,34 @@ export class Router {
         deliveries.add(1, { network: target.network, instance: target.instance });
         this.activity.note(match.link.id, "outbound");
       }
+  }
+
+  /**
+   * The hub's endpoint, when this gateway follows a hub's order in the event's link and releases the event to
+   * it: an event written on one of this gateway's own networks, with the hub among its deliveries.
+   */
+  private hubOf(
+    match: LinkMatch,
+    event: NormalisedEvent,
+    decided: { target: Endpoint; verdict: Verdict }[],
+  ): Endpoint | undefined {
+    const { orderedBy } = match.link;
+    if (orderedBy === undefined || this.deps.held === undefined || isFederated(event.source))
+      return undefined;
+    return decided.find(
+      (d) => d.verdict.decision === "deliver" && isFederated(d.target) && d.target.instance === orderedBy,
+    )?.target;
+  }
+
+  /**
+   * Whether an event from the hub of a conversation this gateway follows is one of this gateway's own,
+   * returned in the hub's order: its held deliveries go out now, or went already (a repeat, or the wait
+   * ran out). Nothing of the hub's copy is delivered: it says when, never what.
+   */
+  private async returnedByHub(event: NormalisedEvent): Promise<boolean> {
+    if ((await this.deps.held?.release(event.id)) === true) return true;
+    const routed = await this.deps.ledger.get(event.id);
+    return routed !== undefined && routed.source !== conversationKey(event.source);
   }
 
   /** What the federation gate says, or a refusal when this gateway has none. */

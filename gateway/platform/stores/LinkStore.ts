@@ -12,6 +12,7 @@
 import type { Endpoint, Link } from "../../../schemas/types.js";
 import { validateLink } from "../../../schemas/contract/schemas.js";
 import { PermanentError } from "../../../schemas/contract/errors.js";
+import { FEDERATION_NETWORK } from "../../../schemas/contract/subjects.js";
 import {
   decodeJson,
   encodeJson,
@@ -64,6 +65,20 @@ function checkDirectShape(link: Link): void {
   throw new PermanentError(
     "FG_LINK_INVALID",
     `link ${link.id}: a direct chat's link is exactly two direct endpoints under an id starting with ${directLinkPrefix}, and no other link has either`,
+  );
+}
+
+/**
+ * A link ordered by a partner gateway shares the conversation with that partner alone: the hub relays it to
+ * any other gateway, so that everyone follows one order.
+ */
+function checkOrderedBy(link: Link): void {
+  if (link.orderedBy === undefined) return;
+  const federated = link.endpoints.filter((e) => e.network === FEDERATION_NETWORK);
+  if (federated.length === 1 && federated[0]?.instance === link.orderedBy) return;
+  throw new PermanentError(
+    "FG_LINK_INVALID",
+    `link ${link.id} is ordered by gateway ${link.orderedBy}, so its one federation endpoint must be that gateway's (it has ${federated.map((e) => e.instance).join(", ") || "none"})`,
   );
 }
 
@@ -148,6 +163,7 @@ export class LinkStore {
   async create(input: unknown): Promise<Link> {
     const link = validateLink(input);
     checkDirectShape(link);
+    checkOrderedBy(link);
     const keys = link.endpoints.map((e) => `endpoint.${keyToken(conversationKey(e))}`);
     if (new Set(keys).size !== keys.length) {
       throw new PermanentError("FG_LINK_INVALID", `link ${link.id} names the same conversation twice`);
@@ -205,7 +221,9 @@ export class LinkStore {
             "FG_LINK_CONFLICT",
             `link ${id} is a direct chat between two people; it takes no other conversation`,
           );
-        return { ...link, endpoints: [...link.endpoints, endpoint] };
+        const joined: Link = { ...link, endpoints: [...link.endpoints, endpoint] };
+        checkOrderedBy(joined);
+        return joined;
       });
     } catch (error) {
       await this.kv.delete(claim);

@@ -142,4 +142,29 @@ describe("LinkStore - direct chats are two people's alone", () => {
     expect(store.list().map((l) => l.id)).toEqual([crossBorderLink.id]);
     store.stop();
   });
+
+  it("LinkStore - a link ordered by a partner gateway shares the conversation with that gateway alone", async () => {
+    const store = new LinkStore(new MemoryKeyValue());
+    await store.start();
+    const shared = (instance: string) => ({
+      network: "federation",
+      instance,
+      conversation: "lage",
+      agency: "bpol",
+    });
+    for (const refused of [
+      { id: "nobody", orderedBy: "de", endpoints: [xmppRoom, matrixRoom] },
+      { id: "elsewhere", orderedBy: "it", endpoints: [matrixRoom, shared("de")] },
+      { id: "two", orderedBy: "de", endpoints: [matrixRoom, shared("de"), shared("it")] },
+    ])
+      await expect(store.create(refused)).rejects.toMatchObject({
+        code: "FG_LINK_INVALID",
+        message: expect.stringContaining(`ordered by gateway ${refused.orderedBy}`) as unknown,
+      });
+    const link = await store.create({ id: "lage", orderedBy: "de", endpoints: [matrixRoom, shared("de")] });
+    expect(link.orderedBy).toBe("de");
+    await expect(store.addEndpoint("lage", shared("it"))).rejects.toMatchObject({ code: "FG_LINK_INVALID" });
+    expect((await store.addEndpoint("lage", xmppRoom)).endpoints).toHaveLength(3);
+    store.stop();
+  });
 });
