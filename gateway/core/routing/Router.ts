@@ -249,7 +249,6 @@ export class Router {
           specVersion: "1",
           id: `${event.id}.${this.deliverySuffix(target)}`,
           target,
-          ...(target === hub ? { returnOrdered: true } : {}),
           senderAgency: verdict.senderAgency,
           ...(verdict.marking === undefined ? {} : { marking: verdict.marking }),
         };
@@ -276,8 +275,11 @@ export class Router {
         },
         json: eventJson,
       });
-    // Stored before the hub hears of the event, so that its return always finds them.
-    if (held.length > 0) await this.deps.held?.hold(event.id, routedJson, held);
+    if (held.length > 0) {
+      // Stored before the hub hears of the event, so that its return always finds them.
+      await this.deps.held?.hold(event.id, routedJson, held);
+      for (const { delivery } of outgoing) if (delivery.target === hub) delivery.returnOrdered = true;
+    }
     for (const { delivery, json } of outgoing)
       work.push(
         this.deps.bus.publish(

@@ -248,13 +248,13 @@ export class DemoFederation {
           (grantKeys[i] as { privateKey: KeyObject }).privateKey,
         );
         const networks = policies[i]?.networks ?? new Set<string>();
-        const links = [
-          linkOf(
-            networks,
-            [{ id: partner.id, networks: policies[partnerIndex]?.networks ?? new Set() }],
-            roomOf,
-          ),
-        ];
+        const shared = linkOf(
+          networks,
+          [{ id: partner.id, networks: policies[partnerIndex]?.networks ?? new Set() }],
+          roomOf,
+        );
+        // Germany's agencies own the conversation, so its gateway orders it; France's follows that order.
+        const links = [i === 0 ? shared : { ...shared, orderedBy: partner.id }];
         const token = randomBytes(24).toString("base64url");
         const consoleAgency = links[0]?.endpoints.find((e) => e.network !== FEDERATION_NETWORK)?.agency ?? "";
         const consoleToken = randomBytes(24).toString("base64url");
