@@ -11,6 +11,7 @@ import { stringify } from "yaml";
 import type {
   AuditRecord,
   Config,
+  Endpoint,
   Link,
   PartnerManifest,
   Policy,
@@ -30,13 +31,33 @@ import { signManifest } from "../../gateway/core/federation/partnerManifest.js";
 import { GatewayService } from "../../gateway/core/GatewayService.js";
 import type { Consent } from "../../gateway/core/federation/ConsentStore.js";
 import { createLogger } from "../../gateway/platform/log.js";
-import { auditRecordsIn } from "./fixtures.js";
+import { auditRecordsIn, eventually } from "./fixtures.js";
 import { startNatsOrSkip } from "./nats.js";
 import { RecordingAdapter } from "./RecordingAdapter.js";
 import { scratchDir } from "./scratchDir.js";
 
 const pem = (key: KeyObject): string =>
   key.export({ type: key.type === "private" ? "pkcs8" : "spki", format: "pem" }).toString();
+
+/** The conversation "Lage" as each of the federation tests' networks names it. */
+export const xmppRoom: Endpoint = {
+  network: "xmpp",
+  instance: "bpol",
+  conversation: "lage@conference.bpol",
+  agency: "bpol",
+};
+export const stashcatChannel: Endpoint = {
+  network: "stashcat",
+  instance: "ni",
+  conversation: "channel:7",
+  agency: "polizei-ni",
+};
+export const tchapRoom: Endpoint = {
+  network: "matrix",
+  instance: "tchap",
+  conversation: "!lage:tchap",
+  agency: "dinum-mi",
+};
 
 export interface GatewaySpec {
   id: string;
@@ -216,4 +237,30 @@ export async function startGatewayPair(
     if (put.status !== 200) throw new Error(`manifest of ${other.id} refused: ${JSON.stringify(put.body)}`);
   }
   return [a, b];
+}
+
+/** Both gateways' admins approve a shared conversation; resolves once both see it active. */
+export async function consentOnBothSides(
+  a: GatewayUnderTest,
+  b: GatewayUnderTest,
+  conversation: string,
+): Promise<void> {
+  for (const [holder, partner] of [
+    [a, b],
+    [b, a],
+  ] as const) {
+    const put = await holder.admin("PUT", `/v1/consents/${partner.id}/${conversation}`, {
+      approvedBy: `${holder.id} duty officer`,
+    });
+    if (put.status !== 200) throw new Error(`${holder.id} could not approve ${conversation}: ${put.status}`);
+  }
+  for (const [holder, partner] of [
+    [a, b],
+    [b, a],
+  ] as const)
+    await eventually(
+      async () => ((await holder.consent(partner.id, conversation))?.state === "active" ? true : undefined),
+      15_000,
+      `${conversation} active at ${holder.id}`,
+    );
 }

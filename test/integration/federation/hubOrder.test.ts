@@ -8,27 +8,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Endpoint, Link, Policy } from "../../../schemas/types.js";
 import { eventually, message } from "../../helpers/fixtures.js";
-import { type GatewayUnderTest, startGatewayPair } from "../../helpers/federation.js";
+import {
+  consentOnBothSides,
+  type GatewayUnderTest,
+  stashcatChannel,
+  startGatewayPair,
+  tchapRoom,
+  xmppRoom,
+} from "../../helpers/federation.js";
 import type { RecordingAdapter } from "../../helpers/RecordingAdapter.js";
 
-const xmppRoom: Endpoint = {
-  network: "xmpp",
-  instance: "bpol",
-  conversation: "lage@conference.bpol",
-  agency: "bpol",
-};
-const stashcatChannel: Endpoint = {
-  network: "stashcat",
-  instance: "ni",
-  conversation: "channel:7",
-  agency: "polizei-ni",
-};
-const tchapRoom: Endpoint = {
-  network: "matrix",
-  instance: "tchap",
-  conversation: "!lage:tchap",
-  agency: "dinum-mi",
-};
 const gendarmerieRoom: Endpoint = {
   network: "xmpp",
   instance: "gn",
@@ -109,19 +98,7 @@ describe.skipIf(pair === undefined)("federation - the owning gateway orders a sh
     stashcat = await de.adapter("stashcat", "ni");
     tchap = await fr.adapter("matrix", "tchap");
     gendarmerie = await fr.adapter("xmpp", "gn");
-    expect((await de.admin("PUT", "/v1/consents/fr/lage", { approvedBy: "DE duty officer" })).status).toBe(
-      200,
-    );
-    expect((await fr.admin("PUT", "/v1/consents/de/lage", { approvedBy: "officier" })).status).toBe(200);
-    for (const [gateway, partner] of [
-      [de, "fr"],
-      [fr, "de"],
-    ] as const)
-      await eventually(
-        async () => ((await gateway.consent(partner, "lage"))?.state === "active" ? true : undefined),
-        15_000,
-        `lage active at ${gateway.id}`,
-      );
+    await consentOnBothSides(de, fr, "lage");
   }, 60_000);
 
   afterAll(async () => {

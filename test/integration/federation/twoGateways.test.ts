@@ -11,27 +11,16 @@ import type { Endpoint, FederatedEvent, Link, NormalisedEvent, Policy } from "..
 import { subjects } from "../../../schemas/contract/subjects.js";
 import { encodeJson } from "../../../gateway/platform/bus/KeyValueStore.js";
 import { eventually, message } from "../../helpers/fixtures.js";
-import { type GatewayUnderTest, startGatewayPair } from "../../helpers/federation.js";
+import {
+  consentOnBothSides,
+  type GatewayUnderTest,
+  stashcatChannel,
+  startGatewayPair,
+  tchapRoom,
+  xmppRoom,
+} from "../../helpers/federation.js";
 import type { RecordingAdapter } from "../../helpers/RecordingAdapter.js";
 
-const xmppRoom: Endpoint = {
-  network: "xmpp",
-  instance: "bpol",
-  conversation: "lage@conference.bpol",
-  agency: "bpol",
-};
-const stashcatChannel: Endpoint = {
-  network: "stashcat",
-  instance: "ni",
-  conversation: "channel:7",
-  agency: "polizei-ni",
-};
-const tchapRoom: Endpoint = {
-  network: "matrix",
-  instance: "tchap",
-  conversation: "!lage:tchap",
-  agency: "dinum-mi",
-};
 const xmppOps: Endpoint = { ...xmppRoom, conversation: "einsatz@conference.bpol" };
 const tchapOps: Endpoint = { ...tchapRoom, conversation: "!einsatz:tchap" };
 const shared = (partner: string, conversation: string, agency: string): Endpoint => ({
@@ -145,25 +134,7 @@ describe.skipIf(pair === undefined)("federation - two gateways", () => {
     }
   });
 
-  /** Both admins approve a shared conversation; resolves once both gateways see it active. */
-  async function consentBoth(conversation: string): Promise<void> {
-    expect(
-      (await de.admin("PUT", `/v1/consents/fr/${conversation}`, { approvedBy: "DE duty officer" })).status,
-    ).toBe(200);
-    expect(
-      (await fr.admin("PUT", `/v1/consents/de/${conversation}`, { approvedBy: "officier de permanence" }))
-        .status,
-    ).toBe(200);
-    for (const [gateway, partner] of [
-      [de, "fr"],
-      [fr, "de"],
-    ] as const)
-      await eventually(
-        async () => ((await gateway.consent(partner, conversation))?.state === "active" ? true : undefined),
-        15_000,
-        `${conversation} active at ${gateway.id}`,
-      );
-  }
+  const consentBoth = (conversation: string): Promise<void> => consentOnBothSides(de, fr, conversation);
 
   it("federation - nothing crosses before both gateways consent; one approval leaves it pending on both sides", async () => {
     const before = message(xmppRoom, "Lage 08:00");
