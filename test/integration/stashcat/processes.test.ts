@@ -30,7 +30,12 @@ import { collectInbound } from "../../helpers/xmppScenes.js";
 const log = createLogger("silent");
 // A frozen bridge's push socket is dropped after 2 s without an answer, as a real server drops it after its
 // own (longer) timeout.
-const scene = await startStashcatScene({ pushPing: { intervalMs: 1000, timeoutMs: 1000 } });
+/**
+ * The push server pings every 2 s and drops a socket silent for 2 s more: within 4 s, so a bridge frozen for 5 s
+ * is dropped. The client would notice a frozen server the same way, 2–4 s after the freeze: the bridge's own
+ * check (below) must come first, with room to spare on a busy machine.
+ */
+const scene = await startStashcatScene({ pushPing: { intervalMs: 2000, timeoutMs: 2000 } });
 
 describe.skipIf(scene === undefined)("Stashcat bridge process - kill -9 and SIGSTOP", () => {
   const inbound: NormalisedEvent[] = [];
@@ -44,8 +49,9 @@ describe.skipIf(scene === undefined)("Stashcat bridge process - kill -9 and SIGS
   let relays: TcpRelay[] = [];
   /** The bridge's probes and metrics. */
   let status = "";
-  /** The bridge asks the push channel's heartbeat every second, and gives it a second. */
-  const check = { intervalMs: 1000, timeoutMs: 1000 };
+  /** The bridge asks the push channel's heartbeat every half second, and gives it half a second: a frozen
+   * server is noticed within a second. */
+  const check = { intervalMs: 500, timeoutMs: 500 };
 
   async function startBridge(): Promise<FedgateProcess> {
     const bridge = runFedgate(["bridge", "stashcat", "--config", config]);
