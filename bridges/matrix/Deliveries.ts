@@ -37,7 +37,7 @@ export interface DeliveriesDeps {
   client: Pick<MatrixClient, "redact" | "uploadMedia" | "latestEventsBy">;
   ghosts: Pick<GhostUsers, "ghostFor" | "enter" | "leave" | "sendAs" | "asMember">;
   directChats: Pick<DirectChats, "roomOf">;
-  guard: Pick<RoomGuard, "refusal">;
+  guard: Pick<RoomGuard, "deliveryRefusal">;
   reactions: ReactionStore;
   notices: Pick<BotNotices, "say">;
   state: KeyValueStore;
@@ -63,7 +63,7 @@ export class Deliveries {
     }
     const ghost = await ghosts.ghostFor(delivery);
     const room = await this.roomOf(delivery, ghost);
-    const refusal = guard.refusal(room);
+    const refusal = guard.deliveryRefusal(room);
     if (refusal !== undefined)
       throw new PermanentError("FG_PEER_REFUSED", `room ${room} is not bridged: ${refusal}`);
     switch (event.type) {

@@ -26,6 +26,7 @@ import type { RoomGuard } from "./RoomGuard.js";
 import type { RoomMarkings } from "./RoomMarkings.js";
 import { ENCRYPTED_NOTICE, ENCRYPTED_REFUSAL } from "./roomRefusals.js";
 import type { SkippedEvents } from "./SkippedEvents.js";
+import type { DecryptedEvent } from "./crypto/BridgeCrypto.js";
 import { toNormalisedEvent } from "./toNormalisedEvent.js";
 
 export interface InboundEventsDeps {
@@ -34,7 +35,12 @@ export interface InboundEventsDeps {
   links: Pick<LinkStore, "resolve">;
   /** What the homeserver never sent of linked rooms' timelines. */
   skipped: Pick<SkippedEvents, "before" | "handled">;
-  guard: Pick<RoomGuard, "refusal" | "checked" | "hasBot" | "outsiderRefusal">;
+  guard: Pick<
+    RoomGuard,
+    "refusal" | "checked" | "hasBot" | "outsiderRefusal" | "bridgesEncryptedRooms" | "encrypted"
+  >;
+  /** The clear event inside an encrypted one (see BridgeCrypto); only with encryption enabled. */
+  decrypt?: (roomId: string, event: Record<string, unknown>) => Promise<DecryptedEvent>;
   directChats: Pick<DirectChats, "conversationOf" | "endedByNewcomer">;
   invitations: Pick<Invitations, "onInvite">;
   commands: Pick<Commands, "onCommand">;
@@ -115,10 +121,11 @@ export class InboundEvents {
 
   private async onEvent(raw: unknown, lookBack: boolean): Promise<void> {
     const { self, links, guard, directChats, invitations, commands, markings, ghosts, notices } = this.deps;
-    const event = parseMatrixEvent(raw);
+    const wire = parseMatrixEvent(raw);
     // What the bridge's own users do is what the bridge did: never bridged back.
-    if (self.isBridgeUser(event.sender)) return;
-    if (lookBack) for (const skipped of await this.skippedBefore(event)) await this.handle(skipped, false);
+    if (self.isBridgeUser(wire.sender)) return;
+    if (lookBack) for (const skipped of await this.skippedBefore(wire)) await this.handle(skipped, false);
+    const event = await this.clear(wire, raw);
     const direct = await directChats.conversationOf(event.room_id);
     // A newcomer that is the bot or another ghost is then invited as into any room.
     if (
@@ -157,6 +164,11 @@ export class InboundEvents {
       await markings.onMarkingChanged(event);
       return;
     }
+    if (event.type === EventType.encryption && guard.bridgesEncryptedRooms) {
+      // The room goes on being bridged from Matrix; nothing is posted into it any more.
+      guard.encrypted(event.room_id);
+      return;
+    }
     if (event.type === EventType.encryption || event.type === EventType.encrypted) {
       // Nothing goes into the room either: plain text from other agencies would break what its members expect.
       if (direct === undefined) guard.checked(event.room_id, ENCRYPTED_REFUSAL);
@@ -187,6 +199,32 @@ export class InboundEvents {
       );
     if (event.type === EventType.redaction && (await this.onReactionRedacted(event, conversation))) return;
     await this.publish(event, conversation, direct === undefined);
+  }
+
+  /**
+   * The event as its sender wrote it: an encrypted one decrypted (with encryption enabled), anything else as
+   * it is. FG_NATIVE_UNDECRYPTABLE for one the bridge holds no key for: logged, never published.
+   */
+  private async clear(event: MatrixEvent, raw: unknown): Promise<MatrixEvent> {
+    const { decrypt } = this.deps;
+    if (event.type !== EventType.encrypted || decrypt === undefined || !isRecord(raw)) return event;
+    const decrypted = await decrypt(event.room_id, raw);
+    if (decrypted.sender !== event.sender)
+      throw new PermanentError(
+        "FG_NATIVE_UNDECRYPTABLE",
+        "an encrypted event whose key is another sender's",
+        {
+          detail: { room: event.room_id, eventId: event.event_id },
+        },
+      );
+    // Relations stay outside the encryption, so that servers can follow them: put back what the clear
+    // content lacks.
+    const relation = event.content["m.relates_to"];
+    const content =
+      relation !== undefined && decrypted.content["m.relates_to"] === undefined
+        ? { ...decrypted.content, "m.relates_to": relation }
+        : decrypted.content;
+    return parseMatrixEvent({ ...raw, type: decrypted.type, content });
   }
 
   private async publish(event: MatrixEvent, conversation: string, isRoom: boolean): Promise<void> {

@@ -9,7 +9,7 @@
  * forgets transaction ids when it restarts, so each event a delivery posts also carries its transaction id
  * in its content, and a delivery handled again looks in the room for what it posted before (postedBefore).
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Delivery } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import type { Logger } from "../../gateway/platform/log.js";
@@ -28,6 +28,7 @@ import { matrixCapabilities } from "./capabilities.js";
 import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
 import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import { BotNotices } from "./BotNotices.js";
+import { BridgeCrypto } from "./crypto/BridgeCrypto.js";
 import { Commands } from "./Commands.js";
 import type { LoadedMatrixConfig } from "./config.js";
 import type { MatrixBridgeConfig } from "./config.types.js";
@@ -77,6 +78,8 @@ export class MatrixBridge implements NetworkAdapter {
     state: KeyValueStore,
     /** Signs the file links the bridge serves. */
     private readonly mediaKey: Buffer,
+    /** The bot's device for encrypted rooms, once started (see startCrypto); undefined without encryption. */
+    private readonly crypto: Promise<BridgeCrypto> | undefined,
     log: Logger,
   ) {
     const self = new MatrixInstance(config.instance, bot, {
@@ -132,6 +135,9 @@ export class MatrixBridge implements NetworkAdapter {
       media,
       reactions,
       notices,
+      ...(crypto === undefined
+        ? {}
+        : { decrypt: async (roomId, event) => (await crypto).decrypt(roomId, event) }),
       log,
     });
     this.deliveries = new Deliveries(config, {
@@ -177,6 +183,14 @@ export class MatrixBridge implements NetworkAdapter {
             log,
           });
           const bot = `@${registration.sender_localpart}:${config.serverName}`;
+          // Started once the endpoint listens (below): transactions wait for it rather than drop what
+          // they carry for its device.
+          let cryptoStarted: ((crypto: Promise<BridgeCrypto>) => void) | undefined;
+          const crypto = config.encryption.enabled
+            ? new Promise<BridgeCrypto>((resolve) => {
+                cryptoStarted = resolve;
+              })
+            : undefined;
           const bridge = new MatrixBridge(
             config,
             registration.id,
@@ -188,6 +202,7 @@ export class MatrixBridge implements NetworkAdapter {
             await bus.keyValue(STATE_BUCKET),
             // A key of its own for file links, so that a leaked link reveals nothing of the AS tokens.
             createHash("sha256").update(`fedgate media links\0${registration.as_token}`).digest(),
+            crypto,
             log,
           );
           const media = createMediaRouter({
@@ -202,6 +217,9 @@ export class MatrixBridge implements NetworkAdapter {
               hsToken: registration.hs_token,
               txns: await openTxnStore(bus),
               onEvents: (events) => bridge.onTransaction(events),
+              ...(crypto === undefined
+                ? {}
+                : { onCrypto: async (transaction) => (await crypto).receive(transaction) }),
               userExists: (userId) => bridge.ghostExists(userId),
               log,
             },
@@ -210,6 +228,12 @@ export class MatrixBridge implements NetworkAdapter {
             [media],
           );
           log.info({ url: bridge.server.url, bot }, "Matrix bridge listening for the homeserver");
+          if (cryptoStarted !== undefined) {
+            const starting = startCrypto(client, bot, config.encryption.deviceName, log);
+            cryptoStarted(starting);
+            bridge.cryptoStarting = starting;
+            await starting;
+          }
           return bridge;
         },
       },
@@ -238,9 +262,27 @@ export class MatrixBridge implements NetworkAdapter {
     return this.guard.joinLinkedRooms();
   }
 
+  /** The device being started, for close() to let go of even when it was never awaited elsewhere. */
+  private cryptoStarting: Promise<BridgeCrypto> | undefined;
+
   async close(): Promise<void> {
     await this.server?.close();
+    await (await this.cryptoStarting?.catch(() => undefined))?.close();
   }
+}
+
+/**
+ * The bot's device for encrypted rooms. Its keys live in memory, so each start is a new device, with an id
+ * of its own: a device id whose keys changed would be taken by clients for an attack.
+ */
+function startCrypto(
+  client: MatrixClient,
+  bot: string,
+  deviceName: string,
+  log: Logger,
+): Promise<BridgeCrypto> {
+  const deviceId = `FEDGATE${randomBytes(5).toString("hex").toUpperCase()}`;
+  return BridgeCrypto.start({ client, userId: bot, deviceId, displayName: deviceName, log });
 }
 
 /** The Matrix bridge as MatrixBridge.start gives it: running, with stop(). */

@@ -11,6 +11,7 @@ import { EventType } from "./matrixEvents.js";
 import { serverOf } from "./matrixIds.js";
 import {
   ACCESS_RULES_STATE,
+  ENCRYPTED_DELIVERY_REFUSAL,
   ENCRYPTED_NOTICE,
   ENCRYPTED_REFUSAL,
   foreignRoomRefusal,
@@ -19,7 +20,7 @@ import {
   type RoomRefusal,
 } from "./roomRefusals.js";
 
-export type RoomGuardConfig = Pick<MatrixBridgeConfig, "instance"> & {
+export type RoomGuardConfig = Pick<MatrixBridgeConfig, "instance" | "encryption"> & {
   userServers: string[];
   roomServers: string[];
 };
@@ -36,6 +37,8 @@ export class RoomGuard {
   private readonly botRooms = new Set<string>();
   /** Linked rooms checked for whether they may be bridged, and why not. */
   private readonly checkedRooms = new Map<string, RoomRefusal>();
+  /** Rooms known to be encrypted, bridged from Matrix only (with encryption enabled). */
+  private readonly encryptedRooms = new Set<string>();
 
   constructor(
     private readonly config: RoomGuardConfig,
@@ -58,6 +61,24 @@ export class RoomGuard {
   /** Notes the room as checked, refused for `refusal` or (undefined) bridged. */
   checked(room: string, refusal: RoomRefusal): void {
     this.checkedRooms.set(room, refusal);
+  }
+
+  /** Whether encrypted rooms are bridged (from Matrix): else they are refused. */
+  get bridgesEncryptedRooms(): boolean {
+    return this.config.encryption.enabled;
+  }
+
+  /** Notes that the room turned (or is) encrypted. */
+  encrypted(room: string): void {
+    this.encryptedRooms.add(room);
+  }
+
+  /**
+   * Why nothing may be posted in the room: its refusal, or its encryption (the bridge's ghosts have no
+   * devices to encrypt with, and plain text in an encrypted room is what its members chose against).
+   */
+  deliveryRefusal(room: string): RoomRefusal {
+    return this.refusal(room) ?? (this.encryptedRooms.has(room) ? ENCRYPTED_DELIVERY_REFUSAL : undefined);
   }
 
   /** Forgets the room's check: linked again, it is checked again. */
@@ -119,6 +140,10 @@ export class RoomGuard {
       client.getStateEvent(room, EventType.create, ""),
       client.getState(room, EventType.encryption, ""),
     ]);
+    if (encryption !== undefined && this.config.encryption.enabled) {
+      this.encryptedRooms.add(room);
+      return refusalOfRoomState(this.config.roomServers, room, { rules, createEvent, encryption: undefined });
+    }
     return refusalOfRoomState(this.config.roomServers, room, { rules, createEvent, encryption });
   }
 }

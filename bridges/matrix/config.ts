@@ -40,6 +40,17 @@ export async function loadMatrixConfig(loaded: LoadedConfig): Promise<LoadedMatr
       `ghosts such as ${sampleGhost} are outside the exclusive user namespace of ${file}`,
     );
   }
+  if (config.encryption.enabled) {
+    // Without them the homeserver never hands the bridge's device its keys: every message stays unreadable.
+    const optIns = ["receive_ephemeral", "org.matrix.msc3202", "io.element.msc4190"] as const;
+    const missing = optIns.find((key) => registration[key] !== true);
+    if (missing !== undefined)
+      throw new ConfigError(
+        file,
+        `/${missing}`,
+        "must be true for encrypted rooms (bridges.matrix.encryption.enabled); the homeserver must then load the file again",
+      );
+  }
   return { config, registration };
 }
 

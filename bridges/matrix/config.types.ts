@@ -57,6 +57,7 @@ export interface MatrixBridgeConfig {
   maxBodyBytes: number;
   status: StatusListen;
   connectionCheck: ConnectionCheck;
+  encryption: MatrixEncryption;
 }
 /**
  * Where the bridge listens for the homeserver's transactions, and serves its files to the other bridges.
@@ -90,3 +91,14 @@ export interface MatrixAttachments {
 /**
  * Where a bridge serves its probes and metrics (GET /healthz, /readyz, /metrics) to the kubelet and Prometheus: never the address it serves its network on, so that neither is reachable from the other's side.
  */
+
+export interface MatrixEncryption {
+  /**
+   * Bridge encrypted rooms from Matrix: the bot's device decrypts what members write there. Needs a homeserver that pushes to-device messages and device lists to the bridge (Synapse: experimental_features msc2409_to_device_messages_enabled and msc3202_transaction_extensions) and a registration with receive_ephemeral, org.matrix.msc3202 and io.element.msc4190 (the generated one has them). Nothing is posted into an encrypted room: the other networks' messages for it are refused.
+   */
+  enabled: boolean;
+  /**
+   * The name the bot's device shows in Matrix clients' device lists.
+   */
+  deviceName: string;
+}

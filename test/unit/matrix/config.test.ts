@@ -81,6 +81,24 @@ describe("Matrix bridge config", () => {
     });
   });
 
+  it("Matrix config - encryption is off by default; on, it needs the registration's opt-ins", async () => {
+    const plain = await configWith(section, registration.replace(/^io\.element\.msc4190: true$/m, ""));
+    expect((await loadMatrixConfig(plain.loaded)).config.encryption).toEqual({
+      enabled: false,
+      deviceName: "fedgate bridge",
+    });
+    const encrypted = { ...section, encryption: { enabled: true } };
+    const good = await configWith(encrypted, registration);
+    expect((await loadMatrixConfig(good.loaded)).config.encryption.enabled).toBe(true);
+    const old = await configWith(encrypted, registration.replace(/^io\.element\.msc4190: true$/m, ""));
+    await expect(loadMatrixConfig(old.loaded)).rejects.toMatchObject({
+      code: "FG_CONFIG_INVALID",
+      message: expect.stringContaining(
+        `${join(old.dir, "registration.yaml")}: /io.element.msc4190`,
+      ) as unknown,
+    });
+  });
+
   it("Matrix config - --generate-registration writes a private file once and never overwrites it", async () => {
     const { loaded, dir } = await configWith(section);
     const written = await writeMatrixRegistration(loaded, "http://bridge.internal:9000");

@@ -1,0 +1,145 @@
+/**
+ * The Matrix bridge in encrypted rooms (bridges.matrix.encryption.enabled), against a real Synapse and
+ * nats-server, with matrix-js-sdk's Rust crypto as the official's client: what she writes in an encrypted
+ * linked room reaches the bus in clear, as from a plain room; what the bridge cannot decrypt never does.
+ */
+import "fake-indexeddb/auto";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createClient, MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
+import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
+import type { NormalisedEvent } from "../../../schemas/types.js";
+import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
+import { subjects } from "../../../schemas/contract/subjects.js";
+import { createLogger } from "../../../gateway/platform/log.js";
+import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
+import { eventually } from "../../helpers/fixtures.js";
+import {
+  connectBus,
+  deliverFromWeber,
+  linkTchapRoom,
+  Official,
+  startMatrixBridge,
+  startMatrixScene,
+  tchapRoom,
+  weberGhost,
+} from "../../helpers/matrixScenes.js";
+import { collectInbound } from "../../helpers/xmppScenes.js";
+
+// The client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
+(jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
+for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
+const log = createLogger("silent");
+const scene = await startMatrixScene();
+
+describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
+  const inbound: NormalisedEvent[] = [];
+  const deadLetters: string[] = [];
+  let bus: JetStreamBus;
+  let bridge: RunningMatrixBridge;
+  let claire: JsClient;
+  let room = "";
+
+  beforeAll(async () => {
+    if (scene === undefined) return;
+    bus = await connectBus(scene, log);
+    await collectInbound(bus, inbound);
+    await bus.follow("FEDGATE_DEADLETTER", subjects.deadLetterAll, "start", (m) => {
+      deadLetters.push(Buffer.from(m.data).toString("utf8"));
+    });
+    bridge = await startMatrixBridge(bus, scene, log, { encryption: { enabled: true } });
+    const user = await scene.synapse.registerUser("claire.martin", "pw-claire");
+    claire = createClient({ baseUrl: scene.synapse.baseUrl, ...user });
+    await claire.initRustCrypto({ useIndexedDB: false });
+    await claire.startClient({ initialSyncLimit: 10 });
+    await eventually(() => (claire.isInitialSyncComplete() ? true : undefined), 30_000, "the first sync");
+    ({ room_id: room } = await claire.createRoom({
+      name: "Cellule de crise (chiffrée)",
+      initial_state: [
+        { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+      ],
+    }));
+    await linkTchapRoom(bus, "chiffre", room);
+    await claire.invite(room, scene.bot);
+    await eventually(
+      () => (claire.getRoom(room)?.getMember(scene.bot)?.membership === "join" ? true : undefined),
+      20_000,
+      "the bot in the room, as Claire's client sees it",
+    );
+  });
+
+  afterAll(async () => {
+    try {
+      claire.stopClient();
+      await bridge.stop();
+      await bus.close();
+    } finally {
+      await scene?.stop();
+    }
+  });
+
+  it("Matrix bridge - what an official writes in an encrypted linked room reaches the bus in clear", async () => {
+    const { event_id: sent } = await claire.sendTextMessage(room, "Point de situation à 14 h");
+    const event = await eventually(
+      () => inbound.find((e) => e.source.messageId === sent),
+      30_000,
+      "the decrypted message on the bus",
+    );
+    expect(event).toMatchObject({
+      type: "message.created",
+      source: { network: "matrix", instance: "tchap", conversation: room },
+      sender: { userId: claire.getUserId() },
+      content: { body: "Point de situation à 14 h" },
+    });
+    // A reply keeps its relation, which encryption leaves outside the ciphertext.
+    const { event_id: reply } = await claire.sendMessage(room, {
+      msgtype: MsgType.Text,
+      body: "Reçu",
+      "m.relates_to": { "m.in_reply_to": { event_id: sent } },
+    });
+    const replied = await eventually(
+      () => inbound.find((e) => e.source.messageId === reply),
+      30_000,
+      "the decrypted reply on the bus",
+    );
+    expect(replied.relations?.replyTo).toBe(event.id);
+  });
+
+  it("Matrix bridge - an encrypted event the bridge holds no key for is never published", async () => {
+    if (scene === undefined) return;
+    // Another official's client that encrypts for no one: ciphertext of a session the bridge never got.
+    const paul = await Official.register(scene.synapse, "paul.durand", "Paul Durand");
+    await claire.invite(room, paul.userId);
+    await paul.join(room);
+    const opaque = await paul.send(
+      room,
+      {
+        algorithm: "m.megolm.v1.aes-sha2",
+        sender_key: "c2VuZGVyIGtleSBvZiBubyBkZXZpY2U",
+        session_id: "bm8gc3VjaCBzZXNzaW9u",
+        device_id: "NODEVICE",
+        ciphertext: "QXdhQ2lwaGVydGV4dCB0aGF0IG9wZW5zIHdpdGggbm8ga2V5",
+      },
+      "m.room.encrypted",
+    );
+    const { event_id: after } = await claire.sendTextMessage(room, "Après le message illisible");
+    await eventually(() => inbound.find((e) => e.source.messageId === after), 30_000, "the next message");
+    expect(inbound.some((e) => e.source.messageId === opaque)).toBe(false);
+  });
+
+  it("Matrix bridge - nothing is posted into an encrypted room: a delivery for it is refused", async () => {
+    const refused = await deliverFromWeber(bus, tchapRoom(room), {
+      type: "message.created",
+      content: { body: "Verstanden" },
+    });
+    const letter = await eventually(
+      () => deadLetters.find((l) => l.includes(refused.id)),
+      20_000,
+      "the delivery dead-lettered",
+    );
+    expect(letter).toContain("FG_PEER_REFUSED");
+    expect(letter).toContain("end-to-end encrypted");
+    const timeline = claire.getRoom(room)?.getLiveTimeline().getEvents() ?? [];
+    expect(timeline.some((e) => e.getSender() === weberGhost)).toBe(false);
+    expect(timeline.some((e) => e.getContent()["body"] === "Verstanden")).toBe(false);
+  });
+});
