@@ -18,12 +18,13 @@ import type { MatrixAttachments } from "./config.types.js";
 import type { DirectChats } from "./DirectChats.js";
 import type { GhostUsers } from "./GhostUsers.js";
 import type { MatrixClient } from "./MatrixClient.js";
-import { isRecord } from "./matrixEvents.js";
+import { EventType, isRecord } from "./matrixEvents.js";
 import { isEventId } from "./matrixIds.js";
 import type { MatrixInstance } from "./matrixInstance.js";
 import type { ReactionStore, SentReaction } from "./ReactionStore.js";
 import type { RoomGuard } from "./RoomGuard.js";
-import { toMatrixContent } from "./toMatrixContent.js";
+import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
+import type { BridgeDevices } from "./crypto/BridgeDevices.js";
 import { POSTED_MARKER, txnIdFor } from "./transactionIds.js";
 
 /**
@@ -34,10 +35,15 @@ const POSTED_LOOKBACK = 50;
 
 export interface DeliveriesDeps {
   self: MatrixInstance;
-  client: Pick<MatrixClient, "redact" | "uploadMedia" | "latestEventsBy">;
+  client: Pick<
+    MatrixClient,
+    "redact" | "uploadMedia" | "latestEventsBy" | "presentMembers" | "sendEventAsDevice"
+  >;
   ghosts: Pick<GhostUsers, "ghostFor" | "enter" | "leave" | "sendAs" | "asMember">;
   directChats: Pick<DirectChats, "roomOf">;
-  guard: Pick<RoomGuard, "deliveryRefusal">;
+  guard: Pick<RoomGuard, "refusal" | "encryptionOf">;
+  /** The ghosts' devices, which encrypt what they say in encrypted rooms; only with encryption enabled. */
+  devices?: Pick<BridgeDevices, "deviceFor">;
   reactions: ReactionStore;
   notices: Pick<BotNotices, "say">;
   state: KeyValueStore;
@@ -63,7 +69,7 @@ export class Deliveries {
     }
     const ghost = await ghosts.ghostFor(delivery);
     const room = await this.roomOf(delivery, ghost);
-    const refusal = guard.deliveryRefusal(room);
+    const refusal = guard.refusal(room);
     if (refusal !== undefined)
       throw new PermanentError("FG_PEER_REFUSED", `room ${room} is not bridged: ${refusal}`);
     switch (event.type) {
@@ -96,7 +102,7 @@ export class Deliveries {
     const ids: string[] = [];
     for (const [index, content] of contents.entries()) {
       const txnId = txnIdFor(delivery.id, index);
-      ids.push(posted.get(txnId) ?? (await ghosts.sendAs(ghost, room, content, txnId)));
+      ids.push(posted.get(txnId) ?? (await this.send(ghost, room, content, txnId)));
     }
     const [first, ...rest] = ids;
     if (first === undefined) return undefined;
@@ -105,6 +111,30 @@ export class Deliveries {
       return undefined;
     }
     return { id: first, aliases: rest };
+  }
+
+  /**
+   * Posts one event as the ghost: in an encrypted room (with encryption enabled), encrypted by the ghost's
+   * device for the devices of the room's members, joined and invited. Its transaction id stays outside the
+   * ciphertext, so that a retried delivery still finds what it posted (postedBefore); it tells nothing of
+   * what was said.
+   */
+  private async send(ghost: string, room: string, content: MatrixContent, txnId: string): Promise<string> {
+    const { client, ghosts, guard, devices } = this.deps;
+    const encryption = devices === undefined ? undefined : await guard.encryptionOf(room);
+    if (devices === undefined || encryption === undefined) return ghosts.sendAs(ghost, room, content, txnId);
+    return ghosts.asMember(room, ghost, async () => {
+      const device = await devices.deviceFor(ghost);
+      const members = await client.presentMembers(room);
+      const sealed = await device.encrypt(room, content.type, content.content, members, encryption);
+      return client.sendEventAsDevice(
+        room,
+        EventType.encrypted,
+        { ...sealed, [POSTED_MARKER]: txnId },
+        txnId,
+        { userId: ghost, deviceId: device.deviceId },
+      );
+    });
   }
 
   private async removeReaction(delivery: Delivery, reaction: SentReaction): Promise<void> {

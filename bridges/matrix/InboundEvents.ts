@@ -165,8 +165,8 @@ export class InboundEvents {
       return;
     }
     if (event.type === EventType.encryption && guard.bridgesEncryptedRooms) {
-      // The room goes on being bridged from Matrix; nothing is posted into it any more.
-      guard.encrypted(event.room_id);
+      // The room goes on being bridged, encrypted both ways from now on.
+      guard.encrypted(event.room_id, event.content);
       return;
     }
     if (event.type === EventType.encryption || event.type === EventType.encrypted) {

@@ -9,7 +9,7 @@
  * forgets transaction ids when it restarts, so each event a delivery posts also carries its transaction id
  * in its content, and a delivery handled again looks in the room for what it posted before (postedBefore).
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { Delivery } from "../../schemas/types.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import type { Logger } from "../../gateway/platform/log.js";
@@ -28,7 +28,7 @@ import { matrixCapabilities } from "./capabilities.js";
 import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
 import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import { BotNotices } from "./BotNotices.js";
-import { BridgeCrypto } from "./crypto/BridgeCrypto.js";
+import { BridgeDevices } from "./crypto/BridgeDevices.js";
 import { Commands } from "./Commands.js";
 import type { LoadedMatrixConfig } from "./config.js";
 import type { MatrixBridgeConfig } from "./config.types.js";
@@ -78,8 +78,8 @@ export class MatrixBridge implements NetworkAdapter {
     state: KeyValueStore,
     /** Signs the file links the bridge serves. */
     private readonly mediaKey: Buffer,
-    /** The bot's device for encrypted rooms, once started (see startCrypto); undefined without encryption. */
-    private readonly crypto: Promise<BridgeCrypto> | undefined,
+    /** The bot's and ghosts' devices for encrypted rooms; undefined without encryption. */
+    private readonly devices: BridgeDevices | undefined,
     log: Logger,
   ) {
     const self = new MatrixInstance(config.instance, bot, {
@@ -135,9 +135,9 @@ export class MatrixBridge implements NetworkAdapter {
       media,
       reactions,
       notices,
-      ...(crypto === undefined
+      ...(devices === undefined
         ? {}
-        : { decrypt: async (roomId, event) => (await crypto).decrypt(roomId, event) }),
+        : { decrypt: async (roomId, event) => (await devices.deviceFor(bot)).decrypt(roomId, event) }),
       log,
     });
     this.deliveries = new Deliveries(config, {
@@ -149,6 +149,7 @@ export class MatrixBridge implements NetworkAdapter {
       reactions,
       notices,
       state,
+      ...(devices === undefined ? {} : { devices }),
       log,
     });
     this.guard = guard;
@@ -183,12 +184,12 @@ export class MatrixBridge implements NetworkAdapter {
             log,
           });
           const bot = `@${registration.sender_localpart}:${config.serverName}`;
-          // Started once the endpoint listens (below): transactions wait for it rather than drop what
-          // they carry for its device.
-          let cryptoStarted: ((crypto: Promise<BridgeCrypto>) => void) | undefined;
-          const crypto = config.encryption.enabled
-            ? new Promise<BridgeCrypto>((resolve) => {
-                cryptoStarted = resolve;
+          const devices = config.encryption.enabled
+            ? new BridgeDevices({
+                client,
+                deviceName: config.encryption.deviceName,
+                maxDevices: config.encryption.maxDevices,
+                log,
               })
             : undefined;
           const bridge = new MatrixBridge(
@@ -202,7 +203,7 @@ export class MatrixBridge implements NetworkAdapter {
             await bus.keyValue(STATE_BUCKET),
             // A key of its own for file links, so that a leaked link reveals nothing of the AS tokens.
             createHash("sha256").update(`fedgate media links\0${registration.as_token}`).digest(),
-            crypto,
+            devices,
             log,
           );
           const media = createMediaRouter({
@@ -217,9 +218,7 @@ export class MatrixBridge implements NetworkAdapter {
               hsToken: registration.hs_token,
               txns: await openTxnStore(bus),
               onEvents: (events) => bridge.onTransaction(events),
-              ...(crypto === undefined
-                ? {}
-                : { onCrypto: async (transaction) => (await crypto).receive(transaction) }),
+              ...(devices === undefined ? {} : { onCrypto: (transaction) => devices.receive(transaction) }),
               userExists: (userId) => bridge.ghostExists(userId),
               log,
             },
@@ -228,12 +227,9 @@ export class MatrixBridge implements NetworkAdapter {
             [media],
           );
           log.info({ url: bridge.server.url, bot }, "Matrix bridge listening for the homeserver");
-          if (cryptoStarted !== undefined) {
-            const starting = startCrypto(client, bot, config.encryption.deviceName, log);
-            cryptoStarted(starting);
-            bridge.cryptoStarting = starting;
-            await starting;
-          }
+          // Only once the endpoint listens: making the device is news the homeserver pushes at once, and
+          // what it queues while it takes the bridge for down waits for its next transaction.
+          await devices?.deviceFor(bot);
           return bridge;
         },
       },
@@ -262,27 +258,10 @@ export class MatrixBridge implements NetworkAdapter {
     return this.guard.joinLinkedRooms();
   }
 
-  /** The device being started, for close() to let go of even when it was never awaited elsewhere. */
-  private cryptoStarting: Promise<BridgeCrypto> | undefined;
-
   async close(): Promise<void> {
     await this.server?.close();
-    await (await this.cryptoStarting?.catch(() => undefined))?.close();
+    await this.devices?.close();
   }
-}
-
-/**
- * The bot's device for encrypted rooms. Its keys live in memory, so each start is a new device, with an id
- * of its own: a device id whose keys changed would be taken by clients for an attack.
- */
-function startCrypto(
-  client: MatrixClient,
-  bot: string,
-  deviceName: string,
-  log: Logger,
-): Promise<BridgeCrypto> {
-  const deviceId = `FEDGATE${randomBytes(5).toString("hex").toUpperCase()}`;
-  return BridgeCrypto.start({ client, userId: bot, deviceId, displayName: deviceName, log });
 }
 
 /** The Matrix bridge as MatrixBridge.start gives it: running, with stop(). */

@@ -11,7 +11,6 @@ import { EventType } from "./matrixEvents.js";
 import { serverOf } from "./matrixIds.js";
 import {
   ACCESS_RULES_STATE,
-  ENCRYPTED_DELIVERY_REFUSAL,
   ENCRYPTED_NOTICE,
   ENCRYPTED_REFUSAL,
   foreignRoomRefusal,
@@ -37,8 +36,8 @@ export class RoomGuard {
   private readonly botRooms = new Set<string>();
   /** Linked rooms checked for whether they may be bridged, and why not. */
   private readonly checkedRooms = new Map<string, RoomRefusal>();
-  /** Rooms known to be encrypted, bridged from Matrix only (with encryption enabled). */
-  private readonly encryptedRooms = new Set<string>();
+  /** Each room's m.room.encryption content as last seen, null for a plain room (with encryption enabled). */
+  private readonly encryption = new Map<string, Record<string, unknown> | null>();
 
   constructor(
     private readonly config: RoomGuardConfig,
@@ -63,22 +62,29 @@ export class RoomGuard {
     this.checkedRooms.set(room, refusal);
   }
 
-  /** Whether encrypted rooms are bridged (from Matrix): else they are refused. */
+  /** Whether encrypted rooms are bridged: else they are refused. */
   get bridgesEncryptedRooms(): boolean {
     return this.config.encryption.enabled;
   }
 
-  /** Notes that the room turned (or is) encrypted. */
-  encrypted(room: string): void {
-    this.encryptedRooms.add(room);
+  /** Notes that the room turned (or is) encrypted, with the settings of its m.room.encryption. */
+  encrypted(room: string, settings: Record<string, unknown>): void {
+    this.encryption.set(room, settings);
   }
 
   /**
-   * Why nothing may be posted in the room: its refusal, or its encryption (the bridge's ghosts have no
-   * devices to encrypt with, and plain text in an encrypted room is what its members chose against).
+   * The room's m.room.encryption content, undefined for a plain room: read from its state once, then kept
+   * up to date by the state events the room sends. A room never turns plain again.
    */
-  deliveryRefusal(room: string): RoomRefusal {
-    return this.refusal(room) ?? (this.encryptedRooms.has(room) ? ENCRYPTED_DELIVERY_REFUSAL : undefined);
+  async encryptionOf(room: string): Promise<Record<string, unknown> | undefined> {
+    let settings = this.encryption.get(room);
+    if (settings === undefined) {
+      settings = (await this.deps.client.getState(room, EventType.encryption, "")) ?? null;
+      // An event that came in meanwhile is newer than what was read.
+      settings = this.encryption.get(room) ?? settings;
+      this.encryption.set(room, settings);
+    }
+    return settings ?? undefined;
   }
 
   /** Forgets the room's check: linked again, it is checked again. */
@@ -141,7 +147,7 @@ export class RoomGuard {
       client.getState(room, EventType.encryption, ""),
     ]);
     if (encryption !== undefined && this.config.encryption.enabled) {
-      this.encryptedRooms.add(room);
+      this.encryption.set(room, encryption);
       return refusalOfRoomState(this.config.roomServers, room, { rules, createEvent, encryption: undefined });
     }
     return refusalOfRoomState(this.config.roomServers, room, { rules, createEvent, encryption });

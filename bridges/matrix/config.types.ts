@@ -94,11 +94,15 @@ export interface MatrixAttachments {
 
 export interface MatrixEncryption {
   /**
-   * Bridge encrypted rooms from Matrix: the bot's device decrypts what members write there. Needs a homeserver that pushes to-device messages and device lists to the bridge (Synapse: experimental_features msc2409_to_device_messages_enabled and msc3202_transaction_extensions) and a registration with receive_ephemeral, org.matrix.msc3202 and io.element.msc4190 (the generated one has them). Nothing is posted into an encrypted room: the other networks' messages for it are refused.
+   * Bridge encrypted rooms: the bot's device decrypts what members write, and each ghost's device encrypts what it says there for the room's members' devices. Needs a homeserver that pushes to-device messages and device lists to the bridge (Synapse: experimental_features msc2409_to_device_messages_enabled and msc3202_transaction_extensions) and a registration with receive_ephemeral, org.matrix.msc3202 and io.element.msc4190 (the generated one has them).
    */
   enabled: boolean;
   /**
    * The name the bot's device shows in Matrix clients' device lists.
    */
   deviceName: string;
+  /**
+   * Most devices the bridge holds at once (its bot's and its ghosts'); a ghost beyond them cannot speak in encrypted rooms.
+   */
+  maxDevices: number;
 }

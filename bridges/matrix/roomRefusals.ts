@@ -13,9 +13,6 @@ export const ACCESS_RULES_STATE = "im.vector.room.access_rules";
 
 export const ENCRYPTED_REFUSAL = "it is end-to-end encrypted, and fedgate cannot read encrypted messages";
 
-export const ENCRYPTED_DELIVERY_REFUSAL =
-  "it is end-to-end encrypted, and fedgate bridges encrypted rooms from Matrix only: it does not post in them";
-
 export const ENCRYPTED_NOTICE =
   "This room is end-to-end encrypted. fedgate cannot read encrypted messages, so nothing from this room is bridged any more.";
 

@@ -86,6 +86,7 @@ describe("Matrix bridge config", () => {
     expect((await loadMatrixConfig(plain.loaded)).config.encryption).toEqual({
       enabled: false,
       deviceName: "fedgate bridge",
+      maxDevices: 1000,
     });
     const encrypted = { ...section, encryption: { enabled: true } };
     const good = await configWith(encrypted, registration);
