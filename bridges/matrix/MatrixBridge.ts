@@ -30,7 +30,7 @@ import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import { BotNotices } from "./BotNotices.js";
 import { BridgeDevices } from "./crypto/BridgeDevices.js";
 import { Commands } from "./Commands.js";
-import type { LoadedMatrixConfig } from "./config.js";
+import { readStoreKey, type LoadedMatrixConfig } from "./config.js";
 import type { MatrixBridgeConfig } from "./config.types.js";
 import { Deliveries } from "./Deliveries.js";
 import { DirectChats } from "./DirectChats.js";
@@ -184,13 +184,13 @@ export class MatrixBridge implements NetworkAdapter {
             log,
           });
           const bot = `@${registration.sender_localpart}:${config.serverName}`;
-          const devices = config.encryption.enabled
-            ? new BridgeDevices({
-                client,
-                deviceName: config.encryption.deviceName,
-                maxDevices: config.encryption.maxDevices,
-                log,
-              })
+          const { enabled, deviceName, maxDevices, storeFile, storeKeyFile } = config.encryption;
+          const store =
+            storeFile === undefined || storeKeyFile === undefined
+              ? undefined
+              : { file: storeFile, key: await readStoreKey(storeKeyFile) };
+          const devices = enabled
+            ? await BridgeDevices.open({ client, deviceName, maxDevices, ...(store && { store }), log })
             : undefined;
           const bridge = new MatrixBridge(
             config,

@@ -105,4 +105,12 @@ export interface MatrixEncryption {
    * Most devices the bridge holds at once (its bot's and its ghosts'); a ghost beyond them cannot speak in encrypted rooms.
    */
   maxDevices: number;
+  /**
+   * Where the devices' keys and sessions are kept, so that a restart keeps them (relative to this config file's folder): the bridge's devices stay the same and what was encrypted for them stays readable. Needs storeKeyFile. Without it they live in memory, and each start makes new devices.
+   */
+  storeFile?: string;
+  /**
+   * A file holding the secret the store is encrypted with (at least 32 characters; a mounted Secret), relative to this config file's folder.
+   */
+  storeKeyFile?: string;
 }

@@ -5,8 +5,8 @@
  * that device (MSC3202 device masquerading), and to-device messages, device list changes and one-time-key
  * counts come in with the AS's transactions (MSC2409/MSC4203, MSC3202; see cryptoTransaction.ts).
  *
- * The machine's store is in memory: a restart makes a new device, whose keys Matrix clients learn afresh;
- * messages encrypted for the old device before the restart stay unreadable to the bridge.
+ * The machine's store is in memory, or an IndexedDB store kept on disk (see CryptoStoreFile): with it, a
+ * restart keeps the device's identity and sessions.
  *
  * Every use of the machine is serialised: a transaction's room keys must be in before the events they
  * open are decrypted, and a room key must be shared before a message is encrypted with it.
@@ -27,6 +27,7 @@ import {
   RoomId,
   RoomMessageRequest,
   SignatureUploadRequest,
+  StoreHandle,
   ToDeviceRequest,
   TrustRequirement,
   UserId,
@@ -47,6 +48,13 @@ export interface BridgeCryptoOptions {
   deviceId: string;
   /** The device's name as clients list it. */
   displayName: string;
+  /**
+   * The device's store (IndexedDB, see CryptoStoreFile), encrypted with `key` (32 bytes); a store of that
+   * name holding the device already brings back its identity and sessions. Without it, in memory.
+   */
+  store?: { name: string; key: Uint8Array };
+  /** Called, inside the work on the machine, after each change worth keeping: the store is saved. */
+  onChanged?: () => Promise<void>;
   log: Logger;
 }
 
@@ -97,6 +105,8 @@ export class BridgeCrypto {
 
   private constructor(
     private readonly machine: OlmMachine,
+    /** The store's handle, which holds its database open until freed. */
+    private readonly storeHandle: StoreHandle | undefined,
     private readonly options: BridgeCryptoOptions,
   ) {}
 
@@ -104,9 +114,21 @@ export class BridgeCrypto {
   static async start(options: BridgeCryptoOptions): Promise<BridgeCrypto> {
     await loadWasm();
     await options.client.upsertDevice(options.deviceId, options.displayName, options.userId);
-    const machine = await OlmMachine.initialize(new UserId(options.userId), new DeviceId(options.deviceId));
-    const crypto = new BridgeCrypto(machine, options);
-    await crypto.exclusive(() => crypto.sendOutgoing());
+    const userId = new UserId(options.userId);
+    const deviceId = new DeviceId(options.deviceId);
+    const storeHandle =
+      options.store === undefined
+        ? undefined
+        : await StoreHandle.openWithKey(options.store.name, options.store.key);
+    const machine =
+      storeHandle === undefined
+        ? await OlmMachine.initialize(userId, deviceId)
+        : await OlmMachine.initFromStore(userId, deviceId, storeHandle);
+    const crypto = new BridgeCrypto(machine, storeHandle, options);
+    await crypto.exclusive(async () => {
+      await crypto.sendOutgoing();
+      await options.onChanged?.();
+    });
     options.log.info(
       { deviceId: options.deviceId, ed25519: machine.identityKeys.ed25519.toBase64() },
       "Matrix bridge device ready for encrypted rooms",
@@ -159,6 +181,7 @@ export class BridgeCrypto {
       } catch (error) {
         this.options.log.warn({ err: error }, "Matrix encryption request failed; it is sent again later");
       }
+      await this.options.onChanged?.();
     });
   }
 
@@ -248,6 +271,8 @@ export class BridgeCrypto {
         type,
         JSON.stringify(content),
       );
+      // Kept before it is sent: a restart must not use the same message index of the room key again.
+      await this.options.onChanged?.();
       return parseObject(encrypted, "an encrypted event");
     });
   }
@@ -256,6 +281,7 @@ export class BridgeCrypto {
   async close(): Promise<void> {
     await this.exclusive(() => {
       this.machine.close();
+      this.storeHandle?.free();
       return Promise.resolve();
     });
   }

@@ -3,8 +3,9 @@
  * for each ghost that speaks in an encrypted room, which encrypts what it says there. A message must come
  * from a device of its sender: clients refuse a room key whose device is not the sender's.
  *
- * Each device's keys live in memory (see BridgeCrypto), so each start makes new devices, each with an id of
- * its own: a device id whose keys changed would be taken by clients for an attack.
+ * With a store file (see CryptoStoreFile) the devices outlive a restart: each user gets back the device it
+ * had. Without one, their keys live in memory and each start makes new devices, each with an id of its own:
+ * a device id whose keys changed would be taken by clients for an attack.
  */
 import { randomBytes } from "node:crypto";
 import { PermanentError } from "../../../schemas/contract/errors.js";
@@ -12,6 +13,7 @@ import type { Logger } from "../../../gateway/platform/log.js";
 import type { MatrixClient } from "../MatrixClient.js";
 import { BridgeCrypto } from "./BridgeCrypto.js";
 import type { CryptoTransaction } from "./cryptoTransaction.js";
+import { CryptoStoreFile } from "./CryptoStoreFile.js";
 
 export interface BridgeDevicesOptions {
   client: MatrixClient;
@@ -19,8 +21,13 @@ export interface BridgeDevicesOptions {
   deviceName: string;
   /** Most devices held at once: the bot's and ghosts' together. */
   maxDevices: number;
+  /** Where the devices' stores are kept, and the key (32 bytes) they are encrypted with; else in memory. */
+  store?: { file: string; key: Uint8Array };
   log: Logger;
 }
+
+/** The name every store's databases begin with. */
+const STORE_PREFIX = "fedgate-crypto-";
 
 /** A fresh device id: letters and digits, as homeservers make them. */
 function newDeviceId(): string {
@@ -30,8 +37,27 @@ function newDeviceId(): string {
 export class BridgeDevices {
   /** Each user's device, started or starting. */
   private readonly devices = new Map<string, Promise<BridgeCrypto>>();
+  /** Each user's device id, of devices started now or before a restart (with a store file). */
+  private readonly deviceIds = new Map<string, string>();
+  private readonly storeFile: CryptoStoreFile | undefined;
 
-  constructor(private readonly options: BridgeDevicesOptions) {}
+  private constructor(private readonly options: BridgeDevicesOptions) {
+    this.storeFile =
+      options.store === undefined
+        ? undefined
+        : new CryptoStoreFile(options.store.file, STORE_PREFIX, () => ({
+            devices: Object.fromEntries(this.deviceIds),
+          }));
+  }
+
+  /** The devices, with those of the store file (if any) ready to be taken up again. */
+  static async open(options: BridgeDevicesOptions): Promise<BridgeDevices> {
+    const devices = new BridgeDevices(options);
+    const stored = await devices.storeFile?.restore();
+    for (const [userId, deviceId] of Object.entries(stored?.devices ?? {}))
+      devices.deviceIds.set(userId, deviceId);
+    return devices;
+  }
 
   /**
    * The user's device, made at the homeserver on first use (the user must exist there). One that failed to
@@ -48,12 +74,16 @@ export class BridgeDevices {
           { detail: { userId } },
         ),
       );
-    const { client, deviceName, log } = this.options;
+    const { client, deviceName, store, log } = this.options;
+    const deviceId = this.deviceIds.get(userId) ?? newDeviceId();
+    const save = this.storeFile === undefined ? undefined : () => this.save(userId, deviceId);
     const starting = BridgeCrypto.start({
       client,
       userId,
-      deviceId: newDeviceId(),
+      deviceId,
       displayName: deviceName,
+      ...(store === undefined ? {} : { store: { name: `${STORE_PREFIX}${deviceId}`, key: store.key } }),
+      ...(save === undefined ? {} : { onChanged: save }),
       log,
     });
     this.devices.set(userId, starting);
@@ -84,5 +114,12 @@ export class BridgeDevices {
     const devices = [...this.devices.values()];
     this.devices.clear();
     for (const starting of devices) await (await starting.catch(() => undefined))?.close();
+    await this.storeFile?.close();
+  }
+
+  /** Keeps the stores, and that `userId`'s device is `deviceId`, in the store file. */
+  private async save(userId: string, deviceId: string): Promise<void> {
+    this.deviceIds.set(userId, deviceId);
+    await this.storeFile?.save();
   }
 }

@@ -5,6 +5,9 @@
  * what the other networks say reaches her encrypted by the device of its sender's ghost.
  */
 import "fake-indexeddb/auto";
+import { randomBytes } from "node:crypto";
+import { stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createClient, MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
 import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
@@ -25,6 +28,7 @@ import {
   weberGhost,
 } from "../../helpers/matrixScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
+import { scratchDir } from "../../helpers/scratchDir.js";
 
 // The client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
 (jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
@@ -39,6 +43,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
   let bridge: RunningMatrixBridge;
   let claire: JsClient;
   let room = "";
+  let encryption: { enabled: true; storeFile: string; storeKeyFile: string };
 
   beforeAll(async () => {
     if (scene === undefined) return;
@@ -47,7 +52,14 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     await bus.follow("FEDGATE_DEADLETTER", subjects.deadLetterAll, "start", (m) => {
       deadLetters.push(Buffer.from(m.data).toString("utf8"));
     });
-    bridge = await startMatrixBridge(bus, scene, log, { encryption: { enabled: true } });
+    const dir = await scratchDir("matrix-crypto");
+    await writeFile(join(dir, "store.key"), `${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
+    encryption = {
+      enabled: true,
+      storeFile: join(dir, "crypto.store"),
+      storeKeyFile: join(dir, "store.key"),
+    };
+    bridge = await startMatrixBridge(bus, scene, log, { encryption });
     const user = await scene.synapse.registerUser("claire.martin", "pw-claire");
     claire = createClient({ baseUrl: scene.synapse.baseUrl, ...user });
     await claire.initRustCrypto({ useIndexedDB: false });
@@ -150,5 +162,45 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     const devices = await claire.getCrypto()?.getUserDeviceInfo([weberGhost]);
     expect(devices?.get(weberGhost)?.size).toBe(1);
     expect(deadLetters).toEqual([]);
+  });
+
+  it("Matrix bridge - a restart keeps the bridge's devices: nothing lost, nothing undecryptable", async () => {
+    if (scene === undefined) return;
+    const bot = scene.bot;
+    const crypto = claire.getCrypto();
+    const before = await crypto?.getUserDeviceInfo([bot, weberGhost], true);
+    const deviceIds = (user: string, info: typeof before) => [...(info?.get(user)?.keys() ?? [])].sort();
+    await bridge.stop();
+    // Kept on disk, encrypted, and only for the bridge's user.
+    expect((await stat(encryption.storeFile)).mode & 0o777).toBe(0o600);
+    bridge = await startMatrixBridge(bus, scene, log, { encryption });
+
+    // Claire's client goes on with the room key it shared before the restart: only the kept one opens it.
+    const { event_id: sent } = await claire.sendTextMessage(room, "Après le redémarrage");
+    const event = await eventually(
+      () => inbound.find((e) => e.source.messageId === sent),
+      30_000,
+      "the message after the restart, decrypted",
+    );
+    expect(event.content?.body).toBe("Après le redémarrage");
+    await deliverFromWeber(bus, tchapRoom(room), {
+      type: "message.created",
+      content: { body: "Nach dem Neustart" },
+    });
+    await eventually(
+      () =>
+        claire
+          .getRoom(room)
+          ?.getLiveTimeline()
+          .getEvents()
+          .find((e) => e.getSender() === weberGhost && e.getContent()["body"] === "Nach dem Neustart"),
+      30_000,
+      "Claire's client to decrypt Weber's message after the restart",
+    );
+    // The same devices as before: no new device for Claire's client to distrust.
+    const after = await crypto?.getUserDeviceInfo([bot, weberGhost], true);
+    expect(deviceIds(weberGhost, after)).toEqual(deviceIds(weberGhost, before));
+    expect(deviceIds(bot, after)).toEqual(deviceIds(bot, before));
+    expect(deviceIds(weberGhost, after)).toHaveLength(1);
   });
 });
