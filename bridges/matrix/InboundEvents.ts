@@ -27,6 +27,7 @@ import type { RoomMarkings } from "./RoomMarkings.js";
 import { ENCRYPTED_NOTICE, ENCRYPTED_REFUSAL } from "./roomRefusals.js";
 import type { SkippedEvents } from "./SkippedEvents.js";
 import type { DecryptedEvent } from "./crypto/BridgeCrypto.js";
+import type { ParkedEvents, RoomKey } from "./crypto/ParkedEvents.js";
 import { toNormalisedEvent } from "./toNormalisedEvent.js";
 
 export interface InboundEventsDeps {
@@ -41,6 +42,8 @@ export interface InboundEventsDeps {
   >;
   /** The clear event inside an encrypted one (see BridgeCrypto); only with encryption enabled. */
   decrypt?: (roomId: string, event: Record<string, unknown>) => Promise<DecryptedEvent>;
+  /** Encrypted events that came before their keys; with decrypt. */
+  parked?: ParkedEvents;
   directChats: Pick<DirectChats, "conversationOf" | "endedByNewcomer">;
   invitations: Pick<Invitations, "onInvite">;
   commands: Pick<Commands, "onCommand">;
@@ -69,10 +72,20 @@ export class InboundEvents {
   }
 
   /**
+   * The encrypted events that waited for these room keys, handled now, in the order they came. One that
+   * still cannot be decrypted is not bridged, and waits no more.
+   */
+  async onRoomKeys(keys: readonly RoomKey[]): Promise<void> {
+    const { parked } = this.deps;
+    if (parked === undefined || keys.length === 0) return;
+    for (const raw of parked.take(keys)) await this.handle(raw, false, false);
+  }
+
+  /**
    * One event of the room's timeline, and first, when `lookBack`, those before it the homeserver never sent
    * (see SkippedEvents). A native user's event, once handled, bridged or refused, is the room's latest.
    */
-  private async handle(raw: unknown, lookBack: boolean): Promise<void> {
+  private async handle(raw: unknown, lookBack: boolean, mayWait = true): Promise<void> {
     const { self, skipped, log } = this.deps;
     const { room_id: room, event_id: eventId, sender } = isRecord(raw) ? raw : {};
     const native =
@@ -82,7 +95,7 @@ export class InboundEvents {
       typeof sender === "string" &&
       !self.isBridgeUser(sender);
     try {
-      await this.onEvent(raw, lookBack);
+      await this.onEvent(raw, lookBack, mayWait);
     } catch (error) {
       if (error instanceof FedgateError && error.transient) throw error;
       const ids = eventIds(raw);
@@ -119,13 +132,15 @@ export class InboundEvents {
     }
   }
 
-  private async onEvent(raw: unknown, lookBack: boolean): Promise<void> {
+  private async onEvent(raw: unknown, lookBack: boolean, mayWait: boolean): Promise<void> {
     const { self, links, guard, directChats, invitations, commands, markings, ghosts, notices } = this.deps;
     const wire = parseMatrixEvent(raw);
     // What the bridge's own users do is what the bridge did: never bridged back.
     if (self.isBridgeUser(wire.sender)) return;
     if (lookBack) for (const skipped of await this.skippedBefore(wire)) await this.handle(skipped, false);
-    const event = await this.clear(wire, raw);
+    const event = await this.clear(wire, raw, mayWait);
+    // Waiting for its key: handled again once it comes.
+    if (event === undefined) return;
     const direct = await directChats.conversationOf(event.room_id);
     // A newcomer that is the bot or another ghost is then invited as into any room.
     if (
@@ -203,12 +218,25 @@ export class InboundEvents {
 
   /**
    * The event as its sender wrote it: an encrypted one decrypted (with encryption enabled), anything else as
-   * it is. FG_NATIVE_UNDECRYPTABLE for one the bridge holds no key for: logged, never published.
+   * it is. FG_NATIVE_UNDECRYPTABLE for one the bridge holds no key for: logged, never published. One whose
+   * key may still come waits for it, when `mayWait` (see onRoomKeys): undefined then.
    */
-  private async clear(event: MatrixEvent, raw: unknown): Promise<MatrixEvent> {
-    const { decrypt } = this.deps;
+  private async clear(event: MatrixEvent, raw: unknown, mayWait: boolean): Promise<MatrixEvent | undefined> {
+    const { decrypt, parked } = this.deps;
     if (event.type !== EventType.encrypted || decrypt === undefined || !isRecord(raw)) return event;
-    const decrypted = await decrypt(event.room_id, raw);
+    let decrypted: DecryptedEvent;
+    try {
+      decrypted = await decrypt(event.room_id, raw);
+    } catch (error) {
+      const sessionId = error instanceof FedgateError ? error.detail["awaitedSession"] : undefined;
+      if (!mayWait || parked === undefined || typeof sessionId !== "string") throw error;
+      parked.park({ roomId: event.room_id, sessionId }, raw);
+      this.deps.log.info(
+        { room: event.room_id, eventId: event.event_id },
+        "encrypted Matrix event waits for its key",
+      );
+      return undefined;
+    }
     if (decrypted.sender !== event.sender)
       throw new PermanentError(
         "FG_NATIVE_UNDECRYPTABLE",

@@ -29,6 +29,7 @@ import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
 import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import { BotNotices } from "./BotNotices.js";
 import { BridgeDevices } from "./crypto/BridgeDevices.js";
+import { ParkedEvents, type RoomKey } from "./crypto/ParkedEvents.js";
 import { Commands } from "./Commands.js";
 import { readStoreKey, type LoadedMatrixConfig } from "./config.js";
 import type { MatrixBridgeConfig } from "./config.types.js";
@@ -48,6 +49,13 @@ import { RoomGuard } from "./RoomGuard.js";
 import { RoomMarkings } from "./RoomMarkings.js";
 import { SaidOnceStore } from "./SaidOnceStore.js";
 import { SkippedEvents } from "./SkippedEvents.js";
+
+/**
+ * Encrypted events that wait for their keys: how many, and how long. A key follows its message within
+ * seconds (the homeserver's next transaction) unless its sender's client withholds it or is gone.
+ */
+const PARKED_EVENTS = 1000;
+const PARKED_AGE_MS = 10 * 60 * 1000;
 
 /** Direct chat rooms, reactions sent and received, notices said once: what a restart must not forget. */
 const STATE_BUCKET = "fedgate_matrix_state";
@@ -137,7 +145,10 @@ export class MatrixBridge implements NetworkAdapter {
       notices,
       ...(devices === undefined
         ? {}
-        : { decrypt: async (roomId, event) => (await devices.deviceFor(bot)).decrypt(roomId, event) }),
+        : {
+            decrypt: async (roomId, event) => (await devices.deviceFor(bot)).decrypt(roomId, event),
+            parked: new ParkedEvents({ maxEvents: PARKED_EVENTS, maxAgeMs: PARKED_AGE_MS, log }),
+          }),
       log,
     });
     this.deliveries = new Deliveries(config, {
@@ -218,7 +229,14 @@ export class MatrixBridge implements NetworkAdapter {
               hsToken: registration.hs_token,
               txns: await openTxnStore(bus),
               onEvents: (events) => bridge.onTransaction(events),
-              ...(devices === undefined ? {} : { onCrypto: (transaction) => devices.receive(transaction) }),
+              ...(devices === undefined
+                ? {}
+                : {
+                    onCrypto: async (transaction) => {
+                      await devices.receive(transaction);
+                      await bridge.onRoomKeys(devices.takeRoomKeys());
+                    },
+                  }),
               userExists: (userId) => bridge.ghostExists(userId),
               log,
             },
@@ -245,6 +263,10 @@ export class MatrixBridge implements NetworkAdapter {
 
   private onTransaction(events: readonly unknown[]): Promise<void> {
     return this.inbound.onTransaction(events);
+  }
+
+  private onRoomKeys(keys: RoomKey[]): Promise<void> {
+    return this.inbound.onRoomKeys(keys);
   }
 
   private ghostExists(userId: string): Promise<boolean> {

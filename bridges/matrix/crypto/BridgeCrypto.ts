@@ -12,6 +12,7 @@
  * open are decrypted, and a room key must be shared before a message is encrypted with it.
  */
 import {
+  DecryptionErrorCode,
   DecryptionSettings,
   DeviceId,
   DeviceLists,
@@ -36,12 +37,13 @@ import { PermanentError } from "../../../schemas/contract/errors.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import type { MatrixClient } from "../MatrixClient.js";
 import type { CryptoTransaction } from "./cryptoTransaction.js";
+import type { RoomKey } from "./ParkedEvents.js";
 
 type Json = Record<string, unknown>;
 type OutgoingRequest = Awaited<ReturnType<OlmMachine["outgoingRequests"]>>[number];
 
 export interface BridgeCryptoOptions {
-  client: MatrixClient;
+  client: Pick<MatrixClient, "upsertDevice" | "deviceRequest" | "sendEventAsDevice">;
   /** The bot's user id: the AS's sender. */
   userId: string;
   /** The bot's device; created at the homeserver when missing. */
@@ -55,6 +57,8 @@ export interface BridgeCryptoOptions {
   store?: { name: string; key: Uint8Array };
   /** Called, inside the work on the machine, after each change worth keeping: the store is saved. */
   onChanged?: () => Promise<void>;
+  /** Told of the room keys that came in (with to-device messages), inside the work on the machine. */
+  onRoomKeys?: (keys: RoomKey[]) => void;
   log: Logger;
 }
 
@@ -92,6 +96,10 @@ function positiveInteger(value: unknown, fallback: number): bigint {
     : BigInt(fallback);
 }
 
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 function parseObject(text: string, what: string): Json {
   const parsed: unknown = JSON.parse(text);
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
@@ -125,6 +133,12 @@ export class BridgeCrypto {
         ? await OlmMachine.initialize(userId, deviceId)
         : await OlmMachine.initFromStore(userId, deviceId, storeHandle);
     const crypto = new BridgeCrypto(machine, storeHandle, options);
+    const { onRoomKeys } = options;
+    if (onRoomKeys !== undefined)
+      machine.registerRoomKeyUpdatedCallback((keys) => {
+        onRoomKeys(keys.map((key) => ({ roomId: key.roomId.toString(), sessionId: key.sessionId })));
+        return Promise.resolve();
+      });
     await crypto.exclusive(async () => {
       await crypto.sendOutgoing();
       await options.onChanged?.();
@@ -202,8 +216,17 @@ export class BridgeCrypto {
         const detail: Json = { roomId };
         if (typeof event["event_id"] === "string") detail["eventId"] = event["event_id"];
         if (cause instanceof MegolmDecryptionError) {
-          detail["reason"] = cause.code;
+          detail["reason"] = DecryptionErrorCode[cause.code];
           if (cause.withheldCode !== undefined) detail["withheld"] = cause.withheldCode;
+          // Not withheld, only not here yet: it may come with a later transaction.
+          const sessionId = isObject(event["content"]) ? event["content"]["session_id"] : undefined;
+          if (
+            cause.withheldCode === undefined &&
+            typeof sessionId === "string" &&
+            (cause.code === DecryptionErrorCode.MissingRoomKey ||
+              cause.code === DecryptionErrorCode.UnknownMessageIndex)
+          )
+            detail["awaitedSession"] = sessionId;
         }
         throw new PermanentError(
           "FG_NATIVE_UNDECRYPTABLE",

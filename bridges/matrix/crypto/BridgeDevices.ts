@@ -14,6 +14,7 @@ import type { MatrixClient } from "../MatrixClient.js";
 import { BridgeCrypto } from "./BridgeCrypto.js";
 import type { CryptoTransaction } from "./cryptoTransaction.js";
 import { CryptoStoreFile } from "./CryptoStoreFile.js";
+import type { RoomKey } from "./ParkedEvents.js";
 
 export interface BridgeDevicesOptions {
   client: MatrixClient;
@@ -25,6 +26,9 @@ export interface BridgeDevicesOptions {
   store?: { file: string; key: Uint8Array };
   log: Logger;
 }
+
+/** Most room keys noted between two transactions. */
+const MAX_ARRIVED_KEYS = 10_000;
 
 /** The name every store's databases begin with. */
 const STORE_PREFIX = "fedgate-crypto-";
@@ -40,6 +44,8 @@ export class BridgeDevices {
   /** Each user's device id, of devices started now or before a restart (with a store file). */
   private readonly deviceIds = new Map<string, string>();
   private readonly storeFile: CryptoStoreFile | undefined;
+  /** Room keys that came in since takeRoomKeys was last asked. */
+  private arrived: RoomKey[] = [];
 
   private constructor(private readonly options: BridgeDevicesOptions) {
     this.storeFile =
@@ -84,6 +90,10 @@ export class BridgeDevices {
       displayName: deviceName,
       ...(store === undefined ? {} : { store: { name: `${STORE_PREFIX}${deviceId}`, key: store.key } }),
       ...(save === undefined ? {} : { onChanged: save }),
+      onRoomKeys: (keys) => {
+        // Bounded: they are taken after every transaction, which carries at most a few hundred.
+        if (this.arrived.length < MAX_ARRIVED_KEYS) this.arrived.push(...keys);
+      },
       log,
     });
     this.devices.set(userId, starting);
@@ -108,6 +118,13 @@ export class BridgeDevices {
       }
       await device.receive(transaction);
     }
+  }
+
+  /** The room keys that came in since the last call: events waiting for them can be decrypted now. */
+  takeRoomKeys(): RoomKey[] {
+    const keys = this.arrived;
+    this.arrived = [];
+    return keys;
   }
 
   async close(): Promise<void> {

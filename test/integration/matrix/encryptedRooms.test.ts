@@ -5,7 +5,7 @@
  * what the other networks say reaches her encrypted by the device of its sender's ghost.
  */
 import "fake-indexeddb/auto";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -21,6 +21,7 @@ import {
   connectBus,
   deliverFromWeber,
   linkTchapRoom,
+  putTransaction,
   Official,
   startMatrixBridge,
   startMatrixScene,
@@ -28,12 +29,32 @@ import {
   weberGhost,
 } from "../../helpers/matrixScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
+import { BridgeCrypto } from "../../../bridges/matrix/crypto/BridgeCrypto.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
 
 // The client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
 (jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
 for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
 const log = createLogger("silent");
+
+/** One client-server API call as a user; fails with Synapse's answer unless it is 200. */
+async function call(
+  method: "POST" | "PUT",
+  path: string,
+  token: string,
+  body: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  if (scene === undefined) throw new Error("no synapse");
+  const response = await fetch(`${scene.synapse.baseUrl}${path}`, {
+    method,
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  const answer = (await response.json()) as Record<string, unknown>;
+  if (response.status !== 200)
+    throw new Error(`${method} ${path}: ${String(response.status)} ${JSON.stringify(answer)}`);
+  return answer;
+}
 const scene = await startMatrixScene();
 
 describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
@@ -162,6 +183,74 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     const devices = await claire.getCrypto()?.getUserDeviceInfo([weberGhost]);
     expect(devices?.get(weberGhost)?.size).toBe(1);
     expect(deadLetters).toEqual([]);
+  });
+
+  it("Matrix bridge - a message that comes before its room key is bridged once the key comes", async () => {
+    if (scene === undefined) return;
+    const bot = scene.bot;
+    // Paul's device encrypts with the same Rust crypto, but the room key it sends to the bridge's device is
+    // held back by the test: the message reaches the bridge first, the key a transaction later.
+    const paul = await scene.synapse.registerUser("paul.lefevre", "pw-paul");
+    await claire.invite(room, paul.userId);
+    await call("POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, paul.accessToken, {});
+    const heldBack: Record<string, unknown>[] = [];
+    const paulDevice = await BridgeCrypto.start({
+      client: {
+        upsertDevice: () => Promise.resolve(false),
+        sendEventAsDevice: () => Promise.reject(new Error("not used")),
+        deviceRequest: async (method, path, body) => {
+          if (path.startsWith("/_matrix/client/v3/sendToDevice/")) {
+            heldBack.push(body);
+            return {};
+          }
+          return await call(method, path, paul.accessToken, body);
+        },
+      },
+      userId: paul.userId,
+      deviceId: paul.deviceId,
+      displayName: "Paul's laptop",
+      log,
+    });
+    const content = await paulDevice.encrypt(
+      room,
+      "m.room.message",
+      { msgtype: "m.text", body: "Clé en retard" },
+      [bot],
+    );
+    const eventId = `$late-${randomUUID()}`;
+    const event = {
+      type: "m.room.encrypted",
+      room_id: room,
+      sender: paul.userId,
+      event_id: eventId,
+      origin_server_ts: Date.now(),
+      content,
+    };
+    expect(await putTransaction(scene, bridge.url, [event])).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(inbound.some((e) => e.source.messageId === eventId)).toBe(false);
+
+    const messages = (heldBack[0]?.["messages"] ?? {}) as Record<string, Record<string, unknown>>;
+    const [[toDeviceId, key]] = Object.entries(messages[bot] ?? {}) as [[string, unknown]];
+    const toDevice = [
+      {
+        to_user_id: bot,
+        to_device_id: toDeviceId,
+        type: "m.room.encrypted",
+        sender: paul.userId,
+        content: key,
+      },
+    ];
+    expect(
+      await putTransaction(scene, bridge.url, [], undefined, { "de.sorunome.msc2409.to_device": toDevice }),
+    ).toBe(200);
+    const late = await eventually(
+      () => inbound.find((e) => e.source.messageId === eventId),
+      20_000,
+      "the message once its key came",
+    );
+    expect(late).toMatchObject({ sender: { userId: paul.userId }, content: { body: "Clé en retard" } });
+    await paulDevice.close();
   });
 
   it("Matrix bridge - a restart keeps the bridge's devices: nothing lost, nothing undecryptable", async () => {
