@@ -18,13 +18,13 @@ import type { MatrixAttachments } from "./config.types.js";
 import type { DirectChats } from "./DirectChats.js";
 import type { GhostUsers } from "./GhostUsers.js";
 import type { MatrixClient } from "./MatrixClient.js";
-import { EventType, isRecord } from "./matrixEvents.js";
+import { isRecord } from "./matrixEvents.js";
 import { isEventId } from "./matrixIds.js";
 import type { MatrixInstance } from "./matrixInstance.js";
 import type { ReactionStore, SentReaction } from "./ReactionStore.js";
 import type { RoomGuard } from "./RoomGuard.js";
 import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
-import type { BridgeDevices } from "./crypto/BridgeDevices.js";
+import type { EncryptedSender } from "./crypto/EncryptedSender.js";
 import { POSTED_MARKER, txnIdFor } from "./transactionIds.js";
 
 /**
@@ -35,15 +35,12 @@ const POSTED_LOOKBACK = 50;
 
 export interface DeliveriesDeps {
   self: MatrixInstance;
-  client: Pick<
-    MatrixClient,
-    "redact" | "uploadMedia" | "latestEventsBy" | "presentMembers" | "sendEventAsDevice"
-  >;
+  client: Pick<MatrixClient, "redact" | "uploadMedia" | "latestEventsBy">;
   ghosts: Pick<GhostUsers, "ghostFor" | "enter" | "leave" | "sendAs" | "asMember">;
   directChats: Pick<DirectChats, "roomOf">;
-  guard: Pick<RoomGuard, "refusal" | "encryptionOf">;
-  /** The ghosts' devices, which encrypt what they say in encrypted rooms; only with encryption enabled. */
-  devices?: Pick<BridgeDevices, "deviceFor">;
+  guard: Pick<RoomGuard, "refusal">;
+  /** What ghosts say in encrypted rooms, encrypted by their devices; only with encryption enabled. */
+  encrypted?: Pick<EncryptedSender, "send">;
   reactions: ReactionStore;
   notices: Pick<BotNotices, "say">;
   state: KeyValueStore;
@@ -113,28 +110,14 @@ export class Deliveries {
     return { id: first, aliases: rest };
   }
 
-  /**
-   * Posts one event as the ghost: in an encrypted room (with encryption enabled), encrypted by the ghost's
-   * device for the devices of the room's members, joined and invited. Its transaction id stays outside the
-   * ciphertext, so that a retried delivery still finds what it posted (postedBefore); it tells nothing of
-   * what was said.
-   */
+  /** Posts one event as the ghost: encrypted in an encrypted room (with encryption enabled). */
   private async send(ghost: string, room: string, content: MatrixContent, txnId: string): Promise<string> {
-    const { client, ghosts, guard, devices } = this.deps;
-    const encryption = devices === undefined ? undefined : await guard.encryptionOf(room);
-    if (devices === undefined || encryption === undefined) return ghosts.sendAs(ghost, room, content, txnId);
-    return ghosts.asMember(room, ghost, async () => {
-      const device = await devices.deviceFor(ghost);
-      const members = await client.presentMembers(room);
-      const sealed = await device.encrypt(room, content.type, content.content, members, encryption);
-      return client.sendEventAsDevice(
-        room,
-        EventType.encrypted,
-        { ...sealed, [POSTED_MARKER]: txnId },
-        txnId,
-        { userId: ghost, deviceId: device.deviceId },
-      );
-    });
+    const { ghosts, encrypted } = this.deps;
+    if (encrypted === undefined) return ghosts.sendAs(ghost, room, content, txnId);
+    const sent = await ghosts.asMember(room, ghost, () =>
+      encrypted.send(ghost, room, content.type, content.content, txnId),
+    );
+    return sent ?? (await ghosts.sendAs(ghost, room, content, txnId));
   }
 
   private async removeReaction(delivery: Delivery, reaction: SentReaction): Promise<void> {

@@ -307,7 +307,10 @@ export class InboundEvents {
     const { room, eventId } = eventIds(raw);
     if (room === undefined || eventId === undefined || !guard.hasBot(room)) return;
     const { type, sender } = raw as { type?: unknown; sender?: unknown };
-    if (type !== EventType.message || !isEventId(eventId)) return;
+    // An encrypted event the bridge decrypted was refused for what it holds: answered as the message it is.
+    const message =
+      type === EventType.message || (type === EventType.encrypted && this.deps.decrypt !== undefined);
+    if (!message || !isEventId(eventId)) return;
     // The bridge's own notices are never answered: the bot would answer itself for ever.
     if (typeof sender !== "string" || self.isBridgeUser(sender)) return;
     // Asked of the store, not only the mirror: a link made a moment ago may not have reached this replica's watch.

@@ -29,6 +29,7 @@ import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
 import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import { BotNotices } from "./BotNotices.js";
 import { BridgeDevices } from "./crypto/BridgeDevices.js";
+import { EncryptedSender } from "./crypto/EncryptedSender.js";
 import { ParkedEvents, type RoomKey } from "./crypto/ParkedEvents.js";
 import { Commands } from "./Commands.js";
 import { readStoreKey, type LoadedMatrixConfig } from "./config.js";
@@ -104,8 +105,18 @@ export class MatrixBridge implements NetworkAdapter {
       { network: NETWORK, instance: config.instance, log, check: config.connectionCheck },
     );
     const { identities } = runtime;
-    const notices = new BotNotices(client, new SaidOnceStore(state), log);
-    const guard = new RoomGuard(config, { client, linked: runtime.linked, notices, log });
+    // The guard knows which rooms are encrypted; it needs the notices, made first.
+    const encrypted: EncryptedSender | undefined =
+      devices === undefined
+        ? undefined
+        : new EncryptedSender({ client, devices, encryptionOf: (room) => guard.encryptionOf(room) });
+    const notices: BotNotices = new BotNotices(
+      client,
+      new SaidOnceStore(state),
+      log,
+      encrypted && { bot, sender: encrypted },
+    );
+    const guard: RoomGuard = new RoomGuard(config, { client, linked: runtime.linked, notices, log });
     const ghosts = new GhostUsers(config, { self, client, identities, state, log });
     const directChats = new DirectChats({
       self,
@@ -160,7 +171,7 @@ export class MatrixBridge implements NetworkAdapter {
       reactions,
       notices,
       state,
-      ...(devices === undefined ? {} : { devices }),
+      ...(encrypted && { encrypted }),
       log,
     });
     this.guard = guard;

@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createClient, MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
+import { createClient, EventType, MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
 import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
@@ -183,6 +183,27 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     const devices = await claire.getCrypto()?.getUserDeviceInfo([weberGhost]);
     expect(devices?.get(weberGhost)?.size).toBe(1);
     expect(deadLetters).toEqual([]);
+  });
+
+  it("Matrix bridge - the bot's notices in an encrypted room are encrypted by its device", async () => {
+    if (scene === undefined) return;
+    // A message the bridge refuses (an unknown msgtype) is answered by a notice: it may quote what was refused.
+    const unknown = { msgtype: "org.example.unknown", body: "Inconnu" };
+    const { event_id: refused } = await claire.sendEvent(room, EventType.RoomMessage, unknown as never);
+    const notice = await eventually(
+      () =>
+        claire
+          .getRoom(room)
+          ?.getLiveTimeline()
+          .getEvents()
+          .find((e) => e.getSender() === scene.bot && e.replyEventId === refused),
+      30_000,
+      "the bot's notice answering the refused message",
+    );
+    expect(notice.getWireType()).toBe("m.room.encrypted");
+    expect(notice.getContent()).toMatchObject({ msgtype: "m.notice" });
+    expect(String(notice.getContent()["body"])).toContain("Not bridged");
+    expect(inbound.some((e) => e.source.messageId === refused)).toBe(false);
   });
 
   it("Matrix bridge - a message that comes before its room key is bridged once the key comes", async () => {
