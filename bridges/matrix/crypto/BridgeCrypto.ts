@@ -181,15 +181,25 @@ export class BridgeCrypto {
     )
       return;
     await this.exclusive(async () => {
-      await this.machine.receiveSyncChanges(
-        JSON.stringify(toDevice),
-        new DeviceLists(
-          changed.map((user) => new UserId(user)),
-          left.map((user) => new UserId(user)),
-        ),
-        counts ?? new Map<string, number>(),
-        fallback === undefined ? undefined : new Set(fallback),
-      );
+      try {
+        await this.machine.receiveSyncChanges(
+          JSON.stringify(toDevice),
+          new DeviceLists(
+            changed.map((user) => new UserId(user)),
+            left.map((user) => new UserId(user)),
+          ),
+          counts ?? new Map<string, number>(),
+          fallback === undefined ? undefined : new Set(fallback),
+        );
+      } catch (cause) {
+        // Refused whole (an id the crypto parses more strictly than the spec's grammar): failing the
+        // transaction would make the homeserver send it again for ever.
+        this.options.log.warn(
+          { err: cause, code: "FG_NATIVE_INVALID", deviceId },
+          "Matrix encryption fields of a transaction not taken",
+        );
+        return;
+      }
       try {
         await this.sendOutgoing();
       } catch (error) {
