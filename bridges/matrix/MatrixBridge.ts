@@ -109,7 +109,11 @@ export class MatrixBridge implements NetworkAdapter {
     const encrypted: EncryptedSender | undefined =
       devices === undefined
         ? undefined
-        : new EncryptedSender({ client, devices, encryptionOf: (room) => guard.encryptionOf(room) });
+        : new EncryptedSender({
+            client,
+            devices,
+            encryptionOf: (room, asUser) => guard.encryptionOf(room, asUser),
+          });
     const notices: BotNotices = new BotNotices(
       client,
       new SaidOnceStore(state),
@@ -145,6 +149,7 @@ export class MatrixBridge implements NetworkAdapter {
         directChats,
         ghosts,
         notices,
+        ...(devices && { devices }),
         log,
       }),
       commands: new Commands({ self, client, links, joinCodes, guard, notices, log }),
@@ -157,7 +162,7 @@ export class MatrixBridge implements NetworkAdapter {
       ...(devices === undefined
         ? {}
         : {
-            decrypt: async (roomId, event) => (await devices.deviceFor(bot)).decrypt(roomId, event),
+            decrypt: (roomId, event) => devices.decrypt(bot, roomId, event),
             parked: new ParkedEvents({ maxEvents: PARKED_EVENTS, maxAgeMs: PARKED_AGE_MS, log }),
           }),
       log,

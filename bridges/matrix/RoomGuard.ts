@@ -74,12 +74,13 @@ export class RoomGuard {
 
   /**
    * The room's m.room.encryption content, undefined for a plain room: read from its state once, then kept
-   * up to date by the state events the room sends. A room never turns plain again.
+   * up to date by the state events the room sends. A room never turns plain again. Read as `asUser`, a
+   * member of the room (a ghost in a direct chat, where the bot is not); default the bot.
    */
-  async encryptionOf(room: string): Promise<Record<string, unknown> | undefined> {
+  async encryptionOf(room: string, asUser?: string): Promise<Record<string, unknown> | undefined> {
     let settings = this.encryption.get(room);
     if (settings === undefined) {
-      settings = (await this.deps.client.getState(room, EventType.encryption, "")) ?? null;
+      settings = (await this.deps.client.getState(room, EventType.encryption, "", asUser)) ?? null;
       // An event that came in meanwhile is newer than what was read.
       settings = this.encryption.get(room) ?? settings;
       this.encryption.set(room, settings);

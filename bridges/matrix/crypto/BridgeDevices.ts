@@ -8,10 +8,10 @@
  * a device id whose keys changed would be taken by clients for an attack.
  */
 import { randomBytes } from "node:crypto";
-import { PermanentError } from "../../../schemas/contract/errors.js";
+import { FedgateError, PermanentError } from "../../../schemas/contract/errors.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import type { MatrixClient } from "../MatrixClient.js";
-import { BridgeCrypto } from "./BridgeCrypto.js";
+import { BridgeCrypto, type DecryptedEvent } from "./BridgeCrypto.js";
 import type { CryptoTransaction } from "./cryptoTransaction.js";
 import { CryptoStoreFile } from "./CryptoStoreFile.js";
 import type { RoomKey } from "./ParkedEvents.js";
@@ -118,6 +118,36 @@ export class BridgeDevices {
       }
       await device.receive(transaction);
     }
+  }
+
+  /**
+   * The clear event inside an encrypted one, by whichever device holds its key: the bot's in the rooms it
+   * is in, a ghost's in a direct chat (where the bot is not). The bot's device is asked first; when none
+   * holds the key, the bot's device's FG_NATIVE_UNDECRYPTABLE (or the first device's).
+   */
+  async decrypt(botUserId: string, roomId: string, event: Record<string, unknown>): Promise<DecryptedEvent> {
+    const bot = await this.deviceFor(botUserId);
+    const devices = [bot, ...(await this.startedDevices()).filter((device) => device !== bot)];
+    let first: unknown;
+    for (const device of devices) {
+      try {
+        return await device.decrypt(roomId, event);
+      } catch (error) {
+        if (!(error instanceof FedgateError) || error.code !== "FG_NATIVE_UNDECRYPTABLE") throw error;
+        first ??= error;
+      }
+    }
+    throw first;
+  }
+
+  /** The devices that started, in the order they were asked for. */
+  private async startedDevices(): Promise<BridgeCrypto[]> {
+    const started: BridgeCrypto[] = [];
+    for (const starting of [...this.devices.values()]) {
+      const device = await starting.catch(() => undefined);
+      if (device !== undefined) started.push(device);
+    }
+    return started;
   }
 
   /** The room keys that came in since the last call: events waiting for them can be decrypted now. */

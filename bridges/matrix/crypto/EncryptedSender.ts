@@ -12,8 +12,8 @@ import type { BridgeDevices } from "./BridgeDevices.js";
 export interface EncryptedSenderDeps {
   client: Pick<MatrixClient, "presentMembers" | "sendEventAsDevice">;
   devices: Pick<BridgeDevices, "deviceFor">;
-  /** The room's m.room.encryption content; undefined for a plain room. */
-  encryptionOf: (room: string) => Promise<Record<string, unknown> | undefined>;
+  /** The room's m.room.encryption content, read as `asUser`; undefined for a plain room. */
+  encryptionOf: (room: string, asUser: string) => Promise<Record<string, unknown> | undefined>;
 }
 
 export class EncryptedSender {
@@ -31,10 +31,11 @@ export class EncryptedSender {
     txnId: string,
   ): Promise<string | undefined> {
     const { client, devices, encryptionOf } = this.deps;
-    const encryption = await encryptionOf(room);
+    // Read as the sender, a member of the room: a ghost's direct chat has no bot in it.
+    const encryption = await encryptionOf(room, userId);
     if (encryption === undefined) return undefined;
     const device = await devices.deviceFor(userId);
-    const members = await client.presentMembers(room);
+    const members = await client.presentMembers(room, userId);
     const sealed = await device.encrypt(room, type, content, members, encryption);
     return await client.sendEventAsDevice(
       room,

@@ -14,6 +14,7 @@ import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
+import { directConversation } from "../../../schemas/contract/directConversations.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
@@ -22,6 +23,7 @@ import {
   deliverFromWeber,
   linkTchapRoom,
   putTransaction,
+  serverName,
   Official,
   startMatrixBridge,
   startMatrixScene,
@@ -272,6 +274,78 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     );
     expect(late).toMatchObject({ sender: { userId: paul.userId }, content: { body: "Clé en retard" } });
     await paulDevice.close();
+  });
+
+  it("Matrix bridge - an encrypted direct chat with a ghost: read by the ghost's device, answered encrypted", async () => {
+    if (scene === undefined) return;
+    // Müller has come into the room but never spoke: his ghost has no device until Claire writes to him.
+    const mueller = { userId: "mueller@bpol.localhost", displayName: "Kommissar Müller" };
+    const muellerGhost = `@fedgate_xmpp_bpol_mueller=40bpol.localhost:${serverName}`;
+    await deliverFromWeber(bus, tchapRoom(room), { type: "member.joined", sender: mueller });
+    await eventually(
+      () => (claire.getRoom(room)?.getMember(muellerGhost)?.membership === "join" ? true : undefined),
+      20_000,
+      "Müller's ghost in the room",
+    );
+    const { room_id: dm } = await claire.createRoom({
+      is_direct: true,
+      invite: [muellerGhost],
+      initial_state: [
+        { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+      ],
+    });
+    await eventually(
+      async () =>
+        claire.getRoom(dm)?.getMember(muellerGhost)?.membership === "join" &&
+        ((await claire.getCrypto()?.getUserDeviceInfo([muellerGhost], true))?.get(muellerGhost)?.size ?? 0) >
+          0
+          ? true
+          : undefined,
+      20_000,
+      "Müller's ghost in the direct chat, with a device",
+    );
+    const conversation = directConversation(claire.getSafeUserId(), {
+      network: "xmpp",
+      instance: "bpol",
+      userId: mueller.userId,
+    });
+    const { event_id: said } = await claire.sendTextMessage(dm, "Entre nous");
+    const event = await eventually(
+      () => inbound.find((e) => e.source.messageId === said),
+      30_000,
+      "Claire's words in the direct chat, decrypted",
+    );
+    expect(event).toMatchObject({ source: { conversation }, content: { body: "Entre nous" } });
+
+    await deliverFromWeber(
+      bus,
+      { network: "matrix", instance: "tchap", conversation, agency: "dinum-mi", kind: "direct" },
+      {
+        type: "message.created",
+        sender: mueller,
+        content: { body: "Unter uns" },
+        source: {
+          network: "xmpp",
+          instance: "bpol",
+          conversation: directConversation(mueller.userId, {
+            network: "matrix",
+            instance: "tchap",
+            userId: claire.getSafeUserId(),
+          }),
+        },
+      },
+    );
+    const answer = await eventually(
+      () =>
+        claire
+          .getRoom(dm)
+          ?.getLiveTimeline()
+          .getEvents()
+          .find((e) => e.getSender() === muellerGhost && e.getContent()["body"] === "Unter uns"),
+      30_000,
+      "Müller's answer in the direct chat, decrypted",
+    );
+    expect(answer.getWireType()).toBe("m.room.encrypted");
   });
 
   it("Matrix bridge - a restart keeps the bridge's devices: nothing lost, nothing undecryptable", async () => {
