@@ -23,7 +23,7 @@ import {
   hasCryptoFields,
   readCryptoTransaction,
   type CryptoTransaction,
-} from "./crypto/cryptoTransaction.js";
+} from "./cryptoTransaction.js";
 import {
   decodeJson,
   encodeJson,

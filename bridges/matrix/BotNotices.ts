@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../../gateway/platform/log.js";
 import type { MatrixClient } from "./MatrixClient.js";
-import type { EncryptedSender } from "./crypto/EncryptedSender.js";
+import type { EncryptedSender } from "./EncryptedSender.js";
 import { EventType } from "./matrixEvents.js";
 import type { OnceNotice, SaidOnceStore } from "./SaidOnceStore.js";
 import { POSTED_MARKER, txnIdFor } from "./transactionIds.js";

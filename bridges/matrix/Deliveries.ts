@@ -24,7 +24,7 @@ import type { MatrixInstance } from "./matrixInstance.js";
 import type { ReactionStore, SentReaction } from "./ReactionStore.js";
 import type { RoomGuard } from "./RoomGuard.js";
 import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
-import type { EncryptedSender } from "./crypto/EncryptedSender.js";
+import type { EncryptedSender } from "./EncryptedSender.js";
 import { POSTED_MARKER, txnIdFor } from "./transactionIds.js";
 
 /**

@@ -29,7 +29,7 @@ import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
 import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import { BotNotices } from "./BotNotices.js";
 import { BridgeDevices } from "./crypto/BridgeDevices.js";
-import { EncryptedSender } from "./crypto/EncryptedSender.js";
+import { EncryptedSender } from "./EncryptedSender.js";
 import { ParkedEvents, type RoomKey } from "./crypto/ParkedEvents.js";
 import { Commands } from "./Commands.js";
 import { readStoreKey, type LoadedMatrixConfig } from "./config.js";

@@ -12,6 +12,7 @@ import { FedgateError, PermanentError, TransientError } from "../../schemas/cont
 import type { Logger } from "../../gateway/platform/log.js";
 import { networkFailureReason } from "../kit/fetchAttachment.js";
 import { readUpTo } from "../kit/readUpTo.js";
+import type { DeviceRequestPath } from "./crypto/DeviceClient.js";
 
 export interface MatrixClientOptions {
   /** The homeserver's client-server API base, e.g. http://synapse:8008. */
@@ -37,14 +38,6 @@ export interface MxcUri {
 }
 
 type Method = "GET" | "POST" | "PUT";
-
-/** The client-server API paths of end-to-end encryption a device calls (see deviceRequest). */
-export type DeviceRequestPath =
-  | "/_matrix/client/v3/keys/upload"
-  | "/_matrix/client/v3/keys/query"
-  | "/_matrix/client/v3/keys/claim"
-  | "/_matrix/client/v3/keys/signatures/upload"
-  | `/_matrix/client/v3/sendToDevice/${string}/${string}`;
 type Json = Record<string, unknown>;
 
 interface CallOptions {

@@ -35,15 +35,15 @@ import {
 } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { PermanentError } from "../../../schemas/contract/errors.js";
 import type { Logger } from "../../../gateway/platform/log.js";
-import type { MatrixClient } from "../MatrixClient.js";
-import type { CryptoTransaction } from "./cryptoTransaction.js";
+import type { CryptoTransaction } from "./DeviceChanges.js";
+import type { DeviceClient } from "./DeviceClient.js";
 import type { RoomKey } from "./ParkedEvents.js";
 
 type Json = Record<string, unknown>;
 type OutgoingRequest = Awaited<ReturnType<OlmMachine["outgoingRequests"]>>[number];
 
 export interface BridgeCryptoOptions {
-  client: Pick<MatrixClient, "upsertDevice" | "deviceRequest" | "sendEventAsDevice">;
+  client: DeviceClient;
   /** The bot's user id: the AS's sender. */
   userId: string;
   /** The bot's device; created at the homeserver when missing. */

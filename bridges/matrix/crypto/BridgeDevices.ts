@@ -10,14 +10,14 @@
 import { randomBytes } from "node:crypto";
 import { FedgateError, PermanentError } from "../../../schemas/contract/errors.js";
 import type { Logger } from "../../../gateway/platform/log.js";
-import type { MatrixClient } from "../MatrixClient.js";
 import { BridgeCrypto, type DecryptedEvent } from "./BridgeCrypto.js";
-import type { CryptoTransaction } from "./cryptoTransaction.js";
+import type { CryptoTransaction } from "./DeviceChanges.js";
+import type { DeviceClient } from "./DeviceClient.js";
 import { CryptoStoreFile } from "./CryptoStoreFile.js";
 import type { RoomKey } from "./ParkedEvents.js";
 
 export interface BridgeDevicesOptions {
-  client: MatrixClient;
+  client: DeviceClient;
   /** The name each device shows in Matrix clients' device lists. */
   deviceName: string;
   /** Most devices held at once: the bot's and ghosts' together. */

@@ -12,7 +12,7 @@ import { createClient, type MatrixClient as JsClient, type MatrixEvent } from "m
 import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
 import { listenAppService, openTxnStore } from "../../../bridges/matrix/AppServiceEndpoint.js";
 import { BridgeCrypto } from "../../../bridges/matrix/crypto/BridgeCrypto.js";
-import type { CryptoTransaction } from "../../../bridges/matrix/crypto/cryptoTransaction.js";
+import type { CryptoTransaction } from "../../../bridges/matrix/cryptoTransaction.js";
 import { MatrixClient } from "../../../bridges/matrix/MatrixClient.js";
 import { generateRegistration } from "../../../bridges/matrix/registration.js";
 import type { HttpListener } from "../../../gateway/platform/http/HttpListener.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BridgeCrypto } from "../../../bridges/matrix/crypto/BridgeCrypto.js";
-import { readCryptoTransaction } from "../../../bridges/matrix/crypto/cryptoTransaction.js";
+import { readCryptoTransaction } from "../../../bridges/matrix/cryptoTransaction.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 
 /** A homeserver that takes every key and knows no one: enough for a device to start. */

@@ -5,7 +5,7 @@ import {
   maxDeviceListUsers,
   maxToDeviceMessages,
   readCryptoTransaction,
-} from "../../../bridges/matrix/crypto/cryptoTransaction.js";
+} from "../../../bridges/matrix/cryptoTransaction.js";
 
 const bot = "@fedgate:tchap.localhost";
 const roomKey = {

@@ -4,10 +4,10 @@
  * room's m.room.encryption says. The event's transaction id stays outside the ciphertext, so that a retried
  * delivery still finds what it posted (it tells nothing of what was said).
  */
-import type { MatrixClient } from "../MatrixClient.js";
-import { EventType } from "../matrixEvents.js";
-import { POSTED_MARKER } from "../transactionIds.js";
-import type { BridgeDevices } from "./BridgeDevices.js";
+import type { MatrixClient } from "./MatrixClient.js";
+import { EventType } from "./matrixEvents.js";
+import { POSTED_MARKER } from "./transactionIds.js";
+import type { BridgeDevices } from "./crypto/BridgeDevices.js";
 
 export interface EncryptedSenderDeps {
   client: Pick<MatrixClient, "presentMembers" | "sendEventAsDevice">;

@@ -9,25 +9,12 @@
  *
  * A malformed entry is left out and named in `refused`; the rest of the transaction still counts.
  */
-import { isUserId } from "../matrixIds.js";
+import { isUserId } from "./matrixIds.js";
+import type { CryptoTransaction, ToDeviceMessage } from "./crypto/DeviceChanges.js";
+
+export type { CryptoTransaction, ToDeviceMessage };
 
 type Json = Record<string, unknown>;
-
-/** A to-device message for one of the AS's devices, as /sync would give it to that device. */
-export interface ToDeviceMessage {
-  toUserId: string;
-  toDeviceId: string;
-  event: { type: string; sender: string; content: Json };
-}
-
-export interface CryptoTransaction {
-  toDevice: ToDeviceMessage[];
-  deviceLists: { changed: string[]; left: string[] };
-  /** user → device → key algorithm → count. */
-  oneTimeKeyCounts: Map<string, Map<string, Map<string, number>>>;
-  /** user → device → fallback key algorithms not used yet. */
-  unusedFallbackKeyTypes: Map<string, Map<string, string[]>>;
-}
 
 /** Synapse sends at most 100 to-device messages a transaction; ten times that is refused as hostile. */
 export const maxToDeviceMessages = 1000;
