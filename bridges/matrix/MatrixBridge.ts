@@ -211,13 +211,21 @@ export class MatrixBridge implements NetworkAdapter {
             log,
           });
           const bot = `@${registration.sender_localpart}:${config.serverName}`;
-          const { enabled, deviceName, maxDevices, storeFile, storeKeyFile } = config.encryption;
+          const { enabled, deviceName, maxDevices, onlyCrossSignedDevices, storeFile, storeKeyFile } =
+            config.encryption;
           const store =
             storeFile === undefined || storeKeyFile === undefined
               ? undefined
               : { file: storeFile, key: await readStoreKey(storeKeyFile) };
           const devices = enabled
-            ? await BridgeDevices.open({ client, deviceName, maxDevices, ...(store && { store }), log })
+            ? await BridgeDevices.open({
+                client,
+                deviceName,
+                maxDevices,
+                onlyCrossSignedDevices,
+                ...(store && { store }),
+                log,
+              })
             : undefined;
           const bridge = new MatrixBridge(
             config,

@@ -113,4 +113,8 @@ export interface MatrixEncryption {
    * A file holding the secret the store is encrypted with (at least 32 characters; a mounted Secret), relative to this config file's folder.
    */
   storeKeyFile?: string;
+  /**
+   * Encrypt only for devices their owner signed with their cross-signing identity (a new login the official has verified from another of their devices): an unverified device gets no keys, and its client shows why. Off, every device of the room's members gets them.
+   */
+  onlyCrossSignedDevices: boolean;
 }

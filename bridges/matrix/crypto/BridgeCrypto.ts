@@ -12,6 +12,7 @@
  * open are decrypted, and a room key must be shared before a message is encrypted with it.
  */
 import {
+  CollectStrategy,
   DecryptionErrorCode,
   DecryptionSettings,
   DeviceId,
@@ -57,6 +58,8 @@ export interface BridgeCryptoOptions {
   store?: { name: string; key: Uint8Array };
   /** Called, inside the work on the machine, after each change worth keeping: the store is saved. */
   onChanged?: () => Promise<void>;
+  /** Share room keys only with devices their owner cross-signed; else with every device. */
+  onlyCrossSignedDevices?: boolean;
   /** Told of the room keys that came in (with to-device messages), inside the work on the machine. */
   onRoomKeys?: (keys: RoomKey[]) => void;
   log: Logger;
@@ -141,6 +144,7 @@ export class BridgeCrypto {
       });
     await crypto.exclusive(async () => {
       await crypto.sendOutgoing();
+      await crypto.crossSign();
       await options.onChanged?.();
     });
     options.log.info(
@@ -292,6 +296,10 @@ export class BridgeCrypto {
       if (claim instanceof KeysClaimRequest) await this.send(claim);
       const settings = new EncryptionSettings();
       settings.historyVisibility = HistoryVisibility.Shared;
+      settings.sharingStrategy =
+        this.options.onlyCrossSignedDevices === true
+          ? CollectStrategy.identityBasedStrategy()
+          : CollectStrategy.allDevices();
       settings.rotationPeriod = positiveInteger(encryption.rotation_period_ms, DEFAULT_ROTATION_MS) * 1000n;
       settings.rotationPeriodMessages = positiveInteger(
         encryption.rotation_period_msgs,
@@ -323,6 +331,31 @@ export class BridgeCrypto {
     const result = this.tail.then(work);
     this.tail = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Gives the device's user a cross-signing identity that signs the device, once: clients then see the
+   * device as its user's own, and only such devices get keys from senders who demand it. A homeserver that
+   * refuses (one that asks the appservice to authenticate) leaves the device unsigned, which is logged.
+   */
+  private async crossSign(): Promise<void> {
+    if ((await this.machine.crossSigningStatus()).hasMaster) return;
+    const { client, userId, deviceId, log } = this.options;
+    const device = { userId, deviceId };
+    try {
+      const requests = await this.machine.bootstrapCrossSigning(true);
+      const keys: unknown = requests.uploadKeysRequest;
+      if (keys instanceof KeysUploadRequest) await this.send(keys);
+      await client.deviceRequest(
+        "POST",
+        "/_matrix/client/v3/keys/device_signing/upload",
+        parseObject(requests.uploadSigningKeysRequest.body, "a request body"),
+        device,
+      );
+      await this.send(requests.uploadSignaturesRequest);
+    } catch (error) {
+      log.warn({ err: error, userId, deviceId }, "Matrix bridge device not cross-signed");
+    }
   }
 
   /** Sends what the machine has queued, until it queues nothing more. */

@@ -22,6 +22,8 @@ export interface BridgeDevicesOptions {
   deviceName: string;
   /** Most devices held at once: the bot's and ghosts' together. */
   maxDevices: number;
+  /** Encrypt only for devices their owner cross-signed. */
+  onlyCrossSignedDevices: boolean;
   /** Where the devices' stores are kept, and the key (32 bytes) they are encrypted with; else in memory. */
   store?: { file: string; key: Uint8Array };
   log: Logger;
@@ -80,7 +82,7 @@ export class BridgeDevices {
           { detail: { userId } },
         ),
       );
-    const { client, deviceName, store, log } = this.options;
+    const { client, deviceName, store, onlyCrossSignedDevices, log } = this.options;
     const deviceId = this.deviceIds.get(userId) ?? newDeviceId();
     const save = this.storeFile === undefined ? undefined : () => this.save(userId, deviceId);
     const starting = BridgeCrypto.start({
@@ -88,6 +90,7 @@ export class BridgeDevices {
       userId,
       deviceId,
       displayName: deviceName,
+      onlyCrossSignedDevices,
       ...(store === undefined ? {} : { store: { name: `${STORE_PREFIX}${deviceId}`, key: store.key } }),
       ...(save === undefined ? {} : { onChanged: save }),
       onRoomKeys: (keys) => {

@@ -11,6 +11,7 @@ export type DeviceRequestPath =
   | "/_matrix/client/v3/keys/query"
   | "/_matrix/client/v3/keys/claim"
   | "/_matrix/client/v3/keys/signatures/upload"
+  | "/_matrix/client/v3/keys/device_signing/upload"
   | `/_matrix/client/v3/sendToDevice/${string}/${string}`;
 
 /** A device of a user of the appservice's namespace. */

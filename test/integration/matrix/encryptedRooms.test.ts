@@ -387,4 +387,71 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     expect(deviceIds(bot, after)).toEqual(deviceIds(bot, before));
     expect(deviceIds(weberGhost, after)).toHaveLength(1);
   });
+
+  it("Matrix bridge - with onlyCrossSignedDevices, a device its owner has not cross-signed gets no keys", async () => {
+    if (scene === undefined) return;
+    await bridge.stop();
+    bridge = await startMatrixBridge(bus, scene, log, {
+      encryption: { ...encryption, onlyCrossSignedDevices: true },
+    });
+    // Each of Weber's messages in Claire's client once: those seen before are not his next.
+    const seen = new Set<string>();
+    const weberSays = async (body: string) => {
+      await deliverFromWeber(bus, tchapRoom(room), { type: "message.created", content: { body } });
+      return await eventually(
+        () =>
+          claire
+            .getRoom(room)
+            ?.getLiveTimeline()
+            .getEvents()
+            .find(
+              (e) =>
+                e.getSender() === weberGhost &&
+                !seen.has(e.getId() ?? "") &&
+                (e.isDecryptionFailure() || e.getContent()["body"] === body),
+            ),
+        30_000,
+        `Weber's "${body}" in Claire's client`,
+      ).then((event) => {
+        seen.add(event.getId() ?? "");
+        return event;
+      });
+    };
+    for (const event of claire.getRoom(room)?.getLiveTimeline().getEvents() ?? [])
+      seen.add(event.getId() ?? "");
+    // Claire's device was never cross-signed: Weber's words reach her client, but not their key.
+    const refused = await weberSays("Nur für geprüfte Geräte");
+    await eventually(
+      () => (refused.isDecryptionFailure() ? true : undefined),
+      10_000,
+      "a decryption failure",
+    );
+    expect(refused.getContent()["body"]).not.toBe("Nur für geprüfte Geräte");
+
+    // Claire sets up cross-signing, which signs her device: from then on it gets the keys.
+    const crypto = claire.getCrypto();
+    // The bridge's devices are cross-signed by their users: Claire's client sees Weber's as his own.
+    const [ghostDevice = ""] =
+      (await crypto?.getUserDeviceInfo([weberGhost], true))?.get(weberGhost)?.keys() ?? [];
+    expect((await crypto?.getDeviceVerificationStatus(weberGhost, ghostDevice))?.signedByOwner).toBe(true);
+    await crypto?.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        await makeRequest({
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: claire.getSafeUserId() },
+          password: "pw-claire",
+        });
+      },
+    });
+    expect((await crypto?.getCrossSigningStatus())?.publicKeysOnDevice).toBe(true);
+    const shared = await eventually(
+      async () => {
+        const said = await weberSays(`Jetzt geprüft ${String(Date.now())}`);
+        return said.isDecryptionFailure() ? undefined : said;
+      },
+      30_000,
+      "Weber's words readable on the cross-signed device",
+    );
+    expect(String(shared.getContent()["body"])).toContain("Jetzt geprüft");
+  });
 });

@@ -87,6 +87,7 @@ describe("Matrix bridge config", () => {
       enabled: false,
       deviceName: "fedgate bridge",
       maxDevices: 1000,
+      onlyCrossSignedDevices: false,
     });
     const encrypted = { ...section, encryption: { enabled: true } };
     const good = await configWith(encrypted, registration);
