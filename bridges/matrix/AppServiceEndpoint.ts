@@ -19,6 +19,12 @@ import { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import { counter, histogram } from "../../gateway/platform/telemetry.js";
 import type { Bus } from "../../gateway/platform/bus/Bus.js";
 import {
+  cryptoFields,
+  hasCryptoFields,
+  readCryptoTransaction,
+  type CryptoTransaction,
+} from "./cryptoTransaction.js";
+import {
   decodeJson,
   encodeJson,
   keyToken,
@@ -45,6 +51,12 @@ export interface AppServiceEndpointOptions {
    * event as sent, malformed ones included. Throwing makes the homeserver retry the whole transaction.
    */
   onEvents: (events: readonly unknown[], txnId: string) => Promise<void>;
+  /**
+   * What end-to-end encryption needs of a transaction (to-device messages, device list changes, key counts),
+   * checked and bounded; called before onEvents, so that room keys are in before the events they open.
+   * Without it those fields are ignored.
+   */
+  onCrypto?: (transaction: CryptoTransaction, txnId: string) => Promise<void>;
   /** Whether a user in the AS's namespace exists (or was just created); default: none does. */
   userExists?: (userId: string) => Promise<boolean>;
   /** Whether an alias in the AS's namespace exists (or was just created); default: none does. */
@@ -133,18 +145,22 @@ function txnKey(prefix: string, txnId: string): string {
  * restart (Synapse on SQLite does) sends other events under an id already seen, and those must not be
  * taken for a repeat and dropped.
  */
-function eventsDigest(events: readonly unknown[]): string {
+function eventsDigest(events: readonly unknown[], body: Record<string, unknown>): string {
   const ids = events.map((event) => {
     const id = (event as { event_id?: unknown } | null)?.event_id;
     return typeof id === "string" ? id : JSON.stringify(event);
   });
+  // A transaction of to-device messages or key counts alone has no events: those fields tell it apart.
+  if (hasCryptoFields(body)) ids.push(JSON.stringify(cryptoFields(body)));
   return sha256(ids.join("\0")).toString("base64url");
 }
 
 /** The events of a transaction body, or why it is refused. */
 function parseTransaction(
   body: unknown,
-): { events: unknown[] } | { errcode: "M_NOT_JSON" | "M_BAD_JSON"; error: string } {
+):
+  | { events: unknown[]; body: Record<string, unknown> }
+  | { errcode: "M_NOT_JSON" | "M_BAD_JSON"; error: string } {
   if (!Buffer.isBuffer(body) || body.length === 0)
     return { errcode: "M_NOT_JSON", error: "the transaction has no body" };
   let parsed: unknown;
@@ -157,7 +173,7 @@ function parseTransaction(
     return { errcode: "M_BAD_JSON", error: "the transaction is not a JSON object" };
   const events = (parsed as Record<string, unknown>)["events"];
   if (!Array.isArray(events)) return { errcode: "M_BAD_JSON", error: "the transaction has no events array" };
-  return { events: events as unknown[] };
+  return { events: events as unknown[], body: parsed as Record<string, unknown> };
 }
 
 /**
@@ -215,7 +231,7 @@ function measured(req: Request, res: Response, next: NextFunction): void {
 
 /** The AS API as an express router, under /_matrix/app/v1 and the legacy unprefixed paths. */
 export function createAppServiceRouter(options: AppServiceEndpointOptions): express.Router {
-  const { log, txns, onEvents } = options;
+  const { log, txns, onEvents, onCrypto } = options;
   const prefix = txnKeyPrefix(options.hsToken);
   const queue = new PerKeyQueue();
   const router = express.Router();
@@ -236,13 +252,22 @@ export function createAppServiceRouter(options: AppServiceEndpointOptions): expr
       return;
     }
     const key = txnKey(prefix, txnId);
-    const events = eventsDigest(parsed.events);
+    const events = eventsDigest(parsed.events, parsed.body);
     try {
       const outcome = await queue.run(key, async () => {
         const seen = await txns.get(key);
         if (seen !== undefined && (decodeJson(seen.value) as { events?: unknown }).events === events)
           return "repeat" as const;
         // Handler first, record second: a crash in between means a retry (at least once), never a loss.
+        if (onCrypto !== undefined && hasCryptoFields(parsed.body)) {
+          const { transaction, refused } = readCryptoTransaction(parsed.body);
+          if (refused.length > 0)
+            log.warn(
+              { code: "FG_NATIVE_INVALID", txnId, refused: refused.slice(0, 10) },
+              "Matrix AS transaction: encryption fields left out",
+            );
+          await onCrypto(transaction, txnId);
+        }
         await onEvents(parsed.events, txnId);
         await txns.put(key, encodeJson({ handledAt: new Date().toISOString(), events }));
         return seen === undefined ? ("handled" as const) : ("reused" as const);

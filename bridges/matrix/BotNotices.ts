@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../../gateway/platform/log.js";
 import type { MatrixClient } from "./MatrixClient.js";
+import type { EncryptedSender } from "./EncryptedSender.js";
 import { EventType } from "./matrixEvents.js";
 import type { OnceNotice, SaidOnceStore } from "./SaidOnceStore.js";
 import { POSTED_MARKER, txnIdFor } from "./transactionIds.js";
@@ -11,6 +12,8 @@ export class BotNotices {
     private readonly client: Pick<MatrixClient, "sendEvent">,
     private readonly saidOnce: SaidOnceStore,
     private readonly log: Logger,
+    /** The bot, and its words in encrypted rooms encrypted by its device; only with encryption enabled. */
+    private readonly encrypted?: { bot: string; sender: Pick<EncryptedSender, "send"> },
   ) {}
 
   /**
@@ -24,7 +27,15 @@ export class BotNotices {
     if (tie.txnId !== undefined) content[POSTED_MARKER] = tie.txnId;
     const txnId =
       tie.txnId ?? (inReplyTo === undefined ? randomUUID() : txnIdFor(`say ${inReplyTo} ${text}`, 0));
-    await this.client.sendEvent(room, EventType.message, content, txnId);
+    // In an encrypted room the bot's words are encrypted too: a notice may quote what was refused.
+    const sent = await this.encrypted?.sender.send(
+      this.encrypted.bot,
+      room,
+      EventType.message,
+      content,
+      txnId,
+    );
+    if (sent === undefined) await this.client.sendEvent(room, EventType.message, content, txnId);
   }
 
   /**

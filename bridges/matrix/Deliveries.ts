@@ -23,7 +23,8 @@ import { isEventId } from "./matrixIds.js";
 import type { MatrixInstance } from "./matrixInstance.js";
 import type { ReactionStore, SentReaction } from "./ReactionStore.js";
 import type { RoomGuard } from "./RoomGuard.js";
-import { toMatrixContent } from "./toMatrixContent.js";
+import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
+import type { EncryptedSender } from "./EncryptedSender.js";
 import { POSTED_MARKER, txnIdFor } from "./transactionIds.js";
 
 /**
@@ -38,6 +39,8 @@ export interface DeliveriesDeps {
   ghosts: Pick<GhostUsers, "ghostFor" | "enter" | "leave" | "sendAs" | "asMember">;
   directChats: Pick<DirectChats, "roomOf">;
   guard: Pick<RoomGuard, "refusal">;
+  /** What ghosts say in encrypted rooms, encrypted by their devices; only with encryption enabled. */
+  encrypted?: Pick<EncryptedSender, "send">;
   reactions: ReactionStore;
   notices: Pick<BotNotices, "say">;
   state: KeyValueStore;
@@ -96,7 +99,7 @@ export class Deliveries {
     const ids: string[] = [];
     for (const [index, content] of contents.entries()) {
       const txnId = txnIdFor(delivery.id, index);
-      ids.push(posted.get(txnId) ?? (await ghosts.sendAs(ghost, room, content, txnId)));
+      ids.push(posted.get(txnId) ?? (await this.send(ghost, room, content, txnId)));
     }
     const [first, ...rest] = ids;
     if (first === undefined) return undefined;
@@ -105,6 +108,16 @@ export class Deliveries {
       return undefined;
     }
     return { id: first, aliases: rest };
+  }
+
+  /** Posts one event as the ghost: encrypted in an encrypted room (with encryption enabled). */
+  private async send(ghost: string, room: string, content: MatrixContent, txnId: string): Promise<string> {
+    const { ghosts, encrypted } = this.deps;
+    if (encrypted === undefined) return ghosts.sendAs(ghost, room, content, txnId);
+    const sent = await ghosts.asMember(room, ghost, () =>
+      encrypted.send(ghost, room, content.type, content.content, txnId),
+    );
+    return sent ?? (await ghosts.sendAs(ghost, room, content, txnId));
   }
 
   private async removeReaction(delivery: Delivery, reaction: SentReaction): Promise<void> {

@@ -26,6 +26,8 @@ import type { RoomGuard } from "./RoomGuard.js";
 import type { RoomMarkings } from "./RoomMarkings.js";
 import { ENCRYPTED_NOTICE, ENCRYPTED_REFUSAL } from "./roomRefusals.js";
 import type { SkippedEvents } from "./SkippedEvents.js";
+import type { DecryptedEvent } from "./crypto/BridgeCrypto.js";
+import type { ParkedEvents, RoomKey } from "./crypto/ParkedEvents.js";
 import { toNormalisedEvent } from "./toNormalisedEvent.js";
 
 export interface InboundEventsDeps {
@@ -34,7 +36,14 @@ export interface InboundEventsDeps {
   links: Pick<LinkStore, "resolve">;
   /** What the homeserver never sent of linked rooms' timelines. */
   skipped: Pick<SkippedEvents, "before" | "handled">;
-  guard: Pick<RoomGuard, "refusal" | "checked" | "hasBot" | "outsiderRefusal">;
+  guard: Pick<
+    RoomGuard,
+    "refusal" | "checked" | "hasBot" | "outsiderRefusal" | "bridgesEncryptedRooms" | "encrypted"
+  >;
+  /** The clear event inside an encrypted one (see BridgeCrypto); only with encryption enabled. */
+  decrypt?: (roomId: string, event: Record<string, unknown>) => Promise<DecryptedEvent>;
+  /** Encrypted events that came before their keys; with decrypt. */
+  parked?: ParkedEvents;
   directChats: Pick<DirectChats, "conversationOf" | "endedByNewcomer">;
   invitations: Pick<Invitations, "onInvite">;
   commands: Pick<Commands, "onCommand">;
@@ -63,10 +72,20 @@ export class InboundEvents {
   }
 
   /**
+   * The encrypted events that waited for these room keys, handled now, in the order they came. One that
+   * still cannot be decrypted is not bridged, and waits no more.
+   */
+  async onRoomKeys(keys: readonly RoomKey[]): Promise<void> {
+    const { parked } = this.deps;
+    if (parked === undefined || keys.length === 0) return;
+    for (const raw of parked.take(keys)) await this.handle(raw, false, false);
+  }
+
+  /**
    * One event of the room's timeline, and first, when `lookBack`, those before it the homeserver never sent
    * (see SkippedEvents). A native user's event, once handled, bridged or refused, is the room's latest.
    */
-  private async handle(raw: unknown, lookBack: boolean): Promise<void> {
+  private async handle(raw: unknown, lookBack: boolean, mayWait = true): Promise<void> {
     const { self, skipped, log } = this.deps;
     const { room_id: room, event_id: eventId, sender } = isRecord(raw) ? raw : {};
     const native =
@@ -76,7 +95,7 @@ export class InboundEvents {
       typeof sender === "string" &&
       !self.isBridgeUser(sender);
     try {
-      await this.onEvent(raw, lookBack);
+      await this.onEvent(raw, lookBack, mayWait);
     } catch (error) {
       if (error instanceof FedgateError && error.transient) throw error;
       const ids = eventIds(raw);
@@ -113,12 +132,15 @@ export class InboundEvents {
     }
   }
 
-  private async onEvent(raw: unknown, lookBack: boolean): Promise<void> {
+  private async onEvent(raw: unknown, lookBack: boolean, mayWait: boolean): Promise<void> {
     const { self, links, guard, directChats, invitations, commands, markings, ghosts, notices } = this.deps;
-    const event = parseMatrixEvent(raw);
+    const wire = parseMatrixEvent(raw);
     // What the bridge's own users do is what the bridge did: never bridged back.
-    if (self.isBridgeUser(event.sender)) return;
-    if (lookBack) for (const skipped of await this.skippedBefore(event)) await this.handle(skipped, false);
+    if (self.isBridgeUser(wire.sender)) return;
+    if (lookBack) for (const skipped of await this.skippedBefore(wire)) await this.handle(skipped, false);
+    const event = await this.clear(wire, raw, mayWait);
+    // Waiting for its key: handled again once it comes.
+    if (event === undefined) return;
     const direct = await directChats.conversationOf(event.room_id);
     // A newcomer that is the bot or another ghost is then invited as into any room.
     if (
@@ -157,6 +179,11 @@ export class InboundEvents {
       await markings.onMarkingChanged(event);
       return;
     }
+    if (event.type === EventType.encryption && guard.bridgesEncryptedRooms) {
+      // The room goes on being bridged, encrypted both ways from now on.
+      guard.encrypted(event.room_id, event.content);
+      return;
+    }
     if (event.type === EventType.encryption || event.type === EventType.encrypted) {
       // Nothing goes into the room either: plain text from other agencies would break what its members expect.
       if (direct === undefined) guard.checked(event.room_id, ENCRYPTED_REFUSAL);
@@ -187,6 +214,45 @@ export class InboundEvents {
       );
     if (event.type === EventType.redaction && (await this.onReactionRedacted(event, conversation))) return;
     await this.publish(event, conversation, direct === undefined);
+  }
+
+  /**
+   * The event as its sender wrote it: an encrypted one decrypted (with encryption enabled), anything else as
+   * it is. FG_NATIVE_UNDECRYPTABLE for one the bridge holds no key for: logged, never published. One whose
+   * key may still come waits for it, when `mayWait` (see onRoomKeys): undefined then.
+   */
+  private async clear(event: MatrixEvent, raw: unknown, mayWait: boolean): Promise<MatrixEvent | undefined> {
+    const { decrypt, parked } = this.deps;
+    if (event.type !== EventType.encrypted || decrypt === undefined || !isRecord(raw)) return event;
+    let decrypted: DecryptedEvent;
+    try {
+      decrypted = await decrypt(event.room_id, raw);
+    } catch (error) {
+      const sessionId = error instanceof FedgateError ? error.detail["awaitedSession"] : undefined;
+      if (!mayWait || parked === undefined || typeof sessionId !== "string") throw error;
+      parked.park({ roomId: event.room_id, sessionId }, raw);
+      this.deps.log.info(
+        { room: event.room_id, eventId: event.event_id },
+        "encrypted Matrix event waits for its key",
+      );
+      return undefined;
+    }
+    if (decrypted.sender !== event.sender)
+      throw new PermanentError(
+        "FG_NATIVE_UNDECRYPTABLE",
+        "an encrypted event whose key is another sender's",
+        {
+          detail: { room: event.room_id, eventId: event.event_id },
+        },
+      );
+    // Relations stay outside the encryption, so that servers can follow them: put back what the clear
+    // content lacks.
+    const relation = event.content["m.relates_to"];
+    const content =
+      relation !== undefined && decrypted.content["m.relates_to"] === undefined
+        ? { ...decrypted.content, "m.relates_to": relation }
+        : decrypted.content;
+    return parseMatrixEvent({ ...raw, type: decrypted.type, content });
   }
 
   private async publish(event: MatrixEvent, conversation: string, isRoom: boolean): Promise<void> {
@@ -241,7 +307,10 @@ export class InboundEvents {
     const { room, eventId } = eventIds(raw);
     if (room === undefined || eventId === undefined || !guard.hasBot(room)) return;
     const { type, sender } = raw as { type?: unknown; sender?: unknown };
-    if (type !== EventType.message || !isEventId(eventId)) return;
+    // An encrypted event the bridge decrypted was refused for what it holds: answered as the message it is.
+    const message =
+      type === EventType.message || (type === EventType.encrypted && this.deps.decrypt !== undefined);
+    if (!message || !isEventId(eventId)) return;
     // The bridge's own notices are never answered: the bot would answer itself for ever.
     if (typeof sender !== "string" || self.isBridgeUser(sender)) return;
     // Asked of the store, not only the mirror: a link made a moment ago may not have reached this replica's watch.

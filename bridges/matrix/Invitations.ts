@@ -18,6 +18,7 @@ import { EventType, isRecord, type MatrixEvent } from "./matrixEvents.js";
 import { isUserId, serverOf } from "./matrixIds.js";
 import type { MatrixInstance } from "./matrixInstance.js";
 import type { RoomGuard } from "./RoomGuard.js";
+import type { BridgeDevices } from "./crypto/BridgeDevices.js";
 
 const SHARED_ROOM_REFUSAL =
   "a direct chat is a room of exactly two people, and this room is shared (linked, with the fedgate bot, another chat's, or with someone else invited)";
@@ -30,8 +31,10 @@ export interface InvitationsDeps {
   identities: Pick<IdentityStore, "remoteFor">;
   guard: Pick<
     RoomGuard,
-    "outsiderRefusal" | "foreignRoomRefusal" | "hasBot" | "botJoined" | "checkLinkedRoom"
+    "outsiderRefusal" | "foreignRoomRefusal" | "hasBot" | "botJoined" | "checkLinkedRoom" | "encryptionOf"
   >;
+  /** The ghosts' devices for encrypted direct chats; only with encryption enabled. */
+  devices?: Pick<BridgeDevices, "deviceFor">;
   directChats: Pick<DirectChats, "conversationOf" | "remember">;
   ghosts: Pick<GhostUsers, "arrived">;
   notices: Pick<BotNotices, "say">;
@@ -123,6 +126,11 @@ export class Invitations {
     }
     ghosts.arrived(room, ghost);
     await directChats.remember(room, conversation);
+    // In an encrypted direct chat only the ghost can read what the native user writes: its device must be
+    // there before the first message, whose key goes to the devices the room's members have then.
+    const { devices, guard } = this.deps;
+    if (devices !== undefined && (await guard.encryptionOf(room, ghost)) !== undefined)
+      await devices.deviceFor(ghost);
   }
 }
 

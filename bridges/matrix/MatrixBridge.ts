@@ -28,8 +28,11 @@ import { matrixCapabilities } from "./capabilities.js";
 import { listenAppService, openTxnStore } from "./AppServiceEndpoint.js";
 import type { HttpListener } from "../../gateway/platform/http/HttpListener.js";
 import { BotNotices } from "./BotNotices.js";
+import { BridgeDevices } from "./crypto/BridgeDevices.js";
+import { EncryptedSender } from "./EncryptedSender.js";
+import { ParkedEvents, type RoomKey } from "./crypto/ParkedEvents.js";
 import { Commands } from "./Commands.js";
-import type { LoadedMatrixConfig } from "./config.js";
+import { readStoreKey, type LoadedMatrixConfig } from "./config.js";
 import type { MatrixBridgeConfig } from "./config.types.js";
 import { Deliveries } from "./Deliveries.js";
 import { DirectChats } from "./DirectChats.js";
@@ -47,6 +50,13 @@ import { RoomGuard } from "./RoomGuard.js";
 import { RoomMarkings } from "./RoomMarkings.js";
 import { SaidOnceStore } from "./SaidOnceStore.js";
 import { SkippedEvents } from "./SkippedEvents.js";
+
+/**
+ * Encrypted events that wait for their keys: how many, and how long. A key follows its message within
+ * seconds (the homeserver's next transaction) unless its sender's client withholds it or is gone.
+ */
+const PARKED_EVENTS = 1000;
+const PARKED_AGE_MS = 10 * 60 * 1000;
 
 /** Direct chat rooms, reactions sent and received, notices said once: what a restart must not forget. */
 const STATE_BUCKET = "fedgate_matrix_state";
@@ -77,6 +87,8 @@ export class MatrixBridge implements NetworkAdapter {
     state: KeyValueStore,
     /** Signs the file links the bridge serves. */
     private readonly mediaKey: Buffer,
+    /** The bot's and ghosts' devices for encrypted rooms; undefined without encryption. */
+    private readonly devices: BridgeDevices | undefined,
     log: Logger,
   ) {
     const self = new MatrixInstance(config.instance, bot, {
@@ -93,8 +105,22 @@ export class MatrixBridge implements NetworkAdapter {
       { network: NETWORK, instance: config.instance, log, check: config.connectionCheck },
     );
     const { identities } = runtime;
-    const notices = new BotNotices(client, new SaidOnceStore(state), log);
-    const guard = new RoomGuard(config, { client, linked: runtime.linked, notices, log });
+    // The guard knows which rooms are encrypted; it needs the notices, made first.
+    const encrypted: EncryptedSender | undefined =
+      devices === undefined
+        ? undefined
+        : new EncryptedSender({
+            client,
+            devices,
+            encryptionOf: (room, asUser) => guard.encryptionOf(room, asUser),
+          });
+    const notices: BotNotices = new BotNotices(
+      client,
+      new SaidOnceStore(state),
+      log,
+      encrypted && { bot, sender: encrypted },
+    );
+    const guard: RoomGuard = new RoomGuard(config, { client, linked: runtime.linked, notices, log });
     const ghosts = new GhostUsers(config, { self, client, identities, state, log });
     const directChats = new DirectChats({
       self,
@@ -123,6 +149,7 @@ export class MatrixBridge implements NetworkAdapter {
         directChats,
         ghosts,
         notices,
+        ...(devices && { devices }),
         log,
       }),
       commands: new Commands({ self, client, links, joinCodes, guard, notices, log }),
@@ -132,6 +159,12 @@ export class MatrixBridge implements NetworkAdapter {
       media,
       reactions,
       notices,
+      ...(devices === undefined
+        ? {}
+        : {
+            decrypt: (roomId, event) => devices.decrypt(bot, roomId, event),
+            parked: new ParkedEvents({ maxEvents: PARKED_EVENTS, maxAgeMs: PARKED_AGE_MS, log }),
+          }),
       log,
     });
     this.deliveries = new Deliveries(config, {
@@ -143,6 +176,7 @@ export class MatrixBridge implements NetworkAdapter {
       reactions,
       notices,
       state,
+      ...(encrypted && { encrypted }),
       log,
     });
     this.guard = guard;
@@ -177,6 +211,22 @@ export class MatrixBridge implements NetworkAdapter {
             log,
           });
           const bot = `@${registration.sender_localpart}:${config.serverName}`;
+          const { enabled, deviceName, maxDevices, onlyCrossSignedDevices, storeFile, storeKeyFile } =
+            config.encryption;
+          const store =
+            storeFile === undefined || storeKeyFile === undefined
+              ? undefined
+              : { file: storeFile, key: await readStoreKey(storeKeyFile) };
+          const devices = enabled
+            ? await BridgeDevices.open({
+                client,
+                deviceName,
+                maxDevices,
+                onlyCrossSignedDevices,
+                ...(store && { store }),
+                log,
+              })
+            : undefined;
           const bridge = new MatrixBridge(
             config,
             registration.id,
@@ -188,6 +238,7 @@ export class MatrixBridge implements NetworkAdapter {
             await bus.keyValue(STATE_BUCKET),
             // A key of its own for file links, so that a leaked link reveals nothing of the AS tokens.
             createHash("sha256").update(`fedgate media links\0${registration.as_token}`).digest(),
+            devices,
             log,
           );
           const media = createMediaRouter({
@@ -202,6 +253,14 @@ export class MatrixBridge implements NetworkAdapter {
               hsToken: registration.hs_token,
               txns: await openTxnStore(bus),
               onEvents: (events) => bridge.onTransaction(events),
+              ...(devices === undefined
+                ? {}
+                : {
+                    onCrypto: async (transaction) => {
+                      await devices.receive(transaction);
+                      await bridge.onRoomKeys(devices.takeRoomKeys());
+                    },
+                  }),
               userExists: (userId) => bridge.ghostExists(userId),
               log,
             },
@@ -210,6 +269,9 @@ export class MatrixBridge implements NetworkAdapter {
             [media],
           );
           log.info({ url: bridge.server.url, bot }, "Matrix bridge listening for the homeserver");
+          // Only once the endpoint listens: making the device is news the homeserver pushes at once, and
+          // what it queues while it takes the bridge for down waits for its next transaction.
+          await devices?.deviceFor(bot);
           return bridge;
         },
       },
@@ -227,6 +289,10 @@ export class MatrixBridge implements NetworkAdapter {
     return this.inbound.onTransaction(events);
   }
 
+  private onRoomKeys(keys: RoomKey[]): Promise<void> {
+    return this.inbound.onRoomKeys(keys);
+  }
+
   private ghostExists(userId: string): Promise<boolean> {
     return this.ghosts.exists(userId);
   }
@@ -240,6 +306,7 @@ export class MatrixBridge implements NetworkAdapter {
 
   async close(): Promise<void> {
     await this.server?.close();
+    await this.devices?.close();
   }
 }
 

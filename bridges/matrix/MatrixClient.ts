@@ -12,6 +12,7 @@ import { FedgateError, PermanentError, TransientError } from "../../schemas/cont
 import type { Logger } from "../../gateway/platform/log.js";
 import { networkFailureReason } from "../kit/fetchAttachment.js";
 import { readUpTo } from "../kit/readUpTo.js";
+import type { DeviceRequestPath } from "./crypto/DeviceClient.js";
 
 export interface MatrixClientOptions {
   /** The homeserver's client-server API base, e.g. http://synapse:8008. */
@@ -42,6 +43,8 @@ type Json = Record<string, unknown>;
 interface CallOptions {
   /** Who acts: a user of the AS's namespace; undefined is the AS's own sender. */
   asUser?: string | undefined;
+  /** Which of that user's devices acts (MSC3202 device masquerading): end-to-end encryption is per device. */
+  asDevice?: string | undefined;
   query?: Record<string, string>;
   json?: Json;
   raw?: { data: Buffer; contentType: string };
@@ -440,6 +443,52 @@ export class MatrixClient {
     };
   }
 
+  /**
+   * Creates a device of a user of the namespace, or renames one that exists (MSC4190: the AS makes its
+   * devices itself and never logs in for them); returns whether it was created.
+   */
+  async upsertDevice(deviceId: string, displayName: string, asUser?: string): Promise<boolean> {
+    const path = `/_matrix/client/v3/devices/${enc(deviceId)}`;
+    const answer = await this.callWithStatus("PUT", path, { asUser, json: { display_name: displayName } });
+    return answer.status === 201;
+  }
+
+  /**
+   * One request of the end-to-end encryption machinery (key upload, query and claim, to-device messages,
+   * signature upload), as a device of a user of the namespace; the answer's JSON object. Answers of key
+   * queries name every device of every user asked about, so they may be large.
+   */
+  async deviceRequest(
+    method: "POST" | "PUT",
+    path: DeviceRequestPath,
+    body: Json,
+    device: { userId: string; deviceId: string },
+  ): Promise<Json> {
+    return await this.call(method, path, {
+      asUser: device.userId,
+      asDevice: device.deviceId,
+      json: body,
+      limit: MEMBERS_LIMIT,
+    });
+  }
+
+  /** Sends a room event as a device of a user of the namespace (an encrypted one names its device). */
+  async sendEventAsDevice(
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    txnId: string,
+    device: { userId: string; deviceId: string },
+  ): Promise<string> {
+    const path = roomPath(roomId, "send", type, txnId);
+    const answer = await this.call("PUT", path, {
+      asUser: device.userId,
+      asDevice: device.deviceId,
+      json: content,
+    });
+    return this.stringField(answer, "event_id", "PUT", path);
+  }
+
   private stringField(answer: Json, key: string, method: Method, path: string): string {
     const value = answer[key];
     if (typeof value !== "string" || value === "") throw this.malformed(method, path, key);
@@ -454,8 +503,18 @@ export class MatrixClient {
 
   /** One request; the answer's JSON object when it is 2xx, else a typed error. */
   private async call(method: Method, path: string, options: CallOptions = {}): Promise<Json> {
+    return (await this.callWithStatus(method, path, options)).answer;
+  }
+
+  /** call(), with the 2xx status (201 "created" is news to some callers). */
+  private async callWithStatus(
+    method: Method,
+    path: string,
+    options: CallOptions = {},
+  ): Promise<{ status: number; answer: Json }> {
     const query = new URLSearchParams(options.query);
     if (options.asUser !== undefined) query.set("user_id", options.asUser);
+    if (options.asDevice !== undefined) query.set("org.matrix.msc3202.device_id", options.asDevice);
     const search = query.size === 0 ? "" : `?${query.toString()}`;
     const headers: Record<string, string> = { authorization: `Bearer ${this.#asToken}` };
     let body: Buffer | string | null = null;
@@ -497,7 +556,7 @@ export class MatrixClient {
     }
     this.log.debug({ method, path, status, durationMs: Date.now() - started }, "Matrix request");
     if (status >= 200 && status < 300) {
-      if (answer !== undefined) return answer;
+      if (answer !== undefined) return { status, answer };
       const what = bytes === undefined ? `larger than ${limit} bytes` : "not a JSON object";
       throw new PermanentError("FG_PEER_REFUSED", `Matrix ${method} ${path}: the answer is ${what}`, {
         detail: { method, path, status },

@@ -19,7 +19,7 @@ import {
   type RoomRefusal,
 } from "./roomRefusals.js";
 
-export type RoomGuardConfig = Pick<MatrixBridgeConfig, "instance"> & {
+export type RoomGuardConfig = Pick<MatrixBridgeConfig, "instance" | "encryption"> & {
   userServers: string[];
   roomServers: string[];
 };
@@ -36,6 +36,8 @@ export class RoomGuard {
   private readonly botRooms = new Set<string>();
   /** Linked rooms checked for whether they may be bridged, and why not. */
   private readonly checkedRooms = new Map<string, RoomRefusal>();
+  /** Each room's m.room.encryption content as last seen, null for a plain room (with encryption enabled). */
+  private readonly encryption = new Map<string, Record<string, unknown> | null>();
 
   constructor(
     private readonly config: RoomGuardConfig,
@@ -58,6 +60,32 @@ export class RoomGuard {
   /** Notes the room as checked, refused for `refusal` or (undefined) bridged. */
   checked(room: string, refusal: RoomRefusal): void {
     this.checkedRooms.set(room, refusal);
+  }
+
+  /** Whether encrypted rooms are bridged: else they are refused. */
+  get bridgesEncryptedRooms(): boolean {
+    return this.config.encryption.enabled;
+  }
+
+  /** Notes that the room turned (or is) encrypted, with the settings of its m.room.encryption. */
+  encrypted(room: string, settings: Record<string, unknown>): void {
+    this.encryption.set(room, settings);
+  }
+
+  /**
+   * The room's m.room.encryption content, undefined for a plain room: read from its state once, then kept
+   * up to date by the state events the room sends. A room never turns plain again. Read as `asUser`, a
+   * member of the room (a ghost in a direct chat, where the bot is not); default the bot.
+   */
+  async encryptionOf(room: string, asUser?: string): Promise<Record<string, unknown> | undefined> {
+    let settings = this.encryption.get(room);
+    if (settings === undefined) {
+      settings = (await this.deps.client.getState(room, EventType.encryption, "", asUser)) ?? null;
+      // An event that came in meanwhile is newer than what was read.
+      settings = this.encryption.get(room) ?? settings;
+      this.encryption.set(room, settings);
+    }
+    return settings ?? undefined;
   }
 
   /** Forgets the room's check: linked again, it is checked again. */
@@ -119,6 +147,10 @@ export class RoomGuard {
       client.getStateEvent(room, EventType.create, ""),
       client.getState(room, EventType.encryption, ""),
     ]);
+    if (encryption !== undefined && this.config.encryption.enabled) {
+      this.encryption.set(room, encryption);
+      return refusalOfRoomState(this.config.roomServers, room, { rules, createEvent, encryption: undefined });
+    }
     return refusalOfRoomState(this.config.roomServers, room, { rules, createEvent, encryption });
   }
 }

@@ -1,4 +1,5 @@
 /** Reads and checks bridges.matrix from a loaded config file, and the registration file it names. */
+import { createHash } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import { readText, type LoadedConfig } from "../../gateway/platform/config/loadConfig.js";
 import { validatorFor } from "../../schemas/contract/schemas.js";
@@ -40,6 +41,28 @@ export async function loadMatrixConfig(loaded: LoadedConfig): Promise<LoadedMatr
       `ghosts such as ${sampleGhost} are outside the exclusive user namespace of ${file}`,
     );
   }
+  const { storeFile, storeKeyFile } = config.encryption;
+  if ((storeFile === undefined) !== (storeKeyFile === undefined))
+    throw new ConfigError(
+      loaded.file,
+      `/bridges/matrix/encryption/${storeFile === undefined ? "storeFile" : "storeKeyFile"}`,
+      "storeFile and storeKeyFile go together: the store is never kept on disk unencrypted",
+    );
+  // Read from the config file's folder, as the registration is.
+  if (storeFile !== undefined) config.encryption.storeFile = resolve(dirname(loaded.file), storeFile);
+  if (storeKeyFile !== undefined)
+    config.encryption.storeKeyFile = resolve(dirname(loaded.file), storeKeyFile);
+  if (config.encryption.enabled) {
+    // Without them the homeserver never hands the bridge's device its keys: every message stays unreadable.
+    const optIns = ["receive_ephemeral", "org.matrix.msc3202", "io.element.msc4190"] as const;
+    const missing = optIns.find((key) => registration[key] !== true);
+    if (missing !== undefined)
+      throw new ConfigError(
+        file,
+        `/${missing}`,
+        "must be true for encrypted rooms (bridges.matrix.encryption.enabled); the homeserver must then load the file again",
+      );
+  }
   return { config, registration };
 }
 
@@ -51,4 +74,18 @@ export function matrixSection(loaded: LoadedConfig): MatrixBridgeConfig {
 /** The registration file, a relative path read from the config file's folder. */
 export function registrationPath(loaded: LoadedConfig, config: MatrixBridgeConfig): string {
   return resolve(dirname(loaded.file), config.registrationFile);
+}
+
+/** Characters the store's secret must have at least: a random secret, not a word. */
+const MIN_STORE_SECRET = 32;
+
+/**
+ * The key the crypto store is encrypted with (32 bytes), from the secret in `file` (surrounding white space
+ * left out, as a mounted Secret may end in a line break). The secret never appears in an error.
+ */
+export async function readStoreKey(file: string): Promise<Uint8Array> {
+  const secret = (await readText(file)).trim();
+  if (secret.length < MIN_STORE_SECRET)
+    throw new ConfigError(file, "", `must hold a secret of at least ${String(MIN_STORE_SECRET)} characters`);
+  return createHash("sha256").update(`fedgate crypto store\0${secret}`, "utf8").digest();
 }

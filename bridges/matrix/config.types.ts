@@ -57,6 +57,7 @@ export interface MatrixBridgeConfig {
   maxBodyBytes: number;
   status: StatusListen;
   connectionCheck: ConnectionCheck;
+  encryption: MatrixEncryption;
 }
 /**
  * Where the bridge listens for the homeserver's transactions, and serves its files to the other bridges.
@@ -90,3 +91,30 @@ export interface MatrixAttachments {
 /**
  * Where a bridge serves its probes and metrics (GET /healthz, /readyz, /metrics) to the kubelet and Prometheus: never the address it serves its network on, so that neither is reachable from the other's side.
  */
+
+export interface MatrixEncryption {
+  /**
+   * Bridge encrypted rooms: the bot's device decrypts what members write, and each ghost's device encrypts what it says there for the room's members' devices. Needs a homeserver that pushes to-device messages and device lists to the bridge (Synapse: experimental_features msc2409_to_device_messages_enabled and msc3202_transaction_extensions) and a registration with receive_ephemeral, org.matrix.msc3202 and io.element.msc4190 (the generated one has them).
+   */
+  enabled: boolean;
+  /**
+   * The name the bot's device shows in Matrix clients' device lists.
+   */
+  deviceName: string;
+  /**
+   * Most devices the bridge holds at once (its bot's and its ghosts'); a ghost beyond them cannot speak in encrypted rooms.
+   */
+  maxDevices: number;
+  /**
+   * Where the devices' keys and sessions are kept, so that a restart keeps them (relative to this config file's folder): the bridge's devices stay the same and what was encrypted for them stays readable. Needs storeKeyFile. Without it they live in memory, and each start makes new devices.
+   */
+  storeFile?: string;
+  /**
+   * A file holding the secret the store is encrypted with (at least 32 characters; a mounted Secret), relative to this config file's folder.
+   */
+  storeKeyFile?: string;
+  /**
+   * Encrypt only for devices their owner signed with their cross-signing identity (a new login the official has verified from another of their devices): an unverified device gets no keys, and its client shows why. Off, every device of the room's members gets them.
+   */
+  onlyCrossSignedDevices: boolean;
+}

@@ -1,6 +1,8 @@
 /**
  * The application service registration the Matrix bridge hands to Synapse (`app_service_config_files`):
- * fresh random tokens, and exclusive namespaces for the bridge's ghosts (puppets) and their aliases.
+ * fresh random tokens, exclusive namespaces for the bridge's ghosts (puppets) and their aliases, and the
+ * opt-ins an encrypting bridge needs (Synapse reads `receive_ephemeral`, `org.matrix.msc3202` and
+ * `io.element.msc4190`).
  */
 import { randomBytes } from "node:crypto";
 import { parse, stringify } from "yaml";
@@ -33,6 +35,12 @@ export interface AppServiceRegistration {
   sender_localpart: string;
   rate_limited: boolean;
   namespaces: { users: Namespace[]; aliases: Namespace[]; rooms: Namespace[] };
+  /** Ephemeral events in transactions; with them (MSC2409/MSC4203) the to-device messages for its devices. */
+  receive_ephemeral?: boolean;
+  /** MSC3202: device list changes and one-time-key counts of its users' devices in transactions. */
+  "org.matrix.msc3202"?: boolean;
+  /** MSC4190: it creates its users' devices itself (PUT /devices/{deviceId}), and never logs in for them. */
+  "io.element.msc4190"?: boolean;
 }
 
 export interface GeneratedRegistration {
@@ -90,6 +98,11 @@ export function generateRegistration(options: RegistrationOptions): GeneratedReg
       aliases: [{ exclusive: true, regex: `#${prefix}.*:${server}$` }],
       rooms: [],
     },
+    // What encrypted rooms need (see bridges/matrix/crypto): harmless for a bridge of plain rooms, which
+    // ignores the extra fields of its transactions, so that turning encryption on needs no new registration.
+    receive_ephemeral: true,
+    "org.matrix.msc3202": true,
+    "io.element.msc4190": true,
   };
   return { registration, yaml: stringify(registration) };
 }

@@ -55,6 +55,9 @@ export type ErrorCode =
   | "FG_PEER_REFUSED"
   | "FG_PEER_UNAVAILABLE"
   | "FG_NATIVE_INVALID"
+  // An encrypted Matrix event the bridge holds no key for (not shared with its device, withheld, or not
+  // arrived yet): never bridged as if it were a message.
+  | "FG_NATIVE_UNDECRYPTABLE"
   // A file to bridge: not http(s), too large, refused by its server, or not the bytes its event describes.
   | "FG_ATTACHMENT_INVALID"
   // A message, file or key that does not open with the keys it should (a network's end-to-end encryption).

@@ -435,11 +435,13 @@ export async function putTransaction(
   bridgeUrl: string,
   events: unknown[],
   txnId = `test-${randomUUID()}`,
+  /** More fields of the transaction, such as its to-device messages. */
+  extra: Json = {},
 ): Promise<number> {
   const response = await request(`${bridgeUrl}/_matrix/app/v1/transactions/${txnId}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${scene.registration.hs_token}`, "content-type": "application/json" },
-    body: JSON.stringify({ events }),
+    body: JSON.stringify({ ...extra, events }),
   });
   await response.body.dump();
   return response.statusCode;

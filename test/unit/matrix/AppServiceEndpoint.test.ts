@@ -148,6 +148,44 @@ describe("Matrix AS endpoint", () => {
     expect(h.logs.some((l) => l.includes("transaction id reused"))).toBe(true);
   });
 
+  it("Matrix AS endpoint - encryption fields go to onCrypto, checked, before the events; bad ones are logged", async () => {
+    await h.server.close();
+    const order: string[] = [];
+    h = await start({
+      onCrypto: (transaction, txnId) => {
+        order.push(`crypto ${txnId}: ${String(transaction.toDevice.length)} to-device`);
+        return Promise.resolve();
+      },
+      onEvents: (events, txnId) => {
+        order.push(`events ${txnId}: ${String(events.length)}`);
+        return Promise.resolve();
+      },
+    });
+    const toDevice = {
+      to_user_id: "@fedgate:tchap.localhost",
+      to_device_id: "FEDGATEBRIDGE",
+      type: "m.room.encrypted",
+      sender: "@official:tchap.localhost",
+      content: { ciphertext: {} },
+    };
+    const body = (messages: unknown[], events: unknown[] = [{ event_id: "$m" }]) =>
+      JSON.stringify({ events, "de.sorunome.msc2409.to_device": messages });
+    expect(await call("PUT", "/_matrix/app/v1/transactions/1", { body: body([toDevice, "junk"]) })).toEqual({
+      status: 200,
+      body: {},
+    });
+    expect(order).toEqual(["crypto 1: 1 to-device", "events 1: 1"]);
+    expect(
+      h.logs.some((l) => l.includes("FG_NATIVE_INVALID") && l.includes("encryption fields left out")),
+    ).toBe(true);
+    // Without events of its own, a transaction of to-device messages is told apart by them: the same id
+    // with other messages (a restarted homeserver counting from 1 again) is handled, not taken for a repeat.
+    const other = { ...toDevice, content: { ciphertext: { other: true } } };
+    for (const messages of [[toDevice], [other], [other]])
+      await call("PUT", "/_matrix/app/v1/transactions/2", { body: body(messages, []) });
+    expect(order.filter((line) => line.startsWith("crypto 2"))).toHaveLength(2);
+  });
+
   it("Matrix AS endpoint - a failing handler answers 500 M_UNKNOWN, records nothing, and the retry is handled", async () => {
     let failures = 1;
     h.onEvents = (events, txnId) => {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../gateway/platform/config/loadConfig.js";
-import { loadMatrixConfig } from "../../../bridges/matrix/config.js";
+import { loadMatrixConfig, readStoreKey } from "../../../bridges/matrix/config.js";
 import { generateRegistration } from "../../../bridges/matrix/registration.js";
 import { writeMatrixRegistration } from "../../../bridges/matrix/runMatrixBridge.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
@@ -79,6 +79,51 @@ describe("Matrix bridge config", () => {
     await expect(loadMatrixConfig(loaded)).rejects.toMatchObject({
       message: expect.stringContaining(`${file}: /bridges/matrix/ghostPrefix`) as unknown,
     });
+  });
+
+  it("Matrix config - encryption is off by default; on, it needs the registration's opt-ins", async () => {
+    const plain = await configWith(section, registration.replace(/^io\.element\.msc4190: true$/m, ""));
+    expect((await loadMatrixConfig(plain.loaded)).config.encryption).toEqual({
+      enabled: false,
+      deviceName: "fedgate bridge",
+      maxDevices: 1000,
+      onlyCrossSignedDevices: false,
+    });
+    const encrypted = { ...section, encryption: { enabled: true } };
+    const good = await configWith(encrypted, registration);
+    expect((await loadMatrixConfig(good.loaded)).config.encryption.enabled).toBe(true);
+    const old = await configWith(encrypted, registration.replace(/^io\.element\.msc4190: true$/m, ""));
+    await expect(loadMatrixConfig(old.loaded)).rejects.toMatchObject({
+      code: "FG_CONFIG_INVALID",
+      message: expect.stringContaining(
+        `${join(old.dir, "registration.yaml")}: /io.element.msc4190`,
+      ) as unknown,
+    });
+  });
+
+  it("Matrix config - the crypto store needs its key file; paths are read from the config's folder", async () => {
+    const both = await configWith(
+      { ...section, encryption: { enabled: true, storeFile: "crypto.store", storeKeyFile: "store.key" } },
+      registration,
+    );
+    expect((await loadMatrixConfig(both.loaded)).config.encryption).toMatchObject({
+      storeFile: join(both.dir, "crypto.store"),
+      storeKeyFile: join(both.dir, "store.key"),
+    });
+    const alone = await configWith({ ...section, encryption: { storeFile: "crypto.store" } }, registration);
+    await expect(loadMatrixConfig(alone.loaded)).rejects.toMatchObject({
+      message: expect.stringContaining(`${alone.file}: /bridges/matrix/encryption/storeKeyFile`) as unknown,
+    });
+    const short = join(both.dir, "short.key");
+    await writeFile(short, "password\n");
+    await expect(readStoreKey(short)).rejects.toMatchObject({
+      message: expect.stringContaining("at least 32 characters") as unknown,
+    });
+    const secret = "k".repeat(40);
+    await writeFile(join(both.dir, "store.key"), `${secret}\n`);
+    const key = await readStoreKey(join(both.dir, "store.key"));
+    expect(key).toHaveLength(32);
+    expect(Buffer.from(key).toString("latin1")).not.toContain(secret);
   });
 
   it("Matrix config - --generate-registration writes a private file once and never overwrites it", async () => {

@@ -25,6 +25,15 @@ describe("Matrix registration", () => {
     });
   });
 
+  it("Matrix registration - opts in to what encrypted rooms need, with the keys Synapse 1.160 reads", () => {
+    const { registration } = generateRegistration(base);
+    expect(registration).toMatchObject({
+      receive_ephemeral: true,
+      "org.matrix.msc3202": true,
+      "io.element.msc4190": true,
+    });
+  });
+
   it("Matrix registration - the YAML reads back as the same registration", () => {
     const { registration, yaml } = generateRegistration({
       ...base,

@@ -109,6 +109,14 @@ bcrypt_rounds: 4
 # The bridge, as an application service.
 app_service_config_files: ${JSON.stringify(s.appServiceConfigFiles)}
 
+# What an encrypting application service needs (end-to-bridge encryption): to-device messages in its
+# transactions (MSC2409/MSC4203), and device list changes, one-time-key counts and unused fallback key types
+# of its users' devices (MSC3202). Acting as one of its users' devices (MSC3202's device masquerading) and
+# creating devices (MSC4190) need no flag in Synapse 1.160: the registration opts in to the latter.
+experimental_features:
+  msc2409_to_device_messages_enabled: true
+  msc3202_transaction_extensions: true
+
 # Tests send, join, invite and log in far faster than people do.
 rc_message: ${generous}
 rc_registration: ${generous}
