@@ -4,7 +4,8 @@
  * the Matrix bridge hands out links to itself, signed with an HMAC of the file's server name and media id,
  * its name and an expiry (kit/fileLinks.ts), and streams the file from the homeserver's authenticated media
  * API, as the AS, to whoever presents a link it signed that has not expired. A link is a capability URL:
- * its signature is never logged.
+ * its signature is never logged. A link to an encrypted attachment also carries the file's key, sealed
+ * (sealedFileKeys.ts): the proxy checks the ciphertext's hash, decrypts it and serves the plaintext.
  */
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -13,7 +14,9 @@ import { request, type Dispatcher } from "undici";
 import type { Logger } from "../../gateway/platform/log.js";
 import { checkSignedLink, contentDisposition, linkRefusal, signedLinkQuery } from "../kit/fileLinks.js";
 import { readUpTo } from "../kit/readUpTo.js";
+import { decryptAttachment, type AttachmentKeys } from "./crypto/encryptedAttachment.js";
 import { parseMxc, type MatrixClient } from "./MatrixClient.js";
+import { openFileKeys, sealFileKeys } from "./sealedFileKeys.js";
 
 export interface MediaProxyOptions {
   client: MatrixClient;
@@ -33,21 +36,29 @@ export const mediaPathPrefix = "/_fedgate/media/v1";
 /** Longest wait for the homeserver's response headers, and longest pause between two chunks. */
 const UPSTREAM_TIMEOUT_MS = 30_000;
 
+/** What a link's signature covers: the file, and the sealed key of an encrypted one. */
+function linkSubject(server: string, mediaId: string, sealedKeys: string | undefined): string {
+  return sealedKeys === undefined ? `${server}/${mediaId}` : `${server}/${mediaId}#${sealedKeys}`;
+}
+
 /**
- * The signed link, made at `now`, to the file of `mxc`, named `fileName`. FG_NATIVE_INVALID for a malformed
- * mxc URI.
+ * The signed link, made at `now`, to the file of `mxc`, named `fileName`; with `keys`, to the plaintext of
+ * the encrypted attachment at `mxc`. FG_NATIVE_INVALID for a malformed mxc URI.
  */
 export function mediaLink(
   options: Pick<MediaProxyOptions, "key" | "baseUrl" | "lifetimeSeconds">,
   mxc: string,
   fileName: string,
   now?: number,
+  keys?: AttachmentKeys,
 ): string {
   const { server, mediaId } = parseMxc(mxc);
-  const query = signedLinkQuery(options.key, `${server}/${mediaId}`, fileName, options.lifetimeSeconds, now);
+  const sealed = keys === undefined ? undefined : sealFileKeys(options.key, mxc, keys);
+  const subject = linkSubject(server, mediaId, sealed);
+  const query = signedLinkQuery(options.key, subject, fileName, options.lifetimeSeconds, now);
   const base = options.baseUrl.replace(/\/+$/, "");
   const path = [server, mediaId, fileName].map(encodeURIComponent).join("/");
-  return `${base}${mediaPathPrefix}/${path}?${query}`;
+  return `${base}${mediaPathPrefix}/${path}?${query}${sealed === undefined ? "" : `&k=${sealed}`}`;
 }
 
 /** An undici or stream error's code, else its name: enough to tell what happened, never a URL. */
@@ -99,9 +110,17 @@ export function createMediaRouter(options: Omit<MediaProxyOptions, "lifetimeSeco
       method: req.method,
       path: req.baseUrl + req.path,
     };
-    const check = checkSignedLink(key, `${server}/${mediaId}`, name, req.query);
-    if (check !== "valid") {
-      const { status, error } = linkRefusal(check);
+    const sealed = req.query["k"];
+    const check =
+      sealed === undefined || typeof sealed === "string"
+        ? checkSignedLink(key, linkSubject(server, mediaId, sealed), name, req.query)
+        : "invalid";
+    const keys =
+      check === "valid" && typeof sealed === "string"
+        ? openFileKeys(key, `mxc://${server}/${mediaId}`, sealed)
+        : undefined;
+    if (check !== "valid" || (typeof sealed === "string" && keys === undefined)) {
+      const { status, error } = linkRefusal(check === "valid" ? "invalid" : check);
       log.warn({ code: "FG_AUTH_INVALID", ...context, status }, `media link refused: ${error}`);
       refuse(res, status, error);
       return;
@@ -169,15 +188,46 @@ export function createMediaRouter(options: Omit<MediaProxyOptions, "lifetimeSeco
       return;
     }
     // Node's own setHeader: express's would add a charset to text types, which would misstate the file.
-    const sendHeaders = (contentLength: number): void => {
+    const sendHeaders = (
+      contentLength: number,
+      contentType = single(upstream.headers["content-type"]) ?? "application/octet-stream",
+    ): void => {
       res.statusCode = 200;
-      res.setHeader("content-type", single(upstream.headers["content-type"]) ?? "application/octet-stream");
+      res.setHeader("content-type", contentType);
       res.setHeader("content-length", String(contentLength));
       res.setHeader("content-disposition", contentDisposition(name));
       res.setHeader("x-content-type-options", "nosniff");
       res.setHeader("content-security-policy", "sandbox; default-src 'none'");
       res.setHeader("cache-control", "private, no-cache");
     };
+
+    if (keys !== undefined) {
+      // The hash covers the whole ciphertext: nothing is served before all of it is read and checked.
+      let ciphertext: Buffer | undefined;
+      try {
+        ciphertext = await readUpTo(body, maxBytes);
+      } catch (cause) {
+        brokeOff(cause);
+        if (!res.destroyed) refuse(res, 502, "the homeserver's transfer broke off");
+        return;
+      }
+      if (ciphertext === undefined) {
+        tooLarge();
+        return;
+      }
+      let plaintext: Buffer;
+      try {
+        plaintext = decryptAttachment(ciphertext, keys);
+      } catch (cause) {
+        log.warn({ err: cause, ...context }, "encrypted media file does not match its key");
+        refuse(res, 502, "the file does not match the key it was sent with");
+        return;
+      }
+      // The uploader's type is the ciphertext's, not the file's: what the bytes are is the event's to say.
+      sendHeaders(plaintext.length, "application/octet-stream");
+      res.end(req.method === "HEAD" ? undefined : plaintext);
+      return;
+    }
 
     if (length === undefined) {
       // No length announced: the size is known only once read, and a 413 must come before any byte. The

@@ -8,6 +8,7 @@ import { PermanentError } from "../../schemas/contract/errors.js";
 import { withoutXmlForbidden } from "../kit/cleanText.js";
 import { toEventHtml } from "../kit/eventHtml.js";
 import { safeFileName } from "../kit/fetchAttachment.js";
+import { readEncryptedFile, type AttachmentKeys } from "./crypto/encryptedAttachment.js";
 import {
   EventType,
   htmlFormat,
@@ -25,6 +26,8 @@ export interface MatrixMedia {
   name: string;
   mediaType?: string;
   size?: number;
+  /** An encrypted attachment's key: what is at `mxc` is its ciphertext. */
+  keys?: AttachmentKeys;
 }
 
 export interface InboundContext {
@@ -116,10 +119,9 @@ function htmlOf(event: MatrixEvent, content: Record<string, unknown>): string | 
 }
 
 function mediaOf(event: MatrixEvent, content: Record<string, unknown>, body: string): MatrixMedia {
-  if (content["file"] !== undefined) {
-    throw invalid(event, "the file is end-to-end encrypted, which the bridge cannot carry", "encrypted-file");
-  }
-  const url = content["url"];
+  // An encrypted attachment: `file` holds its url and key (FG_ATTACHMENT_INVALID when malformed).
+  const encrypted = content["file"] === undefined ? undefined : readEncryptedFile(content["file"]);
+  const url = encrypted?.url ?? content["url"];
   if (typeof url !== "string" || !/^mxc:\/\/[^/]+\/[^/]+$/.test(url)) {
     throw invalid(event, "the file has no mxc:// url", "media-url-invalid");
   }
@@ -134,6 +136,7 @@ function mediaOf(event: MatrixEvent, content: Record<string, unknown>, body: str
     name: safeFileName(name),
     ...(typeof mimetype === "string" && mimetype !== "" ? { mediaType: mimetype.toLowerCase() } : {}),
     ...(typeof size === "number" && Number.isSafeInteger(size) && size >= 0 ? { size } : {}),
+    ...(encrypted === undefined ? {} : { keys: encrypted.keys }),
   };
 }
 

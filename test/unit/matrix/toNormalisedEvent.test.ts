@@ -276,16 +276,44 @@ describe("Matrix to normalised event", () => {
     }
   });
 
-  it("Matrix inbound - an encrypted file is refused with its reason", async () => {
-    const error = await refusal(
+  it("Matrix inbound - an encrypted file is described with its key; a malformed one is refused", async () => {
+    const key = Buffer.alloc(32, 7);
+    const file = {
+      url: "mxc://tchap.localhost/enc",
+      key: {
+        kty: "oct",
+        key_ops: ["encrypt", "decrypt"],
+        alg: "A256CTR",
+        k: key.toString("base64url"),
+        ext: true,
+      },
+      iv: Buffer.alloc(16, 1).toString("base64").replace(/=+$/, ""),
+      hashes: { sha256: Buffer.alloc(32, 2).toString("base64").replace(/=+$/, "") },
+      v: "v2",
+    };
+    const ctx = context();
+    await normalised(
       matrixEvent("m.room.message", {
         msgtype: "m.file",
         body: "geheim.pdf",
-        file: { url: "mxc://tchap.localhost/enc", key: {}, iv: "x", hashes: {}, v: "v2" },
+        file,
+        info: { mimetype: "application/pdf", size: 10 },
       }),
+      ctx,
     );
-    expect(error.detail).toMatchObject({ reason: "encrypted-file" });
-    expect(error.message).toMatch(/encrypted/);
+    expect(ctx.described).toHaveLength(1);
+    expect(ctx.described[0]).toMatchObject({ mxc: file.url, name: "geheim.pdf", size: 10 });
+    expect(ctx.described[0]?.keys?.key.equals(key)).toBe(true);
+
+    const malformed = toNormalisedEvent(
+      matrixEvent("m.room.message", {
+        msgtype: "m.file",
+        body: "geheim.pdf",
+        file: { ...file, key: {}, iv: "x" },
+      }),
+      context(),
+    );
+    await expect(malformed).rejects.toMatchObject({ code: "FG_ATTACHMENT_INVALID" });
     expect(
       (
         await refusal(
