@@ -23,7 +23,8 @@ import { isEventId } from "./matrixIds.js";
 import type { MatrixInstance } from "./matrixInstance.js";
 import type { ReactionStore, SentReaction } from "./ReactionStore.js";
 import type { RoomGuard } from "./RoomGuard.js";
-import { toMatrixContent, type MatrixContent } from "./toMatrixContent.js";
+import { toMatrixContent, type MatrixContent, type UploadedFile } from "./toMatrixContent.js";
+import { encryptAttachment, encryptedFile } from "./crypto/encryptedAttachment.js";
 import type { EncryptedSender } from "./EncryptedSender.js";
 import { POSTED_MARKER, txnIdFor } from "./transactionIds.js";
 
@@ -40,7 +41,7 @@ export interface DeliveriesDeps {
   directChats: Pick<DirectChats, "roomOf">;
   guard: Pick<RoomGuard, "refusal">;
   /** What ghosts say in encrypted rooms, encrypted by their devices; only with encryption enabled. */
-  encrypted?: Pick<EncryptedSender, "send">;
+  encrypted?: Pick<EncryptedSender, "send" | "encrypts">;
   reactions: ReactionStore;
   notices: Pick<BotNotices, "say">;
   state: KeyValueStore;
@@ -87,7 +88,7 @@ export class Deliveries {
         break;
     }
     await ghosts.enter(room, ghost);
-    const uploaded = await this.upload(event, ghost);
+    const uploaded = await this.upload(event, ghost, room);
     const shown = delivery.marking;
     const contents = toMatrixContent(
       shown === undefined ? { ...event, marking: undefined } : { ...event, marking: shown.id },
@@ -128,15 +129,28 @@ export class Deliveries {
     await reactions.forgetSent(reaction);
   }
 
-  /** Uploads the event's files as the ghost; a file that cannot be carried is named in the text instead. */
-  private async upload(event: NormalisedEvent, ghost: string): Promise<Map<string, string>> {
-    if (event.type !== "message.created") return new Map();
-    const { client, log } = this.deps;
+  /**
+   * Uploads the event's files as the ghost; a file that cannot be carried is named in the text instead. In
+   * an encrypted room each is an encrypted attachment: the homeserver gets ciphertext under no name or type
+   * of its own, and the key goes in the encrypted event.
+   */
+  private async upload(
+    event: NormalisedEvent,
+    ghost: string,
+    room: string,
+  ): Promise<Map<string, UploadedFile>> {
+    if (event.type !== "message.created" || (event.content?.attachments ?? []).length === 0) return new Map();
+    const { client, ghosts, encrypted, log } = this.deps;
+    const encrypts =
+      encrypted !== undefined && (await ghosts.asMember(room, ghost, () => encrypted.encrypts(ghost, room)));
     const { carried } = await carryAttachments(
       event,
-      async (attachment) => {
+      async (attachment): Promise<UploadedFile> => {
         const bytes = await fetchAttachment(attachment, attachmentFetchOptions(this.config.attachments));
-        return await client.uploadMedia(bytes, attachment.mediaType, attachment.name, ghost);
+        if (!encrypts) return await client.uploadMedia(bytes, attachment.mediaType, attachment.name, ghost);
+        const { ciphertext, keys } = encryptAttachment(bytes);
+        const mxc = await client.uploadMedia(ciphertext, "application/octet-stream", "file", ghost);
+        return encryptedFile(mxc, keys);
       },
       log,
       "Matrix",

@@ -19,6 +19,12 @@ export interface EncryptedSenderDeps {
 export class EncryptedSender {
   constructor(private readonly deps: EncryptedSenderDeps) {}
 
+  /** Whether what `userId` sends in the room is encrypted: the room is encrypted. */
+  async encrypts(userId: string, room: string): Promise<boolean> {
+    // Read as the sender, a member of the room: a ghost's direct chat has no bot in it.
+    return (await this.deps.encryptionOf(room, userId)) !== undefined;
+  }
+
   /**
    * Sends `content` as an event of `type` encrypted, and returns its id; undefined, sending nothing, when
    * the room is plain.

@@ -6,11 +6,15 @@ import type { Attachment, NormalisedEvent } from "../../schemas/types.js";
 import type { NativeRelations } from "../kit/AdapterRuntime.js";
 import { escapeHtml } from "../../gateway/platform/escapeHtml.js";
 import { toEventHtml } from "../kit/eventHtml.js";
+import type { EncryptedFile } from "./crypto/encryptedAttachment.js";
 import { EventType, htmlFormat, markingContentKey, MsgType, RelType } from "./matrixEvents.js";
 
+/** Where an uploaded file is: its mxc URI, or in an encrypted room the encrypted attachment's `file`. */
+export type UploadedFile = string | EncryptedFile;
+
 export interface OutboundOptions {
-  /** mxc URI of each attachment already uploaded, by attachment url. */
-  uploaded: ReadonlyMap<string, string>;
+  /** Each attachment already uploaded, by attachment url. */
+  uploaded: ReadonlyMap<string, UploadedFile>;
   /** How the marking is shown in the text, by marking id; default the id. */
   markingLabel?: (marking: string) => string;
 }
@@ -75,7 +79,7 @@ function fileMsgtype(mediaType: string): string {
 
 function fileContent(
   attachment: Attachment,
-  mxc: string,
+  uploaded: UploadedFile,
   event: NormalisedEvent,
   options: OutboundOptions,
 ): Record<string, unknown> {
@@ -86,7 +90,7 @@ function fileContent(
     // A marked file shows its marking as a caption (Matrix v1.10: a body other than the filename).
     body: label === undefined ? attachment.name : `[${label}] ${attachment.name}`,
     ...(label === undefined ? {} : { filename: attachment.name }),
-    url: mxc,
+    ...(typeof uploaded === "string" ? { url: uploaded } : { file: uploaded }),
     info: { size: attachment.size, mimetype: attachment.mediaType },
     ...(marking === undefined ? {} : { [markingContentKey]: marking }),
   };
@@ -100,9 +104,9 @@ function messages(
   const files: Record<string, unknown>[] = [];
   const notes: string[] = [];
   for (const attachment of event.content?.attachments ?? []) {
-    const mxc = options.uploaded.get(attachment.url);
-    if (mxc === undefined) notes.push(`[file not carried: ${attachment.name}]`);
-    else files.push(fileContent(attachment, mxc, event, options));
+    const uploaded = options.uploaded.get(attachment.url);
+    if (uploaded === undefined) notes.push(`[file not carried: ${attachment.name}]`);
+    else files.push(fileContent(attachment, uploaded, event, options));
   }
   const text = textContent(event, options, notes);
   const contents = text === undefined ? files : [text, ...files];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { encryptAttachment, encryptedFile } from "../../../bridges/matrix/crypto/encryptedAttachment.js";
 import { parseMatrixEvent } from "../../../bridges/matrix/matrixEvents.js";
 import { toMatrixContent, type OutboundOptions } from "../../../bridges/matrix/toMatrixContent.js";
 import { toNormalisedEvent, type InboundContext } from "../../../bridges/matrix/toNormalisedEvent.js";
@@ -160,6 +161,23 @@ describe("Normalised event to Matrix content", () => {
     });
     expect(sent[4]?.content).toMatchObject({ body: "bericht.pdf", url: "mxc://tchap.localhost/r" });
     expect(sent.slice(1).every((s) => s.content["m.relates_to"] === undefined)).toBe(true);
+  });
+
+  it("Matrix outbound - an encrypted attachment goes as `file`, never as `url`", () => {
+    const photo = attachment("lage.png", "image/png", 1);
+    const { keys } = encryptAttachment(Buffer.from("png"));
+    const file = encryptedFile("mxc://tchap.localhost/enc", keys);
+    const sent = toMatrixContent(
+      event({ content: { attachments: [photo] } }),
+      {},
+      { uploaded: new Map([[photo.url, file]]) },
+    );
+    expect(sent).toEqual([
+      {
+        type: "m.room.message",
+        content: { msgtype: "m.image", body: "lage.png", file, info: { size: 100, mimetype: "image/png" } },
+      },
+    ]);
   });
 
   it("Matrix outbound - a message of files only sends only files; the marking is their caption", () => {
