@@ -10,6 +10,7 @@ import { request } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MatrixClient } from "../../../bridges/matrix/MatrixClient.js";
 import { createMediaRouter, mediaLink, mediaPathPrefix } from "../../../bridges/matrix/MediaProxy.js";
+import { encryptAttachment } from "../../../bridges/matrix/crypto/encryptedAttachment.js";
 import { FedgateError } from "../../../schemas/contract/errors.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 
@@ -18,6 +19,8 @@ const key = randomBytes(32);
 const lifetimeSeconds = 86_400;
 const maxBytes = 1000;
 const small = randomBytes(600);
+/** `small` as an official's client uploads it in an encrypted room. */
+const encrypted = encryptAttachment(small);
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 const files = new Map<string, Handler>();
@@ -99,6 +102,10 @@ beforeAll(async () => {
       res.on("close", () => resolve({ finished: res.writableFinished })),
     );
     res.write(Buffer.alloc(100));
+  });
+  files.set("encrypted", (_req, res) => {
+    res.writeHead(200, { "content-type": "text/html", "content-length": encrypted.ciphertext.length });
+    res.end(encrypted.ciphertext);
   });
   files.set("broken", (_req, res) => {
     res.writeHead(500, { "content-type": "application/json" });
@@ -296,6 +303,50 @@ describe("createMediaRouter", () => {
     }
     expect(await slowOutcome).toEqual({ finished: false });
     expect((await get(link("small"))).status).toBe(200);
+  });
+
+  it("serves an encrypted attachment's plaintext for a link that carries its key, sealed", async () => {
+    const url = mediaLink(
+      { key, baseUrl: proxyBase, lifetimeSeconds },
+      "mxc://tchap.localhost/encrypted",
+      "bericht.pdf",
+      undefined,
+      encrypted.keys,
+    );
+    expect(url).not.toContain(encrypted.keys.key.toString("base64url"));
+    expect(url).not.toContain(encrypted.keys.key.toString("hex"));
+    const { status, headers, body } = await get(url);
+    expect(status).toBe(200);
+    expect(body.equals(small)).toBe(true);
+    // The uploader's type is the ciphertext's, and says nothing of the file.
+    expect(headers).toMatchObject({ "content-type": "application/octet-stream", "content-length": "600" });
+
+    const sealed = new URL(url).searchParams.get("k") ?? "";
+    const altered = sealed.slice(0, 10) + (sealed[10] === "A" ? "B" : "A") + sealed.slice(11);
+    // The key of another file: the signature covers the file and its sealed key, and the seal is bound to it.
+    const plain = link("encrypted", "bericht.pdf");
+    for (const wrong of [
+      url.replace(sealed, altered),
+      url.replace(`k=${sealed}`, `k=${sealed}&k=${sealed}`),
+      url.replace("/encrypted/", "/small/"),
+      `${plain}&k=${sealed}`,
+    ]) {
+      expect((await get(wrong)).status, wrong.replace(/sig=.*/, "…")).toBe(403);
+    }
+  });
+
+  it("refuses an encrypted attachment whose ciphertext is not the one its key was sent with", async () => {
+    const url = mediaLink(
+      { key, baseUrl: proxyBase, lifetimeSeconds },
+      "mxc://tchap.localhost/small",
+      "bericht.pdf",
+      undefined,
+      encrypted.keys,
+    );
+    const { status, body } = await get(url);
+    expect(status).toBe(502);
+    expect(body.includes(small)).toBe(false);
+    expect(logs.some((line) => line.includes("FG_ATTACHMENT_INVALID"))).toBe(true);
   });
 
   it("answers 502 when the homeserver cannot be reached", async () => {
