@@ -64,6 +64,8 @@ const scene = await startMatrixScene();
 
 describe.skipIf(scene === undefined)("Matrix bridge - files in encrypted rooms", () => {
   const inbound: NormalisedEvent[] = [];
+  /** What the bridge logs at warn and above. */
+  const bridgeLogs: string[] = [];
   let bus: JetStreamBus;
   let bridge: RunningMatrixBridge;
   let claire: JsClient;
@@ -92,7 +94,8 @@ describe.skipIf(scene === undefined)("Matrix bridge - files in encrypted rooms",
     if (scene === undefined) return;
     bus = await connectBus(scene, log);
     await collectInbound(bus, inbound);
-    bridge = await startMatrixBridge(bus, scene, log, { encryption: { enabled: true } });
+    const bridgeLog = createLogger("warn", "matrix", { write: (line: string) => bridgeLogs.push(line) });
+    bridge = await startMatrixBridge(bus, scene, bridgeLog, { encryption: { enabled: true } });
     const user = await scene.synapse.registerUser("claire.bernard", "pw-claire");
     claire = createClient({ baseUrl: scene.synapse.baseUrl, ...user });
     await claire.initRustCrypto({ useIndexedDB: false });
@@ -171,9 +174,27 @@ describe.skipIf(scene === undefined)("Matrix bridge - files in encrypted rooms",
       body: "cle-courte.pdf",
       file: { ...file(await upload(ciphertext)), iv: "AAAA" },
     } as never);
+    // Larger than the limit by the event's own word: refused before any download.
+    const { event_id: huge } = await claire.sendMessage(room, {
+      msgtype: MsgType.File,
+      body: "enorme.pdf",
+      file: file(await upload(ciphertext)),
+      info: { mimetype: "application/pdf", size: 10 ** 12 },
+    } as never);
     const { event_id: after } = await claire.sendTextMessage(room, "Après les fichiers refusés");
     await eventually(() => inbound.find((e) => e.source.messageId === after), 30_000, "the next message");
-    expect(inbound.some((e) => e.source.messageId === bad || e.source.messageId === badKey)).toBe(false);
+    // Each for its own reason, as a file the bridge refuses, not as a failure of the bridge.
+    const refusals = bridgeLogs.filter((line) => line.includes("FG_ATTACHMENT_INVALID"));
+    for (const [eventId, reason] of [
+      [bad, "hash-mismatch"],
+      [badKey, "iv-invalid"],
+      [huge, "1000000000000"],
+    ] as const)
+      expect(
+        refusals.some((line) => line.includes(eventId) && line.includes(reason)),
+        reason,
+      ).toBe(true);
+    expect(inbound.some((e) => [bad, badKey, huge].includes(e.source.messageId ?? ""))).toBe(false);
   });
 
   it("Matrix bridge - a file from another network reaches the official as an encrypted attachment", async () => {
