@@ -219,7 +219,10 @@ export function createMediaRouter(options: Omit<MediaProxyOptions, "lifetimeSeco
       try {
         plaintext = decryptAttachment(ciphertext, keys);
       } catch (cause) {
-        log.warn({ err: cause, ...context }, "encrypted media file does not match its key");
+        log.warn(
+          { code: "FG_ATTACHMENT_INVALID", err: cause, ...context },
+          "encrypted media file does not match its key",
+        );
         refuse(res, 502, "the file does not match the key it was sent with");
         return;
       }
