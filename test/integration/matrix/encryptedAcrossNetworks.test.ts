@@ -193,12 +193,14 @@ describe.skipIf(scene === undefined || prosody === undefined)(
 
     it("Matrix bridge - the official writes encrypted, XMPP and Stashcat read in clear, and she decrypts their answers", async () => {
       await claire.sendTextMessage(room, "Point de situation : convoi à 14 h");
-      await eventually(
+      const atXmpp = await eventually(
         () => hearing.heard.find((m) => m.getChildText("body") === "Point de situation : convoi à 14 h"),
         30_000,
         "Claire's words in the XMPP room",
       );
-      await eventually(
+      // Said by her puppet in the room, not by the bridge's bot.
+      expect(String(atXmpp.attrs["from"]).startsWith(`${mucRoom}/claire.martin`)).toBe(true);
+      const atStashcat = await eventually(
         async () => {
           const messages = await meyer.read(einsatz);
           return messages.find((m) => m.plain.includes("Point de situation : convoi à 14 h"));
@@ -206,6 +208,8 @@ describe.skipIf(scene === undefined || prosody === undefined)(
         30_000,
         "Claire's words in the Stashcat channel",
       );
+      // The service account writes for everyone: the text names her.
+      expect(atStashcat.plain).toContain("claire.martin");
 
       const fromWeber = await weberSays("Verstanden, Konvoi um 14 Uhr");
       expect(fromWeber.getWireType()).toBe("m.room.encrypted");
@@ -247,7 +251,7 @@ describe.skipIf(scene === undefined || prosody === undefined)(
           const next = `Zweites Gerät: Lage unverändert (${String(said.length + 1)})`;
           said.push(next);
           await weber.send(xml("message", { to: mucRoom, type: "groupchat" }, xml("body", {}, next)));
-          await new Promise((resolve) => setTimeout(resolve, 1500));
+          await new Promise((resolve) => setTimeout(resolve, 2000));
           return said.map((body) => decrypted(laptop, (s) => s === weberGhost, body)).find((e) => e);
         },
         30_000,
