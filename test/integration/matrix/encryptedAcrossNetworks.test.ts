@@ -62,6 +62,8 @@ describe.skipIf(scene === undefined || prosody === undefined)(
     let meyer: Officer;
     let claire: JsClient;
     let room = "";
+    /** A second official, who joins the room in the middle of the conversation. */
+    let paul: JsClient;
 
     /** Logs `user` in as a new device and starts its client with Rust crypto, in memory. */
     async function deviceOf(user: string, password: string): Promise<JsClient> {
@@ -264,7 +266,7 @@ describe.skipIf(scene === undefined || prosody === undefined)(
 
     it("Matrix bridge - a member who joins later reads what comes after, never what came before", async () => {
       const before = await weberSays("Vor Pauls Ankunft");
-      const paul = await deviceOf("paul.durand", passwords.paul);
+      paul = await deviceOf("paul.durand", passwords.paul);
       await claire.invite(room, paul.getSafeUserId());
       await paul.joinRoom(room);
       await eventually(
@@ -289,6 +291,32 @@ describe.skipIf(scene === undefined || prosody === undefined)(
       await paul.decryptEventIfNeeded(earlier);
       expect(earlier.isDecryptionFailure()).toBe(true);
       expect(earlier.getContent()["body"]).not.toBe("Vor Pauls Ankunft");
+    });
+
+    it("Matrix bridge - once a member leaves, the bridge encrypts with a new room key he never got", async () => {
+      const sessionOf = (event: MatrixEvent): unknown => event.getWireContent()["session_id"];
+      const first = await weberSays("Vor Pauls Abschied (1)");
+      const second = await weberSays("Vor Pauls Abschied (2)");
+      // Without a leave, one room key goes on.
+      expect(sessionOf(second)).toBe(sessionOf(first));
+      await paul.leave(room);
+      await eventually(
+        () =>
+          claire.getRoom(room)?.getMember(paul.getSafeUserId())?.membership === "leave" ? true : undefined,
+        20_000,
+        "Paul gone from the room",
+      );
+      const after = await weberSays("Nach Pauls Abschied");
+      expect(sessionOf(after)).not.toBe(sessionOf(second));
+      // The events as they went over the wire, handed to Paul's client: the key he held opens what came
+      // before he left; none of his opens what came after.
+      const asPaulSees = async (event: MatrixEvent): Promise<MatrixEvent> => {
+        const wire = new MatrixEvent({ ...event.event });
+        await paul.decryptEventIfNeeded(wire);
+        return wire;
+      };
+      expect((await asPaulSees(second)).getContent()["body"]).toBe("Vor Pauls Abschied (2)");
+      expect((await asPaulSees(after)).isDecryptionFailure()).toBe(true);
     });
   },
 );
