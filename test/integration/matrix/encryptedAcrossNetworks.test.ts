@@ -3,7 +3,8 @@
  * nats-server, the gateway, the Matrix bridge with encryption against Synapse, the XMPP bridge against
  * Prosody and the Stashcat bridge against the Stashcat-compatible server. The official's client is
  * matrix-js-sdk with its Rust crypto: what she writes reaches the other networks in clear, what they answer
- * she decrypts; a device she adds later and a member who joins later get the keys for what comes after.
+ * she decrypts; a device she adds later and a member who joins later get the keys for what comes after,
+ * and a member who leaves gets none for what comes after that.
  */
 import "fake-indexeddb/auto";
 import { randomBytes } from "node:crypto";
