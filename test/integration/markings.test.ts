@@ -23,7 +23,8 @@ const available = await demoServersAvailable();
 
 describe.skipIf(!available)("markings - end to end through the demo federation", () => {
   it("markings - an unmarked edit of a Diffusion Restreinte message reaches XMPP marked, and Stashcat never", async () => {
-    const demo = await DemoFederation.start(log, await scratchDir("markings-test"));
+    // The official writes marked events through the plain client-server API.
+    const demo = await DemoFederation.start(log, await scratchDir("markings-test"), { plainTchapRoom: true });
     try {
       const { description } = demo;
       // What reaches XMPP and Stashcat is Germany's gateway's to decide.
