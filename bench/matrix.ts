@@ -1,12 +1,20 @@
 /**
  * Matrix benchmark: from a Matrix client's send to the normalised event on the bus (through Synapse and the
- * bridge), next to plain client-to-client delivery through the same Synapse, in the same run.
+ * bridge), next to plain client-to-client delivery through the same Synapse, in the same run; and the same
+ * from an encrypting client (matrix-js-sdk with its Rust crypto, as Element) in an encrypted room, which the
+ * bridge decrypts with its bot's device (end-to-bridge encryption, its store on disk as deployed).
  *
- * Both are measured in one room that the receiving client and the bridge's bot have both joined, so Synapse
- * does the same work (persist, push to the bridge, wake the receiver's /sync) whichever delivery is timed.
+ * The plain deliveries are measured in one room that the receiving client and the bridge's bot have both
+ * joined, so Synapse does the same work (persist, push to the bridge, wake the receiver's /sync) whichever
+ * delivery is timed. One bridge, encryption enabled, serves both rooms.
  */
-import { rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import "fake-indexeddb/auto";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createClient } from "matrix-js-sdk";
+import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
 import { connect } from "@nats-io/transport-node";
 import { subjects } from "../schemas/contract/subjects.js";
 import { createLogger } from "../gateway/platform/log.js";
@@ -74,7 +82,13 @@ export async function runMatrixBenchmark(options: {
     cleanups.push(() => bus.close());
     const nc = await connect({ servers: scene.nats.url });
     cleanups.push(() => nc.close());
-    const bridge = await startMatrixBridge(bus, scene, log);
+    const storeDir = await mkdtemp(join(tmpdir(), "fedgate-bench-matrix-store-"));
+    cleanups.push(() => rm(storeDir, { recursive: true, force: true }));
+    const storeKeyFile = join(storeDir, "store.key");
+    await writeFile(storeKeyFile, `${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
+    const bridge = await startMatrixBridge(bus, scene, log, {
+      encryption: { enabled: true, storeFile: join(storeDir, "crypto.store"), storeKeyFile },
+    });
     cleanups.push(() => bridge.stop());
 
     const { sender, receiver, room } = await officialsInRoom(scene, cleanups);
@@ -129,8 +143,83 @@ export async function runMatrixBenchmark(options: {
           inFlight: IN_FLIGHT,
         }),
       );
+
+    // The encrypted room: its sender encrypts each message (Megolm, the room key rotated as the room's
+    // settings say) and shares the room keys with the bot's device; the bridge decrypts before publishing.
+    const sendEncrypted = await encryptingSender(scene, cleanups);
+    const encrypted = await sendEncrypted.createEncryptedRoom(scene.bot);
+    await linkTchapRoom(bus, "bench-encrypted", encrypted);
+    await new Promise((r) => setTimeout(r, 500)); // the bridge sees the new link
+    let warmEncrypted = false;
+    const warmUpEncrypted = (body: string): void => {
+      if (body === "bench encrypted warm-up") warmEncrypted = true;
+    };
+    onBus.add(warmUpEncrypted);
+    await sendEncrypted.say(encrypted, "bench encrypted warm-up");
+    await until("the encrypted warm-up message did not arrive", () => Promise.resolve(warmEncrypted));
+    onBus.delete(warmUpEncrypted);
+    figures.push(
+      await measure(
+        "encrypted: client to bus",
+        (text) => sendEncrypted.say(encrypted, text),
+        options.events,
+        options.perSecond,
+        (listener) => onBus.add(listener),
+        { inFlight: IN_FLIGHT },
+      ),
+    );
     return figures;
   } finally {
     await undo(cleanups, "Matrix");
   }
+}
+
+/**
+ * An official's client that encrypts, as Element does (matrix-js-sdk with its Rust crypto, keys in memory), on
+ * the scene's Synapse; its stopping is added to `cleanups`. Its logs are silenced: it logs every sync and key
+ * request, and its Rust crypto traces at debug level to the console.
+ */
+async function encryptingSender(
+  scene: MatrixScene,
+  cleanups: Cleanups,
+): Promise<{
+  createEncryptedRoom(bot: string): Promise<string>;
+  say(room: string, text: string): Promise<void>;
+}> {
+  (jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
+  const { debug, info } = console;
+  console.debug = () => undefined;
+  console.info = () => undefined;
+  cleanups.push(() => {
+    console.debug = debug;
+    console.info = info;
+    return Promise.resolve();
+  });
+  const user = await scene.synapse.registerUser("encrypting-sender", randomBytes(12).toString("hex"));
+  const client = createClient({ baseUrl: scene.synapse.baseUrl, ...user });
+  await client.initRustCrypto({ useIndexedDB: false });
+  await client.startClient({ initialSyncLimit: 1 });
+  cleanups.push(() => {
+    client.stopClient();
+    return Promise.resolve();
+  });
+  await until("the encrypting client's first sync", () => Promise.resolve(client.isInitialSyncComplete()));
+  return {
+    async createEncryptedRoom(bot) {
+      const { room_id: room } = await client.createRoom({
+        name: "bench (encrypted)",
+        invite: [bot],
+        initial_state: [
+          { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+        ],
+      });
+      await until("the bot did not join the encrypted room", () =>
+        Promise.resolve(client.getRoom(room)?.getMember(bot)?.membership === "join"),
+      );
+      return room;
+    },
+    async say(room, text) {
+      await client.sendTextMessage(room, text);
+    },
+  };
 }

@@ -61,20 +61,29 @@ async function bridgeBenchmark(
   const prefix = `BENCH_${name.toUpperCase()}`;
   const events = Number(process.env[`${prefix}_EVENTS`] ?? defaults.events);
   const perSecond = Number(process.env[`${prefix}_RATE`] ?? defaults.perSecond);
-  const [client, bridge] = await run({ events, perSecond });
+  const [client, bridge, ...more] = await run({ events, perSecond });
   if (client === undefined || bridge === undefined) throw new Error(`${name} benchmark produced no figures`);
-  bridgeSection(`${name} (${events} ${burst}, then ${events} at ${perSecond}/s)`, client, bridge);
+  bridgeSection(`${name} (${events} ${burst}, then ${events} at ${perSecond}/s)`, client, bridge, more);
 }
 
-/** A bridge's figures next to client-to-client delivery through the same server. */
-function bridgeSection(title: string, client: RunFigures, bridge: RunFigures): void {
+/**
+ * A bridge's figures next to client-to-client delivery through the same server, and any further runs of the
+ * bridge (the Matrix bridge in an encrypted room) next to both.
+ */
+function bridgeSection(title: string, client: RunFigures, bridge: RunFigures, more: RunFigures[] = []): void {
   const messageRow = (f: RunFigures): string =>
     `${f.name.padEnd(36)} ${f.throughputPerSecond.toFixed(0).padStart(7)} msg/s   p50 ${f.p50Ms.toFixed(2).padStart(7)} ms   p99 ${f.p99Ms.toFixed(2).padStart(7)} ms`;
+  const ratios = (what: string, of: RunFigures, to: RunFigures): void => {
+    console.log(
+      `${what} throughput: ${((of.throughputPerSecond / to.throughputPerSecond) * 100).toFixed(1)} %`,
+    );
+    console.log(`${what} p99 latency: ${(of.p99Ms / to.p99Ms).toFixed(2)}x`);
+  };
   console.log(`\n${title}`);
-  console.log(messageRow(client));
-  console.log(messageRow(bridge));
-  console.log(
-    `bridge / client-to-client throughput: ${((bridge.throughputPerSecond / client.throughputPerSecond) * 100).toFixed(1)} %`,
-  );
-  console.log(`bridge / client-to-client p99 latency: ${(bridge.p99Ms / client.p99Ms).toFixed(2)}x`);
+  for (const figures of [client, bridge, ...more]) console.log(messageRow(figures));
+  ratios("bridge / client-to-client", bridge, client);
+  for (const figures of more) {
+    ratios(`${figures.name} / bridge`, figures, bridge);
+    ratios(`${figures.name} / client-to-client`, figures, client);
+  }
 }

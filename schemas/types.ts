@@ -74,6 +74,39 @@ export interface BridgeDeployment {
      */
     vars: [SecretEnvVar, ...SecretEnvVar[]];
   };
+  /**
+   * Files the bridge keeps across restarts (e.g. its devices' keys), encrypted with a key from a Secret. When config.bridges.<network>.<section>.enabled is true, the chart mounts the key read-only from an existing Secret and keeps the files on a PersistentVolumeClaim (one it creates, or an existing one), and points <section>.storeKeyFile and <section>.storeFile at them unless the config sets them.
+   */
+  store?: {
+    /**
+     * The key under the chart's bridges.<network> for the store: {keySecret: {name, key}, persistence}.
+     */
+    values: string;
+    /**
+     * The key of config.bridges.<network> whose enabled switches the store on and which holds storeFile and storeKeyFile.
+     */
+    section: string;
+    /**
+     * What the store keeps, in words, e.g. "the keys and sessions of the bridge's devices".
+     */
+    holds: string;
+    /**
+     * The store key's key in the Secret, unless the values name another.
+     */
+    defaultKey: string;
+    /**
+     * Where the store key is mounted: a folder of its own and the file name.
+     */
+    keyMountPath: string;
+    /**
+     * Where the claim is mounted, writable.
+     */
+    dataMountPath: string;
+    /**
+     * The store file's name in dataMountPath.
+     */
+    fileName: string;
+  };
 }
 /**
  * This interface was referenced by `BridgeDeployment`'s JSON-Schema

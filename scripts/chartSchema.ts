@@ -321,6 +321,54 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
     ]),
     extraVolumeMounts: namedList("Where this component's extra volumes are mounted.", ["name", "mountPath"]),
   };
+  /** bridges.<network>.<store.values>: the Secret with the store's key and the claim its files live on. */
+  const storeValues = (network: BridgeNetwork, store: NonNullable<ChartBridge["store"]>): JsonObject => {
+    const section = `config.bridges.${network}.${store.section}`;
+    return {
+      description:
+        `Where ${store.holds} are kept when ${section}.enabled is true: the key from an existing Secret ` +
+        `(mounted read-only at ${store.keyMountPath}) and the files on a PersistentVolumeClaim (mounted at ` +
+        `${store.dataMountPath}), never in the image. The chart points ${section}.storeKeyFile and .storeFile ` +
+        "at them, unless those are set.",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        keySecret: {
+          description: `An existing Secret holding the store's key (a random secret of at least 32 characters).`,
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            name: {
+              description: `Empty: mount the key yourself (extraVolumes) and set ${section}.storeKeyFile.`,
+              type: "string",
+              default: "",
+            },
+            key: secretKeyName("Key of the store's key in that Secret.", store.defaultKey),
+          },
+        },
+        persistence: {
+          description:
+            "The claim the store's files live on. The chart creates one (kept when the release is deleted, " +
+            "so the bridge's devices survive a reinstall) unless existingClaim names one.",
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            existingClaim: {
+              description: "Empty: the chart creates the claim.",
+              type: "string",
+              default: "",
+            },
+            size: { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?([KMGT]i?)?$", default: "1Gi" },
+            storageClass: {
+              description: "Empty: the cluster's default storage class.",
+              type: "string",
+              default: "",
+            },
+          },
+        },
+      },
+    };
+  };
   /** bridges.<network> in the values: the Deployment's switch and resources, and the Secrets it needs. */
   const bridgeValues = (network: BridgeNetwork, needs: ChartBridge): string => {
     const properties: JsonObject = {
@@ -360,6 +408,7 @@ async function valuesSchema(bundle: Bundle): Promise<JsonObject> {
           ),
         },
       };
+    if (needs.store !== undefined) properties[needs.store.values] = storeValues(network, needs.store);
     properties["networkPolicy"] = {
       description:
         `What the ${needs.label} bridge's NetworkPolicy allows besides DNS, NATS, the OTLP collector and the ` +

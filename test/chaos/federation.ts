@@ -117,7 +117,8 @@ export class ChaosFederation {
         synapses = await noting(LocalSynapse, async () => {
           prosodies = await noting(LocalProsody, async () => {
             for (const network of networks) {
-              const part = await demoParts[network](dir, log);
+              // Its Matrix participant reads and writes through the plain client-server API.
+              const part = await demoParts[network](dir, log, { plainTchapRoom: true });
               stops.push(() => part.stop());
               parts.set(network, part);
             }

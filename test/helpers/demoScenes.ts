@@ -1,11 +1,14 @@
 /** For tests that run the whole demo federation: whether this machine can, and a Tchap official's client. */
+import "fake-indexeddb/auto";
 import { request } from "undici";
+import { createClient, type MatrixClient as JsClient } from "matrix-js-sdk";
 import type { AuditRecord } from "../../schemas/types.js";
 import { JetStreamBus } from "../../gateway/platform/bus/JetStreamBus.js";
 import { subjects } from "../../schemas/contract/subjects.js";
 import type { DemoDescription, DemoGateway } from "../harness/demo/demoFederation.js";
+import type { DemoAccount } from "../harness/demo/demoParts.js";
 import type { Logger } from "../../gateway/platform/log.js";
-import { auditRecordsIn } from "./fixtures.js";
+import { auditRecordsIn, eventually } from "./fixtures.js";
 import { Officer } from "./stashcatScenes.js";
 import { startNatsOrSkip } from "./nats.js";
 import { startProsodyOrSkip } from "./prosody.js";
@@ -46,6 +49,43 @@ export async function matrixLogin(server: string, user: string, password: string
     });
     return (await response.body.json()) as Record<string, unknown>;
   };
+}
+
+/**
+ * The demo's Tchap official with a client that encrypts, as Element does: matrix-js-sdk with its Rust crypto
+ * (keys in memory; fake-indexeddb stands in for the browser's store), logged in with the printed password as a
+ * new device, its keys uploaded and its first sync done. Call stopClient() when done.
+ */
+export async function tchapOfficialClient(account: DemoAccount): Promise<JsClient> {
+  const login = createClient({ baseUrl: account.server });
+  const {
+    access_token: accessToken,
+    device_id: deviceId,
+    user_id: userId,
+  } = await login.loginRequest({
+    type: "m.login.password",
+    identifier: { type: "m.id.user", user: account.user },
+    password: account.password,
+  });
+  const client = createClient({ baseUrl: account.server, accessToken, deviceId, userId });
+  await client.initRustCrypto({ useIndexedDB: false });
+  await client.startClient({ initialSyncLimit: 10 });
+  await eventually(() => (client.isInitialSyncComplete() ? true : undefined), 30_000, "the first sync");
+  return client;
+}
+
+/** The decrypted text messages of a room as a client sees them, with who sent each and how it travelled. */
+export function roomTexts(
+  client: JsClient,
+  room: string,
+): { sender: string; body: string; encrypted: boolean }[] {
+  return (client.getRoom(room)?.getLiveTimeline().getEvents() ?? [])
+    .filter((e) => e.getType() === "m.room.message")
+    .map((e) => ({
+      sender: e.getSender() ?? "",
+      body: String(e.getContent()["body"] ?? ""),
+      encrypted: e.getWireType() === "m.room.encrypted",
+    }));
 }
 
 /** The demo's Stashcat officer, logged in with the account the demo printed. */

@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect } from "node:net";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
 import { parse } from "yaml";
 import type { Config } from "../../schemas/types.js";
 import { DemoFederation, type DemoDescription } from "../harness/demo/demoFederation.js";
@@ -13,13 +14,17 @@ import {
   demoOfficer,
   demoServersAvailable,
   followAudit,
-  matrixLogin,
+  roomTexts,
+  tchapOfficialClient,
 } from "../helpers/demoScenes.js";
 import { stopClient, xml, xmppClient } from "../helpers/prosody.js";
 import { runDemo } from "../helpers/processes.js";
 import { scratchDir } from "../helpers/scratchDir.js";
 
 const log = createLogger("silent");
+// The official's client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
+(jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
+for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
 const available = await demoServersAvailable();
 
 function portOpen(url: string): Promise<boolean> {
@@ -62,6 +67,15 @@ describe.skipIf(!available)("demo - the local federation", () => {
       expect(bridgeConfigs["xmpp"]?.attachments?.hosts).toContain(matrixFiles);
       expect(bridgeConfigs["stashcat"]?.attachments?.hosts).toContain(matrixFiles);
       expect(bridgeConfigs["matrix"]?.attachments?.hosts).not.toContain(matrixFiles);
+      // The Tchap official's client, which encrypts as Element does, is on before anyone writes: a device gets
+      // the room keys of what is said after it exists.
+      const official = description.accounts.find((a) => a.network === "matrix");
+      const tchapRoom = demoConversation(description, "matrix");
+      expect(official).toBeDefined();
+      if (official === undefined) return;
+      const claire = await tchapOfficialClient(official);
+      // The demo's Tchap room is encrypted.
+      expect(claire.getRoom(tchapRoom)?.hasEncryptionStateEvent()).toBe(true);
       const [localpart, domain] = account.user.split("@") as [string, string];
       const officer = xmppClient({ c2sUrl: prosodyUrl, domain }, localpart, account.password);
       const present = new Set<string>();
@@ -112,29 +126,18 @@ describe.skipIf(!available)("demo - the local federation", () => {
         target: { network: "matrix" },
       });
 
-      // The Tchap official sees the officer's message in the linked room, from the officer's ghost, and answers.
-      const official = description.accounts.find((a) => a.network === "matrix");
-      const tchapRoom = demoConversation(description, "matrix");
-      expect(official).toBeDefined();
-      if (official === undefined) return;
-      const matrix = await matrixLogin(official.server, official.user, official.password);
-      const roomPath = `/_matrix/client/v3/rooms/${encodeURIComponent(tchapRoom)}`;
+      // The Tchap official reads the officer's message in the linked room, encrypted by the officer's ghost and
+      // decrypted by her client, and answers, encrypted by her client.
       const fromOfficer = await eventually(
-        async () => {
-          const { chunk } = (await matrix("GET", `${roomPath}/messages?dir=b&limit=50`)) as {
-            chunk: { sender: string; content: { body?: string } }[];
-          };
-          return chunk.find((e) => e.content.body === "Hallo aus Potsdam");
-        },
-        20_000,
-        "the officer's message in the Tchap room",
+        () => roomTexts(claire, tchapRoom).find((e) => e.body === "Hallo aus Potsdam"),
+        30_000,
+        "the officer's message in the Tchap room, decrypted",
       );
+      expect(fromOfficer.encrypted).toBe(true);
       // On the French side, German people come through Germany's gateway.
       expect(fromOfficer.sender).toMatch(/^@fedgate_federation_de_weber/);
-      await matrix("PUT", `${roomPath}/send/m.room.message/demo-answer-1`, {
-        msgtype: "m.text",
-        body: "Bonjour de Paris",
-      });
+      const { event_id: answer } = await claire.sendTextMessage(tchapRoom, "Bonjour de Paris");
+      expect(claire.getRoom(tchapRoom)?.findEventById(answer)?.getWireType()).toBe("m.room.encrypted");
       await eventually(
         () => (heard.includes("Bonjour de Paris") ? true : undefined),
         20_000,
@@ -157,16 +160,12 @@ describe.skipIf(!available)("demo - the local federation", () => {
         20_000,
         "the Stashcat message in the XMPP room",
       );
-      await eventually(
-        async () => {
-          const { chunk } = (await matrix("GET", `${roomPath}/messages?dir=b&limit=50`)) as {
-            chunk: { content: { body?: string } }[];
-          };
-          return chunk.some((e) => e.content.body?.includes("Moin aus Hannover") === true) ? true : undefined;
-        },
-        20_000,
-        "the Stashcat message in the Tchap room",
+      const fromMeyer = await eventually(
+        () => roomTexts(claire, tchapRoom).find((e) => e.body.includes("Moin aus Hannover")),
+        30_000,
+        "the Stashcat message in the Tchap room, decrypted",
       );
+      expect(fromMeyer.encrypted).toBe(true);
 
       // What an operator scrapes: the core's counters and each bridge's connection, moving with the traffic.
       const scrape = async (url: string): Promise<string> => (await fetch(url)).text();
@@ -182,6 +181,7 @@ describe.skipIf(!available)("demo - the local federation", () => {
           new RegExp(`^fedgate_bridge_connected\\{[^}]*network="${network}"[^}]*\\} 1$`, "m"),
         );
       }
+      claire.stopClient();
       await stopClient(officer);
       await deAudit.close();
       await frAudit.close();

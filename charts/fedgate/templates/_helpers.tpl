@@ -106,6 +106,11 @@ Values set in config win; a secret reference is only filled in when config has n
 {{- end }}
 {{- end }}
 {{- end }}
+{{- with $need.store }}
+{{- with (include "fedgate.bridgeStore" (list $ $name) | fromYaml).config }}
+{{- $_ := set $section $need.store.section (merge (get $section $need.store.section) .) }}
+{{- end }}
+{{- end }}
 {{- if or $section $defaults }}
 {{- $_ = set $bridges $name (merge $section $defaults) }}
 {{- end }}
@@ -197,6 +202,59 @@ Values set in config win; a secret reference is only filled in when config has n
 {{- end }}
 {{- if eq (include "fedgate.bridgePort" .) "0" }}
 {{- fail (printf "config.bridges.%s.listen.port: 0 picks a free port, which the Service and the probes cannot name; leave it out or give one" $name) }}
+{{- end }}
+{{- end }}
+
+{{/* A bridge's store (its needs' store) when config.bridges.NAME.<section>.enabled: as YAML {volumes, volumeMounts,
+config, claim}, config being what <section> gets unless it sets it (storeKeyFile from the key Secret, storeFile on
+the claim), claim the name of the PersistentVolumeClaim the chart creates (empty: an existing one, or none). A store
+whose files the config already places gets no claim; one whose key it already places gets no Secret. Empty when
+the store is off. (list $ NAME) */}}
+{{- define "fedgate.bridgeStore" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- with (index (include "fedgate.bridgeNeeds" $root | fromYaml) $name).store }}
+{{- $section := dig "bridges" $name .section dict $root.Values.config }}
+{{- if $section.enabled }}
+{{- $values := dig .values dict (index $root.Values.bridges $name | default dict) }}
+{{- $volumes := list }}
+{{- $mounts := list }}
+{{- $config := dict }}
+{{- $claim := "" }}
+{{- $secret := dig "keySecret" "name" "" $values }}
+{{- if and $secret (not (hasKey $section "storeKeyFile")) }}
+{{- $volume := printf "%s-store-key" $name }}
+{{- $items := list (dict "key" (dig "keySecret" "key" .defaultKey $values) "path" (base .keyMountPath)) }}
+{{- $volumes = append $volumes (dict "name" $volume "secret" (dict "secretName" $secret "items" $items)) }}
+{{- $mounts = append $mounts (dict "name" $volume "mountPath" (dir .keyMountPath) "readOnly" true) }}
+{{- $_ := set $config "storeKeyFile" .keyMountPath }}
+{{- end }}
+{{- if not (hasKey $section "storeFile") }}
+{{- $existing := dig "persistence" "existingClaim" "" $values }}
+{{- if not $existing }}
+{{- $claim = printf "%s-store" (include "fedgate.bridgeFullname" (list $root $name)) }}
+{{- end }}
+{{- $volume := printf "%s-store" $name }}
+{{- $volumes = append $volumes (dict "name" $volume "persistentVolumeClaim" (dict "claimName" (default $claim $existing))) }}
+{{- $mounts = append $mounts (dict "name" $volume "mountPath" .dataMountPath) }}
+{{- $_ := set $config "storeFile" (printf "%s/%s" .dataMountPath .fileName) }}
+{{- end }}
+{{- toYaml (dict "volumes" $volumes "volumeMounts" $mounts "config" $config "claim" $claim) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A store that would leave the bridge without its key, caught at install: (list $ NAME). */}}
+{{- define "fedgate.bridgeStoreChecks" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- with (index (include "fedgate.bridgeNeeds" $root | fromYaml) $name).store }}
+{{- $section := dig "bridges" $name .section dict $root.Values.config }}
+{{- if $section.enabled }}
+{{- if not (or (dig .values "keySecret" "name" "" (index $root.Values.bridges $name | default dict)) (hasKey $section "storeKeyFile")) }}
+{{- fail (printf "bridges.%s.%s.keySecret.name: name the Secret holding the key %s are encrypted with, since config.bridges.%s.%s.enabled is true (or set config.bridges.%s.%s.storeKeyFile and mount it with extraVolumes)" $name .values .holds $name .section $name .section) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 

@@ -27,7 +27,7 @@ import { GatewayService } from "../../../gateway/core/GatewayService.js";
 import { startTelemetry, stopTelemetry } from "../../../gateway/platform/telemetry.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import { loadBridge } from "../../../bridges/index.js";
-import { demoParts, type DemoAccount, type DemoPart } from "./demoParts.js";
+import { demoParts, type DemoAccount, type DemoOptions, type DemoPart } from "./demoParts.js";
 import { localCa } from "./localCertificates.js";
 import { LocalNatsServer } from "../servers/LocalNatsServer.js";
 import { freePort } from "../servers/serverProcess.js";
@@ -172,7 +172,7 @@ export class DemoFederation {
     private readonly stops: (() => Promise<void>)[],
   ) {}
 
-  static async start(log: Logger, dir?: string): Promise<DemoFederation> {
+  static async start(log: Logger, dir?: string, options: DemoOptions = {}): Promise<DemoFederation> {
     const workDir = resolve(dir ?? (await mkdtemp(join(tmpdir(), "fedgate-demo-"))));
     await mkdir(join(workDir, "keys"), { recursive: true, mode: 0o700 });
     const stops: (() => Promise<void>)[] = [];
@@ -192,7 +192,7 @@ export class DemoFederation {
       const parts: [string, DemoPart][] = [];
       for (const [network, startDemo] of Object.entries(demoParts)) {
         process.stdout.write(`fedgate demo: starting the ${network} side…\n`);
-        const part = await startDemo(workDir, log);
+        const part = await startDemo(workDir, log, options);
         stops.push(() => part.stop());
         parts.push([network, part]);
       }

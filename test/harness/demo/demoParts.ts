@@ -39,16 +39,25 @@ export interface DemoPart {
   stop(): Promise<void>;
 }
 
+/** How the demo's conversations are set up. */
+export interface DemoOptions {
+  /**
+   * The Tchap room without encryption (the bridge still encrypts wherever a room asks it to): for a client that
+   * reads and writes through the plain client-server API, as the chaos federation's does.
+   */
+  plainTchapRoom?: boolean;
+}
+
 /** Starts a network's demo server(s) in dir, with accounts, on 127.0.0.1. */
-export type StartDemoPart = (dir: string, log: Logger) => Promise<DemoPart>;
+export type StartDemoPart = (dir: string, log: Logger, options?: DemoOptions) => Promise<DemoPart>;
 
 /**
  * The part with its bridge's probes and metrics on a port of its own (the demo's bridges share one host), listed
  * with its servers so the demo prints where to scrape it.
  */
 function withBridgeStatus(network: BridgeNetwork, start: StartDemoPart): StartDemoPart {
-  return async (dir, log) => {
-    const part = await start(dir, log);
+  return async (dir, log, options) => {
+    const part = await start(dir, log, options);
     const status = { host: "127.0.0.1", port: await freePort() };
     return {
       ...part,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
@@ -725,6 +725,130 @@ describe.each(helmPackages)("chart - rendered by helm from %s", (helm) => {
         registrationFile: "/var/run/as/reg.yaml",
         listen: { host: "0.0.0.0" },
       });
+    });
+
+    it("chart - helm.yaml keeps the Matrix bridge's encryption store on a claim and its key in a Secret, both mounted where the config points", async () => {
+      const values = await readValues(valuesFiles["helm.yaml"]);
+      const rendered = await render({ values });
+      const encryption = (
+        (await renderedConfig(values, helm))["bridges"] as { matrix: { encryption: Record<string, unknown> } }
+      ).matrix.encryption;
+      expect(encryption).toEqual({
+        enabled: true,
+        storeFile: "/var/lib/fedgate-matrix/crypto-store",
+        storeKeyFile: "/etc/fedgate-matrix-store/store.key",
+      });
+      const claim = find(rendered, "PersistentVolumeClaim", "fedgate-bridge-matrix-store");
+      // Deleting the release keeps the bridge's devices.
+      expect(claim.metadata).toMatchObject({ annotations: { "helm.sh/resource-policy": "keep" } });
+      expect(claim["spec"]).toEqual({
+        accessModes: ["ReadWriteOnce"],
+        resources: { requests: { storage: "1Gi" } },
+      });
+      const pod = (find(rendered, "Deployment", "fedgate-bridge-matrix") as Deployment).spec.template.spec;
+      expect(pod.volumes).toEqual(
+        expect.arrayContaining([
+          {
+            name: "matrix-store-key",
+            secret: { secretName: "fedgate-matrix-store", items: [{ key: "store.key", path: "store.key" }] },
+          },
+          { name: "matrix-store", persistentVolumeClaim: { claimName: "fedgate-bridge-matrix-store" } },
+        ]),
+      );
+      const mounts = pod.containers[0]?.volumeMounts ?? [];
+      expect(mounts).toEqual(
+        expect.arrayContaining([
+          { name: "matrix-store-key", mountPath: "/etc/fedgate-matrix-store", readOnly: true },
+          { name: "matrix-store", mountPath: "/var/lib/fedgate-matrix" },
+        ]),
+      );
+      // The files the config names are the mounted ones: the key in the Secret's folder, the store on the claim.
+      expect(mounts.find((m) => m.mountPath === dirname(String(encryption["storeKeyFile"])))?.name).toBe(
+        "matrix-store-key",
+      );
+      expect(mounts.find((m) => m.mountPath === dirname(String(encryption["storeFile"])))?.name).toBe(
+        "matrix-store",
+      );
+      // The pod's group owns the claim's files, so its non-root user can write the store.
+      expect((pod as PodSpec & { securityContext?: { fsGroup?: number } }).securityContext?.fsGroup).toBe(
+        1000,
+      );
+      // Only the Matrix bridge's pod sees the store or its key.
+      for (const other of ["fedgate-gateway", "fedgate-bridge-xmpp", "fedgate-bridge-stashcat"])
+        expect(
+          (find(rendered, "Deployment", other) as Deployment).spec.template.spec.volumes.map((v) => v.name),
+        ).not.toEqual(expect.arrayContaining([expect.stringMatching(/store/)]));
+    });
+
+    it("chart - the Matrix bridge's store follows the values: an existing claim, the config's own files, or none without encryption", async () => {
+      const registration = { name: "matrix-as" };
+      const existing = await withMatrix(
+        {
+          enabled: true,
+          registrationSecret: registration,
+          encryptionStore: {
+            keySecret: { name: "keys", key: "k" },
+            persistence: { existingClaim: "tchap-keys" },
+          },
+        },
+        { ...tchap, encryption: { enabled: true } },
+      );
+      const rendered = await render({ values: existing });
+      expect(named(rendered, "PersistentVolumeClaim")).toEqual([]);
+      const pod = (find(rendered, "Deployment", "fedgate-bridge-matrix") as Deployment).spec.template.spec;
+      expect(pod.volumes).toEqual(
+        expect.arrayContaining([
+          { name: "matrix-store", persistentVolumeClaim: { claimName: "tchap-keys" } },
+          {
+            name: "matrix-store-key",
+            secret: { secretName: "keys", items: [{ key: "k", path: "store.key" }] },
+          },
+        ]),
+      );
+
+      // Files the config places itself (mounted with extraVolumes): the chart mounts and creates nothing.
+      const own = await withMatrix(
+        { enabled: true, registrationSecret: registration },
+        {
+          ...tchap,
+          encryption: { enabled: true, storeFile: "/data/store", storeKeyFile: "/keys/store.key" },
+        },
+      );
+      const ownRendered = await render({ values: own });
+      expect(named(ownRendered, "PersistentVolumeClaim")).toEqual([]);
+      expect(
+        (
+          find(ownRendered, "Deployment", "fedgate-bridge-matrix") as Deployment
+        ).spec.template.spec.volumes.map((v) => v.name),
+      ).toEqual(["config", "matrix-registration-secret", "nats-login"]);
+      expect(
+        ((await renderedConfig(own, helm))["bridges"] as { matrix: { encryption: unknown } }).matrix
+          .encryption,
+      ).toEqual({ enabled: true, storeFile: "/data/store", storeKeyFile: "/keys/store.key" });
+
+      // Encryption off: a key Secret named in the values mounts nothing, and no claim is made.
+      const off = await withMatrix(
+        { enabled: true, registrationSecret: registration, encryptionStore: { keySecret: { name: "keys" } } },
+        tchap,
+      );
+      const offRendered = await render({ values: off });
+      expect(named(offRendered, "PersistentVolumeClaim")).toEqual([]);
+      expect(
+        (
+          find(offRendered, "Deployment", "fedgate-bridge-matrix") as Deployment
+        ).spec.template.spec.volumes.map((v) => v.name),
+      ).toEqual(["config", "matrix-registration-secret", "nats-login"]);
+      expect(
+        ((await renderedConfig(off, helm))["bridges"] as { matrix: Record<string, unknown> }).matrix,
+      ).not.toHaveProperty("encryption");
+    });
+
+    it("chart - an encrypting Matrix bridge without its store's key fails the install, naming the value", async () => {
+      const values = await withMatrix(
+        { enabled: true, registrationSecret: { name: "matrix-as" } },
+        { ...tchap, encryption: { enabled: true } },
+      );
+      await expect(render({ values })).rejects.toThrow(/bridges\.matrix\.encryptionStore\.keySecret\.name/);
     });
 
     it("chart - a Matrix bridge without a registration, or listening on loopback, fails the install", async () => {
