@@ -78,7 +78,10 @@ export class InboundEvents {
   async onRoomKeys(keys: readonly RoomKey[]): Promise<void> {
     const { parked } = this.deps;
     if (parked === undefined || keys.length === 0) return;
-    for (const raw of parked.take(keys)) await this.handle(raw, false, false);
+    for (const { raw, forget } of await parked.take(keys)) {
+      await this.handle(raw, false, false);
+      await forget();
+    }
   }
 
   /**
@@ -230,7 +233,7 @@ export class InboundEvents {
     } catch (error) {
       const sessionId = error instanceof FedgateError ? error.detail["awaitedSession"] : undefined;
       if (!mayWait || parked === undefined || typeof sessionId !== "string") throw error;
-      parked.park({ roomId: event.room_id, sessionId }, raw);
+      await parked.park({ roomId: event.room_id, sessionId }, raw);
       this.deps.log.info(
         { room: event.room_id, eventId: event.event_id },
         "encrypted Matrix event waits for its key",
