@@ -278,6 +278,11 @@ export class MatrixBridge implements NetworkAdapter {
           // Only once the endpoint listens: making the device is news the homeserver pushes at once, and
           // what it queues while it takes the bridge for down waits for its next transaction.
           await devices?.deviceFor(bot);
+          // Events kept waiting whose keys came before the bridge stopped. A passing failure does not stop
+          // the start: they are tried again with the next keys the homeserver pushes.
+          await bridge.onKeysAtHand().catch((error: unknown) => {
+            log.warn({ err: error }, "encrypted Matrix events whose keys came are not bridged yet");
+          });
           return bridge;
         },
       },
@@ -297,6 +302,10 @@ export class MatrixBridge implements NetworkAdapter {
 
   private onRoomKeys(keys: RoomKey[]): Promise<void> {
     return this.inbound.onRoomKeys(keys);
+  }
+
+  private onKeysAtHand(): Promise<void> {
+    return this.inbound.onKeysAtHand();
   }
 
   private ghostExists(userId: string): Promise<boolean> {

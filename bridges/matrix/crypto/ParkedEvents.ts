@@ -33,12 +33,20 @@ interface StoredParked {
 }
 
 interface Parked {
+  key: RoomKey;
   raw: unknown;
   since: number;
   /** Arrival order, which several events within one millisecond share no timestamp for. */
   seq: number;
   /** Its key in the state bucket. */
   storeKey: string;
+}
+
+/** An event taken out to be handled: forgotten once handled, or given back to wait on when that failed. */
+export interface TakenEvent {
+  raw: unknown;
+  forget: () => Promise<void>;
+  giveBack: () => void;
 }
 
 export interface ParkedEventsOptions {
@@ -105,7 +113,8 @@ export class ParkedEvents {
     found.sort((a, b) => a.since - b.since || a.seq - b.seq);
     for (const stored of found) {
       if (this.waitingAlready(stored.storeKey)) continue;
-      this.add(stored, { raw: stored.raw, since: stored.since, seq: this.seq++, storeKey: stored.storeKey });
+      const { roomId, sessionId, raw, since, storeKey } = stored;
+      this.add({ key: { roomId, sessionId }, raw, since, seq: this.seq++, storeKey });
     }
     await this.expire();
     while (this.count > this.options.maxEvents) await this.dropOldest("too many events wait for their keys");
@@ -117,7 +126,7 @@ export class ParkedEvents {
     await this.expire();
     const json = JSON.stringify(raw);
     const since = this.now();
-    const parked: Parked = { raw, since, seq: this.seq++, storeKey: storeKeyOf(key, json) };
+    const parked: Parked = { key, raw, since, seq: this.seq++, storeKey: storeKeyOf(key, json) };
     if (Buffer.byteLength(json, "utf8") > MAX_EVENT_BYTES) {
       this.logDropped(parked, "it is larger than any Matrix event");
       return;
@@ -127,14 +136,21 @@ export class ParkedEvents {
     // Stored before the transaction is acknowledged: after that only the bucket holds it.
     const stored: StoredParked = { ...key, since, seq: parked.seq, raw };
     await this.options.store.put(parked.storeKey, encodeJson(stored));
-    this.add(key, parked);
+    this.add(parked);
+  }
+
+  /** Each room and session events wait for, with the first event that waits for it. */
+  waitingFor(): { key: RoomKey; first: unknown }[] {
+    return [...this.waiting.values()].flatMap(([first]) =>
+      first === undefined ? [] : [{ key: first.key, first: first.raw }],
+    );
   }
 
   /**
    * The events waiting for these keys, in the order they came, no longer waiting. The caller handles them
    * before it forgets them (forget): a bridge stopped in between finds them again.
    */
-  async take(keys: readonly RoomKey[]): Promise<{ raw: unknown; forget: () => Promise<void> }[]> {
+  async take(keys: readonly RoomKey[]): Promise<TakenEvent[]> {
     await this.expire();
     const events: Parked[] = [];
     for (const key of keys) {
@@ -146,13 +162,21 @@ export class ParkedEvents {
     }
     return events
       .sort((a, b) => a.seq - b.seq)
-      .map((parked) => ({ raw: parked.raw, forget: () => this.options.store.delete(parked.storeKey) }));
+      .map((parked) => ({
+        raw: parked.raw,
+        forget: () => this.options.store.delete(parked.storeKey),
+        giveBack: () => {
+          if (!this.waitingAlready(parked.storeKey)) this.add(parked);
+        },
+      }));
   }
 
-  private add(key: RoomKey, parked: Parked): void {
-    const list = this.waiting.get(keyOf(key)) ?? [];
+  private add(parked: Parked): void {
+    const list = this.waiting.get(keyOf(parked.key)) ?? [];
+    // Given back, an event goes before those that came after it.
     list.push(parked);
-    this.waiting.set(keyOf(key), list);
+    list.sort((a, b) => a.seq - b.seq);
+    this.waiting.set(keyOf(parked.key), list);
     this.count++;
   }
 

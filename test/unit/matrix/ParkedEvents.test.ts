@@ -96,4 +96,24 @@ describe("Matrix events waiting for their keys", () => {
     expect(late.logs.filter((l) => l.includes("its key never came") && l.includes("$d"))).toHaveLength(1);
     expect(await before.store.keys()).toEqual([]);
   });
+
+  it("Matrix parked events - one given back after a failed handling waits again, before those after it", async () => {
+    const { events, store } = parked(10, 60_000);
+    await events.park(key("s1"), event("a"));
+    await events.park(key("s2"), event("b"));
+    await events.park(key("s1"), event("c"));
+    expect(events.waitingFor()).toEqual([
+      { key: key("s1"), first: event("a") },
+      { key: key("s2"), first: event("b") },
+    ]);
+    const [a, c] = await events.take([key("s1")]);
+    await a?.forget();
+    // "c" failed: back where it was, and still in the bucket.
+    c?.giveBack();
+    c?.giveBack();
+    expect(events.size).toBe(2);
+    expect(await store.keys()).toHaveLength(2);
+    expect(await take(events, [key("s1"), key("s2")])).toEqual([event("b"), event("c")]);
+    expect(await store.keys()).toEqual([]);
+  });
 });
