@@ -57,6 +57,9 @@ export interface InboundEventsDeps {
 }
 
 export class InboundEvents {
+  /** A passing failure left waiting events whose keys came: tried again before the next keys are. */
+  private retryDue = false;
+
   constructor(
     private readonly config: Pick<MatrixBridgeConfig, "instance"> & { maxBodyBytes: number },
     private readonly deps: InboundEventsDeps,
@@ -73,12 +76,48 @@ export class InboundEvents {
 
   /**
    * The encrypted events that waited for these room keys, handled now, in the order they came. One that
-   * still cannot be decrypted is not bridged, and waits no more.
+   * still cannot be decrypted is not bridged, and waits no more. A passing failure gives back what was not
+   * handled yet, to be tried again before the next keys are.
    */
   async onRoomKeys(keys: readonly RoomKey[]): Promise<void> {
     const { parked } = this.deps;
-    if (parked === undefined || keys.length === 0) return;
-    for (const raw of parked.take(keys)) await this.handle(raw, false, false);
+    if (parked === undefined) return;
+    if (this.retryDue) {
+      this.retryDue = false;
+      await this.onKeysAtHand();
+    }
+    if (keys.length === 0) return;
+    const taken = await parked.take(keys);
+    for (const [index, event] of taken.entries()) {
+      try {
+        await this.handle(event.raw, false, false);
+      } catch (error) {
+        for (const notHandled of taken.slice(index)) notHandled.giveBack();
+        this.retryDue = true;
+        throw error;
+      }
+      await event.forget();
+    }
+  }
+
+  /**
+   * The waiting events whose keys the bridge holds already: those that came while a passing failure stopped
+   * their handling, or before the bridge was stopped (it keeps both the keys and the events across a restart).
+   */
+  async onKeysAtHand(): Promise<void> {
+    const { parked, decrypt } = this.deps;
+    if (parked === undefined || decrypt === undefined) return;
+    const atHand: RoomKey[] = [];
+    for (const { key, first } of parked.waitingFor()) {
+      if (!isRecord(first)) continue;
+      try {
+        await decrypt(key.roomId, first);
+        atHand.push(key);
+      } catch {
+        // Still no key: it goes on waiting, within its bounds.
+      }
+    }
+    await this.onRoomKeys(atHand);
   }
 
   /**
@@ -230,7 +269,7 @@ export class InboundEvents {
     } catch (error) {
       const sessionId = error instanceof FedgateError ? error.detail["awaitedSession"] : undefined;
       if (!mayWait || parked === undefined || typeof sessionId !== "string") throw error;
-      parked.park({ roomId: event.room_id, sessionId }, raw);
+      await parked.park({ roomId: event.room_id, sessionId }, raw);
       this.deps.log.info(
         { room: event.room_id, eventId: event.event_id },
         "encrypted Matrix event waits for its key",

@@ -73,6 +73,8 @@ export class MatrixBridge implements NetworkAdapter {
   private readonly ghosts: GhostUsers;
   private readonly inbound: InboundEvents;
   private readonly deliveries: Deliveries;
+  /** Encrypted events waiting for their room keys; undefined without encryption. */
+  private readonly parked: ParkedEvents | undefined;
   /** The appservice ping on a schedule: the homeserver answers, and reaches the bridge back. */
   readonly connection: ConnectionWatch;
 
@@ -91,6 +93,8 @@ export class MatrixBridge implements NetworkAdapter {
     private readonly devices: BridgeDevices | undefined,
     log: Logger,
   ) {
+    this.parked =
+      devices && new ParkedEvents({ maxEvents: PARKED_EVENTS, maxAgeMs: PARKED_AGE_MS, store: state, log });
     const self = new MatrixInstance(config.instance, bot, {
       prefix: config.ghostPrefix,
       serverName: config.serverName,
@@ -163,7 +167,7 @@ export class MatrixBridge implements NetworkAdapter {
         ? {}
         : {
             decrypt: (roomId, event) => devices.decrypt(bot, roomId, event),
-            parked: new ParkedEvents({ maxEvents: PARKED_EVENTS, maxAgeMs: PARKED_AGE_MS, log }),
+            parked: this.parked,
           }),
       log,
     });
@@ -241,6 +245,8 @@ export class MatrixBridge implements NetworkAdapter {
             devices,
             log,
           );
+          // Before the homeserver can push a key: the events that waited for it when the bridge stopped.
+          await bridge.parked?.load();
           const media = createMediaRouter({
             client,
             key: bridge.mediaKey,
@@ -272,6 +278,11 @@ export class MatrixBridge implements NetworkAdapter {
           // Only once the endpoint listens: making the device is news the homeserver pushes at once, and
           // what it queues while it takes the bridge for down waits for its next transaction.
           await devices?.deviceFor(bot);
+          // Events kept waiting whose keys came before the bridge stopped. A passing failure does not stop
+          // the start: they are tried again with the next keys the homeserver pushes.
+          await bridge.onKeysAtHand().catch((error: unknown) => {
+            log.warn({ err: error }, "encrypted Matrix events whose keys came are not bridged yet");
+          });
           return bridge;
         },
       },
@@ -291,6 +302,10 @@ export class MatrixBridge implements NetworkAdapter {
 
   private onRoomKeys(keys: RoomKey[]): Promise<void> {
     return this.inbound.onRoomKeys(keys);
+  }
+
+  private onKeysAtHand(): Promise<void> {
+    return this.inbound.onKeysAtHand();
   }
 
   private ghostExists(userId: string): Promise<boolean> {

@@ -1,44 +1,119 @@
 import { describe, expect, it } from "vitest";
 import { ParkedEvents } from "../../../bridges/matrix/crypto/ParkedEvents.js";
+import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 
-function parked(maxEvents: number, maxAgeMs: number) {
+function parked(maxEvents: number, maxAgeMs: number, store = new MemoryKeyValue()) {
   const logs: string[] = [];
   let now = 1_000;
   const events = new ParkedEvents({
     maxEvents,
     maxAgeMs,
+    store,
     log: createLogger("debug", "test", { write: (line: string) => logs.push(line) }),
     now: () => now,
   });
-  return { events, logs, advance: (ms: number) => (now += ms) };
+  return { events, logs, store, advance: (ms: number) => (now += ms) };
 }
 
 const event = (id: string) => ({ event_id: `$${id}`, room_id: "!r:tchap.localhost" });
 const key = (sessionId: string) => ({ roomId: "!r:tchap.localhost", sessionId });
 
+/** Takes the events waiting for these keys, and forgets them as handled. */
+async function take(events: ParkedEvents, keys: Parameters<ParkedEvents["take"]>[0]): Promise<unknown[]> {
+  const taken = await events.take(keys);
+  for (const { forget } of taken) await forget();
+  return taken.map(({ raw }) => raw);
+}
+
 describe("Matrix events waiting for their keys", () => {
-  it("Matrix parked events - come back for their key, in the order they came, once", () => {
-    const { events } = parked(10, 60_000);
-    events.park(key("s1"), event("a"));
-    events.park(key("s2"), event("b"));
-    events.park(key("s1"), event("c"));
-    expect(events.take([{ roomId: "!other:tchap.localhost", sessionId: "s1" }])).toEqual([]);
-    expect(events.take([key("s2"), key("s1")])).toEqual([event("a"), event("b"), event("c")]);
-    expect(events.take([key("s1")])).toEqual([]);
+  it("Matrix parked events - come back for their key, in the order they came, once", async () => {
+    const { events, store } = parked(10, 60_000);
+    await events.park(key("s1"), event("a"));
+    await events.park(key("s2"), event("b"));
+    await events.park(key("s1"), event("c"));
+    // The same event sent again by the homeserver waits once.
+    await events.park(key("s1"), event("a"));
+    expect(await take(events, [{ roomId: "!other:tchap.localhost", sessionId: "s1" }])).toEqual([]);
+    expect(await take(events, [key("s2"), key("s1")])).toEqual([event("a"), event("b"), event("c")]);
+    expect(await take(events, [key("s1")])).toEqual([]);
     expect(events.size).toBe(0);
+    expect(await store.keys()).toEqual([]);
   });
 
-  it("Matrix parked events - bounded in number and age; what is dropped is logged as undecryptable", () => {
-    const { events, logs, advance } = parked(2, 60_000);
-    events.park(key("s1"), event("a"));
-    events.park(key("s2"), event("b"));
-    events.park(key("s3"), event("c"));
+  it("Matrix parked events - bounded in number and age; what is dropped is logged as undecryptable", async () => {
+    const { events, logs, advance, store } = parked(2, 60_000);
+    await events.park(key("s1"), event("a"));
+    await events.park(key("s2"), event("b"));
+    await events.park(key("s3"), event("c"));
     expect(events.size).toBe(2);
+    expect(await store.keys()).toHaveLength(2);
     expect(logs.filter((l) => l.includes("FG_NATIVE_UNDECRYPTABLE") && l.includes("$a"))).toHaveLength(1);
     advance(60_001);
-    expect(events.take([key("s2"), key("s3")])).toEqual([]);
+    expect(await take(events, [key("s2"), key("s3")])).toEqual([]);
     expect(logs.filter((l) => l.includes("its key never came"))).toHaveLength(2);
     expect(events.size).toBe(0);
+    expect(await store.keys()).toEqual([]);
+  });
+
+  it("Matrix parked events - an event larger than any Matrix event does not wait", async () => {
+    const { events, logs, store } = parked(10, 60_000);
+    await events.park(key("s1"), { ...event("big"), content: { ciphertext: "x".repeat(70_000) } });
+    expect(events.size).toBe(0);
+    expect(await store.keys()).toEqual([]);
+    expect(logs.filter((l) => l.includes("FG_NATIVE_UNDECRYPTABLE") && l.includes("$big"))).toHaveLength(1);
+  });
+
+  it("Matrix parked events - still wait after a restart, in the order they came, within the same bounds", async () => {
+    const before = parked(2, 60_000);
+    await before.events.park(key("s1"), event("a"));
+    before.advance(10);
+    await before.events.park(key("s2"), event("b"));
+    await before.events.park(key("s1"), event("c"));
+
+    // A new bridge on the same bucket (the first bridge dropped "a" for its bound); it allows fewer still.
+    const after = parked(1, 60_000, before.store);
+    await after.events.load();
+    expect(after.events.size).toBe(1);
+    expect(after.logs.filter((l) => l.includes("FG_NATIVE_UNDECRYPTABLE") && l.includes("$b"))).toHaveLength(
+      1,
+    );
+    // Taken but not yet forgotten: a bridge stopped while handling it finds it again.
+    const taken = await after.events.take([key("s1"), key("s2")]);
+    expect(taken.map(({ raw }) => raw)).toEqual([event("c")]);
+    const again = parked(10, 60_000, before.store);
+    await again.events.load();
+    expect(again.events.size).toBe(1);
+    for (const { forget } of taken) await forget();
+    expect(await before.store.keys()).toEqual([]);
+
+    const old = parked(10, 60_000, before.store);
+    await old.events.park(key("s3"), event("d"));
+    const late = parked(10, 60_000, before.store);
+    late.advance(60_001);
+    await late.events.load();
+    expect(late.events.size).toBe(0);
+    expect(late.logs.filter((l) => l.includes("its key never came") && l.includes("$d"))).toHaveLength(1);
+    expect(await before.store.keys()).toEqual([]);
+  });
+
+  it("Matrix parked events - one given back after a failed handling waits again, before those after it", async () => {
+    const { events, store } = parked(10, 60_000);
+    await events.park(key("s1"), event("a"));
+    await events.park(key("s2"), event("b"));
+    await events.park(key("s1"), event("c"));
+    expect(events.waitingFor()).toEqual([
+      { key: key("s1"), first: event("a") },
+      { key: key("s2"), first: event("b") },
+    ]);
+    const [a, c] = await events.take([key("s1")]);
+    await a?.forget();
+    // "c" failed: back where it was, and still in the bucket.
+    c?.giveBack();
+    c?.giveBack();
+    expect(events.size).toBe(2);
+    expect(await store.keys()).toHaveLength(2);
+    expect(await take(events, [key("s1"), key("s2")])).toEqual([event("b"), event("c")]);
+    expect(await store.keys()).toEqual([]);
   });
 });
