@@ -44,6 +44,8 @@ export interface InboundEventsDeps {
   decrypt?: (roomId: string, event: Record<string, unknown>) => Promise<DecryptedEvent>;
   /** Encrypted events that came before their keys; with decrypt. */
   parked?: ParkedEvents;
+  /** Told of an encrypted event the bridge cannot read, as the homeserver sent it: it is dead-lettered. */
+  undecryptable?: (raw: unknown, error: Error) => Promise<void>;
   directChats: Pick<DirectChats, "conversationOf" | "endedByNewcomer">;
   invitations: Pick<Invitations, "onInvite">;
   commands: Pick<Commands, "onCommand">;
@@ -141,6 +143,7 @@ export class InboundEvents {
       if (error instanceof FedgateError) {
         log.warn({ err: error, ...ids }, "Matrix event not bridged");
         if (error.code === "FG_NATIVE_INVALID") await this.explain(raw, error);
+        if (error.code === "FG_NATIVE_UNDECRYPTABLE") await this.deps.undecryptable?.(raw, error);
       } else {
         log.error({ err: error, ...ids }, "Matrix event not bridged: unexpected failure");
       }

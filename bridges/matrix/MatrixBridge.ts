@@ -93,8 +93,24 @@ export class MatrixBridge implements NetworkAdapter {
     private readonly devices: BridgeDevices | undefined,
     log: Logger,
   ) {
+    /** An encrypted event the bridge cannot read is dead-lettered for operators, once, as it came. */
+    const undecryptable = async (raw: unknown, error: Error): Promise<void> => {
+      const { room_id: room, event_id: eventId } = (raw ?? {}) as { room_id?: unknown; event_id?: unknown };
+      const where = typeof room === "string" ? room.slice(0, 255) : "unknown-room";
+      const dedupe = typeof eventId === "string" ? `undecryptable.${eventId.slice(0, 255)}` : undefined;
+      await runtime.deadLetter(where, raw, error, dedupe).catch((cause: unknown) => {
+        log.warn({ err: cause, room: where }, "undecryptable Matrix event not dead-lettered");
+      });
+    };
     this.parked =
-      devices && new ParkedEvents({ maxEvents: PARKED_EVENTS, maxAgeMs: PARKED_AGE_MS, store: state, log });
+      devices &&
+      new ParkedEvents({
+        maxEvents: PARKED_EVENTS,
+        maxAgeMs: PARKED_AGE_MS,
+        store: state,
+        log,
+        onDropped: undecryptable,
+      });
     const self = new MatrixInstance(config.instance, bot, {
       prefix: config.ghostPrefix,
       serverName: config.serverName,
@@ -160,6 +176,7 @@ export class MatrixBridge implements NetworkAdapter {
       markings: new RoomMarkings({ client, notices }),
       ghosts,
       natives: new NativeUsers(client, media),
+      undecryptable,
       media,
       reactions,
       notices,

@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { decodeJson, encodeJson, type KeyValueStore } from "../../../gateway/platform/bus/KeyValueStore.js";
 import type { Logger } from "../../../gateway/platform/log.js";
+import { PermanentError } from "../../../schemas/contract/errors.js";
 
 export interface RoomKey {
   roomId: string;
@@ -55,6 +56,11 @@ export interface ParkedEventsOptions {
   store: KeyValueStore;
   log: Logger;
   now?: () => number;
+  /**
+   * Told of each event given up (its key never came in time, or the bounds left no room), as the homeserver
+   * sent it: the bridge dead-letters it for operators.
+   */
+  onDropped?: (raw: unknown, error: PermanentError) => Promise<void>;
 }
 
 function keyOf({ roomId, sessionId }: RoomKey): string {
@@ -128,7 +134,7 @@ export class ParkedEvents {
     const since = this.now();
     const parked: Parked = { key, raw, since, seq: this.seq++, storeKey: storeKeyOf(key, json) };
     if (Buffer.byteLength(json, "utf8") > MAX_EVENT_BYTES) {
-      this.logDropped(parked, "it is larger than any Matrix event");
+      await this.report(parked, "it is larger than any Matrix event");
       return;
     }
     if (this.waitingAlready(parked.storeKey)) return;
@@ -213,10 +219,11 @@ export class ParkedEvents {
 
   private async drop(parked: Parked, reason: string): Promise<void> {
     await this.options.store.delete(parked.storeKey);
-    this.logDropped(parked, reason);
+    await this.report(parked, reason);
   }
 
-  private logDropped(parked: Parked, reason: string): void {
+  /** Logs an event given up and tells onDropped. */
+  private async report(parked: Parked, reason: string): Promise<void> {
     const { room_id: room, event_id: eventId } = (parked.raw ?? {}) as {
       room_id?: unknown;
       event_id?: unknown;
@@ -228,6 +235,10 @@ export class ParkedEvents {
         eventId: typeof eventId === "string" ? eventId.slice(0, 255) : undefined,
       },
       `encrypted Matrix event not bridged: ${reason}`,
+    );
+    await this.options.onDropped?.(
+      parked.raw,
+      new PermanentError("FG_NATIVE_UNDECRYPTABLE", `encrypted Matrix event not bridged: ${reason}`),
     );
   }
 }

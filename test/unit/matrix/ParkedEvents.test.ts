@@ -5,6 +5,7 @@ import { createLogger } from "../../../gateway/platform/log.js";
 
 function parked(maxEvents: number, maxAgeMs: number, store = new MemoryKeyValue()) {
   const logs: string[] = [];
+  const dropped: { raw: unknown; code: string }[] = [];
   let now = 1_000;
   const events = new ParkedEvents({
     maxEvents,
@@ -12,8 +13,12 @@ function parked(maxEvents: number, maxAgeMs: number, store = new MemoryKeyValue(
     store,
     log: createLogger("debug", "test", { write: (line: string) => logs.push(line) }),
     now: () => now,
+    onDropped: (raw, error) => {
+      dropped.push({ raw, code: error.code });
+      return Promise.resolve();
+    },
   });
-  return { events, logs, store, advance: (ms: number) => (now += ms) };
+  return { events, logs, dropped, store, advance: (ms: number) => (now += ms) };
 }
 
 const event = (id: string) => ({ event_id: `$${id}`, room_id: "!r:tchap.localhost" });
@@ -41,8 +46,8 @@ describe("Matrix events waiting for their keys", () => {
     expect(await store.keys()).toEqual([]);
   });
 
-  it("Matrix parked events - bounded in number and age; what is dropped is logged as undecryptable", async () => {
-    const { events, logs, advance, store } = parked(2, 60_000);
+  it("Matrix parked events - bounded in number and age; what is dropped is logged as undecryptable and handed on", async () => {
+    const { events, logs, dropped, advance, store } = parked(2, 60_000);
     await events.park(key("s1"), event("a"));
     await events.park(key("s2"), event("b"));
     await events.park(key("s3"), event("c"));
@@ -52,6 +57,10 @@ describe("Matrix events waiting for their keys", () => {
     advance(60_001);
     expect(await take(events, [key("s2"), key("s3")])).toEqual([]);
     expect(logs.filter((l) => l.includes("its key never came"))).toHaveLength(2);
+    // Each given up is handed on as the homeserver sent it, to be dead-lettered.
+    expect(dropped).toEqual(
+      [event("a"), event("b"), event("c")].map((raw) => ({ raw, code: "FG_NATIVE_UNDECRYPTABLE" })),
+    );
     expect(events.size).toBe(0);
     expect(await store.keys()).toEqual([]);
   });
