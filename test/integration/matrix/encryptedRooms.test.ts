@@ -160,6 +160,14 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     const { event_id: after } = await claire.sendTextMessage(room, "Après le message illisible");
     await eventually(() => inbound.find((e) => e.source.messageId === after), 30_000, "the next message");
     expect(inbound.some((e) => e.source.messageId === opaque)).toBe(false);
+    // Operators find it dead-lettered, once, as it came: ciphertext only.
+    const letters = deadLetters.filter((l) => l.includes(opaque));
+    expect(letters).toHaveLength(1);
+    expect(JSON.parse(letters[0] ?? "{}")).toMatchObject({
+      origin: "matrix-tchap",
+      reason: { code: "FG_NATIVE_UNDECRYPTABLE" },
+    });
+    deadLetters.splice(0, deadLetters.length, ...deadLetters.filter((l) => !l.includes(opaque)));
   });
 
   it("Matrix bridge - what the other networks say is encrypted by its ghost's device, and the official reads it", async () => {
