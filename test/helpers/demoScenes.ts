@@ -1,5 +1,4 @@
 /** For tests that run the whole demo federation: whether this machine can, and a Tchap official's client. */
-import "fake-indexeddb/auto";
 import { request } from "undici";
 import { createClient, type MatrixClient as JsClient } from "matrix-js-sdk";
 import type { AuditRecord } from "../../schemas/types.js";
@@ -8,8 +7,9 @@ import { subjects } from "../../schemas/contract/subjects.js";
 import type { DemoDescription, DemoGateway } from "../harness/demo/demoFederation.js";
 import type { DemoAccount } from "../harness/demo/demoParts.js";
 import type { Logger } from "../../gateway/platform/log.js";
-import { auditRecordsIn, eventually } from "./fixtures.js";
+import { auditRecordsIn } from "./fixtures.js";
 import { Officer } from "./stashcatScenes.js";
+import { encryptingClient } from "./encryptingClient.js";
 import { startNatsOrSkip } from "./nats.js";
 import { startProsodyOrSkip } from "./prosody.js";
 import { startSynapseOrSkip } from "./synapse.js";
@@ -67,11 +67,7 @@ export async function tchapOfficialClient(account: DemoAccount): Promise<JsClien
     identifier: { type: "m.id.user", user: account.user },
     password: account.password,
   });
-  const client = createClient({ baseUrl: account.server, accessToken, deviceId, userId });
-  await client.initRustCrypto({ useIndexedDB: false });
-  await client.startClient({ initialSyncLimit: 10 });
-  await eventually(() => (client.isInitialSyncComplete() ? true : undefined), 30_000, "the first sync");
-  return client;
+  return encryptingClient({ baseUrl: account.server, accessToken, deviceId, userId });
 }
 
 /** The decrypted text messages of a room as a client sees them, with who sent each and how it travelled. */

@@ -2,7 +2,6 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { describe, expect, it, vi } from "vitest";
-import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
 import { parse } from "yaml";
 import type { Config } from "../../schemas/types.js";
 import { DemoFederation, type DemoDescription } from "../harness/demo/demoFederation.js";
@@ -23,7 +22,6 @@ import { scratchDir } from "../helpers/scratchDir.js";
 
 const log = createLogger("silent");
 // The official's client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
-(jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
 for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
 const available = await demoServersAvailable();
 

@@ -7,7 +7,6 @@
  */
 import { describe, expect, it, vi } from "vitest";
 import { EventType } from "matrix-js-sdk";
-import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
 import { DemoFederation } from "../harness/demo/demoFederation.js";
 import { createLogger } from "../../gateway/platform/log.js";
 import {
@@ -23,7 +22,6 @@ import { scratchDir } from "../helpers/scratchDir.js";
 
 const log = createLogger("silent");
 // The official's client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
-(jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
 for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
 const available = await demoServersAvailable();
 

@@ -6,13 +6,12 @@
  * she decrypts; a device she adds later and a member who joins later get the keys for what comes after,
  * and a member who leaves gets none for what comes after that.
  */
-import "fake-indexeddb/auto";
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createClient, MatrixEvent, type MatrixClient as JsClient } from "matrix-js-sdk";
-import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
+import { MatrixEvent, type MatrixClient as JsClient } from "matrix-js-sdk";
+import { createEncryptedRoom, encryptingClient } from "../../helpers/encryptingClient.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { buckets } from "../../../schemas/contract/topology.js";
 import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
@@ -39,7 +38,6 @@ import {
 import { scratchDir } from "../../helpers/scratchDir.js";
 
 // The client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
-(jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
 for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
 const log = createLogger("silent");
 
@@ -74,16 +72,13 @@ describe.skipIf(scene === undefined || prosody === undefined)(
         body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user }, password }),
       });
       const login = (await response.json()) as { user_id: string; access_token: string; device_id: string };
-      const client = createClient({
+      const client = await encryptingClient({
         baseUrl: scene.synapse.baseUrl,
         userId: login.user_id,
         accessToken: login.access_token,
         deviceId: login.device_id,
       });
       clients.push(client);
-      await client.initRustCrypto({ useIndexedDB: false });
-      await client.startClient({ initialSyncLimit: 10 });
-      await eventually(() => (client.isInitialSyncComplete() ? true : undefined), 30_000, "the first sync");
       return client;
     }
 
@@ -125,12 +120,7 @@ describe.skipIf(scene === undefined || prosody === undefined)(
       await scene.synapse.registerUser("claire.martin", passwords.claire);
       await scene.synapse.registerUser("paul.durand", passwords.paul);
       claire = await deviceOf("claire.martin", passwords.claire);
-      ({ room_id: room } = await claire.createRoom({
-        name: "Cellule de crise franco-allemande (chiffrée)",
-        initial_state: [
-          { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
-        ],
-      }));
+      room = await createEncryptedRoom(claire, "Cellule de crise franco-allemande (chiffrée)");
 
       // One link, three networks, as an agency's admin creates it.
       const links = new LinkStore(await bus.keyValue(buckets.links));

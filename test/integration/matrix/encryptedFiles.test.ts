@@ -5,11 +5,10 @@
  * encrypted attachment that she decrypts with the key in the event. The official's side of the AES-CTR is
  * written here with node:crypto, apart from the bridge's.
  */
-import "fake-indexeddb/auto";
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createClient, MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
-import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
+import { MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
+import { createEncryptedRoom, encryptingClient } from "../../helpers/encryptingClient.js";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
@@ -27,7 +26,6 @@ import {
 } from "../../helpers/matrixScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
 
-(jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
 for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
 const log = createLogger("silent");
 
@@ -99,16 +97,8 @@ describe.skipIf(scene === undefined)("Matrix bridge - files in encrypted rooms",
     const bridgeLog = createLogger("warn", "matrix", { write: (line: string) => bridgeLogs.push(line) });
     bridge = await startMatrixBridge(bus, scene, bridgeLog, { encryption: { enabled: true } });
     const user = await scene.synapse.registerUser("claire.bernard", "pw-claire");
-    claire = createClient({ baseUrl: scene.synapse.baseUrl, ...user });
-    await claire.initRustCrypto({ useIndexedDB: false });
-    await claire.startClient({ initialSyncLimit: 10 });
-    await eventually(() => (claire.isInitialSyncComplete() ? true : undefined), 30_000, "the first sync");
-    ({ room_id: room } = await claire.createRoom({
-      name: "Cellule fichiers (chiffrée)",
-      initial_state: [
-        { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
-      ],
-    }));
+    claire = await encryptingClient({ baseUrl: scene.synapse.baseUrl, ...user });
+    room = await createEncryptedRoom(claire, "Cellule fichiers (chiffrée)");
     await linkTchapRoom(bus, "fichiers", room);
     await claire.invite(room, scene.bot);
     await eventually(

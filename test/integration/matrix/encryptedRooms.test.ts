@@ -4,13 +4,12 @@
  * linked room reaches the bus in clear, as from a plain room; what the bridge cannot decrypt never does;
  * what the other networks say reaches her encrypted by the device of its sender's ghost.
  */
-import "fake-indexeddb/auto";
 import { randomBytes, randomUUID } from "node:crypto";
 import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createClient, EventType, MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
-import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
+import { EventType, MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
+import { createEncryptedRoom, encryptingClient, MEGOLM_ROOM_STATE } from "../../helpers/encryptingClient.js";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
@@ -35,7 +34,6 @@ import { BridgeCrypto } from "../../../bridges/matrix/crypto/BridgeCrypto.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
 
 // The client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
-(jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
 for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
 const log = createLogger("silent");
 
@@ -84,16 +82,8 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     };
     bridge = await startMatrixBridge(bus, scene, log, { encryption });
     const user = await scene.synapse.registerUser("claire.martin", "pw-claire");
-    claire = createClient({ baseUrl: scene.synapse.baseUrl, ...user });
-    await claire.initRustCrypto({ useIndexedDB: false });
-    await claire.startClient({ initialSyncLimit: 10 });
-    await eventually(() => (claire.isInitialSyncComplete() ? true : undefined), 30_000, "the first sync");
-    ({ room_id: room } = await claire.createRoom({
-      name: "Cellule de crise (chiffrée)",
-      initial_state: [
-        { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
-      ],
-    }));
+    claire = await encryptingClient({ baseUrl: scene.synapse.baseUrl, ...user });
+    room = await createEncryptedRoom(claire, "Cellule de crise (chiffrée)");
     await linkTchapRoom(bus, "chiffre", room);
     await claire.invite(room, scene.bot);
     await eventually(
@@ -298,9 +288,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     const { room_id: dm } = await claire.createRoom({
       is_direct: true,
       invite: [muellerGhost],
-      initial_state: [
-        { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
-      ],
+      initial_state: [MEGOLM_ROOM_STATE],
     });
     await eventually(
       async () =>

@@ -5,11 +5,10 @@
  * in AS transactions (to-device room keys, device lists, key counts), decrypts it; the bridge encrypts a
  * reply, and the official's client decrypts that.
  */
-import "fake-indexeddb/auto";
 import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { createClient, type MatrixClient as JsClient, type MatrixEvent } from "matrix-js-sdk";
-import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
+import type { MatrixClient as JsClient, MatrixEvent } from "matrix-js-sdk";
+import { encryptingClient, MEGOLM_ROOM_STATE } from "../../helpers/encryptingClient.js";
 import { listenAppService, openTxnStore } from "../../../bridges/matrix/AppServiceEndpoint.js";
 import { BridgeCrypto } from "../../../bridges/matrix/crypto/BridgeCrypto.js";
 import type { CryptoTransaction } from "../../../bridges/matrix/cryptoTransaction.js";
@@ -28,7 +27,6 @@ type Json = Record<string, unknown>;
 
 // The client logs every sync and key request at debug level; loglevel is what it logs through. Its Rust
 // crypto turns its own tracing on at debug level, to the console.
-(jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
 for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
 const log = createLogger("silent");
 const port = await freePort();
@@ -66,11 +64,7 @@ async function decrypted(crypto: BridgeCrypto, roomId: string, event: Json): Pro
 /** The official's client, logged in on a device of its own, with Rust crypto, syncing. */
 async function officialClient(userId: string, accessToken: string, deviceId: string): Promise<JsClient> {
   if (synapse === undefined) throw new Error("no synapse");
-  const client = createClient({ baseUrl: synapse.baseUrl, userId, accessToken, deviceId });
-  await client.initRustCrypto({ useIndexedDB: false });
-  await client.startClient({ initialSyncLimit: 10 });
-  await eventually(() => (client.isInitialSyncComplete() ? true : undefined), 30_000, "the first sync");
-  return client;
+  return encryptingClient({ baseUrl: synapse.baseUrl, userId, accessToken, deviceId });
 }
 
 function timelineBodies(client: JsClient, roomId: string): MatrixEvent[] {
@@ -153,9 +147,7 @@ describe.skipIf(synapse === undefined)(
       const { room_id: roomId } = await official.createRoom({
         name: "Cellule de crise",
         invite: [bot],
-        initial_state: [
-          { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
-        ],
+        initial_state: [MEGOLM_ROOM_STATE],
       });
       await client.joinRoom(roomId);
       await eventually(

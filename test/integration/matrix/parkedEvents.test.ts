@@ -14,6 +14,7 @@ import { createLogger } from "../../../gateway/platform/log.js";
 import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { BridgeCrypto } from "../../../bridges/matrix/crypto/BridgeCrypto.js";
 import { eventually } from "../../helpers/fixtures.js";
+import { MEGOLM_ROOM_STATE } from "../../helpers/encryptingClient.js";
 import {
   connectBus,
   linkTchapRoom,
@@ -73,9 +74,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted events waiting f
     };
     const { room_id: room } = (await call("POST", "/_matrix/client/v3/createRoom", {
       name: "Cellule de crise (chiffrée)",
-      initial_state: [
-        { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
-      ],
+      initial_state: [MEGOLM_ROOM_STATE],
     })) as { room_id: string };
     await linkTchapRoom(bus, "attente", room);
     await call("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/invite`, { user_id: bot });

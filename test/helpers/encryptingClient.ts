@@ -1,0 +1,41 @@
+/**
+ * The official's side of an encrypted Tchap room, as an independent client: matrix-js-sdk with its Rust crypto
+ * (keys in memory; fake-indexeddb stands in for the browser's IndexedDB that other parts of the SDK want).
+ */
+import "fake-indexeddb/auto";
+import { createClient, type MatrixClient } from "matrix-js-sdk";
+import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
+import { eventually } from "./fixtures.js";
+
+// Its own logging would bury the tests' output.
+(jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
+
+/** The `m.room.encryption` state a room is created with to be encrypted from its first event. */
+export const MEGOLM_ROOM_STATE = {
+  type: "m.room.encryption",
+  state_key: "",
+  content: { algorithm: "m.megolm.v1.aes-sha2" },
+} as const;
+
+/**
+ * A client logged in as `login` (one device), its keys uploaded and its first sync done. Call stopClient()
+ * when done.
+ */
+export async function encryptingClient(login: {
+  baseUrl: string;
+  userId: string;
+  accessToken: string;
+  deviceId?: string;
+}): Promise<MatrixClient> {
+  const client = createClient(login);
+  await client.initRustCrypto({ useIndexedDB: false });
+  await client.startClient({ initialSyncLimit: 10 });
+  await eventually(() => (client.isInitialSyncComplete() ? true : undefined), 30_000, "the first sync");
+  return client;
+}
+
+/** A room `client` creates encrypted from its start; resolves with its id. */
+export async function createEncryptedRoom(client: MatrixClient, name: string): Promise<string> {
+  const { room_id: room } = await client.createRoom({ name, initial_state: [MEGOLM_ROOM_STATE] });
+  return room;
+}
