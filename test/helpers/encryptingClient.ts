@@ -39,3 +39,13 @@ export async function createEncryptedRoom(client: MatrixClient, name: string): P
   const { room_id: room } = await client.createRoom({ name, initial_state: [MEGOLM_ROOM_STATE] });
   return room;
 }
+
+/** Invites the bridge's bot into `room` and resolves once `client` sees it joined (it joins at once). */
+export async function inviteBot(client: MatrixClient, room: string, bot: string): Promise<void> {
+  await client.invite(room, bot);
+  await eventually(
+    () => (client.getRoom(room)?.getMember(bot)?.membership === "join" ? true : undefined),
+    20_000,
+    "the bot in the room, as the official's client sees it",
+  );
+}

@@ -11,7 +11,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MatrixEvent, type MatrixClient as JsClient } from "matrix-js-sdk";
-import { createEncryptedRoom, encryptingClient } from "../../helpers/encryptingClient.js";
+import { createEncryptedRoom, encryptingClient, inviteBot } from "../../helpers/encryptingClient.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { buckets } from "../../../schemas/contract/topology.js";
 import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
@@ -160,12 +160,7 @@ describe.skipIf(scene === undefined || prosody === undefined)(
       );
       meyer = await Officer.login(stashcatScene, MEYER, log);
 
-      await claire.invite(room, scene.bot);
-      await eventually(
-        () => (claire.getRoom(room)?.getMember(scene.bot)?.membership === "join" ? true : undefined),
-        20_000,
-        "the bot in the room, as Claire's client sees it",
-      );
+      await inviteBot(claire, room, scene.bot);
     }, 180_000);
 
     afterAll(async () => {

@@ -8,7 +8,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
-import { createEncryptedRoom, encryptingClient } from "../../helpers/encryptingClient.js";
+import { createEncryptedRoom, encryptingClient, inviteBot } from "../../helpers/encryptingClient.js";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
@@ -100,12 +100,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - files in encrypted rooms",
     claire = await encryptingClient({ baseUrl: scene.synapse.baseUrl, ...user });
     room = await createEncryptedRoom(claire, "Cellule fichiers (chiffrée)");
     await linkTchapRoom(bus, "fichiers", room);
-    await claire.invite(room, scene.bot);
-    await eventually(
-      () => (claire.getRoom(room)?.getMember(scene.bot)?.membership === "join" ? true : undefined),
-      20_000,
-      "the bot in the room, as Claire's client sees it",
-    );
+    await inviteBot(claire, room, scene.bot);
   });
 
   afterAll(async () => {

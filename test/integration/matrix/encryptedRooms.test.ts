@@ -9,7 +9,12 @@ import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { EventType, MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
-import { createEncryptedRoom, encryptingClient, MEGOLM_ROOM_STATE } from "../../helpers/encryptingClient.js";
+import {
+  createEncryptedRoom,
+  encryptingClient,
+  inviteBot,
+  MEGOLM_ROOM_STATE,
+} from "../../helpers/encryptingClient.js";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { subjects } from "../../../schemas/contract/subjects.js";
@@ -85,12 +90,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     claire = await encryptingClient({ baseUrl: scene.synapse.baseUrl, ...user });
     room = await createEncryptedRoom(claire, "Cellule de crise (chiffrée)");
     await linkTchapRoom(bus, "chiffre", room);
-    await claire.invite(room, scene.bot);
-    await eventually(
-      () => (claire.getRoom(room)?.getMember(scene.bot)?.membership === "join" ? true : undefined),
-      20_000,
-      "the bot in the room, as Claire's client sees it",
-    );
+    await inviteBot(claire, room, scene.bot);
   });
 
   afterAll(async () => {
