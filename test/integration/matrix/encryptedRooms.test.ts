@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { EventType, MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
+import { EventType, MsgType, RelationType, type MatrixClient as JsClient } from "matrix-js-sdk";
 import {
   createEncryptedRoom,
   encryptingClient,
@@ -183,6 +183,86 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     const devices = await claire.getCrypto()?.getUserDeviceInfo([weberGhost]);
     expect(devices?.get(weberGhost)?.size).toBe(1);
     expect(deadLetters).toEqual([]);
+  });
+
+  it("Matrix bridge - edits, reactions and deletions go both ways in an encrypted room, encrypted where the spec says", async () => {
+    const received = (match: (e: NormalisedEvent) => boolean, what: string) =>
+      eventually(() => inbound.find(match), 30_000, what);
+    const { event_id: original } = await claire.sendTextMessage(
+      room,
+      "Point de rendez-vous: pont de l'Europe",
+    );
+    const originalEvent = await received((e) => e.source.messageId === original, "the original");
+    await claire.sendMessage(room, {
+      msgtype: MsgType.Text,
+      body: "* Point de rendez-vous: pont Pflimlin",
+      "m.new_content": { msgtype: MsgType.Text, body: "Point de rendez-vous: pont Pflimlin" },
+      "m.relates_to": { rel_type: RelationType.Replace, event_id: original },
+    });
+    expect(
+      await received(
+        (e) => e.type === "message.edited" && e.relations?.replaces === originalEvent.id,
+        "the edit",
+      ),
+    ).toMatchObject({ content: { body: "Point de rendez-vous: pont Pflimlin" } });
+    const { event_id: reaction } = await claire.sendEvent(room, EventType.Reaction, {
+      "m.relates_to": { rel_type: RelationType.Annotation, event_id: original, key: "👍" },
+    });
+    expect(
+      await received(
+        (e) => e.type === "reaction.added" && e.relations?.reactsTo === originalEvent.id,
+        "the reaction",
+      ),
+    ).toMatchObject({ content: { reaction: "👍" } });
+    await claire.redactEvent(room, reaction);
+    await received(
+      (e) => e.type === "reaction.removed" && e.relations?.reactsTo === originalEvent.id,
+      "the reaction taken back",
+    );
+
+    // And from XMPP: an edit and a reaction, encrypted by Weber's ghost; a deletion, a redaction (never encrypted).
+    const first = await deliverFromWeber(bus, tchapRoom(room), {
+      type: "message.created",
+      content: { body: "Lage unverändert" },
+    });
+    const fromWeber = () =>
+      (claire.getRoom(room)?.getLiveTimeline().getEvents() ?? []).filter((e) => e.getSender() === weberGhost);
+    const firstInRoom = await eventually(
+      () => fromWeber().find((e) => e.getContent()["body"] === "Lage unverändert"),
+      30_000,
+      "Weber's message in Claire's client",
+    );
+    await deliverFromWeber(bus, tchapRoom(room), {
+      type: "message.edited",
+      content: { body: "Lage angespannt" },
+      relations: { replaces: first.id },
+    });
+    await deliverFromWeber(bus, tchapRoom(room), {
+      type: "reaction.added",
+      content: { reaction: "✅" },
+      relations: { reactsTo: first.id },
+    });
+    const related = (relType: string) =>
+      fromWeber().find((e) => e.getContent()["m.relates_to"]?.rel_type === relType);
+    const edit = await eventually(() => related(RelationType.Replace), 30_000, "the edit, decrypted");
+    expect(edit.getWireType()).toBe("m.room.encrypted");
+    expect(edit.getContent()).toMatchObject({
+      "m.new_content": { body: "Lage angespannt" },
+      "m.relates_to": { rel_type: RelationType.Replace, event_id: firstInRoom.getId() },
+    });
+    const weberReaction = await eventually(
+      () => related(RelationType.Annotation),
+      30_000,
+      "the reaction, decrypted",
+    );
+    expect(weberReaction.getWireType()).toBe("m.room.encrypted");
+    expect(weberReaction.getType()).toBe(EventType.Reaction);
+    expect(weberReaction.getContent()["m.relates_to"]).toMatchObject({ key: "✅" });
+    await deliverFromWeber(bus, tchapRoom(room), {
+      type: "message.deleted",
+      relations: { redacts: first.id },
+    });
+    await eventually(() => (firstInRoom.isRedacted() ? true : undefined), 30_000, "Weber's message redacted");
   });
 
   it("Matrix bridge - the bot's notices in an encrypted room are encrypted by its device", async () => {
