@@ -165,7 +165,8 @@ export class BridgeCrypto {
   }
 
   /**
-   * Takes in a transaction's to-device messages for this device, device list changes and key counts, then
+   * Takes in a transaction's to-device messages for this device, key counts and the device list changes of
+   * users it tracks (those it encrypted for), then
    * sends what they call for (new one-time keys, key queries). A request that fails is logged and stays
    * queued in the machine, sent with the next transaction or encryption: what came in is already taken.
    */
@@ -176,15 +177,16 @@ export class BridgeCrypto {
       .map((message) => message.event);
     const counts = transaction.oneTimeKeyCounts.get(userId)?.get(deviceId);
     const fallback = transaction.unusedFallbackKeyTypes.get(userId)?.get(deviceId);
-    const { changed, left } = transaction.deviceLists;
-    if (
-      toDevice.length === 0 &&
-      counts === undefined &&
-      fallback === undefined &&
-      changed.length + left.length === 0
-    )
-      return;
+    const forThisDevice = toDevice.length > 0 || counts !== undefined || fallback !== undefined;
+    const lists = transaction.deviceLists;
+    if (!forThisDevice && lists.changed.length + lists.left.length === 0) return;
     await this.exclusive(async () => {
+      // Every device hears of every change; only those of users it tracks are news to it, and anything
+      // taken in costs a write of the store.
+      const tracked = new Set([...(await this.machine.trackedUsers())].map((user) => user.toString()));
+      const changed = lists.changed.filter((user) => tracked.has(user));
+      const left = lists.left.filter((user) => tracked.has(user));
+      if (!forThisDevice && changed.length + left.length === 0) return;
       try {
         await this.machine.receiveSyncChanges(
           JSON.stringify(toDevice),

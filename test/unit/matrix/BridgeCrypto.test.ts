@@ -19,7 +19,7 @@ function homeserver(paths: string[]) {
 }
 
 describe("Matrix bridge device", () => {
-  it("Matrix bridge device - an id the crypto refuses in a transaction is logged, never thrown", async () => {
+  it("Matrix bridge device - an id the crypto refuses in a transaction is never thrown", async () => {
     const logs: string[] = [];
     const paths: string[] = [];
     const device = await BridgeCrypto.start({
@@ -35,8 +35,11 @@ describe("Matrix bridge device", () => {
       "org.matrix.msc3202.device_lists": { changed: ["@weber:bpol.localhost:99999"], left: [] },
     });
     expect(refused).toEqual([]);
+    const asked = paths.length;
     await expect(device.receive(transaction)).resolves.toBeUndefined();
-    expect(logs.some((l) => l.includes("FG_NATIVE_INVALID") && l.includes("not taken"))).toBe(true);
+    // No user the device tracks: nothing taken in, nothing asked.
+    expect(paths.length).toBe(asked);
+    expect(logs.some((l) => l.includes("FG_NATIVE_INVALID"))).toBe(false);
     // The device goes on working.
     await expect(
       device.decrypt("!r:tchap.localhost", {
@@ -54,6 +57,42 @@ describe("Matrix bridge device", () => {
         },
       }),
     ).rejects.toMatchObject({ code: "FG_NATIVE_UNDECRYPTABLE" });
+    await device.close();
+  });
+
+  it("Matrix bridge device - device list changes of users it does not track cost it nothing; those it tracks, a key query", async () => {
+    const paths: string[] = [];
+    let saves = 0;
+    const device = await BridgeCrypto.start({
+      client: homeserver(paths),
+      userId: "@fedgate_weber:tchap.localhost",
+      deviceId: "FEDGATEWEBER",
+      displayName: "fedgate bridge",
+      onChanged: () => {
+        saves += 1;
+        return Promise.resolve();
+      },
+      log: createLogger("silent"),
+    });
+    await device.encrypt("!r:tchap.localhost", "m.room.message", { body: "Lage" }, [
+      "@claire:tchap.localhost",
+    ]);
+    paths.length = 0;
+    saves = 0;
+    const others = readCryptoTransaction({
+      "org.matrix.msc3202.device_lists": {
+        changed: ["@paul:tchap.localhost"],
+        left: ["@anne:tchap.localhost"],
+      },
+    });
+    await device.receive(others.transaction);
+    expect({ paths, saves }).toEqual({ paths: [], saves: 0 });
+    const claire = readCryptoTransaction({
+      "org.matrix.msc3202.device_lists": { changed: ["@claire:tchap.localhost", "@paul:tchap.localhost"] },
+    });
+    await device.receive(claire.transaction);
+    expect(paths).toContain("/_matrix/client/v3/keys/query");
+    expect(saves).toBe(1);
     await device.close();
   });
 });
