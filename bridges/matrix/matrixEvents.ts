@@ -78,8 +78,11 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** The latest instant a JavaScript Date can hold, in milliseconds. */
-const maxTimestamp = 8.64e15;
+/**
+ * The latest instant an RFC 3339 date-time can name (the end of year 9999), in milliseconds: past it, a Date
+ * prints a six-digit year the event schema's "date-time" refuses.
+ */
+const maxTimestamp = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 function invalid(
   message: string,

@@ -82,6 +82,10 @@ describe("Matrix events", () => {
     expect(refusal({ ...valid, event_id: "" }).detail).toMatchObject({ field: "event_id" });
     expect(refusal({ ...valid, origin_server_ts: -1 }).detail).toMatchObject({ field: "origin_server_ts" });
     expect(refusal({ ...valid, origin_server_ts: 1.5 }).detail).toMatchObject({ field: "origin_server_ts" });
+    // A Date holds it, but it is past year 9999, which no RFC 3339 date-time (the event's timestamp) names.
+    expect(refusal({ ...valid, origin_server_ts: 1047326981503529 }).detail).toMatchObject({
+      field: "origin_server_ts",
+    });
     expect(refusal({ ...valid, origin_server_ts: 9e15 }).detail).toMatchObject({ field: "origin_server_ts" });
     expect(refusal({ ...valid, state_key: 1 }).detail).toMatchObject({ field: "state_key" });
     expect(refusal({ ...valid, redacts: {} }).detail).toMatchObject({ field: "redacts" });
