@@ -37,7 +37,7 @@ import {
 import { PermanentError } from "../../../schemas/contract/errors.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import type { CryptoTransaction } from "./DeviceChanges.js";
-import type { DeviceClient } from "./DeviceClient.js";
+import type { DeviceClient, DeviceRequestPath } from "./DeviceClient.js";
 import type { RoomKey } from "./ParkedEvents.js";
 
 type Json = Record<string, unknown>;
@@ -374,31 +374,11 @@ export class BridgeCrypto {
     const { client, userId, deviceId } = this.options;
     const device = { userId, deviceId };
     let answer: Json;
-    if (request instanceof KeysUploadRequest)
+    const keysPath = keysPathOf(request);
+    if (keysPath !== undefined)
       answer = await client.deviceRequest(
         "POST",
-        "/_matrix/client/v3/keys/upload",
-        parseObject(request.body, "a request body"),
-        device,
-      );
-    else if (request instanceof KeysQueryRequest)
-      answer = await client.deviceRequest(
-        "POST",
-        "/_matrix/client/v3/keys/query",
-        parseObject(request.body, "a request body"),
-        device,
-      );
-    else if (request instanceof KeysClaimRequest)
-      answer = await client.deviceRequest(
-        "POST",
-        "/_matrix/client/v3/keys/claim",
-        parseObject(request.body, "a request body"),
-        device,
-      );
-    else if (request instanceof SignatureUploadRequest)
-      answer = await client.deviceRequest(
-        "POST",
-        "/_matrix/client/v3/keys/signatures/upload",
+        keysPath,
         parseObject(request.body, "a request body"),
         device,
       );
@@ -423,4 +403,13 @@ export class BridgeCrypto {
     if (request.id !== undefined)
       await this.machine.markRequestAsSent(request.id, request.type, JSON.stringify(answer));
   }
+}
+
+/** Where a request about keys is posted; undefined for the other kinds. */
+function keysPathOf(request: OutgoingRequest): DeviceRequestPath | undefined {
+  if (request instanceof KeysUploadRequest) return "/_matrix/client/v3/keys/upload";
+  if (request instanceof KeysQueryRequest) return "/_matrix/client/v3/keys/query";
+  if (request instanceof KeysClaimRequest) return "/_matrix/client/v3/keys/claim";
+  if (request instanceof SignatureUploadRequest) return "/_matrix/client/v3/keys/signatures/upload";
+  return undefined;
 }
