@@ -4,7 +4,7 @@
  * linked room reaches the bus in clear, as from a plain room; what the bridge cannot decrypt never does;
  * what the other networks say reaches her encrypted by the device of its sender's ghost.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -35,7 +35,7 @@ import {
   weberGhost,
 } from "../../helpers/matrixScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
-import { BridgeCrypto } from "../../../bridges/matrix/crypto/BridgeCrypto.js";
+import { keyWithholdingDevice } from "../../helpers/keyWithholdingDevice.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
 
 // The client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
@@ -294,54 +294,18 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     const paul = await scene.synapse.registerUser("paul.lefevre", "pw-paul");
     await claire.invite(room, paul.userId);
     await call("POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, paul.accessToken, {});
-    const heldBack: Record<string, unknown>[] = [];
-    const paulDevice = await BridgeCrypto.start({
-      client: {
-        upsertDevice: () => Promise.resolve(false),
-        sendEventAsDevice: () => Promise.reject(new Error("not used")),
-        deviceRequest: async (method, path, body) => {
-          if (path.startsWith("/_matrix/client/v3/sendToDevice/")) {
-            heldBack.push(body);
-            return {};
-          }
-          return await call(method, path, paul.accessToken, body);
-        },
-      },
-      userId: paul.userId,
-      deviceId: paul.deviceId,
-      displayName: "Paul's laptop",
+    const paulDevice = await keyWithholdingDevice({
+      user: paul,
+      call: (method, path, body) => call(method, path, paul.accessToken, body),
       log,
     });
-    const content = await paulDevice.encrypt(
-      room,
-      "m.room.message",
-      { msgtype: "m.text", body: "Clé en retard" },
-      [bot],
-    );
-    const eventId = `$late-${randomUUID()}`;
-    const event = {
-      type: "m.room.encrypted",
-      room_id: room,
-      sender: paul.userId,
-      event_id: eventId,
-      origin_server_ts: Date.now(),
-      content,
-    };
+    const event = await paulDevice.encryptedText(room, "Clé en retard", bot);
+    const eventId = event.event_id;
     expect(await putTransaction(scene, bridge.url, [event])).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(inbound.some((e) => e.source.messageId === eventId)).toBe(false);
 
-    const messages = (heldBack[0]?.["messages"] ?? {}) as Record<string, Record<string, unknown>>;
-    const [[toDeviceId, key]] = Object.entries(messages[bot] ?? {}) as [[string, unknown]];
-    const toDevice = [
-      {
-        to_user_id: bot,
-        to_device_id: toDeviceId,
-        type: "m.room.encrypted",
-        sender: paul.userId,
-        content: key,
-      },
-    ];
+    const toDevice = paulDevice.heldKeyFor(bot);
     expect(
       await putTransaction(scene, bridge.url, [], undefined, { "de.sorunome.msc2409.to_device": toDevice }),
     ).toBe(200);

@@ -4,7 +4,7 @@
  * the homeserver never sends it again. Against a real Synapse and nats-server; the official's device is the
  * bridge's own Rust crypto, whose room key the test holds back.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +12,6 @@ import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
-import { BridgeCrypto } from "../../../bridges/matrix/crypto/BridgeCrypto.js";
 import { eventually } from "../../helpers/fixtures.js";
 import { MEGOLM_ROOM_STATE } from "../../helpers/encryptingClient.js";
 import {
@@ -24,6 +23,7 @@ import {
 } from "../../helpers/matrixScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
 import { scratchDir } from "../../helpers/scratchDir.js";
+import { keyWithholdingDevice } from "../../helpers/keyWithholdingDevice.js";
 
 const log = createLogger("silent");
 const scene = await startMatrixScene();
@@ -91,40 +91,10 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted events waiting f
     );
 
     // Paul's device sends its room key to the bridge's device; the test holds it back.
-    const heldBack: Record<string, unknown>[] = [];
-    const paulDevice = await BridgeCrypto.start({
-      client: {
-        upsertDevice: () => Promise.resolve(false),
-        sendEventAsDevice: () => Promise.reject(new Error("not used")),
-        deviceRequest: async (method, path, body) => {
-          if (path.startsWith("/_matrix/client/v3/sendToDevice/")) {
-            heldBack.push(body);
-            return {};
-          }
-          return await call(method, path, body);
-        },
-      },
-      userId: paul.userId,
-      deviceId: paul.deviceId,
-      displayName: "Paul's laptop",
-      log,
-    });
+    const paulDevice = await keyWithholdingDevice({ user: paul, call, log });
     try {
-      const content = await paulDevice.encrypt(
-        room,
-        "m.room.message",
-        { msgtype: "m.text", body: "Clé après le redémarrage" },
-        [bot],
-      );
-      const eventId = `$parked-${randomUUID()}`;
-      const event = {
-        type: "m.room.encrypted",
-        room_id: room,
-        sender: paul.userId,
-        event_id: eventId,
-        origin_server_ts: Date.now(),
-        content,
-      };
+      const event = await paulDevice.encryptedText(room, "Clé après le redémarrage", bot);
+      const eventId = event.event_id;
       expect(await putTransaction(scene, bridge.url, [event])).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(inbound.some((e) => e.source.messageId === eventId)).toBe(false);
@@ -133,17 +103,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted events waiting f
       await bridge.stop();
       bridge = await startMatrixBridge(bus, scene, log, { encryption });
 
-      const messages = (heldBack[0]?.["messages"] ?? {}) as Record<string, Record<string, unknown>>;
-      const [[toDeviceId, key]] = Object.entries(messages[bot] ?? {}) as [[string, unknown]];
-      const toDevice = [
-        {
-          to_user_id: bot,
-          to_device_id: toDeviceId,
-          type: "m.room.encrypted",
-          sender: paul.userId,
-          content: key,
-        },
-      ];
+      const toDevice = paulDevice.heldKeyFor(bot);
       expect(
         await putTransaction(scene, bridge.url, [], undefined, { "de.sorunome.msc2409.to_device": toDevice }),
       ).toBe(200);
