@@ -292,6 +292,13 @@ export class MatrixBridge implements NetworkAdapter {
             [media],
           );
           log.info({ url: bridge.server.url, bot }, "Matrix bridge listening for the homeserver");
+          // A homeserver that failed to reach the bridge while it was down holds it for down until a retry
+          // after a back-off (Synapse: up to minutes); until then it drops the to-device messages it has for
+          // the bridge that come without room events, room keys among them, for good. The ping makes it retry
+          // at once.
+          await client.ping(registration.id, config.connectionCheck.timeoutMs).catch((error: unknown) => {
+            log.warn({ err: error }, "the homeserver does not answer the appservice ping yet");
+          });
           // Only once the endpoint listens: making the device is news the homeserver pushes at once, and
           // what it queues while it takes the bridge for down waits for its next transaction.
           await devices?.deviceFor(bot);

@@ -157,10 +157,6 @@ export class MatrixClient {
   }
 
   /**
-   * Registers a user of the AS's namespace (a ghost); one that exists already is fine. Synapse refuses to
-   * act as a ghost through `user_id` before it is registered.
-   */
-  /**
    * The appservice ping (client-server API 1.7): the homeserver calls this AS's endpoint back and answers once
    * that answered, so it proves both ways. Its errors (M_CONNECTION_FAILED, M_CONNECTION_TIMEOUT,
    * M_BAD_STATUS) say the homeserver cannot reach the bridge.
@@ -172,6 +168,10 @@ export class MatrixClient {
     });
   }
 
+  /**
+   * Registers a user of the AS's namespace (a ghost); one that exists already is fine. Synapse refuses to
+   * act as a ghost through `user_id` before it is registered.
+   */
   async registerUser(localpart: string): Promise<void> {
     try {
       await this.call("POST", "/_matrix/client/v3/register", {
