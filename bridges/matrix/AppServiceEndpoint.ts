@@ -278,7 +278,11 @@ export function createAppServiceRouter(options: AppServiceEndpointOptions): expr
           "Matrix AS transaction id reused for other events (a homeserver restarted?); handled",
         );
       if (outcome === "repeat") log.info({ txnId }, "Matrix AS transaction repeated; already handled");
-      else log.debug({ txnId, events: parsed.events.length }, "Matrix AS transaction handled");
+      else
+        log.debug(
+          { txnId, events: parsed.events.length, crypto: hasCryptoFields(parsed.body) },
+          "Matrix AS transaction handled",
+        );
       res.status(200).json({});
     } catch (error) {
       log.error({ err: error, txnId }, "Matrix AS transaction failed; the homeserver will retry it");
