@@ -40,6 +40,7 @@ import { DirectChatStore } from "./DirectChatStore.js";
 import { GhostUsers } from "./GhostUsers.js";
 import { InboundEvents } from "./InboundEvents.js";
 import { Invitations } from "./Invitations.js";
+import { pingUntilAnswered } from "./pingUntilAnswered.js";
 import { MatrixClient } from "./MatrixClient.js";
 import { MatrixInstance, NETWORK } from "./matrixInstance.js";
 import { MediaLinks } from "./MediaLinks.js";
@@ -294,11 +295,9 @@ export class MatrixBridge implements NetworkAdapter {
           log.info({ url: bridge.server.url, bot }, "Matrix bridge listening for the homeserver");
           // A homeserver that failed to reach the bridge while it was down holds it for down until a retry
           // after a back-off (Synapse: up to minutes); until then it drops the to-device messages it has for
-          // the bridge that come without room events, room keys among them, for good. The ping makes it retry
-          // at once.
-          await client.ping(registration.id, config.connectionCheck.timeoutMs).catch((error: unknown) => {
-            log.warn({ err: error }, "the homeserver does not answer the appservice ping yet");
-          });
+          // the bridge that come without room events, room keys among them, for good. An answered ping makes
+          // it retry at once.
+          await pingUntilAnswered(client, registration.id, config.connectionCheck.timeoutMs, log);
           // Only once the endpoint listens: making the device is news the homeserver pushes at once, and
           // what it queues while it takes the bridge for down waits for its next transaction.
           await devices?.deviceFor(bot);
