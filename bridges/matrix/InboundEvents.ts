@@ -143,7 +143,7 @@ export class InboundEvents {
       if (error instanceof FedgateError) {
         log.warn({ err: error, ...ids }, "Matrix event not bridged");
         if (error.code === "FG_NATIVE_INVALID") await this.explain(raw, error);
-        if (error.code === "FG_NATIVE_UNDECRYPTABLE") await this.deps.undecryptable?.(raw, error);
+        if (error.code === "FG_NATIVE_UNDECRYPTABLE") await this.notDecrypted(raw, error);
       } else {
         log.error({ err: error, ...ids }, "Matrix event not bridged: unexpected failure");
       }
@@ -338,6 +338,18 @@ export class InboundEvents {
     };
     await runtime.publish(removal);
     return true;
+  }
+
+  /**
+   * An encrypted event the bridge cannot read, now or (waiting for its key) any more: dead-lettered for
+   * operators, and its room told, as for any message the bridge does not carry.
+   */
+  async notDecrypted(raw: unknown, error: FedgateError): Promise<void> {
+    await this.deps.undecryptable?.(raw, error);
+    // Also called from the sweep of events whose keys never came, which must go on past a failure.
+    await this.explain(raw, error).catch((cause: unknown) => {
+      this.deps.log.warn({ err: cause }, "cannot tell the room a message was not bridged");
+    });
   }
 
   /**

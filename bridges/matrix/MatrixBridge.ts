@@ -110,7 +110,7 @@ export class MatrixBridge implements NetworkAdapter {
         maxAgeMs: PARKED_AGE_MS,
         store: state,
         log,
-        onDropped: undecryptable,
+        onDropped: (raw, error) => this.inbound.notDecrypted(raw, error),
       });
     const self = new MatrixInstance(config.instance, bot, {
       prefix: config.ghostPrefix,

@@ -58,7 +58,7 @@ export interface ParkedEventsOptions {
   now?: () => number;
   /**
    * Told of each event given up (its key never came in time, or the bounds left no room), as the homeserver
-   * sent it: the bridge dead-letters it for operators.
+   * sent it: the bridge dead-letters it for operators and tells its room.
    */
   onDropped?: (raw: unknown, error: PermanentError) => Promise<void>;
 }
@@ -238,7 +238,7 @@ export class ParkedEvents {
     );
     await this.options.onDropped?.(
       parked.raw,
-      new PermanentError("FG_NATIVE_UNDECRYPTABLE", `encrypted Matrix event not bridged: ${reason}`),
+      new PermanentError("FG_NATIVE_UNDECRYPTABLE", `the bridge could not decrypt it: ${reason}`),
     );
   }
 }

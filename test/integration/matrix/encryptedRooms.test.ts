@@ -158,6 +158,19 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
       reason: { code: "FG_NATIVE_UNDECRYPTABLE" },
     });
     deadLetters.splice(0, deadLetters.length, ...deadLetters.filter((l) => !l.includes(opaque)));
+    // And the room is told, as for any message the bridge does not carry.
+    const notice = await eventually(
+      () =>
+        claire
+          .getRoom(room)
+          ?.getLiveTimeline()
+          .getEvents()
+          .find((e) => e.getSender() === scene.bot && e.replyEventId === opaque),
+      30_000,
+      "the bot's notice answering the undecryptable message",
+    );
+    expect(notice.getContent()).toMatchObject({ msgtype: "m.notice" });
+    expect(String(notice.getContent()["body"])).toContain("Not bridged");
   });
 
   it("Matrix bridge - what the other networks say is encrypted by its ghost's device, and the official reads it", async () => {
