@@ -3,9 +3,14 @@
  * (keys in memory; fake-indexeddb stands in for the browser's IndexedDB that other parts of the SDK want).
  */
 import "fake-indexeddb/auto";
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { createClient, type MatrixClient } from "matrix-js-sdk";
 import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
+import type { LocalSynapse } from "../harness/servers/matrix/LocalSynapse.js";
 import { eventually } from "./fixtures.js";
+import { scratchDir } from "./scratchDir.js";
 
 // Its own logging would bury the tests' output.
 (jsSdkLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
@@ -48,4 +53,37 @@ export async function inviteBot(client: MatrixClient, room: string, bot: string)
     20_000,
     "the bot in the room, as the official's client sees it",
   );
+}
+
+/** The bridge's encryption with its store kept on disk (a fresh store key): what a restart keeps. */
+export interface KeptEncryption {
+  enabled: true;
+  storeFile: string;
+  storeKeyFile: string;
+}
+
+/** KeptEncryption in a scratch folder of its own, named after `name`. */
+export async function keptEncryption(name: string): Promise<KeptEncryption> {
+  const dir = await scratchDir(name);
+  const storeKeyFile = join(dir, "store.key");
+  await writeFile(storeKeyFile, `${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
+  return { enabled: true, storeFile: join(dir, "crypto.store"), storeKeyFile };
+}
+
+/**
+ * An official registered on `synapse` with her encrypting client, in a room she created encrypted, linked
+ * by `link` and with the bridge's bot `bot` in it.
+ */
+export async function officialInEncryptedRoom(
+  synapse: Pick<LocalSynapse, "baseUrl" | "registerUser">,
+  official: { user: string; password: string; roomName: string },
+  link: (room: string) => Promise<void>,
+  bot: string,
+): Promise<{ client: MatrixClient; room: string }> {
+  const login = await synapse.registerUser(official.user, official.password);
+  const client = await encryptingClient({ baseUrl: synapse.baseUrl, ...login });
+  const room = await createEncryptedRoom(client, official.roomName);
+  await link(room);
+  await inviteBot(client, room, bot);
+  return { client, room };
 }

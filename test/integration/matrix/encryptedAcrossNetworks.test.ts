@@ -6,12 +6,14 @@
  * she decrypts; a device she adds later and a member who joins later get the keys for what comes after,
  * and a member who leaves gets none for what comes after that.
  */
-import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MatrixEvent, type MatrixClient as JsClient } from "matrix-js-sdk";
-import { createEncryptedRoom, encryptingClient, inviteBot } from "../../helpers/encryptingClient.js";
+import {
+  createEncryptedRoom,
+  encryptingClient,
+  inviteBot,
+  keptEncryption,
+} from "../../helpers/encryptingClient.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { buckets } from "../../../schemas/contract/topology.js";
 import { LinkStore } from "../../../gateway/platform/stores/LinkStore.js";
@@ -35,7 +37,6 @@ import {
   stashcatTarget,
   type StashcatScene,
 } from "../../helpers/stashcatScenes.js";
-import { scratchDir } from "../../helpers/scratchDir.js";
 
 // The client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
 for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
@@ -139,14 +140,8 @@ describe.skipIf(scene === undefined || prosody === undefined)(
         await loadConfig(await writeGatewayConfig(scene.nats.url, { links: [] }), {}),
         log,
       );
-      const dir = await scratchDir("matrix-crypto");
-      await writeFile(join(dir, "store.key"), `${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
       matrixBridge = await startMatrixBridge(bus, scene, log, {
-        encryption: {
-          enabled: true,
-          storeFile: join(dir, "crypto.store"),
-          storeKeyFile: join(dir, "store.key"),
-        },
+        encryption: await keptEncryption("matrix-crypto"),
       });
       xmppBridge = await startXmppBridge(bus, prosody, log);
       stashcatBridge = await startStashcatBridge(bus, stashcatScene, log);

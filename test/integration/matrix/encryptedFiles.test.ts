@@ -8,7 +8,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MsgType, type MatrixClient as JsClient } from "matrix-js-sdk";
-import { createEncryptedRoom, encryptingClient, inviteBot } from "../../helpers/encryptingClient.js";
+import { officialInEncryptedRoom } from "../../helpers/encryptingClient.js";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
@@ -96,11 +96,12 @@ describe.skipIf(scene === undefined)("Matrix bridge - files in encrypted rooms",
     await collectInbound(bus, inbound);
     const bridgeLog = createLogger("warn", "matrix", { write: (line: string) => bridgeLogs.push(line) });
     bridge = await startMatrixBridge(bus, scene, bridgeLog, { encryption: { enabled: true } });
-    const user = await scene.synapse.registerUser("claire.bernard", "pw-claire");
-    claire = await encryptingClient({ baseUrl: scene.synapse.baseUrl, ...user });
-    room = await createEncryptedRoom(claire, "Cellule fichiers (chiffrée)");
-    await linkTchapRoom(bus, "fichiers", room);
-    await inviteBot(claire, room, scene.bot);
+    ({ client: claire, room } = await officialInEncryptedRoom(
+      scene.synapse,
+      { user: "claire.bernard", password: "pw-claire", roomName: "Cellule fichiers (chiffrée)" },
+      (created) => linkTchapRoom(bus, "fichiers", created),
+      scene.bot,
+    ));
   });
 
   afterAll(async () => {

@@ -2,18 +2,18 @@
  * The Matrix bridge in encrypted rooms (bridges.matrix.encryption.enabled), against a real Synapse and
  * nats-server, with matrix-js-sdk's Rust crypto as the official's client: what she writes in an encrypted
  * linked room reaches the bus in clear, as from a plain room; what the bridge cannot decrypt never does;
- * what the other networks say reaches her encrypted by the device of its sender's ghost.
+ * what the other networks say reaches her encrypted by the device of its sender's ghost. Room keys reach the
+ * bridge across its restarts too: a homeserver that failed to reach it holds it for down, and Synapse then
+ * drops room keys for it, until the bridge's ping at start.
  */
-import { randomBytes } from "node:crypto";
-import { stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { EventType, MsgType, RelationType, type MatrixClient as JsClient } from "matrix-js-sdk";
 import {
-  createEncryptedRoom,
-  encryptingClient,
-  inviteBot,
   MEGOLM_ROOM_STATE,
+  keptEncryption,
+  officialInEncryptedRoom,
+  type KeptEncryption,
 } from "../../helpers/encryptingClient.js";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
@@ -36,7 +36,6 @@ import {
 } from "../../helpers/matrixScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
 import { keyWithholdingDevice } from "../../helpers/keyWithholdingDevice.js";
-import { scratchDir } from "../../helpers/scratchDir.js";
 
 // The client logs every sync and key request, and its Rust crypto traces at debug level, to the console.
 for (const level of ["debug", "info"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
@@ -69,7 +68,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
   let bridge: RunningMatrixBridge;
   let claire: JsClient;
   let room = "";
-  let encryption: { enabled: true; storeFile: string; storeKeyFile: string };
+  let encryption: KeptEncryption;
 
   beforeAll(async () => {
     if (scene === undefined) return;
@@ -78,20 +77,28 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     await bus.follow("FEDGATE_DEADLETTER", subjects.deadLetterAll, "start", (m) => {
       deadLetters.push(Buffer.from(m.data).toString("utf8"));
     });
-    const dir = await scratchDir("matrix-crypto");
-    await writeFile(join(dir, "store.key"), `${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
-    encryption = {
-      enabled: true,
-      storeFile: join(dir, "crypto.store"),
-      storeKeyFile: join(dir, "store.key"),
-    };
+    encryption = await keptEncryption("matrix-crypto");
     bridge = await startMatrixBridge(bus, scene, log, { encryption });
-    const user = await scene.synapse.registerUser("claire.martin", "pw-claire");
-    claire = await encryptingClient({ baseUrl: scene.synapse.baseUrl, ...user });
-    room = await createEncryptedRoom(claire, "Cellule de crise (chiffrée)");
-    await linkTchapRoom(bus, "chiffre", room);
-    await inviteBot(claire, room, scene.bot);
+    ({ client: claire, room } = await officialInEncryptedRoom(
+      scene.synapse,
+      { user: "claire.martin", password: "pw-claire", roomName: "Cellule de crise (chiffrée)" },
+      (created) => linkTchapRoom(bus, "chiffre", created),
+      scene.bot,
+    ));
   });
+
+  /** The bot's notice answering `eventId`, as Claire's client shows it. */
+  const botNoticeAnswering = (eventId: string) =>
+    eventually(
+      () =>
+        claire
+          .getRoom(room)
+          ?.getLiveTimeline()
+          .getEvents()
+          .find((e) => e.getSender() === scene?.bot && e.replyEventId === eventId),
+      30_000,
+      `the bot's notice answering ${eventId}`,
+    );
 
   afterAll(async () => {
     try {
@@ -159,16 +166,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     });
     deadLetters.splice(0, deadLetters.length, ...deadLetters.filter((l) => !l.includes(opaque)));
     // And the room is told, as for any message the bridge does not carry.
-    const notice = await eventually(
-      () =>
-        claire
-          .getRoom(room)
-          ?.getLiveTimeline()
-          .getEvents()
-          .find((e) => e.getSender() === scene.bot && e.replyEventId === opaque),
-      30_000,
-      "the bot's notice answering the undecryptable message",
-    );
+    const notice = await botNoticeAnswering(opaque);
     expect(notice.getContent()).toMatchObject({ msgtype: "m.notice" });
     expect(String(notice.getContent()["body"])).toContain("Not bridged");
   });
@@ -283,16 +281,7 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     // A message the bridge refuses (an unknown msgtype) is answered by a notice: it may quote what was refused.
     const unknown = { msgtype: "org.example.unknown", body: "Inconnu" };
     const { event_id: refused } = await claire.sendEvent(room, EventType.RoomMessage, unknown as never);
-    const notice = await eventually(
-      () =>
-        claire
-          .getRoom(room)
-          ?.getLiveTimeline()
-          .getEvents()
-          .find((e) => e.getSender() === scene.bot && e.replyEventId === refused),
-      30_000,
-      "the bot's notice answering the refused message",
-    );
+    const notice = await botNoticeAnswering(refused);
     expect(notice.getWireType()).toBe("m.room.encrypted");
     expect(notice.getContent()).toMatchObject({ msgtype: "m.notice" });
     expect(String(notice.getContent()["body"])).toContain("Not bridged");
@@ -439,6 +428,27 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted rooms", () => {
     expect(deviceIds(weberGhost, after)).toEqual(deviceIds(weberGhost, before));
     expect(deviceIds(bot, after)).toEqual(deviceIds(bot, before));
     expect(deviceIds(weberGhost, after)).toHaveLength(1);
+  });
+
+  it("Matrix bridge - a room key sent just after a restart reaches the bridge, and its message is bridged", async () => {
+    if (scene === undefined) return;
+    await bridge.stop();
+    // Something for the bridge while it is down: Synapse's transaction fails, it holds the bridge for down
+    // and tries again 2 s later, then 4 s after that, then 8 s after that.
+    await claire.setRoomTopic(room, "Pendant la panne du pont");
+    await new Promise((resolve) => setTimeout(resolve, 7_000));
+    bridge = await startMatrixBridge(bus, scene, log, { encryption });
+
+    // A new room key, shared with the bot's device in a to-device message while Synapse's next try is
+    // still seconds away.
+    await claire.getCrypto()?.forceDiscardSession(room);
+    const { event_id: sent } = await claire.sendTextMessage(room, "Première clé après la panne");
+    const event = await eventually(
+      () => inbound.find((e) => e.source.messageId === sent),
+      20_000,
+      "the message encrypted with the key sent after the restart, decrypted",
+    );
+    expect(event.content?.body).toBe("Première clé après la panne");
   });
 
   it("Matrix bridge - with onlyCrossSignedDevices, a device its owner has not cross-signed gets no keys", async () => {

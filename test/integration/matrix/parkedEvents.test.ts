@@ -4,16 +4,13 @@
  * the homeserver never sends it again. Against a real Synapse and nats-server; the official's device is the
  * bridge's own Rust crypto, whose room key the test holds back.
  */
-import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalisedEvent } from "../../../schemas/types.js";
 import type { JetStreamBus } from "../../../gateway/platform/bus/JetStreamBus.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 import type { RunningMatrixBridge } from "../../../bridges/matrix/MatrixBridge.js";
 import { eventually } from "../../helpers/fixtures.js";
-import { MEGOLM_ROOM_STATE } from "../../helpers/encryptingClient.js";
+import { MEGOLM_ROOM_STATE, keptEncryption, type KeptEncryption } from "../../helpers/encryptingClient.js";
 import {
   connectBus,
   linkTchapRoom,
@@ -22,7 +19,6 @@ import {
   startMatrixScene,
 } from "../../helpers/matrixScenes.js";
 import { collectInbound } from "../../helpers/xmppScenes.js";
-import { scratchDir } from "../../helpers/scratchDir.js";
 import { keyWithholdingDevice } from "../../helpers/keyWithholdingDevice.js";
 
 const log = createLogger("silent");
@@ -32,19 +28,13 @@ describe.skipIf(scene === undefined)("Matrix bridge - encrypted events waiting f
   const inbound: NormalisedEvent[] = [];
   let bus: JetStreamBus;
   let bridge: RunningMatrixBridge;
-  let encryption: { enabled: true; storeFile: string; storeKeyFile: string };
+  let encryption: KeptEncryption;
 
   beforeAll(async () => {
     if (scene === undefined) return;
     bus = await connectBus(scene, log);
     await collectInbound(bus, inbound);
-    const dir = await scratchDir("matrix-parked");
-    await writeFile(join(dir, "store.key"), `${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
-    encryption = {
-      enabled: true,
-      storeFile: join(dir, "crypto.store"),
-      storeKeyFile: join(dir, "store.key"),
-    };
+    encryption = await keptEncryption("matrix-parked");
     bridge = await startMatrixBridge(bus, scene, log, { encryption });
   });
 
