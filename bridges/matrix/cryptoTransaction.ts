@@ -10,6 +10,7 @@
  * A malformed entry is left out and named in `refused`; the rest of the transaction still counts.
  */
 import { isUserId } from "./matrixIds.js";
+import { isRecord } from "./matrixEvents.js";
 import type { CryptoTransaction, ToDeviceMessage } from "./crypto/DeviceChanges.js";
 
 export type { CryptoTransaction, ToDeviceMessage };
@@ -41,10 +42,6 @@ const FALLBACK_TYPES = [
   "org.matrix.msc3202.device_unused_fallback_key_types",
 ];
 
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function isName(value: unknown): value is string {
   return typeof value === "string" && value.length > 0 && value.length <= maxNameLength;
 }
@@ -67,7 +64,7 @@ export function cryptoFields(body: Json): Json {
     const empty =
       value === undefined ||
       (Array.isArray(value) && value.length === 0) ||
-      (isObject(value) && Object.keys(value).length === 0);
+      (isRecord(value) && Object.keys(value).length === 0);
     if (!empty) fields[name] = value;
   }
   return fields;
@@ -87,7 +84,7 @@ function readToDevice(value: unknown, name: string, refused: string[]): ToDevice
   const messages: ToDeviceMessage[] = [];
   for (const [index, entry] of (value as unknown[]).slice(0, maxToDeviceMessages).entries()) {
     const where = `${name}/${String(index)}`;
-    if (!isObject(entry)) {
+    if (!isRecord(entry)) {
       refused.push(`${where} is not an object`);
       continue;
     }
@@ -96,7 +93,7 @@ function readToDevice(value: unknown, name: string, refused: string[]): ToDevice
       refused.push(`${where} names no valid recipient device`);
       continue;
     }
-    if (!isName(type) || typeof sender !== "string" || !isUserId(sender) || !isObject(content)) {
+    if (!isName(type) || typeof sender !== "string" || !isUserId(sender) || !isRecord(content)) {
       refused.push(`${where} is not a to-device event (type, sender, content)`);
       continue;
     }
@@ -132,13 +129,13 @@ function readPerDevice<T>(
   read: (value: unknown) => T | undefined,
 ): Map<string, Map<string, T>> {
   const result = new Map<string, Map<string, T>>();
-  if (!isObject(value)) {
+  if (!isRecord(value)) {
     refused.push(`${name} is not an object`);
     return result;
   }
   let devices = 0;
   for (const [userId, perDevice] of Object.entries(value)) {
-    if (!isUserId(userId) || !isObject(perDevice)) {
+    if (!isUserId(userId) || !isRecord(perDevice)) {
       refused.push(`${name} has an entry that is not a user's devices`);
       continue;
     }
@@ -161,7 +158,7 @@ function readPerDevice<T>(
 }
 
 function readCounts(value: unknown): Map<string, number> | undefined {
-  if (!isObject(value)) return undefined;
+  if (!isRecord(value)) return undefined;
   const entries = Object.entries(value);
   if (entries.length > maxAlgorithms) return undefined;
   const counts = new Map<string, number>();
@@ -191,7 +188,7 @@ export function readCryptoTransaction(body: Json): { transaction: CryptoTransact
   if (toDevice !== undefined) transaction.toDevice = readToDevice(toDevice.value, toDevice.name, refused);
   const lists = firstPresent(body, DEVICE_LISTS);
   if (lists !== undefined) {
-    if (isObject(lists.value)) {
+    if (isRecord(lists.value)) {
       transaction.deviceLists = {
         changed: readUserList(lists.value["changed"], `${lists.name}/changed`, refused),
         left: readUserList(lists.value["left"], `${lists.name}/left`, refused),

@@ -35,6 +35,7 @@ import {
   UserId,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { PermanentError } from "../../../schemas/contract/errors.js";
+import { isRecord } from "../matrixEvents.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import type { CryptoTransaction } from "./DeviceChanges.js";
 import type { DeviceClient, DeviceRequestPath } from "./DeviceClient.js";
@@ -97,10 +98,6 @@ function positiveInteger(value: unknown, fallback: number): bigint {
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0
     ? BigInt(value)
     : BigInt(fallback);
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function parseObject(text: string, what: string): Json {
@@ -235,7 +232,7 @@ export class BridgeCrypto {
           detail["reason"] = DecryptionErrorCode[cause.code];
           if (cause.withheldCode !== undefined) detail["withheld"] = cause.withheldCode;
           // Not withheld, only not here yet: it may come with a later transaction.
-          const sessionId = isObject(event["content"]) ? event["content"]["session_id"] : undefined;
+          const sessionId = isRecord(event["content"]) ? event["content"]["session_id"] : undefined;
           if (
             cause.withheldCode === undefined &&
             typeof sessionId === "string" &&
@@ -255,12 +252,7 @@ export class BridgeCrypto {
       }
       const clear = parseObject(decrypted.event, "a decrypted event");
       const { type, content } = clear;
-      if (
-        typeof type !== "string" ||
-        typeof content !== "object" ||
-        content === null ||
-        Array.isArray(content)
-      )
+      if (typeof type !== "string" || !isRecord(content))
         throw new PermanentError(
           "FG_NATIVE_UNDECRYPTABLE",
           "a decrypted Matrix event without type or content",
@@ -270,7 +262,7 @@ export class BridgeCrypto {
         );
       return {
         type,
-        content: content as Json,
+        content,
         sender: decrypted.sender.toString(),
         senderDevice: decrypted.senderDevice?.toString(),
       };

@@ -7,6 +7,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { PermanentError } from "../../../schemas/contract/errors.js";
+import { isRecord } from "../matrixEvents.js";
 
 /** The key, counter and ciphertext hash of one encrypted file. */
 export interface AttachmentKeys {
@@ -39,10 +40,6 @@ function invalid(reason: string, message: string): PermanentError {
   return new PermanentError("FG_ATTACHMENT_INVALID", `encrypted attachment: ${message}`, {
     detail: { reason },
   });
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** Unpadded base64, as the spec writes iv and hashes. */
