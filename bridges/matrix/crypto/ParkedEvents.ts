@@ -197,15 +197,17 @@ export class ParkedEvents {
 
   private async expire(): Promise<void> {
     const limit = this.now() - this.options.maxAgeMs;
+    // Out of memory first, all at once: no one takes an event while it is being given up.
+    const expired: Parked[] = [];
     for (const [key, list] of this.waiting) {
       const kept = list.filter((parked) => parked.since > limit);
       if (kept.length === list.length) continue;
-      for (const parked of list.filter((p) => p.since <= limit))
-        await this.drop(parked, "its key never came");
+      expired.push(...list.filter((parked) => parked.since <= limit));
       this.count -= list.length - kept.length;
       if (kept.length === 0) this.waiting.delete(key);
       else this.waiting.set(key, kept);
     }
+    for (const parked of expired) await this.drop(parked, "its key never came");
   }
 
   private async dropOldest(reason: string): Promise<void> {
@@ -217,9 +219,10 @@ export class ParkedEvents {
     if (dropped !== undefined) await this.drop(dropped, reason);
   }
 
+  /** Hands the event on, then forgets it: a bridge that dies in between hands it on again at its next start. */
   private async drop(parked: Parked, reason: string): Promise<void> {
-    await this.options.store.delete(parked.storeKey);
     await this.report(parked, reason);
+    await this.options.store.delete(parked.storeKey);
   }
 
   /** Logs an event given up and tells onDropped. */

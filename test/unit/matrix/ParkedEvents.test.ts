@@ -125,4 +125,40 @@ describe("Matrix events waiting for their keys", () => {
     expect(await take(events, [key("s1"), key("s2")])).toEqual([event("b"), event("c")]);
     expect(await store.keys()).toEqual([]);
   });
+
+  it("Matrix parked events - one given up stays in the bucket until it has been handed on", async () => {
+    const store = new MemoryKeyValue();
+    let now = 1_000;
+    const handedOn: unknown[] = [];
+    let finishHandingOn = (): void => undefined;
+    const events = new ParkedEvents({
+      maxEvents: 10,
+      maxAgeMs: 60_000,
+      store,
+      log: createLogger("silent"),
+      now: () => now,
+      // Handing on takes a while (the dead letter, the room's notice): a bridge may die meanwhile.
+      onDropped: (raw) => {
+        handedOn.push(raw);
+        return new Promise((resolve) => {
+          finishHandingOn = resolve;
+        });
+      },
+    });
+    await events.park(key("s1"), event("a"));
+    now += 60_001;
+    const giving = events.take([]);
+    await eventuallyTrue(() => handedOn.length === 1);
+    // A bridge that dies here finds it again at its next start, and hands it on then.
+    expect(await store.keys()).toHaveLength(1);
+    finishHandingOn();
+    await giving;
+    expect(await store.keys()).toEqual([]);
+  });
 });
+
+/** Resolves once `check` holds, within a second. */
+async function eventuallyTrue(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(check()).toBe(true);
+}
