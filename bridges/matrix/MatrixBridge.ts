@@ -306,6 +306,7 @@ export class MatrixBridge implements NetworkAdapter {
           await bridge.onKeysAtHand().catch((error: unknown) => {
             log.warn({ err: error }, "encrypted Matrix events whose keys came are not bridged yet");
           });
+          bridge.parked?.sweepEvery(PARKED_AGE_MS / 10);
           return bridge;
         },
       },
@@ -343,6 +344,7 @@ export class MatrixBridge implements NetworkAdapter {
   }
 
   async close(): Promise<void> {
+    this.parked?.stop();
     await this.server?.close();
     await this.devices?.close();
   }

@@ -90,8 +90,28 @@ export class ParkedEvents {
   private readonly waiting = new Map<string, Parked[]>();
   private count = 0;
   private seq = 0;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ParkedEventsOptions) {}
+
+  /**
+   * Looks for events past their age every `intervalMs`: without it they are given up only when another
+   * event waits or a key comes, which a quiet room may not bring for hours.
+   */
+  sweepEvery(intervalMs: number): void {
+    this.stop();
+    this.sweeper = setInterval(() => {
+      this.expire().catch((error: unknown) => {
+        this.options.log.warn({ err: error }, "encrypted Matrix events past their age not given up yet");
+      });
+    }, intervalMs);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
 
   get size(): number {
     return this.count;

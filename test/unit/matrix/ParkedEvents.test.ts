@@ -155,6 +155,22 @@ describe("Matrix events waiting for their keys", () => {
     await giving;
     expect(await store.keys()).toEqual([]);
   });
+
+  it("Matrix parked events - one whose key never comes is given up within its age, though nothing else happens", async () => {
+    const { events, dropped, advance, store } = parked(10, 60_000);
+    await events.park(key("s1"), event("a"));
+    events.sweepEvery(20);
+    try {
+      advance(60_001);
+      // No other event, no key: only the sweep sees its age.
+      await eventuallyTrue(() => dropped.length === 1);
+      expect(dropped).toEqual([{ raw: event("a"), code: "FG_NATIVE_UNDECRYPTABLE" }]);
+      await eventuallyTrue(() => events.size === 0);
+      expect(await store.keys()).toEqual([]);
+    } finally {
+      events.stop();
+    }
+  });
 });
 
 /** Resolves once `check` holds, within a second. */
