@@ -57,6 +57,8 @@ import { SkippedEvents } from "./SkippedEvents.js";
  * seconds (the homeserver's next transaction) unless its sender's client withholds it or is gone.
  */
 const PARKED_EVENTS = 1000;
+/** Of them, at most these of one sender: one member cannot push out everyone else's. */
+const PARKED_EVENTS_PER_SENDER = 100;
 const PARKED_AGE_MS = 10 * 60 * 1000;
 
 /** Direct chat rooms, reactions sent and received, notices said once: what a restart must not forget. */
@@ -107,6 +109,7 @@ export class MatrixBridge implements NetworkAdapter {
       devices &&
       new ParkedEvents({
         maxEvents: PARKED_EVENTS,
+        maxPerSender: PARKED_EVENTS_PER_SENDER,
         maxAgeMs: PARKED_AGE_MS,
         store: state,
         log,

@@ -2,8 +2,8 @@
  * Encrypted events that came before their room key: the homeserver pushes room events and to-device messages
  * (which carry the keys) in separate streams, so a message often arrives a transaction ahead of its key.
  * Such an event waits here, by its room and Megolm session, and is handled again once the key is in. Bounded:
- * at most `maxEvents` wait, each at most `maxAgeMs` and `MAX_EVENT_BYTES`; one dropped for any of these is
- * logged as undecryptable.
+ * at most `maxEvents` wait, `maxPerSender` of one sender, each at most `maxAgeMs` and `MAX_EVENT_BYTES`; one
+ * dropped for any of these is logged as undecryptable.
  *
  * Kept in the bridge's state bucket as well as in memory: the transaction that brought an event is
  * acknowledged once it waits here, so the homeserver never sends it again, and a bridge stopped before the key
@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { decodeJson, encodeJson, type KeyValueStore } from "../../../gateway/platform/bus/KeyValueStore.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import { PermanentError } from "../../../schemas/contract/errors.js";
+import { isRecord } from "../matrixEvents.js";
 
 export interface RoomKey {
   roomId: string;
@@ -52,6 +53,8 @@ export interface TakenEvent {
 
 export interface ParkedEventsOptions {
   maxEvents: number;
+  /** Most events of one sender waiting at once: a room member cannot push everyone else's out. */
+  maxPerSender: number;
   maxAgeMs: number;
   store: KeyValueStore;
   log: Logger;
@@ -72,6 +75,12 @@ function storeKeyOf(key: RoomKey, json: string): string {
   return `${KEY_PREFIX}${createHash("sha256")
     .update(`${keyOf(key)}\0${json}`)
     .digest("base64url")}`;
+}
+
+/** Who sent a waiting event, as the homeserver says; "" when it does not. */
+function senderOf(raw: unknown): string {
+  const sender = isRecord(raw) ? raw["sender"] : undefined;
+  return typeof sender === "string" ? sender : "";
 }
 
 function isStoredParked(value: unknown): value is StoredParked {
@@ -147,7 +156,10 @@ export class ParkedEvents {
     if (this.count > 0) log.info({ count: this.count }, "encrypted Matrix events wait again for their keys");
   }
 
-  /** Keeps the event until its key comes; the oldest waiting event makes room when the bound is reached. */
+  /**
+   * Keeps the event until its key comes. At a bound, the oldest waiting event makes room: the sender's own
+   * oldest when the sender has maxPerSender waiting.
+   */
   async park(key: RoomKey, raw: unknown): Promise<void> {
     await this.expire();
     const json = JSON.stringify(raw);
@@ -158,6 +170,11 @@ export class ParkedEvents {
       return;
     }
     if (this.waitingAlready(parked.storeKey)) return;
+    const sender = senderOf(raw);
+    const senders = [...this.waiting.values()].flat().filter((p) => senderOf(p.raw) === sender);
+    const [oldestOfSender] = senders.sort((a, b) => a.seq - b.seq);
+    if (oldestOfSender !== undefined && senders.length >= this.options.maxPerSender)
+      await this.dropWaiting(oldestOfSender, "its sender has too many events waiting for their keys");
     while (this.count >= this.options.maxEvents) await this.dropOldest("too many events wait for their keys");
     // Stored before the transaction is acknowledged: after that only the bucket holds it.
     const stored: StoredParked = { ...key, since, seq: parked.seq, raw };
@@ -231,12 +248,17 @@ export class ParkedEvents {
   }
 
   private async dropOldest(reason: string): Promise<void> {
-    const [key, list] = this.waiting.entries().next().value ?? [];
-    if (key === undefined || list === undefined) return;
-    const dropped = list.shift();
+    const [oldest] = this.waiting.values().next().value ?? [];
+    if (oldest !== undefined) await this.dropWaiting(oldest, reason);
+  }
+
+  /** Takes a waiting event out of memory, then gives it up. */
+  private async dropWaiting(parked: Parked, reason: string): Promise<void> {
+    const list = (this.waiting.get(keyOf(parked.key)) ?? []).filter((p) => p !== parked);
+    if (list.length === 0) this.waiting.delete(keyOf(parked.key));
+    else this.waiting.set(keyOf(parked.key), list);
     this.count--;
-    if (list.length === 0) this.waiting.delete(key);
-    if (dropped !== undefined) await this.drop(dropped, reason);
+    await this.drop(parked, reason);
   }
 
   /** Hands the event on, then forgets it: a bridge that dies in between hands it on again at its next start. */

@@ -3,12 +3,13 @@ import { ParkedEvents } from "../../../bridges/matrix/crypto/ParkedEvents.js";
 import { MemoryKeyValue } from "../../../gateway/platform/bus/MemoryKeyValue.js";
 import { createLogger } from "../../../gateway/platform/log.js";
 
-function parked(maxEvents: number, maxAgeMs: number, store = new MemoryKeyValue()) {
+function parked(maxEvents: number, maxAgeMs: number, store = new MemoryKeyValue(), maxPerSender = maxEvents) {
   const logs: string[] = [];
   const dropped: { raw: unknown; code: string }[] = [];
   let now = 1_000;
   const events = new ParkedEvents({
     maxEvents,
+    maxPerSender,
     maxAgeMs,
     store,
     log: createLogger("debug", "test", { write: (line: string) => logs.push(line) }),
@@ -21,7 +22,11 @@ function parked(maxEvents: number, maxAgeMs: number, store = new MemoryKeyValue(
   return { events, logs, dropped, store, advance: (ms: number) => (now += ms) };
 }
 
-const event = (id: string) => ({ event_id: `$${id}`, room_id: "!r:tchap.localhost" });
+const event = (id: string, sender = "@claire:tchap.localhost") => ({
+  event_id: `$${id}`,
+  room_id: "!r:tchap.localhost",
+  sender,
+});
 const key = (sessionId: string) => ({ roomId: "!r:tchap.localhost", sessionId });
 
 /** Takes the events waiting for these keys, and forgets them as handled. */
@@ -133,6 +138,7 @@ describe("Matrix events waiting for their keys", () => {
     let finishHandingOn = (): void => undefined;
     const events = new ParkedEvents({
       maxEvents: 10,
+      maxPerSender: 10,
       maxAgeMs: 60_000,
       store,
       log: createLogger("silent"),
@@ -170,6 +176,16 @@ describe("Matrix events waiting for their keys", () => {
     } finally {
       events.stop();
     }
+  });
+
+  it("Matrix parked events - one sender's events make room among their own, never push out another's", async () => {
+    const { events, dropped } = parked(10, 60_000, new MemoryKeyValue(), 2);
+    const spammer = "@spam:elsewhere.example";
+    await events.park(key("s1"), event("claire-1"));
+    for (const id of ["x1", "x2", "x3", "x4"]) await events.park(key(id), event(id, spammer));
+    expect(dropped.map(({ raw }) => raw)).toEqual([event("x1", spammer), event("x2", spammer)]);
+    expect(events.size).toBe(3);
+    expect(await take(events, [key("s1")])).toEqual([event("claire-1")]);
   });
 });
 
