@@ -6,7 +6,7 @@ import { validatorFor } from "../../schemas/contract/schemas.js";
 import { ConfigError } from "../../schemas/contract/errors.js";
 import { bridgeSection } from "../kit/bridgeSection.js";
 import type { MatrixBridgeConfig } from "./config.types.js";
-import { parseRegistration, type AppServiceRegistration } from "./registration.js";
+import { ENCRYPTION_OPT_INS, parseRegistration, type AppServiceRegistration } from "./registration.js";
 
 /** Checks a section (not from a file) and fills in the schema's defaults: what the bridge starts with. */
 export const validateMatrixConfig = validatorFor<MatrixBridgeConfig>(
@@ -54,8 +54,7 @@ export async function loadMatrixConfig(loaded: LoadedConfig): Promise<LoadedMatr
     config.encryption.storeKeyFile = resolve(dirname(loaded.file), storeKeyFile);
   if (config.encryption.enabled) {
     // Without them the homeserver never hands the bridge's device its keys: every message stays unreadable.
-    const optIns = ["receive_ephemeral", "org.matrix.msc3202", "io.element.msc4190"] as const;
-    const missing = optIns.find((key) => registration[key] !== true);
+    const missing = ENCRYPTION_OPT_INS.find((key) => registration[key] !== true);
     if (missing !== undefined)
       throw new ConfigError(
         file,

@@ -43,6 +43,12 @@ export interface AppServiceRegistration {
   "io.element.msc4190"?: boolean;
 }
 
+/**
+ * The registration's opt-ins an encrypting bridge needs: to-device messages (MSC2409/MSC4203), device lists
+ * and key counts (MSC3202), and devices it makes itself (MSC4190).
+ */
+export const ENCRYPTION_OPT_INS = ["receive_ephemeral", "org.matrix.msc3202", "io.element.msc4190"] as const;
+
 export interface GeneratedRegistration {
   registration: AppServiceRegistration;
   /** The same, as the YAML file Synapse reads. */
@@ -100,9 +106,7 @@ export function generateRegistration(options: RegistrationOptions): GeneratedReg
     },
     // What encrypted rooms need (see bridges/matrix/crypto): harmless for a bridge of plain rooms, which
     // ignores the extra fields of its transactions, so that turning encryption on needs no new registration.
-    receive_ephemeral: true,
-    "org.matrix.msc3202": true,
-    "io.element.msc4190": true,
+    ...Object.fromEntries(ENCRYPTION_OPT_INS.map((optIn) => [optIn, true])),
   };
   return { registration, yaml: stringify(registration) };
 }
