@@ -18,7 +18,7 @@ import type { MatrixAttachments } from "./config.types.js";
 import type { DirectChats } from "./DirectChats.js";
 import type { GhostUsers } from "./GhostUsers.js";
 import type { MatrixClient } from "./MatrixClient.js";
-import { isRecord } from "./matrixEvents.js";
+import { isRecord } from "../kit/isRecord.js";
 import { isEventId } from "./matrixIds.js";
 import type { MatrixInstance } from "./matrixInstance.js";
 import type { ReactionStore, SentReaction } from "./ReactionStore.js";

@@ -10,7 +10,7 @@
  * A malformed entry is left out and named in `refused`; the rest of the transaction still counts.
  */
 import { isUserId } from "./matrixIds.js";
-import { isRecord } from "./matrixEvents.js";
+import { isRecord } from "../kit/isRecord.js";
 import type { CryptoTransaction, ToDeviceMessage } from "./crypto/DeviceChanges.js";
 
 export type { CryptoTransaction, ToDeviceMessage };

@@ -3,6 +3,7 @@
  * bridge reads it, and the Matrix names the bridge uses.
  */
 import { PermanentError } from "../../schemas/contract/errors.js";
+import { isRecord } from "../kit/isRecord.js";
 import { isEventId, isRoomId, isUserId, loggableId, maxIdBytes } from "./matrixIds.js";
 
 export interface MatrixEvent {
@@ -72,10 +73,6 @@ export function isMarkingId(value: unknown): value is string {
 export function markingOfState(content: Record<string, unknown>): string | undefined {
   const marking = content[markingStateContentKey];
   return isMarkingId(marking) ? marking : undefined;
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**

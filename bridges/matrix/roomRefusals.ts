@@ -2,7 +2,7 @@
  * Why a user may not speak for the agency, or a room may not be bridged, in words for them. Each is
  * undefined when nothing stands in the way.
  */
-import { isRecord } from "./matrixEvents.js";
+import { isRecord } from "../kit/isRecord.js";
 import { isUserId, serverOf } from "./matrixIds.js";
 
 /** Why a room may not be bridged, in words for the room; undefined when it may. */

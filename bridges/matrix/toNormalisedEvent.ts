@@ -13,12 +13,12 @@ import {
   EventType,
   htmlFormat,
   isMarkingId,
-  isRecord,
   markingContentKey,
   MsgType,
   RelType,
   type MatrixEvent,
 } from "./matrixEvents.js";
+import { isRecord } from "../kit/isRecord.js";
 
 /** A file of a media message, as its event describes it. */
 export interface MatrixMedia {

@@ -35,7 +35,7 @@ import {
   UserId,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { PermanentError } from "../../../schemas/contract/errors.js";
-import { isRecord } from "../matrixEvents.js";
+import { isRecord } from "../../kit/isRecord.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import type { CryptoTransaction } from "./DeviceChanges.js";
 import type { DeviceClient, DeviceRequestPath } from "./DeviceClient.js";

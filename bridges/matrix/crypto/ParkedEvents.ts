@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { decodeJson, encodeJson, type KeyValueStore } from "../../../gateway/platform/bus/KeyValueStore.js";
 import type { Logger } from "../../../gateway/platform/log.js";
 import { PermanentError } from "../../../schemas/contract/errors.js";
-import { isRecord } from "../matrixEvents.js";
+import { isRecord } from "../../kit/isRecord.js";
 
 export interface RoomKey {
   roomId: string;

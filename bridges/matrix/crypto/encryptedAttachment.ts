@@ -7,7 +7,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { PermanentError } from "../../../schemas/contract/errors.js";
-import { isRecord } from "../matrixEvents.js";
+import { isRecord } from "../../kit/isRecord.js";
 
 /** The key, counter and ciphertext hash of one encrypted file. */
 export interface AttachmentKeys {
